@@ -1,0 +1,12 @@
+"""proxygml_lite: teaching notebooks and a small, serious helper package for ProxyGML.
+
+ProxyGML is the deep metric learning method of Zhu, Yang, Deng and Liu,
+"Fewer is More: A Deep Graph Metric Learning Perspective Using Fewer Proxies",
+NeurIPS 2020.
+"""
+
+from . import steps
+from .loss import ProxyGMLLoss
+
+__all__ = ["ProxyGMLLoss", "steps"]
+__version__ = "0.1.0"
