@@ -1,0 +1,42 @@
+# proxygml_lite: every target creates the project's virtual environment on
+# first use, from the pinned, tested set in constraints.txt.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
+
+.PHONY: help venv test test-fast lab notebooks notebooks-check bench clean-venv
+
+help:
+	@echo "make lab        - open the notebooks in JupyterLab (creates $(VENV) on first use)"
+	@echo "make test       - run the whole test suite (creates $(VENV) on first use)"
+	@echo "make notebooks  - execute every notebook in full mode and commit-ready outputs + figures/"
+	@echo "make bench      - run the benchmark scripts in benchmarks/"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) -e ".[notebooks,faiss,test]"
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+notebooks: $(STAMP)
+	$(BIN)/python scripts/execute_notebooks.py
+
+notebooks-check: $(STAMP)
+	$(BIN)/python scripts/execute_notebooks.py --smoke --check
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_loss.py
+	$(BIN)/python benchmarks/bench_eval.py
+
+clean-venv:
+	rm -rf $(VENV)
