@@ -173,17 +173,18 @@ def _prepare_embeddings(embeddings) -> torch.Tensor:
 
 
 def _prepare_labels(labels, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Check ``labels`` and return (codes 0..C-1 as int64 on ``device``, class sizes)."""
+    """Check ``labels``; return (class codes 0..C-1 as int64 on ``device``, class sizes)."""
     if isinstance(labels, torch.Tensor):
-        y = labels.detach()
-        is_int = not y.is_floating_point() and not y.is_complex() and y.dtype != torch.bool
+        y = labels.detach().cpu()
+        dtype = y.dtype
+        is_int = not (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool)
     else:
-        arr = np.asarray(labels)
-        is_int = arr.dtype.kind in "iu"
-        y = torch.from_numpy(np.ascontiguousarray(arr.astype(np.int64))) if is_int else None
-        dtype = arr.dtype
+        y = np.asarray(labels)
+        dtype = y.dtype
+        is_int = y.dtype.kind in "iu"
+        if is_int:
+            y = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
     if not is_int:
-        dtype = y.dtype if isinstance(labels, torch.Tensor) else dtype
         raise ValueError(
             f"labels must be integer class ids; got dtype {dtype}. "
             f"Map them to ints first, e.g. np.unique(labels, return_inverse=True)[1]."
@@ -197,7 +198,7 @@ def _prepare_labels(labels, n: int, device: torch.device) -> tuple[torch.Tensor,
             f"labels has {y.shape[0]} entries but embeddings has {n} rows; "
             f"pass one label per embedding row, in the same order."
         )
-    _, codes, counts = torch.unique(y.to(torch.int64).cpu(), return_inverse=True, return_counts=True)
+    _, codes, counts = torch.unique(y.to(torch.int64), return_inverse=True, return_counts=True)
     return codes.to(device), counts.to(device)
 
 
@@ -345,7 +346,7 @@ def _mean_over_valid(values: np.ndarray, name: str) -> float:
 def neighbour_statistics(
     embeddings,
     labels,
-    num_neighbours: int = 0,
+    num_neighbours: int = 1,
     *,
     with_map: bool = False,
     backend: str = "auto",
@@ -354,10 +355,10 @@ def neighbour_statistics(
     """Search the neighbours once and reduce them to per-query statistics.
 
     Args:
-        embeddings: ``(n, d)`` numpy array or torch tensor (any float dtype;
+        embeddings: ``(n, d)`` numpy array or torch tensor (any real dtype;
             L2-normalised here). A CUDA tensor is searched on its GPU by the
             torch backend.
-        labels: ``(n,)`` integer class ids.
+        labels: ``(n,)`` integer class ids (numpy, torch or list).
         num_neighbours: neighbours to search for Recall@K (the largest K needed).
         with_map: also compute AP@R and RP; the search then covers at least
             ``max_i R_i`` neighbours.
@@ -369,10 +370,17 @@ def neighbour_statistics(
         A :class:`NeighbourStatistics`.
     """
     x = _prepare_embeddings(embeddings)
+    (num_neighbours,) = _check_ks((num_neighbours,), x.shape[0], "num_neighbours")
+    return _neighbour_statistics(x, labels, num_neighbours, with_map, backend, chunk_size)
+
+
+def _neighbour_statistics(
+    x: torch.Tensor, labels, num_neighbours: int, with_map: bool, backend: str, chunk_size
+) -> NeighbourStatistics:
+    """:func:`neighbour_statistics` on already normalised embeddings ``x``."""
     n = x.shape[0]
     backend = _resolve_backend(backend, x)
     _check_chunk_size(chunk_size)
-    (num_neighbours,) = _check_ks((max(1, num_neighbours),), n, "num_neighbours")
     work_device = x.device if backend == "torch" else torch.device("cpu")
     codes, counts = _prepare_labels(labels, n, work_device)
     relevant = counts[codes] - 1  # R_i
@@ -382,7 +390,7 @@ def neighbour_statistics(
     first_hit = torch.empty(n, dtype=torch.int64, device=work_device)
     ap = torch.full((n,), math.nan, dtype=torch.float64, device=work_device)
     rp = torch.full((n,), math.nan, dtype=torch.float64, device=work_device)
-    ranks = torch.arange(1, k + 1, device=work_device)
+    ranks = torch.arange(1, r_max + 1, device=work_device)
     with torch.no_grad():
         for start, stop, idx in _knn_blocks(x, k, backend, chunk_size):
             idx = idx.to(work_device)
@@ -390,13 +398,13 @@ def neighbour_statistics(
             hit_any = same.any(dim=1)
             first = same.to(torch.uint8).argmax(dim=1) + 1  # argmax returns the first maximum
             first_hit[start:stop] = torch.where(hit_any, first, torch.full_like(first, k + 1))
-            if with_map and r_max > 0:
+            if r_max > 0:
                 r_q = relevant[start:stop]
-                rel = same[:, :r_max] & (ranks[:r_max].unsqueeze(0) <= r_q.unsqueeze(1))
+                rel = same[:, :r_max] & (ranks.unsqueeze(0) <= r_q.unsqueeze(1))
                 cum = rel.cumsum(dim=1, dtype=torch.float64)
-                prec_at_hits = (cum / ranks[:r_max].to(torch.float64)) * rel
+                precision_at_hits = (cum / ranks.to(torch.float64)) * rel
                 denom = r_q.to(torch.float64)  # 0 for lone queries -> 0/0 = nan
-                ap[start:stop] = prec_at_hits.sum(dim=1) / denom
+                ap[start:stop] = precision_at_hits.sum(dim=1) / denom
                 rp[start:stop] = rel.sum(dim=1, dtype=torch.float64) / denom
     return NeighbourStatistics(
         first_hit=first_hit.cpu().numpy(),
