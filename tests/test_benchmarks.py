@@ -1,0 +1,17 @@
+"""The benchmark scripts run (tiny sizes; no timing is asserted: that is the scripts' job)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_bench_loss_quick_prints_ratios():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_loss.py"), "--quick", "--repeats", "1", "--dim", "32"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    ratio_lines = [line for line in out.stdout.splitlines() if "ratio: dense / proxygml time" in line]
+    assert len(ratio_lines) == 1, out.stdout
