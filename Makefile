@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml constraints.txt
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# --allow-root only where you are root (containers); JupyterLab refuses root otherwise.
+LAB_FLAGS := --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_EXTRA)
 
 notebooks: $(STAMP)
 	$(BIN)/python scripts/execute_notebooks.py
