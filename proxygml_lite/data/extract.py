@@ -1,0 +1,184 @@
+"""Safe, atomic, idempotent extraction of the benchmark archives.
+
+* safe: no member may land outside the target (absolute names, ``..``, links
+  pointing out, device files are refused; tar uses ``filter="data"``);
+* atomic: the archive is unpacked into a temporary folder next to the target
+  and the expected top folder is renamed into place only when complete;
+* idempotent: when the target folder is there, nothing is done (and said so);
+* the archive itself is only read, never moved or deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from tqdm.auto import tqdm
+
+__all__ = ["extract_archive", "place_file", "temp_dir_next_to", "remove_stale_temp_dirs"]
+
+
+def extract_archive(
+    archive: str | os.PathLike,
+    dest: str | os.PathLike,
+    top: str,
+    *,
+    progress: bool | None = None,
+    log=print,
+) -> Path:
+    """Unpack ``archive`` so that ``dest/top`` appears complete or not at all.
+
+    ``top`` is the folder the archive is known to hold (e.g. ``CUB_200_2011``);
+    other top-level members are dropped. Returns ``dest/top``.
+    """
+    archive, dest = Path(archive), Path(dest)
+    final = dest / top
+    if final.exists():
+        log(f"{archive.name}: already extracted to {final}, nothing to do")
+        return final
+    dest.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_dirs(dest, f".{top}.extract")
+    tmp = temp_dir_next_to(final, "extract")
+    try:
+        log(f"{archive.name}: extracting to {final}")
+        if archive.name.lower().endswith(".zip"):
+            _extract_zip(archive, tmp, progress)
+        else:
+            _extract_tar(archive, tmp, progress)
+        inner = tmp / top
+        if not inner.is_dir():
+            found = ", ".join(sorted(p.name for p in tmp.iterdir())[:5]) or "nothing"
+            raise ValueError(
+                f"{archive} does not hold the folder {top}/ (found: {found}); it is not the expected "
+                "archive. Replace it with the original file (see data/README.md)"
+            )
+        os.rename(inner, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def place_file(src: str | os.PathLike, dest_dir: str | os.PathLike) -> Path:
+    """Put a plain (non-archive) source file into ``dest_dir`` atomically.
+
+    Hard link when possible, else a copy through a temporary name; ``src`` is
+    left where it is.
+    """
+    src, dest_dir = Path(src), Path(dest_dir)
+    final = dest_dir / src.name
+    if final.exists():
+        return final
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp = dest_dir / f".{src.name}.tmp-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copy2(src, tmp)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+def temp_dir_next_to(target: Path, tag: str) -> Path:
+    """A new empty folder ``.<target name>.<tag>-<pid>-<random>`` beside ``target``."""
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}-{os.getpid()}-", dir=target.parent))
+
+
+def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
+    """Delete ``parent/<prefix>-<pid>-*`` folders left by runs that are no longer alive."""
+    removed = []
+    if not parent.is_dir():
+        return removed
+    for entry in parent.iterdir():
+        if not entry.name.startswith(prefix + "-") or not entry.is_dir():
+            continue
+        pid_text = entry.name[len(prefix) + 1:].split("-", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_name(archive: Path, name: str) -> PurePosixPath:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        raise ValueError(
+            f"{archive} holds the member {name!r}, which would be written outside the target folder; "
+            "refusing to extract it. Use the original archive from the dataset's authors"
+        )
+    return path
+
+
+def _damaged(archive: Path, err: BaseException) -> ValueError:
+    return ValueError(
+        f"{archive} is damaged or truncated ({type(err).__name__}: {err}). Delete it and download it "
+        "again (prepare --download), or fetch it by hand (see data/README.md)"
+    )
+
+
+def _extract_tar(archive: Path, tmp: Path, progress) -> None:
+    try:
+        with tarfile.open(archive, "r:*") as tar, tqdm(
+            unit=" files", desc=f"extract {archive.name}", disable=None if progress is None else not progress,
+        ) as bar:
+            for member in tar:
+                _check_name(archive, member.name)
+                if not (member.isfile() or member.isdir()):
+                    if member.issym() or member.islnk():
+                        continue  # the benchmark archives hold no links; skip rather than trust one
+                    raise ValueError(f"{archive} holds {member.name!r}, which is not a file or folder; refusing")
+                _extract_member(tar, member, tmp, archive)
+                bar.update(1)
+    except (tarfile.ReadError, tarfile.CompressionError, EOFError, zlib.error) as err:
+        raise _damaged(archive, err) from None
+    except tarfile.TarError as err:
+        raise _damaged(archive, err) from None
+
+
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, tmp: Path, archive: Path) -> None:
+    if not hasattr(tarfile, "data_filter"):  # Python < 3.11.4: names and types were checked above
+        tar.extract(member, tmp, set_attrs=False)
+        return
+    try:
+        tar.extract(member, tmp, filter="data")
+    except tarfile.FilterError as err:
+        raise ValueError(f"{archive}: unsafe member {member.name!r} ({err}); refusing") from None
+
+
+def _extract_zip(archive: Path, tmp: Path, progress) -> None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            for member in members:
+                _check_name(archive, member.filename)
+                if stat.S_ISLNK(member.external_attr >> 16):
+                    raise ValueError(f"{archive} holds the symbolic link {member.filename!r}; refusing")
+            for member in tqdm(members, unit=" files", desc=f"extract {archive.name}",
+                               disable=None if progress is None else not progress):
+                zf.extract(member, tmp)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as err:
+        raise _damaged(archive, err) from None
