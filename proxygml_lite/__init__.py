@@ -5,8 +5,8 @@ ProxyGML is the deep metric learning method of Zhu, Yang, Deng and Liu,
 NeurIPS 2020.
 """
 
-from . import steps
+from . import evaluation, steps
 from .loss import ProxyGMLLoss
 
-__all__ = ["ProxyGMLLoss", "steps"]
+__all__ = ["ProxyGMLLoss", "evaluation", "steps"]
 __version__ = "0.1.0"

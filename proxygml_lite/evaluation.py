@@ -63,11 +63,15 @@ R_i-th for MAP@R and RP) *and* carry different labels; otherwise the result is
 the same for every tie order. The two backends also round dot products
 differently (about 1e-7), so near-ties can be broken differently too.
 
-Example::
+Example (the fifth point, of class 1, lies closest to class 0, so it misses
+at ranks 1 and 2; every other query's nearest neighbour is of its class)::
 
+    >>> import numpy as np
     >>> from proxygml_lite.evaluation import evaluate
-    >>> evaluate(embeddings, labels, recall_ks=(1, 2, 4, 8))   # doctest: +SKIP
-    {'R@1': 0.61, 'R@2': 0.73, 'R@4': 0.82, 'R@8': 0.89, 'NMI': 0.66}
+    >>> x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.6, 0.5]])
+    >>> out = evaluate(x, [0, 0, 1, 1, 1], recall_ks=(1, 2), compute_map=True)
+    >>> {k: round(v, 3) for k, v in out.items()}
+    {'R@1': 0.8, 'R@2': 0.8, 'NMI': 0.433, 'MAP@R': 0.8, 'RP': 0.8}
 """
 
 from __future__ import annotations
@@ -428,28 +432,29 @@ def recall_at_k(
     backend: str = "auto",
     chunk_size: int | None = None,
 ) -> dict[int, float]:
-    """Recall@K for every K in ``ks``: ``{k: fraction of queries with a same-class neighbour in their top k}``.
+    """Recall@K for every K in ``ks``: ``{K: fraction of queries with a same-class neighbour in their top K}``.
 
     Cosine similarity; each query excluded by index (duplicates of it count as
-    neighbours). Exact and chunked; see the module docstring for backends and ties.
+    neighbours); a query alone in its class is a miss. Exact and chunked; see
+    the module docstring for backends and ties.
     """
-    n = len(embeddings)
-    ks = _check_ks(ks, n, "ks")
+    x = _prepare_embeddings(embeddings)
+    ks = _check_ks(ks, x.shape[0], "ks")
     if not ks:
         raise ValueError("ks is empty; pass at least one cut-off, e.g. ks=(1, 2, 4, 8).")
-    stats = neighbour_statistics(embeddings, labels, max(ks), backend=backend, chunk_size=chunk_size)
+    stats = _neighbour_statistics(x, labels, max(ks), False, backend, chunk_size)
     return {k: stats.recall(k) for k in ks}
 
 
 def map_at_r(embeddings, labels, *, backend: str = "auto", chunk_size: int | None = None) -> float:
-    """MAP@R (Musgrave et al., ECCV 2020): mean over queries with ``R_i > 0`` of AP in the top ``R_i``.
+    """MAP@R (Musgrave et al., ECCV 2020): mean over queries with ``R_i > 0`` of AP@R_i.
 
-    ``R_i`` is the number of other samples of the query's class; queries with
+    ``AP@R_i = (1/R_i) sum_{r <= R_i} P_i(r) [neighbour r shares the label]``,
+    ``R_i`` the number of other samples of the query's class. Queries with
     ``R_i = 0`` are left out, as in pytorch-metric-learning (``nan`` if all are).
     """
-    return neighbour_statistics(
-        embeddings, labels, 1, with_map=True, backend=backend, chunk_size=chunk_size
-    ).map_at_r()
+    x = _prepare_embeddings(embeddings)
+    return _neighbour_statistics(x, labels, 1, True, backend, chunk_size).map_at_r()
 
 
 def r_precision(embeddings, labels, *, backend: str = "auto", chunk_size: int | None = None) -> float:
@@ -457,9 +462,8 @@ def r_precision(embeddings, labels, *, backend: str = "auto", chunk_size: int | 
 
     Queries with ``R_i = 0`` are left out, as in pytorch-metric-learning (``nan`` if all are).
     """
-    return neighbour_statistics(
-        embeddings, labels, 1, with_map=True, backend=backend, chunk_size=chunk_size
-    ).mean_r_precision()
+    x = _prepare_embeddings(embeddings)
+    return _neighbour_statistics(x, labels, 1, True, backend, chunk_size).mean_r_precision()
 
 
 def nmi(
@@ -474,49 +478,59 @@ def nmi(
     """Normalised mutual information between k-means clusters and the labels.
 
     k-means runs on the L2-normalised embeddings with ``C`` clusters, ``C`` the
-    number of distinct labels, for ``niter`` Lloyd iterations from one
+    number of distinct labels, for ``niter`` Lloyd iterations from a single
     initialisation (no restarts); NMI is
     ``sklearn.metrics.normalized_mutual_info_score(labels, clusters,
     average_method="arithmetic")``.
 
     Args:
+        embeddings: ``(n, d)`` numpy array or torch tensor.
+        labels: ``(n,)`` integer class ids.
         seed: seeds the k-means initialisation; the result is deterministic for
             a given seed, backend and thread count.
-        backend: ``"faiss"`` -- ``faiss.Kmeans`` with the official ProxyGML
-            settings (``niter=20``, ``min_points_per_centroid=1``, no
-            subsampling: ``max_points_per_centroid=10**9``); memory is the data
-            plus the ``C x d`` centroids, distances are computed in bounded
-            tiles. ``"sklearn"`` -- ``sklearn.cluster.KMeans(n_init=1,
-            max_iter=niter, algorithm="lloyd")`` (full, not mini-batch, k-means;
-            sklearn also computes distances in chunks of 256 samples).
-            ``"auto"`` -- faiss when installed, else sklearn.
-        init: ``"k-means++"`` (sklearn's greedy k-means++ seeding, also used to
-            seed faiss), ``"random"`` (``C`` random samples: what the official
+        backend: ``"faiss"``: ``faiss.Kmeans`` with the settings of the
+            official ProxyGML code (``niter=20``, ``min_points_per_centroid=1``,
+            no subsampling: ``max_points_per_centroid=10**9``); memory is the
+            data plus the ``C x d`` centroids, distances are computed in
+            bounded tiles. ``"sklearn"``: ``sklearn.cluster.KMeans(n_init=1,
+            max_iter=niter, algorithm="lloyd")``, full (not mini-batch)
+            k-means, which also computes distances in chunks of 256 samples.
+            ``"auto"``: faiss when installed, else sklearn.
+        init: ``"k-means++"`` (sklearn's greedy k-means++ seeding; it seeds
+            faiss too), ``"random"`` (``C`` random samples, as the official
             ProxyGML code and pytorch-metric-learning do), or ``"auto"``:
-            k-means++ up to :data:`KMEANS_PLUSPLUS_MAX_CLUSTERS` clusters, random
-            above (k-means++ would cost about ``C log C`` passes over the data,
-            hours for Stanford Online Products' 11,316 classes). Random seeding
-            can put two centres in one well-separated class and none in
-            another, which lowers NMI even for perfect embeddings when ``C`` is
-            small; pass ``init="random"`` to reproduce the official protocol.
+            k-means++ up to :data:`KMEANS_PLUSPLUS_MAX_CLUSTERS` clusters,
+            random above (k-means++ costs about ``C log C`` passes over the
+            data: hours for Stanford Online Products' 11,316 classes). Random
+            seeding can put two centres in one well-separated class and none
+            in another, which lowers NMI even for perfect embeddings when ``C``
+            is small; pass ``init="random"`` to reproduce the official protocol.
         niter: Lloyd iterations.
     """
+    x = _prepare_embeddings(embeddings)
+    return _nmi(x, labels, seed, backend, init, niter)
+
+
+def _nmi(x: torch.Tensor, labels, seed, backend: str, init: str, niter) -> float:
+    """:func:`nmi` on already normalised embeddings ``x``."""
     if backend not in NMI_BACKENDS:
         raise ValueError(f"backend must be one of {NMI_BACKENDS} for nmi; got {backend!r}.")
     if init not in ("auto", "k-means++", "random"):
         raise ValueError(f"init must be 'auto', 'k-means++' or 'random'; got {init!r}.")
     if isinstance(niter, bool) or not isinstance(niter, (int, np.integer)) or niter < 1:
         raise ValueError(f"niter must be a positive int (Lloyd iterations); got {niter!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}.")
-    x = _prepare_embeddings(embeddings).cpu().numpy()
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
+        raise ValueError(f"seed must be an int in [0, 2**31); got {seed!r}.")
     codes, _ = _prepare_labels(labels, x.shape[0], torch.device("cpu"))
     y = codes.numpy()
+    xs = x.cpu().numpy()
     num_clusters = int(y.max()) + 1
     if backend == "auto":
         backend = "faiss" if _faiss() is not None else "sklearn"
     elif backend == "faiss" and _faiss() is None:
-        raise ImportError("backend='faiss' needs faiss; install it (pip install faiss-cpu) or use backend='sklearn'.")
+        raise ImportError(
+            "backend='faiss' needs faiss; install it (pip install faiss-cpu) or use backend='sklearn'."
+        )
     if init == "auto":
         init = "k-means++" if num_clusters <= KMEANS_PLUSPLUS_MAX_CLUSTERS else "random"
 
@@ -525,7 +539,7 @@ def nmi(
     if num_clusters == 1:
         clusters = np.zeros_like(y)
     elif backend == "faiss":
-        clusters = _faiss_kmeans(x, num_clusters, seed, init, int(niter))
+        clusters = _faiss_kmeans(xs, num_clusters, int(seed), init, int(niter))
     else:
         from sklearn.cluster import KMeans  # noqa: PLC0415
 
@@ -533,21 +547,22 @@ def nmi(
             n_clusters=num_clusters, init=init, n_init=1, max_iter=int(niter),
             random_state=int(seed), algorithm="lloyd",
         )
-        clusters = km.fit_predict(x)
+        clusters = km.fit_predict(xs)
     return float(normalized_mutual_info_score(y, clusters, average_method="arithmetic"))
 
 
 def _faiss_kmeans(x: np.ndarray, num_clusters: int, seed: int, init: str, niter: int) -> np.ndarray:
+    """Cluster ids from faiss k-means (official ProxyGML settings, given seed and init)."""
     faiss = _faiss()
     km = faiss.Kmeans(
-        x.shape[1], num_clusters, niter=niter, seed=int(seed) % (2**31),
+        x.shape[1], num_clusters, niter=niter, seed=seed,
         min_points_per_centroid=1, max_points_per_centroid=10**9, verbose=False,
     )
     init_centroids = None
     if init == "k-means++":
         from sklearn.cluster import kmeans_plusplus  # noqa: PLC0415
 
-        init_centroids, _ = kmeans_plusplus(x, num_clusters, random_state=int(seed))
+        init_centroids, _ = kmeans_plusplus(x, num_clusters, random_state=seed)
         init_centroids = np.ascontiguousarray(init_centroids, dtype=np.float32)
     km.train(x, init_centroids=init_centroids)
     _, assignment = km.index.search(x, 1)
@@ -571,7 +586,7 @@ def evaluate(
         embeddings: ``(n, d)`` numpy array or torch tensor (L2-normalised here).
         labels: ``(n,)`` integer class ids.
         recall_ks: cut-offs K of the ``"R@K"`` keys (may be empty).
-        compute_nmi: add ``"NMI"`` (:func:`nmi` with ``seed``).
+        compute_nmi: add ``"NMI"`` (:func:`nmi` with ``seed`` and ``init="auto"``).
         compute_map: add ``"MAP@R"`` and ``"RP"``.
         seed: k-means seed for NMI.
         backend: neighbour search, ``"auto"``/``"torch"``/``"faiss"``. NMI
@@ -582,22 +597,20 @@ def evaluate(
     Returns:
         Floats in ``[0, 1]`` (``MAP@R``/``RP`` are ``nan`` if no class has two samples).
     """
-    n = len(embeddings)
-    ks = _check_ks(recall_ks, n, "recall_ks")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}.")
+    x = _prepare_embeddings(embeddings)
+    ks = _check_ks(recall_ks, x.shape[0], "recall_ks")
     out: dict[str, float] = {}
+    stats = None
     if ks or compute_map:
-        stats = neighbour_statistics(
-            embeddings, labels, max(ks, default=1), with_map=compute_map,
-            backend=backend, chunk_size=chunk_size,
-        )
+        stats = _neighbour_statistics(x, labels, max(ks, default=1), compute_map, backend, chunk_size)
         for k in ks:
             out[f"R@{k}"] = stats.recall(k)
     if compute_nmi:
         nmi_backend = {"auto": "auto", "torch": "sklearn", "faiss": "faiss"}[backend]
-        out["NMI"] = nmi(embeddings, labels, seed=seed, backend=nmi_backend)
-    if compute_map:
+        out["NMI"] = _nmi(x, labels, seed, nmi_backend, "auto", 20)
+    if stats is not None and compute_map:
         out["MAP@R"] = stats.map_at_r()
         out["RP"] = stats.mean_r_precision()
     return out

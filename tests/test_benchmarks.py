@@ -15,3 +15,12 @@ def test_bench_loss_quick_prints_ratios():
     assert out.returncode == 0, out.stderr
     ratio_lines = [line for line in out.stdout.splitlines() if "ratio: dense / proxygml time" in line]
     assert len(ratio_lines) == 1, out.stdout
+
+
+def test_bench_eval_small_prints_ratio():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_eval.py"), "--n", "1500", "--classes", "300", "--dim", "32"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ratio pml / ours" in out.stdout, out.stdout
