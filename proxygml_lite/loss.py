@@ -155,8 +155,9 @@ class ProxyGMLLoss(nn.Module):
         c, n = self.num_classes, self.proxies_per_class
         suggestion = (n + 1) / (c * n)
         warnings.warn(
-            f"k = ceil(r*C*N) = {self.k} <= N = {n}: each subgraph holds only own-class proxies, so L^s is "
-            f"identically 0 and the samples learn nothing. Use r > 1/C = {1 / c:.4g} for C={c}, N={n} "
+            f"k = ceil(r*C*N) = {self.k} <= N = {n}: each subgraph holds only own-class proxies, so L^s and "
+            f"its gradient vanish up to rounding and the samples learn nothing from it (an adaptive optimiser "
+            f"such as Adam can still amplify the rounding-level gradients). Use r > 1/C = {1 / c:.4g} for C={c}, N={n} "
             f"(for example r={suggestion:.4g} keeps N+1 proxies).",
             RuntimeWarning,
             stacklevel=3,

@@ -1,0 +1,257 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. Proxies and the similarity graph
+#
+# *ProxyGML teaching notebooks, part 1 of 5.* The method is from Zhu, Yang, Deng and Liu,
+# "Fewer is More: A Deep Graph Metric Learning Perspective Using Fewer Proxies", NeurIPS 2020.
+#
+# **Learning goals.** After this notebook you can
+#
+# 1. say what deep metric learning optimises and why *proxies* replace the sampling of pairs and triplets;
+# 2. explain why one proxy per class (ProxyNCA) struggles when a class consists of several clusters, and what
+#    ProxyGML's $N$ proxies per class change;
+# 3. make toy embeddings with multi-modal classes on the unit circle (and sphere) with `proxygml_lite.toy`;
+# 4. compute the similarity graph $S = XP^\top$ with `proxygml_lite.steps` and read it as a bipartite graph and as
+#    a heat map.
+#
+# **Prerequisites.** Python and basic PyTorch (tensors, matrix products), the cosine similarity of two vectors, what
+# a softmax classifier does. No GPU is needed; every notebook runs on a laptop CPU in well under a minute.
+
+# %%
+from proxygml_lite.notebook import setup, save_figure
+
+cfg = setup(seed=0)
+
+# %%
+import torch
+import torch.nn.functional as F
+
+from proxygml_lite import plots, steps, toy, widgets
+
+# %% [markdown]
+# ## Deep metric learning, and where proxies come from
+#
+# Deep metric learning trains a network $f$ that maps an input (an image, say) to an embedding
+# $\mathbf{x} = f(\text{input})$ with $\|\mathbf{x}\| = 1$, such that inputs of the same class land close together
+# and inputs of different classes far apart. It is used for image retrieval and clustering, typically *on classes
+# that were not seen in training*, so the network cannot just be a classifier.
+#
+# Three families, as the paper motivates them:
+#
+# * **Sampling-based** losses (contrastive, triplet) compare samples *with each other*: an anchor is pulled towards a
+#   positive and pushed from a negative. The tuples come from a mini-batch, so each step sees a tiny part of the data
+#   set and, in the paper's words, these methods "fail to characterize the global geometry of the embedding space".
+# * **Proxy-based** losses (ProxyNCA) replace the other samples by learnable vectors, *proxies*, that stand for the
+#   classes and live in the embedding space. Proxies are parameters, shared by every batch, so each comparison is
+#   with a summary of the whole training set. ProxyNCA uses **one proxy per class** and compares every sample with
+#   **all $C$** of them.
+# * **ProxyGML** uses **$N$ proxies per class** that "collectively approximate" each class, and compares each
+#   sample only with a **small subgraph of $k$ proxies** that it selects adaptively (notebook 2).
+#
+# The toy data below shows why one proxy per class is a problem when a class is *multi-modal*.
+
+# %% [markdown]
+# ## Toy embeddings with multi-modal classes
+#
+# `toy.multimodal_circle` puts $C$ classes of $K$ clusters ("modes") each on the unit circle. The clusters of the
+# classes alternate around the circle, so the $K$ clusters of one class are far apart: for $K=2$ they are opposite.
+# These points play the role of the embeddings $X$ (rows $\mathbf{x}^s_i$) of a batch of $B$ samples with labels
+# $y^s_i$.
+
+# %%
+C, K = 3, 2  # classes, modes per class
+points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=10, noise=0.15,
+                                       seed=cfg.seed)
+print("X:", tuple(points.shape), " labels y^s:", labels.tolist())
+print("row norms:", points.norm(dim=1).min().item(), "to", points.norm(dim=1).max().item())
+
+# %%
+fig = plots.plot_toy_embedding(points, labels, title=f"{C} classes x {K} modes on the unit circle")
+save_figure(fig, "01_toy_circle")
+
+# %% [markdown]
+# ## One proxy per class versus $N$ proxies per class
+#
+# Where should *one* proxy of a bimodal class go? A natural choice is the normalised class mean. But the two
+# clusters of a class are opposite, so the mean nearly cancels: its length before normalising is tiny and its
+# direction is an accident of the noise. And whichever cluster a single proxy sits near, the other cluster is about
+# 180° away. With $N = 2$ proxies per class, one can sit on each cluster. (How ProxyGML's loss *uses* the $N$
+# proxies of a class is subtler than "one proxy per cluster"; notebooks 3 and 5 look at that.)
+#
+# `toy.toy_proxies` makes a proxy matrix in the layout ProxyGML uses everywhere: rows $c N, \dots, cN + N - 1$
+# belong to class $c$ (`steps.proxy_labels`). With `modes_per_class=K` the proxies sit near the modes, roughly
+# where training puts them.
+
+# %%
+class_means = torch.stack([points[labels == c].mean(dim=0) for c in range(C)])
+print("length of each class mean before normalising:", [round(v, 3) for v in class_means.norm(dim=1).tolist()])
+one_proxy = F.normalize(class_means, dim=1)  # (C, 2): ProxyNCA-style, one per class
+
+N = 2
+proxies = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=K, jitter=0.2, seed=cfg.seed)
+proxy_label = steps.proxy_labels(C, N)
+print("proxy labels y^p:", proxy_label.tolist())
+
+
+def nearest_proxy_accuracy(proxy_matrix, proxy_classes):
+    """Fraction of samples whose most similar proxy has their class."""
+    nearest = (points @ F.normalize(proxy_matrix, dim=1).T).argmax(dim=1)
+    return (proxy_classes[nearest] == labels).float().mean().item()
+
+
+print(f"nearest-proxy accuracy, 1 proxy per class (class means): "
+      f"{nearest_proxy_accuracy(one_proxy, torch.arange(C)):.2f}")
+print(f"nearest-proxy accuracy, N={N} proxies per class (at the modes): "
+      f"{nearest_proxy_accuracy(proxies, proxy_label):.2f}")
+
+# %% [markdown]
+# The figure puts the three ideas side by side for one anchor sample (black ring). Left: a triplet loss only sees
+# the mini-batch (bright points). Middle: ProxyNCA compares the anchor with all $C$ proxies, one per class, placed
+# at the class means. Right: ProxyGML compares it with its $k = \lceil r\,C\,N\rceil$ selected proxies, here with
+# $r = 0.5$ (how the subgraph is chosen is notebook 2).
+
+# %%
+generator = torch.Generator().manual_seed(cfg.seed)
+batch = torch.randperm(len(points), generator=generator)[:8].tolist()
+fig = plots.plot_methods_compared(points, labels, anchor_index=batch[0], batch_indices=batch,
+                                  class_proxies=one_proxy, proxies=proxies, num_classes=C, proxies_per_class=N, r=0.5)
+save_figure(fig, "01_methods_compared")
+
+# %% [markdown]
+# ## The similarity graph $S = XP^\top$
+#
+# ProxyGML connects every sample to every proxy by an edge whose weight is their cosine similarity:
+#
+# $$S_{ij} = (\mathbf{x}^s_i)^\top \mathbf{x}^p_j, \qquad S = X P^\top \in \mathbb{R}^{B \times CN},$$
+#
+# where $\mathbf{x}^s_i$ is the (unit) embedding of sample $i$ and $\mathbf{x}^p_j$ the $j$-th proxy, normalised to
+# unit length (the learnable proxies are normalised on every forward pass). So $S_{ij} \in [-1, 1]$: 1 means same
+# direction, $-1$ opposite. Row $i$ of $S$ is sample $i$'s view of all $C N$ proxies.
+#
+# `steps.similarity_graph` is the function `ProxyGMLLoss` calls; it takes the *raw* proxies and normalises them.
+
+# %%
+S = steps.similarity_graph(points, proxies)
+print("S:", tuple(S.shape), "= (B, C*N)")
+assert torch.allclose(S, points @ F.normalize(proxies, dim=1).T, atol=1e-6)  # the formula, literally
+torch.set_printoptions(precision=2, sci_mode=False)
+print("rows of S for one sample of each mode (columns: proxies p0..p5 of classes", proxy_label.tolist(), ")")
+print(S[::10])
+
+# %% [markdown]
+# ### $S$ as a bipartite graph
+#
+# Samples on the left, proxies on the right, one edge per entry $S_{ij}$ (red: similar, blue: opposite; thicker:
+# larger $|S_{ij}|$). Here for one sample of each cluster. Every sample is connected to **every** proxy: the full
+# graph has $B \cdot C N$ edges. Notebook 2 keeps only $k$ edges per sample.
+
+# %%
+fig = plots.plot_similarity_bipartite(S, labels, C, N, sample_indices=list(range(0, len(points), 10)))
+save_figure(fig, "01_similarity_bipartite")
+
+# %% [markdown]
+# ### $S$ as a heat map
+#
+# The same matrix with all samples, rows sorted by class and columns grouped by class. Because each class has two
+# clusters and two proxies, each class's diagonal block is split: a sample is close to the proxy of *its* cluster
+# (red) and far from the proxy at the class's other cluster (blue).
+
+# %%
+fig = plots.plot_similarity_heatmap(S, labels, C, N, title=r"$S = XP^\top$ (rows: samples, columns: proxies)")
+save_figure(fig, "01_similarity_heatmap")
+
+# %% [markdown]
+# ## The same in 3-D
+#
+# Real embeddings have hundreds of dimensions, but nothing above depends on $d = 2$. `toy.multimodal_sphere` puts
+# the modes on the unit sphere; `steps.similarity_graph` is unchanged.
+
+# %%
+points_3d, labels_3d = toy.multimodal_sphere(num_classes=3, modes_per_class=2, samples_per_mode=15, noise=0.15,
+                                             seed=cfg.seed)
+proxies_3d = toy.toy_proxies(3, 2, dim=3, modes_per_class=2, jitter=0.1, seed=cfg.seed)
+print("S on the sphere:", tuple(steps.similarity_graph(points_3d, proxies_3d).shape))
+fig = plots.plot_toy_embedding(points_3d, labels_3d, proxies_3d, proxies_per_class=2,
+                               title="3 classes x 2 modes on the unit sphere, N = 2")
+save_figure(fig, "01_toy_sphere")
+
+# %% [markdown]
+# ## Explore: modes $K$, proxies $N$, noise
+#
+# The static figure shows three modes per class and three proxies per class. In the widget below (run the notebook
+# to use it), vary $K$, $N$ and the noise. Predict first: with $K = 3$ and $N = 1$, how many of a sample's class
+# proxies can be close to it? What does the heat map's diagonal block look like when $N = K$?
+
+# %%
+fig = plots.plot_similarity_explorer(num_classes=3, modes_per_class=3, proxies_per_class=3, noise=0.15,
+                                     seed=cfg.seed)
+save_figure(fig, "01_similarity_explorer")
+
+# %%
+widgets.similarity_widget(num_classes=3, seed=cfg.seed)
+
+# %% [markdown]
+# ## Summary
+#
+# * Proxies are learnable vectors in the embedding space that stand for the training data; samples are compared
+#   with proxies instead of with other samples of the mini-batch.
+# * One proxy per class cannot sit near every cluster of a multi-modal class; ProxyGML gives each class $N$ proxies.
+# * The similarity graph $S = XP^\top$ (`steps.similarity_graph`) holds the cosine similarity of every sample to
+#   every proxy: a complete bipartite graph with $B \times CN$ weighted edges. Proxy $j$ belongs to class
+#   $\lfloor j / N \rfloor$.
+#
+# Next, notebook 2 keeps only a few edges per sample: the relation-guided subgraph.
+
+# %% [markdown]
+# ## Exercises
+#
+# **1.** What are the smallest and largest possible values of $S_{ij}$, and what do they mean geometrically? Which
+# value does a sample have with a proxy at 90° from it?
+#
+# <details><summary>Solution</summary>
+#
+# $S_{ij} = \cos\theta_{ij}$ for the angle $\theta_{ij}$ between the unit vectors, so $S_{ij} \in [-1, 1]$:
+# $1$ for the same direction, $-1$ for opposite directions, $0$ at 90° (orthogonal).
+#
+# </details>
+#
+# **2.** CUB-200-2011 has $C = 100$ training classes and the paper uses $N = 12$ proxies per class there. How many
+# columns does $S$ have, and how many entries for a batch of $B = 32$? Check with `steps.proxy_labels`.
+#
+# <details><summary>Solution</summary>
+#
+# $C N = 1200$ columns; $32 \times 1200 = 38\,400$ entries. `len(steps.proxy_labels(100, 12))` is 1200; proxy
+# $j$ belongs to class `j // 12`.
+#
+# </details>
+#
+# **3.** Make a class with $K = 3$ evenly spaced modes (`toy.multimodal_circle(1, 3, 50, 0.1)`). How long is its
+# mean vector? What does that say about one proxy at the normalised mean?
+#
+# <details><summary>Solution</summary>
+#
+# Three unit vectors at 120° from each other sum to zero, so the mean has length close to 0 (only the noise keeps
+# it from vanishing). Its direction is arbitrary, and wherever a single proxy sits, at least two of the three
+# clusters are 60° or more away from it: a poor representative. With $N = 3$ proxies, one per mode, every point
+# has a proxy of its class nearby.
+#
+# ```python
+# p, y = toy.multimodal_circle(1, 3, 50, 0.1)
+# p.mean(0).norm()
+# ```
+#
+# </details>

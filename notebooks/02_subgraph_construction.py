@@ -1,0 +1,250 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. Relation-guided subgraph construction
+#
+# *ProxyGML teaching notebooks, part 2 of 5.*
+#
+# **Learning goals.** After this notebook you can
+#
+# 1. write down the positive mask $S^{pos}$ and compute it with `steps.positive_mask`;
+# 2. compute the subgraph size $k = \lceil r\,C\,N \rceil$ and predict how $N$ and $r$ change it;
+# 3. explain how the top-$k$ selection on $S + S^{pos}$ builds the set $\mathcal{I}$ and the sparse neighbour
+#    matrix $W$ (`steps.select_subgraph`);
+# 4. say what goes wrong without $S^{pos}$ (a sample's own class can drop out of its subgraph) and when
+#    $k \le N$ (the subgraph holds only own-class proxies and the loss is zero).
+#
+# **Prerequisites.** Notebook 1 (proxies, $S = XP^\top$, the proxy layout: proxy $j$ belongs to class
+# $\lfloor j/N \rfloor$).
+
+# %%
+from proxygml_lite.notebook import setup, save_figure
+
+cfg = setup(seed=0)
+
+# %%
+import warnings
+
+import matplotlib.pyplot as plt
+import torch
+
+from proxygml_lite import ProxyGMLLoss, plots, steps, toy, widgets
+
+torch.set_printoptions(precision=2, sci_mode=False)
+
+# %% [markdown]
+# ## Toy batch and two sets of proxies
+#
+# Four classes with two modes each on the unit circle, and $N = 2$ proxies per class. Two proxy sets:
+# `proxies_trained` sit near the modes (roughly where training puts them) and `proxies_init` point in random
+# directions, as right after initialisation, when the subgraph matters most.
+
+# %%
+C, K, N = 4, 2, 2
+points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=8, noise=0.2,
+                                       seed=cfg.seed)
+proxies_trained = toy.toy_proxies(C, N, dim=2, modes_per_class=K, jitter=0.3, seed=cfg.seed)
+proxies_init = toy.toy_proxies(C, N, dim=2, modes_per_class=None, seed=3)
+S = steps.similarity_graph(points, proxies_trained)  # notebook 1: S = X P^T
+print(f"B = {len(points)} samples, C*N = {C * N} proxies, S: {tuple(S.shape)}")
+
+# %% [markdown]
+# ## Step 1: the positive mask $S^{pos}$
+#
+# $$S^{pos}_{ij} = \begin{cases} 1, & \text{if } y^s_i = y^p_j \\ 0, & \text{else} \end{cases}$$
+#
+# Row $i$ is 1 exactly on the $N$ proxies of sample $i$'s class. It is known from the labels alone, so it can guide
+# the graph construction: the paper calls it a "soft" constraint that keeps each sample's own proxies in its
+# subgraph, so that they are pulled towards it.
+
+# %%
+S_pos = steps.positive_mask(labels, num_classes=C, proxies_per_class=N)
+print("labels of samples 0, 16, 32, 48:", labels[::16].tolist())
+print(S_pos[::16].int())
+
+# %% [markdown]
+# ## Step 2: the subgraph size $k$
+#
+# Each sample keeps $k$ proxies, a fixed fraction $r \in (0, 1]$ of all $C N$:
+#
+# $$k = \lceil r \cdot C \cdot N \rceil .$$
+#
+# So **$k$ grows with $N$ and with $r$**: doubling $N$ at fixed $r$ doubles $k$ (up to rounding). $N$ of the $k$
+# places go to the own class (next step), so only $k - N$ are left for other classes; the subgraph compares the own
+# class with other classes only if $k > N$, i.e. $r > 1/C$.
+
+# %%
+print("k = ceil(r*C*N) for C = 4:")
+for n in (1, 2, 3, 6):
+    print(f"  N = {n}:", {r: steps.subgraph_size(r, C, n) for r in (0.05, 0.1, 0.25, 0.3, 0.5, 1.0)})
+print("paper setting on CUB-200 (C=100, N=12, r=0.05): k =", steps.subgraph_size(0.05, 100, 12))
+
+# %% [markdown]
+# ## Step 3: top-$k$ of $S + S^{pos}$, the set $\mathcal{I}$ and the neighbour matrix $W$
+#
+# For every sample, the indices of the $k$ largest entries of its row of $S + S^{pos}$ form the set
+# $\mathcal{I} = \{(i, j), \dots\}$, and the sparse neighbour matrix keeps $S$ there:
+#
+# $$W_{ij} = \begin{cases} S_{ij}, & \text{if } (i, j) \in \mathcal{I} \\ 0, & \text{else} \end{cases}$$
+#
+# A detail worth knowing: the paper writes $S + S^{pos}$, but as $S_{ij} \in [-1, 1]$, adding 1 does not always put
+# an own-class proxy first (an own-class $S = -0.5$ becomes $0.5$, below an other-class $S = 0.9$). The official code
+# adds $1000\,S^{pos}$ (`steps.POSITIVE_BIAS`), and so does `steps.select_subgraph`: with $k \ge N$, **all $N$
+# own-class proxies are always kept**, and the other $k - N$ places go to the most similar proxies of other classes.
+# The selection itself carries no gradient; the kept weights $W_{ij} = S_{ij}$ do.
+
+# %%
+r = 0.3
+k = steps.subgraph_size(r, C, N)
+subgraph = steps.select_subgraph(S, labels, num_classes=C, proxies_per_class=N, k=k, use_positive_mask=True)
+W = subgraph.to_dense()
+print(f"r = {r}: k = {k};  subgraph.indices {tuple(subgraph.indices.shape)} (the set I), W {tuple(W.shape)}")
+print("I for samples 0 and 16:", subgraph.indices[[0, 16]].tolist())
+print("W for samples 0 and 16:\n", W[[0, 16]])
+assert bool(S_pos.gather(1, subgraph.indices).sum(1).eq(N).all())  # every sample keeps its N own proxies
+
+# %% [markdown]
+# The three matrices for the whole batch, rows sorted by class: $S^{pos}$ (left), $S$ with the kept entries
+# outlined (middle), and $W$ (right). Every row of $W$ has $k$ non-zero entries, $N$ of them in the own-class block.
+
+# %%
+fig = plots.plot_subgraph_matrices(S, labels, C, N, k)
+save_figure(fig, "02_subgraph_matrices")
+
+# %% [markdown]
+# One sample at a time: its $k$ edges on the circle (left, with $S_{ij}$ on each edge) and its row of $S$ (right;
+# solid bars are kept, hatched bars are its own class). Here with the *random* proxies: the own-class proxies are
+# far from the sample, yet $S^{pos}$ keeps them.
+
+# %%
+fig = plots.plot_subgraph_explorer(points, labels, C, N, r=r, sample_index=5, use_positive_mask=True,
+                                   modes_per_class=None, seed=3)
+save_figure(fig, "02_subgraph_sample")
+
+# %% [markdown]
+# ### Explore $N$, $r$ and the sample
+#
+# Predict before you move a slider: (a) at $r = 0.3$, how many edges does a sample have for $N = 1, 2, 4$? (b) Which
+# $r$ makes $k = N$, and what will the title say then? (c) Untick $S^{pos}$ and look for a sample whose own class
+# disappears. The widget uses proxies near the modes; `modes_per_class=None` would give random ones.
+
+# %%
+widgets.subgraph_widget(points, labels, num_classes=C, modes_per_class=K, proxies_per_class=N, r=r, sample_index=5,
+                        seed=cfg.seed)
+
+# %% [markdown]
+# ## Without $S^{pos}$ the own class can fall out of the subgraph
+#
+# Without the positive mask, $\mathcal{I}$ is the top-$k$ of $S$ alone (ablation rows 1, 3, 4 and 5 of the
+# paper). At initialisation the proxies are random, so the own-class proxies are often not among the $k$ most similar
+# ones. The curves count, for the random proxies, how many samples keep at least one (blue) or all (orange)
+# own-class proxies as $r$ grows; with $S^{pos}$ (dashed) it is always all of them once $k \ge N$ (dotted line:
+# $r = 1/C$).
+
+# %%
+S_init = steps.similarity_graph(points, proxies_init)
+rs = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0]
+fig = plots.plot_own_class_coverage(S_init, labels, C, N, rs)
+save_figure(fig, "02_own_class_coverage")
+
+# %% [markdown]
+# A concrete case: the first sample whose subgraph has no own-class proxy without $S^{pos}$ (right), and the same
+# sample with $S^{pos}$ (left). Without its class in the subgraph, the sample has no edge that says "this is my
+# class": notebook 4 shows that its loss is then a constant with zero gradient, so it teaches nothing.
+
+# %%
+without = steps.select_subgraph(S_init, labels, C, N, k, use_positive_mask=False)
+own_kept = S_pos.gather(1, without.indices).sum(1)
+lost = int(torch.nonzero(own_kept == 0)[0])
+print(f"r = {r}, k = {k}: {int((own_kept == 0).sum())} of {len(points)} samples have no own-class proxy "
+      f"without S^pos; the first is sample {lost}")
+fig, axes = plt.subplots(1, 2, figsize=(10, 5), layout="constrained")
+plots.plot_subgraph(points, labels, proxies_init, C, N, lost, r, use_positive_mask=True, ax=axes[0])
+plots.plot_subgraph(points, labels, proxies_init, C, N, lost, r, use_positive_mask=False, ax=axes[1])
+save_figure(fig, "02_without_positive_mask")
+
+# %% [markdown]
+# ## When $k \le N$: only own-class proxies, zero loss
+#
+# With $S^{pos}$ and $k \le N$, all $k$ places go to the own class: the subgraph never contains another class, so
+# there is nothing to tell apart. The classification (notebook 4) then gives the own class probability 1, and the
+# loss $\mathcal{L}^s$ and its gradient are 0 up to float rounding (the official formula's $10^{-8}$ and
+# $10^{-20}$ leave traces of order $10^{-8}$ at most): there is nothing to learn from. `ProxyGMLLoss` warns when
+# this happens (here $r = 0.2$: $k = \lceil 0.2 \cdot 4 \cdot 2 \rceil = 2 = N$). Notebook 5 (exercise 2) shows a
+# catch with optimisers like Adam.
+
+# %%
+loss_fn = ProxyGMLLoss(num_classes=C, proxies_per_class=N, embedding_dim=2, r=0.2, weight_lambda=0.0)
+with torch.no_grad():
+    loss_fn.proxies.copy_(proxies_trained)
+x = points.clone().requires_grad_(True)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    loss = loss_fn(x, labels)
+loss.backward()
+print(f"k = {loss_fn.k}   L^s = {loss.item():.2g}   largest |dL^s/dx| = {x.grad.abs().max().item():.2g}")
+print("warning:", caught[0].message if caught else "none")
+
+# %% [markdown]
+# ## Summary
+#
+# * $S^{pos}_{ij} = [y^s_i = y^p_j]$ marks each sample's own-class proxies (`steps.positive_mask`).
+# * $k = \lceil rCN \rceil$ proxies per sample (`steps.subgraph_size`): larger $N$ or $r$ means a larger subgraph.
+# * $\mathcal{I}$ = top-$k$ of $S + S^{pos}$ per row (the code uses $S + 1000\,S^{pos}$); $W = S$ on $\mathcal{I}$,
+#   0 elsewhere (`steps.select_subgraph`, `Subgraph.to_dense`). With $k \ge N$ all own-class proxies are kept, the
+#   remaining $k - N$ are the nearest proxies of other classes.
+# * Without $S^{pos}$ a sample can lose its own class from the subgraph, especially early in training.
+# * $k \le N$ leaves only own-class proxies: $\mathcal{L}^s = 0$ (up to rounding), nothing to learn; choose
+#   $r > 1/C$.
+#
+# Next, notebook 3 turns each subgraph into class scores: reverse label propagation $Z = WY^p$.
+
+# %% [markdown]
+# ## Exercises
+#
+# **1.** With the paper's CUB-200 setting ($C = 100$, $N = 12$, $r = 0.05$), how many proxies does a sample keep,
+# and how many of them belong to other classes? What is the smallest $r$ for which the subgraph contains another
+# class?
+#
+# <details><summary>Solution</summary>
+#
+# $k = \lceil 0.05 \cdot 100 \cdot 12 \rceil = 60$ (`steps.subgraph_size(0.05, 100, 12)`); 12 are own-class
+# proxies, so 48 come from other classes, out of $1188$. Another class enters when $k > N$, i.e.
+# $r \cdot 1200 > 12$, $r > 0.01 = 1/C$.
+#
+# </details>
+#
+# **2.** The top-$k$ selection runs under `torch.no_grad()`. Why is that fine, and which entries of $S$ receive a
+# gradient?
+#
+# <details><summary>Solution</summary>
+#
+# Choosing indices is piecewise constant in $S$: small changes of $S$ do not change $\mathcal{I}$ (except at
+# ties), so its derivative is zero almost everywhere. The gradient flows through the kept values
+# $W_{ij} = S_{ij}$, $(i,j) \in \mathcal{I}$, only: a proxy outside every subgraph of the batch gets no gradient
+# from $\mathcal{L}^s$ in that step.
+#
+# </details>
+#
+# **3.** Without $S^{pos}$, what fraction of samples keeps its own class at $r = 1$? Check it on the coverage plot
+# and explain.
+#
+# <details><summary>Solution</summary>
+#
+# All of them: at $r = 1$, $k = CN$, every proxy is in every subgraph, so the top-$k$ keeps everything and
+# $S^{pos}$ changes nothing. The mask matters for small $r$, which is what makes the subgraph cheap and local.
+#
+# </details>

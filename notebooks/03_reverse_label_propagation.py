@@ -1,0 +1,266 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Reverse label propagation
+#
+# *ProxyGML teaching notebooks, part 3 of 5.*
+#
+# **Learning goals.** After this notebook you can
+#
+# 1. write the proxy label matrix $Y^p$ and compute $Z = WY^p$ by hand for a small example;
+# 2. read $Z_{ic}$ as the *votes* of the proxies in sample $i$'s subgraph for class $c$, and say when a vote is zero,
+#    negative or large;
+# 3. contrast ProxyGML's *reverse* label propagation with classic label propagation: classic propagation spreads
+#    known labels to unlabelled points over a fixed graph, while here all labels are known and they are used to
+#    adjust the graph.
+#
+# **Prerequisites.** Notebooks 1 and 2 ($S = XP^\top$, $S^{pos}$, $k = \lceil rCN \rceil$, $\mathcal{I}$, $W$).
+
+# %%
+from proxygml_lite.notebook import setup, save_figure
+
+cfg = setup(seed=0)
+
+# %%
+import math
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from proxygml_lite import plots, steps, toy, widgets
+
+torch.set_printoptions(precision=3, sci_mode=False)
+pd.set_option("display.precision", 3)
+
+# %% [markdown]
+# ## The proxy label matrix $Y^p$
+#
+# $Y^p \in \{0, 1\}^{CN \times C}$ is the one-hot matrix of the proxies' labels: $Y^p_{jc} = 1$ iff proxy $j$
+# belongs to class $c$, i.e. $c = \lfloor j / N \rfloor$. For $C = 3$ classes and $N = 2$:
+
+# %%
+C, N = 3, 2
+Y_p = F.one_hot(steps.proxy_labels(C, N), C).float()
+print(Y_p)
+
+# %% [markdown]
+# ## Reverse label propagation: $Z = W Y^p$
+#
+# $$Z = W Y^p \in \mathbb{R}^{B \times C}, \qquad
+#   Z_{ic} = \sum_j W_{ij} Y^p_{jc} = \sum_{j \in \mathcal{I}_i,\; y^p_j = c} S_{ij}.$$
+#
+# Each proxy in sample $i$'s subgraph casts a vote for its own class, with the weight of its edge $S_{ij}$. So
+#
+# * $Z_{ic} = 0$ when no proxy of class $c$ is in the subgraph (the class is **absent**);
+# * $Z_{ic}$ can be **negative**: a kept proxy with $S_{ij} < 0$ votes against (it happens to own-class proxies,
+#   which $S^{pos}$ keeps even when they are far away);
+# * $|Z_{ic}| \le$ the number of class-$c$ proxies in the subgraph $\le N$.
+#
+# ### A worked example you can check by hand
+#
+# Two samples, $C = 3$ classes, $N = 2$ proxies per class, $r = 0.5$, so $k = \lceil 0.5 \cdot 3 \cdot 2 \rceil = 3$.
+# Everything lies on the unit circle, so $S_{ij} = \cos(\text{angle between them})$:
+#
+# * proxies $p_0, \dots, p_5$ at $0°, 60°, 120°, 180°, 240°, 300°$, of classes $0, 0, 1, 1, 2, 2$;
+# * sample $x_1$ at $20°$ with label 0, sample $x_2$ at $200°$ with label 1.
+
+# %%
+def unit(degrees):
+    """Unit vectors at the given angles (degrees)."""
+    radians = torch.tensor(degrees, dtype=torch.float32) * math.pi / 180
+    return torch.stack([torch.cos(radians), torch.sin(radians)], dim=1)
+
+
+X = unit([20.0, 200.0])
+y = torch.tensor([0, 1])
+P = unit([0.0, 60.0, 120.0, 180.0, 240.0, 300.0])
+r = 0.5
+k = steps.subgraph_size(r, C, N)
+proxy_names = [f"p{j} (c{j // N})" for j in range(C * N)]
+rows = ["x1 (y=0)", "x2 (y=1)"]
+
+S = steps.similarity_graph(X, P)
+print(f"k = {k}\nS = X P^T  (x1 row: cos 20, cos 40, cos 100, cos 160, cos 220, cos 280):")
+pd.DataFrame(S.numpy(), index=rows, columns=proxy_names)
+
+# %% [markdown]
+# $S^{pos}$ marks $p_0, p_1$ for $x_1$ and $p_2, p_3$ for $x_2$. The ranking $S + 1000\,S^{pos}$ puts those first;
+# the third place goes to the most similar other-class proxy: $p_5$ ($\cos 80° = 0.174$) for $x_1$ and $p_4$
+# ($\cos 40° = 0.766$) for $x_2$.
+
+# %%
+S_pos = steps.positive_mask(y, C, N)
+subgraph = steps.select_subgraph(S, y, C, N, k)
+W = subgraph.to_dense()
+print("S + 1000 S^pos:")
+print(pd.DataFrame((S + steps.POSITIVE_BIAS * S_pos).numpy(), index=rows, columns=proxy_names))
+print("\nI (kept proxies):", {rows[i]: sorted(subgraph.indices[i].tolist()) for i in range(2)})
+print("\nW:")
+pd.DataFrame(W.numpy(), index=rows, columns=proxy_names)
+
+# %% [markdown]
+# Now the votes. By hand: $Z_{1} = (\cos 20° + \cos 40°,\ 0,\ \cos 80°) = (1.706, 0, 0.174)$: class 1 is absent
+# from $x_1$'s subgraph. $Z_2 = (0,\ \cos 80° + \cos 20°,\ \cos 40°) = (0, 1.113, 0.766)$: class 0 is absent.
+# `steps.reverse_label_propagation` computes $Z$ as a scatter-add of the $k$ kept weights into their classes,
+# never forming $Y^p$; it gives the same numbers as the dense product.
+
+# %%
+Z = steps.reverse_label_propagation(subgraph, C, N)
+assert torch.allclose(Z, W @ Y_p, atol=1e-6)
+by_hand = torch.tensor([[math.cos(math.radians(20)) + math.cos(math.radians(40)), 0.0, math.cos(math.radians(80))],
+                        [0.0, math.cos(math.radians(80)) + math.cos(math.radians(20)), math.cos(math.radians(40))]])
+assert torch.allclose(Z, by_hand, atol=1e-5)
+pd.DataFrame(Z.numpy(), index=rows, columns=[f"class {c}" for c in range(C)])
+
+# %%
+fig = plots.plot_matrix_product(W, Y_p, Z, row_names=rows, middle_names=proxy_names,
+                                column_names=[f"c{c}" for c in range(C)])
+save_figure(fig, "03_worked_example")
+
+# %% [markdown]
+# ## Classic label propagation versus reverse label propagation
+#
+# **Classic label propagation** (e.g. Zhou et al., 2004) has a *fixed* graph over data points, a few of which are
+# labelled. It spreads the known labels along the edges, $F \leftarrow \alpha A F + (1 - \alpha) Y$, until every
+# unlabelled point has a score for each class. The graph is given; the unknown labels are the output.
+#
+# **Reverse label propagation** turns this around. Every label is known: the samples' $y^s$ and the proxies' $y^p$.
+# One propagation step, $Z = WY^p$, carries the proxies' labels to the samples through the subgraph, and the loss
+# (notebook 4) compares $Z$ with the *known* $y^s$. The gradient then changes the graph itself, i.e. the
+# similarities $S_{ij}$, by moving the embeddings and the proxies. In the paper's words, "the neighbor relationships
+# are adjusted according to ground-truth labels".
+#
+# Left: classic propagation on the toy batch with one known label per class, placed in the first mode of each
+# class (`toy.label_propagation`). The labels reach the unlabelled points of the same cluster, but not the class's
+# second cluster: the fixed graph does not connect them, and the misses (red rings) stay. Right: ProxyGML for one
+# sample, where the known labels of the subgraph's proxies vote.
+
+# %%
+C4, K4, N4 = 4, 2, 2
+points, labels, modes = toy.multimodal_circle(num_classes=C4, modes_per_class=K4, samples_per_mode=8, noise=0.2,
+                                              seed=cfg.seed, return_modes=True)
+labelled = torch.zeros(len(labels), dtype=torch.bool)
+for c in range(C4):
+    labelled[torch.nonzero((labels == c) & (modes == 0))[0]] = True  # one known label per class, in mode 0
+scores = toy.label_propagation(points, labels, labelled, num_classes=C4, num_neighbours=4)
+proxies = toy.toy_proxies(C4, N4, dim=2, modes_per_class=K4, jitter=0.3, seed=cfg.seed)
+fig = plots.plot_label_propagation_contrast(points, labels, labelled, scores, proxies, C4, N4, r=0.3,
+                                            sample_index=5)
+save_figure(fig, "03_label_propagation_contrast")
+
+# %% [markdown]
+# ## All $N$ own-class proxies vote
+#
+# With $S^{pos}$ and $k \ge N$ *every* own-class proxy is in the subgraph, near or far. So the own-class vote is a
+# sum over all $N$ of them, which is one dot product with their sum:
+#
+# $$Z_{iy_i} = \sum_{j:\, y^p_j = y^s_i} (\mathbf{x}^s_i)^\top \mathbf{x}^p_j
+#   = (\mathbf{x}^s_i)^\top \Big(\sum_{j:\, y^p_j = y^s_i} \mathbf{x}^p_j\Big).$$
+#
+# For its own class, a sample sees the $N$ proxies *collectively*, as one vector of length up to $N$. The other
+# classes are different: only their proxies among the $k - N$ nearest enter the subgraph, so they are represented
+# *locally*, by the proxies close to the sample.
+#
+# That has a consequence in our toy layout: the two clusters of a class are opposite, and so are its two proxies.
+# Their votes nearly cancel (about $0.95 - 0.95$), while the nearest other-class proxy votes about $+0.9$.
+# Predict how often $\arg\max_c Z_{ic}$ is the own class, then run the cell. Rows of the heat map are sorted by
+# class; every row has at least $C - 1 - (k - N)$ zeros (absent classes), because only $k - N$ places are left for
+# the other classes.
+
+# %%
+r4 = 0.3
+S4 = steps.similarity_graph(points, proxies)
+Z4 = steps.reverse_label_propagation(steps.select_subgraph(S4, labels, C4, N4, steps.subgraph_size(r4, C4, N4)),
+                                     C4, N4)
+own_sum = torch.stack([proxies[labels[i] * N4 : (labels[i] + 1) * N4].sum(0) for i in range(len(labels))])
+assert torch.allclose(Z4.gather(1, labels[:, None])[:, 0], (points * own_sum).sum(1), atol=1e-5)  # the identity
+print(f"k = {steps.subgraph_size(r4, C4, N4)}; argmax Z = own class for "
+      f"{(Z4.argmax(1) == labels).float().mean():.0%} of the samples; absent classes per row: "
+      f"{(Z4 == 0).sum(1).float().mean():.1f} on average")
+fig = plots.plot_similarity_heatmap(Z4, labels, C4, 1, column_name="class", value_name="$Z_{ic}$", vmin=-N4,
+                                    vmax=N4, title=r"$Z = WY^p$ for the toy batch")
+save_figure(fig, "03_votes_heatmap")
+
+# %% [markdown]
+# ### Explore the votes
+#
+# One sample's subgraph (left) and its votes $Z_i$ (right; dashed empty bars are absent classes, $M = 0$, see
+# notebook 4). The title gives the mask-softmax probability of the sample's label. Predict, then check: (a) at
+# which $r$ does a second other class appear in the votes for $N = 2$? (b) With $N = 1$ (one proxy per class, at
+# one of the two clusters), which samples get a high own-class vote, and which a negative one? (c) Why does $N = 2$
+# not help the votes here, although it helped the nearest-proxy accuracy in notebook 1?
+
+# %%
+fig = plots.plot_votes_explorer(points, labels, C4, N4, r=r4, sample_index=5, modes_per_class=K4, seed=cfg.seed)
+save_figure(fig, "03_votes_sample")
+
+# %%
+widgets.votes_widget(points, labels, num_classes=C4, modes_per_class=K4, proxies_per_class=N4, r=r4,
+                     sample_index=5, seed=cfg.seed)
+
+# %% [markdown]
+# ## Summary
+#
+# * $Y^p$ is the one-hot label matrix of the proxies; $Z = WY^p$ sums, for every sample and class, the similarities
+#   to that class's proxies in the sample's subgraph (`steps.reverse_label_propagation`, a scatter-add).
+# * $Z_{ic} = 0$ for classes absent from the subgraph; votes can be negative; $|Z_{ic}| \le N$.
+# * With $S^{pos}$, the own-class vote is the dot product with the *sum* of all $N$ own-class proxies; other classes
+#   only vote through their proxies near the sample.
+# * Classic label propagation spreads known labels to unlabelled points on a fixed graph. Reverse label propagation
+#   uses known labels to *change* the graph, through a loss on $Z$.
+#
+# Next, notebook 4 turns $Z$ into probabilities with the mask softmax, and into the loss.
+
+# %% [markdown]
+# ## Exercises
+#
+# **1.** In the worked example, take $r = 1$ (so $k = 6$, every proxy is kept). Compute $Z_1$ by hand and check
+# with the code.
+#
+# <details><summary>Solution</summary>
+#
+# $Z_1 = (\cos 20° + \cos 40°,\ \cos 100° + \cos 160°,\ \cos 220° + \cos 280°) = (1.706, -1.113, -0.592)$.
+# No class is absent any more, and the far-away classes get negative votes.
+#
+# ```python
+# full = steps.select_subgraph(S, y, C, N, steps.subgraph_size(1.0, C, N))
+# steps.reverse_label_propagation(full, C, N)[0]
+# ```
+#
+# </details>
+#
+# **2.** Why is $Z_{iy_i} \le N$, and what does that bound mean for $N = 1$ compared with $N = 3$?
+#
+# <details><summary>Solution</summary>
+#
+# $Z_{iy_i}$ is a sum of at most $N$ cosine similarities, each $\le 1$; equivalently the dot product of
+# $\mathbf{x}^s_i$ with the sum of the $N$ own proxies, whose length is at most $N$. With $N = 1$ the own-class vote
+# is a single cosine, at most 1, so the mask softmax can never be very confident (with one other class in the
+# subgraph, $P(y_i) \le e^{1}/(e^{1} + e^{-1}) \approx 0.88$). With $N = 3$ it can reach 3, but only if all three
+# own proxies point near the sample: the loss therefore pulls a class's proxies towards its samples, and together.
+#
+# </details>
+#
+# **3.** In classic label propagation, what is learned and what is fixed? And in reverse label propagation?
+#
+# <details><summary>Solution</summary>
+#
+# Classic: the graph (the data's similarities) is fixed; the labels of the unlabelled points are computed.
+# Reverse: all labels are fixed (known); the graph is learned, because $S_{ij}$ depends on the trainable embedding
+# network and proxies and the loss on $Z$ changes them.
+#
+# </details>

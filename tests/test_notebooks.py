@@ -1,0 +1,213 @@
+"""The teaching notebooks: structure, .py/.ipynb pairing, committed outputs, and a smoke-mode run of each.
+
+Every notebook is executed top to bottom in a fresh ``python3`` kernel with
+``CI=true`` (smoke mode: fewer training steps), cwd ``notebooks/`` and the
+figures sent to a temporary folder, through the same code path as
+``scripts/execute_notebooks.py``.
+"""
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+EXPECTED = [
+    "01_proxies_and_similarity_graph",
+    "02_subgraph_construction",
+    "03_reverse_label_propagation",
+    "04_mask_softmax_loss_gradients",
+    "05_training_on_toy_data",
+]
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("execute_notebooks", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+script = _load_script()
+
+
+def _sources(nb, cell_type):
+    return [cell.source for cell in nb.cells if cell.cell_type == cell_type]
+
+
+def test_the_five_notebooks_exist_as_pairs():
+    assert [p.stem for p in script.notebook_sources()] == EXPECTED
+    for name in EXPECTED:
+        assert (NOTEBOOK_DIR / f"{name}.ipynb").is_file(), f"{name}.ipynb missing: run `make notebooks`"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_pair_is_in_sync(name):
+    from_py = jupytext.read(NOTEBOOK_DIR / f"{name}.py", fmt="py:percent")
+    from_ipynb = jupytext.read(NOTEBOOK_DIR / f"{name}.ipynb")
+    assert script.cell_sources(from_py) == script.cell_sources(from_ipynb), (
+        f"{name}.py and {name}.ipynb differ; the .py is the source: run `make notebooks`"
+    )
+    assert from_ipynb.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+    assert from_ipynb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_structure(name):
+    nb = jupytext.read(NOTEBOOK_DIR / f"{name}.py", fmt="py:percent")
+    markdown, code = _sources(nb, "markdown"), _sources(nb, "code")
+    assert nb.cells[0].cell_type == "markdown"
+    assert "Learning goals" in markdown[0] and "Prerequisites" in markdown[0]
+    assert code[0].strip() == "from proxygml_lite.notebook import setup, save_figure\n\ncfg = setup(seed=0)"
+    assert any("## Summary" in m for m in markdown)
+    exercises = next(m for m in markdown if m.startswith("## Exercises"))
+    solutions = exercises.count("<details><summary>Solution</summary>")
+    assert solutions >= 2 and solutions == exercises.count("</details>") and exercises.count("**") >= 2 * solutions
+    everything = "\n".join(code)
+    assert "steps." in everything, "each notebook must use proxygml_lite.steps"
+    assert "$$" in "\n".join(markdown), "each notebook shows equations in LaTeX"
+    saved = re.findall(r'save_figure\(fig, "([^"]+)"\)', everything)
+    assert saved and all(s.startswith(name[:3]) for s in saved) and len(saved) == len(set(saved))
+    assert "widgets." in everything, "each notebook offers a widget"
+    assert not re.search(r"^\s*def (similarity_graph|select_subgraph|reverse_label_propagation|mask_softmax)\b",
+                         everything, re.M), "no notebook-local copies of the step functions"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_committed_notebook_has_outputs_of_a_full_run(name):
+    path = NOTEBOOK_DIR / f"{name}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count is not None for cell in code_cells), "not executed: run `make notebooks`"
+    outputs = [output for cell in code_cells for output in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    setup_text = "".join(o.get("text", "") for o in code_cells[0].outputs)
+    assert "mode=full" in setup_text, "outputs come from a smoke run; run `make notebooks` (full mode)"
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 3
+    assert path.stat().st_size < 1_000_000
+    assert "/work/" not in json.dumps([o for o in outputs]), "no absolute local paths in outputs"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_runs_in_smoke_mode(name, tmp_path):
+    nb = script.read_source(NOTEBOOK_DIR / f"{name}.py")
+    try:
+        script.execute(nb, smoke=True, figures_dir=tmp_path, cwd=NOTEBOOK_DIR, timeout=300)
+    except CellExecutionError as error:
+        pytest.fail(f"{name} failed in smoke mode:\n{error}", pytrace=False)
+    assert "mode=smoke" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    saved = sorted(p.name for p in tmp_path.glob("*.png"))
+    expected = re.findall(r'save_figure\(fig, "([^"]+)"\)', "\n".join(_sources(nb, "code")))
+    assert saved == sorted(f"{stem}.png" for stem in expected)
+
+
+def _tiny_notebook(directory: Path, name: str, code: str) -> Path:
+    path = directory / f"{name}.py"
+    path.write_text(f"# %% [markdown]\n# # {name}\n\n# %%\n{code}\n")
+    return path
+
+
+def test_script_syncs_and_checks_pairs(tmp_path):
+    source = _tiny_notebook(tmp_path, "98_tiny", "x = 1")
+    assert not script.pair_in_sync(source)
+    script.sync_pair(source)
+    assert script.pair_in_sync(source)
+    source.write_text(source.read_text().replace("x = 1", "x = 2"))
+    assert not script.pair_in_sync(source)
+    script.sync_pair(source)
+    assert script.pair_in_sync(source)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # atomic writes leave no temp files
+
+
+def test_script_check_mode_reports_failures(tmp_path, capsys):
+    _tiny_notebook(tmp_path, "01_ok", "print('fine')")
+    _tiny_notebook(tmp_path, "02_broken", "raise RuntimeError('boom in a cell')")
+    for source in tmp_path.glob("*.py"):
+        script.sync_pair(source)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert script.main(["--smoke", "--check", "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "[ok] 01_ok" in out and "[failed] 02_broken" in out and "boom in a cell" in out
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # --check writes nothing
+
+
+# --------------------------------------------------------------------------- #
+# proxygml_lite.notebook: setup and save_figure
+# --------------------------------------------------------------------------- #
+
+
+def test_smoke_mode_comes_from_the_environment():
+    from proxygml_lite.notebook import is_smoke
+
+    assert is_smoke({}) is False
+    assert is_smoke({"CI": "true"}) is True
+    assert is_smoke({"PROXYGML_SMOKE": "1"}) is True
+    assert is_smoke({"PROXYGML_SMOKE": "0", "CI": "true"}) is False  # explicit full mode wins
+    with pytest.raises(ValueError, match="PROXYGML_SMOKE must be 1"):
+        is_smoke({"PROXYGML_SMOKE": "sometimes"})
+
+
+def test_figures_dir_defaults_to_the_repository_and_can_be_overridden(tmp_path):
+    from proxygml_lite.notebook import figures_dir
+
+    assert figures_dir({}) == ROOT / "figures"
+    assert figures_dir({"PROXYGML_FIGURES_DIR": str(tmp_path)}) == tmp_path.resolve()
+
+
+def test_setup_seeds_reads_the_environment_and_sets_threads(monkeypatch, tmp_path, capsys):
+    import torch
+
+    from proxygml_lite.notebook import setup
+
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.delenv("PROXYGML_SMOKE", raising=False)
+    monkeypatch.setenv("PROXYGML_FIGURES_DIR", str(tmp_path))
+    threads = torch.get_num_threads()
+    try:
+        cfg = setup(seed=3)
+        first = torch.rand(3)
+        assert setup(seed=3, verbose=False).smoke and torch.equal(torch.rand(3), first)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert cfg.smoke and cfg.seed == 3 and cfg.figures_dir == tmp_path.resolve()
+    assert cfg.device.type in ("cpu", "cuda") and cfg.pick(full=400, smoke=20) == 20
+    out = capsys.readouterr().out
+    assert "mode=smoke" in out and "seed=3" in out
+    with pytest.raises(ValueError, match="seed must be an int"):
+        setup(seed="0")
+    with pytest.raises(ValueError, match="num_threads"):
+        setup(num_threads=0)
+
+
+def test_save_figure_writes_a_png_atomically_and_checks_names(monkeypatch, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from proxygml_lite import notebook
+
+    monkeypatch.setenv("PROXYGML_FIGURES_DIR", str(tmp_path / "figs"))
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    assert notebook.save_figure(fig, "01_line") is None
+    saved = tmp_path / "figs" / "01_line.png"
+    assert saved.read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in saved.parent.iterdir()] == ["01_line.png"]
+    for bad in ("../escape", "a/b", "", "name with space"):
+        with pytest.raises(ValueError, match="plain file stem"):
+            notebook.save_figure(fig, bad)
+    monkeypatch.setattr(notebook, "MAX_FIGURE_BYTES", 10)
+    with pytest.warns(UserWarning, match="smaller figsize"):
+        notebook.save_figure(fig, "01_line.png")
+    plt.close(fig)
