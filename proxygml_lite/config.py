@@ -1,0 +1,426 @@
+"""`TrainConfig`: every setting of a training run, the paper's presets, and the command line.
+
+The command line keeps the flag names of the official repository
+(github.com/YuehuaZhu/ProxyGML, ``train.py``), so its README commands paste
+unchanged, e.g. ::
+
+    python -m proxygml_lite.train -b 32 --gpu 2 --dataset cub200 --freeze_BN --epochs 50 \\
+        --dim 512 --r 0.05 -C 100 --N 12 --weight_lambda 0.3 --centerlr 0.03 --rate 0.1 \\
+        --new_epoch_to_decay 20 40
+
+How a configuration is resolved: the preset of ``--dataset`` is applied first
+(:data:`PRESETS`), then every flag given explicitly overrides it. Flags that
+are not given keep the preset's value (not argparse's default).
+
+The recipe of the paper / official code (presets ``cub200``, ``cars196``,
+``online_products``): batch ``32``; Adam with ``eps=0.01`` and weight decay
+``1e-4`` on both the model and the proxies; model lr ``1e-4``; proxy lr
+``0.03`` (``0.3`` on SOP); all learning rates ``x rate = 0.1`` at the start of
+the 0-based epoch ``e`` whenever ``e + 1`` is in ``new_epoch_to_decay = [20,
+40]``; 50 epochs; ``d = 512``; ``r = 0.05``; ``N = 12``, ``lambda = 0.3`` and
+frozen BatchNorm on CUB-200-2011 (``C = 100``) and Cars196 (``C = 98``);
+``N = 1``, ``lambda = 0`` on SOP (``C = 11318``); BN-Inception pretrained on
+ImageNet; one warm-up epoch.
+
+Warm-up (``--warm``, ``--warmup-mode``). ``head-first`` (default) trains only
+the embedding head and the proxies during the first ``warm`` epochs
+(0-based epochs ``0 .. warm-1``), the usual meaning of warm-up. The official
+script instead trains everything in epoch 0, sets ``requires_grad=False`` on
+the backbone *after* epoch 0 and back to ``True`` after epoch ``warm``, so its
+backbone is frozen during epochs ``1 .. warm`` (with ``warm = 1``: the SECOND
+epoch); ``--warmup-mode official`` reproduces that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DATASETS",
+    "BACKBONES",
+    "LOSSES",
+    "AMP_MODES",
+    "WARMUP_MODES",
+    "OFFICIAL_EPOCH_TO_TEST",
+    "PRESETS",
+    "TrainConfig",
+    "canonical_dataset",
+    "preset",
+    "config_from_preset",
+    "build_parser",
+    "parse_args",
+]
+
+DATASETS = ("cub200", "cars196", "online_products", "sop", "glyphs", "folder")
+BACKBONES = ("bninception", "resnet50", "smallcnn")
+LOSSES = ("proxygml", "proxynca", "proxyanchor", "softtriple", "normsoftmax")
+AMP_MODES = ("auto", "none", "bf16", "fp16")
+WARMUP_MODES = ("head-first", "official")
+#: ``--epoch_to_test`` default of the official ``train.py`` (1-based epoch counts).
+OFFICIAL_EPOCH_TO_TEST = (1, 2, *range(35, 51))
+
+_RECIPE = dict(
+    epochs=50,
+    batch_size=32,
+    modellr=1e-4,
+    centerlr=0.03,
+    weight_decay=1e-4,
+    eps=0.01,
+    dim=512,
+    r=0.05,
+    N=12,
+    weight_lambda=0.3,
+    rate=0.1,
+    new_epoch_to_decay=(20, 40),
+    warm=1,
+    backbone="bninception",
+    workers=8,
+    epoch_to_test=OFFICIAL_EPOCH_TO_TEST,
+)
+
+#: Per-dataset presets. ``C`` is left to the data (the number of training
+#: classes found); the README commands pass ``-C 100 / 98 / 11318``, which is
+#: then checked against the data.
+PRESETS: dict[str, dict[str, Any]] = {
+    "cub200": {**_RECIPE, "freeze_bn": True},
+    "cars196": {**_RECIPE, "freeze_bn": True},
+    "online_products": {
+        **_RECIPE,
+        "freeze_bn": False,
+        "N": 1,
+        "weight_lambda": 0.0,
+        "centerlr": 0.3,
+        "recall_ks": (1, 10, 100, 1000),
+    },
+    # A from-scratch experiment on the synthetic glyph classes (100 training
+    # classes, 100 unseen test classes, 32x32) that runs on a 2-core CPU in
+    # minutes: small CNN, d = 64, the paper's r, N and lambda; 6 epochs, the
+    # lrs x0.1 for the last two.
+    "glyphs": dict(
+        epochs=6,
+        batch_size=32,
+        modellr=1e-3,
+        centerlr=0.03,
+        weight_decay=1e-4,
+        eps=0.01,
+        dim=64,
+        r=0.05,
+        N=12,
+        weight_lambda=0.3,
+        rate=0.1,
+        new_epoch_to_decay=(5,),
+        warm=0,
+        backbone="smallcnn",
+        freeze_bn=False,
+        workers=0,
+        epoch_to_test=None,
+    ),
+    # Your own data in the prepared layout <data>/{train,test}/<label>/<image>.
+    "folder": {**_RECIPE, "freeze_bn": True, "epoch_to_test": None},
+}
+
+
+def canonical_dataset(name: str) -> str:
+    """``"sop"`` -> ``"online_products"``; other names unchanged (after validation)."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return "online_products" if name == "sop" else name
+
+
+@dataclass
+class TrainConfig:
+    """All settings of one training run (field names follow the official flags).
+
+    Paper symbols: ``dim`` = ``d``; ``C`` = number of training classes; ``N`` =
+    proxies per class; ``r`` = subgraph scale (``k = ceil(r C N)``);
+    ``weight_lambda`` = ``lambda`` (weight of ``L^p``; 0 switches ``L^p`` off);
+    ``positive_mask`` = use ``S^pos``; ``mask_softmax`` = use the mask ``M``.
+
+    Use :func:`config_from_preset` to start from a dataset's preset. Values
+    that depend on the data or the machine are ``None``/``"auto"`` here and
+    resolved by the trainer: ``C`` (number of training classes), ``device``,
+    ``amp``, ``channels_last``, ``recall_ks``, ``pretrained`` (``None``: the
+    ImageNet weights for bninception/resnet50, random initialisation for
+    smallcnn).
+    """
+
+    # data
+    dataset: str = "glyphs"
+    data: str = "data"
+    image_size: int | None = None
+    augment: bool = True
+    workers: int = 0
+    # optimisation (official names)
+    epochs: int = 50
+    batch_size: int = 32
+    modellr: float = 1e-4
+    centerlr: float = 0.03
+    weight_decay: float = 1e-4
+    eps: float = 0.01
+    rate: float = 0.1
+    new_epoch_to_decay: tuple[int, ...] = (20, 40)
+    warm: int = 1
+    warmup_mode: str = "head-first"
+    # model
+    backbone: str = "bninception"
+    pretrained: bool | str | None = None
+    dim: int = 512
+    freeze_bn: bool = False
+    # loss
+    loss: str = "proxygml"
+    loss_kwargs: dict = field(default_factory=dict)
+    C: int | None = None
+    N: int = 12
+    r: float = 0.05
+    weight_lambda: float = 0.3
+    positive_mask: bool = True
+    mask_softmax: bool = True
+    # evaluation
+    epoch_to_test: tuple[int, ...] | None = None
+    eval_untrained: bool = True
+    recall_ks: tuple[int, ...] | None = None
+    compute_nmi: bool = True
+    compute_map: bool = False
+    eval_batch_size: int = 128
+    # machine
+    gpu: tuple[int, ...] | None = None
+    device: str = "auto"
+    amp: str = "auto"
+    channels_last: bool | None = None
+    seed: int = 0
+    # run
+    out: str | None = None
+    resume: bool = False
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("new_epoch_to_decay", "epoch_to_test", "recall_ks", "gpu"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                if isinstance(value, int):
+                    value = (value,)
+                setattr(self, name, tuple(value))
+        self.loss_kwargs = dict(self.loss_kwargs or {})
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> "TrainConfig":
+        """Raise ``ValueError`` naming the bad setting and the fix; return self."""
+        self.dataset = canonical_dataset(self.dataset)
+        _choice("backbone", self.backbone, BACKBONES, "--backbone")
+        _choice("loss", self.loss, LOSSES, "--loss")
+        _choice("amp", self.amp, AMP_MODES, "--amp")
+        _choice("warmup_mode", self.warmup_mode, WARMUP_MODES, "--warmup-mode")
+        _int("epochs", self.epochs, 1, "--epochs")
+        _int("batch_size", self.batch_size, 2, "-b/--batch-size")
+        _int("eval_batch_size", self.eval_batch_size, 1, "--eval-batch-size")
+        _int("dim", self.dim, 1, "--dim")
+        _int("N", self.N, 1, "--N")
+        _int("warm", self.warm, 0, "--warm")
+        _int("workers", self.workers, 0, "-j/--workers")
+        _int("seed", self.seed, 0, "--seed")
+        if self.C is not None:
+            _int("C", self.C, 2, "-C")
+        if self.image_size is not None:
+            _int("image_size", self.image_size, 8, "--image-size")
+        for name in ("modellr", "centerlr"):
+            _positive(name, getattr(self, name), f"--{name}")
+        _positive("eps", self.eps, "--eps")
+        _nonnegative("weight_decay", self.weight_decay, "--wd")
+        _nonnegative("weight_lambda", self.weight_lambda, "--weight_lambda")
+        if not (isinstance(self.r, (int, float)) and 0.0 < float(self.r) <= 1.0):
+            raise ValueError(f"r must be in (0, 1] (the paper uses --r 0.05); got {self.r!r}")
+        if not (isinstance(self.rate, (int, float)) and 0.0 < float(self.rate) <= 1.0):
+            raise ValueError(f"rate must be in (0, 1] (lr multiplier at each decay epoch, e.g. --rate 0.1); got {self.rate!r}")
+        for name in ("new_epoch_to_decay", "epoch_to_test", "recall_ks"):
+            values = getattr(self, name)
+            if values is not None:
+                for v in values:
+                    _int(f"each entry of {name}", v, 1, f"--{name}")
+        if self.gpu is not None:
+            for v in self.gpu:
+                _int("each entry of gpu", v, 0, "--gpu")
+        if self.pretrained is not None and not isinstance(self.pretrained, (bool, str)):
+            raise ValueError(f"pretrained must be True, False, None (auto) or a path to weights; got {self.pretrained!r}")
+        if not isinstance(self.loss_kwargs, dict):
+            raise ValueError("loss_kwargs must be a dict of keyword arguments for the loss (--loss-kwargs '{\"margin\": 0.1}')")
+        return self
+
+    # -------------------------------------------------------------- conversion
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid fields: {sorted(names)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Write ``config.json`` atomically."""
+        from .checkpoint import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "TrainConfig":
+        with open(path, encoding="utf-8") as fh:
+            return cls.from_dict(json.load(fh))
+
+
+def _choice(name, value, choices, flag):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)} ({flag}); got {value!r}")
+
+
+def _int(name, value, minimum, flag):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum} ({flag}); got {value!r}")
+
+
+def _positive(name, value, flag):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 ({flag}); got {value!r}")
+
+
+def _nonnegative(name, value, flag):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 ({flag}); got {value!r}")
+
+
+def preset(dataset: str) -> dict[str, Any]:
+    """The preset values of ``dataset`` (a copy)."""
+    return dict(PRESETS[canonical_dataset(dataset)])
+
+
+def config_from_preset(dataset: str = "glyphs", **overrides: Any) -> TrainConfig:
+    """``TrainConfig`` of ``dataset``'s preset with ``overrides`` applied on top.
+
+    >>> cfg = config_from_preset("cub200", epochs=2)
+    >>> (cfg.N, cfg.weight_lambda, cfg.freeze_bn, cfg.epochs)
+    (12, 0.3, True, 2)
+    """
+    values = {"dataset": canonical_dataset(dataset), **preset(dataset)}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+# ---------------------------------------------------------------- command line
+def _pretrained_arg(text: str) -> bool | str:
+    lowered = text.lower()
+    if lowered in ("true", "yes", "1", "imagenet"):
+        return True
+    if lowered in ("false", "no", "0", "none"):
+        return False
+    return text
+
+
+def _json_dict(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}); e.g. --loss-kwargs '{{\"margin\": 0.1}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"margin\": 0.1}'")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser. Every default is SUPPRESS: absent flags keep the preset's value."""
+    p = argparse.ArgumentParser(
+        prog="python -m proxygml_lite.train",
+        description=(
+            "Train a deep metric learning model with ProxyGML (Zhu et al., NeurIPS 2020) or a baseline loss. "
+            "Accepts the official repository's flags; the --dataset preset is applied first, explicit flags "
+            "override it."
+        ),
+        argument_default=argparse.SUPPRESS,
+    )
+    official = p.add_argument_group("official flags (github.com/YuehuaZhu/ProxyGML train.py)")
+    official.add_argument("--dataset", choices=DATASETS, help="dataset and preset (default glyphs; sop = online_products)")
+    official.add_argument("--data", help="data root holding <dataset>/{train,test}/<label>/<image> (default ./data); for --dataset folder the folder holding train/ and test/")
+    official.add_argument("-j", "--workers", type=int, help="data loading worker processes")
+    official.add_argument("--epochs", type=int, help="number of epochs")
+    official.add_argument("-b", "--batch-size", dest="batch_size", type=int, help="mini-batch size (global, over all processes)")
+    official.add_argument("--modellr", type=float, help="initial learning rate of the model")
+    official.add_argument("--centerlr", type=float, help="initial learning rate of the proxies (all loss parameters)")
+    official.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, help="Adam weight decay (model and proxies)")
+    official.add_argument("--eps", type=float, help="Adam epsilon")
+    official.add_argument("--gpu", nargs="+", type=int, help="GPU id; maps to --device cuda:<id> (one id; for several GPUs use torchrun)")
+    official.add_argument("--dim", type=int, help="embedding dimension d")
+    official.add_argument("--freeze_BN", dest="freeze_bn", action="store_const", const=True, help="keep BatchNorm layers in eval mode (frozen statistics)")
+    official.add_argument("--r", type=float, help="subgraph scale r in (0, 1]: k = ceil(r*C*N) proxies per sample")
+    official.add_argument("-C", type=int, help="number of training classes C (checked against the data; default: found in the data)")
+    official.add_argument("--N", type=int, help="proxies per class N")
+    official.add_argument("--rate", type=float, help="learning-rate decay factor")
+    official.add_argument("--new_epoch_to_decay", nargs="+", type=int, help="lrs *= rate at the start of 0-based epoch e when e+1 is listed")
+    official.add_argument("--warm", type=int, help="warm-up epochs (see --warmup-mode)")
+    official.add_argument("--weight_lambda", type=float, help="lambda, the weight of L^p (0 switches L^p off)")
+    official.add_argument("--epoch_to_test", nargs="+", type=int, help="evaluate after these epochs (1-based; the last epoch is always evaluated)")
+
+    extra = p.add_argument_group("proxygml_lite flags")
+    extra.add_argument("--no-freeze-bn", dest="freeze_bn", action="store_const", const=False, help="train BatchNorm statistics (undo a preset's --freeze_BN)")
+    extra.add_argument("--backbone", choices=BACKBONES, help="network (default: preset's)")
+    extra.add_argument("--pretrained", type=_pretrained_arg, nargs="?", const=True, help="ImageNet weights (the default for bninception/resnet50; smallcnn starts random) or a path to a weights file")
+    extra.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False, help="random initialisation")
+    extra.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the backbone's)")
+    extra.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="train on the test-time transform (no random crops/flips)")
+    extra.add_argument("--loss", choices=LOSSES, help="proxygml (default) or a pytorch-metric-learning baseline")
+    extra.add_argument("--loss-kwargs", dest="loss_kwargs", type=_json_dict, help="JSON object of extra loss arguments, e.g. '{\"margin\": 0.1}'")
+    extra.add_argument("--no-positive-mask", dest="positive_mask", action="store_const", const=False, help="ablation: select the subgraph without S^pos")
+    extra.add_argument("--no-mask-softmax", dest="mask_softmax", action="store_const", const=False, help="ablation: plain softmax instead of the mask softmax M")
+    extra.add_argument("--warmup-mode", dest="warmup_mode", choices=WARMUP_MODES, help="head-first: backbone frozen in epochs 0..warm-1 (default); official: frozen in epochs 1..warm like the official script")
+    extra.add_argument("--recall-ks", dest="recall_ks", nargs="+", type=int, help="Recall@K cut-offs (default 1 2 4 8; SOP 1 10 100 1000)")
+    extra.add_argument("--no-nmi", dest="compute_nmi", action="store_const", const=False, help="skip NMI (k-means) in evaluation")
+    extra.add_argument("--map", dest="compute_map", action="store_const", const=True, help="also report MAP@R and R-Precision")
+    extra.add_argument("--no-eval-untrained", dest="eval_untrained", action="store_const", const=False, help="skip evaluating the untrained model (epoch 0)")
+    extra.add_argument("--eval-batch-size", dest="eval_batch_size", type=int, help="batch size for embedding extraction (default 128)")
+    extra.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1, ...; overrides --gpu")
+    extra.add_argument("--amp", choices=AMP_MODES, help="autocast: auto = bf16 on CUDA, none on CPU; the loss always runs in float32")
+    extra.add_argument("--channels-last", dest="channels_last", action="store_const", const=True, help="channels_last memory format (default: on CUDA)")
+    extra.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False)
+    extra.add_argument("--seed", type=int, help="random seed (model init, data order: seed + epoch)")
+    extra.add_argument("--out", help="run directory (config.json, metrics.csv, results.json, checkpoint.pt)")
+    extra.add_argument("--resume", action="store_const", const=True, help="continue the run in --out from its checkpoint (starts fresh if there is none)")
+    extra.add_argument("--quiet", action="store_const", const=True, help="no progress bars")
+    return p
+
+
+def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -> TrainConfig:
+    """Resolve the command line: preset of ``--dataset`` (or ``base``) first, explicit flags on top.
+
+    With ``--resume`` and an existing ``<out>/config.json`` (and no ``base``),
+    the saved configuration is the base, so ``--resume --out DIR`` alone
+    continues a run.
+    """
+    namespace = build_parser().parse_args(argv)
+    given = vars(namespace)
+    if base is None and given.get("resume") and given.get("out"):
+        saved = os.path.join(given["out"], "config.json")
+        if os.path.exists(saved):
+            base = TrainConfig.from_json(saved)
+    if base is not None and "dataset" not in given:
+        values = base.to_dict()
+    else:
+        dataset = given.get("dataset", base.dataset if base is not None else "glyphs")
+        values = {"dataset": canonical_dataset(dataset), **preset(dataset)}
+        if base is not None and canonical_dataset(dataset) == base.dataset:
+            values = base.to_dict()
+    values.update(given)
+    if "dataset" in values:
+        values["dataset"] = canonical_dataset(values["dataset"])
+    return TrainConfig(**values)

@@ -1,0 +1,170 @@
+"""Resumable studies: the N x r parameter study and the paper's ablation of S^pos, M and L^p.
+
+Every cell of a study is an ordinary training run in its own folder
+``<out_dir>/<cell>/`` (``config.json``, ``metrics.csv``, ``results.json``,
+``checkpoint.pt``). A cell whose ``results.json`` exists is read back, not
+recomputed; an unfinished cell resumes from its checkpoint. So re-running a
+study after an interruption (Ctrl-C, a crash, a closed notebook) continues
+where it stopped and finally returns the complete table, which is also written
+to ``<out_dir>/study.csv`` after every cell.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from .checkpoint import atomic_write_csv
+from .config import TrainConfig
+from .engine import RESUMABLE_CHANGES
+from .train import train
+
+__all__ = ["ABLATION_ROWS", "run_cell", "run_parameter_study", "run_ablation"]
+
+#: The paper's ablation table, rows 1-8: (row, S^pos, M, L^p).
+ABLATION_ROWS: tuple[tuple[int, bool, bool, bool], ...] = (
+    (1, False, False, False),
+    (2, True, False, False),
+    (3, False, True, False),
+    (4, False, False, True),
+    (5, False, True, True),
+    (6, True, False, True),
+    (7, True, True, False),
+    (8, True, True, True),
+)
+
+
+def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
+    path = cell_dir / "results.json"
+    if not path.exists():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        results = json.load(fh)
+    saved, wanted = results.get("config", {}), config.to_dict()
+    differing = sorted(k for k in set(saved) | set(wanted)
+                       if k not in RESUMABLE_CHANGES and saved.get(k) != wanted.get(k))
+    if differing:
+        raise ValueError(
+            f"study cell {cell_dir} was run with other settings ({', '.join(differing)} differ); "
+            "use a new out_dir for a study with different settings, or delete that cell's folder"
+        )
+    if results.get("epochs") != config.epochs:
+        return None  # a different number of epochs: resume / extend the run
+    return results
+
+
+def run_cell(config: TrainConfig, cell_dir: str | Path) -> tuple[dict, bool]:
+    """Run (or read back) one cell; returns ``(results.json dict, cached)``."""
+    cell_dir = Path(cell_dir)
+    config = config.replace(out=str(cell_dir), resume=True)
+    results = _finished(cell_dir, config)
+    if results is not None:
+        return results, True
+    train(config)
+    with open(cell_dir / "results.json", encoding="utf-8") as fh:
+        return json.load(fh), False
+
+
+def _row(results: dict, cell_dir: Path, cached: bool) -> dict:
+    row = dict(results["metrics"])
+    untrained = results.get("untrained_metrics") or {}
+    if "R@1" in untrained:
+        row["untrained R@1"] = untrained["R@1"]
+    row.update(run_dir=str(cell_dir), cached=cached, elapsed_s=results.get("elapsed_s"))
+    return row
+
+
+def _save_table(rows: list[dict], out_dir: Path) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    atomic_write_csv(out_dir / "study.csv", rows)
+    return table
+
+
+def run_parameter_study(
+    base_config: TrainConfig,
+    N_values: Iterable[int],
+    r_values: Iterable[float],
+    out_dir: str | Path,
+) -> pd.DataFrame:
+    """Train ProxyGML for every ``(N, r)`` of the grid; one row per cell.
+
+    Args:
+        base_config: every other setting (its ``out``/``resume`` are ignored).
+        N_values: proxies per class ``N`` to try.
+        r_values: subgraph scales ``r`` to try (``k = ceil(r C N)`` proxies per sample).
+        out_dir: study folder; cell ``(N, r)`` runs in ``<out_dir>/N<N>_r<r>``.
+
+    Returns:
+        DataFrame with columns ``N``, ``r``, ``k``, the final metrics
+        (``R@1``, ..., ``NMI``), ``untrained R@1``, ``run_dir``, ``cached`` (read
+        back from disk instead of trained) and ``elapsed_s``.
+    """
+    if base_config.loss != "proxygml":
+        raise ValueError(f"the N x r study is about ProxyGML; base_config.loss is {base_config.loss!r}. Use loss='proxygml'")
+    N_values, r_values = list(N_values), list(r_values)
+    if not N_values or not r_values:
+        raise ValueError("N_values and r_values must each hold at least one value, e.g. N_values=[1, 6, 12], r_values=[0.05, 0.1]")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    for n in N_values:
+        for r in r_values:
+            config = base_config.replace(N=int(n), r=float(r))
+            cell_dir = out_dir / f"N{int(n)}_r{float(r):g}"
+            results, cached = run_cell(config, cell_dir)
+            c = results["num_classes"]
+            rows.append({"N": int(n), "r": float(r), "k": math.ceil(float(r) * c * int(n)),
+                         **_row(results, cell_dir, cached)})
+            _save_table(rows, out_dir)
+    return pd.DataFrame(rows)
+
+
+def run_ablation(
+    base_config: TrainConfig,
+    out_dir: str | Path,
+    rows: Iterable[int] | None = None,
+    weight_lambda: float | None = None,
+) -> pd.DataFrame:
+    """The paper's ablation of the three modules: rows 1-8 switch ``S^pos``, ``M`` and ``L^p`` on/off.
+
+    ``S^pos`` off = subgraph from the top-``k`` of ``S`` alone
+    (``positive_mask=False``); ``M`` off = plain softmax over all classes of
+    ``Z`` (``mask_softmax=False``); ``L^p`` off = ``weight_lambda = 0``. Row 8
+    is full ProxyGML.
+
+    Args:
+        base_config: every other setting (``loss`` must be ``"proxygml"``).
+        out_dir: study folder; row ``i`` runs in ``<out_dir>/row<i>``.
+        rows: subset of rows 1-8 to run (default all, in the paper's order).
+        weight_lambda: ``lambda`` of the rows with ``L^p`` on (default:
+            ``base_config.weight_lambda``, or the paper's 0.3 if that is 0).
+
+    Returns:
+        DataFrame with ``row``, ``S^pos``, ``M``, ``L^p`` (bools), the final
+        metrics, ``untrained R@1``, ``run_dir``, ``cached``, ``elapsed_s``.
+    """
+    if base_config.loss != "proxygml":
+        raise ValueError(f"the ablation switches parts of ProxyGML; base_config.loss is {base_config.loss!r}. Use loss='proxygml'")
+    lam = weight_lambda if weight_lambda is not None else (base_config.weight_lambda or 0.3)
+    if lam <= 0:
+        raise ValueError(f"weight_lambda for the rows with L^p on must be > 0; got {lam}")
+    wanted = list(rows) if rows is not None else [r[0] for r in ABLATION_ROWS]
+    unknown = [r for r in wanted if r not in range(1, 9)]
+    if unknown:
+        raise ValueError(f"ablation rows are numbered 1-8 as in the paper; got {unknown}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table: list[dict] = []
+    for number, s_pos, mask, l_p in ABLATION_ROWS:
+        if number not in wanted:
+            continue
+        config = base_config.replace(positive_mask=s_pos, mask_softmax=mask, weight_lambda=lam if l_p else 0.0)
+        cell_dir = out_dir / f"row{number}"
+        results, cached = run_cell(config, cell_dir)
+        table.append({"row": number, "S^pos": s_pos, "M": mask, "L^p": l_p, **_row(results, cell_dir, cached)})
+        _save_table(table, out_dir)
+    return pd.DataFrame(table)

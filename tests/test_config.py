@@ -1,0 +1,168 @@
+"""TrainConfig, presets, the official command line, the lr schedule and the warm-up rule."""
+
+import json
+import shlex
+
+import pytest
+import torch
+
+from proxygml_lite.config import OFFICIAL_EPOCH_TO_TEST, TrainConfig, config_from_preset, parse_args
+from proxygml_lite.engine import OfficialStepDecay, backbone_frozen, build_optimizer, resolve_device
+
+# The three commands of the official README (github.com/YuehuaZhu/ProxyGML), minus "python train.py".
+README = {
+    "cub200": "-b 32 --gpu 2 --dataset cub200 --freeze_BN --epochs 50 --dim 512 --r 0.05 -C 100 --N 12 "
+    "--weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40",
+    "cars196": "-b 32 --gpu 2 --dataset cars196 --freeze_BN --epochs 50 --dim 512 --r 0.05 -C 98 --N 12 "
+    "--weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40",
+    "online_products": "-b 32 --gpu 2 --dataset online_products --epochs 50 --dim 512 --r 0.05 -C 11318 --N 1 "
+    "--weight_lambda 0.0 --centerlr 0.3 --rate 0.1 --new_epoch_to_decay 20 40",
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(README))
+def test_readme_commands_resolve_to_the_paper_recipe(dataset):
+    cfg = parse_args(shlex.split(README[dataset]))
+    sop = dataset == "online_products"
+    assert cfg.dataset == dataset
+    assert (cfg.batch_size, cfg.epochs, cfg.dim, cfg.r, cfg.rate) == (32, 50, 512, 0.05, 0.1)
+    assert (cfg.modellr, cfg.eps, cfg.weight_decay) == (1e-4, 0.01, 1e-4)
+    assert cfg.new_epoch_to_decay == (20, 40)
+    assert cfg.C == {"cub200": 100, "cars196": 98, "online_products": 11318}[dataset]
+    assert cfg.N == (1 if sop else 12)
+    assert cfg.weight_lambda == (0.0 if sop else 0.3)
+    assert cfg.centerlr == (0.3 if sop else 0.03)
+    assert cfg.freeze_bn is (not sop)
+    assert cfg.backbone == "bninception" and cfg.pretrained is None  # None = ImageNet weights for bninception
+    assert cfg.warm == 1 and cfg.warmup_mode == "head-first"
+    assert cfg.gpu == (2,)
+    assert cfg.loss == "proxygml" and cfg.positive_mask and cfg.mask_softmax
+    assert cfg.epoch_to_test == OFFICIAL_EPOCH_TO_TEST
+    assert cfg.recall_ks == ((1, 10, 100, 1000) if sop else None)  # None = (1, 2, 4, 8)
+
+
+def test_presets_alone_equal_the_readme_commands_except_C_and_gpu():
+    for dataset, command in README.items():
+        from_readme = parse_args(shlex.split(command)).to_dict()
+        from_preset = parse_args(["--dataset", dataset]).to_dict()
+        differing = {k for k in from_readme if from_readme[k] != from_preset[k]}
+        assert differing == {"C", "gpu"}, dataset
+
+
+def test_gpu_flag_maps_to_a_cuda_device_and_device_overrides_it():
+    cfg = parse_args(shlex.split(README["cub200"]))
+    if torch.cuda.is_available():  # pragma: no cover - CPU test machine
+        assert str(resolve_device(cfg)).startswith("cuda")
+    else:
+        with pytest.raises(ValueError, match="--device cpu"):
+            resolve_device(cfg)
+    cpu = parse_args(shlex.split(README["cub200"]) + ["--device", "cpu"])
+    assert resolve_device(cpu) == torch.device("cpu")
+    with pytest.raises(ValueError, match="torchrun"):
+        resolve_device(parse_args(["--gpu", "0", "1"]))
+
+
+def test_explicit_flags_override_the_preset_and_sop_is_an_alias():
+    cfg = parse_args(["--dataset", "sop", "--epochs", "3", "--N", "2", "--no-mask-softmax", "--no-freeze-bn"])
+    assert cfg.dataset == "online_products"
+    assert (cfg.epochs, cfg.N, cfg.mask_softmax, cfg.freeze_bn) == (3, 2, False, False)
+    assert cfg.centerlr == 0.3 and cfg.weight_lambda == 0.0  # untouched preset values
+    cfg = parse_args(["--dataset", "cub200", "--no-freeze-bn", "--loss", "proxyanchor", "--loss-kwargs", '{"margin": 0.2}'])
+    assert cfg.freeze_bn is False and cfg.loss == "proxyanchor" and cfg.loss_kwargs == {"margin": 0.2}
+    assert parse_args([]).dataset == "glyphs"
+
+
+def test_glyphs_preset_is_a_small_cpu_experiment():
+    cfg = parse_args(["--dataset", "glyphs"])
+    assert cfg.backbone == "smallcnn" and cfg.workers == 0
+    assert (cfg.N, cfg.r, cfg.weight_lambda) == (12, 0.05, 0.3)
+    assert cfg.dim <= 128 and cfg.epochs <= 20 and cfg.epoch_to_test is None
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"r": 0.0}, "r must be in"),
+        ({"r": 1.5}, "r must be in"),
+        ({"backbone": "vgg"}, "backbone must be one of"),
+        ({"N": 0}, "N must be an integer"),
+        ({"C": 1}, "C must be an integer"),
+        ({"batch_size": 1}, "batch_size"),
+        ({"weight_lambda": -1.0}, "weight_lambda"),
+        ({"modellr": 0.0}, "modellr"),
+        ({"amp": "fp8"}, "amp must be one of"),
+        ({"warmup_mode": "late"}, "warmup_mode"),
+        ({"new_epoch_to_decay": (0,)}, "new_epoch_to_decay"),
+    ],
+)
+def test_bad_settings_raise_value_errors_that_name_the_flag(changes, match):
+    with pytest.raises(ValueError, match=match):
+        config_from_preset("glyphs", **changes)
+
+
+def test_unknown_dataset_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        config_from_preset("mnist")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        TrainConfig(dataset="mnist")
+
+
+def test_unparseable_flags_exit_with_usage():
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "mnist"])
+    with pytest.raises(SystemExit):
+        parse_args(["--loss-kwargs", "not json"])
+
+
+def test_round_trip_through_json_and_resume_reuses_the_saved_config(tmp_path):
+    cfg = config_from_preset("cub200", epochs=7, N=3, out=str(tmp_path))
+    cfg.to_json(tmp_path / "config.json")
+    assert json.loads((tmp_path / "config.json").read_text())["N"] == 3
+    assert TrainConfig.from_json(tmp_path / "config.json") == cfg
+    resumed = parse_args(["--resume", "--out", str(tmp_path), "--epochs", "9"])
+    assert resumed.dataset == "cub200" and resumed.N == 3 and resumed.epochs == 9 and resumed.resume
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        TrainConfig.from_dict({"bogus": 1})
+
+
+def _lrs_per_epoch(milestones, epochs, resume_at=None):
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([{"params": [param], "lr": 1.0}])
+    sched = OfficialStepDecay(opt, milestones, 0.1)
+    seen = []
+    for epoch in range(epochs):
+        if epoch == resume_at:  # a new schedule restored from state continues identically
+            state = sched.state_dict()
+            sched = OfficialStepDecay(opt, (), 1.0)
+            sched.load_state_dict(state)
+            sched.begin_epoch(epoch - 1)  # begun again after a mid-epoch resume: no double decay
+        sched.begin_epoch(epoch)
+        seen.append(opt.param_groups[0]["lr"])
+    return seen
+
+
+def test_lr_decays_at_the_start_of_epoch_e_when_e_plus_1_is_listed():
+    lrs = _lrs_per_epoch((20, 40), 50)
+    assert lrs[:19] == [1.0] * 19
+    assert lrs[19:39] == pytest.approx([0.1] * 20)
+    assert lrs[39:] == pytest.approx([0.01] * 11)
+    assert _lrs_per_epoch((20, 40), 50, resume_at=30) == lrs
+
+
+def test_warmup_modes():
+    # head-first: backbone frozen in epoch 0 only (warm=1); official: frozen in the SECOND epoch.
+    assert [backbone_frozen(e, 1, "head-first") for e in range(4)] == [True, False, False, False]
+    assert [backbone_frozen(e, 1, "official") for e in range(4)] == [False, True, False, False]
+    assert [backbone_frozen(e, 2, "official") for e in range(4)] == [False, True, True, False]
+    assert not any(backbone_frozen(e, 0, "official") or backbone_frozen(e, 0, "head-first") for e in range(3))
+
+
+def test_optimizer_has_model_and_proxy_groups_like_the_official_code():
+    from proxygml_lite.loss import ProxyGMLLoss
+
+    model = torch.nn.Linear(4, 3)
+    loss = ProxyGMLLoss(5, 2, 3)
+    opt = build_optimizer(model, loss, config_from_preset("cub200"))
+    assert [g["lr"] for g in opt.param_groups] == [1e-4, 0.03]
+    assert all(g["eps"] == 0.01 and g["weight_decay"] == 1e-4 for g in opt.param_groups)
+    assert opt.param_groups[1]["params"][0] is loss.proxies

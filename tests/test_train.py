@@ -1,0 +1,294 @@
+"""The training engine on tiny data: outputs, resume == uninterrupted, Ctrl-C, NaN, the README commands."""
+
+import csv
+import json
+import shlex
+import signal
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from proxygml_lite.config import config_from_preset
+from proxygml_lite.loss import ProxyGMLLoss
+from proxygml_lite.train import NonFiniteLossError, main, train
+
+
+def make_split(root, labels, per_class, size=16, seed=0):
+    """``root/<label>/<i>.png``: one random RGB pattern per class plus noise."""
+    rng = np.random.default_rng(seed)
+    for label in labels:
+        folder = root / str(label)
+        folder.mkdir(parents=True)
+        base = rng.integers(0, 256, (size, size, 3))
+        for i in range(per_class):
+            image = np.clip(base + rng.normal(0, 60, base.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(image).save(folder / f"{i}.png")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    make_split(root / "train", range(6), 4, seed=1)
+    make_split(root / "test", range(6, 10), 4, seed=2)
+    return root
+
+
+def tiny(data_root, out, **changes):
+    values = dict(
+        data=str(data_root), out=str(out), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=8, epochs=3,
+        image_size=16, workers=0, quiet=True, device="cpu", epoch_to_test=None, new_epoch_to_decay=(2,),
+        warm=1, modellr=1e-3, freeze_bn=False, seed=3,
+    )
+    values.update(changes)
+    return config_from_preset("folder", **values)
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def without_times(rows):
+    return [{k: v for k, v in row.items() if not k.endswith("time_s")} for row in rows]
+
+
+def model_state(run_dir):
+    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+
+
+def test_a_run_writes_config_metrics_results_and_checkpoint(data_root, tmp_path):
+    out = tmp_path / "run"
+    metrics = train(tiny(data_root, out))
+    assert set(metrics) == {"R@1", "R@2", "R@4", "R@8", "NMI"}
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    config = json.loads((out / "config.json").read_text())
+    assert config["N"] == 2 and config["out"] == str(out)
+    rows = read_csv(out / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert rows[0]["loss"] == "" and rows[0]["R@1"] != ""  # epoch 0: the untrained model, evaluated
+    assert [r["backbone_frozen"] for r in rows[1:]] == ["True", "False", "False"]  # one head-first warm-up epoch
+    assert [float(r["lr_model"]) for r in rows[1:]] == pytest.approx([1e-3, 1e-4, 1e-4])  # decay at epoch index 1
+    for r in rows[1:]:
+        assert float(r["loss"]) == pytest.approx(float(r["loss_s"]) + 0.3 * float(r["loss_p"]), rel=1e-5)
+    results = json.loads((out / "results.json").read_text())
+    assert results["metrics"] == metrics
+    assert results["untrained_metrics"]["R@1"] == pytest.approx(float(rows[0]["R@1"]))
+    assert results["num_classes"] == 6 and results["epochs"] == 3
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["epoch"] == 3 and ckpt["step"] == 0
+    assert {"python", "numpy", "torch"} <= set(ckpt["rng"])
+    assert {"model", "loss", "optimizer", "scheduler", "scaler", "sampler", "loader_generator"} <= set(ckpt)
+    assert ckpt["loss"]["proxies"].shape == (12, 8)
+    assert not list(out.glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_warmup_trains_only_the_head_and_proxies_first(data_root, tmp_path):
+    seen = {}
+
+    def spy(event, info):
+        if event == "step_end" and info["step"] == 1:
+            model = info["trainer"].model
+            seen[info["epoch"]] = (
+                all(p.grad is None for p in model.backbone_parameters()),
+                all(p.grad is not None for p in model.head_parameters()),
+                info["trainer"].loss_fn.proxies.grad is not None,
+            )
+
+    train(tiny(data_root, tmp_path / "run", epochs=2, eval_untrained=False, compute_nmi=False), callback=spy)
+    assert seen[0] == (True, True, True)
+    assert seen[1] == (False, True, True)
+
+
+def _interrupt_after_step(epoch, step):
+    def callback(event, info):
+        if event == "step_end" and (info["epoch"], info["step"]) == (epoch, step):
+            raise KeyboardInterrupt
+
+    return callback
+
+
+@pytest.fixture(scope="module")
+def straight_run(data_root, tmp_path_factory):
+    """The uninterrupted 3-epoch runs (by freeze_bn), trained once for all resume tests."""
+    cache = {}
+
+    def get(freeze_bn):
+        if freeze_bn not in cache:
+            out = tmp_path_factory.mktemp("straight")
+            cache[freeze_bn] = (train(tiny(data_root, out, freeze_bn=freeze_bn)), out)
+        return cache[freeze_bn]
+
+    return get
+
+
+@pytest.mark.parametrize("where", ["after a step", "Ctrl-C inside a step", "raised inside a step", "between epochs"])
+def test_resumed_run_equals_uninterrupted_run(data_root, tmp_path, monkeypatch, straight_run, where):
+    """3 epochs straight == interrupted in epoch 1 (or stopped after 2 epochs) + resumed, bit for bit."""
+    # A KeyboardInterrupt raised (not signalled) inside a step abandons that step after the model's
+    # forward pass; exact only with frozen BatchNorm statistics (the forward pass updated them).
+    frozen = where == "raised inside a step"
+    straight, straight_dir = straight_run(frozen)
+
+    resumed_dir = tmp_path / "resumed"
+    if where == "after a step":
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny(data_root, resumed_dir), callback=_interrupt_after_step(1, 2))
+    elif where == "raised inside a step":
+        calls = {"n": 0}
+        original = ProxyGMLLoss.forward
+
+        def raising(self, embeddings, labels):
+            calls["n"] += 1
+            if calls["n"] == 5:  # epoch 1, step 1, after its batch was drawn and embedded
+                raise KeyboardInterrupt
+            return original(self, embeddings, labels)
+
+        monkeypatch.setattr(ProxyGMLLoss, "forward", raising)
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny(data_root, resumed_dir, freeze_bn=True))
+        monkeypatch.setattr(ProxyGMLLoss, "forward", original)
+    elif where == "Ctrl-C inside a step":
+        calls = {"n": 0}
+        original = ProxyGMLLoss.forward
+
+        def flaky(self, embeddings, labels):
+            calls["n"] += 1
+            if calls["n"] == 5:  # Ctrl-C in epoch 1, step 1 (3 steps per epoch): that step is finished first
+                signal.raise_signal(signal.SIGINT)
+            return original(self, embeddings, labels)
+
+        monkeypatch.setattr(ProxyGMLLoss, "forward", flaky)
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny(data_root, resumed_dir))
+        monkeypatch.setattr(ProxyGMLLoss, "forward", original)
+    else:
+        train(tiny(data_root, resumed_dir, epochs=2))
+    ckpt = torch.load(resumed_dir / "checkpoint.pt", weights_only=False)
+    assert ckpt["epoch"] == (2 if where == "between epochs" else 1)
+    assert ckpt["step"] == {"after a step": 2, "Ctrl-C inside a step": 2, "raised inside a step": 1,
+                            "between epochs": 0}[where]
+
+    resumed = train(tiny(data_root, resumed_dir, resume=True, freeze_bn=frozen))
+    assert resumed == straight
+    assert without_times(read_csv(resumed_dir / "metrics.csv")) == without_times(read_csv(straight_dir / "metrics.csv"))
+    a, b = model_state(straight_dir), model_state(resumed_dir)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_finished_run_is_not_retrained_on_resume(data_root, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    first = train(tiny(data_root, out, epochs=1))
+    from proxygml_lite import engine
+
+    monkeypatch.setattr(engine.Trainer, "_train_epoch", lambda *a, **k: pytest.fail("retrained a finished run"))
+    assert train(tiny(data_root, out, epochs=1, resume=True)) == first
+
+
+def test_existing_run_needs_resume_and_the_same_settings(data_root, tmp_path):
+    out = tmp_path / "run"
+    train(tiny(data_root, out, epochs=1, eval_untrained=False))
+    with pytest.raises(ValueError, match="--resume"):
+        train(tiny(data_root, out, epochs=1))
+    with pytest.raises(ValueError, match=r"N: saved 2 vs now 3"):
+        train(tiny(data_root, out, epochs=2, N=3, resume=True))
+
+
+def test_class_count_mismatch_names_both_numbers(data_root, tmp_path):
+    with pytest.raises(ValueError, match=r"-C 7 does not match the 6 training classes"):
+        train(tiny(data_root, tmp_path / "run", C=7))
+
+
+def test_non_finite_loss_stops_with_epoch_and_step(data_root, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = ProxyGMLLoss.forward
+
+    def nan_at_second_call(self, embeddings, labels):
+        calls["n"] += 1
+        value = original(self, embeddings, labels)
+        return value * float("nan") if calls["n"] == 2 else value
+
+    monkeypatch.setattr(ProxyGMLLoss, "forward", nan_at_second_call)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 0 .*step 1 of 3"):
+        train(tiny(data_root, tmp_path / "run", eval_untrained=False))
+
+
+def test_ctrl_c_saves_and_prints_how_to_resume(data_root, tmp_path, monkeypatch, capsys):
+    from proxygml_lite import engine
+
+    original = engine.Trainer._step
+    calls = {"n": 0}
+
+    def interrupted(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(engine.Trainer, "_step", interrupted)
+    out = tmp_path / "run"
+    argv = ["--dataset", "folder", "--data", str(data_root), "--backbone", "smallcnn", "--dim", "8", "--N", "2",
+            "--r", "0.3", "-b", "8", "--epochs", "1", "--image-size", "16", "-j", "0", "--device", "cpu",
+            "--quiet", "--out", str(out)]
+    assert main(argv) == 130
+    assert f"--resume --out {out}" in capsys.readouterr().err
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 1
+    monkeypatch.setattr(engine.Trainer, "_step", original)
+    assert main(["--resume", "--out", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["epochs"] == 1
+
+
+def fabricate_manifest(folder):
+    """The manifest.json that `python -m proxygml_lite.data prepare` writes last, for a hand-made folder."""
+    from proxygml_lite.data.manifest import FORMAT, write_manifest
+
+    splits = {
+        split: {"classes": {d.name: {"name": d.name, "images": len(list(d.iterdir()))}
+                            for d in sorted((folder / split).iterdir())}}
+        for split in ("train", "test")
+    }
+    write_manifest(folder, {"format": FORMAT, "splits": splits})
+
+
+@pytest.fixture(scope="module")
+def benchmark_root(tmp_path_factory):
+    """Miniature copies of the prepared benchmark layout <root>/<dataset>/{train,test}/<label>/<image>."""
+    root = tmp_path_factory.mktemp("benchmarks")
+    make_split(root / "cub200" / "train", range(100), 1, size=8, seed=3)  # the real 100 training classes
+    make_split(root / "cub200" / "test", range(100, 110), 2, size=8, seed=4)
+    for name in ("cars196", "online_products"):
+        make_split(root / name / "train", range(6), 2, size=8, seed=5)
+        make_split(root / name / "test", range(6, 12), 2, size=8, seed=6)
+    for name in ("cub200", "cars196", "online_products"):
+        fabricate_manifest(root / name)
+    return root
+
+
+README = {
+    "cub200": "-b 32 --gpu 2 --dataset cub200 --freeze_BN --epochs 50 --dim 512 --r 0.05 -C 100 --N 12 "
+    "--weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40",
+    "cars196": "-b 32 --gpu 2 --dataset cars196 --freeze_BN --epochs 50 --dim 512 --r 0.05 -C 98 --N 12 "
+    "--weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40",
+    "online_products": "-b 32 --gpu 2 --dataset online_products --epochs 50 --dim 512 --r 0.05 -C 11318 --N 1 "
+    "--weight_lambda 0.0 --centerlr 0.3 --rate 0.1 --new_epoch_to_decay 20 40",
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(README))
+def test_readme_commands_run_on_miniature_data(benchmark_root, tmp_path, dataset):
+    """The README command unchanged, then overrides that make it tiny (a full run needs a GPU)."""
+    tiny_overrides = f"--data {benchmark_root} --device cpu --backbone smallcnn --image-size 8 --epochs 1 -j 0 --quiet"
+    if dataset != "cub200":  # the miniature copies have 6 training classes, not 98 / 11318
+        tiny_overrides += " -C 6 --r 0.3"
+    if dataset == "online_products":
+        tiny_overrides += " --recall-ks 1 10"
+    out = tmp_path / dataset
+    assert main(shlex.split(README[dataset]) + shlex.split(tiny_overrides) + ["--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    config = results["config"]
+    assert config["dataset"] == dataset and config["dim"] == 512 and config["batch_size"] == 32
+    assert config["freeze_bn"] is (dataset != "online_products")
+    assert results["num_classes"] == (100 if dataset == "cub200" else 6)
+    expected = {"R@1", "R@10", "NMI"} if dataset == "online_products" else {"R@1", "R@2", "R@4", "R@8", "NMI"}
+    assert set(results["metrics"]) == expected
