@@ -40,6 +40,7 @@ notebooks-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_loss.py
 	$(BIN)/python benchmarks/bench_eval.py
+	$(BIN)/python benchmarks/bench_proxy_losses.py
 
 clean-venv:
 	rm -rf $(VENV)

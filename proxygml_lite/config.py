@@ -153,6 +153,7 @@ class TrainConfig:
     # data
     dataset: str = "glyphs"
     data: str = "data"
+    dataset_options: dict = field(default_factory=dict)
     image_size: int | None = None
     augment: bool = True
     workers: int = 0
@@ -207,6 +208,7 @@ class TrainConfig:
                     value = (value,)
                 setattr(self, name, tuple(value))
         self.loss_kwargs = dict(self.loss_kwargs or {})
+        self.dataset_options = dict(self.dataset_options or {})
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -248,6 +250,11 @@ class TrainConfig:
                 _int("each entry of gpu", v, 0, "--gpu")
         if self.pretrained is not None and not isinstance(self.pretrained, (bool, str)):
             raise ValueError(f"pretrained must be True, False, None (auto) or a path to weights; got {self.pretrained!r}")
+        if self.dataset_options and self.dataset != "glyphs":
+            raise ValueError(
+                f"dataset_options {self.dataset_options} only apply to --dataset glyphs (generation parameters such "
+                f"as images_per_face); {self.dataset!r} is read from disk as it is: drop --dataset-options"
+            )
         if not isinstance(self.loss_kwargs, dict):
             raise ValueError("loss_kwargs must be a dict of keyword arguments for the loss (--loss-kwargs '{\"margin\": 0.1}')")
         return self
@@ -377,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     extra.add_argument("--backbone", choices=BACKBONES, help="network (default: preset's)")
     extra.add_argument("--pretrained", type=_pretrained_arg, nargs="?", const=True, help="ImageNet weights (the default for bninception/resnet50; smallcnn starts random) or a path to a weights file")
     extra.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False, help="random initialisation")
+    extra.add_argument("--dataset-options", dest="dataset_options", type=_json_dict, help="glyphs only: JSON object of generation parameters, e.g. '{\"images_per_face\": 2}' for a smaller, faster set (see proxygml_lite.data.glyphs.ensure_glyphs)")
     extra.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the backbone's)")
     extra.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="train on the test-time transform (no random crops/flips)")
     extra.add_argument("--loss", choices=LOSSES, help="proxygml (default) or a pytorch-metric-learning baseline")

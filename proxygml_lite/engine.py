@@ -381,13 +381,14 @@ class Trainer:
         train_tf = build_transforms(cfg.backbone, train=cfg.augment, image_size=cfg.image_size)
         test_tf = build_transforms(cfg.backbone, train=False, image_size=cfg.image_size)
         # rank 0 first: datasets generated on first use (glyphs) are written once.
-        if self.ctx.is_main:
-            self.train_set = load_dataset(cfg.dataset, data_root=root, split="train", transform=train_tf)
-            self.test_set = load_dataset(cfg.dataset, data_root=root, split="test", transform=test_tf)
-        barrier(self.ctx)
-        if not self.ctx.is_main:
-            self.train_set = load_dataset(cfg.dataset, data_root=root, split="train", transform=train_tf)
-            self.test_set = load_dataset(cfg.dataset, data_root=root, split="test", transform=test_tf)
+        options = dict(cfg.dataset_options)
+        if cfg.dataset == "glyphs":
+            options["progress"] = self.progress
+        for turn in ("main", "others"):
+            if self.ctx.is_main == (turn == "main"):
+                self.train_set = load_dataset(cfg.dataset, data_root=root, split="train", transform=train_tf, **options)
+                self.test_set = load_dataset(cfg.dataset, data_root=root, split="test", transform=test_tf, **options)
+            barrier(self.ctx)
         found = int(self.train_set.num_classes)
         if cfg.C is not None and cfg.C != found:
             raise ValueError(

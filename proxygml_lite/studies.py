@@ -23,7 +23,7 @@ from .config import TrainConfig
 from .engine import RESUMABLE_CHANGES
 from .train import train
 
-__all__ = ["ABLATION_ROWS", "run_cell", "run_parameter_study", "run_ablation"]
+__all__ = ["ABLATION_ROWS", "run_cell", "run_parameter_study", "run_ablation", "compare_ablation_with_paper", "main"]
 
 #: The paper's ablation table, rows 1-8: (row, S^pos, M, L^p).
 ABLATION_ROWS: tuple[tuple[int, bool, bool, bool], ...] = (
@@ -168,3 +168,85 @@ def run_ablation(
         table.append({"row": number, "S^pos": s_pos, "M": mask, "L^p": l_p, **_row(results, cell_dir, cached)})
         _save_table(table, out_dir)
     return pd.DataFrame(table)
+
+
+def compare_ablation_with_paper(table: pd.DataFrame) -> pd.DataFrame:
+    """Your ablation rows beside the paper's, in percent.
+
+    Args:
+        table: the DataFrame of :func:`run_ablation` (metrics as fractions).
+
+    Returns:
+        One row per ablation row of ``table``: ``row``, ``S^pos``, ``M``,
+        ``L^p``, ``NMI (this run)``, ``R@1 (this run)``, ``NMI (paper)``,
+        ``R@1 (paper)``. The paper's columns are the published numbers
+        (:func:`proxygml_lite.paper.paper_ablation`, dataset not stated in the
+        poster); the others come from ``table``, i.e. from your runs.
+    """
+    from .paper import paper_ablation
+
+    missing = [c for c in ("row", "R@1") if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks the column(s) {missing}; pass the DataFrame returned by run_ablation")
+    paper = paper_ablation().set_index("row")
+    out = table[["row", "S^pos", "M", "L^p"]].copy()
+    out["NMI (this run)"] = table["NMI"] * 100.0 if "NMI" in table.columns else float("nan")
+    out["R@1 (this run)"] = table["R@1"] * 100.0
+    out["NMI (paper)"] = out["row"].map(paper["NMI"])
+    out["R@1 (paper)"] = out["row"].map(paper["R@1"])
+    return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- command line
+def main(argv: list[str] | None = None) -> int:
+    """``python -m proxygml_lite.studies {ablation,grid} [study flags] [training flags]``.
+
+    Study flags: ``--study-out DIR`` (default ``runs/<study>-<dataset>``);
+    for ``ablation`` ``--rows 1 8``; for ``grid`` ``--N-values 1 6 12`` and
+    ``--r-values 0.05 0.1``. Every other flag is a training flag of
+    ``python -m proxygml_lite.train`` (the dataset's preset first, flags on
+    top), e.g. ``--dataset cars196 --data data``. Re-running the same command
+    skips finished cells and resumes an interrupted one.
+    """
+    import argparse
+    import sys
+
+    from .config import parse_args
+
+    parser = argparse.ArgumentParser(
+        prog="python -m proxygml_lite.studies",
+        description="Resumable ProxyGML studies: the paper's ablation (rows 1-8) or an N x r grid. "
+        "Flags not listed here are training flags (see python -m proxygml_lite.train --help).",
+        allow_abbrev=False,
+    )
+    parser.add_argument("study", choices=("ablation", "grid"))
+    parser.add_argument("--study-out", help="study folder (default runs/<study>-<dataset>)")
+    parser.add_argument("--rows", nargs="+", type=int, help="ablation: rows to run (default 1-8)")
+    parser.add_argument("--N-values", dest="N_values", nargs="+", type=int, default=[1, 6, 12],
+                        help="grid: proxies per class N (default 1 6 12)")
+    parser.add_argument("--r-values", dest="r_values", nargs="+", type=float, default=[0.05, 0.1, 0.2],
+                        help="grid: subgraph scales r (default 0.05 0.1 0.2)")
+    args, training_flags = parser.parse_known_args(argv)
+    try:
+        base = parse_args(training_flags)
+        out_dir = args.study_out or f"runs/{args.study}-{base.dataset}"
+        if args.study == "ablation":
+            table = run_ablation(base, out_dir, rows=args.rows)
+            shown = compare_ablation_with_paper(table)
+        else:
+            table = run_parameter_study(base, args.N_values, args.r_values, out_dir)
+            shown = table.drop(columns=["run_dir"])
+    except KeyboardInterrupt:
+        print("\nInterrupted: run the same command again to resume the study.", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 4):
+        print(shown.to_string(index=False))
+    print(f"study folder: {out_dir} (table: {Path(out_dir) / 'study.csv'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -180,3 +180,34 @@ def small_spec(name: str, files: dict[str, Path] | None = None, *, counts=None, 
     if first_test_class is not None:
         changes["first_test_class"] = first_test_class
     return dataclasses.replace(spec, **changes)
+
+
+# ------------------------------------------------------------- prepared layout
+def make_split(root: Path, labels, per_class: int, size: int = 16, seed: int = 0) -> None:
+    """``root/<label>/<i>.png``: one random RGB pattern per class plus noise (a prepared split)."""
+    rng = np.random.default_rng(seed)
+    for label in labels:
+        folder = Path(root) / str(label)
+        folder.mkdir(parents=True)
+        base = rng.integers(0, 256, (size, size, 3))
+        for i in range(per_class):
+            image = np.clip(base + rng.normal(0, 60, base.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(image).save(folder / f"{i}.png")
+
+
+def make_tiny_folder_dataset(root: Path, per_class: int = 3) -> Path:
+    """A class-disjoint ``--dataset folder`` layout: 6 training classes, 4 test classes, 16x16 images."""
+    make_split(Path(root) / "train", range(6), per_class, seed=1)
+    make_split(Path(root) / "test", range(6, 10), per_class, seed=2)
+    return Path(root)
+
+
+#: The three commands of the official README (github.com/YuehuaZhu/ProxyGML), minus "python train.py".
+OFFICIAL_README_COMMANDS = {
+    "cub200": "-b 32 --gpu 2 --dataset cub200 --freeze_BN --epochs 50 --dim 512 --r 0.05 -C 100 --N 12 "
+    "--weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40",
+    "cars196": "-b 32 --gpu 2 --dataset cars196 --freeze_BN --epochs 50 --dim 512 --r 0.05 -C 98 --N 12 "
+    "--weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40",
+    "online_products": "-b 32 --gpu 2 --dataset online_products --epochs 50 --dim 512 --r 0.05 -C 11318 --N 1 "
+    "--weight_lambda 0.0 --centerlr 0.3 --rate 0.1 --new_epoch_to_decay 20 40",
+}

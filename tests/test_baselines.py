@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from _fabricate import make_tiny_folder_dataset
 
 from proxygml_lite.baselines import BASELINE_DEFAULTS, LOSS_NAMES, MetricLossAdapter, build_loss
 from proxygml_lite.config import config_from_preset
@@ -66,17 +66,7 @@ def test_baselines_compute_in_float32_under_autocast():
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(0)
-    for split, labels in (("train", range(6)), ("test", range(6, 10))):
-        for label in labels:
-            folder = root / split / str(label)
-            folder.mkdir(parents=True)
-            base = rng.integers(0, 256, (16, 16, 3))
-            for i in range(3):
-                image = np.clip(base + rng.normal(0, 60, base.shape), 0, 255).astype(np.uint8)
-                Image.fromarray(image).save(folder / f"{i}.png")
-    return root
+    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.mark.parametrize("name", [n for n in LOSS_NAMES if n != "proxygml"])

@@ -24,3 +24,13 @@ def test_bench_eval_small_prints_ratio():
     )
     assert out.returncode == 0, out.stderr
     assert "ratio pml / ours" in out.stdout, out.stdout
+
+
+def test_bench_proxy_losses_quick_prints_ratios():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_proxy_losses.py"), "--quick"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    ratio_lines = [line for line in out.stdout.splitlines() if "ratio time / proxygml time" in line]
+    assert len(ratio_lines) == 2 and all("softtriple" in line for line in ratio_lines), out.stdout

@@ -5,19 +5,12 @@ import shlex
 
 import pytest
 import torch
+from _fabricate import OFFICIAL_README_COMMANDS
 
 from proxygml_lite.config import OFFICIAL_EPOCH_TO_TEST, TrainConfig, config_from_preset, parse_args
 from proxygml_lite.engine import OfficialStepDecay, backbone_frozen, build_optimizer, resolve_device
 
-# The three commands of the official README (github.com/YuehuaZhu/ProxyGML), minus "python train.py".
-README = {
-    "cub200": "-b 32 --gpu 2 --dataset cub200 --freeze_BN --epochs 50 --dim 512 --r 0.05 -C 100 --N 12 "
-    "--weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40",
-    "cars196": "-b 32 --gpu 2 --dataset cars196 --freeze_BN --epochs 50 --dim 512 --r 0.05 -C 98 --N 12 "
-    "--weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40",
-    "online_products": "-b 32 --gpu 2 --dataset online_products --epochs 50 --dim 512 --r 0.05 -C 11318 --N 1 "
-    "--weight_lambda 0.0 --centerlr 0.3 --rate 0.1 --new_epoch_to_decay 20 40",
-}
+README = OFFICIAL_README_COMMANDS
 
 
 @pytest.mark.parametrize("dataset", sorted(README))

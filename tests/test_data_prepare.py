@@ -361,10 +361,14 @@ def test_names_and_dispatch(monkeypatch, tmp_path):
         load_dataset("cub200", tmp_path, "val")
     calls = []
     fake = types.ModuleType("proxygml_lite.data.glyphs")
-    fake.load_glyphs = lambda root, split, transform=None: calls.append((root, split, transform)) or "glyphs!"
+    fake.load_glyphs = lambda root, split, transform=None, **options: calls.append((root, split, transform, options)) or "glyphs!"
     monkeypatch.setitem(sys.modules, "proxygml_lite.data.glyphs", fake)
     assert load_dataset("glyphs", tmp_path, "test") == "glyphs!"
-    assert calls == [(tmp_path, "test", None)]
+    assert load_dataset("glyphs", tmp_path, "train", progress=False, images_per_face=2) == "glyphs!"
+    assert calls == [(tmp_path, "test", None, {"progress": True}),
+                     (tmp_path, "train", None, {"progress": False, "images_per_face": 2})]
+    with pytest.raises(ValueError, match=r"\['images_per_face'\] only apply to the glyphs dataset"):
+        load_dataset("folder", tmp_path, "train", images_per_face=2)
 
 
 def test_real_specs_keep_the_published_numbers():

@@ -2,9 +2,8 @@
 
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
+from _fabricate import make_tiny_folder_dataset
 
 from proxygml_lite import studies
 from proxygml_lite.config import config_from_preset
@@ -12,16 +11,7 @@ from proxygml_lite.config import config_from_preset
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(0)
-    for split, labels in (("train", range(6)), ("test", range(6, 10))):
-        for label in labels:
-            folder = root / split / str(label)
-            folder.mkdir(parents=True)
-            pattern = rng.integers(0, 256, (16, 16, 3))
-            for i in range(3):
-                image = np.clip(pattern + rng.normal(0, 60, pattern.shape), 0, 255).astype(np.uint8)
-                Image.fromarray(image).save(folder / f"{i}.png")
+    root = make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"))
     return config_from_preset(
         "folder", data=str(root), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=6, epochs=1, image_size=16,
         workers=0, quiet=True, device="cpu", warm=0, compute_nmi=False, recall_ks=(1, 2), eval_untrained=False,
@@ -121,3 +111,55 @@ def test_a_cell_run_with_other_settings_is_not_silently_reused(base, tmp_path):
     studies.run_parameter_study(base, [1], [0.5], tmp_path)
     with pytest.raises(ValueError, match="other settings"):
         studies.run_parameter_study(base.replace(dim=4), [1], [0.5], tmp_path)
+
+
+# ------------------------------------------------------------ on the glyph data
+# A reduced glyph set (1 image per face: 12 per class, 1,200 training images of the paper's C = 100
+# classes) and 1 epoch, so both studies run end to end in the test suite.
+GLYPH_FLAGS = [
+    "--dataset", "glyphs", "--dataset-options", '{"images_per_face": 1}', "--epochs", "1", "--device", "cpu",
+    "--quiet", "--no-nmi",
+]
+
+
+@pytest.fixture(scope="module")
+def glyph_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("glyph-data")
+
+
+def test_ablation_runs_end_to_end_on_glyphs_and_sits_beside_the_paper(glyph_root, tmp_path, capsys):
+    out = tmp_path / "ablation"
+    argv = ["ablation", "--rows", "1", "8", "--study-out", str(out), "--data", str(glyph_root), *GLYPH_FLAGS]
+    assert studies.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "R@1 (paper)" in printed and "R@1 (this run)" in printed
+    table = studies.compare_ablation_with_paper(__import__("pandas").read_csv(out / "study.csv"))
+    assert list(table["row"]) == [1, 8]
+    assert list(table["R@1 (paper)"]) == [47.3, 85.5]
+    results = json.loads((out / "row8" / "results.json").read_text())
+    assert results["num_classes"] == 100 and results["train_samples"] == 1200
+    assert results["config"]["N"] == 12 and results["config"]["r"] == 0.05  # the paper's glyph preset
+    assert table["R@1 (this run)"].tolist() == pytest.approx(
+        [100 * json.loads((out / f"row{i}" / "results.json").read_text())["metrics"]["R@1"] for i in (1, 8)]
+    )
+    # a second call reads every cell back
+    assert studies.main(argv) == 0
+    assert json.loads((out / "row8" / "results.json").read_text()) == results
+
+
+def test_parameter_study_runs_end_to_end_on_glyphs(glyph_root, tmp_path):
+    out = tmp_path / "grid"
+    argv = ["grid", "--N-values", "1", "3", "--r-values", "0.05", "--study-out", str(out),
+            "--data", str(glyph_root), *GLYPH_FLAGS]
+    assert studies.main(argv) == 0
+    table = __import__("pandas").read_csv(out / "study.csv")
+    assert table[["N", "r", "k"]].values.tolist() == [[1, 0.05, 5], [3, 0.05, 15]]  # k = ceil(r * 100 * N)
+    assert table["R@1"].between(0, 1).all()
+
+
+def test_cli_errors_name_the_problem(tmp_path, capsys):
+    assert studies.main(["grid", "--study-out", str(tmp_path), "--dataset", "folder", "--data", str(tmp_path / "nope"),
+                         "--dataset-options", '{"images_per_face": 1}']) == 2
+    assert "only apply to --dataset glyphs" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="run_ablation"):
+        studies.compare_ablation_with_paper(__import__("pandas").DataFrame({"x": [1]}))

@@ -5,34 +5,18 @@ import json
 import shlex
 import signal
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from _fabricate import OFFICIAL_README_COMMANDS, make_split, make_tiny_folder_dataset
 
 from proxygml_lite.config import config_from_preset
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.train import NonFiniteLossError, main, train
 
 
-def make_split(root, labels, per_class, size=16, seed=0):
-    """``root/<label>/<i>.png``: one random RGB pattern per class plus noise."""
-    rng = np.random.default_rng(seed)
-    for label in labels:
-        folder = root / str(label)
-        folder.mkdir(parents=True)
-        base = rng.integers(0, 256, (size, size, 3))
-        for i in range(per_class):
-            image = np.clip(base + rng.normal(0, 60, base.shape), 0, 255).astype(np.uint8)
-            Image.fromarray(image).save(folder / f"{i}.png")
-
-
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    make_split(root / "train", range(6), 4, seed=1)
-    make_split(root / "test", range(6, 10), 4, seed=2)
-    return root
+    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
 
 
 def tiny(data_root, out, **changes):
@@ -265,14 +249,7 @@ def benchmark_root(tmp_path_factory):
     return root
 
 
-README = {
-    "cub200": "-b 32 --gpu 2 --dataset cub200 --freeze_BN --epochs 50 --dim 512 --r 0.05 -C 100 --N 12 "
-    "--weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40",
-    "cars196": "-b 32 --gpu 2 --dataset cars196 --freeze_BN --epochs 50 --dim 512 --r 0.05 -C 98 --N 12 "
-    "--weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40",
-    "online_products": "-b 32 --gpu 2 --dataset online_products --epochs 50 --dim 512 --r 0.05 -C 11318 --N 1 "
-    "--weight_lambda 0.0 --centerlr 0.3 --rate 0.1 --new_epoch_to_decay 20 40",
-}
+README = OFFICIAL_README_COMMANDS
 
 
 @pytest.mark.parametrize("dataset", sorted(README))

@@ -54,8 +54,14 @@ def load_dataset(
     data_root: str | os.PathLike = "data",
     split: str = "train",
     transform: Callable | None = None,
+    progress: bool = True,
+    **glyph_options,
 ):
     """The ``split`` ("train" or "test") of dataset ``name`` under ``data_root``.
+
+    ``progress`` and ``glyph_options`` (generation parameters such as
+    ``images_per_face``, see :func:`~proxygml_lite.data.glyphs.ensure_glyphs`)
+    only concern ``glyphs``, the one dataset that is generated here.
 
     A benchmark that is not prepared raises FileNotFoundError with the exact
     ``python -m proxygml_lite.data prepare ...`` command to run; a prepared
@@ -67,7 +73,12 @@ def load_dataset(
     if name == "glyphs":
         from .glyphs import load_glyphs
 
-        return load_glyphs(data_root, split, transform=transform)
+        return load_glyphs(data_root, split, transform=transform, progress=progress, **glyph_options)
+    if glyph_options:
+        raise ValueError(
+            f"generation options {sorted(glyph_options)} only apply to the glyphs dataset; {name!r} is read "
+            "from disk as it is"
+        )
     if name == "folder":
         return FolderDataset(data_root, split, transform=transform)
     return load_prepared(canonical_benchmark(name), data_root, split, transform=transform)
