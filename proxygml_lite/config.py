@@ -359,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     official = p.add_argument_group("official flags (github.com/YuehuaZhu/ProxyGML train.py)")
     official.add_argument("--dataset", choices=DATASETS, help="dataset and preset (default glyphs; sop = online_products)")
-    official.add_argument("--data", help="data root holding <dataset>/{train,test}/<label>/<image> (default ./data); for --dataset folder the folder holding train/ and test/")
+    official.add_argument("--data", "--data-root", dest="data", help="data root holding <dataset>/{train,test}/<label>/<image> (default ./data); for --dataset folder the folder holding train/ and test/")
     official.add_argument("-j", "--workers", type=int, help="data loading worker processes")
     official.add_argument("--epochs", type=int, help="number of epochs")
     official.add_argument("-b", "--batch-size", dest="batch_size", type=int, help="mini-batch size (global, over all processes)")

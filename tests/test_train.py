@@ -269,3 +269,18 @@ def test_readme_commands_run_on_miniature_data(benchmark_root, tmp_path, dataset
     assert results["num_classes"] == (100 if dataset == "cub200" else 6)
     expected = {"R@1", "R@10", "NMI"} if dataset == "online_products" else {"R@1", "R@2", "R@4", "R@8", "NMI"}
     assert set(results["metrics"]) == expected
+
+
+def test_folder_dataset_trains_from_the_command_line_with_data_root(tmp_path):
+    """Any class-disjoint train/<class>/ + test/<class>/ layout, class names of any kind, no preparation step."""
+    root = tmp_path / "my_images"
+    make_split(root / "train", ["sparrow", "gull", "wren", "owl"], 3, seed=7)
+    make_split(root / "test", ["heron", "crow", "kite"], 3, seed=8)
+    out = tmp_path / "run"
+    argv = ["--dataset", "folder", "--data-root", str(root), "--backbone", "smallcnn", "--dim", "8", "--N", "2",
+            "--r", "0.5", "-b", "6", "--epochs", "1", "--image-size", "16", "-j", "0", "--device", "cpu",
+            "--quiet", "--recall-ks", "1", "2", "--out", str(out)]
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert (results["num_classes"], results["train_samples"], results["test_samples"]) == (4, 12, 9)
+    assert results["config"]["data"] == str(root)
