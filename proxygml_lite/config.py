@@ -189,6 +189,7 @@ class TrainConfig:
     compute_nmi: bool = True
     compute_map: bool = False
     eval_batch_size: int = 128
+    save_proxies: bool = False
     # machine
     gpu: tuple[int, ...] | None = None
     device: str = "auto"
@@ -395,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     extra.add_argument("--recall-ks", dest="recall_ks", nargs="+", type=int, help="Recall@K cut-offs (default 1 2 4 8; SOP 1 10 100 1000)")
     extra.add_argument("--no-nmi", dest="compute_nmi", action="store_const", const=False, help="skip NMI (k-means) in evaluation")
     extra.add_argument("--map", dest="compute_map", action="store_const", const=True, help="also report MAP@R and R-Precision")
+    extra.add_argument("--save-proxies", dest="save_proxies", action="store_const", const=True, help="keep the loss's proxies after every epoch in <out>/proxies/epoch_<e>.pt (for plots of proxies through training)")
     extra.add_argument("--no-eval-untrained", dest="eval_untrained", action="store_const", const=False, help="skip evaluating the untrained model (epoch 0)")
     extra.add_argument("--eval-batch-size", dest="eval_batch_size", type=int, help="batch size for embedding extraction (default 128)")
     extra.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1, ...; overrides --gpu")

@@ -88,9 +88,10 @@ __all__ = [
 #: Settings that may differ between an interrupted run and its resumption.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "data", "device", "gpu", "workers", "quiet", "resume", "out", "amp", "channels_last",
-     "eval_batch_size", "epoch_to_test"}
+     "eval_batch_size", "epoch_to_test", "save_proxies"}
 )
 CHECKPOINT = "checkpoint.pt"
+PROXY_DIR = "proxies"
 CHECKPOINT_FORMAT = 1
 
 
@@ -520,6 +521,21 @@ class Trainer:
         if self.ctx.is_main:
             atomic_torch_save(self._checkpoint_state(epoch, step, sums, rng), self.out / CHECKPOINT)
 
+    def _save_proxies(self, epoch: int) -> None:
+        """``<out>/proxies/epoch_<epoch>.pt``: every loss parameter (ProxyGML: ``proxies``, ``(C*N, d)``), on the CPU.
+
+        ``epoch`` counts finished epochs (0 = before training), like ``metrics.csv``.
+        """
+        if not (self.config.save_proxies and self.ctx.is_main):
+            return
+        snapshot = {
+            "epoch": epoch,
+            "loss": self.config.loss,
+            "num_classes": self.num_classes,
+            "parameters": {name: p.detach().float().cpu().clone() for name, p in self.loss_fn.named_parameters()},
+        }
+        atomic_torch_save(snapshot, self.out / PROXY_DIR / f"epoch_{epoch:03d}.pt")
+
     def _write_metrics(self) -> None:
         if not self.ctx.is_main:
             return
@@ -611,7 +627,9 @@ class Trainer:
             self.log(f"resuming {self.out} at epoch {start_epoch}, step {start_step}")
             if isinstance(rng, list):  # one state per rank (saved at the end of an epoch)
                 rng = rng[self.ctx.rank] if self.ctx.rank < len(rng) else None
-        elif cfg.eval_untrained:
+        else:
+            self._save_proxies(0)
+        if ckpt is None and cfg.eval_untrained:
             begin = time.perf_counter()
             metrics = self.evaluate("evaluating untrained model")
             self.history.append({"epoch": 0, "eval_time_s": round(time.perf_counter() - begin, 3), **metrics})
@@ -751,6 +769,7 @@ class Trainer:
             self.elapsed_s += time.perf_counter() - begin
             row.update(metrics)
         self.history.append(row)
+        self._save_proxies(epoch + 1)
         rng = all_gather_objects(capture_rng_state(), self.ctx) if self.ctx.distributed else capture_rng_state()
         self._save(epoch + 1, 0, {}, rng)
         self._write_metrics()

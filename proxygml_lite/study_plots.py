@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["read_history", "plot_run_history", "plot_parameter_study", "plot_ablation", "plot_loss_cost"]
+__all__ = ["read_history", "read_proxy_snapshots", "plot_run_history", "plot_parameter_study", "plot_ablation", "plot_loss_cost"]
 
 
 def read_history(run: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
@@ -38,6 +38,36 @@ def read_history(run: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
             f"no metrics.csv at {path}; pass the --out folder of a run (python -m proxygml_lite.train --out DIR)"
         )
     return pd.read_csv(path)
+
+
+def read_proxy_snapshots(run: str | os.PathLike, parameter: str | None = None):
+    """The loss parameters a run kept after every epoch (``--save-proxies``), stacked.
+
+    Args:
+        run: a run folder trained with ``save_proxies=True``.
+        parameter: which loss parameter (default: the only one, or
+            ``"proxies"``: ProxyGML's ``P``, rows ``c*N .. c*N+N-1`` of class ``c``).
+
+    Returns:
+        ``(epochs, values)``: the finished-epoch counts (0 = before training)
+        and a float32 tensor ``[len(epochs), *shape]``.
+    """
+    import torch
+
+    folder = Path(run) / "proxies"
+    files = sorted(folder.glob("epoch_*.pt"))
+    if not files:
+        raise FileNotFoundError(
+            f"no proxy snapshots in {folder}; train with save_proxies=True (--save-proxies) to keep them"
+        )
+    snapshots = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
+    names = list(snapshots[0]["parameters"])
+    if parameter is None:
+        parameter = names[0] if len(names) == 1 else "proxies"
+    if parameter not in names:
+        raise ValueError(f"the loss has no parameter {parameter!r}; it has {names}")
+    epochs = [int(s["epoch"]) for s in snapshots]
+    return epochs, torch.stack([s["parameters"][parameter] for s in snapshots])
 
 
 def _metric_columns(table: pd.DataFrame) -> list[str]:

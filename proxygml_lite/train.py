@@ -20,7 +20,9 @@ Examples (the official README commands paste unchanged)::
   run facts;
 * ``checkpoint.pt``: model, loss (proxies), optimiser, schedule, AMP scaler,
   RNG states and data position, rewritten atomically after every epoch and on
-  Ctrl-C.
+  Ctrl-C;
+* ``proxies/epoch_<e>.pt`` with ``--save-proxies``: the loss's proxies after
+  ``e`` finished epochs (0 = before training).
 
 Ctrl-C saves a checkpoint and prints the command that resumes the run; a NaN or
 infinite loss stops the run with a message naming the epoch and step.

@@ -284,3 +284,21 @@ def test_folder_dataset_trains_from_the_command_line_with_data_root(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert (results["num_classes"], results["train_samples"], results["test_samples"]) == (4, 12, 9)
     assert results["config"]["data"] == str(root)
+
+
+def test_save_proxies_keeps_one_snapshot_per_epoch_also_across_a_resume(data_root, tmp_path):
+    from proxygml_lite.study_plots import read_proxy_snapshots
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(data_root, out, save_proxies=True), callback=_interrupt_after_step(1, 1))
+    train(tiny(data_root, out, save_proxies=True, resume=True))
+    epochs, proxies = read_proxy_snapshots(out)
+    assert epochs == [0, 1, 2, 3] and proxies.shape == (4, 12, 8)  # C*N = 6*2 proxies of d = 8
+    final = torch.load(out / "checkpoint.pt", weights_only=False)["loss"]["proxies"]
+    assert torch.equal(proxies[-1], final)
+    assert not torch.equal(proxies[0], proxies[-1])
+    with pytest.raises(ValueError, match=r"no parameter 'W'.*\['proxies'\]"):
+        read_proxy_snapshots(out, "W")
+    with pytest.raises(FileNotFoundError, match="--save-proxies"):
+        read_proxy_snapshots(tmp_path)
