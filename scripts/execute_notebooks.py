@@ -11,6 +11,10 @@ For each notebook this script
    in full mode (``PROXYGML_SMOKE=0``) or, with ``--smoke``, in smoke mode,
 3. writes the executed notebook to the ``.ipynb`` atomically (temp file +
    ``os.replace``) and re-writes the ``.py`` from it, so the pair stays in sync.
+   Cell ids and widget model ids (random in every kernel) are replaced by
+   ids derived from the notebook's name and their order
+   (:func:`stable_ids`), so re-running an unchanged notebook gives an
+   unchanged file and a review diff shows only what really changed.
 
 Usage::
 
@@ -28,7 +32,10 @@ pair is out of sync. The exit status is 1 when a notebook fails (or, with
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -129,6 +136,40 @@ def sync_pair(py_path: Path) -> None:
     _write_atomically(nb, ipynb, "ipynb")
 
 
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_MODEL_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def stable_ids(nb, name: str):
+    """``nb`` with reproducible ids: cell ``i`` gets ``cell-<i>``; widget models get hashes of ``name`` and their order.
+
+    Widget models are numbered in the order a reader meets them: the outputs
+    of the cells from top to bottom, each model followed by the models it
+    references (children, layout, style), then any model no output refers to.
+    """
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index:03d}"
+    state = nb.metadata.get("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
+    if not state:
+        return nb
+    order: list[str] = []
+
+    def visit(text: str) -> None:
+        for model_id in _MODEL_ID.findall(text):
+            if model_id in state and model_id not in order:
+                order.append(model_id)
+                visit(json.dumps(state[model_id], sort_keys=True))
+
+    for cell in nb.cells:
+        visit(json.dumps(cell.get("outputs", []), sort_keys=True))
+    for model_id in list(state):
+        visit(model_id)
+    text = json.dumps(nb)
+    for index, model_id in enumerate(order):
+        text = text.replace(model_id, hashlib.sha1(f"{name}/widget/{index}".encode()).hexdigest()[:32])
+    return nbformat.from_dict(json.loads(text))
+
+
 def write_pair(nb, py_path: Path) -> None:
     """Write ``nb`` to ``<name>.ipynb`` (with outputs) and ``<name>.py`` (py:percent), each atomically."""
     _write_atomically(nb, py_path.with_suffix(".ipynb"), "ipynb")
@@ -159,7 +200,7 @@ def run_one(py_path: Path, *, smoke: bool, check: bool, write: bool, figures_dir
         return False
     seconds = time.perf_counter() - started
     if write:
-        write_pair(nb, py_path)
+        write_pair(stable_ids(nb, name), py_path)
         size = py_path.with_suffix(".ipynb").stat().st_size
         print(f"[ok] {name}: {seconds:.1f}s, {size / 1e6:.2f} MB written", flush=True)
     else:

@@ -211,3 +211,32 @@ def test_save_figure_writes_a_png_atomically_and_checks_names(monkeypatch, tmp_p
     with pytest.warns(UserWarning, match="smaller figsize"):
         notebook.save_figure(fig, "01_line.png")
     plt.close(fig)
+
+
+def test_stable_ids_make_a_rerun_byte_identical():
+    """Random cell and widget ids of two kernels map to the same ids, references included."""
+    import uuid
+
+    def executed_like(seed):
+        ids = [uuid.UUID(int=seed * 1000 + i).hex for i in range(3)]
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell("w")]
+        nb.cells[1].outputs = [nbformat.v4.new_output(
+            "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": ids[0]}})]
+        state = {  # insertion order differs between the two "kernels"
+            ids[2]: {"state": {"note": "layout"}},
+            ids[0]: {"state": {"children": [f"IPY_MODEL_{ids[1]}"], "layout": f"IPY_MODEL_{ids[2]}"}},
+            ids[1]: {"state": {"note": "child"}},
+        }
+        if seed == 2:
+            state = dict(reversed(list(state.items())))
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
+        return nb
+
+    first, second = (script.stable_ids(executed_like(seed), "03_demo") for seed in (1, 2))
+    assert nbformat.writes(first) == nbformat.writes(second)
+    assert [cell.id for cell in first.cells] == ["cell-000", "cell-001"]
+    state = first.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    root = first.cells[1].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+    child = state[root]["state"]["children"][0].removeprefix("IPY_MODEL_")
+    assert state[child]["state"]["note"] == "child" and len(state) == 3
