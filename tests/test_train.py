@@ -302,3 +302,14 @@ def test_save_proxies_keeps_one_snapshot_per_epoch_also_across_a_resume(data_roo
         read_proxy_snapshots(out, "W")
     with pytest.raises(FileNotFoundError, match="--save-proxies"):
         read_proxy_snapshots(tmp_path)
+
+
+def test_glyph_training_lifts_recall_on_the_unseen_classes(tmp_path):
+    """The glyphs preset (paper's C = 100, N = 12, r = 0.05, lambda = 0.3) on a reduced set, 3 epochs: it learns."""
+    argv = ["--dataset", "glyphs", "--dataset-options", '{"images_per_face": 2}', "--epochs", "3",
+            "--new_epoch_to_decay", "3", "--device", "cpu", "--quiet", "--no-nmi", "--data", str(tmp_path / "data"),
+            "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["num_classes"] == 100 and results["test_samples"] == 2400
+    assert results["metrics"]["R@1"] > 2 * results["untrained_metrics"]["R@1"]
