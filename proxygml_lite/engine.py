@@ -385,11 +385,16 @@ class Trainer:
         options = dict(cfg.dataset_options)
         if cfg.dataset == "glyphs":
             options["progress"] = self.progress
-        for turn in ("main", "others"):
-            if self.ctx.is_main == (turn == "main"):
-                self.train_set = load_dataset(cfg.dataset, data_root=root, split="train", transform=train_tf, **options)
-                self.test_set = load_dataset(cfg.dataset, data_root=root, split="test", transform=test_tf, **options)
-            barrier(self.ctx)
+
+        def load_splits():
+            self.train_set = load_dataset(cfg.dataset, data_root=root, split="train", transform=train_tf, **options)
+            self.test_set = load_dataset(cfg.dataset, data_root=root, split="test", transform=test_tf, **options)
+
+        if self.ctx.is_main:
+            load_splits()
+        barrier(self.ctx)
+        if not self.ctx.is_main:
+            load_splits()
         found = int(self.train_set.num_classes)
         if cfg.C is not None and cfg.C != found:
             raise ValueError(
