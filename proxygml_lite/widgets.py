@@ -79,17 +79,32 @@ class InteractivePlot(widgets.VBox):
         self.render()
 
     def render(self) -> None:
-        """Call the plot function with the current values and show the figure in ``output``."""
-        figure = self.plot_fn(**self.fixed, **self.values())
-        plt.close(figure)  # shown once, by the output widget, not again by the inline backend
-        self.figure = figure
-        self.renders += 1
+        """Call the plot function with the current values and show the figure in ``output``.
+
+        In a notebook, an exception of the plot function is shown in the
+        output area in place of the figure (a widget callback's exception
+        would otherwise only reach the kernel's log, leaving a stale figure);
+        in plain Python it propagates.
+        """
         try:
             from IPython import get_ipython
             from IPython.display import display
         except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+            get_ipython = None
+        shell = get_ipython() if get_ipython is not None else None
+        try:
+            figure = self.plot_fn(**self.fixed, **self.values())
+        except Exception:
+            if shell is None:
+                raise
+            self.output.clear_output(wait=True)
+            with self.output:
+                shell.showtraceback()
             return
-        if get_ipython() is None:  # plain Python (tests): nothing to display into
+        plt.close(figure)  # shown once, by the output widget, not again by the inline backend
+        self.figure = figure
+        self.renders += 1
+        if shell is None:  # plain Python (tests): nothing to display into
             return
         self.output.clear_output(wait=True)
         with self.output:
