@@ -7,6 +7,14 @@ recomputed; an unfinished cell resumes from its checkpoint. So re-running a
 study after an interruption (Ctrl-C, a crash, a closed notebook) continues
 where it stopped and finally returns the complete table, which is also written
 to ``<out_dir>/study.csv`` after every cell.
+
+From the command line (training flags as for ``python -m proxygml_lite.train``)::
+
+    python -m proxygml_lite.studies ablation --dataset glyphs
+    python -m proxygml_lite.studies grid --N-values 1 4 12 --r-values 0.05 0.2 --dataset glyphs
+
+:func:`compare_ablation_with_paper` puts an ablation table beside the paper's
+published one; :mod:`proxygml_lite.study_plots` draws both studies.
 """
 
 from __future__ import annotations
