@@ -102,25 +102,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     # classes, 100 unseen test classes, 32x32) that runs on a 2-core CPU in
     # minutes: small CNN, d = 64, the paper's r, N and lambda; 6 epochs, the
     # lrs x0.1 for the last two.
-    "glyphs": dict(
-        epochs=6,
-        batch_size=32,
-        modellr=1e-3,
-        centerlr=0.03,
-        weight_decay=1e-4,
-        eps=0.01,
-        dim=64,
-        r=0.05,
-        N=12,
-        weight_lambda=0.3,
-        rate=0.1,
-        new_epoch_to_decay=(5,),
-        warm=0,
-        backbone="smallcnn",
-        freeze_bn=False,
-        workers=0,
-        epoch_to_test=None,
-    ),
+    "glyphs": {
+        **_RECIPE,
+        "epochs": 6,
+        "modellr": 1e-3,
+        "dim": 64,
+        "new_epoch_to_decay": (5,),
+        "warm": 0,
+        "backbone": "smallcnn",
+        "freeze_bn": False,
+        "workers": 0,
+        "epoch_to_test": None,
+    },
     # Your own data in the prepared layout <data>/{train,test}/<label>/<image>.
     "folder": {**_RECIPE, "freeze_bn": True, "epoch_to_test": None},
 }
