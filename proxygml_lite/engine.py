@@ -82,6 +82,8 @@ __all__ = [
     "resolve_amp",
     "build_optimizer",
     "extract_embeddings",
+    "train_step",
+    "loss_terms",
     "Trainer",
     "RESUMABLE_CHANGES",
 ]
@@ -277,6 +279,40 @@ def loss_terms(loss_fn: nn.Module) -> dict[str, torch.Tensor]:
     """The named, detached terms of the loss's last call (``loss_fn.terms()``), ``{}`` without them."""
     terms = getattr(loss_fn, "terms", None)
     return dict(terms()) if callable(terms) else {}
+
+
+def train_step(
+    trainee: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    amp_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimisation step on a batch already on the device: ``L``, backward, Adam.
+
+    ``trainee(images, labels)`` computes the loss (a :class:`Trainee`, or DDP
+    around one). Returns the detached loss and ``loss_fn``'s terms, left on
+    the device: nothing here waits for the device, so the host can queue the
+    next batch while this one runs (the caller reads them back at intervals).
+    """
+    with torch.autocast(images.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        loss = trainee(images, labels)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()  # fp16 only: the scaler's inf check is the one synchronisation
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach(), loss_terms(loss_fn)
+
+
+def stack_loss_parts(loss: torch.Tensor, terms: dict, names: tuple[str, ...]) -> torch.Tensor:
+    """``[L, terms[name] for name in names]`` as one float32 vector on ``loss``'s device (NaN for absent terms)."""
+    missing = loss.new_full((), math.nan, dtype=torch.float32)
+    return torch.stack([loss.float()] + [
+        torch.as_tensor(terms[name], dtype=torch.float32, device=loss.device).reshape(()) if name in terms
+        else missing for name in names
+    ])
 
 
 def _to_device(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -757,21 +793,11 @@ class Trainer:
         """One optimisation step; returns ``[L, *terms]`` detached, on the device (no synchronisation)."""
         images = _to_device(images, self.device, self.channels_last)
         labels = torch.as_tensor(labels).to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
-            loss = self.wrapped(images, labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        terms = loss_terms(self.loss_fn)
+        loss, terms = train_step(self.wrapped, self.loss_fn, self.optimizer, self.scaler, images, labels,
+                                 self.amp_dtype)
         if self.term_names is None:
             self.term_names = TERM_COLUMNS + tuple(name for name in terms if name not in TERM_COLUMNS)
-        missing = loss.new_full((), math.nan, dtype=torch.float32)
-        return torch.stack([loss.detach().float()] + [
-            torch.as_tensor(terms[name], dtype=torch.float32, device=loss.device).reshape(()) if name in terms
-            else missing for name in self.term_names
-        ])
+        return stack_loss_parts(loss, terms, self.term_names)
 
     def _add_to_sums(self, pending: list, epoch: int, sums: dict, reduce: bool = True) -> None:
         """Move the pending steps' loss parts to the host (one synchronisation) into ``sums``; empties ``pending``.
