@@ -29,7 +29,6 @@ import time
 import warnings
 
 import torch
-import torch.nn.functional as F
 
 from proxygml_lite.baselines import build_loss
 from proxygml_lite.engine import Trainee, build_optimizer, stack_loss_parts, train_step
@@ -54,8 +53,10 @@ def run(mode: str, args, device: torch.device) -> tuple[list[float], float]:
     scaler = torch.amp.GradScaler(device.type, enabled=False)
     generator = torch.Generator().manual_seed(1)
     batches = [
-        (torch.randn(args.batch, channels, args.image_size, args.image_size, generator=generator).to(device),
-         torch.randint(0, args.classes, (args.batch,), generator=generator).to(device))
+        (
+            torch.randn(args.batch, channels, args.image_size, args.image_size, generator=generator).to(device),
+            torch.randint(0, args.classes, (args.batch,), generator=generator).to(device),
+        )
         for _ in range(4)
     ]
     names = ("loss_s", "loss_p")
@@ -116,9 +117,11 @@ def main(argv=None) -> int:
         args.image_size, args.steps, args.repeats, args.warmup = 16, 4, 1, 1
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, device {device}, "
-          f"{args.backbone} {args.image_size}px, B={args.batch}, C={args.classes}, N={args.N}, r={args.r}, "
-          f"d={args.dim}, {args.steps} steps x {args.repeats}")
+    print(
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, device {device}, "
+        f"{args.backbone} {args.image_size}px, B={args.batch}, C={args.classes}, N={args.N}, r={args.r}, "
+        f"d={args.dim}, {args.steps} steps x {args.repeats}"
+    )
     results = {mode: run(mode, args, device) for mode in ("before", "after")}
     print(f"{'':>8} {'ms/step (median)':>18} {'min':>8} {'syncs/step':>11}")
     for mode, (times, syncs) in results.items():

@@ -62,9 +62,23 @@ def _count_reads_in_steps(monkeypatch, config, validate_in_loop: bool):
 
 def _config(data_root, out, **changes):
     values = dict(
-        data=str(data_root), out=str(out), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=6, epochs=2,
-        image_size=16, workers=0, quiet=True, device="cpu", warm=0, compute_nmi=False, eval_untrained=False,
-        recall_ks=(1,), log_every=4,
+        data=str(data_root),
+        out=str(out),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=6,
+        epochs=2,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        warm=0,
+        compute_nmi=False,
+        eval_untrained=False,
+        recall_ks=(1,),
+        log_every=4,
     )
     values.update(changes)
     return config_from_preset("folder", **values)
