@@ -33,6 +33,7 @@ from torch import nn
 
 from . import steps
 from .loss import ProxyGMLLoss
+from .registry import LOSSES
 
 __all__ = [
     "mode_centres",
@@ -47,13 +48,9 @@ __all__ = [
     "TinyEmbedding",
     "Snapshot",
     "ToyHistory",
-    "LOSS_NAMES",
     "train_step",
     "train_toy_embedding",
 ]
-
-#: Losses :func:`train_toy_embedding` knows by name.
-LOSS_NAMES = ("proxygml", "proxynca", "proxyanchor")
 
 
 # --------------------------------------------------------------------------- #
@@ -491,15 +488,16 @@ class ToyHistory:
 def _build_loss(loss, num_classes, proxies_per_class, embedding_dim, r, weight_lambda):
     if isinstance(loss, nn.Module):
         return loss
-    if loss == "proxygml":
-        return ProxyGMLLoss(num_classes, proxies_per_class, embedding_dim, r=r, weight_lambda=weight_lambda)
-    if loss in ("proxynca", "proxyanchor"):
-        from pytorch_metric_learning import losses
+    if loss not in LOSSES:
+        raise ValueError(
+            f"loss must be one of {LOSSES.choices()} (a registered loss whose module holds .proxies) or an "
+            f"nn.Module holding .proxies; got {loss!r}"
+        )
+    from .baselines import build_loss
 
-        if loss == "proxynca":
-            return losses.ProxyNCALoss(num_classes, embedding_dim)
-        return losses.ProxyAnchorLoss(num_classes, embedding_dim)
-    raise ValueError(f"loss must be one of {LOSS_NAMES} or an nn.Module holding .proxies; got {loss!r}")
+    # the registry says which of these settings the loss takes (ProxyGML: N, r, lambda)
+    settings = {"N": proxies_per_class, "r": r, "weight_lambda": weight_lambda}
+    return build_loss(loss, num_classes, embedding_dim, settings=settings)
 
 
 def _proxy_state(loss_fn: nn.Module, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -642,8 +640,9 @@ def _train(inputs, labels, num_classes, loss, proxies_per_class, embedding_dim, 
         value = train_step(model, loss_fn, optimizer, inputs[batch], labels[batch])
         history.steps.append(step)
         history.loss.append(float(value))
-        history.loss_s.append(float(loss_fn.loss_s) if isinstance(loss_fn, ProxyGMLLoss) else math.nan)
-        history.loss_p.append(float(loss_fn.loss_p) if isinstance(loss_fn, ProxyGMLLoss) else math.nan)
+        terms = loss_fn.terms() if callable(getattr(loss_fn, "terms", None)) else {}
+        history.loss_s.append(float(terms["loss_s"]) if "loss_s" in terms else math.nan)
+        history.loss_p.append(float(terms["loss_p"]) if "loss_p" in terms else math.nan)
         record(step)
     if eval_inputs is not None:
         history.final_recall = _recall(model, eval_inputs, eval_labels, tuple(recall_ks))
