@@ -12,19 +12,22 @@ from typing import Mapping
 import ipywidgets as widgets
 import pandas as pd
 
-from . import study_views, umap_views
+from . import run_views, study_views, umap_views
 from .widgets import InteractivePlot
 
-__all__ = ["parameter_study_widget", "grid_heatmap_widget", "umap_widget", "cost_widget"]
+__all__ = ["parameter_study_widget", "grid_heatmap_widget", "umap_widget", "cost_widget", "gallery_widget",
+           "ablation_widget", "gallery_queries"]
 
 _STYLE = {"description_width": "initial"}
 
 
-def _metric_dropdown(table: pd.DataFrame, value: str = "R@1") -> widgets.Dropdown:
-    options = [m for m in ("R@1", "R@2", "R@4", "R@8", "NMI") if m in table.columns]
+def _metric_slider(table: pd.DataFrame, value: str = "R@1") -> widgets.SelectionSlider:
+    """A slider over the metrics the table holds (R@1, R@2, ..., NMI)."""
+    options = [m for m in ("R@1", "R@2", "R@4", "R@8", "R@10", "R@100", "NMI") if m in table.columns]
     if value not in options:
         raise ValueError(f"the table has no {value!r} column; it has metrics {options}")
-    return widgets.Dropdown(options=options, value=value, description="metric", style=_STYLE)
+    return widgets.SelectionSlider(options=options, value=value, description="metric", continuous_update=False,
+                                   style=_STYLE)
 
 
 def _study_view(table, metric, r_values):
@@ -37,7 +40,7 @@ def parameter_study_widget(table: pd.DataFrame, *, metric: str = "R@1") -> Inter
     return InteractivePlot(
         _study_view,
         {
-            "metric": _metric_dropdown(table, metric),
+            "metric": _metric_slider(table, metric),
             "r_values": widgets.SelectMultiple(options=r_options, value=tuple(r_options), description="r",
                                                rows=min(len(r_options), 5), style=_STYLE),
         },
@@ -51,7 +54,7 @@ def _heatmap_view(table, metric):
 
 def grid_heatmap_widget(table: pd.DataFrame, *, metric: str = "R@1") -> InteractivePlot:
     """Notebook 8: choose the metric -> heat map over the ``N x r`` grid with ``k`` in each cell."""
-    return InteractivePlot(_heatmap_view, {"metric": _metric_dropdown(table, metric)}, {"table": table})
+    return InteractivePlot(_heatmap_view, {"metric": _metric_slider(table, metric)}, {"table": table})
 
 
 def _umap_view(views, run, epoch, classes):
@@ -101,9 +104,54 @@ def cost_widget(table: pd.DataFrame, *, value: str = "time_ms") -> InteractivePl
     return InteractivePlot(
         _cost_view,
         {
-            "value": widgets.Dropdown(options=values, value=value, description="measure", style=_STYLE),
+            "value": widgets.SelectionSlider(options=values, value=value, description="measure",
+                                             continuous_update=False, style=_STYLE),
             "series": widgets.SelectMultiple(options=options, value=tuple(options), description="series",
                                              rows=min(len(options), 6), style=_STYLE),
         },
+        {"table": table},
+    )
+
+
+def gallery_queries(count: int, *, first: int, rows: int) -> list[int]:
+    """``rows`` query indices spread evenly over ``count`` samples, starting at ``first`` (wrapping around)."""
+    if count < 2 or rows < 1:
+        raise ValueError(f"need at least 2 samples and 1 row; got count={count}, rows={rows}")
+    stride = max(count // rows, 1)
+    return [(first + i * stride) % count for i in range(rows)]
+
+
+def _gallery_view(dataset, embeddings, labels, rows, first, k):
+    queries = gallery_queries(len(labels), first=first, rows=rows)
+    return run_views.plot_retrieval_gallery(dataset, embeddings, labels, query_indices=queries, k=k)
+
+
+def gallery_widget(dataset, embeddings, labels, *, rows: int = 5, k: int = 6) -> InteractivePlot:
+    """Notebook 6: move the first query and the number of neighbours -> the retrieval gallery (hits green, misses red)."""
+    count = len(labels)
+    return InteractivePlot(
+        _gallery_view,
+        {
+            "first": widgets.IntSlider(value=0, min=0, max=max(count // rows - 1, 0), description="first query",
+                                       continuous_update=False, style=_STYLE),
+            "k": widgets.IntSlider(value=k, min=1, max=min(10, count - 1), description="neighbours k",
+                                   continuous_update=False, style=_STYLE),
+        },
+        {"dataset": dataset, "embeddings": embeddings, "labels": labels, "rows": rows},
+    )
+
+
+def _ablation_view(table, metric, paper):
+    return study_views.plot_ablation_seeds(table, metric=metric, paper=paper)
+
+
+def ablation_widget(table: pd.DataFrame, *, metric: str = "R@1") -> InteractivePlot:
+    """Notebook 10: choose R@1 or NMI and whether to draw the paper's values -> the ablation bars with seeds."""
+    slider = _metric_slider(table, metric)
+    slider.options = [m for m in slider.options if m in ("R@1", "NMI")]
+    slider.value = metric
+    return InteractivePlot(
+        _ablation_view,
+        {"metric": slider, "paper": widgets.Checkbox(value=True, description="the paper's values", indent=False)},
         {"table": table},
     )

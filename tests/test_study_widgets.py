@@ -52,3 +52,43 @@ def test_cost_widget_series_and_measure():
     assert len(w.figure.axes[0].get_legend().get_texts()) == 1
     w.controls["value"].value = "peak_memory_mb"
     assert "memory" in w.figure.axes[0].get_ylabel()
+
+
+def test_gallery_widget_moves_the_queries(tmp_path):
+    import torch
+
+    from proxygml_lite.study_widgets import gallery_queries, gallery_widget
+
+    assert gallery_queries(20, first=1, rows=4) == [1, 6, 11, 16]
+    assert gallery_queries(10, first=9, rows=3) == [9, 2, 5]
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        gallery_queries(1, first=0, rows=1)
+
+    class Images(torch.utils.data.Dataset):
+        transform = None
+
+        def __len__(self):
+            return 12
+
+        def __getitem__(self, i):
+            return torch.full((1, 4, 4), float(i)), i // 3
+
+    labels = torch.arange(12) // 3
+    embeddings = torch.nn.functional.one_hot(labels, 4).float() + 0.01 * torch.randn(12, 4)
+    w = gallery_widget(Images(), embeddings, labels, rows=3, k=2)
+    assert "6 of 6 hits" in w.figure._suptitle.get_text()
+    w.controls["k"].value = 4
+    assert "of 12 hits" in w.figure._suptitle.get_text() and w.renders == 2
+    w.controls["first"].value = 1
+    assert w.renders == 3
+
+
+def test_ablation_widget_metric_and_paper_switch():
+    from test_study_views import _ablation
+
+    w = study_widgets.ablation_widget(_ablation())
+    assert list(w.controls["metric"].options) == ["R@1", "NMI"]
+    w.controls["paper"].value = False
+    assert not [p for p in w.figure.axes[0].patches if p.get_gid() == "paper"]
+    w.controls["metric"].value = "NMI"
+    assert "NMI" in w.figure.axes[0].get_ylabel()
