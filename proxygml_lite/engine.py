@@ -13,9 +13,13 @@
   ``weight_decay`` on both;
 * :class:`OfficialStepDecay`: at the START of 0-based epoch ``e``, if ``e + 1``
   is in ``new_epoch_to_decay``, every group's lr is multiplied by ``rate``;
-* warm-up (:func:`backbone_frozen`);
-* on CUDA: autocast (bf16 by default, fp16 with a GradScaler; the loss always
-  runs in float32), channels_last, pinned memory, persistent workers;
+* warm-up (:func:`backbone_frozen`; ``warmup_mode="official"`` also zeroes the
+  gradients in place like the official PyTorch 1.2 code, so Adam's momentum
+  and weight decay keep moving the "frozen" backbone);
+* precision: float32 like the official code (TF32 matmuls/convolutions allowed
+  on CUDA); ``amp`` bf16/fp16 autocast only when asked (fp16 with a
+  GradScaler; the loss always runs in float32); on CUDA channels_last,
+  pinned memory, persistent workers;
 * after every epoch: evaluation when scheduled (``epoch_to_test``, always the
   last epoch), a row in ``metrics.csv`` and an atomic checkpoint, so
   ``resume`` continues exactly where the run stopped. Ctrl-C lets the
@@ -184,19 +188,20 @@ class OfficialStepDecay:
         self.last_epoch = int(state["last_epoch"])
 
 
-def backbone_frozen(epoch: int, warm: int, mode: str) -> bool:
+def backbone_frozen(epoch: int, warm: int, mode: str, start_epoch: int = 0) -> bool:
     """Whether the backbone is frozen (only head + proxies train) in 0-based ``epoch``.
 
     ``"head-first"``: epochs ``0 .. warm-1``. ``"official"``: epochs ``1 ..
     warm``, which is what the official script does (it freezes after epoch 0
-    and unfreezes after epoch ``warm``).
+    and unfreezes after epoch ``warm``); a run started at ``start_epoch > 0``
+    never passes epoch 0, so the official script never freezes it.
     """
     if warm <= 0:
         return False
     if mode == "head-first":
         return epoch < warm
     if mode == "official":
-        return 1 <= epoch <= warm
+        return start_epoch == 0 and 1 <= epoch <= warm
     raise ValueError(f"warmup_mode must be 'head-first' or 'official'; got {mode!r}")
 
 
@@ -335,6 +340,7 @@ class Trainer:
         self.config.out = str(self.out)
         self.history: list[dict[str, Any]] = []
         self.elapsed_s = 0.0
+        self._frozen = False  # backbone frozen in the current epoch (warm-up)
 
     # ---------------------------------------------------------------- output
     def log(self, message: str) -> None:
@@ -484,7 +490,8 @@ class Trainer:
         return [p for p in self.model.parameters() if id(p) not in head]
 
     def _set_warmup(self, epoch: int) -> bool:
-        frozen = backbone_frozen(epoch, self.config.warm, self.config.warmup_mode)
+        frozen = backbone_frozen(epoch, self.config.warm, self.config.warmup_mode, self.config.start_epoch)
+        self._frozen = frozen
         for p in self._backbone_params():
             p.requires_grad_(not frozen)
         if self.ctx.distributed:
@@ -607,6 +614,9 @@ class Trainer:
         np.random.seed(cfg.seed)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+            # float32 like the official code, with TF32 tensor-core matmuls/convolutions allowed
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         ckpt = self._check_out_dir()
         if ckpt is not None:
             self._check_resume_config(ckpt["config"])
@@ -626,14 +636,16 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             cfg.to_json(self.out / "config.json")
 
-        start_epoch, start_step, sums, rng = 0, 0, {}, None
+        start_epoch, start_step, sums, rng = cfg.start_epoch, 0, {}, None
+        # the official --start-epoch: the schedule begins there, decays of skipped epochs are not applied
+        self.schedule.last_epoch = cfg.start_epoch - 1
         if ckpt is not None:
             start_epoch, start_step, sums, rng = self._load(ckpt)
-            self.log(f"resuming {self.out} at epoch {start_epoch}, step {start_step}")
+            self.log(f"resuming {self.out} in epoch {start_epoch + 1}/{cfg.epochs} at step {start_step}")
             if isinstance(rng, list):  # one state per rank (saved at the end of an epoch)
                 rng = rng[self.ctx.rank] if self.ctx.rank < len(rng) else None
         else:
-            self._save_proxies(0)
+            self._save_proxies(cfg.start_epoch)
         if ckpt is None and cfg.eval_untrained:
             begin = time.perf_counter()
             metrics = self.evaluate("evaluating untrained model")
@@ -669,7 +681,7 @@ class Trainer:
         cfg = self.config
         lrs_changed = self.schedule.begin_epoch(epoch)
         if lrs_changed:
-            self.log(f"epoch {epoch}: lrs x{cfg.rate} -> {[g['lr'] for g in self.optimizer.param_groups]}")
+            self.log(f"epoch {epoch + 1}/{cfg.epochs}: lrs x{cfg.rate} -> {[g['lr'] for g in self.optimizer.param_groups]}")
         frozen = self._set_warmup(epoch)
         set_train_mode(self.trainee, cfg.freeze_bn)
         self.sampler.set_epoch(epoch)
@@ -677,7 +689,7 @@ class Trainer:
         self.loader_generator.manual_seed(cfg.seed * 100_003 + epoch)
         sums = {"loss": 0.0, "loss_s": 0.0, "loss_p": 0.0, "count": 0, "train_time_s": 0.0,
                 "frozen": frozen, "lrs": [g["lr"] for g in self.optimizer.param_groups], **sums}
-        bar = tqdm(total=self.steps_per_epoch, initial=start_step, desc=f"epoch {epoch}",
+        bar = tqdm(total=self.steps_per_epoch, initial=start_step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not self.progress, leave=False, dynamic_ncols=True)
         step = start_step
         in_step = False
@@ -734,11 +746,18 @@ class Trainer:
         value, loss_s, loss_p = (float(v) for v in parts.cpu())
         if not math.isfinite(value):
             raise NonFiniteLossError(
-                f"non-finite loss ({value}) at epoch {epoch} (0-based; row {epoch + 1} of metrics.csv), step "
-                f"{step} of {self.steps_per_epoch}: training stopped. The checkpoint of the last finished epoch "
-                f"is kept in {self.out}. Lower --modellr/--centerlr, try --amp none, or check the data."
+                f"non-finite loss ({value}) at epoch {epoch + 1}/{self.config.epochs} (as in the log and the "
+                f"`epoch` column of metrics.csv), step {step + 1} of {self.steps_per_epoch}: training stopped. The checkpoint of the last finished epoch "
+                f"is kept in {self.out}. Lower --modellr/--centerlr, drop --amp bf16/fp16 if given, or check the data."
             )
-        self.optimizer.zero_grad(set_to_none=True)
+        # official warm-up: PyTorch 1.2's zero_grad() zeroes in place, so Adam still steps the frozen
+        # backbone (zero gradient + weight decay + momentum); otherwise drop the gradients (truly frozen)
+        official = self.config.warmup_mode == "official"
+        self.optimizer.zero_grad(set_to_none=not official)
+        if official and self._frozen:
+            for p in self._backbone_params():
+                if p.grad is None:  # e.g. after a resume: the official run's gradients exist since epoch 0
+                    p.grad = torch.zeros_like(p)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -787,8 +806,9 @@ class Trainer:
 
     def _interrupted(self, epoch: int, step: int) -> None:
         if self.ctx.is_main:
-            print(
-                f"\nInterrupted at epoch {epoch}, step {step}: checkpoint saved in {self.out}. Resume with\n"
+            print(  # 1-based, like the log's "epoch 3/10"
+                f"\nInterrupted in epoch {epoch + 1}/{self.config.epochs} after step {step} of {self.steps_per_epoch}: "
+                f"checkpoint saved in {self.out}. Resume with\n"
                 f"  python -m proxygml_lite.train --resume --out {self.out}",
                 file=sys.stderr,
                 flush=True,
