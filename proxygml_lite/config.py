@@ -66,6 +66,7 @@ __all__ = [
     "LOSSES",
     "AMP_MODES",
     "WARMUP_MODES",
+    "NMI_PROTOCOL_CHOICES",
     "OFFICIAL_EPOCH_TO_TEST",
     "PRESETS",
     "TrainConfig",
@@ -81,6 +82,9 @@ BACKBONES = ("bninception", "resnet50", "smallcnn")
 LOSSES = ("proxygml", "proxynca", "proxyanchor", "softtriple", "normsoftmax")
 AMP_MODES = ("auto", "none", "bf16", "fp16")
 WARMUP_MODES = ("head-first", "official")
+#: ``--nmi-protocol``: ``auto`` = the official one of the dataset (faiss on SOP, sklearn otherwise);
+#: see :data:`proxygml_lite.evaluation.NMI_PROTOCOLS`.
+NMI_PROTOCOL_CHOICES = ("auto", "sklearn", "faiss", "fast")
 #: ``--epoch_to_test`` default of the official ``train.py`` (1-based epoch counts).
 OFFICIAL_EPOCH_TO_TEST = (1, 2, *range(35, 51))
 
@@ -201,6 +205,7 @@ class TrainConfig:
     eval_untrained: bool = True
     recall_ks: tuple[int, ...] | None = None
     compute_nmi: bool = True
+    nmi_protocol: str = "auto"
     compute_map: bool = False
     eval_batch_size: int = 128
     save_proxies: bool = False
@@ -234,6 +239,7 @@ class TrainConfig:
         _choice("loss", self.loss, LOSSES, "--loss")
         _choice("amp", self.amp, AMP_MODES, "--amp")
         _choice("warmup_mode", self.warmup_mode, WARMUP_MODES, "--warmup-mode")
+        _choice("nmi_protocol", self.nmi_protocol, NMI_PROTOCOL_CHOICES, "--nmi-protocol")
         _int("epochs", self.epochs, 1, "--epochs")
         _int("batch_size", self.batch_size, 2, "-b/--batch-size")
         _int("eval_batch_size", self.eval_batch_size, 1, "--eval-batch-size")
@@ -433,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     extra.add_argument("--no-mask-softmax", dest="mask_softmax", action="store_const", const=False, help="ablation: plain softmax instead of the mask softmax M")
     extra.add_argument("--warmup-mode", dest="warmup_mode", choices=WARMUP_MODES, help="head-first: backbone truly frozen in epochs 0..warm-1 (default); official: frozen in epochs 1..warm like the official script, and, like it, still moved by Adam's momentum and weight decay (gradients zeroed in place)")
     extra.add_argument("--recall-ks", dest="recall_ks", nargs="+", type=int, help="Recall@K cut-offs (default 1 2 4 8; SOP 1 10 100 1000)")
+    extra.add_argument("--nmi-protocol", dest="nmi_protocol", choices=NMI_PROTOCOL_CHOICES, help="k-means of NMI: auto (default) = the official code's for the dataset: sklearn KMeans k-means++ n_init=10 max_iter=300 (CUB, Cars, others) or faiss 20 iterations random init (SOP), seeded; fast = one k-means++ start, 20 iterations (quicker, not official)")
     extra.add_argument("--no-nmi", dest="compute_nmi", action="store_const", const=False, help="skip NMI (k-means) in evaluation")
     extra.add_argument("--map", dest="compute_map", action="store_const", const=True, help="also report MAP@R and R-Precision")
     extra.add_argument("--save-proxies", dest="save_proxies", action="store_const", const=True, help="keep the loss's proxies after every epoch in <out>/proxies/epoch_<e>.pt (for plots of proxies through training)")

@@ -92,7 +92,7 @@ __all__ = [
 #: Settings that may differ between an interrupted run and its resumption.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "data", "device", "gpu", "workers", "quiet", "resume", "out", "amp", "channels_last",
-     "eval_batch_size", "epoch_to_test", "save_proxies"}
+     "eval_batch_size", "epoch_to_test", "save_proxies", "nmi_protocol"}
 )
 CHECKPOINT = "checkpoint.pt"
 PROXY_DIR = "proxies"
@@ -595,9 +595,12 @@ class Trainer:
         metrics = None
         if self.ctx.is_main:
             cfg = self.config
+            from .evaluation import official_nmi_protocol
+
+            protocol = official_nmi_protocol(cfg.dataset) if cfg.nmi_protocol == "auto" else cfg.nmi_protocol
             metrics = evaluate(
                 emb, labels, recall_ks=self.recall_ks, compute_nmi=cfg.compute_nmi,
-                compute_map=cfg.compute_map, seed=cfg.seed,
+                compute_map=cfg.compute_map, seed=cfg.seed, nmi_protocol=protocol,
             )
             metrics = {k: float(v) for k, v in metrics.items()}
         return broadcast_object(metrics, self.ctx)

@@ -193,3 +193,25 @@ def test_non_finite_loss_message_is_one_based(data_root, tmp_path, monkeypatch):
     monkeypatch.setattr(ProxyGMLLoss, "forward", nan_at_second_call)
     with pytest.raises(NonFiniteLossError, match=r"epoch 1/2 .*step 2 of 3"):
         train(tiny(data_root, tmp_path / "run"))
+
+
+# --------------------------------------------------------------------------- NMI protocol
+
+
+@pytest.mark.parametrize("choice,expected", [("auto", "sklearn"), ("fast", "fast")])
+def test_training_evaluates_nmi_with_the_datasets_official_protocol(data_root, tmp_path, monkeypatch, choice,
+                                                                    expected):
+    from proxygml_lite import evaluation
+
+    seen = []
+    original = evaluation.evaluate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["nmi_protocol"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate", spy)
+    train(tiny(data_root, tmp_path / "run", epochs=1, compute_nmi=True, nmi_protocol=choice))
+    assert seen == [expected]
+    assert parse_args(["--dataset", "sop"]).nmi_protocol == "auto"
+    assert parse_args(["--nmi-protocol", "fast"]).nmi_protocol == "fast"
