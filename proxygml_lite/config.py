@@ -170,6 +170,7 @@ class TrainConfig:
     dataset_options: dict = field(default_factory=dict)
     image_size: int | None = None
     augment: bool = True
+    check_images: str = "error"
     workers: int = 0
     # optimisation (official names)
     epochs: int = 50
@@ -246,6 +247,7 @@ class TrainConfig:
         _choice("amp", self.amp, AMP_MODES, "--amp")
         _choice("warmup_mode", self.warmup_mode, WARMUP_MODES, "--warmup-mode")
         _choice("nmi_protocol", self.nmi_protocol, NMI_PROTOCOL_CHOICES, "--nmi-protocol")
+        _choice("check_images", self.check_images, ("error", "skip", "off"), "--check-images")
         _int("epochs", self.epochs, 1, "--epochs")
         _int("batch_size", self.batch_size, 2, "-b/--batch-size")
         _int("eval_batch_size", self.eval_batch_size, 1, "--eval-batch-size")
@@ -440,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     extra.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False, help="random initialisation")
     extra.add_argument("--dataset-options", dest="dataset_options", type=_json_dict("--dataset-options", '{"images_per_face": 2}'), help="glyphs only: JSON object of generation parameters, e.g. '{\"images_per_face\": 2}' for a smaller, faster set (see proxygml_lite.data.glyphs.ensure_glyphs)")
     extra.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the backbone's)")
+    extra.add_argument("--check-images", dest="check_images", choices=("error", "skip", "off"), help="before the first step decode every image file: error (default) stops naming each bad one; skip leaves them out and lists them; off does not check (a bad file then stops training when it is read)")
     extra.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="train on the test-time transform (no random crops/flips)")
     extra.add_argument("--loss", choices=LOSSES.choices(), help="proxygml (default), a pytorch-metric-learning baseline, or a loss registered by an --import module")
     extra.add_argument("--loss-kwargs", dest="loss_kwargs", type=_json_dict("--loss-kwargs", '{"margin": 0.1}'), help="JSON object of extra loss arguments, e.g. '{\"margin\": 0.1}'")
