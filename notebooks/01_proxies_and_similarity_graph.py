@@ -18,7 +18,7 @@
 #
 # # 1. Proxies and the similarity graph
 #
-# *ProxyGML teaching notebooks, part 1 of 5.* The method is from Zhu, Yang, Deng and Liu,
+# *ProxyGML teaching notebooks, part 1 of 11.* The method is from Zhu, Yang, Deng and Liu,
 # "Fewer is More: A Deep Graph Metric Learning Perspective Using Fewer Proxies", NeurIPS 2020.
 #
 # **Learning goals.** After this notebook you can

@@ -18,7 +18,7 @@
 #
 # # 2. Relation-guided subgraph construction
 #
-# *ProxyGML teaching notebooks, part 2 of 5.*
+# *ProxyGML teaching notebooks, part 2 of 11.*
 #
 # **Learning goals.** After this notebook you can
 #

@@ -18,7 +18,7 @@
 #
 # # 3. Reverse label propagation
 #
-# *ProxyGML teaching notebooks, part 3 of 5.*
+# *ProxyGML teaching notebooks, part 3 of 11.*
 #
 # **Learning goals.** After this notebook you can
 #

@@ -18,7 +18,7 @@
 #
 # # 4. Mask softmax, the loss and its gradients
 #
-# *ProxyGML teaching notebooks, part 4 of 5.*
+# *ProxyGML teaching notebooks, part 4 of 11.*
 #
 # **Learning goals.** After this notebook you can
 #
