@@ -74,8 +74,7 @@ MathJax.Hub.Config({
   tex2jax: {inlineMath: [['$', '$'], ['\\(', '\\)']], displayMath: [['$$', '$$'], ['\\[', '\\]']],
             processEscapes: true, processEnvironments: true},
   TeX: {equationNumbers: {autoNumber: "AMS", useLabelIds: true}},
-  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
-               linebreaks: {automatic: true}},
+  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null},
   displayAlign: "center",
   messageStyle: "none",
   // The quick preview draws with MathJax's TeX web fonts, which the bundle does not ship (STIX only).
@@ -114,6 +113,10 @@ body.jp-Notebook main { max-width: 1100px; margin: 0 auto; }
 .book-widget-box.vertical { flex-direction: column; }
 .book-widget img { max-width: 100%; }
 span.book-offsite { border-bottom: 1px dotted #8c959f; }
+.jp-RenderedMarkdown pre { background: #f6f8fa; padding: 0.6em 0.8em; border-radius: 4px; margin: 0.6em 0 1em; }
+/* Column widths from the typeset content (JupyterLab fixes them from the first row, before MathJax runs). */
+.jp-RenderedMarkdown table { table-layout: auto; }
+.jp-RenderedMarkdown td { vertical-align: top; }
 /* The hidden MathML for screen readers would ask for MathJax's TeX web fonts, which the bundle does not ship. */
 .MJX_Assistive_MathML, .MJX_Assistive_MathML * { font-family: serif !important; }
 """
