@@ -14,12 +14,13 @@ import os
 import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
+
+from ..fileio import atomic_copy, make_temp_dir
 
 __all__ = ["extract_archive", "place_file", "temp_dir_next_to", "remove_stale_temp_dirs"]
 
@@ -65,32 +66,21 @@ def extract_archive(
 
 
 def place_file(src: str | os.PathLike, dest_dir: str | os.PathLike) -> Path:
-    """Put a plain (non-archive) source file into ``dest_dir`` atomically.
+    """Copy a plain (non-archive) source file into ``dest_dir`` atomically.
 
-    Hard link when possible, else a copy through a temporary name; ``src`` is
-    left where it is.
+    A real copy, never a hard link: a write to the copy under ``raw/`` must not
+    change the user's own file. ``src`` is left where it is.
     """
     src, dest_dir = Path(src), Path(dest_dir)
     final = dest_dir / src.name
-    if final.exists():
+    if final.exists() and not _same_file(src, final):
         return final
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    tmp = dest_dir / f".{src.name}.tmp-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    try:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copy2(src, tmp)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return final
+    return atomic_copy(src, final)  # also replaces a hard link left by an older version
 
 
 def temp_dir_next_to(target: Path, tag: str) -> Path:
     """A new empty folder ``.<target name>.<tag>-<pid>-<random>`` beside ``target``."""
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}-{os.getpid()}-", dir=target.parent))
+    return make_temp_dir(target.parent, f".{target.name}.{tag}-{os.getpid()}-")  # mode from the umask, not 0700
 
 
 def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
@@ -109,6 +99,13 @@ def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from ..fileio import atomic_write_json
 from .folder import ImageListDataset, check_split, list_images, sort_class_folders
 
 __all__ = ["MANIFEST_NAME", "FORMAT", "write_manifest", "read_manifest", "verify_split", "load_prepared",
@@ -30,16 +31,8 @@ def prepare_command(name: str, data_root: str | os.PathLike, extra: str = "") ->
 
 
 def write_manifest(folder: Path, manifest: dict) -> Path:
-    """Write ``folder/manifest.json`` through a temporary file and ``os.replace``."""
-    path = folder / MANIFEST_NAME
-    tmp = folder / (MANIFEST_NAME + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=1, sort_keys=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    """Write ``folder/manifest.json`` atomically (:func:`proxygml_lite.fileio.atomic_write_json`)."""
+    return atomic_write_json(Path(folder) / MANIFEST_NAME, manifest, indent=1, sort_keys=False)
 
 
 def read_manifest(folder: Path, name: str, data_root) -> dict:
