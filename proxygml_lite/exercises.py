@@ -461,7 +461,8 @@ def check_select_subgraph(
                        "(topk's default, largest=True)."),
             _Diagnosis(classes_interleaved,
                        "the own-class proxies are in the wrong columns: proxy j belongs to class j // N "
-                       "(columns c*N .. c*N+N-1 are class c's), not j % C. steps.proxy_labels(C, N) gives them."),
+                       "(columns c*N .. c*N+N-1 are class c's), not j % C: torch.arange(C).repeat_interleave(N), "
+                       "not .repeat(N) (steps.proxy_labels(C, N) gives them)."),
             _Diagnosis(small_bias,
                        "the bias on the own-class proxies must beat any difference of S, which lies in [-1, 1]: "
                        "add 1000 (as the official code does), not 1."),
