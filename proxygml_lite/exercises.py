@@ -39,9 +39,11 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import traceback
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -108,12 +110,12 @@ def _print(lines: list[str]) -> None:
 
 
 def _student_line(error: BaseException) -> str:
-    """The innermost line of the traceback, which is usually in the student's function."""
-    frames = traceback.extract_tb(error.__traceback__)
-    if len(frames) <= 1:
-        return ""
-    frame = frames[-1]
-    return f"  at line {frame.lineno} of {frame.name}(): {frame.line}"
+    """The innermost line of the traceback outside this module and torch: the student's line that raised."""
+    library = (str(Path(__file__).resolve()), str(Path(torch.__file__).resolve().parent))
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if not os.path.realpath(frame.filename).startswith(library):
+            return f"  at line {frame.lineno} of {frame.name}(): {frame.line}"
+    return ""
 
 
 def _as_tensor(result: Any, what: str) -> tuple[torch.Tensor | None, str]:

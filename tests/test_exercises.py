@@ -261,3 +261,13 @@ def test_each_notebook_solution_passes_its_checker(notebook, checker, function, 
     namespace = {"torch": torch, "F": F, "steps": steps, "math": math}
     exec(compile(code, f"{notebook}:solution", "exec"), namespace)
     assert getattr(exercises, checker)(namespace[function]) is True, capsys.readouterr().out
+
+
+def test_an_error_inside_torch_is_reported_at_the_students_line(capsys):
+    def normalises_a_missing_axis(embeddings, proxies):
+        return embeddings @ F.normalize(proxies, dim=5).t()
+
+    assert exercises.check_similarity_graph(normalises_a_missing_axis) is False
+    out = capsys.readouterr().out
+    assert "raised IndexError" in out
+    assert "of normalises_a_missing_axis(): return embeddings @ F.normalize(proxies, dim=5).t()" in out
