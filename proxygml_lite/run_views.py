@@ -64,12 +64,7 @@ def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> L
     model = build_model(config.backbone, embedding_dim=config.dim, pretrained=False, freeze_bn=config.freeze_bn)
     model.load_state_dict(checkpoint["model"])
     num_classes = int(checkpoint["num_classes"])
-    if config.loss == "proxygml":
-        kwargs = dict(proxies_per_class=config.N, r=config.r, weight_lambda=config.weight_lambda,
-                      positive_mask=config.positive_mask, mask_softmax=config.mask_softmax, **config.loss_kwargs)
-    else:
-        kwargs = dict(config.loss_kwargs)
-    loss_fn = build_loss(config.loss, num_classes, config.dim, **kwargs)
+    loss_fn = build_loss(config.loss, num_classes, config.dim, settings=config, **config.loss_kwargs)
     loss_fn.load_state_dict(checkpoint["loss"])
     results = None
     if (folder / "results.json").is_file():
