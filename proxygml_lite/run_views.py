@@ -150,7 +150,7 @@ def plot_retrieval_gallery(
         raise ValueError("query_indices is empty; pass some sample indices, e.g. range(0, 2000, 400)")
     labels = torch.as_tensor(labels)
     neighbours = nearest_neighbours(embeddings, queries=query_indices, k=k)
-    fig, axes = plt.subplots(len(query_indices), k + 1, figsize=(1.05 * (k + 1), 1.1 * len(query_indices)),
+    fig, axes = plt.subplots(len(query_indices), k + 1, figsize=(0.8 * (k + 1), 0.85 * len(query_indices) + 0.3),
                              squeeze=False, layout="constrained")
     hits = 0
     for row, (query, found) in enumerate(zip(query_indices, neighbours.tolist())):
@@ -158,7 +158,7 @@ def plot_retrieval_gallery(
         for column, index in enumerate(cells):
             ax = axes[row, column]
             image = _image(dataset, index)
-            ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if column == 0:

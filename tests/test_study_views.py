@@ -132,3 +132,18 @@ def test_accuracy_cost_vs_k_two_panels():
     assert len(fig.axes) == 2
     assert len(study_views.plot_accuracy_cost_vs_k(grid).axes) == 1
     plt.close("all")
+
+
+def test_ablation_claims_use_the_paper_and_the_seed_spread():
+    table = _ablation()  # R@1 grows with the row number: 0.4 + 0.05 row (+ seed noise, std 0.02)
+    claims = study_tables.ablation_claims(table).set_index("claim")
+    assert claims.loc["S^pos alone helps (row 2 > row 1)", "paper: difference"] == pytest.approx(83.3 - 47.3)
+    assert claims.loc["S^pos alone helps (row 2 > row 1)", "here"] == "holds"
+    assert claims.loc["S^pos is the strongest single module (row 2 > row 4)", "here"] == "reversed"
+    assert claims.loc["L^p helps on top of S^pos and M (row 8 > row 7)", "here"] == "holds"
+    assert claims.loc["L^p helps on top of S^pos and M (row 8 > row 7)", "here: spread"] == pytest.approx(4.0)
+    noisy = table.copy()
+    noisy.loc[noisy["seed"] == 2, "R@1"] += 0.3  # std 0.17 per row: nothing is beyond the spread
+    assert set(study_tables.ablation_claims(noisy)["here"]) == {"within the seed spread"}
+    only = study_tables.ablation_claims(table[table["row"].isin([1, 2])])
+    assert list(only["claim"]) == ["S^pos alone helps (row 2 > row 1)"]
