@@ -25,6 +25,7 @@ __all__ = [
     "plot_ablation_seeds",
     "plot_cost_series",
     "plot_accuracy_cost_vs_k",
+    "plot_step_times",
 ]
 
 _PAPER_LABEL = "paper (Zhu et al., NeurIPS 2020)"
@@ -263,4 +264,22 @@ def plot_accuracy_cost_vs_k(
         ax.set_title("cost of the loss layer against k", fontsize=10)
     if title:
         fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_step_times(table: pd.DataFrame, *, ax=None, title: str | None = None):
+    """Stacked bars: ProxyGML's forward + backward time per step for each ``k`` (from :func:`~proxygml_lite.subgraph_cost.step_times`)."""
+    _need(table, ("k", "step", "time_ms"), "the table of subgraph_cost.step_times")
+    fig, ax = _axes(ax, (5.6, 3.6))
+    wide = table.pivot_table(index="k", columns="step", values="time_ms", sort=False)
+    wide = wide[list(dict.fromkeys(table["step"]))]
+    bottom = np.zeros(len(wide))
+    x = np.arange(len(wide))
+    for step, colour in zip(wide.columns, plt.get_cmap("tab10").colors):
+        ax.bar(x, wide[step].to_numpy(), 0.6, bottom=bottom, label=step, color=colour, gid=step)
+        bottom += wide[step].to_numpy()
+    ax.set_xticks(x, [f"k = {int(k)}" for k in wide.index])
+    ax.set_ylabel("forward + backward, ms")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "ProxyGML step by step (same C N, growing k)", fontsize=10)
     return fig
