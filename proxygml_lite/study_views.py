@@ -26,6 +26,7 @@ __all__ = [
     "plot_cost_series",
     "plot_accuracy_cost_vs_k",
     "plot_step_times",
+    "plot_paper_comparison",
 ]
 
 _PAPER_LABEL = "paper (Zhu et al., NeurIPS 2020)"
@@ -282,4 +283,39 @@ def plot_step_times(table: pd.DataFrame, *, ax=None, title: str | None = None):
     ax.set_ylabel("forward + backward, ms")
     ax.legend(fontsize=8)
     ax.set_title(title or "ProxyGML step by step (same C N, growing k)", fontsize=10)
+    return fig
+
+
+def plot_paper_comparison(*, metric: str = "R@1", embedding_dim: int | None = 512, ax=None, title: str | None = None):
+    """The paper's comparison table as bars: ``metric`` of every method on CUB-200-2011, Cars196 and SOP.
+
+    All values are **the paper's** (labelled so); methods are those of its table
+    at ``embedding_dim`` (``None``: every row, ProxyGML at its three sizes).
+    """
+    from .paper import SOURCE, paper_comparison
+
+    table = paper_comparison()
+    table = table[table["metric"] == metric]
+    if table.empty:
+        raise ValueError(f"the paper's comparison has no {metric!r}; it reports NMI, R@1, R@2, R@4, R@10, R@100")
+    methods = table.drop_duplicates(["method", "embedding_dim"])
+    if embedding_dim is not None:
+        keep = (methods["method"] != "ProxyGML") | (methods["embedding_dim"] == embedding_dim)
+        methods = methods[keep]
+    names = [f"{m} ({d})" for m, d in zip(methods["method"], methods["embedding_dim"])]
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, ax = _axes(ax, (9.0, 3.6))
+    width = 0.8 / len(datasets)
+    x = np.arange(len(names))
+    for i, dataset in enumerate(datasets):
+        values = []
+        for (_, m), d in zip(methods[["method", "embedding_dim"]].iterrows(), methods["embedding_dim"]):
+            hit = table[(table["dataset"] == dataset) & (table["method"] == m["method"]) &
+                        (table["embedding_dim"] == d)]["value"]
+            values.append(float(hit.iloc[0]) if len(hit) else np.nan)
+        ax.bar(x + (i - (len(datasets) - 1) / 2) * width, values, width, label=dataset, gid=dataset)
+    ax.set_xticks(x, names, rotation=35, ha="right", fontsize=7)
+    ax.set_ylabel(f"{metric}, % (the paper's numbers)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"{SOURCE}: {metric} of the compared methods (embedding size in brackets)", fontsize=9)
     return fig

@@ -167,7 +167,7 @@ def fit_umap(
 
 
 def _colours(classes: Sequence[int]) -> dict[int, tuple]:
-    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
     return {c: cmap(i % cmap.N) for i, c in enumerate(classes)}
 
 
@@ -201,18 +201,18 @@ def plot_umap_snapshot(
     everything = np.concatenate([np.concatenate(view.samples), np.concatenate(view.proxies)])
     low, high = everything.min(axis=0), everything.max(axis=0)
     margin = 0.04 * (high - low)
-    colours = _colours(view.classes)
+    colours = _colours(shown)
     other = ~np.isin(labels, shown)
     ax.scatter(samples[other, 0], samples[other, 1], s=3, color="0.85", label="other classes", gid="others")
     other_proxies = ~np.isin(view.proxy_labels, shown)
-    ax.scatter(proxies[other_proxies, 0], proxies[other_proxies, 1], s=30, marker="*", color="0.7",
+    ax.scatter(proxies[other_proxies, 0], proxies[other_proxies, 1], s=20, marker="*", color="0.75",
                edgecolors="0.5", linewidths=0.3)
     for c in shown:
         mine = labels == c
-        ax.scatter(samples[mine, 0], samples[mine, 1], s=6, color=colours[c], alpha=0.7, gid=f"samples {c}")
+        ax.scatter(samples[mine, 0], samples[mine, 1], s=9, color=colours[c], alpha=0.8, gid=f"samples {c}")
         own = view.proxy_labels == c
-        ax.scatter(proxies[own, 0], proxies[own, 1], s=110, marker="*", color=colours[c], edgecolors="black",
-                   linewidths=0.8, zorder=4, gid=f"proxies {c}")
+        ax.scatter(proxies[own, 0], proxies[own, 1], s=55, marker="*", color=colours[c], edgecolors="black",
+                   linewidths=0.5, alpha=0.85, zorder=4, gid=f"proxies {c}")
     ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
     ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
     ax.set_xticks([])

@@ -155,3 +155,14 @@ def test_snapshots_from_arrays_and_spread_over_epochs(tmp_path):
     view = umap_views.fit_umap(loaded, seed=0, n_neighbors=5, n_epochs=20)
     assert len(umap_views.plot_umap_epochs(view, epochs=[0, 5]).axes) == 2
     plt.close("all")
+
+
+def test_results_beside_paper_puts_our_metrics_next_to_the_papers(tiny_run):
+    out, _ = tiny_run
+    table = run_views.results_beside_paper({"cub200": out, "cars196": None}, label="tiny")
+    cub = table[table["dataset"] == "CUB-200-2011"].set_index("metric")
+    assert cub.loc["R@1", "paper (Zhu et al., NeurIPS 2020), ProxyGML-512"] == pytest.approx(66.6)
+    results = __import__("json").loads((out / "results.json").read_text())
+    assert cub.loc["R@1", "tiny"] == pytest.approx(round(100 * results["metrics"]["R@1"], 1))
+    assert pd.isna(cub.loc["NMI", "tiny"])  # the tiny run skipped NMI
+    assert table[table["dataset"] == "Cars196"]["tiny"].isna().all()

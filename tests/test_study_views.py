@@ -160,3 +160,14 @@ def test_subgraph_cost_tables_and_step_plot():
     assert {p.get_gid() for p in fig.axes[0].patches} == {"S = X P^T", "top-k -> W", "Z = W Y^p, L^s", "L^p"}
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["k = 2", "k = 10"]
     plt.close("all")
+
+
+def test_paper_comparison_plot_is_labelled_as_the_papers():
+    fig = study_views.plot_paper_comparison(metric="R@1")
+    ax = fig.axes[0]
+    assert "paper (Zhu et al., NeurIPS 2020)" in ax.get_title() and "paper" in ax.get_ylabel()
+    cars = [p.get_height() for p in ax.patches if p.get_gid() == "Cars196"]
+    assert 85.5 in cars  # ProxyGML-512 on Cars196, as published
+    with pytest.raises(ValueError, match="has no 'R@8'"):
+        study_views.plot_paper_comparison(metric="R@8")
+    plt.close("all")
