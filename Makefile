@@ -6,13 +6,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: help venv test test-fast lab notebooks notebooks-check bench clean-venv
+.PHONY: help venv test test-fast lab notebooks notebooks-check bench studies clean-venv
 
 help:
 	@echo "make lab        - open the notebooks in JupyterLab (creates $(VENV) on first use)"
 	@echo "make test       - run the whole test suite (creates $(VENV) on first use)"
 	@echo "make notebooks  - execute every notebook in full mode and commit-ready outputs + figures/"
 	@echo "make bench      - run the benchmark scripts in benchmarks/"
+	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (3 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
 
 venv: $(STAMP)
 
@@ -41,6 +42,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_loss.py
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_proxy_losses.py
+
+studies: $(STAMP)
+	$(BIN)/python -m proxygml_lite.study_runs $(STUDIES_FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)
