@@ -95,7 +95,7 @@ largest = max(snapshots)
 view = views[f"N = {largest}"]
 shown_epochs = [view.epochs[0], view.epochs[len(view.epochs) // 2], view.epochs[-1]]
 fig = umap_views.plot_umap_epochs(view, epochs=shown_epochs, classes=CLASSES[:6])
-save_figure(fig, f"09_umap_N{largest}_epochs")
+save_figure(fig, "09_umap_epochs_largest_N")
 
 # %% [markdown]
 # The same for the smallest $N$ of the files, where every class has a single proxy:
@@ -108,7 +108,7 @@ fig = umap_views.plot_umap_epochs(
     epochs=[view_small.epochs[0], view_small.epochs[len(view_small.epochs) // 2], view_small.epochs[-1]],
     classes=CLASSES[:6],
 )
-save_figure(fig, f"09_umap_N{smallest}_epochs")
+save_figure(fig, "09_umap_epochs_smallest_N")
 
 # %% [markdown]
 # ## Spread or merge? Measured in the embedding space
