@@ -85,6 +85,8 @@ WARMUP_MODES = ("head-first", "official")
 #: ``--nmi-protocol``: ``auto`` = the official one of the dataset (faiss on SOP, sklearn otherwise);
 #: see :data:`proxygml_lite.evaluation.NMI_PROTOCOLS`.
 NMI_PROTOCOL_CHOICES = ("auto", "sklearn", "faiss", "fast")
+#: ``--check-images``: decode every image before the first step (error / skip bad files) or not.
+CHECK_IMAGES_CHOICES = ("error", "skip", "off")
 #: ``--epoch_to_test`` default of the official ``train.py`` (1-based epoch counts).
 OFFICIAL_EPOCH_TO_TEST = (1, 2, *range(35, 51))
 
@@ -190,6 +192,10 @@ class TrainConfig:
     )
     augment: bool = setting(True, flag("--no-augment", store=False, help=(
         "train on the test-time transform (no random crops/flips)")))
+    check_images: str = setting("error", flag("--check-images", help=(
+        "before the first step decode every image file: error (default) stops naming each bad one; skip leaves "
+        "them out and lists them; off does not check (a bad file then stops training when it is read)")),
+        choices=CHECK_IMAGES_CHOICES)
     workers: int = setting(0, flag("-j", "--workers", official=True, help="data loading worker processes"), minimum=0)
     # optimisation (official names)
     epochs: int = setting(50, flag("--epochs", official=True, help="number of epochs"), minimum=1)

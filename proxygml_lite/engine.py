@@ -95,7 +95,7 @@ __all__ = [
 #: Settings that may differ between an interrupted run and its resumption.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "data", "device", "gpu", "workers", "quiet", "resume", "out", "amp", "channels_last",
-     "eval_batch_size", "epoch_to_test", "save_proxies", "nmi_protocol", "log_every", "imports"}
+     "eval_batch_size", "epoch_to_test", "save_proxies", "nmi_protocol", "log_every", "imports", "check_images"}
 )
 #: ``metrics.csv`` columns of the loss terms that every run has (ProxyGML's L^s and L^p; empty for
 #: losses without them); a loss's other :meth:`terms` are added after them.
@@ -413,6 +413,7 @@ class Trainer:
         self.elapsed_s = 0.0
         self._frozen = False  # backbone frozen in the current epoch (warm-up)
         self._in_place_zero_grad: list | None = None  # see train_step
+        self.skipped_images: dict[str, list[str]] = {}  # --check-images skip: split -> files left out
 
     # ---------------------------------------------------------------- output
     def log(self, message: str) -> None:
@@ -473,6 +474,7 @@ class Trainer:
         barrier(self.ctx)
         if not self.ctx.is_main:
             load_splits()
+        self._check_images()
         found = int(self.train_set.num_classes)
         if cfg.C is not None and cfg.C != found:
             raise ValueError(
@@ -521,6 +523,28 @@ class Trainer:
         self.test_loader = DataLoader(
             self.test_set, batch_size=cfg.eval_batch_size, sampler=self.test_sampler, **common
         )
+
+    def _check_images(self) -> None:
+        """Decode every image file before the first step (rank 0; all ranks then stop or drop the same files)."""
+        from .data.folder import ImageListDataset
+        from .data.images import apply_image_check, find_bad_images
+
+        mode = self.config.check_images
+        splits = {"train_set": self.train_set, "test_set": self.test_set}
+        splits = {k: ds for k, ds in splits.items() if isinstance(ds, ImageListDataset)}  # glyphs: in memory
+        if mode == "off" or not splits:
+            return
+        bad = None
+        if self.ctx.is_main:
+            bad = {k: find_bad_images([p for p, _ in ds.samples], progress=self.progress,
+                                      desc=f"check images ({ds.split})") for k, ds in splits.items()}
+        bad = broadcast_object(bad, self.ctx)
+        # the report of skipped files is printed even with --quiet: the user asked to train without them
+        log = (lambda message: tqdm.write(message, file=sys.stderr)) if self.ctx.is_main else (lambda message: None)
+        for key, ds in splits.items():
+            setattr(self, key, apply_image_check(ds, bad[key], skip=mode == "skip", log=log))
+            if bad[key]:
+                self.skipped_images[ds.split] = [path for path, _ in bad[key]]
 
     def _build_model(self) -> None:
         from .models import build_model
@@ -918,6 +942,7 @@ class Trainer:
             "elapsed_s": round(self.elapsed_s, 3),
             "device": str(self.device),
             "world_size": self.ctx.world_size,
+            "skipped_images": self.skipped_images,
             "config": self.config.to_dict(),
         }
         atomic_write_json(self.out / "results.json", results)
