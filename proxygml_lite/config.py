@@ -55,10 +55,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
+
+from .checks import check_choice, check_in_range, check_int, check_number
+from .registry import BACKBONES, DATASETS, LOSSES, import_modules
 
 __all__ = [
     "DATASETS",
@@ -77,9 +79,6 @@ __all__ = [
     "parse_args",
 ]
 
-DATASETS = ("cub200", "cars196", "online_products", "sop", "glyphs", "folder")
-BACKBONES = ("bninception", "resnet50", "smallcnn")
-LOSSES = ("proxygml", "proxynca", "proxyanchor", "softtriple", "normsoftmax")
 AMP_MODES = ("auto", "none", "bf16", "fp16")
 WARMUP_MODES = ("head-first", "official")
 #: ``--nmi-protocol``: ``auto`` = the official one of the dataset (faiss on SOP, sklearn otherwise);
@@ -144,10 +143,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def canonical_dataset(name: str) -> str:
-    """``"sop"`` -> ``"online_products"``; other names unchanged (after validation)."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return "online_products" if name == "sop" else name
+    """The registered name of a dataset (``"sop"`` -> ``"online_products"``); ValueError for unknown names."""
+    return DATASETS.canonical(name)
 
 
 @dataclass
@@ -216,13 +213,17 @@ class TrainConfig:
     amp: str = "none"
     channels_last: bool | None = None
     seed: int = 0
+    log_every: int = 50
     # run
+    imports: tuple[str, ...] = ()
     out: str | None = None
     resume: bool = False
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("new_epoch_to_decay", "epoch_to_test", "recall_ks", "gpu"):
+        if isinstance(self.imports, str):
+            self.imports = (self.imports,)
+        for name in ("new_epoch_to_decay", "epoch_to_test", "recall_ks", "gpu", "imports"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
                 if isinstance(value, int):
@@ -234,10 +235,15 @@ class TrainConfig:
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> "TrainConfig":
-        """Raise ``ValueError`` naming the bad setting and the fix; return self."""
+        """Raise ``ValueError`` naming the bad setting and the fix; return self.
+
+        The modules of ``imports`` are imported first, so the losses, datasets
+        and backbones they register are known.
+        """
+        import_modules(self.imports)
         self.dataset = canonical_dataset(self.dataset)
-        _choice("backbone", self.backbone, BACKBONES, "--backbone")
-        _choice("loss", self.loss, LOSSES, "--loss")
+        _choice("backbone", self.backbone, BACKBONES.choices(), "--backbone")
+        _choice("loss", self.loss, LOSSES.choices(), "--loss")
         _choice("amp", self.amp, AMP_MODES, "--amp")
         _choice("warmup_mode", self.warmup_mode, WARMUP_MODES, "--warmup-mode")
         _choice("nmi_protocol", self.nmi_protocol, NMI_PROTOCOL_CHOICES, "--nmi-protocol")
@@ -256,6 +262,7 @@ class TrainConfig:
             )
         _int("workers", self.workers, 0, "-j/--workers")
         _int("seed", self.seed, 0, "--seed")
+        _int("log_every", self.log_every, 1, "--log-every")
         if self.C is not None:
             _int("C", self.C, 2, "-C")
         if self.image_size is not None:
@@ -265,10 +272,8 @@ class TrainConfig:
         _positive("eps", self.eps, "--eps")
         _nonnegative("weight_decay", self.weight_decay, "--wd")
         _nonnegative("weight_lambda", self.weight_lambda, "--weight_lambda")
-        if not (isinstance(self.r, (int, float)) and 0.0 < float(self.r) <= 1.0):
-            raise ValueError(f"r must be in (0, 1] (the paper uses --r 0.05); got {self.r!r}")
-        if not (isinstance(self.rate, (int, float)) and 0.0 < float(self.rate) <= 1.0):
-            raise ValueError(f"rate must be in (0, 1] (lr multiplier at each decay epoch, e.g. --rate 0.1); got {self.rate!r}")
+        check_in_range("r", self.r, 0, 1, "--r; the paper uses 0.05", noun=None)
+        check_in_range("rate", self.rate, 0, 1, "--rate, the lr multiplier at each decay epoch, e.g. 0.1", noun=None)
         for name in ("new_epoch_to_decay", "epoch_to_test", "recall_ks"):
             values = getattr(self, name)
             if values is not None:
@@ -279,10 +284,13 @@ class TrainConfig:
                 _int("each entry of gpu", v, 0, "--gpu")
         if self.pretrained is not None and not isinstance(self.pretrained, (bool, str)):
             raise ValueError(f"pretrained must be True, False, None (auto) or a path to weights; got {self.pretrained!r}")
-        if self.dataset_options and self.dataset != "glyphs":
+        if self.dataset_options and not DATASETS.get(self.dataset).options.get("takes_options"):
+            from .data import generated_datasets
+
             raise ValueError(
-                f"dataset_options {self.dataset_options} only apply to --dataset glyphs (generation parameters such "
-                f"as images_per_face); {self.dataset!r} is read from disk as it is: drop --dataset-options"
+                f"dataset_options {self.dataset_options} only apply to --dataset {' / '.join(generated_datasets())} "
+                f"(generation parameters such as images_per_face); {self.dataset!r} is read from disk as it is: "
+                "drop --dataset-options"
             )
         if not isinstance(self.loss_kwargs, dict):
             raise ValueError("loss_kwargs must be a dict of keyword arguments for the loss (--loss-kwargs '{\"margin\": 0.1}')")
@@ -330,29 +338,29 @@ class TrainConfig:
             raise ValueError(f"{path} is not a valid configuration ({exc}); {fix}") from None
 
 
-def _choice(name, value, choices, flag):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)} ({flag}); got {value!r}")
-
-
-def _int(name, value, minimum, flag):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum} ({flag}); got {value!r}")
+_choice = check_choice
+_int = check_int
 
 
 def _positive(name, value, flag):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0 ({flag}); got {value!r}")
+    check_number(name, value, 0, flag, strict=True)
 
 
 def _nonnegative(name, value, flag):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0 ({flag}); got {value!r}")
+    check_number(name, value, 0, flag)
 
 
 def preset(dataset: str) -> dict[str, Any]:
-    """The preset values of ``dataset`` (a copy)."""
-    return dict(PRESETS[canonical_dataset(dataset)])
+    """The preset values of ``dataset`` (a copy).
+
+    A dataset registered without an entry in :data:`PRESETS` gets the paper's
+    recipe with the ``preset`` given to
+    :func:`~proxygml_lite.registry.register_dataset` on top.
+    """
+    name = canonical_dataset(dataset)
+    if name in PRESETS:
+        return dict(PRESETS[name])
+    return {**_RECIPE, "epoch_to_test": None, **DATASETS.get(name).options.get("preset", {})}
 
 
 def config_from_preset(dataset: str = "glyphs", **overrides: Any) -> TrainConfig:
@@ -405,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     official = p.add_argument_group("official flags (github.com/YuehuaZhu/ProxyGML train.py)")
-    official.add_argument("--dataset", choices=DATASETS, help="dataset and preset (default glyphs; sop = online_products)")
+    official.add_argument("--dataset", choices=DATASETS.choices(), help="dataset and preset (default glyphs; sop = online_products)")
     official.add_argument("--data", "--data-root", dest="data", help="data root holding <dataset>/{train,test}/<label>/<image> (default ./data); for --dataset folder the folder holding train/ and test/")
     official.add_argument("-j", "--workers", type=int, help="data loading worker processes")
     official.add_argument("--epochs", type=int, help="number of epochs")
@@ -429,14 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     extra = p.add_argument_group("proxygml_lite flags")
     extra.add_argument("--no-freeze-bn", dest="freeze_bn", action="store_const", const=False, help="train BatchNorm statistics (undo a preset's --freeze_BN)")
-    extra.add_argument("--backbone", choices=BACKBONES, help="network (default: preset's)")
+    extra.add_argument("--backbone", choices=BACKBONES.choices(), help="network (default: preset's)")
     extra.add_argument("--pretrained", type=_pretrained_arg, nargs="?", const=True, help="ImageNet weights (the default for bninception/resnet50; smallcnn starts random) or a path to a weights file")
     extra.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False, help="random initialisation")
     extra.add_argument("--dataset-options", dest="dataset_options", type=_json_dict("--dataset-options", '{"images_per_face": 2}'), help="glyphs only: JSON object of generation parameters, e.g. '{\"images_per_face\": 2}' for a smaller, faster set (see proxygml_lite.data.glyphs.ensure_glyphs)")
     extra.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the backbone's)")
     extra.add_argument("--check-images", dest="check_images", choices=("error", "skip", "off"), help="before the first step decode every image file: error (default) stops naming each bad one; skip leaves them out and lists them; off does not check (a bad file then stops training when it is read)")
     extra.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="train on the test-time transform (no random crops/flips)")
-    extra.add_argument("--loss", choices=LOSSES, help="proxygml (default) or a pytorch-metric-learning baseline")
+    extra.add_argument("--loss", choices=LOSSES.choices(), help="proxygml (default), a pytorch-metric-learning baseline, or a loss registered by an --import module")
     extra.add_argument("--loss-kwargs", dest="loss_kwargs", type=_json_dict("--loss-kwargs", '{"margin": 0.1}'), help="JSON object of extra loss arguments, e.g. '{\"margin\": 0.1}'")
     extra.add_argument("--no-positive-mask", dest="positive_mask", action="store_const", const=False, help="ablation: select the subgraph without S^pos")
     extra.add_argument("--no-mask-softmax", dest="mask_softmax", action="store_const", const=False, help="ablation: plain softmax instead of the mask softmax M")
@@ -456,7 +464,19 @@ def build_parser() -> argparse.ArgumentParser:
     extra.add_argument("--out", help="run directory (config.json, metrics.csv, results.json, checkpoint.pt)")
     extra.add_argument("--resume", action="store_const", const=True, help="continue the run in --out from its checkpoint (starts fresh if there is none)")
     extra.add_argument("--quiet", action="store_const", const=True, help="no progress bars")
+    extra.add_argument("--log-every", dest="log_every", type=int, help="steps between reading the loss back from the device (progress bar, NaN check; default 50): the training step itself never waits for the device")
+    extra.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                       help="import MODULE first (repeatable): the losses, datasets and backbones it registers "
+                            "(proxygml_lite.register_loss, ...) become valid --loss/--dataset/--backbone choices")
     return p
+
+
+def _import_given_modules(argv: list[str] | None) -> None:
+    """Import the ``--import`` modules before the parser is built, so their registrations are choices."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--import", dest="imports", action="append", default=[])
+    known, _ = pre.parse_known_args(argv)
+    import_modules(known.imports)
 
 
 def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -> TrainConfig:
@@ -466,6 +486,7 @@ def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -
     the saved configuration is the base, so ``--resume --out DIR`` alone
     continues a run.
     """
+    _import_given_modules(argv)
     namespace = build_parser().parse_args(argv)
     given = vars(namespace)
     if base is None and given.get("resume") and given.get("out"):

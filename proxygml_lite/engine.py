@@ -54,6 +54,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .baselines import build_loss
+from .registry import BACKBONES
 from .checkpoint import (
     atomic_torch_save,
     atomic_write_csv,
@@ -85,6 +86,8 @@ __all__ = [
     "resolve_amp",
     "build_optimizer",
     "extract_embeddings",
+    "train_step",
+    "loss_terms",
     "Trainer",
     "RESUMABLE_CHANGES",
 ]
@@ -92,8 +95,11 @@ __all__ = [
 #: Settings that may differ between an interrupted run and its resumption.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "data", "device", "gpu", "workers", "quiet", "resume", "out", "amp", "channels_last",
-     "eval_batch_size", "epoch_to_test", "save_proxies", "nmi_protocol", "check_images"}
+     "eval_batch_size", "epoch_to_test", "save_proxies", "nmi_protocol", "log_every", "imports", "check_images"}
 )
+#: ``metrics.csv`` columns of the loss terms that every run has (ProxyGML's L^s and L^p; empty for
+#: losses without them); a loss's other :meth:`terms` are added after them.
+TERM_COLUMNS = ("loss_s", "loss_p")
 CHECKPOINT = "checkpoint.pt"
 PROXY_DIR = "proxies"
 CHECKPOINT_FORMAT = 1
@@ -274,6 +280,57 @@ def build_optimizer(model: nn.Module, loss_fn: nn.Module, config: TrainConfig) -
     return torch.optim.Adam(groups, eps=config.eps, weight_decay=config.weight_decay)
 
 
+def loss_terms(loss_fn: nn.Module) -> dict[str, torch.Tensor]:
+    """The named, detached terms of the loss's last call (``loss_fn.terms()``), ``{}`` without them."""
+    terms = getattr(loss_fn, "terms", None)
+    return dict(terms()) if callable(terms) else {}
+
+
+def train_step(
+    trainee: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    amp_dtype: torch.dtype | None = None,
+    *,
+    in_place_zero_grad: list[nn.Parameter] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimisation step on a batch already on the device: ``L``, backward, Adam.
+
+    ``trainee(images, labels)`` computes the loss (a :class:`Trainee`, or DDP
+    around one). Returns the detached loss and ``loss_fn``'s terms, left on
+    the device: nothing here waits for the device, so the host can queue the
+    next batch while this one runs (the caller reads them back at intervals).
+
+    ``in_place_zero_grad``: ``None`` drops the gradients before backward
+    (``set_to_none``: frozen parameters truly stay put). A list zeroes them in
+    place like the official code's PyTorch 1.2 ``zero_grad()``, and gives the
+    listed (frozen) parameters zero gradients, so Adam's momentum and weight
+    decay still move them (``--warmup-mode official``).
+    """
+    with torch.autocast(images.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        loss = trainee(images, labels)
+    optimizer.zero_grad(set_to_none=in_place_zero_grad is None)
+    for p in in_place_zero_grad or ():
+        if p.grad is None:  # e.g. after a resume: the official run's gradients exist since epoch 0
+            p.grad = torch.zeros_like(p)
+    scaler.scale(loss).backward()  # fp16 only: the scaler's inf check is the one synchronisation
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach(), loss_terms(loss_fn)
+
+
+def stack_loss_parts(loss: torch.Tensor, terms: dict, names: tuple[str, ...]) -> torch.Tensor:
+    """``[L, terms[name] for name in names]`` as one float32 vector on ``loss``'s device (NaN for absent terms)."""
+    missing = loss.new_full((), math.nan, dtype=torch.float32)
+    return torch.stack([loss.float()] + [
+        torch.as_tensor(terms[name], dtype=torch.float32, device=loss.device).reshape(()) if name in terms
+        else missing for name in names
+    ])
+
+
 def _to_device(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     images = images.to(device, non_blocking=True)
     if channels_last and images.dim() == 4:
@@ -309,6 +366,20 @@ def extract_embeddings(
     return torch.cat(features), torch.cat(labels)
 
 
+def _check_targets(dataset, num_classes: int, name: str) -> None:
+    """Once, before training: the training targets lie in ``0..C-1`` (the loss does not check them per step)."""
+    targets = getattr(dataset, "targets", None)
+    if targets is None or len(targets) == 0:
+        return
+    targets = torch.as_tensor(targets)
+    low, high = int(targets.min()), int(targets.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(
+            f"the training targets of the {name!r} data lie in [{low}, {high}] but must lie in [0, {num_classes}) "
+            f"(num_classes = {num_classes}); the dataset must number its classes 0..num_classes-1"
+        )
+
+
 def _metric_columns(recall_ks, compute_nmi, compute_map) -> list[str]:
     cols = [f"R@{k}" for k in recall_ks]
     if compute_nmi:
@@ -341,6 +412,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.elapsed_s = 0.0
         self._frozen = False  # backbone frozen in the current epoch (warm-up)
+        self._in_place_zero_grad: list | None = None  # see train_step
         self.skipped_images: dict[str, list[str]] = {}  # --check-images skip: split -> files left out
 
     # ---------------------------------------------------------------- output
@@ -418,6 +490,7 @@ class Trainer:
                 f"under {root!r}; pass -C {found} (or drop -C), or check the data folder"
             )
         self.num_classes = found
+        _check_targets(self.train_set, found, cfg.dataset)
         self.recall_ks = tuple(cfg.recall_ks) if cfg.recall_ks else (1, 2, 4, 8)
         n_test = len(self.test_set)
         too_big = [k for k in self.recall_ks if k > n_test - 1]
@@ -490,22 +563,16 @@ class Trainer:
         self.model = build_model(
             cfg.backbone,
             embedding_dim=cfg.dim,
-            pretrained=cfg.pretrained if cfg.pretrained is not None else cfg.backbone != "smallcnn",
+            pretrained=(cfg.pretrained if cfg.pretrained is not None
+                        else BACKBONES.get(cfg.backbone).options["pretrained_by_default"]),
             freeze_bn=cfg.freeze_bn,
             in_channels=in_channels,
         )
-        if cfg.loss == "proxygml":
-            kwargs = dict(
-                proxies_per_class=cfg.N,
-                r=cfg.r,
-                weight_lambda=cfg.weight_lambda,
-                positive_mask=cfg.positive_mask,
-                mask_softmax=cfg.mask_softmax,
-            )
-            kwargs.update(cfg.loss_kwargs)
-        else:
-            kwargs = dict(cfg.loss_kwargs)
-        self.loss_fn = build_loss(cfg.loss, self.num_classes, cfg.dim, **kwargs)
+        # the registry entry declares which config fields the loss takes (ProxyGML: N, r, lambda, ...)
+        self.loss_fn = build_loss(cfg.loss, self.num_classes, cfg.dim, settings=cfg, **cfg.loss_kwargs)
+        if hasattr(self.loss_fn, "validate"):
+            self.loss_fn.validate = False  # its per-call value checks each wait for the device; labels checked once
+        self.term_names: tuple[str, ...] | None = None  # set at the first step from loss_fn.terms()
         self.trainee = Trainee(self.model, self.loss_fn).to(self.device)
         if self.channels_last:
             self.trainee = self.trainee.to(memory_format=torch.channels_last)
@@ -524,6 +591,10 @@ class Trainer:
     def _set_warmup(self, epoch: int) -> bool:
         frozen = backbone_frozen(epoch, self.config.warm, self.config.warmup_mode, self.config.start_epoch)
         self._frozen = frozen
+        # official warm-up: PyTorch 1.2's zero_grad() zeroes in place, so Adam still steps the frozen
+        # backbone (zero gradient + weight decay + momentum); otherwise the gradients are dropped
+        official = self.config.warmup_mode == "official"
+        self._in_place_zero_grad = (self._backbone_params() if frozen else []) if official else None
         for p in self._backbone_params():
             p.requires_grad_(not frozen)
         if self.ctx.distributed:
@@ -556,6 +627,7 @@ class Trainer:
             "sampler": {"seed": self.config.seed, "epoch": epoch, "start": step * self.local_batch},
             "loader_generator": self.loader_generator.get_state(),
             "history": self.history,
+            "term_names": self.term_names,
             "epoch_sums": dict(sums),
             "elapsed_s": self.elapsed_s,
             "world_size": self.ctx.world_size,
@@ -583,7 +655,7 @@ class Trainer:
     def _write_metrics(self) -> None:
         if not self.ctx.is_main:
             return
-        columns = ["epoch", "loss_s", "loss_p", "loss", "lr_model", "lr_proxies", "backbone_frozen",
+        columns = ["epoch", *(self.term_names or TERM_COLUMNS), "loss", "lr_model", "lr_proxies", "backbone_frozen",
                    "train_time_s", "eval_time_s"]
         columns += _metric_columns(self.recall_ks, self.config.compute_nmi, self.config.compute_map)
         atomic_write_csv(self.out / "metrics.csv", self.history, columns)
@@ -605,6 +677,8 @@ class Trainer:
         self.scaler.load_state_dict(ckpt["scaler"])
         self.loader_generator.set_state(ckpt["loader_generator"])
         self.history = list(ckpt["history"])
+        if ckpt.get("term_names"):
+            self.term_names = tuple(ckpt["term_names"])
         self.elapsed_s = float(ckpt["elapsed_s"])
         return int(ckpt["epoch"]), int(ckpt["step"]), dict(ckpt["epoch_sums"]), ckpt["rng"]
 
@@ -722,13 +796,16 @@ class Trainer:
         self.sampler.set_epoch(epoch)
         self.sampler.set_start(start_step * self.local_batch)
         self.loader_generator.manual_seed(cfg.seed * 100_003 + epoch)
-        sums = {"loss": 0.0, "loss_s": 0.0, "loss_p": 0.0, "count": 0, "train_time_s": 0.0,
+        sums = {"loss": 0.0, "count": 0, "train_time_s": 0.0,
                 "frozen": frozen, "lrs": [g["lr"] for g in self.optimizer.param_groups], **sums}
         bar = tqdm(total=self.steps_per_epoch, initial=start_step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not self.progress, leave=False, dynamic_ncols=True)
         step = start_step
         in_step = False
         rng_before = None
+        pending: list[tuple[int, torch.Tensor]] = []  # (step, loss parts) still on the device
+        # a callback receives each step's loss as a number: with one, every step waits for the device
+        sync_every = 1 if self.callback is not None else cfg.log_every
         tick = time.perf_counter()
         iterator = iter(self.train_loader)
         deferred = DeferredInterrupt(
@@ -743,19 +820,25 @@ class Trainer:
                         images, labels = next(iterator)
                     except StopIteration:
                         break
-                    self._step(images, labels, epoch, step, sums)
+                    pending.append((step, self._step(images, labels)))
                     step += 1
                     in_step = False
                     bar.update(1)
-                    if self.progress:
-                        bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}")
-                    self._emit("step_end", epoch=epoch, step=step, steps=self.steps_per_epoch,
-                               loss=sums["last_loss"])
+                    if step % sync_every == 0:
+                        self._add_to_sums(pending, epoch, sums)
+                        if self.progress:
+                            bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}")
+                    if self.callback is not None:
+                        self._emit("step_end", epoch=epoch, step=step, steps=self.steps_per_epoch,
+                                   loss=sums["last_loss"])
                     if deferred.requested:
                         raise KeyboardInterrupt
+            self._add_to_sums(pending, epoch, sums)
         except KeyboardInterrupt:
             sums["train_time_s"] += time.perf_counter() - tick
             self.elapsed_s += time.perf_counter() - tick
+            # this process's own values (no collective: the other processes may be elsewhere)
+            self._add_to_sums(pending, epoch, sums, reduce=False)
             # a KeyboardInterrupt raised inside a step (not through SIGINT) leaves that step undone:
             # resume redoes it from the RNG state before its batch was drawn
             rng = rng_before if in_step and rng_before is not None else capture_rng_state()
@@ -769,50 +852,53 @@ class Trainer:
         self.elapsed_s += elapsed
         return sums
 
-    def _step(self, images, labels, epoch: int, step: int, sums: dict) -> None:
+    def _step(self, images, labels) -> torch.Tensor:
+        """One optimisation step; returns ``[L, *terms]`` detached, on the device (no synchronisation)."""
         images = _to_device(images, self.device, self.channels_last)
         labels = torch.as_tensor(labels).to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
-            loss = self.wrapped(images, labels)
-        parts = torch.stack([loss.detach().float(), self.loss_fn.loss_s.float().to(loss.device),
-                             self.loss_fn.loss_p.float().to(loss.device)])
-        parts = all_reduce_sum(parts, self.ctx) / self.ctx.world_size
-        value, loss_s, loss_p = (float(v) for v in parts.cpu())
-        if not math.isfinite(value):
-            raise NonFiniteLossError(
-                f"non-finite loss ({value}) at epoch {epoch + 1}/{self.config.epochs} (as in the log and the "
-                f"`epoch` column of metrics.csv), step {step + 1} of {self.steps_per_epoch}: training stopped. The checkpoint of the last finished epoch "
-                f"is kept in {self.out}. Lower --modellr/--centerlr, drop --amp bf16/fp16 if given, or check the data."
-            )
-        # official warm-up: PyTorch 1.2's zero_grad() zeroes in place, so Adam still steps the frozen
-        # backbone (zero gradient + weight decay + momentum); otherwise drop the gradients (truly frozen)
-        official = self.config.warmup_mode == "official"
-        self.optimizer.zero_grad(set_to_none=not official)
-        if official and self._frozen:
-            for p in self._backbone_params():
-                if p.grad is None:  # e.g. after a resume: the official run's gradients exist since epoch 0
-                    p.grad = torch.zeros_like(p)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        sums["loss"] += value
-        sums["loss_s"] += loss_s
-        sums["loss_p"] += loss_p
-        sums["count"] += 1
-        sums["last_loss"] = value
+        loss, terms = train_step(self.wrapped, self.loss_fn, self.optimizer, self.scaler, images, labels,
+                                 self.amp_dtype, in_place_zero_grad=self._in_place_zero_grad)
+        if self.term_names is None:
+            self.term_names = TERM_COLUMNS + tuple(name for name in terms if name not in TERM_COLUMNS)
+        return stack_loss_parts(loss, terms, self.term_names)
+
+    def _add_to_sums(self, pending: list, epoch: int, sums: dict, reduce: bool = True) -> None:
+        """Move the pending steps' loss parts to the host (one synchronisation) into ``sums``; empties ``pending``.
+
+        Averaged over the processes (``reduce``); a NaN/Inf loss raises
+        :class:`NonFiniteLossError` naming the first step where it appeared.
+        """
+        if not pending:
+            return
+        parts = torch.stack([p for _, p in pending])
+        if reduce:
+            parts = all_reduce_sum(parts, self.ctx) / self.ctx.world_size
+        values = parts.cpu().tolist()
+        for (step, _), (value, *terms) in zip(pending, values):
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"non-finite loss ({value}) at epoch {epoch + 1}/{self.config.epochs} (as in the log and the "
+                    f"`epoch` column of metrics.csv), step {step + 1} of {self.steps_per_epoch}: training stopped. "
+                    f"The checkpoint of the last finished epoch is kept in {self.out}. Lower --modellr/--centerlr, "
+                    "drop --amp bf16/fp16 if given, or check the data."
+                )
+            sums["loss"] += value
+            for name, term in zip(self.term_names, terms):
+                sums[name] = sums.get(name, 0.0) + term
+            sums["count"] += 1
+            sums["last_loss"] = value
+        pending.clear()
 
     def _finish_epoch(self, epoch: int, sums: dict) -> dict[str, Any]:
         cfg = self.config
         count = max(sums["count"], 1)
-        lrs = sums["lrs"]
+        lrs = {group.get("name"): lr for group, lr in zip(self.optimizer.param_groups, sums["lrs"])}
         row: dict[str, Any] = {
             "epoch": epoch + 1,
-            "loss_s": sums["loss_s"] / count,
-            "loss_p": sums["loss_p"] / count,
+            **{name: sums.get(name, math.nan) / count for name in (self.term_names or TERM_COLUMNS)},
             "loss": sums["loss"] / count,
-            "lr_model": lrs[0],
-            "lr_proxies": lrs[1] if len(lrs) > 1 else None,
+            "lr_model": lrs["model"],
+            "lr_proxies": lrs.get("proxies"),
             "backbone_frozen": bool(sums["frozen"]),
             "train_time_s": round(sums["train_time_s"], 3),
         }

@@ -497,7 +497,9 @@ def official_nmi_protocol(dataset: str) -> str:
     The official ``validate`` sends ``online_products`` to ``auxiliaries.py``
     (faiss) and every other dataset to ``evaluation.py`` (scikit-learn).
     """
-    return "faiss" if dataset in ("online_products", "sop") else "sklearn"
+    from .registry import DATASETS
+
+    return "faiss" if dataset in DATASETS and DATASETS.canonical(dataset) == "online_products" else "sklearn"
 
 
 def nmi(

@@ -36,6 +36,16 @@ def test_bench_proxy_losses_quick_prints_ratios():
     assert len(ratio_lines) == 2 and all("softtriple" in line for line in ratio_lines), out.stdout
 
 
+def test_bench_train_step_quick_prints_before_and_after():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_train_step.py"), "--quick"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ratio: before / after time per step" in out.stdout, out.stdout
+    assert any(line.split()[:1] == ["before"] for line in out.stdout.splitlines()), out.stdout
+
+
 def test_bench_amp_subgraph_and_nmi_protocols_run():
     out = subprocess.run(
         [sys.executable, str(BENCHMARKS / "bench_amp_subgraph.py"), "--seeds", "1", "--batch", "4"],

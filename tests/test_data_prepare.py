@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from _fabricate import CORRUPT, jpeg_bytes, make_cars, make_cub, make_sop, md5, small_spec
-from proxygml_lite.data import DATASET_NAMES, FolderDataset, load_dataset
+from proxygml_lite.data import DATASETS, FolderDataset, load_dataset
 from proxygml_lite.data import prepare as P
 from proxygml_lite.data.__main__ import main as cli
 from proxygml_lite.data.download import ChecksumError
@@ -355,7 +355,7 @@ def test_unreadable_image_at_load_names_the_file(tmp_path):
 
 
 def test_names_and_dispatch(monkeypatch, tmp_path):
-    assert DATASET_NAMES == ("cub200", "cars196", "online_products", "sop", "glyphs", "folder")
+    assert DATASETS.choices() == ("cub200", "cars196", "online_products", "sop", "glyphs", "folder")
     with pytest.raises(ValueError, match="cub200, cars196"):
         load_dataset("imagenet", tmp_path)
     with pytest.raises(ValueError, match="split"):

@@ -31,8 +31,8 @@ def _close_figures():
 
 @pytest.fixture(scope="module")
 def data():
-    points, labels = toy.multimodal_circle(C, K, 5, noise=0.2, seed=0)
-    proxies = toy.toy_proxies(C, N, dim=2, modes_per_class=K, jitter=0.3, seed=0)
+    points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=5, noise=0.2, seed=0)
+    proxies = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=K, jitter=0.3, seed=0)
     return points, labels, proxies
 
 
@@ -47,18 +47,19 @@ def _by_gid(ax, gid):
 
 def test_plot_toy_embedding_draws_every_sample_and_proxy(data):
     points, labels, proxies = data
-    fig = plots.plot_toy_embedding(points, labels, proxies, N, C, title="toy")
+    fig = plots.plot_toy_embedding(points, labels, proxies=proxies, proxies_per_class=N, num_classes=C, title="toy")
     ax = fig.axes[0]
     assert ax.get_title() == "toy"
     assert len(_by_gid(ax, "samples")[0].get_offsets()) == len(points)
     np.testing.assert_allclose(_by_gid(ax, "proxies")[0].get_offsets(), proxies.numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="C\\*N"):
-        plots.plot_toy_embedding(points, labels, proxies[:3], N, C)
+        plots.plot_toy_embedding(points, labels, proxies=proxies[:3], proxies_per_class=N, num_classes=C)
 
 
 def test_plot_toy_embedding_in_3d_uses_a_3d_axes():
-    points, labels = toy.multimodal_sphere(3, 2, 4)
-    fig = plots.plot_toy_embedding(points, labels, toy.toy_proxies(3, 2, dim=3), 2)
+    points, labels = toy.multimodal_sphere(num_classes=3, modes_per_class=2, samples_per_mode=4)
+    fig = plots.plot_toy_embedding(points, labels, proxies=toy.toy_proxies(num_classes=3, proxies_per_class=2, dim=3),
+                                   proxies_per_class=2)
     assert fig.axes[0].name == "3d"
 
 
@@ -66,13 +67,14 @@ def test_plot_methods_compared_has_the_three_comparisons(data):
     points, labels, proxies = data
     means = F.normalize(torch.stack([points[labels == c].mean(0) for c in range(C)]), dim=1)
     batch = [0, 3, 7, 12, 25, 33]
-    fig = plots.plot_methods_compared(points, labels, 0, batch, means, proxies, C, N, r=0.5)
+    where = dict(class_proxies=means, proxies=proxies, num_classes=C, proxies_per_class=N, r=0.5)
+    fig = plots.plot_methods_compared(points, labels, anchor_index=0, batch_indices=batch, **where)
     assert len(fig.axes) == 3
     assert len(_by_gid(fig.axes[0], "batch")[0].get_offsets()) == len(batch)
     assert len(_by_gid(fig.axes[1], "proxynca_edges")[0].get_segments()) == C
     assert len(_by_gid(fig.axes[2], "subgraph_edges")[0].get_segments()) == steps.subgraph_size(0.5, C, N)
     with pytest.raises(ValueError, match="anchor"):
-        plots.plot_methods_compared(points, labels, 1, batch, means, proxies, C, N, r=0.5)
+        plots.plot_methods_compared(points, labels, anchor_index=1, batch_indices=batch, **where)
 
 
 def test_bipartite_graph_has_one_edge_per_entry_and_fades_unhighlighted(data):
@@ -81,7 +83,8 @@ def test_bipartite_graph_has_one_edge_per_entry_and_fades_unhighlighted(data):
     rows = [0, 10, 20]
     highlight = torch.zeros(3, C * N, dtype=torch.bool)
     highlight[0, 1] = True
-    fig = plots.plot_similarity_bipartite(similarity, labels, C, N, sample_indices=rows, highlight=highlight)
+    fig = plots.plot_similarity_bipartite(similarity, labels, num_classes=C, proxies_per_class=N, sample_indices=rows,
+                                          highlight=highlight)
     edges = _by_gid(fig.axes[0], "bipartite_edges")[0]
     assert len(edges.get_segments()) == 3 * C * N
     alphas = edges.get_colors()[:, 3]
@@ -98,14 +101,15 @@ def test_heatmap_shows_the_row_sorted_matrix_and_outlines_the_highlight(data):
     similarity = steps.similarity_graph(points[perm], proxies)
     shuffled = labels[perm]
     mask = similarity > 0.8
-    fig = plots.plot_similarity_heatmap(similarity, shuffled, C, N, highlight=mask, title="S")
+    fig = plots.plot_similarity_heatmap(similarity, shuffled, num_classes=C, columns_per_class=N, highlight=mask,
+                                        title="S")
     ax = fig.axes[0]
     order = np.argsort(shuffled.numpy(), kind="stable")
     np.testing.assert_allclose(ax.images[0].get_array(), similarity.numpy()[order], atol=1e-6)
     assert sum(p.get_gid() == "highlight" for p in ax.patches) == int(mask.sum())
     assert ax.get_title() == "S"
     with pytest.raises(ValueError, match="columns"):
-        plots.plot_similarity_heatmap(similarity, shuffled, C, N + 1)
+        plots.plot_similarity_heatmap(similarity, shuffled, num_classes=C, columns_per_class=N + 1)
 
 
 def test_similarity_explorer_shapes_follow_its_arguments():
@@ -122,7 +126,7 @@ def test_similarity_explorer_shapes_follow_its_arguments():
 @pytest.mark.parametrize("r", [0.3, 0.5, 1.0])
 def test_subgraph_has_k_edges(data, r):
     points, labels, proxies = data
-    fig = plots.plot_subgraph(points, labels, proxies, C, N, sample_index=3, r=r)
+    fig = plots.plot_subgraph(points, labels, proxies=proxies, num_classes=C, proxies_per_class=N, r=r, sample_index=3)
     k = steps.subgraph_size(r, C, N)
     ax = fig.axes[0]
     assert len(_by_gid(ax, "subgraph_edges")[0].get_segments()) == k
@@ -132,23 +136,24 @@ def test_subgraph_has_k_edges(data, r):
 
 def test_subgraph_title_flags_a_missing_own_class_and_k_le_n(data):
     points, labels, _ = data
-    random_proxies = toy.toy_proxies(C, N, dim=2, seed=3)
+    random_proxies = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, seed=3)
     similarity = steps.similarity_graph(points, random_proxies)
     without = steps.select_subgraph(similarity, labels, C, N, 3, use_positive_mask=False)
     lost = int(torch.nonzero(steps.positive_mask(labels, C, N).gather(1, without.indices).sum(1) == 0)[0])
-    title = plots.plot_subgraph(points, labels, random_proxies, C, N, lost, 0.3,
-                                use_positive_mask=False).axes[0].get_title()
+    where = dict(proxies=random_proxies, num_classes=C, proxies_per_class=N)
+    title = plots.plot_subgraph(points, labels, r=0.3, sample_index=lost, positive_mask=False,
+                                **where).axes[0].get_title()
     assert "own class missing" in title and "kept: 0 of" in title
-    title = plots.plot_subgraph(points, labels, random_proxies, C, N, 0, 0.2).axes[0].get_title()
+    title = plots.plot_subgraph(points, labels, r=0.2, sample_index=0, **where).axes[0].get_title()
     assert "k ≤ N" in title
     with pytest.raises(ValueError, match="sample_index"):
-        plots.plot_subgraph(points, labels, random_proxies, C, N, len(points), 0.3)
+        plots.plot_subgraph(points, labels, r=0.3, sample_index=len(points), **where)
 
 
 def test_subgraph_matrices_show_s_pos_the_top_k_and_w(data):
     points, labels, proxies = data
     similarity = steps.similarity_graph(points, proxies)
-    fig = plots.plot_subgraph_matrices(similarity, labels, C, N, k=3)
+    fig = plots.plot_subgraph_matrices(similarity, labels, num_classes=C, proxies_per_class=N, k=3)
     heatmaps = [ax for ax in fig.axes if ax.images]
     assert len(heatmaps) == 3
     assert sum(p.get_gid() == "highlight" for p in heatmaps[1].patches) == len(points) * 3
@@ -160,20 +165,23 @@ def test_subgraph_matrices_show_s_pos_the_top_k_and_w(data):
 
 def test_own_class_coverage_is_always_full_with_the_positive_mask(data):
     points, labels, _ = data
-    similarity = steps.similarity_graph(points, toy.toy_proxies(C, N, dim=2, seed=3))
-    rs = [0.1, 0.3, 0.6, 1.0]
-    ax = plots.plot_own_class_coverage(similarity, labels, C, N, rs).axes[0]
-    lines = {line.get_gid(): line.get_ydata() for line in ax.lines if line.get_gid()}
-    assert set(lines) == {"any_without", "all_without", "all_with"}
-    assert np.all(np.asarray(lines["all_with"]) == 1.0)
-    assert lines["any_without"][-1] == 1.0 and lines["all_without"][-1] == 1.0  # r = 1 keeps everything
-    assert np.all(np.asarray(lines["all_without"]) <= np.asarray(lines["any_without"]))
-    assert min(lines["any_without"]) < 1.0
+    similarity = steps.similarity_graph(points, toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, seed=3))
+    ax = plots.plot_own_class_coverage(similarity, labels, num_classes=C, proxies_per_class=N).axes[0]
+    lines = {line.get_gid(): np.asarray(line.get_ydata()) for line in ax.lines if line.get_gid()}
+    assert set(lines) == {"without", "with"}
+    assert len(lines["with"]) == C * N and np.all(lines["with"] == 1.0)  # k = 1 .. C*N
+    assert lines["without"][-1] == 1.0  # k = C*N keeps everything
+    assert np.all(np.diff(lines["without"]) >= 0)  # a larger subgraph never loses the own class
+    assert lines["without"].min() < 1.0
+    own = steps.positive_mask(labels, C, N)
+    top2 = steps.select_subgraph(similarity, labels, C, N, 2, use_positive_mask=False).indices
+    assert lines["without"][1] == pytest.approx(float((own.gather(1, top2).sum(1) >= 1).float().mean()))
 
 
 def test_subgraph_explorer_row_bars_mark_the_kept_proxies(data):
     points, labels, _ = data
-    fig = plots.plot_subgraph_explorer(points, labels, C, N, r=0.5, sample_index=2, modes_per_class=K)
+    fig = plots.plot_subgraph_explorer(points, labels, num_classes=C, proxies_per_class=N, r=0.5, sample_index=2,
+                                       modes_per_class=K)
     bars = [p for p in fig.axes[1].patches]
     assert len(bars) == C * N
     assert sum(bar.get_alpha() == 1.0 for bar in bars) == steps.subgraph_size(0.5, C, N)
@@ -201,24 +209,29 @@ def test_votes_bars_are_z_and_absent_classes_are_marked():
     ax = plots.plot_votes(z, label=0, num_classes=4).axes[0]
     np.testing.assert_allclose([bar.get_height() for bar in ax.patches], z.numpy(), atol=1e-6)
     assert sum("absent" in t.get_text() for t in ax.texts) == 1
-    assert ax.get_xticklabels()[0].get_text() == "class 0 = y"
+    assert ax.get_xticklabels()[0].get_text() == "0 = y"
 
 
 def test_label_propagation_contrast_reports_the_accuracy(data):
     points, labels, proxies = data
     known = torch.zeros(len(labels), dtype=torch.bool)
     known[::5] = True
-    scores = toy.label_propagation(points, labels, known, C)
-    fig = plots.plot_label_propagation_contrast(points, labels, known, scores, proxies, C, N, 0.5, 1)
-    accuracy = (scores.argmax(1)[~known] == labels[~known]).float().mean().item()
-    assert f"accuracy {accuracy:.0%}" in fig.axes[0].get_title()
+    scores = toy.label_propagation(points, labels, labelled=known, num_classes=C)
+    fig = plots.plot_label_propagation_contrast(points, labels, labelled=known, scores=scores, proxies=proxies,
+                                                num_classes=C, proxies_per_class=N, r=0.5, sample_index=1)
+    reached = scores.abs().amax(1) > 0
+    accuracy = ((scores.argmax(1) == labels) & reached)[~known].float().mean().item()
+    assert f"{accuracy:.0%} right, {int((~reached & ~known).sum())} not reached" in fig.axes[0].get_title()
+    unreached = _by_gid(fig.axes[0], "unreached")[0].get_offsets()
+    assert len(unreached) == int((~reached & ~known).sum())
     assert len(_by_gid(fig.axes[0], "labelled")[0].get_offsets()) == int(known.sum())
 
 
 def test_votes_explorer_plots_the_z_of_the_steps(data):
     points, labels, _ = data
-    fig = plots.plot_votes_explorer(points, labels, C, N, r=0.5, sample_index=4, modes_per_class=K, seed=1)
-    proxies = toy.toy_proxies(C, N, 2, K, 0.3, 1)
+    fig = plots.plot_votes_explorer(points, labels, num_classes=C, proxies_per_class=N, r=0.5, sample_index=4,
+                                    modes_per_class=K, seed=1)
+    proxies = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=K, jitter=0.3, seed=1)
     sub = steps.select_subgraph(steps.similarity_graph(points[4:5], proxies), labels[4:5], C, N,
                                 steps.subgraph_size(0.5, C, N))
     z = steps.reverse_label_propagation(sub, C, N)[0]
@@ -234,7 +247,7 @@ def test_votes_explorer_plots_the_z_of_the_steps(data):
 
 def test_softmax_comparison_bars_are_the_two_softmaxes():
     z = torch.tensor([[1.706, 0.0, 0.174], [0.0, 1.113, 0.766]])
-    fig = plots.plot_softmax_comparison(z, torch.tensor([0, 1]), [0, 1], 3)
+    fig = plots.plot_softmax_comparison(z, torch.tensor([0, 1]), sample_indices=[0, 1], num_classes=3)
     assert len(fig.axes) == 2
     for a, ax in enumerate(fig.axes):
         mask = [p.get_height() for p in ax.patches if p.get_gid() == "mask"]
@@ -246,24 +259,32 @@ def test_softmax_comparison_bars_are_the_two_softmaxes():
 
 def test_gradient_field_arrows_are_the_scaled_gradients(data):
     points, labels, proxies = data
-    grads = toy.loss_gradients(points, labels, proxies, C, N, r=0.3, weight_lambda=0.5)
-    fig = plots.plot_gradient_field(points, labels, proxies, grads, C, N, sample_scale=2.0, proxy_scale=3.0)
-    ax = fig.axes[0]
-    quivers = {q.get_gid(): q for q in ax.collections if isinstance(q, Quiver)}
+    grads = toy.loss_gradients(points, labels, proxies=proxies, num_classes=C, proxies_per_class=N, r=0.3,
+                               weight_lambda=0.5)
+    fig = plots.plot_gradient_field(points, labels, proxies=proxies, gradients=grads, num_classes=C,
+                                    proxies_per_class=N, scales={"samples": 2.0, "proxies_s": 3.0})
+    quivers = {q.get_gid(): (ax, q) for ax in fig.axes for q in ax.collections if isinstance(q, Quiver)}
     assert set(quivers) == {"samples", "proxies_s", "proxies_p"}
-    np.testing.assert_allclose(quivers["samples"].U, 2.0 * grads.points_s[:, 0].numpy(), atol=1e-6)
-    np.testing.assert_allclose(quivers["samples"].V, 2.0 * grads.points_s[:, 1].numpy(), atol=1e-6)
-    inner, outer = 1.22, 1.4
-    np.testing.assert_allclose(quivers["proxies_s"].U, inner * 3.0 * grads.proxies_s[:, 0].numpy(), atol=1e-6)
-    np.testing.assert_allclose(quivers["proxies_p"].V, outer * 3.0 * grads.proxies_p[:, 1].numpy(), atol=1e-6)
-    assert len(quivers["proxies_p"].U) == C * N
+    assert len({id(ax) for ax, _ in quivers.values()}) == 3  # one force per panel: no arrow hides another
+    samples, proxies_s, proxies_p = (quivers[g][1] for g in ("samples", "proxies_s", "proxies_p"))
+    np.testing.assert_allclose(samples.U, 2.0 * grads.points_s[:, 0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(samples.V, 2.0 * grads.points_s[:, 1].numpy(), atol=1e-6)
+    np.testing.assert_allclose(proxies_s.U, 3.0 * grads.proxies_s[:, 0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(proxies_s.X, F.normalize(proxies, dim=1)[:, 0].numpy(), atol=1e-6)  # at the proxy
+    longest = np.hypot(proxies_p.U, proxies_p.V).max()
+    assert longest == pytest.approx(0.35, rel=1e-5)  # no scale given: the longest arrow is 0.35
+    assert len(proxies_p.U) == C * N and "fixed scale" in quivers["samples"][0].get_title()
+    with pytest.raises(ValueError, match="panels"):
+        plots.plot_gradient_field(points, labels, proxies=proxies, gradients=grads, num_classes=C,
+                                  proxies_per_class=N, panels=("everything",))
 
 
 def test_gradient_explorer_title_follows_lambda_and_r(data):
     points, labels, proxies = data
-    title = plots.plot_gradient_explorer(points, labels, proxies, C, N, r=0.5, weight_lambda=1.5).axes[0].get_title()
+    where = dict(proxies=proxies, num_classes=C, proxies_per_class=N)
+    title = plots.plot_gradient_explorer(points, labels, r=0.5, weight_lambda=1.5, **where)._suptitle.get_text()
     assert "λ = 1.5" in title and f"k = {steps.subgraph_size(0.5, C, N)}" in title
-    title = plots.plot_gradient_explorer(points, labels, proxies, C, N, r=0.2).axes[0].get_title()
+    title = plots.plot_gradient_explorer(points, labels, r=0.2, **where)._suptitle.get_text()
     assert "k ≤ N" in title
 
 
@@ -279,11 +300,11 @@ def test_arrow_scale():
 
 @pytest.fixture(scope="module")
 def histories():
-    inputs, labels = toy.multimodal_blobs(3, 2, 10, seed=0)
+    inputs, labels = toy.multimodal_blobs(num_classes=3, modes_per_class=2, samples_per_mode=10, seed=0)
     runs = {
-        "N=2": toy.train_toy_embedding(inputs, labels, 3, proxies_per_class=2, r=0.5, steps=12, num_snapshots=4,
-                                       eval_inputs=inputs, eval_labels=labels, eval_every=4),
-        "nca": toy.train_toy_embedding(inputs, labels, 3, loss="proxynca", steps=12, num_snapshots=4),
+        "N=2": toy.train_toy_embedding(inputs, labels, num_classes=3, proxies_per_class=2, r=0.5, num_steps=12,
+                                       num_snapshots=4, eval_inputs=inputs, eval_labels=labels, eval_every=4),
+        "nca": toy.train_toy_embedding(inputs, labels, num_classes=3, loss="proxynca", num_steps=12, num_snapshots=4),
     }
     return runs, labels
 
@@ -293,11 +314,11 @@ def test_training_snapshots_and_single_snapshot(histories):
     fig = plots.plot_training_snapshots(runs["N=2"], labels, num_panels=3)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["step 0", "step 8", "step 12"]
-    ax = plots.plot_training_snapshot(runs["N=2"], labels, 1).axes[0]
+    ax = plots.plot_training_snapshot(runs["N=2"], labels, snapshot_index=1).axes[0]
     assert ax.get_title() == "ProxyGML N=2: step 4"
     np.testing.assert_allclose(_by_gid(ax, "proxies")[0].get_offsets(), runs["N=2"].snapshots[1].proxies)
     with pytest.raises(ValueError, match="snapshot_index"):
-        plots.plot_training_snapshot(runs["N=2"], labels, 9)
+        plots.plot_training_snapshot(runs["N=2"], labels, snapshot_index=9)
 
 
 def test_proxy_trajectories_one_line_per_proxy(histories):
@@ -323,7 +344,7 @@ def test_training_curves_and_recall_comparison(histories):
 
 
 def test_input_points_need_two_columns():
-    inputs, labels = toy.multimodal_blobs(2, 2, 5)
+    inputs, labels = toy.multimodal_blobs(num_classes=2, modes_per_class=2, samples_per_mode=5)
     assert len(plots.plot_input_points(inputs, labels).axes[0].collections[0].get_offsets()) == 20
     with pytest.raises(ValueError, match="shape"):
         plots.plot_input_points(inputs[:, :1], labels)
@@ -336,10 +357,10 @@ def test_input_points_need_two_columns():
 
 def test_similarity_widget_redraws_on_change():
     w = widgets.similarity_widget(num_classes=3)
-    assert w.renders == 1
-    w.controls["proxies_per_class"].value = 3
-    assert w.renders == 2 and "N=3" in w.figure.axes[0].get_title()
-    assert w.figure.axes[1].images[0].get_array().shape[1] == 9
+    assert w.renders == 1 and "K=3" in w.figure.axes[0].get_title() and "N=3" in w.figure.axes[0].get_title()
+    w.controls["proxies_per_class"].value = 2
+    assert w.renders == 2 and "N=2" in w.figure.axes[0].get_title()
+    assert w.figure.axes[1].images[0].get_array().shape[1] == 6
 
 
 def test_subgraph_widget_follows_r_n_and_the_sample(data):
@@ -352,7 +373,7 @@ def test_subgraph_widget_follows_r_n_and_the_sample(data):
     assert len(_by_gid(w.figure.axes[0], "subgraph_edges")[0].get_segments()) == steps.subgraph_size(0.5, C, 3)
     w.controls["sample_index"].value = 7
     assert w.figure.axes[0].get_title().startswith("sample 7")
-    w.controls["use_positive_mask"].value = False
+    w.controls["positive_mask"].value = False
     assert "without" in w.figure.axes[0].get_title()
     assert w.renders == 5
     assert w.values()["r"] == pytest.approx(0.5)
@@ -367,14 +388,19 @@ def test_votes_widget_updates(data):
 
 def test_gradient_widget_keeps_its_arrow_scale_while_lambda_moves(data):
     points, labels, proxies = data
-    w = widgets.gradient_widget(points, labels, proxies, C, N, weight_lambda=0.3)
-    first = next(q for q in w.figure.axes[0].collections if isinstance(q, Quiver) and q.get_gid() == "proxies_p")
+    w = widgets.gradient_widget(points, labels, proxies=proxies, num_classes=C, proxies_per_class=N,
+                                weight_lambda=0.3)
+
+    def quiver(gid):
+        return next(q for ax in w.figure.axes for q in ax.collections if isinstance(q, Quiver) and q.get_gid() == gid)
+
+    first_p, first_s = quiver("proxies_p"), quiver("proxies_s")
     w.controls["weight_lambda"].value = 0.6
-    second = next(q for q in w.figure.axes[0].collections if isinstance(q, Quiver) and q.get_gid() == "proxies_p")
-    np.testing.assert_allclose(second.U, 2 * first.U, atol=1e-6)  # same scale: twice lambda, twice the arrow
-    assert "λ = 0.6" in w.figure.axes[0].get_title()
-    w.controls["use_mask_softmax"].value = False
-    assert "M off" in w.figure.axes[0].get_title()
+    np.testing.assert_allclose(quiver("proxies_p").U, 2 * first_p.U, atol=1e-6)  # same scale: twice lambda, twice
+    np.testing.assert_allclose(quiver("proxies_s").U, first_s.U, atol=1e-6)  # lambda leaves L^s alone
+    assert "λ = 0.6" in w.figure._suptitle.get_text()
+    w.controls["mask_softmax"].value = False
+    assert "M off" in w.figure._suptitle.get_text()
 
 
 def test_training_widget_switches_runs_and_snapshots(histories):
@@ -397,9 +423,89 @@ def test_a_failing_redraw_raises_instead_of_failing_silently(data):
         w.controls["sample_index"].value = 10
 
 
+def test_class_colours_are_never_the_red_or_blue_of_s():
+    from matplotlib.colors import to_rgba
+
+    colours = plots.class_colors(8)
+    assert len({tuple(c) for c in colours}) == 8
+    for name in ("tab:red", "tab:blue"):
+        assert not any(np.allclose(c, to_rgba(name)) for c in colours)
+    assert len({tuple(c) for c in plots.class_colors(14)}) == 14
+
+
+def _class_coloured_figures(data):
+    points, labels, proxies = data
+    where = dict(num_classes=C, proxies_per_class=N)
+    grads = toy.loss_gradients(points, labels, proxies=proxies, r=0.3, **where)
+    inputs, blob_labels = toy.multimodal_blobs(num_classes=3, modes_per_class=2, samples_per_mode=5)
+    known = torch.zeros(len(labels), dtype=torch.bool)
+    known[::5] = True
+    scores = toy.label_propagation(points, labels, labelled=known, num_classes=C)
+    return {
+        "toy": plots.plot_toy_embedding(points, labels, proxies=proxies, proxies_per_class=N),
+        "bipartite": plots.plot_similarity_bipartite(steps.similarity_graph(points, proxies), labels,
+                                                     sample_indices=[0, 5], **where),
+        "subgraph": plots.plot_subgraph(points, labels, proxies=proxies, r=0.5, sample_index=0, **where),
+        "subgraph_explorer": plots.plot_subgraph_explorer(points, labels, r=0.5, sample_index=0, **where),
+        "votes": plots.plot_votes(torch.tensor([1.0, 0.0, 0.5, 0.0]), label=0, num_classes=C),
+        "contrast": plots.plot_label_propagation_contrast(points, labels, labelled=known, scores=scores,
+                                                          proxies=proxies, r=0.5, sample_index=1, **where),
+        "gradients": plots.plot_gradient_field(points, labels, proxies=proxies, gradients=grads, **where),
+        "inputs": plots.plot_input_points(inputs, blob_labels),
+    }
+
+
+def test_every_class_coloured_figure_has_a_legend_naming_the_classes(data):
+    for name, fig in _class_coloured_figures(data).items():
+        legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+        texts = [t.get_text() for legend in legends for t in legend.get_texts()]
+        assert "class 0" in texts, f"{name}: no class legend"
+
+
+def test_tick_labels_and_legends_are_at_least_9_points(data):
+    figures = _class_coloured_figures(data)
+    points, labels, proxies = data
+    similarity = steps.similarity_graph(points, proxies)
+    figures["matrices"] = plots.plot_subgraph_matrices(similarity, labels, num_classes=C, proxies_per_class=N, k=3)
+    figures["coverage"] = plots.plot_own_class_coverage(similarity, labels, num_classes=C, proxies_per_class=N)
+    figures["recall"] = plots.plot_recall_comparison({"a": [0.5], "b": [0.7]})
+    for name, fig in figures.items():
+        fig.canvas.draw()
+        for ax in fig.axes:
+            for tick in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
+                if tick.get_text():
+                    assert tick.get_fontsize() >= 9, f"{name}: tick label {tick.get_text()!r} below 9 pt"
+        for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]:
+            assert all(t.get_fontsize() >= 9 for t in legend.get_texts()), f"{name}: legend below 9 pt"
+        assert fig.get_size_inches()[0] <= 10.5, f"{name}: wider than a notebook shows unscaled"
+
+
+def test_a_kept_proxy_on_top_of_the_sample_stays_visible(data):
+    points, labels, _ = data
+    proxies = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=K, seed=0).clone()
+    proxies[labels[0] * N] = points[0]  # an own-class proxy exactly on sample 0: S = 1, an edge of length zero
+    ax = plots.plot_subgraph(points, labels, proxies=proxies, num_classes=C, proxies_per_class=N, r=0.5,
+                             sample_index=0).axes[0]
+    rings = _by_gid(ax, "kept_rings")[0]
+    np.testing.assert_allclose(rings.get_offsets()[0], points[0].numpy(), atol=1e-6)  # ringed although the edge
+    assert rings.get_sizes()[0] > _by_gid(ax, "sample")[0].get_sizes()[0]  # has no length; the ring is bigger
+    assert "1.00" in [t.get_text() for t in ax.texts]
+
+
+def test_proxy_merging_plots_the_mean_of_the_seeds(histories):
+    runs, _ = histories
+    fig = plots.plot_proxy_merging({"N=2": [runs["N=2"], runs["N=2"]]})
+    mean = next(line for line in fig.axes[0].lines if line.get_gid() == "within_mean")
+    np.testing.assert_allclose(mean.get_ydata(), runs["N=2"].within_cosine)
+    assert len(mean.get_xdata()) == 13  # steps 0..12
+    with pytest.raises(ValueError, match="non-empty"):
+        plots.plot_proxy_merging({"x": []})
+
+
 def test_saved_figures_are_small_pngs(tmp_path, data):
     points, labels, proxies = data
-    fig = plots.plot_subgraph_explorer(points, labels, C, N, 0.5, 0, modes_per_class=K)
+    fig = plots.plot_subgraph_explorer(points, labels, num_classes=C, proxies_per_class=N, r=0.5, sample_index=0,
+                                       modes_per_class=K)
     save_figure(fig, "02_check", directory=tmp_path)
     saved = tmp_path / "02_check.png"
     assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and saved.stat().st_size < 200_000

@@ -10,7 +10,7 @@ from proxygml_lite import ProxyGMLLoss, steps, toy
 
 
 def test_mode_centres_interleave_the_classes_on_the_circle():
-    centres = toy.mode_centres(3, 2, dim=2)
+    centres = toy.mode_centres(num_classes=3, modes_per_class=2, dim=2)
     assert centres.shape == (3, 2, 2)
     torch.testing.assert_close(centres.norm(dim=-1), torch.ones(3, 2))
     # the two modes of a class are opposite, neighbouring centres belong to other classes
@@ -21,7 +21,7 @@ def test_mode_centres_interleave_the_classes_on_the_circle():
 
 
 def test_mode_centres_on_the_sphere_are_distinct_unit_vectors():
-    centres = toy.mode_centres(4, 3, dim=3).reshape(-1, 3)
+    centres = toy.mode_centres(num_classes=4, modes_per_class=3, dim=3).reshape(-1, 3)
     torch.testing.assert_close(centres.norm(dim=1), torch.ones(12))
     cosine = centres @ centres.T - 2 * torch.eye(12)
     assert cosine.max() < 0.9
@@ -35,7 +35,7 @@ def test_multimodal_points_are_unit_norm_sorted_and_near_their_modes(make, dim):
     torch.testing.assert_close(points.norm(dim=1), torch.ones(30))
     assert labels.tolist() == sorted(labels.tolist()) and torch.bincount(labels).tolist() == [10, 10, 10]
     assert torch.bincount(modes).tolist() == [15, 15]
-    centres = toy.mode_centres(3, 2, dim)[labels, modes]
+    centres = toy.mode_centres(num_classes=3, modes_per_class=2, dim=dim)[labels, modes]
     assert (points * centres).sum(1).min() > math.cos(0.3)  # within a few noise standard deviations
 
 
@@ -58,27 +58,28 @@ def test_multimodal_circle_rejects_bad_arguments_by_name(kwargs, word):
 
 def test_bad_dimension_is_rejected():
     with pytest.raises(ValueError, match="dim must be 2"):
-        toy.toy_proxies(3, 2, dim=4)
+        toy.toy_proxies(num_classes=3, proxies_per_class=2, dim=4)
 
 
 def test_toy_proxies_at_the_modes_follow_the_proxy_layout():
-    proxies = toy.toy_proxies(3, 4, dim=2, modes_per_class=2, jitter=0.0)
+    proxies = toy.toy_proxies(num_classes=3, proxies_per_class=4, dim=2, modes_per_class=2, jitter=0.0)
     assert proxies.shape == (12, 2)
-    centres = toy.mode_centres(3, 2, 2)
+    centres = toy.mode_centres(num_classes=3, modes_per_class=2, dim=2)
     labels = steps.proxy_labels(3, 4)
     for j in range(12):  # proxy n of class c sits on mode n mod K of class c
         torch.testing.assert_close(proxies[j], centres[labels[j], (j % 4) % 2], atol=1e-6, rtol=0)
 
 
 def test_random_toy_proxies_are_unit_and_seeded():
-    a = toy.toy_proxies(5, 3, dim=3, seed=2)
+    a = toy.toy_proxies(num_classes=5, proxies_per_class=3, dim=3, seed=2)
     assert a.shape == (15, 3)
     torch.testing.assert_close(a.norm(dim=1), torch.ones(15))
-    assert torch.equal(a, toy.toy_proxies(5, 3, dim=3, seed=2))
+    assert torch.equal(a, toy.toy_proxies(num_classes=5, proxies_per_class=3, dim=3, seed=2))
 
 
 def test_multimodal_blobs_put_each_class_on_several_grid_cells():
-    inputs, labels, modes = toy.multimodal_blobs(4, 3, 20, spread=0.1, seed=0, return_modes=True)
+    inputs, labels, modes = toy.multimodal_blobs(num_classes=4, modes_per_class=3, samples_per_mode=20, spread=0.1, seed=0,
+                                                 return_modes=True)
     assert inputs.shape == (240, 2) and torch.bincount(labels).tolist() == [60] * 4
     means = torch.stack([inputs[(labels == c) & (modes == m)].mean(0) for c in range(4) for m in range(3)])
     distances = torch.cdist(means, means) + 10 * torch.eye(12)
@@ -96,22 +97,24 @@ def test_train_test_split_is_stratified_and_disjoint():
 
 
 def test_label_propagation_spreads_labels_within_clusters_only():
-    points, labels, modes = toy.multimodal_circle(2, 2, 10, noise=0.05, seed=0, return_modes=True)
+    points, labels, modes = toy.multimodal_circle(num_classes=2, modes_per_class=2, samples_per_mode=10, noise=0.05, seed=0,
+                                                return_modes=True)
     known = torch.zeros(len(labels), dtype=torch.bool)
     known[0] = known[20] = True  # one label per class, both in mode 0
-    scores = toy.label_propagation(points, labels, known, num_classes=2, num_neighbours=3)
+    scores = toy.label_propagation(points, labels, labelled=known, num_classes=2, num_neighbours=3)
     predicted = scores.argmax(1)
     mode0 = modes == 0
     assert torch.equal(predicted[mode0], labels[mode0])  # reached its own cluster
     assert scores[~mode0].abs().max() < 1e-6  # the fixed graph never reaches the other clusters
     with pytest.raises(ValueError, match="labelled"):
-        toy.label_propagation(points, labels, torch.zeros(len(labels), dtype=torch.bool), num_classes=2)
+        toy.label_propagation(points, labels, labelled=torch.zeros(len(labels), dtype=torch.bool), num_classes=2)
 
 
 def test_loss_gradients_match_autograd_through_proxygmlloss():
-    points, labels = toy.multimodal_circle(3, 2, 6, seed=0)
-    proxies = toy.toy_proxies(3, 2, dim=2, modes_per_class=2, jitter=0.4, seed=1)
-    grads = toy.loss_gradients(points, labels, proxies, 3, 2, r=0.5, weight_lambda=0.7)
+    points, labels = toy.multimodal_circle(num_classes=3, modes_per_class=2, samples_per_mode=6, seed=0)
+    proxies = toy.toy_proxies(num_classes=3, proxies_per_class=2, dim=2, modes_per_class=2, jitter=0.4, seed=1)
+    grads = toy.loss_gradients(points, labels, proxies=proxies, num_classes=3, proxies_per_class=2, r=0.5,
+                               weight_lambda=0.7)
 
     loss_fn = ProxyGMLLoss(3, 2, 2, r=0.5, weight_lambda=0.7)
     with torch.no_grad():
@@ -128,12 +131,12 @@ def test_loss_gradients_match_autograd_through_proxygmlloss():
 
 
 def test_loss_gradients_without_lambda_have_no_regulariser_force_and_check_shapes():
-    points, labels = toy.multimodal_circle(3, 2, 4, seed=0)
-    proxies = toy.toy_proxies(3, 2, dim=2, seed=0)
-    grads = toy.loss_gradients(points, labels, proxies, 3, 2, weight_lambda=0.0)
+    points, labels = toy.multimodal_circle(num_classes=3, modes_per_class=2, samples_per_mode=4, seed=0)
+    proxies = toy.toy_proxies(num_classes=3, proxies_per_class=2, dim=2, seed=0)
+    grads = toy.loss_gradients(points, labels, proxies=proxies, num_classes=3, proxies_per_class=2, weight_lambda=0.0)
     assert grads.proxies_p.abs().max() == 0
     with pytest.raises(ValueError, match="proxies must have shape"):
-        toy.loss_gradients(points, labels, proxies[:5], 3, 2)
+        toy.loss_gradients(points, labels, proxies=proxies[:5], num_classes=3, proxies_per_class=2)
 
 
 def test_tiny_embedding_outputs_unit_vectors():
@@ -146,14 +149,15 @@ def test_tiny_embedding_outputs_unit_vectors():
 
 @pytest.fixture(scope="module")
 def blobs():
-    inputs, labels = toy.multimodal_blobs(3, 2, 30, spread=0.25, seed=0)
-    return toy.train_test_split(inputs, labels, 0.5, seed=0)
+    inputs, labels = toy.multimodal_blobs(num_classes=3, modes_per_class=2, samples_per_mode=30, spread=0.25, seed=0)
+    return toy.train_test_split(inputs, labels, test_fraction=0.5, seed=0)
 
 
 def test_train_toy_embedding_records_history_and_learns(blobs):
     train_x, train_y, test_x, test_y = blobs
     threads = torch.get_num_threads()
-    history = toy.train_toy_embedding(train_x, train_y, 3, proxies_per_class=2, r=0.5, steps=80, batch_size=32,
+    history = toy.train_toy_embedding(train_x, train_y, num_classes=3, proxies_per_class=2, r=0.5, num_steps=80,
+                                      batch_size=32,
                                       num_snapshots=5, eval_inputs=test_x, eval_labels=test_y, eval_every=20, seed=0)
     assert torch.get_num_threads() == threads  # restored
     assert history.name == "ProxyGML N=2" and history.steps == list(range(1, 81))
@@ -171,7 +175,7 @@ def test_train_toy_embedding_records_history_and_learns(blobs):
 
 def test_with_k_at_most_n_the_network_gets_only_rounding_level_gradients(blobs):
     train_x, train_y, _, _ = blobs
-    model = toy.TinyEmbedding(2, 2, hidden=8, depth=1)
+    model = toy.TinyEmbedding(in_dim=2, embedding_dim=2, hidden=8, depth=1)
     loss_fn = ProxyGMLLoss(3, 3, 2, r=0.3, weight_lambda=0.0)  # k = ceil(0.3*3*3) = 3 = N
     with pytest.warns(RuntimeWarning, match="k = ceil"):
         loss = loss_fn(model(train_x), train_y)
@@ -183,7 +187,7 @@ def test_with_k_at_most_n_the_network_gets_only_rounding_level_gradients(blobs):
 @pytest.mark.parametrize("loss", ["proxynca", "proxyanchor"])
 def test_train_toy_embedding_runs_the_pytorch_metric_learning_baselines(blobs, loss):
     train_x, train_y, _, _ = blobs
-    history = toy.train_toy_embedding(train_x, train_y, 3, loss=loss, steps=5, num_snapshots=2)
+    history = toy.train_toy_embedding(train_x, train_y, num_classes=3, loss=loss, num_steps=5, num_snapshots=2)
     assert history.loss_name == loss and history.proxies_per_class == 1
     assert history.snapshots[-1].proxies.shape == (3, 2)
     assert all(math.isnan(v) for v in history.loss_s) and all(math.isfinite(v) for v in history.loss)
@@ -192,15 +196,15 @@ def test_train_toy_embedding_runs_the_pytorch_metric_learning_baselines(blobs, l
 def test_train_toy_embedding_rejects_bad_input(blobs):
     train_x, train_y, test_x, _ = blobs
     with pytest.raises(ValueError, match="loss must be one of"):
-        toy.train_toy_embedding(train_x, train_y, 3, loss="triplet", steps=1)
+        toy.train_toy_embedding(train_x, train_y, num_classes=3, loss="triplet", num_steps=1)
     with pytest.raises(ValueError, match="eval_labels"):
-        toy.train_toy_embedding(train_x, train_y, 3, steps=1, eval_inputs=test_x)
+        toy.train_toy_embedding(train_x, train_y, num_classes=3, num_steps=1, eval_inputs=test_x)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
-        toy.train_toy_embedding(train_x, train_y, 2, steps=1)
+        toy.train_toy_embedding(train_x, train_y, num_classes=2, num_steps=1)
 
 
 def test_train_step_updates_the_model():
-    model = toy.TinyEmbedding(2, 2, hidden=4, depth=1)
+    model = toy.TinyEmbedding(in_dim=2, embedding_dim=2, hidden=4, depth=1)
     loss_fn = ProxyGMLLoss(2, 1, 2, r=1.0)
     optimizer = torch.optim.SGD([*model.parameters(), *loss_fn.parameters()], lr=0.5)
     before = [p.clone() for p in model.parameters()]
@@ -209,3 +213,35 @@ def test_train_step_updates_the_model():
     assert not value.requires_grad and math.isfinite(float(value))
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert F.normalize(model(inputs), dim=1).shape == (8, 2)
+
+
+def test_toy_history_records_the_proxy_cosines_every_step(blobs):
+    train_x, train_y, _, _ = blobs
+    history = toy.train_toy_embedding(train_x, train_y, num_classes=3, proxies_per_class=2, r=0.5, num_steps=6,
+                                      num_snapshots=2, seed=0)
+    assert len(history.within_cosine) == len(history.across_cosine) == 7  # step 0 and every step
+    last = history.snapshots[-1]
+    assert (history.within_cosine[-1], history.across_cosine[-1]) == pytest.approx(
+        toy.proxy_cosines(last.proxies, last.proxy_labels), abs=1e-6)
+    assert history.k == steps.subgraph_size(0.5, 3, 2) and history.seed == 0
+
+
+def test_proxy_cosines_of_merged_and_of_opposite_proxies():
+    labels = [0, 0, 1, 1]
+    merged = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
+    assert toy.proxy_cosines(merged, labels) == pytest.approx((1.0, 0.0))
+    opposite = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    assert toy.proxy_cosines(opposite, labels) == pytest.approx((-1.0, 0.0), abs=1e-6)
+    within, across = toy.proxy_cosines(torch.eye(3), [0, 1, 2])
+    assert math.isnan(within) and across == pytest.approx(0.0)
+
+
+def test_train_toy_embedding_takes_keywords_only_and_restores_threads(blobs):
+    train_x, train_y, _, _ = blobs
+    with pytest.raises(TypeError):
+        toy.train_toy_embedding(train_x, train_y, 3)  # num_classes is keyword-only
+    threads = torch.get_num_threads()
+    toy.train_toy_embedding(train_x, train_y, num_classes=3, num_steps=1, num_snapshots=1, num_threads=1)
+    assert torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="num_threads"):
+        toy.train_toy_embedding(train_x, train_y, num_classes=3, num_steps=1, num_threads=0)

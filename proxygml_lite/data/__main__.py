@@ -14,12 +14,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import DATASETS
 from .download import ChecksumError, DownloadError, manual_steps
 from .images import bad_images_message, find_bad_images
 from .manifest import prepare_command
-from .prepare import SPECS, archives_dir, canonical_benchmark, prepare_dataset
+from .prepare import BENCHMARKS, SPECS, archives_dir, canonical_benchmark, prepare_dataset
 
-BENCH_CHOICES = ("cub200", "cars196", "online_products", "sop")
+
+def _benchmark_choices() -> tuple[str, ...]:
+    """The benchmarks and their aliases, as registered (cub200, cars196, online_products, sop)."""
+    return tuple(key for name in BENCHMARKS for key in (name, *DATASETS.get(name).aliases))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,9 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Download, verify and prepare the deep metric learning benchmarks for ProxyGML.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    benchmarks = _benchmark_choices()
 
     prep = sub.add_parser("prepare", help="archives -> DIR/<name>/{train,test}/<label>/<image> + manifest.json")
-    prep.add_argument("name", choices=BENCH_CHOICES)
+    prep.add_argument("name", choices=benchmarks)
     prep.add_argument("--data-root", default="data", help="data folder (default: data)")
     prep.add_argument("--download", action="store_true",
                       help="download missing archives (mirrors in order, resumable, checksum-verified)")
@@ -46,12 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="verify a prepared folder (or a --dataset folder): counts, and decode "
                            "every image, naming each bad one")
-    check.add_argument("name", choices=BENCH_CHOICES + ("folder",))
+    check.add_argument("name", choices=DATASETS.choices())
     check.add_argument("--data-root", default="data")
     check.add_argument("--quiet", action="store_true", help="no progress bars")
 
     src = sub.add_parser("sources", help="print the files, mirrors, checksums and manual steps")
-    src.add_argument("name", choices=BENCH_CHOICES)
+    src.add_argument("name", choices=benchmarks)
     src.add_argument("--data-root", default="data")
     return parser
 
@@ -85,9 +90,13 @@ def _check(args) -> int:
 
     datasets = [load_dataset(args.name, args.data_root, split) for split in ("train", "test")]
     for ds in datasets:
-        print(f"{args.name} {ds.split}: {ds.num_classes} classes, {len(ds)} images ({ds.root})")
+        print(f"{args.name} {getattr(ds, 'split', '')}: {ds.num_classes} classes, {len(ds)} images "
+              f"({getattr(ds, 'root', args.data_root)})")
     failed = False
     for ds in datasets:
+        if not hasattr(ds, "samples"):  # generated arrays (glyphs): no image files to decode
+            print(f"{args.name} {getattr(ds, 'split', '')}: images are arrays in memory, no files to decode")
+            continue
         bad = find_bad_images([p for p, _ in ds.samples], progress=False if args.quiet else None,
                               desc=f"decode {ds.split}")
         if bad:
