@@ -238,7 +238,8 @@ def test_a_smoke_run_leaves_the_committed_figures_untouched(tmp_path, monkeypatc
             "save_figure(fig, '05_recall_comparison')\nprint(cfg.figures_dir)")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     script.execute(nb, smoke=True, figures_dir=None, cwd=NOTEBOOK_DIR, timeout=120)
-    written = Path(nb.cells[0].outputs[-1]["text"].strip().splitlines()[-1])
+    printed = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
+    written = Path(printed.strip().splitlines()[-1])
     assert (written / "05_recall_comparison.png").is_file() and not written.resolve().is_relative_to(ROOT)
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in figures.glob("*.png")} == before
 
