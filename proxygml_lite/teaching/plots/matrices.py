@@ -38,8 +38,8 @@ def plot_similarity_heatmap(matrix, row_labels, *, num_classes: int, columns_per
         for i, j in zip(*np.nonzero(mask)):
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="black", lw=1.3, gid="highlight"))
     ax.set_xticks([c * columns_per_class + (columns_per_class - 1) / 2 for c in range(num_classes)],
-                  [f"class {c}" for c in range(num_classes)], fontsize=FONT_SIZE)
-    ax.set_xlabel(f"{column_name} (grouped by class)")
+                  [str(c) for c in range(num_classes)], fontsize=FONT_SIZE)
+    ax.set_xlabel(f"{column_name}, grouped by class")
     centres = [np.flatnonzero(sorted_labels == c).mean() for c in np.unique(sorted_labels)]
     ax.set_yticks(centres, [f"class {c}" for c in np.unique(sorted_labels)], fontsize=FONT_SIZE)
     ax.set_ylabel(f"{row_name} (sorted by class)")
