@@ -29,13 +29,14 @@ import platform
 
 import torch
 
-from proxygml_lite.efficiency import DEFAULT_LOSSES, measure_loss_cost
+from proxygml_lite.efficiency import measure_loss_cost
+from proxygml_lite.registry import LOSSES
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--classes", nargs="+", type=int, default=[100, 300, 1000], help="values of C")
-    parser.add_argument("--losses", nargs="+", default=list(DEFAULT_LOSSES), choices=DEFAULT_LOSSES)
+    parser.add_argument("--losses", nargs="+", default=list(LOSSES.names()), choices=LOSSES.choices())
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--N", type=int, default=12, help="ProxyGML proxies per class")

@@ -28,18 +28,19 @@ shares ``--centerlr`` unless you pass a different one.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from .loss import ProxyGMLLoss
+from .checks import check_int
+from .registry import LOSSES, register_loss
 
-__all__ = ["LOSS_NAMES", "BASELINE_DEFAULTS", "MetricLossAdapter", "build_loss"]
+__all__ = ["BASELINE_DEFAULTS", "MetricLossAdapter", "build_loss"]
 
-LOSS_NAMES = ("proxygml", "proxynca", "proxyanchor", "softtriple", "normsoftmax")
-
-#: pytorch-metric-learning class and default keyword arguments of each baseline.
+#: pytorch-metric-learning class and default keyword arguments of each baseline (registered below).
 BASELINE_DEFAULTS: dict[str, tuple[str, dict[str, Any]]] = {
     "proxynca": ("ProxyNCALoss", {"softmax_scale": 1}),
     "proxyanchor": ("ProxyAnchorLoss", {"margin": 0.1, "alpha": 32}),
@@ -49,11 +50,14 @@ BASELINE_DEFAULTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 class MetricLossAdapter(nn.Module):
-    """Wraps a pytorch-metric-learning loss as ``loss_fn(embeddings, labels)``.
+    """Wraps a pytorch-metric-learning loss as ``loss_fn(embeddings, labels)`` (the loss contract).
 
-    Exposes ``loss_s`` (the loss value, detached) and ``loss_p`` (``nan``: the
-    baselines have no proxy regulariser ``L^p``) like :class:`ProxyGMLLoss`,
-    so the trainer logs every loss the same way.
+    It has no :meth:`terms` (the baselines have no ``L^s``/``L^p``); for
+    backward compatibility it keeps ``loss_s`` (the loss value, detached) and
+    ``loss_p`` (``nan``). ``proxies`` is the wrapped loss's proxy matrix
+    ``(C, d)`` where it has one (ProxyNCA, Proxy-Anchor). ``validate``: check
+    the label range on every call (a device-to-host synchronisation; the
+    trainer turns it off).
     """
 
     def __init__(self, name: str, loss: nn.Module, num_classes: int, embedding_dim: int) -> None:
@@ -62,8 +66,13 @@ class MetricLossAdapter(nn.Module):
         self.loss = loss
         self.num_classes = num_classes
         self.embedding_dim = embedding_dim
+        self.validate = True
         self.loss_s = torch.zeros(())
         self.loss_p = torch.full((), float("nan"))
+
+    @property
+    def proxies(self) -> torch.Tensor | None:
+        return getattr(self.loss, "proxies", None)
 
     def extra_repr(self) -> str:
         return f"name={self.name}, C={self.num_classes}, d={self.embedding_dim}"
@@ -71,7 +80,7 @@ class MetricLossAdapter(nn.Module):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if embeddings.dim() != 2 or embeddings.shape[1] != self.embedding_dim:
             raise ValueError(f"embeddings must have shape (B, {self.embedding_dim}); got {tuple(embeddings.shape)}")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+        if self.validate and labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
             raise ValueError(
                 f"labels must lie in [0, {self.num_classes}); got [{int(labels.min())}, {int(labels.max())}]. "
                 "Map the training classes to 0..C-1 (and check num_classes)."
@@ -82,41 +91,73 @@ class MetricLossAdapter(nn.Module):
         return value
 
 
-def build_loss(name: str, num_classes: int, embedding_dim: int, **kwargs: Any) -> nn.Module:
-    """The loss ``name`` for ``C = num_classes`` classes and ``d = embedding_dim``.
+def _pml_factory(name: str):
+    class_name, defaults = BASELINE_DEFAULTS[name]
+
+    def build(num_classes: int, embedding_dim: int, **kwargs: Any) -> MetricLossAdapter:
+        check_int("num_classes", num_classes, 2, "C, the number of training classes")
+        check_int("embedding_dim", embedding_dim, 1, "d")
+        from pytorch_metric_learning import losses as pml_losses
+
+        options = {**defaults, **kwargs}
+        try:
+            loss = getattr(pml_losses, class_name)(num_classes=num_classes, embedding_size=embedding_dim, **options)
+        except TypeError as exc:
+            raise ValueError(
+                f"bad keyword arguments for {name} ({class_name}): {exc}; valid ones are those of "
+                f"pytorch_metric_learning.losses.{class_name} (defaults here: {defaults})"
+            ) from None
+        return MetricLossAdapter(name, loss, num_classes, embedding_dim)
+
+    build.__name__ = build.__qualname__ = f"build_{name}"
+    build.__doc__ = (
+        f"pytorch_metric_learning.losses.{class_name} with defaults {defaults}, as ``loss(embeddings, labels)``."
+    )
+    return build
+
+
+for _name, (_class_name, _defaults) in BASELINE_DEFAULTS.items():
+    register_loss(_name, _pml_factory(_name), description=f"pytorch-metric-learning {_class_name}")
+
+
+def build_loss(
+    name: str,
+    num_classes: int,
+    embedding_dim: int,
+    *,
+    settings: Any = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """The registered loss ``name`` for ``C = num_classes`` classes and ``d = embedding_dim``.
 
     Args:
-        name: ``"proxygml"`` or one of the baselines ``"proxynca"``,
-            ``"proxyanchor"``, ``"softtriple"``, ``"normsoftmax"``.
+        name: a name of :data:`proxygml_lite.registry.LOSSES`: ``"proxygml"``,
+            the baselines ``"proxynca"``, ``"proxyanchor"``, ``"softtriple"``,
+            ``"normsoftmax"``, or one you registered with
+            :func:`~proxygml_lite.registry.register_loss`.
         num_classes: ``C``, the number of training classes.
         embedding_dim: ``d``.
-        **kwargs: for ``proxygml``: ``proxies_per_class`` (``N``, default 12),
-            ``r`` (0.05), ``weight_lambda`` (``lambda``, 0.3), ``positive_mask``,
-            ``mask_softmax``; for a baseline: keyword arguments of its
-            pytorch-metric-learning class (see :data:`BASELINE_DEFAULTS`).
+        settings: optional ``TrainConfig`` (or a mapping of its fields) from
+            which the loss's declared ``config_fields`` are taken (ProxyGML:
+            ``N``, ``r``, ``weight_lambda``, ``positive_mask``, ``mask_softmax``).
+        **kwargs: keyword arguments of the loss, over ``settings``: for
+            ``proxygml``: ``proxies_per_class`` (``N``, default 12), ``r``
+            (0.05), ``weight_lambda`` (``lambda``, 0.3), ``positive_mask``,
+            ``mask_softmax``, ``scale``; for a baseline: keyword arguments of
+            its pytorch-metric-learning class (see :data:`BASELINE_DEFAULTS`).
 
     Returns:
-        ``nn.Module`` called as ``loss_fn(embeddings, labels)``, with detached
-        ``loss_s``/``loss_p`` attributes after each call.
+        ``nn.Module`` called as ``loss_fn(embeddings, labels)`` (see the loss
+        contract in :mod:`proxygml_lite.registry`).
     """
-    if name == "proxygml":
-        options = {"proxies_per_class": 12, "r": 0.05, "weight_lambda": 0.3, **kwargs}
-        return ProxyGMLLoss(num_classes=num_classes, embedding_dim=embedding_dim, **options)
-    if name not in BASELINE_DEFAULTS:
-        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2 (C, the number of training classes); got {num_classes!r}")
-    if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
-        raise ValueError(f"embedding_dim must be an integer >= 1 (d); got {embedding_dim!r}")
-    from pytorch_metric_learning import losses as pml_losses
-
-    class_name, defaults = BASELINE_DEFAULTS[name]
-    options = {**defaults, **kwargs}
-    try:
-        loss = getattr(pml_losses, class_name)(num_classes=num_classes, embedding_size=embedding_dim, **options)
-    except TypeError as exc:
-        raise ValueError(
-            f"bad keyword arguments for {name} ({class_name}): {exc}; valid ones are those of "
-            f"pytorch_metric_learning.losses.{class_name} (defaults here: {defaults})"
-        ) from None
-    return MetricLossAdapter(name, loss, num_classes, embedding_dim)
+    entry = LOSSES.get(name)
+    options: dict[str, Any] = {}
+    if settings is not None:
+        values = (
+            settings
+            if isinstance(settings, Mapping)
+            else {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+        )
+        options = {kw: values[field] for kw, field in entry.options.get("config_fields", {}).items() if field in values}
+    options.update(kwargs)
+    return entry.factory(num_classes=num_classes, embedding_dim=embedding_dim, **options)

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from .baselines import build_loss
+from .registry import LOSSES
 
 __all__ = ["measure_loss_cost"]
-
-DEFAULT_LOSSES = ("proxygml", "proxynca", "proxyanchor", "softtriple", "normsoftmax")
 
 
 def _sync(device: torch.device) -> None:
@@ -52,7 +51,7 @@ def _saved_tensor_bytes(loss_fn, embeddings, labels) -> int:
 
 
 def measure_loss_cost(
-    losses: Iterable[str] | Mapping[str, dict] = DEFAULT_LOSSES,
+    losses: Iterable[str] | Mapping[str, dict] | None = None,
     class_counts: Iterable[int] = (100, 1000, 10000),
     batch_size: int = 32,
     dim: int = 512,
@@ -64,8 +63,9 @@ def measure_loss_cost(
     """Forward+backward time and memory of each loss layer per iteration, for each ``C``.
 
     Args:
-        losses: names (see :func:`~proxygml_lite.baselines.build_loss`) or a
-            mapping ``name -> kwargs`` (e.g. ``{"proxygml": {"proxies_per_class": 1}}``).
+        losses: names of registered losses (see :func:`~proxygml_lite.baselines.build_loss`;
+            default: every registered loss, yours included) or a mapping
+            ``name -> kwargs`` (e.g. ``{"proxygml": {"proxies_per_class": 1}}``).
             ProxyGML defaults to the paper's ``N = 12``, ``r = 0.05``, ``lambda = 0.3``.
         class_counts: numbers of classes ``C`` to measure.
         batch_size: ``B``; dim: ``d``.
@@ -81,6 +81,8 @@ def measure_loss_cost(
         iteration above what was allocated before it; ``nan`` on the CPU).
     """
     device = torch.device(device)
+    if losses is None:
+        losses = LOSSES.names()
     specs = dict(losses) if isinstance(losses, Mapping) else {name: {} for name in losses}
     counts = [int(c) for c in class_counts]
     if not specs or not counts:
@@ -93,11 +95,13 @@ def measure_loss_cost(
         for name, kwargs in specs.items():
             torch.manual_seed(seed)
             loss_fn = build_loss(name, c, dim, **(kwargs or {})).to(device)
+            if hasattr(loss_fn, "validate"):
+                loss_fn.validate = False  # as in training: no per-call value checks (device syncs)
             embeddings = F.normalize(torch.randn(batch_size, dim, generator=generator), dim=1).to(device)
             embeddings.requires_grad_(True)
             labels = torch.randint(0, c, (batch_size,), generator=generator).to(device)
 
-            def iteration():
+            def iteration(loss_fn=loss_fn, embeddings=embeddings, labels=labels):
                 for p in loss_fn.parameters():
                     p.grad = None
                 embeddings.grad = None

@@ -39,9 +39,11 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import traceback
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -108,12 +110,12 @@ def _print(lines: list[str]) -> None:
 
 
 def _student_line(error: BaseException) -> str:
-    """The innermost line of the traceback, which is usually in the student's function."""
-    frames = traceback.extract_tb(error.__traceback__)
-    if len(frames) <= 1:
-        return ""
-    frame = frames[-1]
-    return f"  at line {frame.lineno} of {frame.name}(): {frame.line}"
+    """The innermost line of the traceback outside this module and torch: the student's line that raised."""
+    library = (str(Path(__file__).resolve()), str(Path(torch.__file__).resolve().parent))
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if not os.path.realpath(frame.filename).startswith(library):
+            return f"  at line {frame.lineno} of {frame.name}(): {frame.line}"
+    return ""
 
 
 def _as_tensor(result: Any, what: str) -> tuple[torch.Tensor | None, str]:
@@ -141,7 +143,8 @@ def _first_difference(got: torch.Tensor, expected: torch.Tensor, axes: tuple[str
     wrong = (~close).nonzero()
     i, j = (int(v) for v in wrong[0])
     return (
-        f"entry [{i}, {j}] ({axes[0]} {i}, {axes[1]} {j}) is {float(got64[i, j]):.6g}, expected {float(expected64[i, j]):.6g}"
+        f"entry [{i}, {j}] ({axes[0]} {i}, {axes[1]} {j}) is {float(got64[i, j]):.6g}, "
+        f"expected {float(expected64[i, j]):.6g}"
         f" ({len(wrong)} of {got.numel()} entries differ)."
     )
 
@@ -373,7 +376,8 @@ def _compare_subgraph(got: torch.Tensor, expected: torch.Tensor, case: _Case) ->
         return f"your output has dtype {got.dtype}; the indices of proxies are integers (torch.long)."
     got = got.long()
     if bool((got < 0).any() or (got >= num_proxies).any()):
-        return f"your indices must lie in 0 .. C*N - 1 = {num_proxies - 1}; found {got.min().item()} .. {got.max().item()}."
+        return (f"your indices must lie in 0 .. C*N - 1 = {num_proxies - 1}; "
+                f"found {got.min().item()} .. {got.max().item()}.")
     positive = steps.positive_mask(labels, num_classes, per_class)
     for i in range(batch):
         kept = sorted(got[i].tolist())
@@ -455,10 +459,12 @@ def check_select_subgraph(
                        "you ranked S alone and forgot the positive mask: add 1000 on the sample's own-class "
                        "proxies (S + 1000 S^pos) before the top-k, so all its N own-class proxies are kept."),
             _Diagnosis(smallest,
-                       "you kept the k SMALLEST entries; the subgraph keeps the largest (topk's default, largest=True)."),
+                       "you kept the k SMALLEST entries; the subgraph keeps the largest "
+                       "(topk's default, largest=True)."),
             _Diagnosis(classes_interleaved,
                        "the own-class proxies are in the wrong columns: proxy j belongs to class j // N "
-                       "(columns c*N .. c*N+N-1 are class c's), not j % C. steps.proxy_labels(C, N) gives them."),
+                       "(columns c*N .. c*N+N-1 are class c's), not j % C: torch.arange(C).repeat_interleave(N), "
+                       "not .repeat(N) (steps.proxy_labels(C, N) gives them)."),
             _Diagnosis(small_bias,
                        "the bias on the own-class proxies must beat any difference of S, which lies in [-1, 1]: "
                        "add 1000 (as the official code does), not 1."),
@@ -593,7 +599,7 @@ def check_mask_softmax(fn: Callable[[torch.Tensor], torch.Tensor], seed: int = 0
                        "M = [Z != 0] is 0 there, so their P must be 0 and they stay out of the denominator."),
             _Diagnosis(lambda z: torch.softmax(z, dim=0),
                        "you normalised down each column (dim=0); each sample's probabilities (a row) sum to 1: dim=1."),
-            _Diagnosis(lambda z: masked(z) * torch.exp(z) / (1e-8 + (masked(z) * torch.exp(z)).sum(dim=0, keepdim=True)),
+            _Diagnosis(lambda z: masked(z) * torch.exp(z) / (1e-8 + (masked(z) * torch.exp(z)).sum(0, keepdim=True)),
                        "the denominator sums over the wrong axis: sum each row over its classes (dim=1)."),
             _Diagnosis(lambda z: (z > 0) * torch.exp(z) / (1e-8 + ((z > 0) * torch.exp(z)).sum(dim=1, keepdim=True)),
                        "Z can be negative (a proxy with negative similarity votes against its class); the mask is "

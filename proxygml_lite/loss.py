@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import torch
 from torch import nn
 
 from . import steps
+from .checks import check_in_range, check_int, check_number
+from .registry import register_loss
 
 __all__ = ["ProxyGMLLoss"]
-
-
-def _check_int(name: str, value, minimum: int, hint: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum} ({hint}); got {value!r}")
-    return int(value)
 
 
 class ProxyGMLLoss(nn.Module):
@@ -47,16 +42,42 @@ class ProxyGMLLoss(nn.Module):
             kept per sample. Needs ``k > N`` (``r > 1/C``) with the positive
             mask, or the subgraph holds only own-class proxies and ``L^s`` is 0.
         weight_lambda: ``lambda >= 0``, the weight of ``L^p``; 0 skips it.
-        positive_mask: use ``S^pos`` when selecting the subgraph (paper: on).
-        mask_softmax: use the mask softmax ``M`` (paper: on); off gives a
-            plain softmax cross-entropy over all ``C`` classes of ``Z``.
+        positive_mask: use ``S^pos`` when selecting the subgraph (on, as in
+            the paper and the official code). Off: ``W`` keeps the top-``k``
+            of ``S`` itself, without the ``+1000 S^pos`` bias, so a sample's
+            own-class proxies enter its subgraph only if they are among its
+            ``k`` most similar.
+        mask_softmax: use the mask softmax ``M`` (on, as in the paper and the
+            official code). Off: ``L^s`` is a plain softmax cross-entropy over
+            all ``C`` classes of ``Z`` (``F.cross_entropy(Z, y)``), so classes
+            outside the subgraph (``Z = 0``) are not masked out.
+        scale: temperature multiplying ``Z`` before the (mask) softmax of
+            ``L^s``; ``None`` (default) = 1, the official behaviour. The
+            official code carries the line ``scale = 1.0 if dataset !=
+            "online_products" else 20.0`` commented out in its
+            ``scale_mask_softmax``, i.e. it was tried for SOP but not used;
+            ``scale=20.0`` reproduces that variant. The mask ``M`` is taken
+            from ``Z`` before scaling, as there. ``L^p`` is not scaled.
+        validate: check the input values on every call (labels in
+            ``0..C-1``, no NaN/Inf in the embeddings or the proxies). Each of
+            these checks waits for the device (a device-to-host
+            synchronisation), so the trainer turns it off (it checks the
+            labels once, before training); shapes and dtypes are always
+            checked, which costs nothing.
+
+    The switches ``positive_mask`` and ``mask_softmax`` are THIS PACKAGE'S
+    reading of the paper's ablation (Table 4: rows with and without ``S^pos``
+    and ``M``). The official code has neither switch: there ``S^pos`` and
+    ``M`` are always on and ``lambda`` (``--weight_lambda``) is its only
+    switch. How each "off" is implemented above is this package's choice.
 
     Attributes:
         proxies: ``nn.Parameter`` of shape ``(C*N, d)``; rows ``c*N .. c*N+N-1``
             belong to class ``c``. Initialised like the official code:
             ``kaiming_uniform_(a=sqrt(5))`` on a ``(d, C*N)`` tensor, transposed.
         loss_s, loss_p: the detached terms ``L^s`` and ``L^p`` of the last call
-            (``L^p`` is 0 when ``lambda = 0``), for logging.
+            (``L^p`` is 0 when ``lambda = 0``), for logging; :meth:`terms`
+            returns both by name.
         k: the subgraph size ``ceil(r C N)``.
 
     Example:
@@ -74,27 +95,30 @@ class ProxyGMLLoss(nn.Module):
         weight_lambda: float = 0.3,
         positive_mask: bool = True,
         mask_softmax: bool = True,
+        scale: float | None = None,
+        validate: bool = True,
     ) -> None:
         super().__init__()
-        self.num_classes = _check_int("num_classes", num_classes, 2, "C, the number of training classes")
-        self.proxies_per_class = _check_int("proxies_per_class", proxies_per_class, 1, "N, proxies per class")
-        self.embedding_dim = _check_int("embedding_dim", embedding_dim, 1, "d, the embedding size")
-        if isinstance(r, bool) or not isinstance(r, numbers.Real) or not (0.0 < float(r) <= 1.0):
-            raise ValueError(f"r must be a number in (0, 1] (the subgraph scale; the paper uses 0.05); got {r!r}")
-        if (
-            isinstance(weight_lambda, bool)
-            or not isinstance(weight_lambda, numbers.Real)
-            or not math.isfinite(weight_lambda)
-            or weight_lambda < 0
-        ):
-            raise ValueError(
-                f"weight_lambda must be a finite number >= 0 (lambda, the weight of L^p; 0 disables it); "
-                f"got {weight_lambda!r}"
-            )
-        self.r = float(r)
-        self.weight_lambda = float(weight_lambda)
+        self.num_classes = check_int("num_classes", num_classes, 2, "C, the number of training classes")
+        self.proxies_per_class = check_int("proxies_per_class", proxies_per_class, 1, "N, proxies per class")
+        self.embedding_dim = check_int("embedding_dim", embedding_dim, 1, "d, the embedding size")
+        self.r = check_in_range("r", r, 0, 1, "the subgraph scale; the paper uses 0.05")
+        self.weight_lambda = check_number("weight_lambda", weight_lambda, 0, "lambda, the weight of L^p; 0 disables it")
         self.positive_mask = bool(positive_mask)
         self.mask_softmax = bool(mask_softmax)
+        self.scale = (
+            None
+            if scale is None
+            else check_number(
+                "scale",
+                scale,
+                0,
+                "temperature of the softmax of L^s; None = 1 (official), 20.0 = the official "
+                "code's commented-out SOP value",
+                strict=True,
+            )
+        )
+        self.validate = bool(validate)
         self.k = steps.subgraph_size(self.r, self.num_classes, self.proxies_per_class)
 
         num_proxies = self.num_classes * self.proxies_per_class
@@ -114,10 +138,15 @@ class ProxyGMLLoss(nn.Module):
         return (
             f"C={self.num_classes}, N={self.proxies_per_class}, d={self.embedding_dim}, r={self.r}, "
             f"k={self.k}, weight_lambda={self.weight_lambda}, positive_mask={self.positive_mask}, "
-            f"mask_softmax={self.mask_softmax}"
+            f"mask_softmax={self.mask_softmax}" + (f", scale={self.scale}" if self.scale is not None else "")
         )
 
+    def terms(self) -> dict[str, torch.Tensor]:
+        """The detached terms of the last call: ``{"loss_s": L^s, "loss_p": L^p}`` (logged as columns)."""
+        return {"loss_s": self.loss_s, "loss_p": self.loss_p}
+
     def _check_inputs(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+        """Shapes and dtypes (free); with ``validate`` also the values (each check waits for the device)."""
         if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2:
             shape = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__
             raise ValueError(f"embeddings must be a 2-D tensor of shape (B, {self.embedding_dim}); got {shape}")
@@ -136,9 +165,10 @@ class ProxyGMLLoss(nn.Module):
             raise ValueError(f"labels must be an integer tensor (int64 class indices); got dtype {labels.dtype}")
         if labels.shape[0] != embeddings.shape[0]:
             raise ValueError(
-                f"labels has {labels.shape[0]} entries but embeddings has {embeddings.shape[0]} rows; "
-                "they must match"
+                f"labels has {labels.shape[0]} entries but embeddings has {embeddings.shape[0]} rows; they must match"
             )
+        if not self.validate:
+            return
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= self.num_classes:
             raise ValueError(
@@ -147,6 +177,11 @@ class ProxyGMLLoss(nn.Module):
             )
         if not torch.isfinite(embeddings).all():
             raise ValueError("embeddings contain NaN or Inf; check the model's outputs and the learning rate")
+        if not torch.isfinite(self.proxies).all():
+            raise ValueError(
+                "the proxies contain NaN or Inf (an earlier update diverged, or they were loaded from a bad "
+                "checkpoint); lower the proxy learning rate (--centerlr) or re-initialise the loss"
+            )
 
     def _warn_if_trivial(self) -> None:
         if self._warned_small_k or not self.positive_mask or self.k > self.proxies_per_class:
@@ -164,9 +199,14 @@ class ProxyGMLLoss(nn.Module):
         )
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """``L = L^s + lambda L^p`` for L2-normalised ``embeddings`` ``(B, d)`` and int ``labels`` ``(B,)``."""
+        """``L = L^s + lambda L^p`` for L2-normalised ``embeddings`` ``(B, d)`` and integer ``labels`` ``(B,)``.
+
+        Labels of any integer dtype are accepted (uint8, int32, ...) and used as int64.
+        """
         self._check_inputs(embeddings, labels)
         self._warn_if_trivial()
+        if labels.dtype != torch.long:
+            labels = labels.long()
         c, n = self.num_classes, self.proxies_per_class
         with torch.autocast(device_type=embeddings.device.type, enabled=False):
             x = embeddings.float() if embeddings.dtype in (torch.float16, torch.bfloat16) else embeddings
@@ -174,6 +214,8 @@ class ProxyGMLLoss(nn.Module):
             similarity = steps.similarity_graph(x, proxies)
             subgraph = steps.select_subgraph(similarity, labels, c, n, self.k, self.positive_mask)
             z = steps.reverse_label_propagation(subgraph, c, n)
+            if self.scale is not None:
+                z = z * self.scale  # the official scale_mask_softmax: exp(Z * scale), M from Z
             loss_s = steps.classification_loss(z, labels, self.mask_softmax)
             if self.weight_lambda > 0:
                 loss_p = steps.proxy_regulariser(proxies, c, n)
@@ -184,3 +226,23 @@ class ProxyGMLLoss(nn.Module):
         self.loss_s = loss_s.detach()
         self.loss_p = loss_p.detach()
         return total
+
+
+def _build_proxygml(num_classes: int, embedding_dim: int, proxies_per_class: int = 12, **options) -> ProxyGMLLoss:
+    return ProxyGMLLoss(
+        num_classes=num_classes, proxies_per_class=proxies_per_class, embedding_dim=embedding_dim, **options
+    )
+
+
+register_loss(
+    "proxygml",
+    _build_proxygml,
+    config_fields={
+        "proxies_per_class": "N",
+        "r": "r",
+        "weight_lambda": "weight_lambda",
+        "positive_mask": "positive_mask",
+        "mask_softmax": "mask_softmax",
+    },
+    description="ProxyGML (Zhu et al., NeurIPS 2020): L^s + lambda L^p over a subgraph of k = ceil(r C N) proxies",
+)

@@ -1,5 +1,9 @@
 """The exercise checkers: correct implementations pass, typical wrong ones fail with the hint that names the mistake."""
 
+import math
+import re
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -229,3 +233,41 @@ def test_student_prints_are_not_repeated_while_diagnosing(capsys):
 
     exercises.check_mask_softmax(noisy_wrong)
     assert capsys.readouterr().out.count("hello from the student") == 1
+
+
+# ---------------------------------------------------------------- the notebooks' hidden solutions
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _exercise_calls():
+    """(notebook, checker, function name) for every `exercises.check_x(my_fn)` call in the notebooks' .py sources."""
+    calls = []
+    for source in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")):
+        for checker, function in re.findall(r"^exercises\.(check_\w+)\((\w+)\)", source.read_text(), re.M):
+            calls.append((source.name, checker, function))
+    return calls
+
+
+@pytest.mark.parametrize("notebook,checker,function", _exercise_calls() or [pytest.param(
+    None, None, None, marks=pytest.mark.skip(reason="no notebook calls an exercise checker yet"))])
+def test_each_notebook_solution_passes_its_checker(notebook, checker, function, capsys):
+    """The folded solution (a commented `# def my_fn(...)` in a ```python block) is right, by the checker itself."""
+    text = (NOTEBOOKS / notebook).read_text()
+    start = text.find(f"# def {function}(")
+    assert start >= 0, f"{notebook}: no folded solution `# def {function}(...)` for {checker}"
+    end = text.find("# ```", start)
+    code = "\n".join(line[2:] if line.startswith("# ") else line[1:] for line in text[start:end].splitlines())
+    namespace = {"torch": torch, "F": F, "steps": steps, "math": math}
+    exec(compile(code, f"{notebook}:solution", "exec"), namespace)
+    assert getattr(exercises, checker)(namespace[function]) is True, capsys.readouterr().out
+
+
+def test_an_error_inside_torch_is_reported_at_the_students_line(capsys):
+    def normalises_a_missing_axis(embeddings, proxies):
+        return embeddings @ F.normalize(proxies, dim=5).t()
+
+    assert exercises.check_similarity_graph(normalises_a_missing_axis) is False
+    out = capsys.readouterr().out
+    assert "raised IndexError" in out
+    assert "of normalises_a_missing_axis(): return embeddings @ F.normalize(proxies, dim=5).t()" in out

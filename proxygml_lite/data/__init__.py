@@ -20,33 +20,73 @@ split, classes in numeric order of their original id), ``ds.num_classes``,
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
+from ..registry import DATASETS, register_dataset
 from .folder import IMAGE_EXTENSIONS, FolderDataset, ImageListDataset
 from .manifest import load_prepared
-from .prepare import BENCHMARKS, SPECS, canonical_benchmark, prepare_dataset
+from .prepare import _ALIASES, BENCHMARKS, SPECS, prepare_dataset
 
 __all__ = [
-    "DATASET_NAMES",
+    "DATASETS",
     "BENCHMARKS",
     "IMAGE_EXTENSIONS",
     "canonical_name",
+    "generated_datasets",
     "load_dataset",
     "prepare_dataset",
+    "register_dataset",
     "FolderDataset",
     "ImageListDataset",
     "SPECS",
 ]
 
-#: Names accepted by :func:`load_dataset` (``sop`` is an alias of ``online_products``).
-DATASET_NAMES = ("cub200", "cars196", "online_products", "sop", "glyphs", "folder")
+
+# ------------------------------------------------------- the built-in datasets
+def _benchmark_loader(name: str):
+    def load(data_root, split, transform=None):
+        return load_prepared(name, data_root, split, transform=transform)
+
+    load.__name__ = f"load_{name}"
+    return load
+
+
+for _name in BENCHMARKS:  # cub200, cars196, online_products: their specs are in .prepare
+    register_dataset(
+        _name,
+        _benchmark_loader(_name),
+        aliases=tuple(alias for alias, target in _ALIASES.items() if target == _name),
+        description=SPECS[_name].title,
+    )
+
+
+def _load_glyphs(data_root, split, transform=None, progress=True, **options):
+    from .glyphs import load_glyphs
+
+    return load_glyphs(data_root, split, transform=transform, progress=progress, **options)
+
+
+register_dataset(
+    "glyphs",
+    _load_glyphs,
+    takes_options=True,
+    description="synthetic glyph classes, generated on first use (CPU experiments)",
+)
+register_dataset(
+    "folder",
+    lambda data_root, split, transform=None: FolderDataset(data_root, split, transform=transform),
+    description="your own data: <data>/{train,test}/<class>/<image>",
+)
 
 
 def canonical_name(name: str) -> str:
     """``"sop"`` -> ``"online_products"``; ValueError naming the choices for unknown names."""
-    if name not in DATASET_NAMES:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
-    return "online_products" if name == "sop" else name
+    return DATASETS.canonical(name)
+
+
+def generated_datasets() -> tuple[str, ...]:
+    """Names of the datasets that take generation options (``--dataset-options``): ``("glyphs",)`` here."""
+    return tuple(name for name in DATASETS.names() if DATASETS.get(name).options.get("takes_options"))
 
 
 def load_dataset(
@@ -59,26 +99,24 @@ def load_dataset(
 ):
     """The ``split`` ("train" or "test") of dataset ``name`` under ``data_root``.
 
-    ``progress`` and ``glyph_options`` (generation parameters such as
-    ``images_per_face``, see :func:`~proxygml_lite.data.glyphs.ensure_glyphs`)
-    only concern ``glyphs``, the one dataset that is generated here.
+    ``name`` is any name of :data:`DATASETS` (yours too, see
+    :func:`~proxygml_lite.registry.register_dataset`). ``progress`` and
+    ``glyph_options`` (generation parameters such as ``images_per_face``, see
+    :func:`~proxygml_lite.data.glyphs.ensure_glyphs`) only concern datasets
+    generated here (``glyphs``).
 
     A benchmark that is not prepared raises FileNotFoundError with the exact
     ``python -m proxygml_lite.data prepare ...`` command to run; a prepared
     folder that was modified or is partial raises ValueError.
     """
-    name = canonical_name(name)
+    entry = DATASETS.get(name)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    if name == "glyphs":
-        from .glyphs import load_glyphs
-
-        return load_glyphs(data_root, split, transform=transform, progress=progress, **glyph_options)
+    if entry.options.get("takes_options"):
+        return entry.factory(data_root, split, transform=transform, progress=progress, **glyph_options)
     if glyph_options:
         raise ValueError(
-            f"generation options {sorted(glyph_options)} only apply to the glyphs dataset; {name!r} is read "
-            "from disk as it is"
+            f"generation options {sorted(glyph_options)} only apply to the {' / '.join(generated_datasets())} "
+            f"dataset; {entry.name!r} is read from disk as it is"
         )
-    if name == "folder":
-        return FolderDataset(data_root, split, transform=transform)
-    return load_prepared(canonical_benchmark(name), data_root, split, transform=transform)
+    return entry.factory(data_root, split, transform=transform)

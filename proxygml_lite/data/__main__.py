@@ -13,10 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import DATASETS
 from .download import ChecksumError, DownloadError, manual_steps
-from .prepare import SPECS, archives_dir, canonical_benchmark, prepare_dataset
+from .prepare import BENCHMARKS, SPECS, archives_dir, canonical_benchmark, prepare_dataset
 
-BENCH_CHOICES = ("cub200", "cars196", "online_products", "sop")
+
+def _benchmark_choices() -> tuple[str, ...]:
+    """The benchmarks and their aliases, as registered (cub200, cars196, online_products, sop)."""
+    return tuple(key for name in BENCHMARKS for key in (name, *DATASETS.get(name).aliases))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Download, verify and prepare the deep metric learning benchmarks for ProxyGML.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    benchmarks = _benchmark_choices()
 
     prep = sub.add_parser("prepare", help="archives -> DIR/<name>/{train,test}/<label>/<image> + manifest.json")
-    prep.add_argument("name", choices=BENCH_CHOICES)
+    prep.add_argument("name", choices=benchmarks)
     prep.add_argument("--data-root", default="data", help="data folder (default: data)")
     prep.add_argument("--download", action="store_true",
                       help="download missing archives (mirrors in order, resumable, checksum-verified)")
@@ -38,11 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--quiet", action="store_true", help="no progress bars")
 
     check = sub.add_parser("check", help="verify a prepared folder (or a --dataset folder) and print its counts")
-    check.add_argument("name", choices=BENCH_CHOICES + ("folder",))
+    check.add_argument("name", choices=DATASETS.choices())
     check.add_argument("--data-root", default="data")
 
     src = sub.add_parser("sources", help="print the files, mirrors, checksums and manual steps")
-    src.add_argument("name", choices=BENCH_CHOICES)
+    src.add_argument("name", choices=benchmarks)
     src.add_argument("--data-root", default="data")
     return parser
 

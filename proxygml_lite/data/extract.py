@@ -1,7 +1,10 @@
 """Safe, atomic, idempotent extraction of the benchmark archives.
 
-* safe: no member may land outside the target (absolute names, ``..``, links
-  pointing out, device files are refused; tar uses ``filter="data"``);
+* safe: no member may land outside the target (absolute names, ``..`` and
+  device files are refused; tar uses ``filter="data"``); links are refused in
+  both kinds of archive alike (tar symbolic and hard links, zip symbolic
+  links): the original benchmark archives hold none, so an archive with a
+  link is not the original;
 * atomic: the archive is unpacked into a temporary folder next to the target
   and the expected top folder is renamed into place only when complete;
 * idempotent: when the target folder is there, nothing is done (and said so);
@@ -14,12 +17,13 @@ import os
 import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
+
+from ..fileio import atomic_copy, make_temp_dir
 
 __all__ = ["extract_archive", "place_file", "temp_dir_next_to", "remove_stale_temp_dirs"]
 
@@ -65,32 +69,21 @@ def extract_archive(
 
 
 def place_file(src: str | os.PathLike, dest_dir: str | os.PathLike) -> Path:
-    """Put a plain (non-archive) source file into ``dest_dir`` atomically.
+    """Copy a plain (non-archive) source file into ``dest_dir`` atomically.
 
-    Hard link when possible, else a copy through a temporary name; ``src`` is
-    left where it is.
+    A real copy, never a hard link: a write to the copy under ``raw/`` must not
+    change the user's own file. ``src`` is left where it is.
     """
     src, dest_dir = Path(src), Path(dest_dir)
     final = dest_dir / src.name
-    if final.exists():
+    if final.exists() and not _same_file(src, final):
         return final
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    tmp = dest_dir / f".{src.name}.tmp-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    try:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copy2(src, tmp)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return final
+    return atomic_copy(src, final)  # also replaces a hard link left by an older version
 
 
 def temp_dir_next_to(target: Path, tag: str) -> Path:
     """A new empty folder ``.<target name>.<tag>-<pid>-<random>`` beside ``target``."""
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}-{os.getpid()}-", dir=target.parent))
+    return make_temp_dir(target.parent, f".{target.name}.{tag}-{os.getpid()}-")  # mode from the umask, not 0700
 
 
 def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
@@ -109,6 +102,13 @@ def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:
@@ -135,8 +135,16 @@ def _check_name(archive: Path, name: str) -> PurePosixPath:
 
 def _damaged(archive: Path, err: BaseException) -> ValueError:
     return ValueError(
-        f"{archive} is damaged or truncated ({type(err).__name__}: {err}). Delete it and download it "
-        "again (prepare --download), or fetch it by hand (see data/README.md)"
+        f"{archive} is damaged or truncated ({type(err).__name__}: {err}). Replace it with an intact copy: move "
+        "it out of the archives folder and run prepare --download, or fetch it by hand (see data/README.md)"
+    )
+
+
+def _link_refused(archive: Path, name: str, kind: str, target: str) -> ValueError:
+    return ValueError(
+        f"{archive} holds the {kind} {name!r} -> {target!r}; refusing to extract it (links are refused in tar and "
+        "zip archives alike: the original benchmark archives hold none, so this is not the original). Use the "
+        "original archive from the dataset's authors (see data/README.md)"
     )
 
 
@@ -147,9 +155,10 @@ def _extract_tar(archive: Path, tmp: Path, progress) -> None:
         ) as bar:
             for member in tar:
                 _check_name(archive, member.name)
+                if member.issym() or member.islnk():
+                    kind = "symbolic link" if member.issym() else "hard link"
+                    raise _link_refused(archive, member.name, kind, member.linkname)
                 if not (member.isfile() or member.isdir()):
-                    if member.issym() or member.islnk():
-                        continue  # the benchmark archives hold no links; skip rather than trust one
                     raise ValueError(f"{archive} holds {member.name!r}, which is not a file or folder; refusing")
                 _extract_member(tar, member, tmp, archive)
                 bar.update(1)
@@ -176,7 +185,8 @@ def _extract_zip(archive: Path, tmp: Path, progress) -> None:
             for member in members:
                 _check_name(archive, member.filename)
                 if stat.S_ISLNK(member.external_attr >> 16):
-                    raise ValueError(f"{archive} holds the symbolic link {member.filename!r}; refusing")
+                    raise _link_refused(archive, member.filename, "symbolic link", zf.read(member).decode(
+                        "utf-8", "replace"))
             for member in tqdm(members, unit=" files", desc=f"extract {archive.name}",
                                disable=None if progress is None else not progress):
                 zf.extract(member, tmp)

@@ -68,7 +68,6 @@ import io
 import json
 import numbers
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -79,6 +78,8 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from torch.utils.data import Dataset
+
+from ..fileio import atomic_write_bytes, atomic_write_json
 
 __all__ = [
     "CANDIDATES",
@@ -577,25 +578,6 @@ def _generate(p: dict[str, Any], progress: bool) -> tuple[dict[str, np.ndarray],
     return arrays, manifest
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; make it a normal data file
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _paths(data_root, p) -> tuple[Path, Path]:
     root = Path(data_root)
     if root.exists() and not root.is_dir():
@@ -639,14 +621,10 @@ def _ensure(data_root, progress: bool, **params) -> tuple[Path, dict[str, np.nda
     arrays, manifest = _generate(p, progress)
     npz.parent.mkdir(parents=True, exist_ok=True)
 
-    def write_npz(fh):
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
-        fh.write(buf.getvalue())
-
-    _atomic_write(npz, write_npz)
-    text = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
-    _atomic_write(manifest_path, lambda fh: fh.write(text))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(npz, buf.getvalue())
+    atomic_write_json(manifest_path, manifest, indent=1, sort_keys=False, ensure_ascii=False)
     return npz, arrays, manifest
 
 

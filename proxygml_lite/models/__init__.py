@@ -20,26 +20,26 @@ import numbers
 import os
 from collections.abc import Mapping
 
+from ..registry import BACKBONES, register_backbone
 from . import bninception, resnet, smallcnn
 from .bninception import BNInception, load_bninception_weights
 from .common import (
-    BACKBONES,
-    EmbeddingNet,
     HashMismatchError,
     LoadReport,
     check_backbone,
     check_in_channels,
     load_backbone_weights,
 )
+from .embedding import EmbeddingNet
 from .resnet import ResNet50Backbone, load_resnet50_weights
 from .smallcnn import SmallCNN
-from .transforms import DEFAULT_IMAGE_SIZE, build_transforms
+from .transforms import bninception_transforms, build_transforms, imagenet_transforms, smallcnn_transforms
 
 __all__ = [
     "BACKBONES",
-    "DEFAULT_IMAGE_SIZE",
     "build_model",
     "build_transforms",
+    "register_backbone",
     "EmbeddingNet",
     "BNInception",
     "ResNet50Backbone",
@@ -49,11 +49,61 @@ __all__ = [
 ]
 
 
+# ------------------------------------------------------ the built-in backbones
+def _bninception_size_problem(size: int) -> str | None:
+    if bninception.valid_input_side(size):
+        return None
+    return (
+        f"image_size={size} does not fit BN-Inception's reduction blocks "
+        "(see proxygml_lite.models.bninception.valid_input_side). Fix: use a multiple of 32 such as 224."
+    )
+
+
+def _load_smallcnn_weights(backbone, source):
+    return load_backbone_weights(backbone, source, expected_format="SmallCNN's state_dict")
+
+
+register_backbone(
+    "bninception",
+    lambda in_channels=3: BNInception(),
+    feature_dim=bninception.FEATURE_DIM,
+    transforms=bninception_transforms,
+    image_size=224,
+    min_image_size=bninception.MIN_INPUT_SIZE,
+    load_weights=load_bninception_weights,
+    pretrained_by_default=True,
+    check_image_size=_bninception_size_problem,
+    description="BN-Inception (the paper's), ImageNet weights",
+)
+register_backbone(
+    "resnet50",
+    lambda in_channels=3: ResNet50Backbone(),
+    feature_dim=resnet.FEATURE_DIM,
+    transforms=imagenet_transforms,
+    image_size=224,
+    min_image_size=resnet.MIN_INPUT_SIZE,
+    load_weights=load_resnet50_weights,
+    pretrained_by_default=True,
+    description="ResNet-50, torchvision's ImageNet weights",
+)
+register_backbone(
+    "smallcnn",
+    lambda in_channels=1: SmallCNN(in_channels=in_channels),
+    feature_dim=smallcnn.FEATURE_DIM,
+    transforms=smallcnn_transforms,
+    image_size=32,
+    min_image_size=smallcnn.MIN_INPUT_SIZE,
+    channels=(1, 3),
+    load_weights=_load_smallcnn_weights,
+    description="a small CNN for 32x32 glyphs, trained from scratch",
+)
+
+
 def _check_pretrained(backbone: str, pretrained):
     if isinstance(pretrained, bool) or isinstance(pretrained, (str, os.PathLike, Mapping)):
-        if pretrained is True and backbone == "smallcnn":
+        if pretrained is True and not BACKBONES.get(backbone).options["pretrained_by_default"]:
             raise ValueError(
-                "smallcnn has no published pretrained weights. Fix: pretrained=False (random initialisation) "
+                f"{backbone} has no published pretrained weights. Fix: pretrained=False (random initialisation) "
                 "or a path to weights you trained."
             )
         if isinstance(pretrained, str) and not pretrained:
@@ -76,7 +126,8 @@ def build_model(
 
     Args:
         backbone: ``"bninception"`` (``F = 1024``, the paper's), ``"resnet50"``
-            (``F = 2048``) or ``"smallcnn"`` (``F = 128``, for 32x32 glyphs).
+            (``F = 2048``), ``"smallcnn"`` (``F = 128``, for 32x32 glyphs), or
+            one you registered (:func:`~proxygml_lite.registry.register_backbone`).
         embedding_dim: ``d >= 1`` (the paper: 512).
         pretrained: ``True``: the published ImageNet weights (BN-Inception:
             Cadene's ``bn_inception-52deb4733.pth`` from
@@ -103,24 +154,21 @@ def build_model(
         raise ValueError(f"freeze_bn must be True or False; got {freeze_bn!r}.")
     channels = check_in_channels(backbone, in_channels)
 
-    if backbone == "bninception":
-        net, module, load = BNInception(), bninception, load_bninception_weights
-    elif backbone == "resnet50":
-        net, module, load = ResNet50Backbone(), resnet, load_resnet50_weights
-    else:
-        net, module = SmallCNN(in_channels=channels), smallcnn
-
-        def load(b, source):
-            return load_backbone_weights(b, source, expected_format="SmallCNN's state_dict")
-
-    report = load(net, pretrained) if pretrained is not False else None
+    options = BACKBONES.get(backbone).options
+    net = BACKBONES.get(backbone).factory(in_channels=channels)
+    report = None
+    if pretrained is not False:
+        if options["load_weights"] is None:
+            raise ValueError(f"{backbone} was registered without load_weights. Fix: pretrained=False.")
+        report = options["load_weights"](net, pretrained)
     model = EmbeddingNet(
         net,
-        module.FEATURE_DIM,
+        options["feature_dim"],
         int(embedding_dim),
         in_channels=channels,
         freeze_bn=freeze_bn,
         name=backbone,
+        flexible_channels=len(options["channels"]) > 1,
     )
     model.load_report = report
     return model

@@ -1,11 +1,6 @@
-"""Parts shared by every backbone: the embedding head, ``freeze_bn`` and weight loading.
+"""Parts shared by every backbone: name and argument checks, weight files and their loading.
 
-The embedding network maps an image batch to the L2-normalised embeddings
-``X`` (one row ``x_i^s`` per sample) on which ProxyGML builds the similarity
-graph ``S = X P^T``::
-
-    backbone feature map (B, F, h, w) -> global average pool (B, F)
-    -> Linear(F, d) -> L2 normalisation -> X (B, d), ||x_i^s|| = 1
+The embedding network itself is :class:`proxygml_lite.models.embedding.EmbeddingNet`.
 
 Weight files are checked the way ``torch.hub`` checks them: when a file name
 ends in ``-<hex digits>.<ext>`` (e.g. ``bn_inception-52deb4733.pth``) those
@@ -20,20 +15,20 @@ import logging
 import os
 import pickle
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ..registry import BACKBONES
 
 __all__ = [
     "BACKBONES",
     "check_backbone",
     "check_in_channels",
     "check_min_size",
-    "EmbeddingNet",
     "LoadReport",
     "HashMismatchError",
     "hash_prefix_from_filename",
@@ -80,7 +75,9 @@ class LoadReport:
     kept: tuple[str, ...] = field(default=())
 
     def summary(self) -> str:
-        check = f"SHA-256 prefix {self.hash_prefix} verified" if self.hash_prefix else "no hash in the name, not checked"
+        check = (
+            f"SHA-256 prefix {self.hash_prefix} verified" if self.hash_prefix else "no hash in the name, not checked"
+        )
         text = f"loaded {len(self.loaded)} backbone tensors from {self.source} ({check})"
         if self.reshaped:
             text += f"; {len(self.reshaped)} squeezed from [1, C] to [C]"
@@ -94,17 +91,13 @@ class LoadReport:
         return self.summary()
 
 
-#: The backbones :func:`proxygml_lite.models.build_model` knows.
-BACKBONES = ("bninception", "resnet50", "smallcnn")
-_CHANNELS = {"bninception": (3,), "resnet50": (3,), "smallcnn": (1, 3)}
-
-
 def check_backbone(backbone) -> str:
-    """Validate a backbone name (case-insensitive) and return it in canonical form."""
-    name = backbone.lower() if isinstance(backbone, str) else backbone
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}. Fix: use one of {', '.join(BACKBONES)}.")
-    return name
+    """Validate a backbone name of :data:`~proxygml_lite.registry.BACKBONES` (case-insensitive); its canonical form."""
+    if isinstance(backbone, str) and backbone not in BACKBONES and backbone.lower() in BACKBONES:
+        backbone = backbone.lower()
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}. Fix: use one of {', '.join(BACKBONES.choices())}.")
+    return BACKBONES.canonical(backbone)
 
 
 def check_min_size(name: str, height: int, width: int, minimum: int) -> None:
@@ -118,15 +111,19 @@ def check_min_size(name: str, height: int, width: int, minimum: int) -> None:
 
 def check_in_channels(backbone: str, in_channels) -> int:
     """``in_channels`` for ``backbone``: ``None`` -> its default (3; smallcnn: 1); others validated."""
-    allowed = _CHANNELS[backbone]
+    allowed = BACKBONES.get(backbone).options["channels"]
     if in_channels is None:
         return allowed[0]
     if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels not in allowed:
-        if backbone == "smallcnn":
+        if allowed == (1, 3):
             fix = "use 1 for grayscale images (the glyphs) or 3 for colour images"
+        elif len(allowed) > 1:
+            fix = f"use one of {', '.join(map(str, allowed))}"
         else:
-            fix = (f"{backbone} takes 3-channel images (its ImageNet weights are colour); "
-                   f"build_transforms({backbone!r}, ...) converts grayscale images to 3 channels, so pass in_channels=3")
+            fix = (
+                f"{backbone} takes 3-channel images (its ImageNet weights are colour); "
+                f"build_transforms({backbone!r}, ...) converts grayscale images to 3 channels, so pass in_channels=3"
+            )
         raise ValueError(f"in_channels={in_channels!r} is not supported by {backbone}. Fix: {fix}.")
     return in_channels
 
@@ -226,7 +223,7 @@ def read_state_dict(source, url: str | None = None) -> tuple[dict[str, torch.Ten
         )
     state = dict(obj)
     if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state, where, prefix
 
 
@@ -287,7 +284,7 @@ def load_backbone_weights(
     state, where, prefix = read_state_dict(source, url)
     target = backbone.state_dict()
     if not any(k in target for k in state) and any(k.startswith("backbone.") for k in state):
-        state = {k[len("backbone."):] if k.startswith("backbone.") else k: v for k, v in state.items()}
+        state = {k[len("backbone.") :] if k.startswith("backbone.") else k: v for k, v in state.items()}
         skip_prefixes = (*skip_prefixes, "embedding.")
 
     new, loaded, skipped, reshaped, unexpected, bad_shape = {}, [], [], [], [], []
@@ -336,109 +333,3 @@ def load_backbone_weights(
     )
     logger.info("%s", report.summary())
     return report
-
-
-# --------------------------------------------------------------------------- #
-# the embedding network
-# --------------------------------------------------------------------------- #
-_BATCH_NORMS = (nn.modules.batchnorm._BatchNorm,)
-
-
-class EmbeddingNet(nn.Module):
-    """``X = normalize(W_e GAP(backbone(images)) + b_e)``: L2-normalised embeddings ``(B, d)``.
-
-    Args:
-        backbone: module mapping ``(B, in_channels, H, W)`` to a feature map
-            ``(B, feature_dim, h, w)``, with a method
-            ``check_input_size(H, W)`` that raises ``ValueError`` for sizes it
-            cannot process.
-        feature_dim: ``F``, the channels of that map (1024 for BN-Inception,
-            2048 for ResNet-50).
-        embedding_dim: ``d``, the embedding size (the paper: 512).
-        in_channels: the image channels ``forward`` accepts.
-        freeze_bn: keep every BatchNorm layer of the backbone in eval mode,
-            even after ``model.train()``: running mean/variance are used and
-            not updated. Their affine weight and bias stay trainable, exactly
-            as the official ``train.py --freeze_BN`` (it calls ``.eval()`` on
-            every ``nn.BatchNorm2d`` after ``model.train()`` and still hands
-            all ``model.parameters()`` to Adam). Can be changed later by
-            assigning ``model.freeze_bn``.
-        name: the backbone's name, for messages.
-
-    The head is ``self.embedding`` (``nn.Linear(F, d)``, PyTorch's default
-    initialisation), the name the official warm-up uses for the new layer.
-    Pooling is a mean over the spatial axes and flattening uses ``reshape``
-    semantics, so ``channels_last`` inputs and models work.
-    """
-
-    def __init__(
-        self,
-        backbone: nn.Module,
-        feature_dim: int,
-        embedding_dim: int,
-        *,
-        in_channels: int,
-        freeze_bn: bool = False,
-        name: str = "backbone",
-    ) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.embedding = nn.Linear(feature_dim, embedding_dim)
-        self.feature_dim = int(feature_dim)
-        self.embedding_dim = int(embedding_dim)
-        self.in_channels = int(in_channels)
-        self.backbone_name = name
-        self.load_report: LoadReport | None = None
-        self._freeze_bn = bool(freeze_bn)
-        self.train(self.training)
-
-    # -- freeze_bn ----------------------------------------------------------
-    @property
-    def freeze_bn(self) -> bool:
-        """Whether BatchNorm layers stay in eval mode under ``train()``."""
-        return self._freeze_bn
-
-    @freeze_bn.setter
-    def freeze_bn(self, value: bool) -> None:
-        self._freeze_bn = bool(value)
-        self.train(self.training)
-
-    def train(self, mode: bool = True) -> "EmbeddingNet":
-        super().train(mode)
-        if mode and self._freeze_bn:
-            for module in self.backbone.modules():
-                if isinstance(module, _BATCH_NORMS):
-                    module.eval()
-        return self
-
-    # -- parameter groups ---------------------------------------------------
-    def backbone_parameters(self) -> Iterator[nn.Parameter]:
-        """Parameters of the (pretrained) backbone; with :meth:`head_parameters` a partition of ``parameters()``."""
-        return self.backbone.parameters()
-
-    def head_parameters(self) -> Iterator[nn.Parameter]:
-        """Parameters of the embedding layer ``Linear(F, d)`` (weight and bias)."""
-        return self.embedding.parameters()
-
-    # -- forward ------------------------------------------------------------
-    def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(
-                f"{self.backbone_name} expects images of shape (B, {self.in_channels}, H, W); got {shape}. "
-                f"Fix: transform images with build_transforms({self.backbone_name!r}, ...) and batch them"
-                + (", or build the model with the in_channels of your images." if self.backbone_name == "smallcnn" else ".")
-            )
-        self.backbone.check_input_size(int(x.shape[-2]), int(x.shape[-1]))
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Globally average-pooled backbone features ``(B, F)`` (before the embedding layer)."""
-        self._check_input(x)
-        return self.backbone(x).mean(dim=(2, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """L2-normalised embeddings ``X`` of shape ``(B, d)``."""
-        return F.normalize(self.embedding(self.features(x)), p=2.0, dim=1)
-
-    def extra_repr(self) -> str:
-        return f"backbone={self.backbone_name!r}, d={self.embedding_dim}, freeze_bn={self._freeze_bn}"

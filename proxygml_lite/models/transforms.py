@@ -26,19 +26,20 @@ from PIL import Image
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
-from . import bninception, resnet, smallcnn
-from .common import check_backbone, check_in_channels
+from ..registry import BACKBONES
 from .bninception import BNINCEPTION_MEAN, BNINCEPTION_STD
+from .common import check_backbone, check_in_channels
 from .resnet import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["build_transforms", "ConvertMode", "RGBToBGR255", "BorderFillAffine", "DEFAULT_IMAGE_SIZE"]
-
-DEFAULT_IMAGE_SIZE = {"bninception": 224, "resnet50": 224, "smallcnn": 32}
-_MIN_IMAGE_SIZE = {
-    "bninception": bninception.MIN_INPUT_SIZE,
-    "resnet50": resnet.MIN_INPUT_SIZE,
-    "smallcnn": smallcnn.MIN_INPUT_SIZE,
-}
+__all__ = [
+    "build_transforms",
+    "imagenet_transforms",
+    "bninception_transforms",
+    "smallcnn_transforms",
+    "ConvertMode",
+    "RGBToBGR255",
+    "BorderFillAffine",
+]
 
 
 class ConvertMode:
@@ -100,19 +101,18 @@ class BorderFillAffine(T.RandomAffine):
 
 
 def _check_size(backbone: str, image_size) -> int:
+    options = BACKBONES.get(backbone).options
     if image_size is None:
-        return DEFAULT_IMAGE_SIZE[backbone]
-    minimum = _MIN_IMAGE_SIZE[backbone]
+        return options["image_size"]
+    minimum = options["min_image_size"]
     if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) or image_size < minimum:
         raise ValueError(
             f"image_size must be an integer >= {minimum} for {backbone}; got {image_size!r}. "
-            f"Fix: pass None for the default ({DEFAULT_IMAGE_SIZE[backbone]})."
+            f"Fix: pass None for the default ({options['image_size']})."
         )
-    if backbone == "bninception" and not bninception.valid_input_side(int(image_size)):
-        raise ValueError(
-            f"image_size={image_size} does not fit BN-Inception's reduction blocks "
-            "(see proxygml_lite.models.bninception.valid_input_side). Fix: use a multiple of 32 such as 224."
-        )
+    problem = options["check_image_size"](int(image_size)) if options["check_image_size"] else None
+    if problem:
+        raise ValueError(problem)
     return int(image_size)
 
 
@@ -120,7 +120,8 @@ def build_transforms(backbone: str, train: bool, image_size: int | None = None, 
     """The torchvision transform for ``backbone``: PIL image (any mode) -> normalised tensor.
 
     Args:
-        backbone: ``"bninception"``, ``"resnet50"`` or ``"smallcnn"``.
+        backbone: a name of :data:`~proxygml_lite.registry.BACKBONES`:
+            ``"bninception"``, ``"resnet50"``, ``"smallcnn"`` or yours.
         train: random augmentation (``True``) or the deterministic test
             transform (``False``).
         image_size: output side ``s``; default 224 (bninception, resnet50) or
@@ -133,25 +134,38 @@ def build_transforms(backbone: str, train: bool, image_size: int | None = None, 
     """
     backbone = check_backbone(backbone)
     if not isinstance(train, bool):
-        raise ValueError(f"train must be True or False; got {train!r}. Fix: build_transforms({backbone!r}, train=True).")
+        raise ValueError(
+            f"train must be True or False; got {train!r}. Fix: build_transforms({backbone!r}, train=True)."
+        )
     size = _check_size(backbone, image_size)
     channels = check_in_channels(backbone, in_channels)
+    return BACKBONES.get(backbone).options["transforms"](train, size, channels)
 
-    if backbone == "smallcnn":
-        steps = [ConvertMode("L" if channels == 1 else "RGB"), T.Resize(size), T.CenterCrop(size)]
-        if train:
-            steps.append(BorderFillAffine(degrees=8, translate=(0.08, 0.08), scale=(0.9, 1.1), shear=5))
-        steps += [T.ToTensor(), T.Normalize([0.5] * channels, [0.5] * channels)]
-        return T.Compose(steps)
 
+def smallcnn_transforms(train: bool, size: int, channels: int) -> T.Compose:
+    """Grayscale (or RGB), resize + centre crop to ``size``, a small border-filled affine when training, to [-1, 1]."""
+    steps = [ConvertMode("L" if channels == 1 else "RGB"), T.Resize(size), T.CenterCrop(size)]
+    if train:
+        steps.append(BorderFillAffine(degrees=8, translate=(0.08, 0.08), scale=(0.9, 1.1), shear=5))
+    steps += [T.ToTensor(), T.Normalize([0.5] * channels, [0.5] * channels)]
+    return T.Compose(steps)
+
+
+def _imagenet_steps(train: bool, size: int) -> list:
     steps = [ConvertMode("RGB")]
     if train:
         steps += [T.RandomResizedCrop(size), T.RandomHorizontalFlip()]
     else:
         steps += [T.Resize(round(size * 256 / 224)), T.CenterCrop(size)]
     steps.append(T.ToTensor())
-    if backbone == "bninception":
-        steps += [RGBToBGR255(), T.Normalize(BNINCEPTION_MEAN, BNINCEPTION_STD)]
-    else:
-        steps.append(T.Normalize(IMAGENET_MEAN, IMAGENET_STD))
-    return T.Compose(steps)
+    return steps
+
+
+def imagenet_transforms(train: bool, size: int, channels: int = 3) -> T.Compose:
+    """RGB, random resized crop + flip (train) or resize + centre crop (test), ImageNet mean/std (ResNet-50)."""
+    return T.Compose(_imagenet_steps(train, size) + [T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def bninception_transforms(train: bool, size: int, channels: int = 3) -> T.Compose:
+    """As :func:`imagenet_transforms`, then BGR on the 0..255 scale minus the Caffe means (BN-Inception)."""
+    return T.Compose(_imagenet_steps(train, size) + [RGBToBGR255(), T.Normalize(BNINCEPTION_MEAN, BNINCEPTION_STD)])

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..fileio import atomic_write
+
 __all__ = ["NotebookConfig", "is_smoke", "figures_dir", "seed_everything", "setup", "save_figure",
            "MAX_FIGURE_BYTES", "SMOKE_FIGURES_DIR", "MIN_FONT_SIZE"]
 
@@ -193,15 +195,7 @@ def save_figure(fig, name: str, dpi: int = 100, directory: str | os.PathLike | N
     folder = Path(directory) if directory is not None else figures_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{stem}.png"
-    handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            fig.savefig(stream, format="png", dpi=dpi)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; figures are ordinary repository files
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(target, lambda stream: fig.savefig(stream, format="png", dpi=dpi))  # mode from the umask
     size = target.stat().st_size
     if size > MAX_FIGURE_BYTES:
         warnings.warn(

@@ -21,14 +21,11 @@ from torch import nn
 
 from .. import steps
 from ..loss import ProxyGMLLoss
+from ..registry import LOSSES
 from ._checks import check_float, check_int
 
-__all__ = ["TinyEmbedding", "Snapshot", "ToyHistory", "LOSS_NAMES", "proxy_cosines", "train_step",
+__all__ = ["TinyEmbedding", "Snapshot", "ToyHistory", "proxy_cosines", "train_step",
            "train_toy_embedding"]
-
-#: Losses :func:`train_toy_embedding` knows by name.
-LOSS_NAMES = ("proxygml", "proxynca", "proxyanchor")
-
 
 class TinyEmbedding(nn.Module):
     """A small MLP ``R^in -> R^d`` whose outputs are L2-normalised (points on the circle/sphere).
@@ -127,15 +124,16 @@ def _build_loss(loss: str | nn.Module, *, num_classes: int, proxies_per_class: i
                 weight_lambda: float) -> nn.Module:
     if isinstance(loss, nn.Module):
         return loss
-    if loss == "proxygml":
-        return ProxyGMLLoss(num_classes, proxies_per_class, embedding_dim, r=r, weight_lambda=weight_lambda)
-    if loss in ("proxynca", "proxyanchor"):
-        from pytorch_metric_learning import losses
+    if loss not in LOSSES:
+        raise ValueError(
+            f"loss must be one of {LOSSES.choices()} (a registered loss whose module holds .proxies) or an "
+            f"nn.Module holding .proxies; got {loss!r}"
+        )
+    from ..baselines import build_loss
 
-        if loss == "proxynca":
-            return losses.ProxyNCALoss(num_classes, embedding_dim)
-        return losses.ProxyAnchorLoss(num_classes, embedding_dim)
-    raise ValueError(f"loss must be one of {LOSS_NAMES} or an nn.Module holding .proxies; got {loss!r}")
+    # the registry says which of these settings the loss takes (ProxyGML: N, r, lambda)
+    settings = {"N": proxies_per_class, "r": r, "weight_lambda": weight_lambda}
+    return build_loss(loss, num_classes, embedding_dim, settings=settings)
 
 
 def _recall(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, ks: Sequence[int]) -> dict[int, float]:
@@ -278,8 +276,9 @@ def train_toy_embedding(
             value = train_step(model, loss_fn, optimizer, inputs[batch], labels[batch])
             history.steps.append(step)
             history.loss.append(float(value))
-            history.loss_s.append(float(loss_fn.loss_s) if is_proxygml else math.nan)
-            history.loss_p.append(float(loss_fn.loss_p) if is_proxygml else math.nan)
+            terms = loss_fn.terms() if callable(getattr(loss_fn, "terms", None)) else {}
+            history.loss_s.append(float(terms["loss_s"]) if "loss_s" in terms else math.nan)
+            history.loss_p.append(float(terms["loss_p"]) if "loss_p" in terms else math.nan)
             record(step)
         if eval_inputs is not None:
             history.final_recall = _recall(model, eval_inputs, eval_labels, recall_ks)

@@ -1,0 +1,221 @@
+"""Fabricated miniature CUB-200-2011, Cars196 and Stanford Online Products, for notebook 7's smoke run.
+
+Without a GPU or without the real archives, notebook 7 still walks the real
+pipeline: :func:`make_miniature_archives` writes a few small JPEGs per class
+in each benchmark's *exact* raw layout (``CUB_200_2011.tgz`` with its
+``images.txt``/``classes.txt``/...; ``car_ims.tgz`` plus ``cars_annos.mat``;
+``Stanford_Online_Products.zip`` with ``Ebay_{train,test,info}.txt``) into
+``<data_root>/archives/``, and :func:`prepare_miniature` runs the package's
+own :func:`~proxygml_lite.data.prepare_dataset` on them (checksums, safe
+extraction, class-disjoint split, manifest) with the benchmark's
+:class:`~proxygml_lite.data.prepare.DatasetSpec` shrunk to fit (fewer classes
+and images, the miniature's checksums). The prepared folder then loads with
+``load_dataset(name, data_root)`` and trains with ``--dataset <name>``.
+
+The images are synthetic colour patterns (one base pattern per class plus
+noise), **not** birds, cars or products: any number trained on them is a
+check that the code path works, never a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["MINIATURE_SIZES", "make_miniature_archives", "miniature_spec", "prepare_miniature"]
+
+#: (training classes, test classes, images per class) of each miniature.
+MINIATURE_SIZES: dict[str, tuple[int, int, int]] = {
+    "cub200": (8, 8, 6),
+    "cars196": (8, 8, 6),
+    "online_products": (16, 16, 3),
+}
+_SOP_SUPER = ("bicycle_final", "cabinet_final", "chair_final", "coffee_maker_final", "fan_final", "kettle_final",
+              "lamp_final", "mug_final", "sofa_final", "stapler_final", "table_final", "toaster_final")
+
+
+def _canonical(name: str) -> str:
+    name = {"sop": "online_products"}.get(name, name)
+    if name not in MINIATURE_SIZES:
+        raise ValueError(f"no miniature of {name!r}; choose one of cub200, cars196, online_products (sop)")
+    return name
+
+
+def _jpegs(num_classes: int, per_class: int, size: int, seed: int) -> list[list[bytes]]:
+    """Per class: ``per_class`` JPEGs of one random base pattern plus noise (so a network can learn the classes)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(num_classes):
+        base = rng.integers(0, 256, (size // 4, size // 4, 3)).repeat(4, axis=0).repeat(4, axis=1)
+        images = []
+        for _ in range(per_class):
+            pixels = np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
+            buffer = io.BytesIO()
+            Image.fromarray(pixels, "RGB").save(buffer, "JPEG", quality=90)
+            images.append(buffer.getvalue())
+        out.append(images)
+    return out
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None) -> None:
+    info = tarfile.TarInfo(name)
+    info.mtime = 1_300_000_000
+    if data is None:
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+    else:
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def _write_cub(archives: Path, jpegs: list[list[bytes]]) -> list[Path]:
+    classes, images, labels, split, files = [], [], [], [], {}
+    image_id = 0
+    for c, per_class in enumerate(jpegs, 1):
+        cname = f"{c:03d}.Miniature_bird_{c}"
+        classes.append(f"{c} {cname}")
+        for k, data in enumerate(per_class):
+            image_id += 1
+            rel = f"{cname}/Miniature_bird_{c}_{k + 1:04d}_{1000 + image_id}.jpg"
+            images.append(f"{image_id} {rel}")
+            labels.append(f"{image_id} {c}")
+            split.append(f"{image_id} {k % 2}")
+            files[f"CUB_200_2011/images/{rel}"] = data
+    texts = {"classes.txt": classes, "images.txt": images, "image_class_labels.txt": labels,
+             "train_test_split.txt": split,
+             "bounding_boxes.txt": [f"{i + 1} 1.0 1.0 30.0 30.0" for i in range(image_id)]}
+    path = archives / "CUB_200_2011.tgz"
+    with tarfile.open(path, "w:gz") as tar:
+        _add(tar, "CUB_200_2011")
+        _add(tar, "CUB_200_2011/README", b"miniature CUB-200-2011 layout, fabricated by proxygml_lite\n")
+        for name, lines in texts.items():
+            _add(tar, f"CUB_200_2011/{name}", ("\n".join(lines) + "\n").encode())
+        _add(tar, "CUB_200_2011/images")
+        for name, data in files.items():
+            _add(tar, name, data)
+    return [path]
+
+
+def _write_cars(archives: Path, jpegs: list[list[bytes]]) -> list[Path]:
+    import scipy.io
+
+    fields = [("relative_im_path", "O"), ("bbox_x1", "O"), ("bbox_y1", "O"), ("bbox_x2", "O"), ("bbox_y2", "O"),
+              ("class", "O"), ("test", "O")]
+    order = [(c, data) for c, per_class in enumerate(jpegs, 1) for data in per_class]
+    np.random.default_rng(0).shuffle(order)  # the real annotation file is not sorted by class
+    rows = []
+    ims = archives / "car_ims.tgz"
+    with tarfile.open(ims, "w:gz") as tar:
+        _add(tar, "car_ims")
+        for n, (c, data) in enumerate(order, 1):
+            rel = f"car_ims/{n:06d}.jpg"
+            _add(tar, rel, data)
+            small = [np.array([[v]], np.uint8) for v in (1, 1, 30, 30, c, n % 2)]
+            rows.append((rel, *small))
+    annotations = np.empty((1, len(rows)), dtype=fields)
+    for i, row in enumerate(rows):
+        annotations[0, i] = row
+    class_names = np.empty((1, len(jpegs)), dtype=object)
+    for c in range(len(jpegs)):
+        class_names[0, c] = f"Miniature Maker Model {c + 1} 2012"
+    annos = archives / "cars_annos.mat"
+    scipy.io.savemat(annos, {"annotations": annotations, "class_names": class_names})
+    return [ims, annos]
+
+
+def _write_sop(archives: Path, jpegs: list[list[bytes]], train_classes: int) -> list[Path]:
+    header = "image_id class_id super_class_id path"
+    rows: dict[str, list[str]] = {"train": [], "test": []}
+    files = {}
+    image_id = 0
+    for cls, per_class in enumerate(jpegs, 1):
+        split = "train" if cls <= train_classes else "test"
+        sup = (cls - 1) % len(_SOP_SUPER) + 1
+        product = 100_000_000_000 + 7919 * cls
+        for k, data in enumerate(per_class):
+            image_id += 1
+            rel = f"{_SOP_SUPER[sup - 1]}/{product}_{k}.JPG"
+            rows[split].append(f"{image_id} {cls} {sup} {rel}")
+            files[f"Stanford_Online_Products/{rel}"] = data
+    path = archives / "Stanford_Online_Products.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("Stanford_Online_Products/", b"")
+        for split in ("train", "test"):
+            zf.writestr(f"Stanford_Online_Products/Ebay_{split}.txt", "\n".join([header] + rows[split]) + "\n")
+        zf.writestr("Stanford_Online_Products/Ebay_info.txt",
+                    "\n".join([header] + rows["train"] + rows["test"]) + "\n")
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return [path]
+
+
+def make_miniature_archives(name: str, data_root: str | os.PathLike, *, image_size: int = 32,
+                            seed: int = 0) -> list[Path]:
+    """Write the miniature raw archive(s) of benchmark ``name`` to ``<data_root>/archives/``; returns their paths."""
+    name = _canonical(name)
+    train, test, per_class = MINIATURE_SIZES[name]
+    archives = Path(data_root) / "archives"
+    archives.mkdir(parents=True, exist_ok=True)
+    jpegs = _jpegs(train + test, per_class, image_size, seed)
+    if name == "cub200":
+        return _write_cub(archives, jpegs)
+    if name == "cars196":
+        return _write_cars(archives, jpegs)
+    return _write_sop(archives, jpegs, train)
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def miniature_spec(name: str, archives: list[Path]):
+    """The real :class:`DatasetSpec` of ``name`` with the miniature's checksums, split and counts, no mirrors."""
+    from .data.prepare import SPECS
+
+    name = _canonical(name)
+    spec = SPECS[name]
+    train, test, per_class = MINIATURE_SIZES[name]
+    checksums = {path.name: _md5(path) for path in archives}
+    sources = tuple(dataclasses.replace(s, remote=dataclasses.replace(
+        s.remote, md5=checksums[s.remote.filename], mirrors=())) for s in spec.sources)
+    changes = {"sources": sources, "counts": {"train": (train, train * per_class), "test": (test, test * per_class)},
+               "title": spec.title + " (fabricated miniature)"}
+    if spec.first_test_class is not None:
+        changes["first_test_class"] = train + 1
+    return dataclasses.replace(spec, **changes)
+
+
+@contextlib.contextmanager
+def _spec_in_place(spec):
+    from .data import prepare
+
+    original = prepare.SPECS[spec.name]
+    prepare.SPECS[spec.name] = spec
+    try:
+        yield
+    finally:
+        prepare.SPECS[spec.name] = original
+
+
+def prepare_miniature(name: str, data_root: str | os.PathLike, *, image_size: int = 32, seed: int = 0,
+                      progress: bool = False) -> Path:
+    """Fabricate the miniature archives of ``name`` and prepare them with the real pipeline; returns the prepared folder.
+
+    Use a scratch ``data_root`` (never the one holding the real benchmark): the
+    prepared folder ``<data_root>/<name>`` has the real layout and name.
+    """
+    from .data.prepare import prepare_dataset
+
+    name = _canonical(name)
+    archives = make_miniature_archives(name, data_root, image_size=image_size, seed=seed)
+    with _spec_in_place(miniature_spec(name, archives)):
+        return prepare_dataset(name, data_root, progress=progress, log=print if progress else (lambda _msg: None))

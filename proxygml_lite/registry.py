@@ -1,0 +1,310 @@
+"""One registry for the losses, datasets and backbones: every name the package accepts is registered here once.
+
+The command line's choices, the presets, :func:`~proxygml_lite.baselines.build_loss`,
+the efficiency helper, the toy trainer, ``load_dataset``, the data command
+line and ``build_model`` all read these three registries, so a name added
+here (from the package or from your own code) is known everywhere::
+
+    from proxygml_lite import register_loss, config_from_preset
+    from proxygml_lite.train import train
+
+    register_loss("mine", lambda num_classes, embedding_dim, **kwargs: MyLoss(num_classes, embedding_dim, **kwargs))
+    train(config_from_preset("glyphs", loss="mine"))
+
+From the command line, put the registration in a module of your own and
+import it: ``python -m proxygml_lite.train --import mymodule --loss mine``.
+
+**The loss contract** (what the trainer, the efficiency helper and the toy
+trainer rely on, nothing more):
+
+* the factory is called as ``factory(num_classes=C, embedding_dim=d, **kwargs)``
+  (``kwargs``: ``--loss-kwargs``, plus the config fields the entry declares in
+  ``config_fields``) and returns an ``nn.Module``;
+* ``loss_fn(embeddings, labels) -> scalar tensor``, for L2-normalised
+  embeddings ``(B, d)`` and int64 labels ``(B,)`` in ``0..C-1``;
+* every parameter of the module (ProxyGML: the ``C*N`` proxies ``P``) is
+  trained in the optimiser's parameter group named ``"proxies"``, at the proxy
+  learning rate ``--centerlr``;
+* optional ``terms() -> {name: detached scalar tensor}``: named parts of the
+  last call, logged as columns of ``metrics.csv`` (ProxyGML:
+  ``{"loss_s": L^s, "loss_p": L^p}``);
+* optional ``validate`` attribute (bool): value checks that cost a
+  device-to-host synchronisation (label range, NaN/Inf). The trainer sets it to
+  ``False`` (it checks the labels once, before training);
+* optional ``proxies`` tensor ``(C*N, d)`` (rows of class ``c`` first), used by
+  the toy trainer's plots and ``--save-proxies``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Entry",
+    "Registry",
+    "LOSSES",
+    "DATASETS",
+    "BACKBONES",
+    "register_loss",
+    "register_dataset",
+    "register_backbone",
+    "import_modules",
+]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered name: ``factory`` builds the thing, ``options`` say how the package uses it."""
+
+    name: str
+    factory: Callable[..., Any]
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Registry:
+    """Names -> :class:`Entry`, with aliases, in registration order.
+
+    The package's own entries are registered by the modules that implement
+    them (``builtin_modules``), imported on the first lookup, so importing the
+    registry stays cheap and the names are written once, where they are
+    implemented.
+    """
+
+    def __init__(self, kind: str, builtin_modules: tuple[str, ...]) -> None:
+        self.kind = kind
+        self._builtin_modules = builtin_modules
+        self._builtins_loaded = False
+        self._entries: dict[str, Entry] = {}
+        self._aliases: dict[str, str] = {}
+
+    def _load_builtins(self) -> None:
+        if not self._builtins_loaded:
+            self._builtins_loaded = True  # first: the modules register while being imported
+            for module in self._builtin_modules:
+                importlib.import_module(module)
+
+    def register(
+        self,
+        name: str,
+        factory: Callable[..., Any] | None = None,
+        *,
+        aliases: tuple[str, ...] | list[str] = (),
+        description: str = "",
+        replace: bool = False,
+        **options: Any,
+    ):
+        """Register ``factory`` under ``name`` (and ``aliases``); returns the factory.
+
+        Without ``factory`` it returns a decorator. ``replace=True`` allows
+        re-registering a name (e.g. re-running a notebook cell); otherwise a
+        taken name is an error.
+        """
+        if factory is None:
+            return lambda f: self.register(
+                name, f, aliases=aliases, description=description, replace=replace, **options
+            )
+        if not isinstance(name, str) or not name.strip() or name != name.strip():
+            raise ValueError(f"a {self.kind} name must be a non-empty string without spaces at the ends; got {name!r}")
+        if not callable(factory):
+            raise ValueError(f"the factory of {self.kind} {name!r} must be callable; got {factory!r}")
+        aliases = tuple(aliases)
+        for key in (name, *aliases):
+            owner = self._aliases.get(key, key if key in self._entries else None)
+            if owner is not None and not (replace and owner == name):
+                raise ValueError(
+                    f"{self.kind} name {key!r} is already registered (as {owner!r}); choose another name or "
+                    f"pass replace=True to redefine {owner!r}"
+                )
+        if replace:
+            self.unregister(name, missing_ok=True)
+        self._entries[name] = Entry(name, factory, aliases, description, dict(options))
+        for alias in aliases:
+            self._aliases[alias] = name
+        return factory
+
+    def unregister(self, name: str, missing_ok: bool = False) -> None:
+        """Remove ``name`` and its aliases (e.g. at the end of a test)."""
+        entry = self._entries.pop(name, None)
+        if entry is None:
+            if missing_ok:
+                return
+            raise ValueError(f"{self.kind} {name!r} is not registered")
+        for alias in entry.aliases:
+            self._aliases.pop(alias, None)
+
+    def canonical(self, name: str) -> str:
+        """The registered name of ``name`` (an alias resolves to its name); ValueError listing the choices."""
+        self._load_builtins()
+        if isinstance(name, str):
+            name = self._aliases.get(name, name)
+            if name in self._entries:
+                return name
+        raise ValueError(
+            f"unknown {self.kind} {name!r}; choose one of {', '.join(self.choices())}"
+            + (" (or register your own with proxygml_lite.register_" + self.kind + ")")
+        )
+
+    def get(self, name: str) -> Entry:
+        """The :class:`Entry` of ``name`` (or of the name an alias points to)."""
+        return self._entries[self.canonical(name)]
+
+    def names(self) -> tuple[str, ...]:
+        """Registered names (without aliases), in registration order."""
+        self._load_builtins()
+        return tuple(self._entries)
+
+    def choices(self) -> tuple[str, ...]:
+        """Names and aliases, each name followed by its aliases (the command line's choices)."""
+        self._load_builtins()
+        return tuple(key for entry in self._entries.values() for key in (entry.name, *entry.aliases))
+
+    def __contains__(self, name: object) -> bool:
+        self._load_builtins()
+        return isinstance(name, str) and (name in self._entries or name in self._aliases)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}: {', '.join(self.choices())})"
+
+
+#: Loss name -> factory ``(num_classes, embedding_dim, **kwargs) -> nn.Module`` (see the loss contract above).
+LOSSES = Registry("loss", ("proxygml_lite.loss", "proxygml_lite.baselines"))
+#: Dataset name -> loader ``(data_root, split, transform=None, **options) -> Dataset``.
+DATASETS = Registry("dataset", ("proxygml_lite.data",))
+#: Backbone name -> factory ``(in_channels) -> nn.Module`` (image features of size ``options["feature_dim"]``).
+BACKBONES = Registry("backbone", ("proxygml_lite.models",))
+
+
+def register_loss(
+    name: str,
+    factory: Callable[..., Any] | None = None,
+    *,
+    config_fields: Mapping[str, str] | None = None,
+    description: str = "",
+    replace: bool = False,
+):
+    """Register a loss: ``factory(num_classes, embedding_dim, **kwargs) -> nn.Module`` (the loss contract above).
+
+    Args:
+        name: the ``--loss`` / ``TrainConfig.loss`` name.
+        factory: called with ``num_classes`` (``C``, found in the data),
+            ``embedding_dim`` (``d``) and the keyword arguments: those of
+            ``config_fields`` taken from the run's config, then ``--loss-kwargs``.
+            Without it, ``register_loss`` returns a decorator.
+        config_fields: ``{factory keyword: TrainConfig field}`` that the trainer
+            passes on, e.g. ProxyGML's ``{"proxies_per_class": "N", "r": "r",
+            "weight_lambda": "weight_lambda", ...}``. Default: none.
+        description: one line for ``--help``.
+        replace: allow re-registering ``name``.
+    """
+    return LOSSES.register(
+        name, factory, description=description, replace=replace, config_fields=dict(config_fields or {})
+    )
+
+
+def register_dataset(
+    name: str,
+    loader: Callable[..., Any] | None = None,
+    *,
+    aliases: tuple[str, ...] = (),
+    takes_options: bool = False,
+    preset: Mapping[str, Any] | None = None,
+    description: str = "",
+    replace: bool = False,
+):
+    """Register a dataset: ``loader(data_root, split, transform=None, **options) -> Dataset``.
+
+    The dataset must give ``ds[i] -> (image, target)``, ``ds.num_classes`` and
+    targets in ``0..num_classes-1`` (see :func:`proxygml_lite.data.load_dataset`).
+
+    Args:
+        name: the ``--dataset`` name; ``aliases``: other names for it (``sop``).
+        takes_options: the loader accepts ``progress`` and generation options
+            (``--dataset-options``), like ``glyphs``; otherwise options are an error.
+        preset: ``TrainConfig`` settings of this dataset's preset, over the
+            defaults (the paper's recipe); the package's own presets are in
+            :data:`proxygml_lite.config.PRESETS`.
+    """
+    return DATASETS.register(
+        name,
+        loader,
+        aliases=aliases,
+        description=description,
+        replace=replace,
+        takes_options=bool(takes_options),
+        preset=dict(preset or {}),
+    )
+
+
+def register_backbone(
+    name: str,
+    factory: Callable[..., Any] | None = None,
+    *,
+    feature_dim: int,
+    transforms: Callable[..., Any],
+    image_size: int,
+    min_image_size: int = 8,
+    channels: tuple[int, ...] = (3,),
+    load_weights: Callable[..., Any] | None = None,
+    pretrained_by_default: bool = False,
+    check_image_size: Callable[[int], str | None] | None = None,
+    description: str = "",
+    replace: bool = False,
+):
+    """Register a backbone: ``factory(in_channels) -> nn.Module`` mapping images to ``(B, feature_dim)`` features.
+
+    :func:`proxygml_lite.models.build_model` adds global pooling (when the
+    features are maps), the embedding layer ``Linear(feature_dim, d)`` and the
+    L2 normalisation.
+
+    Args:
+        feature_dim: ``F``, the size of the backbone's features.
+        transforms: ``transforms(train, image_size, in_channels) -> callable``
+            (PIL image -> tensor), matching the backbone's pretraining.
+        image_size: default input side; ``min_image_size``: the smallest accepted.
+        channels: accepted ``in_channels``, the first is the default.
+        load_weights: ``load_weights(backbone, source) -> LoadReport`` where
+            ``source`` is ``True`` (the published weights), a path or a state
+            dict; ``None``: the backbone has no published weights.
+        pretrained_by_default: the backbone has published weights, which
+            ``pretrained=True`` loads and the trainer uses by default
+            (``pretrained=None``), like bninception and resnet50.
+        check_image_size: ``check(size) -> error message or None`` for sizes
+            the backbone cannot take beyond the minimum.
+    """
+    return BACKBONES.register(
+        name,
+        factory,
+        description=description,
+        replace=replace,
+        feature_dim=int(feature_dim),
+        transforms=transforms,
+        image_size=int(image_size),
+        min_image_size=int(min_image_size),
+        channels=tuple(channels),
+        load_weights=load_weights,
+        pretrained_by_default=bool(pretrained_by_default),
+        check_image_size=check_image_size,
+    )
+
+
+def import_modules(modules) -> None:
+    """Import each module of ``modules`` (their registrations run); ValueError naming a module that fails."""
+    for module in modules or ():
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(
+                f"--import {module}: cannot import it ({exc}). Pass a module importable from the current "
+                "directory or the PYTHONPATH, e.g. --import mylosses for ./mylosses.py"
+            ) from None

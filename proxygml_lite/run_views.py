@@ -1,0 +1,203 @@
+"""Look inside one finished training run: reload its model, embed a split, show what retrieval returns.
+
+A run folder (``python -m proxygml_lite.train --out DIR``) holds
+``config.json``, ``metrics.csv``, ``results.json`` and ``checkpoint.pt``.
+:func:`load_run` rebuilds the trained network from them (any machine, CPU by
+default), :func:`embed_split` computes the embeddings of the test (or
+training) split, and :func:`plot_retrieval_gallery` draws queries from the
+unseen test classes with their nearest neighbours, hits framed green and
+misses red, the picture behind Recall@K. :func:`run_summary` prints what a run
+folder trained elsewhere (e.g. on a GPU machine) contains.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .config import TrainConfig
+
+__all__ = ["LoadedRun", "load_run", "embed_split", "nearest_neighbours", "plot_retrieval_gallery", "run_summary"]
+
+
+@dataclass
+class LoadedRun:
+    """A trained run: ``config``, the network ``model`` (eval mode), the loss ``loss_fn`` (its proxies), ``results``."""
+
+    folder: Path
+    config: TrainConfig
+    model: torch.nn.Module
+    loss_fn: torch.nn.Module
+    results: dict | None
+    num_classes: int
+
+
+def _folder(run: str | os.PathLike) -> Path:
+    folder = Path(run)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a run folder (no config.json); pass the --out folder of "
+            "`python -m proxygml_lite.train`"
+        )
+    return folder
+
+
+def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> LoadedRun:
+    """Rebuild the network and loss of a run folder from its ``checkpoint.pt`` (the last finished epoch)."""
+    from .baselines import build_loss
+    from .checkpoint import load_checkpoint
+    from .models import build_model
+
+    folder = _folder(run)
+    checkpoint_path = folder / "checkpoint.pt"
+    if not checkpoint_path.is_file():
+        raise FileNotFoundError(f"{folder} has no checkpoint.pt; the run did not finish an epoch yet")
+    config = TrainConfig.from_json(folder / "config.json")
+    checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
+    # the backbone's default channels match the default transforms (as in training); weights come from the checkpoint
+    model = build_model(config.backbone, embedding_dim=config.dim, pretrained=False, freeze_bn=config.freeze_bn)
+    model.load_state_dict(checkpoint["model"])
+    num_classes = int(checkpoint["num_classes"])
+    if config.loss == "proxygml":
+        kwargs = dict(proxies_per_class=config.N, r=config.r, weight_lambda=config.weight_lambda,
+                      positive_mask=config.positive_mask, mask_softmax=config.mask_softmax, **config.loss_kwargs)
+    else:
+        kwargs = dict(config.loss_kwargs)
+    loss_fn = build_loss(config.loss, num_classes, config.dim, **kwargs)
+    loss_fn.load_state_dict(checkpoint["loss"])
+    results = None
+    if (folder / "results.json").is_file():
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    model.to(device).eval()
+    return LoadedRun(folder, config, model, loss_fn.to(device), results, num_classes)
+
+
+def embed_split(
+    run: LoadedRun,
+    *,
+    split: str = "test",
+    data_root: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    progress: bool = False,
+):
+    """Embeddings ``X`` (float32, CPU, L2-normalised), labels and the dataset (test transform) of ``split``.
+
+    ``data_root`` defaults to the run's ``data`` setting.
+    """
+    from torch.utils.data import DataLoader
+
+    from .data import load_dataset
+    from .engine import extract_embeddings
+    from .models import build_transforms
+
+    config = run.config
+    transform = build_transforms(config.backbone, train=False, image_size=config.image_size)
+    options = dict(config.dataset_options)
+    if config.dataset.startswith("glyphs"):
+        options["progress"] = progress
+    dataset = load_dataset(config.dataset, data_root=data_root or config.data, split=split, transform=transform,
+                           **options)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    device = next(run.model.parameters()).device
+    embeddings, labels = extract_embeddings(run.model, loader, device, progress=progress, desc=f"embedding {split}")
+    return torch.nn.functional.normalize(embeddings, dim=1), labels, dataset
+
+
+def nearest_neighbours(embeddings: torch.Tensor, *, queries, k: int = 5) -> torch.Tensor:
+    """Indices ``(len(queries), k)`` of the ``k`` most cosine-similar other samples of each query (itself excluded)."""
+    embeddings = torch.nn.functional.normalize(torch.as_tensor(embeddings, dtype=torch.float32), dim=1)
+    queries = torch.as_tensor(queries, dtype=torch.long)
+    if k < 1 or k >= len(embeddings):
+        raise ValueError(f"k must be in [1, {len(embeddings) - 1}] for {len(embeddings)} samples; got {k}")
+    similarity = embeddings[queries] @ embeddings.T
+    similarity[torch.arange(len(queries)), queries] = -float("inf")
+    return similarity.topk(k, dim=1).indices
+
+
+def _image(dataset, index: int) -> np.ndarray:
+    """The raw image of ``dataset[index]`` as an array, without the dataset's normalising transform."""
+    transform, dataset.transform = getattr(dataset, "transform", None), None
+    try:
+        image = dataset[index][0]
+    finally:
+        dataset.transform = transform
+    if isinstance(image, torch.Tensor):
+        array = image.detach().cpu().numpy()
+        return array[0] if array.ndim == 3 and array.shape[0] == 1 else np.moveaxis(array, 0, -1)
+    return np.asarray(image)
+
+
+def plot_retrieval_gallery(
+    dataset,
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    query_indices,
+    k: int = 5,
+    title: str | None = None,
+):
+    """One row per query: the query image, then its ``k`` nearest neighbours, framed green (same class) or red.
+
+    Args:
+        dataset: the split whose images are drawn (``dataset[i] -> (image, label)``).
+        embeddings, labels: of the same split, in dataset order (:func:`embed_split`).
+        query_indices: which samples are the queries.
+        k: neighbours shown per query.
+    """
+    query_indices = [int(i) for i in query_indices]
+    if not query_indices:
+        raise ValueError("query_indices is empty; pass some sample indices, e.g. range(0, 2000, 400)")
+    labels = torch.as_tensor(labels)
+    neighbours = nearest_neighbours(embeddings, queries=query_indices, k=k)
+    fig, axes = plt.subplots(len(query_indices), k + 1, figsize=(1.05 * (k + 1), 1.1 * len(query_indices)),
+                             squeeze=False, layout="constrained")
+    hits = 0
+    for row, (query, found) in enumerate(zip(query_indices, neighbours.tolist())):
+        cells = [query, *found]
+        for column, index in enumerate(cells):
+            ax = axes[row, column]
+            image = _image(dataset, index)
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column == 0:
+                ax.set_ylabel(f"query {row + 1}", fontsize=7)
+                colour, width = "black", 1.0
+            else:
+                hit = bool(labels[index] == labels[query])
+                hits += hit
+                colour, width = ("tab:green", 3.0) if hit else ("tab:red", 3.0)
+                ax.set_gid("hit" if hit else "miss")
+            for spine in ax.spines.values():
+                spine.set_edgecolor(colour)
+                spine.set_linewidth(width)
+    for column in range(k + 1):
+        axes[0, column].set_title("query" if column == 0 else f"#{column}", fontsize=8)
+    total = len(query_indices) * k
+    fig.suptitle(title or f"nearest neighbours in the unseen classes: {hits} of {total} hits (green), "
+                          f"{total - hits} misses (red)", fontsize=9)
+    return fig
+
+
+def run_summary(run: str | os.PathLike) -> str:
+    """A few lines about a run folder: dataset, loss and its settings, epochs done, final metrics, time, device."""
+    folder = _folder(run)
+    config = TrainConfig.from_json(folder / "config.json")
+    lines = [f"run folder {folder.name}: dataset {config.dataset}, backbone {config.backbone}, loss {config.loss}"
+             + (f" (N={config.N}, r={config.r}, lambda={config.weight_lambda})" if config.loss == "proxygml" else "")]
+    results_path = folder / "results.json"
+    if results_path.is_file():
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+        metrics = " ".join(f"{k}={100 * v:.1f}%" for k, v in results["metrics"].items())
+        lines.append(f"finished {results['epochs']} epochs on {results.get('device')} in "
+                     f"{results.get('elapsed_s', float('nan')):.0f} s; C={results.get('num_classes')}; final {metrics}")
+    else:
+        lines.append("not finished (no results.json): resume it with "
+                     f"python -m proxygml_lite.train --resume --out {folder}")
+    return "\n".join(lines)

@@ -1,0 +1,193 @@
+"""The committed study tables: read them, summarise the seeds, compare with the paper.
+
+``make studies`` writes one table per study to ``results/<preset>/``:
+
+* ``ablation.csv``: one row per (ablation ``row``, ``seed``);
+* ``grid.csv``: one row per (``N``, ``r``, ``seed``), with ``k = ceil(r C N)``;
+* ``efficiency.csv``: loss-layer cost per (``series``/``loss``, ``num_classes``).
+
+Every training row holds ``seed``, the final ``R@1`` and ``NMI`` (fractions)
+and the run's full configuration as JSON in ``config``. The helpers here turn
+such a table into what the notebooks print: mean, standard deviation and the
+per-seed values of each cell (:func:`summarize_seeds`), the ablation in the
+paper's layout beside the paper's published values
+(:func:`ablation_beside_paper`), and the question "is this difference larger
+than the seed spread?" (:func:`beyond_spread`).
+
+The standard deviation is the sample standard deviation (``ddof = 1``) over
+the seeds of a cell, the usual choice when reporting seed variance
+(Musgrave et al., "A Metric Learning Reality Check", ECCV 2020).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "STUDY_KINDS",
+    "results_dir",
+    "read_study_table",
+    "summarize_seeds",
+    "beyond_spread",
+    "format_mean_std",
+    "ablation_beside_paper",
+    "config_of",
+]
+
+#: The tables of ``results/<preset>/`` and the identifier columns of each.
+STUDY_KINDS: dict[str, tuple[str, ...]] = {
+    "ablation": ("row", "seed"),
+    "grid": ("N", "r", "seed"),
+    "efficiency": ("num_classes",),
+}
+
+
+def _repository_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def results_dir(preset: str = "glyphs_hard", root: str | os.PathLike | None = None) -> Path:
+    """``<repository>/results/<preset>`` (or ``<root>/results/<preset>``)."""
+    base = Path(root) if root is not None else _repository_root()
+    return base / "results" / preset
+
+
+def read_study_table(
+    kind: str,
+    *,
+    preset: str = "glyphs_hard",
+    path: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """One committed study table as a DataFrame, its columns checked.
+
+    Args:
+        kind: ``"ablation"``, ``"grid"`` or ``"efficiency"``.
+        preset: the preset whose ``results/<preset>/<kind>.csv`` to read.
+        path: read this CSV file, or ``<path>/<kind>.csv`` for a folder, instead
+            (a study run elsewhere and copied here).
+    """
+    if kind not in STUDY_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(STUDY_KINDS)}; got {kind!r}")
+    file = Path(path) if path is not None else results_dir(preset) / f"{kind}.csv"
+    if file.is_dir():
+        file = file / f"{kind}.csv"
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"no {kind} table at {file}; run `make studies` (or pass path= the folder of a study run elsewhere)"
+        )
+    table = pd.read_csv(file)
+    needed = list(STUDY_KINDS[kind]) + (["R@1"] if kind != "efficiency" else [])
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(f"{file} lacks the column(s) {missing}; it has {list(table.columns)}")
+    return table
+
+
+def config_of(table: pd.DataFrame, index: int = 0) -> dict:
+    """The training configuration of row ``index`` (the JSON of its ``config`` column) as a dict."""
+    if "config" not in table.columns:
+        raise ValueError("the table has no 'config' column; pass a table written by `make studies`")
+    return json.loads(table["config"].iloc[index])
+
+
+def summarize_seeds(
+    table: pd.DataFrame,
+    *,
+    by: Sequence[str],
+    metrics: Iterable[str] = ("R@1", "NMI"),
+) -> pd.DataFrame:
+    """Mean, standard deviation and per-seed values of each cell.
+
+    Args:
+        table: one row per (cell, seed), metrics as fractions.
+        by: the cell's identifier columns (``["row"]``, ``["N", "r"]``, ...).
+        metrics: metric columns to summarise (those absent are skipped).
+
+    Returns:
+        One row per cell: the ``by`` columns (and ``k`` when the table has it),
+        ``seeds`` (how many), and for each metric ``<m> mean``, ``<m> std``
+        (sample std, ``nan`` with one seed) and ``<m> per seed`` (a list, in
+        seed order).
+    """
+    by = list(by)
+    missing = [c for c in by + ["seed"] if c not in table.columns]
+    if missing:
+        raise ValueError(f"the table lacks the column(s) {missing}; it has {list(table.columns)}")
+    metrics = [m for m in metrics if m in table.columns]
+    if not metrics:
+        raise ValueError("none of the metrics is in the table; pass metrics=['R@1', ...]")
+    rows = []
+    for key, group in table.sort_values("seed").groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(by, key))
+        if "k" in group.columns and "k" not in by:
+            row["k"] = int(group["k"].iloc[0])
+        row["seeds"] = int(group["seed"].nunique())
+        for metric in metrics:
+            values = group[metric].to_numpy(dtype=float)
+            row[f"{metric} mean"] = float(values.mean())
+            row[f"{metric} std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+            row[f"{metric} per seed"] = [float(v) for v in values]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def beyond_spread(mean_a: float, std_a: float, mean_b: float, std_b: float) -> bool:
+    """True when ``|mean_a - mean_b|`` exceeds ``std_a + std_b``, the rule the notebooks use to claim a difference.
+
+    Deliberately simple and conservative: the two cells' ``mean ± std`` bars
+    do not overlap. (With 3 seeds a formal test has little power; the point is
+    to not read noise as an effect.) A ``nan`` std (one seed) never allows a claim.
+    """
+    if np.isnan(std_a) or np.isnan(std_b):
+        return False
+    return abs(mean_a - mean_b) > std_a + std_b
+
+
+def format_mean_std(mean: float, std: float, *, percent: bool = True, digits: int = 1) -> str:
+    """``"61.2 ± 0.8"`` (fractions shown in percent by default)."""
+    scale = 100.0 if percent else 1.0
+    if np.isnan(std):
+        return f"{scale * mean:.{digits}f}"
+    return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
+
+
+def ablation_beside_paper(table: pd.DataFrame) -> pd.DataFrame:
+    """The ablation in the paper's layout: switches, this code's ``mean ± std`` (per seed), the paper's value.
+
+    Args:
+        table: ``ablation.csv`` (one row per ``row`` and ``seed``, metrics as fractions).
+
+    Returns:
+        One row per ablation row with ``row``, ``S^pos``, ``M``, ``L^p``
+        (✓ / ×), ``NMI (this code)``, ``R@1 (this code)`` as ``"mean ± std"``
+        in percent, ``R@1 per seed`` and the paper's ``NMI (paper)`` and
+        ``R@1 (paper)`` (percent, as published; the dataset of the paper's
+        table is not stated in the poster, see :mod:`proxygml_lite.paper`).
+    """
+    from .paper import paper_ablation
+    from .studies import ABLATION_ROWS
+
+    summary = summarize_seeds(table, by=["row"])
+    switches = {number: (s_pos, mask, l_p) for number, s_pos, mask, l_p in ABLATION_ROWS}
+    paper = paper_ablation().set_index("row")
+    mark = {True: "✓", False: "×"}
+    out = []
+    for _, cell in summary.iterrows():
+        number = int(cell["row"])
+        s_pos, mask, l_p = switches[number]
+        line = {"row": number, "S^pos": mark[s_pos], "M": mark[mask], "L^p": mark[l_p], "seeds": cell["seeds"]}
+        for metric in ("NMI", "R@1"):
+            if f"{metric} mean" in cell:
+                line[f"{metric} (this code)"] = format_mean_std(cell[f"{metric} mean"], cell[f"{metric} std"])
+        line["R@1 per seed"] = " ".join(f"{100 * v:.1f}" for v in cell["R@1 per seed"])
+        line["NMI (paper)"] = float(paper.loc[number, "NMI"])
+        line["R@1 (paper)"] = float(paper.loc[number, "R@1"])
+        out.append(line)
+    return pd.DataFrame(out)

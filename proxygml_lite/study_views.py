@@ -1,0 +1,266 @@
+"""Plots of the seeded studies (notebooks 8, 10, 11): every cell's mean, its seed spread and the seeds themselves.
+
+Each function takes a committed table (:mod:`proxygml_lite.study_tables`: one
+row per cell and seed, metrics as fractions) and returns the
+:class:`matplotlib.figure.Figure` it drew, so notebooks show it in one call,
+widgets redraw it and tests inspect it. Means are drawn as lines or bars, the
+sample standard deviation over the seeds as error bars, and every seed as a
+dot, so a difference can be judged against the spread. The paper's numbers,
+where drawn, are hatched and labelled as the paper's.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .study_tables import summarize_seeds
+
+__all__ = [
+    "plot_metric_vs_N",
+    "plot_grid_heatmap",
+    "plot_ablation_seeds",
+    "plot_cost_series",
+    "plot_accuracy_cost_vs_k",
+]
+
+_PAPER_LABEL = "paper (Zhu et al., NeurIPS 2020)"
+
+
+def _axes(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        return fig, ax
+    return ax.figure, ax
+
+
+def _need(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"the table has no column(s) {missing}; pass {what} (it has {list(table.columns)})")
+
+
+def plot_metric_vs_N(
+    table: pd.DataFrame,
+    *,
+    metric: str = "R@1",
+    r_values: Sequence[float] | None = None,
+    ax=None,
+    title: str | None = None,
+):
+    """``metric`` against ``N``, one line per ``r`` (the paper's parameter-study figure), with the seed spread.
+
+    Args:
+        table: ``grid.csv`` (columns ``N``, ``r``, ``seed``, ``metric``).
+        metric: ``"R@1"`` or ``"NMI"`` (fractions, drawn in percent).
+        r_values: the ``r`` lines to draw (default all).
+    """
+    _need(table, ("N", "r", "seed", metric), "the grid table (grid.csv)")
+    summary = summarize_seeds(table, by=["N", "r"], metrics=[metric])
+    available = sorted(summary["r"].unique())
+    chosen = available if r_values is None else [float(r) for r in r_values]
+    unknown = [r for r in chosen if not np.isclose(available, r).any()]
+    if unknown:
+        raise ValueError(f"r value(s) {unknown} not in the grid; it has r = {available}")
+    if not chosen:
+        raise ValueError(f"choose at least one r; the grid has r = {available}")
+    fig, ax = _axes(ax, (5.6, 3.8))
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(available)))
+    for r, colour in zip(available, colours):
+        if not np.isclose(chosen, r).any():
+            continue
+        line = summary[np.isclose(summary["r"], r)].sort_values("N")
+        ax.errorbar(line["N"], 100 * line[f"{metric} mean"], yerr=100 * line[f"{metric} std"].fillna(0.0),
+                    marker="o", capsize=3, color=colour, label=f"r = {r:g}", gid=f"r={r:g}")
+        for n, seeds in zip(line["N"], line[f"{metric} per seed"]):
+            ax.scatter([n] * len(seeds), 100 * np.asarray(seeds), s=9, color=colour, alpha=0.5, zorder=3)
+    ax.set_xscale("log")
+    ticks = sorted(summary["N"].unique())
+    ax.set_xticks(ticks, [str(int(t)) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("N (proxies per class)")
+    ax.set_ylabel(f"{metric} on the unseen classes, %")
+    ax.legend(fontsize=8)
+    seeds = int(summary["seeds"].min())
+    ax.set_title(title or f"{metric} against N (mean ± std over {seeds}+ seeds; dots: seeds)", fontsize=10)
+    return fig
+
+
+def plot_grid_heatmap(table: pd.DataFrame, *, metric: str = "R@1", ax=None, title: str | None = None):
+    """Heat map of the mean ``metric`` over the ``N x r`` grid; each cell shows ``mean ± std`` and ``k = ceil(rCN)``."""
+    _need(table, ("N", "r", "seed", metric), "the grid table (grid.csv)")
+    summary = summarize_seeds(table, by=["N", "r"], metrics=[metric])
+    n_values, r_values = sorted(summary["N"].unique()), sorted(summary["r"].unique())
+    means = np.full((len(n_values), len(r_values)), np.nan)
+    fig, ax = _axes(ax, (1.25 * len(r_values) + 2.6, 0.62 * len(n_values) + 1.6))
+    for _, cell in summary.iterrows():
+        i, j = n_values.index(cell["N"]), r_values.index(cell["r"])
+        means[i, j] = 100 * cell[f"{metric} mean"]
+    image = ax.imshow(means, cmap="viridis", aspect="auto", origin="lower")
+    middle = np.nanmean(means)
+    for _, cell in summary.iterrows():
+        i, j = n_values.index(cell["N"]), r_values.index(cell["r"])
+        std = cell[f"{metric} std"]
+        text = f"{100 * cell[f'{metric} mean']:.1f}" + ("" if np.isnan(std) else f"±{100 * std:.1f}")
+        if "k" in cell and not pd.isna(cell["k"]):
+            text += f"\nk={int(cell['k'])}"
+        ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                color="black" if means[i, j] > middle else "white")
+    ax.set_xticks(range(len(r_values)), [f"{r:g}" for r in r_values])
+    ax.set_yticks(range(len(n_values)), [str(int(n)) for n in n_values])
+    ax.set_xlabel("r (subgraph scale)")
+    ax.set_ylabel("N (proxies per class)")
+    fig.colorbar(image, ax=ax, label=f"mean {metric}, %")
+    ax.set_title(title or f"{metric} over the grid (mean ± std over seeds; k = ceil(r C N))", fontsize=10)
+    return fig
+
+
+def plot_ablation_seeds(
+    table: pd.DataFrame,
+    *,
+    metric: str = "R@1",
+    paper: bool = True,
+    ax=None,
+    title: str | None = None,
+):
+    """One bar per ablation row: this code's mean with std error bar and seed dots, beside the paper's value.
+
+    Args:
+        table: ``ablation.csv`` (``row``, ``seed``, ``metric``).
+        metric: ``"R@1"`` or ``"NMI"``.
+        paper: also draw the paper's published value of each row (hatched).
+    """
+    from .paper import paper_ablation
+    from .studies import ABLATION_ROWS
+
+    _need(table, ("row", "seed", metric), "the ablation table (ablation.csv)")
+    if paper and metric not in ("R@1", "NMI"):
+        raise ValueError(f"the paper's ablation reports R@1 and NMI only; got metric={metric!r} (or paper=False)")
+    summary = summarize_seeds(table, by=["row"], metrics=[metric]).sort_values("row")
+    fig, ax = _axes(ax, (7.2, 3.8))
+    x = np.arange(len(summary))
+    width = 0.4 if paper else 0.7
+    shift = -width / 2 if paper else 0.0
+    means = 100 * summary[f"{metric} mean"].to_numpy()
+    ax.bar(x + shift, means, width, yerr=100 * summary[f"{metric} std"].fillna(0.0).to_numpy(), capsize=3,
+           color="tab:blue", label="this code (mean ± std)", gid="ours")
+    for xi, seeds in zip(x, summary[f"{metric} per seed"]):
+        ax.scatter([xi + shift] * len(seeds), 100 * np.asarray(seeds), s=10, color="black", zorder=3)
+    if paper:
+        published = paper_ablation().set_index("row")[metric]
+        ax.bar(x + width / 2, summary["row"].map(published).to_numpy(dtype=float), width, color="white",
+               edgecolor="0.3", hatch="//", label=_PAPER_LABEL, gid="paper")
+    switches = {number: (s, m, p) for number, s, m, p in ABLATION_ROWS}
+    mark = {True: "✓", False: "×"}
+    labels = [f"{int(row)}\n" + " ".join(mark[v] for v in switches[int(row)]) for row in summary["row"]]
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_xlabel("row; S$^{pos}$ M $\\mathcal{L}^p$ (✓ on, × off)")
+    ax.set_ylabel(f"{metric}, %")
+    ax.set_ylim(0, 115)
+    ax.legend(fontsize=8, loc="upper left", ncols=2)
+    ax.set_title(title or f"ablation: {metric} per row (dots: seeds)", fontsize=10)
+    return fig
+
+
+def _series_column(table: pd.DataFrame) -> str:
+    return "series" if "series" in table.columns else "loss"
+
+
+def plot_cost_series(
+    table: pd.DataFrame,
+    *,
+    value: str = "time_ms",
+    series: Sequence[str] | None = None,
+    mark_classes: Sequence[int] = (100, 11318),
+    ax=None,
+    title: str | None = None,
+):
+    """``value`` per iteration of each loss layer against the number of classes ``C`` (log-log), one line per series.
+
+    Args:
+        table: ``efficiency.csv`` (``num_classes``, a ``series`` or ``loss``
+            column, ``value``); repeated measurements of one point are drawn
+            as their median with a min-max bar.
+        value: e.g. ``"time_ms"`` or ``"peak_memory_mb"``.
+        series: which series to draw (default all, in table order).
+        mark_classes: vertical guides (default CUB's 100 and SOP's 11,318 training classes).
+    """
+    name = _series_column(table)
+    _need(table, ("num_classes", name, value), "the efficiency table (efficiency.csv)")
+    available = list(dict.fromkeys(table[name]))
+    chosen = available if series is None else list(series)
+    unknown = [s for s in chosen if s not in available]
+    if unknown:
+        raise ValueError(f"series {unknown} not in the table; it has {available}")
+    fig, ax = _axes(ax, (6.0, 3.9))
+    for label in chosen:
+        rows = table[table[name] == label].groupby("num_classes")[value]
+        middle, low, high = rows.median(), rows.min(), rows.max()
+        if middle.isna().all():
+            continue
+        ax.errorbar(middle.index, middle, yerr=[middle - low, high - middle], marker="o", ms=4, capsize=2,
+                    label=label, gid=label)
+    for c in mark_classes:
+        ax.axvline(c, color="0.75", lw=0.8, ls="--", zorder=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("number of classes C")
+    ax.set_ylabel({"time_ms": "forward + backward, ms", "peak_memory_mb": "peak memory, MB",
+                   "saved_tensors_mb": "saved for backward, MB"}.get(value, value))
+    ax.legend(fontsize=7)
+    ax.set_title(title or f"loss layer per iteration: {value}", fontsize=10)
+    return fig
+
+
+def plot_accuracy_cost_vs_k(
+    grid: pd.DataFrame,
+    *,
+    cost: pd.DataFrame | None = None,
+    metric: str = "R@1",
+    cost_value: str = "time_ms",
+    title: str | None = None,
+):
+    """Left: ``metric`` against the subgraph size ``k`` (colour = ``N``), mean ± std and seeds.
+    Right (with ``cost``): the loss layer's ``cost_value`` against ``k`` for the same ``(N, r)``.
+
+    Args:
+        grid: ``grid.csv`` (``N``, ``r``, ``k``, ``seed``, ``metric``).
+        cost: a table with ``N``, ``r``, ``k`` and ``cost_value`` (e.g. from
+            :func:`~proxygml_lite.efficiency.measure_loss_cost` per grid cell).
+    """
+    _need(grid, ("N", "r", "k", "seed", metric), "the grid table (grid.csv)")
+    summary = summarize_seeds(grid, by=["N", "r"], metrics=[metric])
+    panels = 2 if cost is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.0 * panels, 3.8), layout="constrained", squeeze=False)
+    n_values = sorted(summary["N"].unique())
+    colours = dict(zip(n_values, plt.get_cmap("plasma")(np.linspace(0.0, 0.8, len(n_values)))))
+    ax = axes[0, 0]
+    for n in n_values:
+        line = summary[summary["N"] == n].sort_values("k")
+        ax.errorbar(line["k"], 100 * line[f"{metric} mean"], yerr=100 * line[f"{metric} std"].fillna(0.0),
+                    marker="o", capsize=3, color=colours[n], label=f"N = {int(n)}", gid=f"N={int(n)}")
+        for k, seeds in zip(line["k"], line[f"{metric} per seed"]):
+            ax.scatter([k] * len(seeds), 100 * np.asarray(seeds), s=9, color=colours[n], alpha=0.5, zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("k = ceil(r C N), proxies in each subgraph")
+    ax.set_ylabel(f"{metric}, %")
+    ax.legend(fontsize=8)
+    ax.set_title(f"accuracy against k (mean ± std, dots: seeds)", fontsize=10)
+    if cost is not None:
+        _need(cost, ("N", "k", cost_value), "a cost table with N, k and the cost column")
+        ax = axes[0, 1]
+        for n in n_values:
+            line = cost[cost["N"] == n].sort_values("k")
+            ax.plot(line["k"], line[cost_value], marker="s", color=colours[n], label=f"N = {int(n)}",
+                    gid=f"cost N={int(n)}")
+        ax.set_xscale("log")
+        ax.set_xlabel("k = ceil(r C N)")
+        ax.set_ylabel({"time_ms": "loss layer, ms per iteration"}.get(cost_value, cost_value))
+        ax.legend(fontsize=8)
+        ax.set_title("cost of the loss layer against k", fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

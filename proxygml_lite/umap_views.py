@@ -1,0 +1,243 @@
+"""UMAP views of sample embeddings and proxies through training (notebook 9).
+
+A *snapshot* is what a run kept after an epoch: the embeddings ``X`` of a
+fixed set of training samples with their labels, and the proxies ``P``
+(``C*N`` rows; rows ``c*N .. c*N+N-1`` belong to class ``c``).
+:func:`fit_umap` fits **one** UMAP on all snapshots of a run together (seeded),
+so every epoch is drawn in the same 2-D map and movement between epochs is
+real movement in the embedding space, not a new random layout.
+:func:`plot_umap_snapshot` draws one epoch: samples as small dots, proxies as
+large stars with a black edge, coloured by class.
+
+UMAP maps are a picture, not a measurement: distances in the map are only
+roughly faithful. Whether the ``N`` proxies of a class spread over its modes
+or merge is therefore *measured* in the original space by
+:func:`proxy_spread` (cosines, no UMAP involved).
+
+The first UMAP call compiles numba code (tens of seconds);
+:func:`warm_up_umap` does that on a tiny input and says so.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+__all__ = ["Snapshot", "UMAPView", "warm_up_umap", "fit_umap", "plot_umap_snapshot", "proxy_spread"]
+
+
+@dataclass
+class Snapshot:
+    """One epoch of a run: ``embeddings`` ``(n, d)`` of training samples, their ``labels`` (0..C-1), ``proxies`` ``(C*N, d)``."""
+
+    epoch: int
+    embeddings: np.ndarray
+    labels: np.ndarray
+    proxies: np.ndarray
+    proxies_per_class: int
+
+
+@dataclass
+class UMAPView:
+    """2-D coordinates from one UMAP fit over all snapshots: ``samples[e]`` ``(n_e, 2)``, ``proxies[e]`` ``(C'*N, 2)``."""
+
+    epochs: list[int]
+    samples: list[np.ndarray]
+    sample_labels: list[np.ndarray]
+    proxies: list[np.ndarray]
+    proxy_labels: np.ndarray
+    classes: list[int]
+    proxies_per_class: int
+    fit_seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def _normalise(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def warm_up_umap(*, verbose: bool = True) -> float:
+    """Compile UMAP's numba code on a tiny input (the first call is slow); returns the seconds it took."""
+    import umap
+
+    if verbose:
+        print("Warming up UMAP: the first call compiles its numba code, this takes a while once per kernel ...",
+              flush=True)
+    begin = time.perf_counter()
+    points = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+    umap.UMAP(n_neighbors=5, n_epochs=10, random_state=0, n_jobs=1, metric="cosine").fit_transform(points)
+    seconds = time.perf_counter() - begin
+    if verbose:
+        print(f"UMAP ready ({seconds:.0f} s).")
+    return seconds
+
+
+def fit_umap(
+    snapshots: Sequence[Snapshot],
+    *,
+    classes: Sequence[int] | None = None,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    n_epochs: int | None = None,
+) -> UMAPView:
+    """One seeded UMAP (cosine metric) fitted on the samples and proxies of every snapshot together.
+
+    Args:
+        snapshots: the epochs to map, e.g. ``[epoch 0, epoch 2, epoch 6]``; all with the same ``N``.
+        classes: restrict the map to these training classes (default: all);
+            fewer classes give a clearer picture and a faster fit.
+        seed: UMAP's ``random_state`` (with it UMAP runs single-threaded, reproducibly).
+        n_neighbors, min_dist, n_epochs: UMAP's parameters.
+    """
+    import umap
+
+    if not snapshots:
+        raise ValueError("snapshots is empty; pass the snapshots of at least one epoch")
+    n = snapshots[0].proxies_per_class
+    if any(s.proxies_per_class != n for s in snapshots):
+        raise ValueError("all snapshots must come from one run (the same N); fit one map per run")
+    num_classes = len(snapshots[0].proxies) // n
+    classes = list(range(num_classes)) if classes is None else [int(c) for c in classes]
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise ValueError(f"classes {bad} are not training classes 0..{num_classes - 1}")
+    proxy_rows = np.concatenate([np.arange(c * n, (c + 1) * n) for c in classes])
+    proxy_labels = np.repeat(np.asarray(classes), n)
+    blocks, sample_labels, sizes = [], [], []
+    for snapshot in snapshots:
+        keep = np.isin(np.asarray(snapshot.labels), classes)
+        samples = _normalise(snapshot.embeddings)[keep]
+        blocks += [samples, _normalise(snapshot.proxies)[proxy_rows]]
+        sample_labels.append(np.asarray(snapshot.labels)[keep])
+        sizes.append((len(samples), len(proxy_rows)))
+    points = np.concatenate(blocks)
+    begin = time.perf_counter()
+    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed,
+                        n_epochs=n_epochs, n_jobs=1)
+    coordinates = reducer.fit_transform(points)
+    seconds = time.perf_counter() - begin
+    samples_2d, proxies_2d, start = [], [], 0
+    for n_samples, n_proxies in sizes:
+        samples_2d.append(coordinates[start:start + n_samples])
+        start += n_samples
+        proxies_2d.append(coordinates[start:start + n_proxies])
+        start += n_proxies
+    return UMAPView(epochs=[int(s.epoch) for s in snapshots], samples=samples_2d, sample_labels=sample_labels,
+                    proxies=proxies_2d, proxy_labels=proxy_labels, classes=classes, proxies_per_class=n,
+                    fit_seconds=seconds)
+
+
+def _colours(classes: Sequence[int]) -> dict[int, tuple]:
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    return {c: cmap(i % cmap.N) for i, c in enumerate(classes)}
+
+
+def plot_umap_snapshot(
+    view: UMAPView,
+    *,
+    epoch: int,
+    classes: Sequence[int] | None = None,
+    ax=None,
+    title: str | None = None,
+):
+    """One epoch of ``view``: samples (dots) and proxies (stars, black edge) of ``classes`` in colour, the rest grey.
+
+    Args:
+        view: from :func:`fit_umap`.
+        epoch: one of ``view.epochs``.
+        classes: classes to colour (default: up to 10 of the mapped classes).
+    """
+    if epoch not in view.epochs:
+        raise ValueError(f"epoch {epoch} was not mapped; the view has epochs {view.epochs}")
+    shown = list(view.classes[:10]) if classes is None else [int(c) for c in classes]
+    bad = [c for c in shown if c not in view.classes]
+    if bad:
+        raise ValueError(f"classes {bad} are not in the map; it holds classes {view.classes}")
+    index = view.epochs.index(epoch)
+    samples, labels, proxies = view.samples[index], view.sample_labels[index], view.proxies[index]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.4, 4.6), layout="constrained")
+    else:
+        fig = ax.figure
+    everything = np.concatenate([np.concatenate(view.samples), np.concatenate(view.proxies)])
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    margin = 0.04 * (high - low)
+    colours = _colours(view.classes)
+    other = ~np.isin(labels, shown)
+    ax.scatter(samples[other, 0], samples[other, 1], s=3, color="0.85", label="other classes", gid="others")
+    other_proxies = ~np.isin(view.proxy_labels, shown)
+    ax.scatter(proxies[other_proxies, 0], proxies[other_proxies, 1], s=30, marker="*", color="0.7",
+               edgecolors="0.5", linewidths=0.3)
+    for c in shown:
+        mine = labels == c
+        ax.scatter(samples[mine, 0], samples[mine, 1], s=6, color=colours[c], alpha=0.7, gid=f"samples {c}")
+        own = view.proxy_labels == c
+        ax.scatter(proxies[own, 0], proxies[own, 1], s=110, marker="*", color=colours[c], edgecolors="black",
+                   linewidths=0.8, zorder=4, gid=f"proxies {c}")
+    ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
+    ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or f"epoch {epoch}: samples (dots) and the N = {view.proxies_per_class} proxies (stars) "
+                          f"of {len(shown)} classes", fontsize=9)
+    return fig
+
+
+def proxy_spread(snapshot: Snapshot, *, merge_cosine: float = 0.95) -> pd.DataFrame:
+    """Do a class's ``N`` proxies spread over its samples or merge? Measured with cosines in the embedding space.
+
+    For every class ``c`` with at least two samples:
+
+    * ``proxy cosine``: mean cosine between two different proxies of ``c`` (1 = merged);
+    * ``sample cosine``: mean cosine between two different samples of ``c``
+      (how spread the class itself is);
+    * ``proxy groups``: how many groups the proxies form when two proxies
+      closer than ``merge_cosine`` count as one (connected components);
+      ``N`` = all distinct, 1 = all merged;
+    * ``proxies used``: how many proxies are the nearest own proxy of at least
+      one sample of ``c``.
+
+    Returns one row per class (``N = 1`` gives ``nan`` proxy cosines).
+    """
+    n = snapshot.proxies_per_class
+    proxies = _normalise(snapshot.proxies)
+    samples = _normalise(snapshot.embeddings)
+    labels = np.asarray(snapshot.labels)
+    rows = []
+    for c in np.unique(labels):
+        own = proxies[c * n:(c + 1) * n]
+        mine = samples[labels == c]
+        if len(mine) < 2:
+            continue
+        off = ~np.eye(n, dtype=bool)
+        cos_p = own @ own.T
+        cos_s = mine @ mine.T
+        linked = cos_p >= merge_cosine
+        groups, seen = 0, np.zeros(n, dtype=bool)
+        for start in range(n):
+            if seen[start]:
+                continue
+            groups += 1
+            stack = [start]
+            while stack:
+                i = stack.pop()
+                if seen[i]:
+                    continue
+                seen[i] = True
+                stack.extend(np.flatnonzero(linked[i] & ~seen))
+        nearest = (mine @ own.T).argmax(axis=1)
+        rows.append({
+            "class": int(c),
+            "proxy cosine": float(cos_p[off].mean()) if n > 1 else float("nan"),
+            "sample cosine": float(cos_s[~np.eye(len(mine), dtype=bool)].mean()),
+            "proxy groups": groups,
+            "proxies used": int(len(np.unique(nearest))),
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,136 @@
+"""proxygml_lite.fileio: atomic writes, and everything the package writes is readable by group and others.
+
+Under umask 022 a plain ``open()``/``mkdir`` gives 0644/0755; the package's
+temporary files and folders (renamed into place) must end the same, so that a
+shared course folder works for every user (issue 10).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from _fabricate import make_cub, make_tiny_folder_dataset, small_spec  # noqa: E402
+
+from proxygml_lite import fileio  # noqa: E402
+from proxygml_lite.config import config_from_preset  # noqa: E402
+from proxygml_lite.data import glyphs as G  # noqa: E402
+from proxygml_lite.data import prepare as P  # noqa: E402
+from proxygml_lite.notebook import save_figure  # noqa: E402
+from proxygml_lite.train import train  # noqa: E402
+
+
+@pytest.fixture
+def umask(request):
+    """Run the test under the umask given by the parameter (022 by default); restore it after."""
+    old = os.umask(getattr(request, "param", 0o022))
+    yield
+    os.umask(old)
+
+
+def unreadable(root: Path) -> list[str]:
+    """Entries under ``root`` (itself included) that group or others cannot read (folders: read + enter)."""
+    bad = []
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        need = (stat.S_IRGRP | stat.S_IROTH) | ((stat.S_IXGRP | stat.S_IXOTH) if path.is_dir() else 0)
+        if mode & need != need:
+            bad.append(f"{path.relative_to(root.parent)} {stat.filemode(mode)}")
+    return bad
+
+
+def test_modes_follow_the_umask(umask, tmp_path):
+    assert fileio.current_umask() == 0o022
+    assert fileio.file_mode() == 0o644 and fileio.dir_mode() == 0o755
+    written = [
+        fileio.atomic_write_bytes(tmp_path / "a.bin", b"x"),
+        fileio.atomic_write_text(tmp_path / "b.txt", "é"),
+        fileio.atomic_write_json(tmp_path / "c.json", {"x": float("nan")}),
+        fileio.atomic_write_csv(tmp_path / "d.csv", [{"a": 1}, {"b": 2}]),
+        fileio.atomic_torch_save({"t": torch.ones(2)}, tmp_path / "e.pt"),
+        fileio.atomic_copy(tmp_path / "a.bin", tmp_path / "f.bin"),
+    ]
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")  # what the umask gives to an ordinary file
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o644, path
+    folder = fileio.make_temp_dir(tmp_path, ".x-")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert (tmp_path / "b.txt").read_text() == "é"
+    assert json.loads((tmp_path / "c.json").read_text())["x"] != json.loads((tmp_path / "c.json").read_text())["x"]
+    assert (tmp_path / "d.csv").read_text() == "a,b\n1,\n,2\n"
+    assert torch.load(tmp_path / "e.pt")["t"].tolist() == [1.0, 1.0]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("umask", [0o077], indirect=True)
+def test_a_private_umask_stays_private(umask, tmp_path):
+    path = fileio.atomic_write_text(tmp_path / "secret.txt", "x")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(fileio.make_temp_dir(tmp_path, ".y-").stat().st_mode) == 0o700
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = fileio.atomic_write_text(tmp_path / "keep.txt", "old")
+
+    def explode(fh):
+        fh.write(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fileio.atomic_write(target, explode)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_atomic_copy_is_independent_of_its_source(tmp_path):
+    src = fileio.atomic_write_text(tmp_path / "src.mat", "original")
+    os.chmod(src, 0o444)
+    copy = fileio.atomic_copy(src, tmp_path / "raw" / "src.mat")
+    assert os.stat(copy).st_ino != os.stat(src).st_ino
+    copy.write_text("changed")  # writable although the source is read-only
+    assert src.read_text() == "original"
+
+
+def test_prepare_writes_a_shareable_folder(umask, monkeypatch, tmp_path):
+    root = tmp_path / "data"
+    archive = make_cub(root / "archives")
+    monkeypatch.setitem(P.SPECS, "cub200", small_spec("cub200", files={archive.name: archive}, first_test_class=3,
+                                                      counts={"train": (2, 5), "test": (2, 5)}))
+    P.prepare_dataset("cub200", root, progress=False, log=lambda m: None)
+    assert (root / "cub200" / "manifest.json").is_file()
+    assert unreadable(root) == []
+
+
+def test_a_training_run_folder_is_shareable(umask, tmp_path):
+    data = make_tiny_folder_dataset(tmp_path / "tiny", per_class=4)
+    out = tmp_path / "run"
+    cfg = config_from_preset(
+        "folder", data=str(data), out=str(out), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=8, epochs=1,
+        image_size=16, workers=0, quiet=True, device="cpu", epoch_to_test=None, warm=0, freeze_bn=False, seed=0,
+        save_proxies=True,
+    )
+    train(cfg)
+    names = {p.name for p in out.rglob("*")}
+    assert {"config.json", "metrics.csv", "results.json", "checkpoint.pt"} <= names
+    assert unreadable(out) == []
+
+
+def test_glyph_cache_and_figures_are_shareable(umask, tmp_path):
+    G.ensure_glyphs(tmp_path / "data", progress=False, images_per_face=1)
+    fig = plt.figure(figsize=(1, 1))
+    save_figure(fig, "00_test", directory=tmp_path / "figures")
+    plt.close(fig)
+    assert len(list((tmp_path / "data" / "glyphs").iterdir())) == 2
+    assert (tmp_path / "figures" / "00_test.png").is_file()
+    assert unreadable(tmp_path / "data") == [] and unreadable(tmp_path / "figures") == []

@@ -1,0 +1,136 @@
+"""run_views (reload a run, gallery), diagnostics (subgraph votes, the recorder callback) and umap_views."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from _fabricate import make_tiny_folder_dataset  # noqa: E402
+
+from proxygml_lite import diagnostics, run_views, umap_views  # noqa: E402
+from proxygml_lite.config import config_from_preset  # noqa: E402
+from proxygml_lite.train import train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
+    out = tmp_path_factory.mktemp("run") / "run"
+    config = config_from_preset(
+        "folder", data=str(root), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=6, epochs=2, image_size=16,
+        workers=0, quiet=True, device="cpu", warm=0, compute_nmi=False, recall_ks=(1, 2), out=str(out),
+    )
+    recorder = diagnostics.DiagnosticsRecorder(per_class=2)
+    train(config, callback=recorder)
+    return out, recorder
+
+
+def test_load_run_reproduces_the_final_recall(tiny_run):
+    from proxygml_lite.evaluation import recall_at_k
+
+    out, _ = tiny_run
+    run = run_views.load_run(out)
+    assert run.num_classes == 6 and run.loss_fn.proxies.shape == (12, 8)
+    embeddings, labels, dataset = run_views.embed_split(run)
+    assert embeddings.shape == (16, 8) and len(dataset) == 16
+    assert torch.allclose(embeddings.norm(dim=1), torch.ones(16), atol=1e-5)
+    assert recall_at_k(embeddings, labels, ks=(1,))[1] == pytest.approx(run.results["metrics"]["R@1"], abs=1e-6)
+    summary = run_views.run_summary(out)
+    assert "finished 2 epochs" in summary and "N=2" in summary
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        run_views.load_run(out.parent / "nothing")
+
+
+def test_gallery_marks_hits_and_misses(tiny_run):
+    out, _ = tiny_run
+    run = run_views.load_run(out)
+    embeddings, labels, dataset = run_views.embed_split(run)
+    fig = run_views.plot_retrieval_gallery(dataset, embeddings, labels, query_indices=[0, 5, 9], k=3)
+    gids = [ax.get_gid() for ax in fig.axes if ax.get_gid()]
+    assert len(gids) == 9
+    neighbours = run_views.nearest_neighbours(embeddings, queries=[0, 5, 9], k=3)
+    hits = int((labels[neighbours] == labels[[0, 5, 9]].view(-1, 1)).sum())
+    assert gids.count("hit") == hits
+    assert f"{hits} of 9 hits" in fig._suptitle.get_text()
+    assert 0 not in neighbours[0].tolist()  # a query is never its own neighbour
+    with pytest.raises(ValueError, match="k must be"):
+        run_views.nearest_neighbours(embeddings, queries=[0], k=16)
+    plt.close("all")
+
+
+def test_subgraph_statistics_against_a_hand_computed_case():
+    # 2 classes, N = 2, r = 0.75 -> k = 3; sample 0 of class 0 sits on its own proxies
+    proxies = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    embeddings = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 1])
+    stats = diagnostics.subgraph_statistics(embeddings, labels, proxies, proxies_per_class=2, r=0.75)
+    # sample 0: own proxies 1 + 1 = 2, third place: proxy 2 (cos 0) -> other vote 0 (class 1 present? Z = 0 -> absent)
+    # sample 1: own proxies 1 + (-1) = 0, third: proxy 0 or 1 (cos 0)
+    assert stats["own vote"] == pytest.approx(1.0)
+    assert stats["cosine between classes"] == pytest.approx(0.0)
+    assert stats["proxy cosine within classes"] == pytest.approx((1.0 + -1.0) / 2)
+    assert stats["nearest-proxy accuracy"] == pytest.approx(1.0)
+    assert stats["L^s plain"] == pytest.approx(
+        float(torch.nn.functional.cross_entropy(torch.tensor([[2.0, 0.0], [0.0, 0.0]]), labels)))
+
+
+def test_recorder_writes_one_row_per_epoch_and_plots(tiny_run):
+    out, recorder = tiny_run
+    table = diagnostics.read_diagnostics(out)
+    assert list(table["epoch"]) == [1, 2]
+    assert recorder.labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert table["R@1"].tolist() == pytest.approx(metrics.loc[metrics["epoch"] > 0, "R@1"].tolist())
+    both = pd.concat([table.assign(run="a", seed=0), table.assign(run="b", seed=0)])
+    fig = diagnostics.plot_diagnostics(both)
+    assert len(fig.axes) == 5
+    with pytest.raises(ValueError, match="not in the table"):
+        diagnostics.plot_diagnostics(both, runs=["c"])
+    plt.close("all")
+
+
+def _snapshots(epochs=(0, 3), n=3, classes=4, per_class=10, merge=False):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(classes, 6))
+    out = []
+    for epoch in epochs:
+        labels = np.repeat(np.arange(classes), per_class)
+        samples = centres[labels] + 0.2 * rng.normal(size=(len(labels), 6))
+        proxies = np.repeat(centres, n, axis=0) + (0.0 if merge else 0.8) * rng.normal(size=(classes * n, 6))
+        out.append(umap_views.Snapshot(epoch, samples, labels, proxies, n))
+    return out
+
+
+def test_proxy_spread_tells_merged_from_spread_proxies():
+    merged = umap_views.proxy_spread(_snapshots(merge=True)[0])
+    spread = umap_views.proxy_spread(_snapshots(merge=False)[0])
+    assert (merged["proxy cosine"] > 0.999).all() and (merged["proxy groups"] == 1).all()
+    assert (spread["proxy cosine"] < merged["proxy cosine"]).all() and spread["proxy groups"].max() > 1
+    assert set(merged.columns) >= {"class", "sample cosine", "proxies used"}
+    one = umap_views.proxy_spread(umap_views.Snapshot(0, np.eye(4), np.array([0, 0, 1, 1]), np.eye(4)[:2], 1))
+    assert one["proxy cosine"].isna().all()
+
+
+def test_umap_is_fitted_once_for_all_epochs_and_drawn_per_epoch():
+    snapshots = _snapshots(epochs=(0, 2, 5))
+    view = umap_views.fit_umap(snapshots, classes=[0, 1, 2], seed=0, n_neighbors=5, n_epochs=30)
+    assert view.epochs == [0, 2, 5] and view.classes == [0, 1, 2]
+    assert [len(s) for s in view.samples] == [30, 30, 30] and view.proxies[0].shape == (9, 2)
+    again = umap_views.fit_umap(snapshots, classes=[0, 1, 2], seed=0, n_neighbors=5, n_epochs=30)
+    assert np.allclose(view.samples[1], again.samples[1])  # seeded
+    fig = umap_views.plot_umap_snapshot(view, epoch=2, classes=[1])
+    gids = {c.get_gid() for c in fig.axes[0].collections}
+    assert {"samples 1", "proxies 1", "others"} <= gids
+    with pytest.raises(ValueError, match="was not mapped"):
+        umap_views.plot_umap_snapshot(view, epoch=1)
+    with pytest.raises(ValueError, match="not in the map"):
+        umap_views.plot_umap_snapshot(view, epoch=2, classes=[3])
+    with pytest.raises(ValueError, match="same N"):
+        umap_views.fit_umap([snapshots[0], umap_views.Snapshot(1, np.eye(2), np.array([0, 1]), np.eye(2), 1)])
+    plt.close("all")
+    assert math.isfinite(view.fit_seconds)

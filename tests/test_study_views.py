@@ -1,0 +1,134 @@
+"""study_tables and study_views on small fabricated tables (the schema of results/<preset>/*.csv)."""
+
+import json
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from proxygml_lite import study_tables, study_views  # noqa: E402
+
+
+def _grid(seeds=(0, 1, 2), C=10):
+    rows = []
+    for n in (1, 4):
+        for r in (0.1, 0.3):
+            for seed in seeds:
+                rows.append({"N": n, "r": r, "k": math.ceil(r * C * n), "seed": seed,
+                             "R@1": 0.5 + 0.05 * n + r + 0.01 * seed, "NMI": 0.6 + 0.01 * seed,
+                             "config": json.dumps({"N": n, "r": r, "seed": seed})})
+    return pd.DataFrame(rows)
+
+
+def _ablation(seeds=(0, 1, 2)):
+    return pd.DataFrame([{"row": row, "seed": seed, "R@1": 0.4 + 0.05 * row + 0.02 * seed, "NMI": 0.5 + 0.01 * row,
+                          "config": "{}"} for row in range(1, 9) for seed in seeds])
+
+
+def _efficiency():
+    rows = []
+    for series in ("ProxyGML N=12 λ=0.3", "ProxyGML N=1 λ=0", "SoftTriple"):
+        for c in (100, 1000, 11318):
+            rows.append({"series": series, "num_classes": c, "time_ms": c / 100 + len(series),
+                         "peak_memory_mb": c / 10})
+    return pd.DataFrame(rows)
+
+
+def test_summarize_seeds_gives_mean_sample_std_and_seeds():
+    summary = study_tables.summarize_seeds(_grid(), by=["N", "r"])
+    assert len(summary) == 4 and set(summary["seeds"]) == {3}
+    cell = summary[(summary["N"] == 4) & (summary["r"] == 0.3)].iloc[0]
+    assert cell["k"] == 12
+    assert cell["R@1 per seed"] == pytest.approx([1.0, 1.01, 1.02])
+    assert cell["R@1 mean"] == pytest.approx(1.01)
+    assert cell["R@1 std"] == pytest.approx(np.std([1.0, 1.01, 1.02], ddof=1))
+    one = study_tables.summarize_seeds(_grid(seeds=(0,)), by=["N", "r"])
+    assert one["R@1 std"].isna().all()
+    with pytest.raises(ValueError, match="lacks the column"):
+        study_tables.summarize_seeds(_grid().drop(columns="seed"), by=["N", "r"])
+
+
+def test_beyond_spread_and_formatting():
+    assert study_tables.beyond_spread(0.6, 0.01, 0.5, 0.02)
+    assert not study_tables.beyond_spread(0.6, 0.05, 0.55, 0.01)
+    assert not study_tables.beyond_spread(0.9, float("nan"), 0.1, 0.0)
+    assert study_tables.format_mean_std(0.6123, 0.0081) == "61.2 ± 0.8"
+    assert study_tables.format_mean_std(0.5, float("nan")) == "50.0"
+
+
+def test_ablation_beside_paper_has_the_papers_values_and_seeds():
+    out = study_tables.ablation_beside_paper(_ablation())
+    assert list(out["row"]) == list(range(1, 9))
+    assert out.loc[7, "R@1 (paper)"] == pytest.approx(85.5) and out.loc[7, "NMI (paper)"] == pytest.approx(72.4)
+    assert out.loc[0, ["S^pos", "M", "L^p"]].tolist() == ["×", "×", "×"]
+    assert out.loc[7, "R@1 (this code)"] == "82.0 ± 2.0"
+    assert out.loc[7, "R@1 per seed"] == "80.0 82.0 84.0"
+
+
+def test_read_study_table_checks_the_file_and_columns(tmp_path):
+    _grid().to_csv(tmp_path / "grid.csv", index=False)
+    assert len(study_tables.read_study_table("grid", path=tmp_path)) == 12
+    assert study_tables.config_of(study_tables.read_study_table("grid", path=tmp_path / "grid.csv"))["N"] == 1
+    with pytest.raises(FileNotFoundError, match="make studies"):
+        study_tables.read_study_table("ablation", path=tmp_path)
+    _grid().drop(columns="r").to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="lacks the column"):
+        study_tables.read_study_table("grid", path=tmp_path / "bad.csv")
+    with pytest.raises(ValueError, match="kind must be"):
+        study_tables.read_study_table("umap")
+    assert study_tables.results_dir("glyphs_hard").parts[-2:] == ("results", "glyphs_hard")
+
+
+def test_metric_vs_N_draws_one_line_per_r_with_seed_dots():
+    fig = study_views.plot_metric_vs_N(_grid())
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["r = 0.1", "r = 0.3"]
+    assert sum(len(c.get_offsets()) for c in ax.collections if c.get_offsets().shape[1] == 2) >= 12
+    fig2 = study_views.plot_metric_vs_N(_grid(), r_values=[0.3], metric="NMI")
+    assert [t.get_text() for t in fig2.axes[0].get_legend().get_texts()] == ["r = 0.3"]
+    with pytest.raises(ValueError, match="not in the grid"):
+        study_views.plot_metric_vs_N(_grid(), r_values=[0.7])
+    plt.close("all")
+
+
+def test_heatmap_shows_mean_std_and_k_per_cell():
+    fig = study_views.plot_grid_heatmap(_grid())
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert len(texts) == 4 and any("k=12" in t for t in texts)
+    assert "101.0±1.0\nk=12" in texts
+    plt.close("all")
+
+
+def test_ablation_seeds_has_paper_bars_and_errorbars():
+    fig = study_views.plot_ablation_seeds(_ablation())
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "paper (Zhu et al., NeurIPS 2020)" in labels
+    paper_heights = [p.get_height() for p in ax.patches if p.get_gid() == "paper"]
+    assert paper_heights[-1] == pytest.approx(85.5)
+    with pytest.raises(ValueError, match="R@1 and NMI only"):
+        study_views.plot_ablation_seeds(_ablation().assign(**{"R@2": 0.1}), metric="R@2")
+    plt.close("all")
+
+
+def test_cost_series_draws_each_series_on_log_axes():
+    fig = study_views.plot_cost_series(_efficiency(), value="peak_memory_mb")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and len(ax.get_legend().get_texts()) == 3
+    with pytest.raises(ValueError, match="not in the table"):
+        study_views.plot_cost_series(_efficiency(), series=["ProxyNCA"])
+    plt.close("all")
+
+
+def test_accuracy_cost_vs_k_two_panels():
+    grid = _grid()
+    cost = grid.drop_duplicates(["N", "r"])[["N", "r", "k"]].assign(time_ms=lambda t: 0.1 * t["k"])
+    fig = study_views.plot_accuracy_cost_vs_k(grid, cost=cost)
+    assert len(fig.axes) == 2
+    assert len(study_views.plot_accuracy_cost_vs_k(grid).axes) == 1
+    plt.close("all")
