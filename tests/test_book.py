@@ -277,3 +277,30 @@ def test_the_math_check_catches_untypeset_math(tmp_path, browser):
         assert page.evaluate(RAW_MATH) == ["The graph $S = XP^\\top$."]
     finally:
         page.close()
+
+
+def test_markdown_images_are_copied_into_the_site(tmp_path):
+    import base64
+
+    import nbformat
+
+    png = base64.b64decode(  # a 1 x 1 PNG
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "01_plot.png").write_bytes(png)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_markdown_cell("# 1. One\n\n![a plot](../figures/01_plot.png) ![pasted](attachment:pasted.png)"
+                                         " ![gone](../figures/missing.png)")
+    cell.attachments = {"pasted.png": {"image/png": base64.b64encode(png).decode()}}
+    notebook.cells.append(cell)
+    nbformat.write(notebook, notebooks / "01_one.ipynb")
+    (notebooks / "README.md").write_text("# Contents\n\n[One](01_one.ipynb)\n")
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    page = (tmp_path / "book" / "01_one.html").read_text()
+    sources = re.findall(r'<img\b[^>]*\bsrc="([^"]*)"', page)
+    copied = [src for src in sources if src.startswith("_images/")]
+    assert len(copied) == 1 and (tmp_path / "book" / copied[0]).read_bytes() == png
+    assert any(src.startswith("data:image/png;base64,") for src in sources), "the attachment is inlined"
+    assert any("missing.png not found" in warning for warning in report.warnings)
