@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_loss.py
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_proxy_losses.py
+	$(BIN)/python benchmarks/bench_train_step.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -28,7 +28,26 @@ the embedding head and the proxies during the first ``warm`` epochs
 script instead trains everything in epoch 0, sets ``requires_grad=False`` on
 the backbone *after* epoch 0 and back to ``True`` after epoch ``warm``, so its
 backbone is frozen during epochs ``1 .. warm`` (with ``warm = 1``: the SECOND
-epoch); ``--warmup-mode official`` reproduces that.
+epoch); ``--warmup-mode official`` reproduces that, including a side effect
+of the official ``optimizer.zero_grad()`` (PyTorch 1.2 zeroes the gradients
+in place instead of dropping them): Adam still steps the "frozen" backbone
+with zero gradients, so its momentum and weight decay keep moving it. The
+default mode freezes it truly (``zero_grad(set_to_none=True)``).
+
+``--start-epoch E`` has the official meaning: the epoch counter starts at the
+0-based epoch ``E`` of a fresh run (no weights are loaded; use ``--resume``
+to continue a run), so ``epochs - E`` epochs are trained, the lr decays
+``new_epoch_to_decay`` are applied only when their epoch is reached (the
+official ``adjust_learning_rate`` is called per epoch, never for the skipped
+ones), and the official warm-up, which freezes the backbone after epoch 0,
+never happens when ``E > 0``.
+
+Precision. The official code trains in float32; so do all presets here
+(``amp="none"``; on CUDA TF32 matmuls and convolutions are allowed). ``--amp
+bf16`` (or ``fp16``, ``auto``) is an explicit speed option: the loss still
+runs in float32, but the backbone's embeddings are rounded to bf16, which
+changes which proxies enter the top-k subgraphs (measured on the CPU by
+``benchmarks/bench_amp_subgraph.py``; the README states the number).
 """
 
 from __future__ import annotations
@@ -49,6 +68,7 @@ __all__ = [
     "LOSSES",
     "AMP_MODES",
     "WARMUP_MODES",
+    "NMI_PROTOCOL_CHOICES",
     "OFFICIAL_EPOCH_TO_TEST",
     "PRESETS",
     "TrainConfig",
@@ -61,6 +81,9 @@ __all__ = [
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
 WARMUP_MODES = ("head-first", "official")
+#: ``--nmi-protocol``: ``auto`` = the official one of the dataset (faiss on SOP, sklearn otherwise);
+#: see :data:`proxygml_lite.evaluation.NMI_PROTOCOLS`.
+NMI_PROTOCOL_CHOICES = ("auto", "sklearn", "faiss", "fast")
 #: ``--epoch_to_test`` default of the official ``train.py`` (1-based epoch counts).
 OFFICIAL_EPOCH_TO_TEST = (1, 2, *range(35, 51))
 
@@ -78,6 +101,7 @@ _RECIPE = dict(
     rate=0.1,
     new_epoch_to_decay=(20, 40),
     warm=1,
+    amp="none",  # the official code trains in float32; bf16/fp16 autocast is an explicit option
     backbone="bninception",
     workers=8,
     epoch_to_test=OFFICIAL_EPOCH_TO_TEST,
@@ -146,6 +170,7 @@ class TrainConfig:
     dataset_options: dict = field(default_factory=dict)
     image_size: int | None = None
     augment: bool = True
+    check_images: str = "error"
     workers: int = 0
     # optimisation (official names)
     epochs: int = 50
@@ -158,6 +183,7 @@ class TrainConfig:
     new_epoch_to_decay: tuple[int, ...] = (20, 40)
     warm: int = 1
     warmup_mode: str = "head-first"
+    start_epoch: int = 0
     # model
     backbone: str = "bninception"
     pretrained: bool | str | None = None
@@ -177,13 +203,14 @@ class TrainConfig:
     eval_untrained: bool = True
     recall_ks: tuple[int, ...] | None = None
     compute_nmi: bool = True
+    nmi_protocol: str = "auto"
     compute_map: bool = False
     eval_batch_size: int = 128
     save_proxies: bool = False
     # machine
     gpu: tuple[int, ...] | None = None
     device: str = "auto"
-    amp: str = "auto"
+    amp: str = "none"
     channels_last: bool | None = None
     seed: int = 0
     log_every: int = 50
@@ -219,12 +246,20 @@ class TrainConfig:
         _choice("loss", self.loss, LOSSES.choices(), "--loss")
         _choice("amp", self.amp, AMP_MODES, "--amp")
         _choice("warmup_mode", self.warmup_mode, WARMUP_MODES, "--warmup-mode")
+        _choice("nmi_protocol", self.nmi_protocol, NMI_PROTOCOL_CHOICES, "--nmi-protocol")
+        _choice("check_images", self.check_images, ("error", "skip", "off"), "--check-images")
         _int("epochs", self.epochs, 1, "--epochs")
         _int("batch_size", self.batch_size, 2, "-b/--batch-size")
         _int("eval_batch_size", self.eval_batch_size, 1, "--eval-batch-size")
         _int("dim", self.dim, 1, "--dim")
         _int("N", self.N, 1, "--N")
         _int("warm", self.warm, 0, "--warm")
+        _int("start_epoch", self.start_epoch, 0, "--start-epoch")
+        if self.start_epoch >= self.epochs:
+            raise ValueError(
+                f"start_epoch {self.start_epoch} leaves no epoch to train (epochs {self.epochs}); --start-epoch is "
+                "the 0-based epoch a fresh run starts at: pass a value < --epochs"
+            )
         _int("workers", self.workers, 0, "-j/--workers")
         _int("seed", self.seed, 0, "--seed")
         _int("log_every", self.log_every, 1, "--log-every")
@@ -287,8 +322,20 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "TrainConfig":
-        with open(path, encoding="utf-8") as fh:
-            return cls.from_dict(json.load(fh))
+        """Read a ``config.json``; a damaged or foreign file gives a ``ValueError`` naming it."""
+        fix = ("restore it from a backup, or start a new run in another --out (the checkpoint of this run "
+               "cannot be resumed without its configuration)")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                values = json.load(fh)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc}); {fix}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} holds a JSON {type(values).__name__}, not a configuration object; {fix}")
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path} is not a valid configuration ({exc}); {fix}") from None
 
 
 _choice = check_choice
@@ -338,14 +385,20 @@ def _pretrained_arg(text: str) -> bool | str:
     return text
 
 
-def _json_dict(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}); e.g. --loss-kwargs '{{\"margin\": 0.1}}'") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"margin\": 0.1}'")
-    return value
+def _json_dict(flag: str, example: str):
+    """argparse type for a JSON object flag; its errors show ``example`` for that flag."""
+
+    def parse(text: str) -> dict:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"not valid JSON ({exc}); e.g. {flag} '{example}'") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"must be a JSON object, e.g. {flag} '{example}'")
+        return value
+
+    parse.__name__ = "JSON object"  # argparse names the type in its message
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -364,12 +417,13 @@ def build_parser() -> argparse.ArgumentParser:
     official.add_argument("--data", "--data-root", dest="data", help="data root holding <dataset>/{train,test}/<label>/<image> (default ./data); for --dataset folder the folder holding train/ and test/")
     official.add_argument("-j", "--workers", type=int, help="data loading worker processes")
     official.add_argument("--epochs", type=int, help="number of epochs")
+    official.add_argument("--start-epoch", dest="start_epoch", type=int, help="manual epoch number: a fresh run starts at this 0-based epoch (lr decays and the official warm-up of earlier epochs are not applied; to continue a run use --resume)")
     official.add_argument("-b", "--batch-size", dest="batch_size", type=int, help="mini-batch size (global, over all processes)")
     official.add_argument("--modellr", type=float, help="initial learning rate of the model")
     official.add_argument("--centerlr", type=float, help="initial learning rate of the proxies (all loss parameters)")
     official.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, help="Adam weight decay (model and proxies)")
     official.add_argument("--eps", type=float, help="Adam epsilon")
-    official.add_argument("--gpu", nargs="+", type=int, help="GPU id; maps to --device cuda:<id> (one id; for several GPUs use torchrun)")
+    official.add_argument("--gpu", nargs="+", type=int, help="GPU id; maps to --device cuda:<id> (one id: several ids are an error that shows the torchrun command)")
     official.add_argument("--dim", type=int, help="embedding dimension d")
     official.add_argument("--freeze_BN", dest="freeze_bn", action="store_const", const=True, help="keep BatchNorm layers in eval mode (frozen statistics)")
     official.add_argument("--r", type=float, help="subgraph scale r in (0, 1]: k = ceil(r*C*N) proxies per sample")
@@ -386,22 +440,24 @@ def build_parser() -> argparse.ArgumentParser:
     extra.add_argument("--backbone", choices=BACKBONES.choices(), help="network (default: preset's)")
     extra.add_argument("--pretrained", type=_pretrained_arg, nargs="?", const=True, help="ImageNet weights (the default for bninception/resnet50; smallcnn starts random) or a path to a weights file")
     extra.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False, help="random initialisation")
-    extra.add_argument("--dataset-options", dest="dataset_options", type=_json_dict, help="glyphs only: JSON object of generation parameters, e.g. '{\"images_per_face\": 2}' for a smaller, faster set (see proxygml_lite.data.glyphs.ensure_glyphs)")
+    extra.add_argument("--dataset-options", dest="dataset_options", type=_json_dict("--dataset-options", '{"images_per_face": 2}'), help="glyphs only: JSON object of generation parameters, e.g. '{\"images_per_face\": 2}' for a smaller, faster set (see proxygml_lite.data.glyphs.ensure_glyphs)")
     extra.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the backbone's)")
+    extra.add_argument("--check-images", dest="check_images", choices=("error", "skip", "off"), help="before the first step decode every image file: error (default) stops naming each bad one; skip leaves them out and lists them; off does not check (a bad file then stops training when it is read)")
     extra.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="train on the test-time transform (no random crops/flips)")
     extra.add_argument("--loss", choices=LOSSES.choices(), help="proxygml (default), a pytorch-metric-learning baseline, or a loss registered by an --import module")
-    extra.add_argument("--loss-kwargs", dest="loss_kwargs", type=_json_dict, help="JSON object of extra loss arguments, e.g. '{\"margin\": 0.1}'")
+    extra.add_argument("--loss-kwargs", dest="loss_kwargs", type=_json_dict("--loss-kwargs", '{"margin": 0.1}'), help="JSON object of extra loss arguments, e.g. '{\"margin\": 0.1}'")
     extra.add_argument("--no-positive-mask", dest="positive_mask", action="store_const", const=False, help="ablation: select the subgraph without S^pos")
     extra.add_argument("--no-mask-softmax", dest="mask_softmax", action="store_const", const=False, help="ablation: plain softmax instead of the mask softmax M")
-    extra.add_argument("--warmup-mode", dest="warmup_mode", choices=WARMUP_MODES, help="head-first: backbone frozen in epochs 0..warm-1 (default); official: frozen in epochs 1..warm like the official script")
+    extra.add_argument("--warmup-mode", dest="warmup_mode", choices=WARMUP_MODES, help="head-first: backbone truly frozen in epochs 0..warm-1 (default); official: frozen in epochs 1..warm like the official script, and, like it, still moved by Adam's momentum and weight decay (gradients zeroed in place)")
     extra.add_argument("--recall-ks", dest="recall_ks", nargs="+", type=int, help="Recall@K cut-offs (default 1 2 4 8; SOP 1 10 100 1000)")
+    extra.add_argument("--nmi-protocol", dest="nmi_protocol", choices=NMI_PROTOCOL_CHOICES, help="k-means of NMI: auto (default) = the official code's for the dataset: sklearn KMeans k-means++ n_init=10 max_iter=300 (CUB, Cars, others) or faiss 20 iterations random init (SOP), seeded; fast = one k-means++ start, 20 iterations (quicker, not official)")
     extra.add_argument("--no-nmi", dest="compute_nmi", action="store_const", const=False, help="skip NMI (k-means) in evaluation")
     extra.add_argument("--map", dest="compute_map", action="store_const", const=True, help="also report MAP@R and R-Precision")
     extra.add_argument("--save-proxies", dest="save_proxies", action="store_const", const=True, help="keep the loss's proxies after every epoch in <out>/proxies/epoch_<e>.pt (for plots of proxies through training)")
     extra.add_argument("--no-eval-untrained", dest="eval_untrained", action="store_const", const=False, help="skip evaluating the untrained model (epoch 0)")
     extra.add_argument("--eval-batch-size", dest="eval_batch_size", type=int, help="batch size for embedding extraction (default 128)")
     extra.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1, ...; overrides --gpu")
-    extra.add_argument("--amp", choices=AMP_MODES, help="autocast: auto = bf16 on CUDA, none on CPU; the loss always runs in float32")
+    extra.add_argument("--amp", choices=AMP_MODES, help="autocast (default none = float32 like the official code, TF32 matmuls allowed on CUDA): bf16/fp16 = faster on a GPU, but rounding changes some top-k subgraphs (README); auto = bf16 on CUDA, none on CPU; the loss always runs in float32")
     extra.add_argument("--channels-last", dest="channels_last", action="store_const", const=True, help="channels_last memory format (default: on CUDA)")
     extra.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False)
     extra.add_argument("--seed", type=int, help="random seed (model init, data order: seed + epoch)")

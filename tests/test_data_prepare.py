@@ -64,7 +64,8 @@ def test_cub_prepare_layout_manifest_and_load(monkeypatch, root):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["splits"]["train"]["num_classes"] == 2 and manifest["splits"]["train"]["num_images"] == 5
     assert manifest["splits"]["test"]["classes"]["2"] == {"name": "003.Bird_C", "images": 2}
-    assert manifest["sources"] == [{"file": "CUB_200_2011.tgz", "md5": archive_md5}]
+    assert manifest["sources"] == [{"file": "CUB_200_2011.tgz", "md5": archive_md5, "published_md5": archive_md5,
+                                    "verified": True, "note": "md5 matches the published checksum"}]
     # hard links into the extracted raw copy; the archive is untouched
     some = next((out / "train" / "0").iterdir())
     raw = root / "raw" / "cub200" / "CUB_200_2011" / "images" / "001.Bird_A" / some.name
@@ -386,20 +387,35 @@ def test_real_specs_keep_the_published_numbers():
     assert all(s.remote.mirrors for spec in (cub, cars, sop) for s in spec.sources)
 
 
-def test_tar_links_are_not_followed(monkeypatch, root, tmp_path):
+@pytest.mark.parametrize("kind", ["tar symlink", "tar hard link", "zip symlink"])
+def test_links_are_refused_in_tar_and_zip_alike(monkeypatch, root, tmp_path, kind):
+    import stat
+    import zipfile
+
     outside = tmp_path / "outside.txt"
     outside.write_text("secret")
-    path = make_cub(root / "archives")
-    # append a symlink member pointing outside, in a fresh archive
-    data = io.BytesIO()
-    with tarfile.open(path) as src, tarfile.open(fileobj=data, mode="w:gz") as dst:
-        for m in src.getmembers():
-            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
-        link = tarfile.TarInfo("CUB_200_2011/images/link.jpg")
-        link.type = tarfile.SYMTYPE
-        link.linkname = str(outside)
-        dst.addfile(link)
-    path.write_bytes(data.getvalue())
-    use_spec(monkeypatch, "cub200", files={path.name: path}, first_test_class=3)
-    run_prepare("cub200", root)
-    assert not (root / "raw" / "cub200" / "CUB_200_2011" / "images" / "link.jpg").exists()
+    if kind.startswith("tar"):
+        path = make_cub(root / "archives")
+        data = io.BytesIO()
+        with tarfile.open(path) as src, tarfile.open(fileobj=data, mode="w:gz") as dst:
+            for m in src.getmembers():
+                dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+            link = tarfile.TarInfo("CUB_200_2011/images/link.jpg")
+            link.type = tarfile.SYMTYPE if kind == "tar symlink" else tarfile.LNKTYPE
+            link.linkname = str(outside) if kind == "tar symlink" else "CUB_200_2011/images.txt"
+            dst.addfile(link)
+        path.write_bytes(data.getvalue())
+        name, extracted = "cub200", root / "raw" / "cub200" / "CUB_200_2011"
+    else:
+        path = make_sop(root / "archives")
+        with zipfile.ZipFile(path, "a") as zf:
+            info = zipfile.ZipInfo("Stanford_Online_Products/link.jpg")
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, str(outside))
+        name, extracted = "online_products", root / "raw" / "online_products" / "Stanford_Online_Products"
+    use_spec(monkeypatch, name, files={path.name: path})
+    with pytest.raises(ValueError, match="links are refused in tar and zip archives alike") as err:
+        run_prepare(name, root)
+    assert "link.jpg" in str(err.value)
+    assert not extracted.exists() and _leftovers(root) == []
+    assert outside.read_text() == "secret"

@@ -81,6 +81,51 @@ def test_notebook_structure(name):
                          everything, re.M), "no notebook-local copies of the step functions"
 
 
+NAVIGATION = {  # previous, next
+    "01_proxies_and_similarity_graph": (None, "02_subgraph_construction"),
+    "02_subgraph_construction": ("01_proxies_and_similarity_graph", "03_reverse_label_propagation"),
+    "03_reverse_label_propagation": ("02_subgraph_construction", "04_mask_softmax_loss_gradients"),
+    "04_mask_softmax_loss_gradients": ("03_reverse_label_propagation", "05_training_on_toy_data"),
+    "05_training_on_toy_data": ("04_mask_softmax_loss_gradients", "06_training_on_glyphs"),
+}
+CHECKERS = {
+    "01_proxies_and_similarity_graph": "check_similarity_graph",
+    "02_subgraph_construction": "check_select_subgraph",
+    "03_reverse_label_propagation": "check_reverse_label_propagation",
+    "04_mask_softmax_loss_gradients": "check_mask_softmax",
+}
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_opens_with_the_navigation_line(name):
+    nb = jupytext.read(NOTEBOOK_DIR / f"{name}.py", fmt="py:percent")
+    first = nb.cells[0].source.splitlines()[0]
+    links = re.findall(r"\[([^\]]+)\]\(([^)]+)\)", first)
+    targets = [target for _, target in links]
+    previous, following = NAVIGATION[name]
+    assert "README.md" in targets and "GLOSSARY.md" in targets
+    assert (f"{previous}.ipynb" in targets) == (previous is not None) and targets[-1] == f"{following}.ipynb"
+    assert links[-1][0].endswith("→") and (previous is None or links[0][0].startswith("←"))
+    assert re.search(r"about \d+ min$", first), "the header ends with an estimated time"
+    for _, target in links:  # every link of 01-05 resolves, except the next notebooks written elsewhere
+        assert (NOTEBOOK_DIR / target).exists() or target.startswith(("06_", "GLOSSARY")), target
+
+
+@pytest.mark.parametrize("name", sorted(CHECKERS))
+def test_notebook_has_an_implement_it_yourself_exercise(name):
+    from proxygml_lite import exercises
+
+    nb = jupytext.read(NOTEBOOK_DIR / f"{name}.py", fmt="py:percent")
+    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    checker = CHECKERS[name]
+    stub = next(c for c in code if f"exercises.{checker}(" in c)
+    assert "raise NotImplementedError" in stub, "the student starts from an empty function"
+    index = next(i for i, cell in enumerate(nb.cells) if cell.source == stub)
+    solution = nb.cells[index + 1]
+    assert solution.cell_type == "markdown" and "<details><summary>Solution</summary>" in solution.source
+    assert callable(getattr(exercises, checker))
+
+
 @pytest.mark.parametrize("name", EXPECTED)
 def test_committed_notebook_has_outputs_of_a_full_run(name):
     path = NOTEBOOK_DIR / f"{name}.ipynb"
@@ -161,6 +206,41 @@ def test_figures_dir_defaults_to_the_repository_and_can_be_overridden(tmp_path):
 
     assert figures_dir({}) == ROOT / "figures"
     assert figures_dir({"PROXYGML_FIGURES_DIR": str(tmp_path)}) == tmp_path.resolve()
+    assert figures_dir({"PROXYGML_FIGURES_DIR": str(tmp_path), "CI": "true"}) == tmp_path.resolve()
+
+
+def test_smoke_mode_never_sends_figures_to_the_repository():
+    from proxygml_lite.teaching.notebook import SMOKE_FIGURES_DIR, figures_dir
+
+    for environ in ({"CI": "true"}, {"PROXYGML_SMOKE": "1"}):
+        folder = figures_dir(environ)
+        assert folder == SMOKE_FIGURES_DIR and not folder.resolve().is_relative_to(ROOT)
+    assert figures_dir({"CI": "true", "PROXYGML_SMOKE": "0"}) == ROOT / "figures"  # explicit full mode
+
+
+def test_installed_from_a_wheel_figures_go_beside_the_notebook(monkeypatch, tmp_path):
+    from proxygml_lite.teaching import notebook
+
+    monkeypatch.setattr(notebook, "_repository_root", lambda: None)  # no checkout around the package
+    monkeypatch.chdir(tmp_path)
+    assert notebook.figures_dir({}) == tmp_path / "figures"
+    site = Path(notebook.__file__).resolve().parents[1]
+    assert not notebook.figures_dir({}).resolve().is_relative_to(site)
+
+
+def test_a_smoke_run_leaves_the_committed_figures_untouched(tmp_path, monkeypatch):
+    """CI=true without PROXYGML_FIGURES_DIR, a notebook in the repository's notebooks/ that saves a tracked name."""
+    figures = ROOT / "figures"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in figures.glob("*.png")}
+    monkeypatch.delenv("PROXYGML_FIGURES_DIR", raising=False)
+    code = ("from proxygml_lite.notebook import setup, save_figure\ncfg = setup(seed=0)\n"
+            "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(1, 1))\n"
+            "save_figure(fig, '05_recall_comparison')\nprint(cfg.figures_dir)")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    script.execute(nb, smoke=True, figures_dir=None, cwd=NOTEBOOK_DIR, timeout=120)
+    written = Path(nb.cells[0].outputs[-1]["text"].strip().splitlines()[-1])
+    assert (written / "05_recall_comparison.png").is_file() and not written.resolve().is_relative_to(ROOT)
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in figures.glob("*.png")} == before
 
 
 def test_setup_seeds_reads_the_environment_and_sets_threads(monkeypatch, tmp_path, capsys):
@@ -195,7 +275,7 @@ def test_save_figure_writes_a_png_atomically_and_checks_names(monkeypatch, tmp_p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from proxygml_lite import notebook
+    from proxygml_lite.teaching import notebook
 
     monkeypatch.setenv("PROXYGML_FIGURES_DIR", str(tmp_path / "figs"))
     fig, ax = plt.subplots(figsize=(2, 2))

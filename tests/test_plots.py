@@ -219,8 +219,11 @@ def test_label_propagation_contrast_reports_the_accuracy(data):
     scores = toy.label_propagation(points, labels, labelled=known, num_classes=C)
     fig = plots.plot_label_propagation_contrast(points, labels, labelled=known, scores=scores, proxies=proxies,
                                                 num_classes=C, proxies_per_class=N, r=0.5, sample_index=1)
-    accuracy = (scores.argmax(1)[~known] == labels[~known]).float().mean().item()
-    assert f"accuracy {accuracy:.0%}" in fig.axes[0].get_title()
+    reached = scores.abs().amax(1) > 0
+    accuracy = ((scores.argmax(1) == labels) & reached)[~known].float().mean().item()
+    assert f"{accuracy:.0%} right, {int((~reached & ~known).sum())} not reached" in fig.axes[0].get_title()
+    unreached = _by_gid(fig.axes[0], "unreached")[0].get_offsets()
+    assert len(unreached) == int((~reached & ~known).sum())
     assert len(_by_gid(fig.axes[0], "labelled")[0].get_offsets()) == int(known.sum())
 
 

@@ -20,12 +20,12 @@ split, classes in numeric order of their original id), ``ds.num_classes``,
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from ..registry import DATASETS, register_dataset
 from .folder import IMAGE_EXTENSIONS, FolderDataset, ImageListDataset
 from .manifest import load_prepared
-from .prepare import _ALIASES, BENCHMARKS, SPECS, canonical_benchmark, prepare_dataset
+from .prepare import _ALIASES, BENCHMARKS, SPECS, prepare_dataset
 
 __all__ = [
     "DATASETS",
@@ -66,10 +66,17 @@ def _load_glyphs(data_root, split, transform=None, progress=True, **options):
     return load_glyphs(data_root, split, transform=transform, progress=progress, **options)
 
 
-register_dataset("glyphs", _load_glyphs, takes_options=True,
-                 description="synthetic glyph classes, generated on first use (CPU experiments)")
-register_dataset("folder", lambda data_root, split, transform=None: FolderDataset(data_root, split, transform=transform),
-                 description="your own data: <data>/{train,test}/<class>/<image>")
+register_dataset(
+    "glyphs",
+    _load_glyphs,
+    takes_options=True,
+    description="synthetic glyph classes, generated on first use (CPU experiments)",
+)
+register_dataset(
+    "folder",
+    lambda data_root, split, transform=None: FolderDataset(data_root, split, transform=transform),
+    description="your own data: <data>/{train,test}/<class>/<image>",
+)
 
 
 def canonical_name(name: str) -> str:

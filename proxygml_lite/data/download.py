@@ -77,7 +77,12 @@ class DownloadError(RuntimeError):
 
 
 class ChecksumError(ValueError):
-    """A file's checksum differs from the expected one."""
+    """A file's checksum differs from the expected one (``actual``/``expected``: the hex digests, when known)."""
+
+    def __init__(self, message: str, *, actual: str | None = None, expected: str | None = None) -> None:
+        super().__init__(message)
+        self.actual = actual
+        self.expected = expected
 
 
 def file_checksum(path: str | os.PathLike, algorithm: str = "md5", progress: bool | None = False) -> str:
@@ -105,7 +110,8 @@ def verify_file(path: str | os.PathLike, remote: RemoteFile, progress: bool | No
         if remote.size is not None and size != remote.size:
             hint = f" Its size is {size:,} bytes, the real file has {remote.size:,} (truncated or a different file?)."
         raise ChecksumError(
-            f"{path} has {remote.algorithm} {actual}, expected {remote.checksum}.{hint}"
+            f"{path} has {remote.algorithm} {actual}, expected {remote.checksum}.{hint}",
+            actual=actual, expected=remote.checksum,
         )
 
 
@@ -155,9 +161,11 @@ def download_file(
             verify_file(target, remote, progress=progress)
         except ChecksumError as err:
             raise ChecksumError(
-                f"{err} It was not downloaded by this run, so it is left in place. Move or delete it "
-                f"and run again with --download, or replace it with the real file.\n"
-                + manual_steps(remote, dest_dir)
+                f"{err} It was not downloaded by this run, so it is left in place. Replace it with the "
+                "original file, or move it out of the folder and run again with --download; if it is a "
+                "re-packed copy you trust, --accept-checksum uses it and records its checksum.\n"
+                + manual_steps(remote, dest_dir),
+                actual=err.actual, expected=err.expected,
             ) from None
         log(f"{remote.filename}: already present and verified ({remote.algorithm} ok)")
         return target

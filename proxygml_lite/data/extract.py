@@ -1,7 +1,10 @@
 """Safe, atomic, idempotent extraction of the benchmark archives.
 
-* safe: no member may land outside the target (absolute names, ``..``, links
-  pointing out, device files are refused; tar uses ``filter="data"``);
+* safe: no member may land outside the target (absolute names, ``..`` and
+  device files are refused; tar uses ``filter="data"``); links are refused in
+  both kinds of archive alike (tar symbolic and hard links, zip symbolic
+  links): the original benchmark archives hold none, so an archive with a
+  link is not the original;
 * atomic: the archive is unpacked into a temporary folder next to the target
   and the expected top folder is renamed into place only when complete;
 * idempotent: when the target folder is there, nothing is done (and said so);
@@ -132,8 +135,16 @@ def _check_name(archive: Path, name: str) -> PurePosixPath:
 
 def _damaged(archive: Path, err: BaseException) -> ValueError:
     return ValueError(
-        f"{archive} is damaged or truncated ({type(err).__name__}: {err}). Delete it and download it "
-        "again (prepare --download), or fetch it by hand (see data/README.md)"
+        f"{archive} is damaged or truncated ({type(err).__name__}: {err}). Replace it with an intact copy: move "
+        "it out of the archives folder and run prepare --download, or fetch it by hand (see data/README.md)"
+    )
+
+
+def _link_refused(archive: Path, name: str, kind: str, target: str) -> ValueError:
+    return ValueError(
+        f"{archive} holds the {kind} {name!r} -> {target!r}; refusing to extract it (links are refused in tar and "
+        "zip archives alike: the original benchmark archives hold none, so this is not the original). Use the "
+        "original archive from the dataset's authors (see data/README.md)"
     )
 
 
@@ -144,9 +155,10 @@ def _extract_tar(archive: Path, tmp: Path, progress) -> None:
         ) as bar:
             for member in tar:
                 _check_name(archive, member.name)
+                if member.issym() or member.islnk():
+                    kind = "symbolic link" if member.issym() else "hard link"
+                    raise _link_refused(archive, member.name, kind, member.linkname)
                 if not (member.isfile() or member.isdir()):
-                    if member.issym() or member.islnk():
-                        continue  # the benchmark archives hold no links; skip rather than trust one
                     raise ValueError(f"{archive} holds {member.name!r}, which is not a file or folder; refusing")
                 _extract_member(tar, member, tmp, archive)
                 bar.update(1)
@@ -173,7 +185,8 @@ def _extract_zip(archive: Path, tmp: Path, progress) -> None:
             for member in members:
                 _check_name(archive, member.filename)
                 if stat.S_ISLNK(member.external_attr >> 16):
-                    raise ValueError(f"{archive} holds the symbolic link {member.filename!r}; refusing")
+                    raise _link_refused(archive, member.filename, "symbolic link", zf.read(member).decode(
+                        "utf-8", "replace"))
             for member in tqdm(members, unit=" files", desc=f"extract {archive.name}",
                                disable=None if progress is None else not progress):
                 zf.extract(member, tmp)

@@ -121,6 +121,24 @@ class ImageListDataset(Dataset):
         except (OSError, ValueError) as err:
             raise OSError(f"cannot read image {path} ({err}); replace or remove the file") from err
 
+    def without(self, paths) -> "ImageListDataset":
+        """A copy without the samples whose path is in ``paths`` (same classes and targets).
+
+        ValueError naming the class if that would leave a class without images.
+        """
+        paths = {str(p) for p in paths}
+        kept = [(p, t) for p, t in self.samples if p not in paths]
+        emptied = sorted(set(self.targets) - {t for _, t in kept})
+        if emptied:
+            names = ", ".join(repr(self.classes[t]) for t in emptied[:5])
+            raise ValueError(
+                f"leaving out the bad images would leave class(es) {names} of {self.root}/{self.split} without "
+                "images; replace the bad files or remove the class folder(s)"
+            )
+        clone = ImageListDataset(kept, self.classes, transform=self.transform, mode=self.mode, root=self.root,
+                                 split=self.split, class_folders=self.class_folders)
+        return clone
+
     def __getitem__(self, index: int):
         image = self.load_image(index)
         if self.transform is not None:

@@ -36,8 +36,7 @@ class RawImage:
 def _need(path: Path, folder: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} is missing: the extracted folder {folder} is incomplete or not the original. "
-            f"Delete {folder} and run prepare again (it is extracted again from the archive)"
+            f"{path} is missing: the extracted folder {folder} is incomplete or not the original"
         )
     return path
 

@@ -96,15 +96,15 @@ def plot_methods_compared(points, labels, *, anchor_index: int, batch_indices, c
     # (c) ProxyGML: N proxies per class, a k-NN subgraph
     ax = axes[2]
     plot_subgraph(points, labels, proxies=proxies, num_classes=num_classes, proxies_per_class=proxies_per_class,
-                  r=r, sample_index=anchor, ax=ax, annotate=False)
+                  r=r, sample_index=anchor, ax=ax, annotate=False, legend=False)
     k = steps.subgraph_size(r, num_classes, proxies_per_class)
     ax.set_title(f"ProxyGML: N = {proxies_per_class} per class, the anchor\nagainst its "
                  f"k = {k} of C·N = {num_classes * proxies_per_class}", fontsize=10)
     for ax in axes:
         ax.scatter(*x_a, s=120, facecolors="none", edgecolors="black", lw=1.5, zorder=5)
-    anchor_handle = Line2D([], [], ls="none", marker="o", ms=10, mfc="none", mec="black", label="anchor")
-    add_class_legend(fig, num_classes, extra=[anchor_handle], loc="outside lower center",
-                     ncol=num_classes + 3)
+    extra = [Line2D([], [], ls="none", marker="o", ms=10, mfc="none", mec="black", mew=1.5, label="anchor"),
+             Line2D([], [], ls="none", marker="o", ms=14, mfc="none", mec="black", label="kept proxy (in I)")]
+    add_class_legend(fig, num_classes, extra=extra, loc="outside lower center", ncol=num_classes + 4)
     return fig
 
 

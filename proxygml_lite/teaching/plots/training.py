@@ -13,7 +13,7 @@ from ._base import (FONT_SIZE, add_class_legend, circle_axes, class_colors, new_
                     scatter_samples, series_style, to_numpy)
 
 __all__ = ["plot_input_points", "plot_training_snapshot", "plot_training_snapshots", "plot_proxy_trajectories",
-           "plot_proxy_merging", "plot_training_curves", "plot_recall_comparison"]
+           "plot_proxy_merging", "plot_training_curves", "plot_recall_comparison", "plot_recall_groups"]
 
 
 def _num_classes(history: ToyHistory, labels) -> int:
@@ -190,4 +190,21 @@ def plot_recall_comparison(results: Mapping[str, Sequence[float]], *, ax=None, t
     ax.set_ylim(0, 1.1)
     ax.set_ylabel(ylabel)
     ax.set_title(title or "Recall@1 (bar: mean over seeds, dots: seeds)", fontsize=10)
+    return fig
+
+
+def plot_recall_groups(groups: Mapping[str, Mapping[str, Sequence[float]]], *, title: str | None = None,
+                       ylabel: str = "test Recall@1"):
+    """One panel of :func:`plot_recall_comparison` bars per group (e.g. one per controlled quantity), shared y axis."""
+    if not groups or not all(groups.values()):
+        raise ValueError("groups must map each group's name to a non-empty {run name: [Recall@1 per seed]}")
+    widths = [len(results) for results in groups.values()]
+    fig, axes = plt.subplots(1, len(groups), figsize=(min(10, 1.0 + 0.8 * sum(widths) + 0.6 * len(groups)), 3.9),
+                             layout="constrained", width_ratios=widths, sharey=True, squeeze=False)
+    for ax, (name, results) in zip(axes[0], groups.items()):
+        plot_recall_comparison(results, ax=ax, title=name, ylabel=ylabel)
+        if ax is not axes[0, 0]:
+            ax.set_ylabel("")
+    if title:
+        fig.suptitle(title, fontsize=11)
     return fig

@@ -54,8 +54,9 @@ def plot_label_propagation_contrast(points, labels, *, labelled, scores, proxies
 
     Left: the labels of a few samples (big, black-edged) propagated over a fixed
     graph to the others, each coloured by ``argmax`` of its ``scores``; points
-    that no label reached (a row of zeros) are grey (gid ``"unreached"``), and
-    wrong predictions are crossed (gid ``"wrong"``). Right: one sample's
+    that no label reached (a row of zeros) are grey (gid ``"unreached"``) and
+    count as not right in the title's accuracy; wrong predictions of reached
+    points are crossed (gid ``"wrong"``). Right: one sample's
     subgraph; all labels are known and the votes ``Z_i`` are used to adjust the
     edges ``S_ij`` through the loss.
     """
@@ -78,9 +79,11 @@ def plot_label_propagation_contrast(points, labels, *, labelled, scores, proxies
     ax.scatter(points[labelled, 0], points[labelled, 1], s=90, c=colors[labels[labelled]], edgecolors="black",
                lw=1.5, zorder=4, gid="labelled")
     unlabelled = ~labelled
-    accuracy = float((predicted[unlabelled] == labels[unlabelled]).mean()) if unlabelled.any() else math.nan
-    ax.set_title(f"classic label propagation: {int(labelled.sum())} known labels flow\nalong a fixed graph "
-                 f"to {int(unlabelled.sum())} unlabelled points (accuracy {accuracy:.0%})", fontsize=10)
+    correct = reached & (predicted == labels)  # a point no label reached is not counted as right
+    accuracy = float(correct[unlabelled].mean()) if unlabelled.any() else math.nan
+    ax.set_title(f"classic label propagation: {int(labelled.sum())} known labels, fixed graph;\n"
+                 f"{int(unlabelled.sum())} unlabelled points: {accuracy:.0%} right, {int(unreached.sum())} not "
+                 f"reached", fontsize=10)
     plot_subgraph(points, labels, proxies=proxies, num_classes=num_classes, proxies_per_class=proxies_per_class,
                   r=r, sample_index=sample_index, ax=axes[1], legend=False)
     axes[1].set_title("reverse label propagation: every label is known;\nthe proxies' labels vote through W, "
