@@ -39,7 +39,6 @@ import argparse
 import copy
 import html
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -143,6 +142,7 @@ class BuildReport:
 
 # ------------------------------------------------------------------------------------------ pages
 
+
 def _first_heading(markdown: str) -> str | None:
     for line in markdown.splitlines():
         match = re.match(r"#\s+(.+?)\s*#*\s*$", line)
@@ -200,6 +200,7 @@ def _navigation(pages: list[Page], index: int) -> str:
 
 # ---------------------------------------------------------------------------------------- widgets
 
+
 def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
     """A widget drawn from its saved state, without JavaScript."""
     model = state.get(model_id)
@@ -207,7 +208,7 @@ def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
         return ""
     name, values = model.get("model_name", ""), model.get("state", {})
     description = html.escape(str(values.get("description", "")))
-    children = [c[len("IPY_MODEL_"):] for c in values.get("children", []) if isinstance(c, str)]
+    children = [c[len("IPY_MODEL_") :] for c in values.get("children", []) if isinstance(c, str)]
     if name in {"HBoxModel", "VBoxModel", "BoxModel", "GridBoxModel", "AccordionModel", "TabModel"}:
         inner = "".join(_widget_html(child, state, depth + 1) for child in children)
         vertical = " vertical" if name in {"VBoxModel", "AccordionModel", "TabModel"} else ""
@@ -219,8 +220,10 @@ def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
         if isinstance(value, list):  # a range slider
             return f'<span class="book-widget-control">{description} {html.escape(str(value))}</span>'
         attributes = " ".join(f'{key}="{values[key]}"' for key in ("min", "max", "step") if key in values)
-        return (f'<label class="book-widget-control">{description} '
-                f'<input type="range" disabled {attributes} value="{value}"> <output>{value}</output></label>')
+        return (
+            f'<label class="book-widget-control">{description} '
+            f'<input type="range" disabled {attributes} value="{value}"> <output>{value}</output></label>'
+        )
     if "value" in values or "index" in values:
         value = values.get("value", values.get("index"))
         if "_options_labels" in values and isinstance(values.get("index"), int):
@@ -253,14 +256,18 @@ def _static_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if view is None:
                 continue
             drawn = _widget_html(view.get("model_id", ""), state)
-            note = ("Interactive widget, shown in its saved state. Open this notebook in JupyterLab "
-                    "(<code>make lab</code>) to move its controls.")
-            output["data"] = {"text/html": f'<div class="book-widget"><div class="book-widget-note">{note}</div>'
-                                           f"{drawn}</div>"}
+            note = (
+                "Interactive widget, shown in its saved state. Open this notebook in JupyterLab "
+                "(<code>make lab</code>) to move its controls."
+            )
+            output["data"] = {
+                "text/html": f'<div class="book-widget"><div class="book-widget-note">{note}</div>{drawn}</div>'
+            }
     return notebook
 
 
 # ------------------------------------------------------------------------------------- rewriting
+
 
 def _github_slug(text: str) -> str:
     """The anchor GitHub gives a heading (lower case, punctuation dropped, spaces to '-')."""
@@ -330,6 +337,7 @@ def _copy_images(page_html: str, page: Page, out: Path, warnings: list[str]) -> 
 
 
 # ------------------------------------------------------------------------------------------ build
+
 
 def mathjax_folder() -> Path:
     """MathJax 2.7 as shipped by the ``jupyter-server-mathjax`` package."""

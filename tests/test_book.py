@@ -27,8 +27,15 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import build_book  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 needs_browser = pytest.mark.skipif(
     CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium), as .ci/run installs it"
 )
@@ -46,6 +53,7 @@ def _pages(book):
 
 
 # ------------------------------------------------------------------------------- the build itself
+
 
 def test_book_has_every_notebook_the_contents_and_the_glossary_in_reading_order(book):
     notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -77,7 +85,7 @@ def test_widgets_are_drawn_from_their_saved_state(book):
     # At least one is drawn with its sliders (disabled, at their saved values) and its saved figure.
     drawn = []
     for chunk in widgets:
-        chunk = chunk[:chunk.find('class="book-widget"')] if 'class="book-widget"' in chunk else chunk
+        chunk = chunk[: chunk.find('class="book-widget"')] if 'class="book-widget"' in chunk else chunk
         slider = re.search(r'<input\b[^>]*type="range"[^>]*>', chunk)
         drawn.append(bool(slider and "disabled" in slider.group(0) and "<img" in chunk))
     assert any(drawn)
@@ -123,6 +131,7 @@ def test_build_without_notebooks_says_so(tmp_path):
 
 # ------------------------------------------------------------------------------------ in a browser
 
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -131,7 +140,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(book):
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(book.out)))
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(book.out))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -188,8 +198,13 @@ def test_only_loopback_and_inline_urls_count_as_offline():
     assert _stays_on_this_machine("http://127.0.0.1:8000/index.html")
     assert _stays_on_this_machine("http://localhost:1/x") and _stays_on_this_machine("http://[::1]:9/x")
     assert _stays_on_this_machine("data:image/png;base64,AAAA") and _stays_on_this_machine("about:blank")
-    for url in ["https://cdn.jsdelivr.net/npm/mathjax", "http://10.0.0.1/x", "http://127.0.0.1.example.org/x",
-                "//fonts.googleapis.com/css", "http://192.168.1.1:8000/"]:
+    for url in [
+        "https://cdn.jsdelivr.net/npm/mathjax",
+        "http://10.0.0.1/x",
+        "http://127.0.0.1.example.org/x",
+        "//fonts.googleapis.com/css",
+        "http://192.168.1.1:8000/",
+    ]:
         assert not _stays_on_this_machine(url), url
 
 
@@ -217,6 +232,7 @@ def test_every_page_renders_offline_in_chromium(book, site, browser):
     problems = []
     try:
         page = context.new_page()
+
         # Not counted: about:blank frames (Chromium reports them "failed"; they load nothing), and loads
         # cut short by leaving the page (net::ERR_ABORTED). A 404 is a response, counted below.
         def on_failed(request):
@@ -252,8 +268,9 @@ def test_every_page_renders_offline_in_chromium(book, site, browser):
             expected_prev = names[position - 1] if position > 0 else None
             expected_next = names[position + 1] if position + 1 < len(names) else None
             if (facts["prev"], facts["next"]) != (expected_prev, expected_next):
-                problems.append(f"{name}: prev/next are {facts['prev']}/{facts['next']}, "
-                                f"expected {expected_prev}/{expected_next}")
+                problems.append(
+                    f"{name}: prev/next are {facts['prev']}/{facts['next']}, expected {expected_prev}/{expected_next}"
+                )
         # A link of the navigation bar, followed as a student would.
         page.goto(f"{site}/index.html")
         page.click("nav.book-nav .book-next a")
@@ -285,14 +302,16 @@ def test_markdown_images_are_copied_into_the_site(tmp_path):
     import nbformat
 
     png = base64.b64decode(  # a 1 x 1 PNG
-        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "01_plot.png").write_bytes(png)
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     notebook = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_markdown_cell("# 1. One\n\n![a plot](../figures/01_plot.png) ![pasted](attachment:pasted.png)"
-                                         " ![gone](../figures/missing.png)")
+    cell = nbformat.v4.new_markdown_cell(
+        "# 1. One\n\n![a plot](../figures/01_plot.png) ![pasted](attachment:pasted.png) ![gone](../figures/missing.png)"
+    )
     cell.attachments = {"pasted.png": {"image/png": base64.b64encode(png).decode()}}
     notebook.cells.append(cell)
     nbformat.write(notebook, notebooks / "01_one.ipynb")
