@@ -323,3 +323,21 @@ def test_markdown_images_are_copied_into_the_site(tmp_path):
     assert len(copied) == 1 and (tmp_path / "book" / copied[0]).read_bytes() == png
     assert any(src.startswith("data:image/png;base64,") for src in sources), "the attachment is inlined"
     assert any("missing.png not found" in warning for warning in report.warnings)
+
+
+def test_contents_page_lists_every_notebook_with_the_time_its_header_states():
+    import nbformat
+
+    contents = (ROOT / "notebooks" / "README.md").read_text()
+    rows = {
+        link: time
+        for link, time in re.findall(r"^\|[^\n]*\]\((\d\d_\w+)\.ipynb\)[^\n]*\| (about \d+ min) \|$", contents, re.M)
+    }
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert path.stem in rows, f"notebooks/README.md has no contents row linking {path.name}"
+        first_line = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0]
+        header_time = re.search(r"about \d+ min", first_line)
+        if header_time:
+            assert rows[path.stem] == header_time.group(0), (
+                f"{path.name}: its header says {header_time.group(0)}, the contents page {rows[path.stem]}"
+            )
