@@ -341,3 +341,32 @@ def test_contents_page_lists_every_notebook_with_the_time_its_header_states():
             assert rows[path.stem] == header_time.group(0), (
                 f"{path.name}: its header says {header_time.group(0)}, the contents page {rows[path.stem]}"
             )
+
+
+def test_glossary_explains_every_symbol_of_the_course_and_the_posters_double_uses():
+    glossary = (ROOT / "notebooks" / "GLOSSARY.md").read_text()
+    first_column = {row.split("|")[1].strip() for row in glossary.splitlines() if row.startswith("| $")}
+    for symbol in [
+        "$B$",
+        "$C$",
+        "$N$",
+        "$K$",
+        "$d$",
+        "$r$",
+        "$k$",
+        "$\\lambda$",
+        "$S$",
+        "$S^{pos}$",
+        "$W$",
+        "$Z$",
+        "$Y^p$",
+        "$M$",
+        "$\\mathcal{L}^s$",
+        "$\\mathcal{L}^p$",
+        "$\\mathcal{I}$",
+    ]:
+        assert symbol in first_column, f"GLOSSARY.md has no row for {symbol}"
+    assert any(entry.startswith("$P$") for entry in first_column)
+    double_uses = glossary[glossary.index("## One letter, two meanings") :]
+    assert "batch size" in double_uses and "class mask" in double_uses  # M
+    assert "proxies" in double_uses and "probability" in double_uses  # P
