@@ -215,21 +215,40 @@ def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
         return f'<div class="book-widget-box{vertical}">{inner}</div>'
     if name == "OutputModel":
         return "".join(_output_html(output) for output in values.get("outputs", []))
+    if name in {"HTMLModel", "HTMLMathModel"}:
+        return f'<span class="book-widget-control">{description} {values.get("value", "")}</span>'
+    if name == "LabelModel":
+        return f'<span class="book-widget-control">{html.escape(str(values.get("value", "")))}</span>'
+    labels = values.get("_options_labels")
+    index = values.get("index")
+    if "Slider" in name and labels is not None and isinstance(index, int):  # SelectionSlider
+        return _range(description, 0, len(labels) - 1, 1, index, labels[index])
     if "Slider" in name and "value" in values:
         value = values["value"]
         if isinstance(value, list):  # a range slider
             return f'<span class="book-widget-control">{description} {html.escape(str(value))}</span>'
-        attributes = " ".join(f'{key}="{values[key]}"' for key in ("min", "max", "step") if key in values)
-        return (
-            f'<label class="book-widget-control">{description} '
-            f'<input type="range" disabled {attributes} value="{value}"> <output>{value}</output></label>'
-        )
-    if "value" in values or "index" in values:
-        value = values.get("value", values.get("index"))
-        if "_options_labels" in values and isinstance(values.get("index"), int):
-            value = values["_options_labels"][values["index"]]
-        return f'<span class="book-widget-control">{description} <b>{html.escape(str(value))}</b></span>'
+        return _range(description, values.get("min"), values.get("max"), values.get("step"), value, value)
+    if name in {"CheckboxModel", "ToggleButtonModel"}:
+        checked = " checked" if values.get("value") else ""
+        return f'<label class="book-widget-control"><input type="checkbox" disabled{checked}> {description}</label>'
+    if labels is not None and index is not None:  # Dropdown, RadioButtons, ToggleButtons, Select(Multiple)
+        chosen = [labels[i] for i in (index if isinstance(index, list) else [index]) if 0 <= i < len(labels)]
+        value = ", ".join(map(str, chosen)) or "(none)"
+        return f'<span class="book-widget-control">{description} <b>{html.escape(value)}</b></span>'
+    if "value" in values and not isinstance(values["value"], (dict, list)) and name != "ButtonModel":
+        return f'<span class="book-widget-control">{description} <b>{html.escape(str(values["value"]))}</b></span>'
     return ""
+
+
+def _range(description: str, low, high, step, value, shown) -> str:
+    """A disabled slider at its saved position, with its value written beside it."""
+    attributes = " ".join(
+        f'{key}="{number}"' for key, number in (("min", low), ("max", high), ("step", step)) if number is not None
+    )
+    return (
+        f'<label class="book-widget-control">{description} '
+        f'<input type="range" disabled {attributes} value="{value}"> <output>{html.escape(str(shown))}</output></label>'
+    )
 
 
 def _output_html(output: dict) -> str:

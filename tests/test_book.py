@@ -370,3 +370,36 @@ def test_glossary_explains_every_symbol_of_the_course_and_the_posters_double_use
     double_uses = glossary[glossary.index("## One letter, two meanings") :]
     assert "batch size" in double_uses and "class mask" in double_uses  # M
     assert "proxies" in double_uses and "probability" in double_uses  # P
+
+
+def test_each_kind_of_widget_is_drawn_from_its_saved_state():
+    def model(name, **state):
+        return {"model_name": name, "state": state}
+
+    state = {
+        "box": model(
+            "VBoxModel",
+            children=[
+                "IPY_MODEL_n",
+                "IPY_MODEL_choice",
+                "IPY_MODEL_several",
+                "IPY_MODEL_flag",
+                "IPY_MODEL_note",
+                "IPY_MODEL_out",
+                "IPY_MODEL_go",
+            ],
+        ),
+        "n": model("SelectionSliderModel", description="N", index=2, _options_labels=["1", "3", "12"]),
+        "choice": model("DropdownModel", description="loss", index=1, _options_labels=["ProxyNCA", "ProxyGML"]),
+        "several": model("SelectMultipleModel", description="seeds", index=[0, 2], _options_labels=["0", "1", "2"]),
+        "flag": model("CheckboxModel", description="positive mask", value=True),
+        "note": model("HTMLModel", value="<i>k = 5</i>"),
+        "out": model("OutputModel", outputs=[{"output_type": "stream", "name": "stdout", "text": "R@1 = 0.98\n"}]),
+        "go": model("ButtonModel", description="train"),
+    }
+    drawn = build_book._widget_html("box", state)
+    assert re.search(r'<input type="range" disabled min="0" max="2" step="1" value="2"> <output>12</output>', drawn)
+    assert "loss <b>ProxyGML</b>" in drawn and "seeds <b>0, 2</b>" in drawn
+    assert '<input type="checkbox" disabled checked> positive mask' in drawn
+    assert "<i>k = 5</i>" in drawn and "<pre>R@1 = 0.98\n</pre>" in drawn
+    assert "train" not in drawn  # a button does nothing without a kernel
