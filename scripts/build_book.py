@@ -43,7 +43,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,9 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the checkout's package, also when it is not installed
+from proxygml_lite.fileio import make_temp_dir, makedirs  # noqa: E402
+
 NOTEBOOKS = ROOT / "notebooks"
 DEFAULT_OUT = ROOT / "build" / "book"
 SITE_TITLE = "ProxyGML teaching notebooks"
@@ -383,10 +385,14 @@ def _page_notebook(page: Page) -> nbformat.NotebookNode:
 def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = False) -> BuildReport:
     """Build the site into ``out`` (replaced as a whole at the end); return what was built."""
     out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()) and not (out / "_static" / "mathjax" / "MathJax.js").is_file():
+        raise SystemExit(
+            f"refusing to replace {out}: it is not empty and not a site built by this script; "
+            "pass --out a new or empty folder (default: build/book)"
+        )
     pages = collect_pages(Path(notebooks).resolve())
     mathjax = mathjax_folder()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    staging = make_temp_dir(makedirs(out.parent), prefix=f".{out.name}-")
     report = BuildReport(out=out, pages=pages)
     try:
         shutil.copytree(mathjax, staging / "_static" / "mathjax")  # with its LICENSE (Apache-2.0)
@@ -411,7 +417,6 @@ def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = Fa
             if not quiet:
                 print(f"  {page.name:45s} {page.title}")
         (staging / ".nojekyll").write_text("")
-        staging.chmod(0o755)  # mkdtemp makes it private
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)

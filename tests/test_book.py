@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_book  # noqa: E402
 
+from proxygml_lite import fileio  # noqa: E402
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -114,13 +116,20 @@ def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
     assert 'id="one-letter-two-meanings"' in glossary
 
 
-def test_build_replaces_the_site_as_a_whole(tmp_path):
+def test_build_replaces_the_site_as_a_whole_and_nothing_else(tmp_path):
     out = tmp_path / "book"
-    out.mkdir()
+    build_book.build(out, quiet=True)
     (out / "stale.html").write_text("old")
     build_book.build(out, quiet=True)
     assert not (out / "stale.html").exists() and (out / "index.html").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["book"], "the staging folder was left behind"
+    assert (out.stat().st_mode & 0o777) == (0o777 & ~fileio.current_umask()), "the site is not private"
+    # A folder that is not a built site is never deleted.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(SystemExit, match="refusing to replace"):
+        build_book.build(tmp_path / "mine", quiet=True)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 
 def test_build_without_notebooks_says_so(tmp_path):
