@@ -394,6 +394,12 @@ def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = Fa
     mathjax = mathjax_folder()
     staging = make_temp_dir(makedirs(out.parent), prefix=f".{out.name}-")
     report = BuildReport(out=out, pages=pages)
+    for source in sorted(Path(notebooks).resolve().glob("[0-9][0-9]_*.py")):
+        if not source.with_suffix(".ipynb").exists():
+            report.warnings.append(
+                f"{source.name} has no executed .ipynb yet, so it is not in the site "
+                f"(python scripts/execute_notebooks.py {source.name[:2]})"
+            )
     try:
         shutil.copytree(mathjax, staging / "_static" / "mathjax")  # with its LICENSE (Apache-2.0)
         exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"book.html.j2": TEMPLATE})])

@@ -104,7 +104,9 @@ def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
         "Math $S = XP^\\top$.\n"
     )
     (notebooks / "GLOSSARY.md").write_text("# Glossary\n\n## One letter, two meanings\n\n$M$ and $P$.\n")
+    (notebooks / "99_not_written.py").write_text("# %% [markdown]\n# # 99. Not executed yet\n")
     report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    assert any("99_not_written.py has no executed .ipynb" in warning for warning in report.warnings)
     index = (tmp_path / "book" / "index.html").read_text()
     assert f'href="{first.stem}.html"' in index
     assert 'href="GLOSSARY.html#one-letter-two-meanings"' in index
