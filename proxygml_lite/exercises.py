@@ -125,12 +125,17 @@ def _as_tensor(result: Any, what: str) -> tuple[torch.Tensor | None, str]:
         return None, f"your function returned None: did you forget `return {what}`?"
     if hasattr(result, "indices") and not torch.is_tensor(result):  # a steps.Subgraph or a torch.topk result
         result = result.indices
-    if torch.is_tensor(result):
-        return result.detach(), ""
+    if not torch.is_tensor(result):
+        try:
+            result = torch.as_tensor(result)
+        except Exception:
+            return None, f"your function returned a {type(result).__name__}; return a torch tensor ({what})."
+    if result.is_complex():
+        return None, f"your function returned a complex tensor ({result.dtype}); return a real one ({what})."
     try:
-        return torch.as_tensor(result), ""
+        return result.detach().cpu(), ""
     except Exception:
-        return None, f"your function returned a {type(result).__name__}; return a torch tensor ({what})."
+        return None, f"your function returned a tensor on device {result.device}; return it on the CPU."
 
 
 def _first_difference(got: torch.Tensor, expected: torch.Tensor, axes: tuple[str, str]) -> str:
@@ -212,7 +217,10 @@ def _check(
             print(f"✗ {title}, case '{case.name}': {problem}")
             return False
         expected = reference(*case.copies())
-        difference = compare(got, expected, case)
+        try:
+            difference = compare(got, expected, case)
+        except Exception as error:  # an output too odd to compare is still the student's, never a crash
+            difference = f"your output (shape {tuple(got.shape)}, {got.dtype}) cannot be compared: {error}"
         if difference:
             hint = _diagnose(fn, case, cases, diagnoses, same, what) or generic_hint
             _print(
@@ -251,11 +259,18 @@ def _diagnose(fn, failing: _Case, cases: list[_Case], diagnoses: list[_Diagnosis
     student = [_run_quietly(fn, case, what) for case in cases]
     failing_index = cases.index(failing)
     best, best_score = "", 0
+
+    def matches(a, b, case) -> bool:
+        try:
+            return bool(same(a, b, case))
+        except Exception:
+            return False
+
     for diagnosis in diagnoses:
         mistaken = [_run_quietly(diagnosis.mistake, case, what) for case in cases]
-        if not same(student[failing_index], mistaken[failing_index], failing):
+        if not matches(student[failing_index], mistaken[failing_index], failing):
             continue
-        score = sum(same(a, b, case) for a, b, case in zip(student, mistaken, cases))
+        score = sum(matches(a, b, case) for a, b, case in zip(student, mistaken, cases))
         if score > best_score:
             best, best_score = diagnosis.hint, score
     return best

@@ -308,3 +308,38 @@ def test_an_error_inside_torch_is_reported_at_the_students_line(capsys):
     out = capsys.readouterr().out
     assert "raised IndexError" in out
     assert "of normalises_a_missing_axis(): return embeddings @ F.normalize(proxies, dim=5).t()" in out
+
+
+ODD_OUTPUTS = [
+    None,
+    3,
+    "text",
+    {"a": 1},
+    [[0, 1, 2]],
+    (x for x in range(3)),
+    torch.tensor(1.0),
+    torch.zeros(2, 3, 4),
+    torch.zeros(0),
+    torch.full((2, 3), float("nan")),
+    torch.zeros(2, 3, dtype=torch.bool),
+    torch.zeros(2, 3, dtype=torch.complex64),
+    torch.zeros(2, 3, device="meta"),
+    torch.tensor([[0, 1, 99]]),
+    torch.tensor([[-1, 0, 1]]),
+    torch.zeros(1, 6, dtype=torch.float16),
+]
+
+
+@pytest.mark.parametrize(
+    "checker",
+    [
+        exercises.check_similarity_graph,
+        exercises.check_select_subgraph,
+        exercises.check_reverse_label_propagation,
+        exercises.check_mask_softmax,
+    ],
+)
+def test_checkers_answer_false_to_any_odd_output_without_raising(checker, capsys):
+    for output in ODD_OUTPUTS:
+        assert checker(lambda *args, output=output: output) is False, output
+        assert capsys.readouterr().out.startswith("✗ "), output
