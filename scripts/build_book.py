@@ -181,6 +181,11 @@ def collect_pages(notebooks: Path = NOTEBOOKS) -> list[Page]:
     return pages
 
 
+def _plain(title: str) -> str:
+    """A title without TeX delimiters, for the browser's tab (``Study of $N$`` -> ``Study of N``)."""
+    return re.sub(r"\$([^$]*)\$", lambda match: match.group(1).replace("\\", ""), title)
+
+
 def _navigation(pages: list[Page], index: int) -> str:
     def link(page: Page, label: str) -> str:
         return f'<a href="{page.name}">{html.escape(label)}</a>'
@@ -409,7 +414,9 @@ def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = Fa
         targets.update({page.source.with_suffix(".ipynb"): page.name for page in pages if page.kind == "notebook"})
         for index, page in enumerate(pages):
             resources = {
-                "metadata": {"name": page.title if page.name == "index.html" else f"{page.title} · {SITE_TITLE}"},
+                "metadata": {
+                    "name": _plain(page.title if page.name == "index.html" else f"{page.title} · {SITE_TITLE}")
+                },
                 "book_nav": _navigation(pages, index),
                 "book_css": CSS,
                 "book_static": "_static/",

@@ -414,3 +414,8 @@ def test_each_kind_of_widget_is_drawn_from_its_saved_state():
     assert '<input type="checkbox" disabled checked> positive mask' in drawn
     assert "<i>k = 5</i>" in drawn and "<pre>R@1 = 0.98\n</pre>" in drawn
     assert "train" not in drawn  # a button does nothing without a kernel
+
+
+def test_browser_tab_titles_carry_no_tex():
+    assert build_book._plain("8. Parameter study of $N$ and $r$") == "8. Parameter study of N and r"
+    assert build_book._plain("Sweep of $\\lambda$ · site") == "Sweep of lambda · site"
