@@ -106,6 +106,8 @@ nav.book-nav { display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; align-items: ba
 nav.book-nav .book-title { font-weight: 600; margin-right: auto; }
 nav.book-nav a { text-decoration: none; }
 nav.book-nav a:hover { text-decoration: underline; }
+nav.book-nav .book-label { display: inline-block; max-width: 26em; overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; vertical-align: bottom; }
 body.jp-Notebook main { max-width: 1100px; margin: 0 auto; }
 .book-widget { border: 1px dashed #8c959f; border-radius: 6px; padding: 0.6em; margin: 0.3em 0; }
 .book-widget-note { font-size: 0.9em; color: #57606a; margin-bottom: 0.4em; }
@@ -187,21 +189,27 @@ def _plain(title: str) -> str:
 
 
 def _navigation(pages: list[Page], index: int) -> str:
-    def link(page: Page, label: str) -> str:
-        return f'<a href="{page.name}">{html.escape(label)}</a>'
+    def link(page: Page, label: str, before: str = "", after: str = "") -> str:
+        text = html.escape(label)
+        label = f'{before}<span class="book-label">{text}</span>{after}' if before or after else text
+        return f'<a href="{page.name}" title="{html.escape(_plain(page.title))}">{label}</a>'
 
     def title(page: Page) -> str:
         return "Contents" if page.name == "index.html" else page.title
 
     parts = [f'<span class="book-title"><a href="index.html">{html.escape(SITE_TITLE)}</a></span>']
     if index > 0:
-        parts.append('<span class="book-prev">' + link(pages[index - 1], "← " + title(pages[index - 1])) + "</span>")
+        parts.append(
+            '<span class="book-prev">' + link(pages[index - 1], title(pages[index - 1]), before="← ") + "</span>"
+        )
     parts.append(link(pages[0], "Contents"))
     glossary = [page for page in pages if page.name == "GLOSSARY.html"]
     if glossary:
         parts.append(link(glossary[0], "Glossary"))
     if index + 1 < len(pages):
-        parts.append('<span class="book-next">' + link(pages[index + 1], title(pages[index + 1]) + " →") + "</span>")
+        parts.append(
+            '<span class="book-next">' + link(pages[index + 1], title(pages[index + 1]), after=" →") + "</span>"
+        )
     return '<nav class="book-nav">' + " ".join(parts) + "</nav>"
 
 
