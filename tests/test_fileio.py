@@ -134,3 +134,21 @@ def test_glyph_cache_and_figures_are_shareable(umask, tmp_path):
     assert len(list((tmp_path / "data" / "glyphs").iterdir())) == 2
     assert (tmp_path / "figures" / "00_test.png").is_file()
     assert unreadable(tmp_path / "data") == [] and unreadable(tmp_path / "figures") == []
+
+
+def test_private_modes_inside_an_archive_do_not_make_raw_private(umask, monkeypatch, tmp_path):
+    import io
+    import tarfile
+
+    root = tmp_path / "data"
+    archive = make_cub(root / "archives")
+    data = io.BytesIO()
+    with tarfile.open(archive) as src, tarfile.open(fileobj=data, mode="w:gz") as dst:
+        for member in src.getmembers():  # a re-packed copy: private folders and files
+            member.mode = 0o700 if member.isdir() else 0o600
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+    archive.write_bytes(data.getvalue())
+    monkeypatch.setitem(P.SPECS, "cub200", small_spec("cub200", files={archive.name: archive}, first_test_class=3,
+                                                      counts={"train": (2, 5), "test": (2, 5)}))
+    P.prepare_dataset("cub200", root, progress=False, log=lambda m: None)
+    assert unreadable(root / "raw") == [] and unreadable(root / "cub200") == []

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from ..fileio import atomic_copy, make_temp_dir
+from ..fileio import atomic_copy, dir_mode, file_mode, make_temp_dir
 
 __all__ = ["extract_archive", "place_file", "temp_dir_next_to", "remove_stale_temp_dirs"]
 
@@ -62,6 +62,7 @@ def extract_archive(
                 f"{archive} does not hold the folder {top}/ (found: {found}); it is not the expected "
                 "archive. Replace it with the original file (see data/README.md)"
             )
+        _umask_modes(inner)
         os.rename(inner, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -102,6 +103,22 @@ def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _umask_modes(top: Path) -> None:
+    """Give every extracted folder and file the mode a plain ``mkdir``/``open`` gives under the umask.
+
+    tar members carry their own modes (a re-packed archive may hold ``0700``
+    folders or ``0600`` files), which would make ``raw/`` private to whoever
+    ran prepare; the files are data, so no execute bits either.
+    """
+    folder_mode, data_mode = dir_mode(), file_mode()
+    os.chmod(top, folder_mode)
+    for parent, dirs, files in os.walk(top):
+        for name in dirs:
+            os.chmod(os.path.join(parent, name), folder_mode)
+        for name in files:
+            os.chmod(os.path.join(parent, name), data_mode)
 
 
 def _same_file(a: Path, b: Path) -> bool:
