@@ -16,17 +16,56 @@ def data_root(tmp_path_factory):
 
 def tiny(data_root, out, **changes):
     values = dict(
-        data=str(data_root), out=str(out), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=8, epochs=2,
-        image_size=16, workers=0, quiet=True, device="cpu", epoch_to_test=None, new_epoch_to_decay=(10,),
-        warm=1, modellr=1e-3, freeze_bn=False, seed=3, eval_untrained=False, compute_nmi=False,
+        data=str(data_root),
+        out=str(out),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=8,
+        epochs=2,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        epoch_to_test=None,
+        new_epoch_to_decay=(10,),
+        warm=1,
+        modellr=1e-3,
+        freeze_bn=False,
+        seed=3,
+        eval_untrained=False,
+        compute_nmi=False,
     )
     values.update(changes)
     return config_from_preset("folder", **values)
 
 
 def tiny_argv(data_root, out):
-    return ["--dataset", "folder", "--data", str(data_root), "--backbone", "smallcnn", "--dim", "8", "--N", "2",
-            "--r", "0.3", "-b", "8", "--image-size", "16", "-j", "0", "--device", "cpu", "--out", str(out)]
+    return [
+        "--dataset",
+        "folder",
+        "--data",
+        str(data_root),
+        "--backbone",
+        "smallcnn",
+        "--dim",
+        "8",
+        "--N",
+        "2",
+        "--r",
+        "0.3",
+        "-b",
+        "8",
+        "--image-size",
+        "16",
+        "-j",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
 
 
 # --------------------------------------------------------------------------- precision
@@ -71,10 +110,13 @@ def test_official_warmup_keeps_moving_the_frozen_backbone_through_adam(data_root
         saved[info["epoch"]] = [p.detach().clone() for p in params]
         if info["epoch"] == 0:
             group = trainer.optimizer.param_groups[0]
-            saved["hyper"] = dict(lr=group["lr"], betas=group["betas"], eps=group["eps"],
-                                  weight_decay=group["weight_decay"])
-            saved["state"] = [{k: v.clone() if torch.is_tensor(v) else v
-                               for k, v in trainer.optimizer.state[p].items()} for p in params]
+            saved["hyper"] = dict(
+                lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"]
+            )
+            saved["state"] = [
+                {k: v.clone() if torch.is_tensor(v) else v for k, v in trainer.optimizer.state[p].items()}
+                for p in params
+            ]
             saved["steps"] = trainer.steps_per_epoch
 
     # warm=1, official: epoch 0 trains everything, epoch 1 (0-based) has the backbone "frozen"
@@ -199,8 +241,7 @@ def test_non_finite_loss_message_is_one_based(data_root, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("choice,expected", [("auto", "sklearn"), ("fast", "fast")])
-def test_training_evaluates_nmi_with_the_datasets_official_protocol(data_root, tmp_path, monkeypatch, choice,
-                                                                    expected):
+def test_training_evaluates_nmi_with_the_datasets_official_protocol(data_root, tmp_path, monkeypatch, choice, expected):
     from proxygml_lite import evaluation
 
     seen = []
