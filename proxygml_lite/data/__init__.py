@@ -25,8 +25,8 @@ from collections.abc import Callable
 from ..registry import DATASETS, register_dataset
 from .folder import IMAGE_EXTENSIONS, FolderDataset, ImageListDataset
 from .manifest import load_prepared
-from .prepare import BENCHMARKS, SPECS, prepare_dataset
-from .specs import _ALIASES
+from .prepare import prepare_dataset
+from .specs import _ALIASES, BENCHMARKS, SPECS
 
 __all__ = [
     "DATASETS",
