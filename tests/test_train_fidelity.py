@@ -256,3 +256,21 @@ def test_training_evaluates_nmi_with_the_datasets_official_protocol(data_root, t
     assert seen == [expected]
     assert parse_args(["--dataset", "sop"]).nmi_protocol == "auto"
     assert parse_args(["--nmi-protocol", "fast"]).nmi_protocol == "fast"
+
+
+def test_official_warmup_resumed_in_the_frozen_epoch_equals_the_uninterrupted_run(data_root, tmp_path):
+    """After a resume the gradients are gone; officially they are zero tensors, so Adam must still step."""
+    straight = tmp_path / "straight"
+    train(tiny(data_root, straight, warmup_mode="official"))
+
+    def stop(event, info):
+        if event == "step_end" and (info["epoch"], info["step"]) == (1, 1):
+            raise KeyboardInterrupt
+
+    resumed = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(data_root, resumed, warmup_mode="official"), callback=stop)
+    train(tiny(data_root, resumed, warmup_mode="official", resume=True))
+    a = torch.load(straight / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(resumed / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
