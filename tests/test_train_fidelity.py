@@ -274,3 +274,12 @@ def test_official_warmup_resumed_in_the_frozen_epoch_equals_the_uninterrupted_ru
     a = torch.load(straight / "checkpoint.pt", weights_only=False)["model"]
     b = torch.load(resumed / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_paper_presets_use_the_official_nmi_protocol_and_glyphs_the_fast_one():
+    from proxygml_lite.evaluation import official_nmi_protocol
+
+    for name, expected in (("cub200", "sklearn"), ("cars196", "sklearn"), ("online_products", "faiss")):
+        cfg = config_from_preset(name)
+        assert cfg.nmi_protocol == "auto" and official_nmi_protocol(cfg.dataset) == expected
+    assert config_from_preset("glyphs").nmi_protocol == "fast"  # no official protocol; labelled in the README
