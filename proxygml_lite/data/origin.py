@@ -59,7 +59,8 @@ def hand_placed_record(source, raw: Path) -> dict:
         "file": source.remote.filename,
         f"published_{algorithm}": source.remote.checksum,
         "verified": False,
-        "note": f"not checked: {raw / source.unpacks_to} was already there (placed by hand); no archive was read",
+        "note": f"not checked: {raw / source.unpacks_to} was already there (placed by hand, or extracted by a "
+        "version of prepare that kept no record); no archive was read",
     }
 
 
@@ -80,7 +81,7 @@ def record_origin(raw: Path, source, record: dict) -> None:
 
 
 def source_records(spec, raw: Path) -> list[dict]:
-    """The record of every source of ``spec``: from ``sources.json``, else "placed by hand"."""
+    """The record of every source of ``spec``: from ``sources.json``, else "not checked" (placed by hand)."""
     origins = read_origins(raw)
     return [origins.get(s.unpacks_to) or hand_placed_record(s, raw) for s in spec.sources]
 
@@ -104,7 +105,7 @@ def raw_fix(spec, raw: Path, archives: Path) -> str:
             )
         else:
             fixes.append(
-                f"{path} was placed there by hand, not extracted by prepare, so prepare leaves it alone: "
+                f"{path} was placed there by hand (prepare has no record of extracting it), so prepare leaves it alone: "
                 f"repair it, or move it out of {raw} and put the original archive in {archives}"
             )
     return "Fix: " + "; ".join(fixes) + "."
