@@ -442,6 +442,7 @@ class Trainer:
         return None
 
     def _check_resume_config(self, saved: dict[str, Any]) -> None:
+        saved = TrainConfig.with_defaults(saved)  # settings added since the run was saved keep their defaults
         current = self.config.to_dict()
         differing = [
             f"{k}: saved {saved.get(k)!r} vs now {current.get(k)!r}"
@@ -479,6 +480,14 @@ class Trainer:
             load_splits()
         self._check_images()
         found = int(self.train_set.num_classes)
+        if found < 2:
+            where = getattr(self.train_set, "root", None) or root
+            split_dir = f"{where}/{getattr(self.train_set, 'split', None) or 'train'}"
+            names = ", ".join(map(str, getattr(self.train_set, "classes", [])[:3]))
+            raise ValueError(
+                f"{split_dir} holds {found} class ({names}); metric learning needs at least 2 training classes "
+                f"(C >= 2): add class folders {split_dir}/<class>/<image>"
+            )
         if cfg.C is not None and cfg.C != found:
             raise ValueError(
                 f"-C {cfg.C} does not match the {found} training classes found in the {cfg.dataset!r} data "

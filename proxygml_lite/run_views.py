@@ -234,6 +234,7 @@ def results_beside_paper(runs: dict, *, label: str = "this code", embedding_dim:
     """
     import pandas as pd
 
+    from .data.specs import BENCHMARKS
     from .paper import SOURCE, paper_comparison
 
     table = paper_comparison()
@@ -241,7 +242,7 @@ def results_beside_paper(runs: dict, *, label: str = "this code", embedding_dim:
     if ours.empty:
         raise ValueError(f"the paper has no ProxyGML-{embedding_dim} row; it reports d = 64, 384 and 512")
     rows = []
-    for dataset_id in ("cub200", "cars196", "online_products"):
+    for dataset_id in BENCHMARKS:  # cub200, cars196, online_products
         if dataset_id not in runs:
             continue
         metrics = {}

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from ..registry import DATASETS, register_dataset
 from .folder import IMAGE_EXTENSIONS, FolderDataset, ImageListDataset
 from .manifest import load_prepared
-from .prepare import BENCHMARKS, SPECS, prepare_dataset
-from .specs import _ALIASES
+from .prepare import prepare_dataset
+from .specs import _ALIASES, BENCHMARKS, SPECS
 
 __all__ = [
     "DATASETS",
@@ -84,8 +84,12 @@ def _load_glyphs_hard(data_root, split, transform=None, progress=True, **options
     return _load_glyphs(data_root, split, transform=transform, progress=progress, **{**GLYPHS_HARD_OPTIONS, **options})
 
 
-register_dataset("glyphs_hard", _load_glyphs_hard, takes_options=True,
-                 description="glyphs with 12 images per class and 199 unseen test classes (CPU benchmark with headroom)")
+register_dataset(
+    "glyphs_hard",
+    _load_glyphs_hard,
+    takes_options=True,
+    description="glyphs with 12 images per class and 199 unseen test classes (CPU benchmark with headroom)",
+)
 register_dataset(
     "folder",
     lambda data_root, split, transform=None: FolderDataset(data_root, split, transform=transform),
