@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 05 Training on toy data](05_training_on_toy_data.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [07 CUB, Cars and SOP on a GPU →](07_benchmarks_on_gpu.ipynb) · about 3 min
+# [← 05 Training on toy data](05_training_on_toy_data.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [07 CUB, Cars and SOP on a GPU →](07_benchmarks_on_gpu.ipynb) · about 30 min
 #
 # # 6. Training ProxyGML on glyphs (CPU)
 #

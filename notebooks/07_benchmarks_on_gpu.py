@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 06 Training on glyphs](06_training_on_glyphs.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [08 Parameter study of N and r →](08_parameter_study_N_r.ipynb) · about 1 min
+# [← 06 Training on glyphs](06_training_on_glyphs.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [08 Parameter study of N and r →](08_parameter_study_N_r.ipynb) · about 20 min
 #
 # # 7. CUB-200-2011, Cars196 and Stanford Online Products on a GPU
 #
