@@ -78,6 +78,7 @@ __all__ = [
     "config_from_preset",
     "build_parser",
     "parse_args",
+    "load_config",
 ]
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
@@ -119,6 +120,29 @@ PRESETS: dict[str, dict[str, Any]] = {
         "new_epoch_to_decay": (5,),
         "warm": 0,
         "backbone": "smallcnn",
+        # no official protocol exists for glyphs; the CUB/Cars one (KMeans n_init=10, max_iter=300) took
+        # 42-49 s per evaluation of the 7,200 test images on one CPU thread, the run's budget is minutes
+        "nmi_protocol": "fast",
+    },
+    # A CPU benchmark with headroom (issue 11): the glyphs with ONE distorted
+    # image per font face (12 images per class: 1,200 training images of the
+    # paper's C = 100 classes) and 199 unseen test classes (2,388 images), the
+    # most the glyph pool leaves after the training classes, as distractors.
+    # From scratch, as ``glyphs``, but trained to convergence: 50 epochs, lrs
+    # x0.1 for the last 11 (from 0-based epoch 39); evaluated after the last
+    # epoch only (pass epoch_to_test=None for learning curves); one torch
+    # thread, so CPU runs are reproducible (float reductions depend on the
+    # thread count) and robust on a shared machine. The data options live in
+    # the dataset ``glyphs_hard`` (:data:`proxygml_lite.data.GLYPHS_HARD_OPTIONS`).
+    # Measurements behind the choice: README, "The glyphs_hard benchmark".
+    "glyphs_hard": {  # epochs: the default 50
+        "modellr": 1e-3,
+        "dim": 64,
+        "new_epoch_to_decay": (40,),
+        "warm": 0,
+        "backbone": "smallcnn",
+        "epoch_to_test": (50,),
+        "threads": 1,
     },
     # Your own data in the prepared layout <data>/{train,test}/<label>/<image>.
     "folder": {"freeze_bn": True},
@@ -137,6 +161,13 @@ def _pretrained_arg(text: str) -> bool | str:
     if lowered in ("false", "no", "0", "none"):
         return False
     return text
+
+
+def _samples_arg(text: str) -> int | None:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0 (0 = every sample)")
+    return value or None
 
 
 def _json_dict(flag: str, example: str):
@@ -274,6 +305,11 @@ class TrainConfig:
     save_proxies: bool = setting(False, flag("--save-proxies", store=True, help=(
         "keep the loss's proxies after every epoch in <out>/proxies/epoch_<e>.pt (for plots of proxies through "
         "training)")))
+    save_embeddings: bool = setting(False, flag("--save-embeddings", store=True, help=(
+        "keep sample embeddings (a fixed seeded subset of the training and of the test samples, with labels) after "
+        "every epoch in <out>/embeddings/epoch_<e>.pt, beside --save-proxies (UMAP views)")))
+    embedding_samples: int | None = setting(1000, flag("--embedding-samples", type=_samples_arg, help=(
+        "samples per split in each embedding snapshot (default 1000; 0 = all)")), minimum=1)
     # machine
     gpu: tuple[int, ...] | None = setting(None, flag("--gpu", official=True, help=(
         "GPU id; maps to --device cuda:<id> (one id: several ids are an error that shows the torchrun "
@@ -289,6 +325,9 @@ class TrainConfig:
         flag("--channels-last", store=True, help="channels_last memory format (default: on CUDA)"),
         flag("--no-channels-last", store=False),
     )
+    threads: int | None = setting(None, flag("--threads", help=(
+        "torch CPU threads (intra-op); recorded in config.json because CPU float reductions depend on it "
+        "(default: torch's own; glyphs_hard: 1)")), minimum=1)
     seed: int = setting(0, flag("--seed", help="random seed (model init, data order: seed + epoch)"), minimum=0)
     log_every: int = setting(50, flag("--log-every", help=(
         "steps between reading the loss back from the device (progress bar, NaN check; default 50): the "
@@ -351,6 +390,24 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def with_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        """``saved`` (a config dict written by this or an older version) with every field it lacks set to that
+        field's default, in :meth:`to_dict` form, so that comparing an old run's settings with a new
+        configuration does not flag settings that were added since (and keep their defaults)."""
+        filled = dict(saved)
+        for f in dataclasses.fields(cls):
+            if f.name in filled:
+                continue
+            if f.default is not dataclasses.MISSING:
+                value = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                continue
+            filled[f.name] = list(value) if isinstance(value, tuple) else value
+        return filled
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
@@ -432,6 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
         False: p.add_argument_group("proxygml_lite flags"),
     }
     add_flags(p, TrainConfig, groups)  # every flag comes from a TrainConfig field (its metadata)
+    groups[False].add_argument("--config", help=(
+        "re-run a saved configuration exactly: a run folder (or its config.json / results.json), or a JSON file "
+        "holding one study row's `config`; flags given explicitly override it; without --out the run goes to a "
+        "new folder"))
     return p
 
 
@@ -443,16 +504,54 @@ def _import_given_modules(argv: list[str] | None) -> None:
     import_modules(known.imports)
 
 
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """The :class:`TrainConfig` saved at ``path``, to re-run it exactly.
+
+    ``path`` is a run folder (its ``config.json``), a ``config.json``, a
+    ``results.json`` (its ``"config"``), or a JSON file holding one study
+    row's ``config`` column (the configuration object itself, or
+    ``{"config": {...}}``). ``out`` and ``resume`` are cleared: the re-run
+    goes where the caller says.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"--config {path}: no such file; pass a run folder, its config.json, or a JSON file holding a row's config"
+        )
+    with open(path, encoding="utf-8") as fh:
+        try:
+            values = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--config {path} is not valid JSON ({exc})") from None
+    if isinstance(values, dict) and isinstance(values.get("config"), str):
+        values = json.loads(values["config"])
+    elif isinstance(values, dict) and isinstance(values.get("config"), dict):
+        values = values["config"]
+    if not isinstance(values, dict) or "dataset" not in values:
+        raise ValueError(
+            f"--config {path} does not hold a training configuration (a JSON object with 'dataset', 'epochs', ...); "
+            "pass a run folder's config.json or a study row's config"
+        )
+    values = {**values, "out": None, "resume": False}
+    return TrainConfig.from_dict(values)
+
+
 def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -> TrainConfig:
     """Resolve the command line: preset of ``--dataset`` (or ``base``) first, explicit flags on top.
 
-    With ``--resume`` and an existing ``<out>/config.json`` (and no ``base``),
-    the saved configuration is the base, so ``--resume --out DIR`` alone
-    continues a run.
+    With ``--config PATH`` the saved configuration (:func:`load_config`) is the
+    base instead of the preset. With ``--resume`` and an existing
+    ``<out>/config.json`` (and no ``base``), the saved configuration is the
+    base, so ``--resume --out DIR`` alone continues a run.
     """
     _import_given_modules(argv)
     namespace = build_parser().parse_args(argv)
     given = vars(namespace)
+    config_path = given.pop("config", None)
+    if config_path is not None:
+        base = load_config(config_path)
     if base is None and given.get("resume") and given.get("out"):
         saved = os.path.join(given["out"], "config.json")
         if os.path.exists(saved):

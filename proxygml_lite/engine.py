@@ -54,7 +54,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .baselines import build_loss
-from .registry import BACKBONES
+from .registry import BACKBONES, DATASETS
 from .checkpoint import (
     atomic_torch_save,
     atomic_write_csv,
@@ -95,13 +95,15 @@ __all__ = [
 #: Settings that may differ between an interrupted run and its resumption.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "data", "device", "gpu", "workers", "quiet", "resume", "out", "amp", "channels_last",
-     "eval_batch_size", "epoch_to_test", "save_proxies", "nmi_protocol", "log_every", "imports", "check_images"}
+     "eval_batch_size", "epoch_to_test", "save_proxies", "save_embeddings", "embedding_samples", "nmi_protocol",
+     "log_every", "imports", "check_images"}
 )
 #: ``metrics.csv`` columns of the loss terms that every run has (ProxyGML's L^s and L^p; empty for
 #: losses without them); a loss's other :meth:`terms` are added after them.
 TERM_COLUMNS = ("loss_s", "loss_p")
 CHECKPOINT = "checkpoint.pt"
 PROXY_DIR = "proxies"
+EMBEDDING_DIR = "embeddings"
 CHECKPOINT_FORMAT = 1
 
 
@@ -410,6 +412,7 @@ class Trainer:
         )
         self.config.out = str(self.out)
         self.history: list[dict[str, Any]] = []
+        self._snapshot_parts: dict[str, tuple[torch.Tensor, torch.Tensor, DataLoader]] | None = None
         self.elapsed_s = 0.0
         self._frozen = False  # backbone frozen in the current epoch (warm-up)
         self._in_place_zero_grad: list | None = None  # see train_step
@@ -439,6 +442,7 @@ class Trainer:
         return None
 
     def _check_resume_config(self, saved: dict[str, Any]) -> None:
+        saved = TrainConfig.with_defaults(saved)  # settings added since the run was saved keep their defaults
         current = self.config.to_dict()
         differing = [
             f"{k}: saved {saved.get(k)!r} vs now {current.get(k)!r}"
@@ -462,7 +466,7 @@ class Trainer:
         test_tf = build_transforms(cfg.backbone, train=False, image_size=cfg.image_size)
         # rank 0 first: datasets generated on first use (glyphs) are written once.
         options = dict(cfg.dataset_options)
-        if cfg.dataset == "glyphs":
+        if DATASETS.get(cfg.dataset).options.get("takes_options"):
             options["progress"] = self.progress
 
         def load_splits():
@@ -652,6 +656,60 @@ class Trainer:
         }
         atomic_torch_save(snapshot, self.out / PROXY_DIR / f"epoch_{epoch:03d}.pt")
 
+    def _snapshot_loaders(self) -> dict[str, tuple[torch.Tensor, torch.Tensor, DataLoader]]:
+        """The fixed samples of the embedding snapshots: ``{split: (indices, labels, loader)}``.
+
+        ``embedding_samples`` samples of each split (all if ``None`` or more
+        than the split holds), chosen once with a generator seeded by
+        ``seed`` (independent of the training RNG, so ``save_embeddings``
+        never changes a run's trajectory). The training samples go through
+        the test-time transform (no augmentation).
+        """
+        if self._snapshot_parts is None:
+            from torch.utils.data import Subset
+
+            from .data import load_dataset
+            from .models import build_transforms
+
+            cfg = self.config
+            options = dict(cfg.dataset_options)
+            if DATASETS.get(cfg.dataset).options.get("takes_options"):
+                options["progress"] = False
+            plain_tf = build_transforms(cfg.backbone, train=False, image_size=cfg.image_size)
+            train_plain = load_dataset(cfg.dataset, data_root=cfg.data, split="train", transform=plain_tf, **options)
+            choose = torch.Generator().manual_seed(cfg.seed)
+            parts = {}
+            for split, dataset in (("train", train_plain), ("test", self.test_set)):
+                n = len(dataset)
+                wanted = cfg.embedding_samples
+                if wanted is None or wanted >= n:
+                    indices = torch.arange(n)
+                else:
+                    indices = torch.randperm(n, generator=choose)[:wanted].sort().values
+                labels = torch.as_tensor([int(dataset.targets[i]) for i in indices.tolist()], dtype=torch.long)
+                loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=cfg.eval_batch_size,
+                                    num_workers=0, generator=torch.Generator())  # own generator: no global RNG draw
+                parts[split] = (indices, labels, loader)
+            self._snapshot_parts = parts
+        return self._snapshot_parts
+
+    def _save_embeddings(self, epoch: int) -> None:
+        """``<out>/embeddings/epoch_<epoch>.pt``: embeddings of the fixed training and test samples.
+
+        ``{"epoch", "num_classes", "splits": {"train" | "test": {"embeddings"
+        (n, d) float32, "labels" (n,) (training labels 0..C-1 index the proxy
+        rows c*N .. c*N+N-1), "indices" (n,) rows of the split}}}``; ``epoch``
+        counts finished epochs (0 = before training), like the proxy snapshots.
+        """
+        if not (self.config.save_embeddings and self.ctx.is_main):
+            return
+        splits = {}
+        for split, (indices, labels, loader) in self._snapshot_loaders().items():
+            emb, _ = extract_embeddings(self.model, loader, self.device, self.amp_dtype, self.channels_last)
+            splits[split] = {"embeddings": emb, "labels": labels, "indices": indices}
+        snapshot = {"epoch": epoch, "num_classes": self.num_classes, "splits": splits}
+        atomic_torch_save(snapshot, self.out / EMBEDDING_DIR / f"epoch_{epoch:03d}.pt")
+
     def _write_metrics(self) -> None:
         if not self.ctx.is_main:
             return
@@ -717,6 +775,16 @@ class Trainer:
 
     # ------------------------------------------------------------------- run
     def run(self) -> dict[str, float]:
+        """Train (or resume) to the end; with ``threads`` set, torch uses that many CPU threads meanwhile."""
+        previous_threads = torch.get_num_threads()
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(previous_threads)
+
+    def _run(self) -> dict[str, float]:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
@@ -755,6 +823,7 @@ class Trainer:
                 rng = rng[self.ctx.rank] if self.ctx.rank < len(rng) else None
         else:
             self._save_proxies(cfg.start_epoch)
+            self._save_embeddings(cfg.start_epoch)
         if ckpt is None and cfg.eval_untrained:
             begin = time.perf_counter()
             metrics = self.evaluate("evaluating untrained model")
@@ -915,6 +984,7 @@ class Trainer:
             row.update(metrics)
         self.history.append(row)
         self._save_proxies(epoch + 1)
+        self._save_embeddings(epoch + 1)
         rng = all_gather_objects(capture_rng_state(), self.ctx) if self.ctx.distributed else capture_rng_state()
         self._save(epoch + 1, 0, {}, rng)
         self._write_metrics()

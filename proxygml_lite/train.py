@@ -6,6 +6,8 @@ Examples (the official README commands paste unchanged)::
     python -m proxygml_lite.train -b 32 --gpu 2 --dataset cub200 --freeze_BN --epochs 50 --dim 512 \\
         --r 0.05 -C 100 --N 12 --weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40
     python -m proxygml_lite.train --resume --out runs/my-run            # continue an interrupted run
+    python -m proxygml_lite.train --config runs/my-run --out runs/again  # re-run a saved configuration
+    python -m proxygml_lite.train --dataset glyphs_hard                # CPU benchmark with headroom (~1.5 min)
     torchrun --nproc_per_node 2 -m proxygml_lite.train -- --dataset cub200 ...   # data-parallel (note the --)
 
 ``--gpu 2`` means ``--device cuda:2``; an explicit ``--device`` wins (e.g.
@@ -23,6 +25,15 @@ Examples (the official README commands paste unchanged)::
   Ctrl-C;
 * ``proxies/epoch_<e>.pt`` with ``--save-proxies``: the loss's proxies after
   ``e`` finished epochs (0 = before training).
+* ``embeddings/epoch_<e>.pt`` with ``--save-embeddings``: embeddings of a
+  fixed seeded subset (``--embedding-samples``, default 1000) of the training
+  and of the test samples, with their labels, after ``e`` finished epochs
+  (read them with :func:`proxygml_lite.study_plots.read_embedding_snapshots`).
+
+``--config PATH`` starts from a saved configuration instead of the preset: a
+run folder (its ``config.json``), a ``results.json``, or a JSON file holding a
+study row's ``config`` column; flags given explicitly override it. With the
+same ``--threads`` (recorded in the configuration) a CPU run repeats exactly.
 
 Ctrl-C saves a checkpoint and prints the command that resumes the run; a NaN or
 infinite loss stops the run with a message naming the epoch and step.

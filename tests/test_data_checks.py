@@ -38,9 +38,17 @@ def run_prepare(name, root, **kw):
 def use_cub(monkeypatch, root, published_md5=None, **make_kw):
     path = make_cub(root / "archives", **make_kw)
     md5s = {path.name: published_md5} if published_md5 else None
-    monkeypatch.setitem(P.SPECS, "cub200", small_spec(
-        "cub200", files=None if md5s else {path.name: path}, md5s=md5s, first_test_class=3,
-        counts={"train": (2, 5), "test": (2, 5)}))
+    monkeypatch.setitem(
+        P.SPECS,
+        "cub200",
+        small_spec(
+            "cub200",
+            files=None if md5s else {path.name: path},
+            md5s=md5s,
+            first_test_class=3,
+            counts={"train": (2, 5), "test": (2, 5)},
+        ),
+    )
     return path
 
 
@@ -79,9 +87,25 @@ def test_data_check_decodes_every_image_and_names_each_bad_file(tmp_path, capsys
 
 
 def tiny(data_root, out, **changes):
-    values = dict(data=str(data_root), out=str(out), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=8,
-                  epochs=1, image_size=16, workers=0, quiet=True, device="cpu", warm=0, freeze_bn=False,
-                  eval_untrained=False, compute_nmi=False, epoch_to_test=None)
+    values = dict(
+        data=str(data_root),
+        out=str(out),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=8,
+        epochs=1,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        warm=0,
+        freeze_bn=False,
+        eval_untrained=False,
+        compute_nmi=False,
+        epoch_to_test=None,
+    )
     values.update(changes)
     return config_from_preset("folder", **values)
 
@@ -99,9 +123,38 @@ def test_training_fails_before_its_first_step_naming_the_bad_images(tmp_path):
 def test_check_images_skip_trains_without_them_and_reports_them(tmp_path, capsys):
     empty, truncated = folder_with_bad_images(tmp_path / "folder")
     out = tmp_path / "run"
-    argv = ["--dataset", "folder", "--data", str(tmp_path / "folder"), "--backbone", "smallcnn", "--dim", "8",
-            "--N", "2", "--r", "0.3", "-b", "8", "--epochs", "1", "--image-size", "16", "-j", "0", "--device",
-            "cpu", "--quiet", "--no-nmi", "--warm", "0", "--out", str(out), "--check-images", "skip"]
+    argv = [
+        "--dataset",
+        "folder",
+        "--data",
+        str(tmp_path / "folder"),
+        "--backbone",
+        "smallcnn",
+        "--dim",
+        "8",
+        "--N",
+        "2",
+        "--r",
+        "0.3",
+        "-b",
+        "8",
+        "--epochs",
+        "1",
+        "--image-size",
+        "16",
+        "-j",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--no-nmi",
+        "--warm",
+        "0",
+        "--out",
+        str(out),
+        "--check-images",
+        "skip",
+    ]
     assert train_cli(argv) == 0
     err = capsys.readouterr().err
     assert str(empty) in err and str(truncated) in err and "training without these 2 file(s)" in err
@@ -212,9 +265,16 @@ def test_ctrl_c_during_prepare_prints_one_line_and_leaves_nothing(monkeypatch, r
 
 def test_cars_annos_is_copied_not_linked(monkeypatch, root):
     ims, annos = make_cars(root / "archives", per_class=(2, 3, 2, 2))
-    monkeypatch.setitem(P.SPECS, "cars196", small_spec(
-        "cars196", files={ims.name: ims, annos.name: annos}, first_test_class=3,
-        counts={"train": (2, 5), "test": (2, 4)}))
+    monkeypatch.setitem(
+        P.SPECS,
+        "cars196",
+        small_spec(
+            "cars196",
+            files={ims.name: ims, annos.name: annos},
+            first_test_class=3,
+            counts={"train": (2, 5), "test": (2, 4)},
+        ),
+    )
     before = annos.read_bytes()
     run_prepare("cars196", root)
     copy = root / "raw" / "cars196" / "cars_annos.mat"

@@ -37,20 +37,35 @@ def build_parser() -> argparse.ArgumentParser:
     prep = sub.add_parser("prepare", help="archives -> DIR/<name>/{train,test}/<label>/<image> + manifest.json")
     prep.add_argument("name", choices=benchmarks)
     prep.add_argument("--data-root", default="data", help="data folder (default: data)")
-    prep.add_argument("--download", action="store_true",
-                      help="download missing archives (mirrors in order, resumable, checksum-verified)")
+    prep.add_argument(
+        "--download",
+        action="store_true",
+        help="download missing archives (mirrors in order, resumable, checksum-verified)",
+    )
     prep.add_argument("--force", action="store_true", help="rebuild an existing prepared folder")
-    prep.add_argument("--link", choices=("hardlink", "copy", "symlink"), default="hardlink",
-                      help="how prepared images refer to the extracted ones (default: hardlink, else copy)")
-    prep.add_argument("--no-verify-images", action="store_true",
-                      help="skip decoding every image with PIL (training still checks them before its first step)")
-    prep.add_argument("--accept-checksum", action="store_true",
-                      help="use an archive placed in archives/ by hand although its checksum differs from the "
-                      "published one (a re-packed copy): warns loudly, records its actual checksum in manifest.json")
+    prep.add_argument(
+        "--link",
+        choices=("hardlink", "copy", "symlink"),
+        default="hardlink",
+        help="how prepared images refer to the extracted ones (default: hardlink, else copy)",
+    )
+    prep.add_argument(
+        "--no-verify-images",
+        action="store_true",
+        help="skip decoding every image with PIL (training still checks them before its first step)",
+    )
+    prep.add_argument(
+        "--accept-checksum",
+        action="store_true",
+        help="use an archive placed in archives/ by hand although its checksum differs from the "
+        "published one (a re-packed copy): warns loudly, records its actual checksum in manifest.json",
+    )
     prep.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    check = sub.add_parser("check", help="verify a prepared folder (or a --dataset folder): counts, and decode "
-                           "every image, naming each bad one")
+    check = sub.add_parser(
+        "check",
+        help="verify a prepared folder (or a --dataset folder): counts, and decode every image, naming each bad one",
+    )
     check.add_argument("name", choices=DATASETS.choices())
     check.add_argument("--data-root", default="data")
     check.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -65,9 +80,16 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "prepare":
-            prepare_dataset(args.name, args.data_root, download=args.download, force=args.force,
-                            verify_images=not args.no_verify_images, link=args.link,
-                            accept_checksum=args.accept_checksum, progress=False if args.quiet else None)
+            prepare_dataset(
+                args.name,
+                args.data_root,
+                download=args.download,
+                force=args.force,
+                verify_images=not args.no_verify_images,
+                link=args.link,
+                accept_checksum=args.accept_checksum,
+                progress=False if args.quiet else None,
+            )
         elif args.command == "check":
             return _check(args)
         else:
@@ -90,23 +112,30 @@ def _check(args) -> int:
 
     datasets = [load_dataset(args.name, args.data_root, split) for split in ("train", "test")]
     for ds in datasets:
-        print(f"{args.name} {getattr(ds, 'split', '')}: {ds.num_classes} classes, {len(ds)} images "
-              f"({getattr(ds, 'root', args.data_root)})")
+        print(
+            f"{args.name} {getattr(ds, 'split', '')}: {ds.num_classes} classes, {len(ds)} images "
+            f"({getattr(ds, 'root', args.data_root)})"
+        )
     failed = False
     for ds in datasets:
         if not hasattr(ds, "samples"):  # generated arrays (glyphs): no image files to decode
             print(f"{args.name} {getattr(ds, 'split', '')}: images are arrays in memory, no files to decode")
             continue
-        bad = find_bad_images([p for p, _ in ds.samples], progress=False if args.quiet else None,
-                              desc=f"decode {ds.split}")
+        bad = find_bad_images(
+            [p for p, _ in ds.samples], progress=False if args.quiet else None, desc=f"decode {ds.split}"
+        )
         if bad:
             failed = True
             if args.name == "folder":
-                fix = ("Replace or remove these files; training stops at them before its first step (or leaves "
-                       "them out with --check-images skip).")
+                fix = (
+                    "Replace or remove these files; training stops at them before its first step (or leaves "
+                    "them out with --check-images skip)."
+                )
             else:
-                fix = ("prepare decoded every image when it built this folder, so these files were changed since; "
-                       f"rebuild it: {prepare_command(canonical_benchmark(args.name), args.data_root, ' --force')}")
+                fix = (
+                    "prepare decoded every image when it built this folder, so these files were changed since; "
+                    f"rebuild it: {prepare_command(canonical_benchmark(args.name), args.data_root, ' --force')}"
+                )
             print("error: " + bad_images_message(bad, f"{ds.root}/{ds.split}", fix), file=sys.stderr)
         else:
             print(f"{args.name} {ds.split}: all {len(ds)} images decode")

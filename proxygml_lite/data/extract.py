@@ -95,7 +95,7 @@ def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
     for entry in parent.iterdir():
         if not entry.name.startswith(prefix + "-") or not entry.is_dir():
             continue
-        pid_text = entry.name[len(prefix) + 1:].split("-", 1)[0]
+        pid_text = entry.name[len(prefix) + 1 :].split("-", 1)[0]
         if pid_text.isdigit() and not _alive(int(pid_text)):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
@@ -167,9 +167,14 @@ def _link_refused(archive: Path, name: str, kind: str, target: str) -> ValueErro
 
 def _extract_tar(archive: Path, tmp: Path, progress) -> None:
     try:
-        with tarfile.open(archive, "r:*") as tar, tqdm(
-            unit=" files", desc=f"extract {archive.name}", disable=None if progress is None else not progress,
-        ) as bar:
+        with (
+            tarfile.open(archive, "r:*") as tar,
+            tqdm(
+                unit=" files",
+                desc=f"extract {archive.name}",
+                disable=None if progress is None else not progress,
+            ) as bar,
+        ):
             for member in tar:
                 _check_name(archive, member.name)
                 if member.issym() or member.islnk():
@@ -202,10 +207,15 @@ def _extract_zip(archive: Path, tmp: Path, progress) -> None:
             for member in members:
                 _check_name(archive, member.filename)
                 if stat.S_ISLNK(member.external_attr >> 16):
-                    raise _link_refused(archive, member.filename, "symbolic link", zf.read(member).decode(
-                        "utf-8", "replace"))
-            for member in tqdm(members, unit=" files", desc=f"extract {archive.name}",
-                               disable=None if progress is None else not progress):
+                    raise _link_refused(
+                        archive, member.filename, "symbolic link", zf.read(member).decode("utf-8", "replace")
+                    )
+            for member in tqdm(
+                members,
+                unit=" files",
+                desc=f"extract {archive.name}",
+                disable=None if progress is None else not progress,
+            ):
                 zf.extract(member, tmp)
     except (zipfile.BadZipFile, EOFError, zlib.error) as err:
         raise _damaged(archive, err) from None

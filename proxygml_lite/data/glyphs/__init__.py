@@ -69,11 +69,12 @@ renderings, similarity, the choice of classes), :mod:`.generate`
 
 from __future__ import annotations
 
-from . import cache, dataset, faces, generate
 from .cache import ensure_glyphs, read_manifest
 from .dataset import GlyphDataset, glyph_sheet, load_glyphs
-from .faces import CANDIDATES, FACES, CleanGlyphs, _selection, clean_glyphs, face_distances, glyph_distances
-from .generate import _DEFAULTS, GENERATOR_VERSION
+from .faces import CANDIDATES, FACES, CleanGlyphs, clean_glyphs, face_distances, glyph_distances
+from .faces import _selection as _selection  # used by the tests
+from .generate import _DEFAULTS as _DEFAULTS  # used by the tests
+from .generate import GENERATOR_VERSION
 
 __all__ = [
     "CANDIDATES",

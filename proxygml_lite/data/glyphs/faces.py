@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-
 # ----------------------------------------------------------------------------- faces
-_CM_SAFE = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" "!#%&()*+,-./:;=?@[]"
-)
+_CM_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#%&()*+,-./:;=?@[]")
 _CM_TEXT = _CM_SAFE | frozenset("$")  # cmti10 draws a pound sign at "$"
 _ASCII = frozenset(chr(c) for c in range(0x21, 0x7F))
 
@@ -88,7 +85,7 @@ def _font_dir() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cmap(filename: str) -> frozenset:
     from fontTools.ttLib import TTFont
 
@@ -106,7 +103,7 @@ def _face_supports(face: int, ch: str) -> bool:
     return ch in _cmap(filename)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _font(face: int, canvas: int) -> ImageFont.FreeTypeFont:
     """The face at the size that makes its capital ``H`` ``_CAP_FRAC * canvas`` pixels tall."""
     path = str(_font_dir() / FACES[face][1])

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .faces import CANDIDATES, FACES, _MESH, _SUPERSAMPLE, _render_clean, _selection
-
+from .faces import _MESH, _SUPERSAMPLE, CANDIDATES, FACES, _render_clean, _selection
 
 GENERATOR_VERSION = 2
 
@@ -113,8 +112,11 @@ _MIN_FACES = 8
 
 
 def _check_int(name: str, value, minimum: int, maximum: int | None, hint: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum or (
-        maximum is not None and value > maximum
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+        or (maximum is not None and value > maximum)
     ):
         rng = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise ValueError(f"{name} must be an integer {rng} ({hint}); got {value!r}")
@@ -124,9 +126,7 @@ def _check_int(name: str, value, minimum: int, maximum: int | None, hint: str) -
 def _params(**given) -> dict[str, Any]:
     unknown = sorted(set(given) - set(_DEFAULTS))
     if unknown:
-        raise ValueError(
-            f"unknown glyph parameter(s) {', '.join(unknown)}; the parameters are {', '.join(_DEFAULTS)}"
-        )
+        raise ValueError(f"unknown glyph parameter(s) {', '.join(unknown)}; the parameters are {', '.join(_DEFAULTS)}")
     p = {**_DEFAULTS, **given}
     p["seed"] = _check_int("seed", p["seed"], 0, None, "any non-negative integer")
     p["image_size"] = _check_int("image_size", p["image_size"], 16, 256, "32 is the default; the small CNN wants 32")
