@@ -32,7 +32,7 @@
 # **Prerequisites.** Notebooks 1-5 (the loss and a training loop on toy data).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -40,6 +40,7 @@ cfg = setup(seed=0)
 import inspect
 
 import pandas as pd
+from IPython.display import display
 
 from proxygml_lite import engine, experiments, run_views, steps, study_plots, study_tables, study_widgets
 from proxygml_lite.config import preset
@@ -48,13 +49,36 @@ from proxygml_lite.data.glyphs import glyph_sheet
 
 pd.set_option("display.precision", 4)
 PRESET = "glyphs_hard"
-config = experiments.experiment_config(PRESET, smoke=cfg.smoke, seed=cfg.seed, save_proxies=True)
+overrides = {"seed": cfg.seed}
+if not cfg.smoke:  # evaluate along the way for the learning curves (the preset itself only evaluates at the end)
+    epochs = preset(PRESET)["epochs"]
+    overrides["epoch_to_test"] = tuple(sorted({1, 2, 3, 5, *range(10, epochs + 1, 5), epochs}))
+config = experiments.experiment_config(PRESET, smoke=cfg.smoke, **overrides)
 if cfg.smoke:
     print("SMOKE MODE: a tiny glyph set and one epoch; the numbers below only check that the code runs.")
-shown = ["dataset", "dataset_options", "backbone", "pretrained", "freeze_bn", "dim", "N", "r", "weight_lambda",
-         "epochs", "batch_size", "modellr", "centerlr", "new_epoch_to_decay", "rate"]
-pd.DataFrame({"this run": {k: str(getattr(config, k)) for k in shown},
-              "paper's CUB-200 recipe (preset cub200)": {k: str(preset("cub200").get(k, "")) for k in shown}})
+shown = [
+    "dataset",
+    "dataset_options",
+    "backbone",
+    "pretrained",
+    "freeze_bn",
+    "dim",
+    "N",
+    "r",
+    "weight_lambda",
+    "epochs",
+    "batch_size",
+    "modellr",
+    "centerlr",
+    "new_epoch_to_decay",
+    "rate",
+]
+pd.DataFrame(
+    {
+        "this run": {k: str(getattr(config, k)) for k in shown},
+        "paper's CUB-200 recipe (preset cub200)": {k: str(preset("cub200").get(k, "")) for k in shown},
+    }
+)
 
 # %% [markdown]
 # ## The benchmark
@@ -70,12 +94,14 @@ pd.DataFrame({"this run": {k: str(getattr(config, k)) for k in shown},
 options = dict(config.dataset_options, progress=False)
 train_set = load_dataset(config.dataset, data_root=config.data, split="train", **options)
 test_set = load_dataset(config.dataset, data_root=config.data, split="test", **options)
-print(f"training split: {train_set.num_classes} classes, {len(train_set)} images; "
-      f"test split: {test_set.num_classes} other classes, {len(test_set)} images")
+print(
+    f"training split: {train_set.num_classes} classes, {len(train_set)} images; "
+    f"test split: {test_set.num_classes} other classes, {len(test_set)} images"
+)
 fig = glyph_sheet(train_set, num_classes=8, num_faces=10)
 fig.suptitle("training classes (rows) and some of their images", fontsize=9)
 save_figure(fig, "06_glyph_classes")
-fig
+display(fig)
 
 # %% [markdown]
 # ## The training step
@@ -93,8 +119,10 @@ fig
 
 # %%
 print(inspect.getsource(engine.train_step))
-print(f"k = ceil(r C N) = {steps.subgraph_size(config.r, train_set.num_classes, config.N)} proxies in each subgraph "
-      f"(of C N = {train_set.num_classes * config.N})")
+print(
+    f"k = ceil(r C N) = {steps.subgraph_size(config.r, train_set.num_classes, config.N)} proxies in each subgraph "
+    f"(of C N = {train_set.num_classes * config.N})"
+)
 
 # %% [markdown]
 # ## Train (or read back) one run
@@ -108,8 +136,13 @@ print(f"k = ceil(r C N) = {steps.subgraph_size(config.r, train_set.num_classes, 
 run_dir = experiments.cached_run(config, f"06_{PRESET}_seed{cfg.seed}", smoke=cfg.smoke)
 print(run_views.run_summary(run_dir))
 history = study_plots.read_history(run_dir)
-history[[c for c in history.columns if c in ("epoch", "loss_s", "loss_p", "loss", "lr_model", "R@1", "R@2",
-                                             "R@4", "R@8", "NMI", "train_time_s")]]
+history[
+    [
+        c
+        for c in history.columns
+        if c in ("epoch", "loss_s", "loss_p", "loss", "lr_model", "R@1", "R@2", "R@4", "R@8", "NMI", "train_time_s")
+    ]
+]
 
 # %% [markdown]
 # ## Learning curves
@@ -127,8 +160,10 @@ trained = history[history["epoch"] > 0]
 first, last = history.iloc[0], history.iloc[-1]
 print(f"R@1 before training {100 * first['R@1']:.1f}%, after {int(last['epoch'])} epochs {100 * last['R@1']:.1f}%")
 print(f"NMI before training {100 * first['NMI']:.1f}%, after {100 * last['NMI']:.1f}%")
-print(f"L^s from {trained['loss_s'].iloc[0]:.3f} (epoch 1) to {trained['loss_s'].iloc[-1]:.3f}; "
-      f"L^p from {trained['loss_p'].iloc[0]:.3f} to {trained['loss_p'].iloc[-1]:.3f}")
+print(
+    f"L^s from {trained['loss_s'].iloc[0]:.3f} (epoch 1) to {trained['loss_s'].iloc[-1]:.3f}; "
+    f"L^p from {trained['loss_p'].iloc[0]:.3f} to {trained['loss_p'].iloc[-1]:.3f}"
+)
 if len(trained) > 1:
     gain = 100 * (trained["R@1"].iloc[-1] - trained["R@1"].iloc[-2])
     print(f"R@1 gained {gain:+.1f} points in the last epoch")
@@ -141,8 +176,10 @@ if len(trained) > 1:
 try:
     ablation = study_tables.read_study_table("ablation", preset=PRESET)
     row8 = study_tables.summarize_seeds(ablation[ablation["row"] == 8], by=["row"]).iloc[0]
-    print(f"row 8 of results/{PRESET}/ablation.csv: R@1 {study_tables.format_mean_std(row8['R@1 mean'], row8['R@1 std'])}"
-          f" % over {row8['seeds']} seeds (per seed: {' '.join(f'{100 * v:.1f}' for v in row8['R@1 per seed'])})")
+    print(
+        f"row 8 of results/{PRESET}/ablation.csv: R@1 {study_tables.format_mean_std(row8['R@1 mean'], row8['R@1 std'])}"
+        f" % over {row8['seeds']} seeds (per seed: {' '.join(f'{100 * v:.1f}' for v in row8['R@1 per seed'])})"
+    )
     print(f"this notebook's run: R@1 {100 * last['R@1']:.1f} %" + (" (smoke run: not comparable)" if cfg.smoke else ""))
 except FileNotFoundError as missing:
     print(missing)
@@ -169,15 +206,20 @@ save_figure(fig, "06_retrieval_gallery")
 # %%
 from proxygml_lite.evaluation import recall_at_k
 
-print(f"R@1 from the reloaded model: {100 * recall_at_k(embeddings, labels, ks=(1,))[1]:.2f}% "
-      f"(logged by the engine: {100 * run.results['metrics']['R@1']:.2f}%)")
+print(
+    f"R@1 from the reloaded model: {100 * recall_at_k(embeddings, labels, ks=(1,))[1]:.2f}% "
+    f"(logged by the engine: {100 * run.results['metrics']['R@1']:.2f}%)"
+)
 nearest = run_views.nearest_neighbours(embeddings, queries=range(len(labels)), k=1)[:, 0]
-per_class = pd.DataFrame({"class": [test_images.classes[int(y)] for y in labels],
-                          "hit": (labels[nearest] == labels).numpy(),
-                          "confused with": [test_images.classes[int(y)] for y in labels[nearest]]})
+per_class = pd.DataFrame(
+    {
+        "class": [test_images.classes[int(y)] for y in labels],
+        "hit": (labels[nearest] == labels).numpy(),
+        "confused with": [test_images.classes[int(y)] for y in labels[nearest]],
+    }
+)
 worst = per_class.groupby("class")["hit"].mean().sort_values().head(6)
-confusions = (per_class[~per_class["hit"]].groupby("class")["confused with"]
-              .agg(lambda s: s.value_counts().index[0]))
+confusions = per_class[~per_class["hit"]].groupby("class")["confused with"].agg(lambda s: s.value_counts().index[0])
 pd.DataFrame({"R@1 of the class": worst, "most frequent wrong neighbour": confusions.reindex(worst.index)})
 
 # %% [markdown]
