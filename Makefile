@@ -6,12 +6,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: help venv test test-fast lab notebooks notebooks-check bench studies clean-venv
+.PHONY: help venv test test-fast lab notebooks notebooks-check book bench studies clean-venv
 
 help:
 	@echo "make lab        - open the notebooks in JupyterLab (creates $(VENV) on first use)"
 	@echo "make test       - run the whole test suite (creates $(VENV) on first use)"
 	@echo "make notebooks  - execute every notebook in full mode and commit-ready outputs + figures/"
+	@echo "make book       - build the notebooks as an offline HTML site: build/book/index.html"
 	@echo "make bench      - run the benchmark scripts in benchmarks/"
 	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (3 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
 
@@ -38,10 +39,16 @@ notebooks: $(STAMP)
 notebooks-check: $(STAMP)
 	$(BIN)/python scripts/execute_notebooks.py --smoke --check
 
+# The committed notebooks (outputs and figures), the contents page and the glossary as a static site
+# that works offline (MathJax bundled from the jupyter-server-mathjax package); nothing is executed.
+book: $(STAMP)
+	$(BIN)/python scripts/build_book.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_loss.py
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_proxy_losses.py
+	$(BIN)/python benchmarks/bench_train_step.py
 
 studies: $(STAMP)
 	$(BIN)/python -m proxygml_lite.study_runs $(STUDIES_FLAGS)

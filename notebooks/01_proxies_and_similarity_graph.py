@@ -14,25 +14,28 @@
 # ---
 
 # %% [markdown]
+# [Contents](README.md) · [Glossary](GLOSSARY.md) · [02 Subgraph construction →](02_subgraph_construction.ipynb) · about 25 min
+#
 # # 1. Proxies and the similarity graph
 #
-# *ProxyGML teaching notebooks, part 1 of 5.* The method is from Zhu, Yang, Deng and Liu,
+# *ProxyGML teaching notebooks, part 1 of 11.* The method is from Zhu, Yang, Deng and Liu,
 # "Fewer is More: A Deep Graph Metric Learning Perspective Using Fewer Proxies", NeurIPS 2020.
 #
 # **Learning goals.** After this notebook you can
 #
 # 1. say what deep metric learning optimises and why *proxies* replace the sampling of pairs and triplets;
-# 2. explain why one proxy per class (ProxyNCA) struggles when a class consists of several clusters, and what
-#    ProxyGML's $N$ proxies per class change;
+# 2. explain why one *fixed* proxy per class (ProxyNCA's layout) is a poor summary of a class made of several
+#    clusters, what ProxyGML's $N$ proxies per class change, and why this geometry alone does not decide how well
+#    training goes (the network moves the embeddings too: notebook 5);
 # 3. make toy embeddings with multi-modal classes on the unit circle (and sphere) with `proxygml_lite.toy`;
 # 4. compute the similarity graph $S = XP^\top$ with `proxygml_lite.steps` and read it as a bipartite graph and as
-#    a heat map.
+#    a heat map, and write it yourself (the exercise at the end is checked by `proxygml_lite.exercises`).
 #
 # **Prerequisites.** Python and basic PyTorch (tensors, matrix products), the cosine similarity of two vectors, what
 # a softmax classifier does. No GPU is needed; every notebook runs on a laptop CPU in well under a minute.
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -40,7 +43,7 @@ cfg = setup(seed=0)
 import torch
 import torch.nn.functional as F
 
-from proxygml_lite import plots, steps, toy, widgets
+from proxygml_lite import exercises, plots, steps, toy, widgets
 
 # %% [markdown]
 # ## Deep metric learning, and where proxies come from
@@ -62,7 +65,8 @@ from proxygml_lite import plots, steps, toy, widgets
 # * **ProxyGML** uses **$N$ proxies per class** that "collectively approximate" each class, and compares each
 #   sample only with a **small subgraph of $k$ proxies** that it selects adaptively (notebook 2).
 #
-# The toy data below shows why one proxy per class is a problem when a class is *multi-modal*.
+# The toy data below shows the geometry behind "one proxy per class" when a class is *multi-modal*: several
+# separated clusters. Whether that geometry hurts in training is a separate question (notebook 5).
 
 # %% [markdown]
 # ## Toy embeddings with multi-modal classes
@@ -74,8 +78,7 @@ from proxygml_lite import plots, steps, toy, widgets
 
 # %%
 C, K = 3, 2  # classes, modes per class
-points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=10, noise=0.15,
-                                       seed=cfg.seed)
+points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=10, noise=0.15, seed=cfg.seed)
 print("X:", tuple(points.shape), " labels y^s:", labels.tolist())
 print("row norms:", points.norm(dim=1).min().item(), "to", points.norm(dim=1).max().item())
 
@@ -89,12 +92,13 @@ save_figure(fig, "01_toy_circle")
 # Where should *one* proxy of a bimodal class go? A natural choice is the normalised class mean. But the two
 # clusters of a class are opposite, so the mean nearly cancels: its length before normalising is tiny and its
 # direction is an accident of the noise. And whichever cluster a single proxy sits near, the other cluster is about
-# 180° away. With $N = 2$ proxies per class, one can sit on each cluster. (How ProxyGML's loss *uses* the $N$
-# proxies of a class is subtler than "one proxy per cluster"; notebooks 3 and 5 look at that.)
+# 180° away. With $N = 2$ proxies per class, one can sit on each cluster.
 #
 # `toy.toy_proxies` makes a proxy matrix in the layout ProxyGML uses everywhere: rows $c N, \dots, cN + N - 1$
-# belong to class $c$ (`steps.proxy_labels`). With `modes_per_class=K` the proxies sit near the modes, roughly
-# where training puts them.
+# belong to class $c$ (`steps.proxy_labels`). With `modes_per_class=K` we place the proxies **by hand**, one near
+# each mode, to see the geometry. This is *not* where training leaves them. Training moves the embeddings as well:
+# the network learns to pull a class's clusters together, and the $N$ proxies of a class end up on top of each
+# other (notebook 5 measures a within-class cosine near 1; notebook 3 shows why the loss favours it).
 
 # %%
 class_means = torch.stack([points[labels == c].mean(dim=0) for c in range(C)])
@@ -113,10 +117,21 @@ def nearest_proxy_accuracy(proxy_matrix, proxy_classes):
     return (proxy_classes[nearest] == labels).float().mean().item()
 
 
-print(f"nearest-proxy accuracy, 1 proxy per class (class means): "
-      f"{nearest_proxy_accuracy(one_proxy, torch.arange(C)):.2f}")
-print(f"nearest-proxy accuracy, N={N} proxies per class (at the modes): "
-      f"{nearest_proxy_accuracy(proxies, proxy_label):.2f}")
+print(
+    f"nearest-proxy accuracy, 1 proxy per class (class means): {nearest_proxy_accuracy(one_proxy, torch.arange(C)):.2f}"
+)
+print(
+    f"nearest-proxy accuracy, N={N} proxies per class (at the modes): "
+    f"{nearest_proxy_accuracy(proxies, proxy_label):.2f}"
+)
+
+# %% [markdown]
+# What this does and does not show. The embeddings here are **fixed**: with the points where they are, one proxy
+# at the class mean is a poor summary, and one proxy per mode a good one. In training nothing is fixed: the network
+# moves the points, and ProxyNCA's single proxy can then serve a class whose clusters the network has folded
+# together. On the toy data of notebook 5 that is what happens: ProxyNCA, trained by the same loop, does as well as
+# ProxyGML. Whether several proxies per class pay off on real images is measured in notebooks 8-10 (the parameter
+# study of $N$ and $r$, the learned proxies drawn with UMAP, and the ablation table), beside the paper's numbers.
 
 # %% [markdown]
 # The figure puts the three ideas side by side for one anchor sample (black ring). Left: a triplet loss only sees
@@ -127,8 +142,17 @@ print(f"nearest-proxy accuracy, N={N} proxies per class (at the modes): "
 # %%
 generator = torch.Generator().manual_seed(cfg.seed)
 batch = torch.randperm(len(points), generator=generator)[:8].tolist()
-fig = plots.plot_methods_compared(points, labels, anchor_index=batch[0], batch_indices=batch,
-                                  class_proxies=one_proxy, proxies=proxies, num_classes=C, proxies_per_class=N, r=0.5)
+fig = plots.plot_methods_compared(
+    points,
+    labels,
+    anchor_index=batch[0],
+    batch_indices=batch,
+    class_proxies=one_proxy,
+    proxies=proxies,
+    num_classes=C,
+    proxies_per_class=N,
+    r=0.5,
+)
 save_figure(fig, "01_methods_compared")
 
 # %% [markdown]
@@ -160,18 +184,22 @@ print(S[::10])
 # graph has $B \cdot C N$ edges. Notebook 2 keeps only $k$ edges per sample.
 
 # %%
-fig = plots.plot_similarity_bipartite(S, labels, C, N, sample_indices=list(range(0, len(points), 10)))
+fig = plots.plot_similarity_bipartite(
+    S, labels, num_classes=C, proxies_per_class=N, sample_indices=list(range(0, len(points), 10))
+)
 save_figure(fig, "01_similarity_bipartite")
 
 # %% [markdown]
 # ### $S$ as a heat map
 #
 # The same matrix with all samples, rows sorted by class and columns grouped by class. Because each class has two
-# clusters and two proxies, each class's diagonal block is split: a sample is close to the proxy of *its* cluster
-# (red) and far from the proxy at the class's other cluster (blue).
+# clusters and (in this hand-made layout) one proxy at each, each class's diagonal block is split: a sample is
+# close to the proxy of *its* cluster (red) and far from the proxy at the class's other cluster (blue).
 
 # %%
-fig = plots.plot_similarity_heatmap(S, labels, C, N, title=r"$S = XP^\top$ (rows: samples, columns: proxies)")
+fig = plots.plot_similarity_heatmap(
+    S, labels, num_classes=C, columns_per_class=N, title=r"$S = XP^\top$ (rows: samples, columns: proxies)"
+)
 save_figure(fig, "01_similarity_heatmap")
 
 # %% [markdown]
@@ -181,35 +209,52 @@ save_figure(fig, "01_similarity_heatmap")
 # the modes on the unit sphere; `steps.similarity_graph` is unchanged.
 
 # %%
-points_3d, labels_3d = toy.multimodal_sphere(num_classes=3, modes_per_class=2, samples_per_mode=15, noise=0.15,
-                                             seed=cfg.seed)
-proxies_3d = toy.toy_proxies(3, 2, dim=3, modes_per_class=2, jitter=0.1, seed=cfg.seed)
+points_3d, labels_3d = toy.multimodal_sphere(
+    num_classes=3, modes_per_class=2, samples_per_mode=15, noise=0.15, seed=cfg.seed
+)
+proxies_3d = toy.toy_proxies(num_classes=3, proxies_per_class=2, dim=3, modes_per_class=2, jitter=0.1, seed=cfg.seed)
 print("S on the sphere:", tuple(steps.similarity_graph(points_3d, proxies_3d).shape))
-fig = plots.plot_toy_embedding(points_3d, labels_3d, proxies_3d, proxies_per_class=2,
-                               title="3 classes x 2 modes on the unit sphere, N = 2")
+fig = plots.plot_toy_embedding(
+    points_3d, labels_3d, proxies=proxies_3d, proxies_per_class=2, title="3 classes x 2 modes on the unit sphere, N = 2"
+)
 save_figure(fig, "01_toy_sphere")
 
 # %% [markdown]
 # ## Explore: modes $K$, proxies $N$, noise
 #
-# The static figure shows three modes per class and three proxies per class. In the widget below (run the notebook
-# to use it), vary $K$, $N$ and the noise. Predict first: with $K = 3$ and $N = 1$, how many of a sample's class
-# proxies can be close to it? What does the heat map's diagonal block look like when $N = K$?
+# The static figure shows three modes per class and three proxies per class; the widget below (run the notebook to
+# use it) opens at the same setting. Vary $K$, $N$ and the noise, but predict first:
+#
+# (a) With $K = 3$ modes and $N = 1$ proxy per class, what fraction of a class's samples has its class's proxy
+# nearby (on its own cluster)?
+#
+# (b) What does a class's diagonal block of the heat map look like when $N = K$?
+#
+# <details><summary>Answers</summary>
+#
+# (a) About a third: the single proxy sits near one of the three modes (here the first), so only the samples of
+# that cluster are close to it; the other two clusters are 120° away, $S \approx \cos 120° = -0.5$.
+#
+# (b) Each of the class's $K$ sample clusters is red ($S \approx 1$) in exactly one of its $N = K$ proxy columns, and
+# blue or pale in the others: the block is a permuted diagonal of red cells, one per mode.
+#
+# </details>
 
 # %%
-fig = plots.plot_similarity_explorer(num_classes=3, modes_per_class=3, proxies_per_class=3, noise=0.15,
-                                     seed=cfg.seed)
+fig = plots.plot_similarity_explorer(num_classes=3, modes_per_class=3, proxies_per_class=3, noise=0.15, seed=cfg.seed)
 save_figure(fig, "01_similarity_explorer")
 
 # %%
-widgets.similarity_widget(num_classes=3, seed=cfg.seed)
+widgets.similarity_widget(num_classes=3, modes_per_class=3, proxies_per_class=3, seed=cfg.seed)
 
 # %% [markdown]
 # ## Summary
 #
 # * Proxies are learnable vectors in the embedding space that stand for the training data; samples are compared
 #   with proxies instead of with other samples of the mini-batch.
-# * One proxy per class cannot sit near every cluster of a multi-modal class; ProxyGML gives each class $N$ proxies.
+# * With the embeddings fixed, one proxy per class cannot sit near every cluster of a multi-modal class; ProxyGML
+#   gives each class $N$ proxies. In training the network moves the embeddings too, so this geometry alone does not
+#   decide the result (notebook 5 measures it on toy data, notebooks 8-10 on images).
 # * The similarity graph $S = XP^\top$ (`steps.similarity_graph`) holds the cosine similarity of every sample to
 #   every proxy: a complete bipartite graph with $B \times CN$ weighted edges. Proxy $j$ belongs to class
 #   $\lfloor j / N \rfloor$.
@@ -229,8 +274,9 @@ widgets.similarity_widget(num_classes=3, seed=cfg.seed)
 #
 # </details>
 #
-# **2.** CUB-200-2011 has $C = 100$ training classes and the paper uses $N = 12$ proxies per class there. How many
-# columns does $S$ have, and how many entries for a batch of $B = 32$? Check with `steps.proxy_labels`.
+# **2.** CUB-200-2011 has $C = 100$ training classes, and the official code's run scripts use $N = 12$ proxies per
+# class there (the value comes from those scripts; the paper's text does not state it). How many columns does $S$
+# have, and how many entries for a batch of $B = 32$? Check with `steps.proxy_labels`.
 #
 # <details><summary>Solution</summary>
 #
@@ -253,5 +299,36 @@ widgets.similarity_widget(num_classes=3, seed=cfg.seed)
 # p, y = toy.multimodal_circle(1, 3, 50, 0.1)
 # p.mean(0).norm()
 # ```
+#
+# </details>
+
+# %% [markdown]
+# ## Implement it yourself: the similarity graph
+#
+# Write $S = XP^\top$ for **raw** proxies: `embeddings` is $X$, shape $(B, d)$, rows already of unit length;
+# `proxies` is the learnable matrix, shape $(CN, d)$, rows of *any* length, so normalise each proxy first. Return
+# $S$, shape $(B, CN)$. The checker compares your function with `steps.similarity_graph` on random inputs of
+# several shapes and tells you which entry differs. Replace the `raise` line with your code and run the cell.
+
+
+# %%
+def my_similarity_graph(embeddings, proxies):
+    """S = X P^T, with every proxy (row of proxies) scaled to unit length first."""
+    raise NotImplementedError  # your code here
+
+
+exercises.check_similarity_graph(my_similarity_graph)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def my_similarity_graph(embeddings, proxies):
+#     unit_proxies = proxies / proxies.norm(dim=1, keepdim=True)   # or F.normalize(proxies, dim=1)
+#     return embeddings @ unit_proxies.T
+# ```
+#
+# A common slip is to normalise along the wrong axis (`dim=0`, the columns), which the checker catches on any
+# input with more than one proxy.
 #
 # </details>

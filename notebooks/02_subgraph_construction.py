@@ -14,9 +14,11 @@
 # ---
 
 # %% [markdown]
+# [← 01 Proxies and the similarity graph](01_proxies_and_similarity_graph.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [03 Reverse label propagation →](03_reverse_label_propagation.ipynb) · about 25 min
+#
 # # 2. Relation-guided subgraph construction
 #
-# *ProxyGML teaching notebooks, part 2 of 5.*
+# *ProxyGML teaching notebooks, part 2 of 11.*
 #
 # **Learning goals.** After this notebook you can
 #
@@ -25,13 +27,14 @@
 # 3. explain how the top-$k$ selection on $S + S^{pos}$ builds the set $\mathcal{I}$ and the sparse neighbour
 #    matrix $W$ (`steps.select_subgraph`);
 # 4. say what goes wrong without $S^{pos}$ (a sample's own class can drop out of its subgraph) and when
-#    $k \le N$ (the subgraph holds only own-class proxies and the loss is zero).
+#    $k \le N$ (the subgraph holds only own-class proxies and the loss is zero);
+# 5. write the positive-mask top-$k$ yourself (the exercise at the end is checked by `proxygml_lite.exercises`).
 #
 # **Prerequisites.** Notebook 1 (proxies, $S = XP^\top$, the proxy layout: proxy $j$ belongs to class
 # $\lfloor j/N \rfloor$).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -41,7 +44,7 @@ import warnings
 import matplotlib.pyplot as plt
 import torch
 
-from proxygml_lite import ProxyGMLLoss, plots, steps, toy, widgets
+from proxygml_lite import ProxyGMLLoss, exercises, plots, steps, toy, widgets
 
 torch.set_printoptions(precision=2, sci_mode=False)
 
@@ -49,16 +52,16 @@ torch.set_printoptions(precision=2, sci_mode=False)
 # ## Toy batch and two sets of proxies
 #
 # Four classes with two modes each on the unit circle, and $N = 2$ proxies per class. Two proxy sets:
-# `proxies_trained` sit near the modes (roughly where training puts them) and `proxies_init` point in random
-# directions, as right after initialisation, when the subgraph matters most.
+# `proxies_modes` are placed by hand, one near each mode (a layout to look at, not where training leaves the
+# proxies: notebook 5 shows them merge), and `proxies_init` point in random directions, as right after
+# initialisation, when the subgraph matters most.
 
 # %%
 C, K, N = 4, 2, 2
-points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=8, noise=0.2,
-                                       seed=cfg.seed)
-proxies_trained = toy.toy_proxies(C, N, dim=2, modes_per_class=K, jitter=0.3, seed=cfg.seed)
-proxies_init = toy.toy_proxies(C, N, dim=2, modes_per_class=None, seed=3)
-S = steps.similarity_graph(points, proxies_trained)  # notebook 1: S = X P^T
+points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=8, noise=0.2, seed=cfg.seed)
+proxies_modes = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=K, jitter=0.3, seed=cfg.seed)
+proxies_init = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=None, seed=3)
+S = steps.similarity_graph(points, proxies_modes)  # notebook 1: S = X P^T
 print(f"B = {len(points)} samples, C*N = {C * N} proxies, S: {tuple(S.shape)}")
 
 # %% [markdown]
@@ -82,7 +85,8 @@ print(S_pos[::16].int())
 #
 # $$k = \lceil r \cdot C \cdot N \rceil .$$
 #
-# So **$k$ grows with $N$ and with $r$**: doubling $N$ at fixed $r$ doubles $k$ (up to rounding). $N$ of the $k$
+# ($N = 12$, $r = 0.05$ below come from the official code's run scripts for CUB-200-2011; the paper's text does not
+# state them.) So **$k$ grows with $N$ and with $r$**: doubling $N$ at fixed $r$ doubles $k$ (up to rounding). $N$ of the $k$
 # places go to the own class (next step), so only $k - N$ are left for other classes; the subgraph compares the own
 # class with other classes only if $k > N$, i.e. $r > 1/C$.
 
@@ -90,7 +94,7 @@ print(S_pos[::16].int())
 print("k = ceil(r*C*N) for C = 4:")
 for n in (1, 2, 3, 6):
     print(f"  N = {n}:", {r: steps.subgraph_size(r, C, n) for r in (0.05, 0.1, 0.25, 0.3, 0.5, 1.0)})
-print("paper setting on CUB-200 (C=100, N=12, r=0.05): k =", steps.subgraph_size(0.05, 100, 12))
+print("official run scripts on CUB-200 (C=100, N=12, r=0.05): k =", steps.subgraph_size(0.05, 100, 12))
 
 # %% [markdown]
 # ## Step 3: top-$k$ of $S + S^{pos}$, the set $\mathcal{I}$ and the neighbour matrix $W$
@@ -121,17 +125,27 @@ assert bool(S_pos.gather(1, subgraph.indices).sum(1).eq(N).all())  # every sampl
 # outlined (middle), and $W$ (right). Every row of $W$ has $k$ non-zero entries, $N$ of them in the own-class block.
 
 # %%
-fig = plots.plot_subgraph_matrices(S, labels, C, N, k)
+fig = plots.plot_subgraph_matrices(S, labels, num_classes=C, proxies_per_class=N, k=k)
 save_figure(fig, "02_subgraph_matrices")
 
 # %% [markdown]
-# One sample at a time: its $k$ edges on the circle (left, with $S_{ij}$ on each edge) and its row of $S$ (right;
-# solid bars are kept, hatched bars are its own class). Here with the *random* proxies: the own-class proxies are
-# far from the sample, yet $S^{pos}$ keeps them.
+# One sample at a time: its $k$ edges on the circle (left; every kept proxy is ringed, with its $S_{ij}$ written
+# beside it, so that a proxy lying right on the sample, an edge of length zero, still shows) and its row of $S$
+# (right; solid bars are kept, hatched bars are its own class). Here with the *random* proxies: the own-class
+# proxies are far from the sample, yet $S^{pos}$ keeps them.
 
 # %%
-fig = plots.plot_subgraph_explorer(points, labels, C, N, r=r, sample_index=5, use_positive_mask=True,
-                                   modes_per_class=None, seed=3)
+fig = plots.plot_subgraph_explorer(
+    points,
+    labels,
+    num_classes=C,
+    proxies_per_class=N,
+    r=r,
+    sample_index=5,
+    positive_mask=True,
+    modes_per_class=None,
+    seed=3,
+)
 save_figure(fig, "02_subgraph_sample")
 
 # %% [markdown]
@@ -139,25 +153,40 @@ save_figure(fig, "02_subgraph_sample")
 #
 # Predict before you move a slider: (a) at $r = 0.3$, how many edges does a sample have for $N = 1, 2, 4$? (b) Which
 # $r$ makes $k = N$, and what will the title say then? (c) Untick $S^{pos}$ and look for a sample whose own class
-# disappears. The widget uses proxies near the modes; `modes_per_class=None` would give random ones.
+# disappears. The widget uses the hand-placed proxies near the modes; `modes_per_class=None` would give random ones.
+#
+# <details><summary>Answers</summary>
+#
+# (a) $k = \lceil 0.3 \cdot 4 \cdot N \rceil$: 2, 3 and 5 edges for $N = 1, 2, 4$.
+#
+# (b) $k = N$ when $rCN \le N$, i.e. $r \le 1/C = 0.25$ (and $r > (N-1)/(CN)$, so that $k$ does not drop below
+# $N$). The title then adds "k ≤ N: only own class, $L^s$ = 0".
+#
+# (c) With these proxies, at $r = 0.3$ ($k = 3$) no sample loses its class: each sample's own proxy sits on its
+# cluster. Lower $r$ to 0.2 ($k = 2$) and sample 0, for instance, loses it. With random proxies many more do (next
+# section).
+#
+# </details>
 
 # %%
-widgets.subgraph_widget(points, labels, num_classes=C, modes_per_class=K, proxies_per_class=N, r=r, sample_index=5,
-                        seed=cfg.seed)
+widgets.subgraph_widget(
+    points, labels, num_classes=C, modes_per_class=K, proxies_per_class=N, r=r, sample_index=5, seed=cfg.seed
+)
 
 # %% [markdown]
 # ## Without $S^{pos}$ the own class can fall out of the subgraph
 #
 # Without the positive mask, $\mathcal{I}$ is the top-$k$ of $S$ alone (ablation rows 1, 3, 4 and 5 of the
 # paper). At initialisation the proxies are random, so the own-class proxies are often not among the $k$ most similar
-# ones. The curves count, for the random proxies, how many samples keep at least one (blue) or all (orange)
-# own-class proxies as $r$ grows; with $S^{pos}$ (dashed) it is always all of them once $k \ge N$ (dotted line:
-# $r = 1/C$).
+# ones. The figure counts, for the random proxies, the samples whose subgraph holds at least one own-class proxy, for
+# every subgraph size $k = 1, \dots, CN$ (with $C = 4$, $N = 2$: $k = \lceil 8r \rceil$, so $r = 0.3$ is $k = 3$).
+# With $S^{pos}$ (dashed) it is every sample, for every $k$. Without it (grey) the own class is often missing until
+# $k$ approaches $CN$. In the shaded band $k \le N$ the mask keeps the own class but nothing else: there is
+# nothing to compare with (last section).
 
 # %%
 S_init = steps.similarity_graph(points, proxies_init)
-rs = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0]
-fig = plots.plot_own_class_coverage(S_init, labels, C, N, rs)
+fig = plots.plot_own_class_coverage(S_init, labels, num_classes=C, proxies_per_class=N)
 save_figure(fig, "02_own_class_coverage")
 
 # %% [markdown]
@@ -169,11 +198,14 @@ save_figure(fig, "02_own_class_coverage")
 without = steps.select_subgraph(S_init, labels, C, N, k, use_positive_mask=False)
 own_kept = S_pos.gather(1, without.indices).sum(1)
 lost = int(torch.nonzero(own_kept == 0)[0])
-print(f"r = {r}, k = {k}: {int((own_kept == 0).sum())} of {len(points)} samples have no own-class proxy "
-      f"without S^pos; the first is sample {lost}")
+print(
+    f"r = {r}, k = {k}: {int((own_kept == 0).sum())} of {len(points)} samples have no own-class proxy "
+    f"without S^pos; the first is sample {lost}"
+)
 fig, axes = plt.subplots(1, 2, figsize=(10, 5), layout="constrained")
-plots.plot_subgraph(points, labels, proxies_init, C, N, lost, r, use_positive_mask=True, ax=axes[0])
-plots.plot_subgraph(points, labels, proxies_init, C, N, lost, r, use_positive_mask=False, ax=axes[1])
+where = dict(proxies=proxies_init, num_classes=C, proxies_per_class=N, r=r, sample_index=lost)
+plots.plot_subgraph(points, labels, positive_mask=True, ax=axes[0], legend=False, **where)
+plots.plot_subgraph(points, labels, positive_mask=False, ax=axes[1], **where)
 save_figure(fig, "02_without_positive_mask")
 
 # %% [markdown]
@@ -189,7 +221,7 @@ save_figure(fig, "02_without_positive_mask")
 # %%
 loss_fn = ProxyGMLLoss(num_classes=C, proxies_per_class=N, embedding_dim=2, r=0.2, weight_lambda=0.0)
 with torch.no_grad():
-    loss_fn.proxies.copy_(proxies_trained)
+    loss_fn.proxies.copy_(proxies_modes)
 x = points.clone().requires_grad_(True)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -197,6 +229,11 @@ with warnings.catch_warnings(record=True) as caught:
 loss.backward()
 print(f"k = {loss_fn.k}   L^s = {loss.item():.2g}   largest |dL^s/dx| = {x.grad.abs().max().item():.2g}")
 print("warning:", caught[0].message if caught else "none")
+
+# %% [markdown]
+# The printed value is not a bug. With every class in the subgraph being the own class, $P(y_i) = 1$ in float32, and
+# the official $10^{-20}$ inside the log leaves $\mathcal{L}^s = -\log(1 + 10^{-20}) \approx -10^{-20}$: zero for
+# every practical purpose, and so is the gradient.
 
 # %% [markdown]
 # ## Summary
@@ -215,8 +252,8 @@ print("warning:", caught[0].message if caught else "none")
 # %% [markdown]
 # ## Exercises
 #
-# **1.** With the paper's CUB-200 setting ($C = 100$, $N = 12$, $r = 0.05$), how many proxies does a sample keep,
-# and how many of them belong to other classes? What is the smallest $r$ for which the subgraph contains another
+# **1.** With the official run scripts' CUB-200 setting ($C = 100$, $N = 12$, $r = 0.05$), how many proxies does a
+# sample keep, and how many of them belong to other classes? What is the smallest $r$ for which the subgraph contains another
 # class?
 #
 # <details><summary>Solution</summary>
@@ -246,5 +283,37 @@ print("warning:", caught[0].message if caught else "none")
 #
 # All of them: at $r = 1$, $k = CN$, every proxy is in every subgraph, so the top-$k$ keeps everything and
 # $S^{pos}$ changes nothing. The mask matters for small $r$, which is what makes the subgraph cheap and local.
+#
+# </details>
+
+# %% [markdown]
+# ## Implement it yourself: the positive-mask top-$k$
+#
+# Write the selection of the set $\mathcal{I}$: for every row of `similarity` ($S$, shape $(B, CN)$), the indices
+# of the `k` largest entries of $S + 1000\,S^{pos}$, where $S^{pos}_{ij} = 1$ iff `labels[i]` is the class of
+# proxy $j$, i.e. `j // proxies_per_class`. Return a $(B, k)$ integer tensor (any order within a row). The
+# checker compares your function with `steps.select_subgraph` on random inputs, including $k = N$ and $k = CN$.
+
+
+# %%
+def my_select_subgraph(similarity, labels, num_classes, proxies_per_class, k):
+    """The (B, k) indices of the k largest entries of S + 1000 S^pos in every row."""
+    raise NotImplementedError  # your code here
+
+
+exercises.check_select_subgraph(my_select_subgraph)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def my_select_subgraph(similarity, labels, num_classes, proxies_per_class, k):
+#     proxy_class = torch.arange(similarity.shape[1]) // proxies_per_class      # y^p_j
+#     s_pos = labels[:, None] == proxy_class[None, :]                            # (B, C*N) positive mask
+#     return (similarity + 1000.0 * s_pos).topk(k, dim=1).indices
+# ```
+#
+# Typical slips the checker reports: `topk` along `dim=0`, forgetting the mask (plain top-$k$ of $S$), or an
+# off-by-one $k$.
 #
 # </details>

@@ -14,9 +14,11 @@
 # ---
 
 # %% [markdown]
+# [← 02 Subgraph construction](02_subgraph_construction.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [04 Mask softmax, loss and gradients →](04_mask_softmax_loss_gradients.ipynb) · about 20 min
+#
 # # 3. Reverse label propagation
 #
-# *ProxyGML teaching notebooks, part 3 of 5.*
+# *ProxyGML teaching notebooks, part 3 of 11.*
 #
 # **Learning goals.** After this notebook you can
 #
@@ -25,12 +27,13 @@
 #    negative or large;
 # 3. contrast ProxyGML's *reverse* label propagation with classic label propagation: classic propagation spreads
 #    known labels to unlabelled points over a fixed graph, while here all labels are known and they are used to
-#    adjust the graph.
+#    adjust the graph;
+# 4. write $Z = WY^p$ yourself (the exercise at the end is checked by `proxygml_lite.exercises`).
 #
 # **Prerequisites.** Notebooks 1 and 2 ($S = XP^\top$, $S^{pos}$, $k = \lceil rCN \rceil$, $\mathcal{I}$, $W$).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -41,7 +44,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from proxygml_lite import plots, steps, toy, widgets
+from proxygml_lite import exercises, plots, steps, toy, widgets
 
 torch.set_printoptions(precision=3, sci_mode=False)
 pd.set_option("display.precision", 3)
@@ -77,6 +80,7 @@ print(Y_p)
 #
 # * proxies $p_0, \dots, p_5$ at $0°, 60°, 120°, 180°, 240°, 300°$, of classes $0, 0, 1, 1, 2, 2$;
 # * sample $x_1$ at $20°$ with label 0, sample $x_2$ at $200°$ with label 1.
+
 
 # %%
 def unit(degrees):
@@ -121,14 +125,19 @@ pd.DataFrame(W.numpy(), index=rows, columns=proxy_names)
 # %%
 Z = steps.reverse_label_propagation(subgraph, C, N)
 assert torch.allclose(Z, W @ Y_p, atol=1e-6)
-by_hand = torch.tensor([[math.cos(math.radians(20)) + math.cos(math.radians(40)), 0.0, math.cos(math.radians(80))],
-                        [0.0, math.cos(math.radians(80)) + math.cos(math.radians(20)), math.cos(math.radians(40))]])
+by_hand = torch.tensor(
+    [
+        [math.cos(math.radians(20)) + math.cos(math.radians(40)), 0.0, math.cos(math.radians(80))],
+        [0.0, math.cos(math.radians(80)) + math.cos(math.radians(20)), math.cos(math.radians(40))],
+    ]
+)
 assert torch.allclose(Z, by_hand, atol=1e-5)
 pd.DataFrame(Z.numpy(), index=rows, columns=[f"class {c}" for c in range(C)])
 
 # %%
-fig = plots.plot_matrix_product(W, Y_p, Z, row_names=rows, middle_names=proxy_names,
-                                column_names=[f"c{c}" for c in range(C)])
+fig = plots.plot_matrix_product(
+    W, Y_p, Z, row_names=rows, middle_names=proxy_names, column_names=[f"c{c}" for c in range(C)]
+)
 save_figure(fig, "03_worked_example")
 
 # %% [markdown]
@@ -145,22 +154,65 @@ save_figure(fig, "03_worked_example")
 # are adjusted according to ground-truth labels".
 #
 # Left: classic propagation on the toy batch with one known label per class, placed in the first mode of each
-# class (`toy.label_propagation`). The labels reach the unlabelled points of the same cluster, but not the class's
-# second cluster: the fixed graph does not connect them, and the misses (red rings) stay. Right: ProxyGML for one
-# sample, where the known labels of the subgraph's proxies vote.
+# class (`toy.label_propagation`, a graph of each point's 4 nearest neighbours). Each point is coloured by its
+# predicted class; grey points were reached by no label at all (their scores are all zero), and crosses mark wrong
+# predictions. Right: ProxyGML for one sample, where the known labels of the subgraph's proxies vote. The table
+# below the figure counts, per cluster, what the propagation did.
 
 # %%
 C4, K4, N4 = 4, 2, 2
-points, labels, modes = toy.multimodal_circle(num_classes=C4, modes_per_class=K4, samples_per_mode=8, noise=0.2,
-                                              seed=cfg.seed, return_modes=True)
+points, labels, modes = toy.multimodal_circle(
+    num_classes=C4, modes_per_class=K4, samples_per_mode=8, noise=0.2, seed=cfg.seed, return_modes=True
+)
 labelled = torch.zeros(len(labels), dtype=torch.bool)
 for c in range(C4):
     labelled[torch.nonzero((labels == c) & (modes == 0))[0]] = True  # one known label per class, in mode 0
-scores = toy.label_propagation(points, labels, labelled, num_classes=C4, num_neighbours=4)
-proxies = toy.toy_proxies(C4, N4, dim=2, modes_per_class=K4, jitter=0.3, seed=cfg.seed)
-fig = plots.plot_label_propagation_contrast(points, labels, labelled, scores, proxies, C4, N4, r=0.3,
-                                            sample_index=5)
+scores = toy.label_propagation(points, labels, labelled=labelled, num_classes=C4, num_neighbours=4)
+proxies = toy.toy_proxies(num_classes=C4, proxies_per_class=N4, dim=2, modes_per_class=K4, jitter=0.3, seed=cfg.seed)
+fig = plots.plot_label_propagation_contrast(
+    points,
+    labels,
+    labelled=labelled,
+    scores=scores,
+    proxies=proxies,
+    num_classes=C4,
+    proxies_per_class=N4,
+    r=0.3,
+    sample_index=5,
+)
 save_figure(fig, "03_label_propagation_contrast")
+
+# %%
+reached = scores.abs().amax(1) > 0
+rows = []
+for c in range(C4):
+    for m in range(K4):
+        cluster = (labels == c) & (modes == m) & ~labelled
+        predicted = scores[cluster & reached].argmax(1)
+        centre = points[(labels == c) & (modes == m)].mean(0)
+        rows.append(
+            {
+                "class": c,
+                "mode": m,
+                "centre (deg)": round(math.degrees(math.atan2(centre[1], centre[0])) % 360),
+                "unlabelled": int(cluster.sum()),
+                "reached by a label": int((cluster & reached).sum()),
+                "predicted classes (reached)": sorted(set(predicted.tolist())),
+                "correct": int((predicted == c).sum()),
+            }
+        )
+pd.DataFrame(rows).set_index(["class", "mode"])
+
+# %% [markdown]
+# Read the table with the figure. The graph is *not* cut between the clusters of different classes: on this
+# circle a cluster's neighbours are clusters of *other* classes (the classes are interleaved), and some k-NN edges
+# join neighbouring clusters. Labels flow along those edges without regard to class. The known labels sit in the
+# first modes, at 0°, 45°, 90° and 135°; the second modes (180° to 315°) hold no known label, and whatever reaches
+# them comes from a neighbour of another class: in this run class 0's label leaks from 0° into the cluster at 315°
+# (all 8 points predicted as class 0) and on to one point of the cluster at 270°, while the clusters at 180° and
+# 225° are reached by no label at all (grey). Even between first modes a label crosses over: one point of class 0
+# and one of class 1 take their neighbouring cluster's class. Classic propagation can only spread labels along a graph it is given, right or wrong. Reverse label propagation
+# has every label and changes the graph instead.
 
 # %% [markdown]
 # ## All $N$ own-class proxies vote
@@ -175,24 +227,39 @@ save_figure(fig, "03_label_propagation_contrast")
 # classes are different: only their proxies among the $k - N$ nearest enter the subgraph, so they are represented
 # *locally*, by the proxies close to the sample.
 #
-# That has a consequence in our toy layout: the two clusters of a class are opposite, and so are its two proxies.
-# Their votes nearly cancel (about $0.95 - 0.95$), while the nearest other-class proxy votes about $+0.9$.
-# Predict how often $\arg\max_c Z_{ic}$ is the own class, then run the cell. Rows of the heat map are sorted by
+# That has a consequence in our hand-made layout: the two clusters of a class are opposite, and so are its two
+# proxies. Their votes nearly cancel (about $0.95 - 0.95$), while the nearest other-class proxy votes about $+0.9$.
+# Predict how often $\arg\max_c Z_{ic}$ is the own class, then run the cell.
+#
+# The answer (none) is one reason why training does *not* keep the proxies in this layout. The summed vote is largest
+# when all $N$ own-class proxies point the same way as the sample, so the loss pulls them together; the network, in
+# turn, learns to map a class's clusters next to each other. In notebook 5 the proxies of a class merge (within-class
+# cosine near 1) while the embedding folds the clusters of a class together. Rows of the heat map are sorted by
 # class; every row has at least $C - 1 - (k - N)$ zeros (absent classes), because only $k - N$ places are left for
 # the other classes.
 
 # %%
 r4 = 0.3
 S4 = steps.similarity_graph(points, proxies)
-Z4 = steps.reverse_label_propagation(steps.select_subgraph(S4, labels, C4, N4, steps.subgraph_size(r4, C4, N4)),
-                                     C4, N4)
+Z4 = steps.reverse_label_propagation(steps.select_subgraph(S4, labels, C4, N4, steps.subgraph_size(r4, C4, N4)), C4, N4)
 own_sum = torch.stack([proxies[labels[i] * N4 : (labels[i] + 1) * N4].sum(0) for i in range(len(labels))])
 assert torch.allclose(Z4.gather(1, labels[:, None])[:, 0], (points * own_sum).sum(1), atol=1e-5)  # the identity
-print(f"k = {steps.subgraph_size(r4, C4, N4)}; argmax Z = own class for "
-      f"{(Z4.argmax(1) == labels).float().mean():.0%} of the samples; absent classes per row: "
-      f"{(Z4 == 0).sum(1).float().mean():.1f} on average")
-fig = plots.plot_similarity_heatmap(Z4, labels, C4, 1, column_name="class", value_name="$Z_{ic}$", vmin=-N4,
-                                    vmax=N4, title=r"$Z = WY^p$ for the toy batch")
+print(
+    f"k = {steps.subgraph_size(r4, C4, N4)}; argmax Z = own class for "
+    f"{(Z4.argmax(1) == labels).float().mean():.0%} of the samples; absent classes per row: "
+    f"{(Z4 == 0).sum(1).float().mean():.1f} on average"
+)
+fig = plots.plot_similarity_heatmap(
+    Z4,
+    labels,
+    num_classes=C4,
+    columns_per_class=1,
+    column_name="class",
+    value_name="$Z_{ic}$",
+    vmin=-N4,
+    vmax=N4,
+    title=r"$Z = WY^p$ for the toy batch",
+)
 save_figure(fig, "03_votes_heatmap")
 
 # %% [markdown]
@@ -203,14 +270,33 @@ save_figure(fig, "03_votes_heatmap")
 # which $r$ does a second other class appear in the votes for $N = 2$? (b) With $N = 1$ (one proxy per class, at
 # one of the two clusters), which samples get a high own-class vote, and which a negative one? (c) Why does $N = 2$
 # not help the votes here, although it helped the nearest-proxy accuracy in notebook 1?
+#
+# <details><summary>Answers</summary>
+#
+# (a) With $C = 4$ and $N = 2$, $k = \lceil 8r \rceil$ and $k - N$ places are left for other classes. A second
+# other class needs $k - N \ge 2$, i.e. $k \ge 4$, $r > 0.375$ (0.38 on the slider); it appears then if the two
+# nearest other-class proxies belong to two different classes.
+#
+# (b) With $N = 1$ each class's single proxy sits at its *first* cluster. Samples of a first cluster get an
+# own-class vote near $+1$; samples of a second cluster, 180° away, get one near $-1$ (their own proxy is opposite,
+# but $S^{pos}$ keeps it in the subgraph).
+#
+# (c) The own-class vote *sums* the $N$ proxies of the class. With one at each of two opposite clusters, the sum is
+# about $0.95 - 0.95 \approx 0$, whatever cluster the sample is in. Nearest-proxy accuracy takes the *maximum* over
+# the proxies, so it profits from one proxy per cluster; the summed vote does not.
+#
+# </details>
 
 # %%
-fig = plots.plot_votes_explorer(points, labels, C4, N4, r=r4, sample_index=5, modes_per_class=K4, seed=cfg.seed)
+fig = plots.plot_votes_explorer(
+    points, labels, num_classes=C4, proxies_per_class=N4, r=r4, sample_index=5, modes_per_class=K4, seed=cfg.seed
+)
 save_figure(fig, "03_votes_sample")
 
 # %%
-widgets.votes_widget(points, labels, num_classes=C4, modes_per_class=K4, proxies_per_class=N4, r=r4,
-                     sample_index=5, seed=cfg.seed)
+widgets.votes_widget(
+    points, labels, num_classes=C4, modes_per_class=K4, proxies_per_class=N4, r=r4, sample_index=5, seed=cfg.seed
+)
 
 # %% [markdown]
 # ## Summary
@@ -220,8 +306,11 @@ widgets.votes_widget(points, labels, num_classes=C4, modes_per_class=K4, proxies
 # * $Z_{ic} = 0$ for classes absent from the subgraph; votes can be negative; $|Z_{ic}| \le N$.
 # * With $S^{pos}$, the own-class vote is the dot product with the *sum* of all $N$ own-class proxies; other classes
 #   only vote through their proxies near the sample.
-# * Classic label propagation spreads known labels to unlabelled points on a fixed graph. Reverse label propagation
-#   uses known labels to *change* the graph, through a loss on $Z$.
+# * Classic label propagation spreads known labels to unlabelled points along a fixed graph, to wherever its edges
+#   lead, across class boundaries too. Reverse label propagation uses known labels to *change* the graph, through a
+#   loss on $Z$.
+# * The summed own-class vote favours a class's proxies pointing the same way: the hand-made layout with one proxy
+#   per opposite cluster gets no sample right, and training merges the proxies (notebook 5).
 #
 # Next, notebook 4 turns $Z$ into probabilities with the mask softmax, and into the loss.
 
@@ -262,5 +351,39 @@ widgets.votes_widget(points, labels, num_classes=C4, modes_per_class=K4, proxies
 # Classic: the graph (the data's similarities) is fixed; the labels of the unlabelled points are computed.
 # Reverse: all labels are fixed (known); the graph is learned, because $S_{ij}$ depends on the trainable embedding
 # network and proxies and the loss on $Z$ changes them.
+#
+# </details>
+
+# %% [markdown]
+# ## Implement it yourself: $Z = WY^p$
+#
+# Write reverse label propagation from the **dense** neighbour matrix: `W` has shape $(B, CN)$, $S_{ij}$ on the
+# kept entries and 0 elsewhere (`subgraph.to_dense()`), and proxy $j$ belongs to class `j // proxies_per_class`.
+# Return $Z$, shape $(B, C)$, with $Z_{ic}$ the sum of row $i$ of $W$ over the columns of class $c$. (The package's
+# `steps.reverse_label_propagation` takes the sparse `Subgraph` instead; the checker builds $W$ for it.)
+
+
+# %%
+def my_reverse_label_propagation(W, num_classes, proxies_per_class):
+    """Z = W Y^p: for each sample and class, the summed weights of that class's proxies."""
+    raise NotImplementedError  # your code here
+
+
+exercises.check_reverse_label_propagation(my_reverse_label_propagation)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# Either build $Y^p$ and multiply, or sum the $N$ columns of each class:
+#
+# ```python
+# def my_reverse_label_propagation(W, num_classes, proxies_per_class):
+#     Y_p = F.one_hot(torch.arange(W.shape[1]) // proxies_per_class, num_classes).to(W.dtype)
+#     return W @ Y_p
+#     # or: W.view(W.shape[0], num_classes, proxies_per_class).sum(dim=2)
+# ```
+#
+# `j % proxies_per_class` instead of `j // proxies_per_class` (mixing up the proxy layout) is the slip the checker
+# catches most often.
 #
 # </details>

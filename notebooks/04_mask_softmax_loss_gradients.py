@@ -14,9 +14,11 @@
 # ---
 
 # %% [markdown]
+# [← 03 Reverse label propagation](03_reverse_label_propagation.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [05 Training on toy data →](05_training_on_toy_data.ipynb) · about 30 min
+#
 # # 4. Mask softmax, the loss and its gradients
 #
-# *ProxyGML teaching notebooks, part 4 of 5.*
+# *ProxyGML teaching notebooks, part 4 of 11.*
 #
 # **Learning goals.** After this notebook you can
 #
@@ -25,13 +27,14 @@
 # 2. explain the proxy regulariser $\mathcal{L}^p$ as a "hard" constraint on the proxies, next to the "soft" one of
 #    $S^{pos}$, and what it prefers;
 # 3. read the gradients of $\mathcal{L} = \mathcal{L}^s + \lambda \mathcal{L}^p$ on the embeddings and the proxies;
-# 4. predict what $N$, $r$ and $\lambda$ do before training anything.
+# 4. predict what $N$, $r$ and $\lambda$ do before training anything (notebook 5 then measures them);
+# 5. write the mask softmax yourself (the exercise at the end is checked by `proxygml_lite.exercises`).
 #
 # **Prerequisites.** Notebooks 1-3 ($S$, $S^{pos}$, $k$, $W$, $Z = WY^p$), the softmax and cross-entropy, and what a
 # gradient is (PyTorch autograd computes them for us).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -42,7 +45,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from proxygml_lite import ProxyGMLLoss, plots, steps, toy, widgets
+from proxygml_lite import ProxyGMLLoss, exercises, plots, steps, toy, widgets
 
 torch.set_printoptions(precision=3, sci_mode=False)
 pd.set_option("display.precision", 3)
@@ -52,6 +55,7 @@ pd.set_option("display.precision", 3)
 #
 # Two samples ($x_1$ at 20° with label 0, $x_2$ at 200° with label 1), proxies at $0°, 60°, \dots, 300°$ of classes
 # $0, 0, 1, 1, 2, 2$, $r = 0.5$, $k = 3$. Notebook 3 found $Z_1 = (1.706, 0, 0.174)$ and $Z_2 = (0, 1.113, 0.766)$.
+
 
 # %%
 def unit(degrees):
@@ -91,6 +95,11 @@ print("M =\n", M.int())
 # (The official code adds $10^{-8}$ to the denominator and $10^{-20}$ inside the log; `steps` keeps both and
 # computes the same value stably in log space.)
 #
+# A note on letters. The poster writes $M$ both for the batch size (in $\mathcal{L}^s$, $\frac{1}{M}\sum_{i=1}^M$)
+# and for the class mask, and $P$ both for the proxies and for probabilities. This course writes $B$ for the batch
+# size, $M$ only for the mask, $P$ for the proxy matrix and $P(\cdot \mid \cdot)$, always with its arguments, for a
+# probability ([glossary: one letter, two meanings](GLOSSARY.md#one-letter-two-meanings)).
+#
 # By hand for $x_1$: classes 0 and 2 are present, $P_1 = 1 / (1 + e^{0.174 - 1.706}) = 0.822$ for its label 0, so
 # $-\log P = 0.196$. For $x_2$: $P = 1 / (1 + e^{0.766 - 1.113}) = 0.586$, $-\log P = 0.535$. Mean:
 # $\mathcal{L}^s = 0.365$.
@@ -100,8 +109,12 @@ P_mask = steps.mask_softmax(Z, M)
 loss_s = steps.classification_loss(Z, y)
 print("P (mask softmax) =\n", P_mask)
 print(f"L^s = {loss_s.item():.3f}")
-assert abs(loss_s.item() - (-math.log(1 / (1 + math.exp(0.174 - 1.706))) - math.log(1 / (1 + math.exp(0.766 - 1.113))))
-           / 2) < 1e-3
+assert (
+    abs(
+        loss_s.item() - (-math.log(1 / (1 + math.exp(0.174 - 1.706))) - math.log(1 / (1 + math.exp(0.766 - 1.113)))) / 2
+    )
+    < 1e-3
+)
 
 # %% [markdown]
 # ### Against a plain softmax over all classes
@@ -113,8 +126,10 @@ assert abs(loss_s.item() - (-math.log(1 / (1 + math.exp(0.174 - 1.706))) - math.
 # %%
 P_plain = torch.softmax(Z, dim=1)
 print("P (plain softmax) =\n", P_plain)
-print(f"L^s: mask softmax {steps.classification_loss(Z, y).item():.3f}, "
-      f"plain softmax {steps.classification_loss(Z, y, use_mask_softmax=False).item():.3f}")
+print(
+    f"L^s: mask softmax {steps.classification_loss(Z, y).item():.3f}, "
+    f"plain softmax {steps.classification_loss(Z, y, use_mask_softmax=False).item():.3f}"
+)
 
 # %% [markdown]
 # With 3 classes the difference is modest. With many classes it is not: the subgraph holds only $k$ proxies, so most
@@ -125,24 +140,25 @@ print(f"L^s: mask softmax {steps.classification_loss(Z, y).item():.3f}, "
 z100 = torch.zeros(1, 100)
 z100[0, 0], z100[0, 1] = 1.5, 0.3
 label0 = torch.tensor([0])
-print(f"P(own class): mask softmax {steps.mask_softmax(z100)[0, 0]:.3f}, "
-      f"plain softmax {torch.softmax(z100, 1)[0, 0]:.3f}")
-print(f"L^s: mask {steps.classification_loss(z100, label0).item():.3f}, "
-      f"plain {steps.classification_loss(z100, label0, use_mask_softmax=False).item():.3f}")
+print(
+    f"P(own class): mask softmax {steps.mask_softmax(z100)[0, 0]:.3f}, plain softmax {torch.softmax(z100, 1)[0, 0]:.3f}"
+)
+print(
+    f"L^s: mask {steps.classification_loss(z100, label0).item():.3f}, "
+    f"plain {steps.classification_loss(z100, label0, use_mask_softmax=False).item():.3f}"
+)
 
 # %% [markdown]
-# The toy batch of notebooks 2-3 (4 classes with 2 opposite clusters, $N = 2$ proxies near the clusters,
-# $r = 0.3$, $k = 3$) for three samples: mask softmax (purple) against plain softmax (grey). Absent classes get
+# The toy batch of notebooks 2-3 (4 classes with 2 opposite clusters, $N = 2$ hand-placed proxies near the
+# clusters, $r = 0.3$, $k = 3$) for three samples: mask softmax (black) against plain softmax (grey). Absent classes get
 # nothing from the mask softmax, and a share of the plain one.
 
 # %%
 C4, K4, N4, r4 = 4, 2, 2, 0.3
-points, labels = toy.multimodal_circle(num_classes=C4, modes_per_class=K4, samples_per_mode=8, noise=0.2,
-                                       seed=cfg.seed)
-proxies = toy.toy_proxies(C4, N4, dim=2, modes_per_class=K4, jitter=0.3, seed=cfg.seed)
+points, labels = toy.multimodal_circle(num_classes=C4, modes_per_class=K4, samples_per_mode=8, noise=0.2, seed=cfg.seed)
+proxies = toy.toy_proxies(num_classes=C4, proxies_per_class=N4, dim=2, modes_per_class=K4, jitter=0.3, seed=cfg.seed)
 S4 = steps.similarity_graph(points, proxies)
-Z4 = steps.reverse_label_propagation(steps.select_subgraph(S4, labels, C4, N4, steps.subgraph_size(r4, C4, N4)),
-                                     C4, N4)
+Z4 = steps.reverse_label_propagation(steps.select_subgraph(S4, labels, C4, N4, steps.subgraph_size(r4, C4, N4)), C4, N4)
 fig = plots.plot_softmax_comparison(Z4, labels, sample_indices=[0, 20, 40], num_classes=C4)
 save_figure(fig, "04_mask_vs_plain_softmax")
 
@@ -167,12 +183,13 @@ print(f"L^s = {loss_absent.item():.2f}, gradient wrt Z: {z_absent.grad.tolist()}
 # the class's other cluster, $S \approx -1$) is no longer forced into the subgraph, which lowers the loss.
 
 # %%
-proxies_init = toy.toy_proxies(C4, N4, dim=2, modes_per_class=None, seed=3)
+proxies_init = toy.toy_proxies(num_classes=C4, proxies_per_class=N4, dim=2, modes_per_class=None, seed=3)
 
 
 def toy_loss(proxy_matrix, use_positive_mask, use_mask_softmax):
-    loss_fn = ProxyGMLLoss(C4, N4, 2, r=r4, weight_lambda=0.0, positive_mask=use_positive_mask,
-                           mask_softmax=use_mask_softmax)
+    loss_fn = ProxyGMLLoss(
+        C4, N4, 2, r=r4, weight_lambda=0.0, positive_mask=use_positive_mask, mask_softmax=use_mask_softmax
+    )
     with torch.no_grad():
         loss_fn.proxies.copy_(proxy_matrix)
     return loss_fn(points, labels).item()
@@ -180,11 +197,20 @@ def toy_loss(proxy_matrix, use_positive_mask, use_mask_softmax):
 
 table = {}
 for name, proxy_matrix in (("near clusters", proxies), ("random", proxies_init)):
-    kept = steps.select_subgraph(steps.similarity_graph(points, proxy_matrix), labels, C4, N4,
-                                 steps.subgraph_size(r4, C4, N4), use_positive_mask=False).indices
+    kept = steps.select_subgraph(
+        steps.similarity_graph(points, proxy_matrix),
+        labels,
+        C4,
+        N4,
+        steps.subgraph_size(r4, C4, N4),
+        use_positive_mask=False,
+    ).indices
     missing = int((steps.positive_mask(labels, C4, N4).gather(1, kept).sum(1) == 0).sum())
-    table[name] = {f"S^pos {'on' if p else 'off'}, M {'on' if m else 'off'}": toy_loss(proxy_matrix, p, m)
-                   for p in (True, False) for m in (True, False)}
+    table[name] = {
+        f"S^pos {'on' if p else 'off'}, M {'on' if m else 'off'}": toy_loss(proxy_matrix, p, m)
+        for p in (True, False)
+        for m in (True, False)
+    }
     table[name]["samples without own class (S^pos off)"] = missing
 pd.DataFrame(table)
 
@@ -198,6 +224,13 @@ pd.DataFrame(table)
 # $$\mathcal{L}^p = -\frac{1}{CN} \sum_{j=1}^{CN} \log P(\tilde{y}^p_j = y^p_j \mid \mathbf{x}^p_j),
 # \qquad P(\tilde{y}^p_j = c \mid \mathbf{x}^p_j) = \operatorname{softmax}_c\big((PP^\top)Y^p\big)_{j}.$$
 #
+# **This is the official code's formula, not the poster's.** The poster prints
+# $\mathcal{L}^p = -\frac{1}{C \times N} \sum_{i=1}^{C} \sum_{j=1}^{N} \mathbb{I}(y^p_i = j) \log P(\tilde{y}^p_i = j
+# \mid \mathbf{x}^p_i)$, whose indices do not fit together ($i$ runs over the $C$ classes but indexes a proxy, and
+# $j \le N$ is compared with a class label) and which does not say how a proxy's $P$ is computed. The equation above
+# is what `ProxyGMLLoss` and the official implementation compute: a plain softmax over the summed similarities
+# $(PP^\top)Y^p$, self-similarity included, averaged over all $CN$ proxies (`steps.proxy_regulariser`).
+#
 # It acts on the proxies directly: it pushes proxies of different classes apart and pulls proxies of the same class
 # together. The paper calls it a **"hard" constraint**, as opposed to the **"soft" constraint** of $S^{pos}$, which
 # only acts through the samples (it keeps each sample's own proxies in its subgraph, so $\mathcal{L}^s$ pulls them
@@ -208,9 +241,10 @@ pd.DataFrame(table)
 # %%
 configs = {
     "two proxies per class, at opposite clusters": proxies,
-    "random directions (initialisation)": toy.toy_proxies(C4, N4, dim=2, modes_per_class=None, seed=3),
-    "both proxies of a class together": toy.toy_proxies(C4, N4, dim=2, modes_per_class=1, jitter=0.1,
-                                                         seed=cfg.seed),
+    "random directions (initialisation)": proxies_init,
+    "both proxies of a class together": toy.toy_proxies(
+        num_classes=C4, proxies_per_class=N4, dim=2, modes_per_class=1, jitter=0.1, seed=cfg.seed
+    ),
 }
 for name, config in configs.items():
     print(f"L^p = {steps.proxy_regulariser(config, C4, N4).item():.3f}   {name}")
@@ -223,8 +257,15 @@ for name, config in configs.items():
 
 # %%
 proxy_similarity = steps.similarity_graph(torch.nn.functional.normalize(proxies, dim=1), proxies)
-fig = plots.plot_similarity_heatmap(proxy_similarity, steps.proxy_labels(C4, N4), C4, N4, row_name="proxy",
-                                    value_name="$p_j^\\top p_l$", title=r"proxy similarities $PP^\top$")
+fig = plots.plot_similarity_heatmap(
+    proxy_similarity,
+    steps.proxy_labels(C4, N4),
+    num_classes=C4,
+    columns_per_class=N4,
+    row_name="proxy",
+    value_name="$p_j^\\top p_l$",
+    title=r"proxy similarities $PP^\top$",
+)
 save_figure(fig, "04_proxy_similarity")
 
 # %% [markdown]
@@ -240,7 +281,7 @@ loss_fn = ProxyGMLLoss(C4, N4, embedding_dim=2, r=r4, weight_lambda=lam)
 with torch.no_grad():
     loss_fn.proxies.copy_(proxies)
 total = loss_fn(points, labels)
-by_steps = (steps.classification_loss(Z4, labels) + lam * steps.proxy_regulariser(proxies, C4, N4))
+by_steps = steps.classification_loss(Z4, labels) + lam * steps.proxy_regulariser(proxies, C4, N4)
 print(f"ProxyGMLLoss: {total.item():.4f}  (L^s = {loss_fn.loss_s.item():.4f}, L^p = {loss_fn.loss_p.item():.4f})")
 print(f"steps:        {by_steps.item():.4f}")
 assert torch.allclose(total, by_steps, atol=1e-6)
@@ -252,24 +293,27 @@ assert torch.allclose(total, by_steps, atol=1e-6)
 # (for $\mathcal{L}^p$) and returns the descent directions
 # $-\partial \mathcal{L}^s / \partial \mathbf{x}^s_i$, $-\partial \mathcal{L}^s / \partial \mathbf{x}^p_j$ and
 # $-\lambda\,\partial \mathcal{L}^p / \partial \mathbf{x}^p_j$, projected on the circle (the normalisation removes
-# the radial part). The figure draws the samples' arrows on the unit circle (their colour); the proxies sit on an
-# outer ring at their angle, with the $\mathcal{L}^s$ arrows (black) and, on a second ring, the
-# $\lambda\mathcal{L}^p$ arrows (magenta).
+# the radial part). The figure gives each of the three forces its own panel, so that no arrow hides another: the
+# samples' arrows (left, in the sample's class colour), the $\mathcal{L}^s$ arrows on the proxies (middle) and the
+# $\lambda\mathcal{L}^p$ arrows on the proxies (right). Each panel has its own arrow scale (the longest arrow is
+# drawn at the same length in every panel; the titles give its true size).
 #
 # What to look for:
 #
 # * a sample moves towards the proxies that vote for its class and away from the other-class proxies in its
 #   subgraph; a proxy moves towards the samples of its class and away from other-class samples that have it in
 #   their subgraph;
-# * a proxy that is in no sample's subgraph gets **no** black arrow: $\mathcal{L}^s$ only reaches the proxies in
-#   $\mathcal{I}$;
-# * the magenta arrows push the classes' proxies apart and, as the table above predicts, pull the two proxies of a
-#   class towards each other.
+# * in this full batch every proxy is in some sample's subgraph, but the arrows differ a lot in length: a proxy
+#   that only enters the subgraphs of samples that are already well classified gets a force too short to see;
+# * the $\lambda\mathcal{L}^p$ arrows push the classes' proxies apart and, as the table above predicts, pull the two
+#   proxies of a class towards each other.
 
 # %%
-grads = toy.loss_gradients(points, labels, proxies, C4, N4, r=r4, weight_lambda=lam)
+layout = dict(proxies=proxies, num_classes=C4, proxies_per_class=N4)
+grads = toy.loss_gradients(points, labels, r=r4, weight_lambda=lam, **layout)
 print(f"L^s = {grads.loss_s:.3f}, L^p = {grads.loss_p:.3f}")
-fig = plots.plot_gradient_explorer(points, labels, proxies, C4, N4, r=r4, weight_lambda=lam)
+print("|dL^s/dp_j| per proxy:", [round(v, 4) for v in grads.proxies_s.norm(dim=1).tolist()])
+fig = plots.plot_gradient_explorer(points, labels, r=r4, weight_lambda=lam, **layout)
 save_figure(fig, "04_gradients")
 
 # %% [markdown]
@@ -278,9 +322,10 @@ save_figure(fig, "04_gradients")
 
 # %%
 batch = labels == 0
-grads_batch = toy.loss_gradients(points[batch], labels[batch], proxies, C4, N4, r=r4, weight_lambda=lam)
-kept = steps.select_subgraph(steps.similarity_graph(points[batch], proxies), labels[batch], C4, N4,
-                             steps.subgraph_size(r4, C4, N4)).indices.unique()
+grads_batch = toy.loss_gradients(points[batch], labels[batch], r=r4, weight_lambda=lam, **layout)
+kept = steps.select_subgraph(
+    steps.similarity_graph(points[batch], proxies), labels[batch], C4, N4, steps.subgraph_size(r4, C4, N4)
+).indices.unique()
 outside = sorted(set(range(C4 * N4)) - set(kept.tolist()))
 print("proxies in no subgraph of the class-0 batch:", outside)
 print("their |dL^s/dp_j|:", [round(v, 6) for v in grads_batch.proxies_s[outside].norm(dim=1).tolist()])
@@ -289,21 +334,34 @@ print("their |lambda dL^p/dp_j|:", [round(v, 4) for v in grads_batch.proxies_p[o
 # %% [markdown]
 # ### $\lambda$ and $r$
 #
-# The same configuration with $\lambda = 0$ and $\lambda = 1.5$, drawn at the same arrow scale. $\lambda$ only
-# scales the magenta arrows; the black ones do not change. In the widget, also vary $r$: a larger $r$ means more
-# proxies in each subgraph, so more proxies get a black arrow and each sample is pushed from more classes.
+# The forces on the proxies with $\lambda = 0$ (top row) and $\lambda = 1.5$ (bottom row). Each column keeps one
+# arrow scale for both rows, so the rows can be compared: the $\mathcal{L}^s$ arrows (left) are identical, and the
+# $\lambda\mathcal{L}^p$ arrows (right) are absent at $\lambda = 0$ and grow in proportion to $\lambda$. In the
+# widget, also vary $r$: a larger $r$ puts more proxies in each subgraph, so each sample is pushed from more
+# classes.
 
 # %%
-# one arrow scale for both panels, chosen so that the lambda = 1.5 arrows (5 x those at 0.3) fit
-fixed_scales = plots.arrow_scale(grads.points_s), plots.arrow_scale(torch.cat([grads.proxies_s, 5 * grads.proxies_p]))
-fig, axes = plt.subplots(1, 2, figsize=(11, 5.6), layout="constrained")
-for ax, value in zip(axes, (0.0, 1.5)):
-    plots.plot_gradient_explorer(points, labels, proxies, C4, N4, r=r4, weight_lambda=value,
-                                 sample_scale=fixed_scales[0], proxy_scale=fixed_scales[1], ax=ax)
+# one scale per column, fitted to the lambda = 1.5 arrows (5 x those at lambda = 0.3)
+scales = {"proxies_s": plots.arrow_scale(grads.proxies_s), "proxies_p": plots.arrow_scale(5 * grads.proxies_p)}
+fig, axes = plt.subplots(2, 2, figsize=(7.4, 8), layout="constrained")
+for row, value in zip(axes, (0.0, 1.5)):
+    grads_value = toy.loss_gradients(points, labels, r=r4, weight_lambda=value, **layout)
+    plots.plot_gradient_field(
+        points,
+        labels,
+        gradients=grads_value,
+        scales=scales,
+        panels=("proxies_s", "proxies_p"),
+        axes=row,
+        legend=value == 1.5,
+        **layout,
+    )
+    row[0].set_ylabel(f"λ = {value:g}", fontsize=11)
+    row[0].set_title(f"λ = {value:g}, " + row[0].get_title(), fontsize=10)
 save_figure(fig, "04_gradients_lambda")
 
 # %%
-widgets.gradient_widget(points, labels, proxies, num_classes=C4, proxies_per_class=N4, r=r4, weight_lambda=lam)
+widgets.gradient_widget(points, labels, r=r4, weight_lambda=lam, **layout)
 
 # %% [markdown]
 # ## Predict before you train: $N$, $r$ and $\lambda$
@@ -316,7 +374,9 @@ widgets.gradient_widget(points, labels, proxies, num_classes=C4, proxies_per_cla
 # | $r$ (subgraph scale) | $k$, hence how many other-class proxies (and classes) each sample is compared with: $k - N$ | $r \le 1/C$: $k \le N$, $\mathcal{L}^s = 0$, nothing learned; small $r$: local, cheap, sparse gradients; $r = 1$: every class present, the mask changes nothing |
 # | $\lambda$ (weight of $\mathcal{L}^p$) | scales the direct push/pull between proxies | $\lambda = 0$: proxies move only through samples; large $\lambda$: classes' proxies spread apart, a class's own proxies pulled together (against multi-modality) |
 #
-# Notebook 5 trains a small embedding and measures some of these predictions.
+# Notebook 5 trains a small embedding and measures these predictions with seeded sweeps over $r$ and $\lambda$ and
+# a comparison of $N$ at a fixed $k$. (Spoiler, so that you can check your reasoning there: not every row survives
+# the measurement.)
 
 # %% [markdown]
 # ## Summary
@@ -371,5 +431,36 @@ widgets.gradient_widget(points, labels, proxies, num_classes=C4, proxies_per_cla
 # Only $\lambda\mathcal{L}^p$: $\mathcal{L}^s$ depends on $S_{ij}$ only for $(i, j) \in \mathcal{I}$ (the selection
 # has no gradient). $\mathcal{L}^p$ pulls it towards the proxies of its class and pushes it from the other classes'
 # proxies. With $\lambda = 0$ it would not move at all in that step.
+#
+# </details>
+
+# %% [markdown]
+# ## Implement it yourself: the mask softmax
+#
+# Write $P = M \exp(Z) / (10^{-8} + \sum_c M_c \exp(Z_c))$ for a batch of votes `z` of shape $(B, C)$, with the
+# mask $M = [Z \ne 0]$ computed inside your function. Absent classes must get probability 0, and a row with no
+# class present at all must give zeros (not `nan`). The checker compares your function with `steps.mask_softmax`.
+
+
+# %%
+def my_mask_softmax(z):
+    """The mask softmax of the votes z (B, C): a softmax over the classes with Z != 0 only."""
+    raise NotImplementedError  # your code here
+
+
+exercises.check_mask_softmax(my_mask_softmax)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def my_mask_softmax(z):
+#     mask = (z != 0).to(z.dtype)                                   # M
+#     masked_exp = torch.exp(z) * mask                              # M exp(Z): 0 for absent classes
+#     return masked_exp / (1e-8 + masked_exp.sum(dim=1, keepdim=True))
+# ```
+#
+# The $10^{-8}$ is what keeps an all-absent row at 0 instead of $0/0$; summing over `dim=0` (the samples) instead of
+# `dim=1` (the classes) is the other slip the checker points out.
 #
 # </details>

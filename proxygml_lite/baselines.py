@@ -29,7 +29,8 @@ shares ``--centerlr`` unless you pass a different one.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -109,7 +110,9 @@ def _pml_factory(name: str):
         return MetricLossAdapter(name, loss, num_classes, embedding_dim)
 
     build.__name__ = build.__qualname__ = f"build_{name}"
-    build.__doc__ = f"pytorch_metric_learning.losses.{class_name} with defaults {defaults}, as ``loss(embeddings, labels)``."
+    build.__doc__ = (
+        f"pytorch_metric_learning.losses.{class_name} with defaults {defaults}, as ``loss(embeddings, labels)``."
+    )
     return build
 
 
@@ -150,9 +153,11 @@ def build_loss(
     entry = LOSSES.get(name)
     options: dict[str, Any] = {}
     if settings is not None:
-        values = settings if isinstance(settings, Mapping) else {
-            f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
-        }
+        values = (
+            settings
+            if isinstance(settings, Mapping)
+            else {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+        )
         options = {kw: values[field] for kw, field in entry.options.get("config_fields", {}).items() if field in values}
     options.update(kwargs)
     return entry.factory(num_classes=num_classes, embedding_dim=embedding_dim, **options)

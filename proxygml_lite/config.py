@@ -28,7 +28,26 @@ the embedding head and the proxies during the first ``warm`` epochs
 script instead trains everything in epoch 0, sets ``requires_grad=False`` on
 the backbone *after* epoch 0 and back to ``True`` after epoch ``warm``, so its
 backbone is frozen during epochs ``1 .. warm`` (with ``warm = 1``: the SECOND
-epoch); ``--warmup-mode official`` reproduces that.
+epoch); ``--warmup-mode official`` reproduces that, including a side effect
+of the official ``optimizer.zero_grad()`` (PyTorch 1.2 zeroes the gradients
+in place instead of dropping them): Adam still steps the "frozen" backbone
+with zero gradients, so its momentum and weight decay keep moving it. The
+default mode freezes it truly (``zero_grad(set_to_none=True)``).
+
+``--start-epoch E`` has the official meaning: the epoch counter starts at the
+0-based epoch ``E`` of a fresh run (no weights are loaded; use ``--resume``
+to continue a run), so ``epochs - E`` epochs are trained, the lr decays
+``new_epoch_to_decay`` are applied only when their epoch is reached (the
+official ``adjust_learning_rate`` is called per epoch, never for the skipped
+ones), and the official warm-up, which freezes the backbone after epoch 0,
+never happens when ``E > 0``.
+
+Precision. The official code trains in float32; so do all presets here
+(``amp="none"``; on CUDA TF32 matmuls and convolutions are allowed). ``--amp
+bf16`` (or ``fp16``, ``auto``) is an explicit speed option: the loss still
+runs in float32, but the backbone's embeddings are rounded to bf16, which
+changes which proxies enter the top-k subgraphs (measured on the CPU by
+``benchmarks/bench_amp_subgraph.py``; the README states the number).
 """
 
 from __future__ import annotations
@@ -40,7 +59,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import check_choice, check_in_range, check_int, check_number
+from .checks import check_in_range
+from .options import add_flags, check_fields, flag, setting
 from .registry import BACKBONES, DATASETS, LOSSES, import_modules
 
 __all__ = [
@@ -49,6 +69,7 @@ __all__ = [
     "LOSSES",
     "AMP_MODES",
     "WARMUP_MODES",
+    "NMI_PROTOCOL_CHOICES",
     "OFFICIAL_EPOCH_TO_TEST",
     "PRESETS",
     "TrainConfig",
@@ -62,37 +83,27 @@ __all__ = [
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
 WARMUP_MODES = ("head-first", "official")
+#: ``--nmi-protocol``: ``auto`` = the official one of the dataset (faiss on SOP, sklearn otherwise);
+#: see :data:`proxygml_lite.evaluation.NMI_PROTOCOLS`.
+NMI_PROTOCOL_CHOICES = ("auto", "sklearn", "faiss", "fast")
+#: ``--check-images``: decode every image before the first step (error / skip bad files) or not.
+CHECK_IMAGES_CHOICES = ("error", "skip", "off")
 #: ``--epoch_to_test`` default of the official ``train.py`` (1-based epoch counts).
 OFFICIAL_EPOCH_TO_TEST = (1, 2, *range(35, 51))
 
-_RECIPE = dict(
-    epochs=50,
-    batch_size=32,
-    modellr=1e-4,
-    centerlr=0.03,
-    weight_decay=1e-4,
-    eps=0.01,
-    dim=512,
-    r=0.05,
-    N=12,
-    weight_lambda=0.3,
-    rate=0.1,
-    new_epoch_to_decay=(20, 40),
-    warm=1,
-    backbone="bninception",
-    workers=8,
-    epoch_to_test=OFFICIAL_EPOCH_TO_TEST,
-)
+# The dataclass defaults below ARE the paper's recipe (official train.py); a preset holds only what
+# differs from them. The benchmarks also take the official script's worker count and test epochs.
+_OFFICIAL_SCRIPT = {"workers": 8, "epoch_to_test": OFFICIAL_EPOCH_TO_TEST}
 
-#: Per-dataset presets. ``C`` is left to the data (the number of training
-#: classes found); the README commands pass ``-C 100 / 98 / 11318``, which is
-#: then checked against the data.
+#: Per-dataset presets: the settings that differ from the :class:`TrainConfig`
+#: defaults (the paper's recipe). ``C`` is left to the data (the number of
+#: training classes found); the README commands pass ``-C 100 / 98 / 11318``,
+#: which is then checked against the data.
 PRESETS: dict[str, dict[str, Any]] = {
-    "cub200": {**_RECIPE, "freeze_bn": True},
-    "cars196": {**_RECIPE, "freeze_bn": True},
+    "cub200": {**_OFFICIAL_SCRIPT, "freeze_bn": True},
+    "cars196": {**_OFFICIAL_SCRIPT, "freeze_bn": True},
     "online_products": {
-        **_RECIPE,
-        "freeze_bn": False,
+        **_OFFICIAL_SCRIPT,
         "N": 1,
         "weight_lambda": 0.0,
         "centerlr": 0.3,
@@ -103,16 +114,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # minutes: small CNN, d = 64, the paper's r, N and lambda; 6 epochs, the
     # lrs x0.1 for the last two.
     "glyphs": {
-        **_RECIPE,
         "epochs": 6,
         "modellr": 1e-3,
         "dim": 64,
         "new_epoch_to_decay": (5,),
         "warm": 0,
         "backbone": "smallcnn",
-        "freeze_bn": False,
-        "workers": 0,
-        "epoch_to_test": None,
+        # no official protocol exists for glyphs; the CUB/Cars one (KMeans n_init=10, max_iter=300) took
+        # 42-49 s per evaluation of the 7,200 test images on one CPU thread, the run's budget is minutes
+        "nmi_protocol": "fast",
     },
     # A CPU benchmark with headroom (issue 11): the glyphs with ONE distorted
     # image per font face (12 images per class: 1,200 training images of the
@@ -125,27 +135,55 @@ PRESETS: dict[str, dict[str, Any]] = {
     # thread count) and robust on a shared machine. The data options live in
     # the dataset ``glyphs_hard`` (:data:`proxygml_lite.data.GLYPHS_HARD_OPTIONS`).
     # Measurements behind the choice: README, "The glyphs_hard benchmark".
-    "glyphs_hard": {
-        **_RECIPE,
-        "epochs": 50,
+    "glyphs_hard": {  # epochs: the default 50
         "modellr": 1e-3,
         "dim": 64,
         "new_epoch_to_decay": (40,),
         "warm": 0,
         "backbone": "smallcnn",
-        "freeze_bn": False,
-        "workers": 0,
         "epoch_to_test": (50,),
         "threads": 1,
     },
     # Your own data in the prepared layout <data>/{train,test}/<label>/<image>.
-    "folder": {**_RECIPE, "freeze_bn": True, "epoch_to_test": None},
+    "folder": {"freeze_bn": True},
 }
 
 
 def canonical_dataset(name: str) -> str:
     """The registered name of a dataset (``"sop"`` -> ``"online_products"``); ValueError for unknown names."""
     return DATASETS.canonical(name)
+
+
+def _pretrained_arg(text: str) -> bool | str:
+    lowered = text.lower()
+    if lowered in ("true", "yes", "1", "imagenet"):
+        return True
+    if lowered in ("false", "no", "0", "none"):
+        return False
+    return text
+
+
+def _samples_arg(text: str) -> int | None:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0 (0 = every sample)")
+    return value or None
+
+
+def _json_dict(flag: str, example: str):
+    """argparse type for a JSON object flag; its errors show ``example`` for that flag."""
+
+    def parse(text: str) -> dict:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"not valid JSON ({exc}); e.g. {flag} '{example}'") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"must be a JSON object, e.g. {flag} '{example}'")
+        return value
+
+    parse.__name__ = "JSON object"  # argparse names the type in its message
+    return parse
 
 
 @dataclass
@@ -166,60 +204,143 @@ class TrainConfig:
     """
 
     # data
-    dataset: str = "glyphs"
-    data: str = "data"
-    dataset_options: dict = field(default_factory=dict)
-    image_size: int | None = None
-    augment: bool = True
-    workers: int = 0
+    dataset: str = setting(
+        "glyphs", flag("--dataset", official=True, help="dataset and preset (default glyphs; sop = online_products)"),
+        choices=DATASETS.choices,
+    )
+    data: str = setting("data", flag("--data", "--data-root", official=True, help=(
+        "data root holding <dataset>/{train,test}/<label>/<image> (default ./data); for --dataset folder the "
+        "folder holding train/ and test/")))
+    dataset_options: dict = setting(
+        dataclasses.MISSING,
+        flag("--dataset-options", type=_json_dict("--dataset-options", '{"images_per_face": 2}'), help=(
+            "glyphs only: JSON object of generation parameters, e.g. '{\"images_per_face\": 2}' for a smaller, "
+            "faster set (see proxygml_lite.data.glyphs.ensure_glyphs)")),
+        default_factory=dict,
+    )
+    image_size: int | None = setting(
+        None, flag("--image-size", help="input size (default: the backbone's)"), minimum=8
+    )
+    augment: bool = setting(True, flag("--no-augment", store=False, help=(
+        "train on the test-time transform (no random crops/flips)")))
+    check_images: str = setting("error", flag("--check-images", help=(
+        "before the first step decode every image file: error (default) stops naming each bad one; skip leaves "
+        "them out and lists them; off does not check (a bad file then stops training when it is read)")),
+        choices=CHECK_IMAGES_CHOICES)
+    workers: int = setting(0, flag("-j", "--workers", official=True, help="data loading worker processes"), minimum=0)
     # optimisation (official names)
-    epochs: int = 50
-    batch_size: int = 32
-    modellr: float = 1e-4
-    centerlr: float = 0.03
-    weight_decay: float = 1e-4
-    eps: float = 0.01
-    rate: float = 0.1
-    new_epoch_to_decay: tuple[int, ...] = (20, 40)
-    warm: int = 1
-    warmup_mode: str = "head-first"
+    epochs: int = setting(50, flag("--epochs", official=True, help="number of epochs"), minimum=1)
+    batch_size: int = setting(32, flag("-b", "--batch-size", official=True, help=(
+        "mini-batch size (global, over all processes)")), minimum=2)
+    modellr: float = setting(1e-4, flag("--modellr", official=True, help="initial learning rate of the model"),
+                             minimum=0, strict=True)
+    centerlr: float = setting(0.03, flag("--centerlr", official=True, help=(
+        "initial learning rate of the proxies (all loss parameters)")), minimum=0, strict=True)
+    weight_decay: float = setting(1e-4, flag("--wd", "--weight-decay", official=True, help=(
+        "Adam weight decay (model and proxies)")), minimum=0)
+    eps: float = setting(0.01, flag("--eps", official=True, help="Adam epsilon"), minimum=0, strict=True)
+    rate: float = setting(0.1, flag("--rate", official=True, help="learning-rate decay factor"))
+    new_epoch_to_decay: tuple[int, ...] = setting((20, 40), flag("--new_epoch_to_decay", official=True, help=(
+        "lrs *= rate at the start of 0-based epoch e when e+1 is listed")), minimum=1)
+    warm: int = setting(1, flag("--warm", official=True, help="warm-up epochs (see --warmup-mode)"), minimum=0)
+    warmup_mode: str = setting("head-first", flag("--warmup-mode", help=(
+        "head-first: backbone truly frozen in epochs 0..warm-1 (default); official: frozen in epochs 1..warm "
+        "like the official script, and, like it, still moved by Adam's momentum and weight decay (gradients "
+        "zeroed in place)")), choices=WARMUP_MODES)
+    start_epoch: int = setting(0, flag("--start-epoch", official=True, help=(
+        "manual epoch number: a fresh run starts at this 0-based epoch (lr decays and the official warm-up of "
+        "earlier epochs are not applied; to continue a run use --resume)")), minimum=0)
     # model
-    backbone: str = "bninception"
-    pretrained: bool | str | None = None
-    dim: int = 512
-    freeze_bn: bool = False
+    backbone: str = setting("bninception", flag("--backbone", help="network (default: preset's)"),
+                            choices=BACKBONES.choices)
+    pretrained: bool | str | None = setting(
+        None,
+        flag("--pretrained", type=_pretrained_arg, nargs="?", const=True, help=(
+            "ImageNet weights (the default for bninception/resnet50; smallcnn starts random) or a path to a "
+            "weights file")),
+        flag("--no-pretrained", store=False, help="random initialisation"),
+    )
+    dim: int = setting(512, flag("--dim", official=True, help="embedding dimension d"), minimum=1)
+    freeze_bn: bool = setting(
+        False,
+        flag("--freeze_BN", official=True, store=True, help="keep BatchNorm layers in eval mode (frozen statistics)"),
+        flag("--no-freeze-bn", store=False, help="train BatchNorm statistics (undo a preset's --freeze_BN)"),
+    )
     # loss
-    loss: str = "proxygml"
-    loss_kwargs: dict = field(default_factory=dict)
-    C: int | None = None
-    N: int = 12
-    r: float = 0.05
-    weight_lambda: float = 0.3
-    positive_mask: bool = True
-    mask_softmax: bool = True
+    loss: str = setting("proxygml", flag("--loss", help=(
+        "proxygml (default), a pytorch-metric-learning baseline, or a loss registered by an --import module")),
+        choices=LOSSES.choices)
+    loss_kwargs: dict = setting(
+        dataclasses.MISSING,
+        flag("--loss-kwargs", type=_json_dict("--loss-kwargs", '{"margin": 0.1}'), help=(
+            "JSON object of extra loss arguments, e.g. '{\"margin\": 0.1}'")),
+        default_factory=dict,
+    )
+    C: int | None = setting(None, flag("-C", official=True, help=(
+        "number of training classes C (checked against the data; default: found in the data)")), minimum=2)
+    N: int = setting(12, flag("--N", official=True, help="proxies per class N"), minimum=1)
+    r: float = setting(0.05, flag("--r", official=True, help=(
+        "subgraph scale r in (0, 1]: k = ceil(r*C*N) proxies per sample")))
+    weight_lambda: float = setting(0.3, flag("--weight_lambda", official=True, help=(
+        "lambda, the weight of L^p (0 switches L^p off)")), minimum=0)
+    positive_mask: bool = setting(True, flag("--no-positive-mask", store=False, help=(
+        "ablation: select the subgraph without S^pos")))
+    mask_softmax: bool = setting(True, flag("--no-mask-softmax", store=False, help=(
+        "ablation: plain softmax instead of the mask softmax M")))
     # evaluation
-    epoch_to_test: tuple[int, ...] | None = None
-    eval_untrained: bool = True
-    recall_ks: tuple[int, ...] | None = None
-    compute_nmi: bool = True
-    compute_map: bool = False
-    eval_batch_size: int = 128
-    save_proxies: bool = False
-    save_embeddings: bool = False
-    embedding_samples: int | None = 1000
+    epoch_to_test: tuple[int, ...] | None = setting(None, flag("--epoch_to_test", official=True, help=(
+        "evaluate after these epochs (1-based; the last epoch is always evaluated)")), minimum=1)
+    eval_untrained: bool = setting(True, flag("--no-eval-untrained", store=False, help=(
+        "skip evaluating the untrained model (epoch 0)")))
+    recall_ks: tuple[int, ...] | None = setting(None, flag("--recall-ks", help=(
+        "Recall@K cut-offs (default 1 2 4 8; SOP 1 10 100 1000)")), minimum=1)
+    compute_nmi: bool = setting(True, flag("--no-nmi", store=False, help="skip NMI (k-means) in evaluation"))
+    nmi_protocol: str = setting("auto", flag("--nmi-protocol", help=(
+        "k-means of NMI: auto (default) = the official code's for the dataset: sklearn KMeans k-means++ "
+        "n_init=10 max_iter=300 (CUB, Cars, others) or faiss 20 iterations random init (SOP), seeded; fast = one "
+        "k-means++ start, 20 iterations (quicker, not official)")), choices=NMI_PROTOCOL_CHOICES)
+    compute_map: bool = setting(False, flag("--map", store=True, help="also report MAP@R and R-Precision"))
+    eval_batch_size: int = setting(128, flag("--eval-batch-size", help=(
+        "batch size for embedding extraction (default 128)")), minimum=1)
+    save_proxies: bool = setting(False, flag("--save-proxies", store=True, help=(
+        "keep the loss's proxies after every epoch in <out>/proxies/epoch_<e>.pt (for plots of proxies through "
+        "training)")))
+    save_embeddings: bool = setting(False, flag("--save-embeddings", store=True, help=(
+        "keep sample embeddings (a fixed seeded subset of the training and of the test samples, with labels) after "
+        "every epoch in <out>/embeddings/epoch_<e>.pt, beside --save-proxies (UMAP views)")))
+    embedding_samples: int | None = setting(1000, flag("--embedding-samples", type=_samples_arg, help=(
+        "samples per split in each embedding snapshot (default 1000; 0 = all)")), minimum=1)
     # machine
-    gpu: tuple[int, ...] | None = None
-    device: str = "auto"
-    amp: str = "auto"
-    channels_last: bool | None = None
-    seed: int = 0
-    threads: int | None = None
-    log_every: int = 50
+    gpu: tuple[int, ...] | None = setting(None, flag("--gpu", official=True, help=(
+        "GPU id; maps to --device cuda:<id> (one id: several ids are an error that shows the torchrun "
+        "command)")), minimum=0)
+    device: str = setting("auto", flag("--device", help=(
+        "auto (default: cuda if available), cpu, cuda, cuda:1, ...; overrides --gpu")))
+    amp: str = setting("none", flag("--amp", help=(
+        "autocast (default none = float32 like the official code, TF32 matmuls allowed on CUDA): bf16/fp16 = "
+        "faster on a GPU, but rounding changes some top-k subgraphs (README); auto = bf16 on CUDA, none on CPU; "
+        "the loss always runs in float32")), choices=AMP_MODES)
+    channels_last: bool | None = setting(
+        None,
+        flag("--channels-last", store=True, help="channels_last memory format (default: on CUDA)"),
+        flag("--no-channels-last", store=False),
+    )
+    threads: int | None = setting(None, flag("--threads", help=(
+        "torch CPU threads (intra-op); recorded in config.json because CPU float reductions depend on it "
+        "(default: torch's own; glyphs_hard: 1)")), minimum=1)
+    seed: int = setting(0, flag("--seed", help="random seed (model init, data order: seed + epoch)"), minimum=0)
+    log_every: int = setting(50, flag("--log-every", help=(
+        "steps between reading the loss back from the device (progress bar, NaN check; default 50): the "
+        "training step itself never waits for the device")), minimum=1)
     # run
-    imports: tuple[str, ...] = ()
-    out: str | None = None
-    resume: bool = False
-    quiet: bool = False
+    imports: tuple[str, ...] = setting((), flag("--import", action="append", metavar="MODULE", help=(
+        "import MODULE first (repeatable): the losses, datasets and backbones it registers "
+        "(proxygml_lite.register_loss, ...) become valid --loss/--dataset/--backbone choices")))
+    out: str | None = setting(None, flag("--out", help=(
+        "run directory (config.json, metrics.csv, results.json, checkpoint.pt)")))
+    resume: bool = setting(False, flag("--resume", store=True, help=(
+        "continue the run in --out from its checkpoint (starts fresh if there is none)")))
+    quiet: bool = setting(False, flag("--quiet", store=True, help="no progress bars"))
 
     def __post_init__(self) -> None:
         if isinstance(self.imports, str):
@@ -243,42 +364,14 @@ class TrainConfig:
         """
         import_modules(self.imports)
         self.dataset = canonical_dataset(self.dataset)
-        _choice("backbone", self.backbone, BACKBONES.choices(), "--backbone")
-        _choice("loss", self.loss, LOSSES.choices(), "--loss")
-        _choice("amp", self.amp, AMP_MODES, "--amp")
-        _choice("warmup_mode", self.warmup_mode, WARMUP_MODES, "--warmup-mode")
-        _int("epochs", self.epochs, 1, "--epochs")
-        _int("batch_size", self.batch_size, 2, "-b/--batch-size")
-        _int("eval_batch_size", self.eval_batch_size, 1, "--eval-batch-size")
-        _int("dim", self.dim, 1, "--dim")
-        _int("N", self.N, 1, "--N")
-        _int("warm", self.warm, 0, "--warm")
-        _int("workers", self.workers, 0, "-j/--workers")
-        _int("seed", self.seed, 0, "--seed")
-        _int("log_every", self.log_every, 1, "--log-every")
-        if self.threads is not None:
-            _int("threads", self.threads, 1, "--threads (torch CPU threads; None = torch's default)")
-        if self.embedding_samples is not None:
-            _int("embedding_samples", self.embedding_samples, 1, "--embedding-samples (0 on the command line = all)")
-        if self.C is not None:
-            _int("C", self.C, 2, "-C")
-        if self.image_size is not None:
-            _int("image_size", self.image_size, 8, "--image-size")
-        for name in ("modellr", "centerlr"):
-            _positive(name, getattr(self, name), f"--{name}")
-        _positive("eps", self.eps, "--eps")
-        _nonnegative("weight_decay", self.weight_decay, "--wd")
-        _nonnegative("weight_lambda", self.weight_lambda, "--weight_lambda")
+        check_fields(self)  # the minimum / choices declared with each field
+        if self.start_epoch >= self.epochs:
+            raise ValueError(
+                f"start_epoch {self.start_epoch} leaves no epoch to train (epochs {self.epochs}); --start-epoch is "
+                "the 0-based epoch a fresh run starts at: pass a value < --epochs"
+            )
         check_in_range("r", self.r, 0, 1, "--r; the paper uses 0.05", noun=None)
         check_in_range("rate", self.rate, 0, 1, "--rate, the lr multiplier at each decay epoch, e.g. 0.1", noun=None)
-        for name in ("new_epoch_to_decay", "epoch_to_test", "recall_ks"):
-            values = getattr(self, name)
-            if values is not None:
-                for v in values:
-                    _int(f"each entry of {name}", v, 1, f"--{name}")
-        if self.gpu is not None:
-            for v in self.gpu:
-                _int("each entry of gpu", v, 0, "--gpu")
         if self.pretrained is not None and not isinstance(self.pretrained, (bool, str)):
             raise ValueError(f"pretrained must be True, False, None (auto) or a path to weights; got {self.pretrained!r}")
         if self.dataset_options and not DATASETS.get(self.dataset).options.get("takes_options"):
@@ -297,6 +390,24 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def with_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        """``saved`` (a config dict written by this or an older version) with every field it lacks set to that
+        field's default, in :meth:`to_dict` form, so that comparing an old run's settings with a new
+        configuration does not flag settings that were added since (and keep their defaults)."""
+        filled = dict(saved)
+        for f in dataclasses.fields(cls):
+            if f.name in filled:
+                continue
+            if f.default is not dataclasses.MISSING:
+                value = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                continue
+            filled[f.name] = list(value) if isinstance(value, tuple) else value
+        return filled
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
@@ -319,33 +430,34 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "TrainConfig":
-        with open(path, encoding="utf-8") as fh:
-            return cls.from_dict(json.load(fh))
-
-
-_choice = check_choice
-_int = check_int
-
-
-def _positive(name, value, flag):
-    check_number(name, value, 0, flag, strict=True)
-
-
-def _nonnegative(name, value, flag):
-    check_number(name, value, 0, flag)
+        """Read a ``config.json``; a damaged or foreign file gives a ``ValueError`` naming it."""
+        fix = ("restore it from a backup, or start a new run in another --out (the checkpoint of this run "
+               "cannot be resumed without its configuration)")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                values = json.load(fh)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc}); {fix}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} holds a JSON {type(values).__name__}, not a configuration object; {fix}")
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path} is not a valid configuration ({exc}); {fix}") from None
 
 
 def preset(dataset: str) -> dict[str, Any]:
     """The preset values of ``dataset`` (a copy).
 
-    A dataset registered without an entry in :data:`PRESETS` gets the paper's
-    recipe with the ``preset`` given to
-    :func:`~proxygml_lite.registry.register_dataset` on top.
+    These are the settings that differ from the :class:`TrainConfig` defaults
+    (the paper's recipe). A dataset registered without an entry in
+    :data:`PRESETS` takes the ``preset`` given to
+    :func:`~proxygml_lite.registry.register_dataset`.
     """
     name = canonical_dataset(dataset)
     if name in PRESETS:
         return dict(PRESETS[name])
-    return {**_RECIPE, "epoch_to_test": None, **DATASETS.get(name).options.get("preset", {})}
+    return dict(DATASETS.get(name).options.get("preset", {}))
 
 
 def config_from_preset(dataset: str = "glyphs", **overrides: Any) -> TrainConfig:
@@ -361,32 +473,6 @@ def config_from_preset(dataset: str = "glyphs", **overrides: Any) -> TrainConfig
 
 
 # ---------------------------------------------------------------- command line
-def _pretrained_arg(text: str) -> bool | str:
-    lowered = text.lower()
-    if lowered in ("true", "yes", "1", "imagenet"):
-        return True
-    if lowered in ("false", "no", "0", "none"):
-        return False
-    return text
-
-
-def _samples_arg(text: str) -> int | None:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0 (0 = every sample)")
-    return value or None
-
-
-def _json_dict(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}); e.g. --loss-kwargs '{{\"margin\": 0.1}}'") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"margin\": 0.1}'")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser. Every default is SUPPRESS: absent flags keep the preset's value."""
     p = argparse.ArgumentParser(
@@ -398,63 +484,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         argument_default=argparse.SUPPRESS,
     )
-    official = p.add_argument_group("official flags (github.com/YuehuaZhu/ProxyGML train.py)")
-    official.add_argument("--dataset", choices=DATASETS.choices(), help="dataset and preset (default glyphs; sop = online_products)")
-    official.add_argument("--data", "--data-root", dest="data", help="data root holding <dataset>/{train,test}/<label>/<image> (default ./data); for --dataset folder the folder holding train/ and test/")
-    official.add_argument("-j", "--workers", type=int, help="data loading worker processes")
-    official.add_argument("--epochs", type=int, help="number of epochs")
-    official.add_argument("-b", "--batch-size", dest="batch_size", type=int, help="mini-batch size (global, over all processes)")
-    official.add_argument("--modellr", type=float, help="initial learning rate of the model")
-    official.add_argument("--centerlr", type=float, help="initial learning rate of the proxies (all loss parameters)")
-    official.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, help="Adam weight decay (model and proxies)")
-    official.add_argument("--eps", type=float, help="Adam epsilon")
-    official.add_argument("--gpu", nargs="+", type=int, help="GPU id; maps to --device cuda:<id> (one id; for several GPUs use torchrun)")
-    official.add_argument("--dim", type=int, help="embedding dimension d")
-    official.add_argument("--freeze_BN", dest="freeze_bn", action="store_const", const=True, help="keep BatchNorm layers in eval mode (frozen statistics)")
-    official.add_argument("--r", type=float, help="subgraph scale r in (0, 1]: k = ceil(r*C*N) proxies per sample")
-    official.add_argument("-C", type=int, help="number of training classes C (checked against the data; default: found in the data)")
-    official.add_argument("--N", type=int, help="proxies per class N")
-    official.add_argument("--rate", type=float, help="learning-rate decay factor")
-    official.add_argument("--new_epoch_to_decay", nargs="+", type=int, help="lrs *= rate at the start of 0-based epoch e when e+1 is listed")
-    official.add_argument("--warm", type=int, help="warm-up epochs (see --warmup-mode)")
-    official.add_argument("--weight_lambda", type=float, help="lambda, the weight of L^p (0 switches L^p off)")
-    official.add_argument("--epoch_to_test", nargs="+", type=int, help="evaluate after these epochs (1-based; the last epoch is always evaluated)")
-
-    extra = p.add_argument_group("proxygml_lite flags")
-    extra.add_argument("--no-freeze-bn", dest="freeze_bn", action="store_const", const=False, help="train BatchNorm statistics (undo a preset's --freeze_BN)")
-    extra.add_argument("--backbone", choices=BACKBONES.choices(), help="network (default: preset's)")
-    extra.add_argument("--pretrained", type=_pretrained_arg, nargs="?", const=True, help="ImageNet weights (the default for bninception/resnet50; smallcnn starts random) or a path to a weights file")
-    extra.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False, help="random initialisation")
-    extra.add_argument("--dataset-options", dest="dataset_options", type=_json_dict, help="glyphs only: JSON object of generation parameters, e.g. '{\"images_per_face\": 2}' for a smaller, faster set (see proxygml_lite.data.glyphs.ensure_glyphs)")
-    extra.add_argument("--image-size", dest="image_size", type=int, help="input size (default: the backbone's)")
-    extra.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="train on the test-time transform (no random crops/flips)")
-    extra.add_argument("--loss", choices=LOSSES.choices(), help="proxygml (default), a pytorch-metric-learning baseline, or a loss registered by an --import module")
-    extra.add_argument("--loss-kwargs", dest="loss_kwargs", type=_json_dict, help="JSON object of extra loss arguments, e.g. '{\"margin\": 0.1}'")
-    extra.add_argument("--no-positive-mask", dest="positive_mask", action="store_const", const=False, help="ablation: select the subgraph without S^pos")
-    extra.add_argument("--no-mask-softmax", dest="mask_softmax", action="store_const", const=False, help="ablation: plain softmax instead of the mask softmax M")
-    extra.add_argument("--warmup-mode", dest="warmup_mode", choices=WARMUP_MODES, help="head-first: backbone frozen in epochs 0..warm-1 (default); official: frozen in epochs 1..warm like the official script")
-    extra.add_argument("--recall-ks", dest="recall_ks", nargs="+", type=int, help="Recall@K cut-offs (default 1 2 4 8; SOP 1 10 100 1000)")
-    extra.add_argument("--no-nmi", dest="compute_nmi", action="store_const", const=False, help="skip NMI (k-means) in evaluation")
-    extra.add_argument("--map", dest="compute_map", action="store_const", const=True, help="also report MAP@R and R-Precision")
-    extra.add_argument("--save-proxies", dest="save_proxies", action="store_const", const=True, help="keep the loss's proxies after every epoch in <out>/proxies/epoch_<e>.pt (for plots of proxies through training)")
-    extra.add_argument("--save-embeddings", dest="save_embeddings", action="store_const", const=True, help="keep sample embeddings (a fixed seeded subset of the training and of the test samples, with labels) after every epoch in <out>/embeddings/epoch_<e>.pt, beside --save-proxies (UMAP views)")
-    extra.add_argument("--embedding-samples", dest="embedding_samples", type=_samples_arg, help="samples per split in each embedding snapshot (default 1000; 0 = all)")
-    extra.add_argument("--no-eval-untrained", dest="eval_untrained", action="store_const", const=False, help="skip evaluating the untrained model (epoch 0)")
-    extra.add_argument("--eval-batch-size", dest="eval_batch_size", type=int, help="batch size for embedding extraction (default 128)")
-    extra.add_argument("--device", help="auto (default: cuda if available), cpu, cuda, cuda:1, ...; overrides --gpu")
-    extra.add_argument("--amp", choices=AMP_MODES, help="autocast: auto = bf16 on CUDA, none on CPU; the loss always runs in float32")
-    extra.add_argument("--channels-last", dest="channels_last", action="store_const", const=True, help="channels_last memory format (default: on CUDA)")
-    extra.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False)
-    extra.add_argument("--threads", type=int, help="torch CPU threads (intra-op); recorded in config.json because CPU float reductions depend on it (default: torch's own; glyphs_hard: 1)")
-    extra.add_argument("--seed", type=int, help="random seed (model init, data order: seed + epoch)")
-    extra.add_argument("--config", help="re-run a saved configuration exactly: a run folder (or its config.json / results.json), or a JSON file holding one study row's `config`; flags given explicitly override it; without --out the run goes to a new folder")
-    extra.add_argument("--out", help="run directory (config.json, metrics.csv, results.json, checkpoint.pt)")
-    extra.add_argument("--resume", action="store_const", const=True, help="continue the run in --out from its checkpoint (starts fresh if there is none)")
-    extra.add_argument("--quiet", action="store_const", const=True, help="no progress bars")
-    extra.add_argument("--log-every", dest="log_every", type=int, help="steps between reading the loss back from the device (progress bar, NaN check; default 50): the training step itself never waits for the device")
-    extra.add_argument("--import", dest="imports", action="append", metavar="MODULE",
-                       help="import MODULE first (repeatable): the losses, datasets and backbones it registers "
-                            "(proxygml_lite.register_loss, ...) become valid --loss/--dataset/--backbone choices")
+    groups = {
+        True: p.add_argument_group("official flags (github.com/YuehuaZhu/ProxyGML train.py)"),
+        False: p.add_argument_group("proxygml_lite flags"),
+    }
+    add_flags(p, TrainConfig, groups)  # every flag comes from a TrainConfig field (its metadata)
+    groups[False].add_argument("--config", help=(
+        "re-run a saved configuration exactly: a run folder (or its config.json / results.json), or a JSON file "
+        "holding one study row's `config`; flags given explicitly override it; without --out the run goes to a "
+        "new folder"))
     return p
 
 

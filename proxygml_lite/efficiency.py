@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 import torch
@@ -101,7 +101,7 @@ def measure_loss_cost(
             embeddings.requires_grad_(True)
             labels = torch.randint(0, c, (batch_size,), generator=generator).to(device)
 
-            def iteration():
+            def iteration(loss_fn=loss_fn, embeddings=embeddings, labels=labels):
                 for p in loss_fn.parameters():
                     p.grad = None
                 embeddings.grad = None

@@ -13,9 +13,13 @@
   ``weight_decay`` on both;
 * :class:`OfficialStepDecay`: at the START of 0-based epoch ``e``, if ``e + 1``
   is in ``new_epoch_to_decay``, every group's lr is multiplied by ``rate``;
-* warm-up (:func:`backbone_frozen`);
-* on CUDA: autocast (bf16 by default, fp16 with a GradScaler; the loss always
-  runs in float32), channels_last, pinned memory, persistent workers;
+* warm-up (:func:`backbone_frozen`; ``warmup_mode="official"`` also zeroes the
+  gradients in place like the official PyTorch 1.2 code, so Adam's momentum
+  and weight decay keep moving the "frozen" backbone);
+* precision: float32 like the official code (TF32 matmuls/convolutions allowed
+  on CUDA); ``amp`` bf16/fp16 autocast only when asked (fp16 with a
+  GradScaler; the loss always runs in float32); on CUDA channels_last,
+  pinned memory, persistent workers;
 * after every epoch: evaluation when scheduled (``epoch_to_test``, always the
   last epoch), a row in ``metrics.csv`` and an atomic checkpoint, so
   ``resume`` continues exactly where the run stopped. Ctrl-C lets the
@@ -82,6 +86,8 @@ __all__ = [
     "resolve_amp",
     "build_optimizer",
     "extract_embeddings",
+    "train_step",
+    "loss_terms",
     "Trainer",
     "RESUMABLE_CHANGES",
 ]
@@ -89,7 +95,8 @@ __all__ = [
 #: Settings that may differ between an interrupted run and its resumption.
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "data", "device", "gpu", "workers", "quiet", "resume", "out", "amp", "channels_last",
-     "eval_batch_size", "epoch_to_test", "save_proxies", "save_embeddings", "embedding_samples", "log_every", "imports"}
+     "eval_batch_size", "epoch_to_test", "save_proxies", "save_embeddings", "embedding_samples", "nmi_protocol",
+     "log_every", "imports", "check_images"}
 )
 #: ``metrics.csv`` columns of the loss terms that every run has (ProxyGML's L^s and L^p; empty for
 #: losses without them); a loss's other :meth:`terms` are added after them.
@@ -189,19 +196,20 @@ class OfficialStepDecay:
         self.last_epoch = int(state["last_epoch"])
 
 
-def backbone_frozen(epoch: int, warm: int, mode: str) -> bool:
+def backbone_frozen(epoch: int, warm: int, mode: str, start_epoch: int = 0) -> bool:
     """Whether the backbone is frozen (only head + proxies train) in 0-based ``epoch``.
 
     ``"head-first"``: epochs ``0 .. warm-1``. ``"official"``: epochs ``1 ..
     warm``, which is what the official script does (it freezes after epoch 0
-    and unfreezes after epoch ``warm``).
+    and unfreezes after epoch ``warm``); a run started at ``start_epoch > 0``
+    never passes epoch 0, so the official script never freezes it.
     """
     if warm <= 0:
         return False
     if mode == "head-first":
         return epoch < warm
     if mode == "official":
-        return 1 <= epoch <= warm
+        return start_epoch == 0 and 1 <= epoch <= warm
     raise ValueError(f"warmup_mode must be 'head-first' or 'official'; got {mode!r}")
 
 
@@ -278,6 +286,51 @@ def loss_terms(loss_fn: nn.Module) -> dict[str, torch.Tensor]:
     """The named, detached terms of the loss's last call (``loss_fn.terms()``), ``{}`` without them."""
     terms = getattr(loss_fn, "terms", None)
     return dict(terms()) if callable(terms) else {}
+
+
+def train_step(
+    trainee: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    amp_dtype: torch.dtype | None = None,
+    *,
+    in_place_zero_grad: list[nn.Parameter] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimisation step on a batch already on the device: ``L``, backward, Adam.
+
+    ``trainee(images, labels)`` computes the loss (a :class:`Trainee`, or DDP
+    around one). Returns the detached loss and ``loss_fn``'s terms, left on
+    the device: nothing here waits for the device, so the host can queue the
+    next batch while this one runs (the caller reads them back at intervals).
+
+    ``in_place_zero_grad``: ``None`` drops the gradients before backward
+    (``set_to_none``: frozen parameters truly stay put). A list zeroes them in
+    place like the official code's PyTorch 1.2 ``zero_grad()``, and gives the
+    listed (frozen) parameters zero gradients, so Adam's momentum and weight
+    decay still move them (``--warmup-mode official``).
+    """
+    with torch.autocast(images.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        loss = trainee(images, labels)
+    optimizer.zero_grad(set_to_none=in_place_zero_grad is None)
+    for p in in_place_zero_grad or ():
+        if p.grad is None:  # e.g. after a resume: the official run's gradients exist since epoch 0
+            p.grad = torch.zeros_like(p)
+    scaler.scale(loss).backward()  # fp16 only: the scaler's inf check is the one synchronisation
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach(), loss_terms(loss_fn)
+
+
+def stack_loss_parts(loss: torch.Tensor, terms: dict, names: tuple[str, ...]) -> torch.Tensor:
+    """``[L, terms[name] for name in names]`` as one float32 vector on ``loss``'s device (NaN for absent terms)."""
+    missing = loss.new_full((), math.nan, dtype=torch.float32)
+    return torch.stack([loss.float()] + [
+        torch.as_tensor(terms[name], dtype=torch.float32, device=loss.device).reshape(()) if name in terms
+        else missing for name in names
+    ])
 
 
 def _to_device(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -361,6 +414,9 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._snapshot_parts: dict[str, tuple[torch.Tensor, torch.Tensor, DataLoader]] | None = None
         self.elapsed_s = 0.0
+        self._frozen = False  # backbone frozen in the current epoch (warm-up)
+        self._in_place_zero_grad: list | None = None  # see train_step
+        self.skipped_images: dict[str, list[str]] = {}  # --check-images skip: split -> files left out
 
     # ---------------------------------------------------------------- output
     def log(self, message: str) -> None:
@@ -386,6 +442,7 @@ class Trainer:
         return None
 
     def _check_resume_config(self, saved: dict[str, Any]) -> None:
+        saved = TrainConfig.with_defaults(saved)  # settings added since the run was saved keep their defaults
         current = self.config.to_dict()
         differing = [
             f"{k}: saved {saved.get(k)!r} vs now {current.get(k)!r}"
@@ -421,7 +478,16 @@ class Trainer:
         barrier(self.ctx)
         if not self.ctx.is_main:
             load_splits()
+        self._check_images()
         found = int(self.train_set.num_classes)
+        if found < 2:
+            where = getattr(self.train_set, "root", None) or root
+            split_dir = f"{where}/{getattr(self.train_set, 'split', None) or 'train'}"
+            names = ", ".join(map(str, getattr(self.train_set, "classes", [])[:3]))
+            raise ValueError(
+                f"{split_dir} holds {found} class ({names}); metric learning needs at least 2 training classes "
+                f"(C >= 2): add class folders {split_dir}/<class>/<image>"
+            )
         if cfg.C is not None and cfg.C != found:
             raise ValueError(
                 f"-C {cfg.C} does not match the {found} training classes found in the {cfg.dataset!r} data "
@@ -470,6 +536,28 @@ class Trainer:
             self.test_set, batch_size=cfg.eval_batch_size, sampler=self.test_sampler, **common
         )
 
+    def _check_images(self) -> None:
+        """Decode every image file before the first step (rank 0; all ranks then stop or drop the same files)."""
+        from .data.folder import ImageListDataset
+        from .data.images import apply_image_check, find_bad_images
+
+        mode = self.config.check_images
+        splits = {"train_set": self.train_set, "test_set": self.test_set}
+        splits = {k: ds for k, ds in splits.items() if isinstance(ds, ImageListDataset)}  # glyphs: in memory
+        if mode == "off" or not splits:
+            return
+        bad = None
+        if self.ctx.is_main:
+            bad = {k: find_bad_images([p for p, _ in ds.samples], progress=self.progress,
+                                      desc=f"check images ({ds.split})") for k, ds in splits.items()}
+        bad = broadcast_object(bad, self.ctx)
+        # the report of skipped files is printed even with --quiet: the user asked to train without them
+        log = (lambda message: tqdm.write(message, file=sys.stderr)) if self.ctx.is_main else (lambda message: None)
+        for key, ds in splits.items():
+            setattr(self, key, apply_image_check(ds, bad[key], skip=mode == "skip", log=log))
+            if bad[key]:
+                self.skipped_images[ds.split] = [path for path, _ in bad[key]]
+
     def _build_model(self) -> None:
         from .models import build_model
 
@@ -505,7 +593,12 @@ class Trainer:
         return [p for p in self.model.parameters() if id(p) not in head]
 
     def _set_warmup(self, epoch: int) -> bool:
-        frozen = backbone_frozen(epoch, self.config.warm, self.config.warmup_mode)
+        frozen = backbone_frozen(epoch, self.config.warm, self.config.warmup_mode, self.config.start_epoch)
+        self._frozen = frozen
+        # official warm-up: PyTorch 1.2's zero_grad() zeroes in place, so Adam still steps the frozen
+        # backbone (zero gradient + weight decay + momentum); otherwise the gradients are dropped
+        official = self.config.warmup_mode == "official"
+        self._in_place_zero_grad = (self._backbone_params() if frozen else []) if official else None
         for p in self._backbone_params():
             p.requires_grad_(not frozen)
         if self.ctx.distributed:
@@ -666,9 +759,12 @@ class Trainer:
         metrics = None
         if self.ctx.is_main:
             cfg = self.config
+            from .evaluation import official_nmi_protocol
+
+            protocol = official_nmi_protocol(cfg.dataset) if cfg.nmi_protocol == "auto" else cfg.nmi_protocol
             metrics = evaluate(
                 emb, labels, recall_ks=self.recall_ks, compute_nmi=cfg.compute_nmi,
-                compute_map=cfg.compute_map, seed=cfg.seed,
+                compute_map=cfg.compute_map, seed=cfg.seed, nmi_protocol=protocol,
             )
             metrics = {k: float(v) for k, v in metrics.items()}
         return broadcast_object(metrics, self.ctx)
@@ -695,6 +791,9 @@ class Trainer:
         np.random.seed(cfg.seed)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+            # float32 like the official code, with TF32 tensor-core matmuls/convolutions allowed
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         ckpt = self._check_out_dir()
         if ckpt is not None:
             self._check_resume_config(ckpt["config"])
@@ -714,15 +813,17 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             cfg.to_json(self.out / "config.json")
 
-        start_epoch, start_step, sums, rng = 0, 0, {}, None
+        start_epoch, start_step, sums, rng = cfg.start_epoch, 0, {}, None
+        # the official --start-epoch: the schedule begins there, decays of skipped epochs are not applied
+        self.schedule.last_epoch = cfg.start_epoch - 1
         if ckpt is not None:
             start_epoch, start_step, sums, rng = self._load(ckpt)
-            self.log(f"resuming {self.out} at epoch {start_epoch}, step {start_step}")
+            self.log(f"resuming {self.out} in epoch {start_epoch + 1}/{cfg.epochs} at step {start_step}")
             if isinstance(rng, list):  # one state per rank (saved at the end of an epoch)
                 rng = rng[self.ctx.rank] if self.ctx.rank < len(rng) else None
         else:
-            self._save_proxies(0)
-            self._save_embeddings(0)
+            self._save_proxies(cfg.start_epoch)
+            self._save_embeddings(cfg.start_epoch)
         if ckpt is None and cfg.eval_untrained:
             begin = time.perf_counter()
             metrics = self.evaluate("evaluating untrained model")
@@ -758,7 +859,7 @@ class Trainer:
         cfg = self.config
         lrs_changed = self.schedule.begin_epoch(epoch)
         if lrs_changed:
-            self.log(f"epoch {epoch}: lrs x{cfg.rate} -> {[g['lr'] for g in self.optimizer.param_groups]}")
+            self.log(f"epoch {epoch + 1}/{cfg.epochs}: lrs x{cfg.rate} -> {[g['lr'] for g in self.optimizer.param_groups]}")
         frozen = self._set_warmup(epoch)
         set_train_mode(self.trainee, cfg.freeze_bn)
         self.sampler.set_epoch(epoch)
@@ -766,7 +867,7 @@ class Trainer:
         self.loader_generator.manual_seed(cfg.seed * 100_003 + epoch)
         sums = {"loss": 0.0, "count": 0, "train_time_s": 0.0,
                 "frozen": frozen, "lrs": [g["lr"] for g in self.optimizer.param_groups], **sums}
-        bar = tqdm(total=self.steps_per_epoch, initial=start_step, desc=f"epoch {epoch}",
+        bar = tqdm(total=self.steps_per_epoch, initial=start_step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not self.progress, leave=False, dynamic_ncols=True)
         step = start_step
         in_step = False
@@ -824,21 +925,11 @@ class Trainer:
         """One optimisation step; returns ``[L, *terms]`` detached, on the device (no synchronisation)."""
         images = _to_device(images, self.device, self.channels_last)
         labels = torch.as_tensor(labels).to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
-            loss = self.wrapped(images, labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        terms = loss_terms(self.loss_fn)
+        loss, terms = train_step(self.wrapped, self.loss_fn, self.optimizer, self.scaler, images, labels,
+                                 self.amp_dtype, in_place_zero_grad=self._in_place_zero_grad)
         if self.term_names is None:
             self.term_names = TERM_COLUMNS + tuple(name for name in terms if name not in TERM_COLUMNS)
-        missing = loss.new_full((), math.nan, dtype=torch.float32)
-        return torch.stack([loss.detach().float()] + [
-            torch.as_tensor(terms[name], dtype=torch.float32, device=loss.device).reshape(()) if name in terms
-            else missing for name in self.term_names
-        ])
+        return stack_loss_parts(loss, terms, self.term_names)
 
     def _add_to_sums(self, pending: list, epoch: int, sums: dict, reduce: bool = True) -> None:
         """Move the pending steps' loss parts to the host (one synchronisation) into ``sums``; empties ``pending``.
@@ -855,9 +946,10 @@ class Trainer:
         for (step, _), (value, *terms) in zip(pending, values):
             if not math.isfinite(value):
                 raise NonFiniteLossError(
-                    f"non-finite loss ({value}) at epoch {epoch} (0-based; row {epoch + 1} of metrics.csv), step "
-                    f"{step} of {self.steps_per_epoch}: training stopped. The checkpoint of the last finished "
-                    f"epoch is kept in {self.out}. Lower --modellr/--centerlr, try --amp none, or check the data."
+                    f"non-finite loss ({value}) at epoch {epoch + 1}/{self.config.epochs} (as in the log and the "
+                    f"`epoch` column of metrics.csv), step {step + 1} of {self.steps_per_epoch}: training stopped. "
+                    f"The checkpoint of the last finished epoch is kept in {self.out}. Lower --modellr/--centerlr, "
+                    "drop --amp bf16/fp16 if given, or check the data."
                 )
             sums["loss"] += value
             for name, term in zip(self.term_names, terms):
@@ -905,8 +997,9 @@ class Trainer:
 
     def _interrupted(self, epoch: int, step: int) -> None:
         if self.ctx.is_main:
-            print(
-                f"\nInterrupted at epoch {epoch}, step {step}: checkpoint saved in {self.out}. Resume with\n"
+            print(  # 1-based, like the log's "epoch 3/10"
+                f"\nInterrupted in epoch {epoch + 1}/{self.config.epochs} after step {step} of {self.steps_per_epoch}: "
+                f"checkpoint saved in {self.out}. Resume with\n"
                 f"  python -m proxygml_lite.train --resume --out {self.out}",
                 file=sys.stderr,
                 flush=True,
@@ -927,6 +1020,7 @@ class Trainer:
             "elapsed_s": round(self.elapsed_s, 3),
             "device": str(self.device),
             "world_size": self.ctx.world_size,
+            "skipped_images": self.skipped_images,
             "config": self.config.to_dict(),
         }
         atomic_write_json(self.out / "results.json", results)

@@ -32,8 +32,15 @@ neighbours in order of decreasing similarity, and ``R_i`` for the number of
   labels"); if no query has ``R_i > 0`` the value is ``nan``.
 * ``NMI``: k-means on the normalised embeddings with as many clusters as there
   are classes, then ``sklearn.metrics.normalized_mutual_info_score`` (arithmetic
-  mean normalisation) between the cluster assignment and the labels. See
-  :func:`nmi` for the k-means settings.
+  mean normalisation) between the cluster assignment and the labels. The
+  k-means settings are those of the official code for each dataset
+  (:data:`NMI_PROTOCOLS`, :func:`official_nmi_protocol`): CUB-200-2011 and
+  Cars196 use scikit-learn ``KMeans`` (k-means++, ``n_init=10``,
+  ``max_iter=300``), Stanford Online Products faiss k-means (20 iterations,
+  random initialisation); both are seeded here. ``"fast"`` (one k-means++
+  start, 20 iterations) is an option for quick runs; its values differ from
+  the official protocols' (``benchmarks/bench_nmi_protocols.py`` measures by
+  how much).
 
 Exactness and memory. The neighbour search is exact (brute force). It runs in
 blocks of ``chunk_size`` queries: each block's similarities to all ``n``
@@ -88,7 +95,9 @@ __all__ = [
     "DEFAULT_RECALL_KS",
     "BACKENDS",
     "NMI_BACKENDS",
+    "NMI_PROTOCOLS",
     "KMEANS_PLUSPLUS_MAX_CLUSTERS",
+    "official_nmi_protocol",
     "NeighbourStatistics",
     "neighbour_statistics",
     "recall_at_k",
@@ -102,8 +111,24 @@ __all__ = [
 DEFAULT_RECALL_KS = (1, 2, 4, 8)
 #: Neighbour-search backends.
 BACKENDS = ("auto", "torch", "faiss")
-#: k-means backends for :func:`nmi`.
+#: k-means backends for :func:`nmi` with ``protocol="fast"``.
 NMI_BACKENDS = ("auto", "faiss", "sklearn")
+#: k-means settings of :func:`nmi`:
+#:
+#: * ``"sklearn"``: the official ``evaluation.py`` (CUB-200-2011, Cars196, and
+#:   every dataset but SOP): ``sklearn.cluster.KMeans(n_clusters=C)`` with the
+#:   defaults of its time, ``init="k-means++", n_init=10, max_iter=300``; the
+#:   official call is unseeded, here ``random_state=seed``;
+#: * ``"faiss"``: the official ``auxiliaries.py`` (Stanford Online Products):
+#:   ``faiss.Clustering`` with ``niter=20``, random initialisation (``C``
+#:   samples drawn by faiss), ``min_points_per_centroid=1``,
+#:   ``max_points_per_centroid=10**9``, seeded with ``seed``; without faiss
+#:   installed, ``sklearn.cluster.KMeans(init="random", n_init=1, max_iter=20)``
+#:   (the same algorithm with another random stream);
+#: * ``"fast"``: one start and ``niter`` (20) Lloyd iterations, k-means++
+#:   seeding up to :data:`KMEANS_PLUSPLUS_MAX_CLUSTERS` clusters (``init``,
+#:   ``backend`` choose); not an official protocol.
+NMI_PROTOCOLS = ("sklearn", "faiss", "fast")
 #: With ``init="auto"``, k-means++ seeding is used up to this many clusters
 #: (its cost grows like ``C log C`` passes over the data), random seeding above.
 KMEANS_PLUSPLUS_MAX_CLUSTERS = 1000
@@ -148,9 +173,7 @@ def _prepare_embeddings(embeddings) -> torch.Tensor:
             f"Reshape it, e.g. embeddings.reshape(len(embeddings), -1)."
         )
     if x.is_complex() or x.dtype == torch.bool:
-        raise ValueError(
-            f"embeddings must hold real numbers; got dtype {x.dtype}. Cast them to float32."
-        )
+        raise ValueError(f"embeddings must hold real numbers; got dtype {x.dtype}. Cast them to float32.")
     if x.shape[0] < 2:
         raise ValueError(
             f"embeddings has {x.shape[0]} sample(s); retrieval needs at least 2 "
@@ -194,9 +217,7 @@ def _prepare_labels(labels, n: int, device: torch.device) -> tuple[torch.Tensor,
             f"Map them to ints first, e.g. np.unique(labels, return_inverse=True)[1]."
         )
     if y.ndim != 1:
-        raise ValueError(
-            f"labels must be 1-D (n_samples,); got shape {tuple(y.shape)}. Use labels.reshape(-1)."
-        )
+        raise ValueError(f"labels must be 1-D (n_samples,); got shape {tuple(y.shape)}. Use labels.reshape(-1).")
     if y.shape[0] != n:
         raise ValueError(
             f"labels has {y.shape[0]} entries but embeddings has {n} rows; "
@@ -235,9 +256,7 @@ def _resolve_backend(backend: str, x: torch.Tensor) -> str:
             return "torch"
         return "faiss" if _faiss() is not None else "torch"
     if backend == "faiss" and _faiss() is None:
-        raise ImportError(
-            "backend='faiss' needs faiss; install it (pip install faiss-cpu) or use backend='torch'."
-        )
+        raise ImportError("backend='faiss' needs faiss; install it (pip install faiss-cpu) or use backend='torch'.")
     return backend
 
 
@@ -466,11 +485,23 @@ def r_precision(embeddings, labels, *, backend: str = "auto", chunk_size: int | 
     return _neighbour_statistics(x, labels, 1, True, backend, chunk_size).mean_r_precision()
 
 
+def official_nmi_protocol(dataset: str) -> str:
+    """The NMI protocol of the official code for ``dataset``: ``"faiss"`` for SOP, else ``"sklearn"``.
+
+    The official ``validate`` sends ``online_products`` to ``auxiliaries.py``
+    (faiss) and every other dataset to ``evaluation.py`` (scikit-learn).
+    """
+    from .registry import DATASETS
+
+    return "faiss" if dataset in DATASETS and DATASETS.canonical(dataset) == "online_products" else "sklearn"
+
+
 def nmi(
     embeddings,
     labels,
     seed: int = 0,
     *,
+    protocol: str = "sklearn",
     backend: str = "auto",
     init: str = "auto",
     niter: int = 20,
@@ -478,8 +509,8 @@ def nmi(
     """Normalised mutual information between k-means clusters and the labels.
 
     k-means runs on the L2-normalised embeddings with ``C`` clusters, ``C`` the
-    number of distinct labels, for ``niter`` Lloyd iterations from a single
-    initialisation (no restarts); NMI is
+    number of distinct labels, with the settings of ``protocol``
+    (:data:`NMI_PROTOCOLS`); NMI is
     ``sklearn.metrics.normalized_mutual_info_score(labels, clusters,
     average_method="arithmetic")``.
 
@@ -487,32 +518,36 @@ def nmi(
         embeddings: ``(n, d)`` numpy array or torch tensor.
         labels: ``(n,)`` integer class ids.
         seed: seeds the k-means initialisation; the result is deterministic for
-            a given seed, backend and thread count.
-        backend: ``"faiss"``: ``faiss.Kmeans`` with the settings of the
-            official ProxyGML code (``niter=20``, ``min_points_per_centroid=1``,
-            no subsampling: ``max_points_per_centroid=10**9``); memory is the
-            data plus the ``C x d`` centroids, distances are computed in
-            bounded tiles. ``"sklearn"``: ``sklearn.cluster.KMeans(n_init=1,
-            max_iter=niter, algorithm="lloyd")``, full (not mini-batch)
-            k-means, which also computes distances in chunks of 256 samples.
-            ``"auto"``: faiss when installed, else sklearn.
-        init: ``"k-means++"`` (sklearn's greedy k-means++ seeding; it seeds
-            faiss too), ``"random"`` (``C`` random samples, as the official
-            ProxyGML code and pytorch-metric-learning do), or ``"auto"``:
-            k-means++ up to :data:`KMEANS_PLUSPLUS_MAX_CLUSTERS` clusters,
-            random above (k-means++ costs about ``C log C`` passes over the
-            data: hours for Stanford Online Products' 11,316 classes). Random
-            seeding can put two centres in one well-separated class and none
-            in another, which lowers NMI even for perfect embeddings when ``C``
-            is small; pass ``init="random"`` to reproduce the official protocol.
-        niter: Lloyd iterations.
+            a given seed, protocol, backend and thread count.
+        protocol: ``"sklearn"`` (default; the official CUB-200-2011/Cars196
+            protocol: ``KMeans`` k-means++, ``n_init=10``, ``max_iter=300``),
+            ``"faiss"`` (the official SOP protocol: faiss k-means, 20
+            iterations, random initialisation) or ``"fast"`` (one start,
+            ``niter`` iterations; ``backend``/``init`` below). Use
+            :func:`official_nmi_protocol` to pick the one of a dataset.
+        backend: ``"fast"`` only. ``"faiss"``: ``faiss.Kmeans`` with
+            ``min_points_per_centroid=1`` and no subsampling
+            (``max_points_per_centroid=10**9``); ``"sklearn"``:
+            ``sklearn.cluster.KMeans(n_init=1, max_iter=niter,
+            algorithm="lloyd")``; ``"auto"``: faiss when installed, else sklearn.
+        init: ``"fast"`` only. ``"k-means++"`` (sklearn's greedy k-means++
+            seeding; it seeds faiss too), ``"random"`` (``C`` random samples),
+            or ``"auto"``: k-means++ up to :data:`KMEANS_PLUSPLUS_MAX_CLUSTERS`
+            clusters, random above (k-means++ costs about ``C log C`` passes
+            over the data: hours for Stanford Online Products' 11,316 classes).
+        niter: ``"fast"`` only: Lloyd iterations.
     """
     x = _prepare_embeddings(embeddings)
-    return _nmi(x, labels, seed, backend, init, niter)
+    return _nmi(x, labels, seed, backend, init, niter, protocol)
 
 
-def _nmi(x: torch.Tensor, labels, seed, backend: str, init: str, niter) -> float:
+def _nmi(x: torch.Tensor, labels, seed, backend: str, init: str, niter, protocol: str = "fast") -> float:
     """:func:`nmi` on already normalised embeddings ``x``."""
+    if protocol not in NMI_PROTOCOLS:
+        raise ValueError(
+            f"protocol must be one of {NMI_PROTOCOLS} for nmi (sklearn: official CUB/Cars, faiss: official SOP, "
+            f"fast: one short k-means run); got {protocol!r}."
+        )
     if backend not in NMI_BACKENDS:
         raise ValueError(f"backend must be one of {NMI_BACKENDS} for nmi; got {backend!r}.")
     if init not in ("auto", "k-means++", "random"):
@@ -521,6 +556,11 @@ def _nmi(x: torch.Tensor, labels, seed, backend: str, init: str, niter) -> float
         raise ValueError(f"niter must be a positive int (Lloyd iterations); got {niter!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
         raise ValueError(f"seed must be an int in [0, 2**31); got {seed!r}.")
+    if protocol != "fast" and (init != "auto" or niter != 20 or (protocol == "sklearn" and backend == "faiss")):
+        raise ValueError(
+            f"init, niter and backend='faiss' choose the k-means of protocol='fast' only; protocol={protocol!r} "
+            "has fixed official settings. Pass protocol='fast' to set them."
+        )
     codes, _ = _prepare_labels(labels, x.shape[0], torch.device("cpu"))
     y = codes.numpy()
     xs = x.cpu().numpy()
@@ -528,9 +568,7 @@ def _nmi(x: torch.Tensor, labels, seed, backend: str, init: str, niter) -> float
     if backend == "auto":
         backend = "faiss" if _faiss() is not None else "sklearn"
     elif backend == "faiss" and _faiss() is None:
-        raise ImportError(
-            "backend='faiss' needs faiss; install it (pip install faiss-cpu) or use backend='sklearn'."
-        )
+        raise ImportError("backend='faiss' needs faiss; install it (pip install faiss-cpu) or use backend='sklearn'.")
     if init == "auto":
         init = "k-means++" if num_clusters <= KMEANS_PLUSPLUS_MAX_CLUSTERS else "random"
 
@@ -538,25 +576,39 @@ def _nmi(x: torch.Tensor, labels, seed, backend: str, init: str, niter) -> float
 
     if num_clusters == 1:
         clusters = np.zeros_like(y)
+    elif protocol == "sklearn":
+        clusters = _sklearn_kmeans(xs, num_clusters, seed, "k-means++", n_init=10, max_iter=300)
+    elif protocol == "faiss" and backend == "faiss":
+        clusters = _faiss_kmeans(xs, num_clusters, int(seed), "random", 20)
+    elif protocol == "faiss":  # faiss not installed, or the caller asked for no faiss (backend="sklearn")
+        clusters = _sklearn_kmeans(xs, num_clusters, seed, "random", n_init=1, max_iter=20)
     elif backend == "faiss":
         clusters = _faiss_kmeans(xs, num_clusters, int(seed), init, int(niter))
     else:
-        from sklearn.cluster import KMeans  # noqa: PLC0415
-
-        km = KMeans(
-            n_clusters=num_clusters, init=init, n_init=1, max_iter=int(niter),
-            random_state=int(seed), algorithm="lloyd",
-        )
-        clusters = km.fit_predict(xs)
+        clusters = _sklearn_kmeans(xs, num_clusters, seed, init, n_init=1, max_iter=int(niter))
     return float(normalized_mutual_info_score(y, clusters, average_method="arithmetic"))
 
 
+def _sklearn_kmeans(x: np.ndarray, num_clusters: int, seed, init: str, *, n_init: int, max_iter: int) -> np.ndarray:
+    from sklearn.cluster import KMeans  # noqa: PLC0415
+
+    km = KMeans(
+        n_clusters=num_clusters, init=init, n_init=n_init, max_iter=max_iter, random_state=int(seed), algorithm="lloyd"
+    )
+    return km.fit_predict(x)
+
+
 def _faiss_kmeans(x: np.ndarray, num_clusters: int, seed: int, init: str, niter: int) -> np.ndarray:
-    """Cluster ids from faiss k-means (official ProxyGML settings, given seed and init)."""
+    """Cluster ids from faiss k-means (the official SOP settings: no subsampling, given seed, init, niter)."""
     faiss = _faiss()
     km = faiss.Kmeans(
-        x.shape[1], num_clusters, niter=niter, seed=seed,
-        min_points_per_centroid=1, max_points_per_centroid=10**9, verbose=False,
+        x.shape[1],
+        num_clusters,
+        niter=niter,
+        seed=seed,
+        min_points_per_centroid=1,
+        max_points_per_centroid=10**9,
+        verbose=False,
     )
     init_centroids = None
     if init == "k-means++":
@@ -579,6 +631,7 @@ def evaluate(
     *,
     backend: str = "auto",
     chunk_size: int | None = None,
+    nmi_protocol: str = "sklearn",
 ) -> dict[str, float]:
     """All metrics from ONE neighbour search: ``{"R@1": ..., "NMI": ..., "MAP@R": ..., "RP": ...}``.
 
@@ -586,13 +639,17 @@ def evaluate(
         embeddings: ``(n, d)`` numpy array or torch tensor (L2-normalised here).
         labels: ``(n,)`` integer class ids.
         recall_ks: cut-offs K of the ``"R@K"`` keys (may be empty).
-        compute_nmi: add ``"NMI"`` (:func:`nmi` with ``seed`` and ``init="auto"``).
+        compute_nmi: add ``"NMI"`` (:func:`nmi` with ``seed`` and ``nmi_protocol``).
         compute_map: add ``"MAP@R"`` and ``"RP"``.
         seed: k-means seed for NMI.
-        backend: neighbour search, ``"auto"``/``"torch"``/``"faiss"``. NMI
-            follows it: ``"torch"`` clusters with sklearn (no faiss at all),
-            ``"faiss"`` with faiss, ``"auto"`` with faiss when installed.
+        backend: neighbour search, ``"auto"``/``"torch"``/``"faiss"``. With
+            ``"torch"`` NMI uses no faiss either (the ``"faiss"`` protocol then
+            runs its settings in scikit-learn).
         chunk_size: queries per block of the neighbour search.
+        nmi_protocol: k-means settings of NMI (:data:`NMI_PROTOCOLS`):
+            ``"sklearn"`` (default, the official CUB/Cars protocol), ``"faiss"``
+            (official SOP) or ``"fast"``; :func:`official_nmi_protocol` gives a
+            dataset's.
 
     Returns:
         Floats in ``[0, 1]`` (``MAP@R``/``RP`` are ``nan`` if no class has two samples).
@@ -609,7 +666,9 @@ def evaluate(
             out[f"R@{k}"] = stats.recall(k)
     if compute_nmi:
         nmi_backend = {"auto": "auto", "torch": "sklearn", "faiss": "faiss"}[backend]
-        out["NMI"] = _nmi(x, labels, seed, nmi_backend, "auto", 20)
+        if nmi_protocol != "fast" and nmi_backend == "faiss":
+            nmi_backend = "auto"  # the official protocols fix their own k-means library
+        out["NMI"] = _nmi(x, labels, seed, nmi_backend, "auto", 20, nmi_protocol)
     if stats is not None and compute_map:
         out["MAP@R"] = stats.map_at_r()
         out["RP"] = stats.mean_r_precision()

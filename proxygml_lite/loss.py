@@ -103,14 +103,20 @@ class ProxyGMLLoss(nn.Module):
         self.proxies_per_class = check_int("proxies_per_class", proxies_per_class, 1, "N, proxies per class")
         self.embedding_dim = check_int("embedding_dim", embedding_dim, 1, "d, the embedding size")
         self.r = check_in_range("r", r, 0, 1, "the subgraph scale; the paper uses 0.05")
-        self.weight_lambda = check_number(
-            "weight_lambda", weight_lambda, 0, "lambda, the weight of L^p; 0 disables it"
-        )
+        self.weight_lambda = check_number("weight_lambda", weight_lambda, 0, "lambda, the weight of L^p; 0 disables it")
         self.positive_mask = bool(positive_mask)
         self.mask_softmax = bool(mask_softmax)
-        self.scale = None if scale is None else check_number(
-            "scale", scale, 0, "temperature of the softmax of L^s; None = 1 (official), 20.0 = the official "
-            "code's commented-out SOP value", strict=True
+        self.scale = (
+            None
+            if scale is None
+            else check_number(
+                "scale",
+                scale,
+                0,
+                "temperature of the softmax of L^s; None = 1 (official), 20.0 = the official "
+                "code's commented-out SOP value",
+                strict=True,
+            )
         )
         self.validate = bool(validate)
         self.k = steps.subgraph_size(self.r, self.num_classes, self.proxies_per_class)
@@ -159,8 +165,7 @@ class ProxyGMLLoss(nn.Module):
             raise ValueError(f"labels must be an integer tensor (int64 class indices); got dtype {labels.dtype}")
         if labels.shape[0] != embeddings.shape[0]:
             raise ValueError(
-                f"labels has {labels.shape[0]} entries but embeddings has {embeddings.shape[0]} rows; "
-                "they must match"
+                f"labels has {labels.shape[0]} entries but embeddings has {embeddings.shape[0]} rows; they must match"
             )
         if not self.validate:
             return
@@ -224,14 +229,20 @@ class ProxyGMLLoss(nn.Module):
 
 
 def _build_proxygml(num_classes: int, embedding_dim: int, proxies_per_class: int = 12, **options) -> ProxyGMLLoss:
-    return ProxyGMLLoss(num_classes=num_classes, proxies_per_class=proxies_per_class, embedding_dim=embedding_dim,
-                        **options)
+    return ProxyGMLLoss(
+        num_classes=num_classes, proxies_per_class=proxies_per_class, embedding_dim=embedding_dim, **options
+    )
 
 
 register_loss(
     "proxygml",
     _build_proxygml,
-    config_fields={"proxies_per_class": "N", "r": "r", "weight_lambda": "weight_lambda",
-                   "positive_mask": "positive_mask", "mask_softmax": "mask_softmax"},
+    config_fields={
+        "proxies_per_class": "N",
+        "r": "r",
+        "weight_lambda": "weight_lambda",
+        "positive_mask": "positive_mask",
+        "mask_softmax": "mask_softmax",
+    },
     description="ProxyGML (Zhu et al., NeurIPS 2020): L^s + lambda L^p over a subgraph of k = ceil(r C N) proxies",
 )

@@ -38,8 +38,9 @@ trainer rely on, nothing more):
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 __all__ = [
     "Entry",
@@ -235,8 +236,13 @@ def register_dataset(
             :data:`proxygml_lite.config.PRESETS`.
     """
     return DATASETS.register(
-        name, loader, aliases=aliases, description=description, replace=replace,
-        takes_options=bool(takes_options), preset=dict(preset or {}),
+        name,
+        loader,
+        aliases=aliases,
+        description=description,
+        replace=replace,
+        takes_options=bool(takes_options),
+        preset=dict(preset or {}),
     )
 
 
@@ -277,10 +283,18 @@ def register_backbone(
             the backbone cannot take beyond the minimum.
     """
     return BACKBONES.register(
-        name, factory, description=description, replace=replace,
-        feature_dim=int(feature_dim), transforms=transforms, image_size=int(image_size),
-        min_image_size=int(min_image_size), channels=tuple(channels), load_weights=load_weights,
-        pretrained_by_default=bool(pretrained_by_default), check_image_size=check_image_size,
+        name,
+        factory,
+        description=description,
+        replace=replace,
+        feature_dim=int(feature_dim),
+        transforms=transforms,
+        image_size=int(image_size),
+        min_image_size=int(min_image_size),
+        channels=tuple(channels),
+        load_weights=load_weights,
+        pretrained_by_default=bool(pretrained_by_default),
+        check_image_size=check_image_size,
     )
 
 

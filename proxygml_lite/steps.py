@@ -272,7 +272,7 @@ def classification_loss(z: torch.Tensor, labels: torch.Tensor, use_mask_softmax:
 
     With ``use_mask_softmax`` (the paper), ``P`` is the mask softmax over the
     classes present in the subgraph and the official epsilons are kept:
-    ``-log(P[y] + 1e-20)``. Without it (ablation rows 1, 4, 6), ``P`` is a
+    ``-log(P[y] + 1e-20)``. Without it (ablation rows 1, 2, 4 and 6), ``P`` is a
     plain softmax over all ``C`` classes of ``Z``: ``cross_entropy(Z, y)``.
     """
     if not use_mask_softmax:

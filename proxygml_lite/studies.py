@@ -52,7 +52,7 @@ def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
         return None
     with open(path, encoding="utf-8") as fh:
         results = json.load(fh)
-    saved, wanted = results.get("config", {}), config.to_dict()
+    saved, wanted = TrainConfig.with_defaults(results.get("config", {})), config.to_dict()
     differing = sorted(k for k in set(saved) | set(wanted)
                        if k not in RESUMABLE_CHANGES and saved.get(k) != wanted.get(k))
     if differing:

@@ -14,9 +14,13 @@ import torch.nn.functional as F
 
 def dense_proxygml(
     embeddings, labels, proxies, num_classes, proxies_per_class, r, weight_lambda,
-    positive_mask=True, mask_softmax=True,
+    positive_mask=True, mask_softmax=True, scale=1.0,
 ):
-    """Return (total, L^s, L^p) for raw proxies of shape (C*N, d)."""
+    """Return (total, L^s, L^p) for raw proxies of shape (C*N, d).
+
+    ``scale``: the official ``scale_mask_softmax(tensor, mask, dim, scale)``,
+    ``exp(tensor * scale) * mask`` with the mask taken from the unscaled logits.
+    """
     C, N = num_classes, proxies_per_class
     dtype = embeddings.dtype
     centers = F.normalize(proxies.t(), p=2, dim=0)  # (d, C*N), as the official code stores them
@@ -35,11 +39,11 @@ def dense_proxygml(
     y_onehot[torch.arange(len(labels)), labels] = 1.0
     if mask_softmax:
         m = 1 - torch.eq(z, 0.0).to(dtype)
-        exp = torch.exp(z) * m
+        exp = torch.exp(z * scale) * m
         p = exp / (1e-8 + exp.sum(dim=1)).unsqueeze(1)
         loss_s = torch.mean(torch.sum(-y_onehot * torch.log(p + 1e-20), dim=1))
     else:
-        p = torch.softmax(z, dim=1)
+        p = torch.softmax(z * scale, dim=1)
         loss_s = torch.mean(torch.sum(-y_onehot * torch.log(p), dim=1))
     if weight_lambda > 0:
         center_logits = centers.t().matmul(centers).matmul(y_p)

@@ -9,13 +9,13 @@ import torch.nn.functional as F
 from _fabricate import make_tiny_folder_dataset
 
 from proxygml_lite.baselines import BASELINE_DEFAULTS, MetricLossAdapter, build_loss
-from proxygml_lite.registry import LOSSES
-
-LOSS_NAMES = LOSSES.names()  # the built-in losses (collected before any test registers its own)
 from proxygml_lite.config import config_from_preset
 from proxygml_lite.efficiency import measure_loss_cost
 from proxygml_lite.loss import ProxyGMLLoss
+from proxygml_lite.registry import LOSSES
 from proxygml_lite.train import train
+
+LOSS_NAMES = LOSSES.names()  # the built-in losses (collected before any test registers its own)
 
 
 @pytest.mark.parametrize("name", LOSS_NAMES)
@@ -76,9 +76,23 @@ def data_root(tmp_path_factory):
 def test_each_baseline_trains_through_the_same_pipeline(data_root, tmp_path, name):
     steps = []
     config = config_from_preset(
-        "folder", data=str(data_root), out=str(tmp_path / name), loss=name, backbone="smallcnn", dim=8,
-        batch_size=6, epochs=1, image_size=16, workers=0, quiet=True, device="cpu", warm=0, compute_nmi=False,
-        eval_untrained=False, recall_ks=(1, 2), centerlr=0.01,
+        "folder",
+        data=str(data_root),
+        out=str(tmp_path / name),
+        loss=name,
+        backbone="smallcnn",
+        dim=8,
+        batch_size=6,
+        epochs=1,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        warm=0,
+        compute_nmi=False,
+        eval_untrained=False,
+        recall_ks=(1, 2),
+        centerlr=0.01,
     )
 
     def spy(event, info):
@@ -99,15 +113,28 @@ def test_each_baseline_trains_through_the_same_pipeline(data_root, tmp_path, nam
 
 def test_measure_loss_cost_returns_one_row_per_loss_and_class_count():
     table = measure_loss_cost(
-        {"proxygml": {"proxies_per_class": 2, "r": 0.5}, "proxyanchor": {}}, class_counts=(4, 8),
-        batch_size=4, dim=8, repeats=1, warmup=0,
+        {"proxygml": {"proxies_per_class": 2, "r": 0.5}, "proxyanchor": {}},
+        class_counts=(4, 8),
+        batch_size=4,
+        dim=8,
+        repeats=1,
+        warmup=0,
     )
     assert list(table.columns) == [
-        "loss", "num_classes", "loss_parameters", "time_ms", "time_ms_min", "saved_tensors_mb", "peak_memory_mb",
+        "loss",
+        "num_classes",
+        "loss_parameters",
+        "time_ms",
+        "time_ms_min",
+        "saved_tensors_mb",
+        "peak_memory_mb",
     ]
     assert len(table) == 4
     assert table.set_index(["loss", "num_classes"])["loss_parameters"].to_dict() == {
-        ("proxygml", 4): 4 * 2 * 8, ("proxyanchor", 4): 4 * 8, ("proxygml", 8): 8 * 2 * 8, ("proxyanchor", 8): 8 * 8,
+        ("proxygml", 4): 4 * 2 * 8,
+        ("proxyanchor", 4): 4 * 8,
+        ("proxygml", 8): 8 * 2 * 8,
+        ("proxyanchor", 8): 8 * 8,
     }
     assert (table["time_ms"] > 0).all() and (table["saved_tensors_mb"] > 0).all()
     assert table["peak_memory_mb"].isna().all()  # CPU: no peak-memory counter

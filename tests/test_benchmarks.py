@@ -34,3 +34,29 @@ def test_bench_proxy_losses_quick_prints_ratios():
     assert out.returncode == 0, out.stderr
     ratio_lines = [line for line in out.stdout.splitlines() if "ratio time / proxygml time" in line]
     assert len(ratio_lines) == 2 and all("softtriple" in line for line in ratio_lines), out.stdout
+
+
+def test_bench_train_step_quick_prints_before_and_after():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_train_step.py"), "--quick"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ratio: before / after time per step" in out.stdout, out.stdout
+    assert any(line.split()[:1] == ["before"] for line in out.stdout.splitlines()), out.stdout
+
+
+def test_bench_amp_subgraph_and_nmi_protocols_run():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_amp_subgraph.py"), "--seeds", "1", "--batch", "4"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "samples with another subgraph" in out.stdout and "smallcnn" in out.stdout, out.stdout
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_nmi_protocols.py"), "--classes", "10", "--per-class", "5",
+         "--dim", "8", "--noise", "1.0", "--seeds", "2"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "time / sklearn" in out.stdout and "faiss" in out.stdout, out.stdout

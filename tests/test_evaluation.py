@@ -239,46 +239,116 @@ def test_agrees_with_pytorch_metric_learning(lone):
 NMI_BACKENDS = ["sklearn"] + (["faiss"] if HAS_FAISS else [])
 
 
+def cub_like(n_classes=100, per_class=12, dim=32, noise=1.2, seed=0):
+    """Overlapping classes the shape of CUB-200-2011's test split (100 classes), scaled down."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, dim))
+    y = np.repeat(np.arange(n_classes), per_class)
+    x = centres[y] + noise * rng.normal(size=(len(y), dim))
+    return x.astype(np.float32), y
+
+
+def sklearn_nmi(x, y, **kmeans):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score
+
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    clusters = KMeans(int(y.max()) + 1, **kmeans).fit_predict(xn)
+    return normalized_mutual_info_score(y, clusters, average_method="arithmetic")
+
+
+def test_default_nmi_is_the_official_cub_cars_protocol():
+    """Official evaluation.py: KMeans(n_clusters=C) = k-means++, n_init=10, max_iter=300 (seeded here)."""
+    x, y = cub_like()
+    for seed in (0, 1):
+        ref = sklearn_nmi(x, y, init="k-means++", n_init=10, max_iter=300, random_state=seed)
+        assert nmi(x, y, seed=seed) == pytest.approx(ref, abs=1e-12)
+        assert nmi(x, y, seed=seed, protocol="sklearn") == pytest.approx(ref, abs=1e-12)
+        assert evaluate(x, y, recall_ks=(), seed=seed)["NMI"] == pytest.approx(ref, abs=1e-12)
+    assert 0.3 < ref < 0.95  # hard enough for the restarts to matter
+    fast = [nmi(x, y, seed=s, protocol="fast", backend="sklearn") for s in (0, 1)]
+    official = [nmi(x, y, seed=s) for s in (0, 1)]
+    assert fast != official  # one short start is not the official protocol
+
+
+def test_official_protocol_per_dataset():
+    assert ev.official_nmi_protocol("cub200") == "sklearn" and ev.official_nmi_protocol("cars196") == "sklearn"
+    assert ev.official_nmi_protocol("online_products") == "faiss" == ev.official_nmi_protocol("sop")
+    assert ev.official_nmi_protocol("glyphs") == "sklearn"  # the official non-SOP path
+
+
+@needs_faiss
+def test_faiss_protocol_is_the_official_sop_clustering():
+    """Official auxiliaries.py: faiss.Clustering, niter=20, random init, min/max points per centroid 1 / 1e9."""
+    import faiss
+    from sklearn.metrics import normalized_mutual_info_score
+
+    x, y = cub_like(n_classes=40, per_class=5, seed=3)
+    xn = np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
+    clustering = faiss.Clustering(xn.shape[1], 40)
+    clustering.niter, clustering.min_points_per_centroid, clustering.max_points_per_centroid = 20, 1, 10**9
+    clustering.seed = 5
+    index = faiss.IndexFlatL2(xn.shape[1])
+    clustering.train(xn, index)
+    centroids = faiss.vector_float_to_array(clustering.centroids).reshape(40, -1)
+    search = faiss.IndexFlatL2(xn.shape[1])
+    search.add(centroids)
+    ref = normalized_mutual_info_score(y, search.search(xn, 1)[1].ravel(), average_method="arithmetic")
+    assert nmi(x, y, seed=5, protocol="faiss") == pytest.approx(ref, abs=1e-12)
+    assert evaluate(x, y, recall_ks=(), seed=5, nmi_protocol="faiss")["NMI"] == pytest.approx(ref, abs=1e-12)
+
+
+def test_faiss_protocol_without_faiss_runs_its_settings_in_sklearn(monkeypatch):
+    x, y = cub_like(n_classes=20, per_class=5, seed=4)
+    ref = sklearn_nmi(x, y, init="random", n_init=1, max_iter=20, random_state=2, algorithm="lloyd")
+    assert evaluate(x, y, recall_ks=(), seed=2, backend="torch", nmi_protocol="faiss")["NMI"] == pytest.approx(ref)
+    monkeypatch.setattr(ev, "_faiss", lambda: None)
+    assert nmi(x, y, seed=2, protocol="faiss") == pytest.approx(ref, abs=1e-12)
+
+
 @pytest.mark.parametrize("backend", NMI_BACKENDS)
 def test_nmi_close_to_one_on_clear_clusters(backend):
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import normalized_mutual_info_score
-
     x, y = clustered(n=300, classes=6, dim=8, noise=0.02, seed=2)
-    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
-    ref = normalized_mutual_info_score(y, KMeans(6, n_init=10, random_state=0).fit_predict(xn))
-    got = nmi(x, y, seed=0, backend=backend)
+    ref = sklearn_nmi(x, y, n_init=10, random_state=0)
+    got = nmi(x, y, seed=0, protocol="fast", backend=backend)
     assert ref > 0.999
     assert got == pytest.approx(ref, abs=1e-9)
+    assert nmi(x, y, seed=0) == pytest.approx(ref, abs=1e-9)
 
 
-def test_nmi_sklearn_backend_is_sklearn_kmeans():
-    """On overlapping classes, nmi(backend="sklearn") is exactly KMeans(n_init=1, max_iter=20)."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import normalized_mutual_info_score
-
+def test_nmi_fast_sklearn_backend_is_one_short_kmeans():
+    """On overlapping classes, protocol="fast", backend="sklearn" is exactly KMeans(n_init=1, max_iter=20)."""
     x, y = clustered(n=300, classes=10, noise=1.5, seed=4)
-    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
     for seed in (0, 3):
-        km = KMeans(10, init="k-means++", n_init=1, max_iter=20, random_state=seed, algorithm="lloyd")
-        ref = normalized_mutual_info_score(y, km.fit_predict(xn), average_method="arithmetic")
-        assert nmi(x, y, seed=seed, backend="sklearn") == pytest.approx(ref, abs=1e-12)
+        ref = sklearn_nmi(x, y, init="k-means++", n_init=1, max_iter=20, random_state=seed, algorithm="lloyd")
+        assert nmi(x, y, seed=seed, protocol="fast", backend="sklearn") == pytest.approx(ref, abs=1e-12)
     assert 0.2 < ref < 0.95
+
+
+@pytest.mark.parametrize("protocol", ["sklearn", "faiss"])
+def test_nmi_protocol_settings_are_fixed(protocol):
+    x, y = clustered(n=60, classes=4, noise=1.5, seed=4)
+    with pytest.raises(ValueError, match="protocol='fast' only"):
+        nmi(x, y, protocol=protocol, niter=5)
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        nmi(x, y, protocol="official")
 
 
 @pytest.mark.parametrize("backend", NMI_BACKENDS)
 @pytest.mark.parametrize("init", ["auto", "random"])
 def test_nmi_deterministic_for_a_seed(backend, init):
     x, y = clustered(n=300, classes=10, noise=1.5, seed=4)
-    a = nmi(x, y, seed=7, backend=backend, init=init)
-    b = nmi(x.copy(), y.copy(), seed=7, backend=backend, init=init)
+    a = nmi(x, y, seed=7, protocol="fast", backend=backend, init=init)
+    b = nmi(x.copy(), y.copy(), seed=7, protocol="fast", backend=backend, init=init)
     assert a == b and 0.0 < a < 1.0
+    assert nmi(x, y, seed=7) == nmi(x.copy(), y.copy(), seed=7)
 
 
-def test_nmi_in_evaluate_uses_the_seed():
+def test_nmi_in_evaluate_uses_the_seed_and_protocol():
     x, y = clustered(n=200, classes=8, noise=1.5, seed=6)
     assert evaluate(x, y, recall_ks=(), seed=3)["NMI"] == nmi(x, y, seed=3)
-    assert evaluate(x, y, recall_ks=(), seed=3, backend="torch")["NMI"] == nmi(x, y, seed=3, backend="sklearn")
+    fast = evaluate(x, y, recall_ks=(), seed=3, backend="torch", nmi_protocol="fast")["NMI"]
+    assert fast == nmi(x, y, seed=3, protocol="fast", backend="sklearn")
 
 
 def test_nmi_single_class_and_singletons():

@@ -235,3 +235,57 @@ def test_state_dict_round_trip_holds_only_the_proxies():
     other = ProxyGMLLoss(10, 2, 8)
     other.load_state_dict(state)
     assert torch.equal(other.proxies, loss_fn.proxies)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32])
+def test_any_integer_label_dtype_gives_the_int64_result(dtype):
+    torch.manual_seed(0)
+    loss_fn = ProxyGMLLoss(10, 2, 8, r=0.3)
+    x, y = _batch(6, 8, 10, torch.float32, seed=1)
+    torch.testing.assert_close(loss_fn(x, y.to(dtype)), loss_fn(x, y), rtol=0, atol=0)
+
+
+def test_nan_or_inf_proxies_are_a_clear_error_under_validation():
+    loss_fn = ProxyGMLLoss(10, 2, 8, r=0.3)
+    x, y = _batch(4, 8, 10, torch.float32, seed=2)
+    with torch.no_grad():
+        loss_fn.proxies[3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"the proxies contain NaN or Inf.*--centerlr"):
+        loss_fn(x, y)
+    loss_fn.validate = False  # the trainer's setting: no value checks per call (they wait for the device)
+    assert torch.isnan(loss_fn(x, y))
+
+
+def test_without_validation_only_free_checks_run():
+    loss_fn = ProxyGMLLoss(10, 2, 8, r=0.3, validate=False)
+    with pytest.raises(ValueError, match="embedding_dim=8"):  # shapes are still checked
+        loss_fn(torch.randn(4, 7), torch.tensor([0, 1, 2, 3]))
+    x, y = _batch(4, 8, 10, torch.float32, seed=3)
+    assert torch.isfinite(loss_fn(x, y))
+
+
+@pytest.mark.parametrize("switches", SWITCHES, ids=lambda s: f"pos{int(s['positive_mask'])}-mask{int(s['mask_softmax'])}")
+def test_sop_scale_option_matches_the_official_scaled_mask_softmax(switches):
+    """scale=20 is the official code's commented-out SOP line: exp(Z * scale) with M from Z."""
+    torch.manual_seed(5)
+    loss_fn = ProxyGMLLoss(30, 1, 16, r=0.2, weight_lambda=0.0, scale=20.0, **switches).double()
+    x, y = _batch(12, 16, 30, torch.float64, seed=4)
+    x1 = x.clone().requires_grad_()
+    total = loss_fn(x1, y)
+    ref_total, _, _ = dense_proxygml(x, y, loss_fn.proxies.detach(), 30, 1, 0.2, 0.0, scale=20.0, **switches)
+    torch.testing.assert_close(total, ref_total, rtol=1e-10, atol=1e-12)
+    off = ProxyGMLLoss(30, 1, 16, r=0.2, weight_lambda=0.0, **switches).double()
+    off.load_state_dict(loss_fn.state_dict())
+    assert not torch.allclose(off(x, y), total)  # off by default: scale 1, the official behaviour
+    assert "scale=20.0" in repr(loss_fn) and "scale" not in repr(off)
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+        ProxyGMLLoss(30, 1, 16, scale=0.0)
+
+
+def test_terms_name_the_two_parts():
+    loss_fn = ProxyGMLLoss(10, 2, 8, r=0.3, weight_lambda=0.5)
+    x, y = _batch(4, 8, 10, torch.float32, seed=6)
+    total = loss_fn(x, y)
+    terms = loss_fn.terms()
+    assert set(terms) == {"loss_s", "loss_p"}
+    torch.testing.assert_close(total.detach(), terms["loss_s"] + 0.5 * terms["loss_p"])

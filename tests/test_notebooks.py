@@ -26,6 +26,16 @@ EXPECTED = [
     "04_mask_softmax_loss_gradients",
     "05_training_on_toy_data",
 ]
+#: The experiment notebooks (issue 11): training runs, studies read from results/, a GPU path.
+EXPERIMENTS = [
+    "06_training_on_glyphs",
+    "07_benchmarks_on_gpu",
+    "08_parameter_study_N_r",
+    "09_umap_proxies",
+    "10_ablation_table",
+    "11_efficiency",
+]
+ALL = EXPECTED + EXPERIMENTS
 
 
 def _load_script():
@@ -43,13 +53,13 @@ def _sources(nb, cell_type):
     return [cell.source for cell in nb.cells if cell.cell_type == cell_type]
 
 
-def test_the_five_notebooks_exist_as_pairs():
-    assert [p.stem for p in script.notebook_sources()] == EXPECTED
-    for name in EXPECTED:
+def test_the_notebooks_exist_as_pairs():
+    assert [p.stem for p in script.notebook_sources()] == ALL
+    for name in ALL:
         assert (NOTEBOOK_DIR / f"{name}.ipynb").is_file(), f"{name}.ipynb missing: run `make notebooks`"
 
 
-@pytest.mark.parametrize("name", EXPECTED)
+@pytest.mark.parametrize("name", ALL)
 def test_pair_is_in_sync(name):
     from_py = jupytext.read(NOTEBOOK_DIR / f"{name}.py", fmt="py:percent")
     from_ipynb = jupytext.read(NOTEBOOK_DIR / f"{name}.ipynb")
@@ -66,7 +76,11 @@ def test_notebook_structure(name):
     markdown, code = _sources(nb, "markdown"), _sources(nb, "code")
     assert nb.cells[0].cell_type == "markdown"
     assert "Learning goals" in markdown[0] and "Prerequisites" in markdown[0]
-    assert code[0].strip() == "from proxygml_lite.notebook import setup, save_figure\n\ncfg = setup(seed=0)"
+    # ruff's import sorting writes "save_figure, setup"; either order is the setup cell
+    assert re.fullmatch(
+        r"from proxygml_lite\.notebook import (setup, save_figure|save_figure, setup)\n\ncfg = setup\(seed=0\)",
+        code[0].strip(),
+    )
     assert any("## Summary" in m for m in markdown)
     exercises = next(m for m in markdown if m.startswith("## Exercises"))
     solutions = exercises.count("<details><summary>Solution</summary>")
@@ -77,11 +91,57 @@ def test_notebook_structure(name):
     saved = re.findall(r'save_figure\(fig, "([^"]+)"\)', everything)
     assert saved and all(s.startswith(name[:3]) for s in saved) and len(saved) == len(set(saved))
     assert "widgets." in everything, "each notebook offers a widget"
-    assert not re.search(r"^\s*def (similarity_graph|select_subgraph|reverse_label_propagation|mask_softmax)\b",
-                         everything, re.M), "no notebook-local copies of the step functions"
+    assert not re.search(
+        r"^\s*def (similarity_graph|select_subgraph|reverse_label_propagation|mask_softmax)\b", everything, re.M
+    ), "no notebook-local copies of the step functions"
+
+
+NAVIGATION = {  # previous, next
+    "01_proxies_and_similarity_graph": (None, "02_subgraph_construction"),
+    "02_subgraph_construction": ("01_proxies_and_similarity_graph", "03_reverse_label_propagation"),
+    "03_reverse_label_propagation": ("02_subgraph_construction", "04_mask_softmax_loss_gradients"),
+    "04_mask_softmax_loss_gradients": ("03_reverse_label_propagation", "05_training_on_toy_data"),
+    "05_training_on_toy_data": ("04_mask_softmax_loss_gradients", "06_training_on_glyphs"),
+}
+CHECKERS = {
+    "01_proxies_and_similarity_graph": "check_similarity_graph",
+    "02_subgraph_construction": "check_select_subgraph",
+    "03_reverse_label_propagation": "check_reverse_label_propagation",
+    "04_mask_softmax_loss_gradients": "check_mask_softmax",
+}
 
 
 @pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_opens_with_the_navigation_line(name):
+    nb = jupytext.read(NOTEBOOK_DIR / f"{name}.py", fmt="py:percent")
+    first = nb.cells[0].source.splitlines()[0]
+    links = re.findall(r"\[([^\]]+)\]\(([^)]+)\)", first)
+    targets = [target for _, target in links]
+    previous, following = NAVIGATION[name]
+    assert "README.md" in targets and "GLOSSARY.md" in targets
+    assert (f"{previous}.ipynb" in targets) == (previous is not None) and targets[-1] == f"{following}.ipynb"
+    assert links[-1][0].endswith("→") and (previous is None or links[0][0].startswith("←"))
+    assert re.search(r"about \d+ min$", first), "the header ends with an estimated time"
+    for _, target in links:  # every link of 01-05 resolves, except the next notebooks written elsewhere
+        assert (NOTEBOOK_DIR / target).exists() or target.startswith(("06_", "GLOSSARY")), target
+
+
+@pytest.mark.parametrize("name", sorted(CHECKERS))
+def test_notebook_has_an_implement_it_yourself_exercise(name):
+    from proxygml_lite import exercises
+
+    nb = jupytext.read(NOTEBOOK_DIR / f"{name}.py", fmt="py:percent")
+    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    checker = CHECKERS[name]
+    stub = next(c for c in code if f"exercises.{checker}(" in c)
+    assert "raise NotImplementedError" in stub, "the student starts from an empty function"
+    index = next(i for i, cell in enumerate(nb.cells) if cell.source == stub)
+    solution = nb.cells[index + 1]
+    assert solution.cell_type == "markdown" and "<details><summary>Solution</summary>" in solution.source
+    assert callable(getattr(exercises, checker))
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_committed_notebook_has_outputs_of_a_full_run(name):
     path = NOTEBOOK_DIR / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
@@ -97,9 +157,16 @@ def test_committed_notebook_has_outputs_of_a_full_run(name):
     assert "/work/" not in json.dumps([o for o in outputs]), "no absolute local paths in outputs"
 
 
-@pytest.mark.parametrize("name", EXPECTED)
+def _tracked_state():
+    """Size and modification time of every file under the tracked output folders (smoke runs must not touch them)."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for folder in ("results", "figures")
+            for p in sorted((ROOT / folder).rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_notebook_runs_in_smoke_mode(name, tmp_path):
     nb = script.read_source(NOTEBOOK_DIR / f"{name}.py")
+    before = _tracked_state()
     try:
         script.execute(nb, smoke=True, figures_dir=tmp_path, cwd=NOTEBOOK_DIR, timeout=300)
     except CellExecutionError as error:
@@ -108,6 +175,7 @@ def test_notebook_runs_in_smoke_mode(name, tmp_path):
     saved = sorted(p.name for p in tmp_path.glob("*.png"))
     expected = re.findall(r'save_figure\(fig, "([^"]+)"\)', "\n".join(_sources(nb, "code")))
     assert saved == sorted(f"{stem}.png" for stem in expected)
+    assert _tracked_state() == before, "smoke mode must not write into results/ or figures/"
 
 
 def _tiny_notebook(directory: Path, name: str, code: str) -> Path:
@@ -161,6 +229,44 @@ def test_figures_dir_defaults_to_the_repository_and_can_be_overridden(tmp_path):
 
     assert figures_dir({}) == ROOT / "figures"
     assert figures_dir({"PROXYGML_FIGURES_DIR": str(tmp_path)}) == tmp_path.resolve()
+    assert figures_dir({"PROXYGML_FIGURES_DIR": str(tmp_path), "CI": "true"}) == tmp_path.resolve()
+
+
+def test_smoke_mode_never_sends_figures_to_the_repository():
+    from proxygml_lite.teaching.notebook import SMOKE_FIGURES_DIR, figures_dir
+
+    for environ in ({"CI": "true"}, {"PROXYGML_SMOKE": "1"}):
+        folder = figures_dir(environ)
+        assert folder == SMOKE_FIGURES_DIR and not folder.resolve().is_relative_to(ROOT)
+    assert figures_dir({"CI": "true", "PROXYGML_SMOKE": "0"}) == ROOT / "figures"  # explicit full mode
+
+
+def test_installed_from_a_wheel_figures_go_beside_the_notebook(monkeypatch, tmp_path):
+    from proxygml_lite.teaching import notebook
+
+    monkeypatch.setattr(notebook, "_repository_root", lambda: None)  # no checkout around the package
+    monkeypatch.chdir(tmp_path)
+    assert notebook.figures_dir({}) == tmp_path / "figures"
+    site = Path(notebook.__file__).resolve().parents[1]
+    assert not notebook.figures_dir({}).resolve().is_relative_to(site)
+
+
+def test_a_smoke_run_leaves_the_committed_figures_untouched(tmp_path, monkeypatch):
+    """CI=true without PROXYGML_FIGURES_DIR, a notebook in the repository's notebooks/ that saves a tracked name."""
+    figures = ROOT / "figures"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in figures.glob("*.png")}
+    monkeypatch.delenv("PROXYGML_FIGURES_DIR", raising=False)
+    code = (
+        "from proxygml_lite.notebook import setup, save_figure\ncfg = setup(seed=0)\n"
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(1, 1))\n"
+        "save_figure(fig, '05_recall_comparison')\nprint(cfg.figures_dir)"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    script.execute(nb, smoke=True, figures_dir=None, cwd=NOTEBOOK_DIR, timeout=120)
+    printed = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
+    written = Path(printed.strip().splitlines()[-1])
+    assert (written / "05_recall_comparison.png").is_file() and not written.resolve().is_relative_to(ROOT)
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in figures.glob("*.png")} == before
 
 
 def test_setup_seeds_reads_the_environment_and_sets_threads(monkeypatch, tmp_path, capsys):
@@ -195,7 +301,7 @@ def test_save_figure_writes_a_png_atomically_and_checks_names(monkeypatch, tmp_p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from proxygml_lite import notebook
+    from proxygml_lite.teaching import notebook
 
     monkeypatch.setenv("PROXYGML_FIGURES_DIR", str(tmp_path / "figs"))
     fig, ax = plt.subplots(figsize=(2, 2))
@@ -221,8 +327,11 @@ def test_stable_ids_make_a_rerun_byte_identical():
         ids = [uuid.UUID(int=seed * 1000 + i).hex for i in range(3)]
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell("w")]
-        nb.cells[1].outputs = [nbformat.v4.new_output(
-            "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": ids[0]}})]
+        nb.cells[1].outputs = [
+            nbformat.v4.new_output(
+                "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": ids[0]}}
+            )
+        ]
         state = {  # insertion order differs between the two "kernels"
             ids[2]: {"state": {"note": "layout"}},
             ids[0]: {"state": {"children": [f"IPY_MODEL_{ids[1]}"], "layout": f"IPY_MODEL_{ids[2]}"}},
@@ -240,3 +349,42 @@ def test_stable_ids_make_a_rerun_byte_identical():
     root = first.cells[1].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
     child = state[root]["state"]["children"][0].removeprefix("IPY_MODEL_")
     assert state[child]["state"]["note"] == "child" and len(state) == 3
+
+
+# --------------------------------------------------------------------------- #
+# The experiment notebooks 06-11
+# --------------------------------------------------------------------------- #
+EXPERIMENT_NAVIGATION = {  # previous, next
+    "06_training_on_glyphs": ("05_training_on_toy_data", "07_benchmarks_on_gpu"),
+    "07_benchmarks_on_gpu": ("06_training_on_glyphs", "08_parameter_study_N_r"),
+    "08_parameter_study_N_r": ("07_benchmarks_on_gpu", "09_umap_proxies"),
+    "09_umap_proxies": ("08_parameter_study_N_r", "10_ablation_table"),
+    "10_ablation_table": ("09_umap_proxies", "11_efficiency"),
+    "11_efficiency": ("10_ablation_table", None),
+}
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_notebook_structure(name):
+    nb = jupytext.read(NOTEBOOK_DIR / f"{name}.py", fmt="py:percent")
+    markdown, code = _sources(nb, "markdown"), _sources(nb, "code")
+    first = markdown[0].splitlines()[0]
+    targets = re.findall(r"\]\(([^)]+)\)", first)
+    previous, following = EXPERIMENT_NAVIGATION[name]
+    assert targets[0] == f"{previous}.ipynb" and "README.md" in targets and "GLOSSARY.md" in targets
+    assert (targets[-1] == f"{following}.ipynb") if following else targets[-1] == "GLOSSARY.md"
+    assert re.search(r"about \d+ min$", first), "the header ends with an estimated time"
+    assert all((NOTEBOOK_DIR / t).exists() or t == "GLOSSARY.md" for t in targets), targets
+    assert "Learning goals" in markdown[0] and "Prerequisites" in markdown[0]
+    setup_cell = code[0].strip().replace("import save_figure, setup", "import setup, save_figure")  # ruff's order
+    assert setup_cell == "from proxygml_lite.notebook import setup, save_figure\n\ncfg = setup(seed=0)"
+    assert any("## Summary" in m for m in markdown)
+    exercises = next(m for m in markdown if m.startswith("## Exercises"))
+    solutions = exercises.count("<details><summary>Solution</summary>")
+    assert solutions >= 2 and solutions == exercises.count("</details>")
+    everything = "\n".join(code)
+    saved = re.findall(r'save_figure\(fig, "([^"]+)"\)', everything)
+    assert len(saved) >= 2 and all(s.startswith(name[:3]) for s in saved) and len(saved) == len(set(saved))
+    assert "study_widgets." in everything, "each notebook offers a widget"
+    assert "save_figure(fig, f" not in everything, "figure names are literal (the smoke test checks them)"
+    assert not re.search(r"^\s*def ", everything, re.M), "plot and helper functions live in the package"

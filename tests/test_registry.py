@@ -48,7 +48,9 @@ class CosineSoftmax(nn.Module):
 
 @pytest.fixture
 def user_loss():
-    register_loss("cosine_softmax", lambda num_classes, embedding_dim, **kw: CosineSoftmax(num_classes, embedding_dim, **kw))
+    register_loss(
+        "cosine_softmax", lambda num_classes, embedding_dim, **kw: CosineSoftmax(num_classes, embedding_dim, **kw)
+    )
     yield "cosine_softmax"
     LOSSES.unregister("cosine_softmax")
 
@@ -60,9 +62,22 @@ def data_root(tmp_path_factory):
 
 def tiny(data_root, out, **changes):
     values = dict(
-        data=str(data_root), out=str(out), backbone="smallcnn", dim=8, batch_size=8, epochs=2, image_size=16,
-        workers=0, quiet=True, device="cpu", warm=0, compute_nmi=False, eval_untrained=False, recall_ks=(1, 2),
-        centerlr=0.02, seed=1,
+        data=str(data_root),
+        out=str(out),
+        backbone="smallcnn",
+        dim=8,
+        batch_size=8,
+        epochs=2,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        warm=0,
+        compute_nmi=False,
+        eval_untrained=False,
+        recall_ks=(1, 2),
+        centerlr=0.02,
+        seed=1,
     )
     values.update(changes)
     return config_from_preset("folder", **values)
@@ -97,8 +112,9 @@ def test_a_registered_loss_trains_through_train_with_its_terms_and_the_proxy_lr(
 
 
 def test_a_registered_loss_runs_in_the_efficiency_helper(user_loss):
-    table = measure_loss_cost({user_loss: {}, "proxygml": {"r": 0.5}}, class_counts=(4,), batch_size=4, dim=8,
-                              repeats=1, warmup=0)
+    table = measure_loss_cost(
+        {user_loss: {}, "proxygml": {"r": 0.5}}, class_counts=(4,), batch_size=4, dim=8, repeats=1, warmup=0
+    )
     assert list(table["loss"]) == [user_loss, "proxygml"]
     assert table.set_index("loss")["loss_parameters"][user_loss] == 4 * 8
     with pytest.warns(RuntimeWarning, match="k = ceil"):  # ProxyGML's default r is too small for C = 4
@@ -109,7 +125,8 @@ def test_a_registered_loss_runs_in_the_efficiency_helper(user_loss):
 def test_the_command_line_imports_a_users_module_that_registers_a_loss(data_root, tmp_path, monkeypatch):
     module = tmp_path / "mods" / "my_losses_for_test.py"
     module.parent.mkdir()
-    module.write_text(textwrap.dedent('''
+    module.write_text(
+        textwrap.dedent("""
         import torch.nn.functional as F
         from torch import nn
         import torch
@@ -124,14 +141,44 @@ def test_the_command_line_imports_a_users_module_that_registers_a_loss(data_root
                 return F.cross_entropy(8 * embeddings @ F.normalize(self.proxies, dim=1).t(), labels)
 
         register_loss("centroid", lambda num_classes, embedding_dim: Centroid(num_classes, embedding_dim))
-    '''))
+    """)
+    )
     monkeypatch.syspath_prepend(str(module.parent))
     out = tmp_path / "cli"
     try:
-        args = ["--dataset", "folder", "--data", str(data_root), "--import", "my_losses_for_test", "--loss", "centroid",
-                "--backbone", "smallcnn", "--dim", "8", "-b", "8", "-j", "0", "--epochs", "1", "--image-size", "16",
-                "--device", "cpu", "--warm", "0", "--no-nmi", "--no-eval-untrained", "--recall-ks", "1",
-                "--quiet", "--out", str(out)]
+        args = [
+            "--dataset",
+            "folder",
+            "--data",
+            str(data_root),
+            "--import",
+            "my_losses_for_test",
+            "--loss",
+            "centroid",
+            "--backbone",
+            "smallcnn",
+            "--dim",
+            "8",
+            "-b",
+            "8",
+            "-j",
+            "0",
+            "--epochs",
+            "1",
+            "--image-size",
+            "16",
+            "--device",
+            "cpu",
+            "--warm",
+            "0",
+            "--no-nmi",
+            "--no-eval-untrained",
+            "--recall-ks",
+            "1",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
         assert main(args) == 0
         config = json.loads((out / "config.json").read_text())
         assert config["loss"] == "centroid" and config["imports"] == ["my_losses_for_test"]
@@ -162,12 +209,32 @@ def test_a_registered_dataset_and_backbone_train_through_the_same_pipeline(data_
             return torch.relu(self.conv(x))
 
     register_dataset("my_folder", load_mine, aliases=("mf",), preset={"epochs": 1, "freeze_bn": False})
-    register_backbone("tinyconv", lambda in_channels=1: TinyConv(in_channels), feature_dim=6,
-                      transforms=smallcnn_transforms, image_size=16, channels=(1, 3))
+    register_backbone(
+        "tinyconv",
+        lambda in_channels=1: TinyConv(in_channels),
+        feature_dim=6,
+        transforms=smallcnn_transforms,
+        image_size=16,
+        channels=(1, 3),
+    )
     try:
-        config = config_from_preset("mf", data=str(data_root), out=str(tmp_path / "run"), backbone="tinyconv",
-                                    dim=8, batch_size=8, workers=0, quiet=True, device="cpu", warm=0,
-                                    compute_nmi=False, eval_untrained=False, recall_ks=(1,), N=2, r=0.5)
+        config = config_from_preset(
+            "mf",
+            data=str(data_root),
+            out=str(tmp_path / "run"),
+            backbone="tinyconv",
+            dim=8,
+            batch_size=8,
+            workers=0,
+            quiet=True,
+            device="cpu",
+            warm=0,
+            compute_nmi=False,
+            eval_untrained=False,
+            recall_ks=(1,),
+            N=2,
+            r=0.5,
+        )
         assert config.dataset == "my_folder" and config.epochs == 1
         assert "R@1" in train(config)
         assert loaded == ["train", "test"]
@@ -219,9 +286,12 @@ def test_each_builtin_name_is_registered_in_one_place():
     counts = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in (
-                "register_loss", "register_dataset", "register_backbone"
-            ) and node.args and isinstance(node.args[0], ast.Constant):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) in ("register_loss", "register_dataset", "register_backbone")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
                 counts[node.args[0].value] = counts.get(node.args[0].value, 0) + 1
     assert all(n == 1 for n in counts.values()), counts
     # the rest are registered in loops over the one table that describes them

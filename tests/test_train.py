@@ -194,7 +194,7 @@ def test_non_finite_loss_stops_with_epoch_and_step(data_root, tmp_path, monkeypa
         return value * float("nan") if calls["n"] == 2 else value
 
     monkeypatch.setattr(ProxyGMLLoss, "forward", nan_at_second_call)
-    with pytest.raises(NonFiniteLossError, match=r"epoch 0 .*step 1 of 3"):
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1/3 .*step 2 of 3"):
         train(tiny(data_root, tmp_path / "run", eval_untrained=False))
 
 

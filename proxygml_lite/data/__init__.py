@@ -20,12 +20,13 @@ split, classes in numeric order of their original id), ``ds.num_classes``,
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from ..registry import DATASETS, register_dataset
 from .folder import IMAGE_EXTENSIONS, FolderDataset, ImageListDataset
 from .manifest import load_prepared
-from .prepare import _ALIASES, BENCHMARKS, SPECS, canonical_benchmark, prepare_dataset
+from .prepare import prepare_dataset
+from .specs import _ALIASES, BENCHMARKS, SPECS
 
 __all__ = [
     "DATASETS",
@@ -67,8 +68,12 @@ def _load_glyphs(data_root, split, transform=None, progress=True, **options):
     return load_glyphs(data_root, split, transform=transform, progress=progress, **options)
 
 
-register_dataset("glyphs", _load_glyphs, takes_options=True,
-                 description="synthetic glyph classes, generated on first use (CPU experiments)")
+register_dataset(
+    "glyphs",
+    _load_glyphs,
+    takes_options=True,
+    description="synthetic glyph classes, generated on first use (CPU experiments)",
+)
 #: Generation options of ``glyphs_hard`` (the CPU benchmark with headroom, issue 11): one distorted image
 #: per font face (12 per class) and the 199 unseen test classes the glyph pool leaves after the 100 training
 #: classes. ``--dataset-options`` given for ``glyphs_hard`` are applied on top of these.
@@ -79,10 +84,17 @@ def _load_glyphs_hard(data_root, split, transform=None, progress=True, **options
     return _load_glyphs(data_root, split, transform=transform, progress=progress, **{**GLYPHS_HARD_OPTIONS, **options})
 
 
-register_dataset("glyphs_hard", _load_glyphs_hard, takes_options=True,
-                 description="glyphs with 12 images per class and 199 unseen test classes (CPU benchmark with headroom)")
-register_dataset("folder", lambda data_root, split, transform=None: FolderDataset(data_root, split, transform=transform),
-                 description="your own data: <data>/{train,test}/<class>/<image>")
+register_dataset(
+    "glyphs_hard",
+    _load_glyphs_hard,
+    takes_options=True,
+    description="glyphs with 12 images per class and 199 unseen test classes (CPU benchmark with headroom)",
+)
+register_dataset(
+    "folder",
+    lambda data_root, split, transform=None: FolderDataset(data_root, split, transform=transform),
+    description="your own data: <data>/{train,test}/<class>/<image>",
+)
 
 
 def canonical_name(name: str) -> str:

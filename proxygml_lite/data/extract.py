@@ -1,7 +1,10 @@
 """Safe, atomic, idempotent extraction of the benchmark archives.
 
-* safe: no member may land outside the target (absolute names, ``..``, links
-  pointing out, device files are refused; tar uses ``filter="data"``);
+* safe: no member may land outside the target (absolute names, ``..`` and
+  device files are refused; tar uses ``filter="data"``); links are refused in
+  both kinds of archive alike (tar symbolic and hard links, zip symbolic
+  links): the original benchmark archives hold none, so an archive with a
+  link is not the original;
 * atomic: the archive is unpacked into a temporary folder next to the target
   and the expected top folder is renamed into place only when complete;
 * idempotent: when the target folder is there, nothing is done (and said so);
@@ -20,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from ..fileio import atomic_copy, make_temp_dir
+from ..fileio import atomic_copy, dir_mode, file_mode, make_temp_dir
 
 __all__ = ["extract_archive", "place_file", "temp_dir_next_to", "remove_stale_temp_dirs"]
 
@@ -59,6 +62,7 @@ def extract_archive(
                 f"{archive} does not hold the folder {top}/ (found: {found}); it is not the expected "
                 "archive. Replace it with the original file (see data/README.md)"
             )
+        _umask_modes(inner)
         os.rename(inner, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -91,7 +95,7 @@ def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
     for entry in parent.iterdir():
         if not entry.name.startswith(prefix + "-") or not entry.is_dir():
             continue
-        pid_text = entry.name[len(prefix) + 1:].split("-", 1)[0]
+        pid_text = entry.name[len(prefix) + 1 :].split("-", 1)[0]
         if pid_text.isdigit() and not _alive(int(pid_text)):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
@@ -99,6 +103,22 @@ def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _umask_modes(top: Path) -> None:
+    """Give every extracted folder and file the mode a plain ``mkdir``/``open`` gives under the umask.
+
+    tar members carry their own modes (a re-packed archive may hold ``0700``
+    folders or ``0600`` files), which would make ``raw/`` private to whoever
+    ran prepare; the files are data, so no execute bits either.
+    """
+    folder_mode, data_mode = dir_mode(), file_mode()
+    os.chmod(top, folder_mode)
+    for parent, dirs, files in os.walk(top):
+        for name in dirs:
+            os.chmod(os.path.join(parent, name), folder_mode)
+        for name in files:
+            os.chmod(os.path.join(parent, name), data_mode)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -132,21 +152,35 @@ def _check_name(archive: Path, name: str) -> PurePosixPath:
 
 def _damaged(archive: Path, err: BaseException) -> ValueError:
     return ValueError(
-        f"{archive} is damaged or truncated ({type(err).__name__}: {err}). Delete it and download it "
-        "again (prepare --download), or fetch it by hand (see data/README.md)"
+        f"{archive} is damaged or truncated ({type(err).__name__}: {err}). Replace it with an intact copy: move "
+        "it out of the archives folder and run prepare --download, or fetch it by hand (see data/README.md)"
+    )
+
+
+def _link_refused(archive: Path, name: str, kind: str, target: str) -> ValueError:
+    return ValueError(
+        f"{archive} holds the {kind} {name!r} -> {target!r}; refusing to extract it (links are refused in tar and "
+        "zip archives alike: the original benchmark archives hold none, so this is not the original). Use the "
+        "original archive from the dataset's authors (see data/README.md)"
     )
 
 
 def _extract_tar(archive: Path, tmp: Path, progress) -> None:
     try:
-        with tarfile.open(archive, "r:*") as tar, tqdm(
-            unit=" files", desc=f"extract {archive.name}", disable=None if progress is None else not progress,
-        ) as bar:
+        with (
+            tarfile.open(archive, "r:*") as tar,
+            tqdm(
+                unit=" files",
+                desc=f"extract {archive.name}",
+                disable=None if progress is None else not progress,
+            ) as bar,
+        ):
             for member in tar:
                 _check_name(archive, member.name)
+                if member.issym() or member.islnk():
+                    kind = "symbolic link" if member.issym() else "hard link"
+                    raise _link_refused(archive, member.name, kind, member.linkname)
                 if not (member.isfile() or member.isdir()):
-                    if member.issym() or member.islnk():
-                        continue  # the benchmark archives hold no links; skip rather than trust one
                     raise ValueError(f"{archive} holds {member.name!r}, which is not a file or folder; refusing")
                 _extract_member(tar, member, tmp, archive)
                 bar.update(1)
@@ -173,9 +207,15 @@ def _extract_zip(archive: Path, tmp: Path, progress) -> None:
             for member in members:
                 _check_name(archive, member.filename)
                 if stat.S_ISLNK(member.external_attr >> 16):
-                    raise ValueError(f"{archive} holds the symbolic link {member.filename!r}; refusing")
-            for member in tqdm(members, unit=" files", desc=f"extract {archive.name}",
-                               disable=None if progress is None else not progress):
+                    raise _link_refused(
+                        archive, member.filename, "symbolic link", zf.read(member).decode("utf-8", "replace")
+                    )
+            for member in tqdm(
+                members,
+                unit=" files",
+                desc=f"extract {archive.name}",
+                disable=None if progress is None else not progress,
+            ):
                 zf.extract(member, tmp)
     except (zipfile.BadZipFile, EOFError, zlib.error) as err:
         raise _damaged(archive, err) from None

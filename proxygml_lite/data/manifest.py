@@ -11,17 +11,34 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..fileio import atomic_write_json
 from .folder import ImageListDataset, check_split, list_images, sort_class_folders
 
-__all__ = ["MANIFEST_NAME", "FORMAT", "write_manifest", "read_manifest", "verify_split", "load_prepared",
-           "prepare_command"]
+__all__ = [
+    "MANIFEST_NAME",
+    "FORMAT",
+    "PreparedFolderError",
+    "write_manifest",
+    "read_manifest",
+    "verify_split",
+    "load_prepared",
+    "prepare_command",
+]
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "proxygml_lite.prepared/1"
+
+
+class PreparedFolderError(ValueError):
+    """A prepared folder does not match its manifest: ``problem`` (one sentence) and ``fix``."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem}. {fix}")
+        self.problem = problem
+        self.fix = fix
 
 
 def prepare_command(name: str, data_root: str | os.PathLike, extra: str = "") -> str:
@@ -39,21 +56,24 @@ def read_manifest(folder: Path, name: str, data_root) -> dict:
     """The manifest of a prepared folder; FileNotFoundError/ValueError say what to run."""
     path = folder / MANIFEST_NAME
     if not path.is_file():
-        state = ("does not exist" if not folder.exists()
-                 else f"has no {MANIFEST_NAME} (incomplete, or not made by prepare)")
-        raise FileNotFoundError(
+        state = (
+            "does not exist" if not folder.exists() else f"has no {MANIFEST_NAME} (incomplete, or not made by prepare)"
+        )
+        err = FileNotFoundError(
             f"The {name} dataset is not prepared: {folder} {state}. Run:\n"
             f"  {prepare_command(name, data_root, ' --download')}\n"
             "(or place the archives by hand first: see data/README.md)"
         )
+        err.problem = f"{folder} {state}"
+        raise err
     try:
         with open(path, encoding="utf-8") as fh:
             manifest = json.load(fh)
         if manifest.get("format") != FORMAT or "splits" not in manifest:
             raise ValueError(f"unknown format {manifest.get('format')!r}")
     except (ValueError, AttributeError) as err:
-        raise ValueError(
-            f"{path} is damaged ({err}). Rebuild the folder: {prepare_command(name, data_root, ' --force')}"
+        raise PreparedFolderError(
+            f"{path} is damaged ({err})", f"Rebuild the folder: {prepare_command(name, data_root, ' --force')}"
         ) from None
     return manifest
 
@@ -72,14 +92,14 @@ def verify_split(folder: Path, manifest: dict, split: str, name: str, data_root)
             parts.append(f"missing class folders {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
         if extra:
             parts.append(f"unexpected folders {', '.join(extra[:5])}" + (" ..." if len(extra) > 5 else ""))
-        raise ValueError(f"{split_dir} does not match {MANIFEST_NAME}: {'; '.join(parts)}. {fix}")
+        raise PreparedFolderError(f"{split_dir} does not match {MANIFEST_NAME}: {'; '.join(parts)}", fix)
     labels = sort_class_folders(expected)
     images = [list_images(split_dir / label) for label in labels]
     for label, imgs in zip(labels, images, strict=True):
         want = int(expected[label]["images"])
         if len(imgs) != want:
-            raise ValueError(
-                f"{split_dir / label} holds {len(imgs)} images, {MANIFEST_NAME} records {want}. {fix}"
+            raise PreparedFolderError(
+                f"{split_dir / label} holds {len(imgs)} images, {MANIFEST_NAME} records {want}", fix
             )
     return labels, images
 
@@ -101,8 +121,9 @@ def load_prepared(
     folder = Path(data_root) / name
     manifest = read_manifest(folder, name, data_root)
     if split not in manifest["splits"]:
-        raise ValueError(f"{folder / MANIFEST_NAME} has no {split!r} split. Rebuild: "
-                         f"{prepare_command(name, data_root, ' --force')}")
+        raise ValueError(
+            f"{folder / MANIFEST_NAME} has no {split!r} split. Rebuild: {prepare_command(name, data_root, ' --force')}"
+        )
     classes = manifest["splits"][split]["classes"]
     if verify:
         labels, images = verify_split(folder, manifest, split, name, data_root)
@@ -111,8 +132,9 @@ def load_prepared(
         images = [list_images(folder / split / label) for label in labels]
     samples = [(str(p), t) for t, imgs in enumerate(images) for p in imgs]
     names = [classes[label]["name"] for label in labels]
-    return ImageListDataset(samples, names, transform=transform, mode="RGB", root=folder, split=split,
-                            class_folders=labels)
+    return ImageListDataset(
+        samples, names, transform=transform, mode="RGB", root=folder, split=split, class_folders=labels
+    )
 
 
 def _num(label: str):

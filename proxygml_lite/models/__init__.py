@@ -64,21 +64,37 @@ def _load_smallcnn_weights(backbone, source):
 
 
 register_backbone(
-    "bninception", lambda in_channels=3: BNInception(),
-    feature_dim=bninception.FEATURE_DIM, transforms=bninception_transforms, image_size=224,
-    min_image_size=bninception.MIN_INPUT_SIZE, load_weights=load_bninception_weights, pretrained_by_default=True,
-    check_image_size=_bninception_size_problem, description="BN-Inception (the paper's), ImageNet weights",
+    "bninception",
+    lambda in_channels=3: BNInception(),
+    feature_dim=bninception.FEATURE_DIM,
+    transforms=bninception_transforms,
+    image_size=224,
+    min_image_size=bninception.MIN_INPUT_SIZE,
+    load_weights=load_bninception_weights,
+    pretrained_by_default=True,
+    check_image_size=_bninception_size_problem,
+    description="BN-Inception (the paper's), ImageNet weights",
 )
 register_backbone(
-    "resnet50", lambda in_channels=3: ResNet50Backbone(),
-    feature_dim=resnet.FEATURE_DIM, transforms=imagenet_transforms, image_size=224,
-    min_image_size=resnet.MIN_INPUT_SIZE, load_weights=load_resnet50_weights, pretrained_by_default=True,
+    "resnet50",
+    lambda in_channels=3: ResNet50Backbone(),
+    feature_dim=resnet.FEATURE_DIM,
+    transforms=imagenet_transforms,
+    image_size=224,
+    min_image_size=resnet.MIN_INPUT_SIZE,
+    load_weights=load_resnet50_weights,
+    pretrained_by_default=True,
     description="ResNet-50, torchvision's ImageNet weights",
 )
 register_backbone(
-    "smallcnn", lambda in_channels=1: SmallCNN(in_channels=in_channels),
-    feature_dim=smallcnn.FEATURE_DIM, transforms=smallcnn_transforms, image_size=32,
-    min_image_size=smallcnn.MIN_INPUT_SIZE, channels=(1, 3), load_weights=_load_smallcnn_weights,
+    "smallcnn",
+    lambda in_channels=1: SmallCNN(in_channels=in_channels),
+    feature_dim=smallcnn.FEATURE_DIM,
+    transforms=smallcnn_transforms,
+    image_size=32,
+    min_image_size=smallcnn.MIN_INPUT_SIZE,
+    channels=(1, 3),
+    load_weights=_load_smallcnn_weights,
     description="a small CNN for 32x32 glyphs, trained from scratch",
 )
 

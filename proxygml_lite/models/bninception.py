@@ -37,7 +37,14 @@ from torch import nn
 
 from .common import LoadReport, fetch_to_hub_cache, load_backbone_weights
 
-__all__ = ["BNInception", "valid_input_side", "BNINCEPTION_URL", "BNINCEPTION_MEAN", "BNINCEPTION_STD", "load_bninception_weights"]
+__all__ = [
+    "BNInception",
+    "valid_input_side",
+    "BNINCEPTION_URL",
+    "BNINCEPTION_MEAN",
+    "BNINCEPTION_STD",
+    "load_bninception_weights",
+]
 
 #: The ImageNet weights published with Cadene's pretrainedmodels. Following
 #: torch.hub, every hex digit after ``-`` in the name ("52deb4733") is a

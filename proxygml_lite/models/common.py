@@ -15,7 +15,7 @@ import logging
 import os
 import pickle
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,7 +75,9 @@ class LoadReport:
     kept: tuple[str, ...] = field(default=())
 
     def summary(self) -> str:
-        check = f"SHA-256 prefix {self.hash_prefix} verified" if self.hash_prefix else "no hash in the name, not checked"
+        check = (
+            f"SHA-256 prefix {self.hash_prefix} verified" if self.hash_prefix else "no hash in the name, not checked"
+        )
         text = f"loaded {len(self.loaded)} backbone tensors from {self.source} ({check})"
         if self.reshaped:
             text += f"; {len(self.reshaped)} squeezed from [1, C] to [C]"
@@ -118,8 +120,10 @@ def check_in_channels(backbone: str, in_channels) -> int:
         elif len(allowed) > 1:
             fix = f"use one of {', '.join(map(str, allowed))}"
         else:
-            fix = (f"{backbone} takes 3-channel images (its ImageNet weights are colour); "
-                   f"build_transforms({backbone!r}, ...) converts grayscale images to 3 channels, so pass in_channels=3")
+            fix = (
+                f"{backbone} takes 3-channel images (its ImageNet weights are colour); "
+                f"build_transforms({backbone!r}, ...) converts grayscale images to 3 channels, so pass in_channels=3"
+            )
         raise ValueError(f"in_channels={in_channels!r} is not supported by {backbone}. Fix: {fix}.")
     return in_channels
 
@@ -219,7 +223,7 @@ def read_state_dict(source, url: str | None = None) -> tuple[dict[str, torch.Ten
         )
     state = dict(obj)
     if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state, where, prefix
 
 
@@ -280,7 +284,7 @@ def load_backbone_weights(
     state, where, prefix = read_state_dict(source, url)
     target = backbone.state_dict()
     if not any(k in target for k in state) and any(k.startswith("backbone.") for k in state):
-        state = {k[len("backbone."):] if k.startswith("backbone.") else k: v for k, v in state.items()}
+        state = {k[len("backbone.") :] if k.startswith("backbone.") else k: v for k, v in state.items()}
         skip_prefixes = (*skip_prefixes, "embedding.")
 
     new, loaded, skipped, reshaped, unexpected, bad_shape = {}, [], [], [], [], []

@@ -85,7 +85,7 @@ class EmbeddingNet(nn.Module):
         self._freeze_bn = bool(value)
         self.train(self.training)
 
-    def train(self, mode: bool = True) -> "EmbeddingNet":
+    def train(self, mode: bool = True) -> EmbeddingNet:
         super().train(mode)
         if mode and self._freeze_bn:
             for module in self.backbone.modules():

@@ -70,5 +70,7 @@ def load_resnet50_weights(backbone: ResNet50Backbone, source=True) -> LoadReport
         expected_format="torchvision's ResNet-50 format (e.g. resnet50-0676ba61.pth)",
     )
     if published:  # torchvision checked the file's hash prefix while reading it
-        report = replace(report, source=RESNET50_WEIGHTS.url, hash_prefix=hash_prefix_from_filename(RESNET50_WEIGHTS.url))
+        report = replace(
+            report, source=RESNET50_WEIGHTS.url, hash_prefix=hash_prefix_from_filename(RESNET50_WEIGHTS.url)
+        )
     return report

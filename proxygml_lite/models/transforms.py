@@ -134,7 +134,9 @@ def build_transforms(backbone: str, train: bool, image_size: int | None = None, 
     """
     backbone = check_backbone(backbone)
     if not isinstance(train, bool):
-        raise ValueError(f"train must be True or False; got {train!r}. Fix: build_transforms({backbone!r}, train=True).")
+        raise ValueError(
+            f"train must be True or False; got {train!r}. Fix: build_transforms({backbone!r}, train=True)."
+        )
     size = _check_size(backbone, image_size)
     channels = check_in_channels(backbone, in_channels)
     return BACKBONES.get(backbone).options["transforms"](train, size, channels)

@@ -1,0 +1,464 @@
+#!/usr/bin/env python
+"""Build the course as a static HTML site that works offline (``make book``).
+
+The site holds, in this order, the contents page (``notebooks/README.md`` ->
+``index.html``), every notebook ``notebooks/NN_*.ipynb`` with its committed
+outputs and figures (``NN_name.html``), and the glossary
+(``notebooks/GLOSSARY.md`` -> ``GLOSSARY.html``). Whatever notebooks exist are
+built; nothing is executed. Every page gets a bar with "previous", "contents",
+"glossary" and "next" links at its top and bottom.
+
+Offline means: nothing is loaded from the network.
+
+* Math is typeset in the browser by the MathJax 2.7 that the Python package
+  ``jupyter-server-mathjax`` ships (in the ``notebooks`` extra, so ``make``
+  installs it), copied into ``_static/mathjax/`` with its own STIX web fonts.
+* nbconvert's "lab" template is used without its network scripts (require.js,
+  the Jupyter widgets renderer, mermaid); its CSS is inlined.
+* An interactive widget cannot run without a kernel, so each one is drawn from
+  its saved state: its sliders as disabled controls showing their values, and
+  its last figure; a note says to open the notebook in JupyterLab to move them.
+* Links to ``.ipynb``/``.md`` pages of the site become links to their ``.html``
+  pages (the notebooks' ``.py`` sources too); a relative link to anything that
+  is not a page of the site, or to a notebook not written yet, becomes plain
+  text (and is reported), so no link of the site is broken. Images referenced
+  from Markdown (``../figures/x.png``) are copied into ``_images/``.
+
+Usage::
+
+    python scripts/build_book.py                 # -> build/book/index.html
+    python scripts/build_book.py --out /tmp/book
+
+The site is built in a temporary folder beside ``--out`` and moved into place
+at the end, so an interrupted build never leaves a half-written site.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import html
+import importlib.util
+import os
+import re
+import shutil
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from jinja2 import DictLoader
+from nbconvert import HTMLExporter
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the checkout's package, also when it is not installed
+from proxygml_lite.fileio import make_temp_dir, makedirs  # noqa: E402
+
+NOTEBOOKS = ROOT / "notebooks"
+DEFAULT_OUT = ROOT / "build" / "book"
+SITE_TITLE = "ProxyGML teaching notebooks"
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+
+# nbconvert's lab template without anything fetched from the network, and with the site's navigation.
+TEMPLATE = r"""
+{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}
+<script type="text/x-mathjax-config">
+MathJax.Hub.Config({
+  tex2jax: {inlineMath: [['$', '$'], ['\\(', '\\)']], displayMath: [['$$', '$$'], ['\\[', '\\]']],
+            processEscapes: true, processEnvironments: true},
+  TeX: {equationNumbers: {autoNumber: "AMS", useLabelIds: true}},
+  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null},
+  displayAlign: "center",
+  messageStyle: "none",
+  // The quick preview draws with MathJax's TeX web fonts, which the bundle does not ship (STIX only).
+  "fast-preview": {disabled: true},
+  menuSettings: {zoom: "None", CHTMLpreview: false}
+});
+MathJax.Hub.Queue(function () { document.documentElement.setAttribute("data-mathjax", "done"); });
+</script>
+<script src="{{ resources.book_static }}mathjax/MathJax.js?config={{ resources.mathjax_config }}"></script>
+{%- endblock html_head_js_mathjax -%}
+{%- block html_head_css -%}
+<style type="text/css">{{ resources.book_css }}</style>
+{%- endblock html_head_css -%}
+{%- block body_header -%}
+{{ super() }}
+{{ resources.book_nav }}
+{%- endblock body_header -%}
+{% block body_footer %}
+{{ resources.book_nav }}
+{{ super() }}
+{% endblock body_footer %}
+"""
+
+CSS = """
+nav.book-nav { display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; align-items: baseline; max-width: 1100px;
+  margin: 0.6em auto; padding: 0.5em 1em; border: 1px solid #d0d7de; border-radius: 6px; background: #f6f8fa;
+  font-family: system-ui, sans-serif; font-size: 0.95em; }
+nav.book-nav .book-title { font-weight: 600; margin-right: auto; }
+nav.book-nav a { text-decoration: none; }
+nav.book-nav a:hover { text-decoration: underline; }
+nav.book-nav .book-label { display: inline-block; max-width: 26em; overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; vertical-align: bottom; }
+body.jp-Notebook main { max-width: 1100px; margin: 0 auto; }
+.book-widget { border: 1px dashed #8c959f; border-radius: 6px; padding: 0.6em; margin: 0.3em 0; }
+.book-widget-note { font-size: 0.9em; color: #57606a; margin-bottom: 0.4em; }
+.book-widget-control { display: inline-flex; gap: 0.5em; align-items: center; margin: 0.2em 1em 0.2em 0; }
+.book-widget-box { display: flex; flex-wrap: wrap; gap: 0.3em 0.8em; }
+.book-widget-box.vertical { flex-direction: column; }
+.book-widget img { max-width: 100%; }
+span.book-offsite { border-bottom: 1px dotted #8c959f; }
+.jp-RenderedMarkdown pre { background: #f6f8fa; padding: 0.6em 0.8em; border-radius: 4px; margin: 0.6em 0 1em; }
+/* Column widths from the typeset content (JupyterLab fixes them from the first row, before MathJax runs). */
+.jp-RenderedMarkdown table { table-layout: auto; }
+.jp-RenderedMarkdown td { vertical-align: top; }
+/* The hidden MathML for screen readers would ask for MathJax's TeX web fonts, which the bundle does not ship. */
+.MJX_Assistive_MathML, .MJX_Assistive_MathML * { font-family: serif !important; }
+"""
+
+
+@dataclass
+class Page:
+    """One page of the site: where it comes from, its file name and its title."""
+
+    source: Path
+    name: str
+    title: str
+    kind: str  # "notebook" or "markdown"
+
+
+@dataclass
+class BuildReport:
+    """What a build made: the pages in order, and the warnings (unlinked links, missing images)."""
+
+    out: Path
+    pages: list[Page]
+    warnings: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ pages
+
+
+def _first_heading(markdown: str) -> str | None:
+    for line in markdown.splitlines():
+        match = re.match(r"#\s+(.+?)\s*#*\s*$", line)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def _notebook_title(path: Path) -> str:
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            heading = _first_heading(cell.source)
+            if heading:
+                return heading
+    return path.stem.replace("_", " ")
+
+
+def collect_pages(notebooks: Path = NOTEBOOKS) -> list[Page]:
+    """The pages of the site, in reading order: contents, notebooks ``NN_*``, glossary."""
+    pages = []
+    contents = notebooks / "README.md"
+    if contents.exists():
+        pages.append(Page(contents, "index.html", _first_heading(contents.read_text()) or "Contents", "markdown"))
+    for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
+        pages.append(Page(path, f"{path.stem}.html", _notebook_title(path), "notebook"))
+    glossary = notebooks / "GLOSSARY.md"
+    if glossary.exists():
+        pages.append(Page(glossary, "GLOSSARY.html", _first_heading(glossary.read_text()) or "Glossary", "markdown"))
+    if not any(page.kind == "notebook" for page in pages):
+        raise SystemExit(f"no notebooks NN_*.ipynb in {notebooks}: nothing to build")
+    if pages[0].name != "index.html":
+        raise SystemExit(f"{contents} is missing: it is the contents page, build/book/index.html")
+    return pages
+
+
+def _plain(title: str) -> str:
+    """A title without TeX delimiters, for the browser's tab (``Study of $N$`` -> ``Study of N``)."""
+    return re.sub(r"\$([^$]*)\$", lambda match: match.group(1).replace("\\", ""), title)
+
+
+def _navigation(pages: list[Page], index: int) -> str:
+    def link(page: Page, label: str, before: str = "", after: str = "") -> str:
+        text = html.escape(label)
+        label = f'{before}<span class="book-label">{text}</span>{after}' if before or after else text
+        return f'<a href="{page.name}" title="{html.escape(_plain(page.title))}">{label}</a>'
+
+    def title(page: Page) -> str:
+        return "Contents" if page.name == "index.html" else page.title
+
+    parts = [f'<span class="book-title"><a href="index.html">{html.escape(SITE_TITLE)}</a></span>']
+    if index > 0:
+        parts.append(
+            '<span class="book-prev">' + link(pages[index - 1], title(pages[index - 1]), before="← ") + "</span>"
+        )
+    parts.append(link(pages[0], "Contents"))
+    glossary = [page for page in pages if page.name == "GLOSSARY.html"]
+    if glossary:
+        parts.append(link(glossary[0], "Glossary"))
+    if index + 1 < len(pages):
+        parts.append(
+            '<span class="book-next">' + link(pages[index + 1], title(pages[index + 1]), after=" →") + "</span>"
+        )
+    return '<nav class="book-nav">' + " ".join(parts) + "</nav>"
+
+
+# ---------------------------------------------------------------------------------------- widgets
+
+
+def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
+    """A widget drawn from its saved state, without JavaScript."""
+    model = state.get(model_id)
+    if model is None or depth > 20:
+        return ""
+    name, values = model.get("model_name", ""), model.get("state", {})
+    description = html.escape(str(values.get("description", "")))
+    children = [c[len("IPY_MODEL_") :] for c in values.get("children", []) if isinstance(c, str)]
+    if name in {"HBoxModel", "VBoxModel", "BoxModel", "GridBoxModel", "AccordionModel", "TabModel"}:
+        inner = "".join(_widget_html(child, state, depth + 1) for child in children)
+        vertical = " vertical" if name in {"VBoxModel", "AccordionModel", "TabModel"} else ""
+        return f'<div class="book-widget-box{vertical}">{inner}</div>'
+    if name == "OutputModel":
+        return "".join(_output_html(output) for output in values.get("outputs", []))
+    if name in {"HTMLModel", "HTMLMathModel"}:
+        return f'<span class="book-widget-control">{description} {values.get("value", "")}</span>'
+    if name == "LabelModel":
+        return f'<span class="book-widget-control">{html.escape(str(values.get("value", "")))}</span>'
+    labels = values.get("_options_labels")
+    index = values.get("index")
+    if "Slider" in name and labels is not None and isinstance(index, int):  # SelectionSlider
+        return _range(description, 0, len(labels) - 1, 1, index, labels[index])
+    if "Slider" in name and "value" in values:
+        value = values["value"]
+        if isinstance(value, list):  # a range slider
+            return f'<span class="book-widget-control">{description} {html.escape(str(value))}</span>'
+        return _range(description, values.get("min"), values.get("max"), values.get("step"), value, value)
+    if name in {"CheckboxModel", "ToggleButtonModel"}:
+        checked = " checked" if values.get("value") else ""
+        return f'<label class="book-widget-control"><input type="checkbox" disabled{checked}> {description}</label>'
+    if labels is not None and index is not None:  # Dropdown, RadioButtons, ToggleButtons, Select(Multiple)
+        chosen = [labels[i] for i in (index if isinstance(index, list) else [index]) if 0 <= i < len(labels)]
+        value = ", ".join(map(str, chosen)) or "(none)"
+        return f'<span class="book-widget-control">{description} <b>{html.escape(value)}</b></span>'
+    if "value" in values and not isinstance(values["value"], (dict, list)) and name != "ButtonModel":
+        return f'<span class="book-widget-control">{description} <b>{html.escape(str(values["value"]))}</b></span>'
+    return ""
+
+
+def _range(description: str, low, high, step, value, shown) -> str:
+    """A disabled slider at its saved position, with its value written beside it."""
+    attributes = " ".join(
+        f'{key}="{number}"' for key, number in (("min", low), ("max", high), ("step", step)) if number is not None
+    )
+    return (
+        f'<label class="book-widget-control">{description} '
+        f'<input type="range" disabled {attributes} value="{value}"> <output>{html.escape(str(shown))}</output></label>'
+    )
+
+
+def _output_html(output: dict) -> str:
+    data = output.get("data", {})
+    if "image/png" in data:
+        return f'<img alt="figure" src="data:image/png;base64,{"".join(data["image/png"]).strip()}">'
+    if "image/svg+xml" in data:
+        return "".join(data["image/svg+xml"])
+    if "text/html" in data:
+        return "".join(data["text/html"])
+    text = output.get("text") or data.get("text/plain")
+    if text:
+        return f"<pre>{html.escape(''.join(text))}</pre>"
+    return ""
+
+
+def _static_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Replace every widget output by HTML drawn from the saved widget state; drop the state."""
+    notebook = copy.deepcopy(notebook)
+    state = notebook.metadata.pop("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is None:
+                continue
+            drawn = _widget_html(view.get("model_id", ""), state)
+            note = (
+                "Interactive widget, shown in its saved state. Open this notebook in JupyterLab "
+                "(<code>make lab</code>) to move its controls."
+            )
+            output["data"] = {
+                "text/html": f'<div class="book-widget"><div class="book-widget-note">{note}</div>{drawn}</div>'
+            }
+    return notebook
+
+
+# ------------------------------------------------------------------------------------- rewriting
+
+
+def _github_slug(text: str) -> str:
+    """The anchor GitHub gives a heading (lower case, punctuation dropped, spaces to '-')."""
+    text = unicodedata.normalize("NFKC", html.unescape(re.sub(r"<[^>]+>", "", text))).strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def _add_heading_slugs(page_html: str) -> str:
+    """Give each heading a GitHub-style anchor too, so Markdown links like ``GLOSSARY.md#a-b`` work."""
+
+    def add(match: re.Match) -> str:
+        level, attributes, inner = match.group(1), match.group(2), match.group(3)
+        slug = _github_slug(re.sub(r'<a class="anchor-link".*?</a>', "", inner))
+        if not slug or f'id="{slug}"' in attributes:
+            return match.group(0)
+        return f'<h{level}{attributes}><span id="{slug}"></span>{inner}</h{level}>'
+
+    return re.sub(r"<h([1-6])([^>]*)>(.*?)</h\1>", add, page_html, flags=re.S)
+
+
+def _rewrite_links(page_html: str, page: Page, targets: dict[Path, str], warnings: list[str]) -> str:
+    """``.ipynb``/``.md``/``.py`` links to pages of the site -> ``.html``; other relative links -> text."""
+
+    def rewrite(match: re.Match) -> str:
+        attributes, text = match.group(1), match.group(2)
+        href_match = re.search(r'href="([^"]*)"', attributes)
+        if not href_match:
+            return match.group(0)
+        href = html.unescape(href_match.group(1))
+        if not href or href.startswith("#") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", href):
+            return match.group(0)  # an anchor on this page, or an absolute URL (http:, mailto:)
+        path, _, fragment = href.partition("#")
+        if path in targets.values():  # already a page of the site (the navigation bars)
+            return match.group(0)
+        target = (page.source.parent / path).resolve()
+        if target.suffix == ".py" and target.with_suffix(".ipynb") in targets:
+            target = target.with_suffix(".ipynb")
+        if target in targets:
+            new_href = targets[target] + (f"#{fragment}" if fragment else "")
+            new_attribute = 'href="' + html.escape(new_href) + '"'
+            return f"<a{attributes.replace(href_match.group(0), new_attribute)}>{text}</a>"
+        warnings.append(f"{page.source.name}: link to {href} left as text (not a page of this site)")
+        return f'<span class="book-offsite" title="{html.escape(href)} (not part of this site)">{text}</span>'
+
+    return re.sub(r"<a\b([^>]*)>(.*?)</a>", rewrite, page_html, flags=re.S)
+
+
+def _copy_images(page_html: str, page: Page, out: Path, warnings: list[str]) -> str:
+    """Copy images that Markdown references by a relative path into ``_images/``, and point at the copy."""
+
+    def rewrite(match: re.Match) -> str:
+        src = html.unescape(match.group(2))
+        if src.startswith("data:") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", src):
+            return match.group(0)
+        source = (page.source.parent / src.split("#")[0].split("?")[0]).resolve()
+        if not source.is_file():
+            warnings.append(f"{page.source.name}: image {src} not found")
+            return match.group(0)
+        relative = source.relative_to(ROOT) if source.is_relative_to(ROOT) else Path(source.name)
+        copied = "_images/" + "__".join(relative.parts)
+        (out / "_images").mkdir(exist_ok=True)
+        shutil.copyfile(source, out / copied)
+        return f'{match.group(1)}"{copied}"'
+
+    return re.sub(r'(<img\b[^>]*?\bsrc=)"([^"]*)"', rewrite, page_html)
+
+
+# ------------------------------------------------------------------------------------------ build
+
+
+def mathjax_folder() -> Path:
+    """MathJax 2.7 as shipped by the ``jupyter-server-mathjax`` package."""
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or spec.origin is None:
+        raise SystemExit(
+            "the book bundles MathJax from the Python package jupyter-server-mathjax, which is not installed: "
+            "run `make venv` (it is in the notebooks extra) or `pip install jupyter-server-mathjax -c constraints.txt`"
+        )
+    folder = Path(spec.origin).parent / "static"
+    if not (folder / "MathJax.js").is_file():
+        raise SystemExit(f"jupyter-server-mathjax is installed but {folder / 'MathJax.js'} is missing; reinstall it")
+    return folder
+
+
+def _page_notebook(page: Page) -> nbformat.NotebookNode:
+    if page.kind == "notebook":
+        return _static_widgets(nbformat.read(page.source, as_version=4))
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(nbformat.v4.new_markdown_cell(page.source.read_text()))
+    return notebook
+
+
+def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = False) -> BuildReport:
+    """Build the site into ``out`` (replaced as a whole at the end); return what was built."""
+    out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()) and not (out / "_static" / "mathjax" / "MathJax.js").is_file():
+        raise SystemExit(
+            f"refusing to replace {out}: it is not empty and not a site built by this script; "
+            "pass --out a new or empty folder (default: build/book)"
+        )
+    pages = collect_pages(Path(notebooks).resolve())
+    mathjax = mathjax_folder()
+    staging = make_temp_dir(makedirs(out.parent), prefix=f".{out.name}-")
+    report = BuildReport(out=out, pages=pages)
+    for source in sorted(Path(notebooks).resolve().glob("[0-9][0-9]_*.py")):
+        if not source.with_suffix(".ipynb").exists():
+            report.warnings.append(
+                f"{source.name} has no executed .ipynb yet, so it is not in the site "
+                f"(python scripts/execute_notebooks.py {source.name[:2]})"
+            )
+    try:
+        shutil.copytree(mathjax, staging / "_static" / "mathjax")  # with its LICENSE (Apache-2.0)
+        exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"book.html.j2": TEMPLATE})])
+        exporter.template_file = "book.html.j2"
+        exporter.exclude_anchor_links = False
+        targets = {page.source: page.name for page in pages}
+        targets.update({page.source.with_suffix(".ipynb"): page.name for page in pages if page.kind == "notebook"})
+        for index, page in enumerate(pages):
+            resources = {
+                "metadata": {
+                    "name": _plain(page.title if page.name == "index.html" else f"{page.title} · {SITE_TITLE}")
+                },
+                "book_nav": _navigation(pages, index),
+                "book_css": CSS,
+                "book_static": "_static/",
+                "mathjax_config": MATHJAX_CONFIG,
+            }
+            body, _ = exporter.from_notebook_node(_page_notebook(page), resources=resources)
+            body = _add_heading_slugs(body)
+            body = _rewrite_links(body, page, targets, report.warnings)
+            body = _copy_images(body, page, staging, report.warnings)
+            (staging / page.name).write_text(body, encoding="utf-8")
+            if not quiet:
+                print(f"  {page.name:45s} {page.title}")
+        (staging / ".nojekyll").write_text("")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: build/book)")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="the notebooks folder (default: notebooks)")
+    args = parser.parse_args(argv)
+    print(f"Building the course site from {args.notebooks} ...")
+    report = build(args.out, args.notebooks)
+    for warning in report.warnings:
+        print(f"  note: {warning}")
+    print(f"{len(report.pages)} pages -> {report.out / 'index.html'} (open it in a browser; it works offline)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

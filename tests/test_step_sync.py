@@ -1,0 +1,101 @@
+"""The training step never reads a value back from the device; the loss is read at intervals (``log_every``)."""
+
+import inspect
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from _fabricate import make_tiny_folder_dataset
+
+import proxygml_lite
+from proxygml_lite import engine
+from proxygml_lite.config import config_from_preset
+from proxygml_lite.train import train
+
+PACKAGE = str(Path(proxygml_lite.__file__).parent)
+#: Tensor methods that copy a value to the host (on a GPU each one waits for every queued kernel).
+HOST_READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=6)
+
+
+def _count_reads_in_steps(monkeypatch, config, validate_in_loop: bool):
+    """Run ``config``; count host reads made by the package's own code inside ``Trainer._step`` calls."""
+    state = {"in_step": False, "reads": [], "steps": 0, "flushes": 0}
+
+    def counting(name, original):
+        def method(self, *args, **kwargs):
+            if state["in_step"]:
+                caller = inspect.stack(0)[1]
+                if caller.filename.startswith(PACKAGE):
+                    state["reads"].append(f"{name} at {Path(caller.filename).name}:{caller.lineno}")
+            return original(self, *args, **kwargs)
+
+        return method
+
+    for name in HOST_READS:
+        monkeypatch.setattr(torch.Tensor, name, counting(name, getattr(torch.Tensor, name)))
+    original_step, original_add = engine.Trainer._step, engine.Trainer._add_to_sums
+
+    def step(self, images, labels):
+        if validate_in_loop and hasattr(self.loss_fn, "validate"):
+            self.loss_fn.validate = True  # what the loop did before: the loss checked its values every call
+        state["in_step"], state["steps"] = True, state["steps"] + 1
+        try:
+            return original_step(self, images, labels)
+        finally:
+            state["in_step"] = False
+
+    def add(self, pending, *args, **kwargs):
+        state["flushes"] += bool(pending)
+        return original_add(self, pending, *args, **kwargs)
+
+    monkeypatch.setattr(engine.Trainer, "_step", step)
+    monkeypatch.setattr(engine.Trainer, "_add_to_sums", add)
+    train(config)
+    return state
+
+
+def _config(data_root, out, **changes):
+    values = dict(
+        data=str(data_root),
+        out=str(out),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=6,
+        epochs=2,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        warm=0,
+        compute_nmi=False,
+        eval_untrained=False,
+        recall_ks=(1,),
+        log_every=4,
+    )
+    values.update(changes)
+    return config_from_preset("folder", **values)
+
+
+def test_the_training_step_reads_nothing_back_and_the_loss_is_read_every_log_every_steps(
+    data_root, tmp_path, monkeypatch
+):
+    state = _count_reads_in_steps(monkeypatch, _config(data_root, tmp_path / "run"), validate_in_loop=False)
+    per_epoch = state["steps"] // 2
+    assert per_epoch > 4 and state["reads"] == []
+    # per epoch: one read-back every 4 steps, and one at the end for the rest
+    assert state["flushes"] == 2 * math.ceil(per_epoch / 4)
+
+
+def test_the_count_sees_the_value_checks_of_a_validating_loss(data_root, tmp_path, monkeypatch):
+    """Control: the counter is not blind; ProxyGMLLoss(validate=True) reads labels and finiteness every call."""
+    state = _count_reads_in_steps(monkeypatch, _config(data_root, tmp_path / "run"), validate_in_loop=True)
+    assert len(state["reads"]) >= 3 * state["steps"]
+    assert any("loss.py" in read for read in state["reads"])
