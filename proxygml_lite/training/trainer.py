@@ -36,21 +36,25 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import RunState, capture_rng_state, checkpoint_state, restore_checkpoint, restore_rng_state
+from .checkpoint import RunState, checkpoint_state, restore_checkpoint, restore_rng_state
 from .config import TrainConfig
-from .device import allow_tf32, resolve_amp, resolve_device, seed_everything, to_device
-from .distributed import DistContext, all_gather_objects, cleanup_distributed, init_distributed, wrap_ddp
-from .evaluate import evaluate_model, final_metrics, format_metrics, metric_columns, should_evaluate
+from .device import allow_tf32, resolve_amp, resolve_device, seed_everything
+from .distributed import DistContext, cleanup_distributed, init_distributed
+from .evaluate import evaluate_model, final_metrics, format_metrics, metric_columns
+from .loop import EpochLoop
 from .run_folder import RunFolder, default_run_dir, metrics_csv_columns, print_resume_hint, results_record
-from .schedule import DeferredInterrupt, apply_warmup
 from .setup import backbone_parameters, build_data, build_parts
-from .step import TERM_COLUMNS, check_finite, epoch_row, read_back, stack_loss_parts, train_step
 
 __all__ = ["Trainer", "train"]
 
 
-class Trainer:
-    """Runs one config from start (or its checkpoint) to the end; see :func:`train`."""
+class Trainer(EpochLoop):
+    """Runs one config from start (or its checkpoint) to the end; see :func:`train`.
+
+    The life of a run is here (build, resume, evaluate the untrained model,
+    the epochs, the results); what happens within an epoch is
+    :class:`~proxygml_lite.training.loop.EpochLoop`.
+    """
 
     def __init__(
         self, config: TrainConfig, ctx: DistContext | None = None, callback: Callable[[str, dict], None] | None = None
@@ -173,141 +177,6 @@ class Trainer:
         metrics = final_metrics(self.state.history, self._columns())
         self._write_results(metrics)
         return metrics
-
-    def _set_warmup(self, epoch: int) -> bool:
-        frozen, self._in_place_zero_grad = apply_warmup(self._backbone_params(), epoch, self.config)
-        if self.ctx.distributed:  # DDP syncs the parameters that required grad when it was built
-            self.wrapped, self._ddp_trainable = wrap_ddp(
-                self.parts.trainee, self.device, self._ddp_trainable, self.wrapped
-            )
-        return frozen
-
-    def _train_epoch(self, epoch: int, start_step: int, sums: dict) -> dict:
-        cfg, data = self.config, self.data
-        if self.parts.schedule.begin_epoch(epoch):
-            self.log(
-                f"epoch {epoch + 1}/{cfg.epochs}: lrs x{cfg.rate} -> {[g['lr'] for g in self.optimizer.param_groups]}"
-            )
-        frozen = self._set_warmup(epoch)
-        self.parts.trainee.train()  # the model's own train() keeps BatchNorm frozen under --freeze_BN
-        data.sampler.set_epoch(epoch)
-        data.sampler.set_start(start_step * data.local_batch)
-        data.loader_generator.manual_seed(cfg.seed * 100_003 + epoch)
-        sums = {
-            "loss": 0.0,
-            "count": 0,
-            "train_time_s": 0.0,
-            "frozen": frozen,
-            "lrs": [g["lr"] for g in self.optimizer.param_groups],
-            **sums,
-        }
-        bar = tqdm(
-            total=data.steps_per_epoch,
-            initial=start_step,
-            desc=f"epoch {epoch}",
-            disable=not self.progress,
-            leave=False,
-            dynamic_ncols=True,
-        )
-        step, in_step, rng_before = start_step, False, None
-        pending: list[tuple[int, torch.Tensor]] = []  # (step, loss parts) still on the device
-        # a callback receives each step's loss as a number: with one, every step waits for the device
-        sync_every = 1 if self.callback is not None else cfg.log_every
-        tick = time.perf_counter()
-        iterator = iter(data.train_loader)
-        deferred = DeferredInterrupt(
-            lambda: self.log("\nCtrl-C: finishing this step, then saving a checkpoint (Ctrl-C again stops at once)")
-        )
-        try:
-            with deferred:
-                while step < data.steps_per_epoch:
-                    rng_before, in_step = capture_rng_state(), True
-                    try:
-                        images, labels = next(iterator)
-                    except StopIteration:
-                        break
-                    pending.append((step, self._step(images, labels)))
-                    step, in_step = step + 1, False
-                    bar.update(1)
-                    if step % sync_every == 0:
-                        self._add_to_sums(pending, epoch, sums)
-                        if self.progress:
-                            bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}")
-                    if self.callback is not None:
-                        self._emit(
-                            "step_end", epoch=epoch, step=step, steps=data.steps_per_epoch, loss=sums["last_loss"]
-                        )
-                    if deferred.requested:
-                        raise KeyboardInterrupt
-            self._add_to_sums(pending, epoch, sums)
-        except KeyboardInterrupt:
-            sums["train_time_s"] += time.perf_counter() - tick
-            self.state.elapsed_s += time.perf_counter() - tick
-            # this process's own values (no collective: the other processes may be elsewhere)
-            self._add_to_sums(pending, epoch, sums, reduce=False)
-            # a KeyboardInterrupt raised inside a step (not through SIGINT) leaves that step undone:
-            # resume redoes it from the RNG state before its batch was drawn
-            self._save(epoch, step, sums, rng_before if in_step and rng_before is not None else capture_rng_state())
-            self._interrupted(epoch, step)
-            raise
-        finally:
-            bar.close()
-        sums["train_time_s"] += time.perf_counter() - tick
-        self.state.elapsed_s += time.perf_counter() - tick
-        return sums
-
-    def _step(self, images, labels) -> torch.Tensor:
-        """One optimisation step; returns ``[L, *terms]`` detached, on the device (no synchronisation)."""
-        images = to_device(images, self.device, self.channels_last)
-        labels = torch.as_tensor(labels).to(self.device, non_blocking=True)
-        loss, terms = train_step(
-            self.wrapped,
-            self.loss_fn,
-            self.optimizer,
-            self.parts.scaler,
-            images,
-            labels,
-            self.amp_dtype,
-            in_place_zero_grad=self._in_place_zero_grad,
-        )
-        if self.state.term_names is None:
-            self.state.term_names = TERM_COLUMNS + tuple(name for name in terms if name not in TERM_COLUMNS)
-        return stack_loss_parts(loss, terms, self.state.term_names)
-
-    def _add_to_sums(self, pending: list, epoch: int, sums: dict, reduce: bool = True) -> None:
-        """Read the pending steps' losses back (one synchronisation) into ``sums``; NaN/Inf stops the run."""
-        for step, (value, *terms) in read_back(pending, self.ctx, reduce):
-            check_finite(value, epoch, self.config.epochs, step, self.data.steps_per_epoch, self.out)
-            sums["loss"] += value
-            for name, term in zip(self.state.term_names, terms):
-                sums[name] = sums.get(name, 0.0) + term
-            sums["count"] += 1
-            sums["last_loss"] = value
-
-    def _finish_epoch(self, epoch: int, sums: dict) -> dict[str, Any]:
-        cfg = self.config
-        row = epoch_row(epoch, sums, self.optimizer.param_groups, self.state.term_names or TERM_COLUMNS)
-        if should_evaluate(cfg, epoch):
-            begin = time.perf_counter()
-            try:
-                row.update(self.evaluate(f"evaluating epoch {epoch + 1}"))
-            except KeyboardInterrupt:
-                self._save(epoch, self.steps_per_epoch, sums, capture_rng_state())
-                self._interrupted(epoch, self.steps_per_epoch)
-                raise
-            row["eval_time_s"] = round(time.perf_counter() - begin, 3)
-            self.state.elapsed_s += time.perf_counter() - begin
-        self.state.history.append(row)
-        self._save_proxies(epoch + 1)
-        rng = all_gather_objects(capture_rng_state(), self.ctx) if self.ctx.distributed else capture_rng_state()
-        self._save(epoch + 1, 0, {}, rng)
-        self._write_metrics()
-        self._emit("epoch_end", epoch=epoch, row=row)
-        self.log(
-            f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f} (L^s {row['loss_s']:.4f}, "
-            f"L^p {row['loss_p']:.4f}) {format_metrics({k: v for k, v in row.items() if k in self._columns()})}"
-        )
-        return row
 
     def _interrupted(self, epoch: int, step: int) -> None:
         if self.ctx.is_main:
