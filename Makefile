@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: help venv test test-fast lab notebooks notebooks-check book bench clean-venv
+.PHONY: help venv test test-fast lab notebooks notebooks-check book bench studies clean-venv
 
 help:
 	@echo "make lab        - open the notebooks in JupyterLab (creates $(VENV) on first use)"
@@ -14,6 +14,7 @@ help:
 	@echo "make notebooks  - execute every notebook in full mode and commit-ready outputs + figures/"
 	@echo "make book       - build the notebooks as an offline HTML site: build/book/index.html"
 	@echo "make bench      - run the benchmark scripts in benchmarks/"
+	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (3 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
 
 venv: $(STAMP)
 
@@ -48,6 +49,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_proxy_losses.py
 	$(BIN)/python benchmarks/bench_train_step.py
+
+studies: $(STAMP)
+	$(BIN)/python -m proxygml_lite.study_runs $(STUDIES_FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -57,8 +57,9 @@ def measure(backbone: str, dim: int, image_size: int, classes: int, n: int, r: f
     torch.manual_seed(seed)
     model = build_model(backbone, embedding_dim=dim, pretrained=False, in_channels=3).eval()
     loss_fn = ProxyGMLLoss(classes, n, dim, r=r)
-    transform = build_transforms(backbone, train=False, image_size=image_size,
-                                 **({"in_channels": 3} if backbone == "smallcnn" else {}))
+    transform = build_transforms(
+        backbone, train=False, image_size=image_size, **({"in_channels": 3} if backbone == "smallcnn" else {})
+    )
     images = torch.stack([transform(im) for im in smooth_images(batch, max(image_size, 64), seed)])
     labels = torch.randint(0, classes, (batch,), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
@@ -82,8 +83,10 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     setups = [("bninception", 512, 224), ("smallcnn", 64, 32)]
     print(f"C={args.classes} N={args.N} r={args.r}, batch {args.batch}, {args.seeds} seeds, CPU, random init")
-    print(f"{'backbone':<12} {'d':>4} {'px':>4} {'k':>4} {'samples with another subgraph':>31} "
-          f"{'subgraph members changed':>26} {'s/seed':>7}")
+    print(
+        f"{'backbone':<12} {'d':>4} {'px':>4} {'k':>4} {'samples with another subgraph':>31} "
+        f"{'subgraph members changed':>26} {'s/seed':>7}"
+    )
     for backbone, dim, size in setups:
         samples, members = [], []
         begin = time.perf_counter()
@@ -92,10 +95,12 @@ def main() -> None:
             samples.append(s)
             members.append(m)
         per_seed = (time.perf_counter() - begin) / args.seeds
-        spread = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
-        print(f"{backbone:<12} {dim:>4} {size:>4} {k:>4} "
-              f"{100 * statistics.mean(samples):>24.1f}% ± {100 * spread(samples):4.1f} "
-              f"{100 * statistics.mean(members):>19.2f}% ± {100 * spread(members):4.2f} {per_seed:>7.1f}")
+        spread = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0
+        print(
+            f"{backbone:<12} {dim:>4} {size:>4} {k:>4} "
+            f"{100 * statistics.mean(samples):>24.1f}% ± {100 * spread(samples):4.1f} "
+            f"{100 * statistics.mean(members):>19.2f}% ± {100 * spread(members):4.2f} {per_seed:>7.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,7 @@ def main() -> None:
     parser.add_argument("--noise", type=float, nargs="+", default=[1.4, 2.2, 3.0])
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    print(f"{args.classes} classes x {args.per_class} images, d = {args.dim}, {args.seeds} k-means seeds; "
-          "NMI in %")
+    print(f"{args.classes} classes x {args.per_class} images, d = {args.dim}, {args.seeds} k-means seeds; NMI in %")
     print(f"{'noise':>5} {'protocol':>8} {'NMI':>14} {'minus sklearn':>14} {'s/run':>7} {'time / sklearn':>15}")
     for noise in args.noise:
         x, y = cub_like(args.classes, args.per_class, args.dim, noise)
@@ -57,8 +56,10 @@ def main() -> None:
         for protocol, (values, seconds) in results.items():
             diffs = [a - b for a, b in zip(values, ref_values)]
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            print(f"{noise:>5.1f} {protocol:>8} {statistics.mean(values):>8.2f} ± {spread:4.2f} "
-                  f"{statistics.mean(diffs):>+14.2f} {seconds:>7.2f} {seconds / ref_time:>15.2f}")
+            print(
+                f"{noise:>5.1f} {protocol:>8} {statistics.mean(values):>8.2f} ± {spread:4.2f} "
+                f"{statistics.mean(diffs):>+14.2f} {seconds:>7.2f} {seconds / ref_time:>15.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@
 # a softmax classifier does. No GPU is needed; every notebook runs on a laptop CPU in well under a minute.
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -78,8 +78,7 @@ from proxygml_lite import exercises, plots, steps, toy, widgets
 
 # %%
 C, K = 3, 2  # classes, modes per class
-points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=10, noise=0.15,
-                                       seed=cfg.seed)
+points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=10, noise=0.15, seed=cfg.seed)
 print("X:", tuple(points.shape), " labels y^s:", labels.tolist())
 print("row norms:", points.norm(dim=1).min().item(), "to", points.norm(dim=1).max().item())
 
@@ -118,10 +117,13 @@ def nearest_proxy_accuracy(proxy_matrix, proxy_classes):
     return (proxy_classes[nearest] == labels).float().mean().item()
 
 
-print(f"nearest-proxy accuracy, 1 proxy per class (class means): "
-      f"{nearest_proxy_accuracy(one_proxy, torch.arange(C)):.2f}")
-print(f"nearest-proxy accuracy, N={N} proxies per class (at the modes): "
-      f"{nearest_proxy_accuracy(proxies, proxy_label):.2f}")
+print(
+    f"nearest-proxy accuracy, 1 proxy per class (class means): {nearest_proxy_accuracy(one_proxy, torch.arange(C)):.2f}"
+)
+print(
+    f"nearest-proxy accuracy, N={N} proxies per class (at the modes): "
+    f"{nearest_proxy_accuracy(proxies, proxy_label):.2f}"
+)
 
 # %% [markdown]
 # What this does and does not show. The embeddings here are **fixed**: with the points where they are, one proxy
@@ -140,8 +142,17 @@ print(f"nearest-proxy accuracy, N={N} proxies per class (at the modes): "
 # %%
 generator = torch.Generator().manual_seed(cfg.seed)
 batch = torch.randperm(len(points), generator=generator)[:8].tolist()
-fig = plots.plot_methods_compared(points, labels, anchor_index=batch[0], batch_indices=batch,
-                                  class_proxies=one_proxy, proxies=proxies, num_classes=C, proxies_per_class=N, r=0.5)
+fig = plots.plot_methods_compared(
+    points,
+    labels,
+    anchor_index=batch[0],
+    batch_indices=batch,
+    class_proxies=one_proxy,
+    proxies=proxies,
+    num_classes=C,
+    proxies_per_class=N,
+    r=0.5,
+)
 save_figure(fig, "01_methods_compared")
 
 # %% [markdown]
@@ -173,8 +184,9 @@ print(S[::10])
 # graph has $B \cdot C N$ edges. Notebook 2 keeps only $k$ edges per sample.
 
 # %%
-fig = plots.plot_similarity_bipartite(S, labels, num_classes=C, proxies_per_class=N,
-                                      sample_indices=list(range(0, len(points), 10)))
+fig = plots.plot_similarity_bipartite(
+    S, labels, num_classes=C, proxies_per_class=N, sample_indices=list(range(0, len(points), 10))
+)
 save_figure(fig, "01_similarity_bipartite")
 
 # %% [markdown]
@@ -185,8 +197,9 @@ save_figure(fig, "01_similarity_bipartite")
 # close to the proxy of *its* cluster (red) and far from the proxy at the class's other cluster (blue).
 
 # %%
-fig = plots.plot_similarity_heatmap(S, labels, num_classes=C, columns_per_class=N,
-                                    title=r"$S = XP^\top$ (rows: samples, columns: proxies)")
+fig = plots.plot_similarity_heatmap(
+    S, labels, num_classes=C, columns_per_class=N, title=r"$S = XP^\top$ (rows: samples, columns: proxies)"
+)
 save_figure(fig, "01_similarity_heatmap")
 
 # %% [markdown]
@@ -196,12 +209,14 @@ save_figure(fig, "01_similarity_heatmap")
 # the modes on the unit sphere; `steps.similarity_graph` is unchanged.
 
 # %%
-points_3d, labels_3d = toy.multimodal_sphere(num_classes=3, modes_per_class=2, samples_per_mode=15, noise=0.15,
-                                             seed=cfg.seed)
+points_3d, labels_3d = toy.multimodal_sphere(
+    num_classes=3, modes_per_class=2, samples_per_mode=15, noise=0.15, seed=cfg.seed
+)
 proxies_3d = toy.toy_proxies(num_classes=3, proxies_per_class=2, dim=3, modes_per_class=2, jitter=0.1, seed=cfg.seed)
 print("S on the sphere:", tuple(steps.similarity_graph(points_3d, proxies_3d).shape))
-fig = plots.plot_toy_embedding(points_3d, labels_3d, proxies=proxies_3d, proxies_per_class=2,
-                               title="3 classes x 2 modes on the unit sphere, N = 2")
+fig = plots.plot_toy_embedding(
+    points_3d, labels_3d, proxies=proxies_3d, proxies_per_class=2, title="3 classes x 2 modes on the unit sphere, N = 2"
+)
 save_figure(fig, "01_toy_sphere")
 
 # %% [markdown]
@@ -226,8 +241,7 @@ save_figure(fig, "01_toy_sphere")
 # </details>
 
 # %%
-fig = plots.plot_similarity_explorer(num_classes=3, modes_per_class=3, proxies_per_class=3, noise=0.15,
-                                     seed=cfg.seed)
+fig = plots.plot_similarity_explorer(num_classes=3, modes_per_class=3, proxies_per_class=3, noise=0.15, seed=cfg.seed)
 save_figure(fig, "01_similarity_explorer")
 
 # %%
@@ -295,6 +309,7 @@ widgets.similarity_widget(num_classes=3, modes_per_class=3, proxies_per_class=3,
 # `proxies` is the learnable matrix, shape $(CN, d)$, rows of *any* length, so normalise each proxy first. Return
 # $S$, shape $(B, CN)$. The checker compares your function with `steps.similarity_graph` on random inputs of
 # several shapes and tells you which entry differs. Replace the `raise` line with your code and run the cell.
+
 
 # %%
 def my_similarity_graph(embeddings, proxies):

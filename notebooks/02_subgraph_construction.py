@@ -34,7 +34,7 @@
 # $\lfloor j/N \rfloor$).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -58,10 +58,8 @@ torch.set_printoptions(precision=2, sci_mode=False)
 
 # %%
 C, K, N = 4, 2, 2
-points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=8, noise=0.2,
-                                       seed=cfg.seed)
-proxies_modes = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=K, jitter=0.3,
-                                seed=cfg.seed)
+points, labels = toy.multimodal_circle(num_classes=C, modes_per_class=K, samples_per_mode=8, noise=0.2, seed=cfg.seed)
+proxies_modes = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=K, jitter=0.3, seed=cfg.seed)
 proxies_init = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=None, seed=3)
 S = steps.similarity_graph(points, proxies_modes)  # notebook 1: S = X P^T
 print(f"B = {len(points)} samples, C*N = {C * N} proxies, S: {tuple(S.shape)}")
@@ -137,8 +135,17 @@ save_figure(fig, "02_subgraph_matrices")
 # proxies are far from the sample, yet $S^{pos}$ keeps them.
 
 # %%
-fig = plots.plot_subgraph_explorer(points, labels, num_classes=C, proxies_per_class=N, r=r, sample_index=5,
-                                   positive_mask=True, modes_per_class=None, seed=3)
+fig = plots.plot_subgraph_explorer(
+    points,
+    labels,
+    num_classes=C,
+    proxies_per_class=N,
+    r=r,
+    sample_index=5,
+    positive_mask=True,
+    modes_per_class=None,
+    seed=3,
+)
 save_figure(fig, "02_subgraph_sample")
 
 # %% [markdown]
@@ -162,8 +169,9 @@ save_figure(fig, "02_subgraph_sample")
 # </details>
 
 # %%
-widgets.subgraph_widget(points, labels, num_classes=C, modes_per_class=K, proxies_per_class=N, r=r, sample_index=5,
-                        seed=cfg.seed)
+widgets.subgraph_widget(
+    points, labels, num_classes=C, modes_per_class=K, proxies_per_class=N, r=r, sample_index=5, seed=cfg.seed
+)
 
 # %% [markdown]
 # ## Without $S^{pos}$ the own class can fall out of the subgraph
@@ -190,8 +198,10 @@ save_figure(fig, "02_own_class_coverage")
 without = steps.select_subgraph(S_init, labels, C, N, k, use_positive_mask=False)
 own_kept = S_pos.gather(1, without.indices).sum(1)
 lost = int(torch.nonzero(own_kept == 0)[0])
-print(f"r = {r}, k = {k}: {int((own_kept == 0).sum())} of {len(points)} samples have no own-class proxy "
-      f"without S^pos; the first is sample {lost}")
+print(
+    f"r = {r}, k = {k}: {int((own_kept == 0).sum())} of {len(points)} samples have no own-class proxy "
+    f"without S^pos; the first is sample {lost}"
+)
 fig, axes = plt.subplots(1, 2, figsize=(10, 5), layout="constrained")
 where = dict(proxies=proxies_init, num_classes=C, proxies_per_class=N, r=r, sample_index=lost)
 plots.plot_subgraph(points, labels, positive_mask=True, ax=axes[0], legend=False, **where)
@@ -283,6 +293,7 @@ print("warning:", caught[0].message if caught else "none")
 # of the `k` largest entries of $S + 1000\,S^{pos}$, where $S^{pos}_{ij} = 1$ iff `labels[i]` is the class of
 # proxy $j$, i.e. `j // proxies_per_class`. Return a $(B, k)$ integer tensor (any order within a row). The
 # checker compares your function with `steps.select_subgraph` on random inputs, including $k = N$ and $k = CN$.
+
 
 # %%
 def my_select_subgraph(similarity, labels, num_classes, proxies_per_class, k):

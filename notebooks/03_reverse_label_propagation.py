@@ -33,7 +33,7 @@
 # **Prerequisites.** Notebooks 1 and 2 ($S = XP^\top$, $S^{pos}$, $k = \lceil rCN \rceil$, $\mathcal{I}$, $W$).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -81,6 +81,7 @@ print(Y_p)
 # * proxies $p_0, \dots, p_5$ at $0°, 60°, 120°, 180°, 240°, 300°$, of classes $0, 0, 1, 1, 2, 2$;
 # * sample $x_1$ at $20°$ with label 0, sample $x_2$ at $200°$ with label 1.
 
+
 # %%
 def unit(degrees):
     """Unit vectors at the given angles (degrees)."""
@@ -124,14 +125,19 @@ pd.DataFrame(W.numpy(), index=rows, columns=proxy_names)
 # %%
 Z = steps.reverse_label_propagation(subgraph, C, N)
 assert torch.allclose(Z, W @ Y_p, atol=1e-6)
-by_hand = torch.tensor([[math.cos(math.radians(20)) + math.cos(math.radians(40)), 0.0, math.cos(math.radians(80))],
-                        [0.0, math.cos(math.radians(80)) + math.cos(math.radians(20)), math.cos(math.radians(40))]])
+by_hand = torch.tensor(
+    [
+        [math.cos(math.radians(20)) + math.cos(math.radians(40)), 0.0, math.cos(math.radians(80))],
+        [0.0, math.cos(math.radians(80)) + math.cos(math.radians(20)), math.cos(math.radians(40))],
+    ]
+)
 assert torch.allclose(Z, by_hand, atol=1e-5)
 pd.DataFrame(Z.numpy(), index=rows, columns=[f"class {c}" for c in range(C)])
 
 # %%
-fig = plots.plot_matrix_product(W, Y_p, Z, row_names=rows, middle_names=proxy_names,
-                                column_names=[f"c{c}" for c in range(C)])
+fig = plots.plot_matrix_product(
+    W, Y_p, Z, row_names=rows, middle_names=proxy_names, column_names=[f"c{c}" for c in range(C)]
+)
 save_figure(fig, "03_worked_example")
 
 # %% [markdown]
@@ -155,15 +161,25 @@ save_figure(fig, "03_worked_example")
 
 # %%
 C4, K4, N4 = 4, 2, 2
-points, labels, modes = toy.multimodal_circle(num_classes=C4, modes_per_class=K4, samples_per_mode=8, noise=0.2,
-                                              seed=cfg.seed, return_modes=True)
+points, labels, modes = toy.multimodal_circle(
+    num_classes=C4, modes_per_class=K4, samples_per_mode=8, noise=0.2, seed=cfg.seed, return_modes=True
+)
 labelled = torch.zeros(len(labels), dtype=torch.bool)
 for c in range(C4):
     labelled[torch.nonzero((labels == c) & (modes == 0))[0]] = True  # one known label per class, in mode 0
 scores = toy.label_propagation(points, labels, labelled=labelled, num_classes=C4, num_neighbours=4)
 proxies = toy.toy_proxies(num_classes=C4, proxies_per_class=N4, dim=2, modes_per_class=K4, jitter=0.3, seed=cfg.seed)
-fig = plots.plot_label_propagation_contrast(points, labels, labelled=labelled, scores=scores, proxies=proxies,
-                                            num_classes=C4, proxies_per_class=N4, r=0.3, sample_index=5)
+fig = plots.plot_label_propagation_contrast(
+    points,
+    labels,
+    labelled=labelled,
+    scores=scores,
+    proxies=proxies,
+    num_classes=C4,
+    proxies_per_class=N4,
+    r=0.3,
+    sample_index=5,
+)
 save_figure(fig, "03_label_propagation_contrast")
 
 # %%
@@ -174,10 +190,17 @@ for c in range(C4):
         cluster = (labels == c) & (modes == m) & ~labelled
         predicted = scores[cluster & reached].argmax(1)
         centre = points[(labels == c) & (modes == m)].mean(0)
-        rows.append({"class": c, "mode": m, "centre (deg)": round(math.degrees(math.atan2(centre[1], centre[0])) % 360),
-                     "unlabelled": int(cluster.sum()), "reached by a label": int((cluster & reached).sum()),
-                     "predicted classes (reached)": sorted(set(predicted.tolist())),
-                     "correct": int((predicted == c).sum())})
+        rows.append(
+            {
+                "class": c,
+                "mode": m,
+                "centre (deg)": round(math.degrees(math.atan2(centre[1], centre[0])) % 360),
+                "unlabelled": int(cluster.sum()),
+                "reached by a label": int((cluster & reached).sum()),
+                "predicted classes (reached)": sorted(set(predicted.tolist())),
+                "correct": int((predicted == c).sum()),
+            }
+        )
 pd.DataFrame(rows).set_index(["class", "mode"])
 
 # %% [markdown]
@@ -218,15 +241,25 @@ pd.DataFrame(rows).set_index(["class", "mode"])
 # %%
 r4 = 0.3
 S4 = steps.similarity_graph(points, proxies)
-Z4 = steps.reverse_label_propagation(steps.select_subgraph(S4, labels, C4, N4, steps.subgraph_size(r4, C4, N4)),
-                                     C4, N4)
+Z4 = steps.reverse_label_propagation(steps.select_subgraph(S4, labels, C4, N4, steps.subgraph_size(r4, C4, N4)), C4, N4)
 own_sum = torch.stack([proxies[labels[i] * N4 : (labels[i] + 1) * N4].sum(0) for i in range(len(labels))])
 assert torch.allclose(Z4.gather(1, labels[:, None])[:, 0], (points * own_sum).sum(1), atol=1e-5)  # the identity
-print(f"k = {steps.subgraph_size(r4, C4, N4)}; argmax Z = own class for "
-      f"{(Z4.argmax(1) == labels).float().mean():.0%} of the samples; absent classes per row: "
-      f"{(Z4 == 0).sum(1).float().mean():.1f} on average")
-fig = plots.plot_similarity_heatmap(Z4, labels, num_classes=C4, columns_per_class=1, column_name="class",
-                                    value_name="$Z_{ic}$", vmin=-N4, vmax=N4, title=r"$Z = WY^p$ for the toy batch")
+print(
+    f"k = {steps.subgraph_size(r4, C4, N4)}; argmax Z = own class for "
+    f"{(Z4.argmax(1) == labels).float().mean():.0%} of the samples; absent classes per row: "
+    f"{(Z4 == 0).sum(1).float().mean():.1f} on average"
+)
+fig = plots.plot_similarity_heatmap(
+    Z4,
+    labels,
+    num_classes=C4,
+    columns_per_class=1,
+    column_name="class",
+    value_name="$Z_{ic}$",
+    vmin=-N4,
+    vmax=N4,
+    title=r"$Z = WY^p$ for the toy batch",
+)
 save_figure(fig, "03_votes_heatmap")
 
 # %% [markdown]
@@ -255,13 +288,15 @@ save_figure(fig, "03_votes_heatmap")
 # </details>
 
 # %%
-fig = plots.plot_votes_explorer(points, labels, num_classes=C4, proxies_per_class=N4, r=r4, sample_index=5,
-                                modes_per_class=K4, seed=cfg.seed)
+fig = plots.plot_votes_explorer(
+    points, labels, num_classes=C4, proxies_per_class=N4, r=r4, sample_index=5, modes_per_class=K4, seed=cfg.seed
+)
 save_figure(fig, "03_votes_sample")
 
 # %%
-widgets.votes_widget(points, labels, num_classes=C4, modes_per_class=K4, proxies_per_class=N4, r=r4,
-                     sample_index=5, seed=cfg.seed)
+widgets.votes_widget(
+    points, labels, num_classes=C4, modes_per_class=K4, proxies_per_class=N4, r=r4, sample_index=5, seed=cfg.seed
+)
 
 # %% [markdown]
 # ## Summary
@@ -326,6 +361,7 @@ widgets.votes_widget(points, labels, num_classes=C4, modes_per_class=K4, proxies
 # kept entries and 0 elsewhere (`subgraph.to_dense()`), and proxy $j$ belongs to class `j // proxies_per_class`.
 # Return $Z$, shape $(B, C)$, with $Z_{ic}$ the sum of row $i$ of $W$ over the columns of class $c$. (The package's
 # `steps.reverse_label_propagation` takes the sparse `Subgraph` instead; the checker builds $W$ for it.)
+
 
 # %%
 def my_reverse_label_propagation(W, num_classes, proxies_per_class):

@@ -34,7 +34,7 @@
 # gradient is (PyTorch autograd computes them for us).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -55,6 +55,7 @@ pd.set_option("display.precision", 3)
 #
 # Two samples ($x_1$ at 20° with label 0, $x_2$ at 200° with label 1), proxies at $0°, 60°, \dots, 300°$ of classes
 # $0, 0, 1, 1, 2, 2$, $r = 0.5$, $k = 3$. Notebook 3 found $Z_1 = (1.706, 0, 0.174)$ and $Z_2 = (0, 1.113, 0.766)$.
+
 
 # %%
 def unit(degrees):
@@ -108,8 +109,12 @@ P_mask = steps.mask_softmax(Z, M)
 loss_s = steps.classification_loss(Z, y)
 print("P (mask softmax) =\n", P_mask)
 print(f"L^s = {loss_s.item():.3f}")
-assert abs(loss_s.item() - (-math.log(1 / (1 + math.exp(0.174 - 1.706))) - math.log(1 / (1 + math.exp(0.766 - 1.113))))
-           / 2) < 1e-3
+assert (
+    abs(
+        loss_s.item() - (-math.log(1 / (1 + math.exp(0.174 - 1.706))) - math.log(1 / (1 + math.exp(0.766 - 1.113)))) / 2
+    )
+    < 1e-3
+)
 
 # %% [markdown]
 # ### Against a plain softmax over all classes
@@ -121,8 +126,10 @@ assert abs(loss_s.item() - (-math.log(1 / (1 + math.exp(0.174 - 1.706))) - math.
 # %%
 P_plain = torch.softmax(Z, dim=1)
 print("P (plain softmax) =\n", P_plain)
-print(f"L^s: mask softmax {steps.classification_loss(Z, y).item():.3f}, "
-      f"plain softmax {steps.classification_loss(Z, y, use_mask_softmax=False).item():.3f}")
+print(
+    f"L^s: mask softmax {steps.classification_loss(Z, y).item():.3f}, "
+    f"plain softmax {steps.classification_loss(Z, y, use_mask_softmax=False).item():.3f}"
+)
 
 # %% [markdown]
 # With 3 classes the difference is modest. With many classes it is not: the subgraph holds only $k$ proxies, so most
@@ -133,10 +140,13 @@ print(f"L^s: mask softmax {steps.classification_loss(Z, y).item():.3f}, "
 z100 = torch.zeros(1, 100)
 z100[0, 0], z100[0, 1] = 1.5, 0.3
 label0 = torch.tensor([0])
-print(f"P(own class): mask softmax {steps.mask_softmax(z100)[0, 0]:.3f}, "
-      f"plain softmax {torch.softmax(z100, 1)[0, 0]:.3f}")
-print(f"L^s: mask {steps.classification_loss(z100, label0).item():.3f}, "
-      f"plain {steps.classification_loss(z100, label0, use_mask_softmax=False).item():.3f}")
+print(
+    f"P(own class): mask softmax {steps.mask_softmax(z100)[0, 0]:.3f}, plain softmax {torch.softmax(z100, 1)[0, 0]:.3f}"
+)
+print(
+    f"L^s: mask {steps.classification_loss(z100, label0).item():.3f}, "
+    f"plain {steps.classification_loss(z100, label0, use_mask_softmax=False).item():.3f}"
+)
 
 # %% [markdown]
 # The toy batch of notebooks 2-3 (4 classes with 2 opposite clusters, $N = 2$ hand-placed proxies near the
@@ -145,13 +155,10 @@ print(f"L^s: mask {steps.classification_loss(z100, label0).item():.3f}, "
 
 # %%
 C4, K4, N4, r4 = 4, 2, 2, 0.3
-points, labels = toy.multimodal_circle(num_classes=C4, modes_per_class=K4, samples_per_mode=8, noise=0.2,
-                                       seed=cfg.seed)
-proxies = toy.toy_proxies(num_classes=C4, proxies_per_class=N4, dim=2, modes_per_class=K4, jitter=0.3,
-                          seed=cfg.seed)
+points, labels = toy.multimodal_circle(num_classes=C4, modes_per_class=K4, samples_per_mode=8, noise=0.2, seed=cfg.seed)
+proxies = toy.toy_proxies(num_classes=C4, proxies_per_class=N4, dim=2, modes_per_class=K4, jitter=0.3, seed=cfg.seed)
 S4 = steps.similarity_graph(points, proxies)
-Z4 = steps.reverse_label_propagation(steps.select_subgraph(S4, labels, C4, N4, steps.subgraph_size(r4, C4, N4)),
-                                     C4, N4)
+Z4 = steps.reverse_label_propagation(steps.select_subgraph(S4, labels, C4, N4, steps.subgraph_size(r4, C4, N4)), C4, N4)
 fig = plots.plot_softmax_comparison(Z4, labels, sample_indices=[0, 20, 40], num_classes=C4)
 save_figure(fig, "04_mask_vs_plain_softmax")
 
@@ -180,8 +187,9 @@ proxies_init = toy.toy_proxies(num_classes=C4, proxies_per_class=N4, dim=2, mode
 
 
 def toy_loss(proxy_matrix, use_positive_mask, use_mask_softmax):
-    loss_fn = ProxyGMLLoss(C4, N4, 2, r=r4, weight_lambda=0.0, positive_mask=use_positive_mask,
-                           mask_softmax=use_mask_softmax)
+    loss_fn = ProxyGMLLoss(
+        C4, N4, 2, r=r4, weight_lambda=0.0, positive_mask=use_positive_mask, mask_softmax=use_mask_softmax
+    )
     with torch.no_grad():
         loss_fn.proxies.copy_(proxy_matrix)
     return loss_fn(points, labels).item()
@@ -189,11 +197,20 @@ def toy_loss(proxy_matrix, use_positive_mask, use_mask_softmax):
 
 table = {}
 for name, proxy_matrix in (("near clusters", proxies), ("random", proxies_init)):
-    kept = steps.select_subgraph(steps.similarity_graph(points, proxy_matrix), labels, C4, N4,
-                                 steps.subgraph_size(r4, C4, N4), use_positive_mask=False).indices
+    kept = steps.select_subgraph(
+        steps.similarity_graph(points, proxy_matrix),
+        labels,
+        C4,
+        N4,
+        steps.subgraph_size(r4, C4, N4),
+        use_positive_mask=False,
+    ).indices
     missing = int((steps.positive_mask(labels, C4, N4).gather(1, kept).sum(1) == 0).sum())
-    table[name] = {f"S^pos {'on' if p else 'off'}, M {'on' if m else 'off'}": toy_loss(proxy_matrix, p, m)
-                   for p in (True, False) for m in (True, False)}
+    table[name] = {
+        f"S^pos {'on' if p else 'off'}, M {'on' if m else 'off'}": toy_loss(proxy_matrix, p, m)
+        for p in (True, False)
+        for m in (True, False)
+    }
     table[name]["samples without own class (S^pos off)"] = missing
 pd.DataFrame(table)
 
@@ -225,8 +242,9 @@ pd.DataFrame(table)
 configs = {
     "two proxies per class, at opposite clusters": proxies,
     "random directions (initialisation)": proxies_init,
-    "both proxies of a class together": toy.toy_proxies(num_classes=C4, proxies_per_class=N4, dim=2, modes_per_class=1,
-                                                         jitter=0.1, seed=cfg.seed),
+    "both proxies of a class together": toy.toy_proxies(
+        num_classes=C4, proxies_per_class=N4, dim=2, modes_per_class=1, jitter=0.1, seed=cfg.seed
+    ),
 }
 for name, config in configs.items():
     print(f"L^p = {steps.proxy_regulariser(config, C4, N4).item():.3f}   {name}")
@@ -239,9 +257,15 @@ for name, config in configs.items():
 
 # %%
 proxy_similarity = steps.similarity_graph(torch.nn.functional.normalize(proxies, dim=1), proxies)
-fig = plots.plot_similarity_heatmap(proxy_similarity, steps.proxy_labels(C4, N4), num_classes=C4,
-                                    columns_per_class=N4, row_name="proxy", value_name="$p_j^\\top p_l$",
-                                    title=r"proxy similarities $PP^\top$")
+fig = plots.plot_similarity_heatmap(
+    proxy_similarity,
+    steps.proxy_labels(C4, N4),
+    num_classes=C4,
+    columns_per_class=N4,
+    row_name="proxy",
+    value_name="$p_j^\\top p_l$",
+    title=r"proxy similarities $PP^\top$",
+)
 save_figure(fig, "04_proxy_similarity")
 
 # %% [markdown]
@@ -257,7 +281,7 @@ loss_fn = ProxyGMLLoss(C4, N4, embedding_dim=2, r=r4, weight_lambda=lam)
 with torch.no_grad():
     loss_fn.proxies.copy_(proxies)
 total = loss_fn(points, labels)
-by_steps = (steps.classification_loss(Z4, labels) + lam * steps.proxy_regulariser(proxies, C4, N4))
+by_steps = steps.classification_loss(Z4, labels) + lam * steps.proxy_regulariser(proxies, C4, N4)
 print(f"ProxyGMLLoss: {total.item():.4f}  (L^s = {loss_fn.loss_s.item():.4f}, L^p = {loss_fn.loss_p.item():.4f})")
 print(f"steps:        {by_steps.item():.4f}")
 assert torch.allclose(total, by_steps, atol=1e-6)
@@ -299,8 +323,9 @@ save_figure(fig, "04_gradients")
 # %%
 batch = labels == 0
 grads_batch = toy.loss_gradients(points[batch], labels[batch], r=r4, weight_lambda=lam, **layout)
-kept = steps.select_subgraph(steps.similarity_graph(points[batch], proxies), labels[batch], C4, N4,
-                             steps.subgraph_size(r4, C4, N4)).indices.unique()
+kept = steps.select_subgraph(
+    steps.similarity_graph(points[batch], proxies), labels[batch], C4, N4, steps.subgraph_size(r4, C4, N4)
+).indices.unique()
 outside = sorted(set(range(C4 * N4)) - set(kept.tolist()))
 print("proxies in no subgraph of the class-0 batch:", outside)
 print("their |dL^s/dp_j|:", [round(v, 6) for v in grads_batch.proxies_s[outside].norm(dim=1).tolist()])
@@ -321,8 +346,16 @@ scales = {"proxies_s": plots.arrow_scale(grads.proxies_s), "proxies_p": plots.ar
 fig, axes = plt.subplots(2, 2, figsize=(7.4, 8), layout="constrained")
 for row, value in zip(axes, (0.0, 1.5)):
     grads_value = toy.loss_gradients(points, labels, r=r4, weight_lambda=value, **layout)
-    plots.plot_gradient_field(points, labels, gradients=grads_value, scales=scales, panels=("proxies_s", "proxies_p"),
-                              axes=row, legend=value == 1.5, **layout)
+    plots.plot_gradient_field(
+        points,
+        labels,
+        gradients=grads_value,
+        scales=scales,
+        panels=("proxies_s", "proxies_p"),
+        axes=row,
+        legend=value == 1.5,
+        **layout,
+    )
     row[0].set_ylabel(f"λ = {value:g}", fontsize=11)
     row[0].set_title(f"λ = {value:g}, " + row[0].get_title(), fontsize=10)
 save_figure(fig, "04_gradients_lambda")
@@ -407,6 +440,7 @@ widgets.gradient_widget(points, labels, r=r4, weight_lambda=lam, **layout)
 # Write $P = M \exp(Z) / (10^{-8} + \sum_c M_c \exp(Z_c))$ for a batch of votes `z` of shape $(B, C)$, with the
 # mask $M = [Z \ne 0]$ computed inside your function. Absent classes must get probability 0, and a row with no
 # class present at all must give zeros (not `nan`). The checker compares your function with `steps.mask_softmax`.
+
 
 # %%
 def my_mask_softmax(z):

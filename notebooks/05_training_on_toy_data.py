@@ -32,7 +32,7 @@
 # **Prerequisites.** Notebooks 1-4; a PyTorch training loop (model, optimiser, `backward`, `step`).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -62,8 +62,7 @@ print(f"{STEPS} steps per run, seeds {SEEDS}")
 
 # %%
 C, K = 4, 3
-inputs, labels = toy.multimodal_blobs(num_classes=C, modes_per_class=K, samples_per_mode=60, spread=0.35,
-                                      seed=cfg.seed)
+inputs, labels = toy.multimodal_blobs(num_classes=C, modes_per_class=K, samples_per_mode=60, spread=0.35, seed=cfg.seed)
 train_x, train_y, test_x, test_y = toy.train_test_split(inputs, labels, test_fraction=0.5, seed=cfg.seed)
 print(f"train {tuple(train_x.shape)}, test {tuple(test_x.shape)}")
 fig = plots.plot_input_points(train_x, train_y, title=f"training inputs: {C} classes x {K} blobs")
@@ -98,8 +97,19 @@ save_figure(fig, "05_input_data")
 print(inspect.getsource(toy.train_step))
 
 # %%
-common = dict(num_classes=C, embedding_dim=2, hidden=16, depth=2, num_steps=STEPS, batch_size=64, lr=1e-2,
-              eval_inputs=test_x, eval_labels=test_y, num_snapshots=21, device="cpu")  # tiny: the CPU is fastest
+common = dict(
+    num_classes=C,
+    embedding_dim=2,
+    hidden=16,
+    depth=2,
+    num_steps=STEPS,
+    batch_size=64,
+    lr=1e-2,
+    eval_inputs=test_x,
+    eval_labels=test_y,
+    num_snapshots=21,
+    device="cpu",
+)  # tiny: the CPU is fastest
 
 
 def r_for(k, n):
@@ -131,9 +141,13 @@ def train_seeds(loss="proxygml", n=1, k=None, lam=0.3, data=(train_x, train_y, t
 def summary(runs):
     """Recall@1 over the seeds (mean, std, per seed) and the final proxy cosines (means over the seeds)."""
     recall = np.array([run.final_recall[1] for run in runs])
-    return {"R@1 mean": recall.mean(), "R@1 std": recall.std(), "R@1 per seed": " ".join(f"{v:.3f}" for v in recall),
-            "within-class cosine": np.mean([run.within_cosine[-1] for run in runs]),
-            "closest across classes": np.mean([run.across_cosine[-1] for run in runs])}
+    return {
+        "R@1 mean": recall.mean(),
+        "R@1 std": recall.std(),
+        "R@1 per seed": " ".join(f"{v:.3f}" for v in recall),
+        "within-class cosine": np.mean([run.within_cosine[-1] for run in runs]),
+        "closest across classes": np.mean([run.across_cosine[-1] for run in runs]),
+    }
 
 
 def compare(name_a, runs_a, name_b, runs_b):
@@ -141,8 +155,10 @@ def compare(name_a, runs_a, name_b, runs_b):
     a, b = summary(runs_a), summary(runs_b)
     gap, spread = abs(a["R@1 mean"] - b["R@1 mean"]), a["R@1 std"] + b["R@1 std"]
     verdict = "differs beyond the spread" if gap > spread else "within the spread: no difference claimed"
-    print(f"{name_a}: {a['R@1 mean']:.3f} ± {a['R@1 std']:.3f}  vs  {name_b}: {b['R@1 mean']:.3f} ± "
-          f"{b['R@1 std']:.3f}  -> {verdict}")
+    print(
+        f"{name_a}: {a['R@1 mean']:.3f} ± {a['R@1 std']:.3f}  vs  {name_b}: {b['R@1 mean']:.3f} ± "
+        f"{b['R@1 std']:.3f}  -> {verdict}"
+    )
 
 
 # %% [markdown]
@@ -184,8 +200,10 @@ save_figure(fig, "05_proxy_merging")
 for name, runs in merging.items():
     within = np.array([run.within_cosine for run in runs])
     merged = [int(np.argmax(row > 0.99)) if (row > 0.99).any() else None for row in within]
-    print(f"{name}: within-class cosine {within[:, 0].mean():.2f} at step 0, {within[:, -1].mean():.4f} at the end; "
-          f"first step above 0.99 per seed: {merged}")
+    print(
+        f"{name}: within-class cosine {within[:, 0].mean():.2f} at step 0, {within[:, -1].mean():.4f} at the end; "
+        f"first step above 0.99 per seed: {merged}"
+    )
 
 # %% [markdown]
 # What this shows (numbers from the run saved with this notebook, read them off the cell above):
@@ -216,14 +234,16 @@ for name, runs in merging.items():
 # %%
 lambda_runs = {f"λ={lam:g}": train_seeds(n=3, k=5, lam=lam) for lam in (0.0, 0.1, 0.3, 1.0, 3.0)}
 lambda_table = pd.DataFrame({name: summary(runs) for name, runs in lambda_runs.items()}).T
-fig = plots.plot_recall_comparison({name: [run.final_recall[1] for run in runs] for name, runs in lambda_runs.items()},
-                                   title=f"N = 3, k = 5: test Recall@1 against λ ({len(SEEDS)} seed(s))")
+fig = plots.plot_recall_comparison(
+    {name: [run.final_recall[1] for run in runs] for name, runs in lambda_runs.items()},
+    title=f"N = 3, k = 5: test Recall@1 against λ ({len(SEEDS)} seed(s))",
+)
 save_figure(fig, "05_lambda_sweep")
 compare("λ=0", lambda_runs["λ=0"], "λ=0.3", lambda_runs["λ=0.3"])
 compare("λ=0.1", lambda_runs["λ=0.1"], "λ=0.3", lambda_runs["λ=0.3"])
 compare("λ=0.3", lambda_runs["λ=0.3"], "λ=1", lambda_runs["λ=1"])
 compare("λ=0.3", lambda_runs["λ=0.3"], "λ=3", lambda_runs["λ=3"])
-lambda_table
+lambda_table.round(3)
 
 # %% [markdown]
 # * **$\lambda = 0$ is the setting that stands out, and not through merging.** The within-class cosine is about 1
@@ -247,12 +267,14 @@ lambda_table
 # %%
 k_runs = {f"k={k} (r≤{k / (C * 3):.2f})": train_seeds(n=3, k=k) for k in (3, 4, 5, 6, 12)}
 k_table = pd.DataFrame({name: summary(runs) for name, runs in k_runs.items()}).T
-fig = plots.plot_recall_comparison({name: [run.final_recall[1] for run in runs] for name, runs in k_runs.items()},
-                                   title=f"N = 3, λ = 0.3: test Recall@1 against k ({len(SEEDS)} seed(s))")
+fig = plots.plot_recall_comparison(
+    {name: [run.final_recall[1] for run in runs] for name, runs in k_runs.items()},
+    title=f"N = 3, λ = 0.3: test Recall@1 against k ({len(SEEDS)} seed(s))",
+)
 save_figure(fig, "05_k_sweep")
 compare("k=3 (= N)", train_seeds(n=3, k=3), "k=4", train_seeds(n=3, k=4))
 compare("k=4", train_seeds(n=3, k=4), "k=12 (all proxies)", train_seeds(n=3, k=12))
-k_table
+k_table.round(3)
 
 # %% [markdown]
 # * $k = N = 3$: every subgraph holds only own-class proxies, $\mathcal{L}^s$ vanishes (up to rounding; exercise 2
@@ -278,22 +300,29 @@ k_table
 # show a difference between $N = 1$ and $N = 3$?
 
 # %%
-uni_x, uni_y = toy.multimodal_blobs(num_classes=C, modes_per_class=1, samples_per_mode=60 * K, spread=0.35,
-                                    seed=cfg.seed)
+uni_x, uni_y = toy.multimodal_blobs(
+    num_classes=C, modes_per_class=1, samples_per_mode=60 * K, spread=0.35, seed=cfg.seed
+)
 unimodal = toy.train_test_split(uni_x, uni_y, test_fraction=0.5, seed=cfg.seed)
 groups = {
-    "fixed r = 0.4 (k grows with N)": {f"N={n}, k={k}": train_seeds(n=n, k=k)
-                                      for n, k in ((1, 2), (2, 4), (3, 5), (6, 10))},
+    "fixed r = 0.4 (k grows with N)": {
+        f"N={n}, k={k}": train_seeds(n=n, k=k) for n, k in ((1, 2), (2, 4), (3, 5), (6, 10))
+    },
     "fixed k = 4": {f"N={n}, k=4": train_seeds(n=n, k=4) for n in (1, 2, 3)},
     "fixed k - N = 1": {f"N={n}, k={n + 1}": train_seeds(n=n, k=n + 1) for n in (1, 2, 3, 6)},
-    "references": {"ProxyNCA": train_seeds(loss="proxynca"),
-                   "unimodal N=1, k=2": train_seeds(n=1, k=2, data=unimodal),
-                   "unimodal N=3, k=4": train_seeds(n=3, k=4, data=unimodal)},
+    "references": {
+        "ProxyNCA": train_seeds(loss="proxynca"),
+        "unimodal N=1, k=2": train_seeds(n=1, k=2, data=unimodal),
+        "unimodal N=3, k=4": train_seeds(n=3, k=4, data=unimodal),
+    },
 }
-fig = plots.plot_recall_groups({group: {name: [run.final_recall[1] for run in runs] for name, runs in runs_of.items()}
-                                for group, runs_of in groups.items()},
-                               title=f"test Recall@1 after {STEPS} steps (bars: mean of {len(SEEDS)} seed(s), "
-                                     "dots: seeds)")
+fig = plots.plot_recall_groups(
+    {
+        group: {name: [run.final_recall[1] for run in runs] for name, runs in runs_of.items()}
+        for group, runs_of in groups.items()
+    },
+    title=f"test Recall@1 after {STEPS} steps (bars: mean of {len(SEEDS)} seed(s), dots: seeds)",
+)
 save_figure(fig, "05_recall_comparison")
 pairs = {  # the comparisons the text below reads off
     "fixed r = 0.4 (k grows with N)": [("N=1, k=2", "N=3, k=5"), ("N=3, k=5", "N=6, k=10")],
@@ -306,10 +335,10 @@ for group, group_pairs in pairs.items():
         compare("  " + a, groups[group][a], b, groups[group][b])
 print("references:")
 compare("  ProxyNCA", groups["references"]["ProxyNCA"], "ProxyGML N=3, k=5", train_seeds(n=3, k=5))
-compare("  unimodal N=1, k=2", groups["references"]["unimodal N=1, k=2"], "multimodal N=1, k=2",
-        train_seeds(n=1, k=2))
-pd.DataFrame({f"{group}: {name}": summary(runs) for group, runs_of in groups.items()
-              for name, runs in runs_of.items()}).T
+compare("  unimodal N=1, k=2", groups["references"]["unimodal N=1, k=2"], "multimodal N=1, k=2", train_seeds(n=1, k=2))
+pd.DataFrame(
+    {f"{group}: {name}": summary(runs) for group, runs_of in groups.items() for name, runs in runs_of.items()}
+).transpose()
 
 # %% [markdown]
 # How to read this (the numbers are those of the run saved with this notebook; with 3 seeds on a toy they are an

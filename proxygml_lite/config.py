@@ -11,6 +11,7 @@ from .training.config import (
     WARMUP_MODES,
     TrainConfig,
     canonical_dataset,
+    load_config,
 )
 from .training.presets import OFFICIAL_EPOCH_TO_TEST, PRESETS, config_from_preset, preset
 
@@ -30,4 +31,5 @@ __all__ = [
     "config_from_preset",
     "build_parser",
     "parse_args",
+    "load_config",
 ]

@@ -5,6 +5,7 @@ from .training.device import resolve_amp, resolve_device
 from .training.evaluate import extract_embeddings
 from .training.run_folder import CHECKPOINT, PROXY_DIR, RESUMABLE_CHANGES
 from .training.schedule import DeferredInterrupt, OfficialStepDecay, backbone_frozen
+from .training.snapshots import EMBEDDING_DIR
 from .training.step import (
     TERM_COLUMNS,
     NonFiniteLossError,
@@ -34,5 +35,6 @@ __all__ = [
     "TERM_COLUMNS",
     "CHECKPOINT",
     "PROXY_DIR",
+    "EMBEDDING_DIR",
     "CHECKPOINT_FORMAT",
 ]

@@ -173,9 +173,7 @@ def _prepare_embeddings(embeddings) -> torch.Tensor:
             f"Reshape it, e.g. embeddings.reshape(len(embeddings), -1)."
         )
     if x.is_complex() or x.dtype == torch.bool:
-        raise ValueError(
-            f"embeddings must hold real numbers; got dtype {x.dtype}. Cast them to float32."
-        )
+        raise ValueError(f"embeddings must hold real numbers; got dtype {x.dtype}. Cast them to float32.")
     if x.shape[0] < 2:
         raise ValueError(
             f"embeddings has {x.shape[0]} sample(s); retrieval needs at least 2 "
@@ -219,9 +217,7 @@ def _prepare_labels(labels, n: int, device: torch.device) -> tuple[torch.Tensor,
             f"Map them to ints first, e.g. np.unique(labels, return_inverse=True)[1]."
         )
     if y.ndim != 1:
-        raise ValueError(
-            f"labels must be 1-D (n_samples,); got shape {tuple(y.shape)}. Use labels.reshape(-1)."
-        )
+        raise ValueError(f"labels must be 1-D (n_samples,); got shape {tuple(y.shape)}. Use labels.reshape(-1).")
     if y.shape[0] != n:
         raise ValueError(
             f"labels has {y.shape[0]} entries but embeddings has {n} rows; "
@@ -260,9 +256,7 @@ def _resolve_backend(backend: str, x: torch.Tensor) -> str:
             return "torch"
         return "faiss" if _faiss() is not None else "torch"
     if backend == "faiss" and _faiss() is None:
-        raise ImportError(
-            "backend='faiss' needs faiss; install it (pip install faiss-cpu) or use backend='torch'."
-        )
+        raise ImportError("backend='faiss' needs faiss; install it (pip install faiss-cpu) or use backend='torch'.")
     return backend
 
 
@@ -574,9 +568,7 @@ def _nmi(x: torch.Tensor, labels, seed, backend: str, init: str, niter, protocol
     if backend == "auto":
         backend = "faiss" if _faiss() is not None else "sklearn"
     elif backend == "faiss" and _faiss() is None:
-        raise ImportError(
-            "backend='faiss' needs faiss; install it (pip install faiss-cpu) or use backend='sklearn'."
-        )
+        raise ImportError("backend='faiss' needs faiss; install it (pip install faiss-cpu) or use backend='sklearn'.")
     if init == "auto":
         init = "k-means++" if num_clusters <= KMEANS_PLUSPLUS_MAX_CLUSTERS else "random"
 
@@ -600,8 +592,9 @@ def _nmi(x: torch.Tensor, labels, seed, backend: str, init: str, niter, protocol
 def _sklearn_kmeans(x: np.ndarray, num_clusters: int, seed, init: str, *, n_init: int, max_iter: int) -> np.ndarray:
     from sklearn.cluster import KMeans  # noqa: PLC0415
 
-    km = KMeans(n_clusters=num_clusters, init=init, n_init=n_init, max_iter=max_iter,
-                random_state=int(seed), algorithm="lloyd")
+    km = KMeans(
+        n_clusters=num_clusters, init=init, n_init=n_init, max_iter=max_iter, random_state=int(seed), algorithm="lloyd"
+    )
     return km.fit_predict(x)
 
 
@@ -609,8 +602,13 @@ def _faiss_kmeans(x: np.ndarray, num_clusters: int, seed: int, init: str, niter:
     """Cluster ids from faiss k-means (the official SOP settings: no subsampling, given seed, init, niter)."""
     faiss = _faiss()
     km = faiss.Kmeans(
-        x.shape[1], num_clusters, niter=niter, seed=seed,
-        min_points_per_centroid=1, max_points_per_centroid=10**9, verbose=False,
+        x.shape[1],
+        num_clusters,
+        niter=niter,
+        seed=seed,
+        min_points_per_centroid=1,
+        max_points_per_centroid=10**9,
+        verbose=False,
     )
     init_centroids = None
     if init == "k-means++":

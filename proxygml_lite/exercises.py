@@ -42,9 +42,10 @@ import math
 import os
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -124,12 +125,17 @@ def _as_tensor(result: Any, what: str) -> tuple[torch.Tensor | None, str]:
         return None, f"your function returned None: did you forget `return {what}`?"
     if hasattr(result, "indices") and not torch.is_tensor(result):  # a steps.Subgraph or a torch.topk result
         result = result.indices
-    if torch.is_tensor(result):
-        return result.detach(), ""
+    if not torch.is_tensor(result):
+        try:
+            result = torch.as_tensor(result)
+        except Exception:
+            return None, f"your function returned a {type(result).__name__}; return a torch tensor ({what})."
+    if result.is_complex():
+        return None, f"your function returned a complex tensor ({result.dtype}); return a real one ({what})."
     try:
-        return torch.as_tensor(result), ""
+        return result.detach().cpu(), ""
     except Exception:
-        return None, f"your function returned a {type(result).__name__}; return a torch tensor ({what})."
+        return None, f"your function returned a tensor on device {result.device}; return it on the CPU."
 
 
 def _first_difference(got: torch.Tensor, expected: torch.Tensor, axes: tuple[str, str]) -> str:
@@ -177,44 +183,60 @@ def _check(
         try:
             result = fn(*inputs)
         except NotImplementedError:
-            print(f"✗ {title}: not implemented yet (your function raised NotImplementedError). "
-                  "Write its body, then run this cell again.")
+            print(
+                f"✗ {title}: not implemented yet (your function raised NotImplementedError). "
+                "Write its body, then run this cell again."
+            )
             return False
         except Exception as error:  # the student's bug, reported, never raised
-            _print([
-                f"✗ {title}, case '{case.name}' ({case.describe()}):",
-                f"  your function raised {type(error).__name__}: {error}",
-                _student_line(error),
-                case.show_small_inputs(),
-            ])
+            _print(
+                [
+                    f"✗ {title}, case '{case.name}' ({case.describe()}):",
+                    f"  your function raised {type(error).__name__}: {error}",
+                    _student_line(error),
+                    case.show_small_inputs(),
+                ]
+            )
             return False
-        changed = [name for name, before, after in zip(case.args, case.args.values(), inputs)
-                   if torch.is_tensor(before) and not torch.equal(before, after)]
+        changed = [
+            name
+            for name, before, after in zip(case.args, case.args.values(), inputs)
+            if torch.is_tensor(before) and not torch.equal(before, after)
+        ]
         if changed:
-            _print([
-                f"✗ {title}, case '{case.name}': your function changed its input {', '.join(changed)} in place.",
-                "  Hint: a step must leave its inputs alone (the next step still needs them); write "
-                "`x = x + ...` instead of `x += ...` or `x[...] = ...`, or work on `x.clone()`.",
-            ])
+            _print(
+                [
+                    f"✗ {title}, case '{case.name}': your function changed its input {', '.join(changed)} in place.",
+                    "  Hint: a step must leave its inputs alone (the next step still needs them); write "
+                    "`x = x + ...` instead of `x += ...` or `x[...] = ...`, or work on `x.clone()`.",
+                ]
+            )
             return False
         got, problem = _as_tensor(result, what)
         if got is None:
             print(f"✗ {title}, case '{case.name}': {problem}")
             return False
         expected = reference(*case.copies())
-        difference = compare(got, expected, case)
+        try:
+            difference = compare(got, expected, case)
+        except Exception as error:  # an output too odd to compare is still the student's, never a crash
+            difference = f"your output (shape {tuple(got.shape)}, {got.dtype}) cannot be compared: {error}"
         if difference:
             hint = _diagnose(fn, case, cases, diagnoses, same, what) or generic_hint
-            _print([
-                f"✗ {title}, case '{case.name}' ({case.describe()}):",
-                f"  {difference}",
-                case.show_small_inputs(),
-                f"  Hint: {hint}",
-            ])
+            _print(
+                [
+                    f"✗ {title}, case '{case.name}' ({case.describe()}):",
+                    f"  {difference}",
+                    case.show_small_inputs(),
+                    f"  Hint: {hint}",
+                ]
+            )
             return False
     names = "; ".join(case.name for case in cases)
-    print(f"✓ {title}: your function agrees with proxygml_lite.steps.{step} on all {len(cases)} cases "
-          f"({names}). Well done!")
+    print(
+        f"✓ {title}: your function agrees with proxygml_lite.steps.{step} on all {len(cases)} cases "
+        f"({names}). Well done!"
+    )
     return True
 
 
@@ -237,11 +259,18 @@ def _diagnose(fn, failing: _Case, cases: list[_Case], diagnoses: list[_Diagnosis
     student = [_run_quietly(fn, case, what) for case in cases]
     failing_index = cases.index(failing)
     best, best_score = "", 0
+
+    def matches(a, b, case) -> bool:
+        try:
+            return bool(same(a, b, case))
+        except Exception:
+            return False
+
     for diagnosis in diagnoses:
         mistaken = [_run_quietly(diagnosis.mistake, case, what) for case in cases]
-        if not same(student[failing_index], mistaken[failing_index], failing):
+        if not matches(student[failing_index], mistaken[failing_index], failing):
             continue
-        score = sum(same(a, b, case) for a, b, case in zip(student, mistaken, cases))
+        score = sum(matches(a, b, case) for a, b, case in zip(student, mistaken, cases))
         if score > best_score:
             best, best_score = diagnosis.hint, score
     return best
@@ -264,12 +293,18 @@ def _random_similarity(generator: torch.Generator, batch: int, num_proxies: int,
 # Notebook 1: the similarity graph S = X P^T
 # --------------------------------------------------------------------------------------------
 
+
 def _similarity_cases(seed: int) -> list[_Case]:
     g = torch.Generator().manual_seed(seed)
-    cases = [_Case("small example", {
-        "embeddings": torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
-        "proxies": torch.tensor([[2.0, 0.0], [0.0, -3.0], [1.0, 1.0]]),
-    })]
+    cases = [
+        _Case(
+            "small example",
+            {
+                "embeddings": torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+                "proxies": torch.tensor([[2.0, 0.0], [0.0, -3.0], [1.0, 1.0]]),
+            },
+        )
+    ]
     for name, batch, num_proxies, dim in [
         ("random, B = 8, C*N = 12, d = 16", 8, 12, 16),
         ("B = 1", 1, 6, 5),
@@ -278,10 +313,15 @@ def _similarity_cases(seed: int) -> list[_Case]:
     ]:
         # Proxies of very different lengths: the learned proxies are not unit vectors.
         lengths = torch.rand(num_proxies, 1, generator=g) * 5 + 0.2
-        cases.append(_Case(name, {
-            "embeddings": _unit_rows(g, batch, dim),
-            "proxies": torch.randn(num_proxies, dim, generator=g) * lengths,
-        }))
+        cases.append(
+            _Case(
+                name,
+                {
+                    "embeddings": _unit_rows(g, batch, dim),
+                    "proxies": torch.randn(num_proxies, dim, generator=g) * lengths,
+                },
+            )
+        )
     return cases
 
 
@@ -301,18 +341,28 @@ def check_similarity_graph(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         reference=steps.similarity_graph,
         compare=lambda got, expected, case: _first_difference(got, expected, ("sample", "proxy")),
         diagnoses=[
-            _Diagnosis(lambda x, p: x @ p.t(),
-                       "S holds cosine similarities, but the proxies are not unit vectors: normalise each proxy "
-                       "first, p_j / ||p_j|| (e.g. F.normalize(proxies, dim=1)), then take X P^T."),
-            _Diagnosis(lambda x, p: x @ F.normalize(p, dim=0).t(),
-                       "you normalised along the wrong axis: each proxy is a ROW of P, so its length is the norm "
-                       "over dim=1 (F.normalize(proxies, dim=1), or proxies.norm(dim=1, keepdim=True))."),
-            _Diagnosis(lambda x, p: F.normalize(p, dim=1) @ x.t(),
-                       "rows are samples and columns are proxies: S = X P^T has shape (B, C*N), not P X^T."),
-            _Diagnosis(lambda x, p: x @ (p / p.norm(dim=1, keepdim=True).square()).t(),
-                       "divide by the length ||p_j||, not by its square."),
-            _Diagnosis(lambda x, p: -torch.cdist(x, F.normalize(p, dim=1)),
-                       "S is the dot product of unit vectors (cosine similarity), not a distance."),
+            _Diagnosis(
+                lambda x, p: x @ p.t(),
+                "S holds cosine similarities, but the proxies are not unit vectors: normalise each proxy "
+                "first, p_j / ||p_j|| (e.g. F.normalize(proxies, dim=1)), then take X P^T.",
+            ),
+            _Diagnosis(
+                lambda x, p: x @ F.normalize(p, dim=0).t(),
+                "you normalised along the wrong axis: each proxy is a ROW of P, so its length is the norm "
+                "over dim=1 (F.normalize(proxies, dim=1), or proxies.norm(dim=1, keepdim=True)).",
+            ),
+            _Diagnosis(
+                lambda x, p: F.normalize(p, dim=1) @ x.t(),
+                "rows are samples and columns are proxies: S = X P^T has shape (B, C*N), not P X^T.",
+            ),
+            _Diagnosis(
+                lambda x, p: x @ (p / p.norm(dim=1, keepdim=True).square()).t(),
+                "divide by the length ||p_j||, not by its square.",
+            ),
+            _Diagnosis(
+                lambda x, p: -torch.cdist(x, F.normalize(p, dim=1)),
+                "S is the dot product of unit vectors (cosine similarity), not a distance.",
+            ),
         ],
         same=lambda got, mistaken, case: _same(got, mistaken),
         generic_hint="S_ij = x_i . p_j / ||p_j||: normalise the rows of P, then S = embeddings @ normalised.T.",
@@ -324,16 +374,31 @@ def check_similarity_graph(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
 # Notebook 2: the subgraph, top-k of S + 1000 S^pos
 # --------------------------------------------------------------------------------------------
 
+
 def _subgraph_cases(seed: int) -> list[_Case]:
     g = torch.Generator().manual_seed(seed)
 
     def case(name, similarity, labels, num_classes, proxies_per_class, k):
-        return _Case(name, {"similarity": similarity, "labels": labels, "num_classes": num_classes,
-                            "proxies_per_class": proxies_per_class, "k": k})
+        return _Case(
+            name,
+            {
+                "similarity": similarity,
+                "labels": labels,
+                "num_classes": num_classes,
+                "proxies_per_class": proxies_per_class,
+                "k": k,
+            },
+        )
 
     def random(name, batch, num_classes, proxies_per_class, k):
-        return case(name, _random_similarity(g, batch, num_classes * proxies_per_class),
-                    _random_labels(g, batch, num_classes), num_classes, proxies_per_class, k)
+        return case(
+            name,
+            _random_similarity(g, batch, num_classes * proxies_per_class),
+            _random_labels(g, batch, num_classes),
+            num_classes,
+            proxies_per_class,
+            k,
+        )
 
     # Ties: S on a coarse grid, so several proxies share the value at the k-th place.
     ties = (torch.randint(-2, 3, (4, 8), generator=g) / 2).float()
@@ -352,8 +417,9 @@ def _subgraph_cases(seed: int) -> list[_Case]:
 
 
 def _ranking(similarity, labels, num_classes, proxies_per_class):
-    return torch.where(steps.positive_mask(labels, num_classes, proxies_per_class),
-                       similarity + steps.POSITIVE_BIAS, similarity)
+    return torch.where(
+        steps.positive_mask(labels, num_classes, proxies_per_class), similarity + steps.POSITIVE_BIAS, similarity
+    )
 
 
 def _compare_subgraph(got: torch.Tensor, expected: torch.Tensor, case: _Case) -> str:
@@ -362,11 +428,15 @@ def _compare_subgraph(got: torch.Tensor, expected: torch.Tensor, case: _Case) ->
     num_classes, per_class, k = case.args["num_classes"], case.args["proxies_per_class"], case.args["k"]
     batch, num_proxies = similarity.shape
     if got.dim() == 2 and tuple(got.shape) == (k, num_proxies) and k != batch:
-        return (f"your output has shape {tuple(got.shape)} = (k, C*N): you took the top-k down each column "
-                f"(dim=0). Expected ({batch}, {k}): the k proxies of each sample, along dim=1.")
+        return (
+            f"your output has shape {tuple(got.shape)} = (k, C*N): you took the top-k down each column "
+            f"(dim=0). Expected ({batch}, {k}): the k proxies of each sample, along dim=1."
+        )
     if got.dim() == 2 and tuple(got.shape) == (batch, num_proxies) and k != num_proxies:
-        return (f"your output has shape {tuple(got.shape)} = (B, C*N); return the INDICES of the kept proxies, "
-                f"shape (B, k) = ({batch}, {k}), e.g. `ranking.topk(k, dim=1).indices`.")
+        return (
+            f"your output has shape {tuple(got.shape)} = (B, C*N); return the INDICES of the kept proxies, "
+            f"shape (B, k) = ({batch}, {k}), e.g. `ranking.topk(k, dim=1).indices`."
+        )
     if got.dim() != 2 or got.shape[0] != batch:
         return f"your output has shape {tuple(got.shape)}, expected (B, k) = ({batch}, {k})."
     if got.shape[1] != k:
@@ -376,8 +446,10 @@ def _compare_subgraph(got: torch.Tensor, expected: torch.Tensor, case: _Case) ->
         return f"your output has dtype {got.dtype}; the indices of proxies are integers (torch.long)."
     got = got.long()
     if bool((got < 0).any() or (got >= num_proxies).any()):
-        return (f"your indices must lie in 0 .. C*N - 1 = {num_proxies - 1}; "
-                f"found {got.min().item()} .. {got.max().item()}.")
+        return (
+            f"your indices must lie in 0 .. C*N - 1 = {num_proxies - 1}; "
+            f"found {got.min().item()} .. {got.max().item()}."
+        )
     positive = steps.positive_mask(labels, num_classes, per_class)
     for i in range(batch):
         kept = sorted(got[i].tolist())
@@ -393,8 +465,10 @@ def _compare_subgraph(got: torch.Tensor, expected: torch.Tensor, case: _Case) ->
         # among tied S either pick is right.
         if bool((~kept_mask & pos).any()) and bool((kept_mask & ~pos).any()):
             j = int((~kept_mask & pos).nonzero()[0])
-            return (f"{mismatch}: own-class proxy {j} (S = {float(s[j]):.3f}) is left out "
-                    "while proxies of other classes are kept.")
+            return (
+                f"{mismatch}: own-class proxy {j} (S = {float(s[j]):.3f}) is left out "
+                "while proxies of other classes are kept."
+            )
         for group, name in [(pos, "own-class"), (~pos, "other-class")]:
             group_kept, group_left = kept_mask & group, ~kept_mask & group
             if not (group_kept.any() and group_left.any()):
@@ -402,8 +476,10 @@ def _compare_subgraph(got: torch.Tensor, expected: torch.Tensor, case: _Case) ->
             j_left = int(torch.where(group_left, s, torch.tensor(-math.inf)).argmax())
             j_kept = int(torch.where(group_kept, s, torch.tensor(math.inf)).argmin())
             if float(s[j_left]) > float(s[j_kept]) + _ATOL:
-                return (f"{mismatch}: {name} proxy {j_left} (S = {float(s[j_left]):.3f}) is left out, "
-                        f"but {name} proxy {j_kept} (S = {float(s[j_kept]):.3f}) is kept.")
+                return (
+                    f"{mismatch}: {name} proxy {j_left} (S = {float(s[j_left]):.3f}) is left out, "
+                    f"but {name} proxy {j_kept} (S = {float(s[j_kept]):.3f}) is kept."
+                )
     return ""
 
 
@@ -455,23 +531,30 @@ def check_select_subgraph(
         reference=reference,
         compare=_compare_subgraph,
         diagnoses=[
-            _Diagnosis(without_mask,
-                       "you ranked S alone and forgot the positive mask: add 1000 on the sample's own-class "
-                       "proxies (S + 1000 S^pos) before the top-k, so all its N own-class proxies are kept."),
-            _Diagnosis(smallest,
-                       "you kept the k SMALLEST entries; the subgraph keeps the largest "
-                       "(topk's default, largest=True)."),
-            _Diagnosis(classes_interleaved,
-                       "the own-class proxies are in the wrong columns: proxy j belongs to class j // N "
-                       "(columns c*N .. c*N+N-1 are class c's), not j % C: torch.arange(C).repeat_interleave(N), "
-                       "not .repeat(N) (steps.proxy_labels(C, N) gives them)."),
-            _Diagnosis(small_bias,
-                       "the bias on the own-class proxies must beat any difference of S, which lies in [-1, 1]: "
-                       "add 1000 (as the official code does), not 1."),
+            _Diagnosis(
+                without_mask,
+                "you ranked S alone and forgot the positive mask: add 1000 on the sample's own-class "
+                "proxies (S + 1000 S^pos) before the top-k, so all its N own-class proxies are kept.",
+            ),
+            _Diagnosis(
+                smallest,
+                "you kept the k SMALLEST entries; the subgraph keeps the largest (topk's default, largest=True).",
+            ),
+            _Diagnosis(
+                classes_interleaved,
+                "the own-class proxies are in the wrong columns: proxy j belongs to class j // N "
+                "(columns c*N .. c*N+N-1 are class c's), not j % C: torch.arange(C).repeat_interleave(N), "
+                "not .repeat(N) (steps.proxy_labels(C, N) gives them).",
+            ),
+            _Diagnosis(
+                small_bias,
+                "the bias on the own-class proxies must beat any difference of S, which lies in [-1, 1]: "
+                "add 1000 (as the official code does), not 1.",
+            ),
         ],
         same=_same_subgraph,
         generic_hint="rank each row by S + 1000 S^pos (S^pos_ij = 1 iff labels[i] == j // N) and keep "
-                     "`ranking.topk(k, dim=1).indices`.",
+        "`ranking.topk(k, dim=1).indices`.",
         what="indices",
     )
 
@@ -479,6 +562,7 @@ def check_select_subgraph(
 # --------------------------------------------------------------------------------------------
 # Notebook 3: reverse label propagation Z = W Y^p
 # --------------------------------------------------------------------------------------------
+
 
 def _propagation_cases(seed: int) -> list[_Case]:
     g = torch.Generator().manual_seed(seed)
@@ -512,9 +596,7 @@ def _reference_propagation(weights, num_classes, proxies_per_class):
     return steps.reverse_label_propagation(every_column, num_classes, proxies_per_class)
 
 
-def check_reverse_label_propagation(
-    fn: Callable[[torch.Tensor, int, int], torch.Tensor], seed: int = 0
-) -> bool:
+def check_reverse_label_propagation(fn: Callable[[torch.Tensor, int, int], torch.Tensor], seed: int = 0) -> bool:
     """Check ``fn(W, num_classes, proxies_per_class) -> Z`` (reverse label propagation ``Z = W Y^p``).
 
     ``W`` is the dense neighbour matrix, shape ``(B, C*N)``: ``S`` on each sample's kept proxies, 0
@@ -532,22 +614,32 @@ def check_reverse_label_propagation(
         reference=_reference_propagation,
         compare=lambda got, expected, case: _first_difference(got, expected, ("sample", "class")),
         diagnoses=[
-            _Diagnosis(lambda w, c, n: w.view(w.shape[0], n, c).sum(dim=1),
-                       "the proxies are grouped into the wrong classes: proxy j belongs to class j // N "
-                       "(columns c*N .. c*N+N-1), so reshape W to (B, C, N) and sum over the last axis; "
-                       "(B, N, C) puts proxy j in class j % C."),
-            _Diagnosis(lambda w, c, n: w.ne(0).view(w.shape[0], c, n).sum(dim=2).float(),
-                       "Z sums the similarities of the kept proxies (their votes), it does not count them."),
-            _Diagnosis(lambda w, c, n: w.view(w.shape[0], c, n).mean(dim=2),
-                       "Z is a sum over the class's proxies, not a mean (no division by N)."),
-            _Diagnosis(lambda w, c, n: w.view(w.shape[0], c, n).amax(dim=2),
-                       "Z sums the votes of a class's proxies; it does not take the largest one."),
-            _Diagnosis(lambda w, c, n: w.view(w.shape[0], c, n).sum(dim=2).t(),
-                       "rows are samples and columns are classes: Z = W Y^p has shape (B, C)."),
+            _Diagnosis(
+                lambda w, c, n: w.view(w.shape[0], n, c).sum(dim=1),
+                "the proxies are grouped into the wrong classes: proxy j belongs to class j // N "
+                "(columns c*N .. c*N+N-1), so reshape W to (B, C, N) and sum over the last axis; "
+                "(B, N, C) puts proxy j in class j % C.",
+            ),
+            _Diagnosis(
+                lambda w, c, n: w.ne(0).view(w.shape[0], c, n).sum(dim=2).float(),
+                "Z sums the similarities of the kept proxies (their votes), it does not count them.",
+            ),
+            _Diagnosis(
+                lambda w, c, n: w.view(w.shape[0], c, n).mean(dim=2),
+                "Z is a sum over the class's proxies, not a mean (no division by N).",
+            ),
+            _Diagnosis(
+                lambda w, c, n: w.view(w.shape[0], c, n).amax(dim=2),
+                "Z sums the votes of a class's proxies; it does not take the largest one.",
+            ),
+            _Diagnosis(
+                lambda w, c, n: w.view(w.shape[0], c, n).sum(dim=2).t(),
+                "rows are samples and columns are classes: Z = W Y^p has shape (B, C).",
+            ),
         ],
         same=lambda got, mistaken, case: _same(got, mistaken),
         generic_hint="Z = W @ Y_p with Y_p = F.one_hot(steps.proxy_labels(C, N), C).float(), or "
-                     "W.view(B, C, N).sum(dim=2). A class with no kept proxy gets exactly 0.",
+        "W.view(B, C, N).sum(dim=2). A class with no kept proxy gets exactly 0.",
         what="Z",
     )
 
@@ -555,6 +647,7 @@ def check_reverse_label_propagation(
 # --------------------------------------------------------------------------------------------
 # Notebook 4: the mask softmax
 # --------------------------------------------------------------------------------------------
+
 
 def _softmax_cases(seed: int) -> list[_Case]:
     g = torch.Generator().manual_seed(seed)
@@ -594,27 +687,43 @@ def check_mask_softmax(fn: Callable[[torch.Tensor], torch.Tensor], seed: int = 0
         reference=steps.mask_softmax,
         compare=lambda got, expected, case: _first_difference(got, expected, ("sample", "class")),
         diagnoses=[
-            _Diagnosis(lambda z: torch.softmax(z, dim=1),
-                       "that is a softmax over ALL classes. Classes with Z = 0 are absent from the subgraph: "
-                       "M = [Z != 0] is 0 there, so their P must be 0 and they stay out of the denominator."),
-            _Diagnosis(lambda z: torch.softmax(z, dim=0),
-                       "you normalised down each column (dim=0); each sample's probabilities (a row) sum to 1: dim=1."),
-            _Diagnosis(lambda z: masked(z) * torch.exp(z) / (1e-8 + (masked(z) * torch.exp(z)).sum(0, keepdim=True)),
-                       "the denominator sums over the wrong axis: sum each row over its classes (dim=1)."),
-            _Diagnosis(lambda z: (z > 0) * torch.exp(z) / (1e-8 + ((z > 0) * torch.exp(z)).sum(dim=1, keepdim=True)),
-                       "Z can be negative (a proxy with negative similarity votes against its class); the mask is "
-                       "M = [Z != 0], not [Z > 0]."),
-            _Diagnosis(lambda z: masked(z) * torch.exp(z),
-                       "you forgot the normalisation: divide M exp(Z) by its row sum (plus 1e-8)."),
-            _Diagnosis(lambda z: masked(z) * torch.softmax(z, dim=1),
-                       "masking a plain softmax is not enough: after zeroing the absent classes, renormalise "
-                       "by the sum over the PRESENT classes only (M exp(Z) / sum M exp(Z))."),
-            _Diagnosis(lambda z: torch.exp(z) / (1e-8 + (masked(z) * torch.exp(z)).sum(dim=1, keepdim=True)),
-                       "the numerator needs the mask too: P = M exp(Z) / ..., so absent classes get P = 0."),
-            _Diagnosis(lambda z: masked(z) * torch.exp(z) / (masked(z) * torch.exp(z)).sum(dim=1, keepdim=True),
-                       "a sample with no class in its subgraph has M = 0 everywhere: without the official 1e-8 in "
-                       "the denominator you get 0 / 0 = nan. Add 1e-8: P = M exp(Z) / (1e-8 + sum M exp(Z)) "
-                       "(a softmax of Z with -inf at the absent classes needs such rows set to 0)."),
+            _Diagnosis(
+                lambda z: torch.softmax(z, dim=1),
+                "that is a softmax over ALL classes. Classes with Z = 0 are absent from the subgraph: "
+                "M = [Z != 0] is 0 there, so their P must be 0 and they stay out of the denominator.",
+            ),
+            _Diagnosis(
+                lambda z: torch.softmax(z, dim=0),
+                "you normalised down each column (dim=0); each sample's probabilities (a row) sum to 1: dim=1.",
+            ),
+            _Diagnosis(
+                lambda z: masked(z) * torch.exp(z) / (1e-8 + (masked(z) * torch.exp(z)).sum(0, keepdim=True)),
+                "the denominator sums over the wrong axis: sum each row over its classes (dim=1).",
+            ),
+            _Diagnosis(
+                lambda z: (z > 0) * torch.exp(z) / (1e-8 + ((z > 0) * torch.exp(z)).sum(dim=1, keepdim=True)),
+                "Z can be negative (a proxy with negative similarity votes against its class); the mask is "
+                "M = [Z != 0], not [Z > 0].",
+            ),
+            _Diagnosis(
+                lambda z: masked(z) * torch.exp(z),
+                "you forgot the normalisation: divide M exp(Z) by its row sum (plus 1e-8).",
+            ),
+            _Diagnosis(
+                lambda z: masked(z) * torch.softmax(z, dim=1),
+                "masking a plain softmax is not enough: after zeroing the absent classes, renormalise "
+                "by the sum over the PRESENT classes only (M exp(Z) / sum M exp(Z)).",
+            ),
+            _Diagnosis(
+                lambda z: torch.exp(z) / (1e-8 + (masked(z) * torch.exp(z)).sum(dim=1, keepdim=True)),
+                "the numerator needs the mask too: P = M exp(Z) / ..., so absent classes get P = 0.",
+            ),
+            _Diagnosis(
+                lambda z: masked(z) * torch.exp(z) / (masked(z) * torch.exp(z)).sum(dim=1, keepdim=True),
+                "a sample with no class in its subgraph has M = 0 everywhere: without the official 1e-8 in "
+                "the denominator you get 0 / 0 = nan. Add 1e-8: P = M exp(Z) / (1e-8 + sum M exp(Z)) "
+                "(a softmax of Z with -inf at the absent classes needs such rows set to 0).",
+            ),
         ],
         same=lambda got, mistaken, case: _same(got, mistaken),
         generic_hint="P = M exp(Z) / (1e-8 + sum_j M_j exp(Z_j)) row by row, with M = (z != 0).float().",

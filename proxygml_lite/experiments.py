@@ -74,17 +74,28 @@ def experiment_config(preset: str, *, smoke: bool, **overrides) -> TrainConfig:
     return config_from_preset(preset, **values)
 
 
-def cached_run(config: TrainConfig, name: str, *, smoke: bool, verbose: bool = True) -> Path:
+def cached_run(config: TrainConfig, name: str, *, smoke: bool, callback=None, verbose: bool = True) -> Path:
     """Train ``config`` in ``runs_root(smoke) / name``, or read it back if it finished there; returns the folder.
 
     An interrupted run resumes from its checkpoint. A folder holding a run
     with other settings is an error naming them (choose another ``name``).
+    ``callback`` is passed to :func:`~proxygml_lite.train.train` (e.g. a
+    :class:`~proxygml_lite.diagnostics.DiagnosticsRecorder`); it is not called
+    for a run that is read back.
     """
-    from .studies import run_cell
+    import json
+
+    from .studies import _finished
+    from .train import train
 
     folder = runs_root(smoke=smoke) / name
     begin = time.perf_counter()
-    results, cached = run_cell(config, folder)
+    config = config.replace(out=str(folder), resume=True)
+    results = _finished(folder, config)  # None, or the finished run's results (error if its settings differ)
+    cached = results is not None
+    if not cached:
+        train(config, callback=callback)
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     if verbose:
         where = os.path.relpath(folder, repository_root()) if not smoke else f"<smoke folder>/{name}"
         if cached:

@@ -23,7 +23,8 @@ import torch
 
 from .config import TrainConfig
 
-__all__ = ["LoadedRun", "load_run", "embed_split", "nearest_neighbours", "plot_retrieval_gallery", "run_summary"]
+__all__ = ["LoadedRun", "load_run", "embed_split", "nearest_neighbours", "plot_retrieval_gallery", "run_summary",
+           "results_beside_paper"]
 
 
 @dataclass
@@ -64,12 +65,7 @@ def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> L
     model = build_model(config.backbone, embedding_dim=config.dim, pretrained=False, freeze_bn=config.freeze_bn)
     model.load_state_dict(checkpoint["model"])
     num_classes = int(checkpoint["num_classes"])
-    if config.loss == "proxygml":
-        kwargs = dict(proxies_per_class=config.N, r=config.r, weight_lambda=config.weight_lambda,
-                      positive_mask=config.positive_mask, mask_softmax=config.mask_softmax, **config.loss_kwargs)
-    else:
-        kwargs = dict(config.loss_kwargs)
-    loss_fn = build_loss(config.loss, num_classes, config.dim, **kwargs)
+    loss_fn = build_loss(config.loss, num_classes, config.dim, settings=config, **config.loss_kwargs)
     loss_fn.load_state_dict(checkpoint["loss"])
     results = None
     if (folder / "results.json").is_file():
@@ -155,7 +151,7 @@ def plot_retrieval_gallery(
         raise ValueError("query_indices is empty; pass some sample indices, e.g. range(0, 2000, 400)")
     labels = torch.as_tensor(labels)
     neighbours = nearest_neighbours(embeddings, queries=query_indices, k=k)
-    fig, axes = plt.subplots(len(query_indices), k + 1, figsize=(1.05 * (k + 1), 1.1 * len(query_indices)),
+    fig, axes = plt.subplots(len(query_indices), k + 1, figsize=(0.8 * (k + 1), 0.85 * len(query_indices) + 0.3),
                              squeeze=False, layout="constrained")
     hits = 0
     for row, (query, found) in enumerate(zip(query_indices, neighbours.tolist())):
@@ -163,7 +159,7 @@ def plot_retrieval_gallery(
         for column, index in enumerate(cells):
             ax = axes[row, column]
             image = _image(dataset, index)
-            ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if column == 0:
@@ -201,3 +197,41 @@ def run_summary(run: str | os.PathLike) -> str:
         lines.append("not finished (no results.json): resume it with "
                      f"python -m proxygml_lite.train --resume --out {folder}")
     return "\n".join(lines)
+
+
+def results_beside_paper(runs: dict, *, label: str = "this code", embedding_dim: int = 512):
+    """This code's final metrics of benchmark runs beside the paper's ProxyGML row (percent).
+
+    Args:
+        runs: ``{dataset id ("cub200", "cars196", "online_products"): run folder}``;
+            a dataset without a run (``None``) gets an empty "this code" cell.
+        label: the heading of this code's column (e.g. "miniature smoke run (not a result)").
+        embedding_dim: which of the paper's ProxyGML rows (64, 384 or 512).
+
+    Returns:
+        One row per (dataset, metric of the paper's table): ``dataset``,
+        ``metric``, ``label`` and ``paper (Zhu et al., NeurIPS 2020), ProxyGML-<d>``.
+    """
+    import pandas as pd
+
+    from .data.specs import BENCHMARKS
+    from .paper import SOURCE, paper_comparison
+
+    table = paper_comparison()
+    ours = table[(table["method"] == "ProxyGML") & (table["embedding_dim"] == embedding_dim)]
+    if ours.empty:
+        raise ValueError(f"the paper has no ProxyGML-{embedding_dim} row; it reports d = 64, 384 and 512")
+    rows = []
+    for dataset_id in BENCHMARKS:  # cub200, cars196, online_products
+        if dataset_id not in runs:
+            continue
+        metrics = {}
+        folder = runs[dataset_id]
+        if folder is not None and (Path(folder) / "results.json").is_file():
+            metrics = json.loads((Path(folder) / "results.json").read_text(encoding="utf-8"))["metrics"]
+        for _, paper_row in ours[ours["dataset_id"] == dataset_id].iterrows():
+            value = metrics.get(paper_row["metric"])
+            rows.append({"dataset": paper_row["dataset"], "metric": paper_row["metric"],
+                         label: None if value is None else round(100 * float(value), 1),
+                         f"{SOURCE}, ProxyGML-{embedding_dim}": paper_row["value"]})
+    return pd.DataFrame(rows)

@@ -31,7 +31,7 @@ from .config import TrainConfig
 from .engine import RESUMABLE_CHANGES
 from .train import train
 
-__all__ = ["ABLATION_ROWS", "run_cell", "run_parameter_study", "run_ablation", "compare_ablation_with_paper", "main"]
+__all__ = ["ABLATION_ROWS", "ablation_config", "config_json", "run_cell", "run_parameter_study", "run_ablation", "compare_ablation_with_paper", "main"]
 
 #: The paper's ablation table, rows 1-8: (row, S^pos, M, L^p).
 ABLATION_ROWS: tuple[tuple[int, bool, bool, bool], ...] = (
@@ -52,7 +52,7 @@ def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
         return None
     with open(path, encoding="utf-8") as fh:
         results = json.load(fh)
-    saved, wanted = results.get("config", {}), config.to_dict()
+    saved, wanted = TrainConfig.with_defaults(results.get("config", {})), config.to_dict()
     differing = sorted(k for k in set(saved) | set(wanted)
                        if k not in RESUMABLE_CHANGES and saved.get(k) != wanted.get(k))
     if differing:
@@ -80,10 +80,32 @@ def run_cell(config: TrainConfig, cell_dir: str | Path) -> tuple[dict, bool]:
 def _row(results: dict, cell_dir: Path, cached: bool) -> dict:
     row = dict(results["metrics"])
     untrained = results.get("untrained_metrics") or {}
-    if "R@1" in untrained:
-        row["untrained R@1"] = untrained["R@1"]
-    row.update(run_dir=str(cell_dir), cached=cached, elapsed_s=results.get("elapsed_s"))
+    for name in ("R@1", "NMI"):
+        if name in untrained:
+            row[f"untrained {name}"] = untrained[name]
+    row.update(run_dir=str(cell_dir), cached=cached, elapsed_s=results.get("elapsed_s"),
+               config=config_json(results["config"]))
     return row
+
+
+def config_json(config: TrainConfig | dict) -> str:
+    """A cell's full training configuration as one JSON line (the ``config`` column of the study tables).
+
+    ``python -m proxygml_lite.train --config FILE`` re-runs it, with ``FILE``
+    holding this text (:func:`proxygml_lite.config.load_config`).
+    """
+    values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
+    return json.dumps(values, sort_keys=True)
+
+
+def _seeds(seeds: Iterable[int] | None, base_config: TrainConfig) -> tuple[list[int], bool]:
+    """``(seeds, tagged)``: the seeds to run and whether cell folders carry a ``_s<seed>`` suffix."""
+    if seeds is None:
+        return [base_config.seed], False
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed, e.g. seeds=[0, 1, 2] (the studies use >= 3)")
+    return seeds, True
 
 
 def _save_table(rows: list[dict], out_dir: Path) -> pd.DataFrame:
@@ -97,6 +119,7 @@ def run_parameter_study(
     N_values: Iterable[int],
     r_values: Iterable[float],
     out_dir: str | Path,
+    seeds: Iterable[int] | None = None,
 ) -> pd.DataFrame:
     """Train ProxyGML for every ``(N, r)`` of the grid; one row per cell.
 
@@ -104,12 +127,15 @@ def run_parameter_study(
         base_config: every other setting (its ``out``/``resume`` are ignored).
         N_values: proxies per class ``N`` to try.
         r_values: subgraph scales ``r`` to try (``k = ceil(r C N)`` proxies per sample).
-        out_dir: study folder; cell ``(N, r)`` runs in ``<out_dir>/N<N>_r<r>``.
+        out_dir: study folder; cell ``(N, r)`` runs in ``<out_dir>/N<N>_r<r>``
+            (``<out_dir>/N<N>_r<r>_s<seed>`` when ``seeds`` is given).
+        seeds: run every cell once per seed (default: ``base_config.seed`` only).
 
     Returns:
-        DataFrame with columns ``N``, ``r``, ``k``, the final metrics
-        (``R@1``, ..., ``NMI``), ``untrained R@1``, ``run_dir``, ``cached`` (read
-        back from disk instead of trained) and ``elapsed_s``.
+        DataFrame with columns ``N``, ``r``, ``k``, ``seed``, the final metrics
+        (``R@1``, ..., ``NMI``), ``untrained R@1``, ``untrained NMI``,
+        ``run_dir``, ``cached`` (read back from disk instead of trained),
+        ``elapsed_s`` and ``config`` (the cell's configuration as JSON).
     """
     if base_config.loss != "proxygml":
         raise ValueError(f"the N x r study is about ProxyGML; base_config.loss is {base_config.loss!r}. Use loss='proxygml'")
@@ -118,16 +144,18 @@ def run_parameter_study(
         raise ValueError("N_values and r_values must each hold at least one value, e.g. N_values=[1, 6, 12], r_values=[0.05, 0.1]")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    seed_list, tagged = _seeds(seeds, base_config)
     rows: list[dict] = []
     for n in N_values:
         for r in r_values:
-            config = base_config.replace(N=int(n), r=float(r))
-            cell_dir = out_dir / f"N{int(n)}_r{float(r):g}"
-            results, cached = run_cell(config, cell_dir)
-            c = results["num_classes"]
-            rows.append({"N": int(n), "r": float(r), "k": math.ceil(float(r) * c * int(n)),
-                         **_row(results, cell_dir, cached)})
-            _save_table(rows, out_dir)
+            for seed in seed_list:
+                config = base_config.replace(N=int(n), r=float(r), seed=seed)
+                cell_dir = out_dir / (f"N{int(n)}_r{float(r):g}" + (f"_s{seed}" if tagged else ""))
+                results, cached = run_cell(config, cell_dir)
+                c = results["num_classes"]
+                rows.append({"N": int(n), "r": float(r), "k": math.ceil(float(r) * c * int(n)), "seed": seed,
+                             **_row(results, cell_dir, cached)})
+                _save_table(rows, out_dir)
     return pd.DataFrame(rows)
 
 
@@ -136,6 +164,7 @@ def run_ablation(
     out_dir: str | Path,
     rows: Iterable[int] | None = None,
     weight_lambda: float | None = None,
+    seeds: Iterable[int] | None = None,
 ) -> pd.DataFrame:
     """The paper's ablation of the three modules: rows 1-8 switch ``S^pos``, ``M`` and ``L^p`` on/off.
 
@@ -150,10 +179,13 @@ def run_ablation(
         rows: subset of rows 1-8 to run (default all, in the paper's order).
         weight_lambda: ``lambda`` of the rows with ``L^p`` on (default:
             ``base_config.weight_lambda``, or the paper's 0.3 if that is 0).
+        seeds: run every row once per seed, in ``<out_dir>/row<i>_s<seed>``
+            (default: ``base_config.seed`` only, in ``<out_dir>/row<i>``).
 
     Returns:
-        DataFrame with ``row``, ``S^pos``, ``M``, ``L^p`` (bools), the final
-        metrics, ``untrained R@1``, ``run_dir``, ``cached``, ``elapsed_s``.
+        DataFrame with ``row``, ``S^pos``, ``M``, ``L^p`` (bools), ``seed``, the
+        final metrics, ``untrained R@1``, ``untrained NMI``, ``run_dir``,
+        ``cached``, ``elapsed_s``, ``config``.
     """
     if base_config.loss != "proxygml":
         raise ValueError(f"the ablation switches parts of ProxyGML; base_config.loss is {base_config.loss!r}. Use loss='proxygml'")
@@ -166,16 +198,33 @@ def run_ablation(
         raise ValueError(f"ablation rows are numbered 1-8 as in the paper; got {unknown}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    seed_list, tagged = _seeds(seeds, base_config)
     table: list[dict] = []
     for number, s_pos, mask, l_p in ABLATION_ROWS:
         if number not in wanted:
             continue
-        config = base_config.replace(positive_mask=s_pos, mask_softmax=mask, weight_lambda=lam if l_p else 0.0)
-        cell_dir = out_dir / f"row{number}"
-        results, cached = run_cell(config, cell_dir)
-        table.append({"row": number, "S^pos": s_pos, "M": mask, "L^p": l_p, **_row(results, cell_dir, cached)})
-        _save_table(table, out_dir)
+        for seed in seed_list:
+            config = ablation_config(base_config, number, lam).replace(seed=seed)
+            cell_dir = out_dir / (f"row{number}" + (f"_s{seed}" if tagged else ""))
+            results, cached = run_cell(config, cell_dir)
+            table.append({"row": number, "S^pos": s_pos, "M": mask, "L^p": l_p, "seed": seed,
+                          **_row(results, cell_dir, cached)})
+            _save_table(table, out_dir)
     return pd.DataFrame(table)
+
+
+def ablation_config(base_config: TrainConfig, row: int, weight_lambda: float | None = None) -> TrainConfig:
+    """The configuration of ablation row ``row`` (1-8): ``S^pos``, ``M`` and ``L^p`` switched as in the paper.
+
+    ``weight_lambda`` is the ``lambda`` of rows with ``L^p`` on (default:
+    ``base_config.weight_lambda``, or the paper's 0.3 if that is 0).
+    """
+    switches = {number: (s_pos, mask, l_p) for number, s_pos, mask, l_p in ABLATION_ROWS}
+    if row not in switches:
+        raise ValueError(f"ablation rows are numbered 1-8 as in the paper; got {row!r}")
+    lam = weight_lambda if weight_lambda is not None else (base_config.weight_lambda or 0.3)
+    s_pos, mask, l_p = switches[row]
+    return base_config.replace(positive_mask=s_pos, mask_softmax=mask, weight_lambda=lam if l_p else 0.0)
 
 
 def compare_ablation_with_paper(table: pd.DataFrame) -> pd.DataFrame:
@@ -234,16 +283,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="grid: proxies per class N (default 1 6 12)")
     parser.add_argument("--r-values", dest="r_values", nargs="+", type=float, default=[0.05, 0.1, 0.2],
                         help="grid: subgraph scales r (default 0.05 0.1 0.2)")
+    parser.add_argument("--seeds", nargs="+", type=int,
+                        help="run every cell once per seed (folders <cell>_s<seed>; default: --seed only)")
     args, training_flags = parser.parse_known_args(argv)
     try:
         base = parse_args(training_flags)
         out_dir = args.study_out or f"runs/{args.study}-{base.dataset}"
         if args.study == "ablation":
-            table = run_ablation(base, out_dir, rows=args.rows)
+            table = run_ablation(base, out_dir, rows=args.rows, seeds=args.seeds)
             shown = compare_ablation_with_paper(table)
         else:
-            table = run_parameter_study(base, args.N_values, args.r_values, out_dir)
-            shown = table.drop(columns=["run_dir"])
+            table = run_parameter_study(base, args.N_values, args.r_values, out_dir, seeds=args.seeds)
+            shown = table.drop(columns=["run_dir", "config"])
     except KeyboardInterrupt:
         print("\nInterrupted: run the same command again to resume the study.", file=sys.stderr)
         return 130

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["read_history", "read_proxy_snapshots", "plot_run_history", "plot_parameter_study", "plot_ablation", "plot_loss_cost"]
+__all__ = ["read_history", "read_proxy_snapshots", "read_embedding_snapshots", "plot_run_history", "plot_parameter_study", "plot_ablation", "plot_loss_cost"]
 
 
 def read_history(run: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
@@ -68,6 +68,37 @@ def read_proxy_snapshots(run: str | os.PathLike, parameter: str | None = None):
         raise ValueError(f"the loss has no parameter {parameter!r}; it has {names}")
     epochs = [int(s["epoch"]) for s in snapshots]
     return epochs, torch.stack([s["parameters"][parameter] for s in snapshots])
+
+
+def read_embedding_snapshots(run: str | os.PathLike, split: str = "train"):
+    """The sample embeddings a run kept after every epoch (``--save-embeddings``), stacked.
+
+    Args:
+        run: a run folder trained with ``save_embeddings=True``.
+        split: ``"train"`` (samples of the training classes, the classes of
+            the proxies) or ``"test"`` (the unseen classes).
+
+    Returns:
+        ``(epochs, embeddings, labels, indices)``: the finished-epoch counts
+        (0 = before training), a float32 tensor ``[len(epochs), n, d]`` (the
+        same ``n`` samples at every epoch), their labels ``[n]`` (training
+        labels ``c`` in ``0..C-1`` own the proxy rows ``c*N .. c*N+N-1`` of
+        :func:`read_proxy_snapshots`) and their row indices in the split.
+    """
+    import torch
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    folder = Path(run) / "embeddings"
+    files = sorted(folder.glob("epoch_*.pt"))
+    if not files:
+        raise FileNotFoundError(
+            f"no embedding snapshots in {folder}; train with save_embeddings=True (--save-embeddings) to keep them"
+        )
+    snapshots = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
+    epochs = [int(snap["epoch"]) for snap in snapshots]
+    parts = [snap["splits"][split] for snap in snapshots]
+    return epochs, torch.stack([p["embeddings"] for p in parts]), parts[0]["labels"], parts[0]["indices"]
 
 
 def _metric_columns(table: pd.DataFrame) -> list[str]:

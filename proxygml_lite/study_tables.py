@@ -38,6 +38,9 @@ __all__ = [
     "format_mean_std",
     "ablation_beside_paper",
     "config_of",
+    "PAPER_ABLATION_CLAIMS",
+    "ablation_claims",
+    "compare_cells",
 ]
 
 #: The tables of ``results/<preset>/`` and the identifier columns of each.
@@ -52,8 +55,23 @@ def _repository_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (no machine-specific prefix in notebook outputs)."""
+    try:
+        return str(path.resolve().relative_to(_repository_root()))
+    except ValueError:
+        return str(path)
+
+
 def results_dir(preset: str = "glyphs_hard", root: str | os.PathLike | None = None) -> Path:
-    """``<repository>/results/<preset>`` (or ``<root>/results/<preset>``)."""
+    """``<repository>/results/<preset>``; ``<root>/results/<preset>`` with ``root``.
+
+    ``$PROXYGML_RESULTS_DIR`` (if set, and no ``root``) replaces ``<repository>/results``, e.g. to point the
+    notebooks at tables produced on another machine.
+    """
+    override = os.environ.get("PROXYGML_RESULTS_DIR", "").strip()
+    if root is None and override:
+        return Path(override).expanduser().resolve() / preset
     base = Path(root) if root is not None else _repository_root()
     return base / "results" / preset
 
@@ -77,15 +95,17 @@ def read_study_table(
     file = Path(path) if path is not None else results_dir(preset) / f"{kind}.csv"
     if file.is_dir():
         file = file / f"{kind}.csv"
+    if not file.is_file() and file.parent.joinpath("study.csv").is_file() and path is not None:
+        file = file.parent / "study.csv"  # the folder of `python -m proxygml_lite.studies` / run_* (study.csv)
     if not file.is_file():
         raise FileNotFoundError(
-            f"no {kind} table at {file}; run `make studies` (or pass path= the folder of a study run elsewhere)"
+            f"no {kind} table at {_shown(file)}; run `make studies` (or pass path= the folder of a study run elsewhere)"
         )
     table = pd.read_csv(file)
     needed = list(STUDY_KINDS[kind]) + (["R@1"] if kind != "efficiency" else [])
     missing = [c for c in needed if c not in table.columns]
     if missing:
-        raise ValueError(f"{file} lacks the column(s) {missing}; it has {list(table.columns)}")
+        raise ValueError(f"{_shown(file)} lacks the column(s) {missing}; it has {list(table.columns)}")
     return table
 
 
@@ -190,4 +210,55 @@ def ablation_beside_paper(table: pd.DataFrame) -> pd.DataFrame:
         line["NMI (paper)"] = float(paper.loc[number, "NMI"])
         line["R@1 (paper)"] = float(paper.loc[number, "R@1"])
         out.append(line)
+    return pd.DataFrame(out)
+
+
+#: The paper's qualitative reading of its ablation table: (claim, better rows, worse row), each "row a > row b".
+PAPER_ABLATION_CLAIMS: tuple[tuple[str, int, int], ...] = (
+    ("S^pos alone helps (row 2 > row 1)", 2, 1),
+    ("M alone helps (row 3 > row 1)", 3, 1),
+    ("L^p alone helps (row 4 > row 1)", 4, 1),
+    ("S^pos helps on top of M and L^p (row 8 > row 5)", 8, 5),
+    ("M helps on top of S^pos and L^p (row 8 > row 6)", 8, 6),
+    ("L^p helps on top of S^pos and M (row 8 > row 7)", 8, 7),
+    ("S^pos is the strongest single module (row 2 > row 4)", 2, 4),
+    ("L^p beats M as a single module (row 4 > row 3)", 4, 3),
+)
+
+
+def compare_cells(summary: pd.DataFrame, *, key: str, better, worse, metric: str = "R@1") -> dict:
+    """Is cell ``better`` above cell ``worse`` by more than the seed spread? (``summary`` from :func:`summarize_seeds`)."""
+    rows = summary.set_index(key)
+    a, b = rows.loc[better], rows.loc[worse]
+    difference = float(a[f"{metric} mean"] - b[f"{metric} mean"])
+    spread = float(a[f"{metric} std"] + b[f"{metric} std"])
+    if beyond_spread(a[f"{metric} mean"], a[f"{metric} std"], b[f"{metric} mean"], b[f"{metric} std"]):
+        verdict = "holds" if difference > 0 else "reversed"
+    else:
+        verdict = "within the seed spread"
+    return {"difference": difference, "spread": spread, "verdict": verdict}
+
+
+def ablation_claims(table: pd.DataFrame, *, metric: str = "R@1") -> pd.DataFrame:
+    """Each of :data:`PAPER_ABLATION_CLAIMS` checked on the paper's numbers and on ``table`` (ablation.csv).
+
+    Returns one row per claim: ``claim``, ``paper: difference`` (points, from
+    the published table), ``here: difference`` and ``here: spread`` (points:
+    the difference of the means and the sum of the two stds) and ``here``
+    (``"holds"``, ``"reversed"`` or ``"within the seed spread"``, by
+    :func:`beyond_spread`).
+    """
+    from .paper import paper_ablation
+
+    summary = summarize_seeds(table, by=["row"], metrics=[metric])
+    published = paper_ablation().set_index("row")[metric]
+    present = set(summary["row"])
+    out = []
+    for claim, better, worse in PAPER_ABLATION_CLAIMS:
+        if not {better, worse} <= present:
+            continue
+        here = compare_cells(summary, key="row", better=better, worse=worse, metric=metric)
+        out.append({"claim": claim, "paper: difference": float(published[better] - published[worse]),
+                    "here: difference": 100 * here["difference"], "here: spread": 100 * here["spread"],
+                    "here": here["verdict"]})
     return pd.DataFrame(out)

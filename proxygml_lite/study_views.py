@@ -25,6 +25,8 @@ __all__ = [
     "plot_ablation_seeds",
     "plot_cost_series",
     "plot_accuracy_cost_vs_k",
+    "plot_step_times",
+    "plot_paper_comparison",
 ]
 
 _PAPER_LABEL = "paper (Zhu et al., NeurIPS 2020)"
@@ -263,4 +265,57 @@ def plot_accuracy_cost_vs_k(
         ax.set_title("cost of the loss layer against k", fontsize=10)
     if title:
         fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_step_times(table: pd.DataFrame, *, ax=None, title: str | None = None):
+    """Stacked bars: ProxyGML's forward + backward time per step for each ``k`` (from :func:`~proxygml_lite.subgraph_cost.step_times`)."""
+    _need(table, ("k", "step", "time_ms"), "the table of subgraph_cost.step_times")
+    fig, ax = _axes(ax, (5.6, 3.6))
+    wide = table.pivot_table(index="k", columns="step", values="time_ms", sort=False)
+    wide = wide[list(dict.fromkeys(table["step"]))]
+    bottom = np.zeros(len(wide))
+    x = np.arange(len(wide))
+    for step, colour in zip(wide.columns, plt.get_cmap("tab10").colors):
+        ax.bar(x, wide[step].to_numpy(), 0.6, bottom=bottom, label=step, color=colour, gid=step)
+        bottom += wide[step].to_numpy()
+    ax.set_xticks(x, [f"k = {int(k)}" for k in wide.index])
+    ax.set_ylabel("forward + backward, ms")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "ProxyGML step by step (same C N, growing k)", fontsize=10)
+    return fig
+
+
+def plot_paper_comparison(*, metric: str = "R@1", embedding_dim: int | None = 512, ax=None, title: str | None = None):
+    """The paper's comparison table as bars: ``metric`` of every method on CUB-200-2011, Cars196 and SOP.
+
+    All values are **the paper's** (labelled so); methods are those of its table
+    at ``embedding_dim`` (``None``: every row, ProxyGML at its three sizes).
+    """
+    from .paper import SOURCE, paper_comparison
+
+    table = paper_comparison()
+    table = table[table["metric"] == metric]
+    if table.empty:
+        raise ValueError(f"the paper's comparison has no {metric!r}; it reports NMI, R@1, R@2, R@4, R@10, R@100")
+    methods = table.drop_duplicates(["method", "embedding_dim"])
+    if embedding_dim is not None:
+        keep = (methods["method"] != "ProxyGML") | (methods["embedding_dim"] == embedding_dim)
+        methods = methods[keep]
+    names = [f"{m} ({d})" for m, d in zip(methods["method"], methods["embedding_dim"])]
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, ax = _axes(ax, (9.0, 3.6))
+    width = 0.8 / len(datasets)
+    x = np.arange(len(names))
+    for i, dataset in enumerate(datasets):
+        values = []
+        for (_, m), d in zip(methods[["method", "embedding_dim"]].iterrows(), methods["embedding_dim"]):
+            hit = table[(table["dataset"] == dataset) & (table["method"] == m["method"]) &
+                        (table["embedding_dim"] == d)]["value"]
+            values.append(float(hit.iloc[0]) if len(hit) else np.nan)
+        ax.bar(x + (i - (len(datasets) - 1) / 2) * width, values, width, label=dataset, gid=dataset)
+    ax.set_xticks(x, names, rotation=35, ha="right", fontsize=7)
+    ax.set_ylabel(f"{metric}, % (the paper's numbers)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"{SOURCE}: {metric} of the compared methods (embedding size in brackets)", fontsize=9)
     return fig

@@ -13,7 +13,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from . import run_views, study_views, umap_views
-from .widgets import InteractivePlot
+from .teaching.widgets import InteractivePlot
 
 __all__ = ["parameter_study_widget", "grid_heatmap_widget", "umap_widget", "cost_widget", "gallery_widget",
            "ablation_widget", "gallery_queries"]

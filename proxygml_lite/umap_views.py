@@ -28,7 +28,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["Snapshot", "UMAPView", "warm_up_umap", "fit_umap", "plot_umap_snapshot", "proxy_spread"]
+__all__ = ["Snapshot", "UMAPView", "snapshots_from_arrays", "snapshots_from_run", "warm_up_umap", "fit_umap",
+           "plot_umap_snapshot", "plot_umap_epochs", "proxy_spread", "spread_over_epochs", "plot_proxy_spread"]
 
 
 @dataclass
@@ -55,6 +56,37 @@ class UMAPView:
     proxies_per_class: int
     fit_seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+
+
+def snapshots_from_arrays(arrays, *, epochs: Sequence[int] | None = None) -> list[Snapshot]:
+    """Snapshots from the arrays of a snapshot file (``np.load("results/<preset>/snapshots/N12_r0.05_s0.npz")``).
+
+    Needs ``epochs`` ``[E]``, ``proxies`` ``[E, C*N, d]``, ``train_embeddings``
+    ``[E, n, d]``, ``train_labels`` ``[n]`` and ``N``; ``epochs`` selects some.
+    """
+    missing = [k for k in ("epochs", "proxies", "train_embeddings", "train_labels", "N") if k not in arrays]
+    if missing:
+        raise ValueError(f"the snapshot arrays lack {missing}; pass np.load(<snapshots/*.npz>)")
+    saved = [int(e) for e in np.asarray(arrays["epochs"])]
+    wanted = saved if epochs is None else [int(e) for e in epochs]
+    absent = [e for e in wanted if e not in saved]
+    if absent:
+        raise ValueError(f"epochs {absent} were not saved; the file has epochs {saved}")
+    n = int(np.asarray(arrays["N"]))
+    labels = np.asarray(arrays["train_labels"])
+    return [Snapshot(e, np.asarray(arrays["train_embeddings"][saved.index(e)], dtype=np.float32), labels,
+                     np.asarray(arrays["proxies"][saved.index(e)], dtype=np.float32), n) for e in wanted]
+
+
+def snapshots_from_run(run, *, proxies_per_class: int) -> list[Snapshot]:
+    """Snapshots of a run folder trained with ``save_proxies`` and ``save_embeddings`` (every saved epoch)."""
+    from .study_plots import read_embedding_snapshots, read_proxy_snapshots
+
+    epochs, embeddings, labels, _ = read_embedding_snapshots(run, split="train")
+    proxy_epochs, proxies = read_proxy_snapshots(run)
+    common = [e for e in epochs if e in proxy_epochs]
+    return [Snapshot(e, embeddings[epochs.index(e)].numpy(), labels.numpy(),
+                     proxies[proxy_epochs.index(e)].numpy(), proxies_per_class) for e in common]
 
 
 def _normalise(x) -> np.ndarray:
@@ -135,7 +167,7 @@ def fit_umap(
 
 
 def _colours(classes: Sequence[int]) -> dict[int, tuple]:
-    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
     return {c: cmap(i % cmap.N) for i, c in enumerate(classes)}
 
 
@@ -169,24 +201,35 @@ def plot_umap_snapshot(
     everything = np.concatenate([np.concatenate(view.samples), np.concatenate(view.proxies)])
     low, high = everything.min(axis=0), everything.max(axis=0)
     margin = 0.04 * (high - low)
-    colours = _colours(view.classes)
+    colours = _colours(shown)
     other = ~np.isin(labels, shown)
     ax.scatter(samples[other, 0], samples[other, 1], s=3, color="0.85", label="other classes", gid="others")
     other_proxies = ~np.isin(view.proxy_labels, shown)
-    ax.scatter(proxies[other_proxies, 0], proxies[other_proxies, 1], s=30, marker="*", color="0.7",
+    ax.scatter(proxies[other_proxies, 0], proxies[other_proxies, 1], s=20, marker="*", color="0.75",
                edgecolors="0.5", linewidths=0.3)
     for c in shown:
         mine = labels == c
-        ax.scatter(samples[mine, 0], samples[mine, 1], s=6, color=colours[c], alpha=0.7, gid=f"samples {c}")
+        ax.scatter(samples[mine, 0], samples[mine, 1], s=9, color=colours[c], alpha=0.8, gid=f"samples {c}")
         own = view.proxy_labels == c
-        ax.scatter(proxies[own, 0], proxies[own, 1], s=110, marker="*", color=colours[c], edgecolors="black",
-                   linewidths=0.8, zorder=4, gid=f"proxies {c}")
+        ax.scatter(proxies[own, 0], proxies[own, 1], s=55, marker="*", color=colours[c], edgecolors="black",
+                   linewidths=0.5, alpha=0.85, zorder=4, gid=f"proxies {c}")
     ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
     ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title or f"epoch {epoch}: samples (dots) and the N = {view.proxies_per_class} proxies (stars) "
                           f"of {len(shown)} classes", fontsize=9)
+    return fig
+
+
+def plot_umap_epochs(view: UMAPView, *, epochs: Sequence[int], classes: Sequence[int] | None = None,
+                     title: str | None = None):
+    """Several epochs of one map side by side (same axes: the map is shared), one panel per epoch."""
+    fig, axes = plt.subplots(1, len(epochs), figsize=(3.3 * len(epochs), 3.5), layout="constrained", squeeze=False)
+    for ax, epoch in zip(axes[0], epochs):
+        plot_umap_snapshot(view, epoch=epoch, classes=classes, ax=ax, title=f"epoch {epoch}")
+    fig.suptitle(title or f"one UMAP for all epochs: samples (dots) and N = {view.proxies_per_class} proxies "
+                          "(stars) per class", fontsize=9)
     return fig
 
 
@@ -241,3 +284,39 @@ def proxy_spread(snapshot: Snapshot, *, merge_cosine: float = 0.95) -> pd.DataFr
             "proxies used": int(len(np.unique(nearest))),
         })
     return pd.DataFrame(rows)
+
+
+def spread_over_epochs(snapshots: Sequence[Snapshot], *, merge_cosine: float = 0.95) -> pd.DataFrame:
+    """:func:`proxy_spread` of every snapshot, averaged over the classes: one row per epoch."""
+    rows = []
+    for snapshot in snapshots:
+        table = proxy_spread(snapshot, merge_cosine=merge_cosine)
+        rows.append({"epoch": snapshot.epoch, "N": snapshot.proxies_per_class,
+                     **{column: float(table[column].mean()) for column in
+                        ("proxy cosine", "sample cosine", "proxy groups", "proxies used")}})
+    return pd.DataFrame(rows)
+
+
+def plot_proxy_spread(tables: dict[str, pd.DataFrame], *, title: str | None = None):
+    """Left: mean cosine between a class's proxies (solid) and between its samples (dashed) per epoch.
+    Right: mean number of proxy groups (cosine >= the merge threshold counts as one) per epoch.
+
+    Args:
+        tables: ``{run name: spread_over_epochs(...)}``.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), layout="constrained")
+    for (name, table), colour in zip(tables.items(), plt.get_cmap("tab10").colors):
+        if table["proxy cosine"].notna().any():
+            axes[0].plot(table["epoch"], table["proxy cosine"], marker="o", color=colour, label=f"{name}: proxies",
+                         gid=f"{name} proxies")
+        axes[0].plot(table["epoch"], table["sample cosine"], ls="--", marker=".", color=colour,
+                     label=f"{name}: samples", gid=f"{name} samples")
+        axes[1].plot(table["epoch"], table["proxy groups"], marker="o", color=colour, label=name, gid=name)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("mean cosine within a class")
+    axes[0].legend(fontsize=7)
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("distinct proxy groups per class")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(title or "do the N proxies of a class spread or merge? (1 group = all merged)", fontsize=9)
+    return fig

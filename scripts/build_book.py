@@ -39,12 +39,10 @@ import argparse
 import copy
 import html
 import importlib.util
-import json
 import os
 import re
 import shutil
 import sys
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +52,9 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the checkout's package, also when it is not installed
+from proxygml_lite.fileio import make_temp_dir, makedirs  # noqa: E402
+
 NOTEBOOKS = ROOT / "notebooks"
 DEFAULT_OUT = ROOT / "build" / "book"
 SITE_TITLE = "ProxyGML teaching notebooks"
@@ -105,6 +106,8 @@ nav.book-nav { display: flex; flex-wrap: wrap; gap: 0.4em 1.2em; align-items: ba
 nav.book-nav .book-title { font-weight: 600; margin-right: auto; }
 nav.book-nav a { text-decoration: none; }
 nav.book-nav a:hover { text-decoration: underline; }
+nav.book-nav .book-label { display: inline-block; max-width: 26em; overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; vertical-align: bottom; }
 body.jp-Notebook main { max-width: 1100px; margin: 0 auto; }
 .book-widget { border: 1px dashed #8c959f; border-radius: 6px; padding: 0.6em; margin: 0.3em 0; }
 .book-widget-note { font-size: 0.9em; color: #57606a; margin-bottom: 0.4em; }
@@ -143,6 +146,7 @@ class BuildReport:
 
 # ------------------------------------------------------------------------------------------ pages
 
+
 def _first_heading(markdown: str) -> str | None:
     for line in markdown.splitlines():
         match = re.match(r"#\s+(.+?)\s*#*\s*$", line)
@@ -179,26 +183,38 @@ def collect_pages(notebooks: Path = NOTEBOOKS) -> list[Page]:
     return pages
 
 
+def _plain(title: str) -> str:
+    """A title without TeX delimiters, for the browser's tab (``Study of $N$`` -> ``Study of N``)."""
+    return re.sub(r"\$([^$]*)\$", lambda match: match.group(1).replace("\\", ""), title)
+
+
 def _navigation(pages: list[Page], index: int) -> str:
-    def link(page: Page, label: str) -> str:
-        return f'<a href="{page.name}">{html.escape(label)}</a>'
+    def link(page: Page, label: str, before: str = "", after: str = "") -> str:
+        text = html.escape(label)
+        label = f'{before}<span class="book-label">{text}</span>{after}' if before or after else text
+        return f'<a href="{page.name}" title="{html.escape(_plain(page.title))}">{label}</a>'
 
     def title(page: Page) -> str:
         return "Contents" if page.name == "index.html" else page.title
 
     parts = [f'<span class="book-title"><a href="index.html">{html.escape(SITE_TITLE)}</a></span>']
     if index > 0:
-        parts.append('<span class="book-prev">' + link(pages[index - 1], "← " + title(pages[index - 1])) + "</span>")
+        parts.append(
+            '<span class="book-prev">' + link(pages[index - 1], title(pages[index - 1]), before="← ") + "</span>"
+        )
     parts.append(link(pages[0], "Contents"))
     glossary = [page for page in pages if page.name == "GLOSSARY.html"]
     if glossary:
         parts.append(link(glossary[0], "Glossary"))
     if index + 1 < len(pages):
-        parts.append('<span class="book-next">' + link(pages[index + 1], title(pages[index + 1]) + " →") + "</span>")
+        parts.append(
+            '<span class="book-next">' + link(pages[index + 1], title(pages[index + 1]), after=" →") + "</span>"
+        )
     return '<nav class="book-nav">' + " ".join(parts) + "</nav>"
 
 
 # ---------------------------------------------------------------------------------------- widgets
+
 
 def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
     """A widget drawn from its saved state, without JavaScript."""
@@ -207,26 +223,47 @@ def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
         return ""
     name, values = model.get("model_name", ""), model.get("state", {})
     description = html.escape(str(values.get("description", "")))
-    children = [c[len("IPY_MODEL_"):] for c in values.get("children", []) if isinstance(c, str)]
+    children = [c[len("IPY_MODEL_") :] for c in values.get("children", []) if isinstance(c, str)]
     if name in {"HBoxModel", "VBoxModel", "BoxModel", "GridBoxModel", "AccordionModel", "TabModel"}:
         inner = "".join(_widget_html(child, state, depth + 1) for child in children)
         vertical = " vertical" if name in {"VBoxModel", "AccordionModel", "TabModel"} else ""
         return f'<div class="book-widget-box{vertical}">{inner}</div>'
     if name == "OutputModel":
         return "".join(_output_html(output) for output in values.get("outputs", []))
+    if name in {"HTMLModel", "HTMLMathModel"}:
+        return f'<span class="book-widget-control">{description} {values.get("value", "")}</span>'
+    if name == "LabelModel":
+        return f'<span class="book-widget-control">{html.escape(str(values.get("value", "")))}</span>'
+    labels = values.get("_options_labels")
+    index = values.get("index")
+    if "Slider" in name and labels is not None and isinstance(index, int):  # SelectionSlider
+        return _range(description, 0, len(labels) - 1, 1, index, labels[index])
     if "Slider" in name and "value" in values:
         value = values["value"]
         if isinstance(value, list):  # a range slider
             return f'<span class="book-widget-control">{description} {html.escape(str(value))}</span>'
-        attributes = " ".join(f'{key}="{values[key]}"' for key in ("min", "max", "step") if key in values)
-        return (f'<label class="book-widget-control">{description} '
-                f'<input type="range" disabled {attributes} value="{value}"> <output>{value}</output></label>')
-    if "value" in values or "index" in values:
-        value = values.get("value", values.get("index"))
-        if "_options_labels" in values and isinstance(values.get("index"), int):
-            value = values["_options_labels"][values["index"]]
-        return f'<span class="book-widget-control">{description} <b>{html.escape(str(value))}</b></span>'
+        return _range(description, values.get("min"), values.get("max"), values.get("step"), value, value)
+    if name in {"CheckboxModel", "ToggleButtonModel"}:
+        checked = " checked" if values.get("value") else ""
+        return f'<label class="book-widget-control"><input type="checkbox" disabled{checked}> {description}</label>'
+    if labels is not None and index is not None:  # Dropdown, RadioButtons, ToggleButtons, Select(Multiple)
+        chosen = [labels[i] for i in (index if isinstance(index, list) else [index]) if 0 <= i < len(labels)]
+        value = ", ".join(map(str, chosen)) or "(none)"
+        return f'<span class="book-widget-control">{description} <b>{html.escape(value)}</b></span>'
+    if "value" in values and not isinstance(values["value"], (dict, list)) and name != "ButtonModel":
+        return f'<span class="book-widget-control">{description} <b>{html.escape(str(values["value"]))}</b></span>'
     return ""
+
+
+def _range(description: str, low, high, step, value, shown) -> str:
+    """A disabled slider at its saved position, with its value written beside it."""
+    attributes = " ".join(
+        f'{key}="{number}"' for key, number in (("min", low), ("max", high), ("step", step)) if number is not None
+    )
+    return (
+        f'<label class="book-widget-control">{description} '
+        f'<input type="range" disabled {attributes} value="{value}"> <output>{html.escape(str(shown))}</output></label>'
+    )
 
 
 def _output_html(output: dict) -> str:
@@ -253,14 +290,18 @@ def _static_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if view is None:
                 continue
             drawn = _widget_html(view.get("model_id", ""), state)
-            note = ("Interactive widget, shown in its saved state. Open this notebook in JupyterLab "
-                    "(<code>make lab</code>) to move its controls.")
-            output["data"] = {"text/html": f'<div class="book-widget"><div class="book-widget-note">{note}</div>'
-                                           f"{drawn}</div>"}
+            note = (
+                "Interactive widget, shown in its saved state. Open this notebook in JupyterLab "
+                "(<code>make lab</code>) to move its controls."
+            )
+            output["data"] = {
+                "text/html": f'<div class="book-widget"><div class="book-widget-note">{note}</div>{drawn}</div>'
+            }
     return notebook
 
 
 # ------------------------------------------------------------------------------------- rewriting
+
 
 def _github_slug(text: str) -> str:
     """The anchor GitHub gives a heading (lower case, punctuation dropped, spaces to '-')."""
@@ -331,6 +372,7 @@ def _copy_images(page_html: str, page: Page, out: Path, warnings: list[str]) -> 
 
 # ------------------------------------------------------------------------------------------ build
 
+
 def mathjax_folder() -> Path:
     """MathJax 2.7 as shipped by the ``jupyter-server-mathjax`` package."""
     spec = importlib.util.find_spec("jupyter_server_mathjax")
@@ -356,11 +398,21 @@ def _page_notebook(page: Page) -> nbformat.NotebookNode:
 def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = False) -> BuildReport:
     """Build the site into ``out`` (replaced as a whole at the end); return what was built."""
     out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()) and not (out / "_static" / "mathjax" / "MathJax.js").is_file():
+        raise SystemExit(
+            f"refusing to replace {out}: it is not empty and not a site built by this script; "
+            "pass --out a new or empty folder (default: build/book)"
+        )
     pages = collect_pages(Path(notebooks).resolve())
     mathjax = mathjax_folder()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    staging = make_temp_dir(makedirs(out.parent), prefix=f".{out.name}-")
     report = BuildReport(out=out, pages=pages)
+    for source in sorted(Path(notebooks).resolve().glob("[0-9][0-9]_*.py")):
+        if not source.with_suffix(".ipynb").exists():
+            report.warnings.append(
+                f"{source.name} has no executed .ipynb yet, so it is not in the site "
+                f"(python scripts/execute_notebooks.py {source.name[:2]})"
+            )
     try:
         shutil.copytree(mathjax, staging / "_static" / "mathjax")  # with its LICENSE (Apache-2.0)
         exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"book.html.j2": TEMPLATE})])
@@ -370,7 +422,9 @@ def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = Fa
         targets.update({page.source.with_suffix(".ipynb"): page.name for page in pages if page.kind == "notebook"})
         for index, page in enumerate(pages):
             resources = {
-                "metadata": {"name": page.title if page.name == "index.html" else f"{page.title} · {SITE_TITLE}"},
+                "metadata": {
+                    "name": _plain(page.title if page.name == "index.html" else f"{page.title} · {SITE_TITLE}")
+                },
                 "book_nav": _navigation(pages, index),
                 "book_css": CSS,
                 "book_static": "_static/",
@@ -384,7 +438,6 @@ def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = Fa
             if not quiet:
                 print(f"  {page.name:45s} {page.title}")
         (staging / ".nojekyll").write_text("")
-        staging.chmod(0o755)  # mkdtemp makes it private
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)

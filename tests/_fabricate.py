@@ -21,9 +21,20 @@ from PIL import Image
 
 from proxygml_lite.data.prepare import SPECS
 
-SOP_SUPER = ("bicycle_final", "cabinet_final", "chair_final", "coffee_maker_final", "fan_final",
-             "kettle_final", "lamp_final", "mug_final", "sofa_final", "stapler_final", "table_final",
-             "toaster_final")
+SOP_SUPER = (
+    "bicycle_final",
+    "cabinet_final",
+    "chair_final",
+    "coffee_maker_final",
+    "fan_final",
+    "kettle_final",
+    "lamp_final",
+    "mug_final",
+    "sofa_final",
+    "stapler_final",
+    "table_final",
+    "toaster_final",
+)
 
 
 def jpeg_bytes(seed: int, size: int = 8) -> bytes:
@@ -55,8 +66,13 @@ def _add_dir(tar: tarfile.TarFile, name: str) -> None:
     tar.addfile(info)
 
 
-def make_cub(folder: Path, per_class=(3, 2, 2, 3), omit: str | None = None, corrupt: str | None = None,
-             extra_members: dict[str, bytes] | None = None) -> Path:
+def make_cub(
+    folder: Path,
+    per_class=(3, 2, 2, 3),
+    omit: str | None = None,
+    corrupt: str | None = None,
+    extra_members: dict[str, bytes] | None = None,
+) -> Path:
     """``CUB_200_2011.tgz`` with len(per_class) classes; returns its path.
 
     ``omit``: a file name under CUB_200_2011/ left out; ``corrupt``: the
@@ -77,7 +93,9 @@ def make_cub(folder: Path, per_class=(3, 2, 2, 3), omit: str | None = None, corr
             split.append(f"{image_id} {k % 2}")
             files[f"CUB_200_2011/images/{rel}"] = CORRUPT if rel == corrupt else jpeg_bytes(image_id)
     texts = {
-        "classes.txt": classes, "images.txt": images, "image_class_labels.txt": labels,
+        "classes.txt": classes,
+        "images.txt": images,
+        "image_class_labels.txt": labels,
         "train_test_split.txt": split,
         "bounding_boxes.txt": [f"{i + 1} 1.0 1.0 6.0 6.0" for i in range(image_id)],
     }
@@ -102,8 +120,15 @@ def make_cars(folder: Path, per_class=(2, 3, 2, 2), corrupt: int | None = None) 
     import scipy.io
 
     folder.mkdir(parents=True, exist_ok=True)
-    fields = [("relative_im_path", "O"), ("bbox_x1", "O"), ("bbox_y1", "O"), ("bbox_x2", "O"),
-              ("bbox_y2", "O"), ("class", "O"), ("test", "O")]
+    fields = [
+        ("relative_im_path", "O"),
+        ("bbox_x1", "O"),
+        ("bbox_y1", "O"),
+        ("bbox_x2", "O"),
+        ("bbox_y2", "O"),
+        ("class", "O"),
+        ("test", "O"),
+    ]
     rows = []
     n = 0
     order = [c for c, k in enumerate(per_class, 1) for _ in range(k)]
@@ -115,8 +140,17 @@ def make_cars(folder: Path, per_class=(2, 3, 2, 2), corrupt: int | None = None) 
             n += 1
             rel = f"car_ims/{n:06d}.jpg"
             _add(tar, rel, CORRUPT if n == corrupt else jpeg_bytes(100 + n))
-            rows.append((rel, np.array([[1]], np.uint8), np.array([[1]], np.uint8), np.array([[6]], np.uint8),
-                         np.array([[6]], np.uint8), np.array([[c]], np.uint8), np.array([[n % 2]], np.uint8)))
+            rows.append(
+                (
+                    rel,
+                    np.array([[1]], np.uint8),
+                    np.array([[1]], np.uint8),
+                    np.array([[6]], np.uint8),
+                    np.array([[6]], np.uint8),
+                    np.array([[c]], np.uint8),
+                    np.array([[n % 2]], np.uint8),
+                )
+            )
     annotations = np.empty((1, len(rows)), dtype=fields)
     for i, row in enumerate(rows):
         annotations[0, i] = row
@@ -128,8 +162,9 @@ def make_cars(folder: Path, per_class=(2, 3, 2, 2), corrupt: int | None = None) 
     return ims, annos
 
 
-def make_sop(folder: Path, train_classes: int = 3, test_classes: int = 2, per_class: int = 2,
-             evil_member: str | None = None) -> Path:
+def make_sop(
+    folder: Path, train_classes: int = 3, test_classes: int = 2, per_class: int = 2, evil_member: str | None = None
+) -> Path:
     """``Stanford_Online_Products.zip`` with Ebay_{train,test,info}.txt and super-class folders."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(1)
@@ -160,8 +195,15 @@ def make_sop(folder: Path, train_classes: int = 3, test_classes: int = 2, per_cl
     return path
 
 
-def small_spec(name: str, files: dict[str, Path] | None = None, *, counts=None, first_test_class=None,
-               mirrors: dict[str, tuple[str, ...]] | None = None, md5s: dict[str, str] | None = None):
+def small_spec(
+    name: str,
+    files: dict[str, Path] | None = None,
+    *,
+    counts=None,
+    first_test_class=None,
+    mirrors: dict[str, tuple[str, ...]] | None = None,
+    md5s: dict[str, str] | None = None,
+):
     """The real spec of ``name`` with checksums (from ``files`` or ``md5s``), mirrors, split and counts replaced."""
     spec = SPECS[name]
     md5s = dict(md5s or {})

@@ -26,9 +26,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_book  # noqa: E402
 
+from proxygml_lite import fileio  # noqa: E402
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 needs_browser = pytest.mark.skipif(
     CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium), as .ci/run installs it"
 )
@@ -46,6 +55,7 @@ def _pages(book):
 
 
 # ------------------------------------------------------------------------------- the build itself
+
 
 def test_book_has_every_notebook_the_contents_and_the_glossary_in_reading_order(book):
     notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -77,7 +87,7 @@ def test_widgets_are_drawn_from_their_saved_state(book):
     # At least one is drawn with its sliders (disabled, at their saved values) and its saved figure.
     drawn = []
     for chunk in widgets:
-        chunk = chunk[:chunk.find('class="book-widget"')] if 'class="book-widget"' in chunk else chunk
+        chunk = chunk[: chunk.find('class="book-widget"')] if 'class="book-widget"' in chunk else chunk
         slider = re.search(r'<input\b[^>]*type="range"[^>]*>', chunk)
         drawn.append(bool(slider and "disabled" in slider.group(0) and "<img" in chunk))
     assert any(drawn)
@@ -94,7 +104,9 @@ def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
         "Math $S = XP^\\top$.\n"
     )
     (notebooks / "GLOSSARY.md").write_text("# Glossary\n\n## One letter, two meanings\n\n$M$ and $P$.\n")
+    (notebooks / "99_not_written.py").write_text("# %% [markdown]\n# # 99. Not executed yet\n")
     report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    assert any("99_not_written.py has no executed .ipynb" in warning for warning in report.warnings)
     index = (tmp_path / "book" / "index.html").read_text()
     assert f'href="{first.stem}.html"' in index
     assert 'href="GLOSSARY.html#one-letter-two-meanings"' in index
@@ -106,13 +118,20 @@ def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
     assert 'id="one-letter-two-meanings"' in glossary
 
 
-def test_build_replaces_the_site_as_a_whole(tmp_path):
+def test_build_replaces_the_site_as_a_whole_and_nothing_else(tmp_path):
     out = tmp_path / "book"
-    out.mkdir()
+    build_book.build(out, quiet=True)
     (out / "stale.html").write_text("old")
     build_book.build(out, quiet=True)
     assert not (out / "stale.html").exists() and (out / "index.html").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["book"], "the staging folder was left behind"
+    assert (out.stat().st_mode & 0o777) == (0o777 & ~fileio.current_umask()), "the site is not private"
+    # A folder that is not a built site is never deleted.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(SystemExit, match="refusing to replace"):
+        build_book.build(tmp_path / "mine", quiet=True)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 
 def test_build_without_notebooks_says_so(tmp_path):
@@ -123,6 +142,7 @@ def test_build_without_notebooks_says_so(tmp_path):
 
 # ------------------------------------------------------------------------------------ in a browser
 
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -131,7 +151,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(book):
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(book.out)))
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(book.out))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -188,8 +209,13 @@ def test_only_loopback_and_inline_urls_count_as_offline():
     assert _stays_on_this_machine("http://127.0.0.1:8000/index.html")
     assert _stays_on_this_machine("http://localhost:1/x") and _stays_on_this_machine("http://[::1]:9/x")
     assert _stays_on_this_machine("data:image/png;base64,AAAA") and _stays_on_this_machine("about:blank")
-    for url in ["https://cdn.jsdelivr.net/npm/mathjax", "http://10.0.0.1/x", "http://127.0.0.1.example.org/x",
-                "//fonts.googleapis.com/css", "http://192.168.1.1:8000/"]:
+    for url in [
+        "https://cdn.jsdelivr.net/npm/mathjax",
+        "http://10.0.0.1/x",
+        "http://127.0.0.1.example.org/x",
+        "//fonts.googleapis.com/css",
+        "http://192.168.1.1:8000/",
+    ]:
         assert not _stays_on_this_machine(url), url
 
 
@@ -217,6 +243,7 @@ def test_every_page_renders_offline_in_chromium(book, site, browser):
     problems = []
     try:
         page = context.new_page()
+
         # Not counted: about:blank frames (Chromium reports them "failed"; they load nothing), and loads
         # cut short by leaving the page (net::ERR_ABORTED). A 404 is a response, counted below.
         def on_failed(request):
@@ -252,8 +279,9 @@ def test_every_page_renders_offline_in_chromium(book, site, browser):
             expected_prev = names[position - 1] if position > 0 else None
             expected_next = names[position + 1] if position + 1 < len(names) else None
             if (facts["prev"], facts["next"]) != (expected_prev, expected_next):
-                problems.append(f"{name}: prev/next are {facts['prev']}/{facts['next']}, "
-                                f"expected {expected_prev}/{expected_next}")
+                problems.append(
+                    f"{name}: prev/next are {facts['prev']}/{facts['next']}, expected {expected_prev}/{expected_next}"
+                )
         # A link of the navigation bar, followed as a student would.
         page.goto(f"{site}/index.html")
         page.click("nav.book-nav .book-next a")
@@ -277,3 +305,117 @@ def test_the_math_check_catches_untypeset_math(tmp_path, browser):
         assert page.evaluate(RAW_MATH) == ["The graph $S = XP^\\top$."]
     finally:
         page.close()
+
+
+def test_markdown_images_are_copied_into_the_site(tmp_path):
+    import base64
+
+    import nbformat
+
+    png = base64.b64decode(  # a 1 x 1 PNG
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "01_plot.png").write_bytes(png)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_markdown_cell(
+        "# 1. One\n\n![a plot](../figures/01_plot.png) ![pasted](attachment:pasted.png) ![gone](../figures/missing.png)"
+    )
+    cell.attachments = {"pasted.png": {"image/png": base64.b64encode(png).decode()}}
+    notebook.cells.append(cell)
+    nbformat.write(notebook, notebooks / "01_one.ipynb")
+    (notebooks / "README.md").write_text("# Contents\n\n[One](01_one.ipynb)\n")
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    page = (tmp_path / "book" / "01_one.html").read_text()
+    sources = re.findall(r'<img\b[^>]*\bsrc="([^"]*)"', page)
+    copied = [src for src in sources if src.startswith("_images/")]
+    assert len(copied) == 1 and (tmp_path / "book" / copied[0]).read_bytes() == png
+    assert any(src.startswith("data:image/png;base64,") for src in sources), "the attachment is inlined"
+    assert any("missing.png not found" in warning for warning in report.warnings)
+
+
+def test_contents_page_lists_every_notebook_with_the_time_its_header_states():
+    import nbformat
+
+    contents = (ROOT / "notebooks" / "README.md").read_text()
+    rows = {
+        link: time
+        for link, time in re.findall(r"^\|[^\n]*\]\((\d\d_\w+)\.ipynb\)[^\n]*\| (about \d+ min) \|$", contents, re.M)
+    }
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert path.stem in rows, f"notebooks/README.md has no contents row linking {path.name}"
+        first_line = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0]
+        header_time = re.search(r"about \d+ min", first_line)
+        if header_time:
+            assert rows[path.stem] == header_time.group(0), (
+                f"{path.name}: its header says {header_time.group(0)}, the contents page {rows[path.stem]}"
+            )
+
+
+def test_glossary_explains_every_symbol_of_the_course_and_the_posters_double_uses():
+    glossary = (ROOT / "notebooks" / "GLOSSARY.md").read_text()
+    first_column = {row.split("|")[1].strip() for row in glossary.splitlines() if row.startswith("| $")}
+    for symbol in [
+        "$B$",
+        "$C$",
+        "$N$",
+        "$K$",
+        "$d$",
+        "$r$",
+        "$k$",
+        "$\\lambda$",
+        "$S$",
+        "$S^{pos}$",
+        "$W$",
+        "$Z$",
+        "$Y^p$",
+        "$M$",
+        "$\\mathcal{L}^s$",
+        "$\\mathcal{L}^p$",
+        "$\\mathcal{I}$",
+    ]:
+        assert symbol in first_column, f"GLOSSARY.md has no row for {symbol}"
+    assert any(entry.startswith("$P$") for entry in first_column)
+    double_uses = glossary[glossary.index("## One letter, two meanings") :]
+    assert "batch size" in double_uses and "class mask" in double_uses  # M
+    assert "proxies" in double_uses and "probability" in double_uses  # P
+
+
+def test_each_kind_of_widget_is_drawn_from_its_saved_state():
+    def model(name, **state):
+        return {"model_name": name, "state": state}
+
+    state = {
+        "box": model(
+            "VBoxModel",
+            children=[
+                "IPY_MODEL_n",
+                "IPY_MODEL_choice",
+                "IPY_MODEL_several",
+                "IPY_MODEL_flag",
+                "IPY_MODEL_note",
+                "IPY_MODEL_out",
+                "IPY_MODEL_go",
+            ],
+        ),
+        "n": model("SelectionSliderModel", description="N", index=2, _options_labels=["1", "3", "12"]),
+        "choice": model("DropdownModel", description="loss", index=1, _options_labels=["ProxyNCA", "ProxyGML"]),
+        "several": model("SelectMultipleModel", description="seeds", index=[0, 2], _options_labels=["0", "1", "2"]),
+        "flag": model("CheckboxModel", description="positive mask", value=True),
+        "note": model("HTMLModel", value="<i>k = 5</i>"),
+        "out": model("OutputModel", outputs=[{"output_type": "stream", "name": "stdout", "text": "R@1 = 0.98\n"}]),
+        "go": model("ButtonModel", description="train"),
+    }
+    drawn = build_book._widget_html("box", state)
+    assert re.search(r'<input type="range" disabled min="0" max="2" step="1" value="2"> <output>12</output>', drawn)
+    assert "loss <b>ProxyGML</b>" in drawn and "seeds <b>0, 2</b>" in drawn
+    assert '<input type="checkbox" disabled checked> positive mask' in drawn
+    assert "<i>k = 5</i>" in drawn and "<pre>R@1 = 0.98\n</pre>" in drawn
+    assert "train" not in drawn  # a button does nothing without a kernel
+
+
+def test_browser_tab_titles_carry_no_tex():
+    assert build_book._plain("8. Parameter study of $N$ and $r$") == "8. Parameter study of N and r"
+    assert build_book._plain("Sweep of $\\lambda$ · site") == "Sweep of lambda · site"

@@ -8,8 +8,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from _fabricate import make_cub, md5, small_spec
+
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data import prepare as P
 from proxygml_lite.data.download import ChecksumError, DownloadError, RemoteFile, download_file
@@ -77,8 +77,7 @@ class FileServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -94,8 +93,9 @@ def server():
 
 
 def remote(server, *paths, checksum=PAYLOAD_MD5):
-    return RemoteFile("blob.bin", mirrors=tuple(server.url(p) for p in paths), md5=checksum,
-                      homepage="https://example.org/dataset")
+    return RemoteFile(
+        "blob.bin", mirrors=tuple(server.url(p) for p in paths), md5=checksum, homepage="https://example.org/dataset"
+    )
 
 
 def fetch(rf, dest):
@@ -222,10 +222,15 @@ def test_prepare_with_download_end_to_end(server, tmp_path, monkeypatch):
     build = tmp_path / "build"
     archive = make_cub(build)
     server.files["/mirror2/CUB_200_2011.tgz"] = archive.read_bytes()
-    spec = small_spec("cub200", md5s={"CUB_200_2011.tgz": md5(archive)}, first_test_class=3,
-                      counts={"train": (2, 5), "test": (2, 5)},
-                      mirrors={"CUB_200_2011.tgz": (server.url("/mirror1/CUB_200_2011.tgz"),
-                                                    server.url("/mirror2/CUB_200_2011.tgz"))})
+    spec = small_spec(
+        "cub200",
+        md5s={"CUB_200_2011.tgz": md5(archive)},
+        first_test_class=3,
+        counts={"train": (2, 5), "test": (2, 5)},
+        mirrors={
+            "CUB_200_2011.tgz": (server.url("/mirror1/CUB_200_2011.tgz"), server.url("/mirror2/CUB_200_2011.tgz"))
+        },
+    )
     monkeypatch.setitem(P.SPECS, "cub200", spec)
     root = tmp_path / "data"
     with pytest.raises(FileNotFoundError, match="--download"):

@@ -12,9 +12,9 @@ import types
 from pathlib import Path
 
 import pytest
+from _fabricate import CORRUPT, jpeg_bytes, make_cars, make_cub, make_sop, md5, small_spec
 from PIL import Image
 
-from _fabricate import CORRUPT, jpeg_bytes, make_cars, make_cub, make_sop, md5, small_spec
 from proxygml_lite.data import DATASETS, FolderDataset, load_dataset
 from proxygml_lite.data import prepare as P
 from proxygml_lite.data.__main__ import main as cli
@@ -39,8 +39,9 @@ def use_spec(monkeypatch, name, **kw):
 
 def cub_setup(monkeypatch, root, **make_kw):
     path = make_cub(root / "archives", **make_kw)
-    use_spec(monkeypatch, "cub200", files={path.name: path}, first_test_class=3,
-             counts={"train": (2, 5), "test": (2, 5)})
+    use_spec(
+        monkeypatch, "cub200", files={path.name: path}, first_test_class=3, counts={"train": (2, 5), "test": (2, 5)}
+    )
     return path
 
 
@@ -64,8 +65,15 @@ def test_cub_prepare_layout_manifest_and_load(monkeypatch, root):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["splits"]["train"]["num_classes"] == 2 and manifest["splits"]["train"]["num_images"] == 5
     assert manifest["splits"]["test"]["classes"]["2"] == {"name": "003.Bird_C", "images": 2}
-    assert manifest["sources"] == [{"file": "CUB_200_2011.tgz", "md5": archive_md5, "published_md5": archive_md5,
-                                    "verified": True, "note": "md5 matches the published checksum"}]
+    assert manifest["sources"] == [
+        {
+            "file": "CUB_200_2011.tgz",
+            "md5": archive_md5,
+            "published_md5": archive_md5,
+            "verified": True,
+            "note": "md5 matches the published checksum",
+        }
+    ]
     # hard links into the extracted raw copy; the archive is untouched
     some = next((out / "train" / "0").iterdir())
     raw = root / "raw" / "cub200" / "CUB_200_2011" / "images" / "001.Bird_A" / some.name
@@ -97,8 +105,13 @@ def test_second_prepare_does_nothing_and_says_so(monkeypatch, root):
 
 def test_cars_prepare_uses_class_ids_not_the_test_flag(monkeypatch, root):
     ims, annos = make_cars(root / "archives", per_class=(2, 3, 2, 2))
-    use_spec(monkeypatch, "cars196", files={ims.name: ims, annos.name: annos}, first_test_class=3,
-             counts={"train": (2, 5), "test": (2, 4)})
+    use_spec(
+        monkeypatch,
+        "cars196",
+        files={ims.name: ims, annos.name: annos},
+        first_test_class=3,
+        counts={"train": (2, 5), "test": (2, 4)},
+    )
     run_prepare("cars196", root)
     train = load_dataset("cars196", root, "train")
     test = load_dataset("cars196", root, "test")
@@ -121,8 +134,12 @@ def test_sop_prepare_through_the_command_line(monkeypatch, root, capsys):
 
 
 def test_module_entry_point_runs(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "proxygml_lite.data", "sources", "cars196",
-                             "--data-root", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "proxygml_lite.data", "sources", "cars196", "--data-root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "d5c8f0aa497503f355e17dc7886c3f14" in result.stdout and "cars_annos.mat" in result.stdout
 
@@ -212,8 +229,13 @@ def test_truncated_jpeg_is_caught(monkeypatch, root):
 
 def test_count_mismatch_with_the_standard_split(monkeypatch, root):
     path = make_cub(root / "archives")
-    use_spec(monkeypatch, "cub200", files={path.name: path}, first_test_class=3,
-             counts={"train": (100, 5864), "test": (100, 5924)})
+    use_spec(
+        monkeypatch,
+        "cub200",
+        files={path.name: path},
+        first_test_class=3,
+        counts={"train": (100, 5864), "test": (100, 5924)},
+    )
     with pytest.raises(ValueError, match="5,864"):
         run_prepare("cub200", root)
     assert not (root / "cub200").exists()
@@ -362,12 +384,16 @@ def test_names_and_dispatch(monkeypatch, tmp_path):
         load_dataset("cub200", tmp_path, "val")
     calls = []
     fake = types.ModuleType("proxygml_lite.data.glyphs")
-    fake.load_glyphs = lambda root, split, transform=None, **options: calls.append((root, split, transform, options)) or "glyphs!"
+    fake.load_glyphs = lambda root, split, transform=None, **options: (
+        calls.append((root, split, transform, options)) or "glyphs!"
+    )
     monkeypatch.setitem(sys.modules, "proxygml_lite.data.glyphs", fake)
     assert load_dataset("glyphs", tmp_path, "test") == "glyphs!"
     assert load_dataset("glyphs", tmp_path, "train", progress=False, images_per_face=2) == "glyphs!"
-    assert calls == [(tmp_path, "test", None, {"progress": True}),
-                     (tmp_path, "train", None, {"progress": False, "images_per_face": 2})]
+    assert calls == [
+        (tmp_path, "test", None, {"progress": True}),
+        (tmp_path, "train", None, {"progress": False, "images_per_face": 2}),
+    ]
     with pytest.raises(ValueError, match=r"\['images_per_face'\] only apply to the glyphs dataset"):
         load_dataset("folder", tmp_path, "train", images_per_face=2)
 

@@ -18,6 +18,7 @@ def run(checker, fn, capsys):
 
 # ---------------------------------------------------------------- notebook 1: S = X P^T
 
+
 def similarity_by_hand(embeddings, proxies):
     return embeddings @ (proxies / proxies.norm(dim=1, keepdim=True)).t()
 
@@ -48,6 +49,7 @@ def test_similarity_graph_wrong_fails_with_hint(fn, hint, capsys):
 
 # ---------------------------------------------------------------- notebook 2: positive-mask top-k
 
+
 def subgraph_by_hand(similarity, labels, num_classes, proxies_per_class, k):
     proxy_class = torch.arange(num_classes * proxies_per_class) // proxies_per_class
     positive = (labels.view(-1, 1) == proxy_class.view(1, -1)).float()
@@ -62,8 +64,12 @@ def subgraph_by_sorting(similarity, labels, num_classes, proxies_per_class, k):
 
 @pytest.mark.parametrize(
     "fn",
-    [steps.select_subgraph, subgraph_by_hand, subgraph_by_sorting,
-     lambda s, y, c, n, k: subgraph_by_hand(s, y, c, n, k).int()],
+    [
+        steps.select_subgraph,
+        subgraph_by_hand,
+        subgraph_by_sorting,
+        lambda s, y, c, n, k: subgraph_by_hand(s, y, c, n, k).int(),
+    ],
     ids=["package_subgraph_object", "by_hand", "argsort_other_order", "int32"],
 )
 def test_select_subgraph_correct_passes(fn, capsys):
@@ -92,18 +98,32 @@ def test_select_subgraph_accepts_any_pick_among_ties(capsys):
     [
         (lambda s, y, c, n, k: s.topk(k, dim=1).indices, "forgot the positive mask"),
         (lambda s, y, c, n, k: subgraph_by_hand(s, y, c, n, k)[:, :-1], "off by one"),
-        (lambda s, y, c, n, k: torch.cat([subgraph_by_hand(s, y, c, n, k), s.argmin(1, keepdim=True)], 1),
-         "off by one"),
-        (lambda s, y, c, n, k: (s + 1000 * steps.positive_mask(y, c, n)).topk(k, dim=1, largest=False).indices,
-         "SMALLEST"),
-        (lambda s, y, c, n, k: (s + 1000 * (y.view(-1, 1) == torch.arange(c * n) % c)).topk(k, dim=1).indices,
-         "j // N"),
+        (
+            lambda s, y, c, n, k: torch.cat([subgraph_by_hand(s, y, c, n, k), s.argmin(1, keepdim=True)], 1),
+            "off by one",
+        ),
+        (
+            lambda s, y, c, n, k: (s + 1000 * steps.positive_mask(y, c, n)).topk(k, dim=1, largest=False).indices,
+            "SMALLEST",
+        ),
+        (
+            lambda s, y, c, n, k: (s + 1000 * (y.view(-1, 1) == torch.arange(c * n) % c)).topk(k, dim=1).indices,
+            "j // N",
+        ),
         (lambda s, y, c, n, k: (s + steps.positive_mask(y, c, n)).topk(k, dim=1).indices, "not 1"),
         (lambda s, y, c, n, k: (s + 1000 * steps.positive_mask(y, c, n)).topk(k, dim=0).indices, "dim=0"),
         (lambda s, y, c, n, k: steps.select_subgraph(s, y, c, n, k).to_dense(), "INDICES"),
     ],
-    ids=["forgot_mask", "k_minus_1", "k_plus_1", "smallest", "wrong_proxy_classes", "bias_too_small",
-         "wrong_axis", "dense_w"],
+    ids=[
+        "forgot_mask",
+        "k_minus_1",
+        "k_plus_1",
+        "smallest",
+        "wrong_proxy_classes",
+        "bias_too_small",
+        "wrong_axis",
+        "dense_w",
+    ],
 )
 def test_select_subgraph_wrong_fails_with_hint(fn, hint, capsys):
     verdict, out = run(exercises.check_select_subgraph, fn, capsys)
@@ -122,6 +142,7 @@ def test_select_subgraph_in_place_edit_is_reported(capsys):
 
 
 # ---------------------------------------------------------------- notebook 3: Z = W Y^p
+
 
 def propagation_by_reshape(weights, num_classes, proxies_per_class):
     return weights.view(weights.shape[0], num_classes, proxies_per_class).sum(dim=2)
@@ -166,6 +187,7 @@ def test_reverse_label_propagation_wrong_fails_with_hint(fn, hint, capsys):
 
 # ---------------------------------------------------------------- notebook 4: mask softmax
 
+
 def mask_softmax_literal(z):
     masked_exp = (z != 0).float() * torch.exp(z)
     return masked_exp / (1e-8 + masked_exp.sum(dim=1, keepdim=True))
@@ -175,8 +197,9 @@ def mask_softmax_stable(z):
     return torch.nan_to_num(torch.softmax(z.masked_fill(z == 0, float("-inf")), dim=1), nan=0.0)
 
 
-@pytest.mark.parametrize("fn", [steps.mask_softmax, mask_softmax_literal, mask_softmax_stable],
-                         ids=["package", "literal", "stable"])
+@pytest.mark.parametrize(
+    "fn", [steps.mask_softmax, mask_softmax_literal, mask_softmax_stable], ids=["package", "literal", "stable"]
+)
 def test_mask_softmax_correct_passes(fn, capsys):
     verdict, out = run(exercises.check_mask_softmax, fn, capsys)
     assert verdict is True, out
@@ -192,8 +215,14 @@ def test_mask_softmax_correct_passes(fn, capsys):
         (lambda z: torch.softmax(z.masked_fill(z == 0, float("-inf")), dim=1), "1e-8"),
         (lambda z: (z != 0) * torch.exp(z) / (1e-8 + ((z != 0) * torch.exp(z)).sum(0, keepdim=True)), "dim=1"),
     ],
-    ids=["softmax_all_classes", "mask_without_renormalising", "no_normalisation", "mask_positive_only",
-         "nan_on_empty_row", "wrong_axis"],
+    ids=[
+        "softmax_all_classes",
+        "mask_without_renormalising",
+        "no_normalisation",
+        "mask_positive_only",
+        "nan_on_empty_row",
+        "wrong_axis",
+    ],
 )
 def test_mask_softmax_wrong_fails_with_hint(fn, hint, capsys):
     verdict, out = run(exercises.check_mask_softmax, fn, capsys)
@@ -203,10 +232,15 @@ def test_mask_softmax_wrong_fails_with_hint(fn, hint, capsys):
 
 # ---------------------------------------------------------------- never raises
 
+
 @pytest.mark.parametrize(
     "checker",
-    [exercises.check_similarity_graph, exercises.check_select_subgraph,
-     exercises.check_reverse_label_propagation, exercises.check_mask_softmax],
+    [
+        exercises.check_similarity_graph,
+        exercises.check_select_subgraph,
+        exercises.check_reverse_label_propagation,
+        exercises.check_mask_softmax,
+    ],
 )
 def test_checkers_report_instead_of_raising(checker, capsys):
     def not_written(*args):
@@ -249,8 +283,11 @@ def _exercise_calls():
     return calls
 
 
-@pytest.mark.parametrize("notebook,checker,function", _exercise_calls() or [pytest.param(
-    None, None, None, marks=pytest.mark.skip(reason="no notebook calls an exercise checker yet"))])
+@pytest.mark.parametrize(
+    "notebook,checker,function",
+    _exercise_calls()
+    or [pytest.param(None, None, None, marks=pytest.mark.skip(reason="no notebook calls an exercise checker yet"))],
+)
 def test_each_notebook_solution_passes_its_checker(notebook, checker, function, capsys):
     """The folded solution (a commented `# def my_fn(...)` in a ```python block) is right, by the checker itself."""
     text = (NOTEBOOKS / notebook).read_text()
@@ -271,3 +308,38 @@ def test_an_error_inside_torch_is_reported_at_the_students_line(capsys):
     out = capsys.readouterr().out
     assert "raised IndexError" in out
     assert "of normalises_a_missing_axis(): return embeddings @ F.normalize(proxies, dim=5).t()" in out
+
+
+ODD_OUTPUTS = [
+    None,
+    3,
+    "text",
+    {"a": 1},
+    [[0, 1, 2]],
+    (x for x in range(3)),
+    torch.tensor(1.0),
+    torch.zeros(2, 3, 4),
+    torch.zeros(0),
+    torch.full((2, 3), float("nan")),
+    torch.zeros(2, 3, dtype=torch.bool),
+    torch.zeros(2, 3, dtype=torch.complex64),
+    torch.zeros(2, 3, device="meta"),
+    torch.tensor([[0, 1, 99]]),
+    torch.tensor([[-1, 0, 1]]),
+    torch.zeros(1, 6, dtype=torch.float16),
+]
+
+
+@pytest.mark.parametrize(
+    "checker",
+    [
+        exercises.check_similarity_graph,
+        exercises.check_select_subgraph,
+        exercises.check_reverse_label_propagation,
+        exercises.check_mask_softmax,
+    ],
+)
+def test_checkers_answer_false_to_any_odd_output_without_raising(checker, capsys):
+    for output in ODD_OUTPUTS:
+        assert checker(lambda *args, output=output: output) is False, output
+        assert capsys.readouterr().out.startswith("✗ "), output

@@ -105,8 +105,13 @@ def test_atomic_copy_is_independent_of_its_source(tmp_path):
 def test_prepare_writes_a_shareable_folder(umask, monkeypatch, tmp_path):
     root = tmp_path / "data"
     archive = make_cub(root / "archives")
-    monkeypatch.setitem(P.SPECS, "cub200", small_spec("cub200", files={archive.name: archive}, first_test_class=3,
-                                                      counts={"train": (2, 5), "test": (2, 5)}))
+    monkeypatch.setitem(
+        P.SPECS,
+        "cub200",
+        small_spec(
+            "cub200", files={archive.name: archive}, first_test_class=3, counts={"train": (2, 5), "test": (2, 5)}
+        ),
+    )
     P.prepare_dataset("cub200", root, progress=False, log=lambda m: None)
     assert (root / "cub200" / "manifest.json").is_file()
     assert unreadable(root) == []
@@ -116,8 +121,23 @@ def test_a_training_run_folder_is_shareable(umask, tmp_path):
     data = make_tiny_folder_dataset(tmp_path / "tiny", per_class=4)
     out = tmp_path / "run"
     cfg = config_from_preset(
-        "folder", data=str(data), out=str(out), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=8, epochs=1,
-        image_size=16, workers=0, quiet=True, device="cpu", epoch_to_test=None, warm=0, freeze_bn=False, seed=0,
+        "folder",
+        data=str(data),
+        out=str(out),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=8,
+        epochs=1,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        epoch_to_test=None,
+        warm=0,
+        freeze_bn=False,
+        seed=0,
         save_proxies=True,
     )
     train(cfg)
@@ -134,3 +154,26 @@ def test_glyph_cache_and_figures_are_shareable(umask, tmp_path):
     assert len(list((tmp_path / "data" / "glyphs").iterdir())) == 2
     assert (tmp_path / "figures" / "00_test.png").is_file()
     assert unreadable(tmp_path / "data") == [] and unreadable(tmp_path / "figures") == []
+
+
+def test_private_modes_inside_an_archive_do_not_make_raw_private(umask, monkeypatch, tmp_path):
+    import io
+    import tarfile
+
+    root = tmp_path / "data"
+    archive = make_cub(root / "archives")
+    data = io.BytesIO()
+    with tarfile.open(archive) as src, tarfile.open(fileobj=data, mode="w:gz") as dst:
+        for member in src.getmembers():  # a re-packed copy: private folders and files
+            member.mode = 0o700 if member.isdir() else 0o600
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+    archive.write_bytes(data.getvalue())
+    monkeypatch.setitem(
+        P.SPECS,
+        "cub200",
+        small_spec(
+            "cub200", files={archive.name: archive}, first_test_class=3, counts={"train": (2, 5), "test": (2, 5)}
+        ),
+    )
+    P.prepare_dataset("cub200", root, progress=False, log=lambda m: None)
+    assert unreadable(root / "raw") == [] and unreadable(root / "cub200") == []

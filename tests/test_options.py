@@ -8,8 +8,12 @@ import pytest
 from proxygml_lite.config import TrainConfig, build_parser, config_from_preset, parse_args
 
 
+#: flags that are not settings: --config names a saved configuration to start from
+NOT_SETTINGS = {"help", "config"}
+
+
 def _flag_actions():
-    return [a for a in build_parser()._actions if a.option_strings and a.dest != "help"]
+    return [a for a in build_parser()._actions if a.option_strings and a.dest not in NOT_SETTINGS]
 
 
 def test_every_flag_sets_a_field_and_every_field_with_flags_is_on_the_command_line():

@@ -58,8 +58,9 @@ def test_plot_toy_embedding_draws_every_sample_and_proxy(data):
 
 def test_plot_toy_embedding_in_3d_uses_a_3d_axes():
     points, labels = toy.multimodal_sphere(num_classes=3, modes_per_class=2, samples_per_mode=4)
-    fig = plots.plot_toy_embedding(points, labels, proxies=toy.toy_proxies(num_classes=3, proxies_per_class=2, dim=3),
-                                   proxies_per_class=2)
+    fig = plots.plot_toy_embedding(
+        points, labels, proxies=toy.toy_proxies(num_classes=3, proxies_per_class=2, dim=3), proxies_per_class=2
+    )
     assert fig.axes[0].name == "3d"
 
 
@@ -83,8 +84,9 @@ def test_bipartite_graph_has_one_edge_per_entry_and_fades_unhighlighted(data):
     rows = [0, 10, 20]
     highlight = torch.zeros(3, C * N, dtype=torch.bool)
     highlight[0, 1] = True
-    fig = plots.plot_similarity_bipartite(similarity, labels, num_classes=C, proxies_per_class=N, sample_indices=rows,
-                                          highlight=highlight)
+    fig = plots.plot_similarity_bipartite(
+        similarity, labels, num_classes=C, proxies_per_class=N, sample_indices=rows, highlight=highlight
+    )
     edges = _by_gid(fig.axes[0], "bipartite_edges")[0]
     assert len(edges.get_segments()) == 3 * C * N
     alphas = edges.get_colors()[:, 3]
@@ -101,8 +103,9 @@ def test_heatmap_shows_the_row_sorted_matrix_and_outlines_the_highlight(data):
     similarity = steps.similarity_graph(points[perm], proxies)
     shuffled = labels[perm]
     mask = similarity > 0.8
-    fig = plots.plot_similarity_heatmap(similarity, shuffled, num_classes=C, columns_per_class=N, highlight=mask,
-                                        title="S")
+    fig = plots.plot_similarity_heatmap(
+        similarity, shuffled, num_classes=C, columns_per_class=N, highlight=mask, title="S"
+    )
     ax = fig.axes[0]
     order = np.argsort(shuffled.numpy(), kind="stable")
     np.testing.assert_allclose(ax.images[0].get_array(), similarity.numpy()[order], atol=1e-6)
@@ -141,8 +144,9 @@ def test_subgraph_title_flags_a_missing_own_class_and_k_le_n(data):
     without = steps.select_subgraph(similarity, labels, C, N, 3, use_positive_mask=False)
     lost = int(torch.nonzero(steps.positive_mask(labels, C, N).gather(1, without.indices).sum(1) == 0)[0])
     where = dict(proxies=random_proxies, num_classes=C, proxies_per_class=N)
-    title = plots.plot_subgraph(points, labels, r=0.3, sample_index=lost, positive_mask=False,
-                                **where).axes[0].get_title()
+    title = (
+        plots.plot_subgraph(points, labels, r=0.3, sample_index=lost, positive_mask=False, **where).axes[0].get_title()
+    )
     assert "own class missing" in title and "kept: 0 of" in title
     title = plots.plot_subgraph(points, labels, r=0.2, sample_index=0, **where).axes[0].get_title()
     assert "k ≤ N" in title
@@ -180,8 +184,9 @@ def test_own_class_coverage_is_always_full_with_the_positive_mask(data):
 
 def test_subgraph_explorer_row_bars_mark_the_kept_proxies(data):
     points, labels, _ = data
-    fig = plots.plot_subgraph_explorer(points, labels, num_classes=C, proxies_per_class=N, r=0.5, sample_index=2,
-                                       modes_per_class=K)
+    fig = plots.plot_subgraph_explorer(
+        points, labels, num_classes=C, proxies_per_class=N, r=0.5, sample_index=2, modes_per_class=K
+    )
     bars = [p for p in fig.axes[1].patches]
     assert len(bars) == C * N
     assert sum(bar.get_alpha() == 1.0 for bar in bars) == steps.subgraph_size(0.5, C, N)
@@ -217,8 +222,17 @@ def test_label_propagation_contrast_reports_the_accuracy(data):
     known = torch.zeros(len(labels), dtype=torch.bool)
     known[::5] = True
     scores = toy.label_propagation(points, labels, labelled=known, num_classes=C)
-    fig = plots.plot_label_propagation_contrast(points, labels, labelled=known, scores=scores, proxies=proxies,
-                                                num_classes=C, proxies_per_class=N, r=0.5, sample_index=1)
+    fig = plots.plot_label_propagation_contrast(
+        points,
+        labels,
+        labelled=known,
+        scores=scores,
+        proxies=proxies,
+        num_classes=C,
+        proxies_per_class=N,
+        r=0.5,
+        sample_index=1,
+    )
     reached = scores.abs().amax(1) > 0
     accuracy = ((scores.argmax(1) == labels) & reached)[~known].float().mean().item()
     assert f"{accuracy:.0%} right, {int((~reached & ~known).sum())} not reached" in fig.axes[0].get_title()
@@ -229,11 +243,13 @@ def test_label_propagation_contrast_reports_the_accuracy(data):
 
 def test_votes_explorer_plots_the_z_of_the_steps(data):
     points, labels, _ = data
-    fig = plots.plot_votes_explorer(points, labels, num_classes=C, proxies_per_class=N, r=0.5, sample_index=4,
-                                    modes_per_class=K, seed=1)
+    fig = plots.plot_votes_explorer(
+        points, labels, num_classes=C, proxies_per_class=N, r=0.5, sample_index=4, modes_per_class=K, seed=1
+    )
     proxies = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=K, jitter=0.3, seed=1)
-    sub = steps.select_subgraph(steps.similarity_graph(points[4:5], proxies), labels[4:5], C, N,
-                                steps.subgraph_size(0.5, C, N))
+    sub = steps.select_subgraph(
+        steps.similarity_graph(points[4:5], proxies), labels[4:5], C, N, steps.subgraph_size(0.5, C, N)
+    )
     z = steps.reverse_label_propagation(sub, C, N)[0]
     np.testing.assert_allclose([bar.get_height() for bar in fig.axes[1].patches], z.numpy(), atol=1e-6)
     p = steps.mask_softmax(z[None])[0, labels[4]]
@@ -259,10 +275,18 @@ def test_softmax_comparison_bars_are_the_two_softmaxes():
 
 def test_gradient_field_arrows_are_the_scaled_gradients(data):
     points, labels, proxies = data
-    grads = toy.loss_gradients(points, labels, proxies=proxies, num_classes=C, proxies_per_class=N, r=0.3,
-                               weight_lambda=0.5)
-    fig = plots.plot_gradient_field(points, labels, proxies=proxies, gradients=grads, num_classes=C,
-                                    proxies_per_class=N, scales={"samples": 2.0, "proxies_s": 3.0})
+    grads = toy.loss_gradients(
+        points, labels, proxies=proxies, num_classes=C, proxies_per_class=N, r=0.3, weight_lambda=0.5
+    )
+    fig = plots.plot_gradient_field(
+        points,
+        labels,
+        proxies=proxies,
+        gradients=grads,
+        num_classes=C,
+        proxies_per_class=N,
+        scales={"samples": 2.0, "proxies_s": 3.0},
+    )
     quivers = {q.get_gid(): (ax, q) for ax in fig.axes for q in ax.collections if isinstance(q, Quiver)}
     assert set(quivers) == {"samples", "proxies_s", "proxies_p"}
     assert len({id(ax) for ax, _ in quivers.values()}) == 3  # one force per panel: no arrow hides another
@@ -275,8 +299,9 @@ def test_gradient_field_arrows_are_the_scaled_gradients(data):
     assert longest == pytest.approx(0.35, rel=1e-5)  # no scale given: the longest arrow is 0.35
     assert len(proxies_p.U) == C * N and "fixed scale" in quivers["samples"][0].get_title()
     with pytest.raises(ValueError, match="panels"):
-        plots.plot_gradient_field(points, labels, proxies=proxies, gradients=grads, num_classes=C,
-                                  proxies_per_class=N, panels=("everything",))
+        plots.plot_gradient_field(
+            points, labels, proxies=proxies, gradients=grads, num_classes=C, proxies_per_class=N, panels=("everything",)
+        )
 
 
 def test_gradient_explorer_title_follows_lambda_and_r(data):
@@ -302,8 +327,18 @@ def test_arrow_scale():
 def histories():
     inputs, labels = toy.multimodal_blobs(num_classes=3, modes_per_class=2, samples_per_mode=10, seed=0)
     runs = {
-        "N=2": toy.train_toy_embedding(inputs, labels, num_classes=3, proxies_per_class=2, r=0.5, num_steps=12,
-                                       num_snapshots=4, eval_inputs=inputs, eval_labels=labels, eval_every=4),
+        "N=2": toy.train_toy_embedding(
+            inputs,
+            labels,
+            num_classes=3,
+            proxies_per_class=2,
+            r=0.5,
+            num_steps=12,
+            num_snapshots=4,
+            eval_inputs=inputs,
+            eval_labels=labels,
+            eval_every=4,
+        ),
         "nca": toy.train_toy_embedding(inputs, labels, num_classes=3, loss="proxynca", num_steps=12, num_snapshots=4),
     }
     return runs, labels
@@ -388,8 +423,7 @@ def test_votes_widget_updates(data):
 
 def test_gradient_widget_keeps_its_arrow_scale_while_lambda_moves(data):
     points, labels, proxies = data
-    w = widgets.gradient_widget(points, labels, proxies=proxies, num_classes=C, proxies_per_class=N,
-                                weight_lambda=0.3)
+    w = widgets.gradient_widget(points, labels, proxies=proxies, num_classes=C, proxies_per_class=N, weight_lambda=0.3)
 
     def quiver(gid):
         return next(q for ax in w.figure.axes for q in ax.collections if isinstance(q, Quiver) and q.get_gid() == gid)
@@ -443,13 +477,15 @@ def _class_coloured_figures(data):
     scores = toy.label_propagation(points, labels, labelled=known, num_classes=C)
     return {
         "toy": plots.plot_toy_embedding(points, labels, proxies=proxies, proxies_per_class=N),
-        "bipartite": plots.plot_similarity_bipartite(steps.similarity_graph(points, proxies), labels,
-                                                     sample_indices=[0, 5], **where),
+        "bipartite": plots.plot_similarity_bipartite(
+            steps.similarity_graph(points, proxies), labels, sample_indices=[0, 5], **where
+        ),
         "subgraph": plots.plot_subgraph(points, labels, proxies=proxies, r=0.5, sample_index=0, **where),
         "subgraph_explorer": plots.plot_subgraph_explorer(points, labels, r=0.5, sample_index=0, **where),
         "votes": plots.plot_votes(torch.tensor([1.0, 0.0, 0.5, 0.0]), label=0, num_classes=C),
-        "contrast": plots.plot_label_propagation_contrast(points, labels, labelled=known, scores=scores,
-                                                          proxies=proxies, r=0.5, sample_index=1, **where),
+        "contrast": plots.plot_label_propagation_contrast(
+            points, labels, labelled=known, scores=scores, proxies=proxies, r=0.5, sample_index=1, **where
+        ),
         "gradients": plots.plot_gradient_field(points, labels, proxies=proxies, gradients=grads, **where),
         "inputs": plots.plot_input_points(inputs, blob_labels),
     }
@@ -484,8 +520,9 @@ def test_a_kept_proxy_on_top_of_the_sample_stays_visible(data):
     points, labels, _ = data
     proxies = toy.toy_proxies(num_classes=C, proxies_per_class=N, dim=2, modes_per_class=K, seed=0).clone()
     proxies[labels[0] * N] = points[0]  # an own-class proxy exactly on sample 0: S = 1, an edge of length zero
-    ax = plots.plot_subgraph(points, labels, proxies=proxies, num_classes=C, proxies_per_class=N, r=0.5,
-                             sample_index=0).axes[0]
+    ax = plots.plot_subgraph(
+        points, labels, proxies=proxies, num_classes=C, proxies_per_class=N, r=0.5, sample_index=0
+    ).axes[0]
     rings = _by_gid(ax, "kept_rings")[0]
     np.testing.assert_allclose(rings.get_offsets()[0], points[0].numpy(), atol=1e-6)  # ringed although the edge
     assert rings.get_sizes()[0] > _by_gid(ax, "sample")[0].get_sizes()[0]  # has no length; the ring is bigger
@@ -504,8 +541,9 @@ def test_proxy_merging_plots_the_mean_of_the_seeds(histories):
 
 def test_saved_figures_are_small_pngs(tmp_path, data):
     points, labels, proxies = data
-    fig = plots.plot_subgraph_explorer(points, labels, num_classes=C, proxies_per_class=N, r=0.5, sample_index=0,
-                                       modes_per_class=K)
+    fig = plots.plot_subgraph_explorer(
+        points, labels, num_classes=C, proxies_per_class=N, r=0.5, sample_index=0, modes_per_class=K
+    )
     save_figure(fig, "02_check", directory=tmp_path)
     saved = tmp_path / "02_check.png"
     assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and saved.stat().st_size < 200_000

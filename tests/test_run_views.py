@@ -134,3 +134,35 @@ def test_umap_is_fitted_once_for_all_epochs_and_drawn_per_epoch():
         umap_views.fit_umap([snapshots[0], umap_views.Snapshot(1, np.eye(2), np.array([0, 1]), np.eye(2), 1)])
     plt.close("all")
     assert math.isfinite(view.fit_seconds)
+
+
+def test_snapshots_from_arrays_and_spread_over_epochs(tmp_path):
+    snapshots = _snapshots(epochs=(0, 2, 5))
+    path = tmp_path / "N3_r0.05_s0.npz"
+    np.savez(path, epochs=np.array([0, 2, 5]), N=np.array(3),
+             proxies=np.stack([s.proxies for s in snapshots]).astype(np.float16),
+             train_embeddings=np.stack([s.embeddings for s in snapshots]).astype(np.float16),
+             train_labels=snapshots[0].labels)
+    loaded = umap_views.snapshots_from_arrays(np.load(path), epochs=[0, 5])
+    assert [s.epoch for s in loaded] == [0, 5] and loaded[1].proxies.dtype == np.float32
+    assert np.allclose(loaded[1].proxies, snapshots[2].proxies, atol=1e-2)
+    with pytest.raises(ValueError, match="were not saved"):
+        umap_views.snapshots_from_arrays(np.load(path), epochs=[3])
+    spread = umap_views.spread_over_epochs(loaded)
+    assert list(spread["epoch"]) == [0, 5] and set(spread["N"]) == {3}
+    fig = umap_views.plot_proxy_spread({"N = 3": spread})
+    assert {"N = 3 proxies", "N = 3 samples"} <= {line.get_gid() for line in fig.axes[0].lines}
+    view = umap_views.fit_umap(loaded, seed=0, n_neighbors=5, n_epochs=20)
+    assert len(umap_views.plot_umap_epochs(view, epochs=[0, 5]).axes) == 2
+    plt.close("all")
+
+
+def test_results_beside_paper_puts_our_metrics_next_to_the_papers(tiny_run):
+    out, _ = tiny_run
+    table = run_views.results_beside_paper({"cub200": out, "cars196": None}, label="tiny")
+    cub = table[table["dataset"] == "CUB-200-2011"].set_index("metric")
+    assert cub.loc["R@1", "paper (Zhu et al., NeurIPS 2020), ProxyGML-512"] == pytest.approx(66.6)
+    results = __import__("json").loads((out / "results.json").read_text())
+    assert cub.loc["R@1", "tiny"] == pytest.approx(round(100 * results["metrics"]["R@1"], 1))
+    assert pd.isna(cub.loc["NMI", "tiny"])  # the tiny run skipped NMI
+    assert table[table["dataset"] == "Cars196"]["tiny"].isna().all()

@@ -132,3 +132,42 @@ def test_accuracy_cost_vs_k_two_panels():
     assert len(fig.axes) == 2
     assert len(study_views.plot_accuracy_cost_vs_k(grid).axes) == 1
     plt.close("all")
+
+
+def test_ablation_claims_use_the_paper_and_the_seed_spread():
+    table = _ablation()  # R@1 grows with the row number: 0.4 + 0.05 row (+ seed noise, std 0.02)
+    claims = study_tables.ablation_claims(table).set_index("claim")
+    assert claims.loc["S^pos alone helps (row 2 > row 1)", "paper: difference"] == pytest.approx(83.3 - 47.3)
+    assert claims.loc["S^pos alone helps (row 2 > row 1)", "here"] == "holds"
+    assert claims.loc["S^pos is the strongest single module (row 2 > row 4)", "here"] == "reversed"
+    assert claims.loc["L^p helps on top of S^pos and M (row 8 > row 7)", "here"] == "holds"
+    assert claims.loc["L^p helps on top of S^pos and M (row 8 > row 7)", "here: spread"] == pytest.approx(4.0)
+    noisy = table.copy()
+    noisy.loc[noisy["seed"] == 2, "R@1"] += 0.3  # std 0.17 per row: nothing is beyond the spread
+    assert set(study_tables.ablation_claims(noisy)["here"]) == {"within the seed spread"}
+    only = study_tables.ablation_claims(table[table["row"].isin([1, 2])])
+    assert list(only["claim"]) == ["S^pos alone helps (row 2 > row 1)"]
+
+
+def test_subgraph_cost_tables_and_step_plot():
+    from proxygml_lite import subgraph_cost
+
+    cost = subgraph_cost.cost_against_k([(2, 0.2), (4, 0.5)], num_classes=10, dim=8, repeats=2)
+    assert list(cost["k"]) == [4, 20] and list(cost["CN"]) == [20, 40] and (cost["time_ms"] > 0).all()
+    times = subgraph_cost.step_times(num_classes=10, proxies_per_class=2, r_values=[0.1, 0.5], dim=8, repeats=2)
+    assert list(times["k"].unique()) == [2, 10] and len(times) == 8 and (times["time_ms"] >= 0).all()
+    fig = study_views.plot_step_times(times)
+    assert {p.get_gid() for p in fig.axes[0].patches} == {"S = X P^T", "top-k -> W", "Z = W Y^p, L^s", "L^p"}
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["k = 2", "k = 10"]
+    plt.close("all")
+
+
+def test_paper_comparison_plot_is_labelled_as_the_papers():
+    fig = study_views.plot_paper_comparison(metric="R@1")
+    ax = fig.axes[0]
+    assert "paper (Zhu et al., NeurIPS 2020)" in ax.get_title() and "paper" in ax.get_ylabel()
+    cars = [p.get_height() for p in ax.patches if p.get_gid() == "Cars196"]
+    assert 85.5 in cars  # ProxyGML-512 on Cars196, as published
+    with pytest.raises(ValueError, match="has no 'R@8'"):
+        study_views.plot_paper_comparison(metric="R@8")
+    plt.close("all")

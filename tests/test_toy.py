@@ -29,8 +29,9 @@ def test_mode_centres_on_the_sphere_are_distinct_unit_vectors():
 
 @pytest.mark.parametrize("make, dim", [(toy.multimodal_circle, 2), (toy.multimodal_sphere, 3)])
 def test_multimodal_points_are_unit_norm_sorted_and_near_their_modes(make, dim):
-    points, labels, modes = make(num_classes=3, modes_per_class=2, samples_per_mode=5, noise=0.05, seed=1,
-                                 return_modes=True)
+    points, labels, modes = make(
+        num_classes=3, modes_per_class=2, samples_per_mode=5, noise=0.05, seed=1, return_modes=True
+    )
     assert points.shape == (30, dim) and points.dtype == torch.float32
     torch.testing.assert_close(points.norm(dim=1), torch.ones(30))
     assert labels.tolist() == sorted(labels.tolist()) and torch.bincount(labels).tolist() == [10, 10, 10]
@@ -48,8 +49,12 @@ def test_multimodal_circle_is_deterministic_per_seed():
 
 @pytest.mark.parametrize(
     "kwargs, word",
-    [(dict(num_classes=0), "num_classes"), (dict(modes_per_class=1.5), "modes_per_class"),
-     (dict(samples_per_mode=0), "samples_per_mode"), (dict(noise=-0.1), "noise")],
+    [
+        (dict(num_classes=0), "num_classes"),
+        (dict(modes_per_class=1.5), "modes_per_class"),
+        (dict(samples_per_mode=0), "samples_per_mode"),
+        (dict(noise=-0.1), "noise"),
+    ],
 )
 def test_multimodal_circle_rejects_bad_arguments_by_name(kwargs, word):
     with pytest.raises(ValueError, match=word):
@@ -78,8 +83,9 @@ def test_random_toy_proxies_are_unit_and_seeded():
 
 
 def test_multimodal_blobs_put_each_class_on_several_grid_cells():
-    inputs, labels, modes = toy.multimodal_blobs(num_classes=4, modes_per_class=3, samples_per_mode=20, spread=0.1, seed=0,
-                                                 return_modes=True)
+    inputs, labels, modes = toy.multimodal_blobs(
+        num_classes=4, modes_per_class=3, samples_per_mode=20, spread=0.1, seed=0, return_modes=True
+    )
     assert inputs.shape == (240, 2) and torch.bincount(labels).tolist() == [60] * 4
     means = torch.stack([inputs[(labels == c) & (modes == m)].mean(0) for c in range(4) for m in range(3)])
     distances = torch.cdist(means, means) + 10 * torch.eye(12)
@@ -97,8 +103,9 @@ def test_train_test_split_is_stratified_and_disjoint():
 
 
 def test_label_propagation_spreads_labels_within_clusters_only():
-    points, labels, modes = toy.multimodal_circle(num_classes=2, modes_per_class=2, samples_per_mode=10, noise=0.05, seed=0,
-                                                return_modes=True)
+    points, labels, modes = toy.multimodal_circle(
+        num_classes=2, modes_per_class=2, samples_per_mode=10, noise=0.05, seed=0, return_modes=True
+    )
     known = torch.zeros(len(labels), dtype=torch.bool)
     known[0] = known[20] = True  # one label per class, both in mode 0
     scores = toy.label_propagation(points, labels, labelled=known, num_classes=2, num_neighbours=3)
@@ -113,8 +120,9 @@ def test_label_propagation_spreads_labels_within_clusters_only():
 def test_loss_gradients_match_autograd_through_proxygmlloss():
     points, labels = toy.multimodal_circle(num_classes=3, modes_per_class=2, samples_per_mode=6, seed=0)
     proxies = toy.toy_proxies(num_classes=3, proxies_per_class=2, dim=2, modes_per_class=2, jitter=0.4, seed=1)
-    grads = toy.loss_gradients(points, labels, proxies=proxies, num_classes=3, proxies_per_class=2, r=0.5,
-                               weight_lambda=0.7)
+    grads = toy.loss_gradients(
+        points, labels, proxies=proxies, num_classes=3, proxies_per_class=2, r=0.5, weight_lambda=0.7
+    )
 
     loss_fn = ProxyGMLLoss(3, 2, 2, r=0.5, weight_lambda=0.7)
     with torch.no_grad():
@@ -156,9 +164,20 @@ def blobs():
 def test_train_toy_embedding_records_history_and_learns(blobs):
     train_x, train_y, test_x, test_y = blobs
     threads = torch.get_num_threads()
-    history = toy.train_toy_embedding(train_x, train_y, num_classes=3, proxies_per_class=2, r=0.5, num_steps=80,
-                                      batch_size=32,
-                                      num_snapshots=5, eval_inputs=test_x, eval_labels=test_y, eval_every=20, seed=0)
+    history = toy.train_toy_embedding(
+        train_x,
+        train_y,
+        num_classes=3,
+        proxies_per_class=2,
+        r=0.5,
+        num_steps=80,
+        batch_size=32,
+        num_snapshots=5,
+        eval_inputs=test_x,
+        eval_labels=test_y,
+        eval_every=20,
+        seed=0,
+    )
     assert torch.get_num_threads() == threads  # restored
     assert history.name == "ProxyGML N=2" and history.steps == list(range(1, 81))
     assert len(history.loss) == len(history.loss_s) == len(history.loss_p) == 80
@@ -217,12 +236,14 @@ def test_train_step_updates_the_model():
 
 def test_toy_history_records_the_proxy_cosines_every_step(blobs):
     train_x, train_y, _, _ = blobs
-    history = toy.train_toy_embedding(train_x, train_y, num_classes=3, proxies_per_class=2, r=0.5, num_steps=6,
-                                      num_snapshots=2, seed=0)
+    history = toy.train_toy_embedding(
+        train_x, train_y, num_classes=3, proxies_per_class=2, r=0.5, num_steps=6, num_snapshots=2, seed=0
+    )
     assert len(history.within_cosine) == len(history.across_cosine) == 7  # step 0 and every step
     last = history.snapshots[-1]
     assert (history.within_cosine[-1], history.across_cosine[-1]) == pytest.approx(
-        toy.proxy_cosines(last.proxies, last.proxy_labels), abs=1e-6)
+        toy.proxy_cosines(last.proxies, last.proxy_labels), abs=1e-6
+    )
     assert history.k == steps.subgraph_size(0.5, 3, 2) and history.seed == 0
 
 

@@ -16,17 +16,56 @@ def data_root(tmp_path_factory):
 
 def tiny(data_root, out, **changes):
     values = dict(
-        data=str(data_root), out=str(out), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=8, epochs=2,
-        image_size=16, workers=0, quiet=True, device="cpu", epoch_to_test=None, new_epoch_to_decay=(10,),
-        warm=1, modellr=1e-3, freeze_bn=False, seed=3, eval_untrained=False, compute_nmi=False,
+        data=str(data_root),
+        out=str(out),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=8,
+        epochs=2,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        epoch_to_test=None,
+        new_epoch_to_decay=(10,),
+        warm=1,
+        modellr=1e-3,
+        freeze_bn=False,
+        seed=3,
+        eval_untrained=False,
+        compute_nmi=False,
     )
     values.update(changes)
     return config_from_preset("folder", **values)
 
 
 def tiny_argv(data_root, out):
-    return ["--dataset", "folder", "--data", str(data_root), "--backbone", "smallcnn", "--dim", "8", "--N", "2",
-            "--r", "0.3", "-b", "8", "--image-size", "16", "-j", "0", "--device", "cpu", "--out", str(out)]
+    return [
+        "--dataset",
+        "folder",
+        "--data",
+        str(data_root),
+        "--backbone",
+        "smallcnn",
+        "--dim",
+        "8",
+        "--N",
+        "2",
+        "--r",
+        "0.3",
+        "-b",
+        "8",
+        "--image-size",
+        "16",
+        "-j",
+        "0",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
 
 
 # --------------------------------------------------------------------------- precision
@@ -71,10 +110,13 @@ def test_official_warmup_keeps_moving_the_frozen_backbone_through_adam(data_root
         saved[info["epoch"]] = [p.detach().clone() for p in params]
         if info["epoch"] == 0:
             group = trainer.optimizer.param_groups[0]
-            saved["hyper"] = dict(lr=group["lr"], betas=group["betas"], eps=group["eps"],
-                                  weight_decay=group["weight_decay"])
-            saved["state"] = [{k: v.clone() if torch.is_tensor(v) else v
-                               for k, v in trainer.optimizer.state[p].items()} for p in params]
+            saved["hyper"] = dict(
+                lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"]
+            )
+            saved["state"] = [
+                {k: v.clone() if torch.is_tensor(v) else v for k, v in trainer.optimizer.state[p].items()}
+                for p in params
+            ]
             saved["steps"] = trainer.steps_per_epoch
 
     # warm=1, official: epoch 0 trains everything, epoch 1 (0-based) has the backbone "frozen"
@@ -199,8 +241,7 @@ def test_non_finite_loss_message_is_one_based(data_root, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("choice,expected", [("auto", "sklearn"), ("fast", "fast")])
-def test_training_evaluates_nmi_with_the_datasets_official_protocol(data_root, tmp_path, monkeypatch, choice,
-                                                                    expected):
+def test_training_evaluates_nmi_with_the_datasets_official_protocol(data_root, tmp_path, monkeypatch, choice, expected):
     from proxygml_lite import evaluation
 
     seen = []
@@ -215,3 +256,30 @@ def test_training_evaluates_nmi_with_the_datasets_official_protocol(data_root, t
     assert seen == [expected]
     assert parse_args(["--dataset", "sop"]).nmi_protocol == "auto"
     assert parse_args(["--nmi-protocol", "fast"]).nmi_protocol == "fast"
+
+
+def test_official_warmup_resumed_in_the_frozen_epoch_equals_the_uninterrupted_run(data_root, tmp_path):
+    """After a resume the gradients are gone; officially they are zero tensors, so Adam must still step."""
+    straight = tmp_path / "straight"
+    train(tiny(data_root, straight, warmup_mode="official"))
+
+    def stop(event, info):
+        if event == "step_end" and (info["epoch"], info["step"]) == (1, 1):
+            raise KeyboardInterrupt
+
+    resumed = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(data_root, resumed, warmup_mode="official"), callback=stop)
+    train(tiny(data_root, resumed, warmup_mode="official", resume=True))
+    a = torch.load(straight / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(resumed / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_paper_presets_use_the_official_nmi_protocol_and_glyphs_the_fast_one():
+    from proxygml_lite.evaluation import official_nmi_protocol
+
+    for name, expected in (("cub200", "sklearn"), ("cars196", "sklearn"), ("online_products", "faiss")):
+        cfg = config_from_preset(name)
+        assert cfg.nmi_protocol == "auto" and official_nmi_protocol(cfg.dataset) == expected
+    assert config_from_preset("glyphs").nmi_protocol == "fast"  # no official protocol; labelled in the README

@@ -31,6 +31,7 @@ from .specs import _ALIASES, BENCHMARKS, SPECS
 __all__ = [
     "DATASETS",
     "BENCHMARKS",
+    "GLYPHS_HARD_OPTIONS",
     "IMAGE_EXTENSIONS",
     "canonical_name",
     "generated_datasets",
@@ -72,6 +73,22 @@ register_dataset(
     _load_glyphs,
     takes_options=True,
     description="synthetic glyph classes, generated on first use (CPU experiments)",
+)
+#: Generation options of ``glyphs_hard`` (the CPU benchmark with headroom, issue 11): one distorted image
+#: per font face (12 per class) and the 199 unseen test classes the glyph pool leaves after the 100 training
+#: classes. ``--dataset-options`` given for ``glyphs_hard`` are applied on top of these.
+GLYPHS_HARD_OPTIONS = {"images_per_face": 1, "num_test_classes": 199}
+
+
+def _load_glyphs_hard(data_root, split, transform=None, progress=True, **options):
+    return _load_glyphs(data_root, split, transform=transform, progress=progress, **{**GLYPHS_HARD_OPTIONS, **options})
+
+
+register_dataset(
+    "glyphs_hard",
+    _load_glyphs_hard,
+    takes_options=True,
+    description="glyphs with 12 images per class and 199 unseen test classes (CPU benchmark with headroom)",
 )
 register_dataset(
     "folder",

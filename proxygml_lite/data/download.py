@@ -90,10 +90,17 @@ def file_checksum(path: str | os.PathLike, algorithm: str = "md5", progress: boo
     digest = hashlib.new(algorithm)
     path = Path(path)
     total = path.stat().st_size
-    with open(path, "rb") as fh, tqdm(
-        total=total, unit="B", unit_scale=True, desc=f"{algorithm} {path.name}",
-        disable=_tqdm_disable(progress) or total < 64 * CHUNK, leave=False,
-    ) as bar:
+    with (
+        open(path, "rb") as fh,
+        tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=f"{algorithm} {path.name}",
+            disable=_tqdm_disable(progress) or total < 64 * CHUNK,
+            leave=False,
+        ) as bar,
+    ):
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
             bar.update(len(chunk))
@@ -111,7 +118,8 @@ def verify_file(path: str | os.PathLike, remote: RemoteFile, progress: bool | No
             hint = f" Its size is {size:,} bytes, the real file has {remote.size:,} (truncated or a different file?)."
         raise ChecksumError(
             f"{path} has {remote.algorithm} {actual}, expected {remote.checksum}.{hint}",
-            actual=actual, expected=remote.checksum,
+            actual=actual,
+            expected=remote.checksum,
         )
 
 
@@ -132,8 +140,7 @@ def manual_steps(remote: RemoteFile, dest_dir: str | os.PathLike) -> str:
         lines.append(f"     ({remote.note})")
     lines.append(f"  2. Put it at: {target}")
     size = f", size {remote.size:,} bytes" if remote.size else ""
-    lines.append(f"  3. Check it: {remote.algorithm} {remote.checksum}{size}"
-                 f" (e.g. `{remote.algorithm}sum {target}`)")
+    lines.append(f"  3. Check it: {remote.algorithm} {remote.checksum}{size} (e.g. `{remote.algorithm}sum {target}`)")
     lines.append("  4. Re-run the same prepare command (without --download it uses the file you placed).")
     return "\n".join(lines)
 
@@ -165,7 +172,8 @@ def download_file(
                 "original file, or move it out of the folder and run again with --download; if it is a "
                 "re-packed copy you trust, --accept-checksum uses it and records its checksum.\n"
                 + manual_steps(remote, dest_dir),
-                actual=err.actual, expected=err.expected,
+                actual=err.actual,
+                expected=err.expected,
             ) from None
         log(f"{remote.filename}: already present and verified ({remote.algorithm} ok)")
         return target
@@ -242,10 +250,18 @@ def _fetch(url: str, part: Path, remote: RemoteFile, *, progress, timeout, log) 
         total = have + length if length is not None else remote.size
         got = 0
         try:
-            with open(part, mode) as out, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=remote.filename, disable=_tqdm_disable(progress),
-            ) as bar:
+            with (
+                open(part, mode) as out,
+                tqdm(
+                    total=total,
+                    initial=have,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=remote.filename,
+                    disable=_tqdm_disable(progress),
+                ) as bar,
+            ):
                 for chunk in iter(lambda: response.read(CHUNK), b""):
                     out.write(chunk)
                     got += len(chunk)

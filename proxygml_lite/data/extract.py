@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from ..fileio import atomic_copy, make_temp_dir
+from ..fileio import atomic_copy, dir_mode, file_mode, make_temp_dir
 
 __all__ = ["extract_archive", "place_file", "temp_dir_next_to", "remove_stale_temp_dirs"]
 
@@ -62,6 +62,7 @@ def extract_archive(
                 f"{archive} does not hold the folder {top}/ (found: {found}); it is not the expected "
                 "archive. Replace it with the original file (see data/README.md)"
             )
+        _umask_modes(inner)
         os.rename(inner, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -94,7 +95,7 @@ def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
     for entry in parent.iterdir():
         if not entry.name.startswith(prefix + "-") or not entry.is_dir():
             continue
-        pid_text = entry.name[len(prefix) + 1:].split("-", 1)[0]
+        pid_text = entry.name[len(prefix) + 1 :].split("-", 1)[0]
         if pid_text.isdigit() and not _alive(int(pid_text)):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
@@ -102,6 +103,22 @@ def remove_stale_temp_dirs(parent: Path, prefix: str) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _umask_modes(top: Path) -> None:
+    """Give every extracted folder and file the mode a plain ``mkdir``/``open`` gives under the umask.
+
+    tar members carry their own modes (a re-packed archive may hold ``0700``
+    folders or ``0600`` files), which would make ``raw/`` private to whoever
+    ran prepare; the files are data, so no execute bits either.
+    """
+    folder_mode, data_mode = dir_mode(), file_mode()
+    os.chmod(top, folder_mode)
+    for parent, dirs, files in os.walk(top):
+        for name in dirs:
+            os.chmod(os.path.join(parent, name), folder_mode)
+        for name in files:
+            os.chmod(os.path.join(parent, name), data_mode)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -150,9 +167,14 @@ def _link_refused(archive: Path, name: str, kind: str, target: str) -> ValueErro
 
 def _extract_tar(archive: Path, tmp: Path, progress) -> None:
     try:
-        with tarfile.open(archive, "r:*") as tar, tqdm(
-            unit=" files", desc=f"extract {archive.name}", disable=None if progress is None else not progress,
-        ) as bar:
+        with (
+            tarfile.open(archive, "r:*") as tar,
+            tqdm(
+                unit=" files",
+                desc=f"extract {archive.name}",
+                disable=None if progress is None else not progress,
+            ) as bar,
+        ):
             for member in tar:
                 _check_name(archive, member.name)
                 if member.issym() or member.islnk():
@@ -185,10 +207,15 @@ def _extract_zip(archive: Path, tmp: Path, progress) -> None:
             for member in members:
                 _check_name(archive, member.filename)
                 if stat.S_ISLNK(member.external_attr >> 16):
-                    raise _link_refused(archive, member.filename, "symbolic link", zf.read(member).decode(
-                        "utf-8", "replace"))
-            for member in tqdm(members, unit=" files", desc=f"extract {archive.name}",
-                               disable=None if progress is None else not progress):
+                    raise _link_refused(
+                        archive, member.filename, "symbolic link", zf.read(member).decode("utf-8", "replace")
+                    )
+            for member in tqdm(
+                members,
+                unit=" files",
+                desc=f"extract {archive.name}",
+                disable=None if progress is None else not progress,
+            ):
                 zf.extract(member, tmp)
     except (zipfile.BadZipFile, EOFError, zlib.error) as err:
         raise _damaged(archive, err) from None

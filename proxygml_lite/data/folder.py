@@ -13,8 +13,8 @@ learning the test classes are never seen in training.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from PIL import Image
 from torch.utils.data import Dataset
@@ -121,7 +121,7 @@ class ImageListDataset(Dataset):
         except (OSError, ValueError) as err:
             raise OSError(f"cannot read image {path} ({err}); replace or remove the file") from err
 
-    def without(self, paths) -> "ImageListDataset":
+    def without(self, paths) -> ImageListDataset:
         """A copy without the samples whose path is in ``paths`` (same classes and targets).
 
         ValueError naming the class if that would leave a class without images.
@@ -135,8 +135,15 @@ class ImageListDataset(Dataset):
                 f"leaving out the bad images would leave class(es) {names} of {self.root}/{self.split} without "
                 "images; replace the bad files or remove the class folder(s)"
             )
-        clone = ImageListDataset(kept, self.classes, transform=self.transform, mode=self.mode, root=self.root,
-                                 split=self.split, class_folders=self.class_folders)
+        clone = ImageListDataset(
+            kept,
+            self.classes,
+            transform=self.transform,
+            mode=self.mode,
+            root=self.root,
+            split=self.split,
+            class_folders=self.class_folders,
+        )
         return clone
 
     def __getitem__(self, index: int):
@@ -146,8 +153,10 @@ class ImageListDataset(Dataset):
         return image, self.targets[index]
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(root={self.root!r}, split={self.split!r}, "
-                f"{len(self)} images, {self.num_classes} classes)")
+        return (
+            f"{type(self).__name__}(root={self.root!r}, split={self.split!r}, "
+            f"{len(self)} images, {self.num_classes} classes)"
+        )
 
 
 def scan_split(split_dir: Path) -> tuple[list[str], list[list[Path]]]:
@@ -156,8 +165,7 @@ def scan_split(split_dir: Path) -> tuple[list[str], list[list[Path]]]:
     loose = [f for f in os.listdir(split_dir) if is_image_file(f) and (split_dir / f).is_file()]
     if loose:
         raise ValueError(
-            f"{split_dir} holds images outside class folders (e.g. {loose[0]}); put each image in "
-            f"{split_dir}/<class>/"
+            f"{split_dir} holds images outside class folders (e.g. {loose[0]}); put each image in {split_dir}/<class>/"
         )
     if not names:
         raise ValueError(f"{split_dir} has no class folders; expected {split_dir}/<class>/<image>")
@@ -204,5 +212,4 @@ class FolderDataset(ImageListDataset):
             )
         names, images = scan_split(root / split)
         samples = [(str(p), t) for t, imgs in enumerate(images) for p in imgs]
-        super().__init__(samples, names, transform=transform, mode=mode, root=root, split=split,
-                         class_folders=names)
+        super().__init__(samples, names, transform=transform, mode=mode, root=root, split=split, class_folders=names)

@@ -11,14 +11,21 @@ when asked) returns the dataset without them and the report.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable
 
 from PIL import Image
 from tqdm.auto import tqdm
 
-__all__ = ["CHECK_IMAGES_MODES", "BadImagesError", "check_image", "find_bad_images", "check_dataset_images",
-           "apply_image_check", "bad_images_message"]
+__all__ = [
+    "CHECK_IMAGES_MODES",
+    "BadImagesError",
+    "check_image",
+    "find_bad_images",
+    "check_dataset_images",
+    "apply_image_check",
+    "bad_images_message",
+]
 
 #: ``check_images`` settings of training: decode every image first and stop
 #: at bad ones (``error``), leave bad ones out and report them (``skip``), or
@@ -59,8 +66,15 @@ def find_bad_images(
     paths = [str(p) for p in paths]
     workers = min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
-        reasons = list(tqdm(pool.map(_reason, paths, chunksize=64), total=len(paths), unit=" img", desc=desc,
-                            disable=None if progress is None else not progress))
+        reasons = list(
+            tqdm(
+                pool.map(_reason, paths, chunksize=64),
+                total=len(paths),
+                unit=" img",
+                desc=desc,
+                disable=None if progress is None else not progress,
+            )
+        )
     return [(p, r) for p, r in zip(paths, reasons) if r is not None]
 
 
@@ -82,11 +96,15 @@ def apply_image_check(dataset, bad: list[tuple[str, str]], *, skip: bool = False
         return dataset
     where = dataset_location(dataset)
     if not skip:
-        raise BadImagesError(bad_images_message(
-            bad, where,
-            "Training stopped before its first step. Replace or remove these files (python -m "
-            "proxygml_lite.data check lists them), or pass --check-images skip to train without them."
-        ), bad)
+        raise BadImagesError(
+            bad_images_message(
+                bad,
+                where,
+                "Training stopped before its first step. Replace or remove these files (python -m "
+                "proxygml_lite.data check lists them), or pass --check-images skip to train without them.",
+            ),
+            bad,
+        )
     log(bad_images_message(bad, where, f"--check-images skip: training without these {len(bad)} file(s)."))
     return dataset.without({p for p, _ in bad})
 
@@ -98,6 +116,5 @@ def check_dataset_images(dataset, *, skip: bool = False, progress: bool | None =
     naming each bad file, or with ``skip=True`` logs them and returns a copy
     of the dataset without them (:meth:`ImageListDataset.without`).
     """
-    bad = find_bad_images([p for p, _ in dataset.samples], progress=progress,
-                          desc=f"check images ({dataset.split})")
+    bad = find_bad_images([p for p, _ in dataset.samples], progress=progress, desc=f"check images ({dataset.split})")
     return apply_image_check(dataset, bad, skip=skip, log=log)

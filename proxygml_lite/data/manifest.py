@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..fileio import atomic_write_json
 from .folder import ImageListDataset, check_split, list_images, sort_class_folders
 
-__all__ = ["MANIFEST_NAME", "FORMAT", "PreparedFolderError", "write_manifest", "read_manifest", "verify_split", "load_prepared",
-           "prepare_command"]
+__all__ = [
+    "MANIFEST_NAME",
+    "FORMAT",
+    "PreparedFolderError",
+    "write_manifest",
+    "read_manifest",
+    "verify_split",
+    "load_prepared",
+    "prepare_command",
+]
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "proxygml_lite.prepared/1"
@@ -48,8 +56,9 @@ def read_manifest(folder: Path, name: str, data_root) -> dict:
     """The manifest of a prepared folder; FileNotFoundError/ValueError say what to run."""
     path = folder / MANIFEST_NAME
     if not path.is_file():
-        state = ("does not exist" if not folder.exists()
-                 else f"has no {MANIFEST_NAME} (incomplete, or not made by prepare)")
+        state = (
+            "does not exist" if not folder.exists() else f"has no {MANIFEST_NAME} (incomplete, or not made by prepare)"
+        )
         err = FileNotFoundError(
             f"The {name} dataset is not prepared: {folder} {state}. Run:\n"
             f"  {prepare_command(name, data_root, ' --download')}\n"
@@ -89,7 +98,9 @@ def verify_split(folder: Path, manifest: dict, split: str, name: str, data_root)
     for label, imgs in zip(labels, images, strict=True):
         want = int(expected[label]["images"])
         if len(imgs) != want:
-            raise PreparedFolderError(f"{split_dir / label} holds {len(imgs)} images, {MANIFEST_NAME} records {want}", fix)
+            raise PreparedFolderError(
+                f"{split_dir / label} holds {len(imgs)} images, {MANIFEST_NAME} records {want}", fix
+            )
     return labels, images
 
 
@@ -110,8 +121,9 @@ def load_prepared(
     folder = Path(data_root) / name
     manifest = read_manifest(folder, name, data_root)
     if split not in manifest["splits"]:
-        raise ValueError(f"{folder / MANIFEST_NAME} has no {split!r} split. Rebuild: "
-                         f"{prepare_command(name, data_root, ' --force')}")
+        raise ValueError(
+            f"{folder / MANIFEST_NAME} has no {split!r} split. Rebuild: {prepare_command(name, data_root, ' --force')}"
+        )
     classes = manifest["splits"][split]["classes"]
     if verify:
         labels, images = verify_split(folder, manifest, split, name, data_root)
@@ -120,8 +132,9 @@ def load_prepared(
         images = [list_images(folder / split / label) for label in labels]
     samples = [(str(p), t) for t, imgs in enumerate(images) for p in imgs]
     names = [classes[label]["name"] for label in labels]
-    return ImageListDataset(samples, names, transform=transform, mode="RGB", root=folder, split=split,
-                            class_folders=labels)
+    return ImageListDataset(
+        samples, names, transform=transform, mode="RGB", root=folder, split=split, class_folders=labels
+    )
 
 
 def _num(label: str):

@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from tqdm.auto import tqdm
 
@@ -36,8 +36,18 @@ from .origin import accepted_record, raw_fix, record_origin, source_records, ver
 from .raw import RawImage
 from .specs import BENCHMARKS, LINK_MODES, SPECS, DatasetSpec, Source, canonical_benchmark
 
-__all__ = ["DatasetSpec", "Source", "SPECS", "BENCHMARKS", "canonical_benchmark", "prepare_dataset",
-           "check_image", "raw_dir", "archives_dir", "PrepareInterrupted"]
+__all__ = [
+    "DatasetSpec",
+    "Source",
+    "SPECS",
+    "BENCHMARKS",
+    "canonical_benchmark",
+    "prepare_dataset",
+    "check_image",
+    "raw_dir",
+    "archives_dir",
+    "PrepareInterrupted",
+]
 
 
 class PrepareInterrupted(KeyboardInterrupt):
@@ -87,8 +97,11 @@ def prepare_dataset(
     root = Path(data_root)
     target = root / spec.name
     stage = ["checking what is there"]
-    flags = (" --download" if download else "") + (" --accept-checksum" if accept_checksum else "") \
+    flags = (
+        (" --download" if download else "")
+        + (" --accept-checksum" if accept_checksum else "")
         + (" --force" if force else "")
+    )
     try:
         if target.exists() and not force:
             problem = _prepared_problem(target, spec.name, root)
@@ -100,8 +113,9 @@ def prepare_dataset(
                 f"{prepare_command(spec.name, data_root, ' --force')} (the old folder is replaced only when the "
                 "new one is complete), or move it away"
             )
-        _ensure_raw(spec, root, download=download, accept_checksum=accept_checksum, progress=progress, log=log,
-                    stage=stage)
+        _ensure_raw(
+            spec, root, download=download, accept_checksum=accept_checksum, progress=progress, log=log, stage=stage
+        )
         raw = raw_dir(root, spec.name)
         fix = raw_fix(spec, raw, archives_dir(root))
         stage[0] = f"reading the annotations in {raw}"
@@ -146,8 +160,9 @@ def _loud(log, lines: list[str]) -> None:
     log("\n".join([bar, *lines, bar]))
 
 
-def _ensure_raw(spec: DatasetSpec, root: Path, *, download: bool, accept_checksum: bool, progress, log,
-                stage: list[str]) -> None:
+def _ensure_raw(
+    spec: DatasetSpec, root: Path, *, download: bool, accept_checksum: bool, progress, log, stage: list[str]
+) -> None:
     """Make sure every source is unpacked in ``raw/<name>``: verify, download, extract; record where it came from."""
     raw = raw_dir(root, spec.name)
     archives = archives_dir(root)
@@ -183,16 +198,20 @@ def _ensure_raw(spec: DatasetSpec, root: Path, *, download: bool, accept_checksu
                     f"is. Replace it with the original (or move it out of {archives} and use --download), or, if it "
                     f"is a re-packed copy you trust, run again with --accept-checksum: prepare then uses it and "
                     f"records its actual {algorithm} in {MANIFEST_NAME}.\n" + manual_steps(source.remote, archives),
-                    actual=actual, expected=source.remote.checksum,
+                    actual=actual,
+                    expected=source.remote.checksum,
                 ) from None
             else:
                 record = accepted_record(source, actual)
-                _loud(log, [
-                    f"WARNING: {path} has {algorithm} {actual},",
-                    f"not the published {source.remote.checksum}. It is used because of --accept-checksum.",
-                    "It is NOT the verified original: results on it may not be comparable with the paper's.",
-                    f"The manifest records its actual {algorithm} and 'verified': false.",
-                ])
+                _loud(
+                    log,
+                    [
+                        f"WARNING: {path} has {algorithm} {actual},",
+                        f"not the published {source.remote.checksum}. It is used because of --accept-checksum.",
+                        "It is NOT the verified original: results on it may not be comparable with the paper's.",
+                        f"The manifest records its actual {algorithm} and 'verified': false.",
+                    ],
+                )
         stage[0] = f"extracting {path.name}" if source.is_archive else f"copying {path.name}"
         if source.is_archive:
             extract_archive(path, raw, source.unpacks_to, progress=progress, log=log)
@@ -219,8 +238,10 @@ def _check_items(spec: DatasetSpec, items: list[RawImage], raw: Path) -> Grouped
         cls[1].append(item)
     both = set(splits["train"]) & set(splits["test"])
     if both:
-        raise ValueError(f"{spec.title}: classes {sorted(both)[:5]} are in both train and test; "
-                         "the annotation files are not the original")
+        raise ValueError(
+            f"{spec.title}: classes {sorted(both)[:5]} are in both train and test; "
+            "the annotation files are not the original"
+        )
     if spec.counts is not None:
         for split, (n_classes, n_images) in spec.counts.items():
             got_c = len(splits[split])
@@ -263,8 +284,9 @@ def _build(spec: DatasetSpec, root: Path, splits, *, link: str, progress, log) -
     try:
         manifest_splits = {}
         total = sum(len(v[1]) for classes in splits.values() for v in classes.values())
-        with tqdm(total=total, unit=" img", desc=f"prepare {spec.name}",
-                  disable=None if progress is None else not progress) as bar:
+        with tqdm(
+            total=total, unit=" img", desc=f"prepare {spec.name}", disable=None if progress is None else not progress
+        ) as bar:
             for split, classes in splits.items():
                 entry = {}
                 for class_id in sorted(classes):
@@ -284,16 +306,19 @@ def _build(spec: DatasetSpec, root: Path, splits, *, link: str, progress, log) -
                     "num_images": sum(e["images"] for e in entry.values()),
                     "classes": entry,
                 }
-        write_manifest(tmp, {
-            "format": FORMAT,
-            "dataset": spec.name,
-            "title": spec.title,
-            "layout": "<split>/<label>/<image>, label = 0-based class id of the original release",
-            "sources": source_records(spec, raw_dir(root, spec.name)),  # what was verified, truthfully
-            "link": "copy" if (link == "hardlink" and fallback[0]) else link,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "splits": manifest_splits,
-        })
+        write_manifest(
+            tmp,
+            {
+                "format": FORMAT,
+                "dataset": spec.name,
+                "title": spec.title,
+                "layout": "<split>/<label>/<image>, label = 0-based class id of the original release",
+                "sources": source_records(spec, raw_dir(root, spec.name)),  # what was verified, truthfully
+                "link": "copy" if (link == "hardlink" and fallback[0]) else link,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "splits": manifest_splits,
+            },
+        )
         old = None
         if target.exists():
             old = temp_dir_next_to(target, "old")

@@ -35,9 +35,7 @@ class RawImage:
 
 def _need(path: Path, folder: Path) -> Path:
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: the extracted folder {folder} is incomplete or not the original"
-        )
+        raise FileNotFoundError(f"{path} is missing: the extracted folder {folder} is incomplete or not the original")
     return path
 
 
@@ -88,8 +86,11 @@ def read_cub(raw_dir: Path, first_test_class: int) -> list[RawImage]:
     for image_id in sorted(paths):
         cls = labels[image_id]
         rel = _relative(paths[image_id], root / "images.txt")
-        items.append(RawImage(root / "images" / rel, cls, names.get(cls, f"{cls:03d}"),
-                              "train" if cls < first_test_class else "test"))
+        items.append(
+            RawImage(
+                root / "images" / rel, cls, names.get(cls, f"{cls:03d}"), "train" if cls < first_test_class else "test"
+            )
+        )
     return items
 
 

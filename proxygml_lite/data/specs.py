@@ -9,9 +9,9 @@ checks. Tests shrink a spec with ``dataclasses.replace``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .download import RemoteFile
 from .raw import RawImage, read_cars, read_cub, read_sop
@@ -73,17 +73,20 @@ SPECS: dict[str, DatasetSpec] = {
         name="cub200",
         title="CUB-200-2011",
         sources=(
-            Source(RemoteFile(
-                "CUB_200_2011.tgz",
-                mirrors=(
-                    "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1",
-                    "https://s3.amazonaws.com/fast-ai-imageclas/CUB_200_2011.tgz",
-                    "http://www.vision.caltech.edu/visipedia-data/CUB-200-2011/CUB_200_2011.tgz",
+            Source(
+                RemoteFile(
+                    "CUB_200_2011.tgz",
+                    mirrors=(
+                        "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1",
+                        "https://s3.amazonaws.com/fast-ai-imageclas/CUB_200_2011.tgz",
+                        "http://www.vision.caltech.edu/visipedia-data/CUB-200-2011/CUB_200_2011.tgz",
+                    ),
+                    md5=_CUB_MD5,
+                    homepage="https://data.caltech.edu/records/65de6-vp158",
+                    note="about 1.1 GB",
                 ),
-                md5=_CUB_MD5,
-                homepage="https://data.caltech.edu/records/65de6-vp158",
-                note="about 1.1 GB",
-            ), "CUB_200_2011"),
+                "CUB_200_2011",
+            ),
         ),
         reader=read_cub,
         first_test_class=101,
@@ -94,28 +97,34 @@ SPECS: dict[str, DatasetSpec] = {
         name="cars196",
         title="Cars196 (Stanford Cars)",
         sources=(
-            Source(RemoteFile(
-                "car_ims.tgz",
-                mirrors=(
-                    _CARS_HF + "car_ims.tgz",
-                    "http://ai.stanford.edu/~jkrause/car196/car_ims.tgz",
-                    "http://imagenet.stanford.edu/internal/car196/car_ims.tgz",
+            Source(
+                RemoteFile(
+                    "car_ims.tgz",
+                    mirrors=(
+                        _CARS_HF + "car_ims.tgz",
+                        "http://ai.stanford.edu/~jkrause/car196/car_ims.tgz",
+                        "http://imagenet.stanford.edu/internal/car196/car_ims.tgz",
+                    ),
+                    md5=_CARS_IMS_MD5,
+                    homepage="https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
+                    note="about 1.9 GB; " + _CARS_NOTE,
                 ),
-                md5=_CARS_IMS_MD5,
-                homepage="https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
-                note="about 1.9 GB; " + _CARS_NOTE,
-            ), "car_ims"),
-            Source(RemoteFile(
+                "car_ims",
+            ),
+            Source(
+                RemoteFile(
+                    "cars_annos.mat",
+                    mirrors=(
+                        _CARS_HF + "cars_annos.mat",
+                        "http://ai.stanford.edu/~jkrause/car196/cars_annos.mat",
+                        "http://imagenet.stanford.edu/internal/car196/cars_annos.mat",
+                    ),
+                    md5=_CARS_ANNOS_MD5,
+                    homepage="https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
+                    note="about 0.4 MB; " + _CARS_NOTE,
+                ),
                 "cars_annos.mat",
-                mirrors=(
-                    _CARS_HF + "cars_annos.mat",
-                    "http://ai.stanford.edu/~jkrause/car196/cars_annos.mat",
-                    "http://imagenet.stanford.edu/internal/car196/cars_annos.mat",
-                ),
-                md5=_CARS_ANNOS_MD5,
-                homepage="https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
-                note="about 0.4 MB; " + _CARS_NOTE,
-            ), "cars_annos.mat"),
+            ),
         ),
         reader=read_cars,
         first_test_class=99,
@@ -126,19 +135,22 @@ SPECS: dict[str, DatasetSpec] = {
         name="online_products",
         title="Stanford Online Products",
         sources=(
-            Source(RemoteFile(
-                "Stanford_Online_Products.zip",
-                mirrors=(
-                    # the Google Drive link of the authors' repository (rksltnl/Deep-Metric-Learning-CVPR16)
-                    "https://drive.usercontent.google.com/download?id=1TclrpQOF_ullUP99wk_gjGN8pKvtErG8"
-                    "&export=download&authuser=0&confirm=t",
-                    "http://ftp.cs.stanford.edu/cs/cvgl/Stanford_Online_Products.zip",
-                    "ftp://cs.stanford.edu/cs/cvgl/Stanford_Online_Products.zip",
+            Source(
+                RemoteFile(
+                    "Stanford_Online_Products.zip",
+                    mirrors=(
+                        # the Google Drive link of the authors' repository (rksltnl/Deep-Metric-Learning-CVPR16)
+                        "https://drive.usercontent.google.com/download?id=1TclrpQOF_ullUP99wk_gjGN8pKvtErG8"
+                        "&export=download&authuser=0&confirm=t",
+                        "http://ftp.cs.stanford.edu/cs/cvgl/Stanford_Online_Products.zip",
+                        "ftp://cs.stanford.edu/cs/cvgl/Stanford_Online_Products.zip",
+                    ),
+                    md5=_SOP_MD5,
+                    homepage="https://cvgl.stanford.edu/projects/lifted_struct/",
+                    note="about 2.9 GB",
                 ),
-                md5=_SOP_MD5,
-                homepage="https://cvgl.stanford.edu/projects/lifted_struct/",
-                note="about 2.9 GB",
-            ), "Stanford_Online_Products"),
+                "Stanford_Online_Products",
+            ),
         ),
         reader=read_sop,
         first_test_class=None,

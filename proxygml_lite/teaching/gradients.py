@@ -44,9 +44,18 @@ def _tangent(vectors: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
     return vectors - (vectors * unit).sum(1, keepdim=True) * unit
 
 
-def loss_gradients(points: torch.Tensor, labels: torch.Tensor, *, proxies: torch.Tensor, num_classes: int,
-                   proxies_per_class: int, r: float = 0.3, weight_lambda: float = 0.3, positive_mask: bool = True,
-                   mask_softmax: bool = True) -> ToyGradients:
+def loss_gradients(
+    points: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    proxies: torch.Tensor,
+    num_classes: int,
+    proxies_per_class: int,
+    r: float = 0.3,
+    weight_lambda: float = 0.3,
+    positive_mask: bool = True,
+    mask_softmax: bool = True,
+) -> ToyGradients:
     """``-dL^s/dX``, ``-dL^s/dP`` and ``-lambda dL^p/dP`` by autograd through ProxyGMLLoss.
 
     ``L^s`` is computed by :class:`~proxygml_lite.loss.ProxyGMLLoss` (with
@@ -57,8 +66,15 @@ def loss_gradients(points: torch.Tensor, labels: torch.Tensor, *, proxies: torch
     """
     points = points.detach().float()
     proxies = proxies.detach().float()
-    loss_fn = ProxyGMLLoss(num_classes, proxies_per_class, points.shape[1], r=r, weight_lambda=0.0,
-                           positive_mask=positive_mask, mask_softmax=mask_softmax)
+    loss_fn = ProxyGMLLoss(
+        num_classes,
+        proxies_per_class,
+        points.shape[1],
+        r=r,
+        weight_lambda=0.0,
+        positive_mask=positive_mask,
+        mask_softmax=mask_softmax,
+    )
     weight_lambda = check_float("weight_lambda", weight_lambda, 0.0, "lambda, the weight of L^p")
     if proxies.shape != loss_fn.proxies.shape:
         raise ValueError(

@@ -37,8 +37,17 @@ import torch
 
 from ..fileio import atomic_write
 
-__all__ = ["NotebookConfig", "is_smoke", "figures_dir", "seed_everything", "setup", "save_figure",
-           "MAX_FIGURE_BYTES", "SMOKE_FIGURES_DIR", "MIN_FONT_SIZE"]
+__all__ = [
+    "NotebookConfig",
+    "is_smoke",
+    "figures_dir",
+    "seed_everything",
+    "setup",
+    "save_figure",
+    "MAX_FIGURE_BYTES",
+    "SMOKE_FIGURES_DIR",
+    "MIN_FONT_SIZE",
+]
 
 #: Saved figures above this size trigger a warning (keep the repository small).
 MAX_FIGURE_BYTES = 200_000
@@ -114,9 +123,16 @@ def seed_everything(seed: int) -> None:
 def _configure_matplotlib() -> None:
     import matplotlib
 
-    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 10,
-                                "xtick.labelsize": MIN_FONT_SIZE, "ytick.labelsize": MIN_FONT_SIZE,
-                                "legend.fontsize": MIN_FONT_SIZE})
+    matplotlib.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "font.size": 10,
+            "xtick.labelsize": MIN_FONT_SIZE,
+            "ytick.labelsize": MIN_FONT_SIZE,
+            "legend.fontsize": MIN_FONT_SIZE,
+        }
+    )
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython ships with the notebooks extra
@@ -142,8 +158,9 @@ def _short(path: Path) -> str:
     return str(path)
 
 
-def setup(seed: int = 0, device: str | torch.device | None = None, verbose: bool = True,
-          num_threads: int | None = 1) -> NotebookConfig:
+def setup(
+    seed: int = 0, device: str | torch.device | None = None, verbose: bool = True, num_threads: int | None = 1
+) -> NotebookConfig:
     """Seed everything, pick the device, read smoke mode, locate the figures folder, configure matplotlib.
 
     Args:

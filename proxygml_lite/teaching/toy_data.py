@@ -64,8 +64,9 @@ def mode_centres(*, num_classes: int, modes_per_class: int, dim: int = 2) -> tor
     return torch.as_tensor(centres, dtype=torch.float32)
 
 
-def _sample_around(centres: torch.Tensor, samples_per_mode: int, noise: float,
-                   generator: torch.Generator) -> torch.Tensor:
+def _sample_around(
+    centres: torch.Tensor, samples_per_mode: int, noise: float, generator: torch.Generator
+) -> torch.Tensor:
     """Unit vectors scattered around each centre: Gaussian noise of std ``noise`` in the tangent directions."""
     c, k, dim = centres.shape
     base = centres[:, :, None, :].expand(c, k, samples_per_mode, dim)
@@ -78,8 +79,9 @@ def _sample_around(centres: torch.Tensor, samples_per_mode: int, noise: float,
     return F.normalize(base + offset, dim=-1)
 
 
-def _multimodal(num_classes: int, modes_per_class: int, samples_per_mode: int, noise: float, seed: int, dim: int,
-                return_modes: bool):
+def _multimodal(
+    num_classes: int, modes_per_class: int, samples_per_mode: int, noise: float, seed: int, dim: int, return_modes: bool
+):
     check_int("samples_per_mode", samples_per_mode, 1, "points drawn around each mode")
     noise = check_float("noise", noise, 0.0, "the spread of each cluster, in radians")
     centres = mode_centres(num_classes=num_classes, modes_per_class=modes_per_class, dim=dim)
@@ -94,8 +96,15 @@ def _multimodal(num_classes: int, modes_per_class: int, samples_per_mode: int, n
     return points.contiguous(), labels.contiguous()
 
 
-def multimodal_circle(*, num_classes: int = 3, modes_per_class: int = 2, samples_per_mode: int = 10,
-                      noise: float = 0.15, seed: int = 0, return_modes: bool = False):
+def multimodal_circle(
+    *,
+    num_classes: int = 3,
+    modes_per_class: int = 2,
+    samples_per_mode: int = 10,
+    noise: float = 0.15,
+    seed: int = 0,
+    return_modes: bool = False,
+):
     """Unit-norm 2-D toy embeddings ``X`` with multi-modal classes.
 
     Each of the ``C = num_classes`` classes is ``K = modes_per_class`` clusters
@@ -111,14 +120,28 @@ def multimodal_circle(*, num_classes: int = 3, modes_per_class: int = 2, samples
     return _multimodal(num_classes, modes_per_class, samples_per_mode, noise, seed, 2, return_modes)
 
 
-def multimodal_sphere(*, num_classes: int = 3, modes_per_class: int = 2, samples_per_mode: int = 10,
-                      noise: float = 0.15, seed: int = 0, return_modes: bool = False):
+def multimodal_sphere(
+    *,
+    num_classes: int = 3,
+    modes_per_class: int = 2,
+    samples_per_mode: int = 10,
+    noise: float = 0.15,
+    seed: int = 0,
+    return_modes: bool = False,
+):
     """Like :func:`multimodal_circle` on the unit sphere in 3-D (centres on a Fibonacci lattice)."""
     return _multimodal(num_classes, modes_per_class, samples_per_mode, noise, seed, 3, return_modes)
 
 
-def toy_proxies(*, num_classes: int, proxies_per_class: int, dim: int = 2, modes_per_class: int | None = None,
-                jitter: float = 0.2, seed: int = 0) -> torch.Tensor:
+def toy_proxies(
+    *,
+    num_classes: int,
+    proxies_per_class: int,
+    dim: int = 2,
+    modes_per_class: int | None = None,
+    jitter: float = 0.2,
+    seed: int = 0,
+) -> torch.Tensor:
     """A unit-norm proxy matrix ``P`` of shape ``(C*N, dim)``, class-contiguous rows.
 
     Row ``j`` belongs to class ``j // N`` (:func:`~proxygml_lite.steps.proxy_labels`).
@@ -149,8 +172,15 @@ def toy_proxies(*, num_classes: int, proxies_per_class: int, dim: int = 2, modes
     return proxies.reshape(c * n, dim).contiguous()
 
 
-def multimodal_blobs(*, num_classes: int = 4, modes_per_class: int = 3, samples_per_mode: int = 40,
-                     spread: float = 0.3, seed: int = 0, return_modes: bool = False):
+def multimodal_blobs(
+    *,
+    num_classes: int = 4,
+    modes_per_class: int = 3,
+    samples_per_mode: int = 40,
+    spread: float = 0.3,
+    seed: int = 0,
+    return_modes: bool = False,
+):
     """2-D *input* points (not normalised) whose classes are several Gaussian blobs.
 
     The ``C*K`` blob centres are the cells of a square grid with spacing 2
@@ -201,8 +231,16 @@ def train_test_split(inputs: torch.Tensor, labels: torch.Tensor, *, test_fractio
     return inputs[~test], labels[~test], inputs[test], labels[test]
 
 
-def label_propagation(points: torch.Tensor, labels: torch.Tensor, *, labelled: torch.Tensor, num_classes: int,
-                      num_neighbours: int = 4, alpha: float = 0.9, iterations: int = 50) -> torch.Tensor:
+def label_propagation(
+    points: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    labelled: torch.Tensor,
+    num_classes: int,
+    num_neighbours: int = 4,
+    alpha: float = 0.9,
+    iterations: int = 50,
+) -> torch.Tensor:
     """Classic label propagation (Zhou et al., NeurIPS 2004) over a k-NN graph of the samples.
 
     Known labels flow to the unlabelled points along the edges of a *fixed*

@@ -24,8 +24,8 @@ from ..loss import ProxyGMLLoss
 from ..registry import LOSSES
 from ._checks import check_float, check_int
 
-__all__ = ["TinyEmbedding", "Snapshot", "ToyHistory", "proxy_cosines", "train_step",
-           "train_toy_embedding"]
+__all__ = ["TinyEmbedding", "Snapshot", "ToyHistory", "proxy_cosines", "train_step", "train_toy_embedding"]
+
 
 class TinyEmbedding(nn.Module):
     """A small MLP ``R^in -> R^d`` whose outputs are L2-normalised (points on the circle/sphere).
@@ -34,8 +34,16 @@ class TinyEmbedding(nn.Module):
     standardised with the ``mean``/``std`` given at construction (buffers).
     """
 
-    def __init__(self, *, in_dim: int = 2, embedding_dim: int = 2, hidden: int = 32, depth: int = 2,
-                 mean: torch.Tensor | None = None, std: torch.Tensor | None = None):
+    def __init__(
+        self,
+        *,
+        in_dim: int = 2,
+        embedding_dim: int = 2,
+        hidden: int = 32,
+        depth: int = 2,
+        mean: torch.Tensor | None = None,
+        std: torch.Tensor | None = None,
+    ):
         super().__init__()
         in_dim = check_int("in_dim", in_dim, 1, "the input dimension")
         embedding_dim = check_int("embedding_dim", embedding_dim, 1, "d, the embedding dimension")
@@ -120,8 +128,15 @@ def proxy_cosines(proxies, proxy_labels) -> tuple[float, float]:
     return within, across
 
 
-def _build_loss(loss: str | nn.Module, *, num_classes: int, proxies_per_class: int, embedding_dim: int, r: float,
-                weight_lambda: float) -> nn.Module:
+def _build_loss(
+    loss: str | nn.Module,
+    *,
+    num_classes: int,
+    proxies_per_class: int,
+    embedding_dim: int,
+    r: float,
+    weight_lambda: float,
+) -> nn.Module:
     if isinstance(loss, nn.Module):
         return loss
     if loss not in LOSSES:
@@ -158,8 +173,9 @@ def _torch_threads(num_threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
-               labels: torch.Tensor) -> torch.Tensor:
+def train_step(
+    model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     """One training step: embed the batch, compute the loss, backpropagate, update. Returns the detached loss."""
     loss = loss_fn(model(inputs), labels)
     optimizer.zero_grad(set_to_none=True)
@@ -233,10 +249,22 @@ def train_toy_embedding(
         torch.manual_seed(seed)
         device = torch.device(device)
         inputs, labels = inputs.float().to(device), labels.long().to(device)
-        model = TinyEmbedding(in_dim=inputs.shape[1], embedding_dim=embedding_dim, hidden=hidden, depth=depth,
-                              mean=inputs.mean(0), std=inputs.std(0)).to(device)
-        loss_fn = _build_loss(loss, num_classes=num_classes, proxies_per_class=proxies_per_class,
-                              embedding_dim=embedding_dim, r=r, weight_lambda=weight_lambda).to(device)
+        model = TinyEmbedding(
+            in_dim=inputs.shape[1],
+            embedding_dim=embedding_dim,
+            hidden=hidden,
+            depth=depth,
+            mean=inputs.mean(0),
+            std=inputs.std(0),
+        ).to(device)
+        loss_fn = _build_loss(
+            loss,
+            num_classes=num_classes,
+            proxies_per_class=proxies_per_class,
+            embedding_dim=embedding_dim,
+            r=r,
+            weight_lambda=weight_lambda,
+        ).to(device)
         if not isinstance(getattr(loss_fn, "proxies", None), torch.Tensor):
             raise ValueError("the loss module must hold its proxies in a .proxies parameter")
         optimizer = torch.optim.Adam(
@@ -250,8 +278,14 @@ def train_toy_embedding(
         proxy_labels = steps.proxy_labels(num_classes, per_class).numpy()
         history = ToyHistory(
             name=name or (f"ProxyGML N={proxies_per_class}" if loss_name == "proxygml" else loss_name),
-            loss_name=loss_name, proxies_per_class=per_class, r=r, weight_lambda=weight_lambda, seed=seed,
-            k=loss_fn.k if is_proxygml else None, model=model, loss_fn=loss_fn,
+            loss_name=loss_name,
+            proxies_per_class=per_class,
+            r=r,
+            weight_lambda=weight_lambda,
+            seed=seed,
+            k=loss_fn.k if is_proxygml else None,
+            model=model,
+            loss_fn=loss_fn,
         )
         snapshot_steps = set(np.linspace(0, num_steps, num_snapshots).round().astype(int).tolist())
         generator = torch.Generator().manual_seed(seed)

@@ -34,13 +34,22 @@ _STYLE = {"description_width": "initial"}
 
 
 def _int_slider(description, value, minimum, maximum, step=1):
-    return widgets.IntSlider(value=value, min=minimum, max=maximum, step=step, description=description,
-                             continuous_update=False, style=_STYLE)
+    return widgets.IntSlider(
+        value=value, min=minimum, max=maximum, step=step, description=description, continuous_update=False, style=_STYLE
+    )
 
 
 def _float_slider(description, value, minimum, maximum, step):
-    return widgets.FloatSlider(value=value, min=minimum, max=maximum, step=step, description=description,
-                               continuous_update=False, readout_format=".2f", style=_STYLE)
+    return widgets.FloatSlider(
+        value=value,
+        min=minimum,
+        max=maximum,
+        step=step,
+        description=description,
+        continuous_update=False,
+        readout_format=".2f",
+        style=_STYLE,
+    )
 
 
 def _checkbox(description, value):
@@ -57,8 +66,7 @@ class InteractivePlot(widgets.VBox):
         renders: how many times the figure was drawn.
     """
 
-    def __init__(self, plot_fn: Callable, controls: Mapping[str, widgets.ValueWidget],
-                 fixed: Mapping | None = None):
+    def __init__(self, plot_fn: Callable, controls: Mapping[str, widgets.ValueWidget], fixed: Mapping | None = None):
         self.plot_fn = plot_fn
         self.controls = dict(controls)
         self.fixed = dict(fixed or {})
@@ -111,8 +119,9 @@ class InteractivePlot(widgets.VBox):
             display(figure)
 
 
-def similarity_widget(*, num_classes: int = 3, modes_per_class: int = 3, proxies_per_class: int = 3,
-                      seed: int = 0) -> InteractivePlot:
+def similarity_widget(
+    *, num_classes: int = 3, modes_per_class: int = 3, proxies_per_class: int = 3, seed: int = 0
+) -> InteractivePlot:
     """Notebook 1: modes per class ``K``, proxies per class ``N`` and the cluster noise -> toy data and ``S``.
 
     It opens at ``modes_per_class`` and ``proxies_per_class`` (3 and 3, the static figure of notebook 1).
@@ -132,9 +141,18 @@ def _sample_slider(count: int, value: int = 0):
     return _int_slider("sample i", value, 0, count - 1)
 
 
-def subgraph_widget(points, labels, *, num_classes: int, modes_per_class: int | None = None,
-                    proxies_per_class: int = 2, r: float = 0.3, sample_index: int = 0, proxy_jitter: float = 0.3,
-                    seed: int = 0) -> InteractivePlot:
+def subgraph_widget(
+    points,
+    labels,
+    *,
+    num_classes: int,
+    modes_per_class: int | None = None,
+    proxies_per_class: int = 2,
+    r: float = 0.3,
+    sample_index: int = 0,
+    proxy_jitter: float = 0.3,
+    seed: int = 0,
+) -> InteractivePlot:
     """Notebook 2: ``N``, ``r``, the sample and ``S^pos`` on/off -> the sample's subgraph and its row of ``S``."""
     return InteractivePlot(
         plots.plot_subgraph_explorer,
@@ -144,13 +162,29 @@ def subgraph_widget(points, labels, *, num_classes: int, modes_per_class: int | 
             "sample_index": _sample_slider(len(points), sample_index),
             "positive_mask": _checkbox("positive mask S^pos", True),
         },
-        {"points": points, "labels": labels, "num_classes": num_classes, "modes_per_class": modes_per_class,
-         "proxy_jitter": proxy_jitter, "seed": seed},
+        {
+            "points": points,
+            "labels": labels,
+            "num_classes": num_classes,
+            "modes_per_class": modes_per_class,
+            "proxy_jitter": proxy_jitter,
+            "seed": seed,
+        },
     )
 
 
-def votes_widget(points, labels, *, num_classes: int, modes_per_class: int | None = None,
-                 proxies_per_class: int = 2, r: float = 0.3, sample_index: int = 0, proxy_jitter: float = 0.3, seed: int = 0) -> InteractivePlot:
+def votes_widget(
+    points,
+    labels,
+    *,
+    num_classes: int,
+    modes_per_class: int | None = None,
+    proxies_per_class: int = 2,
+    r: float = 0.3,
+    sample_index: int = 0,
+    proxy_jitter: float = 0.3,
+    seed: int = 0,
+) -> InteractivePlot:
     """Notebook 3: ``N``, ``r``, the sample and ``S^pos`` -> its subgraph and votes ``Z_i = (W Y^p)_i``."""
     return InteractivePlot(
         plots.plot_votes_explorer,
@@ -160,13 +194,28 @@ def votes_widget(points, labels, *, num_classes: int, modes_per_class: int | Non
             "sample_index": _sample_slider(len(points), sample_index),
             "positive_mask": _checkbox("positive mask S^pos", True),
         },
-        {"points": points, "labels": labels, "num_classes": num_classes, "modes_per_class": modes_per_class,
-         "proxy_jitter": proxy_jitter, "seed": seed},
+        {
+            "points": points,
+            "labels": labels,
+            "num_classes": num_classes,
+            "modes_per_class": modes_per_class,
+            "proxy_jitter": proxy_jitter,
+            "seed": seed,
+        },
     )
 
 
-def gradient_widget(points, labels, *, proxies, num_classes: int, proxies_per_class: int, r: float = 0.3,
-                    weight_lambda: float = 0.3, scales: Mapping[str, float] | None = None) -> InteractivePlot:
+def gradient_widget(
+    points,
+    labels,
+    *,
+    proxies,
+    num_classes: int,
+    proxies_per_class: int,
+    r: float = 0.3,
+    weight_lambda: float = 0.3,
+    scales: Mapping[str, float] | None = None,
+) -> InteractivePlot:
     """Notebook 4: ``lambda``, ``r``, ``S^pos`` and ``M`` on/off -> descent directions of ``L = L^s + lambda L^p``.
 
     Without ``scales``, each panel's arrow scale is fixed from the starting
@@ -174,10 +223,20 @@ def gradient_widget(points, labels, *, proxies, num_classes: int, proxies_per_cl
     while the sliders move.
     """
     if scales is None:
-        start = loss_gradients(points, labels, proxies=proxies, num_classes=num_classes,
-                               proxies_per_class=proxies_per_class, r=r, weight_lambda=max(weight_lambda, 0.3))
-        scales = {"samples": plots.arrow_scale(start.points_s), "proxies_s": plots.arrow_scale(start.proxies_s),
-                  "proxies_p": plots.arrow_scale(start.proxies_p)}
+        start = loss_gradients(
+            points,
+            labels,
+            proxies=proxies,
+            num_classes=num_classes,
+            proxies_per_class=proxies_per_class,
+            r=r,
+            weight_lambda=max(weight_lambda, 0.3),
+        )
+        scales = {
+            "samples": plots.arrow_scale(start.points_s),
+            "proxies_s": plots.arrow_scale(start.proxies_s),
+            "proxies_p": plots.arrow_scale(start.proxies_p),
+        }
     return InteractivePlot(
         plots.plot_gradient_explorer,
         {
@@ -186,8 +245,14 @@ def gradient_widget(points, labels, *, proxies, num_classes: int, proxies_per_cl
             "positive_mask": _checkbox("positive mask S^pos", True),
             "mask_softmax": _checkbox("mask softmax M", True),
         },
-        {"points": points, "labels": labels, "proxies": proxies, "num_classes": num_classes,
-         "proxies_per_class": proxies_per_class, "scales": dict(scales)},
+        {
+            "points": points,
+            "labels": labels,
+            "proxies": proxies,
+            "num_classes": num_classes,
+            "proxies_per_class": proxies_per_class,
+            "scales": dict(scales),
+        },
     )
 
 

@@ -6,6 +6,8 @@ Examples (the official README commands paste unchanged)::
     python -m proxygml_lite.train -b 32 --gpu 2 --dataset cub200 --freeze_BN --epochs 50 --dim 512 \\
         --r 0.05 -C 100 --N 12 --weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40
     python -m proxygml_lite.train --resume --out runs/my-run            # continue an interrupted run
+    python -m proxygml_lite.train --config runs/my-run --out runs/again  # re-run a saved configuration
+    python -m proxygml_lite.train --dataset glyphs_hard                # CPU benchmark with headroom (~1.5 min)
     torchrun --nproc_per_node 2 -m proxygml_lite.train -- --dataset cub200 ...   # data-parallel (note the --)
 
 ``--gpu 2`` means ``--device cuda:2``; an explicit ``--device`` wins (e.g.
@@ -23,6 +25,15 @@ Examples (the official README commands paste unchanged)::
   Ctrl-C;
 * ``proxies/epoch_<e>.pt`` with ``--save-proxies``: the loss's proxies after
   ``e`` finished epochs (0 = before training).
+* ``embeddings/epoch_<e>.pt`` with ``--save-embeddings``: embeddings of a
+  fixed seeded subset (``--embedding-samples``, default 1000) of the training
+  and of the test samples, with their labels, after ``e`` finished epochs
+  (read them with :func:`proxygml_lite.study_plots.read_embedding_snapshots`).
+
+``--config PATH`` starts from a saved configuration instead of the preset: a
+run folder (its ``config.json``), a ``results.json``, or a JSON file holding a
+study row's ``config`` column; flags given explicitly override it. With the
+same ``--threads`` (recorded in the configuration) a CPU run repeats exactly.
 
 Ctrl-C saves a checkpoint and prints the command that resumes the run; a NaN or
 infinite loss stops the run with a message naming the epoch and step.
@@ -42,7 +53,7 @@ from pathlib import Path
 
 from ..options import add_flags
 from ..registry import import_modules
-from .config import TrainConfig, canonical_dataset
+from .config import TrainConfig, canonical_dataset, load_config
 from .presets import preset
 from .run_folder import default_run_dir
 from .step import NonFiniteLossError
@@ -67,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         False: p.add_argument_group("proxygml_lite flags"),
     }
     add_flags(p, TrainConfig, groups)  # every flag comes from a TrainConfig field (its metadata)
+    groups[False].add_argument(  # not a setting: where the settings come from
+        "--config",
+        help=(
+            "re-run a saved configuration exactly: a run folder (or its config.json / results.json), or a JSON file "
+            "holding one study row's `config`; flags given explicitly override it; without --out the run goes to a "
+            "new folder"
+        ),
+    )
     return p
 
 
@@ -81,13 +100,17 @@ def _import_given_modules(argv: list[str] | None) -> None:
 def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -> TrainConfig:
     """Resolve the command line: preset of ``--dataset`` (or ``base``) first, explicit flags on top.
 
-    With ``--resume`` and an existing ``<out>/config.json`` (and no ``base``),
-    the saved configuration is the base, so ``--resume --out DIR`` alone
-    continues a run.
+    With ``--config PATH`` the saved configuration (:func:`load_config`) is the
+    base instead of the preset. With ``--resume`` and an existing
+    ``<out>/config.json`` (and no ``base``), the saved configuration is the
+    base, so ``--resume --out DIR`` alone continues a run.
     """
     _import_given_modules(argv)
     namespace = build_parser().parse_args(argv)
     given = vars(namespace)
+    config_path = given.pop("config", None)
+    if config_path is not None:
+        base = load_config(config_path)
     if base is None and given.get("resume") and given.get("out"):
         saved = os.path.join(given["out"], "config.json")
         if os.path.exists(saved):

@@ -67,6 +67,7 @@ __all__ = [
     "CHECK_IMAGES_CHOICES",
     "TrainConfig",
     "canonical_dataset",
+    "load_config",
 ]
 
 
@@ -150,6 +151,24 @@ class TrainConfig(MachineSettings, EvaluationSettings, ModelSettings, Optimisati
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
+    def with_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:
+        """``saved`` (a config dict written by this or an older version) with every field it lacks set to that
+        field's default, in :meth:`to_dict` form, so that comparing an old run's settings with a new
+        configuration does not flag settings that were added since (and keep their defaults)."""
+        filled = dict(saved)
+        for f in dataclasses.fields(cls):
+            if f.name in filled:
+                continue
+            if f.default is not dataclasses.MISSING:
+                value = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                continue
+            filled[f.name] = list(value) if isinstance(value, tuple) else value
+        return filled
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
@@ -186,3 +205,37 @@ class TrainConfig(MachineSettings, EvaluationSettings, ModelSettings, Optimisati
             return cls.from_dict(values)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path} is not a valid configuration ({exc}); {fix}") from None
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """The :class:`TrainConfig` saved at ``path``, to re-run it exactly.
+
+    ``path`` is a run folder (its ``config.json``), a ``config.json``, a
+    ``results.json`` (its ``"config"``), or a JSON file holding one study
+    row's ``config`` column (the configuration object itself, or
+    ``{"config": {...}}``). ``out`` and ``resume`` are cleared: the re-run
+    goes where the caller says.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"--config {path}: no such file; pass a run folder, its config.json, or a JSON file holding a row's config"
+        )
+    with open(path, encoding="utf-8") as fh:
+        try:
+            values = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--config {path} is not valid JSON ({exc})") from None
+    if isinstance(values, dict) and isinstance(values.get("config"), str):
+        values = json.loads(values["config"])
+    elif isinstance(values, dict) and isinstance(values.get("config"), dict):
+        values = values["config"]
+    if not isinstance(values, dict) or "dataset" not in values:
+        raise ValueError(
+            f"--config {path} does not hold a training configuration (a JSON object with 'dataset', 'epochs', ...); "
+            "pass a run folder's config.json or a study row's config"
+        )
+    values = {**values, "out": None, "resume": False}
+    return TrainConfig.from_dict(values)

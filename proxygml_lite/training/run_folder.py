@@ -45,6 +45,8 @@ RESUMABLE_CHANGES = frozenset(
         "eval_batch_size",
         "epoch_to_test",
         "save_proxies",
+        "save_embeddings",
+        "embedding_samples",
         "nmi_protocol",
         "log_every",
         "imports",
@@ -85,6 +87,7 @@ class RunFolder:
     def check_resume_config(self, saved: dict[str, Any], config: TrainConfig) -> None:
         """``ValueError`` listing the settings that differ from the saved run (beyond :data:`RESUMABLE_CHANGES`)."""
         current = config.to_dict()
+        saved = type(config).with_defaults(saved)  # settings added since the run was saved keep their defaults
         differing = [
             f"{k}: saved {saved.get(k)!r} vs now {current.get(k)!r}"
             for k in sorted(set(saved) | set(current))

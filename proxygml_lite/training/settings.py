@@ -46,6 +46,13 @@ def _pretrained_arg(text: str) -> bool | str:
     return text
 
 
+def _samples_arg(text: str) -> int | None:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0 (0 = every sample)")
+    return value or None
+
+
 def _json_dict(flag: str, example: str):
     """argparse type for a JSON object flag; its errors show ``example`` for that flag."""
 
@@ -291,6 +298,26 @@ class EvaluationSettings:
             ),
         ),
     )
+    save_embeddings: bool = setting(
+        False,
+        flag(
+            "--save-embeddings",
+            store=True,
+            help=(
+                "keep sample embeddings (a fixed seeded subset of the training and of the test samples, with labels) "
+                "after every epoch in <out>/embeddings/epoch_<e>.pt, beside --save-proxies (UMAP views)"
+            ),
+        ),
+    )
+    embedding_samples: int | None = setting(
+        1000,
+        flag(
+            "--embedding-samples",
+            type=_samples_arg,
+            help="samples per split in each embedding snapshot (default 1000; 0 = all)",
+        ),
+        minimum=1,
+    )
 
 
 @dataclass
@@ -328,6 +355,17 @@ class MachineSettings:
         None,
         flag("--channels-last", store=True, help="channels_last memory format (default: on CUDA)"),
         flag("--no-channels-last", store=False),
+    )
+    threads: int | None = setting(
+        None,
+        flag(
+            "--threads",
+            help=(
+                "torch CPU threads (intra-op); recorded in config.json because CPU float reductions depend on it "
+                "(default: torch's own; glyphs_hard: 1)"
+            ),
+        ),
+        minimum=1,
     )
     seed: int = setting(0, flag("--seed", help="random seed (model init, data order: seed + epoch)"), minimum=0)
     log_every: int = setting(

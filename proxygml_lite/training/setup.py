@@ -116,6 +116,14 @@ def build_data(config: TrainConfig, ctx: DistContext, device: torch.device, prog
     skipped = _check_images(config, ctx, progress, splits)
     train_set, test_set = splits["train"], splits["test"]
     found = int(train_set.num_classes)
+    if found < 2:
+        where = getattr(train_set, "root", None) or config.data
+        split_dir = f"{where}/{getattr(train_set, 'split', None) or 'train'}"
+        names = ", ".join(map(str, getattr(train_set, "classes", [])[:3]))
+        raise ValueError(
+            f"{split_dir} holds {found} class ({names}); metric learning needs at least 2 training classes "
+            f"(C >= 2): add class folders {split_dir}/<class>/<image>"
+        )
     if config.C is not None and config.C != found:
         raise ValueError(
             f"-C {config.C} does not match the {found} training classes found in the {config.dataset!r} data "

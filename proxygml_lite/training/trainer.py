@@ -44,6 +44,7 @@ from .evaluate import evaluate_model, final_metrics, format_metrics, metric_colu
 from .loop import EpochLoop
 from .run_folder import RunFolder, default_run_dir, metrics_csv_columns, print_resume_hint, results_record
 from .setup import backbone_parameters, build_data, build_parts
+from .snapshots import EmbeddingSnapshots
 
 __all__ = ["Trainer", "train"]
 
@@ -120,11 +121,26 @@ class Trainer(EpochLoop):
             )
 
     def _save_proxies(self, epoch: int) -> None:
+        """Snapshots after ``epoch`` finished epochs: proxies (``save_proxies``), embeddings (``save_embeddings``)."""
         if self.config.save_proxies:
             self.folder.save_proxies(epoch, self.config.loss, self.data.num_classes, self.loss_fn)
+        if self.config.save_embeddings and self.ctx.is_main:
+            self.snapshots.save(
+                self.out, epoch, self.model, self.data.num_classes, self.device, self.amp_dtype, self.channels_last
+            )
 
     # ------------------------------------------------------------------- run
     def run(self) -> dict[str, float]:
+        """Train (or resume) to the end; with ``threads`` set, torch uses that many CPU threads meanwhile."""
+        previous_threads = torch.get_num_threads()
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(previous_threads)
+
+    def _run(self) -> dict[str, float]:
         cfg = self.config
         seed_everything(cfg.seed)
         allow_tf32(self.device)
@@ -135,6 +151,7 @@ class Trainer(EpochLoop):
                 self.log(f"{self.out}: finished run found, nothing to do")
                 return finished
         self.data = build_data(cfg, self.ctx, self.device, self.progress)
+        self.snapshots = EmbeddingSnapshots(cfg, self.data.test_set)
         self.parts = build_parts(cfg, self.data, self.device, self.amp_dtype, self.channels_last)  # same on all ranks
         self.wrapped = self.parts.trainee
         if self.ctx.distributed:  # but each rank its own stream of random augmentations

@@ -30,5 +30,15 @@ from .training import __all__ as _training
 from .votes import *  # noqa: F403
 from .votes import __all__ as _votes
 
-__all__ = ["FONT_SIZE", "SIMILARITY_CMAP", "class_colors", "add_class_legend", *_matrices, *_similarity,
-           *_subgraph, *_votes, *_gradients, *_training]
+__all__ = [
+    "FONT_SIZE",
+    "SIMILARITY_CMAP",
+    "class_colors",
+    "add_class_legend",
+    *_matrices,
+    *_similarity,
+    *_subgraph,
+    *_votes,
+    *_gradients,
+    *_training,
+]

@@ -24,11 +24,16 @@ SIMILARITY_CMAP = "RdBu_r"
 FONT_SIZE = 9
 FADED = 0.25
 #: Class colours: tab10 without its red and blue (those belong to S), then grey tones of tab20 beyond.
-_CLASS_PALETTE = ("tab:orange", "tab:green", "tab:purple", "tab:cyan", "tab:pink", "tab:olive", "tab:brown",
-                  "tab:gray")
+_CLASS_PALETTE = ("tab:orange", "tab:green", "tab:purple", "tab:cyan", "tab:pink", "tab:olive", "tab:brown", "tab:gray")
 #: Greys and line styles for what is not a class (runs, settings): (colour, line style, marker).
-SERIES_STYLES = (("black", "-", "o"), ("0.45", "--", "s"), ("0.7", ":", "^"), ("0.25", "-.", "D"),
-                 ("0.55", (0, (5, 1)), "v"), ("0.8", "-", "x"))
+SERIES_STYLES = (
+    ("black", "-", "o"),
+    ("0.45", "--", "s"),
+    ("0.7", ":", "^"),
+    ("0.25", "-.", "D"),
+    ("0.55", (0, (5, 1)), "v"),
+    ("0.8", "-", "x"),
+)
 
 
 def class_colors(num_classes: int) -> np.ndarray:
@@ -48,9 +53,17 @@ def series_style(index: int) -> dict:
     return {"color": color, "ls": style, "marker": marker}
 
 
-def add_class_legend(target, num_classes: int, *, samples: bool = True, proxies: bool = True,
-                     extra: list | None = None, loc: str = "outside right", ncol: int = 1,
-                     anchor: tuple[float, float] | None = None):
+def add_class_legend(
+    target,
+    num_classes: int,
+    *,
+    samples: bool = True,
+    proxies: bool = True,
+    extra: list | None = None,
+    loc: str = "outside right",
+    ncol: int = 1,
+    anchor: tuple[float, float] | None = None,
+):
     """A legend naming the class colours (and the dot/star markers) on ``target`` (an Axes or a Figure).
 
     ``extra`` appends further handles (e.g. a "miss" marker). ``loc="outside right"`` (the default) puts an
@@ -58,8 +71,9 @@ def add_class_legend(target, num_classes: int, *, samples: bool = True, proxies:
     Returns the legend.
     """
     colors = class_colors(num_classes)
-    handles = [Line2D([], [], ls="none", marker="o", ms=7, color=colors[c], label=f"class {c}")
-               for c in range(num_classes)]
+    handles = [
+        Line2D([], [], ls="none", marker="o", ms=7, color=colors[c], label=f"class {c}") for c in range(num_classes)
+    ]
     if samples:
         handles.append(Line2D([], [], ls="none", marker="o", ms=6, color="0.5", label="sample"))
     if proxies:
@@ -132,15 +146,25 @@ def sphere_axes(ax, title: str | None = None) -> None:
 def scatter_samples(ax, points, labels, colors, *, alpha=0.85, size=18, gid="samples", **kwargs):
     points = to_numpy(points)
     coords = [points[:, i] for i in range(points.shape[1])]
-    return ax.scatter(*coords, c=colors[to_numpy(labels)], s=size, alpha=alpha, edgecolors="none", zorder=2,
-                      gid=gid, **kwargs)
+    return ax.scatter(
+        *coords, c=colors[to_numpy(labels)], s=size, alpha=alpha, edgecolors="none", zorder=2, gid=gid, **kwargs
+    )
 
 
 def scatter_proxies(ax, proxies, proxy_label, colors, *, size=240, alpha=1.0, numbers=False, gid="proxies"):
     proxies = to_numpy(proxies)
     coords = [proxies[:, i] for i in range(proxies.shape[1])]
-    handle = ax.scatter(*coords, marker="*", s=size, c=colors[to_numpy(proxy_label)], edgecolors="black",
-                        linewidths=0.8, alpha=alpha, zorder=4, gid=gid)
+    handle = ax.scatter(
+        *coords,
+        marker="*",
+        s=size,
+        c=colors[to_numpy(proxy_label)],
+        edgecolors="black",
+        linewidths=0.8,
+        alpha=alpha,
+        zorder=4,
+        gid=gid,
+    )
     if numbers and proxies.shape[1] == 2:
         for j, (x, y) in enumerate(proxies):
             ax.text(1.17 * x, 1.17 * y, f"p{j}", ha="center", va="center", fontsize=FONT_SIZE, color="0.2")

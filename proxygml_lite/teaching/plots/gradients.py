@@ -11,11 +11,19 @@ import torch
 
 from ... import steps
 from ..gradients import ToyGradients, loss_gradients
-from ._base import (FADED, FONT_SIZE, add_class_legend, circle_axes, class_colors, scatter_proxies,
-                    scatter_samples, to_numpy, to_tensor)
+from ._base import (
+    FADED,
+    FONT_SIZE,
+    add_class_legend,
+    circle_axes,
+    class_colors,
+    scatter_proxies,
+    scatter_samples,
+    to_numpy,
+    to_tensor,
+)
 
-__all__ = ["plot_softmax_comparison", "arrow_scale", "GRADIENT_PANELS", "plot_gradient_field",
-           "plot_gradient_explorer"]
+__all__ = ["plot_softmax_comparison", "arrow_scale", "GRADIENT_PANELS", "plot_gradient_field", "plot_gradient_explorer"]
 
 #: The three forces :func:`plot_gradient_field` can draw, one panel each.
 GRADIENT_PANELS = ("samples", "proxies_s", "proxies_p")
@@ -62,9 +70,19 @@ def arrow_scale(vectors: torch.Tensor, length: float = 0.35) -> float:
     return length / biggest if biggest > 0 else 1.0
 
 
-def plot_gradient_field(points, labels, *, proxies, gradients: ToyGradients, num_classes: int,
-                        proxies_per_class: int, scales: Mapping[str, float] | None = None,
-                        panels: Sequence[str] = GRADIENT_PANELS, axes=None, legend: bool = True):
+def plot_gradient_field(
+    points,
+    labels,
+    *,
+    proxies,
+    gradients: ToyGradients,
+    num_classes: int,
+    proxies_per_class: int,
+    scales: Mapping[str, float] | None = None,
+    panels: Sequence[str] = GRADIENT_PANELS,
+    axes=None,
+    legend: bool = True,
+):
     """Descent directions on the circle, one force per panel, so that no arrow hides another.
 
     Panels (``panels``, in this order by default): ``"samples"``
@@ -86,23 +104,31 @@ def plot_gradient_field(points, labels, *, proxies, gradients: ToyGradients, num
     proxy_label = steps.proxy_labels(num_classes, proxies_per_class)
     unit = torch.nn.functional.normalize(proxies, dim=1)
     if axes is None:
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 4.0), layout="constrained",
-                                 squeeze=False)
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 4.0), layout="constrained", squeeze=False)
         axes = axes[0]
     fig = axes[0].figure
     arrows = dict(angles="xy", scale_units="xy", scale=1.0, zorder=5)
     for ax, panel in zip(axes, panels):
         circle_axes(ax)
-        vectors = {"samples": gradients.points_s, "proxies_s": gradients.proxies_s,
-                   "proxies_p": gradients.proxies_p}[panel]
+        vectors = {"samples": gradients.points_s, "proxies_s": gradients.proxies_s, "proxies_p": gradients.proxies_p}[
+            panel
+        ]
         scale = scales.get(panel, arrow_scale(vectors))
         u = to_numpy(vectors * scale)
         on_samples = panel == "samples"
         scatter_samples(ax, points, labels, colors, alpha=0.8 if on_samples else FADED)
         scatter_proxies(ax, unit, proxy_label, colors, size=170, alpha=0.5 if on_samples else 1.0)
         base = to_numpy(points if on_samples else unit)
-        ax.quiver(base[:, 0], base[:, 1], u[:, 0], u[:, 1], color=colors[to_numpy(labels)] if on_samples else "black",
-                  width=0.006 if on_samples else 0.009, gid=panel, **arrows)
+        ax.quiver(
+            base[:, 0],
+            base[:, 1],
+            u[:, 0],
+            u[:, 1],
+            color=colors[to_numpy(labels)] if on_samples else "black",
+            width=0.006 if on_samples else 0.009,
+            gid=panel,
+            **arrows,
+        )
         longest = float(vectors.norm(dim=1).max()) if len(vectors) else 0.0
         fixed = " (fixed scale)" if panel in scales else ""
         ax.set_title(f"{_PANEL_TITLES[panel]}\nlongest |vector| = {longest:.3f}{fixed}", fontsize=10)
@@ -111,18 +137,47 @@ def plot_gradient_field(points, labels, *, proxies, gradients: ToyGradients, num
     return fig
 
 
-def plot_gradient_explorer(points, labels, *, proxies, num_classes: int, proxies_per_class: int, r: float = 0.3,
-                           weight_lambda: float = 0.3, positive_mask: bool = True, mask_softmax: bool = True,
-                           scales: Mapping[str, float] | None = None, panels: Sequence[str] = GRADIENT_PANELS):
+def plot_gradient_explorer(
+    points,
+    labels,
+    *,
+    proxies,
+    num_classes: int,
+    proxies_per_class: int,
+    r: float = 0.3,
+    weight_lambda: float = 0.3,
+    positive_mask: bool = True,
+    mask_softmax: bool = True,
+    scales: Mapping[str, float] | None = None,
+    panels: Sequence[str] = GRADIENT_PANELS,
+):
     """Widget view: :func:`~proxygml_lite.teaching.gradients.loss_gradients` drawn for ``r``, ``lambda``, ``S^pos``, ``M``."""
-    grads = loss_gradients(points, labels, proxies=proxies, num_classes=num_classes,
-                           proxies_per_class=proxies_per_class, r=r, weight_lambda=weight_lambda,
-                           positive_mask=positive_mask, mask_softmax=mask_softmax)
-    fig = plot_gradient_field(points, labels, proxies=proxies, gradients=grads, num_classes=num_classes,
-                              proxies_per_class=proxies_per_class, scales=scales, panels=panels)
+    grads = loss_gradients(
+        points,
+        labels,
+        proxies=proxies,
+        num_classes=num_classes,
+        proxies_per_class=proxies_per_class,
+        r=r,
+        weight_lambda=weight_lambda,
+        positive_mask=positive_mask,
+        mask_softmax=mask_softmax,
+    )
+    fig = plot_gradient_field(
+        points,
+        labels,
+        proxies=proxies,
+        gradients=grads,
+        num_classes=num_classes,
+        proxies_per_class=proxies_per_class,
+        scales=scales,
+        panels=panels,
+    )
     extra = "" if grads.k > proxies_per_class or not positive_mask else "  (k ≤ N: $L^s$ = 0)"
     fig.suptitle(
         f"r = {r:g} (k = {grads.k}), λ = {weight_lambda:g}, $S^{{pos}}$ {'on' if positive_mask else 'off'}, "
         f"M {'on' if mask_softmax else 'off'}:  $L^s$ = {grads.loss_s:.3f}, $L^p$ = {grads.loss_p:.3f}, "
-        f"L = {grads.loss:.3f}{extra}", fontsize=10)
+        f"L = {grads.loss:.3f}{extra}",
+        fontsize=10,
+    )
     return fig

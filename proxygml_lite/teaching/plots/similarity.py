@@ -13,16 +13,38 @@ from matplotlib.lines import Line2D
 
 from ... import steps
 from .. import toy_data
-from ._base import (FONT_SIZE, SIMILARITY_CMAP, add_class_legend, check_sample, circle_axes, class_colors,
-                    new_figure, scatter_proxies, scatter_samples, sphere_axes, to_numpy, to_tensor)
+from ._base import (
+    FONT_SIZE,
+    SIMILARITY_CMAP,
+    add_class_legend,
+    check_sample,
+    circle_axes,
+    class_colors,
+    new_figure,
+    scatter_proxies,
+    scatter_samples,
+    sphere_axes,
+    to_numpy,
+    to_tensor,
+)
 from .matrices import plot_similarity_heatmap
 from .subgraph import plot_subgraph
 
 __all__ = ["plot_toy_embedding", "plot_methods_compared", "plot_similarity_bipartite", "plot_similarity_explorer"]
 
 
-def plot_toy_embedding(points, labels, *, proxies=None, proxies_per_class: int = 1, num_classes: int | None = None,
-                       title: str | None = None, ax=None, numbers: bool = False, legend: bool = True):
+def plot_toy_embedding(
+    points,
+    labels,
+    *,
+    proxies=None,
+    proxies_per_class: int = 1,
+    num_classes: int | None = None,
+    title: str | None = None,
+    ax=None,
+    numbers: bool = False,
+    legend: bool = True,
+):
     """Samples (dots) and, optionally, proxies (stars) on the unit circle (2-D) or sphere (3-D), with a class legend."""
     points = to_numpy(points)
     labels = to_numpy(labels)
@@ -44,8 +66,18 @@ def plot_toy_embedding(points, labels, *, proxies=None, proxies_per_class: int =
     return fig
 
 
-def plot_methods_compared(points, labels, *, anchor_index: int, batch_indices, class_proxies, proxies,
-                          num_classes: int, proxies_per_class: int, r: float):
+def plot_methods_compared(
+    points,
+    labels,
+    *,
+    anchor_index: int,
+    batch_indices,
+    class_proxies,
+    proxies,
+    num_classes: int,
+    proxies_per_class: int,
+    r: float,
+):
     """Three panels: what one anchor is compared with under triplet sampling, ProxyNCA and ProxyGML.
 
     Args:
@@ -88,28 +120,53 @@ def plot_methods_compared(points, labels, *, anchor_index: int, batch_indices, c
     ax = axes[1]
     circle_axes(ax)
     scatter_samples(ax, points, labels, colors, alpha=0.5)
-    ax.add_collection(LineCollection([[x_a, p] for p in to_numpy(class_proxies).tolist()], colors="0.3", lw=1.2,
-                                     gid="proxynca_edges"))
+    ax.add_collection(
+        LineCollection([[x_a, p] for p in to_numpy(class_proxies).tolist()], colors="0.3", lw=1.2, gid="proxynca_edges")
+    )
     scatter_proxies(ax, class_proxies, torch.arange(num_classes), colors)
     ax.set_title(f"ProxyNCA: 1 proxy per class,\nthe anchor against all C = {num_classes}", fontsize=10)
 
     # (c) ProxyGML: N proxies per class, a k-NN subgraph
     ax = axes[2]
-    plot_subgraph(points, labels, proxies=proxies, num_classes=num_classes, proxies_per_class=proxies_per_class,
-                  r=r, sample_index=anchor, ax=ax, annotate=False, legend=False)
+    plot_subgraph(
+        points,
+        labels,
+        proxies=proxies,
+        num_classes=num_classes,
+        proxies_per_class=proxies_per_class,
+        r=r,
+        sample_index=anchor,
+        ax=ax,
+        annotate=False,
+        legend=False,
+    )
     k = steps.subgraph_size(r, num_classes, proxies_per_class)
-    ax.set_title(f"ProxyGML: N = {proxies_per_class} per class, the anchor\nagainst its "
-                 f"k = {k} of C·N = {num_classes * proxies_per_class}", fontsize=10)
+    ax.set_title(
+        f"ProxyGML: N = {proxies_per_class} per class, the anchor\nagainst its "
+        f"k = {k} of C·N = {num_classes * proxies_per_class}",
+        fontsize=10,
+    )
     for ax in axes:
         ax.scatter(*x_a, s=120, facecolors="none", edgecolors="black", lw=1.5, zorder=5)
-    extra = [Line2D([], [], ls="none", marker="o", ms=10, mfc="none", mec="black", mew=1.5, label="anchor"),
-             Line2D([], [], ls="none", marker="o", ms=14, mfc="none", mec="black", label="kept proxy (in I)")]
+    extra = [
+        Line2D([], [], ls="none", marker="o", ms=10, mfc="none", mec="black", mew=1.5, label="anchor"),
+        Line2D([], [], ls="none", marker="o", ms=14, mfc="none", mec="black", label="kept proxy (in I)"),
+    ]
     add_class_legend(fig, num_classes, extra=extra, loc="outside lower center", ncol=num_classes + 4)
     return fig
 
 
-def plot_similarity_bipartite(similarity, labels, *, num_classes: int, proxies_per_class: int, sample_indices=None,
-                              highlight=None, ax=None, title: str | None = None):
+def plot_similarity_bipartite(
+    similarity,
+    labels,
+    *,
+    num_classes: int,
+    proxies_per_class: int,
+    sample_indices=None,
+    highlight=None,
+    ax=None,
+    title: str | None = None,
+):
     """``S`` as a bipartite graph: samples (left) -- proxies (right), one edge per entry ``S_ij``.
 
     Edge colour and width show ``S_ij`` (red positive, blue negative). With
@@ -138,11 +195,11 @@ def plot_similarity_bipartite(similarity, labels, *, num_classes: int, proxies_p
     cmap = plt.get_cmap(SIMILARITY_CMAP)
     edge_colors = cmap(Normalize(-1, 1)(np.array(values)))
     edge_colors[:, 3] = alphas
-    ax.add_collection(LineCollection(segments, colors=edge_colors, linewidths=widths, gid="bipartite_edges",
-                                     zorder=1))
+    ax.add_collection(LineCollection(segments, colors=edge_colors, linewidths=widths, gid="bipartite_edges", zorder=1))
     ax.scatter(np.zeros(len(rows)), y_samples, c=colors[row_labels], s=60, zorder=3, edgecolors="black", lw=0.5)
-    ax.scatter(np.ones(num_proxies), y_proxies, c=colors[proxy_label], s=220, marker="*", zorder=3,
-               edgecolors="black", lw=0.6)
+    ax.scatter(
+        np.ones(num_proxies), y_proxies, c=colors[proxy_label], s=220, marker="*", zorder=3, edgecolors="black", lw=0.6
+    )
     for a, i in enumerate(rows):
         ax.text(-0.06, y_samples[a], f"x{i} (y={row_labels[a]})", ha="right", va="center", fontsize=FONT_SIZE)
     for j in range(num_proxies):
@@ -157,19 +214,48 @@ def plot_similarity_bipartite(similarity, labels, *, num_classes: int, proxies_p
     return fig
 
 
-def plot_similarity_explorer(*, num_classes: int = 3, modes_per_class: int = 2, proxies_per_class: int = 2,
-                             noise: float = 0.15, samples_per_mode: int = 8, seed: int = 0):
+def plot_similarity_explorer(
+    *,
+    num_classes: int = 3,
+    modes_per_class: int = 2,
+    proxies_per_class: int = 2,
+    noise: float = 0.15,
+    samples_per_mode: int = 8,
+    seed: int = 0,
+):
     """Toy data + hand-placed proxies on the circle (left) and their ``S = X P^T`` heat map (right); for the widget."""
-    points, labels = toy_data.multimodal_circle(num_classes=num_classes, modes_per_class=modes_per_class,
-                                                samples_per_mode=samples_per_mode, noise=noise, seed=seed)
-    proxies = toy_data.toy_proxies(num_classes=num_classes, proxies_per_class=proxies_per_class, dim=2,
-                                   modes_per_class=modes_per_class, jitter=0.2, seed=seed)
+    points, labels = toy_data.multimodal_circle(
+        num_classes=num_classes,
+        modes_per_class=modes_per_class,
+        samples_per_mode=samples_per_mode,
+        noise=noise,
+        seed=seed,
+    )
+    proxies = toy_data.toy_proxies(
+        num_classes=num_classes,
+        proxies_per_class=proxies_per_class,
+        dim=2,
+        modes_per_class=modes_per_class,
+        jitter=0.2,
+        seed=seed,
+    )
     similarity = steps.similarity_graph(points, proxies)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained", width_ratios=(1.25, 1.2))
-    plot_toy_embedding(points, labels, proxies=proxies, proxies_per_class=proxies_per_class,
-                       num_classes=num_classes, ax=axes[0],
-                       title=f"C={num_classes} classes x K={modes_per_class} modes, N={proxies_per_class}")
-    plot_similarity_heatmap(similarity, labels, num_classes=num_classes, columns_per_class=proxies_per_class,
-                            ax=axes[1], title=f"$S = XP^{{\\top}}$: {len(points)} samples x "
-                                              f"C·N = {num_classes * proxies_per_class} proxies")
+    plot_toy_embedding(
+        points,
+        labels,
+        proxies=proxies,
+        proxies_per_class=proxies_per_class,
+        num_classes=num_classes,
+        ax=axes[0],
+        title=f"C={num_classes} classes x K={modes_per_class} modes, N={proxies_per_class}",
+    )
+    plot_similarity_heatmap(
+        similarity,
+        labels,
+        num_classes=num_classes,
+        columns_per_class=proxies_per_class,
+        ax=axes[1],
+        title=f"$S = XP^{{\\top}}$: {len(points)} samples x C·N = {num_classes * proxies_per_class} proxies",
+    )
     return fig

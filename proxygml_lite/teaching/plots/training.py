@@ -9,11 +9,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..training import Snapshot, ToyHistory
-from ._base import (FONT_SIZE, add_class_legend, circle_axes, class_colors, new_figure, scatter_proxies,
-                    scatter_samples, series_style, to_numpy)
+from ._base import (
+    FONT_SIZE,
+    add_class_legend,
+    circle_axes,
+    class_colors,
+    new_figure,
+    scatter_proxies,
+    scatter_samples,
+    series_style,
+    to_numpy,
+)
 
-__all__ = ["plot_input_points", "plot_training_snapshot", "plot_training_snapshots", "plot_proxy_trajectories",
-           "plot_proxy_merging", "plot_training_curves", "plot_recall_comparison", "plot_recall_groups"]
+__all__ = [
+    "plot_input_points",
+    "plot_training_snapshot",
+    "plot_training_snapshots",
+    "plot_proxy_trajectories",
+    "plot_proxy_merging",
+    "plot_training_curves",
+    "plot_recall_comparison",
+    "plot_recall_groups",
+]
 
 
 def _num_classes(history: ToyHistory, labels) -> int:
@@ -66,12 +83,13 @@ def plot_training_snapshots(history: ToyHistory, labels, *, num_panels: int = 6)
     chosen = np.unique(np.linspace(0, count - 1, min(num_panels, count)).round().astype(int))
     columns = min(3, len(chosen))
     rows = math.ceil(len(chosen) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.9 * columns + 1.2, 2.9 * rows + 0.3), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2.9 * columns + 1.2, 2.9 * rows + 0.3), layout="constrained", squeeze=False
+    )
     num_classes = _num_classes(history, labels)
     for ax, index in zip(axes.flat, chosen):
         _draw_snapshot(ax, history.snapshots[index], labels, num_classes, f"step {history.snapshots[index].step}")
-    for ax in list(axes.flat)[len(chosen):]:
+    for ax in list(axes.flat)[len(chosen) :]:
         ax.axis("off")
     add_class_legend(fig, num_classes)
     fig.suptitle(f"{history.name}: embeddings (dots) and proxies (stars) during training", fontsize=11)
@@ -101,8 +119,11 @@ def plot_proxy_trajectories(history: ToyHistory, labels, *, ax=None):
     scatter_proxies(ax, path[-1], snaps[-1].proxy_labels, colors, size=170)
     scatter_samples(ax, 1.1 * snaps[-1].embeddings, labels, colors, alpha=0.35, size=10)
     add_class_legend(ax, num_classes)
-    ax.set_title(f"{history.name}: proxy paths, step 0 (inside, dot)\nto step {snaps[-1].step} (circle, star); "
-                 "final embeddings outside", fontsize=10)
+    ax.set_title(
+        f"{history.name}: proxy paths, step 0 (inside, dot)\nto step {snaps[-1].step} (circle, star); "
+        "final embeddings outside",
+        fontsize=10,
+    )
     return fig
 
 
@@ -125,8 +146,15 @@ def plot_proxy_merging(groups: Mapping[str, Sequence[ToyHistory]], *, axes=None)
             step = np.arange(values.shape[1])
             for row in values:
                 ax.plot(step, row, color=style["color"], ls=style["ls"], lw=0.6, alpha=0.5)
-            ax.plot(step, values.mean(0), color=style["color"], ls=style["ls"], lw=2.2, gid=f"{what}_mean",
-                    label=f"{name} ({len(runs)} seeds)")
+            ax.plot(
+                step,
+                values.mean(0),
+                color=style["color"],
+                ls=style["ls"],
+                lw=2.2,
+                gid=f"{what}_mean",
+                label=f"{name} ({len(runs)} seeds)",
+            )
     axes[0].set_ylabel("mean cosine of two proxies\nof the same class")
     axes[1].set_ylabel("largest cosine of two proxies\nof different classes")
     for ax in axes:
@@ -154,8 +182,7 @@ def plot_training_curves(histories: Mapping[str, ToyHistory], *, smooth: int = 1
         style = series_style(index)
         style = {"color": style["color"], "ls": style["ls"]}
         loss = _smooth(history.loss, smooth)
-        axes[0].plot(np.asarray(history.steps)[len(history.steps) - len(loss):], loss, label=name, gid="loss",
-                     **style)
+        axes[0].plot(np.asarray(history.steps)[len(history.steps) - len(loss) :], loss, label=name, gid="loss", **style)
         if history.eval_steps:
             axes[1].plot(history.eval_steps, history.recall_at_1, label=name, gid="recall", **style)
     axes[0].set_xlabel("step")
@@ -171,8 +198,9 @@ def plot_training_curves(histories: Mapping[str, ToyHistory], *, smooth: int = 1
     return fig
 
 
-def plot_recall_comparison(results: Mapping[str, Sequence[float]], *, ax=None, title: str | None = None,
-                           ylabel: str = "test Recall@1"):
+def plot_recall_comparison(
+    results: Mapping[str, Sequence[float]], *, ax=None, title: str | None = None, ylabel: str = "test Recall@1"
+):
     """Bars: mean Recall@1 per run name, with one dot per seed and the mean written in the bar."""
     names = list(results)
     if not names:
@@ -182,8 +210,9 @@ def plot_recall_comparison(results: Mapping[str, Sequence[float]], *, ax=None, t
     ax.bar(range(len(names)), means, color="0.8", edgecolor="black", gid="means")
     for x, name in enumerate(names):
         values = np.asarray(results[name], dtype=float)
-        ax.scatter(np.full(len(values), x) + np.linspace(-0.15, 0.15, len(values)), values, color="black", s=14,
-                   zorder=3)
+        ax.scatter(
+            np.full(len(values), x) + np.linspace(-0.15, 0.15, len(values)), values, color="black", s=14, zorder=3
+        )
         ax.text(x, 0.04, f"{means[x]:.3f}", ha="center", fontsize=FONT_SIZE, gid="mean_label")
     ax.set_xticks(range(len(names)), names, fontsize=FONT_SIZE, rotation=25, ha="right")
     ax.tick_params(labelsize=FONT_SIZE)
@@ -193,14 +222,22 @@ def plot_recall_comparison(results: Mapping[str, Sequence[float]], *, ax=None, t
     return fig
 
 
-def plot_recall_groups(groups: Mapping[str, Mapping[str, Sequence[float]]], *, title: str | None = None,
-                       ylabel: str = "test Recall@1"):
+def plot_recall_groups(
+    groups: Mapping[str, Mapping[str, Sequence[float]]], *, title: str | None = None, ylabel: str = "test Recall@1"
+):
     """One panel of :func:`plot_recall_comparison` bars per group (e.g. one per controlled quantity), shared y axis."""
     if not groups or not all(groups.values()):
         raise ValueError("groups must map each group's name to a non-empty {run name: [Recall@1 per seed]}")
     widths = [len(results) for results in groups.values()]
-    fig, axes = plt.subplots(1, len(groups), figsize=(min(10, 1.0 + 0.8 * sum(widths) + 0.6 * len(groups)), 3.9),
-                             layout="constrained", width_ratios=widths, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(groups),
+        figsize=(min(10, 1.0 + 0.8 * sum(widths) + 0.6 * len(groups)), 3.9),
+        layout="constrained",
+        width_ratios=widths,
+        sharey=True,
+        squeeze=False,
+    )
     for ax, (name, results) in zip(axes[0], groups.items()):
         plot_recall_comparison(results, ax=ax, title=name, ylabel=ylabel)
         if ax is not axes[0, 0]:

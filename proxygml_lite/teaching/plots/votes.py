@@ -27,8 +27,14 @@ def plot_votes(z_row, *, label: int, num_classes: int, ax=None, title: str | Non
     colors = class_colors(num_classes)
     fig, ax = new_figure(ax, (5, 3.2))
     present = z != 0
-    bars = ax.bar(np.arange(num_classes), np.where(present, z, 0.0), color=colors[:num_classes],
-                  edgecolor="black", lw=0.8, gid="votes")
+    bars = ax.bar(
+        np.arange(num_classes),
+        np.where(present, z, 0.0),
+        color=colors[:num_classes],
+        edgecolor="black",
+        lw=0.8,
+        gid="votes",
+    )
     for c, bar in enumerate(bars):
         if not present[c]:
             bar.set_facecolor("none")
@@ -42,14 +48,20 @@ def plot_votes(z_row, *, label: int, num_classes: int, ax=None, title: str | Non
     limit = max(1.0, float(np.abs(z).max()) * 1.15)
     ax.set_ylim(-limit, limit)
     ax.set_ylabel("$Z_{ic}$: sum of S to the\nclass-c proxies in I")
-    add_class_legend(ax, num_classes, samples=False, proxies=False,
-                     extra=[Patch(fc="none", ec="black", ls="--", label="absent (M=0)")])
+    add_class_legend(
+        ax,
+        num_classes,
+        samples=False,
+        proxies=False,
+        extra=[Patch(fc="none", ec="black", ls="--", label="absent (M=0)")],
+    )
     ax.set_title(title or "votes Z = W $Y^p$", fontsize=10)
     return fig
 
 
-def plot_label_propagation_contrast(points, labels, *, labelled, scores, proxies, num_classes: int,
-                                    proxies_per_class: int, r: float, sample_index: int):
+def plot_label_propagation_contrast(
+    points, labels, *, labelled, scores, proxies, num_classes: int, proxies_per_class: int, r: float, sample_index: int
+):
     """Classic label propagation (left) against ProxyGML's reverse label propagation (right).
 
     Left: the labels of a few samples (big, black-edged) propagated over a fixed
@@ -74,42 +86,95 @@ def plot_label_propagation_contrast(points, labels, *, labelled, scores, proxies
     unreached = ~labelled & ~reached
     ax.scatter(points[unreached, 0], points[unreached, 1], s=22, color="0.6", zorder=2, gid="unreached")
     wrong = shown & (predicted != labels)
-    ax.scatter(points[wrong, 0] * 1.12, points[wrong, 1] * 1.12, s=40, marker="x", color="black", lw=1.3,
-               zorder=3, gid="wrong")
-    ax.scatter(points[labelled, 0], points[labelled, 1], s=90, c=colors[labels[labelled]], edgecolors="black",
-               lw=1.5, zorder=4, gid="labelled")
+    ax.scatter(
+        points[wrong, 0] * 1.12, points[wrong, 1] * 1.12, s=40, marker="x", color="black", lw=1.3, zorder=3, gid="wrong"
+    )
+    ax.scatter(
+        points[labelled, 0],
+        points[labelled, 1],
+        s=90,
+        c=colors[labels[labelled]],
+        edgecolors="black",
+        lw=1.5,
+        zorder=4,
+        gid="labelled",
+    )
     unlabelled = ~labelled
     correct = reached & (predicted == labels)  # a point no label reached is not counted as right
     accuracy = float(correct[unlabelled].mean()) if unlabelled.any() else math.nan
-    ax.set_title(f"classic label propagation: {int(labelled.sum())} known labels, fixed graph;\n"
-                 f"{int(unlabelled.sum())} unlabelled points: {accuracy:.0%} right, {int(unreached.sum())} not "
-                 f"reached", fontsize=10)
-    plot_subgraph(points, labels, proxies=proxies, num_classes=num_classes, proxies_per_class=proxies_per_class,
-                  r=r, sample_index=sample_index, ax=axes[1], legend=False)
-    axes[1].set_title("reverse label propagation: every label is known;\nthe proxies' labels vote through W, "
-                      "the loss adjusts the edges S", fontsize=10)
-    extra = [Line2D([], [], ls="none", marker="o", ms=9, mfc="0.5", mec="black", mew=1.5, label="known label"),
-             Line2D([], [], ls="none", marker="o", ms=6, color="0.6", label="no label reached"),
-             Line2D([], [], ls="none", marker="x", ms=7, color="black", label="wrong prediction"),
-             Line2D([], [], ls="none", marker="o", ms=14, mfc="none", mec="black", label="kept proxy (in I)")]
+    ax.set_title(
+        f"classic label propagation: {int(labelled.sum())} known labels, fixed graph;\n"
+        f"{int(unlabelled.sum())} unlabelled points: {accuracy:.0%} right, {int(unreached.sum())} not "
+        f"reached",
+        fontsize=10,
+    )
+    plot_subgraph(
+        points,
+        labels,
+        proxies=proxies,
+        num_classes=num_classes,
+        proxies_per_class=proxies_per_class,
+        r=r,
+        sample_index=sample_index,
+        ax=axes[1],
+        legend=False,
+    )
+    axes[1].set_title(
+        "reverse label propagation: every label is known;\nthe proxies' labels vote through W, "
+        "the loss adjusts the edges S",
+        fontsize=10,
+    )
+    extra = [
+        Line2D([], [], ls="none", marker="o", ms=9, mfc="0.5", mec="black", mew=1.5, label="known label"),
+        Line2D([], [], ls="none", marker="o", ms=6, color="0.6", label="no label reached"),
+        Line2D([], [], ls="none", marker="x", ms=7, color="black", label="wrong prediction"),
+        Line2D([], [], ls="none", marker="o", ms=14, mfc="none", mec="black", label="kept proxy (in I)"),
+    ]
     add_class_legend(fig, num_classes, extra=extra, loc="outside lower center", ncol=5)
     return fig
 
 
-def plot_votes_explorer(points, labels, *, num_classes: int, proxies_per_class: int, r: float, sample_index: int,
-                        positive_mask: bool = True, modes_per_class: int | None = None, proxy_jitter: float = 0.3,
-                        seed: int = 0):
+def plot_votes_explorer(
+    points,
+    labels,
+    *,
+    num_classes: int,
+    proxies_per_class: int,
+    r: float,
+    sample_index: int,
+    positive_mask: bool = True,
+    modes_per_class: int | None = None,
+    proxy_jitter: float = 0.3,
+    seed: int = 0,
+):
     """Widget view: one sample's subgraph (left) and its votes ``Z_i`` with the mask softmax ``P`` (right)."""
-    proxies = toy_data.toy_proxies(num_classes=num_classes, proxies_per_class=proxies_per_class, dim=2,
-                                   modes_per_class=modes_per_class, jitter=proxy_jitter, seed=seed)
-    where = dict(proxies=proxies, num_classes=num_classes, proxies_per_class=proxies_per_class, r=r,
-                 sample_index=sample_index, positive_mask=positive_mask)
+    proxies = toy_data.toy_proxies(
+        num_classes=num_classes,
+        proxies_per_class=proxies_per_class,
+        dim=2,
+        modes_per_class=modes_per_class,
+        jitter=proxy_jitter,
+        seed=seed,
+    )
+    where = dict(
+        proxies=proxies,
+        num_classes=num_classes,
+        proxies_per_class=proxies_per_class,
+        r=r,
+        sample_index=sample_index,
+        positive_mask=positive_mask,
+    )
     i, _, _, sub = subgraph_of(points, labels, **where)
     z = steps.reverse_label_propagation(sub, num_classes, proxies_per_class)
     p = steps.mask_softmax(z)
     y = int(to_numpy(labels)[i])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
     plot_subgraph(points, labels, ax=axes[0], legend=False, **where)
-    plot_votes(z[0], label=y, num_classes=num_classes, ax=axes[1],
-               title=f"votes $Z_i$; mask softmax P(y={y}) = {float(p[0, y]):.2f}")
+    plot_votes(
+        z[0],
+        label=y,
+        num_classes=num_classes,
+        ax=axes[1],
+        title=f"votes $Z_i$; mask softmax P(y={y}) = {float(p[0, y]):.2f}",
+    )
     return fig

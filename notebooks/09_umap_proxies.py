@@ -1,0 +1,204 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [← 08 Parameter study of N and r](08_parameter_study_N_r.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [10 Ablation table →](10_ablation_table.ipynb) · about 2 min
+#
+# # 9. UMAP views of proxies and embeddings
+#
+# *ProxyGML notebooks, part 9 of 11.*
+#
+# **Learning goals.** After this notebook you can
+#
+# 1. draw sample embeddings and proxies of a real training run in one 2-D map, at several epochs, with one UMAP
+#    fitted once on all epochs so that the epochs share the map;
+# 2. tell from measurements, not from the picture alone, whether the $N$ proxies of a class spread over its
+#    samples or merge into one point;
+# 3. compare what happens for $N = 1$, $4$ and $12$, and relate it to notebook 5 (toy data) and to the authors'
+#    remark that similar proxies end up close late in training.
+#
+# **Prerequisites.** Notebooks 5 (proxies moving on toy data) and 6 (a training run on `glyphs_hard`).
+
+# %%
+from proxygml_lite.notebook import setup, save_figure
+
+cfg = setup(seed=0)
+
+# %%
+import numpy as np
+import pandas as pd
+
+from proxygml_lite import steps, study_tables, study_widgets, umap_views
+
+pd.set_option("display.precision", 3)
+PRESET = "glyphs_hard"
+folder = study_tables.results_dir(PRESET) / "snapshots"
+files = {int(path.stem.split("_")[0][1:]): path for path in sorted(folder.glob("N*_r0.05_s0.npz"))}
+files = dict(sorted(files.items()))
+print(f"snapshot files in results/{PRESET}/snapshots: " + ", ".join(p.name for p in files.values()))
+snapshots = {n: umap_views.snapshots_from_arrays(np.load(path)) for n, path in sorted(files.items())}
+for n, runs in snapshots.items():
+    print(f"N = {n:2d}: epochs {[s.epoch for s in runs]}, {len(runs[0].labels)} training samples, "
+          f"{len(runs[0].proxies)} proxies of dimension {runs[0].proxies.shape[1]}")
+
+# %% [markdown]
+# ## What was saved
+#
+# `make studies` trained the grid cells $r = 0.05$, seed 0, of notebook 8 with two extra switches,
+# `save_proxies=True` and `save_embeddings=True`: after every listed epoch the run kept its proxies
+# $P \in \mathbb{R}^{CN \times d}$ and the embeddings of a fixed, seeded subset of **training** samples (the
+# proxies belong to the training classes, so these are the samples they are meant to represent). Epoch 0 is the
+# network and the proxies before training. The files are committed, so this notebook needs no training.
+#
+# UMAP (McInnes et al., 2018) maps the $d$-dimensional points to 2-D so that near neighbours stay near. One map is
+# fitted per run on the samples **and** proxies of **all** its epochs together (cosine metric, seeded), so a point
+# that does not move between epochs stays at the same place in the drawing. For a clear picture the map holds
+# 20 of the 100 training classes. The first UMAP call compiles numba code; the warm-up does that once:
+
+# %%
+warm_up_seconds = umap_views.warm_up_umap()
+
+# %%
+CLASSES = list(range(cfg.pick(full=20, smoke=6)))
+views = {}
+for n, runs in snapshots.items():
+    views[f"N = {n}"] = umap_views.fit_umap(runs, classes=CLASSES, seed=cfg.seed,
+                                           n_epochs=cfg.pick(full=None, smoke=20))
+    print(f"N = {n:2d}: UMAP of {sum(len(s) + len(p) for s, p in zip(views[f'N = {n}'].samples, views[f'N = {n}'].proxies))} "
+          f"points fitted in {views[f'N = {n}'].fit_seconds:.1f} s")
+
+# %% [markdown]
+# ## Three epochs of one run ($N = 12$)
+#
+# Dots are training samples, stars the $N = 12$ proxies of each class, in the class's colour; six classes are
+# coloured, the other mapped classes are grey.
+
+# %%
+largest = max(snapshots)
+view = views[f"N = {largest}"]
+shown_epochs = [view.epochs[0], view.epochs[len(view.epochs) // 2], view.epochs[-1]]
+fig = umap_views.plot_umap_epochs(view, epochs=shown_epochs, classes=CLASSES[:6])
+save_figure(fig, f"09_umap_N{largest}_epochs")
+
+# %% [markdown]
+# The same for the smallest $N$ of the files, where every class has a single proxy:
+
+# %%
+smallest = min(snapshots)
+view_small = views[f"N = {smallest}"]
+fig = umap_views.plot_umap_epochs(view_small, epochs=[view_small.epochs[0], view_small.epochs[len(view_small.epochs) // 2],
+                                                      view_small.epochs[-1]], classes=CLASSES[:6])
+save_figure(fig, f"09_umap_N{smallest}_epochs")
+
+# %% [markdown]
+# ## Spread or merge? Measured in the embedding space
+#
+# A 2-D map can put points together that are apart in $d$ dimensions, and the other way round. So the question is
+# answered with cosines in the original space (`umap_views.proxy_spread`, per class, then averaged over the 100
+# training classes):
+#
+# * **proxy cosine**: mean cosine between two different proxies of a class (1 = merged into one point);
+# * **sample cosine**: mean cosine between two samples of the class (how spread the class itself is);
+# * **proxy groups**: how many groups the $N$ proxies form when proxies with cosine $\ge 0.95$ count as one
+#   ($N$ = all distinct, 1 = all merged);
+# * **proxies used**: how many of the $N$ proxies are the nearest own proxy of at least one sample.
+#
+# If the proxies spread over the modes of a class, their cosine should be about as low as the samples' and several
+# proxies should be "used"; if they merge, their cosine approaches 1 and one group remains.
+
+# %%
+spread = {f"N = {n}": umap_views.spread_over_epochs(runs) for n, runs in snapshots.items()}
+pd.concat(spread.values(), ignore_index=True)
+
+# %%
+fig = umap_views.plot_proxy_spread({name: table for name, table in spread.items() if not name.endswith("= 1")})
+save_figure(fig, "09_proxy_spread")
+
+# %%
+for name, table in spread.items():
+    first, last = table.iloc[0], table.iloc[-1]
+    if np.isnan(last["proxy cosine"]):
+        print(f"{name}: one proxy per class, nothing to merge; sample cosine within a class "
+              f"{first['sample cosine']:.3f} (epoch {int(first['epoch'])}) -> {last['sample cosine']:.3f} "
+              f"(epoch {int(last['epoch'])})")
+        continue
+    n = int(last["N"])
+    print(f"{name}: proxy cosine {first['proxy cosine']:.3f} -> {last['proxy cosine']:.3f}, sample cosine "
+          f"{first['sample cosine']:.3f} -> {last['sample cosine']:.3f}; proxy groups {first['proxy groups']:.1f} -> "
+          f"{last['proxy groups']:.1f} of {n}; proxies used {first['proxies used']:.1f} -> {last['proxies used']:.1f} "
+          f"(epochs {int(first['epoch'])} -> {int(last['epoch'])})")
+
+# %% [markdown]
+# ## Explore
+#
+# Choose the run ($N$), the epoch and the classes to colour. Every epoch is drawn in the same map.
+
+# %%
+study_widgets.umap_widget(views, classes=4)
+
+# %% [markdown]
+# ## Summary
+#
+# * One seeded UMAP per run, fitted on all its epochs, shows samples and proxies moving in a shared map.
+# * Whether a class's proxies spread or merge is read from the printed cosines and group counts, not from the
+#   picture; the lines above state what this run did for each $N$.
+# * Notebook 5 found merging proxies on toy data, and the authors write that similar proxies end up close to each
+#   other late in training; compare the printed numbers with both.
+
+# %% [markdown]
+# ## Exercises
+#
+# **1.** Fit the $N = 12$ map on the last epoch alone and compare it with the shared map. Why would separate maps
+# per epoch be misleading for a "movement" picture?
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# alone = umap_views.fit_umap(snapshots[largest][-1:], classes=CLASSES, seed=cfg.seed)
+# umap_views.plot_umap_snapshot(alone, epoch=alone.epochs[0], classes=CLASSES[:6])
+# ```
+#
+# UMAP's layout is only defined up to rotations, reflections and a lot of stretching; two separate fits put the same
+# points at unrelated places, so differences between them say nothing about movement. A single fit on all epochs
+# gives every epoch the same coordinates system.
+#
+# </details>
+#
+# **2.** Change the merge threshold of `proxy_spread` to 0.8 and 0.99. How sensitive is the "proxy groups"
+# count, and which number is robust to that choice?
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# for threshold in (0.8, 0.95, 0.99):
+#     print(threshold, umap_views.spread_over_epochs(snapshots[largest], merge_cosine=threshold).iloc[-1].to_dict())
+# ```
+#
+# The group count depends on the threshold by construction; the mean proxy cosine does not, so it is the number to
+# quote, with the sample cosine beside it as the scale of the class.
+#
+# </details>
+#
+# **3.** With $N = 12$, $r = 0.05$ and $C = 100$, how many places of each subgraph are left for proxies of other
+# classes once the own proxies are in? What does that imply if a class's 12 proxies merge?
+#
+# <details><summary>Solution</summary>
+#
+# `steps.subgraph_size(0.05, 100, 12) - 12` $= 48$. If the 12 proxies of a class merge, they act like one proxy
+# with 12 times its vote: the own-class vote $Z_{iy_i}$ becomes $12 \times$ the cosine to that point, and the 48 other
+# places still go to other classes' proxies. The subgraph then works like $N = 1$ with a larger weight on the own
+# class, which is one reason why more proxies need not mean more modes covered.
+#
+# </details>
