@@ -15,6 +15,7 @@ A preset is applied first, then explicit settings (flags) override it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .config import DATASETS, TrainConfig, canonical_dataset
@@ -83,17 +84,20 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(dataset: str) -> dict[str, Any]:
-    """The preset values of ``dataset`` (a copy).
+    """Every setting of ``dataset``'s preset: the :class:`TrainConfig` defaults with the preset's differences on top.
 
-    These are the settings that differ from the :class:`TrainConfig` defaults
-    (the paper's recipe). A dataset registered without an entry in
-    :data:`PRESETS` takes the ``preset`` given to
-    :func:`~proxygml_lite.registry.register_dataset`.
+    The differences are in :data:`PRESETS` (the package's datasets) or the
+    ``preset`` given to :func:`~proxygml_lite.registry.register_dataset`.
+    ``dataset`` itself, ``out`` and ``resume`` are not part of a preset.
     """
     name = canonical_dataset(dataset)
-    if name in PRESETS:
-        return dict(PRESETS[name])
-    return dict(DATASETS.get(name).options.get("preset", {}))
+    differences = PRESETS[name] if name in PRESETS else DATASETS.get(name).options.get("preset", {})
+    values = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in ("dataset", "out", "resume"):
+            values[f.name] = f.default_factory() if f.default is dataclasses.MISSING else f.default
+    values.update(differences)
+    return values
 
 
 def config_from_preset(dataset: str = "glyphs", **overrides: Any) -> TrainConfig:
