@@ -7,7 +7,6 @@ import pytest
 
 from proxygml_lite.config import TrainConfig, build_parser, config_from_preset, parse_args
 
-
 #: flags that are not settings: --config names a saved configuration to start from
 NOT_SETTINGS = {"help", "config"}
 
