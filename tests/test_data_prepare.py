@@ -377,7 +377,7 @@ def test_unreadable_image_at_load_names_the_file(tmp_path):
 
 
 def test_names_and_dispatch(monkeypatch, tmp_path):
-    assert DATASETS.choices() == ("cub200", "cars196", "online_products", "sop", "glyphs", "folder")
+    assert DATASETS.choices() == ("cub200", "cars196", "online_products", "sop", "glyphs", "glyphs_hard", "folder")
     with pytest.raises(ValueError, match="cub200, cars196"):
         load_dataset("imagenet", tmp_path)
     with pytest.raises(ValueError, match="split"):
