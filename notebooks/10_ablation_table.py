@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 09 UMAP views of proxies](09_umap_proxies.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [11 Efficiency →](11_efficiency.ipynb) · about 6 min
+# [← 09 UMAP views of proxies](09_umap_proxies.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [11 Efficiency →](11_efficiency.ipynb) · about 30 min
 #
 # # 10. The ablation table
 #

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 10 Ablation table](10_ablation_table.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · about 1 min
+# [← 10 Ablation table](10_ablation_table.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · about 20 min
 #
 # # 11. Efficiency: what "fewer" buys
 #
