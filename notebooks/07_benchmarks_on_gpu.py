@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 06 Training on glyphs](06_training_on_glyphs.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [08 Parameter study of N and r →](08_parameter_study_N_r.ipynb) · about 1 min
+# [← 06 Training on glyphs](06_training_on_glyphs.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [08 Parameter study of N and r →](08_parameter_study_N_r.ipynb) · about 20 min
 #
 # # 7. CUB-200-2011, Cars196 and Stanford Online Products on a GPU
 #
@@ -36,7 +36,7 @@
 # **Prerequisites.** Notebook 6 (a training run, its folder, Recall@K and NMI).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -47,9 +47,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from IPython.display import display
 
 from proxygml_lite import experiments, miniature_data, run_views, steps, study_plots, study_views, study_widgets
-from proxygml_lite.config import config_from_preset, preset
+from proxygml_lite.config import config_from_preset
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data.manifest import prepare_command
 
@@ -69,8 +70,10 @@ has_gpu = torch.cuda.is_available()
 print("GPU:", torch.cuda.get_device_name(0) if has_gpu else "none")
 REAL = has_gpu and any(prepared.values()) and not cfg.smoke
 if not REAL:
-    print("\n=> No GPU and/or no prepared benchmark here: every step below runs on FABRICATED MINIATURE data "
-          "(synthetic images in the real layouts). Its numbers check the code path; they are not results.")
+    print(
+        "\n=> No GPU and/or no prepared benchmark here: every step below runs on FABRICATED MINIATURE data "
+        "(synthetic images in the real layouts). Its numbers check the code path; they are not results."
+    )
 
 # %% [markdown]
 # ## Step 1: the data
@@ -113,12 +116,24 @@ for name, title in BENCHMARKS.items():
 # of 0.3 on SOP.
 
 # %%
-keys = ["backbone", "dim", "batch_size", "epochs", "modellr", "centerlr", "new_epoch_to_decay", "N", "r",
-        "weight_lambda", "freeze_bn"]
-recipe = pd.DataFrame({name: {k: str(preset(name)[k]) for k in keys} for name in BENCHMARKS})
-recipe.loc["k = ceil(r C N)"] = [str(steps.subgraph_size(0.05, c, preset(name)["N"]))
-                                 for name, c in zip(BENCHMARKS, (100, 98, 11318))]
-recipe
+keys = [
+    "backbone",
+    "dim",
+    "batch_size",
+    "epochs",
+    "modellr",
+    "centerlr",
+    "new_epoch_to_decay",
+    "N",
+    "r",
+    "weight_lambda",
+    "freeze_bn",
+]
+recipe = pd.DataFrame({name: {k: str(getattr(config_from_preset(name), k)) for k in keys} for name in BENCHMARKS})
+recipe.loc["k = ceil(r C N)"] = [
+    str(steps.subgraph_size(0.05, c, config_from_preset(name).N)) for name, c in zip(BENCHMARKS, (100, 98, 11318))
+]
+display(recipe)
 
 # %% [markdown]
 # ## Step 3: train
@@ -142,15 +157,28 @@ runs = {}
 for name in BENCHMARKS:
     if REAL:
         if prepared[name]:
-            runs[name] = experiments.cached_run(config_from_preset(name, data=str(DATA), device="cuda"),
-                                                f"07_{name}", smoke=False)
+            runs[name] = experiments.cached_run(
+                config_from_preset(name, data=str(DATA), device="cuda"), f"07_{name}", smoke=False
+            )
         continue
     classes = miniature_data.MINIATURE_SIZES[name][0]
-    n = preset(name)["N"]
+    n = config_from_preset(name).N
     miniature_r = (n + 1) / (classes * n) + 0.1  # k = ceil(r C N) > N
-    config = config_from_preset(name, data=str(data_root), backbone="smallcnn", pretrained=False, dim=32,
-                                epochs=2, batch_size=16, r=round(miniature_r, 3), workers=0, device="cpu",
-                                quiet=True, recall_ks=(1, 2, 4, 10), epoch_to_test=None)
+    config = config_from_preset(
+        name,
+        data=str(data_root),
+        backbone="smallcnn",
+        pretrained=False,
+        dim=32,
+        epochs=2,
+        batch_size=16,
+        r=round(miniature_r, 3),
+        workers=0,
+        device="cpu",
+        quiet=True,
+        recall_ks=(1, 2, 4, 10),
+        epoch_to_test=None,
+    )
     runs[name] = experiments.cached_run(config, f"07_miniature_{name}", smoke=True)  # temporary folder
     print(run_views.run_summary(runs[name]))
 
@@ -162,7 +190,7 @@ for name in BENCHMARKS:
 # %%
 label = "this code" if REAL else "miniature smoke run (NOT a result)"
 table = run_views.results_beside_paper(runs, label=label)
-table
+display(table)
 
 # %% [markdown]
 # For orientation, the paper's whole comparison table (all numbers are the paper's, none from this code):
@@ -186,14 +214,22 @@ if RUN_FOLDER is None:
     shutil.copytree(runs["cub200"], RUN_FOLDER)
 print(run_views.run_summary(RUN_FOLDER))
 history = study_plots.read_history(RUN_FOLDER)
-fig = study_plots.plot_run_history(history, title="loaded run" + ("" if REAL else ": miniature smoke run, not a result"))
+fig = study_plots.plot_run_history(
+    history, title="loaded run" + ("" if REAL else ": miniature smoke run, not a result")
+)
 save_figure(fig, "07_loaded_run_history")
 
 # %%
 loaded = run_views.load_run(RUN_FOLDER)
 embeddings, labels, test_images = run_views.embed_split(loaded, data_root=data_root)
-fig = run_views.plot_retrieval_gallery(test_images, embeddings, labels, query_indices=[0, 12, 24, 36], k=5,
-                                       title=None if REAL else "miniature smoke run: fabricated images, not a result")
+fig = run_views.plot_retrieval_gallery(
+    test_images,
+    embeddings,
+    labels,
+    query_indices=[0, 12, 24, 36],
+    k=5,
+    title=None if REAL else "miniature smoke run: fabricated images, not a result",
+)
 save_figure(fig, "07_loaded_run_gallery")
 
 # %%

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 07 CUB, Cars and SOP on a GPU](07_benchmarks_on_gpu.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [09 UMAP views of proxies →](09_umap_proxies.ipynb) · about 1 min
+# [← 07 CUB, Cars and SOP on a GPU](07_benchmarks_on_gpu.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [09 UMAP views of proxies →](09_umap_proxies.ipynb) · about 20 min
 #
 # # 8. Parameter study of $N$ and $r$
 #
@@ -31,7 +31,7 @@
 # **Prerequisites.** Notebooks 2 ($k$, the subgraph) and 6 (a training run on `glyphs_hard`).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -43,11 +43,15 @@ from proxygml_lite import experiments, steps, studies, study_tables, study_views
 pd.set_option("display.precision", 4)
 PRESET = "glyphs_hard"
 grid = study_tables.read_study_table("grid", preset=PRESET)
-print(f"results/{PRESET}/grid.csv: {len(grid)} runs, N in {sorted(int(n) for n in grid['N'].unique())}, "
-      f"r in {sorted(float(r) for r in grid['r'].unique())}, seeds {sorted(int(s) for s in grid['seed'].unique())}")
+print(
+    f"results/{PRESET}/grid.csv: {len(grid)} runs, N in {sorted(int(n) for n in grid['N'].unique())}, "
+    f"r in {sorted(float(r) for r in grid['r'].unique())}, seeds {sorted(int(s) for s in grid['seed'].unique())}"
+)
 base = study_tables.config_of(grid)
-print("every cell trains the preset with these settings, only N, r and the seed change:",
-      {k: base[k] for k in ("dataset", "backbone", "dim", "epochs", "weight_lambda", "modellr", "centerlr")})
+print(
+    "every cell trains the preset with these settings, only N, r and the seed change:",
+    {k: base[k] for k in ("dataset", "backbone", "dim", "epochs", "weight_lambda", "modellr", "centerlr")},
+)
 
 # %% [markdown]
 # ## The grid
@@ -63,11 +67,13 @@ print("every cell trains the preset with these settings, only N, r and the seed 
 # %%
 summary = study_tables.summarize_seeds(grid, by=["N", "r"])
 assert all(summary["k"] == [steps.subgraph_size(r, 100, n) for n, r in zip(summary["N"], summary["r"])])
-shown = summary.assign(**{
-    "R@1 (%)": [study_tables.format_mean_std(m, s) for m, s in zip(summary["R@1 mean"], summary["R@1 std"])],
-    "NMI (%)": [study_tables.format_mean_std(m, s) for m, s in zip(summary["NMI mean"], summary["NMI std"])],
-    "R@1 per seed": [" ".join(f"{100 * v:.1f}" for v in seeds) for seeds in summary["R@1 per seed"]],
-})
+shown = summary.assign(
+    **{
+        "R@1 (%)": [study_tables.format_mean_std(m, s) for m, s in zip(summary["R@1 mean"], summary["R@1 std"])],
+        "NMI (%)": [study_tables.format_mean_std(m, s) for m, s in zip(summary["NMI mean"], summary["NMI std"])],
+        "R@1 per seed": [" ".join(f"{100 * v:.1f}" for v in seeds) for seeds in summary["R@1 per seed"]],
+    }
+)
 shown[["N", "r", "k", "seeds", "R@1 (%)", "R@1 per seed", "NMI (%)"]]
 
 # %% [markdown]
@@ -103,26 +109,37 @@ save_figure(fig, "08_grid_heatmap")
 same_k = summary[summary["k"] == summary["k"].value_counts().idxmax()].sort_values("N")
 print(f"cells with k = {int(same_k['k'].iloc[0])}:")
 for _, cell in same_k.iterrows():
-    print(f"  N = {int(cell['N']):2d}, r = {cell['r']:g}: R@1 "
-          f"{study_tables.format_mean_std(cell['R@1 mean'], cell['R@1 std'])} %")
+    print(
+        f"  N = {int(cell['N']):2d}, r = {cell['r']:g}: R@1 "
+        f"{study_tables.format_mean_std(cell['R@1 mean'], cell['R@1 std'])} %"
+    )
 pairs = list(zip(same_k.index[:-1], same_k.index[1:]))
 for a, b in pairs:
     one, other = summary.loc[a], summary.loc[b]
     verdict = study_tables.compare_cells(summary.assign(cell=summary.index), key="cell", better=b, worse=a)
-    print(f"  N = {int(other['N'])} vs N = {int(one['N'])}: difference {100 * verdict['difference']:+.1f} points, "
-          f"spread {100 * verdict['spread']:.1f}: {verdict['verdict']}")
+    print(
+        f"  N = {int(other['N'])} vs N = {int(one['N'])}: difference {100 * verdict['difference']:+.1f} points, "
+        f"spread {100 * verdict['spread']:.1f}: {verdict['verdict']}"
+    )
 
 # %%
 best = summary.loc[summary["R@1 mean"].idxmax()]
-print(f"best cell: N = {int(best['N'])}, r = {best['r']:g} (k = {int(best['k'])}): R@1 "
-      f"{study_tables.format_mean_std(best['R@1 mean'], best['R@1 std'])} %")
-ties = [f"(N={int(c['N'])}, r={c['r']:g}, k={int(c['k'])})" for _, c in summary.iterrows()
-        if c.name != best.name and not study_tables.beyond_spread(best["R@1 mean"], best["R@1 std"],
-                                                                   c["R@1 mean"], c["R@1 std"])]
+print(
+    f"best cell: N = {int(best['N'])}, r = {best['r']:g} (k = {int(best['k'])}): R@1 "
+    f"{study_tables.format_mean_std(best['R@1 mean'], best['R@1 std'])} %"
+)
+ties = [
+    f"(N={int(c['N'])}, r={c['r']:g}, k={int(c['k'])})"
+    for _, c in summary.iterrows()
+    if c.name != best.name
+    and not study_tables.beyond_spread(best["R@1 mean"], best["R@1 std"], c["R@1 mean"], c["R@1 std"])
+]
 print("cells not separable from it by the seed spread:", ", ".join(ties) or "none")
 worst = summary.loc[summary["R@1 mean"].idxmin()]
-print(f"worst cell: N = {int(worst['N'])}, r = {worst['r']:g} (k = {int(worst['k'])}): R@1 "
-      f"{study_tables.format_mean_std(worst['R@1 mean'], worst['R@1 std'])} %")
+print(
+    f"worst cell: N = {int(worst['N'])}, r = {worst['r']:g} (k = {int(worst['k'])}): R@1 "
+    f"{study_tables.format_mean_std(worst['R@1 mean'], worst['R@1 std'])} %"
+)
 
 # %% [markdown]
 # ## Explore
@@ -144,15 +161,20 @@ study_widgets.parameter_study_widget(grid)
 RECOMPUTE = False  # True: all of grid.csv again, about 90 s per run on one core
 if cfg.smoke:
     study_dir = experiments.runs_root(smoke=True) / "08_grid"
-    fresh = studies.run_parameter_study(experiments.smoke_config(), N_values=[1, 2], r_values=[0.1],
-                                        out_dir=study_dir, seeds=[0, 1])
+    fresh = studies.run_parameter_study(
+        experiments.smoke_config(), N_values=[1, 2], r_values=[0.1], out_dir=study_dir, seeds=[0, 1]
+    )
     print("smoke study (one tiny epoch, not a result):")
     print(fresh[["N", "r", "k", "seed", "R@1", "cached"]].to_string(index=False))
 elif RECOMPUTE:
     study_dir = experiments.repository_root() / "runs" / "studies" / f"grid-{PRESET}"
-    fresh = studies.run_parameter_study(experiments.experiment_config(PRESET, smoke=False),
-                                        N_values=sorted(grid["N"].unique()), r_values=sorted(grid["r"].unique()),
-                                        out_dir=study_dir, seeds=sorted(grid["seed"].unique()))
+    fresh = studies.run_parameter_study(
+        experiments.experiment_config(PRESET, smoke=False),
+        N_values=sorted(grid["N"].unique()),
+        r_values=sorted(grid["r"].unique()),
+        out_dir=study_dir,
+        seeds=sorted(grid["seed"].unique()),
+    )
 else:
     study_dir = study_tables.results_dir(PRESET)
     print("Using the committed table. Set RECOMPUTE = True above, or run `make studies`, to recompute it.")

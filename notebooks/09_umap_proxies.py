@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 08 Parameter study of N and r](08_parameter_study_N_r.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [10 Ablation table →](10_ablation_table.ipynb) · about 2 min
+# [← 08 Parameter study of N and r](08_parameter_study_N_r.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [10 Ablation table →](10_ablation_table.ipynb) · about 20 min
 #
 # # 9. UMAP views of proxies and embeddings
 #
@@ -32,7 +32,7 @@
 # **Prerequisites.** Notebooks 5 (proxies moving on toy data) and 6 (a training run on `glyphs_hard`).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -40,7 +40,7 @@ cfg = setup(seed=0)
 import numpy as np
 import pandas as pd
 
-from proxygml_lite import steps, study_tables, study_widgets, umap_views
+from proxygml_lite import study_tables, study_widgets, umap_views
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
@@ -50,8 +50,10 @@ files = dict(sorted(files.items()))
 print(f"snapshot files in results/{PRESET}/snapshots: " + ", ".join(p.name for p in files.values()))
 snapshots = {n: umap_views.snapshots_from_arrays(np.load(path)) for n, path in sorted(files.items())}
 for n, runs in snapshots.items():
-    print(f"N = {n:2d}: epochs {[s.epoch for s in runs]}, {len(runs[0].labels)} training samples, "
-          f"{len(runs[0].proxies)} proxies of dimension {runs[0].proxies.shape[1]}")
+    print(
+        f"N = {n:2d}: epochs {[s.epoch for s in runs]}, {len(runs[0].labels)} training samples, "
+        f"{len(runs[0].proxies)} proxies of dimension {runs[0].proxies.shape[1]}"
+    )
 
 # %% [markdown]
 # ## What was saved
@@ -74,10 +76,13 @@ warm_up_seconds = umap_views.warm_up_umap()
 CLASSES = list(range(cfg.pick(full=20, smoke=6)))
 views = {}
 for n, runs in snapshots.items():
-    views[f"N = {n}"] = umap_views.fit_umap(runs, classes=CLASSES, seed=cfg.seed,
-                                           n_epochs=cfg.pick(full=None, smoke=20))
-    print(f"N = {n:2d}: UMAP of {sum(len(s) + len(p) for s, p in zip(views[f'N = {n}'].samples, views[f'N = {n}'].proxies))} "
-          f"points fitted in {views[f'N = {n}'].fit_seconds:.1f} s")
+    views[f"N = {n}"] = umap_views.fit_umap(
+        runs, classes=CLASSES, seed=cfg.seed, n_epochs=cfg.pick(full=None, smoke=20)
+    )
+    print(
+        f"N = {n:2d}: UMAP of {sum(len(s) + len(p) for s, p in zip(views[f'N = {n}'].samples, views[f'N = {n}'].proxies))} "
+        f"points fitted in {views[f'N = {n}'].fit_seconds:.1f} s"
+    )
 
 # %% [markdown]
 # ## Three epochs of one run ($N = 12$)
@@ -90,7 +95,7 @@ largest = max(snapshots)
 view = views[f"N = {largest}"]
 shown_epochs = [view.epochs[0], view.epochs[len(view.epochs) // 2], view.epochs[-1]]
 fig = umap_views.plot_umap_epochs(view, epochs=shown_epochs, classes=CLASSES[:6])
-save_figure(fig, f"09_umap_N{largest}_epochs")
+save_figure(fig, "09_umap_epochs_largest_N")
 
 # %% [markdown]
 # The same for the smallest $N$ of the files, where every class has a single proxy:
@@ -98,9 +103,12 @@ save_figure(fig, f"09_umap_N{largest}_epochs")
 # %%
 smallest = min(snapshots)
 view_small = views[f"N = {smallest}"]
-fig = umap_views.plot_umap_epochs(view_small, epochs=[view_small.epochs[0], view_small.epochs[len(view_small.epochs) // 2],
-                                                      view_small.epochs[-1]], classes=CLASSES[:6])
-save_figure(fig, f"09_umap_N{smallest}_epochs")
+fig = umap_views.plot_umap_epochs(
+    view_small,
+    epochs=[view_small.epochs[0], view_small.epochs[len(view_small.epochs) // 2], view_small.epochs[-1]],
+    classes=CLASSES[:6],
+)
+save_figure(fig, "09_umap_epochs_smallest_N")
 
 # %% [markdown]
 # ## Spread or merge? Measured in the embedding space
@@ -130,15 +138,19 @@ save_figure(fig, "09_proxy_spread")
 for name, table in spread.items():
     first, last = table.iloc[0], table.iloc[-1]
     if np.isnan(last["proxy cosine"]):
-        print(f"{name}: one proxy per class, nothing to merge; sample cosine within a class "
-              f"{first['sample cosine']:.3f} (epoch {int(first['epoch'])}) -> {last['sample cosine']:.3f} "
-              f"(epoch {int(last['epoch'])})")
+        print(
+            f"{name}: one proxy per class, nothing to merge; sample cosine within a class "
+            f"{first['sample cosine']:.3f} (epoch {int(first['epoch'])}) -> {last['sample cosine']:.3f} "
+            f"(epoch {int(last['epoch'])})"
+        )
         continue
     n = int(last["N"])
-    print(f"{name}: proxy cosine {first['proxy cosine']:.3f} -> {last['proxy cosine']:.3f}, sample cosine "
-          f"{first['sample cosine']:.3f} -> {last['sample cosine']:.3f}; proxy groups {first['proxy groups']:.1f} -> "
-          f"{last['proxy groups']:.1f} of {n}; proxies used {first['proxies used']:.1f} -> {last['proxies used']:.1f} "
-          f"(epochs {int(first['epoch'])} -> {int(last['epoch'])})")
+    print(
+        f"{name}: proxy cosine {first['proxy cosine']:.3f} -> {last['proxy cosine']:.3f}, sample cosine "
+        f"{first['sample cosine']:.3f} -> {last['sample cosine']:.3f}; proxy groups {first['proxy groups']:.1f} -> "
+        f"{last['proxy groups']:.1f} of {n}; proxies used {first['proxies used']:.1f} -> {last['proxies used']:.1f} "
+        f"(epochs {int(first['epoch'])} -> {int(last['epoch'])})"
+    )
 
 # %% [markdown]
 # ## Explore

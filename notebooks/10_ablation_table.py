@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 09 UMAP views of proxies](09_umap_proxies.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [11 Efficiency →](11_efficiency.ipynb) · about 6 min
+# [← 09 UMAP views of proxies](09_umap_proxies.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [11 Efficiency →](11_efficiency.ipynb) · about 30 min
 #
 # # 10. The ablation table
 #
@@ -32,7 +32,7 @@
 # `glyphs_hard`) and 8 (reading a seeded study).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -40,15 +40,18 @@ cfg = setup(seed=0)
 import inspect
 
 import pandas as pd
+from IPython.display import display
 
 from proxygml_lite import diagnostics, experiments, steps, studies, study_tables, study_views, study_widgets
-from proxygml_lite.paper import paper_ablation
+from proxygml_lite.fileio import atomic_write_csv
 
 pd.set_option("display.precision", 4)
 PRESET = "glyphs_hard"
 ablation = study_tables.read_study_table("ablation", preset=PRESET)
-print(f"results/{PRESET}/ablation.csv: {len(ablation)} runs, rows {sorted(int(r) for r in ablation['row'].unique())}, "
-      f"seeds {sorted(int(s) for s in ablation['seed'].unique())}")
+print(
+    f"results/{PRESET}/ablation.csv: {len(ablation)} runs, rows {sorted(int(r) for r in ablation['row'].unique())}, "
+    f"seeds {sorted(int(s) for s in ablation['seed'].unique())}"
+)
 
 # %% [markdown]
 # ## The three modules, and how this package switches them off
@@ -66,19 +69,21 @@ print(f"results/{PRESET}/ablation.csv: {len(ablation)} runs, rows {sorted(int(r)
 
 # %%
 source = inspect.getsource(steps.select_subgraph)
-print(source[source.index("    with torch.no_grad()"):])
+print(source[source.index("    with torch.no_grad()") :])
 source = inspect.getsource(steps.classification_loss)
-print(source[source.index("    if not use_mask_softmax"):])
+print(source[source.index("    if not use_mask_softmax") :])
 
 # %% [markdown]
 # `studies.ablation_config(base, row)` turns the preset into the configuration of one row; row 8 is the full
 # ProxyGML:
 
 # %%
-for number, s_pos, mask, l_p in studies.ABLATION_ROWS:
+for number, *_switches in studies.ABLATION_ROWS:
     config = studies.ablation_config(experiments.experiment_config(PRESET, smoke=cfg.smoke), number)
-    print(f"row {number}: positive_mask={config.positive_mask!s:5}  mask_softmax={config.mask_softmax!s:5}  "
-          f"weight_lambda={config.weight_lambda}")
+    print(
+        f"row {number}: positive_mask={config.positive_mask!s:5}  mask_softmax={config.mask_softmax!s:5}  "
+        f"weight_lambda={config.weight_lambda}"
+    )
 
 # %% [markdown]
 # ## The table, in the paper's format
@@ -89,11 +94,12 @@ for number, s_pos, mask, l_p in studies.ABLATION_ROWS:
 
 # %%
 beside = study_tables.ablation_beside_paper(ablation)
-beside
+display(beside)
 
 # %%
-fig = study_views.plot_ablation_seeds(ablation, metric="R@1",
-                                      title=f"ablation on {PRESET} (bars: mean ± std, dots: seeds) and the paper's")
+fig = study_views.plot_ablation_seeds(
+    ablation, metric="R@1", title=f"ablation on {PRESET} (bars: mean ± std, dots: seeds) and the paper's"
+)
 save_figure(fig, "10_ablation_vs_paper")
 
 # %% [markdown]
@@ -106,7 +112,7 @@ save_figure(fig, "10_ablation_vs_paper")
 
 # %%
 claims = study_tables.ablation_claims(ablation)
-claims
+display(claims)
 
 # %%
 for verdict in ("holds", "reversed", "within the seed spread"):
@@ -131,8 +137,10 @@ study_widgets.ablation_widget(ablation)
 summary = study_tables.summarize_seeds(ablation, by=["row"])
 for number in (2, 7, 8):
     cell = summary.set_index("row").loc[number]
-    print(f"row {number}: R@1 {study_tables.format_mean_std(cell['R@1 mean'], cell['R@1 std'])} %, "
-          f"per seed {' '.join(f'{100 * v:.1f}' for v in cell['R@1 per seed'])}")
+    print(
+        f"row {number}: R@1 {study_tables.format_mean_std(cell['R@1 mean'], cell['R@1 std'])} %, "
+        f"per seed {' '.join(f'{100 * v:.1f}' for v in cell['R@1 per seed'])}"
+    )
 
 # %% [markdown]
 # **A hypothesis.** With $S^{pos}$, all $N$ own-class proxies are in every subgraph, so the own-class vote
@@ -151,35 +159,44 @@ for number in (2, 7, 8):
 #   other class's vote per proxy. If the $N$-fold own vote is the cause, this row should not collapse.
 # * **a 10 times lower learning rate** for the network and the proxies: is it simply a too-fast optimisation?
 #
-# The runs are cached in `runs/notebooks/` (a few minutes the first time, seconds afterwards).
+# The probes' per-epoch measurements are committed in `results/glyphs_hard/collapse_probes.csv`, so this
+# notebook reads them by default; `RECOMPUTE_PROBES = True` trains the probes again (cached and resumable in
+# `runs/probes/`, about as long as four runs of notebook 6). In smoke mode tiny probes run in a temporary folder.
 
 # %%
-base = experiments.experiment_config(PRESET, smoke=cfg.smoke, epoch_to_test=None)
-epochs = base.epochs
-probes = {
-    "row 8 (full)": studies.ablation_config(base, 8),
-    "row 7": studies.ablation_config(base, 7),
-    "row 7, N=1, r=0.6": studies.ablation_config(base, 7).replace(N=1, r=0.6),
-    "row 7, lr / 10": studies.ablation_config(base, 7).replace(modellr=base.modellr / 10,
-                                                               centerlr=base.centerlr / 10),
-}
-if not cfg.smoke:  # evaluate R@1 every 4 epochs (and the last): enough for the curves, cheaper than every epoch
-    probes = {name: c.replace(epoch_to_test=tuple(sorted({1, 2, *range(4, epochs + 1, 4), epochs})))
-              for name, c in probes.items()}
-tables = []
-for name, config in probes.items():
-    folder = experiments.cached_run(config, f"10_{PRESET}_{name.replace(' ', '').replace(',', '_').replace('/', '')}",
-                                    smoke=cfg.smoke, callback=diagnostics.DiagnosticsRecorder(per_class=4))
-    tables.append(diagnostics.read_diagnostics(folder).assign(run=name))
-probe_table = pd.concat(tables, ignore_index=True)
-fig = diagnostics.plot_diagnostics(probe_table, title=f"{PRESET}, seed {cfg.seed}: what decides L^s, per epoch")
+PROBE_TABLE = study_tables.results_dir(PRESET) / "collapse_probes.csv"
+RECOMPUTE_PROBES = False
+if cfg.smoke:
+    probes = diagnostics.collapse_probes(experiments.smoke_config(), evaluate_every=None)
+    probe_table = diagnostics.run_probes(probes, runs_root=experiments.runs_root(smoke=True) / "10_probes")
+elif RECOMPUTE_PROBES or not PROBE_TABLE.exists():
+    probes = diagnostics.collapse_probes(experiments.experiment_config(PRESET, smoke=False))
+    probe_table = diagnostics.run_probes(probes, runs_root=experiments.repository_root() / "runs" / "probes")
+    atomic_write_csv(PROBE_TABLE, probe_table.to_dict("records"))
+else:
+    probe_table = pd.read_csv(PROBE_TABLE)
+print(
+    f"probes: {list(dict.fromkeys(probe_table['run']))}, seeds {sorted(int(s) for s in probe_table['seed'].unique())}, "
+    f"epochs 1..{int(probe_table['epoch'].max())}"
+)
+epochs = int(probe_table["epoch"].max())
+fig = diagnostics.plot_diagnostics(probe_table, title=f"{PRESET}: what decides L^s, per epoch (fixed training samples)")
 save_figure(fig, "10_collapse_diagnostics")
 
 # %%
-last = probe_table.sort_values("epoch").groupby("run").tail(1).set_index("run")
-early = probe_table[probe_table["epoch"] == min(2, epochs)].set_index("run")
-columns = ["L^s mask", "own vote", "best other vote", "other classes in W", "cosine between classes",
-           "cosine within classes", "nearest-proxy accuracy", "R@1"]
+per_epoch = probe_table.groupby(["run", "epoch"], sort=False).mean(numeric_only=True).reset_index()
+last = per_epoch[per_epoch["epoch"] == epochs].set_index("run")
+early = per_epoch[per_epoch["epoch"] == min(2, epochs)].set_index("run")
+columns = [
+    "L^s mask",
+    "own vote",
+    "best other vote",
+    "other classes in W",
+    "cosine between classes",
+    "cosine within classes",
+    "nearest-proxy accuracy",
+    "R@1",
+]
 print(f"after epoch {min(2, epochs)}:")
 print(early[columns].to_string(float_format=lambda v: f"{v:.3f}"))
 print(f"\nafter the last epoch ({epochs}):")
@@ -233,12 +250,13 @@ print(last[columns].to_string(float_format=lambda v: f"{v:.3f}"))
 #
 # </details>
 #
-# **3.** Add a probe "row 2" (`studies.ablation_config(base, 2)`) to `probes` and run the cell again. Which runs are
-# trained, which are read back, and does row 2 behave like row 7 on the diagnostics?
+# **3.** Add a probe "row 2" to `probes` (`probes["row 2"] = studies.ablation_config(probes["row 7"], 2)`) and run
+# the probe cell again with `RECOMPUTE_PROBES = True`. Which runs are trained, which are read back, and does row 2
+# behave like row 7 on the diagnostics?
 #
 # <details><summary>Solution</summary>
 #
-# Only the new probe trains; the others are read back from `runs/notebooks/`. Compare its curves with row 7's: row 2
+# Only the new probe trains; the others are read back from `runs/probes/`. Compare its curves with row 7's: row 2
 # differs only by the plain softmax, which also rewards a large own vote (exercise 2).
 #
 # </details>

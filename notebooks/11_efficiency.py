@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 10 Ablation table](10_ablation_table.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · about 1 min
+# [← 10 Ablation table](10_ablation_table.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · about 20 min
 #
 # # 11. Efficiency: what "fewer" buys
 #
@@ -32,23 +32,25 @@
 # **Prerequisites.** Notebooks 2 ($k = \lceil rCN \rceil$, $W$), 4 ($\mathcal{L}^p$) and 8 (the $N \times r$ grid).
 
 # %%
-from proxygml_lite.notebook import setup, save_figure
+from proxygml_lite.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
 # %%
 import pandas as pd
 
-from proxygml_lite import steps, study_tables, study_views, study_widgets, subgraph_cost
+from proxygml_lite import study_tables, study_views, study_widgets, subgraph_cost
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
 efficiency = study_tables.read_study_table("efficiency", preset=PRESET)
 grid = study_tables.read_study_table("grid", preset=PRESET)
 setting = efficiency.iloc[0]
-print(f"results/{PRESET}/efficiency.csv: {len(efficiency)} measurements, series "
-      f"{list(dict.fromkeys(efficiency['series']))}; B = {setting['batch_size']}, d = {setting['dim']}, "
-      f"device {setting['device']}, {setting['threads']} thread(s)")
+print(
+    f"results/{PRESET}/efficiency.csv: {len(efficiency)} measurements, series "
+    f"{list(dict.fromkeys(efficiency['series']))}; B = {setting['batch_size']}, d = {setting['dim']}, "
+    f"device {setting['device']}, {setting['threads']} thread(s)"
+)
 
 # %% [markdown]
 # ## The loss layer against the number of classes
@@ -73,8 +75,7 @@ save_figure(fig, "11_time_vs_classes")
 # `peak_rss_mb` is the growth of the process's memory during one iteration (CPU).
 
 # %%
-fig = study_views.plot_cost_series(efficiency, value="saved_tensors_mb",
-                                   title="loss layer: tensors saved for backward")
+fig = study_views.plot_cost_series(efficiency, value="saved_tensors_mb", title="loss layer: tensors saved for backward")
 save_figure(fig, "11_memory_vs_classes")
 
 # %%
@@ -82,8 +83,10 @@ largest = efficiency["num_classes"].max()
 at_largest = efficiency[efficiency["num_classes"] == largest].set_index("series")
 print(f"at C = {largest}:")
 for series, row in at_largest.iterrows():
-    print(f"  {series:22s} {row['time_ms']:8.2f} ms, saved {row['saved_tensors_mb']:8.1f} MB, "
-          f"{int(row['loss_parameters']):>10,d} learnable values")
+    print(
+        f"  {series:22s} {row['time_ms']:8.2f} ms, saved {row['saved_tensors_mb']:8.1f} MB, "
+        f"{int(row['loss_parameters']):>10,d} learnable values"
+    )
 missing = sorted(set(efficiency["series"]) - set(at_largest.index))
 if missing:
     print("not measured at this C (did not fit):", ", ".join(missing))
@@ -107,13 +110,17 @@ for n, cells in summary.groupby("N"):
     cells = cells.sort_values("k")
     few, many = cells.iloc[0], cells.iloc[-1]
     verdict = study_tables.compare_cells(cells, key="k", better=int(few["k"]), worse=int(many["k"]))
-    print(f"N = {int(n):2d} (CN = {100 * int(n):5d}): k = {int(few['k']):3d} -> R@1 "
-          f"{study_tables.format_mean_std(few['R@1 mean'], few['R@1 std'])}; k = {int(many['k']):3d} -> "
-          f"{study_tables.format_mean_std(many['R@1 mean'], many['R@1 std'])}; fewer minus more: "
-          f"{100 * verdict['difference']:+.1f} points (spread {100 * verdict['spread']:.1f}): {verdict['verdict']}")
+    print(
+        f"N = {int(n):2d} (CN = {100 * int(n):5d}): k = {int(few['k']):3d} -> R@1 "
+        f"{study_tables.format_mean_std(few['R@1 mean'], few['R@1 std'])}; k = {int(many['k']):3d} -> "
+        f"{study_tables.format_mean_std(many['R@1 mean'], many['R@1 std'])}; fewer minus more: "
+        f"{100 * verdict['difference']:+.1f} points (spread {100 * verdict['spread']:.1f}): {verdict['verdict']}"
+    )
 best = summary.loc[summary["R@1 mean"].idxmax()]
-print(f"best cell of the grid: N = {int(best['N'])}, r = {best['r']:g}, k = {int(best['k'])} of CN = "
-      f"{100 * int(best['N'])} ({100 * best['k'] / (100 * best['N']):.0f} % of the proxies)")
+print(
+    f"best cell of the grid: N = {int(best['N'])}, r = {best['r']:g}, k = {int(best['k'])} of CN = "
+    f"{100 * int(best['N'])} ({100 * best['k'] / (100 * best['N']):.0f} % of the proxies)"
+)
 
 # %% [markdown]
 # ## Accuracy and cost against $k$ on the preset
@@ -142,8 +149,9 @@ save_figure(fig, "11_accuracy_cost_vs_k")
 
 # %%
 classes = cfg.pick(full=1000, smoke=100)
-times = subgraph_cost.step_times(num_classes=classes, proxies_per_class=12, r_values=(0.005, 0.05, 0.5),
-                                 dim=512, repeats=cfg.pick(full=5, smoke=1))
+times = subgraph_cost.step_times(
+    num_classes=classes, proxies_per_class=12, r_values=(0.005, 0.05, 0.5), dim=512, repeats=cfg.pick(full=5, smoke=1)
+)
 fig = study_views.plot_step_times(times, title=f"ProxyGML step by step, C = {classes}, N = 12, d = 512, B = 32")
 save_figure(fig, "11_step_times")
 
@@ -152,8 +160,10 @@ per_k = times.pivot_table(index="k", columns="step", values="time_ms", sort=Fals
 per_k["total"] = per_k.sum(axis=1)
 print(per_k.round(2).to_string())
 share = (per_k["S = X P^T"] + per_k["L^p"]) / per_k["total"]
-print("share of the time in the two k-independent steps (S and L^p):",
-      ", ".join(f"k={k}: {100 * v:.0f} %" for k, v in share.items()))
+print(
+    "share of the time in the two k-independent steps (S and L^p):",
+    ", ".join(f"k={k}: {100 * v:.0f} %" for k, v in share.items()),
+)
 
 # %% [markdown]
 # ## Explore

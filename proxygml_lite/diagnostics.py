@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,7 +29,14 @@ import torch.nn.functional as F
 
 from . import steps
 
-__all__ = ["subgraph_statistics", "DiagnosticsRecorder", "read_diagnostics", "plot_diagnostics"]
+__all__ = [
+    "subgraph_statistics",
+    "DiagnosticsRecorder",
+    "read_diagnostics",
+    "plot_diagnostics",
+    "collapse_probes",
+    "run_probes",
+]
 
 
 @torch.no_grad()
@@ -148,9 +155,17 @@ class DiagnosticsRecorder:
         finally:
             model.train(was_training)
         cfg = trainer.config
-        row = {"epoch": int(info["epoch"]) + 1, **subgraph_statistics(
-            embeddings, self.labels, loss_fn.proxies.detach().cpu(), proxies_per_class=cfg.N, r=cfg.r,
-            positive_mask=cfg.positive_mask)}
+        row = {
+            "epoch": int(info["epoch"]) + 1,
+            **subgraph_statistics(
+                embeddings,
+                self.labels,
+                loss_fn.proxies.detach().cpu(),
+                proxies_per_class=cfg.N,
+                r=cfg.r,
+                positive_mask=cfg.positive_mask,
+            ),
+        }
         row["loss_s"] = info["row"].get("loss_s")
         row["R@1"] = info["row"].get("R@1")
         path = Path(trainer.out) / "diagnostics.csv"
@@ -217,3 +232,52 @@ def plot_diagnostics(table: pd.DataFrame, *, runs: Sequence[str] | None = None, 
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def collapse_probes(base, *, evaluate_every: int | None = 5) -> dict:
+    """The runs that test the collapse hypothesis, as ``{name: TrainConfig}`` built from ``base`` (a preset's config).
+
+    ``row 8 (full)`` and ``row 7`` (S^pos and M, no L^p) of the ablation;
+    ``row 7, N=1, r=0.6``: one own-class proxy, the same ``k = 60`` at ``C = 100``
+    (the own vote can no longer reach ``N``); ``row 7, lr / 10``: both learning
+    rates ten times lower. ``evaluate_every``: R@1 after epochs 1, 2 and every
+    that many epochs (``None``: every epoch).
+    """
+    from .studies import ablation_config
+
+    if evaluate_every is None:
+        schedule = None
+    else:
+        schedule = tuple(sorted({1, 2, *range(evaluate_every, base.epochs + 1, evaluate_every), base.epochs}))
+        schedule = tuple(e for e in schedule if e <= base.epochs)
+    base = base.replace(epoch_to_test=schedule)
+    row7 = ablation_config(base, 7)
+    return {
+        "row 8 (full)": ablation_config(base, 8),
+        "row 7": row7,
+        "row 7, N=1, r=0.6": row7.replace(N=1, r=0.6),
+        "row 7, lr / 10": row7.replace(modellr=base.modellr / 10, centerlr=base.centerlr / 10),
+    }
+
+
+def run_probes(probes: dict, *, runs_root, seeds=(0,), per_class: int = 4) -> pd.DataFrame:
+    """Train (or read back) every probe and seed in ``<runs_root>/<probe>_s<seed>`` with a :class:`DiagnosticsRecorder`.
+
+    Returns the concatenated ``diagnostics.csv`` rows with ``run`` and ``seed`` columns.
+    """
+    import json
+
+    from .studies import _finished
+    from .train import train
+
+    tables = []
+    for name, config in probes.items():
+        for seed in seeds:
+            slug = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+            folder = Path(runs_root) / f"{slug}_s{seed}"
+            run = config.replace(seed=int(seed), out=str(folder), resume=True)
+            if _finished(folder, run) is None or not (folder / "diagnostics.csv").exists():
+                train(run, callback=DiagnosticsRecorder(per_class=per_class))
+            json.loads((folder / "results.json").read_text(encoding="utf-8"))  # a finished run
+            tables.append(read_diagnostics(folder).assign(run=name, seed=int(seed)))
+    return pd.concat(tables, ignore_index=True)

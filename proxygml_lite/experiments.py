@@ -55,8 +55,14 @@ SMOKE_GLYPHS = {"images_per_face": 1}
 
 def smoke_config(**overrides) -> TrainConfig:
     """A tiny run for smoke mode: the quick ``glyphs`` preset on a small generated set, one epoch, quiet."""
-    values = dict(dataset_options=dict(SMOKE_GLYPHS), epochs=1, data=str(data_root()), device="cpu", quiet=True,
-                  recall_ks=(1, 2, 4, 8))
+    values = dict(
+        dataset_options=dict(SMOKE_GLYPHS),
+        epochs=1,
+        data=str(data_root()),
+        device="cpu",
+        quiet=True,
+        recall_ks=(1, 2, 4, 8),
+    )
     values.update(overrides)
     return config_from_preset("glyphs", **values)
 

@@ -39,8 +39,20 @@ MINIATURE_SIZES: dict[str, tuple[int, int, int]] = {
     "cars196": (8, 8, 6),
     "online_products": (16, 16, 3),
 }
-_SOP_SUPER = ("bicycle_final", "cabinet_final", "chair_final", "coffee_maker_final", "fan_final", "kettle_final",
-              "lamp_final", "mug_final", "sofa_final", "stapler_final", "table_final", "toaster_final")
+_SOP_SUPER = (
+    "bicycle_final",
+    "cabinet_final",
+    "chair_final",
+    "coffee_maker_final",
+    "fan_final",
+    "kettle_final",
+    "lamp_final",
+    "mug_final",
+    "sofa_final",
+    "stapler_final",
+    "table_final",
+    "toaster_final",
+)
 
 
 def _canonical(name: str) -> str:
@@ -92,9 +104,13 @@ def _write_cub(archives: Path, jpegs: list[list[bytes]]) -> list[Path]:
             labels.append(f"{image_id} {c}")
             split.append(f"{image_id} {k % 2}")
             files[f"CUB_200_2011/images/{rel}"] = data
-    texts = {"classes.txt": classes, "images.txt": images, "image_class_labels.txt": labels,
-             "train_test_split.txt": split,
-             "bounding_boxes.txt": [f"{i + 1} 1.0 1.0 30.0 30.0" for i in range(image_id)]}
+    texts = {
+        "classes.txt": classes,
+        "images.txt": images,
+        "image_class_labels.txt": labels,
+        "train_test_split.txt": split,
+        "bounding_boxes.txt": [f"{i + 1} 1.0 1.0 30.0 30.0" for i in range(image_id)],
+    }
     path = archives / "CUB_200_2011.tgz"
     with tarfile.open(path, "w:gz") as tar:
         _add(tar, "CUB_200_2011")
@@ -110,8 +126,15 @@ def _write_cub(archives: Path, jpegs: list[list[bytes]]) -> list[Path]:
 def _write_cars(archives: Path, jpegs: list[list[bytes]]) -> list[Path]:
     import scipy.io
 
-    fields = [("relative_im_path", "O"), ("bbox_x1", "O"), ("bbox_y1", "O"), ("bbox_x2", "O"), ("bbox_y2", "O"),
-              ("class", "O"), ("test", "O")]
+    fields = [
+        ("relative_im_path", "O"),
+        ("bbox_x1", "O"),
+        ("bbox_y1", "O"),
+        ("bbox_x2", "O"),
+        ("bbox_y2", "O"),
+        ("class", "O"),
+        ("test", "O"),
+    ]
     order = [(c, data) for c, per_class in enumerate(jpegs, 1) for data in per_class]
     np.random.default_rng(0).shuffle(order)  # the real annotation file is not sorted by class
     rows = []
@@ -153,15 +176,15 @@ def _write_sop(archives: Path, jpegs: list[list[bytes]], train_classes: int) -> 
         zf.writestr("Stanford_Online_Products/", b"")
         for split in ("train", "test"):
             zf.writestr(f"Stanford_Online_Products/Ebay_{split}.txt", "\n".join([header] + rows[split]) + "\n")
-        zf.writestr("Stanford_Online_Products/Ebay_info.txt",
-                    "\n".join([header] + rows["train"] + rows["test"]) + "\n")
+        zf.writestr("Stanford_Online_Products/Ebay_info.txt", "\n".join([header] + rows["train"] + rows["test"]) + "\n")
         for name, data in files.items():
             zf.writestr(name, data)
     return [path]
 
 
-def make_miniature_archives(name: str, data_root: str | os.PathLike, *, image_size: int = 32,
-                            seed: int = 0) -> list[Path]:
+def make_miniature_archives(
+    name: str, data_root: str | os.PathLike, *, image_size: int = 32, seed: int = 0
+) -> list[Path]:
     """Write the miniature raw archive(s) of benchmark ``name`` to ``<data_root>/archives/``; returns their paths."""
     name = _canonical(name)
     train, test, per_class = MINIATURE_SIZES[name]
@@ -187,10 +210,15 @@ def miniature_spec(name: str, archives: list[Path]):
     spec = SPECS[name]
     train, test, per_class = MINIATURE_SIZES[name]
     checksums = {path.name: _md5(path) for path in archives}
-    sources = tuple(dataclasses.replace(s, remote=dataclasses.replace(
-        s.remote, md5=checksums[s.remote.filename], mirrors=())) for s in spec.sources)
-    changes = {"sources": sources, "counts": {"train": (train, train * per_class), "test": (test, test * per_class)},
-               "title": spec.title + " (fabricated miniature)"}
+    sources = tuple(
+        dataclasses.replace(s, remote=dataclasses.replace(s.remote, md5=checksums[s.remote.filename], mirrors=()))
+        for s in spec.sources
+    )
+    changes = {
+        "sources": sources,
+        "counts": {"train": (train, train * per_class), "test": (test, test * per_class)},
+        "title": spec.title + " (fabricated miniature)",
+    }
     if spec.first_test_class is not None:
         changes["first_test_class"] = train + 1
     return dataclasses.replace(spec, **changes)
@@ -208,8 +236,9 @@ def _spec_in_place(spec):
         prepare.SPECS[spec.name] = original
 
 
-def prepare_miniature(name: str, data_root: str | os.PathLike, *, image_size: int = 32, seed: int = 0,
-                      progress: bool = False) -> Path:
+def prepare_miniature(
+    name: str, data_root: str | os.PathLike, *, image_size: int = 32, seed: int = 0, progress: bool = False
+) -> Path:
     """Fabricate the miniature archives of ``name`` and prepare them with the real pipeline; returns the prepared folder.
 
     Use a scratch ``data_root`` (never the one holding the real benchmark): the

@@ -23,8 +23,15 @@ import torch
 
 from .config import TrainConfig
 
-__all__ = ["LoadedRun", "load_run", "embed_split", "nearest_neighbours", "plot_retrieval_gallery", "run_summary",
-           "results_beside_paper"]
+__all__ = [
+    "LoadedRun",
+    "load_run",
+    "embed_split",
+    "nearest_neighbours",
+    "plot_retrieval_gallery",
+    "run_summary",
+    "results_beside_paper",
+]
 
 
 @dataclass
@@ -43,8 +50,7 @@ def _folder(run: str | os.PathLike) -> Path:
     folder = Path(run)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(
-            f"{folder} is not a run folder (no config.json); pass the --out folder of "
-            "`python -m proxygml_lite.train`"
+            f"{folder} is not a run folder (no config.json); pass the --out folder of `python -m proxygml_lite.train`"
         )
     return folder
 
@@ -97,8 +103,9 @@ def embed_split(
     options = dict(config.dataset_options)
     if config.dataset.startswith("glyphs"):
         options["progress"] = progress
-    dataset = load_dataset(config.dataset, data_root=data_root or config.data, split=split, transform=transform,
-                           **options)
+    dataset = load_dataset(
+        config.dataset, data_root=data_root or config.data, split=split, transform=transform, **options
+    )
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     device = next(run.model.parameters()).device
     embeddings, labels = extract_embeddings(run.model, loader, device, progress=progress, desc=f"embedding {split}")
@@ -151,8 +158,13 @@ def plot_retrieval_gallery(
         raise ValueError("query_indices is empty; pass some sample indices, e.g. range(0, 2000, 400)")
     labels = torch.as_tensor(labels)
     neighbours = nearest_neighbours(embeddings, queries=query_indices, k=k)
-    fig, axes = plt.subplots(len(query_indices), k + 1, figsize=(0.8 * (k + 1), 0.85 * len(query_indices) + 0.3),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(query_indices),
+        k + 1,
+        figsize=(0.8 * (k + 1), 0.85 * len(query_indices) + 0.3),
+        squeeze=False,
+        layout="constrained",
+    )
     hits = 0
     for row, (query, found) in enumerate(zip(query_indices, neighbours.tolist())):
         cells = [query, *found]
@@ -176,8 +188,11 @@ def plot_retrieval_gallery(
     for column in range(k + 1):
         axes[0, column].set_title("query" if column == 0 else f"#{column}", fontsize=8)
     total = len(query_indices) * k
-    fig.suptitle(title or f"nearest neighbours in the unseen classes: {hits} of {total} hits (green), "
-                          f"{total - hits} misses (red)", fontsize=9)
+    fig.suptitle(
+        title
+        or f"nearest neighbours in the unseen classes: {hits} of {total} hits (green), {total - hits} misses (red)",
+        fontsize=9,
+    )
     return fig
 
 
@@ -185,17 +200,22 @@ def run_summary(run: str | os.PathLike) -> str:
     """A few lines about a run folder: dataset, loss and its settings, epochs done, final metrics, time, device."""
     folder = _folder(run)
     config = TrainConfig.from_json(folder / "config.json")
-    lines = [f"run folder {folder.name}: dataset {config.dataset}, backbone {config.backbone}, loss {config.loss}"
-             + (f" (N={config.N}, r={config.r}, lambda={config.weight_lambda})" if config.loss == "proxygml" else "")]
+    lines = [
+        f"run folder {folder.name}: dataset {config.dataset}, backbone {config.backbone}, loss {config.loss}"
+        + (f" (N={config.N}, r={config.r}, lambda={config.weight_lambda})" if config.loss == "proxygml" else "")
+    ]
     results_path = folder / "results.json"
     if results_path.is_file():
         results = json.loads(results_path.read_text(encoding="utf-8"))
         metrics = " ".join(f"{k}={100 * v:.1f}%" for k, v in results["metrics"].items())
-        lines.append(f"finished {results['epochs']} epochs on {results.get('device')} in "
-                     f"{results.get('elapsed_s', float('nan')):.0f} s; C={results.get('num_classes')}; final {metrics}")
+        lines.append(
+            f"finished {results['epochs']} epochs on {results.get('device')} in "
+            f"{results.get('elapsed_s', float('nan')):.0f} s; C={results.get('num_classes')}; final {metrics}"
+        )
     else:
-        lines.append("not finished (no results.json): resume it with "
-                     f"python -m proxygml_lite.train --resume --out {folder}")
+        lines.append(
+            f"not finished (no results.json): resume it with python -m proxygml_lite.train --resume --out {folder}"
+        )
     return "\n".join(lines)
 
 
@@ -231,7 +251,12 @@ def results_beside_paper(runs: dict, *, label: str = "this code", embedding_dim:
             metrics = json.loads((Path(folder) / "results.json").read_text(encoding="utf-8"))["metrics"]
         for _, paper_row in ours[ours["dataset_id"] == dataset_id].iterrows():
             value = metrics.get(paper_row["metric"])
-            rows.append({"dataset": paper_row["dataset"], "metric": paper_row["metric"],
-                         label: None if value is None else round(100 * float(value), 1),
-                         f"{SOURCE}, ProxyGML-{embedding_dim}": paper_row["value"]})
+            rows.append(
+                {
+                    "dataset": paper_row["dataset"],
+                    "metric": paper_row["metric"],
+                    label: None if value is None else round(100 * float(value), 1),
+                    f"{SOURCE}, ProxyGML-{embedding_dim}": paper_row["value"],
+                }
+            )
     return pd.DataFrame(rows)

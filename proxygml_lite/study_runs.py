@@ -91,7 +91,7 @@ EFFICIENCY_SERIES: dict[str, tuple[str, dict]] = {
 #: Largest working memory (bytes) one efficiency measurement may need; larger ones are left out of the table.
 EFFICIENCY_MEMORY_LIMIT = 4 * 2**30
 #: Epochs kept in the committed snapshot files (all epochs stay in the run folders).
-SNAPSHOT_EPOCHS = (0, 1, 2, 3, 5, 10, 20, 30, 40)
+SNAPSHOT_EPOCHS = (0, 1, 2, 3, 5, 10, 20, 30, 40, 50)
 
 _METRICS = [
     "R@1",
@@ -222,6 +222,15 @@ def study_cells(
     return cells
 
 
+def _priority(cell: Cell) -> int:
+    """Training order: the grid's first ``r`` (ablation row 8, the snapshots), the ablation, the grid, its last r."""
+    if cell.study == "grid":
+        if cell.ids["r"] == GRID_R[0]:
+            return 0
+        return 2 if cell.ids["r"] != GRID_R[-1] or cell.ids["N"] == GRID_N[0] else 3
+    return 1
+
+
 def _train_cell(config: dict, run_dir: str) -> dict:
     """Worker: train (or read back / resume) one cell; returns its results.json dict."""
     from .studies import run_cell
@@ -312,7 +321,7 @@ def make_studies(
     todo: dict[
         str, tuple[dict, str]
     ] = {}  # identity -> (config dict, run dir); first cell wins
-    for i, cell in enumerate(cells):
+    for i, cell in sorted(enumerate(cells), key=lambda item: _priority(item[1])):
         key = identity(cell.config)
         for table_rows in known.values():
             if key in table_rows:

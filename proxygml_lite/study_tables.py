@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -258,7 +258,13 @@ def ablation_claims(table: pd.DataFrame, *, metric: str = "R@1") -> pd.DataFrame
         if not {better, worse} <= present:
             continue
         here = compare_cells(summary, key="row", better=better, worse=worse, metric=metric)
-        out.append({"claim": claim, "paper: difference": float(published[better] - published[worse]),
-                    "here: difference": 100 * here["difference"], "here: spread": 100 * here["spread"],
-                    "here": here["verdict"]})
+        out.append(
+            {
+                "claim": claim,
+                "paper: difference": float(published[better] - published[worse]),
+                "here: difference": 100 * here["difference"],
+                "here: spread": 100 * here["spread"],
+                "here": here["verdict"],
+            }
+        )
     return pd.DataFrame(out)

@@ -11,7 +11,7 @@ where drawn, are hatched and labelled as the paper's.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -75,8 +75,16 @@ def plot_metric_vs_N(
         if not np.isclose(chosen, r).any():
             continue
         line = summary[np.isclose(summary["r"], r)].sort_values("N")
-        ax.errorbar(line["N"], 100 * line[f"{metric} mean"], yerr=100 * line[f"{metric} std"].fillna(0.0),
-                    marker="o", capsize=3, color=colour, label=f"r = {r:g}", gid=f"r={r:g}")
+        ax.errorbar(
+            line["N"],
+            100 * line[f"{metric} mean"],
+            yerr=100 * line[f"{metric} std"].fillna(0.0),
+            marker="o",
+            capsize=3,
+            color=colour,
+            label=f"r = {r:g}",
+            gid=f"r={r:g}",
+        )
         for n, seeds in zip(line["N"], line[f"{metric} per seed"]):
             ax.scatter([n] * len(seeds), 100 * np.asarray(seeds), s=9, color=colour, alpha=0.5, zorder=3)
     ax.set_xscale("log")
@@ -109,8 +117,7 @@ def plot_grid_heatmap(table: pd.DataFrame, *, metric: str = "R@1", ax=None, titl
         text = f"{100 * cell[f'{metric} mean']:.1f}" + ("" if np.isnan(std) else f"±{100 * std:.1f}")
         if "k" in cell and not pd.isna(cell["k"]):
             text += f"\nk={int(cell['k'])}"
-        ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                color="black" if means[i, j] > middle else "white")
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black" if means[i, j] > middle else "white")
     ax.set_xticks(range(len(r_values)), [f"{r:g}" for r in r_values])
     ax.set_yticks(range(len(n_values)), [str(int(n)) for n in n_values])
     ax.set_xlabel("r (subgraph scale)")
@@ -147,14 +154,30 @@ def plot_ablation_seeds(
     width = 0.4 if paper else 0.7
     shift = -width / 2 if paper else 0.0
     means = 100 * summary[f"{metric} mean"].to_numpy()
-    ax.bar(x + shift, means, width, yerr=100 * summary[f"{metric} std"].fillna(0.0).to_numpy(), capsize=3,
-           color="tab:blue", label="this code (mean ± std)", gid="ours")
+    ax.bar(
+        x + shift,
+        means,
+        width,
+        yerr=100 * summary[f"{metric} std"].fillna(0.0).to_numpy(),
+        capsize=3,
+        color="tab:blue",
+        label="this code (mean ± std)",
+        gid="ours",
+    )
     for xi, seeds in zip(x, summary[f"{metric} per seed"]):
         ax.scatter([xi + shift] * len(seeds), 100 * np.asarray(seeds), s=10, color="black", zorder=3)
     if paper:
         published = paper_ablation().set_index("row")[metric]
-        ax.bar(x + width / 2, summary["row"].map(published).to_numpy(dtype=float), width, color="white",
-               edgecolor="0.3", hatch="//", label=_PAPER_LABEL, gid="paper")
+        ax.bar(
+            x + width / 2,
+            summary["row"].map(published).to_numpy(dtype=float),
+            width,
+            color="white",
+            edgecolor="0.3",
+            hatch="//",
+            label=_PAPER_LABEL,
+            gid="paper",
+        )
     switches = {number: (s, m, p) for number, s, m, p in ABLATION_ROWS}
     mark = {True: "✓", False: "×"}
     labels = [f"{int(row)}\n" + " ".join(mark[v] for v in switches[int(row)]) for row in summary["row"]]
@@ -203,15 +226,29 @@ def plot_cost_series(
         middle, low, high = rows.median(), rows.min(), rows.max()
         if middle.isna().all():
             continue
-        ax.errorbar(middle.index, middle, yerr=[middle - low, high - middle], marker="o", ms=4, capsize=2,
-                    label=label, gid=label)
+        ax.errorbar(
+            middle.index,
+            middle,
+            yerr=[middle - low, high - middle],
+            marker="o",
+            ms=4,
+            capsize=2,
+            label=label,
+            gid=label,
+        )
     for c in mark_classes:
         ax.axvline(c, color="0.75", lw=0.8, ls="--", zorder=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("number of classes C")
-    ax.set_ylabel({"time_ms": "forward + backward, ms", "peak_memory_mb": "peak memory, MB",
-                   "saved_tensors_mb": "saved for backward, MB"}.get(value, value))
+    ax.set_ylabel(
+        {
+            "time_ms": "forward + backward, ms",
+            "peak_memory_mb": "peak memory, MB",
+            "saved_tensors_mb": "saved for backward, MB",
+            "peak_rss_mb": "peak process memory growth, MB",
+        }.get(value, value)
+    )
     ax.legend(fontsize=7)
     ax.set_title(title or f"loss layer per iteration: {value}", fontsize=10)
     return fig
@@ -242,22 +279,31 @@ def plot_accuracy_cost_vs_k(
     ax = axes[0, 0]
     for n in n_values:
         line = summary[summary["N"] == n].sort_values("k")
-        ax.errorbar(line["k"], 100 * line[f"{metric} mean"], yerr=100 * line[f"{metric} std"].fillna(0.0),
-                    marker="o", capsize=3, color=colours[n], label=f"N = {int(n)}", gid=f"N={int(n)}")
+        ax.errorbar(
+            line["k"],
+            100 * line[f"{metric} mean"],
+            yerr=100 * line[f"{metric} std"].fillna(0.0),
+            marker="o",
+            capsize=3,
+            color=colours[n],
+            label=f"N = {int(n)}",
+            gid=f"N={int(n)}",
+        )
         for k, seeds in zip(line["k"], line[f"{metric} per seed"]):
             ax.scatter([k] * len(seeds), 100 * np.asarray(seeds), s=9, color=colours[n], alpha=0.5, zorder=3)
     ax.set_xscale("log")
     ax.set_xlabel("k = ceil(r C N), proxies in each subgraph")
     ax.set_ylabel(f"{metric}, %")
     ax.legend(fontsize=8)
-    ax.set_title(f"accuracy against k (mean ± std, dots: seeds)", fontsize=10)
+    ax.set_title("accuracy against k (mean ± std, dots: seeds)", fontsize=10)
     if cost is not None:
         _need(cost, ("N", "k", cost_value), "a cost table with N, k and the cost column")
         ax = axes[0, 1]
         for n in n_values:
             line = cost[cost["N"] == n].sort_values("k")
-            ax.plot(line["k"], line[cost_value], marker="s", color=colours[n], label=f"N = {int(n)}",
-                    gid=f"cost N={int(n)}")
+            ax.plot(
+                line["k"], line[cost_value], marker="s", color=colours[n], label=f"N = {int(n)}", gid=f"cost N={int(n)}"
+            )
         ax.set_xscale("log")
         ax.set_xlabel("k = ceil(r C N)")
         ax.set_ylabel({"time_ms": "loss layer, ms per iteration"}.get(cost_value, cost_value))
@@ -310,8 +356,9 @@ def plot_paper_comparison(*, metric: str = "R@1", embedding_dim: int | None = 51
     for i, dataset in enumerate(datasets):
         values = []
         for (_, m), d in zip(methods[["method", "embedding_dim"]].iterrows(), methods["embedding_dim"]):
-            hit = table[(table["dataset"] == dataset) & (table["method"] == m["method"]) &
-                        (table["embedding_dim"] == d)]["value"]
+            hit = table[
+                (table["dataset"] == dataset) & (table["method"] == m["method"]) & (table["embedding_dim"] == d)
+            ]["value"]
             values.append(float(hit.iloc[0]) if len(hit) else np.nan)
         ax.bar(x + (i - (len(datasets) - 1) / 2) * width, values, width, label=dataset, gid=dataset)
     ax.set_xticks(x, names, rotation=35, ha="right", fontsize=7)

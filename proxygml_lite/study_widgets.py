@@ -7,7 +7,7 @@ Each builder returns a :class:`proxygml_lite.widgets.InteractivePlot`, so
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import ipywidgets as widgets
 import pandas as pd
@@ -15,8 +15,15 @@ import pandas as pd
 from . import run_views, study_views, umap_views
 from .teaching.widgets import InteractivePlot
 
-__all__ = ["parameter_study_widget", "grid_heatmap_widget", "umap_widget", "cost_widget", "gallery_widget",
-           "ablation_widget", "gallery_queries"]
+__all__ = [
+    "parameter_study_widget",
+    "grid_heatmap_widget",
+    "umap_widget",
+    "cost_widget",
+    "gallery_widget",
+    "ablation_widget",
+    "gallery_queries",
+]
 
 _STYLE = {"description_width": "initial"}
 
@@ -26,8 +33,9 @@ def _metric_slider(table: pd.DataFrame, value: str = "R@1") -> widgets.Selection
     options = [m for m in ("R@1", "R@2", "R@4", "R@8", "R@10", "R@100", "NMI") if m in table.columns]
     if value not in options:
         raise ValueError(f"the table has no {value!r} column; it has metrics {options}")
-    return widgets.SelectionSlider(options=options, value=value, description="metric", continuous_update=False,
-                                   style=_STYLE)
+    return widgets.SelectionSlider(
+        options=options, value=value, description="metric", continuous_update=False, style=_STYLE
+    )
 
 
 def _study_view(table, metric, r_values):
@@ -41,8 +49,9 @@ def parameter_study_widget(table: pd.DataFrame, *, metric: str = "R@1") -> Inter
         _study_view,
         {
             "metric": _metric_slider(table, metric),
-            "r_values": widgets.SelectMultiple(options=r_options, value=tuple(r_options), description="r",
-                                               rows=min(len(r_options), 5), style=_STYLE),
+            "r_values": widgets.SelectMultiple(
+                options=r_options, value=tuple(r_options), description="r", rows=min(len(r_options), 5), style=_STYLE
+            ),
         },
         {"table": table},
     )
@@ -80,10 +89,12 @@ def umap_widget(views: Mapping[str, umap_views.UMAPView], *, classes: int = 4) -
         _umap_view,
         {
             "run": widgets.Dropdown(options=list(views), description="run", style=_STYLE),
-            "epoch": widgets.SelectionSlider(options=epochs, value=epochs[-1], description="epoch",
-                                             continuous_update=False, style=_STYLE),
-            "classes": widgets.SelectMultiple(options=common, value=tuple(common[:classes]), description="classes",
-                                              rows=6, style=_STYLE),
+            "epoch": widgets.SelectionSlider(
+                options=epochs, value=epochs[-1], description="epoch", continuous_update=False, style=_STYLE
+            ),
+            "classes": widgets.SelectMultiple(
+                options=common, value=tuple(common[:classes]), description="classes", rows=6, style=_STYLE
+            ),
         },
         {"views": dict(views)},
     )
@@ -96,18 +107,23 @@ def _cost_view(table, value, series):
 def cost_widget(table: pd.DataFrame, *, value: str = "time_ms") -> InteractivePlot:
     """Notebook 11: choose time or memory and the series -> cost of the loss layer against ``C``."""
     name = "series" if "series" in table.columns else "loss"
-    values = [v for v in ("time_ms", "peak_memory_mb", "saved_tensors_mb")
-              if v in table.columns and table[v].notna().any()]
+    values = [
+        v
+        for v in ("time_ms", "saved_tensors_mb", "peak_rss_mb", "peak_memory_mb")
+        if v in table.columns and table[v].notna().any()
+    ]
     if value not in values:
         raise ValueError(f"no measured {value!r} in the table; it has {values}")
     options = list(dict.fromkeys(table[name]))
     return InteractivePlot(
         _cost_view,
         {
-            "value": widgets.SelectionSlider(options=values, value=value, description="measure",
-                                             continuous_update=False, style=_STYLE),
-            "series": widgets.SelectMultiple(options=options, value=tuple(options), description="series",
-                                             rows=min(len(options), 6), style=_STYLE),
+            "value": widgets.SelectionSlider(
+                options=values, value=value, description="measure", continuous_update=False, style=_STYLE
+            ),
+            "series": widgets.SelectMultiple(
+                options=options, value=tuple(options), description="series", rows=min(len(options), 6), style=_STYLE
+            ),
         },
         {"table": table},
     )
@@ -132,10 +148,22 @@ def gallery_widget(dataset, embeddings, labels, *, rows: int = 5, k: int = 6) ->
     return InteractivePlot(
         _gallery_view,
         {
-            "first": widgets.IntSlider(value=0, min=0, max=max(count // rows - 1, 0), description="first query",
-                                       continuous_update=False, style=_STYLE),
-            "k": widgets.IntSlider(value=k, min=1, max=min(10, count - 1), description="neighbours k",
-                                   continuous_update=False, style=_STYLE),
+            "first": widgets.IntSlider(
+                value=0,
+                min=0,
+                max=max(count // rows - 1, 0),
+                description="first query",
+                continuous_update=False,
+                style=_STYLE,
+            ),
+            "k": widgets.IntSlider(
+                value=k,
+                min=1,
+                max=min(10, count - 1),
+                description="neighbours k",
+                continuous_update=False,
+                style=_STYLE,
+            ),
         },
         {"dataset": dataset, "embeddings": embeddings, "labels": labels, "rows": rows},
     )

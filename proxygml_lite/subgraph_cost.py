@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 import torch
@@ -45,11 +45,20 @@ def cost_against_k(
     rows = []
     for n, r in cells:
         kwargs = {"proxies_per_class": int(n), "r": float(r), "weight_lambda": weight_lambda}
-        cost = measure_loss_cost({"proxygml": kwargs}, class_counts=[num_classes], batch_size=batch_size, dim=dim,
-                                 repeats=repeats, seed=seed).iloc[0]
-        rows.append({"N": int(n), "r": float(r), "k": steps.subgraph_size(float(r), num_classes, int(n)),
-                     "CN": num_classes * int(n), "time_ms": float(cost["time_ms"]),
-                     "time_ms_min": float(cost["time_ms_min"]), "saved_tensors_mb": float(cost["saved_tensors_mb"])})
+        cost = measure_loss_cost(
+            {"proxygml": kwargs}, class_counts=[num_classes], batch_size=batch_size, dim=dim, repeats=repeats, seed=seed
+        ).iloc[0]
+        rows.append(
+            {
+                "N": int(n),
+                "r": float(r),
+                "k": steps.subgraph_size(float(r), num_classes, int(n)),
+                "CN": num_classes * int(n),
+                "time_ms": float(cost["time_ms"]),
+                "time_ms_min": float(cost["time_ms_min"]),
+                "saved_tensors_mb": float(cost["saved_tensors_mb"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -95,12 +104,12 @@ def step_times(
             x, p = x0.clone().requires_grad_(), p0.clone().requires_grad_()
             steps.similarity_graph(x, p).sum().backward()
 
-        def through_subgraph():
+        def through_subgraph(k=k):
             x, p = x0.clone().requires_grad_(), p0.clone().requires_grad_()
             s = steps.similarity_graph(x, p)
             steps.select_subgraph(s, labels, c, n, k).weights.sum().backward()
 
-        def through_loss_s():
+        def through_loss_s(k=k):
             x, p = x0.clone().requires_grad_(), p0.clone().requires_grad_()
             w = steps.select_subgraph(steps.similarity_graph(x, p), labels, c, n, k)
             steps.classification_loss(steps.reverse_label_propagation(w, c, n), labels).backward()

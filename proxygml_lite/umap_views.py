@@ -21,15 +21,26 @@ The first UMAP call compiles numba code (tens of seconds);
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["Snapshot", "UMAPView", "snapshots_from_arrays", "snapshots_from_run", "warm_up_umap", "fit_umap",
-           "plot_umap_snapshot", "plot_umap_epochs", "proxy_spread", "spread_over_epochs", "plot_proxy_spread"]
+__all__ = [
+    "Snapshot",
+    "UMAPView",
+    "snapshots_from_arrays",
+    "snapshots_from_run",
+    "warm_up_umap",
+    "fit_umap",
+    "plot_umap_snapshot",
+    "plot_umap_epochs",
+    "proxy_spread",
+    "spread_over_epochs",
+    "plot_proxy_spread",
+]
 
 
 @dataclass
@@ -74,8 +85,16 @@ def snapshots_from_arrays(arrays, *, epochs: Sequence[int] | None = None) -> lis
         raise ValueError(f"epochs {absent} were not saved; the file has epochs {saved}")
     n = int(np.asarray(arrays["N"]))
     labels = np.asarray(arrays["train_labels"])
-    return [Snapshot(e, np.asarray(arrays["train_embeddings"][saved.index(e)], dtype=np.float32), labels,
-                     np.asarray(arrays["proxies"][saved.index(e)], dtype=np.float32), n) for e in wanted]
+    return [
+        Snapshot(
+            e,
+            np.asarray(arrays["train_embeddings"][saved.index(e)], dtype=np.float32),
+            labels,
+            np.asarray(arrays["proxies"][saved.index(e)], dtype=np.float32),
+            n,
+        )
+        for e in wanted
+    ]
 
 
 def snapshots_from_run(run, *, proxies_per_class: int) -> list[Snapshot]:
@@ -85,8 +104,16 @@ def snapshots_from_run(run, *, proxies_per_class: int) -> list[Snapshot]:
     epochs, embeddings, labels, _ = read_embedding_snapshots(run, split="train")
     proxy_epochs, proxies = read_proxy_snapshots(run)
     common = [e for e in epochs if e in proxy_epochs]
-    return [Snapshot(e, embeddings[epochs.index(e)].numpy(), labels.numpy(),
-                     proxies[proxy_epochs.index(e)].numpy(), proxies_per_class) for e in common]
+    return [
+        Snapshot(
+            e,
+            embeddings[epochs.index(e)].numpy(),
+            labels.numpy(),
+            proxies[proxy_epochs.index(e)].numpy(),
+            proxies_per_class,
+        )
+        for e in common
+    ]
 
 
 def _normalise(x) -> np.ndarray:
@@ -99,8 +126,10 @@ def warm_up_umap(*, verbose: bool = True) -> float:
     import umap
 
     if verbose:
-        print("Warming up UMAP: the first call compiles its numba code, this takes a while once per kernel ...",
-              flush=True)
+        print(
+            "Warming up UMAP: the first call compiles its numba code, this takes a while once per kernel ...",
+            flush=True,
+        )
     begin = time.perf_counter()
     points = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
     umap.UMAP(n_neighbors=5, n_epochs=10, random_state=0, n_jobs=1, metric="cosine").fit_transform(points)
@@ -151,19 +180,27 @@ def fit_umap(
         sizes.append((len(samples), len(proxy_rows)))
     points = np.concatenate(blocks)
     begin = time.perf_counter()
-    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed,
-                        n_epochs=n_epochs, n_jobs=1)
+    reducer = umap.UMAP(
+        n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed, n_epochs=n_epochs, n_jobs=1
+    )
     coordinates = reducer.fit_transform(points)
     seconds = time.perf_counter() - begin
     samples_2d, proxies_2d, start = [], [], 0
     for n_samples, n_proxies in sizes:
-        samples_2d.append(coordinates[start:start + n_samples])
+        samples_2d.append(coordinates[start : start + n_samples])
         start += n_samples
-        proxies_2d.append(coordinates[start:start + n_proxies])
+        proxies_2d.append(coordinates[start : start + n_proxies])
         start += n_proxies
-    return UMAPView(epochs=[int(s.epoch) for s in snapshots], samples=samples_2d, sample_labels=sample_labels,
-                    proxies=proxies_2d, proxy_labels=proxy_labels, classes=classes, proxies_per_class=n,
-                    fit_seconds=seconds)
+    return UMAPView(
+        epochs=[int(s.epoch) for s in snapshots],
+        samples=samples_2d,
+        sample_labels=sample_labels,
+        proxies=proxies_2d,
+        proxy_labels=proxy_labels,
+        classes=classes,
+        proxies_per_class=n,
+        fit_seconds=seconds,
+    )
 
 
 def _colours(classes: Sequence[int]) -> dict[int, tuple]:
@@ -205,31 +242,55 @@ def plot_umap_snapshot(
     other = ~np.isin(labels, shown)
     ax.scatter(samples[other, 0], samples[other, 1], s=3, color="0.85", label="other classes", gid="others")
     other_proxies = ~np.isin(view.proxy_labels, shown)
-    ax.scatter(proxies[other_proxies, 0], proxies[other_proxies, 1], s=20, marker="*", color="0.75",
-               edgecolors="0.5", linewidths=0.3)
+    ax.scatter(
+        proxies[other_proxies, 0],
+        proxies[other_proxies, 1],
+        s=20,
+        marker="*",
+        color="0.75",
+        edgecolors="0.5",
+        linewidths=0.3,
+    )
     for c in shown:
         mine = labels == c
         ax.scatter(samples[mine, 0], samples[mine, 1], s=9, color=colours[c], alpha=0.8, gid=f"samples {c}")
         own = view.proxy_labels == c
-        ax.scatter(proxies[own, 0], proxies[own, 1], s=55, marker="*", color=colours[c], edgecolors="black",
-                   linewidths=0.5, alpha=0.85, zorder=4, gid=f"proxies {c}")
+        ax.scatter(
+            proxies[own, 0],
+            proxies[own, 1],
+            s=55,
+            marker="*",
+            color=colours[c],
+            edgecolors="black",
+            linewidths=0.5,
+            alpha=0.85,
+            zorder=4,
+            gid=f"proxies {c}",
+        )
     ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
     ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title or f"epoch {epoch}: samples (dots) and the N = {view.proxies_per_class} proxies (stars) "
-                          f"of {len(shown)} classes", fontsize=9)
+    ax.set_title(
+        title
+        or f"epoch {epoch}: samples (dots) and the N = {view.proxies_per_class} proxies (stars) "
+        f"of {len(shown)} classes",
+        fontsize=9,
+    )
     return fig
 
 
-def plot_umap_epochs(view: UMAPView, *, epochs: Sequence[int], classes: Sequence[int] | None = None,
-                     title: str | None = None):
+def plot_umap_epochs(
+    view: UMAPView, *, epochs: Sequence[int], classes: Sequence[int] | None = None, title: str | None = None
+):
     """Several epochs of one map side by side (same axes: the map is shared), one panel per epoch."""
     fig, axes = plt.subplots(1, len(epochs), figsize=(3.3 * len(epochs), 3.5), layout="constrained", squeeze=False)
     for ax, epoch in zip(axes[0], epochs):
         plot_umap_snapshot(view, epoch=epoch, classes=classes, ax=ax, title=f"epoch {epoch}")
-    fig.suptitle(title or f"one UMAP for all epochs: samples (dots) and N = {view.proxies_per_class} proxies "
-                          "(stars) per class", fontsize=9)
+    fig.suptitle(
+        title or f"one UMAP for all epochs: samples (dots) and N = {view.proxies_per_class} proxies (stars) per class",
+        fontsize=9,
+    )
     return fig
 
 
@@ -255,7 +316,7 @@ def proxy_spread(snapshot: Snapshot, *, merge_cosine: float = 0.95) -> pd.DataFr
     labels = np.asarray(snapshot.labels)
     rows = []
     for c in np.unique(labels):
-        own = proxies[c * n:(c + 1) * n]
+        own = proxies[c * n : (c + 1) * n]
         mine = samples[labels == c]
         if len(mine) < 2:
             continue
@@ -276,13 +337,15 @@ def proxy_spread(snapshot: Snapshot, *, merge_cosine: float = 0.95) -> pd.DataFr
                 seen[i] = True
                 stack.extend(np.flatnonzero(linked[i] & ~seen))
         nearest = (mine @ own.T).argmax(axis=1)
-        rows.append({
-            "class": int(c),
-            "proxy cosine": float(cos_p[off].mean()) if n > 1 else float("nan"),
-            "sample cosine": float(cos_s[~np.eye(len(mine), dtype=bool)].mean()),
-            "proxy groups": groups,
-            "proxies used": int(len(np.unique(nearest))),
-        })
+        rows.append(
+            {
+                "class": int(c),
+                "proxy cosine": float(cos_p[off].mean()) if n > 1 else float("nan"),
+                "sample cosine": float(cos_s[~np.eye(len(mine), dtype=bool)].mean()),
+                "proxy groups": groups,
+                "proxies used": int(len(np.unique(nearest))),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -291,9 +354,16 @@ def spread_over_epochs(snapshots: Sequence[Snapshot], *, merge_cosine: float = 0
     rows = []
     for snapshot in snapshots:
         table = proxy_spread(snapshot, merge_cosine=merge_cosine)
-        rows.append({"epoch": snapshot.epoch, "N": snapshot.proxies_per_class,
-                     **{column: float(table[column].mean()) for column in
-                        ("proxy cosine", "sample cosine", "proxy groups", "proxies used")}})
+        rows.append(
+            {
+                "epoch": snapshot.epoch,
+                "N": snapshot.proxies_per_class,
+                **{
+                    column: float(table[column].mean())
+                    for column in ("proxy cosine", "sample cosine", "proxy groups", "proxies used")
+                },
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -307,10 +377,23 @@ def plot_proxy_spread(tables: dict[str, pd.DataFrame], *, title: str | None = No
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), layout="constrained")
     for (name, table), colour in zip(tables.items(), plt.get_cmap("tab10").colors):
         if table["proxy cosine"].notna().any():
-            axes[0].plot(table["epoch"], table["proxy cosine"], marker="o", color=colour, label=f"{name}: proxies",
-                         gid=f"{name} proxies")
-        axes[0].plot(table["epoch"], table["sample cosine"], ls="--", marker=".", color=colour,
-                     label=f"{name}: samples", gid=f"{name} samples")
+            axes[0].plot(
+                table["epoch"],
+                table["proxy cosine"],
+                marker="o",
+                color=colour,
+                label=f"{name}: proxies",
+                gid=f"{name} proxies",
+            )
+        axes[0].plot(
+            table["epoch"],
+            table["sample cosine"],
+            ls="--",
+            marker=".",
+            color=colour,
+            label=f"{name}: samples",
+            gid=f"{name} samples",
+        )
         axes[1].plot(table["epoch"], table["proxy groups"], marker="o", color=colour, label=name, gid=name)
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("mean cosine within a class")

@@ -94,6 +94,8 @@ def test_widgets_are_drawn_from_their_saved_state(book):
 
 
 def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
+    import nbformat
+
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     first = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))[0]
@@ -105,8 +107,12 @@ def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
     )
     (notebooks / "GLOSSARY.md").write_text("# Glossary\n\n## One letter, two meanings\n\n$M$ and $P$.\n")
     (notebooks / "99_not_written.py").write_text("# %% [markdown]\n# # 99. Not executed yet\n")
+    unexecuted = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nbformat.write(unexecuted, notebooks / "98_unexecuted.ipynb")
     report = build_book.build(tmp_path / "book", notebooks, quiet=True)
     assert any("99_not_written.py has no executed .ipynb" in warning for warning in report.warnings)
+    assert any("98_unexecuted.ipynb was never executed" in warning for warning in report.warnings)
+    assert not any(f"{first.name} was never executed" in warning for warning in report.warnings)
     index = (tmp_path / "book" / "index.html").read_text()
     assert f'href="{first.stem}.html"' in index
     assert 'href="GLOSSARY.html#one-letter-two-meanings"' in index

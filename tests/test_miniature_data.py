@@ -25,9 +25,22 @@ def test_miniature_prepares_with_the_real_pipeline(name, tmp_path):
 
 def test_miniature_trains_with_the_cub_preset_on_a_small_backbone(tmp_path):
     miniature_data.prepare_miniature("cub200", tmp_path / "data")
-    config = config_from_preset("cub200", data=str(tmp_path / "data"), backbone="smallcnn", pretrained=False,
-                                dim=16, epochs=1, batch_size=8, r=0.3, workers=0, device="cpu", quiet=True,
-                                recall_ks=(1, 2), out=str(tmp_path / "run"), epoch_to_test=None)
+    config = config_from_preset(
+        "cub200",
+        data=str(tmp_path / "data"),
+        backbone="smallcnn",
+        pretrained=False,
+        dim=16,
+        epochs=1,
+        batch_size=8,
+        r=0.3,
+        workers=0,
+        device="cpu",
+        quiet=True,
+        recall_ks=(1, 2),
+        out=str(tmp_path / "run"),
+        epoch_to_test=None,
+    )
     metrics = train(config)
     assert 0.0 <= metrics["R@1"] <= 1.0 and (tmp_path / "run" / "results.json").is_file()
 

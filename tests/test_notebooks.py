@@ -26,6 +26,16 @@ EXPECTED = [
     "04_mask_softmax_loss_gradients",
     "05_training_on_toy_data",
 ]
+#: The experiment notebooks (issue 11): training runs, studies read from results/, a GPU path.
+EXPERIMENTS = [
+    "06_training_on_glyphs",
+    "07_benchmarks_on_gpu",
+    "08_parameter_study_N_r",
+    "09_umap_proxies",
+    "10_ablation_table",
+    "11_efficiency",
+]
+ALL = EXPECTED + EXPERIMENTS
 
 
 def _load_script():
@@ -43,13 +53,13 @@ def _sources(nb, cell_type):
     return [cell.source for cell in nb.cells if cell.cell_type == cell_type]
 
 
-def test_the_five_notebooks_exist_as_pairs():
-    assert [p.stem for p in script.notebook_sources()] == EXPECTED
-    for name in EXPECTED:
+def test_the_notebooks_exist_as_pairs():
+    assert [p.stem for p in script.notebook_sources()] == ALL
+    for name in ALL:
         assert (NOTEBOOK_DIR / f"{name}.ipynb").is_file(), f"{name}.ipynb missing: run `make notebooks`"
 
 
-@pytest.mark.parametrize("name", EXPECTED)
+@pytest.mark.parametrize("name", ALL)
 def test_pair_is_in_sync(name):
     from_py = jupytext.read(NOTEBOOK_DIR / f"{name}.py", fmt="py:percent")
     from_ipynb = jupytext.read(NOTEBOOK_DIR / f"{name}.ipynb")
@@ -131,7 +141,7 @@ def test_notebook_has_an_implement_it_yourself_exercise(name):
     assert callable(getattr(exercises, checker))
 
 
-@pytest.mark.parametrize("name", EXPECTED)
+@pytest.mark.parametrize("name", ALL)
 def test_committed_notebook_has_outputs_of_a_full_run(name):
     path = NOTEBOOK_DIR / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
@@ -147,9 +157,16 @@ def test_committed_notebook_has_outputs_of_a_full_run(name):
     assert "/work/" not in json.dumps([o for o in outputs]), "no absolute local paths in outputs"
 
 
-@pytest.mark.parametrize("name", EXPECTED)
+def _tracked_state():
+    """Size and modification time of every file under the tracked output folders (smoke runs must not touch them)."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for folder in ("results", "figures")
+            for p in sorted((ROOT / folder).rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_notebook_runs_in_smoke_mode(name, tmp_path):
     nb = script.read_source(NOTEBOOK_DIR / f"{name}.py")
+    before = _tracked_state()
     try:
         script.execute(nb, smoke=True, figures_dir=tmp_path, cwd=NOTEBOOK_DIR, timeout=300)
     except CellExecutionError as error:
@@ -158,6 +175,7 @@ def test_notebook_runs_in_smoke_mode(name, tmp_path):
     saved = sorted(p.name for p in tmp_path.glob("*.png"))
     expected = re.findall(r'save_figure\(fig, "([^"]+)"\)', "\n".join(_sources(nb, "code")))
     assert saved == sorted(f"{stem}.png" for stem in expected)
+    assert _tracked_state() == before, "smoke mode must not write into results/ or figures/"
 
 
 def _tiny_notebook(directory: Path, name: str, code: str) -> Path:
@@ -331,3 +349,42 @@ def test_stable_ids_make_a_rerun_byte_identical():
     root = first.cells[1].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
     child = state[root]["state"]["children"][0].removeprefix("IPY_MODEL_")
     assert state[child]["state"]["note"] == "child" and len(state) == 3
+
+
+# --------------------------------------------------------------------------- #
+# The experiment notebooks 06-11
+# --------------------------------------------------------------------------- #
+EXPERIMENT_NAVIGATION = {  # previous, next
+    "06_training_on_glyphs": ("05_training_on_toy_data", "07_benchmarks_on_gpu"),
+    "07_benchmarks_on_gpu": ("06_training_on_glyphs", "08_parameter_study_N_r"),
+    "08_parameter_study_N_r": ("07_benchmarks_on_gpu", "09_umap_proxies"),
+    "09_umap_proxies": ("08_parameter_study_N_r", "10_ablation_table"),
+    "10_ablation_table": ("09_umap_proxies", "11_efficiency"),
+    "11_efficiency": ("10_ablation_table", None),
+}
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_notebook_structure(name):
+    nb = jupytext.read(NOTEBOOK_DIR / f"{name}.py", fmt="py:percent")
+    markdown, code = _sources(nb, "markdown"), _sources(nb, "code")
+    first = markdown[0].splitlines()[0]
+    targets = re.findall(r"\]\(([^)]+)\)", first)
+    previous, following = EXPERIMENT_NAVIGATION[name]
+    assert targets[0] == f"{previous}.ipynb" and "README.md" in targets and "GLOSSARY.md" in targets
+    assert (targets[-1] == f"{following}.ipynb") if following else targets[-1] == "GLOSSARY.md"
+    assert re.search(r"about \d+ min$", first), "the header ends with an estimated time"
+    assert all((NOTEBOOK_DIR / t).exists() or t == "GLOSSARY.md" for t in targets), targets
+    assert "Learning goals" in markdown[0] and "Prerequisites" in markdown[0]
+    setup_cell = code[0].strip().replace("import save_figure, setup", "import setup, save_figure")  # ruff's order
+    assert setup_cell == "from proxygml_lite.notebook import setup, save_figure\n\ncfg = setup(seed=0)"
+    assert any("## Summary" in m for m in markdown)
+    exercises = next(m for m in markdown if m.startswith("## Exercises"))
+    solutions = exercises.count("<details><summary>Solution</summary>")
+    assert solutions >= 2 and solutions == exercises.count("</details>")
+    everything = "\n".join(code)
+    saved = re.findall(r'save_figure\(fig, "([^"]+)"\)', everything)
+    assert len(saved) >= 2 and all(s.startswith(name[:3]) for s in saved) and len(saved) == len(set(saved))
+    assert "study_widgets." in everything, "each notebook offers a widget"
+    assert "save_figure(fig, f" not in everything, "figure names are literal (the smoke test checks them)"
+    assert not re.search(r"^\s*def ", everything, re.M), "plot and helper functions live in the package"

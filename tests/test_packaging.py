@@ -90,3 +90,38 @@ def test_the_installed_copy_loads_the_papers_tables_and_knows_its_version(wheel,
     assert Path(facts["file"]).is_relative_to(target)
     assert facts["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert facts["ablation"] == 8 and facts["comparison"] > 0 and facts["rows"] > 0
+
+
+def test_a_notebook_runs_from_the_installed_copy_and_writes_beside_itself(wheel, tmp_path, monkeypatch):
+    """Notebook 01 executed against the wheel only: its figures go to figures/ beside it, never into the package."""
+    import importlib.util
+
+    import nbformat
+
+    target = tmp_path / "site"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    spec = importlib.util.spec_from_file_location("_execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    course = tmp_path / "course"
+    course.mkdir()
+    source = shutil.copy(ROOT / "notebooks" / "01_proxies_and_similarity_graph.py", course)
+    before = sorted(p.relative_to(target) for p in target.rglob("*") if "__pycache__" not in p.parts)
+    monkeypatch.setenv("PYTHONPATH", str(target))  # the kernel imports the installed copy, not this checkout
+    monkeypatch.delenv("PROXYGML_FIGURES_DIR", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    nb = runner.read_source(Path(source))
+    nb.cells.append(nbformat.v4.new_code_cell("import proxygml_lite\nprint('imported from', proxygml_lite.__file__)"))
+    runner.execute(nb, smoke=False, cwd=course, timeout=300)
+    printed = "".join(o.get("text", "") for cell in nb.cells for o in cell.get("outputs", []))
+    assert "mode=full" in printed and str(ROOT) not in printed
+    assert f"imported from {target}" in printed
+    assert (course / "figures" / "01_toy_circle.png").is_file()
+    after = sorted(p.relative_to(target) for p in target.rglob("*") if "__pycache__" not in p.parts)
+    assert after == before, "the notebook wrote inside the installed package"

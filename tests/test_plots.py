@@ -460,11 +460,11 @@ def test_a_failing_redraw_raises_instead_of_failing_silently(data):
 def test_class_colours_are_never_the_red_or_blue_of_s():
     from matplotlib.colors import to_rgba
 
-    colours = plots.class_colors(8)
-    assert len({tuple(c) for c in colours}) == 8
-    for name in ("tab:red", "tab:blue"):
+    colours = plots.class_colors(14)
+    assert len({tuple(c) for c in colours}) == 14
+    for name in ("tab:red", "tab:blue", "tab:gray"):
         assert not any(np.allclose(c, to_rgba(name)) for c in colours)
-    assert len({tuple(c) for c in plots.class_colors(14)}) == 14
+    assert not any(np.allclose(c[0], c[1]) and np.allclose(c[1], c[2]) for c in colours)  # no grey at all
 
 
 def _class_coloured_figures(data):

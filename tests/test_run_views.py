@@ -22,8 +22,22 @@ def tiny_run(tmp_path_factory):
     root = make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
     out = tmp_path_factory.mktemp("run") / "run"
     config = config_from_preset(
-        "folder", data=str(root), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=6, epochs=2, image_size=16,
-        workers=0, quiet=True, device="cpu", warm=0, compute_nmi=False, recall_ks=(1, 2), out=str(out),
+        "folder",
+        data=str(root),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=6,
+        epochs=2,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        warm=0,
+        compute_nmi=False,
+        recall_ks=(1, 2),
+        out=str(out),
     )
     recorder = diagnostics.DiagnosticsRecorder(per_class=2)
     train(config, callback=recorder)
@@ -76,7 +90,8 @@ def test_subgraph_statistics_against_a_hand_computed_case():
     assert stats["proxy cosine within classes"] == pytest.approx((1.0 + -1.0) / 2)
     assert stats["nearest-proxy accuracy"] == pytest.approx(1.0)
     assert stats["L^s plain"] == pytest.approx(
-        float(torch.nn.functional.cross_entropy(torch.tensor([[2.0, 0.0], [0.0, 0.0]]), labels)))
+        float(torch.nn.functional.cross_entropy(torch.tensor([[2.0, 0.0], [0.0, 0.0]]), labels))
+    )
 
 
 def test_recorder_writes_one_row_per_epoch_and_plots(tiny_run):
@@ -139,10 +154,14 @@ def test_umap_is_fitted_once_for_all_epochs_and_drawn_per_epoch():
 def test_snapshots_from_arrays_and_spread_over_epochs(tmp_path):
     snapshots = _snapshots(epochs=(0, 2, 5))
     path = tmp_path / "N3_r0.05_s0.npz"
-    np.savez(path, epochs=np.array([0, 2, 5]), N=np.array(3),
-             proxies=np.stack([s.proxies for s in snapshots]).astype(np.float16),
-             train_embeddings=np.stack([s.embeddings for s in snapshots]).astype(np.float16),
-             train_labels=snapshots[0].labels)
+    np.savez(
+        path,
+        epochs=np.array([0, 2, 5]),
+        N=np.array(3),
+        proxies=np.stack([s.proxies for s in snapshots]).astype(np.float16),
+        train_embeddings=np.stack([s.embeddings for s in snapshots]).astype(np.float16),
+        train_labels=snapshots[0].labels,
+    )
     loaded = umap_views.snapshots_from_arrays(np.load(path), epochs=[0, 5])
     assert [s.epoch for s in loaded] == [0, 5] and loaded[1].proxies.dtype == np.float32
     assert np.allclose(loaded[1].proxies, snapshots[2].proxies, atol=1e-2)

@@ -19,23 +19,37 @@ def _grid(seeds=(0, 1, 2), C=10):
     for n in (1, 4):
         for r in (0.1, 0.3):
             for seed in seeds:
-                rows.append({"N": n, "r": r, "k": math.ceil(r * C * n), "seed": seed,
-                             "R@1": 0.5 + 0.05 * n + r + 0.01 * seed, "NMI": 0.6 + 0.01 * seed,
-                             "config": json.dumps({"N": n, "r": r, "seed": seed})})
+                rows.append(
+                    {
+                        "N": n,
+                        "r": r,
+                        "k": math.ceil(r * C * n),
+                        "seed": seed,
+                        "R@1": 0.5 + 0.05 * n + r + 0.01 * seed,
+                        "NMI": 0.6 + 0.01 * seed,
+                        "config": json.dumps({"N": n, "r": r, "seed": seed}),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def _ablation(seeds=(0, 1, 2)):
-    return pd.DataFrame([{"row": row, "seed": seed, "R@1": 0.4 + 0.05 * row + 0.02 * seed, "NMI": 0.5 + 0.01 * row,
-                          "config": "{}"} for row in range(1, 9) for seed in seeds])
+    return pd.DataFrame(
+        [
+            {"row": row, "seed": seed, "R@1": 0.4 + 0.05 * row + 0.02 * seed, "NMI": 0.5 + 0.01 * row, "config": "{}"}
+            for row in range(1, 9)
+            for seed in seeds
+        ]
+    )
 
 
 def _efficiency():
     rows = []
     for series in ("ProxyGML N=12 λ=0.3", "ProxyGML N=1 λ=0", "SoftTriple"):
         for c in (100, 1000, 11318):
-            rows.append({"series": series, "num_classes": c, "time_ms": c / 100 + len(series),
-                         "peak_memory_mb": c / 10})
+            rows.append(
+                {"series": series, "num_classes": c, "time_ms": c / 100 + len(series), "peak_memory_mb": c / 10}
+            )
     return pd.DataFrame(rows)
 
 

@@ -30,8 +30,7 @@ def test_heatmap_widget_redraws():
 def test_umap_widget_switches_run_epoch_and_classes():
     views = {
         "N = 3": umap_views.fit_umap(_snapshots(epochs=(0, 4)), seed=0, n_neighbors=5, n_epochs=20),
-        "N = 3 merged": umap_views.fit_umap(_snapshots(epochs=(0, 4), merge=True), seed=0, n_neighbors=5,
-                                            n_epochs=20),
+        "N = 3 merged": umap_views.fit_umap(_snapshots(epochs=(0, 4), merge=True), seed=0, n_neighbors=5, n_epochs=20),
     }
     w = study_widgets.umap_widget(views, classes=2)
     assert "epoch 4" in w.figure.axes[0].get_title()

@@ -146,10 +146,10 @@ def subgraph_widget(
     labels,
     *,
     num_classes: int,
-    modes_per_class: int | None = None,
     proxies_per_class: int = 2,
     r: float = 0.3,
     sample_index: int = 0,
+    modes_per_class: int | None = None,
     proxy_jitter: float = 0.3,
     seed: int = 0,
 ) -> InteractivePlot:
@@ -178,10 +178,10 @@ def votes_widget(
     labels,
     *,
     num_classes: int,
-    modes_per_class: int | None = None,
     proxies_per_class: int = 2,
     r: float = 0.3,
     sample_index: int = 0,
+    modes_per_class: int | None = None,
     proxy_jitter: float = 0.3,
     seed: int = 0,
 ) -> InteractivePlot:

@@ -23,8 +23,8 @@ SIMILARITY_CMAP = "RdBu_r"
 #: Font size (points) of tick labels, legends and annotations: readable at the size the figures are shown.
 FONT_SIZE = 9
 FADED = 0.25
-#: Class colours: tab10 without its red and blue (those belong to S), then grey tones of tab20 beyond.
-_CLASS_PALETTE = ("tab:orange", "tab:green", "tab:purple", "tab:cyan", "tab:pink", "tab:olive", "tab:brown", "tab:gray")
+#: Class colours: tab10 without red and blue (they belong to S) and grey (non-class marks), then tab20 likewise.
+_CLASS_PALETTE = ("tab:orange", "tab:green", "tab:purple", "tab:cyan", "tab:pink", "tab:olive", "tab:brown")
 #: Greys and line styles for what is not a class (runs, settings): (colour, line style, marker).
 SERIES_STYLES = (
     ("black", "-", "o"),
@@ -43,7 +43,7 @@ def class_colors(num_classes: int) -> np.ndarray:
     if num_classes <= len(_CLASS_PALETTE):
         return np.array([to_rgba(name) for name in _CLASS_PALETTE[:num_classes]])
     cmap = plt.get_cmap("tab20")
-    usable = [i for i in range(20) if i not in (0, 1, 6, 7)]  # drop tab20's blues and reds
+    usable = [i for i in range(20) if i not in (0, 1, 6, 7, 14, 15)]  # drop tab20's blues, reds and greys
     return np.array([cmap(usable[c % len(usable)]) for c in range(num_classes)])
 
 
