@@ -202,6 +202,17 @@ print(early[columns].to_string(float_format=lambda v: f"{v:.3f}"))
 print(f"\nafter the last epoch ({epochs}):")
 print(last[columns].to_string(float_format=lambda v: f"{v:.3f}"))
 
+# %%
+for run, rows in per_epoch.groupby("run", sort=False):
+    easy = rows[rows["L^s mask"] < 0.05]
+    apart = rows[rows["cosine between classes"] < 0.5]
+    evaluated = rows[rows["R@1"].notna()]
+    print(
+        f"{run:18s}: L^s < 0.05 in {len(easy):2d} of {len(rows)} epochs; samples of different classes apart "
+        f"(mean cosine < 0.5) from epoch {int(apart['epoch'].iloc[0]) if len(apart) else 'never'}; "
+        f"R@1 {100 * evaluated['R@1'].iloc[-1]:.1f} % after epoch {int(evaluated['epoch'].iloc[-1])}"
+    )
+
 # %% [markdown]
 # One seed per probe: these runs explain a mechanism; the seeded numbers of rows 2, 7 and 8 are in the table above.
 
