@@ -106,6 +106,12 @@ if missing:
 
 # %%
 summary = study_tables.summarize_seeds(grid, by=["N", "r"])
+READING = {
+    "holds": "the fewer, the better",
+    "reversed": "more is better",
+    "within the seed spread": "no difference beyond the seed spread",
+    "too few seeds": "too few seeds to tell",
+}
 for n, cells in summary.groupby("N"):
     cells = cells.sort_values("k")
     if len(cells) < 2:
@@ -117,7 +123,7 @@ for n, cells in summary.groupby("N"):
         f"N = {int(n):2d} (CN = {100 * int(n):5d}): k = {int(few['k']):3d} -> R@1 "
         f"{study_tables.format_mean_std(few['R@1 mean'], few['R@1 std'])}; k = {int(many['k']):3d} -> "
         f"{study_tables.format_mean_std(many['R@1 mean'], many['R@1 std'])}; fewer minus more: "
-        f"{100 * verdict['difference']:+.1f} points (spread {100 * verdict['spread']:.1f}): {verdict['verdict']}"
+        f"{100 * verdict['difference']:+.1f} points (spread {100 * verdict['spread']:.1f}): {READING[verdict['verdict']]}"
     )
 best = summary.loc[summary["R@1 mean"].idxmax()]
 print(
