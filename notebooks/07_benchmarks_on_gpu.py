@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 06 Training on glyphs](06_training_on_glyphs.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [08 Parameter study of N and r →](08_parameter_study_N_r.ipynb) · about 1 min
+# [← 06 Training on glyphs](06_training_on_glyphs.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [08 Parameter study of N and r →](08_parameter_study_N_r.ipynb) · about 20 min
 #
 # # 7. CUB-200-2011, Cars196 and Stanford Online Products on a GPU
 #
@@ -50,7 +50,7 @@ import torch
 from IPython.display import display
 
 from proxygml_lite import experiments, miniature_data, run_views, steps, study_plots, study_views, study_widgets
-from proxygml_lite.config import config_from_preset, preset
+from proxygml_lite.config import config_from_preset
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data.manifest import prepare_command
 
@@ -129,9 +129,9 @@ keys = [
     "weight_lambda",
     "freeze_bn",
 ]
-recipe = pd.DataFrame({name: {k: str(preset(name)[k]) for k in keys} for name in BENCHMARKS})
+recipe = pd.DataFrame({name: {k: str(getattr(config_from_preset(name), k)) for k in keys} for name in BENCHMARKS})
 recipe.loc["k = ceil(r C N)"] = [
-    str(steps.subgraph_size(0.05, c, preset(name)["N"])) for name, c in zip(BENCHMARKS, (100, 98, 11318))
+    str(steps.subgraph_size(0.05, c, config_from_preset(name).N)) for name, c in zip(BENCHMARKS, (100, 98, 11318))
 ]
 display(recipe)
 
@@ -162,7 +162,7 @@ for name in BENCHMARKS:
             )
         continue
     classes = miniature_data.MINIATURE_SIZES[name][0]
-    n = preset(name)["N"]
+    n = config_from_preset(name).N
     miniature_r = (n + 1) / (classes * n) + 0.1  # k = ceil(r C N) > N
     config = config_from_preset(
         name,

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 07 CUB, Cars and SOP on a GPU](07_benchmarks_on_gpu.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [09 UMAP views of proxies →](09_umap_proxies.ipynb) · about 1 min
+# [← 07 CUB, Cars and SOP on a GPU](07_benchmarks_on_gpu.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [09 UMAP views of proxies →](09_umap_proxies.ipynb) · about 20 min
 #
 # # 8. Parameter study of $N$ and $r$
 #

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 08 Parameter study of N and r](08_parameter_study_N_r.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [10 Ablation table →](10_ablation_table.ipynb) · about 2 min
+# [← 08 Parameter study of N and r](08_parameter_study_N_r.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [10 Ablation table →](10_ablation_table.ipynb) · about 20 min
 #
 # # 9. UMAP views of proxies and embeddings
 #

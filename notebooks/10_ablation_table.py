@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# [← 09 UMAP views of proxies](09_umap_proxies.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [11 Efficiency →](11_efficiency.ipynb) · about 6 min
+# [← 09 UMAP views of proxies](09_umap_proxies.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [11 Efficiency →](11_efficiency.ipynb) · about 30 min
 #
 # # 10. The ablation table
 #
@@ -108,14 +108,14 @@ save_figure(fig, "10_ablation_vs_paper")
 # The paper's table supports a few qualitative statements. Each is checked below on the paper's own numbers (its
 # difference in points) and on this code's seeds: "holds" when the difference of the means has the paper's sign
 # and exceeds the sum of the two standard deviations, "reversed" when it exceeds it with the other sign, "within
-# the seed spread" otherwise (then this experiment cannot tell).
+# the seed spread" otherwise (then this experiment cannot tell), "too few seeds" when a row has a single seed.
 
 # %%
 claims = study_tables.ablation_claims(ablation)
 display(claims)
 
 # %%
-for verdict in ("holds", "reversed", "within the seed spread"):
+for verdict in ("holds", "reversed", "within the seed spread", "too few seeds"):
     names = claims.loc[claims["here"] == verdict, "claim"].tolist()
     print(f"{verdict} ({len(names)}): " + ("; ".join(names) if names else "none"))
 
@@ -136,6 +136,9 @@ study_widgets.ablation_widget(ablation)
 # %%
 summary = study_tables.summarize_seeds(ablation, by=["row"])
 for number in (2, 7, 8):
+    if number not in set(summary["row"]):
+        print(f"row {number}: not in the table")
+        continue
     cell = summary.set_index("row").loc[number]
     print(
         f"row {number}: R@1 {study_tables.format_mean_std(cell['R@1 mean'], cell['R@1 std'])} %, "
@@ -202,8 +205,40 @@ print(early[columns].to_string(float_format=lambda v: f"{v:.3f}"))
 print(f"\nafter the last epoch ({epochs}):")
 print(last[columns].to_string(float_format=lambda v: f"{v:.3f}"))
 
+# %%
+for run, rows in per_epoch.groupby("run", sort=False):
+    easy = rows[rows["L^s mask"] < 0.05]
+    apart = rows[rows["cosine between classes"] < 0.5]
+    evaluated = rows[rows["R@1"].notna()]
+    print(
+        f"{run:18s}: L^s < 0.05 in {len(easy):2d} of {len(rows)} epochs; samples of different classes apart "
+        f"(mean cosine < 0.5) from epoch {int(apart['epoch'].iloc[0]) if len(apart) else 'never'}; "
+        f"R@1 {100 * evaluated['R@1'].iloc[-1]:.1f} % after epoch {int(evaluated['epoch'].iloc[-1])}"
+    )
+
 # %% [markdown]
-# One seed per probe: these runs explain a mechanism; the seeded numbers of rows 2, 7 and 8 are in the table above.
+# What the probes show (one seed each; every number below is printed above):
+#
+# * **Row 7 at the preset's learning rates.** By epoch 2, $\mathcal{L}^s$ is 0.017 while samples of different
+#   classes are still almost parallel (mean cosine 0.958) and R@1 is 8.6 %: the own class wins its subgraph with a
+#   vote of 9.9 (of at most $N = 12$) against 3.8 for the strongest other class, without any separation of the
+#   classes. That is the hypothesis: the $N$-fold own vote makes $\mathcal{L}^s$ easy. The run stays on this
+#   plateau ($\mathcal{L}^s < 0.05$ in 11 epochs), and the classes come apart only from epoch 34; after 50 epochs it
+#   reaches 76.9 % R@1. On `glyphs_hard` the collapse is therefore a long plateau that 50 epochs outlast, not a dead
+#   end. The quick `glyphs` preset trains 6 epochs, so its rows 2 and 7 (README) were measured on the plateau:
+#   **fewer epochs** is why they looked broken there.
+# * **$N = 1$ (same $k = 60$).** With one own proxy the own vote is at most 1, like one other proxy's: $\mathcal{L}^s$
+#   never gets small (3.9 at epoch 2), the classes separate from epoch 2, and there is no plateau. This supports
+#   the $N$-fold own vote as the cause.
+# * **A 10 times lower learning rate** does not help; it keeps row 7 on the plateau for the whole run (R@1 9.4 %
+#   after 50 epochs).
+# * **With $\mathcal{L}^p$ (row 8)**, $\mathcal{L}^s$ never drops below 0.05 and the classes come apart from epoch
+#   15, long before row 7: $\mathcal{L}^p$ keeps the proxies of different classes apart, so the other classes'
+#   proxies stay in the subgraphs as competitors. Notebook 6 shows a short version of the same dip-and-rise of
+#   $\mathcal{L}^s$ in the full ProxyGML.
+#
+# These are single runs that explain a mechanism; whether rows 2 and 7 end lower than row 8 is answered by the
+# seeded table above, not by the probes.
 
 # %% [markdown]
 # ## Summary

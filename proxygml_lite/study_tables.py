@@ -232,7 +232,9 @@ def compare_cells(summary: pd.DataFrame, *, key: str, better, worse, metric: str
     a, b = rows.loc[better], rows.loc[worse]
     difference = float(a[f"{metric} mean"] - b[f"{metric} mean"])
     spread = float(a[f"{metric} std"] + b[f"{metric} std"])
-    if beyond_spread(a[f"{metric} mean"], a[f"{metric} std"], b[f"{metric} mean"], b[f"{metric} std"]):
+    if np.isnan(spread):
+        verdict = "too few seeds"
+    elif beyond_spread(a[f"{metric} mean"], a[f"{metric} std"], b[f"{metric} mean"], b[f"{metric} std"]):
         verdict = "holds" if difference > 0 else "reversed"
     else:
         verdict = "within the seed spread"
@@ -245,8 +247,8 @@ def ablation_claims(table: pd.DataFrame, *, metric: str = "R@1") -> pd.DataFrame
     Returns one row per claim: ``claim``, ``paper: difference`` (points, from
     the published table), ``here: difference`` and ``here: spread`` (points:
     the difference of the means and the sum of the two stds) and ``here``
-    (``"holds"``, ``"reversed"`` or ``"within the seed spread"``, by
-    :func:`beyond_spread`).
+    (``"holds"``, ``"reversed"``, ``"within the seed spread"``, by
+    :func:`beyond_spread`, or ``"too few seeds"`` when a row has one seed).
     """
     from .paper import paper_ablation
 

@@ -246,6 +246,7 @@ def plot_cost_series(
             "time_ms": "forward + backward, ms",
             "peak_memory_mb": "peak memory, MB",
             "saved_tensors_mb": "saved for backward, MB",
+            "peak_rss_mb": "peak process memory growth, MB",
         }.get(value, value)
     )
     ax.legend(fontsize=7)

@@ -108,7 +108,9 @@ def cost_widget(table: pd.DataFrame, *, value: str = "time_ms") -> InteractivePl
     """Notebook 11: choose time or memory and the series -> cost of the loss layer against ``C``."""
     name = "series" if "series" in table.columns else "loss"
     values = [
-        v for v in ("time_ms", "peak_memory_mb", "saved_tensors_mb") if v in table.columns and table[v].notna().any()
+        v
+        for v in ("time_ms", "saved_tensors_mb", "peak_rss_mb", "peak_memory_mb")
+        if v in table.columns and table[v].notna().any()
     ]
     if value not in values:
         raise ValueError(f"no measured {value!r} in the table; it has {values}")

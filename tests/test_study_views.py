@@ -159,6 +159,8 @@ def test_ablation_claims_use_the_paper_and_the_seed_spread():
     noisy = table.copy()
     noisy.loc[noisy["seed"] == 2, "R@1"] += 0.3  # std 0.17 per row: nothing is beyond the spread
     assert set(study_tables.ablation_claims(noisy)["here"]) == {"within the seed spread"}
+    one_seed = study_tables.ablation_claims(table[(table["row"] != 5) | (table["seed"] == 0)]).set_index("claim")
+    assert one_seed.loc["S^pos helps on top of M and L^p (row 8 > row 5)", "here"] == "too few seeds"
     only = study_tables.ablation_claims(table[table["row"].isin([1, 2])])
     assert list(only["claim"]) == ["S^pos alone helps (row 2 > row 1)"]
 
