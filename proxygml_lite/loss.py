@@ -145,44 +145,6 @@ class ProxyGMLLoss(nn.Module):
         """The detached terms of the last call: ``{"loss_s": L^s, "loss_p": L^p}`` (logged as columns)."""
         return {"loss_s": self.loss_s, "loss_p": self.loss_p}
 
-    def _check_inputs(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
-        """Shapes and dtypes (free); with ``validate`` also the values (each check waits for the device)."""
-        if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2:
-            shape = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__
-            raise ValueError(f"embeddings must be a 2-D tensor of shape (B, {self.embedding_dim}); got {shape}")
-        if embeddings.shape[1] != self.embedding_dim:
-            raise ValueError(
-                f"embeddings must have embedding_dim={self.embedding_dim} columns; got shape {tuple(embeddings.shape)}"
-            )
-        if embeddings.shape[0] == 0:
-            raise ValueError("embeddings is empty: the batch needs at least one sample")
-        if not embeddings.is_floating_point():
-            raise ValueError(f"embeddings must be a floating-point tensor; got dtype {embeddings.dtype}")
-        if not isinstance(labels, torch.Tensor) or labels.dim() != 1:
-            shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
-            raise ValueError(f"labels must be a 1-D integer tensor of shape (B,); got {shape}")
-        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-            raise ValueError(f"labels must be an integer tensor (int64 class indices); got dtype {labels.dtype}")
-        if labels.shape[0] != embeddings.shape[0]:
-            raise ValueError(
-                f"labels has {labels.shape[0]} entries but embeddings has {embeddings.shape[0]} rows; they must match"
-            )
-        if not self.validate:
-            return
-        low, high = int(labels.min()), int(labels.max())
-        if low < 0 or high >= self.num_classes:
-            raise ValueError(
-                f"labels must lie in [0, num_classes) = [0, {self.num_classes}); got values in [{low}, {high}]. "
-                "Map the training classes to 0..C-1 (and check num_classes)."
-            )
-        if not torch.isfinite(embeddings).all():
-            raise ValueError("embeddings contain NaN or Inf; check the model's outputs and the learning rate")
-        if not torch.isfinite(self.proxies).all():
-            raise ValueError(
-                "the proxies contain NaN or Inf (an earlier update diverged, or they were loaded from a bad "
-                "checkpoint); lower the proxy learning rate (--centerlr) or re-initialise the loss"
-            )
-
     def _warn_if_trivial(self) -> None:
         if self._warned_small_k or not self.positive_mask or self.k > self.proxies_per_class:
             return
@@ -203,7 +165,7 @@ class ProxyGMLLoss(nn.Module):
 
         Labels of any integer dtype are accepted (uint8, int32, ...) and used as int64.
         """
-        self._check_inputs(embeddings, labels)
+        check_inputs(self, embeddings, labels)
         self._warn_if_trivial()
         if labels.dtype != torch.long:
             labels = labels.long()
@@ -226,6 +188,45 @@ class ProxyGMLLoss(nn.Module):
         self.loss_s = loss_s.detach()
         self.loss_p = loss_p.detach()
         return total
+
+
+def check_inputs(loss: ProxyGMLLoss, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+    """Shapes and dtypes (free); with ``loss.validate`` also the values (each check waits for the device)."""
+    if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2:
+        shape = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__
+        raise ValueError(f"embeddings must be a 2-D tensor of shape (B, {loss.embedding_dim}); got {shape}")
+    if embeddings.shape[1] != loss.embedding_dim:
+        raise ValueError(
+            f"embeddings must have embedding_dim={loss.embedding_dim} columns; got shape {tuple(embeddings.shape)}"
+        )
+    if embeddings.shape[0] == 0:
+        raise ValueError("embeddings is empty: the batch needs at least one sample")
+    if not embeddings.is_floating_point():
+        raise ValueError(f"embeddings must be a floating-point tensor; got dtype {embeddings.dtype}")
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1:
+        shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be a 1-D integer tensor of shape (B,); got {shape}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be an integer tensor (int64 class indices); got dtype {labels.dtype}")
+    if labels.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"labels has {labels.shape[0]} entries but embeddings has {embeddings.shape[0]} rows; they must match"
+        )
+    if not loss.validate:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= loss.num_classes:
+        raise ValueError(
+            f"labels must lie in [0, num_classes) = [0, {loss.num_classes}); got values in [{low}, {high}]. "
+            "Map the training classes to 0..C-1 (and check num_classes)."
+        )
+    if not torch.isfinite(embeddings).all():
+        raise ValueError("embeddings contain NaN or Inf; check the model's outputs and the learning rate")
+    if not torch.isfinite(loss.proxies).all():
+        raise ValueError(
+            "the proxies contain NaN or Inf (an earlier update diverged, or they were loaded from a bad "
+            "checkpoint); lower the proxy learning rate (--centerlr) or re-initialise the loss"
+        )
 
 
 def _build_proxygml(num_classes: int, embedding_dim: int, proxies_per_class: int = 12, **options) -> ProxyGMLLoss:

@@ -56,7 +56,9 @@ _SOP_SUPER = (
 
 
 def _canonical(name: str) -> str:
-    name = {"sop": "online_products"}.get(name, name)
+    from .registry import DATASETS
+
+    name = DATASETS.canonical(name) if name in DATASETS else name  # "sop" -> "online_products"
     if name not in MINIATURE_SIZES:
         raise ValueError(f"no miniature of {name!r}; choose one of cub200, cars196, online_products (sop)")
     return name

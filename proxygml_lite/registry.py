@@ -5,8 +5,8 @@ the efficiency helper, the toy trainer, ``load_dataset``, the data command
 line and ``build_model`` all read these three registries, so a name added
 here (from the package or from your own code) is known everywhere::
 
-    from proxygml_lite import register_loss, config_from_preset
-    from proxygml_lite.train import train
+    from proxygml_lite import register_loss
+    from proxygml_lite.training import config_from_preset, train
 
     register_loss("mine", lambda num_classes, embedding_dim, **kwargs: MyLoss(num_classes, embedding_dim, **kwargs))
     train(config_from_preset("glyphs", loss="mine"))

@@ -387,9 +387,16 @@ def mathjax_folder() -> Path:
     return folder
 
 
-def _page_notebook(page: Page) -> nbformat.NotebookNode:
+def _page_notebook(page: Page, warnings: list[str]) -> nbformat.NotebookNode:
     if page.kind == "notebook":
-        return _static_widgets(nbformat.read(page.source, as_version=4))
+        notebook = nbformat.read(page.source, as_version=4)
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        if code and not any(cell.get("execution_count") for cell in code):
+            warnings.append(
+                f"{page.source.name} was never executed: its page has no outputs "
+                f"(python scripts/execute_notebooks.py {page.source.name[:2]})"
+            )
+        return _static_widgets(notebook)
     notebook = nbformat.v4.new_notebook()
     notebook.cells.append(nbformat.v4.new_markdown_cell(page.source.read_text()))
     return notebook
@@ -430,7 +437,7 @@ def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = Fa
                 "book_static": "_static/",
                 "mathjax_config": MATHJAX_CONFIG,
             }
-            body, _ = exporter.from_notebook_node(_page_notebook(page), resources=resources)
+            body, _ = exporter.from_notebook_node(_page_notebook(page, report.warnings), resources=resources)
             body = _add_heading_slugs(body)
             body = _rewrite_links(body, page, targets, report.warnings)
             body = _copy_images(body, page, staging, report.warnings)

@@ -94,6 +94,8 @@ def test_widgets_are_drawn_from_their_saved_state(book):
 
 
 def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
+    import nbformat
+
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     first = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))[0]
@@ -105,8 +107,12 @@ def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
     )
     (notebooks / "GLOSSARY.md").write_text("# Glossary\n\n## One letter, two meanings\n\n$M$ and $P$.\n")
     (notebooks / "99_not_written.py").write_text("# %% [markdown]\n# # 99. Not executed yet\n")
+    unexecuted = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nbformat.write(unexecuted, notebooks / "98_unexecuted.ipynb")
     report = build_book.build(tmp_path / "book", notebooks, quiet=True)
     assert any("99_not_written.py has no executed .ipynb" in warning for warning in report.warnings)
+    assert any("98_unexecuted.ipynb was never executed" in warning for warning in report.warnings)
+    assert not any(f"{first.name} was never executed" in warning for warning in report.warnings)
     index = (tmp_path / "book" / "index.html").read_text()
     assert f'href="{first.stem}.html"' in index
     assert 'href="GLOSSARY.html#one-letter-two-meanings"' in index
@@ -118,19 +124,29 @@ def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
     assert 'id="one-letter-two-meanings"' in glossary
 
 
+def _small_course(folder: Path) -> Path:
+    """A notebooks folder with the contents page and the first notebook only (a quick build)."""
+    notebooks = folder / "notebooks"
+    notebooks.mkdir()
+    shutil.copy(ROOT / "notebooks" / "README.md", notebooks / "README.md")
+    shutil.copy(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))[0], notebooks)
+    return notebooks
+
+
 def test_build_replaces_the_site_as_a_whole_and_nothing_else(tmp_path):
+    notebooks = _small_course(tmp_path)
     out = tmp_path / "book"
-    build_book.build(out, quiet=True)
+    build_book.build(out, notebooks, quiet=True)
     (out / "stale.html").write_text("old")
-    build_book.build(out, quiet=True)
+    build_book.build(out, notebooks, quiet=True)
     assert not (out / "stale.html").exists() and (out / "index.html").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["book"], "the staging folder was left behind"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book", "notebooks"], "the staging folder was left behind"
     assert (out.stat().st_mode & 0o777) == (0o777 & ~fileio.current_umask()), "the site is not private"
     # A folder that is not a built site is never deleted.
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
     with pytest.raises(SystemExit, match="refusing to replace"):
-        build_book.build(tmp_path / "mine", quiet=True)
+        build_book.build(tmp_path / "mine", notebooks, quiet=True)
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 

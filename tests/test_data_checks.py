@@ -281,3 +281,16 @@ def test_cars_annos_is_copied_not_linked(monkeypatch, root):
     assert os.stat(copy).st_ino != os.stat(annos).st_ino and os.stat(annos).st_nlink == 1
     copy.write_bytes(b"changed")
     assert annos.read_bytes() == before
+
+
+def test_data_check_on_a_prepared_benchmark_names_the_bad_file_and_the_rebuild(monkeypatch, root, capsys):
+    use_cub(monkeypatch, root)
+    run_prepare("cub200", root)
+    assert data_cli(["check", "cub200", "--data-root", str(root), "--quiet"]) == 0
+    assert "test: all 5 images decode" in capsys.readouterr().out
+    victim = next((root / "cub200" / "train" / "0").iterdir())
+    os.unlink(victim)  # break the hard link, keep the count
+    victim.write_bytes(b"")
+    assert data_cli(["check", "cub200", "--data-root", str(root), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert str(victim) in err and "empty file" in err and "prepare cub200" in err and "--force" in err

@@ -177,3 +177,20 @@ def test_private_modes_inside_an_archive_do_not_make_raw_private(umask, monkeypa
     )
     P.prepare_dataset("cub200", root, progress=False, log=lambda m: None)
     assert unreadable(root / "raw") == [] and unreadable(root / "cub200") == []
+
+
+def test_downloaded_weights_are_readable_in_a_shared_hub_cache(umask, monkeypatch, tmp_path):
+    import shutil
+    import tempfile
+
+    from proxygml_lite.models import common
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):  # what torch.hub does: 0600 temp file, moved
+        with tempfile.NamedTemporaryFile(delete=False, dir=os.path.dirname(dst)) as fh:
+            fh.write(b"weights")
+        shutil.move(fh.name, dst)
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    path = common.fetch_to_hub_cache("https://example.org/weights-0123abcd.pth")
+    assert path.read_bytes() == b"weights" and unreadable(tmp_path / "hub") == []

@@ -7,7 +7,6 @@ import pytest
 
 from proxygml_lite.config import TrainConfig, build_parser, config_from_preset, parse_args
 
-
 #: flags that are not settings: --config names a saved configuration to start from
 NOT_SETTINGS = {"help", "config"}
 
@@ -76,3 +75,12 @@ def test_defaults_live_in_the_dataclass_and_presets_hold_only_differences():
     for name, values in PRESETS.items():
         same = [k for k, v in values.items() if getattr(defaults, k) == (tuple(v) if isinstance(v, list) else v)]
         assert not same, f"preset {name} repeats the defaults of {same}"
+
+
+def test_preset_returns_every_setting_with_the_differences_on_top():
+    from proxygml_lite.config import preset
+
+    cub = preset("cub200")
+    assert (cub["N"], cub["r"], cub["freeze_bn"], cub["workers"]) == (12, 0.05, True, 8)  # defaults + differences
+    assert preset("sop")["N"] == 1 and preset("glyphs")["backbone"] == "smallcnn"
+    assert "dataset" not in cub and "out" not in cub

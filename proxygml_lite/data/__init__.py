@@ -133,8 +133,10 @@ def load_dataset(
     if entry.options.get("takes_options"):
         return entry.factory(data_root, split, transform=transform, progress=progress, **glyph_options)
     if glyph_options:
+        first, *others = generated_datasets()
+        also = f" (and {', '.join(others)})" if others else ""
         raise ValueError(
-            f"generation options {sorted(glyph_options)} only apply to the {' / '.join(generated_datasets())} "
-            f"dataset; {entry.name!r} is read from disk as it is"
+            f"generation options {sorted(glyph_options)} only apply to the {first} dataset{also}; "
+            f"{entry.name!r} is read from disk as it is"
         )
     return entry.factory(data_root, split, transform=transform)

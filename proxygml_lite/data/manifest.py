@@ -43,7 +43,9 @@ class PreparedFolderError(ValueError):
 
 def prepare_command(name: str, data_root: str | os.PathLike, extra: str = "") -> str:
     """The exact command that (re)prepares ``name`` under ``data_root``."""
-    cli = "sop" if name == "online_products" else name
+    from ..registry import DATASETS
+
+    cli = min((name, *DATASETS.get(name).aliases), key=len) if name in DATASETS else name  # the short alias: sop
     return f"python -m proxygml_lite.data prepare {cli} --data-root {data_root}{extra}"
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..fileio import file_mode
 from ..registry import BACKBONES
 
 __all__ = [
@@ -248,6 +249,7 @@ def fetch_to_hub_cache(url: str) -> Path:
             f"could not download {url} to {dst} ({type(exc).__name__}: {exc}). Fix: download the file by hand "
             f"and put it at {dst}, or pass pretrained='/path/to/{dst.name}', or pretrained=False."
         ) from exc
+    os.chmod(dst, file_mode())  # torch.hub's temporary file is 0600; a shared cache must stay readable
     return dst
 
 

@@ -14,24 +14,40 @@ From the command line (training flags as for ``python -m proxygml_lite.train``):
     python -m proxygml_lite.studies grid --N-values 1 4 12 --r-values 0.05 0.2 --dataset glyphs
 
 :func:`compare_ablation_with_paper` puts an ablation table beside the paper's
-published one; :mod:`proxygml_lite.study_plots` draws both studies.
+published one.
+
+The studies wing: this module (the studies and their command line),
+:mod:`.plots` (run history, the N x r study, the ablation beside the paper,
+loss-layer costs), :mod:`.paper` (the paper's own tables, labelled as the
+paper's), :mod:`.efficiency` (loss-layer cost against the number of classes).
+``proxygml_lite.study_plots``, ``proxygml_lite.paper`` and
+``proxygml_lite.efficiency`` re-export them for older imports.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
-from .checkpoint import atomic_write_csv
-from .config import TrainConfig
-from .engine import RESUMABLE_CHANGES
-from .train import train
+from ..training.checkpoint import atomic_write_csv
+from ..training.config import TrainConfig
+from ..training.run_folder import RESUMABLE_CHANGES
+from ..training.trainer import train
 
-__all__ = ["ABLATION_ROWS", "ablation_config", "config_json", "run_cell", "run_parameter_study", "run_ablation", "compare_ablation_with_paper", "main"]
+__all__ = [
+    "ABLATION_ROWS",
+    "ablation_config",
+    "config_json",
+    "run_cell",
+    "run_parameter_study",
+    "run_ablation",
+    "compare_ablation_with_paper",
+    "main",
+]
 
 #: The paper's ablation table, rows 1-8: (row, S^pos, M, L^p).
 ABLATION_ROWS: tuple[tuple[int, bool, bool, bool], ...] = (
@@ -53,8 +69,9 @@ def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
     with open(path, encoding="utf-8") as fh:
         results = json.load(fh)
     saved, wanted = TrainConfig.with_defaults(results.get("config", {})), config.to_dict()
-    differing = sorted(k for k in set(saved) | set(wanted)
-                       if k not in RESUMABLE_CHANGES and saved.get(k) != wanted.get(k))
+    differing = sorted(
+        k for k in set(saved) | set(wanted) if k not in RESUMABLE_CHANGES and saved.get(k) != wanted.get(k)
+    )
     if differing:
         raise ValueError(
             f"study cell {cell_dir} was run with other settings ({', '.join(differing)} differ); "
@@ -83,8 +100,9 @@ def _row(results: dict, cell_dir: Path, cached: bool) -> dict:
     for name in ("R@1", "NMI"):
         if name in untrained:
             row[f"untrained {name}"] = untrained[name]
-    row.update(run_dir=str(cell_dir), cached=cached, elapsed_s=results.get("elapsed_s"),
-               config=config_json(results["config"]))
+    row.update(
+        run_dir=str(cell_dir), cached=cached, elapsed_s=results.get("elapsed_s"), config=config_json(results["config"])
+    )
     return row
 
 
@@ -138,10 +156,14 @@ def run_parameter_study(
         ``elapsed_s`` and ``config`` (the cell's configuration as JSON).
     """
     if base_config.loss != "proxygml":
-        raise ValueError(f"the N x r study is about ProxyGML; base_config.loss is {base_config.loss!r}. Use loss='proxygml'")
+        raise ValueError(
+            f"the N x r study is about ProxyGML; base_config.loss is {base_config.loss!r}. Use loss='proxygml'"
+        )
     N_values, r_values = list(N_values), list(r_values)
     if not N_values or not r_values:
-        raise ValueError("N_values and r_values must each hold at least one value, e.g. N_values=[1, 6, 12], r_values=[0.05, 0.1]")
+        raise ValueError(
+            "N_values and r_values must each hold at least one value, e.g. N_values=[1, 6, 12], r_values=[0.05, 0.1]"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_list, tagged = _seeds(seeds, base_config)
@@ -153,8 +175,15 @@ def run_parameter_study(
                 cell_dir = out_dir / (f"N{int(n)}_r{float(r):g}" + (f"_s{seed}" if tagged else ""))
                 results, cached = run_cell(config, cell_dir)
                 c = results["num_classes"]
-                rows.append({"N": int(n), "r": float(r), "k": math.ceil(float(r) * c * int(n)), "seed": seed,
-                             **_row(results, cell_dir, cached)})
+                rows.append(
+                    {
+                        "N": int(n),
+                        "r": float(r),
+                        "k": math.ceil(float(r) * c * int(n)),
+                        "seed": seed,
+                        **_row(results, cell_dir, cached),
+                    }
+                )
                 _save_table(rows, out_dir)
     return pd.DataFrame(rows)
 
@@ -188,7 +217,9 @@ def run_ablation(
         ``cached``, ``elapsed_s``, ``config``.
     """
     if base_config.loss != "proxygml":
-        raise ValueError(f"the ablation switches parts of ProxyGML; base_config.loss is {base_config.loss!r}. Use loss='proxygml'")
+        raise ValueError(
+            f"the ablation switches parts of ProxyGML; base_config.loss is {base_config.loss!r}. Use loss='proxygml'"
+        )
     lam = weight_lambda if weight_lambda is not None else (base_config.weight_lambda or 0.3)
     if lam <= 0:
         raise ValueError(f"weight_lambda for the rows with L^p on must be > 0; got {lam}")
@@ -207,8 +238,9 @@ def run_ablation(
             config = ablation_config(base_config, number, lam).replace(seed=seed)
             cell_dir = out_dir / (f"row{number}" + (f"_s{seed}" if tagged else ""))
             results, cached = run_cell(config, cell_dir)
-            table.append({"row": number, "S^pos": s_pos, "M": mask, "L^p": l_p, "seed": seed,
-                          **_row(results, cell_dir, cached)})
+            table.append(
+                {"row": number, "S^pos": s_pos, "M": mask, "L^p": l_p, "seed": seed, **_row(results, cell_dir, cached)}
+            )
             _save_table(table, out_dir)
     return pd.DataFrame(table)
 
@@ -268,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from .config import parse_args
+    from ..training.cli import parse_args
 
     parser = argparse.ArgumentParser(
         prog="python -m proxygml_lite.studies",
@@ -279,12 +311,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study", choices=("ablation", "grid"))
     parser.add_argument("--study-out", help="study folder (default runs/<study>-<dataset>)")
     parser.add_argument("--rows", nargs="+", type=int, help="ablation: rows to run (default 1-8)")
-    parser.add_argument("--N-values", dest="N_values", nargs="+", type=int, default=[1, 6, 12],
-                        help="grid: proxies per class N (default 1 6 12)")
-    parser.add_argument("--r-values", dest="r_values", nargs="+", type=float, default=[0.05, 0.1, 0.2],
-                        help="grid: subgraph scales r (default 0.05 0.1 0.2)")
-    parser.add_argument("--seeds", nargs="+", type=int,
-                        help="run every cell once per seed (folders <cell>_s<seed>; default: --seed only)")
+    parser.add_argument(
+        "--N-values",
+        dest="N_values",
+        nargs="+",
+        type=int,
+        default=[1, 6, 12],
+        help="grid: proxies per class N (default 1 6 12)",
+    )
+    parser.add_argument(
+        "--r-values",
+        dest="r_values",
+        nargs="+",
+        type=float,
+        default=[0.05, 0.1, 0.2],
+        help="grid: subgraph scales r (default 0.05 0.1 0.2)",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help="run every cell once per seed (folders <cell>_s<seed>; default: --seed only)",
+    )
     args, training_flags = parser.parse_known_args(argv)
     try:
         base = parse_args(training_flags)
@@ -305,7 +353,3 @@ def main(argv: list[str] | None = None) -> int:
         print(shown.to_string(index=False))
     print(f"study folder: {out_dir} (table: {Path(out_dir) / 'study.csv'})")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

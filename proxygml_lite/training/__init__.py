@@ -1,0 +1,45 @@
+"""The training wing: a config becomes data, parts, an epoch loop and a run folder.
+
+Read it in this order, each module small and testable alone:
+
+* :mod:`.config` -- :class:`TrainConfig`, every setting with its flag and check;
+  :mod:`.presets` -- the paper's presets; :mod:`.cli` -- the command line
+  (``python -m proxygml_lite.train``), generated from the config's fields;
+* :mod:`.setup` -- :func:`build_data` and :func:`build_parts` (model, the
+  registered loss, Adam with the ``model`` and ``proxies`` groups);
+* :mod:`.step` -- :func:`train_step`, the step as a function, and reading its
+  losses back at intervals; :mod:`.schedule` -- the official lr decay, the
+  warm-up rule, Ctrl-C between steps; :mod:`.device` -- device, autocast, seeds;
+* :mod:`.evaluate` -- embeddings of the test split and Recall@K / NMI;
+* :mod:`.run_folder` -- the files of a run; :mod:`.checkpoint` -- what a
+  resumed run needs; :mod:`.distributed` -- torchrun / DDP;
+* :mod:`.trainer` -- :class:`Trainer`, the epoch loop that puts them together,
+  and :func:`train`.
+
+``proxygml_lite.config``, ``proxygml_lite.engine``, ``proxygml_lite.train``,
+``proxygml_lite.checkpoint`` and ``proxygml_lite.distributed`` re-export these
+names for older imports.
+"""
+
+from .config import TrainConfig
+from .presets import PRESETS, config_from_preset, preset
+from .setup import TrainingData, TrainingParts, build_data, build_parts
+from .step import NonFiniteLossError, Trainee, build_optimizer, train_step
+from .trainer import Trainer, train
+
+__all__ = [
+    "TrainConfig",
+    "PRESETS",
+    "preset",
+    "config_from_preset",
+    "TrainingData",
+    "TrainingParts",
+    "build_data",
+    "build_parts",
+    "NonFiniteLossError",
+    "Trainee",
+    "build_optimizer",
+    "train_step",
+    "Trainer",
+    "train",
+]

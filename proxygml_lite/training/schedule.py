@@ -1,0 +1,115 @@
+"""The schedule of a run: the official learning-rate decay, the warm-up rule, and Ctrl-C between steps."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = ["OfficialStepDecay", "backbone_frozen", "apply_warmup", "DeferredInterrupt"]
+
+
+class OfficialStepDecay:
+    """The official learning-rate schedule, resumable.
+
+    At the start of 0-based epoch ``e`` (:meth:`begin_epoch`), if ``e + 1`` is
+    in ``milestones``, every parameter group's lr is multiplied by ``rate``.
+    ``last_epoch`` remembers the last epoch begun, so calling
+    :meth:`begin_epoch` again for that epoch (after a mid-epoch resume) does
+    not decay twice.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, milestones, rate: float) -> None:
+        self.optimizer = optimizer
+        self.milestones = tuple(int(m) for m in milestones)
+        self.rate = float(rate)
+        self.last_epoch = -1
+
+    def begin_epoch(self, epoch: int) -> bool:
+        """Apply the decays due up to ``epoch``; True if the lrs changed."""
+        changed = False
+        for e in range(self.last_epoch + 1, epoch + 1):
+            if e + 1 in self.milestones:
+                for group in self.optimizer.param_groups:
+                    group["lr"] *= self.rate
+                changed = True
+        self.last_epoch = max(self.last_epoch, epoch)
+        return changed
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"milestones": list(self.milestones), "rate": self.rate, "last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.milestones = tuple(state["milestones"])
+        self.rate = float(state["rate"])
+        self.last_epoch = int(state["last_epoch"])
+
+
+def backbone_frozen(epoch: int, warm: int, mode: str, start_epoch: int = 0) -> bool:
+    """Whether the backbone is frozen (only head + proxies train) in 0-based ``epoch``.
+
+    ``"head-first"``: epochs ``0 .. warm-1``. ``"official"``: epochs ``1 ..
+    warm``, which is what the official script does (it freezes after epoch 0
+    and unfreezes after epoch ``warm``); a run started at ``start_epoch > 0``
+    never passes epoch 0, so the official script never freezes it.
+    """
+    if warm <= 0:
+        return False
+    if mode == "head-first":
+        return epoch < warm
+    if mode == "official":
+        return start_epoch == 0 and 1 <= epoch <= warm
+    raise ValueError(f"warmup_mode must be 'head-first' or 'official'; got {mode!r}")
+
+
+def apply_warmup(backbone_params: list, epoch: int, config) -> tuple[bool, list | None]:
+    """Freeze or unfreeze the backbone for 0-based ``epoch``; returns ``(frozen, in_place_zero_grad)``.
+
+    ``in_place_zero_grad`` is what :func:`~proxygml_lite.training.step.train_step`
+    takes: ``None`` (gradients dropped, a frozen backbone stays put) except
+    with ``warmup_mode="official"``, where PyTorch 1.2's ``zero_grad()`` zeroed
+    them in place, so Adam still steps the frozen backbone (zero gradient +
+    weight decay + momentum): then the list of parameters to give zero gradients.
+    """
+    frozen = backbone_frozen(epoch, config.warm, config.warmup_mode, config.start_epoch)
+    for p in backbone_params:
+        p.requires_grad_(not frozen)
+    if config.warmup_mode != "official":
+        return frozen, None
+    return frozen, (list(backbone_params) if frozen else [])
+
+
+class DeferredInterrupt:
+    """Within ``with``: the first Ctrl-C (SIGINT) only sets ``requested``; a second one interrupts at once.
+
+    The trainer checks ``requested`` between optimisation steps, so Ctrl-C
+    never stops a step half-way (which would leave BatchNorm statistics or
+    Adam states of an unfinished step in the checkpoint). Outside the main
+    thread (where signal handlers cannot be installed) it does nothing.
+    """
+
+    def __init__(self, on_first: Callable[[], None] | None = None) -> None:
+        self.requested = False
+        self.on_first = on_first
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            signal.signal(signal.SIGINT, self._previous)
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.on_first is not None:
+            self.on_first()
+
+    def __enter__(self) -> DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None

@@ -1,0 +1,163 @@
+"""One optimisation step, as a function, and reading its losses back from the device at intervals.
+
+:func:`train_step` is the whole step: ``L = loss_fn(model(images), labels)``,
+backward, Adam. It returns the loss and the loss's named terms still on the
+device; :func:`read_back` moves the losses of several steps to the host at
+once (the trainer does so every ``log_every`` steps), so the step never waits
+for the device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .distributed import DistContext, all_reduce_sum
+
+__all__ = [
+    "NonFiniteLossError",
+    "TERM_COLUMNS",
+    "Trainee",
+    "build_optimizer",
+    "loss_terms",
+    "train_step",
+    "stack_loss_parts",
+    "read_back",
+    "check_finite",
+    "epoch_row",
+]
+
+#: ``metrics.csv`` columns of the loss terms that every run has (ProxyGML's L^s and L^p; NaN for
+#: losses without them); a loss's other :meth:`terms` are added after them.
+TERM_COLUMNS = ("loss_s", "loss_p")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or Inf; the run stops (the last epoch's checkpoint is kept)."""
+
+
+class Trainee(nn.Module):
+    """The model and the loss in one module: ``forward(images, labels) -> L``.
+
+    Under DistributedDataParallel this is the wrapped module, so the loss's
+    parameters (the proxies ``P``) are synchronised like the model's.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(self.model(images), labels)
+
+
+def build_optimizer(model: nn.Module, loss_fn: nn.Module, config: TrainConfig) -> torch.optim.Adam:
+    """Adam over ``[model @ modellr, loss parameters (proxies) @ centerlr]`` with ``eps`` and ``weight_decay``."""
+    groups = [{"params": list(model.parameters()), "lr": config.modellr, "name": "model"}]
+    loss_params = list(loss_fn.parameters())
+    if loss_params:
+        groups.append({"params": loss_params, "lr": config.centerlr, "name": "proxies"})
+    return torch.optim.Adam(groups, eps=config.eps, weight_decay=config.weight_decay)
+
+
+def loss_terms(loss_fn: nn.Module) -> dict[str, torch.Tensor]:
+    """The named, detached terms of the loss's last call (``loss_fn.terms()``), ``{}`` without them."""
+    terms = getattr(loss_fn, "terms", None)
+    return dict(terms()) if callable(terms) else {}
+
+
+def train_step(
+    trainee: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    amp_dtype: torch.dtype | None = None,
+    *,
+    in_place_zero_grad: list[nn.Parameter] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimisation step on a batch already on the device: ``L``, backward, Adam.
+
+    ``trainee(images, labels)`` computes the loss (a :class:`Trainee`, or DDP
+    around one). Returns the detached loss and ``loss_fn``'s terms, left on
+    the device: nothing here waits for the device, so the host can queue the
+    next batch while this one runs (the caller reads them back at intervals).
+
+    ``in_place_zero_grad``: ``None`` drops the gradients before backward
+    (``set_to_none``: frozen parameters truly stay put). A list zeroes them in
+    place like the official code's PyTorch 1.2 ``zero_grad()``, and gives the
+    listed (frozen) parameters zero gradients, so Adam's momentum and weight
+    decay still move them (``--warmup-mode official``).
+    """
+    with torch.autocast(images.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        loss = trainee(images, labels)
+    optimizer.zero_grad(set_to_none=in_place_zero_grad is None)
+    for p in in_place_zero_grad or ():
+        if p.grad is None:  # e.g. after a resume: the official run's gradients exist since epoch 0
+            p.grad = torch.zeros_like(p)
+    scaler.scale(loss).backward()  # fp16 only: the scaler's inf check is the one synchronisation
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach(), loss_terms(loss_fn)
+
+
+def stack_loss_parts(loss: torch.Tensor, terms: dict, names: tuple[str, ...]) -> torch.Tensor:
+    """``[L, terms[name] for name in names]`` as one float32 vector on ``loss``'s device (NaN for absent terms)."""
+    missing = loss.new_full((), math.nan, dtype=torch.float32)
+    return torch.stack(
+        [loss.float()]
+        + [
+            torch.as_tensor(terms[name], dtype=torch.float32, device=loss.device).reshape(())
+            if name in terms
+            else missing
+            for name in names
+        ]
+    )
+
+
+def read_back(pending: list, ctx: DistContext, reduce: bool = True) -> list[tuple[int, list[float]]]:
+    """``[(step, [L, *terms])]`` on the host for the pending ``(step, parts)``: one synchronisation for all.
+
+    Averaged over the processes (``reduce``; every process must call it at the
+    same step). Empties ``pending``.
+    """
+    if not pending:
+        return []
+    parts = torch.stack([p for _, p in pending])
+    if reduce:
+        parts = all_reduce_sum(parts, ctx) / ctx.world_size
+    values = parts.cpu().tolist()
+    steps = [step for step, _ in pending]
+    pending.clear()
+    return list(zip(steps, values))
+
+
+def check_finite(value: float, epoch: int, epochs: int, step: int, steps: int, out) -> None:
+    """Raise :class:`NonFiniteLossError` naming the epoch and step (1-based, as in the log) of a NaN/Inf loss."""
+    if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f"non-finite loss ({value}) at epoch {epoch + 1}/{epochs} (as in the log and the "
+            f"`epoch` column of metrics.csv), step {step + 1} of {steps}: training stopped. "
+            f"The checkpoint of the last finished epoch is kept in {out}. Lower --modellr/--centerlr, "
+            "drop --amp bf16/fp16 if given, or check the data."
+        )
+
+
+def epoch_row(epoch: int, sums: dict, param_groups: list[dict], term_names) -> dict:
+    """The ``metrics.csv`` row of 0-based ``epoch`` from its running sums: mean loss and terms, lrs, warm-up."""
+    count = max(sums["count"], 1)
+    lrs = {group.get("name"): lr for group, lr in zip(param_groups, sums["lrs"])}  # by group name, not position
+    return {
+        "epoch": epoch + 1,
+        **{name: sums.get(name, math.nan) / count for name in term_names},
+        "loss": sums["loss"] / count,
+        "lr_model": lrs["model"],
+        "lr_proxies": lrs.get("proxies"),
+        "backbone_frozen": bool(sums["frozen"]),
+        "train_time_s": round(sums["train_time_s"], 3),
+    }
