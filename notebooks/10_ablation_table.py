@@ -255,8 +255,9 @@ for run, rows in per_epoch.groupby("run", sort=False):
 #   classes. That is the hypothesis: the $N$-fold own vote makes $\mathcal{L}^s$ easy. The run stays on this
 #   plateau ($\mathcal{L}^s < 0.05$ in 11 epochs), and the classes come apart only from epoch 34; after 50 epochs it
 #   reaches 76.9 % R@1. On `glyphs_hard` the collapse is therefore a long plateau that 50 epochs outlast, not a dead
-#   end. The quick `glyphs` preset trains 6 epochs, so its rows 2 and 7 (README) were measured on the plateau:
-#   **fewer epochs** is why they looked broken there.
+#   end. The quick `glyphs` preset trains only 6 epochs, and here row 7 was still on the plateau at epoch 6; that
+#   is consistent with **too few epochs** being why its rows 2 and 7 looked broken in the README (not re-run on
+#   that preset here).
 # * **$N = 1$ (same $k = 60$).** With one own proxy the own vote is at most 1, like one other proxy's: $\mathcal{L}^s$
 #   never gets small (3.9 at epoch 2), the classes separate from epoch 2, and there is no plateau. This supports
 #   the $N$-fold own vote as the cause.
