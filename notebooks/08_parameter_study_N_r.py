@@ -88,6 +88,13 @@ fig = study_views.plot_metric_vs_N(grid, metric="R@1", title=f"{PRESET}: R@1 aga
 save_figure(fig, "08_recall_vs_N")
 
 # %% [markdown]
+# The same for NMI, the clustering quality of the unseen classes (k-means on the embeddings against the labels):
+
+# %%
+fig = study_views.plot_metric_vs_N(grid, metric="NMI", title=f"{PRESET}: NMI against N (mean ± std, dots: seeds)")
+save_figure(fig, "08_nmi_vs_N")
+
+# %% [markdown]
 # ## The whole grid as a heat map
 #
 # Every cell shows its mean Recall@1 ± std and its $k$. Along a row $N$ is fixed and $k$ grows with $r$; along a

@@ -104,6 +104,15 @@ fig = study_views.plot_ablation_seeds(
 save_figure(fig, "10_ablation_vs_paper")
 
 # %% [markdown]
+# And NMI, beside the paper's NMI column:
+
+# %%
+fig = study_views.plot_ablation_seeds(
+    ablation, metric="NMI", title=f"ablation on {PRESET}: NMI (mean ± std, dots: seeds)"
+)
+save_figure(fig, "10_ablation_nmi_vs_paper")
+
+# %% [markdown]
 # ## Which of the paper's claims hold here?
 #
 # The paper's table supports a few qualitative statements. Each is checked below on the paper's own numbers (its
