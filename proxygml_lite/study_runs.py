@@ -451,7 +451,7 @@ def read_snapshot_npz(path: str | Path) -> dict:
     out["config"] = json.loads(str(out["config"]))
     for name in ("N", "num_classes"):
         out[name] = int(out[name])
-    out["r"] = float(out["r"])
+    out["r"] = round(float(out["r"]), 6)  # stored as float32
     return out
 
 

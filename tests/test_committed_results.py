@@ -89,3 +89,4 @@ def test_a_committed_cell_reruns_from_its_config_to_the_same_recall(tmp_path):
         results["metrics"],
         cell["R@1"],
     )
+    assert results["metrics"]["NMI"] == pytest.approx(cell["NMI"], abs=1e-9)  # the config names its NMI protocol
