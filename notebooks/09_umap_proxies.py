@@ -66,23 +66,22 @@ for n, runs in snapshots.items():
 #
 # UMAP (McInnes et al., 2018) maps the $d$-dimensional points to 2-D so that near neighbours stay near. One map is
 # fitted per run on the samples **and** proxies of **all** its epochs together (cosine metric, seeded), so a point
-# that does not move between epochs stays at the same place in the drawing. For a clear picture the map holds
-# 20 of the 100 training classes. The first UMAP call compiles numba code; the warm-up does that once:
+# that does not move between epochs stays at the same place in the drawing. For a clear picture (and a fit of
+# seconds) the map holds 12 of the 100 training classes and four of the saved epochs. The first UMAP call compiles numba code; the warm-up does that once:
 
 # %%
 warm_up_seconds = umap_views.warm_up_umap()
 
 # %%
-CLASSES = list(range(cfg.pick(full=20, smoke=6)))
+CLASSES = list(range(cfg.pick(full=12, smoke=6)))
+MAP_EPOCHS = (0, 2, 10, 50)  # mapped epochs (where saved); the measurements below use every saved epoch
 views = {}
 for n, runs in snapshots.items():
-    views[f"N = {n}"] = umap_views.fit_umap(
-        runs, classes=CLASSES, seed=cfg.seed, n_epochs=cfg.pick(full=None, smoke=20)
-    )
-    print(
-        f"N = {n:2d}: UMAP of {sum(len(s) + len(p) for s, p in zip(views[f'N = {n}'].samples, views[f'N = {n}'].proxies))} "
-        f"points fitted in {views[f'N = {n}'].fit_seconds:.1f} s"
-    )
+    mapped = [s for s in runs if s.epoch in MAP_EPOCHS] or runs
+    view = umap_views.fit_umap(mapped, classes=CLASSES, seed=cfg.seed, n_epochs=cfg.pick(full=200, smoke=20))
+    views[f"N = {n}"] = view
+    points = sum(len(s) + len(p) for s, p in zip(view.samples, view.proxies))
+    print(f"N = {n:2d}: one UMAP of {points} points (epochs {view.epochs}) fitted in {view.fit_seconds:.1f} s")
 
 # %% [markdown]
 # ## Three epochs of one run ($N = 12$)
@@ -151,6 +150,19 @@ for name, table in spread.items():
         f"{last['proxy groups']:.1f} of {n}; proxies used {first['proxies used']:.1f} -> {last['proxies used']:.1f} "
         f"(epochs {int(first['epoch'])} -> {int(last['epoch'])})"
     )
+    merged = table[table["proxy groups"] <= 1.05]
+    if len(merged):
+        print(f"    one group per class (proxy groups <= 1.05) from epoch {int(merged['epoch'].iloc[0])} on")
+
+# %% [markdown]
+# What the measurements say (the lines above): where a class has several proxies, they **merge**. Their mean
+# cosine goes to about 1 and a single group per class remains, from the epoch printed on, while the class's own
+# samples stay spread (their mean cosine at the last epoch is far below the proxies'). So on `glyphs_hard`, as on
+# the toy data of notebook 5 and as the authors' feedback says of late training, the $N$ proxies of a class do not
+# spread over its modes; they act like one proxy with an $N$-fold vote (exercise 3). A "proxies used" count above 1
+# does not contradict this: when the proxies of a class coincide, which of them is the nearest to a sample is
+# decided by differences far below the merge threshold. The UMAP pictures agree: the stars of a class sit on one
+# spot. (If you change the data or the preset, re-read the numbers: this paragraph describes the committed run.)
 
 # %% [markdown]
 # ## Explore
