@@ -113,13 +113,28 @@ for _, cell in same_k.iterrows():
         f"  N = {int(cell['N']):2d}, r = {cell['r']:g}: R@1 "
         f"{study_tables.format_mean_std(cell['R@1 mean'], cell['R@1 std'])} %"
     )
-pairs = list(zip(same_k.index[:-1], same_k.index[1:]))
-for a, b in pairs:
-    one, other = summary.loc[a], summary.loc[b]
-    verdict = study_tables.compare_cells(summary.assign(cell=summary.index), key="cell", better=b, worse=a)
+READING = {
+    "holds": "more proxies per class did better",
+    "reversed": "fewer proxies per class did better",
+    "within the seed spread": "no difference beyond the seed spread",
+    "too few seeds": "too few seeds",
+}
+cells = summary.assign(cell=summary.index)
+for a, b in zip(same_k.index[:-1], same_k.index[1:]):
+    verdict = study_tables.compare_cells(cells, key="cell", better=b, worse=a)
     print(
-        f"  N = {int(other['N'])} vs N = {int(one['N'])}: difference {100 * verdict['difference']:+.1f} points, "
-        f"spread {100 * verdict['spread']:.1f}: {verdict['verdict']}"
+        f"  N = {int(summary.loc[b, 'N'])} vs N = {int(summary.loc[a, 'N'])}: difference "
+        f"{100 * verdict['difference']:+.1f} points, spread {100 * verdict['spread']:.1f}: {READING[verdict['verdict']]}"
+    )
+
+# %%
+for r, line in summary.groupby("r"):
+    line = line.sort_values("R@1 mean", ascending=False)
+    first, second = line.iloc[0], line.iloc[1]
+    apart = study_tables.beyond_spread(first["R@1 mean"], first["R@1 std"], second["R@1 mean"], second["R@1 std"])
+    print(
+        f"r = {r:g}: best N = {int(first['N'])} ({100 * first['R@1 mean']:.1f} %), next N = {int(second['N'])} "
+        f"({100 * second['R@1 mean']:.1f} %): {'beyond' if apart else 'within'} the seed spread"
     )
 
 # %%
@@ -140,6 +155,21 @@ print(
     f"worst cell: N = {int(worst['N'])}, r = {worst['r']:g} (k = {int(worst['k'])}): R@1 "
     f"{study_tables.format_mean_std(worst['R@1 mean'], worst['R@1 std'])} %"
 )
+
+# %% [markdown]
+# What the grid says, read from the lines above (3 seeds per cell):
+#
+# * **$N = 4$ is the best number of proxies per class at every $r$**, beyond the seed spread against the next
+#   best, which is the paper's $N = 12$ each time; $N = 1$ is the weakest line. One proxy per class is not
+#   enough on these classes, and twelve is more than they use (notebook 9 shows why: a class's proxies merge).
+# * **At the same $k = 60$**, $N = 4$ beats $N = 1$ by 9.2 points and $N = 12$ by 4.9 points. So the effect of
+#   $N$ is not just "a larger subgraph": with $k$ fixed, more proxies per class help up to $N = 4$ and hurt
+#   beyond, where the $N$ own-class places take a fifth of each subgraph (12 of 60).
+# * The best cell ($N = 4$, $r = 0.15$, 85.0 %) cannot be separated from $N = 4$, $r = 0.6$ by the spread: once
+#   $N$ is right, $r$ matters less. The worst cell is $N = 1$, $r = 0.6$.
+#
+# The paper uses $N = 12$ on CUB-200 and Cars196 (with a pretrained BN-Inception); that choice does not carry
+# over to this small CPU benchmark, which is a statement about `glyphs_hard`, not about the paper's datasets.
 
 # %% [markdown]
 # ## Explore
@@ -195,7 +225,8 @@ study_tables.summarize_seeds(loaded, by=["N", "r"])[["N", "r", "k", "seeds", "R@
 # ## Summary
 #
 # * The grid crosses $N$ (proxies per class) with $r$ (subgraph scale); $k = \lceil rCN \rceil$ ties them together,
-#   so the printed same-$k$ comparison is the cleaner test of $N$ itself.
+#   so the printed same-$k$ comparison is the cleaner test of $N$ itself. On `glyphs_hard`, $N = 4$ was best at
+#   every $r$ and at the same $k$.
 # * Every statement above is computed from the committed table and uses the seed spread; the lines printed by the
 #   code are the findings of this notebook.
 # * `studies.run_parameter_study(..., seeds=...)` re-runs or resumes the grid; `read_study_table(..., path=...)`
