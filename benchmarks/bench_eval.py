@@ -220,7 +220,9 @@ def main(argv=None) -> None:
 
     ok = {r["method"]: r for r in results if "error" not in r}
     print("\n== summary ==")
-    print(f"{'method':<12} {'retrieval s':>11} {'NMI s':>8} {'total s':>8} {'peak RSS MiB':>13} {'R@1':>7} {'MAP@R':>7} {'RP':>7} {'NMI':>7}")
+    print(
+        f"{'method':<12} {'retrieval s':>11} {'NMI s':>8} {'total s':>8} {'peak RSS MiB':>13} {'R@1':>7} {'MAP@R':>7} {'RP':>7} {'NMI':>7}"
+    )
     for r in results:
         if "error" in r:
             print(f"{r['method']:<12} FAILED: {r['error']}")

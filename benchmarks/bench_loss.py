@@ -139,7 +139,9 @@ def main(argv=None) -> int:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--r", type=float, default=0.05)
     parser.add_argument("--repeats", type=int, default=7, help="timed repetitions (median reported)")
-    parser.add_argument("--budget", type=float, default=20.0, help="seconds per method and scale before stopping repeats")
+    parser.add_argument(
+        "--budget", type=float, default=20.0, help="seconds per method and scale before stopping repeats"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -148,18 +150,31 @@ def main(argv=None) -> int:
 
     import torch
 
-    print(f"# bench_loss: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {args.device}")
-    print(f"# batch {args.batch}, d {args.dim}, r {args.r}; median of up to {args.repeats} fwd+bwd runs "
-          f"after one warm-up, each method in its own process")
+    print(
+        f"# bench_loss: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {args.device}"
+    )
+    print(
+        f"# batch {args.batch}, d {args.dim}, r {args.r}; median of up to {args.repeats} fwd+bwd runs "
+        f"after one warm-up, each method in its own process"
+    )
     header = f"{'scale':36s} {'method':9s} {'ms/iter':>10s} {'peak MB':>9s}"
     rows = []
     for name, C, N, lam in QUICK_SCALES if args.quick else SCALES:
         print(header if not rows else "", end="\n" if not rows else "")
         result = {}
         for method in METHODS:
-            spec = dict(method=method, C=C, N=N, batch=args.batch, dim=args.dim, r=args.r, device=args.device,
-                        repeats=args.repeats, budget_s=args.budget)
+            spec = dict(
+                method=method,
+                C=C,
+                N=N,
+                batch=args.batch,
+                dim=args.dim,
+                r=args.r,
+                device=args.device,
+                repeats=args.repeats,
+                budget_s=args.budget,
+            )
             spec["lambda"] = lam
             result[method] = run_in_subprocess(spec)
             res = result[method]
@@ -167,8 +182,11 @@ def main(argv=None) -> int:
         speedup = result["dense"]["seconds"] / result["proxygml"]["seconds"]
         over_matmul = result["proxygml"]["seconds"] / result["matmul"]["seconds"]
         mem_ratio = result["dense"]["peak_bytes"] / max(result["proxygml"]["peak_bytes"], 1)
-        print(f"{name:36s} ratio: dense / proxygml time = {speedup:.1f}x, proxygml / bare matmul time = "
-              f"{over_matmul:.2f}x, dense / proxygml peak memory = {mem_ratio:.1f}x\n", flush=True)
+        print(
+            f"{name:36s} ratio: dense / proxygml time = {speedup:.1f}x, proxygml / bare matmul time = "
+            f"{over_matmul:.2f}x, dense / proxygml peak memory = {mem_ratio:.1f}x\n",
+            flush=True,
+        )
         rows.append((name, speedup, over_matmul))
     return 0
 

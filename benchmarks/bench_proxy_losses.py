@@ -52,10 +52,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--losses must include proxygml (the ratios are relative to it)")
     specs = {name: {} for name in args.losses}
     specs["proxygml"] = {"proxies_per_class": args.N, "r": args.r, "weight_lambda": args.weight_lambda}
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"device {args.device}; B={args.batch_size}, d={args.dim}, repeats={args.repeats}")
-    table = measure_loss_cost(specs, class_counts=args.classes, batch_size=args.batch_size, dim=args.dim,
-                              device=args.device, repeats=args.repeats)
+    print(
+        f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"device {args.device}; B={args.batch_size}, d={args.dim}, repeats={args.repeats}"
+    )
+    table = measure_loss_cost(
+        specs,
+        class_counts=args.classes,
+        batch_size=args.batch_size,
+        dim=args.dim,
+        device=args.device,
+        repeats=args.repeats,
+    )
     base = table[table["loss"] == "proxygml"].set_index("num_classes")["time_ms"]
     table["time / proxygml"] = table.apply(lambda row: row["time_ms"] / base[row["num_classes"]], axis=1)
     columns = ["num_classes", "loss", "loss_parameters", "time_ms", "time / proxygml", "saved_tensors_mb"]
@@ -64,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     for c in args.classes:
         rows = table[table["num_classes"] == c]
-        ratios = ", ".join(f"{name} {ratio:.2f}x" for name, ratio in zip(rows["loss"], rows["time / proxygml"])
-                           if name != "proxygml")
+        ratios = ", ".join(
+            f"{name} {ratio:.2f}x" for name, ratio in zip(rows["loss"], rows["time / proxygml"]) if name != "proxygml"
+        )
         print(f"C={c}: ratio time / proxygml time: {ratios}")
     return 0
 

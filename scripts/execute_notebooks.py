@@ -176,8 +176,7 @@ def write_pair(nb, py_path: Path) -> None:
     _write_atomically(nb, py_path, "py:percent")
 
 
-def run_one(py_path: Path, *, smoke: bool, check: bool, write: bool, figures_dir: Path | None,
-            timeout: int) -> bool:
+def run_one(py_path: Path, *, smoke: bool, check: bool, write: bool, figures_dir: Path | None, timeout: int) -> bool:
     """Sync, execute and (if ``write``) store one notebook; returns success."""
     name = py_path.stem
     ok = True
@@ -195,8 +194,9 @@ def run_one(py_path: Path, *, smoke: bool, check: bool, write: bool, figures_dir
         return False
     except Exception as error:  # a dead kernel, a timeout, ... (nbclient may mask them by errors of its cleanup)
         cause = error.__context__ if isinstance(error, AssertionError) and error.__context__ else error
-        print(f"[failed] {name} after {time.perf_counter() - started:.1f}s: {type(cause).__name__}: {cause}",
-              flush=True)
+        print(
+            f"[failed] {name} after {time.perf_counter() - started:.1f}s: {type(cause).__name__}: {cause}", flush=True
+        )
         return False
     seconds = time.perf_counter() - started
     if write:
@@ -209,16 +209,22 @@ def run_one(py_path: Path, *, smoke: bool, check: bool, write: bool, figures_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("only", nargs="*", help="run only notebooks whose name starts with one of these (e.g. 03)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="smoke mode (fewer training steps), as the tests run; writes nothing")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing (figures to a temporary folder); also fail on out-of-sync pairs")
+    parser.add_argument(
+        "--smoke", action="store_true", help="smoke mode (fewer training steps), as the tests run; writes nothing"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing (figures to a temporary folder); also fail on out-of-sync pairs",
+    )
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
-    parser.add_argument("--dir", type=Path, default=NOTEBOOKS,
-                        help="folder of the NN_*.py notebooks (default notebooks/)")
+    parser.add_argument(
+        "--dir", type=Path, default=NOTEBOOKS, help="folder of the NN_*.py notebooks (default notebooks/)"
+    )
     args = parser.parse_args(argv)
 
     sources = notebook_sources(args.dir)
@@ -230,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     write = not (args.smoke or args.check)
     with tempfile.TemporaryDirectory(prefix="proxygml_figures_") as scratch:
         figures_dir = None if write else Path(scratch)
-        results = [run_one(p, smoke=args.smoke, check=args.check, write=write, figures_dir=figures_dir,
-                           timeout=args.timeout) for p in sources]
+        results = [
+            run_one(p, smoke=args.smoke, check=args.check, write=write, figures_dir=figures_dir, timeout=args.timeout)
+            for p in sources
+        ]
     failed = [p.stem for p, ok in zip(sources, results) if not ok]
     if failed:
         print(f"{len(failed)} of {len(sources)} notebooks failed: {', '.join(failed)}", file=sys.stderr)

@@ -29,18 +29,14 @@ def main() -> None:
     parser.add_argument("--data", default="data")
     args = parser.parse_args()
     torch.manual_seed(0)
-    _, _, manifest = _ensure(
-        args.data, False
-    )  # the default glyph set: 100 train, 100 test, 101 unused classes
+    _, _, manifest = _ensure(args.data, False)  # the default glyph set: 100 train, 100 test, 101 unused classes
     unused = set(manifest["unused_classes"])
     train_tf, test_tf = (
         build_transforms("smallcnn", train=True),
         build_transforms("smallcnn", train=False),
     )
     # with the same seed, num_test_classes=201 lists the default test classes AND the unused ones
-    pool = load_glyphs(
-        args.data, "test", transform=train_tf, progress=False, num_test_classes=201
-    )
+    pool = load_glyphs(args.data, "test", transform=train_tf, progress=False, num_test_classes=201)
     rows = [i for i, t in enumerate(pool.targets) if pool.classes[t] in unused]
     classes = sorted({pool.targets[i] for i in rows})
     relabel = {c: j for j, c in enumerate(classes)}
@@ -57,9 +53,7 @@ def main() -> None:
     assert not set(test.classes) & unused
     model = build_model("smallcnn", embedding_dim=64, pretrained=False)
     classifier = nn.Linear(128, len(classes))
-    optimizer = torch.optim.Adam(
-        [*model.backbone.parameters(), *classifier.parameters()], lr=1e-3
-    )
+    optimizer = torch.optim.Adam([*model.backbone.parameters(), *classifier.parameters()], lr=1e-3)
     loader = DataLoader(Unused(), batch_size=64, shuffle=True)
 
     def recall():
@@ -67,35 +61,23 @@ def main() -> None:
         with torch.no_grad():
             x = torch.cat(
                 [
-                    model(
-                        torch.stack(
-                            [test[i][0] for i in range(j, min(j + 256, len(test)))]
-                        )
-                    )
+                    model(torch.stack([test[i][0] for i in range(j, min(j + 256, len(test)))]))
                     for j in range(0, len(test), 256)
                 ]
             )
         model.train()
-        return evaluate(
-            x, torch.tensor(test.targets), recall_ks=(1,), compute_nmi=True, seed=0
-        )
+        return evaluate(x, torch.tensor(test.targets), recall_ks=(1,), compute_nmi=True, seed=0)
 
-    print(
-        f"pretraining on {len(rows)} images of {len(classes)} unused classes; random init: {recall()}"
-    )
+    print(f"pretraining on {len(rows)} images of {len(classes)} unused classes; random init: {recall()}")
     for epoch in range(args.epochs):
         begin, total = time.perf_counter(), 0.0
         for images, targets in loader:
-            loss = nn.functional.cross_entropy(
-                classifier(model.backbone(images).mean(dim=(2, 3))), targets
-            )
+            loss = nn.functional.cross_entropy(classifier(model.backbone(images).mean(dim=(2, 3))), targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total += loss.item()
-        print(
-            f"epoch {epoch + 1}: loss {total / len(loader):.3f}, {time.perf_counter() - begin:.0f} s, {recall()}"
-        )
+        print(f"epoch {epoch + 1}: loss {total / len(loader):.3f}, {time.perf_counter() - begin:.0f} s, {recall()}")
 
 
 if __name__ == "__main__":

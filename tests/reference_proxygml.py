@@ -13,8 +13,16 @@ import torch.nn.functional as F
 
 
 def dense_proxygml(
-    embeddings, labels, proxies, num_classes, proxies_per_class, r, weight_lambda,
-    positive_mask=True, mask_softmax=True, scale=1.0,
+    embeddings,
+    labels,
+    proxies,
+    num_classes,
+    proxies_per_class,
+    r,
+    weight_lambda,
+    positive_mask=True,
+    mask_softmax=True,
+    scale=1.0,
 ):
     """Return (total, L^s, L^p) for raw proxies of shape (C*N, d).
 

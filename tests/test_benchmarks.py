@@ -10,7 +10,9 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 def test_bench_loss_quick_prints_ratios():
     out = subprocess.run(
         [sys.executable, str(BENCHMARKS / "bench_loss.py"), "--quick", "--repeats", "1", "--dim", "32"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     ratio_lines = [line for line in out.stdout.splitlines() if "ratio: dense / proxygml time" in line]
@@ -20,7 +22,9 @@ def test_bench_loss_quick_prints_ratios():
 def test_bench_eval_small_prints_ratio():
     out = subprocess.run(
         [sys.executable, str(BENCHMARKS / "bench_eval.py"), "--n", "1500", "--classes", "300", "--dim", "32"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert "ratio pml / ours" in out.stdout, out.stdout
@@ -29,7 +33,9 @@ def test_bench_eval_small_prints_ratio():
 def test_bench_proxy_losses_quick_prints_ratios():
     out = subprocess.run(
         [sys.executable, str(BENCHMARKS / "bench_proxy_losses.py"), "--quick"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     ratio_lines = [line for line in out.stdout.splitlines() if "ratio time / proxygml time" in line]
@@ -39,7 +45,9 @@ def test_bench_proxy_losses_quick_prints_ratios():
 def test_bench_train_step_quick_prints_before_and_after():
     out = subprocess.run(
         [sys.executable, str(BENCHMARKS / "bench_train_step.py"), "--quick"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert "ratio: before / after time per step" in out.stdout, out.stdout
@@ -49,14 +57,30 @@ def test_bench_train_step_quick_prints_before_and_after():
 def test_bench_amp_subgraph_and_nmi_protocols_run():
     out = subprocess.run(
         [sys.executable, str(BENCHMARKS / "bench_amp_subgraph.py"), "--seeds", "1", "--batch", "4"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert "samples with another subgraph" in out.stdout and "smallcnn" in out.stdout, out.stdout
     out = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench_nmi_protocols.py"), "--classes", "10", "--per-class", "5",
-         "--dim", "8", "--noise", "1.0", "--seeds", "2"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_nmi_protocols.py"),
+            "--classes",
+            "10",
+            "--per-class",
+            "5",
+            "--dim",
+            "8",
+            "--noise",
+            "1.0",
+            "--seeds",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert "time / sklearn" in out.stdout and "faiss" in out.stdout, out.stdout

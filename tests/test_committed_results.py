@@ -24,22 +24,15 @@ def test_ablation_and_grid_have_every_cell_with_three_seeds_and_a_config():
     ablation, grid = table("ablation"), table("grid")
     assert sorted(ablation["row"].unique()) == list(range(1, 9))
     assert (ablation.groupby("row")["seed"].nunique() >= 3).all()
-    assert (grid.groupby(["N", "r"])["seed"].nunique() >= 3).all() and grid.groupby(
-        ["N", "r"]
-    ).ngroups >= 9
+    assert (grid.groupby(["N", "r"])["seed"].nunique() >= 3).all() and grid.groupby(["N", "r"]).ngroups >= 9
     for frame in (ablation, grid):
         assert frame["R@1"].between(0, 1).all() and frame["NMI"].between(0, 1).all()
         configs = [json.loads(text) for text in frame["config"]]
         assert all(c["dataset"] == "glyphs_hard" for c in configs)
         assert [c["seed"] for c in configs] == frame["seed"].tolist()
-    assert all(
-        k == math.ceil(r * 100 * n)
-        for n, r, k in grid[["N", "r", "k"]].itertuples(index=False)
-    )
+    assert all(k == math.ceil(r * 100 * n) for n, r, k in grid[["N", "r", "k"]].itertuples(index=False))
     # the ablation switches are the ones in each row's config
-    for row, s_pos, mask, l_p, text in ablation[
-        ["row", "S^pos", "M", "L^p", "config"]
-    ].itertuples(index=False):
+    for row, s_pos, mask, l_p, text in ablation[["row", "S^pos", "M", "L^p", "config"]].itertuples(index=False):
         c = json.loads(text)
         assert (c["positive_mask"], c["mask_softmax"], c["weight_lambda"] > 0) == (
             s_pos,

@@ -83,16 +83,56 @@ def test_torchrun_with_two_gloo_processes_matches_one_process(tmp_path):
     make_split(tmp_path / "data" / "train", {c: 4 for c in range(6)}, seed=1)
     make_split(tmp_path / "data" / "test", {6: 4, 7: 4, 8: 4, 9: 3}, seed=2)  # 15: uneven shards 8 + 7
     args = [
-        "--dataset", "folder", "--data", str(tmp_path / "data"), "--backbone", "smallcnn", "--dim", "8",
-        "--N", "2", "--r", "0.3", "-b", "8", "--epochs", "2", "--image-size", "16", "-j", "0", "--device", "cpu",
-        "--quiet", "--freeze_BN", "--no-augment", "--warm", "1", "--seed", "5", "--modellr", "1e-3",
+        "--dataset",
+        "folder",
+        "--data",
+        str(tmp_path / "data"),
+        "--backbone",
+        "smallcnn",
+        "--dim",
+        "8",
+        "--N",
+        "2",
+        "--r",
+        "0.3",
+        "-b",
+        "8",
+        "--epochs",
+        "2",
+        "--image-size",
+        "16",
+        "-j",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--freeze_BN",
+        "--no-augment",
+        "--warm",
+        "1",
+        "--seed",
+        "5",
+        "--modellr",
+        "1e-3",
     ]
     single_dir, ddp_dir = tmp_path / "single", tmp_path / "ddp"
     assert main(args + ["--out", str(single_dir)]) == 0
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "proxygml_lite.train", "--", *args, "--out", str(ddp_dir)]  # "--": see distributed.py
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "proxygml_lite.train",
+        "--",
+        *args,
+        "--out",
+        str(ddp_dir),
+    ]  # "--": see distributed.py
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 

@@ -27,7 +27,12 @@ def test_make_lab_serves_the_notebooks_folder(tmp_path):
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     process = subprocess.Popen(
         ["make", "--no-print-directory", "lab", f"LAB_EXTRA={extra}"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
         listing = None

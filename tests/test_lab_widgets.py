@@ -33,8 +33,15 @@ pytestmark = pytest.mark.skipif(
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[test]')")
 
 # As the probe of this machine kind starts it: no background traffic on a closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -50,11 +57,26 @@ def lab(tmp_path_factory):
     notebooks = folder / "notebooks"
     shutil.copytree(ROOT / "notebooks", notebooks, ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints"))
     port = _free_port()
-    env = dict(os.environ, CI="true", PROXYGML_SMOKE="1", PROXYGML_FIGURES_DIR=str(folder / "figures"),
-               JUPYTER_RUNTIME_DIR=str(folder / "runtime"), JUPYTER_CONFIG_DIR=str(folder / "config"))
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-               "--ServerApp.token=", "--ServerApp.password=", "--LabApp.expose_app_in_browser=True",
-               f"--notebook-dir={notebooks}"]
+    env = dict(
+        os.environ,
+        CI="true",
+        PROXYGML_SMOKE="1",
+        PROXYGML_FIGURES_DIR=str(folder / "figures"),
+        JUPYTER_RUNTIME_DIR=str(folder / "runtime"),
+        JUPYTER_CONFIG_DIR=str(folder / "config"),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        "--LabApp.expose_app_in_browser=True",
+        f"--notebook-dir={notebooks}",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     log = open(folder / "server.log", "w")
@@ -115,19 +137,27 @@ def test_notebook_runs_in_jupyterlab_and_its_widget_redraws(lab, browser, name):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{lab}/lab/tree/{name}.ipynb?reset")
-        page.wait_for_function("() => window.jupyterapp !== undefined && window.jupyterapp.shell.currentWidget "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session", timeout=90_000)
+        page.wait_for_function(
+            "() => window.jupyterapp !== undefined && window.jupyterapp.shell.currentWidget "
+            "&& window.jupyterapp.shell.currentWidget.sessionContext.session",
+            timeout=90_000,
+        )
         page.wait_for_function(
             "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-            timeout=90_000)
+            timeout=90_000,
+        )
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.wait_for_function(RUNNING, timeout=240_000, polling=500)
 
         assert page.evaluate(CELL_ERRORS) == [], f"{name}: a cell failed in JupyterLab"
 
         # the interactive figure: controls above an output area holding the figure
-        box = (page.locator(".widget-vbox").filter(has=page.locator(".widget-slider"))
-               .filter(has=page.locator("img")).first.element_handle())
+        box = (
+            page.locator(".widget-vbox")
+            .filter(has=page.locator(".widget-slider"))
+            .filter(has=page.locator("img"))
+            .first.element_handle()
+        )
         box.scroll_into_view_if_needed()
         before = box.query_selector("img").get_attribute("src")
         readout = box.query_selector(".widget-slider .widget-readout")
@@ -141,9 +171,12 @@ def test_notebook_runs_in_jupyterlab_and_its_widget_redraws(lab, browser, name):
         try:
             page.wait_for_function(
                 "([box, old]) => { const img = box.querySelector('img'); return img && img.src !== old; }",
-                arg=[box, before], timeout=60_000)
+                arg=[box, before],
+                timeout=60_000,
+            )
         except sync_api.TimeoutError:
-            pytest.fail(f"{name}: no new figure after the slider moved; the widget shows:\n{box.inner_text()}",
-                        pytrace=False)
+            pytest.fail(
+                f"{name}: no new figure after the slider moved; the widget shows:\n{box.inner_text()}", pytrace=False
+            )
     finally:
         page.close()

@@ -19,9 +19,7 @@ SETTINGS = [
     (98, 12, 0.05, 0.3),  # Cars196 recipe (k = 59 by float rounding)
     (300, 1, 0.05, 0.0),  # SOP-like: N = 1, lambda = 0
 ]
-SWITCHES = [
-    dict(positive_mask=pos, mask_softmax=msk) for pos in (True, False) for msk in (True, False)
-]
+SWITCHES = [dict(positive_mask=pos, mask_softmax=msk) for pos in (True, False) for msk in (True, False)]
 
 
 def _batch(batch, dim, num_classes, dtype, seed):
@@ -39,8 +37,15 @@ def _compare(loss_fn, x, y, rtol, atol):
     x2 = x.clone().requires_grad_()
     p2 = loss_fn.proxies.detach().clone().requires_grad_()
     ref_total, ref_s, ref_p = dense_proxygml(
-        x2, y, p2, loss_fn.num_classes, loss_fn.proxies_per_class, loss_fn.r, loss_fn.weight_lambda,
-        loss_fn.positive_mask, loss_fn.mask_softmax,
+        x2,
+        y,
+        p2,
+        loss_fn.num_classes,
+        loss_fn.proxies_per_class,
+        loss_fn.r,
+        loss_fn.weight_lambda,
+        loss_fn.positive_mask,
+        loss_fn.mask_softmax,
     )
     ref_grad_x, ref_grad_p = torch.autograd.grad(ref_total, [x2, p2])
 
@@ -54,7 +59,9 @@ def _compare(loss_fn, x, y, rtol, atol):
 
 
 @pytest.mark.parametrize("dtype,rtol,atol", [(torch.float32, 1e-5, 1e-6), (torch.float64, 1e-10, 1e-12)])
-@pytest.mark.parametrize("switches", SWITCHES, ids=lambda s: f"pos{int(s['positive_mask'])}-mask{int(s['mask_softmax'])}")
+@pytest.mark.parametrize(
+    "switches", SWITCHES, ids=lambda s: f"pos{int(s['positive_mask'])}-mask{int(s['mask_softmax'])}"
+)
 @pytest.mark.parametrize("C,N,r,lam", SETTINGS)
 def test_matches_dense_reference(C, N, r, lam, switches, dtype, rtol, atol):
     torch.manual_seed(C * 1000 + N)
@@ -264,7 +271,9 @@ def test_without_validation_only_free_checks_run():
     assert torch.isfinite(loss_fn(x, y))
 
 
-@pytest.mark.parametrize("switches", SWITCHES, ids=lambda s: f"pos{int(s['positive_mask'])}-mask{int(s['mask_softmax'])}")
+@pytest.mark.parametrize(
+    "switches", SWITCHES, ids=lambda s: f"pos{int(s['positive_mask'])}-mask{int(s['mask_softmax'])}"
+)
 def test_sop_scale_option_matches_the_official_scaled_mask_softmax(switches):
     """scale=20 is the official code's commented-out SOP line: exp(Z * scale) with M from Z."""
     torch.manual_seed(5)

@@ -10,8 +10,10 @@ from proxygml_lite.paper import SOURCE, paper_ablation, paper_comparison, paper_
 
 # The poster text, where available: shared/ sits beside the repository on the project's machines.
 _POSTER = "shared/seeds/000_6ddc46dc41f9fe8f.txt"
-SEED = next((p for p in (Path(__file__).resolve().parents[2] / _POSTER, Path("/work") / _POSTER) if p.exists()),
-            Path("/work") / _POSTER)
+SEED = next(
+    (p for p in (Path(__file__).resolve().parents[2] / _POSTER, Path("/work") / _POSTER) if p.exists()),
+    Path("/work") / _POSTER,
+)
 
 
 def test_ablation_table_rows_and_switches():
@@ -32,8 +34,12 @@ def test_comparison_table_values():
     assert (long["source"] == SOURCE).all()
 
     def value(method, dim, dataset_id, metric):
-        hit = long[(long.method == method) & (long.embedding_dim == dim) & (long.dataset_id == dataset_id)
-                   & (long.metric == metric)]
+        hit = long[
+            (long.method == method)
+            & (long.embedding_dim == dim)
+            & (long.dataset_id == dataset_id)
+            & (long.metric == metric)
+        ]
         assert len(hit) == 1
         return hit["value"].iloc[0]
 

@@ -41,9 +41,7 @@ def tiny(data_root, out, **changes):
     return config_from_preset("folder", **values)
 
 
-def test_embedding_snapshots_hold_fixed_samples_every_epoch_and_do_not_change_the_run(
-    data_root, tmp_path
-):
+def test_embedding_snapshots_hold_fixed_samples_every_epoch_and_do_not_change_the_run(data_root, tmp_path):
     plain = train(tiny(data_root, tmp_path / "plain"))
     with_snapshots = train(
         tiny(
@@ -54,25 +52,14 @@ def test_embedding_snapshots_hold_fixed_samples_every_epoch_and_do_not_change_th
             embedding_samples=5,
         )
     )
-    assert (
-        with_snapshots == plain
-    )  # the snapshot samples are drawn with their own generator
-    epochs, train_emb, train_labels, train_idx = read_embedding_snapshots(
-        tmp_path / "snap", "train"
-    )
+    assert with_snapshots == plain  # the snapshot samples are drawn with their own generator
+    epochs, train_emb, train_labels, train_idx = read_embedding_snapshots(tmp_path / "snap", "train")
     assert epochs == [0, 1, 2] and train_emb.shape == (3, 5, 8)
-    assert (
-        train_labels.shape == (5,) and int(train_labels.max()) < 6
-    )  # training labels 0..C-1 (C = 6)
-    assert (
-        torch.equal(train_idx, train_idx.sort().values)
-        and len(set(train_idx.tolist())) == 5
-    )
+    assert train_labels.shape == (5,) and int(train_labels.max()) < 6  # training labels 0..C-1 (C = 6)
+    assert torch.equal(train_idx, train_idx.sort().values) and len(set(train_idx.tolist())) == 5
     assert torch.allclose(train_emb.norm(dim=-1), torch.ones(3, 5), atol=1e-5)
     assert not torch.equal(train_emb[0], train_emb[-1])
-    test_epochs, test_emb, _, _ = read_embedding_snapshots(
-        tmp_path / "snap", "test"
-    )
+    test_epochs, test_emb, _, _ = read_embedding_snapshots(tmp_path / "snap", "test")
     assert test_epochs == epochs and test_emb.shape[1] == 5
     proxy_epochs, proxies = read_proxy_snapshots(tmp_path / "snap")
     assert proxy_epochs == epochs and proxies.shape == (3, 12, 8)
@@ -83,9 +70,7 @@ def test_embedding_snapshots_hold_fixed_samples_every_epoch_and_do_not_change_th
         read_embedding_snapshots(tmp_path / "snap", "val")
 
 
-def test_all_samples_when_embedding_samples_is_none_or_zero_on_the_command_line(
-    data_root, tmp_path
-):
+def test_all_samples_when_embedding_samples_is_none_or_zero_on_the_command_line(data_root, tmp_path):
     train(
         tiny(
             data_root,
@@ -96,9 +81,7 @@ def test_all_samples_when_embedding_samples_is_none_or_zero_on_the_command_line(
         )
     )
     _, emb, _, idx = read_embedding_snapshots(tmp_path / "all", "train")
-    assert emb.shape[1] == 24 and idx.tolist() == list(
-        range(24)
-    )  # 6 classes x 4 training images
+    assert emb.shape[1] == 24 and idx.tolist() == list(range(24))  # 6 classes x 4 training images
     assert parse_args(["--embedding-samples", "0"]).embedding_samples is None
 
 
@@ -110,9 +93,7 @@ def test_config_reruns_a_run_folder_exactly_and_flags_override(data_root, tmp_pa
     a = json.loads((first / "results.json").read_text())
     b = json.loads((again / "results.json").read_text())
     assert a["metrics"] == b["metrics"] and b["config"]["threads"] == 1
-    assert {k: v for k, v in a["config"].items() if k != "out"} == {
-        k: v for k, v in b["config"].items() if k != "out"
-    }
+    assert {k: v for k, v in a["config"].items() if k != "out"} == {k: v for k, v in b["config"].items() if k != "out"}
     # a JSON file holding one study row's config (as text, like the CSV column), then an explicit flag on top
     row_file = tmp_path / "row.json"
     row_file.write_text(json.dumps({"config": json.dumps(a["config"])}))
@@ -153,6 +134,4 @@ def test_glyphs_hard_preset():
         cfg.threads,
     ) == ("glyphs_hard", "smallcnn", 12, 0.05, 0.3, 1)
     assert cfg.epoch_to_test == (cfg.epochs,) and cfg.new_epoch_to_decay[0] < cfg.epochs
-    assert (
-        parse_args(["--dataset", "glyphs"]).epochs == 6
-    )  # the quick preset is unchanged
+    assert parse_args(["--dataset", "glyphs"]).epochs == 6  # the quick preset is unchanged

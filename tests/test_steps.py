@@ -62,9 +62,7 @@ def test_select_subgraph_weights_carry_gradient_of_s():
 
 def test_reverse_label_propagation_sums_votes_per_class():
     # W row: proxies 0,1 (class 0) -> 0.5, -0.2; proxy 4 (class 2) -> 0.3; class 1 absent.
-    sub = steps.Subgraph(
-        indices=torch.tensor([[0, 1, 4]]), weights=torch.tensor([[0.5, -0.2, 0.3]]), num_proxies=6
-    )
+    sub = steps.Subgraph(indices=torch.tensor([[0, 1, 4]]), weights=torch.tensor([[0.5, -0.2, 0.3]]), num_proxies=6)
     z = steps.reverse_label_propagation(sub, 3, 2)
     torch.testing.assert_close(z, torch.tensor([[0.3, 0.0, 0.3]]))
     # Equals W Y^p with the dense one-hot Y^p.

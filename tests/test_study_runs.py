@@ -31,9 +31,7 @@ def tiny(data_root):
     )
 
 
-def test_studies_write_tables_with_seeds_and_configs_and_resume(
-    data_root, tmp_path, monkeypatch
-):
+def test_studies_write_tables_with_seeds_and_configs_and_resume(data_root, tmp_path, monkeypatch):
     results, runs = tmp_path / "results", tmp_path / "runs"
     monkeypatch.setattr(study_runs, "GRID_N", (1, 2))
     monkeypatch.setattr(study_runs, "GRID_R", (0.3, 0.6))
@@ -65,11 +63,7 @@ def test_studies_write_tables_with_seeds_and_configs_and_resume(
         "N2_r0.3_s0.npz",
     ]
     snap = study_runs.read_snapshot_npz(results / "snapshots" / "N2_r0.3_s0.npz")
-    assert (
-        snap["N"] == 2
-        and snap["proxies"].shape == (2, 12, 8)
-        and list(snap["epochs"]) == [0, 1]
-    )
+    assert snap["N"] == 2 and snap["proxies"].shape == (2, 12, 8) and list(snap["epochs"]) == [0, 1]
     assert snap["train_embeddings"].shape[0] == 2 and snap["train_labels"].max() < 6
     # resume: delete the run folders; the tables alone are read back, nothing retrains
     import shutil
@@ -106,15 +100,10 @@ def test_a_cell_shared_by_both_studies_runs_once(data_root, tmp_path, monkeypatc
     )
     row8 = tables["ablation"].set_index("row").loc[8]
     assert tables["grid"]["R@1"][0] == row8["R@1"]
-    assert (
-        not (tmp_path / "runs" / "row8_s0").exists()
-        and (tmp_path / "runs" / "N12_r0.05_s0").exists()
-    )
+    assert not (tmp_path / "runs" / "row8_s0").exists() and (tmp_path / "runs" / "N12_r0.05_s0").exists()
 
 
-def test_efficiency_rows_per_series_and_class_count_and_memory_guard(
-    tmp_path, monkeypatch
-):
+def test_efficiency_rows_per_series_and_class_count_and_memory_guard(tmp_path, monkeypatch):
     path = tmp_path / "efficiency.csv"
     series = {
         "ProxyGML N=2 λ=0.3": (
@@ -124,11 +113,9 @@ def test_efficiency_rows_per_series_and_class_count_and_memory_guard(
         "ProxyNCA": ("proxynca", {}),
     }
     monkeypatch.setattr(
-        study_runs,
+        study_runs.efficiency,
         "EFFICIENCY_MEMORY_LIMIT",
-        study_runs._working_bytes(
-            "proxygml", series["ProxyGML N=2 λ=0.3"][1], 40, 4, 16
-        ),
+        study_runs.efficiency._working_bytes("proxygml", series["ProxyGML N=2 λ=0.3"][1], 40, 4, 16),
     )
     table = study_runs.measure_efficiency(
         path,
@@ -149,6 +136,4 @@ def test_efficiency_rows_per_series_and_class_count_and_memory_guard(
         ("ProxyNCA", 80),
     ]  # ProxyGML at C = 80 exceeds the (patched) memory limit
     assert (table["time_ms"] > 0).all() and (table["peak_rss_mb"] >= 0).all()
-    assert study_runs.measure_efficiency(
-        path, class_counts=(20,), series=series, progress=False
-    ).equals(table)
+    assert study_runs.measure_efficiency(path, class_counts=(20,), series=series, progress=False).equals(table)

@@ -1,0 +1,238 @@
+"""What every checker shares: the cases, running the student's function, comparing, messages and hints.
+
+:func:`_check` runs the student's function on each case (catching its exceptions, noticing inputs
+changed in place), compares it with the reference and prints the verdict; :func:`_diagnose` finds the
+typical mistake (a :class:`_Diagnosis`) that reproduces a wrong output, to print its hint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# float32 inputs: agreement to 1e-5 is "the same" (the official 1e-8 in the
+# mask softmax is far below it, so a student may leave it out except on an empty row).
+_ATOL = 1e-5
+_RTOL = 1e-4
+
+
+@dataclass
+class _Case:
+    """One input to the student's function: a name saying what it tests, and the positional arguments."""
+
+    name: str
+    args: dict[str, Any]
+
+    def copies(self) -> list[Any]:
+        return [value.clone() if torch.is_tensor(value) else value for value in self.args.values()]
+
+    def describe(self) -> str:
+        parts = []
+        for name, value in self.args.items():
+            parts.append(f"{name}: shape {tuple(value.shape)}" if torch.is_tensor(value) else f"{name} = {value}")
+        return ", ".join(parts)
+
+    def show_small_inputs(self) -> str:
+        """The tensors of the case written out, when they are small enough to read."""
+        lines = []
+        for name, value in self.args.items():
+            if torch.is_tensor(value) and value.numel() <= 40:
+                lines.append(f"  {name} = {_format(value)}")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Diagnosis:
+    """A typical mistake, written as code, and the hint to print when the student's output equals its output."""
+
+    mistake: Callable[..., Any]
+    hint: str
+
+
+def _format(value: torch.Tensor) -> str:
+    if value.dtype in (torch.bool, torch.int64, torch.int32):
+        return str(value.tolist())
+    rows = value.detach().double().reshape(-1, value.shape[-1]) if value.dim() else value.reshape(1, 1)
+    text = ", ".join("[" + ", ".join(f"{x:.3f}" for x in row.tolist()) + "]" for row in rows)
+    return f"[{text}]" if value.dim() > 1 else text
+
+
+def _print(lines: list[str]) -> None:
+    print("\n".join(line for line in lines if line))
+
+
+def _student_line(error: BaseException) -> str:
+    """The innermost line of the traceback outside this package and torch: the student's line that raised."""
+    library = tuple(
+        os.path.join(str(Path(folder).resolve()), "") for folder in (Path(__file__).parent, Path(torch.__file__).parent)
+    )
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if not os.path.realpath(frame.filename).startswith(library):
+            return f"  at line {frame.lineno} of {frame.name}(): {frame.line}"
+    return ""
+
+
+def _as_tensor(result: Any, what: str) -> tuple[torch.Tensor | None, str]:
+    """The student's return value as a tensor, or None and the reason it is not one."""
+    if result is None:
+        return None, f"your function returned None: did you forget `return {what}`?"
+    if hasattr(result, "indices") and not torch.is_tensor(result):  # a steps.Subgraph or a torch.topk result
+        result = result.indices
+    if not torch.is_tensor(result):
+        try:
+            result = torch.as_tensor(result)
+        except Exception:
+            return None, f"your function returned a {type(result).__name__}; return a torch tensor ({what})."
+    if result.is_complex():
+        return None, f"your function returned a complex tensor ({result.dtype}); return a real one ({what})."
+    try:
+        return result.detach().cpu(), ""
+    except Exception:
+        return None, f"your function returned a tensor on device {result.device}; return it on the CPU."
+
+
+def _first_difference(got: torch.Tensor, expected: torch.Tensor, axes: tuple[str, str]) -> str:
+    """A sentence naming the shape mismatch, or the first entry where got and expected differ; '' if none."""
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"your output has shape {tuple(got.shape)}, expected {tuple(expected.shape)} ({axes[0]} x {axes[1]})."
+    got64, expected64 = got.double(), expected.double()
+    close = torch.isclose(got64, expected64, rtol=_RTOL, atol=_ATOL, equal_nan=False)
+    if bool(close.all()):
+        return ""
+    wrong = (~close).nonzero()
+    i, j = (int(v) for v in wrong[0])
+    return (
+        f"entry [{i}, {j}] ({axes[0]} {i}, {axes[1]} {j}) is {float(got64[i, j]):.6g}, "
+        f"expected {float(expected64[i, j]):.6g}"
+        f" ({len(wrong)} of {got.numel()} entries differ)."
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two outputs are equal (NaN equal to NaN), for matching a mistake."""
+    if a is None or b is None or tuple(a.shape) != tuple(b.shape):
+        return False
+    return bool(torch.isclose(a.double(), b.double(), rtol=_RTOL, atol=_ATOL, equal_nan=True).all())
+
+
+def _check(
+    step: str,
+    fn: Callable[..., Any],
+    cases: list[_Case],
+    reference: Callable[..., torch.Tensor],
+    compare: Callable[[torch.Tensor, torch.Tensor, _Case], str],
+    diagnoses: list[_Diagnosis],
+    same: Callable[[Any, Any, _Case], bool],
+    generic_hint: str,
+    what: str,
+) -> bool:
+    """Run ``fn`` on every case, stop at the first one that differs from ``reference``, print, return the verdict."""
+    title = f"check_{step}"
+    if not callable(fn):
+        print(f"✗ {title}: expected a function, got a {type(fn).__name__}. Pass the function itself, without ().")
+        return False
+    for case in cases:
+        inputs = case.copies()
+        try:
+            result = fn(*inputs)
+        except NotImplementedError:
+            print(
+                f"✗ {title}: not implemented yet (your function raised NotImplementedError). "
+                "Write its body, then run this cell again."
+            )
+            return False
+        except Exception as error:  # the student's bug, reported, never raised
+            _print(
+                [
+                    f"✗ {title}, case '{case.name}' ({case.describe()}):",
+                    f"  your function raised {type(error).__name__}: {error}",
+                    _student_line(error),
+                    case.show_small_inputs(),
+                ]
+            )
+            return False
+        changed = [
+            name
+            for name, before, after in zip(case.args, case.args.values(), inputs)
+            if torch.is_tensor(before) and not torch.equal(before, after)
+        ]
+        if changed:
+            _print(
+                [
+                    f"✗ {title}, case '{case.name}': your function changed its input {', '.join(changed)} in place.",
+                    "  Hint: a step must leave its inputs alone (the next step still needs them); write "
+                    "`x = x + ...` instead of `x += ...` or `x[...] = ...`, or work on `x.clone()`.",
+                ]
+            )
+            return False
+        got, problem = _as_tensor(result, what)
+        if got is None:
+            print(f"✗ {title}, case '{case.name}': {problem}")
+            return False
+        expected = reference(*case.copies())
+        try:
+            difference = compare(got, expected, case)
+        except Exception as error:  # an output too odd to compare is still the student's, never a crash
+            difference = f"your output (shape {tuple(got.shape)}, {got.dtype}) cannot be compared: {error}"
+        if difference:
+            hint = _diagnose(fn, case, cases, diagnoses, same, what) or generic_hint
+            _print(
+                [
+                    f"✗ {title}, case '{case.name}' ({case.describe()}):",
+                    f"  {difference}",
+                    case.show_small_inputs(),
+                    f"  Hint: {hint}",
+                ]
+            )
+            return False
+    names = "; ".join(case.name for case in cases)
+    print(
+        f"✓ {title}: your function agrees with proxygml_lite.steps.{step} on all {len(cases)} cases "
+        f"({names}). Well done!"
+    )
+    return True
+
+
+def _run_quietly(function: Callable[..., Any], case: _Case, what: str) -> torch.Tensor | None:
+    """``function`` on a fresh copy of the case, its prints and exceptions swallowed (None on an exception)."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _as_tensor(function(*case.copies()), what)[0]
+    except Exception:
+        return None
+
+
+def _diagnose(fn, failing: _Case, cases: list[_Case], diagnoses: list[_Diagnosis], same, what: str) -> str:
+    """The hint of the typical mistake that reproduces the student's output.
+
+    A mistake must reproduce it on the failing case; when several do (a small example cannot tell
+    every mistake apart), the one that reproduces it on the most cases wins.
+    """
+    student = [_run_quietly(fn, case, what) for case in cases]
+    failing_index = cases.index(failing)
+    best, best_score = "", 0
+
+    def matches(a, b, case) -> bool:
+        try:
+            return bool(same(a, b, case))
+        except Exception:
+            return False
+
+    for diagnosis in diagnoses:
+        mistaken = [_run_quietly(diagnosis.mistake, case, what) for case in cases]
+        if not matches(student[failing_index], mistaken[failing_index], failing):
+            continue
+        score = sum(matches(a, b, case) for a, b, case in zip(student, mistaken, cases))
+        if score > best_score:
+            best, best_score = diagnosis.hint, score
+    return best
