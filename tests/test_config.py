@@ -60,7 +60,9 @@ def test_explicit_flags_override_the_preset_and_sop_is_an_alias():
     assert cfg.dataset == "online_products"
     assert (cfg.epochs, cfg.N, cfg.mask_softmax, cfg.freeze_bn) == (3, 2, False, False)
     assert cfg.centerlr == 0.3 and cfg.weight_lambda == 0.0  # untouched preset values
-    cfg = parse_args(["--dataset", "cub200", "--no-freeze-bn", "--loss", "proxyanchor", "--loss-kwargs", '{"margin": 0.2}'])
+    cfg = parse_args(
+        ["--dataset", "cub200", "--no-freeze-bn", "--loss", "proxyanchor", "--loss-kwargs", '{"margin": 0.2}']
+    )
     assert cfg.freeze_bn is False and cfg.loss == "proxyanchor" and cfg.loss_kwargs == {"margin": 0.2}
     assert parse_args([]).dataset == "glyphs"
 

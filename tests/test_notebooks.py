@@ -159,8 +159,12 @@ def test_committed_notebook_has_outputs_of_a_full_run(name):
 
 def _tracked_state():
     """Size and modification time of every file under the tracked output folders (smoke runs must not touch them)."""
-    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for folder in ("results", "figures")
-            for p in sorted((ROOT / folder).rglob("*")) if p.is_file()}
+    return {
+        str(p): (p.stat().st_size, p.stat().st_mtime_ns)
+        for folder in ("results", "figures")
+        for p in sorted((ROOT / folder).rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("name", ALL)

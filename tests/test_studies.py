@@ -13,8 +13,22 @@ from proxygml_lite.config import config_from_preset
 def base(tmp_path_factory):
     root = make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"))
     return config_from_preset(
-        "folder", data=str(root), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=6, epochs=1, image_size=16,
-        workers=0, quiet=True, device="cpu", warm=0, compute_nmi=False, recall_ks=(1, 2), eval_untrained=False,
+        "folder",
+        data=str(root),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=6,
+        epochs=1,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        warm=0,
+        compute_nmi=False,
+        recall_ks=(1, 2),
+        eval_untrained=False,
     )
 
 
@@ -84,7 +98,9 @@ def test_ablation_rows_switch_the_three_modules_like_the_paper(base, tmp_path, c
     table = studies.run_ablation(base, tmp_path / "ablation", rows=[1, 4, 8])
     assert list(table["row"]) == [1, 4, 8]
     assert table[["S^pos", "M", "L^p"]].values.tolist() == [
-        [False, False, False], [False, False, True], [True, True, True],
+        [False, False, False],
+        [False, False, True],
+        [True, True, True],
     ]
     switches = [(c.positive_mask, c.mask_softmax, c.weight_lambda) for c in spy.calls]
     assert switches == [(False, False, 0.0), (False, False, 0.3), (True, True, 0.3)]
@@ -93,8 +109,14 @@ def test_ablation_rows_switch_the_three_modules_like_the_paper(base, tmp_path, c
 
 def test_the_paper_order_of_the_eight_rows():
     assert [row[1:] for row in studies.ABLATION_ROWS] == [
-        (False, False, False), (True, False, False), (False, True, False), (False, False, True),
-        (False, True, True), (True, False, True), (True, True, False), (True, True, True),
+        (False, False, False),
+        (True, False, False),
+        (False, True, False),
+        (False, False, True),
+        (False, True, True),
+        (True, False, True),
+        (True, True, False),
+        (True, True, True),
     ]
 
 
@@ -117,8 +139,16 @@ def test_a_cell_run_with_other_settings_is_not_silently_reused(base, tmp_path):
 # A reduced glyph set (1 image per face: 12 per class, 1,200 training images of the paper's C = 100
 # classes) and 1 epoch, so both studies run end to end in the test suite.
 GLYPH_FLAGS = [
-    "--dataset", "glyphs", "--dataset-options", '{"images_per_face": 1}', "--epochs", "1", "--device", "cpu",
-    "--quiet", "--no-nmi",
+    "--dataset",
+    "glyphs",
+    "--dataset-options",
+    '{"images_per_face": 1}',
+    "--epochs",
+    "1",
+    "--device",
+    "cpu",
+    "--quiet",
+    "--no-nmi",
 ]
 
 
@@ -149,8 +179,19 @@ def test_ablation_runs_end_to_end_on_glyphs_and_sits_beside_the_paper(glyph_root
 
 def test_parameter_study_runs_end_to_end_on_glyphs(glyph_root, tmp_path):
     out = tmp_path / "grid"
-    argv = ["grid", "--N-values", "1", "3", "--r-values", "0.05", "--study-out", str(out),
-            "--data", str(glyph_root), *GLYPH_FLAGS]
+    argv = [
+        "grid",
+        "--N-values",
+        "1",
+        "3",
+        "--r-values",
+        "0.05",
+        "--study-out",
+        str(out),
+        "--data",
+        str(glyph_root),
+        *GLYPH_FLAGS,
+    ]
     assert studies.main(argv) == 0
     table = __import__("pandas").read_csv(out / "study.csv")
     assert table[["N", "r", "k"]].values.tolist() == [[1, 0.05, 5], [3, 0.05, 15]]  # k = ceil(r * 100 * N)
@@ -158,8 +199,22 @@ def test_parameter_study_runs_end_to_end_on_glyphs(glyph_root, tmp_path):
 
 
 def test_cli_errors_name_the_problem(tmp_path, capsys):
-    assert studies.main(["grid", "--study-out", str(tmp_path), "--dataset", "folder", "--data", str(tmp_path / "nope"),
-                         "--dataset-options", '{"images_per_face": 1}']) == 2
+    assert (
+        studies.main(
+            [
+                "grid",
+                "--study-out",
+                str(tmp_path),
+                "--dataset",
+                "folder",
+                "--data",
+                str(tmp_path / "nope"),
+                "--dataset-options",
+                '{"images_per_face": 1}',
+            ]
+        )
+        == 2
+    )
     assert "only apply to --dataset glyphs" in capsys.readouterr().err
     with pytest.raises(ValueError, match="run_ablation"):
         studies.compare_ablation_with_paper(__import__("pandas").DataFrame({"x": [1]}))

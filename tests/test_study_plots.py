@@ -27,8 +27,21 @@ def _close_figures():
 def base(tmp_path_factory):
     root = make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"))
     return config_from_preset(
-        "folder", data=str(root), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=6, epochs=2, image_size=16,
-        workers=0, quiet=True, device="cpu", warm=0, recall_ks=(1, 2), new_epoch_to_decay=(2,),
+        "folder",
+        data=str(root),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=6,
+        epochs=2,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        warm=0,
+        recall_ks=(1, 2),
+        new_epoch_to_decay=(2,),
     )
 
 
@@ -86,8 +99,9 @@ def test_ablation_bars_beside_the_papers(base, tmp_path):
 
 
 def test_loss_cost_one_line_per_loss():
-    table = measure_loss_cost(["proxygml", "softtriple"], class_counts=[40, 80], dim=8, batch_size=4, repeats=1,
-                              warmup=0)
+    table = measure_loss_cost(
+        ["proxygml", "softtriple"], class_counts=[40, 80], dim=8, batch_size=4, repeats=1, warmup=0
+    )
     ax = study_plots.plot_loss_cost(table).axes[0]
     assert {line.get_gid() for line in ax.get_lines()} == {"proxygml", "softtriple"}
     assert list(_line(ax, "softtriple").get_xdata()) == [40, 80]

@@ -21,9 +21,24 @@ def data_root(tmp_path_factory):
 
 def tiny(data_root, out, **changes):
     values = dict(
-        data=str(data_root), out=str(out), backbone="smallcnn", dim=8, N=2, r=0.3, batch_size=8, epochs=3,
-        image_size=16, workers=0, quiet=True, device="cpu", epoch_to_test=None, new_epoch_to_decay=(2,),
-        warm=1, modellr=1e-3, freeze_bn=False, seed=3,
+        data=str(data_root),
+        out=str(out),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=8,
+        epochs=3,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        epoch_to_test=None,
+        new_epoch_to_decay=(2,),
+        warm=1,
+        modellr=1e-3,
+        freeze_bn=False,
+        seed=3,
     )
     values.update(changes)
     return config_from_preset("folder", **values)
@@ -151,8 +166,10 @@ def test_resumed_run_equals_uninterrupted_run(data_root, tmp_path, monkeypatch, 
         train(tiny(data_root, resumed_dir, epochs=2))
     ckpt = torch.load(resumed_dir / "checkpoint.pt", weights_only=False)
     assert ckpt["epoch"] == (2 if where == "between epochs" else 1)
-    assert ckpt["step"] == {"after a step": 2, "Ctrl-C inside a step": 2, "raised inside a step": 1,
-                            "between epochs": 0}[where]
+    assert (
+        ckpt["step"]
+        == {"after a step": 2, "Ctrl-C inside a step": 2, "raised inside a step": 1, "between epochs": 0}[where]
+    )
 
     resumed = train(tiny(data_root, resumed_dir, resume=True, freeze_bn=frozen))
     assert resumed == straight
@@ -212,9 +229,33 @@ def test_ctrl_c_saves_and_prints_how_to_resume(data_root, tmp_path, monkeypatch,
 
     monkeypatch.setattr(engine.Trainer, "_step", interrupted)
     out = tmp_path / "run"
-    argv = ["--dataset", "folder", "--data", str(data_root), "--backbone", "smallcnn", "--dim", "8", "--N", "2",
-            "--r", "0.3", "-b", "8", "--epochs", "1", "--image-size", "16", "-j", "0", "--device", "cpu",
-            "--quiet", "--out", str(out)]
+    argv = [
+        "--dataset",
+        "folder",
+        "--data",
+        str(data_root),
+        "--backbone",
+        "smallcnn",
+        "--dim",
+        "8",
+        "--N",
+        "2",
+        "--r",
+        "0.3",
+        "-b",
+        "8",
+        "--epochs",
+        "1",
+        "--image-size",
+        "16",
+        "-j",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 130
     assert f"--resume --out {out}" in capsys.readouterr().err
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 1
@@ -228,8 +269,11 @@ def fabricate_manifest(folder):
     from proxygml_lite.data.manifest import FORMAT, write_manifest
 
     splits = {
-        split: {"classes": {d.name: {"name": d.name, "images": len(list(d.iterdir()))}
-                            for d in sorted((folder / split).iterdir())}}
+        split: {
+            "classes": {
+                d.name: {"name": d.name, "images": len(list(d.iterdir()))} for d in sorted((folder / split).iterdir())
+            }
+        }
         for split in ("train", "test")
     }
     write_manifest(folder, {"format": FORMAT, "splits": splits})
@@ -277,9 +321,36 @@ def test_folder_dataset_trains_from_the_command_line_with_data_root(tmp_path):
     make_split(root / "train", ["sparrow", "gull", "wren", "owl"], 3, seed=7)
     make_split(root / "test", ["heron", "crow", "kite"], 3, seed=8)
     out = tmp_path / "run"
-    argv = ["--dataset", "folder", "--data-root", str(root), "--backbone", "smallcnn", "--dim", "8", "--N", "2",
-            "--r", "0.5", "-b", "6", "--epochs", "1", "--image-size", "16", "-j", "0", "--device", "cpu",
-            "--quiet", "--recall-ks", "1", "2", "--out", str(out)]
+    argv = [
+        "--dataset",
+        "folder",
+        "--data-root",
+        str(root),
+        "--backbone",
+        "smallcnn",
+        "--dim",
+        "8",
+        "--N",
+        "2",
+        "--r",
+        "0.5",
+        "-b",
+        "6",
+        "--epochs",
+        "1",
+        "--image-size",
+        "16",
+        "-j",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--recall-ks",
+        "1",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert (results["num_classes"], results["train_samples"], results["test_samples"]) == (4, 12, 9)
@@ -306,9 +377,24 @@ def test_save_proxies_keeps_one_snapshot_per_epoch_also_across_a_resume(data_roo
 
 def test_glyph_training_lifts_recall_on_the_unseen_classes(tmp_path):
     """The glyphs preset (paper's C = 100, N = 12, r = 0.05, lambda = 0.3) on a reduced set, 3 epochs: it learns."""
-    argv = ["--dataset", "glyphs", "--dataset-options", '{"images_per_face": 2}', "--epochs", "3",
-            "--new_epoch_to_decay", "3", "--device", "cpu", "--quiet", "--no-nmi", "--data", str(tmp_path / "data"),
-            "--out", str(tmp_path / "run")]
+    argv = [
+        "--dataset",
+        "glyphs",
+        "--dataset-options",
+        '{"images_per_face": 2}',
+        "--epochs",
+        "3",
+        "--new_epoch_to_decay",
+        "3",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--no-nmi",
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["num_classes"] == 100 and results["test_samples"] == 2400
