@@ -20,21 +20,7 @@ import numpy as np
 from PIL import Image
 
 from proxygml_lite.data.prepare import SPECS
-
-SOP_SUPER = (
-    "bicycle_final",
-    "cabinet_final",
-    "chair_final",
-    "coffee_maker_final",
-    "fan_final",
-    "kettle_final",
-    "lamp_final",
-    "mug_final",
-    "sofa_final",
-    "stapler_final",
-    "table_final",
-    "toaster_final",
-)
+from proxygml_lite.miniature_data import _SOP_SUPER as SOP_SUPER  # one list of the SOP super-categories
 
 
 def jpeg_bytes(seed: int, size: int = 8) -> bytes:

@@ -141,6 +141,28 @@ def _sample_slider(count: int, value: int = 0):
     return _int_slider("sample i", value, 0, count - 1)
 
 
+def _subgraph_controls(
+    points, labels, num_classes, proxies_per_class, r, sample_index, modes_per_class, proxy_jitter, seed
+) -> tuple[dict, dict]:
+    """The sliders (N, r, sample, S^pos) and fixed arguments shared by the subgraph and votes explorers."""
+    return (
+        {
+            "proxies_per_class": _int_slider("N", proxies_per_class, 1, 6),
+            "r": _float_slider("r", r, 0.02, 1.0, 0.02),
+            "sample_index": _sample_slider(len(points), sample_index),
+            "positive_mask": _checkbox("positive mask S^pos", True),
+        },
+        {
+            "points": points,
+            "labels": labels,
+            "num_classes": num_classes,
+            "modes_per_class": modes_per_class,
+            "proxy_jitter": proxy_jitter,
+            "seed": seed,
+        },
+    )
+
+
 def subgraph_widget(
     points,
     labels,
@@ -156,20 +178,9 @@ def subgraph_widget(
     """Notebook 2: ``N``, ``r``, the sample and ``S^pos`` on/off -> the sample's subgraph and its row of ``S``."""
     return InteractivePlot(
         plots.plot_subgraph_explorer,
-        {
-            "proxies_per_class": _int_slider("N", proxies_per_class, 1, 6),
-            "r": _float_slider("r", r, 0.02, 1.0, 0.02),
-            "sample_index": _sample_slider(len(points), sample_index),
-            "positive_mask": _checkbox("positive mask S^pos", True),
-        },
-        {
-            "points": points,
-            "labels": labels,
-            "num_classes": num_classes,
-            "modes_per_class": modes_per_class,
-            "proxy_jitter": proxy_jitter,
-            "seed": seed,
-        },
+        *_subgraph_controls(
+            points, labels, num_classes, proxies_per_class, r, sample_index, modes_per_class, proxy_jitter, seed
+        ),
     )
 
 
@@ -188,20 +199,9 @@ def votes_widget(
     """Notebook 3: ``N``, ``r``, the sample and ``S^pos`` -> its subgraph and votes ``Z_i = (W Y^p)_i``."""
     return InteractivePlot(
         plots.plot_votes_explorer,
-        {
-            "proxies_per_class": _int_slider("N", proxies_per_class, 1, 6),
-            "r": _float_slider("r", r, 0.02, 1.0, 0.02),
-            "sample_index": _sample_slider(len(points), sample_index),
-            "positive_mask": _checkbox("positive mask S^pos", True),
-        },
-        {
-            "points": points,
-            "labels": labels,
-            "num_classes": num_classes,
-            "modes_per_class": modes_per_class,
-            "proxy_jitter": proxy_jitter,
-            "seed": seed,
-        },
+        *_subgraph_controls(
+            points, labels, num_classes, proxies_per_class, r, sample_index, modes_per_class, proxy_jitter, seed
+        ),
     )
 
 
