@@ -239,3 +239,31 @@ OFFICIAL_README_COMMANDS = {
     "online_products": "-b 32 --gpu 2 --dataset online_products --epochs 50 --dim 512 --r 0.05 -C 11318 --N 1 "
     "--weight_lambda 0.0 --centerlr 0.3 --rate 0.1 --new_epoch_to_decay 20 40",
 }
+
+
+def tiny_config(data_root, out, **changes):
+    """A seconds-long CPU run on :func:`make_tiny_folder_dataset` data: smallcnn, d = 8, N = 2, 3 epochs."""
+    from proxygml_lite.config import config_from_preset
+
+    values = dict(
+        data=str(data_root),
+        out=str(out),
+        backbone="smallcnn",
+        dim=8,
+        N=2,
+        r=0.3,
+        batch_size=8,
+        epochs=3,
+        image_size=16,
+        workers=0,
+        quiet=True,
+        device="cpu",
+        epoch_to_test=None,
+        new_epoch_to_decay=(2,),
+        warm=1,
+        modellr=1e-3,
+        freeze_bn=False,
+        seed=3,
+    )
+    values.update(changes)
+    return config_from_preset("folder", **values)

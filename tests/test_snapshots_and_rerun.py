@@ -4,9 +4,9 @@ import json
 
 import pytest
 import torch
-from _fabricate import make_tiny_folder_dataset
+from _fabricate import make_tiny_folder_dataset, tiny_config
 
-from proxygml_lite.config import config_from_preset, load_config, parse_args
+from proxygml_lite.config import load_config, parse_args
 from proxygml_lite.study_plots import read_embedding_snapshots, read_proxy_snapshots
 from proxygml_lite.train import main, train
 
@@ -17,28 +17,7 @@ def data_root(tmp_path_factory):
 
 
 def tiny(data_root, out, **changes):
-    values = dict(
-        data=str(data_root),
-        out=str(out),
-        backbone="smallcnn",
-        dim=8,
-        N=2,
-        r=0.3,
-        batch_size=8,
-        epochs=2,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        epoch_to_test=None,
-        new_epoch_to_decay=(2,),
-        warm=0,
-        modellr=1e-3,
-        freeze_bn=False,
-        seed=3,
-    )
-    values.update(changes)
-    return config_from_preset("folder", **values)
+    return tiny_config(data_root, out, **{**dict(epochs=2, warm=0), **changes})
 
 
 def test_embedding_snapshots_hold_fixed_samples_every_epoch_and_do_not_change_the_run(data_root, tmp_path):

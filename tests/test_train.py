@@ -7,9 +7,8 @@ import signal
 
 import pytest
 import torch
-from _fabricate import OFFICIAL_README_COMMANDS, make_split, make_tiny_folder_dataset
+from _fabricate import OFFICIAL_README_COMMANDS, make_split, make_tiny_folder_dataset, tiny_config
 
-from proxygml_lite.config import config_from_preset
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.train import NonFiniteLossError, main, train
 
@@ -19,29 +18,7 @@ def data_root(tmp_path_factory):
     return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
 
 
-def tiny(data_root, out, **changes):
-    values = dict(
-        data=str(data_root),
-        out=str(out),
-        backbone="smallcnn",
-        dim=8,
-        N=2,
-        r=0.3,
-        batch_size=8,
-        epochs=3,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        epoch_to_test=None,
-        new_epoch_to_decay=(2,),
-        warm=1,
-        modellr=1e-3,
-        freeze_bn=False,
-        seed=3,
-    )
-    values.update(changes)
-    return config_from_preset("folder", **values)
+tiny = tiny_config
 
 
 def read_csv(path):

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from _fabricate import make_tiny_folder_dataset
+from _fabricate import make_tiny_folder_dataset, tiny_config
 
 from proxygml_lite.config import PRESETS, TrainConfig, config_from_preset, parse_args
 from proxygml_lite.engine import backbone_frozen, resolve_amp
@@ -15,30 +15,11 @@ def data_root(tmp_path_factory):
 
 
 def tiny(data_root, out, **changes):
-    values = dict(
-        data=str(data_root),
-        out=str(out),
-        backbone="smallcnn",
-        dim=8,
-        N=2,
-        r=0.3,
-        batch_size=8,
-        epochs=2,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        epoch_to_test=None,
-        new_epoch_to_decay=(10,),
-        warm=1,
-        modellr=1e-3,
-        freeze_bn=False,
-        seed=3,
-        eval_untrained=False,
-        compute_nmi=False,
+    return tiny_config(
+        data_root,
+        out,
+        **{**dict(epochs=2, new_epoch_to_decay=(10,), eval_untrained=False, compute_nmi=False), **changes},
     )
-    values.update(changes)
-    return config_from_preset("folder", **values)
 
 
 def tiny_argv(data_root, out):
