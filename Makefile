@@ -14,7 +14,7 @@ help:
 	@echo "make notebooks  - execute every notebook in full mode and commit-ready outputs + figures/"
 	@echo "make book       - build the notebooks as an offline HTML site: build/book/index.html"
 	@echo "make bench      - run the benchmark scripts in benchmarks/"
-	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (3 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
+	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (5 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
 
 venv: $(STAMP)
 
@@ -51,7 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train_step.py
 
 studies: $(STAMP)
-	$(BIN)/python -m proxygml_lite.study_runs $(STUDIES_FLAGS)
+	$(BIN)/python -m proxygml_lite.studies $(STUDIES_FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -91,7 +91,7 @@ def cached_run(config: TrainConfig, name: str, *, smoke: bool, callback=None, ve
     """
     import json
 
-    from .studies import _finished
+    from .studies.cells import _finished
     from .train import train
 
     folder = runs_root(smoke=smoke) / name

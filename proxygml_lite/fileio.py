@@ -21,7 +21,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,6 +39,9 @@ __all__ = [
     "atomic_write_csv",
     "atomic_torch_save",
     "atomic_copy",
+    "LOCK_FILE",
+    "FolderInUseError",
+    "exclusive_folder_lock",
 ]
 
 
@@ -179,3 +183,66 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     src = Path(src)
     with open(src, "rb") as source:
         return atomic_write(dst, lambda fh: shutil.copyfileobj(source, fh, 1 << 20))
+
+
+# ------------------------------------------------------------------ one writer
+#: The lock file inside a locked folder; it holds the holder's process id.
+LOCK_FILE = ".lock"
+_held: dict[str, int] = {}  # folders this process holds -> nesting depth (a holder may lock again)
+
+
+class FolderInUseError(RuntimeError):
+    """Another live process holds the folder's lock (the message names it and the fix)."""
+
+
+def _lock_holder(lock_path: Path) -> str:
+    try:
+        text = lock_path.read_text(encoding="utf-8").strip()
+    except OSError:
+        text = ""
+    return f"process {text}" if text.isdigit() else "another process"
+
+
+@contextmanager
+def exclusive_folder_lock(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold ``<path>/.lock`` (``fcntl.flock``, exclusive) while the block runs: one writer per folder.
+
+    The lock file holds the holder's process id, so a second process gets a
+    :class:`FolderInUseError` naming it. The kernel releases the lock when the
+    holder dies (even by ``kill -9``), so a dead holder's lock is simply taken
+    over; the stale id in the file is overwritten. The same process may take
+    the lock again inside the block (nested use is a no-op). The folder is
+    created if needed.
+    """
+    import fcntl
+
+    folder = makedirs(path)
+    key = str(folder.resolve())
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield folder
+        finally:
+            _held[key] -= 1
+        return
+    lock_path = folder / LOCK_FILE
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, file_mode())
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderInUseError(
+                f"{folder} is in use by {_lock_holder(lock_path)}; wait for it to finish, "
+                "or stop it (a stopped holder's lock is taken over), or choose another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        _held[key] = 1
+        try:
+            yield folder
+        finally:
+            del _held[key]
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock

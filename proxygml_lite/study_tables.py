@@ -32,6 +32,8 @@ import pandas as pd
 __all__ = [
     "STUDY_KINDS",
     "results_dir",
+    "inside_installation",
+    "make_hint",
     "read_study_table",
     "summarize_seeds",
     "beyond_spread",
@@ -51,29 +53,59 @@ STUDY_KINDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _repository_root() -> Path:
-    return Path(__file__).resolve().parents[1]
+#: This package's folder; its parent is a checkout when it holds ``pyproject.toml``, else an installation.
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _checkout_root() -> Path | None:
+    """The repository holding this package, or None for an installed package (a wheel in site-packages)."""
+    root = _PACKAGE_DIR.parent
+    return root if (root / "pyproject.toml").is_file() else None
 
 
 def _shown(path: Path) -> str:
     """``path`` relative to the repository when inside it (no machine-specific prefix in notebook outputs)."""
-    try:
-        return str(path.resolve().relative_to(_repository_root()))
-    except ValueError:
-        return str(path)
+    root = _checkout_root()
+    if root is not None:
+        try:
+            return str(path.resolve().relative_to(root))
+        except ValueError:
+            pass
+    return str(path.resolve())
 
 
 def results_dir(preset: str = "glyphs_hard", root: str | os.PathLike | None = None) -> Path:
-    """``<repository>/results/<preset>``; ``<root>/results/<preset>`` with ``root``.
+    """Where the study tables of ``preset`` live: ``<root>/results/<preset>``.
 
-    ``$PROXYGML_RESULTS_DIR`` (if set, and no ``root``) replaces ``<repository>/results``, e.g. to point the
-    notebooks at tables produced on another machine.
+    ``root`` defaults to ``$PROXYGML_RESULTS_DIR``'s folder (which then replaces
+    ``<root>/results``, e.g. to point the notebooks at tables produced on another
+    machine), else the repository of a checkout, else the working directory:
+    an installed package never reads or writes tables inside its installation.
     """
     override = os.environ.get("PROXYGML_RESULTS_DIR", "").strip()
     if root is None and override:
         return Path(override).expanduser().resolve() / preset
-    base = Path(root) if root is not None else _repository_root()
-    return base / "results" / preset
+    if root is None:
+        root = _checkout_root() or Path.cwd()
+    return Path(root) / "results" / preset
+
+
+def inside_installation(path: str | os.PathLike) -> bool:
+    """True when ``path`` lies in the folder an installed package was installed into (site-packages)."""
+    if _checkout_root() is not None:
+        return False
+    try:
+        Path(path).resolve().relative_to(_PACKAGE_DIR.parent)
+    except ValueError:
+        return False
+    return True
+
+
+def make_hint() -> str:
+    """How to make the study tables, worded for a checkout or for an installed package."""
+    if _checkout_root() is not None:
+        return "run `make studies` (python -m proxygml_lite.studies)"
+    return "run `python -m proxygml_lite.studies` in the folder that should hold results/ (or set PROXYGML_RESULTS_DIR)"
 
 
 def read_study_table(
@@ -99,7 +131,7 @@ def read_study_table(
         file = file.parent / "study.csv"  # the folder of `python -m proxygml_lite.studies` / run_* (study.csv)
     if not file.is_file():
         raise FileNotFoundError(
-            f"no {kind} table at {_shown(file)}; run `make studies` (or pass path= the folder of a study run elsewhere)"
+            f"no {kind} table at {_shown(file)}; {make_hint()}, or pass path= the folder of a study run elsewhere"
         )
     table = pd.read_csv(file)
     needed = list(STUDY_KINDS[kind]) + (["R@1"] if kind != "efficiency" else [])

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -194,3 +196,16 @@ def test_downloaded_weights_are_readable_in_a_shared_hub_cache(umask, monkeypatc
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     path = common.fetch_to_hub_cache("https://example.org/weights-0123abcd.pth")
     assert path.read_bytes() == b"weights" and unreadable(tmp_path / "hub") == []
+
+
+def test_a_folder_lock_of_a_dead_holder_is_taken_over_and_nesting_is_allowed(tmp_path):
+    folder = tmp_path / "cell"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    folder.mkdir()
+    (folder / fileio.LOCK_FILE).write_text(dead.stdout)  # a holder killed without cleaning up: no flock remains
+    with fileio.exclusive_folder_lock(folder):
+        assert (folder / fileio.LOCK_FILE).read_text().strip() == str(os.getpid())
+        with fileio.exclusive_folder_lock(folder):  # the holder may lock again (e.g. a run inside a study cell)
+            pass
+        assert (folder / fileio.LOCK_FILE).read_text().strip() == str(os.getpid())
+    assert (folder / fileio.LOCK_FILE).read_text() == ""
