@@ -52,6 +52,7 @@ def test_a_run_writes_config_metrics_results_and_checkpoint(data_root, tmp_path)
     assert results["metrics"] == metrics
     assert results["untrained_metrics"]["R@1"] == pytest.approx(float(rows[0]["R@1"]))
     assert results["num_classes"] == 6 and results["epochs"] == 3
+    assert results["machine"]["device"] == "cpu" and len(results["machine"]["id"]) == 12  # training/fingerprint.py
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     assert ckpt["epoch"] == 3 and ckpt["step"] == 0
     assert {"python", "numpy", "torch"} <= set(ckpt["rng"])
