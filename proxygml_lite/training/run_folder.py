@@ -15,7 +15,8 @@ from typing import Any
 
 from torch import nn
 
-from .checkpoint import atomic_torch_save, atomic_write_csv, atomic_write_json, load_checkpoint
+from ..fileio import atomic_torch_save, atomic_write_csv, atomic_write_json
+from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .fingerprint import machine_fingerprint
 
