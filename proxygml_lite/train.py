@@ -19,7 +19,8 @@ Examples (the official README commands paste unchanged)::
   is the untrained model): ``L^s``, ``L^p``, total loss, learning rates, times
   and the evaluation metrics (Recall@K, NMI) where evaluated;
 * ``results.json``: final metrics (``metrics``), the untrained model's, and
-  run facts;
+  run facts, among them ``machine``: the processor and software fingerprint
+  (:mod:`.training.fingerprint`) that an exact rerun needs;
 * ``checkpoint.pt``: model, loss (proxies), optimiser, schedule, AMP scaler,
   RNG states and data position, rewritten atomically after every epoch and on
   Ctrl-C;
