@@ -12,7 +12,6 @@ import pytest
 from _fabricate import make_tiny_folder_dataset
 
 from proxygml_lite import study_tables
-from proxygml_lite.config import TrainConfig
 from proxygml_lite.fileio import FolderInUseError
 from proxygml_lite.studies import efficiency, make_studies
 from proxygml_lite.studies.__main__ import main
@@ -20,6 +19,7 @@ from proxygml_lite.studies.cells import cell_id, run_cell, study_cells
 from proxygml_lite.studies.make import base_config
 from proxygml_lite.studies.snapshots import read_snapshot_npz
 from proxygml_lite.studies.tables import STUDY_COLUMNS
+from proxygml_lite.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,6 +113,8 @@ def test_a_narrower_or_changed_rerun_never_drops_nor_reuses_rows(data_root, tmp_
     make_studies("glyphs_hard", ("ablation",), seeds=(0, 1), **settings, **tiny(data_root))
     narrower = make_studies("glyphs_hard", ("ablation",), seeds=(0,), **settings, **tiny(data_root))
     assert sorted(narrower["ablation"]["seed"]) == [0, 1]  # seed 1 is kept
+    run = json.loads(next(runs.glob("row1_s0-*/results.json")).read_text())
+    assert narrower["ablation"]["machine"].tolist() == [run["machine"]["id"]] * 2  # the fingerprint id column
     # other epochs: another cell identity; into the same table it is refused, naming the difference
     longer = {**tiny(data_root), "epochs": 2}
     with pytest.raises(ValueError, match=r"other settings \(epochs: table 1 vs now 2\).*--replace"):

@@ -9,9 +9,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from _fabricate import make_tiny_folder_dataset  # noqa: E402
 
-from proxygml_lite.config import config_from_preset  # noqa: E402
 from proxygml_lite.studies import plots as study_plots  # noqa: E402
 from proxygml_lite.studies import run_parameter_study  # noqa: E402
+from proxygml_lite.training.presets import config_from_preset  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

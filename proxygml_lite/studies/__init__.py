@@ -65,7 +65,7 @@ def config_json(config: TrainConfig | dict) -> str:
     """A cell's full training configuration as one JSON line (the ``config`` column of the study tables).
 
     ``python -m proxygml_lite.train --config FILE`` re-runs it, with ``FILE``
-    holding this text (:func:`proxygml_lite.config.load_config`).
+    holding this text (:func:`proxygml_lite.training.config.load_config`).
     """
     values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     return json.dumps(values, sort_keys=True)
@@ -210,7 +210,7 @@ def compare_ablation_with_paper(table: pd.DataFrame) -> pd.DataFrame:
         One row per ablation row of ``table``: ``row``, ``S^pos``, ``M``,
         ``L^p``, ``NMI (this run)``, ``R@1 (this run)``, ``NMI (paper)``,
         ``R@1 (paper)``. The paper's columns are the published numbers
-        (:func:`proxygml_lite.paper.paper_ablation`, dataset not stated in the
+        (:func:`proxygml_lite.studies.paper.paper_ablation`, dataset not stated in the
         poster); the others come from ``table``, i.e. from your runs.
     """
     from .paper import paper_ablation

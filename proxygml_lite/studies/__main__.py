@@ -87,7 +87,7 @@ def _status(cell, runs: Path, in_table: set[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from ..fileio import FolderInUseError, exclusive_folder_lock
     from ..study_tables import results_dir
-    from ..training.cli import parse_args
+    from ..train import parse_args
     from .cells import run_cell, study_cells
     from .make import base_config, make_studies
     from .tables import _read_rows, check_writable, gather, runs_dir

@@ -19,7 +19,9 @@ Every row holds the cell's identifiers (``row`` or ``N``/``r``/``k``),
 ``seed``, the final metrics (fractions), the untrained model's ``R@1``/``NMI``,
 ``elapsed_s``, the full configuration as JSON in ``config`` (``python -m
 proxygml_lite.train --config FILE`` re-runs it) and, when the run recorded
-it, the ``machine`` it ran on.
+it, the ``machine`` fingerprint id it ran on (``results.json["machine"]["id"]``,
+:mod:`proxygml_lite.training.fingerprint`; the full fingerprint stays in the
+cell folder). The committed-cell test demands an exact rerun only on the same id.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def table_row(cell: Cell, results: dict) -> dict:
         "untrained NMI": untrained.get("NMI"),
         "elapsed_s": results.get("elapsed_s"),
         "config": json.dumps({**cell.config.to_dict(), "out": None, "resume": False}, sort_keys=True),
-        "machine": machine if machine is None or isinstance(machine, str) else json.dumps(machine, sort_keys=True),
+        "machine": machine.get("id") if isinstance(machine, dict) else machine,
     }
 
 
