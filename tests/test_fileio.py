@@ -194,3 +194,58 @@ def test_downloaded_weights_are_readable_in_a_shared_hub_cache(umask, monkeypatc
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     path = common.fetch_to_hub_cache("https://example.org/weights-0123abcd.pth")
     assert path.read_bytes() == b"weights" and unreadable(tmp_path / "hub") == []
+
+
+# ------------------------------------------------------------------ one writer per folder (issue 16 item 5)
+HOLD_LOCK = """
+import sys, time
+from proxygml_lite.fileio import exclusive_lock
+with exclusive_lock(sys.argv[1], "test"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def _holder(folder):
+    """A second process that holds ``folder``'s lock until it is killed."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_process_cannot_lock_a_held_folder_and_a_dead_holder_is_taken_over(tmp_path):
+    import signal
+
+    folder = tmp_path / "run"
+    proc = _holder(folder)
+    try:
+        with pytest.raises(fileio.FolderLockedError) as refused:
+            with fileio.exclusive_lock(folder):
+                pytest.fail("two processes hold one folder")
+        message = str(refused.value)
+        assert f"pid {proc.pid} on host " in message and " since 20" in message and "choose another folder" in message
+        assert "\n" not in message
+    finally:
+        proc.send_signal(signal.SIGKILL)  # dies holding the lock: the kernel releases it, the record stays
+        proc.wait()
+    with fileio.exclusive_lock(folder, "training") as held:
+        assert held.taken_over is not None and held.taken_over.startswith(f"pid {proc.pid} on host ")
+        assert json.loads(held.path.read_text())["pid"] == os.getpid()
+    with fileio.exclusive_lock(folder) as again:  # a clean release leaves no holder behind
+        assert again.taken_over is None
+
+
+def test_a_lock_is_not_reentrant_and_leaves_no_folder_it_created_empty(tmp_path):
+    folder = tmp_path / "new"
+    with fileio.exclusive_lock(folder):
+        assert (folder / fileio.LOCK_FILE).exists()
+        with pytest.raises(fileio.FolderLockedError, match=rf"pid {os.getpid()} "):
+            with fileio.exclusive_lock(folder):
+                pass
+    assert not folder.exists()  # refused early: nothing left behind
+    with fileio.exclusive_lock(folder):
+        (folder / "config.json").write_text("{}")
+    assert (folder / "config.json").exists() and (folder / fileio.LOCK_FILE).read_text() == ""

@@ -51,6 +51,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..fileio import FolderLockedError, WriteError
 from ..options import add_flags
 from ..registry import import_modules
 from .config import TrainConfig, canonical_dataset, load_config
@@ -129,7 +130,11 @@ def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (130 after Ctrl-C, 1 after a non-finite loss)."""
+    """Command-line entry point; returns the exit status (130 after Ctrl-C, 1 after a non-finite loss or a failed
+    write, 2 for bad settings or a run folder in use).
+
+    The one place where the known errors become one line on stderr, without a traceback.
+    """
     try:
         config = parse_args(argv)
     except ValueError as exc:
@@ -148,9 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, FolderLockedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except WriteError as exc:  # full disk, read-only --out or --data: the atomic writer left nothing half-written
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if not config.quiet:
         print("final: " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         print(f"run folder: {config.out}")
