@@ -259,7 +259,7 @@ def read_csv(path: str | os.PathLike, **kwargs):
         raise _damaged(path, "empty", "") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise _damaged(path, "not a readable CSV table (truncated or damaged)", first) from None
+        raise _damaged(path, "not a readable CSV table", f"truncated or damaged: {first}") from None
 
 
 def read_npz(path: str | os.PathLike) -> dict:
@@ -275,7 +275,7 @@ def read_npz(path: str | os.PathLike) -> dict:
         if isinstance(exc, FileNotFoundError):
             raise
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise _damaged(path, "not a readable .npz file (empty, truncated or not NumPy's)", detail) from None
+        raise _damaged(path, "not a readable .npz file", f"empty, truncated or not NumPy's: {detail}") from None
 
 
 # ------------------------------------------------------------------ one writer per folder

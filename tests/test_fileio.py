@@ -249,3 +249,28 @@ def test_a_lock_is_not_reentrant_and_leaves_no_folder_it_created_empty(tmp_path)
     with fileio.exclusive_lock(folder):
         (folder / "config.json").write_text("{}")
     assert (folder / "config.json").exists() and (folder / fileio.LOCK_FILE).read_text() == ""
+
+
+def test_empty_or_truncated_csv_and_npz_files_are_named(tmp_path):
+    """Issue 16 "one clear line": what the notebook helpers read (tables, snapshot files) names a damaged file."""
+    import numpy as np
+
+    from proxygml_lite.study_runs import read_snapshot_npz
+
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match=r"empty.csv is empty; restore it"):
+        fileio.read_csv(tmp_path / "empty.csv")
+    (tmp_path / "cut.csv").write_text('a,b\n1,"x\n')
+    with pytest.raises(ValueError, match=r"cut.csv is not a readable CSV table \(truncated or damaged: .*EOF inside"):
+        fileio.read_csv(tmp_path / "cut.csv")
+    np.savez(tmp_path / "whole.npz", x=np.arange(3))
+    assert fileio.read_npz(tmp_path / "whole.npz")["x"].tolist() == [0, 1, 2]
+    data = (tmp_path / "whole.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    for name in ("cut.npz", "empty.npz"):
+        with pytest.raises(ValueError, match=rf"{name} is not a readable .npz file") as exc:
+            read_snapshot_npz(tmp_path / name)
+        assert "\n" not in str(exc.value)
+    with pytest.raises(FileNotFoundError):
+        fileio.read_npz(tmp_path / "missing.npz")

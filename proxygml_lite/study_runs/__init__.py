@@ -45,7 +45,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import TrainConfig, config_from_preset
-from ..fileio import atomic_write_csv
+from ..fileio import atomic_write_csv, read_csv
 from ..study_tables import results_dir
 from .efficiency import (
     EFFICIENCY_CLASSES,
@@ -105,7 +105,7 @@ def load_table(study: str, preset: str = "glyphs_hard", folder: str | Path | Non
         raise FileNotFoundError(
             f"{path} does not exist; make it with `make studies` (python -m proxygml_lite.study_runs)"
         )
-    return pd.read_csv(path)
+    return read_csv(path)
 
 
 def identity(config: TrainConfig | dict) -> str:
