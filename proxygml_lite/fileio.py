@@ -315,9 +315,9 @@ def exclusive_lock(folder: str | os.PathLike, purpose: str = "") -> Iterator[Fol
     crash) is taken over; :attr:`FolderLock.taken_over` then names that
     process. A second live process gets :class:`FolderLockedError`, one line
     naming the holder and the way out. ``purpose`` (e.g. ``"training"``) goes
-    into the record. The folder is created if needed; a folder this call
-    created and that holds nothing but the lock file at the end is removed
-    again, so a run refused early leaves nothing behind.
+    into the record. The folder is created if needed; the lock file is removed
+    on release, and so is a folder this call created that is still empty, so
+    a run refused early leaves nothing behind.
 
     Not re-entrant: a second ``exclusive_lock`` of the same folder in the same
     process is refused too (``flock`` locks belong to the open file).
@@ -349,7 +349,7 @@ def exclusive_lock(folder: str | os.PathLike, purpose: str = "") -> Iterator[Fol
             break
         os.close(fd)
     try:
-        previous = _holder_text(fd)  # a clean release empties the file: a record left means its writer died
+        previous = _holder_text(fd)  # a clean release removes the file: a record left means its writer died
         record = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -361,10 +361,9 @@ def exclusive_lock(folder: str | os.PathLike, purpose: str = "") -> Iterator[Fol
             os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
         yield FolderLock(path, previous or None)
     finally:
-        try:
-            os.ftruncate(fd, 0)
-            if created and {p.name for p in folder.iterdir()} == {LOCK_FILE}:
-                os.unlink(path)
+        try:  # still holding the lock: a process that opened the file meanwhile retries on a new one (above)
+            os.unlink(path)
+            if created and not any(folder.iterdir()):
                 folder.rmdir()
         except OSError:
             pass  # the lock goes with the descriptor anyway

@@ -36,7 +36,12 @@ study row's ``config`` column; flags given explicitly override it. With the
 same ``--threads`` (recorded in the configuration) a CPU run repeats exactly.
 
 Ctrl-C saves a checkpoint and prints the command that resumes the run; a NaN or
-infinite loss stops the run with a message naming the epoch and step.
+infinite loss stops the run with a message naming the epoch and step. One
+process writes a run folder: a second training into the same ``--out`` stops
+with one line naming the holder (pid, host, start time); the lock of a process
+that died is taken over. Bad input (settings, a folder in use, a full disk, a
+read-only ``--out`` or ``--data``, a failing ``--import``, a loss that breaks
+the loss contract) gives one ``error:`` line, no traceback.
 
 The flags are generated from the fields of
 :class:`~proxygml_lite.training.config.TrainConfig` (see
