@@ -211,10 +211,20 @@ def _read_back(path: Path) -> dict[str, dict]:
     """Rows of an existing table, by the identity of their config."""
     if not path.exists():
         return {}
-    table = pd.read_csv(path)
+    table = read_csv(path)
     if "config" not in table.columns:
         return {}
-    return {identity(json.loads(row["config"])): row.to_dict() for _, row in table.iterrows()}
+    rows = {}
+    for index, row in table.iterrows():
+        try:
+            config = json.loads(row["config"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"the config of line {index + 2} of {path} is not JSON ({type(exc).__name__}: {exc}); restore the "
+                "table (e.g. `git checkout -- FILE`) or delete that row to rerun its cell"
+            ) from None
+        rows[identity(config)] = row.to_dict()
+    return rows
 
 
 def _write_table(path: Path, study: str, rows: list[dict]) -> None:
