@@ -3,10 +3,18 @@
 import sys
 
 from .training.cli import main
-from .training.step import NonFiniteLossError
-from .training.trainer import train
 
-__all__ = ["train", "main", "NonFiniteLossError"]
+__all__ = ["train", "main", "NonFiniteLossError"]  # noqa: F822 (train, NonFiniteLossError: loaded on use)
+
+
+def __getattr__(name: str):
+    """``train`` and ``NonFiniteLossError`` import torch: loaded on first use, so ``--help`` starts fast."""
+    if name in ("train", "NonFiniteLossError"):
+        from . import training
+
+        return getattr(training, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -55,9 +55,6 @@ from ..options import add_flags
 from ..registry import import_modules
 from .config import TrainConfig, canonical_dataset, load_config
 from .presets import preset
-from .run_folder import default_run_dir
-from .step import NonFiniteLossError
-from .trainer import train
 
 __all__ = ["build_parser", "parse_args", "main"]
 
@@ -135,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from .run_folder import default_run_dir  # torch: imported once the command line is parsed (--help stays fast)
+    from .step import NonFiniteLossError
+    from .trainer import train
+
     if not config.out:  # name the run folder here, so it can be printed (the trainer never changes the config)
         config = config.replace(out=str(default_run_dir(config)))
     try:
