@@ -3,8 +3,8 @@
 Read it in this order, each module small and testable alone:
 
 * :mod:`.config` -- :class:`TrainConfig`, every setting with its flag and check;
-  :mod:`.presets` -- the paper's presets; :mod:`.cli` -- the command line
-  (``python -m proxygml_lite.train``), generated from the config's fields;
+  :mod:`.presets` -- the paper's presets; the command line is
+  :mod:`proxygml_lite.train` (``python -m proxygml_lite.train``), generated from the config's fields;
 * :mod:`.setup` -- :func:`build_data` and :func:`build_parts` (model, the
   registered loss, Adam with the ``model`` and ``proxies`` groups);
 * :mod:`.step` -- :func:`train_step`, the step as a function, and reading its
@@ -15,10 +15,6 @@ Read it in this order, each module small and testable alone:
   resumed run needs; :mod:`.distributed` -- torchrun / DDP;
 * :mod:`.trainer` -- :class:`Trainer`, the epoch loop that puts them together,
   and :func:`train`.
-
-``proxygml_lite.config``, ``proxygml_lite.engine``, ``proxygml_lite.train``,
-``proxygml_lite.checkpoint`` and ``proxygml_lite.distributed`` re-export these
-names for older imports.
 """
 
 import importlib

@@ -4,7 +4,7 @@ Each field is a :func:`~proxygml_lite.options.setting`: its default (the
 paper's recipe, see :mod:`~proxygml_lite.training.presets`), its command-line
 flags (the official repository's names where it has them) and its check.
 :meth:`TrainConfig.validate` runs the checks; the command line
-(:mod:`~proxygml_lite.training.cli`) is generated from the fields.
+(:mod:`proxygml_lite.train`) is generated from the fields.
 
 Warm-up (``--warm``, ``--warmup-mode``). ``head-first`` (default) trains only
 the embedding head and the proxies during the first ``warm`` epochs
@@ -183,7 +183,7 @@ class TrainConfig(MachineSettings, EvaluationSettings, ModelSettings, Optimisati
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write ``config.json`` atomically."""
-        from .checkpoint import atomic_write_text
+        from ..fileio import atomic_write_text
 
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
