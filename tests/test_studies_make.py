@@ -12,7 +12,7 @@ import pytest
 from _fabricate import make_tiny_folder_dataset
 
 from proxygml_lite import study_tables
-from proxygml_lite.fileio import FolderInUseError
+from proxygml_lite.fileio import FolderLockedError
 from proxygml_lite.studies import efficiency, make_studies
 from proxygml_lite.studies.__main__ import main
 from proxygml_lite.studies.cells import cell_id, run_cell, study_cells
@@ -143,13 +143,13 @@ def test_a_cell_identity_is_its_full_configuration():
 
 def test_a_second_process_on_a_cell_stops_naming_the_holder(data_root, tmp_path):
     folder = tmp_path / "cell"
-    code = "import sys, time; from proxygml_lite.fileio import exclusive_folder_lock as lock\n"
-    code += "with lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)"
+    code = "import sys, time; from proxygml_lite.fileio import exclusive_lock\n"
+    code += "with exclusive_lock(sys.argv[1], 'training'):\n    print('held', flush=True); time.sleep(60)"
     holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         config = base_config("glyphs_hard", **tiny(data_root))
-        with pytest.raises(FolderInUseError, match=f"in use by process {holder.pid}"):
+        with pytest.raises(FolderLockedError, match=f"in use by another process .*{holder.pid}"):
             run_cell(config, folder)
     finally:
         holder.kill()
@@ -233,3 +233,13 @@ def test_efficiency_rows_per_series_and_class_count_and_memory_guard(tmp_path, m
     ]  # ProxyGML at C = 80 exceeds the (patched) memory limit
     assert (table["time_ms"] > 0).all() and (table["peak_rss_mb"] >= 0).all()
     assert efficiency.measure_efficiency(path, class_counts=(20,), series=series, progress=False).equals(table)
+
+
+def test_a_table_row_whose_config_is_not_json_is_named_before_anything_trains(tmp_path):
+    """Issue 16 "one clear line": rerunning a study folder whose table holds a damaged config names file and line."""
+    pd.DataFrame(
+        [{"row": 1, "seed": 0, "R@1": 0.5, "config": "{}"}, {"row": 2, "seed": 0, "R@1": 0.5, "config": "{"}]
+    ).to_csv(tmp_path / "ablation.csv", index=False)
+    with pytest.raises(ValueError, match=r"the config of line 3 of .*ablation.csv is not JSON"):
+        make_studies(studies=["ablation"], seeds=[0], results=tmp_path, runs=tmp_path / "runs", epochs=1)
+    assert not (tmp_path / "runs").exists()

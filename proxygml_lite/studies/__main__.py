@@ -85,7 +85,7 @@ def _status(cell, runs: Path, in_table: set[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..fileio import FolderInUseError, exclusive_folder_lock
+    from ..fileio import FolderLockedError, exclusive_lock
     from ..study_tables import results_dir
     from ..train import parse_args
     from .cells import run_cell, study_cells
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{cell.label}: R@1 {finished['metrics'].get('R@1', float('nan')):.4f}, {done} ({folder})")
             return 0
         if args.gather:
-            with exclusive_folder_lock(check_writable(results)):
+            with exclusive_lock(check_writable(results), "study tables"):
                 tables = gather(cells, results, runs, args.replace)
         else:
             tables = make_studies(
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted: run the same command again to resume (cell by cell).", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FolderInUseError) as exc:
+    except (ValueError, FileNotFoundError, FolderLockedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for study, table in tables.items():

@@ -7,8 +7,9 @@ and how results are written, not what is computed, are left out
 (:data:`NOT_IDENTITY`). The cell's folder name ends in a hash of that
 identity (:func:`cell_id`), so a changed configuration can never find, reuse
 or overwrite another configuration's run. One process at a time trains a
-cell: :func:`run_cell` holds the folder's lock
-(:func:`proxygml_lite.fileio.exclusive_folder_lock`) while it trains.
+cell: training holds the run folder's lock
+(:func:`proxygml_lite.fileio.exclusive_lock`), so a second process on the
+same cell stops with an error naming the holder.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..fileio import exclusive_folder_lock
 from ..training.config import TrainConfig
 from ..training.run_folder import RESUMABLE_CHANGES
 from ..training.trainer import train
@@ -233,17 +233,13 @@ def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
 def run_cell(config: TrainConfig, cell_dir: str | Path) -> tuple[dict, bool]:
     """Run (or read back, or resume) one cell in ``cell_dir``; returns ``(results.json dict, cached)``.
 
-    The cell's folder is locked while it trains: a second process on the same
-    cell stops with an error naming the holder.
+    Training locks the cell's folder: a second process on the same cell stops
+    with :class:`~proxygml_lite.fileio.FolderLockedError` naming the holder.
     """
     cell_dir = Path(cell_dir)
     config = config.replace(out=str(cell_dir), resume=True)
     results = _finished(cell_dir, config)
     if results is not None:
         return results, True
-    with exclusive_folder_lock(cell_dir):
-        results = _finished(cell_dir, config)  # finished by the previous holder meanwhile
-        if results is not None:
-            return results, True
-        train(config)
+    train(config)
     return read_results(cell_dir), False

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..baselines import build_loss
-from ..fileio import atomic_write_csv
+from ..fileio import atomic_write_csv, read_csv
 from ..registry import LOSSES
 
 __all__ = [
@@ -281,7 +281,7 @@ def measure_efficiency(
 
     path = Path(path)
     series = dict(series or EFFICIENCY_SERIES)
-    rows = pd.read_csv(path).to_dict("records") if path.exists() else []
+    rows = read_csv(path).to_dict("records") if path.exists() else []
     have = {(r["series"], int(r["num_classes"])) for r in rows}
     jobs = [(name, c) for name in series for c in class_counts if (name, int(c)) not in have]
     context = multiprocessing.get_context("spawn")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..fileio import exclusive_folder_lock
+from ..fileio import exclusive_lock
 from ..study_tables import results_dir
 from ..training.config import TrainConfig
 from ..training.presets import config_from_preset
@@ -113,7 +113,7 @@ def make_studies(
     base = base if base is not None else base_config(preset, **overrides)
     training = [s for s in studies if s != "efficiency"]
     cells = study_cells(base, training, seeds, grid_N=grid_N, grid_r=grid_r, rows=rows) if training else []
-    with exclusive_folder_lock(out):  # one process writes a results folder's tables
+    with exclusive_lock(out, "study tables"):  # one process writes a results folder's tables
         todo = pending_cells(cells, out, runs, replace)
         bar = tqdm(total=len(todo), desc="study cells", disable=not progress, dynamic_ncols=True)
         started = time.perf_counter()

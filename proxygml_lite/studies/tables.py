@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..fileio import atomic_write_csv
+from ..fileio import atomic_write_csv, read_csv
 from ..study_tables import _checkout_root, inside_installation, make_hint, results_dir
 from .cells import Cell, cell_id, read_results, study_settings
 
@@ -71,7 +71,7 @@ def load_table(study: str, preset: str = "glyphs_hard", folder: str | Path | Non
     path = Path(folder) / f"{study}.csv" if folder is not None else results_dir(preset) / f"{study}.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; {make_hint()}")
-    return pd.read_csv(path)
+    return read_csv(path)
 
 
 def table_row(cell: Cell, results: dict) -> dict:
@@ -96,21 +96,17 @@ def table_row(cell: Cell, results: dict) -> dict:
 def _read_rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"{path} is not a readable study table ({exc}); restore it (git checkout) or move it away"
-        ) from None
+    table = read_csv(path)  # an empty or damaged file: one ValueError naming it
     if "config" not in table.columns:
         raise ValueError(f"{path} has no config column, so its rows cannot be matched; move it away or restore it")
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
-    for row in rows:
+    for index, row in enumerate(rows):
         try:
             row["_id"] = cell_id(json.loads(row["config"]))
-        except (TypeError, json.JSONDecodeError):
+        except (TypeError, ValueError) as exc:
             raise ValueError(
-                f"{path}: a row's config is not JSON ({str(row['config'])[:60]!r}); fix or delete that row"
+                f"the config of line {index + 2} of {path} is not JSON ({type(exc).__name__}: {exc}); restore the "
+                "table (e.g. `git checkout -- FILE`) or delete that row to rerun its cell"
             ) from None
     return rows
 
@@ -160,7 +156,7 @@ def gather(cells: list[Cell], results: str | Path, runs: str | Path, replace: bo
         path = results / f"{study}.csv"
         if not selected:
             if path.exists():
-                tables[study] = pd.read_csv(path)
+                tables[study] = read_csv(path)
             continue
         rows = check_settings(path, selected, replace)
         have = {row["_id"] for row in rows}
