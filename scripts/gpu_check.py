@@ -218,8 +218,11 @@ def _train_and_measure(config, *, check_sync: bool) -> dict:
     }
     if cuda:
         result["peak_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    if check_sync and cuda:
+    if check_sync and cuda and record.get("step_wrapped"):
         result["host_sync_in_step"] = "none (every step ran under set_sync_debug_mode('error'))"
+    elif check_sync and cuda:
+        result["host_sync_in_step"] = "not checked: the training step was not found (Trainer._step or train_step)"
+        result["failed"] = "the host-sync check could not wrap the training step; update _checked_training_step"
     return result
 
 

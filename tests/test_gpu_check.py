@@ -82,6 +82,12 @@ def test_the_cpu_stand_ins_measured_something(quick_report):
     assert parts["bench_loss"]["results"]["ratio_lines"]
 
 
+def test_the_training_step_is_found_for_the_host_sync_check():
+    record = {"images": 0, "steps": 0}
+    with gpu_check._checked_training_step(record, check_sync=False):
+        assert record["step_wrapped"], "the trainer's step moved: update gpu_check._checked_training_step"
+
+
 def test_the_summary_names_failures_timeouts_and_skips():
     report = {
         "created": "2026-01-01T00:00:00+00:00",
