@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_proxy_losses.py
 	$(BIN)/python benchmarks/bench_train_step.py
+	$(BIN)/python benchmarks/bench_run_overhead.py
 	$(BIN)/python benchmarks/bench_data_pipeline.py
 
 gpu-check: $(STAMP)
