@@ -17,6 +17,7 @@ Re-run them all with ``.venv/bin/python -m pytest tests/test_attacks.py -q``.
 
 import json
 import os
+import re
 import sys
 import textwrap
 
@@ -211,3 +212,203 @@ def test_a_corrupt_results_json_is_named(trained, tmp_path):
     (folder / "results.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="holds a JSON list"):
         run_views.run_summary(folder)
+
+
+# ------------------------------------------------------------------------------ 2. the site builder
+
+
+@pytest.fixture
+def build_book():
+    from pathlib import Path
+
+    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    sys.path.insert(0, scripts)
+    try:
+        import build_book
+
+        yield build_book
+    finally:
+        sys.path.remove(scripts)
+
+
+PNG = (  # a 1 x 1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def _course(tmp_path, cells, outputs=(), widget_state=None):
+    """``tmp_path/course/{notebooks,figures}``: one notebook with ``cells`` (Markdown) and a code cell with
+    ``outputs``; beside the course a secret file. Returns the notebooks folder."""
+    import base64
+
+    import nbformat
+
+    course = tmp_path / "course"
+    notebooks, figures = course / "notebooks", course / "figures"
+    notebooks.mkdir(parents=True)
+    figures.mkdir()
+    (figures / "plot.png").write_bytes(base64.b64decode(PNG))
+    (tmp_path / "secret.txt").write_text("SECRET-TOKEN")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# 1. One")] + [nbformat.v4.new_markdown_cell(c) for c in cells]
+    code = nbformat.v4.new_code_cell("x", execution_count=1)
+    code.outputs = [nbformat.v4.new_output("display_data", data=data) for data in outputs]
+    notebook.cells.append(code)
+    if widget_state is not None:
+        notebook.metadata["widgets"] = {
+            "application/vnd.jupyter.widget-state+json": {"state": widget_state, "version_major": 2}
+        }
+    nbformat.write(notebook, notebooks / "01_one.ipynb")
+    (notebooks / "README.md").write_text("# Contents\n\n[One](01_one.ipynb)\n")
+    return notebooks
+
+
+def test_the_site_copies_nothing_from_outside_the_course(build_book, tmp_path):
+    notebooks = _course(
+        tmp_path,
+        ["![x](../../secret.txt) ![y](/etc/hostname) ![link](../figures/leak.png) ![ok](../figures/plot.png)"],
+    )
+    (notebooks.parent / "figures" / "leak.png").symlink_to(tmp_path / "secret.txt")
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    site = tmp_path / "book"
+    copied = sorted(p.name for p in (site / "_images").iterdir())
+    assert copied == ["figures__plot.png"]
+    assert not any("SECRET-TOKEN" in p.read_text(errors="replace") for p in site.rglob("*") if p.is_file())
+    refused = "\n".join(report.refused)
+    for reference in ("../../secret.txt", "/etc/hostname", "../figures/leak.png"):
+        assert f"image {reference} is outside notebooks/ and figures/; not copied" in refused
+    assert len(report.refused) == 3
+    page = (site / "01_one.html").read_text()
+    assert "[x: not part of the course]" in page and "secret.txt" not in re.sub(r"<!--.*?-->", "", page)
+
+
+def test_a_page_linked_to_a_file_outside_the_course_is_refused(build_book, tmp_path, capsys):
+    notebooks = _course(tmp_path, [])
+    (notebooks / "02_passwd.ipynb").symlink_to("/etc/passwd")
+    (notebooks / "GLOSSARY.md").symlink_to(tmp_path / "secret.txt")
+    assert build_book.main(["--out", str(tmp_path / "book"), "--notebooks", str(notebooks)]) == 0
+    out = capsys.readouterr().out
+    assert "refused: 02_passwd.ipynb: a link to a file outside notebooks/" in out
+    assert "refused: GLOSSARY.md: a link to a file outside notebooks/" in out
+    assert "root:" not in out and "SECRET-TOKEN" not in out
+    assert sorted(p.name for p in (tmp_path / "book").glob("*.html")) == ["01_one.html", "index.html"]
+
+
+def test_a_file_that_is_not_a_notebook_is_one_line_without_its_text(build_book, tmp_path):
+    notebooks = _course(tmp_path, [])
+    (notebooks / "02_broken.ipynb").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(SystemExit) as caught:
+        build_book.build(tmp_path / "book", notebooks, quiet=True)
+    message = str(caught.value)
+    assert "02_broken.ipynb is not a readable notebook" in message and "root:x" not in message
+    assert "\n" not in message and not (tmp_path / "book").exists()
+
+
+def test_out_on_a_file_is_one_line(build_book, tmp_path):
+    notebooks = _course(tmp_path, [])
+    (tmp_path / "file").write_text("mine")
+    for out in (tmp_path / "file", tmp_path / "file" / "book"):
+        with pytest.raises(SystemExit) as caught:
+            build_book.main(["--out", str(out), "--notebooks", str(notebooks)])
+        assert str(caught.value).startswith("error: ") and "\n" not in str(caught.value)
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+HOSTILE = [
+    '<script>document.title="PWNED"</script>',
+    '<img src="../figures/plot.png" onerror="alert(1)">',
+    '<a href="javascript:alert(1)">click</a>',
+    '<a href="JaVaScRiPt&#58;alert(1)">click2</a>',
+    '<iframe src="https://example.org"></iframe>',
+    '<div onmouseover="alert(1)" style="background: url(https://example.org/x)">hover</div>',
+    '<a href="data:text/html,<script>alert(1)</script>">data link</a>',
+]
+
+
+def _attribute_names(page):
+    """The names of every attribute of every element of ``page``, as a browser's parser reads them."""
+    from html.parser import HTMLParser
+
+    names = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            names.extend(name for name, _ in attrs)
+
+    Collect().feed(page)
+    return names
+
+
+def _cell_html(page):
+    """The cells of a built page (the template's own head, scripts and navigation left out)."""
+    return page[page.index("<main>") : page.rindex("</main>")]
+
+
+def test_markdown_and_outputs_are_sanitised_and_keep_what_the_course_needs(build_book, tmp_path):
+    kept = (
+        "Math $S^{pos}_{ij} < 1$ and \\\\(\\lambda\\\\) and $$\\mathcal{L}^p$$\n\n"  # Markdown needs \\\\(
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "<details><summary>Hint</summary>open me</details>\n\n![ok](../figures/plot.png)"
+    )
+    notebooks = _course(
+        tmp_path,
+        ["\n\n".join(HOSTILE), kept],
+        outputs=[
+            {"text/html": "".join(HOSTILE) + '<table class="dataframe"><tr><td>7</td></tr></table> \\(W\\)'},
+            {"application/javascript": 'document.title="PWNED"'},
+            {"text/markdown": "[md](javascript:alert(1)) <script>alert(2)</script>"},
+            {
+                "image/svg+xml": '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(1)</script></svg>'
+            },
+        ],
+    )
+    build_book.build(tmp_path / "book", notebooks, quiet=True)
+    cells = _cell_html((tmp_path / "book" / "01_one.html").read_text())
+    lowered = cells.lower()
+    for forbidden in (
+        r"<script",
+        r"\son\w+=",
+        r"(href|src)=\"\s*javascript",
+        r"<iframe",
+        r"pwned",
+        r"data:text",
+        r"url\(",
+    ):
+        assert not re.search(forbidden, lowered), forbidden
+    assert (
+        "$S^{pos}_{ij} &lt; 1$" in cells
+        and "$\\lambda$" in cells  # nbconvert writes Markdown's \\( ... \\) as $...$
+        and "\\(W\\)" in cells
+        and "$$\\mathcal{L}^p$$" in cells
+    )
+    assert "<table" in cells and "<td>1</td>" in cells and "<td>7</td>" in cells
+    assert "<details><summary>Hint</summary>" in cells
+    assert 'src="_images/figures__plot.png"' in cells
+    assert 'src="data:image/svg+xml;base64,' in cells  # an SVG output is an image: its scripts never run
+
+
+def test_a_widgets_saved_value_cannot_leave_its_attribute(build_book, tmp_path):
+    def model(name, **state):
+        return {"model_name": name, "state": state}
+
+    attack = '1" onmouseover="alert(1)'
+    state = {
+        "box": model("VBoxModel", children=["IPY_MODEL_s", "IPY_MODEL_h", "IPY_MODEL_o"]),
+        "s": model("IntSliderModel", description='N"><script>alert(1)</script>', value=attack, min=attack, max=3),
+        "h": model("HTMLModel", value='<img src=x onerror="alert(1)"><b>kept</b>'),
+        "o": model(
+            "OutputModel", outputs=[{"output_type": "display_data", "data": {"image/png": f'{PNG}" onerror="x'}}]
+        ),
+    }
+    drawn = build_book._widget_html("box", state)
+    assert re.search(r'<input type="range" disabled min="1&quot; onmouseover=&quot;alert\(1\)" max="3"', drawn)
+    assert 'value="1&quot; onmouseover=&quot;alert(1)"' in drawn and "<script" not in drawn
+    assert "base64," + PNG + '&quot; onerror=&quot;x"' in drawn
+    view = {"model_id": "box", "version_major": 2, "version_minor": 0}
+    notebooks = _course(tmp_path, [], outputs=[{"application/vnd.jupyter.widget-view+json": view}], widget_state=state)
+    build_book.build(tmp_path / "book", notebooks, quiet=True)
+    cells = _cell_html((tmp_path / "book" / "01_one.html").read_text())
+    assert not [name for name in _attribute_names(cells) if name.startswith("on")]
+    assert "<script" not in cells and "<b>kept</b>" in cells
+    slider = re.search(r'<input\b[^>]*type="range"[^>]*>', cells)
+    assert slider and 'disabled="disabled"' in slider.group(0)
