@@ -1,4 +1,4 @@
-"""Checkpoints (model, proxies, optimiser, schedule, RNG states, data position) and the atomic writes they use.
+"""Checkpoints (model, proxies, optimiser, schedule, RNG states, data position).
 
 A checkpoint holds only what ``torch.load(weights_only=True)`` accepts:
 tensors, numbers, strings, ``None`` and lists, tuples and dicts of them (the
@@ -7,9 +7,8 @@ that safe loader only, so a ``checkpoint.pt`` from elsewhere (notebook 7's
 "run trained elsewhere", ``--resume``) can never run code; a file holding any
 other Python object is refused in one line naming it.
 
-The atomic writes live in :mod:`proxygml_lite.fileio` (temporary file in the
-same folder, ``os.replace``, modes from the umask); they are re-exported here
-for the callers that import them from this module.
+They are written with the atomic writers of :mod:`proxygml_lite.fileio`
+(temporary file in the same folder, ``os.replace``, modes from the umask).
 """
 
 from __future__ import annotations
@@ -26,14 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..fileio import atomic_torch_save, atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text
-
 __all__ = [
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "atomic_write_json",
-    "atomic_write_csv",
-    "atomic_torch_save",
     "capture_rng_state",
     "restore_rng_state",
     "load_checkpoint",
