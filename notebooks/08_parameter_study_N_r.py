@@ -38,7 +38,8 @@ cfg = setup(seed=0)
 # %%
 import pandas as pd
 
-from proxygml_lite import experiments, steps, studies, study_tables, study_views, study_widgets
+from proxygml_lite import steps, studies
+from proxygml_lite.lab import experiments, study_tables, study_views, study_widgets
 
 pd.set_option("display.precision", 4)
 PRESET = "glyphs_hard"

@@ -42,8 +42,9 @@ import inspect
 import pandas as pd
 from IPython.display import display
 
-from proxygml_lite import diagnostics, experiments, steps, studies, study_tables, study_views, study_widgets
+from proxygml_lite import steps, studies
 from proxygml_lite.fileio import atomic_write_csv
+from proxygml_lite.lab import diagnostics, experiments, study_tables, study_views, study_widgets
 from proxygml_lite.studies.paper import paper_ablation
 
 pd.set_option("display.precision", 4)

@@ -39,7 +39,7 @@ cfg = setup(seed=0)
 # %%
 import pandas as pd
 
-from proxygml_lite import study_tables, study_views, study_widgets, subgraph_cost
+from proxygml_lite.lab import study_tables, study_views, study_widgets, subgraph_cost
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"

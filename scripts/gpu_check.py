@@ -268,7 +268,7 @@ def part_prepare_glyphs(data: str, quick: bool) -> dict:
 
 
 def part_miniature_cub(work: Path, cuda: bool, quick: bool) -> dict:
-    from proxygml_lite import miniature_data
+    from proxygml_lite.lab import miniature_data
     from proxygml_lite.training.presets import config_from_preset
 
     data_root = work / "miniature"

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from proxygml_lite import study_tables, study_views  # noqa: E402
+from proxygml_lite.lab import study_tables, study_views  # noqa: E402
 
 
 def _grid(seeds=(0, 1, 2), C=10):
@@ -166,7 +166,7 @@ def test_ablation_claims_use_the_paper_and_the_seed_spread():
 
 
 def test_subgraph_cost_tables_and_step_plot():
-    from proxygml_lite import subgraph_cost
+    from proxygml_lite.lab import subgraph_cost
 
     cost = subgraph_cost.cost_against_k([(2, 0.2), (4, 0.5)], num_classes=10, dim=8, repeats=2)
     assert list(cost["k"]) == [4, 20] and list(cost["CN"]) == [20, 40] and (cost["time_ms"] > 0).all()

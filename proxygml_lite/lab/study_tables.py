@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .fileio import read_csv
+from ..fileio import read_csv
+from .experiments import repository_root
 
 __all__ = [
     "STUDY_KINDS",
@@ -61,14 +62,10 @@ STUDY_KINDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _repository_root() -> Path:
-    return Path(__file__).resolve().parents[1]
-
-
 def _shown(path: Path) -> str:
     """``path`` relative to the repository when inside it (no machine-specific prefix in notebook outputs)."""
     try:
-        return str(path.resolve().relative_to(_repository_root()))
+        return str(path.resolve().relative_to(repository_root()))
     except ValueError:
         return str(path)
 
@@ -82,7 +79,7 @@ def results_dir(preset: str = "glyphs_hard", root: str | os.PathLike | None = No
     override = os.environ.get("PROXYGML_RESULTS_DIR", "").strip()
     if root is None and override:
         return Path(override).expanduser().resolve() / preset
-    base = Path(root) if root is not None else _repository_root()
+    base = Path(root) if root is not None else repository_root()
     return base / "results" / preset
 
 
@@ -311,8 +308,8 @@ def ablation_beside_paper(table: pd.DataFrame) -> pd.DataFrame:
         ``R@1 (paper)`` (percent, as published; the dataset of the paper's
         table is not stated in the poster, see :mod:`proxygml_lite.studies.paper`).
     """
-    from .studies import ABLATION_ROWS
-    from .studies.paper import paper_ablation
+    from ..studies import ABLATION_ROWS
+    from ..studies.paper import paper_ablation
 
     summary = summarize_seeds(table, by=["row"])
     switches = {number: (s_pos, mask, l_p) for number, s_pos, mask, l_p in ABLATION_ROWS}
@@ -370,7 +367,7 @@ def ablation_claims(table: pd.DataFrame, *, metric: str = "R@1") -> pd.DataFrame
     (``"holds"``, ``"reversed"``, ``"within the seed spread"``, by
     :func:`beyond_spread`, or ``"too few seeds"`` when a row has one seed).
     """
-    from .studies.paper import paper_ablation
+    from ..studies.paper import paper_ablation
 
     summary = summarize_seeds(table, by=["row"], metrics=[metric])
     published = paper_ablation().set_index("row")[metric]
