@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_proxy_losses.py
 	$(BIN)/python benchmarks/bench_train_step.py
+	$(BIN)/python benchmarks/bench_run_overhead.py
 
 studies: $(STAMP)
 	$(BIN)/python -m proxygml_lite.study_runs $(STUDIES_FLAGS)

@@ -62,9 +62,6 @@ from .options import add_flags
 from .registry import import_modules
 from .training.config import TrainConfig, canonical_dataset, load_config
 from .training.presets import preset
-from .training.run_folder import default_run_dir
-from .training.step import NonFiniteLossError
-from .training.trainer import train
 
 __all__ = ["build_parser", "parse_args", "main"]
 
@@ -146,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # torch: imported once the command line is parsed, so that --help starts fast
+    from .training.run_folder import default_run_dir
+    from .training.step import NonFiniteLossError
+    from .training.trainer import train
+
     if not config.out:  # name the run folder here, so it can be printed (the trainer never changes the config)
         config = config.replace(out=str(default_run_dir(config)))
     try:
