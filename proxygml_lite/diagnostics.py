@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import steps
+from .fileio import read_csv
 
 __all__ = [
     "subgraph_statistics",
@@ -183,7 +184,7 @@ def read_diagnostics(run: str | os.PathLike) -> pd.DataFrame:
         path = path / "diagnostics.csv"
     if not path.is_file():
         raise FileNotFoundError(f"no diagnostics at {path}; train with callback=DiagnosticsRecorder()")
-    return pd.read_csv(path)
+    return read_csv(path)
 
 
 _PANELS = (
@@ -268,7 +269,7 @@ def run_probes(probes: dict, *, runs_root, seeds=(0,), per_class: int = 4) -> pd
     import json
 
     from .studies import _finished
-    from .train import train
+    from .training.trainer import train
 
     tables = []
     for name, config in probes.items():

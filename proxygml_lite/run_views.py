@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .config import TrainConfig
+from .training.config import TrainConfig
 
 __all__ = [
     "LoadedRun",
@@ -58,8 +59,8 @@ def _folder(run: str | os.PathLike) -> Path:
 def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> LoadedRun:
     """Rebuild the network and loss of a run folder from its ``checkpoint.pt`` (the last finished epoch)."""
     from .baselines import build_loss
-    from .checkpoint import load_checkpoint
     from .models import build_model
+    from .training.checkpoint import load_checkpoint
 
     folder = _folder(run)
     checkpoint_path = folder / "checkpoint.pt"
@@ -95,8 +96,8 @@ def embed_split(
     from torch.utils.data import DataLoader
 
     from .data import load_dataset
-    from .engine import extract_embeddings
     from .models import build_transforms
+    from .training.evaluate import extract_embeddings
 
     config = run.config
     transform = build_transforms(config.backbone, train=False, image_size=config.image_size)
@@ -214,7 +215,7 @@ def run_summary(run: str | os.PathLike) -> str:
         )
     else:
         lines.append(
-            f"not finished (no results.json): resume it with python -m proxygml_lite.train --resume --out {folder}"
+            f"not finished (no results.json): resume it with python -m proxygml_lite.train --resume --out {shlex.quote(str(folder))}"
         )
     return "\n".join(lines)
 
@@ -235,7 +236,7 @@ def results_beside_paper(runs: dict, *, label: str = "this code", embedding_dim:
     import pandas as pd
 
     from .data.specs import BENCHMARKS
-    from .paper import SOURCE, paper_comparison
+    from .studies.paper import SOURCE, paper_comparison
 
     table = paper_comparison()
     ours = table[(table["method"] == "ProxyGML") & (table["embedding_dim"] == embedding_dim)]

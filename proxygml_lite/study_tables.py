@@ -18,6 +18,12 @@ across the comparisons of the table, and the verdict of
 :mod:`proxygml_lite.statistics` ("A beats B ..." only where the corrected
 p < 0.05, else "cannot tell apart with n seeds").
 
+Before averaging or comparing, :func:`summarize_seeds` and
+:func:`study_comparisons` check what they use (:func:`check_seed_table`): a
+table that repeats a (cell, seed), mixes configurations (within a cell, or in
+the study's protocol: dataset, epochs, ...) or holds NaN metrics is an error
+naming the rows.
+
 The standard deviation is the sample standard deviation (``ddof = 1``,
 :func:`proxygml_lite.statistics.sample_std`) over the seeds of a cell, the
 usual choice when reporting seed variance (Musgrave et al., "A Metric Learning
@@ -35,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import statistics
+from .fileio import read_csv
 
 __all__ = [
     "STUDY_KINDS",
@@ -45,6 +52,9 @@ __all__ = [
     "format_mean_std",
     "ablation_beside_paper",
     "config_of",
+    "check_seed_table",
+    "RUN_PLACE_KEYS",
+    "PROTOCOL_KEYS",
     "PAPER_ABLATION_CLAIMS",
     "ablation_claims",
 ]
@@ -107,7 +117,8 @@ def read_study_table(
         raise FileNotFoundError(
             f"no {kind} table at {_shown(file)}; run `make studies` (or pass path= the folder of a study run elsewhere)"
         )
-    table = pd.read_csv(file)
+    table = read_csv(file)
+    table.attrs["source"] = _shown(file)
     needed = list(STUDY_KINDS[kind]) + (["R@1"] if kind != "efficiency" else [])
     missing = [c for c in needed if c not in table.columns]
     if missing:
@@ -115,11 +126,115 @@ def read_study_table(
     return table
 
 
+def _where(table: pd.DataFrame, index: Iterable) -> str:
+    """``"lines 3, 7 of results/glyphs_hard/ablation.csv"`` (CSV lines, header = 1) or ``"rows 1, 5"`` (index)."""
+    index = list(index)
+    source = table.attrs.get("source")
+    if source and all(isinstance(i, (int, np.integer)) for i in index):
+        return f"line{'s' if len(index) > 1 else ''} {', '.join(str(int(i) + 2) for i in index)} of {source}"
+    return f"row{'s' if len(index) > 1 else ''} {', '.join(str(i) for i in index)} (table index)"
+
+
 def config_of(table: pd.DataFrame, index: int = 0) -> dict:
     """The training configuration of row ``index`` (the JSON of its ``config`` column) as a dict."""
     if "config" not in table.columns:
         raise ValueError("the table has no 'config' column; pass a table written by `make studies`")
-    return json.loads(table["config"].iloc[index])
+    return _parse_config(table, table.index[index])
+
+
+def _parse_config(table: pd.DataFrame, label) -> dict:
+    text = table.at[label, "config"]
+    try:
+        config = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"the config of {_where(table, [label])} is not JSON ({type(exc).__name__}: {exc}); "
+            "restore the table (e.g. `git checkout -- FILE`) or rerun that cell"
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(f"the config of {_where(table, [label])} is not a JSON object; restore the table")
+    return config
+
+
+#: Config keys that say where and how a run was executed, not what it computed; they may differ between seeds.
+RUN_PLACE_KEYS = frozenset(
+    {
+        "seed",
+        "out",
+        "resume",
+        "data",
+        "device",
+        "gpu",
+        "workers",
+        "threads",
+        "quiet",
+        "log_every",
+        "eval_batch_size",
+        "check_images",
+        "save_proxies",
+        "save_embeddings",
+        "embedding_samples",
+        "imports",
+    }
+)
+#: Config keys of a study's protocol: one value for the whole table (the cells differ in their own switches).
+PROTOCOL_KEYS = ("dataset", "loss", "backbone", "dim", "epochs", "batch_size", "image_size", "pretrained")
+
+
+def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) -> None:
+    """``ValueError`` naming the rows unless ``table`` is safe to average per cell (``by``) over seeds.
+
+    Refused: a (cell, seed) that appears more than once; a NaN in ``metrics``;
+    with a ``config`` column, a config that is not JSON, seeds of one cell
+    whose configs differ beyond :data:`RUN_PLACE_KEYS`, and cells whose
+    :data:`PROTOCOL_KEYS` (dataset, epochs, ...) differ.
+    """
+    by = list(by)
+    repeated = table[table.duplicated(by + ["seed"], keep=False)]
+    if len(repeated):
+        key, group = next(iter(repeated.groupby(by + ["seed"], sort=True)))
+        key = key if isinstance(key, tuple) else (key,)
+        cell = ", ".join(f"{c}={v}" for c, v in zip(by + ["seed"], key))
+        raise ValueError(
+            f"{_where(table, group.index)} repeat the cell {cell} ({len(repeated)} repeated rows in all); "
+            "keep one row per (cell, seed), e.g. table.drop_duplicates(subset=[...], keep='last')"
+        )
+    for metric in metrics:
+        missing = table.index[table[metric].isna()]
+        if len(missing):
+            raise ValueError(
+                f"{metric} is NaN in {_where(table, missing)}: those runs failed or are unfinished; "
+                "rerun them or drop those rows before averaging"
+            )
+    if "config" not in table.columns:
+        return
+    configs = {label: _parse_config(table, label) for label in table.index}
+    for key, group in table.groupby(by, sort=True):
+        ids = [{k: v for k, v in configs[label].items() if k not in RUN_PLACE_KEYS} for label in group.index]
+        same = [{k: json.dumps(v, sort_keys=True) for k, v in c.items()} for c in ids]
+        differing = sorted({k for c in same for k in c if any(c.get(k) != other.get(k) for other in same)})
+        if differing:
+            name = differing[0]
+            values: dict[str, list] = {}
+            for label, c in zip(group.index, ids):
+                values.setdefault(json.dumps(c.get(name)), []).append(label)
+            shown = " vs ".join(f"{v} ({_where(table, labels)})" for v, labels in values.items())
+            key = key if isinstance(key, tuple) else (key,)
+            cell = ", ".join(f"{c}={v}" for c, v in zip(by, key))
+            raise ValueError(
+                f"the seeds of cell {cell} were run with different configurations ({', '.join(differing)}): "
+                f"{name} is {shown}; average only runs of one configuration (rerun or drop the odd rows)"
+            )
+    for name in PROTOCOL_KEYS:
+        values = {}
+        for label, config in configs.items():
+            values.setdefault(json.dumps(config.get(name)), []).append(label)
+        if len(values) > 1:
+            shown = " vs ".join(f"{v} ({_where(table, labels)})" for v, labels in values.items())
+            raise ValueError(
+                f"the table mixes configurations: {name} is {shown}; compare only runs of one protocol "
+                "(split the table, or rerun the odd rows)"
+            )
 
 
 def summarize_seeds(
@@ -135,6 +250,10 @@ def summarize_seeds(
         by: the cell's identifier columns (``["row"]``, ``["N", "r"]``, ...).
         metrics: metric columns to summarise (those absent are skipped).
 
+    Raises:
+        ValueError: naming the rows, for a repeated (cell, seed), a NaN metric
+            or mixed configurations (:func:`check_seed_table`).
+
     Returns:
         One row per cell: the ``by`` columns (and ``k`` when the table has it),
         ``seeds`` (how many), and for each metric ``<m> mean``, ``<m> std``
@@ -148,6 +267,7 @@ def summarize_seeds(
     metrics = [m for m in metrics if m in table.columns]
     if not metrics:
         raise ValueError("none of the metrics is in the table; pass metrics=['R@1', ...]")
+    check_seed_table(table, by=by, metrics=metrics)
     rows = []
     for key, group in table.sort_values("seed").groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -187,6 +307,7 @@ def study_comparisons(
     if kind not in STUDY_KINDS or kind == "efficiency":
         raise ValueError(f"kind must be 'ablation' or 'grid'; got {kind!r}")
     by = [c for c in STUDY_KINDS[kind] if c != "seed"]
+    check_seed_table(table, by=by, metrics=[metric])
     return statistics.compare_cells(table, by=by, metric=metric, pairs=pairs)
 
 
@@ -209,10 +330,10 @@ def ablation_beside_paper(table: pd.DataFrame) -> pd.DataFrame:
         (✓ / ×), ``NMI (this code)``, ``R@1 (this code)`` as ``"mean ± std"``
         in percent, ``R@1 per seed`` and the paper's ``NMI (paper)`` and
         ``R@1 (paper)`` (percent, as published; the dataset of the paper's
-        table is not stated in the poster, see :mod:`proxygml_lite.paper`).
+        table is not stated in the poster, see :mod:`proxygml_lite.studies.paper`).
     """
-    from .paper import paper_ablation
     from .studies import ABLATION_ROWS
+    from .studies.paper import paper_ablation
 
     summary = summarize_seeds(table, by=["row"])
     switches = {number: (s_pos, mask, l_p) for number, s_pos, mask, l_p in ABLATION_ROWS}
@@ -259,8 +380,9 @@ def ablation_claims(table: pd.DataFrame, *, metric: str = "R@1") -> pd.DataFrame
     the corrected p < 0.05, else ``"cannot tell apart"``) and ``verdict`` (the
     sentence, with the seed count).
     """
-    from .paper import paper_ablation
+    from .studies.paper import paper_ablation
 
+    check_seed_table(table, by=["row"], metrics=[metric])
     published = paper_ablation().set_index("row")[metric]
     present = set(table["row"])
     claims = [(claim, better, worse) for claim, better, worse in PAPER_ABLATION_CLAIMS if {better, worse} <= present]

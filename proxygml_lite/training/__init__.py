@@ -3,8 +3,8 @@
 Read it in this order, each module small and testable alone:
 
 * :mod:`.config` -- :class:`TrainConfig`, every setting with its flag and check;
-  :mod:`.presets` -- the paper's presets; :mod:`.cli` -- the command line
-  (``python -m proxygml_lite.train``), generated from the config's fields;
+  :mod:`.presets` -- the paper's presets; the command line is
+  :mod:`proxygml_lite.train` (``python -m proxygml_lite.train``), generated from the config's fields;
 * :mod:`.setup` -- :func:`build_data` and :func:`build_parts` (model, the
   registered loss, Adam with the ``model`` and ``proxies`` groups);
 * :mod:`.step` -- :func:`train_step`, the step as a function, and reading its
@@ -15,31 +15,33 @@ Read it in this order, each module small and testable alone:
   resumed run needs; :mod:`.distributed` -- torchrun / DDP;
 * :mod:`.trainer` -- :class:`Trainer`, the epoch loop that puts them together,
   and :func:`train`.
-
-``proxygml_lite.config``, ``proxygml_lite.engine``, ``proxygml_lite.train``,
-``proxygml_lite.checkpoint`` and ``proxygml_lite.distributed`` re-export these
-names for older imports.
 """
 
-from .config import TrainConfig
-from .presets import PRESETS, config_from_preset, preset
-from .setup import TrainingData, TrainingParts, build_data, build_parts
-from .step import NonFiniteLossError, Trainee, build_optimizer, train_step
-from .trainer import Trainer, train
+import importlib
 
-__all__ = [
-    "TrainConfig",
-    "PRESETS",
-    "preset",
-    "config_from_preset",
-    "TrainingData",
-    "TrainingParts",
-    "build_data",
-    "build_parts",
-    "NonFiniteLossError",
-    "Trainee",
-    "build_optimizer",
-    "train_step",
-    "Trainer",
-    "train",
-]
+#: Each public name -> the submodule defining it; loaded on first use, so that the command line
+#: (``--help``, built from :mod:`.config` alone) starts without importing torch.
+_MODULES = {
+    "TrainConfig": "config",
+    "PRESETS": "presets",
+    "preset": "presets",
+    "config_from_preset": "presets",
+    "TrainingData": "setup",
+    "TrainingParts": "setup",
+    "build_data": "setup",
+    "build_parts": "setup",
+    "NonFiniteLossError": "step",
+    "Trainee": "step",
+    "build_optimizer": "step",
+    "train_step": "step",
+    "Trainer": "trainer",
+    "train": "trainer",
+}
+
+__all__ = list(_MODULES)
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,7 @@ Each field is a :func:`~proxygml_lite.options.setting`: its default (the
 paper's recipe, see :mod:`~proxygml_lite.training.presets`), its command-line
 flags (the official repository's names where it has them) and its check.
 :meth:`TrainConfig.validate` runs the checks; the command line
-(:mod:`~proxygml_lite.training.cli`) is generated from the fields.
+(:mod:`proxygml_lite.train`) is generated from the fields.
 
 Warm-up (``--warm``, ``--warmup-mode``). ``head-first`` (default) trains only
 the embedding head and the proxies during the first ``warm`` epochs
@@ -66,9 +66,14 @@ __all__ = [
     "NMI_PROTOCOL_CHOICES",
     "CHECK_IMAGES_CHOICES",
     "TrainConfig",
+    "REPLACED_BUILTINS",
     "canonical_dataset",
     "load_config",
 ]
+
+#: Key of a run's ``config.json`` that records the package's names redefined for the run
+#: (``{"dataset": ["glyphs"]}``, see :func:`proxygml_lite.registry.replaced_builtins`); not a setting.
+REPLACED_BUILTINS = "replaced_builtins"
 
 
 def canonical_dataset(name: str) -> str:
@@ -170,7 +175,8 @@ class TrainConfig(MachineSettings, EvaluationSettings, ModelSettings, Optimisati
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error (the record :data:`REPLACED_BUILTINS` is skipped)."""
+        values = {k: v for k, v in values.items() if k != REPLACED_BUILTINS}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
@@ -183,7 +189,7 @@ class TrainConfig(MachineSettings, EvaluationSettings, ModelSettings, Optimisati
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write ``config.json`` atomically."""
-        from .checkpoint import atomic_write_text
+        from ..fileio import atomic_write_text
 
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
@@ -229,7 +235,13 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
         except json.JSONDecodeError as exc:
             raise ValueError(f"--config {path} is not valid JSON ({exc})") from None
     if isinstance(values, dict) and isinstance(values.get("config"), str):
-        values = json.loads(values["config"])
+        try:
+            values = json.loads(values["config"])
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"--config {path}: its 'config' is not valid JSON ({exc}); copy the config column of a study row "
+                "unchanged, or pass a run folder"
+            ) from None
     elif isinstance(values, dict) and isinstance(values.get("config"), dict):
         values = values["config"]
     if not isinstance(values, dict) or "dataset" not in values:
