@@ -215,6 +215,8 @@ def _train_and_measure(config, *, check_sync: bool) -> dict:
         "wall_s": round(wall, 1),
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "step_wrapped": record.get("step_wrapped"),
+        # what the images/s depend on besides the GPU (glyphs_hard's preset loads data in the main process)
+        "settings": {k: getattr(config, k) for k in ("batch_size", "workers", "threads", "amp", "channels_last")},
     }
     if cuda:
         result["peak_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
