@@ -180,15 +180,27 @@ class Registry:
         """The :class:`Entry` of ``name`` (or of the name an alias points to)."""
         return self._entries[self.canonical(name)]
 
-    def names(self) -> tuple[str, ...]:
-        """Registered names (without aliases), in registration order."""
+    def _ordered(self) -> list[Entry]:
+        """The entries: the package's own in the order of ``builtin_modules``, then the user's, each group in
+        registration order (so the order does not depend on which module happened to be imported first)."""
         self._load_builtins()
-        return tuple(self._entries)
+
+        def rank(entry: Entry) -> int:
+            module = str(getattr(entry.factory, "__module__", "") or "")
+            for index, builtin in enumerate(self._builtin_modules):
+                if module == builtin or module.startswith(builtin + "."):
+                    return index
+            return len(self._builtin_modules)
+
+        return sorted(self._entries.values(), key=rank)
+
+    def names(self) -> tuple[str, ...]:
+        """Registered names (without aliases): the package's own first, in a fixed order, then the user's."""
+        return tuple(entry.name for entry in self._ordered())
 
     def choices(self) -> tuple[str, ...]:
         """Names and aliases, each name followed by its aliases (the command line's choices)."""
-        self._load_builtins()
-        return tuple(key for entry in self._entries.values() for key in (entry.name, *entry.aliases))
+        return tuple(key for entry in self._ordered() for key in (entry.name, *entry.aliases))
 
     def __contains__(self, name: object) -> bool:
         self._load_builtins()

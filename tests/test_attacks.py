@@ -25,7 +25,7 @@ import pytest
 import torch
 from _fabricate import make_tiny_folder_dataset, tiny_config
 
-from proxygml_lite import run_views
+from proxygml_lite.lab import run_views
 from proxygml_lite.train import main, parse_args
 from proxygml_lite.training.checkpoint import load_checkpoint
 from proxygml_lite.training.config import TrainConfig

@@ -260,6 +260,27 @@ def test_checkers_report_instead_of_raising(checker, capsys):
     assert "return a torch tensor" in capsys.readouterr().out
 
 
+def test_an_empty_stub_is_not_implemented_yet_but_a_missing_return_is_not(capsys):
+    def dots(embeddings, proxies):
+        """S = X P^T (the student edition's stub)."""
+        ...
+
+    def passes(embeddings, proxies):
+        pass
+
+    def only_a_docstring(embeddings, proxies):
+        """Not written yet."""
+
+    def forgot_return(embeddings, proxies):
+        embeddings @ proxies.T
+
+    for stub in (dots, passes, only_a_docstring):
+        assert exercises.check_similarity_graph(stub) is False
+        assert "not implemented yet" in capsys.readouterr().out, stub.__name__
+    assert exercises.check_similarity_graph(forgot_return) is False
+    assert "did you forget `return" in capsys.readouterr().out
+
+
 def test_student_prints_are_not_repeated_while_diagnosing(capsys):
     def noisy_wrong(z):
         print("hello from the student")

@@ -11,12 +11,15 @@ Every call of the student's function goes through :func:`_call_student`: at most
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import inspect
 import io
 import math
 import os
 import signal
 import sys
+import textwrap
 import threading
 import traceback
 import warnings
@@ -169,6 +172,28 @@ def _format(value: torch.Tensor) -> str:
     return f"[{text}]" if value.dim() > 1 else text
 
 
+_WRITE_IT = "Write its body, then run this cell again."
+
+
+def _has_empty_body(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn``'s body, after its docstring, is only ``...`` or ``pass``: a stub not written yet."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):  # no source (a builtin, a lambda in a string): not a stub
+        return False
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:] if isinstance(body[0].value.value, str) else body
+    return all(
+        isinstance(s, ast.Pass)
+        or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and s.value.value is ...)
+        for s in body
+    )
+
+
 def _print(lines: list[str]) -> None:
     print("\n".join(line for line in lines if line))
 
@@ -265,6 +290,9 @@ def _check(
     if not callable(fn):
         print(f"✗ {title}: expected a function, got a {type(fn).__name__}. Pass the function itself, without ().")
         return False
+    if _has_empty_body(fn):
+        print(f"✗ {title}: not implemented yet (your function's body is only `...` or `pass`). {_WRITE_IT}")
+        return False
     for case in cases:
         inputs = case.copies()
         call = _call_student(fn, inputs)
@@ -274,10 +302,7 @@ def _check(
             print(_took_too_long(title, case))
             return False
         if isinstance(error, NotImplementedError):
-            print(
-                f"✗ {title}: not implemented yet (your function raised NotImplementedError). "
-                "Write its body, then run this cell again."
-            )
+            print(f"✗ {title}: not implemented yet (your function raised NotImplementedError). {_WRITE_IT}")
             return False
         if isinstance(error, SystemExit):
             print(

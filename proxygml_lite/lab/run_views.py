@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .training.config import TrainConfig
+from ..training.config import TrainConfig
 
 __all__ = [
     "LoadedRun",
@@ -88,9 +88,9 @@ def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> L
     configuration records in ``imports`` are not imported: a loss, dataset or
     backbone they register must be registered by you first.
     """
-    from .baselines import build_loss
-    from .models import build_model
-    from .training.checkpoint import load_checkpoint
+    from ..baselines import build_loss
+    from ..models import build_model
+    from ..training.checkpoint import load_checkpoint
 
     folder = _folder(run)
     checkpoint_path = folder / "checkpoint.pt"
@@ -123,9 +123,9 @@ def embed_split(
     """
     from torch.utils.data import DataLoader
 
-    from .data import load_dataset
-    from .models import build_transforms
-    from .training.evaluate import extract_embeddings
+    from ..data import load_dataset
+    from ..models import build_transforms
+    from ..training.evaluate import extract_embeddings
 
     config = run.config
     transform = build_transforms(config.backbone, train=False, image_size=config.image_size)
@@ -278,8 +278,8 @@ def results_beside_paper(runs: dict, *, label: str = "this code", embedding_dim:
     """
     import pandas as pd
 
-    from .data.specs import BENCHMARKS
-    from .studies.paper import SOURCE, paper_comparison
+    from ..data.specs import BENCHMARKS
+    from ..studies.paper import SOURCE, paper_comparison
 
     table = paper_comparison()
     ours = table[(table["method"] == "ProxyGML") & (table["embedding_dim"] == embedding_dim)]
