@@ -147,8 +147,8 @@ def test_torchrun_with_two_gloo_processes_matches_one_process(tmp_path):
         for key in ("loss", "loss_s", "loss_p"):
             if a[key]:
                 assert float(b[key]) == pytest.approx(float(a[key]), abs=1e-5), key
-    s = torch.load(single_dir / "checkpoint.pt", weights_only=False)
-    d = torch.load(ddp_dir / "checkpoint.pt", weights_only=False)
+    s = torch.load(single_dir / "checkpoint.pt", weights_only=True)
+    d = torch.load(ddp_dir / "checkpoint.pt", weights_only=True)
     for name, tensor in s["model"].items():
         assert torch.allclose(tensor.float(), d["model"][name].float(), atol=1e-5), name
     assert torch.allclose(s["loss"]["proxies"], d["loss"]["proxies"], atol=1e-5)
