@@ -35,8 +35,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import loss as _proxygml_loss  # noqa: F401  ProxyGML registers first, whichever module is imported first
 from .checks import check_int
-from .registry import LOSSES, register_loss
+from .registry import LOSS_CONTRACT, LOSSES, LossContractError, register_loss
 
 __all__ = ["BASELINE_DEFAULTS", "MetricLossAdapter", "build_loss"]
 
@@ -156,4 +157,17 @@ def build_loss(
         )
         options = {kw: values[field] for kw, field in entry.options.get("config_fields", {}).items() if field in values}
     options.update(kwargs)
-    return entry.factory(num_classes=num_classes, embedding_dim=embedding_dim, **options)
+    try:
+        loss_fn = entry.factory(num_classes=num_classes, embedding_dim=embedding_dim, **options)
+    except (ValueError, TypeError) as exc:  # bad settings: the factory's own message, with the loss's name
+        raise LossContractError(f"loss {entry.name!r}: {exc}") from None
+    except Exception as exc:
+        raise LossContractError(
+            f"loss {entry.name!r}: its factory raised {type(exc).__name__}: {exc}; the loss contract: {LOSS_CONTRACT}"
+        ) from None
+    if not isinstance(loss_fn, nn.Module):
+        raise LossContractError(
+            f"loss {entry.name!r}: its factory returned a {type(loss_fn).__name__}, not an nn.Module; "
+            f"the loss contract: {LOSS_CONTRACT}"
+        )
+    return loss_fn

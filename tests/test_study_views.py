@@ -67,12 +67,24 @@ def test_summarize_seeds_gives_mean_sample_std_and_seeds():
         study_tables.summarize_seeds(_grid().drop(columns="seed"), by=["N", "r"])
 
 
-def test_beyond_spread_and_formatting():
-    assert study_tables.beyond_spread(0.6, 0.01, 0.5, 0.02)
-    assert not study_tables.beyond_spread(0.6, 0.05, 0.55, 0.01)
-    assert not study_tables.beyond_spread(0.9, float("nan"), 0.1, 0.0)
+def test_formatting():
     assert study_tables.format_mean_std(0.6123, 0.0081) == "61.2 ± 0.8"
     assert study_tables.format_mean_std(0.5, float("nan")) == "50.0"
+
+
+def test_study_comparisons_are_every_pair_holm_corrected():
+    import scipy.stats
+
+    grid = _grid()
+    pairs = study_tables.study_comparisons(grid, "grid")
+    assert len(pairs) == 6 and list(pairs.iloc[0][["A", "B"]]) == ["N=1, r=0.1", "N=1, r=0.3"]
+    first = scipy.stats.ttest_ind([0.6, 0.61, 0.62], [0.8, 0.81, 0.82], equal_var=False).pvalue
+    assert pairs["p"].iloc[0] == pytest.approx(first, abs=1e-12)  # equal spreads: the same p everywhere here
+    assert (pairs["p (Holm)"] >= pairs["p"]).all()
+    ablation = study_tables.study_comparisons(_ablation(), "ablation", metric="NMI", pairs=[(8, 1)])
+    assert list(ablation["A"]) == ["row 8"] and ablation["difference"].iloc[0] == pytest.approx(0.07)
+    with pytest.raises(ValueError, match="ablation' or 'grid"):
+        study_tables.study_comparisons(grid, "efficiency")
 
 
 def test_ablation_beside_paper_has_the_papers_values_and_seeds():
@@ -148,19 +160,29 @@ def test_accuracy_cost_vs_k_two_panels():
     plt.close("all")
 
 
-def test_ablation_claims_use_the_paper_and_the_seed_spread():
-    table = _ablation()  # R@1 grows with the row number: 0.4 + 0.05 row (+ seed noise, std 0.02)
+def test_ablation_claims_use_the_paper_and_holm_corrected_welch_tests():
+    table = _ablation()  # R@1 grows with the row number: 0.4 + 0.05 row, the seeds add 0, 0.002, 0.004
+    table["R@1"] = 0.4 + 0.05 * table["row"] + 0.002 * table["seed"]
     claims = study_tables.ablation_claims(table).set_index("claim")
+    assert len(claims) == len(study_tables.PAPER_ABLATION_CLAIMS)
     assert claims.loc["S^pos alone helps (row 2 > row 1)", "paper: difference"] == pytest.approx(83.3 - 47.3)
     assert claims.loc["S^pos alone helps (row 2 > row 1)", "here"] == "holds"
     assert claims.loc["S^pos is the strongest single module (row 2 > row 4)", "here"] == "reversed"
-    assert claims.loc["L^p helps on top of S^pos and M (row 8 > row 7)", "here"] == "holds"
-    assert claims.loc["L^p helps on top of S^pos and M (row 8 > row 7)", "here: spread"] == pytest.approx(4.0)
+    row_8_7 = claims.loc["L^p helps on top of S^pos and M (row 8 > row 7)"]
+    assert row_8_7["here"] == "holds" and row_8_7["here: difference"] == pytest.approx(5.0)
+    assert row_8_7["here: CI low"] < 5.0 < row_8_7["here: CI high"] and row_8_7["here: p (Holm)"] < 0.05
+    assert row_8_7["verdict"].startswith("row 8 beats row 7 by 5.0 points (95% CI ")
     noisy = table.copy()
-    noisy.loc[noisy["seed"] == 2, "R@1"] += 0.3  # std 0.17 per row: nothing is beyond the spread
-    assert set(study_tables.ablation_claims(noisy)["here"]) == {"within the seed spread"}
+    noisy.loc[noisy["seed"] == 2, "R@1"] += 0.3  # std 0.17 per row: no claim survives
+    assert set(study_tables.ablation_claims(noisy)["here"]) == {"cannot tell apart"}
+    # the old rule (bars of mean ± 1 std do not overlap) would claim row 2 > row 1 here; Welch + Holm does not
+    close = _ablation()  # std 0.02 per row, 5 points apart: p = 0.037 alone, 8 claims -> Holm p > 0.05
+    verdict = study_tables.ablation_claims(close).set_index("claim").loc["S^pos alone helps (row 2 > row 1)"]
+    assert verdict["here"] == "cannot tell apart" and verdict["verdict"].startswith(
+        "cannot tell row 2 and row 1 apart with 3 seeds"
+    )
     one_seed = study_tables.ablation_claims(table[(table["row"] != 5) | (table["seed"] == 0)]).set_index("claim")
-    assert one_seed.loc["S^pos helps on top of M and L^p (row 8 > row 5)", "here"] == "too few seeds"
+    assert one_seed.loc["S^pos helps on top of M and L^p (row 8 > row 5)", "here"] == "cannot tell apart"
     only = study_tables.ablation_claims(table[table["row"].isin([1, 2])])
     assert list(only["claim"]) == ["S^pos alone helps (row 2 > row 1)"]
 
@@ -187,3 +209,71 @@ def test_paper_comparison_plot_is_labelled_as_the_papers():
     with pytest.raises(ValueError, match="has no 'R@8'"):
         study_views.plot_paper_comparison(metric="R@8")
     plt.close("all")
+
+
+# ------------------------------------------------------------------ the helpers check what they average (issue 16 item 7)
+def _committed_like(tmp_path, table):
+    """``table`` written as ablation.csv and read back as the notebooks do (lines are named by the file)."""
+    table.to_csv(tmp_path / "ablation.csv", index=False)
+    return study_tables.read_study_table("ablation", path=tmp_path)
+
+
+def test_repeated_cell_and_seed_is_refused_with_the_rows_named(tmp_path):
+    """The reproduction: row 3 with its seeds repeated showed "3 seeds" but averaged 7 values."""
+    table = _ablation()
+    repeated = pd.concat([table, table[table["row"] == 3], table[(table["row"] == 3) & (table["seed"] == 0)]])
+    table = _committed_like(tmp_path, repeated.reset_index(drop=True))
+    with pytest.raises(ValueError) as exc:
+        study_tables.summarize_seeds(table, by=["row"])
+    message = str(exc.value)
+    assert "lines 8, 26, 29 of" in message and "ablation.csv repeat the cell row=3, seed=0" in message
+    assert "7 repeated rows" in message and "\n" not in message
+    with pytest.raises(ValueError, match="repeat the cell row=3"):
+        study_tables.ablation_beside_paper(table)
+
+
+def test_seeds_of_one_cell_with_different_configurations_are_refused():
+    table = _ablation()
+    table["config"] = json.dumps({"epochs": 50, "dataset": "glyphs_hard", "out": "runs/a"})
+    table.loc[(table["row"] == 2) & (table["seed"] == 0), "config"] = json.dumps(
+        {"epochs": 1, "dataset": "glyphs_hard"}
+    )
+    with pytest.raises(
+        ValueError, match=r"the seeds of cell row=2 .*\(epochs\): epochs is 1 \(row 3 \(table index\)\)"
+    ):
+        study_tables.summarize_seeds(table, by=["row"])
+    table.loc[(table["row"] == 2), "config"] = json.dumps({"epochs": 1, "dataset": "glyphs_hard"})
+    with pytest.raises(ValueError, match=r"the table mixes configurations: epochs is 50 \(rows 0, 1, 2, 6"):
+        study_tables.summarize_seeds(table, by=["row"])
+    seeds_elsewhere = _ablation()
+    seeds_elsewhere["config"] = [json.dumps({"epochs": 5, "out": f"runs/{i}", "device": d}) for i, d in
+                                 enumerate(["cpu", "cuda"] * 12)]  # fmt: skip
+    assert len(study_tables.summarize_seeds(seeds_elsewhere, by=["row"])) == 8  # where a run ran is not its config
+
+
+def test_nan_metrics_and_a_config_that_is_not_json_are_refused_with_the_file_named(tmp_path):
+    table = _ablation()
+    table.loc[4, "R@1"] = float("nan")
+    with pytest.raises(ValueError, match=r"R@1 is NaN in line 6 of .*ablation.csv: those runs failed"):
+        study_tables.summarize_seeds(_committed_like(tmp_path, table), by=["row"])
+    table = _ablation()
+    table.loc[2, "config"] = '{"epochs": 5'
+    read = _committed_like(tmp_path, table)
+    with pytest.raises(ValueError, match=r"the config of line 4 of .*ablation.csv is not JSON"):
+        study_tables.summarize_seeds(read, by=["row"])
+    with pytest.raises(ValueError, match=r"the config of line 4 of .*ablation.csv is not JSON"):
+        study_tables.config_of(read, 2)
+
+
+def test_an_empty_or_truncated_table_is_named(tmp_path):
+    (tmp_path / "ablation.csv").write_text("")
+    with pytest.raises(ValueError, match=r"ablation.csv is empty; restore it"):
+        study_tables.read_study_table("ablation", path=tmp_path)
+    text = _ablation().to_csv(index=False)
+    (tmp_path / "ablation.csv").write_text(text[: text.index("{}")] + '"{""epochs\n')  # cut inside a quoted config
+    with pytest.raises(ValueError, match=r"ablation.csv is not a readable CSV table \(truncated or damaged"):
+        study_tables.read_study_table("ablation", path=tmp_path)
+    cut = "\n".join(text.splitlines()[:6]) + "\n5,0,0.6"  # cut in the middle of a row: its NMI is missing
+    (tmp_path / "ablation.csv").write_text(cut)
+    with pytest.raises(ValueError, match=r"NMI is NaN in line 7 of .*ablation.csv"):
+        study_tables.summarize_seeds(study_tables.read_study_table("ablation", path=tmp_path), by=["row"])

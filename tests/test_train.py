@@ -33,7 +33,7 @@ def without_times(rows):
 
 
 def model_state(run_dir):
-    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
 
 
 def test_a_run_writes_config_metrics_results_and_checkpoint(data_root, tmp_path):
@@ -54,7 +54,8 @@ def test_a_run_writes_config_metrics_results_and_checkpoint(data_root, tmp_path)
     assert results["metrics"] == metrics
     assert results["untrained_metrics"]["R@1"] == pytest.approx(float(rows[0]["R@1"]))
     assert results["num_classes"] == 6 and results["epochs"] == 3
-    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert results["machine"]["device"] == "cpu" and len(results["machine"]["id"]) == 12  # training/fingerprint.py
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 3 and ckpt["step"] == 0
     assert {"python", "numpy", "torch"} <= set(ckpt["rng"])
     assert {"model", "loss", "optimizer", "scheduler", "scaler", "sampler", "loader_generator"} <= set(ckpt)
@@ -143,7 +144,7 @@ def test_resumed_run_equals_uninterrupted_run(data_root, tmp_path, monkeypatch, 
         monkeypatch.setattr(ProxyGMLLoss, "forward", original)
     else:
         train(tiny(data_root, resumed_dir, epochs=2))
-    ckpt = torch.load(resumed_dir / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(resumed_dir / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == (2 if where == "between epochs" else 1)
     assert (
         ckpt["step"]
@@ -237,7 +238,7 @@ def test_ctrl_c_saves_and_prints_how_to_resume(data_root, tmp_path, monkeypatch,
     ]
     assert main(argv) == 130
     assert f"--resume --out {out}" in capsys.readouterr().err
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 1
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 1
     monkeypatch.setattr(Trainer, "_step", original)
     assert main(["--resume", "--out", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())["epochs"] == 1
@@ -345,7 +346,7 @@ def test_save_proxies_keeps_one_snapshot_per_epoch_also_across_a_resume(data_roo
     train(tiny(data_root, out, save_proxies=True, resume=True))
     epochs, proxies = read_proxy_snapshots(out)
     assert epochs == [0, 1, 2, 3] and proxies.shape == (4, 12, 8)  # C*N = 6*2 proxies of d = 8
-    final = torch.load(out / "checkpoint.pt", weights_only=False)["loss"]["proxies"]
+    final = torch.load(out / "checkpoint.pt", weights_only=True)["loss"]["proxies"]
     assert torch.equal(proxies[-1], final)
     assert not torch.equal(proxies[0], proxies[-1])
     with pytest.raises(ValueError, match=r"no parameter 'W'.*\['proxies'\]"):
@@ -378,3 +379,133 @@ def test_glyph_training_lifts_recall_on_the_unseen_classes(tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["num_classes"] == 100 and results["test_samples"] == 2400
     assert results["metrics"]["R@1"] > 2 * results["untrained_metrics"]["R@1"]
+
+
+def test_a_run_folder_has_one_writer(data_root, tmp_path, capsys):
+    """Issue 16 item 5: a training holds its --out; a second process into it exits with one line naming the holder."""
+    import subprocess
+    import sys
+
+    from proxygml_lite.fileio import FolderLockedError, exclusive_lock
+
+    out = tmp_path / "run"
+    refused = []
+
+    def try_to_write_the_same_folder(event, info):
+        if event == "step_end" and not refused:
+            with pytest.raises(FolderLockedError) as exc:
+                with exclusive_lock(out):
+                    pass
+            refused.append(str(exc.value))
+
+    train(tiny(data_root, out, epochs=1, eval_untrained=False), callback=try_to_write_the_same_folder)
+    assert refused and "in use by another process" in refused[0]
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom proxygml_lite.fileio import exclusive_lock\n"
+            "with exclusive_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+            str(tmp_path / "busy"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        argv = ["--dataset", "folder", "--data-root", str(data_root), "--backbone", "smallcnn", "--out",
+                str(tmp_path / "busy"), "--device", "cpu", "--quiet"]  # fmt: skip
+        assert main(argv) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"pid {holder.pid} on host" in err and "choose another folder" in err
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == [".lock"]  # nothing written by the refused run
+
+
+# ------------------------------------------------------------------ one clear line for every bad input (issue 16)
+def _argv(data_root, out, *more):
+    return ["--dataset", "folder", "--data-root", str(data_root), "--backbone", "smallcnn", "--dim", "8", "--N", "2", "--r", "0.5",
+            "-b", "8", "--epochs", "1", "--image-size", "16", "-j", "0", "--device", "cpu", "--quiet",
+            "--no-eval-untrained", "--out", str(out), *more]  # fmt: skip
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def _refuse_writes_under(monkeypatch, folder, code):
+    """Make every file creation under ``folder`` fail with ``OSError(code)`` (root ignores chmod)."""
+    import errno
+    import os
+
+    real_open = os.open
+
+    def guarded_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and os.path.abspath(path).startswith(str(folder)):
+            raise OSError(code, os.strerror(code), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+    return errno
+
+
+def test_a_read_only_out_gives_one_line_and_writes_nothing(data_root, tmp_path, monkeypatch, capsys):
+    import errno
+
+    out = tmp_path / "readonly"
+    out.mkdir()
+    _refuse_writes_under(monkeypatch, out, errno.EROFS)
+    assert main(_argv(data_root, out)) == 1
+    err = _one_error_line(capsys)
+    assert f"cannot write {out}" in err and "errno 30" in err and "writable" in err
+    monkeypatch.undo()
+    assert list(out.iterdir()) == []
+
+
+def test_a_full_disk_keeps_the_last_checkpoint_and_gives_one_line(data_root, tmp_path, monkeypatch, capsys):
+    """ENOSPC while saving the second epoch: the atomic writer leaves the first epoch's files whole, no temp files."""
+    import errno
+    import os
+
+    out = tmp_path / "run"
+    assert main(_argv(data_root, out)) == 0
+    capsys.readouterr()
+    before = (out / "checkpoint.pt").read_bytes()
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    assert main(_argv(data_root, out, "--resume", "--epochs", "2")) == 1
+    err = _one_error_line(capsys)
+    assert f"cannot write {out}" in err and "free some disk space" in err
+    assert (out / "checkpoint.pt").read_bytes() == before and not list(out.glob(".*.tmp"))
+
+
+def test_a_read_only_data_root_gives_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _refuse_writes_under(monkeypatch, data, errno.EROFS)
+    argv = ["--dataset", "glyphs", "--data-root", str(data), "--epochs", "1", "--device", "cpu", "--quiet",
+            "--out", str(tmp_path / "run"), "--dataset-options", '{"images_per_face": 1, "num_train_classes": 4, "num_test_classes": 4}']  # fmt: skip
+    assert main(argv) == 1
+    err = _one_error_line(capsys)
+    assert f"cannot write {data}" in err and "--data" in err
+    monkeypatch.undo()
+    assert not [p for p in data.rglob("*") if p.is_file()]
+
+
+def test_an_import_module_that_raises_gives_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "broken_module_for_test.py").write_text("x = 1\nraise RuntimeError('config server unreachable')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["--import", "broken_module_for_test", "--dataset", "glyphs"]) == 2
+    err = _one_error_line(capsys)
+    assert "--import broken_module_for_test: the module raised RuntimeError: config server unreachable" in err
+    assert "broken_module_for_test.py:2" in err

@@ -11,12 +11,23 @@ and the run's full configuration as JSON in ``config``. The helpers here turn
 such a table into what the notebooks print: mean, standard deviation and the
 per-seed values of each cell (:func:`summarize_seeds`), the ablation in the
 paper's layout beside the paper's published values
-(:func:`ablation_beside_paper`), and the question "is this difference larger
-than the seed spread?" (:func:`beyond_spread`).
+(:func:`ablation_beside_paper`), and, for every study table, its pairwise
+comparison table (:func:`study_comparisons`): the difference of two cells'
+means with its 95% confidence interval and Welch p-value, Holm-corrected
+across the comparisons of the table, and the verdict of
+:mod:`proxygml_lite.statistics` ("A beats B ..." only where the corrected
+p < 0.05, else "cannot tell apart with n seeds").
 
-The standard deviation is the sample standard deviation (``ddof = 1``) over
-the seeds of a cell, the usual choice when reporting seed variance
-(Musgrave et al., "A Metric Learning Reality Check", ECCV 2020).
+Before averaging or comparing, :func:`summarize_seeds` and
+:func:`study_comparisons` check what they use (:func:`check_seed_table`): a
+table that repeats a (cell, seed), mixes configurations (within a cell, or in
+the study's protocol: dataset, epochs, ...) or holds NaN metrics is an error
+naming the rows.
+
+The standard deviation is the sample standard deviation (``ddof = 1``,
+:func:`proxygml_lite.statistics.sample_std`) over the seeds of a cell, the
+usual choice when reporting seed variance (Musgrave et al., "A Metric Learning
+Reality Check", ECCV 2020).
 """
 
 from __future__ import annotations
@@ -29,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import statistics
+from ..fileio import read_csv
 from .experiments import repository_root
 
 __all__ = [
@@ -36,13 +49,15 @@ __all__ = [
     "results_dir",
     "read_study_table",
     "summarize_seeds",
-    "beyond_spread",
+    "study_comparisons",
     "format_mean_std",
     "ablation_beside_paper",
     "config_of",
+    "check_seed_table",
+    "RUN_PLACE_KEYS",
+    "PROTOCOL_KEYS",
     "PAPER_ABLATION_CLAIMS",
     "ablation_claims",
-    "compare_cells",
 ]
 
 #: The tables of ``results/<preset>/`` and the identifier columns of each.
@@ -99,7 +114,8 @@ def read_study_table(
         raise FileNotFoundError(
             f"no {kind} table at {_shown(file)}; run `make studies` (or pass path= the folder of a study run elsewhere)"
         )
-    table = pd.read_csv(file)
+    table = read_csv(file)
+    table.attrs["source"] = _shown(file)
     needed = list(STUDY_KINDS[kind]) + (["R@1"] if kind != "efficiency" else [])
     missing = [c for c in needed if c not in table.columns]
     if missing:
@@ -107,11 +123,115 @@ def read_study_table(
     return table
 
 
+def _where(table: pd.DataFrame, index: Iterable) -> str:
+    """``"lines 3, 7 of results/glyphs_hard/ablation.csv"`` (CSV lines, header = 1) or ``"rows 1, 5"`` (index)."""
+    index = list(index)
+    source = table.attrs.get("source")
+    if source and all(isinstance(i, (int, np.integer)) for i in index):
+        return f"line{'s' if len(index) > 1 else ''} {', '.join(str(int(i) + 2) for i in index)} of {source}"
+    return f"row{'s' if len(index) > 1 else ''} {', '.join(str(i) for i in index)} (table index)"
+
+
 def config_of(table: pd.DataFrame, index: int = 0) -> dict:
     """The training configuration of row ``index`` (the JSON of its ``config`` column) as a dict."""
     if "config" not in table.columns:
         raise ValueError("the table has no 'config' column; pass a table written by `make studies`")
-    return json.loads(table["config"].iloc[index])
+    return _parse_config(table, table.index[index])
+
+
+def _parse_config(table: pd.DataFrame, label) -> dict:
+    text = table.at[label, "config"]
+    try:
+        config = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"the config of {_where(table, [label])} is not JSON ({type(exc).__name__}: {exc}); "
+            "restore the table (e.g. `git checkout -- FILE`) or rerun that cell"
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(f"the config of {_where(table, [label])} is not a JSON object; restore the table")
+    return config
+
+
+#: Config keys that say where and how a run was executed, not what it computed; they may differ between seeds.
+RUN_PLACE_KEYS = frozenset(
+    {
+        "seed",
+        "out",
+        "resume",
+        "data",
+        "device",
+        "gpu",
+        "workers",
+        "threads",
+        "quiet",
+        "log_every",
+        "eval_batch_size",
+        "check_images",
+        "save_proxies",
+        "save_embeddings",
+        "embedding_samples",
+        "imports",
+    }
+)
+#: Config keys of a study's protocol: one value for the whole table (the cells differ in their own switches).
+PROTOCOL_KEYS = ("dataset", "loss", "backbone", "dim", "epochs", "batch_size", "image_size", "pretrained")
+
+
+def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) -> None:
+    """``ValueError`` naming the rows unless ``table`` is safe to average per cell (``by``) over seeds.
+
+    Refused: a (cell, seed) that appears more than once; a NaN in ``metrics``;
+    with a ``config`` column, a config that is not JSON, seeds of one cell
+    whose configs differ beyond :data:`RUN_PLACE_KEYS`, and cells whose
+    :data:`PROTOCOL_KEYS` (dataset, epochs, ...) differ.
+    """
+    by = list(by)
+    repeated = table[table.duplicated(by + ["seed"], keep=False)]
+    if len(repeated):
+        key, group = next(iter(repeated.groupby(by + ["seed"], sort=True)))
+        key = key if isinstance(key, tuple) else (key,)
+        cell = ", ".join(f"{c}={v}" for c, v in zip(by + ["seed"], key))
+        raise ValueError(
+            f"{_where(table, group.index)} repeat the cell {cell} ({len(repeated)} repeated rows in all); "
+            "keep one row per (cell, seed), e.g. table.drop_duplicates(subset=[...], keep='last')"
+        )
+    for metric in metrics:
+        missing = table.index[table[metric].isna()]
+        if len(missing):
+            raise ValueError(
+                f"{metric} is NaN in {_where(table, missing)}: those runs failed or are unfinished; "
+                "rerun them or drop those rows before averaging"
+            )
+    if "config" not in table.columns:
+        return
+    configs = {label: _parse_config(table, label) for label in table.index}
+    for key, group in table.groupby(by, sort=True):
+        ids = [{k: v for k, v in configs[label].items() if k not in RUN_PLACE_KEYS} for label in group.index]
+        same = [{k: json.dumps(v, sort_keys=True) for k, v in c.items()} for c in ids]
+        differing = sorted({k for c in same for k in c if any(c.get(k) != other.get(k) for other in same)})
+        if differing:
+            name = differing[0]
+            values: dict[str, list] = {}
+            for label, c in zip(group.index, ids):
+                values.setdefault(json.dumps(c.get(name)), []).append(label)
+            shown = " vs ".join(f"{v} ({_where(table, labels)})" for v, labels in values.items())
+            key = key if isinstance(key, tuple) else (key,)
+            cell = ", ".join(f"{c}={v}" for c, v in zip(by, key))
+            raise ValueError(
+                f"the seeds of cell {cell} were run with different configurations ({', '.join(differing)}): "
+                f"{name} is {shown}; average only runs of one configuration (rerun or drop the odd rows)"
+            )
+    for name in PROTOCOL_KEYS:
+        values = {}
+        for label, config in configs.items():
+            values.setdefault(json.dumps(config.get(name)), []).append(label)
+        if len(values) > 1:
+            shown = " vs ".join(f"{v} ({_where(table, labels)})" for v, labels in values.items())
+            raise ValueError(
+                f"the table mixes configurations: {name} is {shown}; compare only runs of one protocol "
+                "(split the table, or rerun the odd rows)"
+            )
 
 
 def summarize_seeds(
@@ -127,6 +247,10 @@ def summarize_seeds(
         by: the cell's identifier columns (``["row"]``, ``["N", "r"]``, ...).
         metrics: metric columns to summarise (those absent are skipped).
 
+    Raises:
+        ValueError: naming the rows, for a repeated (cell, seed), a NaN metric
+            or mixed configurations (:func:`check_seed_table`).
+
     Returns:
         One row per cell: the ``by`` columns (and ``k`` when the table has it),
         ``seeds`` (how many), and for each metric ``<m> mean``, ``<m> std``
@@ -140,6 +264,7 @@ def summarize_seeds(
     metrics = [m for m in metrics if m in table.columns]
     if not metrics:
         raise ValueError("none of the metrics is in the table; pass metrics=['R@1', ...]")
+    check_seed_table(table, by=by, metrics=metrics)
     rows = []
     for key, group in table.sort_values("seed").groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -150,22 +275,37 @@ def summarize_seeds(
         for metric in metrics:
             values = group[metric].to_numpy(dtype=float)
             row[f"{metric} mean"] = float(values.mean())
-            row[f"{metric} std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+            row[f"{metric} std"] = statistics.sample_std(values)
             row[f"{metric} per seed"] = [float(v) for v in values]
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def beyond_spread(mean_a: float, std_a: float, mean_b: float, std_b: float) -> bool:
-    """True when ``|mean_a - mean_b|`` exceeds ``std_a + std_b``, the rule the notebooks use to claim a difference.
+def study_comparisons(
+    table: pd.DataFrame,
+    kind: str,
+    *,
+    metric: str = "R@1",
+    pairs=None,
+) -> pd.DataFrame:
+    """The pairwise comparison table of a study table: every pair of its cells, Holm-corrected within it.
 
-    Deliberately simple and conservative: the two cells' ``mean ± std`` bars
-    do not overlap. (With 3 seeds a formal test has little power; the point is
-    to not read noise as an effect.) A ``nan`` std (one seed) never allows a claim.
+    Args:
+        table: ``ablation.csv`` or ``grid.csv`` (one row per cell and seed).
+        kind: ``"ablation"`` (cells = ``row``) or ``"grid"`` (cells = ``(N, r)``).
+        metric: the metric compared (``"R@1"``, ``"NMI"``, ...).
+        pairs: only these ``(a, b)`` cells (``(8, 7)``, ``((4, 0.15), (12, 0.05))``); all pairs when ``None``.
+
+    Returns:
+        :func:`proxygml_lite.statistics.compare_cells`'s table: ``A``, ``B``,
+        seeds, means, ``difference`` (``A - B``), the Welch 95% interval
+        ``CI low`` / ``CI high``, ``p``, ``p (Holm)`` and the ``verdict``.
     """
-    if np.isnan(std_a) or np.isnan(std_b):
-        return False
-    return abs(mean_a - mean_b) > std_a + std_b
+    if kind not in STUDY_KINDS or kind == "efficiency":
+        raise ValueError(f"kind must be 'ablation' or 'grid'; got {kind!r}")
+    by = [c for c in STUDY_KINDS[kind] if c != "seed"]
+    check_seed_table(table, by=by, metrics=[metric])
+    return statistics.compare_cells(table, by=by, metric=metric, pairs=pairs)
 
 
 def format_mean_std(mean: float, std: float, *, percent: bool = True, digits: int = 1) -> str:
@@ -224,47 +364,43 @@ PAPER_ABLATION_CLAIMS: tuple[tuple[str, int, int], ...] = (
 )
 
 
-def compare_cells(summary: pd.DataFrame, *, key: str, better, worse, metric: str = "R@1") -> dict:
-    """Is cell ``better`` above cell ``worse`` by more than the seed spread? (``summary`` from :func:`summarize_seeds`)."""
-    rows = summary.set_index(key)
-    a, b = rows.loc[better], rows.loc[worse]
-    difference = float(a[f"{metric} mean"] - b[f"{metric} mean"])
-    spread = float(a[f"{metric} std"] + b[f"{metric} std"])
-    if np.isnan(spread):
-        verdict = "too few seeds"
-    elif beyond_spread(a[f"{metric} mean"], a[f"{metric} std"], b[f"{metric} mean"], b[f"{metric} std"]):
-        verdict = "holds" if difference > 0 else "reversed"
-    else:
-        verdict = "within the seed spread"
-    return {"difference": difference, "spread": spread, "verdict": verdict}
-
-
 def ablation_claims(table: pd.DataFrame, *, metric: str = "R@1") -> pd.DataFrame:
     """Each of :data:`PAPER_ABLATION_CLAIMS` checked on the paper's numbers and on ``table`` (ablation.csv).
 
+    The claims present in ``table`` are its comparisons: Welch's test for each,
+    Holm-corrected across them (:func:`proxygml_lite.statistics.compare_cells`).
+
     Returns one row per claim: ``claim``, ``paper: difference`` (points, from
-    the published table), ``here: difference`` and ``here: spread`` (points:
-    the difference of the means and the sum of the two stds) and ``here``
-    (``"holds"``, ``"reversed"``, ``"within the seed spread"``, by
-    :func:`beyond_spread`, or ``"too few seeds"`` when a row has one seed).
+    the published table), ``here: difference`` (points, better minus worse
+    row's mean), ``here: CI low`` / ``here: CI high`` (its 95% Welch interval,
+    points), ``here: p (Holm)``, ``here`` (``"holds"`` or ``"reversed"`` where
+    the corrected p < 0.05, else ``"cannot tell apart"``) and ``verdict`` (the
+    sentence, with the seed count).
     """
     from ..studies.paper import paper_ablation
 
-    summary = summarize_seeds(table, by=["row"], metrics=[metric])
+    check_seed_table(table, by=["row"], metrics=[metric])
     published = paper_ablation().set_index("row")[metric]
-    present = set(summary["row"])
+    present = set(table["row"])
+    claims = [(claim, better, worse) for claim, better, worse in PAPER_ABLATION_CLAIMS if {better, worse} <= present]
+    if not claims:
+        return pd.DataFrame()
+    compared = statistics.compare_cells(
+        table, by=["row"], metric=metric, pairs=[(better, worse) for _, better, worse in claims]
+    )
     out = []
-    for claim, better, worse in PAPER_ABLATION_CLAIMS:
-        if not {better, worse} <= present:
-            continue
-        here = compare_cells(summary, key="row", better=better, worse=worse, metric=metric)
+    for (claim, better, worse), here in zip(claims, compared.to_dict("records")):
+        claimed = here["p (Holm)"] < statistics.ALPHA  # False for nan (one seed, no spread)
         out.append(
             {
                 "claim": claim,
                 "paper: difference": float(published[better] - published[worse]),
                 "here: difference": 100 * here["difference"],
-                "here: spread": 100 * here["spread"],
-                "here": here["verdict"],
+                "here: CI low": 100 * here["CI low"],
+                "here: CI high": 100 * here["CI high"],
+                "here: p (Holm)": here["p (Holm)"],
+                "here": ("holds" if here["difference"] > 0 else "reversed") if claimed else "cannot tell apart",
+                "verdict": here["verdict"],
             }
         )
     return pd.DataFrame(out)

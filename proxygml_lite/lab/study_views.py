@@ -5,8 +5,10 @@ row per cell and seed, metrics as fractions) and returns the
 :class:`matplotlib.figure.Figure` it drew, so notebooks show it in one call,
 widgets redraw it and tests inspect it. Means are drawn as lines or bars, the
 sample standard deviation over the seeds as error bars, and every seed as a
-dot, so a difference can be judged against the spread. The paper's numbers,
-where drawn, are hatched and labelled as the paper's.
+dot, so the spread is in sight. Whether two cells differ is not read off the
+bars: :func:`proxygml_lite.study_tables.study_comparisons` says it (Welch,
+Holm-corrected). The paper's numbers, where drawn, are hatched and labelled
+as the paper's.
 """
 
 from __future__ import annotations

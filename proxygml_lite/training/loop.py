@@ -19,7 +19,16 @@ from .device import to_device
 from .distributed import all_gather_objects, wrap_ddp
 from .evaluate import format_metrics, should_evaluate
 from .schedule import DeferredInterrupt, apply_warmup
-from .step import TERM_COLUMNS, check_finite, epoch_row, read_back, stack_loss_parts, train_step
+from .step import (
+    RUN_COLUMNS,
+    TERM_COLUMNS,
+    check_finite,
+    checked_term_names,
+    epoch_row,
+    read_back,
+    stack_loss_parts,
+    train_step,
+)
 
 __all__ = ["EpochLoop"]
 
@@ -122,9 +131,10 @@ class EpochLoop:
             labels,
             self.amp_dtype,
             in_place_zero_grad=self._in_place_zero_grad,
+            loss_name=self.config.loss,
         )
         if self.state.term_names is None:
-            self.state.term_names = TERM_COLUMNS + tuple(name for name in terms if name not in TERM_COLUMNS)
+            self.state.term_names = checked_term_names(terms, self.config.loss, RUN_COLUMNS + tuple(self._columns()))
         return stack_loss_parts(loss, terms, self.state.term_names)
 
     def _add_to_sums(self, pending: list, epoch: int, sums: dict, reduce: bool = True) -> None:

@@ -27,6 +27,7 @@ never changes the config it is given.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -36,10 +37,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..fileio import FolderLockedError, WriteError, exclusive_lock
 from .checkpoint import RunState, checkpoint_state, restore_checkpoint, restore_rng_state
 from .config import TrainConfig
 from .device import allow_tf32, resolve_amp, resolve_device, seed_everything
-from .distributed import DistContext, cleanup_distributed, init_distributed
+from .distributed import DistContext, broadcast_object, cleanup_distributed, init_distributed
 from .evaluate import evaluate_model, final_metrics, format_metrics, metric_columns
 from .loop import EpochLoop
 from .run_folder import RunFolder, default_run_dir, metrics_csv_columns, print_resume_hint, results_record
@@ -230,14 +232,37 @@ def train(config: TrainConfig, callback: Callable[[str, dict], None] | None = No
         KeyboardInterrupt: after saving a checkpoint (resume with ``resume=True``).
         NonFiniteLossError: the loss became NaN/Inf.
         ValueError / FileNotFoundError: bad settings or data.
+        FolderLockedError: another process is writing the same run folder.
 
     Under ``torchrun`` every process calls this; all of them return the metrics,
-    only rank 0 writes files.
+    only rank 0 writes files, holding the run folder's lock
+    (:func:`~proxygml_lite.fileio.exclusive_lock`) for the whole run.
     """
     config.validate()
     device = resolve_device(config) if config.device != "auto" or config.gpu else None
     ctx = init_distributed(device.type == "cuda" if device is not None else torch.cuda.is_available())
     try:
-        return Trainer(config, ctx=ctx, callback=callback).run()
+        trainer = Trainer(config, ctx=ctx, callback=callback)
+        with contextlib.ExitStack() as stack:
+            refusal = None
+            if ctx.is_main:
+                try:
+                    held = stack.enter_context(exclusive_lock(trainer.out, "training"))
+                except (FolderLockedError, WriteError) as exc:
+                    if not ctx.distributed:
+                        raise
+                    refusal = exc
+                else:
+                    if held.taken_over:
+                        trainer.log(
+                            f"{trainer.out}: took over the lock of {held.taken_over}, which is no longer running"
+                        )
+            if ctx.distributed:  # every rank stops when rank 0 cannot hold the folder (else they would wait for it)
+                message = broadcast_object(str(refusal) if refusal is not None else None, ctx)
+                if refusal is not None:
+                    raise refusal
+                if message is not None:
+                    raise FolderLockedError(message)
+            return trainer.run()
     finally:
         cleanup_distributed(ctx)
