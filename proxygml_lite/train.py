@@ -50,7 +50,7 @@ The flags are generated from the fields of
 so the losses, datasets and backbones it registers are valid choices. The
 module is recorded in ``config.json``; ``--config`` and ``--resume`` import it
 again after a line saying so (``--no-imports`` refuses), while merely reading
-a run folder (:mod:`proxygml_lite.run_views`) never imports anything.
+a run folder (:mod:`proxygml_lite.lab.run_views`) never imports anything.
 """
 
 from __future__ import annotations
