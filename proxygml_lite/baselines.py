@@ -53,9 +53,8 @@ BASELINE_DEFAULTS: dict[str, tuple[str, dict[str, Any]]] = {
 class MetricLossAdapter(nn.Module):
     """Wraps a pytorch-metric-learning loss as ``loss_fn(embeddings, labels)`` (the loss contract).
 
-    It has no :meth:`terms` (the baselines have no ``L^s``/``L^p``); for
-    backward compatibility it keeps ``loss_s`` (the loss value, detached) and
-    ``loss_p`` (``nan``). ``proxies`` is the wrapped loss's proxy matrix
+    It has no :meth:`terms` (the baselines have no ``L^s``/``L^p``).
+    ``proxies`` is the wrapped loss's proxy matrix
     ``(C, d)`` where it has one (ProxyNCA, Proxy-Anchor). ``validate``: check
     the label range on every call (a device-to-host synchronisation; the
     trainer turns it off).
@@ -68,8 +67,6 @@ class MetricLossAdapter(nn.Module):
         self.num_classes = num_classes
         self.embedding_dim = embedding_dim
         self.validate = True
-        self.loss_s = torch.zeros(())
-        self.loss_p = torch.full((), float("nan"))
 
     @property
     def proxies(self) -> torch.Tensor | None:
@@ -88,7 +85,6 @@ class MetricLossAdapter(nn.Module):
             )
         with torch.autocast(device_type=embeddings.device.type, enabled=False):
             value = self.loss(embeddings.float(), labels)
-        self.loss_s = value.detach()
         return value
 
 

@@ -21,12 +21,6 @@ def test_parameter_study_widget_follows_metric_and_r():
         study_widgets.parameter_study_widget(_grid(), metric="R@8")
 
 
-def test_heatmap_widget_redraws():
-    w = study_widgets.grid_heatmap_widget(_grid())
-    w.controls["metric"].value = "NMI"
-    assert w.renders == 2 and "NMI" in w.figure.axes[0].get_title()
-
-
 def test_umap_widget_switches_run_epoch_and_classes():
     views = {
         "N = 3": umap_views.fit_umap(_snapshots(epochs=(0, 4)), seed=0, n_neighbors=5, n_epochs=20),

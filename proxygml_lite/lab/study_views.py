@@ -6,7 +6,7 @@ row per cell and seed, metrics as fractions) and returns the
 widgets redraw it and tests inspect it. Means are drawn as lines or bars, the
 sample standard deviation over the seeds as error bars, and every seed as a
 dot, so the spread is in sight. Whether two cells differ is not read off the
-bars: :func:`proxygml_lite.study_tables.study_comparisons` says it (Welch,
+bars: :func:`proxygml_lite.lab.study_tables.study_comparisons` says it (Welch,
 Holm-corrected). The paper's numbers, where drawn, are hatched and labelled
 as the paper's.
 """

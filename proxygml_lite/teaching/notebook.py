@@ -25,23 +25,22 @@ Without ``PROXYGML_FIGURES_DIR`` the figures go (see :func:`figures_dir`)
 from __future__ import annotations
 
 import os
-import random
 import re
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..fileio import atomic_write
+from ..training.device import seed_everything
 
 __all__ = [
     "NotebookConfig",
     "is_smoke",
     "figures_dir",
-    "seed_everything",
+    "checkout_root",
     "setup",
     "save_figure",
     "MAX_FIGURE_BYTES",
@@ -114,13 +113,6 @@ def figures_dir(environ=None) -> Path:
         return SMOKE_FIGURES_DIR
     root = checkout_root()
     return (root if root is not None else Path.cwd()) / "figures"
-
-
-def seed_everything(seed: int) -> None:
-    """Seed ``random``, NumPy and PyTorch (CPU and all GPUs)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _configure_matplotlib() -> None:
