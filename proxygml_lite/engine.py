@@ -4,7 +4,7 @@ from .training.checkpoint import CHECKPOINT_FORMAT
 from .training.device import resolve_amp, resolve_device
 from .training.evaluate import extract_embeddings
 from .training.run_folder import CHECKPOINT, PROXY_DIR, RESUMABLE_CHANGES
-from .training.schedule import DeferredInterrupt, OfficialStepDecay, backbone_frozen
+from .training.schedule import OfficialStepDecay, StopSignals, backbone_frozen
 from .training.snapshots import EMBEDDING_DIR
 from .training.step import (
     TERM_COLUMNS,
@@ -21,7 +21,7 @@ __all__ = [
     "NonFiniteLossError",
     "Trainee",
     "OfficialStepDecay",
-    "DeferredInterrupt",
+    "StopSignals",
     "backbone_frozen",
     "resolve_device",
     "resolve_amp",

@@ -21,6 +21,7 @@ from .config import TrainConfig
 __all__ = [
     "RunFolder",
     "default_run_dir",
+    "new_run_dir",
     "metrics_csv_columns",
     "results_record",
     "print_resume_hint",
@@ -57,11 +58,14 @@ CHECKPOINT = "checkpoint.pt"
 PROXY_DIR = "proxies"
 
 
+def new_run_dir(dataset: str, loss: str) -> Path:
+    """A new run folder's name: ``runs/<dataset>-<loss>-<time>``."""
+    return Path("runs") / f"{dataset}-{loss}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
 def default_run_dir(config: TrainConfig) -> Path:
-    """``config.out``, or ``runs/<dataset>-<loss>-<time>`` when it is not set."""
-    if config.out:
-        return Path(config.out)
-    return Path("runs") / f"{config.dataset}-{config.loss}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """``config.out``, or :func:`new_run_dir` when it is not set."""
+    return Path(config.out) if config.out else new_run_dir(config.dataset, config.loss)
 
 
 class RunFolder:
