@@ -3,9 +3,9 @@
 "before": what the training loop did before ``log_every``: the loss checked
 its input values on every call (``ProxyGMLLoss(validate=True)``: label range
 and NaN/Inf, three read-backs) and the loop read the loss back and checked it
-after every step. "after": what :class:`proxygml_lite.engine.Trainer` does
+after every step. "after": what :class:`proxygml_lite.training.trainer.Trainer` does
 now: ``validate=False`` in the loop and one read-back every ``--log-every``
-steps. Both use the same :func:`proxygml_lite.engine.train_step` (model +
+steps. Both use the same :func:`proxygml_lite.training.step.train_step` (model +
 ProxyGML loss + Adam) on the same random batches already on the device, so
 data loading is not measured.
 
@@ -31,8 +31,8 @@ import warnings
 import torch
 
 from proxygml_lite.baselines import build_loss
-from proxygml_lite.engine import Trainee, build_optimizer, stack_loss_parts, train_step
 from proxygml_lite.models import build_model
+from proxygml_lite.training.step import Trainee, build_optimizer, stack_loss_parts, train_step
 
 
 def _sync(device: torch.device) -> None:

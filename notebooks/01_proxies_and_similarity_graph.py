@@ -27,7 +27,7 @@
 # 2. explain why one *fixed* proxy per class (ProxyNCA's layout) is a poor summary of a class made of several
 #    clusters, what ProxyGML's $N$ proxies per class change, and why this geometry alone does not decide how well
 #    training goes (the network moves the embeddings too: notebook 5);
-# 3. make toy embeddings with multi-modal classes on the unit circle (and sphere) with `proxygml_lite.toy`;
+# 3. make toy embeddings with multi-modal classes on the unit circle (and sphere) with `proxygml_lite.teaching.toy`;
 # 4. compute the similarity graph $S = XP^\top$ with `proxygml_lite.steps` and read it as a bipartite graph and as
 #    a heat map, and write it yourself (the exercise at the end is checked by `proxygml_lite.exercises`).
 #
@@ -35,7 +35,7 @@
 # a softmax classifier does. No GPU is needed; every notebook runs on a laptop CPU in well under a minute.
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -43,7 +43,8 @@ cfg = setup(seed=0)
 import torch
 import torch.nn.functional as F
 
-from proxygml_lite import exercises, plots, steps, toy, widgets
+from proxygml_lite import exercises, steps
+from proxygml_lite.teaching import plots, toy, widgets
 
 # %% [markdown]
 # ## Deep metric learning, and where proxies come from

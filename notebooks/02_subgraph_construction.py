@@ -34,7 +34,7 @@
 # $\lfloor j/N \rfloor$).
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -44,7 +44,8 @@ import warnings
 import matplotlib.pyplot as plt
 import torch
 
-from proxygml_lite import ProxyGMLLoss, exercises, plots, steps, toy, widgets
+from proxygml_lite import ProxyGMLLoss, exercises, steps
+from proxygml_lite.teaching import plots, toy, widgets
 
 torch.set_printoptions(precision=2, sci_mode=False)
 

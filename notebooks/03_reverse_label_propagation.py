@@ -33,7 +33,7 @@
 # **Prerequisites.** Notebooks 1 and 2 ($S = XP^\top$, $S^{pos}$, $k = \lceil rCN \rceil$, $\mathcal{I}$, $W$).
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -44,7 +44,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from proxygml_lite import exercises, plots, steps, toy, widgets
+from proxygml_lite import exercises, steps
+from proxygml_lite.teaching import plots, toy, widgets
 
 torch.set_printoptions(precision=3, sci_mode=False)
 pd.set_option("display.precision", 3)

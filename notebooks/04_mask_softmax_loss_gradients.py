@@ -34,7 +34,7 @@
 # gradient is (PyTorch autograd computes them for us).
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -45,7 +45,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from proxygml_lite import ProxyGMLLoss, exercises, plots, steps, toy, widgets
+from proxygml_lite import ProxyGMLLoss, exercises, steps
+from proxygml_lite.teaching import plots, toy, widgets
 
 torch.set_printoptions(precision=3, sci_mode=False)
 pd.set_option("display.precision", 3)

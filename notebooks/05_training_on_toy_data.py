@@ -32,7 +32,7 @@
 # **Prerequisites.** Notebooks 1-4; a PyTorch training loop (model, optimiser, `backward`, `step`).
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -44,8 +44,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from proxygml_lite import plots, steps, toy, widgets
+from proxygml_lite import steps
 from proxygml_lite.evaluation import recall_at_k
+from proxygml_lite.teaching import plots, toy, widgets
 
 pd.set_option("display.precision", 3)
 STEPS = cfg.pick(full=400, smoke=30)  # training steps per run

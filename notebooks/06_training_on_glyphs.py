@@ -32,7 +32,7 @@
 # **Prerequisites.** Notebooks 1-5 (the loss and a training loop on toy data).
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -42,10 +42,12 @@ import inspect
 import pandas as pd
 from IPython.display import display
 
-from proxygml_lite import engine, experiments, run_views, steps, study_plots, study_tables, study_widgets
-from proxygml_lite.config import config_from_preset
+from proxygml_lite import experiments, run_views, steps, study_tables, study_widgets
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data.glyphs import glyph_sheet
+from proxygml_lite.studies import plots as study_plots
+from proxygml_lite.training.presets import config_from_preset
+from proxygml_lite.training.step import train_step
 
 pd.set_option("display.precision", 4)
 PRESET = "glyphs_hard"
@@ -107,9 +109,9 @@ display(fig)
 # %% [markdown]
 # ## The training step
 #
-# The engine (`proxygml_lite.engine.Trainer`) runs the loop of notebook 5 with what a real run needs around it:
+# The engine (`proxygml_lite.training.trainer.Trainer`) runs the loop of notebook 5 with what a real run needs around it:
 # learning-rate decay, the warm-up, evaluation after every epoch, an atomic checkpoint after every epoch, Ctrl-C
-# handling and resuming. The step itself, `engine.train_step`, is short: `trainee(images, labels)` embeds the images
+# handling and resuming. The step itself, `proxygml_lite.training.step.train_step`, is short: `trainee(images, labels)` embeds the images
 # and calls `ProxyGMLLoss`, that is $\mathcal{L} = \mathcal{L}^s + \lambda \mathcal{L}^p$ with
 #
 # $$\mathcal{L}^s = -\frac{1}{B}\sum_{i=1}^{B} \log \frac{M_{i y_i} e^{Z_{i y_i}}}{\sum_{c} M_{ic} e^{Z_{ic}}},
@@ -119,7 +121,7 @@ display(fig)
 # `steps.reverse_label_propagation`, `steps.classification_loss`, `steps.proxy_regulariser`):
 
 # %%
-print(inspect.getsource(engine.train_step))
+print(inspect.getsource(train_step))
 print(
     f"k = ceil(r C N) = {steps.subgraph_size(config.r, train_set.num_classes, config.N)} proxies in each subgraph "
     f"(of C N = {train_set.num_classes * config.N})"

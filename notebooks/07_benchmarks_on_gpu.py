@@ -36,7 +36,7 @@
 # **Prerequisites.** Notebook 6 (a training run, its folder, Recall@K and NMI).
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -49,10 +49,11 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from proxygml_lite import experiments, miniature_data, run_views, steps, study_plots, study_views, study_widgets
-from proxygml_lite.config import config_from_preset
+from proxygml_lite import experiments, miniature_data, run_views, steps, study_views, study_widgets
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data.manifest import prepare_command
+from proxygml_lite.studies import plots as study_plots
+from proxygml_lite.training.presets import config_from_preset
 
 pd.set_option("display.precision", 4)
 BENCHMARKS = {"cub200": "CUB-200-2011", "cars196": "Cars196", "online_products": "Stanford Online Products"}

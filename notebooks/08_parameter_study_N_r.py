@@ -31,7 +31,7 @@
 # **Prerequisites.** Notebooks 2 ($k$, the subgraph) and 6 (a training run on `glyphs_hard`).
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 

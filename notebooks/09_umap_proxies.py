@@ -32,7 +32,7 @@
 # **Prerequisites.** Notebooks 5 (proxies moving on toy data) and 6 (a training run on `glyphs_hard`).
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 

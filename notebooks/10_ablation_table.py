@@ -32,7 +32,7 @@
 # `glyphs_hard`) and 8 (reading a seeded study).
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 
@@ -44,7 +44,7 @@ from IPython.display import display
 
 from proxygml_lite import diagnostics, experiments, steps, studies, study_tables, study_views, study_widgets
 from proxygml_lite.fileio import atomic_write_csv
-from proxygml_lite.paper import paper_ablation
+from proxygml_lite.studies.paper import paper_ablation
 
 pd.set_option("display.precision", 4)
 PRESET = "glyphs_hard"

@@ -32,7 +32,7 @@
 # **Prerequisites.** Notebooks 2 ($k = \lceil rCN \rceil$, $W$), 4 ($\mathcal{L}^p$) and 8 (the $N \times r$ grid).
 
 # %%
-from proxygml_lite.notebook import save_figure, setup
+from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
 

@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import TrainConfig, config_from_preset
+from .training.config import TrainConfig
+from .training.presets import config_from_preset
 
 __all__ = ["repository_root", "data_root", "runs_root", "smoke_config", "experiment_config", "cached_run"]
 
@@ -85,14 +86,14 @@ def cached_run(config: TrainConfig, name: str, *, smoke: bool, callback=None, ve
 
     An interrupted run resumes from its checkpoint. A folder holding a run
     with other settings is an error naming them (choose another ``name``).
-    ``callback`` is passed to :func:`~proxygml_lite.train.train` (e.g. a
+    ``callback`` is passed to :func:`~proxygml_lite.training.trainer.train` (e.g. a
     :class:`~proxygml_lite.diagnostics.DiagnosticsRecorder`); it is not called
     for a run that is read back.
     """
     import json
 
     from .studies import _finished
-    from .train import train
+    from .training.trainer import train
 
     folder = runs_root(smoke=smoke) / name
     begin = time.perf_counter()

@@ -229,7 +229,7 @@ def register_dataset(
             (``--dataset-options``), like ``glyphs``; otherwise options are an error.
         preset: ``TrainConfig`` settings of this dataset's preset, over the
             defaults (the paper's recipe); the package's own presets are in
-            :data:`proxygml_lite.config.PRESETS`.
+            :data:`proxygml_lite.training.presets.PRESETS`.
     """
     return DATASETS.register(
         name,

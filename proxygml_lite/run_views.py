@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .config import TrainConfig
+from .training.config import TrainConfig
 
 __all__ = [
     "LoadedRun",
@@ -58,8 +58,8 @@ def _folder(run: str | os.PathLike) -> Path:
 def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> LoadedRun:
     """Rebuild the network and loss of a run folder from its ``checkpoint.pt`` (the last finished epoch)."""
     from .baselines import build_loss
-    from .checkpoint import load_checkpoint
     from .models import build_model
+    from .training.checkpoint import load_checkpoint
     from .training.setup import loss_arguments
 
     folder = _folder(run)
@@ -96,8 +96,8 @@ def embed_split(
     from torch.utils.data import DataLoader
 
     from .data import load_dataset
-    from .engine import extract_embeddings
     from .models import build_transforms
+    from .training.evaluate import extract_embeddings
 
     config = run.config
     transform = build_transforms(config.backbone, train=False, image_size=config.image_size)
@@ -236,7 +236,7 @@ def results_beside_paper(runs: dict, *, label: str = "this code", embedding_dim:
     import pandas as pd
 
     from .data.specs import BENCHMARKS
-    from .paper import SOURCE, paper_comparison
+    from .studies.paper import SOURCE, paper_comparison
 
     table = paper_comparison()
     ours = table[(table["method"] == "ProxyGML") & (table["embedding_dim"] == embedding_dim)]

@@ -189,10 +189,10 @@ def ablation_beside_paper(table: pd.DataFrame) -> pd.DataFrame:
         (✓ / ×), ``NMI (this code)``, ``R@1 (this code)`` as ``"mean ± std"``
         in percent, ``R@1 per seed`` and the paper's ``NMI (paper)`` and
         ``R@1 (paper)`` (percent, as published; the dataset of the paper's
-        table is not stated in the poster, see :mod:`proxygml_lite.paper`).
+        table is not stated in the poster, see :mod:`proxygml_lite.studies.paper`).
     """
-    from .paper import paper_ablation
     from .studies import ABLATION_ROWS
+    from .studies.paper import paper_ablation
 
     summary = summarize_seeds(table, by=["row"])
     switches = {number: (s_pos, mask, l_p) for number, s_pos, mask, l_p in ABLATION_ROWS}
@@ -250,7 +250,7 @@ def ablation_claims(table: pd.DataFrame, *, metric: str = "R@1") -> pd.DataFrame
     (``"holds"``, ``"reversed"``, ``"within the seed spread"``, by
     :func:`beyond_spread`, or ``"too few seeds"`` when a row has one seed).
     """
-    from .paper import paper_ablation
+    from .studies.paper import paper_ablation
 
     summary = summarize_seeds(table, by=["row"], metrics=[metric])
     published = paper_ablation().set_index("row")[metric]

@@ -142,8 +142,8 @@ def plot_ablation_seeds(
         metric: ``"R@1"`` or ``"NMI"``.
         paper: also draw the paper's published value of each row (hatched).
     """
-    from .paper import paper_ablation
     from .studies import ABLATION_ROWS
+    from .studies.paper import paper_ablation
 
     _need(table, ("row", "seed", metric), "the ablation table (ablation.csv)")
     if paper and metric not in ("R@1", "NMI"):
@@ -268,7 +268,7 @@ def plot_accuracy_cost_vs_k(
     Args:
         grid: ``grid.csv`` (``N``, ``r``, ``k``, ``seed``, ``metric``).
         cost: a table with ``N``, ``r``, ``k`` and ``cost_value`` (e.g. from
-            :func:`~proxygml_lite.efficiency.measure_loss_cost` per grid cell).
+            :func:`~proxygml_lite.studies.efficiency.measure_loss_cost` per grid cell).
     """
     _need(grid, ("N", "r", "k", "seed", metric), "the grid table (grid.csv)")
     summary = summarize_seeds(grid, by=["N", "r"], metrics=[metric])
@@ -338,7 +338,7 @@ def plot_paper_comparison(*, metric: str = "R@1", embedding_dim: int | None = 51
     All values are **the paper's** (labelled so); methods are those of its table
     at ``embedding_dim`` (``None``: every row, ProxyGML at its three sizes).
     """
-    from .paper import SOURCE, paper_comparison
+    from .studies.paper import SOURCE, paper_comparison
 
     table = paper_comparison()
     table = table[table["metric"] == metric]

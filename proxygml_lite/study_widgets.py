@@ -1,6 +1,6 @@
 """Widgets of the experiment notebooks (8-11): controls that redraw a plot of :mod:`study_views` / :mod:`umap_views`.
 
-Each builder returns a :class:`proxygml_lite.widgets.InteractivePlot`, so
+Each builder returns a :class:`proxygml_lite.teaching.widgets.InteractivePlot`, so
 ``w.controls[name].value = ...`` redraws and ``w.figure`` is the last figure
 (testable without a browser), as for the widgets of notebooks 1-5.
 """

@@ -8,7 +8,7 @@ all ``C N`` proxies with the ``C`` class sums. :func:`cost_against_k` times
 the whole loss layer for given ``(N, r)`` cells; :func:`step_times` splits one
 forward + backward of ProxyGML into its steps, so one sees which part ``k``
 actually changes. Both run on random L2-normalised embeddings (no network),
-like :func:`proxygml_lite.efficiency.measure_loss_cost`.
+like :func:`proxygml_lite.studies.efficiency.measure_loss_cost`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import steps
-from .efficiency import measure_loss_cost
+from .studies.efficiency import measure_loss_cost
 
 __all__ = ["cost_against_k", "step_times"]
 

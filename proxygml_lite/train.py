@@ -1,12 +1,166 @@
-"""``python -m proxygml_lite.train``: the command line of :mod:`proxygml_lite.training.cli` (and :func:`train`)."""
+"""One command for the paper's recipe: ``python -m proxygml_lite.train`` (or :func:`~proxygml_lite.training.trainer.train` from Python).
 
+Examples (the official README commands paste unchanged)::
+
+    python -m proxygml_lite.train --dataset glyphs                     # CPU, minutes
+    python -m proxygml_lite.train -b 32 --gpu 2 --dataset cub200 --freeze_BN --epochs 50 --dim 512 \\
+        --r 0.05 -C 100 --N 12 --weight_lambda 0.3 --centerlr 0.03 --rate 0.1 --new_epoch_to_decay 20 40
+    python -m proxygml_lite.train --resume --out runs/my-run            # continue an interrupted run
+    python -m proxygml_lite.train --config runs/my-run --out runs/again  # re-run a saved configuration
+    python -m proxygml_lite.train --dataset glyphs_hard                # CPU benchmark with headroom (~1.5 min)
+    torchrun --nproc_per_node 2 -m proxygml_lite.train -- --dataset cub200 ...   # data-parallel (note the --)
+
+``--gpu 2`` means ``--device cuda:2``; an explicit ``--device`` wins (e.g.
+``--device cpu``). Each run writes to ``--out`` (default
+``runs/<dataset>-<loss>-<time>``):
+
+* ``config.json``: the resolved configuration;
+* ``metrics.csv``: one row per epoch (``epoch`` counts finished epochs; row 0
+  is the untrained model): ``L^s``, ``L^p``, total loss, learning rates, times
+  and the evaluation metrics (Recall@K, NMI) where evaluated;
+* ``results.json``: final metrics (``metrics``), the untrained model's, and
+  run facts, among them ``machine``: the processor and software fingerprint
+  (:mod:`.training.fingerprint`) that an exact rerun needs;
+* ``checkpoint.pt``: model, loss (proxies), optimiser, schedule, AMP scaler,
+  RNG states and data position, rewritten atomically after every epoch and on
+  Ctrl-C;
+* ``proxies/epoch_<e>.pt`` with ``--save-proxies``: the loss's proxies after
+  ``e`` finished epochs (0 = before training).
+* ``embeddings/epoch_<e>.pt`` with ``--save-embeddings``: embeddings of a
+  fixed seeded subset (``--embedding-samples``, default 1000) of the training
+  and of the test samples, with their labels, after ``e`` finished epochs
+  (read them with :func:`proxygml_lite.studies.plots.read_embedding_snapshots`).
+
+``--config PATH`` starts from a saved configuration instead of the preset: a
+run folder (its ``config.json``), a ``results.json``, or a JSON file holding a
+study row's ``config`` column; flags given explicitly override it. With the
+same ``--threads`` (recorded in the configuration) a CPU run repeats exactly.
+
+Ctrl-C (SIGINT) or SIGTERM lets the step in progress finish, saves a checkpoint
+and prints the command that resumes the run (exit status 130 / 143); a NaN or
+infinite loss stops the run with a message naming the epoch and step.
+
+The flags are generated from the fields of
+:class:`~proxygml_lite.training.config.TrainConfig` (see
+:mod:`proxygml_lite.options`); ``--import MODULE`` imports your module first,
+so the losses, datasets and backbones it registers are valid choices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
 import sys
+from pathlib import Path
 
-from .training.cli import main
+from .options import add_flags
+from .registry import import_modules
+from .training.config import TrainConfig, canonical_dataset, read_config_json, saved_config_values
+from .training.presets import preset
+from .training.run_folder import new_run_dir
 from .training.step import NonFiniteLossError
 from .training.trainer import train
 
-__all__ = ["train", "main", "NonFiniteLossError"]
+__all__ = ["build_parser", "parse_args", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser. Every default is SUPPRESS: absent flags keep the preset's value."""
+    p = argparse.ArgumentParser(
+        prog="python -m proxygml_lite.train",
+        description=(
+            "Train a deep metric learning model with ProxyGML (Zhu et al., NeurIPS 2020) or a baseline loss. "
+            "Accepts the official repository's flags; the --dataset preset is applied first, explicit flags "
+            "override it."
+        ),
+        argument_default=argparse.SUPPRESS,
+    )
+    groups = {
+        True: p.add_argument_group("official flags (github.com/YuehuaZhu/ProxyGML train.py)"),
+        False: p.add_argument_group("proxygml_lite flags"),
+    }
+    add_flags(p, TrainConfig, groups)  # every flag comes from a TrainConfig field (its metadata)
+    groups[False].add_argument(  # not a setting: where the settings come from
+        "--config",
+        help=(
+            "re-run a saved configuration exactly: a run folder (or its config.json / results.json), or a JSON file "
+            "holding one study row's `config`; flags given explicitly override it; without --out the run goes to a "
+            "new folder"
+        ),
+    )
+    return p
+
+
+def _import_given_modules(argv: list[str] | None) -> None:
+    """Import the ``--import`` modules before the parser is built, so their registrations are choices."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--import", dest="imports", action="append", default=[])
+    known, _ = pre.parse_known_args(argv)
+    import_modules(known.imports)
+
+
+def _resolved_values(argv: list[str] | None, base: TrainConfig | None) -> dict:
+    """The settings of the command line as a dict, names resolved: preset (or base) first, explicit flags on top."""
+    _import_given_modules(argv)
+    given = vars(build_parser().parse_args(argv))
+    config_path = given.pop("config", None)
+    values = base.to_dict() if base is not None else None
+    if config_path is not None:
+        values = saved_config_values(config_path)
+    elif values is None and given.get("resume") and given.get("out"):
+        saved = os.path.join(given["out"], "config.json")
+        if os.path.exists(saved):
+            values = read_config_json(saved)
+    if values is None or ("dataset" in given and canonical_dataset(given["dataset"]) != values["dataset"]):
+        dataset = canonical_dataset(given.get("dataset", "glyphs"))
+        values = {"dataset": dataset, **preset(dataset)}
+    values.update(given)
+    values["dataset"] = canonical_dataset(values["dataset"])  # names are resolved before the config is made
+    return values
+
+
+def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -> TrainConfig:
+    """Resolve the command line: preset of ``--dataset`` (or ``base``) first, explicit flags on top.
+
+    With ``--config PATH`` the saved configuration (:func:`load_config`) is the
+    base instead of the preset. With ``--resume`` and an existing
+    ``<out>/config.json`` (and no ``base``), the saved configuration is the
+    base, so ``--resume --out DIR`` alone continues a run. A ``--dataset``
+    other than the base's starts from that dataset's preset.
+    """
+    return TrainConfig.from_dict(_resolved_values(argv, base))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (130 after Ctrl-C, 143 after SIGTERM, 1 after a non-finite loss)."""
+    try:
+        values = _resolved_values(argv, None)
+        # name the run folder before the config is made, so it can be printed: the config is checked once
+        values["out"] = values.get("out") or str(new_run_dir(values["dataset"], values.get("loss", "proxygml")))
+        config = TrainConfig.from_dict(values)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        metrics = train(config)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (StopRequested), or raised by code
+        if not (config.out and (Path(config.out) / "checkpoint.pt").exists()):
+            print(
+                "\nInterrupted before the first checkpoint: nothing to resume, run the command again.", file=sys.stderr
+            )
+        return 128 + getattr(exc, "signum", signal.SIGINT)
+    except NonFiniteLossError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not config.quiet:
+        print("final: " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        print(f"run folder: {config.out}")
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

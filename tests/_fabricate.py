@@ -243,7 +243,7 @@ OFFICIAL_README_COMMANDS = {
 
 def tiny_config(data_root, out, **changes):
     """A seconds-long CPU run on :func:`make_tiny_folder_dataset` data: smallcnn, d = 8, N = 2, 3 epochs."""
-    from proxygml_lite.config import config_from_preset
+    from proxygml_lite.training.presets import config_from_preset
 
     values = dict(
         data=str(data_root),

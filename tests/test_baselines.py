@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from _fabricate import make_tiny_folder_dataset
 
 from proxygml_lite.baselines import BASELINE_DEFAULTS, MetricLossAdapter, build_loss
-from proxygml_lite.config import config_from_preset
-from proxygml_lite.efficiency import measure_loss_cost
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.registry import LOSSES
-from proxygml_lite.train import train
+from proxygml_lite.studies.efficiency import measure_loss_cost
+from proxygml_lite.training.presets import config_from_preset
+from proxygml_lite.training.trainer import train
 
 LOSS_NAMES = LOSSES.names()  # the built-in losses (collected before any test registers its own)
 

@@ -7,8 +7,12 @@ import pytest
 import torch
 from _fabricate import OFFICIAL_README_COMMANDS
 
-from proxygml_lite.config import OFFICIAL_EPOCH_TO_TEST, TrainConfig, config_from_preset, parse_args
-from proxygml_lite.engine import OfficialStepDecay, backbone_frozen, build_optimizer, resolve_device
+from proxygml_lite.train import parse_args
+from proxygml_lite.training.config import TrainConfig
+from proxygml_lite.training.device import resolve_device
+from proxygml_lite.training.presets import OFFICIAL_EPOCH_TO_TEST, config_from_preset
+from proxygml_lite.training.schedule import OfficialStepDecay, backbone_frozen
+from proxygml_lite.training.step import build_optimizer
 
 README = OFFICIAL_README_COMMANDS
 
@@ -188,7 +192,7 @@ def test_names_are_resolved_before_the_config_is_made_and_checking_changes_nothi
 
 
 def test_a_command_line_run_checks_its_config_once(tmp_path, monkeypatch):
-    from proxygml_lite.training import cli
+    from proxygml_lite import train as cli
 
     checked = []
     original = TrainConfig.validate

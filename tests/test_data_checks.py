@@ -10,14 +10,14 @@ import tarfile
 import pytest
 from _fabricate import jpeg_bytes, make_cars, make_cub, make_split, md5, small_spec
 
-from proxygml_lite.config import config_from_preset
 from proxygml_lite.data import FolderDataset
 from proxygml_lite.data import prepare as P
 from proxygml_lite.data.__main__ import main as data_cli
 from proxygml_lite.data.download import ChecksumError
 from proxygml_lite.data.images import BadImagesError, find_bad_images
 from proxygml_lite.train import main as train_cli
-from proxygml_lite.train import train
+from proxygml_lite.training.presets import config_from_preset
+from proxygml_lite.training.trainer import train
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ import pytest
 import torch
 from PIL import Image
 
-from proxygml_lite.distributed import DistContext, ResumableDistributedSampler, ShardSampler, gather_rows
 from proxygml_lite.train import main
+from proxygml_lite.training.distributed import DistContext, ResumableDistributedSampler, ShardSampler, gather_rows
 
 
 def test_two_ranks_draw_the_single_process_batches():

@@ -21,11 +21,11 @@ import torch  # noqa: E402
 from _fabricate import make_cub, make_tiny_folder_dataset, small_spec  # noqa: E402
 
 from proxygml_lite import fileio  # noqa: E402
-from proxygml_lite.config import config_from_preset  # noqa: E402
 from proxygml_lite.data import glyphs as G  # noqa: E402
 from proxygml_lite.data import prepare as P  # noqa: E402
-from proxygml_lite.notebook import save_figure  # noqa: E402
-from proxygml_lite.train import train  # noqa: E402
+from proxygml_lite.teaching.notebook import save_figure  # noqa: E402
+from proxygml_lite.training.presets import config_from_preset  # noqa: E402
+from proxygml_lite.training.trainer import train  # noqa: E402
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 import pytest
 
 from proxygml_lite import miniature_data
-from proxygml_lite.config import config_from_preset
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data.prepare import SPECS
-from proxygml_lite.train import train
+from proxygml_lite.training.presets import config_from_preset
+from proxygml_lite.training.trainer import train
 
 
 @pytest.mark.parametrize("name", ["cub200", "cars196", "sop"])

@@ -78,7 +78,7 @@ def test_notebook_structure(name):
     assert "Learning goals" in markdown[0] and "Prerequisites" in markdown[0]
     # ruff's import sorting writes "save_figure, setup"; either order is the setup cell
     assert re.fullmatch(
-        r"from proxygml_lite\.notebook import (setup, save_figure|save_figure, setup)\n\ncfg = setup\(seed=0\)",
+        r"from proxygml_lite\.teaching\.notebook import (setup, save_figure|save_figure, setup)\n\ncfg = setup\(seed=0\)",
         code[0].strip(),
     )
     assert any("## Summary" in m for m in markdown)
@@ -213,12 +213,12 @@ def test_script_check_mode_reports_failures(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- #
-# proxygml_lite.notebook: setup and save_figure
+# proxygml_lite.teaching.notebook: setup and save_figure
 # --------------------------------------------------------------------------- #
 
 
 def test_smoke_mode_comes_from_the_environment():
-    from proxygml_lite.notebook import is_smoke
+    from proxygml_lite.teaching.notebook import is_smoke
 
     assert is_smoke({}) is False
     assert is_smoke({"CI": "true"}) is True
@@ -229,7 +229,7 @@ def test_smoke_mode_comes_from_the_environment():
 
 
 def test_figures_dir_defaults_to_the_repository_and_can_be_overridden(tmp_path):
-    from proxygml_lite.notebook import figures_dir
+    from proxygml_lite.teaching.notebook import figures_dir
 
     assert figures_dir({}) == ROOT / "figures"
     assert figures_dir({"PROXYGML_FIGURES_DIR": str(tmp_path)}) == tmp_path.resolve()
@@ -261,7 +261,7 @@ def test_a_smoke_run_leaves_the_committed_figures_untouched(tmp_path, monkeypatc
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in figures.glob("*.png")}
     monkeypatch.delenv("PROXYGML_FIGURES_DIR", raising=False)
     code = (
-        "from proxygml_lite.notebook import setup, save_figure\ncfg = setup(seed=0)\n"
+        "from proxygml_lite.teaching.notebook import setup, save_figure\ncfg = setup(seed=0)\n"
         "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(1, 1))\n"
         "save_figure(fig, '05_recall_comparison')\nprint(cfg.figures_dir)"
     )
@@ -276,7 +276,7 @@ def test_a_smoke_run_leaves_the_committed_figures_untouched(tmp_path, monkeypatc
 def test_setup_seeds_reads_the_environment_and_sets_threads(monkeypatch, tmp_path, capsys):
     import torch
 
-    from proxygml_lite.notebook import setup
+    from proxygml_lite.teaching.notebook import setup
 
     monkeypatch.setenv("CI", "true")
     monkeypatch.delenv("PROXYGML_SMOKE", raising=False)
@@ -381,7 +381,7 @@ def test_experiment_notebook_structure(name):
     assert all((NOTEBOOK_DIR / t).exists() or t == "GLOSSARY.md" for t in targets), targets
     assert "Learning goals" in markdown[0] and "Prerequisites" in markdown[0]
     setup_cell = code[0].strip().replace("import save_figure, setup", "import setup, save_figure")  # ruff's order
-    assert setup_cell == "from proxygml_lite.notebook import setup, save_figure\n\ncfg = setup(seed=0)"
+    assert setup_cell == "from proxygml_lite.teaching.notebook import setup, save_figure\n\ncfg = setup(seed=0)"
     assert any("## Summary" in m for m in markdown)
     exercises = next(m for m in markdown if m.startswith("## Exercises"))
     solutions = exercises.count("<details><summary>Solution</summary>")

@@ -5,7 +5,9 @@ import dataclasses
 
 import pytest
 
-from proxygml_lite.config import TrainConfig, build_parser, config_from_preset, parse_args
+from proxygml_lite.train import build_parser, parse_args
+from proxygml_lite.training.config import TrainConfig
+from proxygml_lite.training.presets import config_from_preset
 
 #: flags that are not settings: --config names a saved configuration to start from
 NOT_SETTINGS = {"help", "config"}
@@ -69,7 +71,7 @@ def test_the_declared_checks_name_the_flag(changes, message):
 
 
 def test_defaults_live_in_the_dataclass_and_presets_hold_only_differences():
-    from proxygml_lite.config import PRESETS
+    from proxygml_lite.training.presets import PRESETS
 
     defaults = TrainConfig()
     for name, values in PRESETS.items():
@@ -78,7 +80,7 @@ def test_defaults_live_in_the_dataclass_and_presets_hold_only_differences():
 
 
 def test_preset_returns_every_setting_with_the_differences_on_top():
-    from proxygml_lite.config import preset
+    from proxygml_lite.training.presets import preset
 
     cub = preset("cub200")
     assert (cub["N"], cub["r"], cub["freeze_bn"], cub["workers"]) == (12, 0.05, True, 8)  # defaults + differences

@@ -75,7 +75,7 @@ def test_the_installed_copy_loads_the_papers_tables_and_knows_its_version(wheel,
     assert done.returncode == 0, done.stderr[-3000:]
     script = (
         "import json, proxygml_lite\n"
-        "from proxygml_lite.paper import paper_ablation, paper_comparison, paper_results\n"
+        "from proxygml_lite.studies.paper import paper_ablation, paper_comparison, paper_results\n"
         "print(json.dumps({'file': proxygml_lite.__file__, 'version': proxygml_lite.__version__,\n"
         "                  'rows': len(paper_results()), 'ablation': len(paper_ablation()),\n"
         "                  'comparison': len(paper_comparison())}))\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from proxygml_lite.paper import SOURCE, paper_ablation, paper_comparison, paper_results
+from proxygml_lite.studies.paper import SOURCE, paper_ablation, paper_comparison, paper_results
 
 # The poster text, where available: shared/ sits beside the repository on the project's machines.
 _POSTER = "shared/seeds/000_6ddc46dc41f9fe8f.txt"

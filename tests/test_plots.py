@@ -17,8 +17,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
-from proxygml_lite import plots, steps, toy, widgets  # noqa: E402
-from proxygml_lite.notebook import save_figure  # noqa: E402
+from proxygml_lite import steps  # noqa: E402
+from proxygml_lite.teaching import plots, toy, widgets  # noqa: E402
+from proxygml_lite.teaching.notebook import save_figure  # noqa: E402
 
 C, K, N = 4, 2, 2
 

@@ -16,13 +16,14 @@ from torch import nn
 import proxygml_lite
 from proxygml_lite import register_backbone, register_dataset, register_loss
 from proxygml_lite.baselines import build_loss
-from proxygml_lite.config import config_from_preset, parse_args
 from proxygml_lite.data import FolderDataset, load_dataset
-from proxygml_lite.efficiency import measure_loss_cost
 from proxygml_lite.models import build_model
 from proxygml_lite.models.transforms import smallcnn_transforms
 from proxygml_lite.registry import BACKBONES, DATASETS, LOSSES, Registry
-from proxygml_lite.train import main, train
+from proxygml_lite.studies.efficiency import measure_loss_cost
+from proxygml_lite.train import main, parse_args
+from proxygml_lite.training.presets import config_from_preset
+from proxygml_lite.training.trainer import train
 
 PACKAGE = Path(proxygml_lite.__file__).parent
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 from _fabricate import make_tiny_folder_dataset, tiny_config
 
-from proxygml_lite.config import load_config, parse_args
-from proxygml_lite.study_plots import read_embedding_snapshots, read_proxy_snapshots
-from proxygml_lite.train import main, train
+from proxygml_lite.studies.plots import read_embedding_snapshots, read_proxy_snapshots
+from proxygml_lite.train import main, parse_args
+from proxygml_lite.training.config import load_config
+from proxygml_lite.training.trainer import train
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ import torch
 from _fabricate import make_tiny_folder_dataset
 
 import proxygml_lite
-from proxygml_lite import engine
-from proxygml_lite.config import config_from_preset
-from proxygml_lite.train import train
+from proxygml_lite.training.presets import config_from_preset
+from proxygml_lite.training.trainer import Trainer, train
 
 PACKAGE = str(Path(proxygml_lite.__file__).parent)
 #: Tensor methods that copy a value to the host (on a GPU each one waits for every queued kernel).
@@ -39,7 +38,7 @@ def _count_reads_in_steps(monkeypatch, config, validate_in_loop: bool):
 
     for name in HOST_READS:
         monkeypatch.setattr(torch.Tensor, name, counting(name, getattr(torch.Tensor, name)))
-    original_step, original_add = engine.Trainer._step, engine.Trainer._add_to_sums
+    original_step, original_add = Trainer._step, Trainer._add_to_sums
 
     def step(self, images, labels):
         if validate_in_loop and hasattr(self.loss_fn, "validate"):
@@ -54,8 +53,8 @@ def _count_reads_in_steps(monkeypatch, config, validate_in_loop: bool):
         state["flushes"] += bool(pending)
         return original_add(self, pending, *args, **kwargs)
 
-    monkeypatch.setattr(engine.Trainer, "_step", step)
-    monkeypatch.setattr(engine.Trainer, "_add_to_sums", add)
+    monkeypatch.setattr(Trainer, "_step", step)
+    monkeypatch.setattr(Trainer, "_add_to_sums", add)
     train(config)
     return state
 

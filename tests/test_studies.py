@@ -6,7 +6,7 @@ import pytest
 from _fabricate import make_tiny_folder_dataset
 
 from proxygml_lite import studies
-from proxygml_lite.config import config_from_preset
+from proxygml_lite.training.presets import config_from_preset
 
 
 @pytest.fixture(scope="module")

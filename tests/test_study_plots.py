@@ -10,11 +10,11 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from _fabricate import make_tiny_folder_dataset  # noqa: E402
 
-from proxygml_lite import study_plots  # noqa: E402
-from proxygml_lite.config import config_from_preset  # noqa: E402
-from proxygml_lite.efficiency import measure_loss_cost  # noqa: E402
-from proxygml_lite.paper import paper_ablation  # noqa: E402
+from proxygml_lite.studies import plots as study_plots  # noqa: E402
 from proxygml_lite.studies import run_ablation, run_parameter_study  # noqa: E402
+from proxygml_lite.studies.efficiency import measure_loss_cost  # noqa: E402
+from proxygml_lite.studies.paper import paper_ablation  # noqa: E402
+from proxygml_lite.training.presets import config_from_preset  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

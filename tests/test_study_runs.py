@@ -7,7 +7,7 @@ import pytest
 from _fabricate import make_tiny_folder_dataset
 
 from proxygml_lite import study_runs
-from proxygml_lite.config import TrainConfig
+from proxygml_lite.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from proxygml_lite import ProxyGMLLoss, steps, toy
+from proxygml_lite import ProxyGMLLoss, steps
+from proxygml_lite.teaching import toy
 
 
 def test_mode_centres_interleave_the_classes_on_the_circle():

@@ -4,9 +4,12 @@ import pytest
 import torch
 from _fabricate import make_tiny_folder_dataset, tiny_config
 
-from proxygml_lite.config import PRESETS, TrainConfig, config_from_preset, parse_args
-from proxygml_lite.engine import backbone_frozen, resolve_amp
-from proxygml_lite.train import main, train
+from proxygml_lite.train import main, parse_args
+from proxygml_lite.training.config import TrainConfig
+from proxygml_lite.training.device import resolve_amp
+from proxygml_lite.training.presets import PRESETS, config_from_preset
+from proxygml_lite.training.schedule import backbone_frozen
+from proxygml_lite.training.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +175,9 @@ def test_a_damaged_config_json_under_resume_names_the_file(tmp_path, capsys, con
 
 
 def test_ctrl_c_message_counts_epochs_like_the_log(data_root, tmp_path, capsys, monkeypatch):
-    from proxygml_lite import engine
+    from proxygml_lite.training.trainer import Trainer
 
-    original = engine.Trainer._step
+    original = Trainer._step
     calls = {"n": 0}
 
     def interrupted(self, images, labels):
@@ -183,7 +186,7 @@ def test_ctrl_c_message_counts_epochs_like_the_log(data_root, tmp_path, capsys, 
             raise KeyboardInterrupt
         return original(self, images, labels)
 
-    monkeypatch.setattr(engine.Trainer, "_step", interrupted)
+    monkeypatch.setattr(Trainer, "_step", interrupted)
     out = tmp_path / "run"
     assert main(tiny_argv(data_root, out) + ["--epochs", "3", "--no-eval-untrained", "--no-nmi"]) == 130
     captured = capsys.readouterr()
@@ -203,7 +206,7 @@ def test_dataset_options_json_error_shows_a_dataset_options_example(capsys):
 
 def test_non_finite_loss_message_is_one_based(data_root, tmp_path, monkeypatch):
     from proxygml_lite.loss import ProxyGMLLoss
-    from proxygml_lite.train import NonFiniteLossError
+    from proxygml_lite.training.step import NonFiniteLossError
 
     original = ProxyGMLLoss.forward
     calls = {"n": 0}

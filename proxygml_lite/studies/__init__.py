@@ -20,8 +20,6 @@ The studies wing: this module (the studies and their command line),
 :mod:`.plots` (run history, the N x r study, the ablation beside the paper,
 loss-layer costs), :mod:`.paper` (the paper's own tables, labelled as the
 paper's), :mod:`.efficiency` (loss-layer cost against the number of classes).
-``proxygml_lite.study_plots``, ``proxygml_lite.paper`` and
-``proxygml_lite.efficiency`` re-export them for older imports.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..training.checkpoint import atomic_write_csv
+from ..fileio import atomic_write_csv
 from ..training.config import TrainConfig
 from ..training.run_folder import RESUMABLE_CHANGES
 from ..training.trainer import train
@@ -110,7 +108,7 @@ def config_json(config: TrainConfig | dict) -> str:
     """A cell's full training configuration as one JSON line (the ``config`` column of the study tables).
 
     ``python -m proxygml_lite.train --config FILE`` re-runs it, with ``FILE``
-    holding this text (:func:`proxygml_lite.config.load_config`).
+    holding this text (:func:`proxygml_lite.training.config.load_config`).
     """
     values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     return json.dumps(values, sort_keys=True)
@@ -269,7 +267,7 @@ def compare_ablation_with_paper(table: pd.DataFrame) -> pd.DataFrame:
         One row per ablation row of ``table``: ``row``, ``S^pos``, ``M``,
         ``L^p``, ``NMI (this run)``, ``R@1 (this run)``, ``NMI (paper)``,
         ``R@1 (paper)``. The paper's columns are the published numbers
-        (:func:`proxygml_lite.paper.paper_ablation`, dataset not stated in the
+        (:func:`proxygml_lite.studies.paper.paper_ablation`, dataset not stated in the
         poster); the others come from ``table``, i.e. from your runs.
     """
     from .paper import paper_ablation
@@ -300,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from ..training.cli import parse_args
+    from ..train import parse_args
 
     parser = argparse.ArgumentParser(
         prog="python -m proxygml_lite.studies",

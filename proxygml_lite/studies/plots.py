@@ -2,7 +2,7 @@
 
 Every function takes what the package returns (a run folder or its
 ``metrics.csv`` as a DataFrame, the DataFrames of
-:mod:`proxygml_lite.studies` and :mod:`proxygml_lite.efficiency`) and returns
+:mod:`proxygml_lite.studies` and :mod:`proxygml_lite.studies.efficiency`) and returns
 the :class:`matplotlib.figure.Figure` it drew on, so a notebook cell is one
 call and the tests check the figures without a browser. Metrics are fractions
 in the package's tables and drawn in percent; the paper's numbers, where
@@ -241,7 +241,7 @@ def plot_loss_cost(table: pd.DataFrame, value: str = "time_ms", ax=None, title: 
     """``value`` (default the median forward+backward time) of each loss layer against ``C``, log-log.
 
     Args:
-        table: the DataFrame of :func:`~proxygml_lite.efficiency.measure_loss_cost`.
+        table: the DataFrame of :func:`~proxygml_lite.studies.efficiency.measure_loss_cost`.
         value: ``"time_ms"``, ``"saved_tensors_mb"`` or ``"peak_memory_mb"`` (CUDA only).
     """
     for column in ("loss", "num_classes", value):

@@ -44,9 +44,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import TrainConfig, config_from_preset
 from ..fileio import atomic_write_csv
 from ..study_tables import results_dir
+from ..training.config import TrainConfig
+from ..training.presets import config_from_preset
 from .efficiency import (
     EFFICIENCY_CLASSES,
     EFFICIENCY_COLUMNS,
@@ -110,7 +111,7 @@ def load_table(study: str, preset: str = "glyphs_hard", folder: str | Path | Non
 
 def identity(config: TrainConfig | dict) -> str:
     """What makes two runs the same run: every setting except those a resumed run may change."""
-    from ..engine import RESUMABLE_CHANGES
+    from ..training.run_folder import RESUMABLE_CHANGES
 
     values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     values = TrainConfig.from_dict(values).to_dict()  # fills fields added since the config was saved

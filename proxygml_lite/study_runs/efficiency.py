@@ -82,7 +82,7 @@ def _measure_one(
     import torch.nn.functional as F
 
     from ..baselines import build_loss
-    from ..efficiency import measure_loss_cost
+    from ..studies.efficiency import measure_loss_cost
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

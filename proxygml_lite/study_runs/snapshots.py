@@ -18,7 +18,7 @@ SNAPSHOT_EPOCHS = (0, 1, 2, 3, 5, 10, 20, 30, 40, 50)
 # ----------------------------------------------------------------- snapshots
 def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
     """``<out>/snapshots/<cell>.npz`` from the run folders of ``cells`` (proxies + embeddings at :data:`SNAPSHOT_EPOCHS`)."""
-    from ..study_plots import read_embedding_snapshots, read_proxy_snapshots
+    from ..studies.plots import read_embedding_snapshots, read_proxy_snapshots
 
     written = []
     for cell in cells:

@@ -6,7 +6,4 @@
   and :mod:`.training` (a tiny embedding network and its training loop);
 * :mod:`.plots` -- the figures, by topic (one module per notebook);
 * :mod:`.widgets` -- ipywidgets views of the figures.
-
-``proxygml_lite.notebook``, ``.toy``, ``.plots`` and ``.widgets`` re-export these
-modules, so ``from proxygml_lite import plots, toy, widgets`` keeps working.
 """

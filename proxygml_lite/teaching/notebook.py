@@ -2,7 +2,7 @@
 
 Every notebook starts with ::
 
-    from proxygml_lite.notebook import setup, save_figure
+    from proxygml_lite.teaching.notebook import setup, save_figure
     cfg = setup(seed=0)
 
 which seeds ``random``, NumPy and PyTorch, picks the device, reads the smoke

@@ -4,7 +4,7 @@ Read it in this order, each module small and testable alone:
 
 * :mod:`.config` -- :class:`TrainConfig`, one frozen dataclass: every setting
   with its flag and check, checked once when made; :mod:`.presets` -- the
-  paper's presets; :mod:`.cli` -- the command line (``python -m
+  paper's presets; the command line is :mod:`proxygml_lite.train` (``python -m
   proxygml_lite.train``), generated from the config's fields;
 * :mod:`.setup` -- :func:`build_data` and :func:`build_parts` (model, the
   registered loss with :func:`~.setup.loss_arguments`, Adam with the
@@ -17,10 +17,6 @@ Read it in this order, each module small and testable alone:
   resumed run needs; :mod:`.distributed` -- torchrun / DDP;
 * :mod:`.trainer` -- :class:`Trainer`, the epoch loop that puts them together
   (one class; stopping, saving and resume in one wrapper), and :func:`train`.
-
-``proxygml_lite.config``, ``proxygml_lite.engine``, ``proxygml_lite.train``,
-``proxygml_lite.checkpoint`` and ``proxygml_lite.distributed`` re-export these
-names for older imports.
 """
 
 from .config import TrainConfig

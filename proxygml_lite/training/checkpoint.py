@@ -1,8 +1,7 @@
-"""Checkpoints (model, proxies, optimiser, schedule, RNG states, data position) and the atomic writes they use.
+"""Checkpoints (model, proxies, optimiser, schedule, RNG states, data position).
 
-The atomic writes live in :mod:`proxygml_lite.fileio` (temporary file in the
-same folder, ``os.replace``, modes from the umask); they are re-exported here
-for the callers that import them from this module.
+They are written with the atomic writers of :mod:`proxygml_lite.fileio`
+(temporary file in the same folder, ``os.replace``, modes from the umask).
 """
 
 from __future__ import annotations
@@ -17,14 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..fileio import atomic_torch_save, atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text
-
 __all__ = [
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "atomic_write_json",
-    "atomic_write_csv",
-    "atomic_torch_save",
     "capture_rng_state",
     "restore_rng_state",
     "load_checkpoint",

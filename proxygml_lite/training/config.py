@@ -3,7 +3,7 @@
 Each field is a :func:`~proxygml_lite.options.setting`: its default (the
 paper's recipe), its command-line flags (the official repository's names
 where it has them) and its check (``minimum``, ``choices``). The command line
-(:mod:`~proxygml_lite.training.cli`) is generated from the fields; the
+(:mod:`proxygml_lite.train`) is generated from the fields; the
 per-dataset presets are beside it in :mod:`~proxygml_lite.training.presets`.
 
 A config is checked once, when it is made (``__post_init__``), and never

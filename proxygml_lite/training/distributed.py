@@ -10,7 +10,7 @@ parser reads every later argument too and rejects the official ``--r`` as an
 ambiguous abbreviation of its ``--rdzv-*``/``--role``/``--run-path`` options
 (torchrun removes the ``--`` before starting the processes).
 
-How it works (see :mod:`proxygml_lite.engine`):
+How it works (see :mod:`proxygml_lite.training.trainer`):
 
 * the model and the loss are wrapped together in ONE module, so the proxies
   are ordinary parameters whose gradients DDP averages like the model's;

@@ -15,8 +15,10 @@ from typing import Any
 
 from torch import nn
 
-from .checkpoint import atomic_torch_save, atomic_write_csv, atomic_write_json, load_checkpoint
+from ..fileio import atomic_torch_save, atomic_write_csv, atomic_write_json
+from .checkpoint import load_checkpoint
 from .config import TrainConfig
+from .fingerprint import machine_fingerprint
 
 __all__ = [
     "RunFolder",
@@ -185,6 +187,7 @@ def results_record(
         "test_samples": len(data.test_set),
         "elapsed_s": round(elapsed_s, 3),
         "device": str(device),
+        "machine": machine_fingerprint(device),  # exact reruns need the same one (training/fingerprint.py)
         "world_size": world_size,
         "skipped_images": data.skipped_images,
         "config": config.to_dict(),

@@ -5,7 +5,7 @@
 (n,)}}}``; the training labels ``0..C-1`` index the proxy rows ``c*N ..
 c*N+N-1``; ``epoch`` counts finished epochs (0 = before training), like the
 proxy snapshots. Read them with
-:func:`proxygml_lite.study_plots.read_embedding_snapshots`.
+:func:`proxygml_lite.studies.plots.read_embedding_snapshots`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from ..fileio import atomic_torch_save
 from ..registry import DATASETS
-from .checkpoint import atomic_torch_save
 from .config import TrainConfig
 from .evaluate import extract_embeddings
 
