@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import torch
 __all__ = [
     "capture_rng_state",
     "restore_rng_state",
+    "rng_kept",
     "load_checkpoint",
     "CHECKPOINT_FORMAT",
     "RunState",
@@ -48,6 +50,21 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         cuda_states = state["cuda"]
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
+
+
+@contextmanager
+def rng_kept():
+    """Within ``with``: anything may draw random numbers; the RNG states of :func:`capture_rng_state` are restored.
+
+    The trainer evaluates inside it, so the training draws the same random
+    numbers (augmentations, data order) whatever the evaluation schedule
+    (``epoch_to_test``), and saving embedding snapshots changes nothing either.
+    """
+    state = capture_rng_state()
+    try:
+        yield
+    finally:
+        restore_rng_state(state)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -15,7 +15,9 @@ Read it top to bottom:
   :func:`~.step.train_step` for every batch, its losses read back every
   ``log_every`` steps;
 * :meth:`Trainer._finish_epoch`: evaluation when scheduled, a row in
-  ``metrics.csv`` and a checkpoint (:class:`~.run_folder.RunFolder`).
+  ``metrics.csv`` and a checkpoint (:class:`~.run_folder.RunFolder`). The
+  evaluation restores the RNG states it found (:func:`~.checkpoint.rng_kept`),
+  so the evaluation schedule (``epoch_to_test``) never changes the training.
 
 Precision: float32 like the official code (TF32 allowed on CUDA); ``amp``
 bf16/fp16 autocast only when asked (the loss always runs in float32). A signal
@@ -39,7 +41,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import RunState, capture_rng_state, checkpoint_state, restore_checkpoint, restore_rng_state
+from .checkpoint import (
+    RunState,
+    capture_rng_state,
+    checkpoint_state,
+    restore_checkpoint,
+    restore_rng_state,
+    rng_kept,
+)
 from .config import TrainConfig
 from .device import allow_tf32, resolve_amp, resolve_device, seed_everything, to_device
 from .distributed import DistContext, all_gather_objects, cleanup_distributed, init_distributed, wrap_ddp
@@ -286,26 +295,28 @@ class Trainer:
     # ------------------------------------------------------------ evaluation, files
     def evaluate(self, desc: str = "evaluating") -> dict[str, float]:
         """Recall@K / NMI (/ MAP@R, RP) of the current model on the test classes (all ranks get the dict)."""
-        return evaluate_model(
-            self.model,
-            self.data,
-            self.config,
-            self.device,
-            self.ctx,
-            self.amp_dtype,
-            self.channels_last,
-            self.progress,
-            desc,
-        )
+        with rng_kept():  # the loaders and k-means draw random numbers: not from the training's stream
+            return evaluate_model(
+                self.model,
+                self.data,
+                self.config,
+                self.device,
+                self.ctx,
+                self.amp_dtype,
+                self.channels_last,
+                self.progress,
+                desc,
+            )
 
     def _save_snapshots(self, epoch: int) -> None:
         """Snapshots after ``epoch`` finished epochs: proxies (``save_proxies``), embeddings (``save_embeddings``)."""
         if self.config.save_proxies:
             self.folder.save_proxies(epoch, self.config.loss, self.data.num_classes, self.loss_fn)
         if self.config.save_embeddings and self.ctx.is_main:
-            self.snapshots.save(
-                self.out, epoch, self.model, self.data.num_classes, self.device, self.amp_dtype, self.channels_last
-            )
+            with rng_kept():  # its loader draws a seed: the training's random numbers stay as they are
+                self.snapshots.save(
+                    self.out, epoch, self.model, self.data.num_classes, self.device, self.amp_dtype, self.channels_last
+                )
 
     def _save(self, p: Position, rng) -> Position:
         """The checkpoint of the run at position ``p`` with the RNG state ``rng`` (rank 0 writes it); returns ``p``."""
