@@ -6,14 +6,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: help venv test test-fast lab notebooks notebooks-check book bench studies clean-venv
+.PHONY: help venv test test-fast lab notebooks notebooks-check book student bench gpu-check studies clean-venv
 
 help:
 	@echo "make lab        - open the notebooks in JupyterLab (creates $(VENV) on first use)"
 	@echo "make test       - run the whole test suite (creates $(VENV) on first use)"
 	@echo "make notebooks  - execute every notebook in full mode and commit-ready outputs + figures/"
 	@echo "make book       - build the notebooks as an offline HTML site: build/book/index.html"
+	@echo "make student    - the student edition (no solutions, empty exercises) and its site: build/student/"
 	@echo "make bench      - run the benchmark scripts in benchmarks/"
+	@echo "make gpu-check  - on a CUDA machine: the prepared GPU check (at most 8 min) -> results/gpu/"
 	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (3 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
 
 venv: $(STAMP)
@@ -44,11 +46,21 @@ notebooks-check: $(STAMP)
 book: $(STAMP)
 	$(BIN)/python scripts/build_book.py
 
+# The committed notebooks are the instructor's answer key; the student edition leaves out every solution
+# and answer, keeps the implement-it-yourself cells empty (their checkers say "not implemented yet").
+student: $(STAMP)
+	$(BIN)/python scripts/student_edition.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_loss.py
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_proxy_losses.py
 	$(BIN)/python benchmarks/bench_train_step.py
+	$(BIN)/python benchmarks/bench_run_overhead.py
+	$(BIN)/python benchmarks/bench_data_pipeline.py
+
+gpu-check: $(STAMP)
+	$(BIN)/python scripts/gpu_check.py
 
 studies: $(STAMP)
 	$(BIN)/python -m proxygml_lite.study_runs $(STUDIES_FLAGS)

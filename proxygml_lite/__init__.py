@@ -9,16 +9,28 @@ and :func:`register_backbone` add names that the trainer, the command line
 (``--import yourmodule``) and the helpers accept (see :mod:`proxygml_lite.registry`).
 """
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
+import importlib
 
-from . import evaluation, steps
-from .loss import ProxyGMLLoss
 from .registry import register_backbone, register_dataset, register_loss
 
 __all__ = ["ProxyGMLLoss", "evaluation", "steps", "register_loss", "register_dataset", "register_backbone"]
 
-try:
-    __version__ = _version("proxygml_lite")
-except PackageNotFoundError:  # a source tree on the path without an installation
-    __version__ = "0+unknown"
+
+def __getattr__(name: str):
+    """Loaded on first use, so that a command line (``--help``) starts without torch.
+
+    ``evaluation``, ``steps`` and ``ProxyGMLLoss`` import torch; ``__version__``
+    reads the installed metadata.
+    """
+    if name in ("evaluation", "steps"):
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "ProxyGMLLoss":
+        return importlib.import_module(f"{__name__}.loss").ProxyGMLLoss
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("proxygml_lite")
+        except PackageNotFoundError:  # a source tree on the path without an installation
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

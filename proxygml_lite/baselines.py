@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .checks import check_int
-from .registry import LOSSES, register_loss
+from .registry import LOSS_CONTRACT, LOSSES, LossContractError, register_loss
 
 __all__ = ["BASELINE_DEFAULTS", "MetricLossAdapter", "build_loss"]
 
@@ -138,4 +138,18 @@ def build_loss(name: str, num_classes: int, embedding_dim: int, **kwargs: Any) -
         ``nn.Module`` called as ``loss_fn(embeddings, labels)`` (see the loss
         contract in :mod:`proxygml_lite.registry`).
     """
-    return LOSSES.get(name).factory(num_classes=num_classes, embedding_dim=embedding_dim, **kwargs)
+    entry = LOSSES.get(name)
+    try:
+        loss_fn = entry.factory(num_classes=num_classes, embedding_dim=embedding_dim, **kwargs)
+    except (ValueError, TypeError) as exc:  # bad settings: the factory's own message, with the loss's name
+        raise LossContractError(f"loss {entry.name!r}: {exc}") from None
+    except Exception as exc:
+        raise LossContractError(
+            f"loss {entry.name!r}: its factory raised {type(exc).__name__}: {exc}; the loss contract: {LOSS_CONTRACT}"
+        ) from None
+    if not isinstance(loss_fn, nn.Module):
+        raise LossContractError(
+            f"loss {entry.name!r}: its factory returned a {type(loss_fn).__name__}, not an nn.Module; "
+            f"the loss contract: {LOSS_CONTRACT}"
+        )
+    return loss_fn

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import steps
+from .fileio import read_csv
 
 __all__ = [
     "subgraph_statistics",
@@ -183,7 +184,7 @@ def read_diagnostics(run: str | os.PathLike) -> pd.DataFrame:
         path = path / "diagnostics.csv"
     if not path.is_file():
         raise FileNotFoundError(f"no diagnostics at {path}; train with callback=DiagnosticsRecorder()")
-    return pd.read_csv(path)
+    return read_csv(path)
 
 
 _PANELS = (

@@ -1,7 +1,7 @@
 """The package's one module for writing files: atomic, and with the modes the umask asks for.
 
 Every checkpoint, result table, manifest, glyph cache and figure goes through
-here. Two promises:
+here. Three promises:
 
 * atomic: the content is written to a temporary file in the target's folder,
   flushed to disk and moved into place with ``os.replace``, so a crash or
@@ -10,18 +10,26 @@ here. Two promises:
   entries, which would stay private once renamed into place. Here they get
   the mode a plain ``open(path, "w")`` or ``mkdir`` gives under the process
   umask (``0644``/``0755`` under the usual umask ``022``), so another user of
-  a shared course folder can read what the package wrote.
+  a shared course folder can read what the package wrote;
+* one writer per folder: :func:`exclusive_lock` holds a folder (a run, a
+  study cell) for one process at a time; a second one gets
+  :class:`FolderLockedError` naming the holder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import fcntl
 import io
 import json
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,6 +46,13 @@ __all__ = [
     "atomic_write_csv",
     "atomic_torch_save",
     "atomic_copy",
+    "WriteError",
+    "read_csv",
+    "read_npz",
+    "LOCK_FILE",
+    "FolderLock",
+    "FolderLockedError",
+    "exclusive_lock",
 ]
 
 
@@ -83,14 +98,59 @@ def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
     return folder
 
 
+#: ``errno`` values that mean "this place cannot take the file": full disk or quota, read-only, no permission.
+NOT_WRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+class WriteError(OSError):
+    """A file could not be written (full disk, read-only or forbidden folder); one line naming the file and the fix.
+
+    ``errno`` is the original error's. Nothing half-written is left: the atomic
+    writer removes its temporary file, and the previous file (if any) stays.
+    """
+
+    def __init__(self, path: str | os.PathLike, cause: OSError) -> None:
+        fix = {
+            errno.ENOSPC: "free some disk space",
+            errno.EDQUOT: "free some of your disk quota",
+        }.get(cause.errno, "make the folder writable")
+        self.message = (
+            f"cannot write {path}: {cause.strerror or cause} (errno {cause.errno}); "
+            f"{fix} or choose another folder (--out / --data), then run the command again"
+        )
+        super().__init__(cause.errno, self.message, os.fspath(path))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@contextlib.contextmanager
+def _named_write_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a full disk / read-only / forbidden ``OSError`` while writing ``path`` into a :class:`WriteError`."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        if exc.errno in NOT_WRITABLE:
+            raise WriteError(path, exc) from None
+        raise
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
     """Call ``write(binary_file)`` on a temporary file next to ``path``, then move it into place.
 
     The folder is created if needed; the file ends with mode :func:`file_mode`.
     On any error (Ctrl-C included) the temporary file is removed and ``path``
-    is left as it was. Returns ``path``.
+    is left as it was. A full disk or a read-only or forbidden folder raises
+    :class:`WriteError` naming ``path``. Returns ``path``.
     """
     path = Path(path)
+    with _named_write_errors(path):
+        return _atomic_write(path, write)
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> Path:
     makedirs(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -179,3 +239,133 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     src = Path(src)
     with open(src, "rb") as source:
         return atomic_write(dst, lambda fh: shutil.copyfileobj(source, fh, 1 << 20))
+
+
+# ------------------------------------------------------------------ reading, with the file named
+def _damaged(path: str | os.PathLike, what: str, detail: str) -> ValueError:
+    return ValueError(
+        f"{path} is {what}{f' ({detail})' if detail else ''}; restore it (e.g. `git checkout -- {path}` for a "
+        "committed file) or make it again"
+    )
+
+
+def read_csv(path: str | os.PathLike, **kwargs):
+    """``pandas.read_csv(path)``; an empty, truncated or undecodable file is one ``ValueError`` naming it."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise _damaged(path, "empty", "") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise _damaged(path, "not a readable CSV table", f"truncated or damaged: {first}") from None
+
+
+def read_npz(path: str | os.PathLike) -> dict:
+    """The arrays of a ``.npz`` file as a dict (never unpickles); an empty or truncated file is one ``ValueError``."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise _damaged(path, "not a readable .npz file", f"empty, truncated or not NumPy's: {detail}") from None
+
+
+# ------------------------------------------------------------------ one writer per folder
+#: The lock file :func:`exclusive_lock` keeps in a folder while a process writes it.
+LOCK_FILE = ".lock"
+
+
+class FolderLockedError(RuntimeError):
+    """Another live process holds the folder's lock (the message names it: pid, host, start time)."""
+
+
+class FolderLock:
+    """What :func:`exclusive_lock` yields: the lock file, and ``taken_over``, the holder
+    recorded by a process that died holding the lock (``None`` when the folder was free)."""
+
+    def __init__(self, path: Path, taken_over: str | None) -> None:
+        self.path = path
+        self.taken_over = taken_over
+
+
+def _holder_text(fd: int) -> str:
+    """The holder recorded in an open lock file: ``pid 12 on host h since 2026-01-01 10:00:00 UTC``."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "null")
+        return f"pid {info['pid']} on host {info['host']} since {info['started']}"
+    except (OSError, ValueError, TypeError, KeyError):
+        return ""
+
+
+@contextlib.contextmanager
+def exclusive_lock(folder: str | os.PathLike, purpose: str = "") -> Iterator[FolderLock]:
+    """Hold ``folder`` for this process alone while the ``with`` block runs.
+
+    The lock is ``fcntl.flock`` on ``<folder>/.lock``, which records the
+    holder (pid, host, start time). The kernel releases it when the process
+    ends, however it ends, so the lock of a dead process (``kill -9``, a
+    crash) is taken over; :attr:`FolderLock.taken_over` then names that
+    process. A second live process gets :class:`FolderLockedError`, one line
+    naming the holder and the way out. ``purpose`` (e.g. ``"training"``) goes
+    into the record. The folder is created if needed; the lock file is removed
+    on release, and so is a folder this call created that is still empty, so
+    a run refused early leaves nothing behind.
+
+    Not re-entrant: a second ``exclusive_lock`` of the same folder in the same
+    process is refused too (``flock`` locks belong to the open file).
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    path = folder / LOCK_FILE
+    with _named_write_errors(path):
+        makedirs(folder)
+    while True:  # the file may be unlinked by the holder between our open and our flock: then try again
+        with _named_write_errors(path):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _holder_text(fd)
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise FolderLockedError(
+                f"{folder} is in use by another process ({holder or 'holder unknown'}); "
+                "wait for it to finish or stop it, or choose another folder"
+            ) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        previous = _holder_text(fd)  # a clean release removes the file: a record left means its writer died
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "purpose": purpose,
+        }
+        with _named_write_errors(path):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+        yield FolderLock(path, previous or None)
+    finally:
+        try:  # still holding the lock: a process that opened the file meanwhile retries on a new one (above)
+            os.unlink(path)
+            if created and not any(folder.iterdir()):
+                folder.rmdir()
+        except OSError:
+            pass  # the lock goes with the descriptor anyway
+        finally:
+            os.close(fd)

@@ -124,6 +124,25 @@ def check_fields(config: Any) -> None:
             check_number(f.name, value, minimum, hint, strict=f.metadata.get("strict", False))
 
 
+def _one_of(read_choices: Callable[[], tuple[str, ...]]) -> Callable[[str], str]:
+    """argparse ``type`` accepting the names ``read_choices()`` returns, read on use.
+
+    Unlike argparse ``choices`` (which ``--help`` lists, and so reads), the
+    names are read only when a value is parsed: building the parser and
+    ``--help`` import none of the registered modules (torch, torchvision).
+    """
+
+    def check(value: str) -> str:
+        names = read_choices()
+        if value not in names:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice: {value!r} (choose from {', '.join(repr(name) for name in names)})"
+            )
+        return value
+
+    return check
+
+
 def add_flags(parser: argparse.ArgumentParser, config_class: type, groups: dict[bool, Any]) -> None:
     """Add the flags of every field of ``config_class`` to ``groups[flag.official]`` (argument groups of ``parser``)."""
     for f in dataclasses.fields(config_class):
@@ -137,8 +156,11 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type, groups: dict[
                     options["type"] = kind
                 if nargs and "nargs" not in options:
                     options["nargs"] = nargs
-                choices = _choices(f)
-                if choices is not None:
+                choices = f.metadata.get("choices")
+                if callable(choices):  # a registry's names: read when a value is checked, not to build the parser
+                    options["type"] = _one_of(choices)
+                    options.setdefault("metavar", f.name.upper())
+                elif choices is not None:
                     options["choices"] = choices
             groups[spec.official].add_argument(*spec.names, **options)
 

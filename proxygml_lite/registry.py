@@ -53,7 +53,20 @@ __all__ = [
     "register_dataset",
     "register_backbone",
     "import_modules",
+    "replaced_builtins",
+    "LossContractError",
+    "LOSS_CONTRACT",
 ]
+
+#: The loss contract in one line, for the errors of a loss that breaks it.
+LOSS_CONTRACT = (
+    "factory(num_classes=C, embedding_dim=d, **kwargs) returns an nn.Module, and loss_fn(embeddings, labels) "
+    "returns a floating scalar tensor with a gradient"
+)
+
+
+class LossContractError(ValueError):
+    """A registered loss broke the loss contract (above); the message names the loss and the contract."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,9 @@ class Registry:
         self._builtins_loaded = False
         self._entries: dict[str, Entry] = {}
         self._aliases: dict[str, str] = {}
+        self._builtin_names: set[str] = set()
+        #: The package's own names that a registration with ``replace=True`` redefined (recorded in config.json).
+        self.replaced_builtins: set[str] = set()
 
     def _load_builtins(self) -> None:
         if not self._builtins_loaded:
@@ -102,8 +118,11 @@ class Registry:
         """Register ``factory`` under ``name`` (and ``aliases``); returns the factory.
 
         Without ``factory`` it returns a decorator. ``replace=True`` allows
-        re-registering a name (e.g. re-running a notebook cell); otherwise a
-        taken name is an error.
+        re-registering a name (e.g. re-running a notebook cell, or redefining
+        a built-in one such as ``"glyphs"``: :attr:`replaced_builtins`);
+        otherwise a taken name is an error. A registration from outside the
+        package loads the package's own names first, so that it meets them
+        now rather than breaking their (lazy) registration later.
         """
         if factory is None:
             return lambda f: self.register(
@@ -113,6 +132,9 @@ class Registry:
             raise ValueError(f"a {self.kind} name must be a non-empty string without spaces at the ends; got {name!r}")
         if not callable(factory):
             raise ValueError(f"the factory of {self.kind} {name!r} must be callable; got {factory!r}")
+        builtin = str(getattr(factory, "__module__", "") or "").startswith("proxygml_lite.")
+        if not builtin:
+            self._load_builtins()
         aliases = tuple(aliases)
         for key in (name, *aliases):
             owner = self._aliases.get(key, key if key in self._entries else None)
@@ -122,7 +144,12 @@ class Registry:
                     f"pass replace=True to redefine {owner!r}"
                 )
         if replace:
+            if name in self._builtin_names and not builtin:
+                self.replaced_builtins.add(name)
             self.unregister(name, missing_ok=True)
+        if builtin:
+            self._builtin_names.add(name)
+            self.replaced_builtins.discard(name)  # the package's own entry is back
         self._entries[name] = Entry(name, factory, aliases, description, dict(options))
         for alias in aliases:
             self._aliases[alias] = name
@@ -154,15 +181,27 @@ class Registry:
         """The :class:`Entry` of ``name`` (or of the name an alias points to)."""
         return self._entries[self.canonical(name)]
 
-    def names(self) -> tuple[str, ...]:
-        """Registered names (without aliases), in registration order."""
+    def _ordered(self) -> list[Entry]:
+        """The entries: the package's own in the order of ``builtin_modules``, then the user's, each group in
+        registration order (so the order does not depend on which module happened to be imported first)."""
         self._load_builtins()
-        return tuple(self._entries)
+
+        def rank(entry: Entry) -> int:
+            module = str(getattr(entry.factory, "__module__", "") or "")
+            for index, builtin in enumerate(self._builtin_modules):
+                if module == builtin or module.startswith(builtin + "."):
+                    return index
+            return len(self._builtin_modules)
+
+        return sorted(self._entries.values(), key=rank)
+
+    def names(self) -> tuple[str, ...]:
+        """Registered names (without aliases): the package's own first, in a fixed order, then the user's."""
+        return tuple(entry.name for entry in self._ordered())
 
     def choices(self) -> tuple[str, ...]:
         """Names and aliases, each name followed by its aliases (the command line's choices)."""
-        self._load_builtins()
-        return tuple(key for entry in self._entries.values() for key in (entry.name, *entry.aliases))
+        return tuple(key for entry in self._ordered() for key in (entry.name, *entry.aliases))
 
     def __contains__(self, name: object) -> bool:
         self._load_builtins()
@@ -294,6 +333,11 @@ def register_backbone(
     )
 
 
+def replaced_builtins() -> dict[str, list[str]]:
+    """``{kind: [names]}`` of the package's own names redefined with ``replace=True`` (empty when none)."""
+    return {r.kind: sorted(r.replaced_builtins) for r in (LOSSES, DATASETS, BACKBONES) if r.replaced_builtins}
+
+
 def import_modules(modules) -> None:
     """Import each module of ``modules`` (their registrations run); ValueError naming a module that fails."""
     for module in modules or ():
@@ -303,4 +347,14 @@ def import_modules(modules) -> None:
             raise ValueError(
                 f"--import {module}: cannot import it ({exc}). Pass a module importable from the current "
                 "directory or the PYTHONPATH, e.g. --import mylosses for ./mylosses.py"
+            ) from None
+        except Exception as exc:  # the module itself fails: say where, not a traceback through the package
+            where = ""
+            tb = exc.__traceback__
+            while tb is not None:
+                where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+                tb = tb.tb_next
+            raise ValueError(
+                f"--import {module}: the module raised {type(exc).__name__}: {exc}{where}. "
+                "Fix the module (run `python -c 'import " + module + "'` to see the traceback), or drop --import"
             ) from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,7 +216,7 @@ def run_summary(run: str | os.PathLike) -> str:
         )
     else:
         lines.append(
-            f"not finished (no results.json): resume it with python -m proxygml_lite.train --resume --out {folder}"
+            f"not finished (no results.json): resume it with python -m proxygml_lite.train --resume --out {shlex.quote(str(folder))}"
         )
     return "\n".join(lines)
 

@@ -14,6 +14,11 @@ paper's layout beside the paper's published values
 (:func:`ablation_beside_paper`), and the question "is this difference larger
 than the seed spread?" (:func:`beyond_spread`).
 
+Before averaging, :func:`summarize_seeds` checks what it averages
+(:func:`check_seed_table`): a table that repeats a (cell, seed), mixes
+configurations (within a cell, or in the study's protocol: dataset, epochs,
+...) or holds NaN metrics is an error naming the rows.
+
 The standard deviation is the sample standard deviation (``ddof = 1``) over
 the seeds of a cell, the usual choice when reporting seed variance
 (Musgrave et al., "A Metric Learning Reality Check", ECCV 2020).
@@ -29,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .fileio import read_csv
+
 __all__ = [
     "STUDY_KINDS",
     "results_dir",
@@ -38,6 +45,9 @@ __all__ = [
     "format_mean_std",
     "ablation_beside_paper",
     "config_of",
+    "check_seed_table",
+    "RUN_PLACE_KEYS",
+    "PROTOCOL_KEYS",
     "PAPER_ABLATION_CLAIMS",
     "ablation_claims",
     "compare_cells",
@@ -101,7 +111,8 @@ def read_study_table(
         raise FileNotFoundError(
             f"no {kind} table at {_shown(file)}; run `make studies` (or pass path= the folder of a study run elsewhere)"
         )
-    table = pd.read_csv(file)
+    table = read_csv(file)
+    table.attrs["source"] = _shown(file)
     needed = list(STUDY_KINDS[kind]) + (["R@1"] if kind != "efficiency" else [])
     missing = [c for c in needed if c not in table.columns]
     if missing:
@@ -109,11 +120,115 @@ def read_study_table(
     return table
 
 
+def _where(table: pd.DataFrame, index: Iterable) -> str:
+    """``"lines 3, 7 of results/glyphs_hard/ablation.csv"`` (CSV lines, header = 1) or ``"rows 1, 5"`` (index)."""
+    index = list(index)
+    source = table.attrs.get("source")
+    if source and all(isinstance(i, (int, np.integer)) for i in index):
+        return f"line{'s' if len(index) > 1 else ''} {', '.join(str(int(i) + 2) for i in index)} of {source}"
+    return f"row{'s' if len(index) > 1 else ''} {', '.join(str(i) for i in index)} (table index)"
+
+
 def config_of(table: pd.DataFrame, index: int = 0) -> dict:
     """The training configuration of row ``index`` (the JSON of its ``config`` column) as a dict."""
     if "config" not in table.columns:
         raise ValueError("the table has no 'config' column; pass a table written by `make studies`")
-    return json.loads(table["config"].iloc[index])
+    return _parse_config(table, table.index[index])
+
+
+def _parse_config(table: pd.DataFrame, label) -> dict:
+    text = table.at[label, "config"]
+    try:
+        config = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"the config of {_where(table, [label])} is not JSON ({type(exc).__name__}: {exc}); "
+            "restore the table (e.g. `git checkout -- FILE`) or rerun that cell"
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(f"the config of {_where(table, [label])} is not a JSON object; restore the table")
+    return config
+
+
+#: Config keys that say where and how a run was executed, not what it computed; they may differ between seeds.
+RUN_PLACE_KEYS = frozenset(
+    {
+        "seed",
+        "out",
+        "resume",
+        "data",
+        "device",
+        "gpu",
+        "workers",
+        "threads",
+        "quiet",
+        "log_every",
+        "eval_batch_size",
+        "check_images",
+        "save_proxies",
+        "save_embeddings",
+        "embedding_samples",
+        "imports",
+    }
+)
+#: Config keys of a study's protocol: one value for the whole table (the cells differ in their own switches).
+PROTOCOL_KEYS = ("dataset", "loss", "backbone", "dim", "epochs", "batch_size", "image_size", "pretrained")
+
+
+def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) -> None:
+    """``ValueError`` naming the rows unless ``table`` is safe to average per cell (``by``) over seeds.
+
+    Refused: a (cell, seed) that appears more than once; a NaN in ``metrics``;
+    with a ``config`` column, a config that is not JSON, seeds of one cell
+    whose configs differ beyond :data:`RUN_PLACE_KEYS`, and cells whose
+    :data:`PROTOCOL_KEYS` (dataset, epochs, ...) differ.
+    """
+    by = list(by)
+    repeated = table[table.duplicated(by + ["seed"], keep=False)]
+    if len(repeated):
+        key, group = next(iter(repeated.groupby(by + ["seed"], sort=True)))
+        key = key if isinstance(key, tuple) else (key,)
+        cell = ", ".join(f"{c}={v}" for c, v in zip(by + ["seed"], key))
+        raise ValueError(
+            f"{_where(table, group.index)} repeat the cell {cell} ({len(repeated)} repeated rows in all); "
+            "keep one row per (cell, seed), e.g. table.drop_duplicates(subset=[...], keep='last')"
+        )
+    for metric in metrics:
+        missing = table.index[table[metric].isna()]
+        if len(missing):
+            raise ValueError(
+                f"{metric} is NaN in {_where(table, missing)}: those runs failed or are unfinished; "
+                "rerun them or drop those rows before averaging"
+            )
+    if "config" not in table.columns:
+        return
+    configs = {label: _parse_config(table, label) for label in table.index}
+    for key, group in table.groupby(by, sort=True):
+        ids = [{k: v for k, v in configs[label].items() if k not in RUN_PLACE_KEYS} for label in group.index]
+        same = [{k: json.dumps(v, sort_keys=True) for k, v in c.items()} for c in ids]
+        differing = sorted({k for c in same for k in c if any(c.get(k) != other.get(k) for other in same)})
+        if differing:
+            name = differing[0]
+            values: dict[str, list] = {}
+            for label, c in zip(group.index, ids):
+                values.setdefault(json.dumps(c.get(name)), []).append(label)
+            shown = " vs ".join(f"{v} ({_where(table, labels)})" for v, labels in values.items())
+            key = key if isinstance(key, tuple) else (key,)
+            cell = ", ".join(f"{c}={v}" for c, v in zip(by, key))
+            raise ValueError(
+                f"the seeds of cell {cell} were run with different configurations ({', '.join(differing)}): "
+                f"{name} is {shown}; average only runs of one configuration (rerun or drop the odd rows)"
+            )
+    for name in PROTOCOL_KEYS:
+        values = {}
+        for label, config in configs.items():
+            values.setdefault(json.dumps(config.get(name)), []).append(label)
+        if len(values) > 1:
+            shown = " vs ".join(f"{v} ({_where(table, labels)})" for v, labels in values.items())
+            raise ValueError(
+                f"the table mixes configurations: {name} is {shown}; compare only runs of one protocol "
+                "(split the table, or rerun the odd rows)"
+            )
 
 
 def summarize_seeds(
@@ -129,6 +244,10 @@ def summarize_seeds(
         by: the cell's identifier columns (``["row"]``, ``["N", "r"]``, ...).
         metrics: metric columns to summarise (those absent are skipped).
 
+    Raises:
+        ValueError: naming the rows, for a repeated (cell, seed), a NaN metric
+            or mixed configurations (:func:`check_seed_table`).
+
     Returns:
         One row per cell: the ``by`` columns (and ``k`` when the table has it),
         ``seeds`` (how many), and for each metric ``<m> mean``, ``<m> std``
@@ -142,6 +261,7 @@ def summarize_seeds(
     metrics = [m for m in metrics if m in table.columns]
     if not metrics:
         raise ValueError("none of the metrics is in the table; pass metrics=['R@1', ...]")
+    check_seed_table(table, by=by, metrics=metrics)
     rows = []
     for key, group in table.sort_values("seed").groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)

@@ -38,7 +38,12 @@ same ``--threads`` (recorded in the configuration) a CPU run repeats exactly.
 
 Ctrl-C (SIGINT) or SIGTERM lets the step in progress finish, saves a checkpoint
 and prints the command that resumes the run (exit status 130 / 143); a NaN or
-infinite loss stops the run with a message naming the epoch and step.
+infinite loss stops the run with a message naming the epoch and step. One
+process writes a run folder: a second training into the same ``--out`` stops
+with one line naming the holder (pid, host, start time); the lock of a process
+that died is taken over. Bad input (settings, a folder in use, a full disk, a
+read-only ``--out`` or ``--data``, a failing ``--import``, a loss that breaks
+the loss contract) gives one ``error:`` line, no traceback.
 
 The flags are generated from the fields of
 :class:`~proxygml_lite.training.config.TrainConfig` (see
@@ -54,13 +59,11 @@ import signal
 import sys
 from pathlib import Path
 
+from .fileio import FolderLockedError, WriteError
 from .options import add_flags
 from .registry import import_modules
 from .training.config import TrainConfig, canonical_dataset, read_config_json, saved_config_values
 from .training.presets import preset
-from .training.run_folder import new_run_dir
-from .training.step import NonFiniteLossError
-from .training.trainer import train
 
 __all__ = ["build_parser", "parse_args", "main"]
 
@@ -133,9 +136,22 @@ def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (130 after Ctrl-C, 143 after SIGTERM, 1 after a non-finite loss)."""
+    """Command-line entry point; returns the exit status (130 after Ctrl-C, 143 after SIGTERM, 1 after a
+    non-finite loss or a failed write, 2 for bad settings or a run folder in use).
+
+    The one place where the known errors become one line on stderr, without a traceback.
+    """
     try:
         values = _resolved_values(argv, None)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # torch: imported once the command line is parsed, so that --help starts fast
+    from .training.run_folder import new_run_dir
+    from .training.step import NonFiniteLossError
+    from .training.trainer import train
+
+    try:
         # name the run folder before the config is made, so it can be printed: the config is checked once
         values["out"] = values.get("out") or str(new_run_dir(values["dataset"], values.get("loss", "proxygml")))
         config = TrainConfig.from_dict(values)
@@ -153,9 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, FolderLockedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except WriteError as exc:  # full disk, read-only --out or --data: the atomic writer left nothing half-written
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if not config.quiet:
         print("final: " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         print(f"run folder: {config.out}")

@@ -84,3 +84,18 @@ def test_bench_amp_subgraph_and_nmi_protocols_run():
     )
     assert out.returncode == 0, out.stderr
     assert "time / sklearn" in out.stdout and "faiss" in out.stdout, out.stdout
+
+
+def test_bench_data_pipeline_quick_prints_images_per_second_beside_torchvision():
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_data_pipeline.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines() if line.startswith(("torchvision ", "package "))}
+    assert set(rows) == {"torchvision", "package"}, out.stdout
+    assert "package + draft" in out.stdout and "ratio to torchvision ImageFolder (same run)" in out.stdout
+    assert "gpu decode_jpeg" in out.stdout  # measured with CUDA, "skipped: no CUDA" without
+    assert "The recipe needs about" in out.stdout and "ASSUMING" in out.stdout

@@ -197,7 +197,9 @@ def test_a_command_line_run_checks_its_config_once(tmp_path, monkeypatch):
     checked = []
     original = TrainConfig.validate
     monkeypatch.setattr(TrainConfig, "validate", lambda self: (checked.append(self), original(self))[1])
-    monkeypatch.setattr(cli, "train", lambda config: {"R@1": 0.5})  # the trainer never makes a config of its own
+    from proxygml_lite.training import trainer
+
+    monkeypatch.setattr(trainer, "train", lambda config: {"R@1": 0.5})  # the trainer never makes a config of its own
     assert cli.main(["--dataset", "glyphs", "--epochs", "1", "--quiet"]) == 0
     assert len(checked) == 1 and checked[0].out  # the run folder was named before the config was made
     row = tmp_path / "row.json"

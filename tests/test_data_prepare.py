@@ -446,3 +446,30 @@ def test_links_are_refused_in_tar_and_zip_alike(monkeypatch, root, tmp_path, kin
     assert "link.jpg" in str(err.value)
     assert not extracted.exists() and _leftovers(root) == []
     assert outside.read_text() == "secret"
+
+
+# ---------------------------------------------------------------- the data command line's odd roots (issue 16)
+@pytest.mark.parametrize("command", [["check", "folder"], ["prepare", "cub200"], ["sources", "cars196"]])
+def test_a_data_root_that_is_a_file_is_named_as_one(tmp_path, capsys, command):
+    not_a_folder = tmp_path / "data.tar"
+    not_a_folder.write_bytes(b"x")
+    assert cli([*command, "--data-root", str(not_a_folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: --data-root {not_a_folder} is a file, not a folder; pass the folder that holds "
+        "(or will hold) the datasets, e.g. --data-root data"
+    )
+
+
+def test_printed_commands_quote_paths_with_spaces(tmp_path, capsys):
+    import shlex
+
+    from proxygml_lite.data.manifest import prepare_command
+
+    root = tmp_path / "my data"
+    command = prepare_command("online_products", root)
+    assert shlex.split(command)[-2:] == ["--data-root", str(root)]
+    assert cli(["sources", "cub200", "--data-root", str(root)]) == 0
+    out = capsys.readouterr().out
+    sums = [line for line in out.splitlines() if "sum " in line]
+    assert sums and all(f"sum '{root}/archives/" in line for line in sums), sums

@@ -260,6 +260,27 @@ def test_checkers_report_instead_of_raising(checker, capsys):
     assert "return a torch tensor" in capsys.readouterr().out
 
 
+def test_an_empty_stub_is_not_implemented_yet_but_a_missing_return_is_not(capsys):
+    def dots(embeddings, proxies):
+        """S = X P^T (the student edition's stub)."""
+        ...
+
+    def passes(embeddings, proxies):
+        pass
+
+    def only_a_docstring(embeddings, proxies):
+        """Not written yet."""
+
+    def forgot_return(embeddings, proxies):
+        embeddings @ proxies.T
+
+    for stub in (dots, passes, only_a_docstring):
+        assert exercises.check_similarity_graph(stub) is False
+        assert "not implemented yet" in capsys.readouterr().out, stub.__name__
+    assert exercises.check_similarity_graph(forgot_return) is False
+    assert "did you forget `return" in capsys.readouterr().out
+
+
 def test_student_prints_are_not_repeated_while_diagnosing(capsys):
     def noisy_wrong(z):
         print("hello from the student")
@@ -343,3 +364,107 @@ def test_checkers_answer_false_to_any_odd_output_without_raising(checker, capsys
     for output in ODD_OUTPUTS:
         assert checker(lambda *args, output=output: output) is False, output
         assert capsys.readouterr().out.startswith("✗ "), output
+
+
+# ---------------------------------------------------------------- what a student's function can do to the checker
+
+
+@pytest.fixture
+def short_time_limit(monkeypatch):
+    from proxygml_lite.exercises import _report
+
+    monkeypatch.setattr(_report, "_TIME_LIMIT_S", 0.5)
+
+
+def test_an_endless_loop_is_stopped_at_the_time_limit(short_time_limit, capsys):
+    import time
+
+    def never_ends(z):
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:  # a student's broad except does not swallow the time limit
+                pass
+
+    begin = time.perf_counter()
+    assert exercises.check_mask_softmax(never_ends) is False
+    assert time.perf_counter() - begin < 5
+    out = capsys.readouterr().out
+    assert out.startswith("✗ check_mask_softmax, case 'small example'") and "took longer than 0.5 s" in out
+
+
+def test_an_endless_loop_off_the_main_thread_is_abandoned_at_the_limit(short_time_limit, capsys):
+    import threading
+
+    verdicts = []
+    stop = threading.Event()
+
+    def spins(z):
+        while not stop.is_set():
+            pass
+
+    worker = threading.Thread(target=lambda: verdicts.append(exercises.check_mask_softmax(spins)))
+    worker.start()
+    worker.join(10)
+    stop.set()
+    assert verdicts == [False] and "took longer than 0.5 s" in capsys.readouterr().out
+
+
+def test_a_students_prints_are_capped(capsys):
+    def chatty(z):
+        for i in range(5000):
+            print(f"debug line {i}")
+        return torch.softmax(z, dim=1)
+
+    assert exercises.check_mask_softmax(chatty) is False
+    out = capsys.readouterr().out
+    assert "debug line 0" in out and "debug line 4999" not in out and len(out) < 4000
+    assert "more characters printed by your function left out" in out
+
+
+def test_exit_inside_the_students_function_is_reported(capsys):
+    import sys
+
+    def exits(z):
+        sys.exit(3)
+
+    assert exercises.check_mask_softmax(exits) is False
+    out = capsys.readouterr().out
+    assert "your function called exit() / sys.exit() (3)" in out and out.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "output,hint",
+    [
+        (3, "returned a single int (3)"),
+        (True, "returned a single boolean (True)"),
+        (torch.tensor(2.5), "returned a single float (2.5)"),
+        (float("nan"), "returned a single NaN"),
+    ],
+)
+def test_a_single_number_or_boolean_gets_its_own_hint(output, hint, capsys):
+    assert exercises.check_mask_softmax(lambda z: output) is False
+    assert hint in capsys.readouterr().out
+
+
+def test_integer_boolean_and_nan_outputs_get_their_own_hint(capsys):
+    assert exercises.check_mask_softmax(lambda z: z != 0) is False
+    assert "your output is a boolean tensor (a mask?)" in capsys.readouterr().out
+    assert exercises.check_mask_softmax(lambda z: (z * 10).long()) is False
+    assert "your output is an integer tensor (torch.int64)" in capsys.readouterr().out
+
+    def nan_on_row_two(z):
+        p = steps.mask_softmax(z)
+        p[-1] = float("nan")
+        return p
+
+    assert exercises.check_mask_softmax(nan_on_row_two) is False
+    assert "your output holds NaN" in capsys.readouterr().out
+
+
+def test_a_sparse_result_is_compared_densely_in_one_line(capsys):
+    assert exercises.check_mask_softmax(lambda z: steps.mask_softmax(z).to_sparse()) is True
+    assert capsys.readouterr().out.startswith("✓ ")
+    assert exercises.check_mask_softmax(lambda z: torch.softmax(z, dim=1).to_sparse()) is False
+    out = capsys.readouterr().out
+    assert out.startswith("✗ ") and "dispatch" not in out.lower() and out.count("\n") < 10

@@ -194,3 +194,83 @@ def test_downloaded_weights_are_readable_in_a_shared_hub_cache(umask, monkeypatc
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     path = common.fetch_to_hub_cache("https://example.org/weights-0123abcd.pth")
     assert path.read_bytes() == b"weights" and unreadable(tmp_path / "hub") == []
+
+
+# ------------------------------------------------------------------ one writer per folder (issue 16 item 5)
+HOLD_LOCK = """
+import sys, time
+from proxygml_lite.fileio import exclusive_lock
+with exclusive_lock(sys.argv[1], "test"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def _holder(folder):
+    """A second process that holds ``folder``'s lock until it is killed."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_process_cannot_lock_a_held_folder_and_a_dead_holder_is_taken_over(tmp_path):
+    import signal
+
+    folder = tmp_path / "run"
+    proc = _holder(folder)
+    try:
+        with pytest.raises(fileio.FolderLockedError) as refused:
+            with fileio.exclusive_lock(folder):
+                pytest.fail("two processes hold one folder")
+        message = str(refused.value)
+        assert f"pid {proc.pid} on host " in message and " since 20" in message and "choose another folder" in message
+        assert "\n" not in message
+    finally:
+        proc.send_signal(signal.SIGKILL)  # dies holding the lock: the kernel releases it, the record stays
+        proc.wait()
+    with fileio.exclusive_lock(folder, "training") as held:
+        assert held.taken_over is not None and held.taken_over.startswith(f"pid {proc.pid} on host ")
+        assert json.loads(held.path.read_text())["pid"] == os.getpid()
+    with fileio.exclusive_lock(folder) as again:  # a clean release leaves no holder behind
+        assert again.taken_over is None
+
+
+def test_a_lock_is_not_reentrant_and_leaves_no_folder_it_created_empty(tmp_path):
+    folder = tmp_path / "new"
+    with fileio.exclusive_lock(folder):
+        assert (folder / fileio.LOCK_FILE).exists()
+        with pytest.raises(fileio.FolderLockedError, match=rf"pid {os.getpid()} "):
+            with fileio.exclusive_lock(folder):
+                pass
+    assert not folder.exists()  # refused early: nothing left behind
+    with fileio.exclusive_lock(folder):
+        (folder / "config.json").write_text("{}")
+    assert (folder / "config.json").exists() and not (folder / fileio.LOCK_FILE).exists()
+
+
+def test_empty_or_truncated_csv_and_npz_files_are_named(tmp_path):
+    """Issue 16 "one clear line": what the notebook helpers read (tables, snapshot files) names a damaged file."""
+    import numpy as np
+
+    from proxygml_lite.study_runs import read_snapshot_npz
+
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match=r"empty.csv is empty; restore it"):
+        fileio.read_csv(tmp_path / "empty.csv")
+    (tmp_path / "cut.csv").write_text('a,b\n1,"x\n')
+    with pytest.raises(ValueError, match=r"cut.csv is not a readable CSV table \(truncated or damaged: .*EOF inside"):
+        fileio.read_csv(tmp_path / "cut.csv")
+    np.savez(tmp_path / "whole.npz", x=np.arange(3))
+    assert fileio.read_npz(tmp_path / "whole.npz")["x"].tolist() == [0, 1, 2]
+    data = (tmp_path / "whole.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    for name in ("cut.npz", "empty.npz"):
+        with pytest.raises(ValueError, match=rf"{name} is not a readable .npz file") as exc:
+            read_snapshot_npz(tmp_path / name)
+        assert "\n" not in str(exc.value)
+    with pytest.raises(FileNotFoundError):
+        fileio.read_npz(tmp_path / "missing.npz")

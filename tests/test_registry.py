@@ -298,3 +298,132 @@ def test_each_builtin_name_is_registered_in_one_place():
     # the rest are registered in loops over the one table that describes them
     # (baselines.BASELINE_DEFAULTS, data.prepare.SPECS)
     assert {"proxygml", "glyphs", "folder", "bninception", "resnet50", "smallcnn"} <= set(counts)
+
+
+# ------------------------------------------------------------------ the loss contract, checked (issue 16 item 8)
+def test_a_factory_that_raises_or_returns_no_module_is_named_with_the_contract():
+    from proxygml_lite.registry import LossContractError
+
+    def raises(num_classes, embedding_dim):
+        raise RuntimeError("boom")
+
+    register_loss("raises_in_factory", raises)
+    register_loss("returns_a_function", lambda num_classes, embedding_dim: lambda e, y: e.sum())
+    try:
+        with pytest.raises(LossContractError, match=r"loss 'raises_in_factory': its factory raised RuntimeError: boom"):
+            build_loss("raises_in_factory", 3, 4)
+        with pytest.raises(
+            LossContractError, match=r"'returns_a_function': its factory returned a function, not an nn"
+        ):
+            build_loss("returns_a_function", 3, 4)
+        with pytest.raises(LossContractError, match="loss contract: factory"):
+            build_loss("returns_a_function", 3, 4)
+    finally:
+        LOSSES.unregister("raises_in_factory")
+        LOSSES.unregister("returns_a_function")
+
+
+@pytest.mark.parametrize(
+    "value,problem",
+    [
+        (torch.ones(3, requires_grad=True), "a tensor of shape (3,)"),
+        (torch.tensor(2), "a torch.int64 tensor"),
+        (torch.tensor(1.5), "a tensor without grad"),
+        (1.5, "a float"),
+    ],
+)
+def test_a_loss_value_outside_the_contract_is_named(value, problem):
+    from proxygml_lite.registry import LossContractError
+    from proxygml_lite.training.step import check_loss_value
+
+    with pytest.raises(LossContractError) as exc:
+        check_loss_value(value, "mine")
+    assert f"loss 'mine' returned {problem}" in str(exc.value) and "loss contract" in str(exc.value)
+    check_loss_value(torch.ones(3, requires_grad=True).sum(), "mine")  # a float scalar with grad is fine
+
+
+class DetachedLoss(CosineSoftmax):
+    def forward(self, embeddings, labels):
+        return super().forward(embeddings, labels).detach()
+
+
+class ClashingTerms(CosineSoftmax):
+    def terms(self):
+        return {"loss": self._terms["ce"], "epoch": self._terms["ce"]}
+
+
+@pytest.mark.parametrize(
+    "cls,message",
+    [
+        (DetachedLoss, "loss 'contract_breaker' returned a tensor without grad"),
+        (ClashingTerms, r"loss 'contract_breaker': terms\(\) uses the name\(s\) \['epoch', 'loss'\]"),
+    ],
+)
+def test_training_stops_with_one_line_on_a_loss_that_breaks_the_contract(data_root, tmp_path, capsys, cls, message):
+    register_loss("contract_breaker", lambda num_classes, embedding_dim: cls(num_classes, embedding_dim))
+    try:
+        argv = ["--dataset", "folder", "--data", str(data_root), "--loss", "contract_breaker", "--backbone",
+                "smallcnn", "--dim", "8", "-b", "8", "-j", "0", "--epochs", "1", "--image-size", "16", "--device",
+                "cpu", "--no-eval-untrained", "--quiet", "--out", str(tmp_path / "run")]  # fmt: skip
+        assert main(argv) == 2
+    finally:
+        LOSSES.unregister("contract_breaker")
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: ")
+    assert __import__("re").search(message, err), err
+    assert not (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_replacing_a_builtin_dataset_works_before_the_builtins_load(tmp_path):
+    """register_dataset("glyphs", ..., replace=True) as a user's first call; proxygml_lite.data imports afterwards."""
+    import subprocess
+
+    script = textwrap.dedent("""
+        from proxygml_lite.registry import DATASETS, register_dataset, replaced_builtins
+
+        def my_glyphs(data_root, split, transform=None):
+            raise NotImplementedError
+
+        register_dataset("glyphs", my_glyphs, replace=True)
+        import proxygml_lite.data  # noqa: F401  (failed: the built-in glyphs registered after the user's)
+
+        assert DATASETS.get("glyphs").factory is my_glyphs
+        assert "glyphs_hard" in DATASETS  # the other built-ins are there
+        print(replaced_builtins())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{'dataset': ['glyphs']}"
+    with pytest.raises(ValueError, match="'glyphs' is already registered"):
+        register_dataset("glyphs", lambda data_root, split, transform=None: None)  # without replace: refused
+
+
+def test_config_json_records_a_replaced_builtin_name(data_root, tmp_path):
+    from proxygml_lite.registry import replaced_builtins
+
+    original = LOSSES.get("proxynca")
+    register_loss(
+        "proxynca", lambda num_classes, embedding_dim, **kw: CosineSoftmax(num_classes, embedding_dim), replace=True
+    )
+    try:
+        assert replaced_builtins() == {"loss": ["proxynca"]}
+        train(tiny(data_root, tmp_path / "run", loss="proxynca", epochs=1))
+        config = json.loads((tmp_path / "run" / "config.json").read_text())
+        assert config["replaced_builtins"] == {"loss": ["proxynca"]}
+        assert parse_args(["--config", str(tmp_path / "run")]).loss == "proxynca"  # the record is not a setting
+    finally:
+        LOSSES.register(original.name, original.factory, aliases=original.aliases, replace=True, **original.options)
+    assert replaced_builtins() == {}
+
+
+def test_a_loss_name_cannot_move_the_default_run_folder_out_of_runs():
+    from proxygml_lite.training.run_folder import default_run_dir
+
+    name = "weird/../../name"
+    register_loss(name, lambda num_classes, embedding_dim: CosineSoftmax(num_classes, embedding_dim))
+    try:
+        folder = default_run_dir(config_from_preset("glyphs", loss=name))
+    finally:
+        LOSSES.unregister(name)
+    assert folder.parent == Path("runs") and ".." not in folder.parts and "/" not in folder.name
+    assert folder.name.startswith("glyphs-weird_.._.._name-")

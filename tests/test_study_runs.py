@@ -137,3 +137,13 @@ def test_efficiency_rows_per_series_and_class_count_and_memory_guard(tmp_path, m
     ]  # ProxyGML at C = 80 exceeds the (patched) memory limit
     assert (table["time_ms"] > 0).all() and (table["peak_rss_mb"] >= 0).all()
     assert study_runs.measure_efficiency(path, class_counts=(20,), series=series, progress=False).equals(table)
+
+
+def test_a_table_row_whose_config_is_not_json_is_named_before_anything_trains(tmp_path):
+    """Issue 16 "one clear line": rerunning a study folder whose table holds a damaged config names file and line."""
+    pd.DataFrame(
+        [{"row": 1, "seed": 0, "R@1": 0.5, "config": "{}"}, {"row": 2, "seed": 0, "R@1": 0.5, "config": "{"}]
+    ).to_csv(tmp_path / "ablation.csv", index=False)
+    with pytest.raises(ValueError, match=r"the config of line 3 of .*ablation.csv is not JSON"):
+        study_runs.make_studies(studies=["ablation"], seeds=[0], results=tmp_path, runs=tmp_path / "runs", epochs=1)
+    assert not (tmp_path / "runs").exists()

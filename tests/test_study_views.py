@@ -187,3 +187,71 @@ def test_paper_comparison_plot_is_labelled_as_the_papers():
     with pytest.raises(ValueError, match="has no 'R@8'"):
         study_views.plot_paper_comparison(metric="R@8")
     plt.close("all")
+
+
+# ------------------------------------------------------------------ the helpers check what they average (issue 16 item 7)
+def _committed_like(tmp_path, table):
+    """``table`` written as ablation.csv and read back as the notebooks do (lines are named by the file)."""
+    table.to_csv(tmp_path / "ablation.csv", index=False)
+    return study_tables.read_study_table("ablation", path=tmp_path)
+
+
+def test_repeated_cell_and_seed_is_refused_with_the_rows_named(tmp_path):
+    """The reproduction: row 3 with its seeds repeated showed "3 seeds" but averaged 7 values."""
+    table = _ablation()
+    repeated = pd.concat([table, table[table["row"] == 3], table[(table["row"] == 3) & (table["seed"] == 0)]])
+    table = _committed_like(tmp_path, repeated.reset_index(drop=True))
+    with pytest.raises(ValueError) as exc:
+        study_tables.summarize_seeds(table, by=["row"])
+    message = str(exc.value)
+    assert "lines 8, 26, 29 of" in message and "ablation.csv repeat the cell row=3, seed=0" in message
+    assert "7 repeated rows" in message and "\n" not in message
+    with pytest.raises(ValueError, match="repeat the cell row=3"):
+        study_tables.ablation_beside_paper(table)
+
+
+def test_seeds_of_one_cell_with_different_configurations_are_refused():
+    table = _ablation()
+    table["config"] = json.dumps({"epochs": 50, "dataset": "glyphs_hard", "out": "runs/a"})
+    table.loc[(table["row"] == 2) & (table["seed"] == 0), "config"] = json.dumps(
+        {"epochs": 1, "dataset": "glyphs_hard"}
+    )
+    with pytest.raises(
+        ValueError, match=r"the seeds of cell row=2 .*\(epochs\): epochs is 1 \(row 3 \(table index\)\)"
+    ):
+        study_tables.summarize_seeds(table, by=["row"])
+    table.loc[(table["row"] == 2), "config"] = json.dumps({"epochs": 1, "dataset": "glyphs_hard"})
+    with pytest.raises(ValueError, match=r"the table mixes configurations: epochs is 50 \(rows 0, 1, 2, 6"):
+        study_tables.summarize_seeds(table, by=["row"])
+    seeds_elsewhere = _ablation()
+    seeds_elsewhere["config"] = [json.dumps({"epochs": 5, "out": f"runs/{i}", "device": d}) for i, d in
+                                 enumerate(["cpu", "cuda"] * 12)]  # fmt: skip
+    assert len(study_tables.summarize_seeds(seeds_elsewhere, by=["row"])) == 8  # where a run ran is not its config
+
+
+def test_nan_metrics_and_a_config_that_is_not_json_are_refused_with_the_file_named(tmp_path):
+    table = _ablation()
+    table.loc[4, "R@1"] = float("nan")
+    with pytest.raises(ValueError, match=r"R@1 is NaN in line 6 of .*ablation.csv: those runs failed"):
+        study_tables.summarize_seeds(_committed_like(tmp_path, table), by=["row"])
+    table = _ablation()
+    table.loc[2, "config"] = '{"epochs": 5'
+    read = _committed_like(tmp_path, table)
+    with pytest.raises(ValueError, match=r"the config of line 4 of .*ablation.csv is not JSON"):
+        study_tables.summarize_seeds(read, by=["row"])
+    with pytest.raises(ValueError, match=r"the config of line 4 of .*ablation.csv is not JSON"):
+        study_tables.config_of(read, 2)
+
+
+def test_an_empty_or_truncated_table_is_named(tmp_path):
+    (tmp_path / "ablation.csv").write_text("")
+    with pytest.raises(ValueError, match=r"ablation.csv is empty; restore it"):
+        study_tables.read_study_table("ablation", path=tmp_path)
+    text = _ablation().to_csv(index=False)
+    (tmp_path / "ablation.csv").write_text(text[: text.index("{}")] + '"{""epochs\n')  # cut inside a quoted config
+    with pytest.raises(ValueError, match=r"ablation.csv is not a readable CSV table \(truncated or damaged"):
+        study_tables.read_study_table("ablation", path=tmp_path)
+    cut = "\n".join(text.splitlines()[:6]) + "\n5,0,0.6"  # cut in the middle of a row: its NMI is missing
+    (tmp_path / "ablation.csv").write_text(cut)
+    with pytest.raises(ValueError, match=r"NMI is NaN in line 7 of .*ablation.csv"):
+        study_tables.summarize_seeds(study_tables.read_study_table("ablation", path=tmp_path), by=["row"])

@@ -470,3 +470,133 @@ def test_the_evaluation_schedule_does_not_change_the_training(data_root, tmp_pat
     assert rows[0][1]["R@1"] != "" and rows[1][1]["R@1"] == ""  # the schedules did differ
     a, b = model_state(tmp_path / "every"), model_state(tmp_path / "last")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_folder_has_one_writer(data_root, tmp_path, capsys):
+    """Issue 16 item 5: a training holds its --out; a second process into it exits with one line naming the holder."""
+    import subprocess
+    import sys
+
+    from proxygml_lite.fileio import FolderLockedError, exclusive_lock
+
+    out = tmp_path / "run"
+    refused = []
+
+    def try_to_write_the_same_folder(event, info):
+        if event == "step_end" and not refused:
+            with pytest.raises(FolderLockedError) as exc:
+                with exclusive_lock(out):
+                    pass
+            refused.append(str(exc.value))
+
+    train(tiny(data_root, out, epochs=1, eval_untrained=False), callback=try_to_write_the_same_folder)
+    assert refused and "in use by another process" in refused[0]
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom proxygml_lite.fileio import exclusive_lock\n"
+            "with exclusive_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+            str(tmp_path / "busy"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        argv = ["--dataset", "folder", "--data-root", str(data_root), "--backbone", "smallcnn", "--out",
+                str(tmp_path / "busy"), "--device", "cpu", "--quiet"]  # fmt: skip
+        assert main(argv) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"pid {holder.pid} on host" in err and "choose another folder" in err
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == [".lock"]  # nothing written by the refused run
+
+
+# ------------------------------------------------------------------ one clear line for every bad input (issue 16)
+def _argv(data_root, out, *more):
+    return ["--dataset", "folder", "--data-root", str(data_root), "--backbone", "smallcnn", "--dim", "8", "--N", "2", "--r", "0.5",
+            "-b", "8", "--epochs", "1", "--image-size", "16", "-j", "0", "--device", "cpu", "--quiet",
+            "--no-eval-untrained", "--out", str(out), *more]  # fmt: skip
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def _refuse_writes_under(monkeypatch, folder, code):
+    """Make every file creation under ``folder`` fail with ``OSError(code)`` (root ignores chmod)."""
+    import errno
+    import os
+
+    real_open = os.open
+
+    def guarded_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and os.path.abspath(path).startswith(str(folder)):
+            raise OSError(code, os.strerror(code), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+    return errno
+
+
+def test_a_read_only_out_gives_one_line_and_writes_nothing(data_root, tmp_path, monkeypatch, capsys):
+    import errno
+
+    out = tmp_path / "readonly"
+    out.mkdir()
+    _refuse_writes_under(monkeypatch, out, errno.EROFS)
+    assert main(_argv(data_root, out)) == 1
+    err = _one_error_line(capsys)
+    assert f"cannot write {out}" in err and "errno 30" in err and "writable" in err
+    monkeypatch.undo()
+    assert list(out.iterdir()) == []
+
+
+def test_a_full_disk_keeps_the_last_checkpoint_and_gives_one_line(data_root, tmp_path, monkeypatch, capsys):
+    """ENOSPC while saving the second epoch: the atomic writer leaves the first epoch's files whole, no temp files."""
+    import errno
+    import os
+
+    out = tmp_path / "run"
+    assert main(_argv(data_root, out)) == 0
+    capsys.readouterr()
+    before = (out / "checkpoint.pt").read_bytes()
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    assert main(_argv(data_root, out, "--resume", "--epochs", "2")) == 1
+    err = _one_error_line(capsys)
+    assert f"cannot write {out}" in err and "free some disk space" in err
+    assert (out / "checkpoint.pt").read_bytes() == before and not list(out.glob(".*.tmp"))
+
+
+def test_a_read_only_data_root_gives_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _refuse_writes_under(monkeypatch, data, errno.EROFS)
+    argv = ["--dataset", "glyphs", "--data-root", str(data), "--epochs", "1", "--device", "cpu", "--quiet",
+            "--out", str(tmp_path / "run"), "--dataset-options", '{"images_per_face": 1, "num_train_classes": 4, "num_test_classes": 4}']  # fmt: skip
+    assert main(argv) == 1
+    err = _one_error_line(capsys)
+    assert f"cannot write {data}" in err and "--data" in err
+    monkeypatch.undo()
+    assert not [p for p in data.rglob("*") if p.is_file()]
+
+
+def test_an_import_module_that_raises_gives_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "broken_module_for_test.py").write_text("x = 1\nraise RuntimeError('config server unreachable')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["--import", "broken_module_for_test", "--dataset", "glyphs"]) == 2
+    err = _one_error_line(capsys)
+    assert "--import broken_module_for_test: the module raised RuntimeError: config server unreachable" in err
+    assert "broken_module_for_test.py:2" in err

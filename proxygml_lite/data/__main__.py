@@ -12,7 +12,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 
 from . import DATASETS
 from .download import ChecksumError, DownloadError, manual_steps
@@ -78,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    root = Path(args.data_root)
+    if root.exists() and not root.is_dir():
+        print(
+            f"error: --data-root {shlex.quote(str(root))} is a file, not a folder; pass the folder that holds "
+            "(or will hold) the datasets, e.g. --data-root data",
+            file=sys.stderr,
+        )
+        return 2
     try:
         if args.command == "prepare":
             prepare_dataset(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def prepare_command(name: str, data_root: str | os.PathLike, extra: str = "") ->
     from ..registry import DATASETS
 
     cli = min((name, *DATASETS.get(name).aliases), key=len) if name in DATASETS else name  # the short alias: sop
-    return f"python -m proxygml_lite.data prepare {cli} --data-root {data_root}{extra}"
+    return f"python -m proxygml_lite.data prepare {cli} --data-root {shlex.quote(str(data_root))}{extra}"
 
 
 def write_manifest(folder: Path, manifest: dict) -> Path:

@@ -3,13 +3,24 @@
 :func:`_check` runs the student's function on each case (catching its exceptions, noticing inputs
 changed in place), compares it with the reference and prints the verdict; :func:`_diagnose` finds the
 typical mistake (a :class:`_Diagnosis`) that reproduces a wrong output, to print its hint.
+
+Every call of the student's function goes through :func:`_call_student`: at most
+:data:`_TIME_LIMIT_S` seconds (an endless loop is stopped and reported), its prints capped at
+:data:`_PRINT_LIMIT` characters, and ``exit()`` / ``sys.exit()`` reported like an exception.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import inspect
 import io
+import math
 import os
+import signal
+import sys
+import textwrap
+import threading
 import traceback
 import warnings
 from collections.abc import Callable
@@ -58,12 +69,129 @@ class _Diagnosis:
     hint: str
 
 
+#: Seconds one call of the student's function may take (the cases are small: the reference takes milliseconds).
+_TIME_LIMIT_S = 10.0
+#: Characters of the student's own prints shown per call; the rest is counted, not shown.
+_PRINT_LIMIT = 2000
+
+
+class _TookTooLong(BaseException):
+    """Raised into the student's function when it passes the time limit (a BaseException: ``except Exception``
+    in the student's code does not swallow it)."""
+
+
+class _CappedOutput(io.StringIO):
+    """A stdout that keeps the first ``limit`` characters and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.left_out = 0
+
+    def write(self, text: str) -> int:
+        room = max(self.limit - self.tell(), 0)
+        super().write(text[:room])
+        self.left_out += max(len(text) - room, 0)
+        return len(text)
+
+    def shown(self) -> str:
+        text = self.getvalue()
+        if self.left_out:
+            text += f"\n… ({self.left_out} more characters printed by your function left out)\n"
+        return text
+
+
+@dataclass
+class _Call:
+    """What one call of the student's function gave: ``result``, or ``error`` (``None`` when it returned), or
+    ``timed_out``; ``printed``: its prints, capped."""
+
+    result: Any = None
+    error: BaseException | None = None
+    timed_out: bool = False
+    printed: str = ""
+
+
+def _call_student(fn: Callable[..., Any], inputs: list[Any]) -> _Call:
+    """``fn(*inputs)`` within :data:`_TIME_LIMIT_S`, its prints captured (capped); never raises but Ctrl-C.
+
+    On the main thread a ``SIGALRM`` timer interrupts a Python loop that does not end; elsewhere
+    (no signals) the call runs in a daemon thread that is abandoned at the limit.
+    """
+    output = _CappedOutput(_PRINT_LIMIT)
+    call = _Call()
+
+    def run() -> None:
+        try:
+            with contextlib.redirect_stdout(output):
+                call.result = fn(*inputs)
+        except _TookTooLong:
+            call.timed_out = True
+        except (Exception, SystemExit) as error:  # the student's bug, or an exit(): reported, never raised
+            call.error = error
+
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+
+        def on_alarm(signum, frame):
+            raise _TookTooLong
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, _TIME_LIMIT_S)
+        try:
+            run()
+        except _TookTooLong:  # the alarm came just after the function returned
+            call.timed_out = call.error is None and call.result is None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    else:
+        stdout = sys.stdout
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(_TIME_LIMIT_S)
+        call.timed_out = worker.is_alive()
+        if call.timed_out:
+            sys.stdout = stdout  # the abandoned call still holds the redirection: take the checker's prints back
+    call.printed = output.shown()
+    return call
+
+
+def _took_too_long(title: str, case: _Case) -> str:
+    return (
+        f"✗ {title}, case '{case.name}' ({case.describe()}): your function took longer than {_TIME_LIMIT_S:g} s "
+        "and was stopped. Look for a loop that never ends (a `while` whose condition never changes), "
+        "or a loop over more than the inputs' rows and columns."
+    )
+
+
 def _format(value: torch.Tensor) -> str:
     if value.dtype in (torch.bool, torch.int64, torch.int32):
         return str(value.tolist())
     rows = value.detach().double().reshape(-1, value.shape[-1]) if value.dim() else value.reshape(1, 1)
     text = ", ".join("[" + ", ".join(f"{x:.3f}" for x in row.tolist()) + "]" for row in rows)
     return f"[{text}]" if value.dim() > 1 else text
+
+
+_WRITE_IT = "Write its body, then run this cell again."
+
+
+def _has_empty_body(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn``'s body, after its docstring, is only ``...`` or ``pass``: a stub not written yet."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):  # no source (a builtin, a lambda in a string): not a stub
+        return False
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:] if isinstance(body[0].value.value, str) else body
+    return all(
+        isinstance(s, ast.Pass)
+        or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and s.value.value is ...)
+        for s in body
+    )
 
 
 def _print(lines: list[str]) -> None:
@@ -85,6 +213,28 @@ def _as_tensor(result: Any, what: str) -> tuple[torch.Tensor | None, str]:
     """The student's return value as a tensor, or None and the reason it is not one."""
     if result is None:
         return None, f"your function returned None: did you forget `return {what}`?"
+    if isinstance(result, bool) or (torch.is_tensor(result) and result.dtype == torch.bool and result.dim() == 0):
+        return None, (
+            f"your function returned a single boolean ({bool(result)}), not the tensor {what}: "
+            "did you return a comparison (`==`, `<`) or a check such as torch.allclose instead of the result?"
+        )
+    if isinstance(result, (int, float)) or (torch.is_tensor(result) and result.dim() == 0):
+        value = result.item() if torch.is_tensor(result) else result
+        kind = type(value).__name__
+        if isinstance(value, float) and math.isnan(value):
+            return None, (
+                f"your function returned a single NaN, not the tensor {what}: a NaN comes from 0/0, log(0) "
+                "or inf - inf, and a single number from .sum(), .mean() or .item() over the whole result."
+            )
+        return None, (
+            f"your function returned a single {kind} ({value}), not the tensor {what}: did you reduce it "
+            "with .sum(), .mean(), .max() or .item(), or return a count or shape instead of the result?"
+        )
+    if torch.is_tensor(result) and result.layout != torch.strided:  # sparse: compare its dense form
+        try:
+            result = result.to_dense()
+        except Exception:
+            return None, f"your function returned a {result.layout} tensor; return a dense one (`.to_dense()`)."
     if hasattr(result, "indices") and not torch.is_tensor(result):  # a steps.Subgraph or a torch.topk result
         result = result.indices
     if not torch.is_tensor(result):
@@ -140,21 +290,31 @@ def _check(
     if not callable(fn):
         print(f"✗ {title}: expected a function, got a {type(fn).__name__}. Pass the function itself, without ().")
         return False
+    if _has_empty_body(fn):
+        print(f"✗ {title}: not implemented yet (your function's body is only `...` or `pass`). {_WRITE_IT}")
+        return False
     for case in cases:
         inputs = case.copies()
-        try:
-            result = fn(*inputs)
-        except NotImplementedError:
+        call = _call_student(fn, inputs)
+        print(call.printed, end="")
+        result, error = call.result, call.error
+        if call.timed_out:
+            print(_took_too_long(title, case))
+            return False
+        if isinstance(error, NotImplementedError):
+            print(f"✗ {title}: not implemented yet (your function raised NotImplementedError). {_WRITE_IT}")
+            return False
+        if isinstance(error, SystemExit):
             print(
-                f"✗ {title}: not implemented yet (your function raised NotImplementedError). "
-                "Write its body, then run this cell again."
+                f"✗ {title}, case '{case.name}': your function called exit() / sys.exit() ({error.code!r}). "
+                f"A step returns its result ({what}); remove the exit() call."
             )
             return False
-        except Exception as error:  # the student's bug, reported, never raised
+        if error is not None:  # the student's bug, reported, never raised
             _print(
                 [
                     f"✗ {title}, case '{case.name}' ({case.describe()}):",
-                    f"  your function raised {type(error).__name__}: {error}",
+                    f"  your function raised {type(error).__name__}: {_first_line(error)}",
                     _student_line(error),
                     case.show_small_inputs(),
                 ]
@@ -184,7 +344,12 @@ def _check(
         except Exception as error:  # an output too odd to compare is still the student's, never a crash
             difference = f"your output (shape {tuple(got.shape)}, {got.dtype}) cannot be compared: {error}"
         if difference:
-            hint = _diagnose(fn, case, cases, diagnoses, same, what) or generic_hint
+            hint = (
+                _diagnose(fn, case, cases, diagnoses, same, what)
+                or _dtype_hint(got, expected, what)
+                or _nan_hint(got, expected, what)
+                or generic_hint
+            )
             _print(
                 [
                     f"✗ {title}, case '{case.name}' ({case.describe()}):",
@@ -202,12 +367,46 @@ def _check(
     return True
 
 
+def _first_line(error: BaseException) -> str:
+    """The error's message, cut to its first line (torch's dispatcher errors run to 100 lines)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] + (" …" if len(lines) > 1 else "") if lines else ""
+
+
+def _dtype_hint(got: torch.Tensor, expected: torch.Tensor, what: str) -> str:
+    """A hint for integers or booleans where floats belong."""
+    if expected.is_floating_point() and got.dtype == torch.bool:
+        return f"your output is a boolean tensor (a mask?); {what} holds floats: convert with .float() where needed."
+    if expected.is_floating_point() and not got.is_floating_point():
+        return (
+            f"your output is an integer tensor ({got.dtype}); {what} holds floats: look for // (integer "
+            "division), torch.arange or a tensor built from Python ints without dtype=torch.float32."
+        )
+    return ""
+
+
+def _nan_hint(got: torch.Tensor, expected: torch.Tensor, what: str) -> str:
+    """A hint for NaN entries where the reference has numbers."""
+    if got.is_floating_point() and tuple(got.shape) == tuple(expected.shape):
+        nan = got.isnan() & ~expected.double().isnan()
+        if bool(nan.any()):
+            first = [int(v) for v in nan.nonzero()[0]]
+            return (
+                f"your output holds NaN ({int(nan.sum())} entries, the first at {first}) where {what} has numbers: "
+                "NaN comes from 0/0 (a row with nothing to sum), log(0) or inf - inf."
+            )
+    return ""
+
+
 def _run_quietly(function: Callable[..., Any], case: _Case, what: str) -> torch.Tensor | None:
     """``function`` on a fresh copy of the case, its prints and exceptions swallowed (None on an exception)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        call = _call_student(function, case.copies())
+    if call.timed_out or call.error is not None:
+        return None
     try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return _as_tensor(function(*case.copies()), what)[0]
+        return _as_tensor(call.result, what)[0]
     except Exception:
         return None
 
@@ -223,6 +422,8 @@ def _diagnose(fn, failing: _Case, cases: list[_Case], diagnoses: list[_Diagnosis
     best, best_score = "", 0
 
     def matches(a, b, case) -> bool:
+        if a is not None and b is not None and (a.dtype == torch.bool) != (b.dtype == torch.bool):
+            return False  # a boolean mask is not "the same" as a float mistake that happens to hold 0s and 1s
         try:
             return bool(same(a, b, case))
         except Exception:

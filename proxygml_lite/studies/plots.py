@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..fileio import read_csv
+
 __all__ = [
     "read_history",
     "read_proxy_snapshots",
@@ -45,7 +47,7 @@ def read_history(run: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
         raise FileNotFoundError(
             f"no metrics.csv at {path}; pass the --out folder of a run (python -m proxygml_lite.train --out DIR)"
         )
-    return pd.read_csv(path)
+    return read_csv(path)
 
 
 def read_proxy_snapshots(run: str | os.PathLike, parameter: str | None = None):

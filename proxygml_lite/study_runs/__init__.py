@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..fileio import atomic_write_csv
+from ..fileio import atomic_write_csv, read_csv
 from ..study_tables import results_dir
 from ..training.config import TrainConfig
 from ..training.presets import config_from_preset
@@ -106,7 +106,7 @@ def load_table(study: str, preset: str = "glyphs_hard", folder: str | Path | Non
         raise FileNotFoundError(
             f"{path} does not exist; make it with `make studies` (python -m proxygml_lite.study_runs)"
         )
-    return pd.read_csv(path)
+    return read_csv(path)
 
 
 def identity(config: TrainConfig | dict) -> str:
@@ -212,10 +212,20 @@ def _read_back(path: Path) -> dict[str, dict]:
     """Rows of an existing table, by the identity of their config."""
     if not path.exists():
         return {}
-    table = pd.read_csv(path)
+    table = read_csv(path)
     if "config" not in table.columns:
         return {}
-    return {identity(json.loads(row["config"])): row.to_dict() for _, row in table.iterrows()}
+    rows = {}
+    for index, row in table.iterrows():
+        try:
+            config = json.loads(row["config"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"the config of line {index + 2} of {path} is not JSON ({type(exc).__name__}: {exc}); restore the "
+                "table (e.g. `git checkout -- FILE`) or delete that row to rerun its cell"
+            ) from None
+        rows[identity(config)] = row.to_dict()
+    return rows
 
 
 def _write_table(path: Path, study: str, rows: list[dict]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_write
+from ..fileio import atomic_write, read_npz
 
 __all__ = ["SNAPSHOT_EPOCHS", "export_snapshots", "read_snapshot_npz"]
 
@@ -55,8 +55,7 @@ def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
 
 def read_snapshot_npz(path: str | Path) -> dict:
     """A committed snapshot file as a dict of NumPy arrays (float32 for the float16 ones; ``config`` a dict)."""
-    with np.load(path, allow_pickle=False) as data:
-        out = {k: (data[k].astype(np.float32) if data[k].dtype == np.float16 else data[k]) for k in data.files}
+    out = {k: (v.astype(np.float32) if v.dtype == np.float16 else v) for k, v in read_npz(path).items()}
     out["config"] = json.loads(str(out["config"]))
     for name in ("N", "num_classes"):
         out[name] = int(out[name])

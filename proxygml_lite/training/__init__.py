@@ -19,25 +19,31 @@ Read it in this order, each module small and testable alone:
   (one class; stopping, saving and resume in one wrapper), and :func:`train`.
 """
 
-from .config import TrainConfig
-from .presets import PRESETS, config_from_preset, preset
-from .setup import TrainingData, TrainingParts, build_data, build_parts
-from .step import NonFiniteLossError, Trainee, build_optimizer, train_step
-from .trainer import Trainer, train
+import importlib
 
-__all__ = [
-    "TrainConfig",
-    "PRESETS",
-    "preset",
-    "config_from_preset",
-    "TrainingData",
-    "TrainingParts",
-    "build_data",
-    "build_parts",
-    "NonFiniteLossError",
-    "Trainee",
-    "build_optimizer",
-    "train_step",
-    "Trainer",
-    "train",
-]
+#: Each public name -> the submodule defining it; loaded on first use, so that the command line
+#: (``--help``, built from :mod:`.config` alone) starts without importing torch.
+_MODULES = {
+    "TrainConfig": "config",
+    "PRESETS": "presets",
+    "preset": "presets",
+    "config_from_preset": "presets",
+    "TrainingData": "setup",
+    "TrainingParts": "setup",
+    "build_data": "setup",
+    "build_parts": "setup",
+    "NonFiniteLossError": "step",
+    "Trainee": "step",
+    "build_optimizer": "step",
+    "train_step": "step",
+    "Trainer": "trainer",
+    "train": "trainer",
+}
+
+__all__ = list(_MODULES)
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,6 +52,7 @@ __all__ = [
     "NMI_PROTOCOL_CHOICES",
     "CHECK_IMAGES_CHOICES",
     "TrainConfig",
+    "REPLACED_BUILTINS",
     "canonical_dataset",
     "load_config",
     "read_config_json",
@@ -65,6 +66,10 @@ WARMUP_MODES = ("head-first", "official")
 NMI_PROTOCOL_CHOICES = ("auto", "sklearn", "faiss", "fast")
 #: ``--check-images``: decode every image before the first step (error / skip bad files) or not.
 CHECK_IMAGES_CHOICES = ("error", "skip", "off")
+
+#: Key of a run's ``config.json`` that records the package's names redefined for the run
+#: (``{"dataset": ["glyphs"]}``, see :func:`proxygml_lite.registry.replaced_builtins`); not a setting.
+REPLACED_BUILTINS = "replaced_builtins"
 
 
 def canonical_dataset(name: str) -> str:
@@ -480,7 +485,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error (the record :data:`REPLACED_BUILTINS` is skipped)."""
+        values = {k: v for k, v in values.items() if k != REPLACED_BUILTINS}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
@@ -525,6 +531,7 @@ def read_config_json(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(
             f"{path} holds a JSON {type(values).__name__}, not a configuration object; {_SAVED_CONFIG_FIX}"
         )
+    values = {k: v for k, v in values.items() if k != REPLACED_BUILTINS}  # a record, not a setting
     unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown or "dataset" not in values:
         problem = f"unknown TrainConfig field(s) {unknown}" if unknown else "no 'dataset'"
@@ -563,7 +570,13 @@ def saved_config_values(path: str | os.PathLike) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise ValueError(f"--config {path} is not valid JSON ({exc})") from None
     if isinstance(values, dict) and isinstance(values.get("config"), str):
-        values = json.loads(values["config"])
+        try:
+            values = json.loads(values["config"])
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"--config {path}: its 'config' is not valid JSON ({exc}); copy the config column of a study row "
+                "unchanged, or pass a run folder"
+            ) from None
     elif isinstance(values, dict) and isinstance(values.get("config"), dict):
         values = values["config"]
     if not isinstance(values, dict) or "dataset" not in values:
@@ -572,4 +585,5 @@ def saved_config_values(path: str | os.PathLike) -> dict[str, Any]:
             "pass a run folder's config.json or a study row's config"
         )
     dataset = canonical_dataset(values["dataset"])
+    values = {k: v for k, v in values.items() if k != REPLACED_BUILTINS}  # a record, not a setting
     return {**preset(dataset), **values, "dataset": dataset, "out": None, "resume": False}

@@ -21,7 +21,6 @@ __all__ = [
 ]
 
 
-@torch.no_grad()
 def extract_embeddings(
     model: nn.Module,
     loader: DataLoader,
@@ -31,22 +30,28 @@ def extract_embeddings(
     progress: bool = False,
     desc: str = "embedding",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Embeddings ``X`` (float32, CPU) and labels of every sample of ``loader``, model in eval mode."""
+    """Embeddings ``X`` (float32, CPU) and labels of every sample of ``loader``, model in eval mode.
+
+    The forward passes run under ``torch.inference_mode()`` (no autograd
+    bookkeeping; the same values as under ``no_grad``); the returned tensors
+    are ordinary tensors.
+    """
     was_training = model.training
     model.eval()
     features, labels = [], []
     try:
-        for images, targets in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-            images = to_device(images, device, channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                out = model(images)
-            features.append(out.float().cpu())
-            labels.append(torch.as_tensor(targets).long().cpu())
+        with torch.inference_mode():
+            for images, targets in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+                images = to_device(images, device, channels_last)
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    out = model(images)
+                features.append(out.float().cpu())
+                labels.append(torch.as_tensor(targets).long().cpu())
     finally:
         model.train(was_training)
     if not features:
         raise ValueError("the evaluation loader is empty; the test split needs samples")
-    return torch.cat(features), torch.cat(labels)
+    return torch.cat(features), torch.cat(labels)  # outside inference mode: ordinary tensors
 
 
 def evaluate_model(

@@ -8,6 +8,8 @@ be read back with the standard library, pandas or ``torch.load``.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +19,7 @@ from torch import nn
 
 from ..fileio import atomic_torch_save, atomic_write_csv, atomic_write_json
 from .checkpoint import load_checkpoint
-from .config import TrainConfig
+from .config import REPLACED_BUILTINS, TrainConfig
 from .fingerprint import machine_fingerprint
 
 __all__ = [
@@ -61,8 +63,14 @@ PROXY_DIR = "proxies"
 
 
 def new_run_dir(dataset: str, loss: str) -> Path:
-    """A new run folder's name: ``runs/<dataset>-<loss>-<time>``."""
-    return Path("runs") / f"{dataset}-{loss}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """A new run folder's name: ``runs/<dataset>-<loss>-<time>``.
+
+    Registered names may hold any character: in the folder's name everything
+    but letters, digits, ``.``, ``_`` and ``-`` becomes ``_``, so the folder
+    is always one entry inside ``runs/`` (``weird/../../name`` cannot leave it).
+    """
+    name = f"{dataset}-{loss}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    return Path("runs") / re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -117,9 +125,14 @@ class RunFolder:
 
     # ---------------------------------------------------------------- writing
     def write_config(self, config: TrainConfig) -> None:
+        """``config.json``: the config, and ``replaced_builtins`` when a package name was redefined (a record only)."""
         if self.writer:
-            self.path.mkdir(parents=True, exist_ok=True)
-            config.to_json(self.path / "config.json")
+            from ..registry import replaced_builtins
+
+            values = config.to_dict()
+            if replaced := replaced_builtins():
+                values[REPLACED_BUILTINS] = replaced
+            atomic_write_json(self.path / "config.json", values)
 
     def write_metrics(self, history: list[dict[str, Any]], columns: list[str]) -> None:
         if self.writer:
@@ -151,19 +164,10 @@ class RunFolder:
 
 def metrics_csv_columns(term_names, metric_columns: list[str]) -> list[str]:
     """Columns of ``metrics.csv``: epoch, the loss terms (``loss_s``, ``loss_p``, a loss's own), times, metrics."""
-    from .step import TERM_COLUMNS
+    from .step import RUN_COLUMNS, TERM_COLUMNS
 
-    return [
-        "epoch",
-        *(term_names or TERM_COLUMNS),
-        "loss",
-        "lr_model",
-        "lr_proxies",
-        "backbone_frozen",
-        "train_time_s",
-        "eval_time_s",
-        *metric_columns,
-    ]
+    epoch, *rest = RUN_COLUMNS
+    return [epoch, *(term_names or TERM_COLUMNS), *rest, *metric_columns]
 
 
 def results_record(
@@ -198,7 +202,7 @@ def print_resume_hint(out, epoch: int, epochs: int, step: int, steps: int) -> No
     """After Ctrl-C: where the run stopped (1-based epoch, like the log's "epoch 3/10") and how to resume it."""
     print(
         f"\nInterrupted in epoch {epoch + 1}/{epochs} after step {step} of {steps}: checkpoint saved in {out}. "
-        f"Resume with\n  python -m proxygml_lite.train --resume --out {out}",
+        f"Resume with\n  python -m proxygml_lite.train --resume --out {shlex.quote(str(out))}",
         file=sys.stderr,
         flush=True,
     )

@@ -14,12 +14,16 @@ import math
 import torch
 from torch import nn
 
+from ..registry import LossContractError
 from .config import TrainConfig
 from .distributed import DistContext, all_reduce_sum
 
 __all__ = [
     "NonFiniteLossError",
     "TERM_COLUMNS",
+    "RUN_COLUMNS",
+    "check_loss_value",
+    "checked_term_names",
     "Trainee",
     "build_optimizer",
     "loss_terms",
@@ -33,10 +37,42 @@ __all__ = [
 #: ``metrics.csv`` columns of the loss terms that every run has (ProxyGML's L^s and L^p; NaN for
 #: losses without them); a loss's other :meth:`terms` are added after them.
 TERM_COLUMNS = ("loss_s", "loss_p")
+#: The other ``metrics.csv`` columns of the trainer (the evaluation's metrics follow); a loss's terms may not use them.
+RUN_COLUMNS = ("epoch", "loss", "lr_model", "lr_proxies", "backbone_frozen", "train_time_s", "eval_time_s")
 
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or Inf; the run stops (the last epoch's checkpoint is kept)."""
+
+
+def check_loss_value(loss, loss_name: str) -> None:
+    """:class:`LossContractError` unless ``loss`` is a floating scalar tensor with a gradient (host metadata only)."""
+    if isinstance(loss, torch.Tensor) and loss.dim() == 0 and loss.is_floating_point() and loss.requires_grad:
+        return
+    if not isinstance(loss, torch.Tensor):
+        got = f"a {type(loss).__name__}"
+    elif loss.dim() != 0:
+        got = f"a tensor of shape {tuple(loss.shape)}"
+    elif not loss.is_floating_point():
+        got = f"a {loss.dtype} tensor"
+    else:
+        got = "a tensor without grad (computed outside autograd, or detached)"
+    raise LossContractError(
+        f"loss {loss_name!r} returned {got}; the loss contract: loss_fn(embeddings, labels) returns a floating "
+        "scalar tensor computed from the embeddings with autograd (e.g. .mean() of per-sample losses, not .item())"
+    )
+
+
+def checked_term_names(terms: dict, loss_name: str, reserved: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``metrics.csv`` columns of ``terms()``: :data:`TERM_COLUMNS`, then the loss's own; names in ``reserved``
+    (the trainer's columns: :data:`RUN_COLUMNS`, the metrics) are a :class:`LossContractError`."""
+    taken = sorted(name for name in terms if name in reserved or not isinstance(name, str))
+    if taken:
+        raise LossContractError(
+            f"loss {loss_name!r}: terms() uses the name(s) {taken}, which metrics.csv already has as its own "
+            f"columns ({', '.join(reserved)}); rename these terms (e.g. 'loss_{taken[0]}')"
+        )
+    return TERM_COLUMNS + tuple(name for name in terms if name not in TERM_COLUMNS)
 
 
 class Trainee(nn.Module):
@@ -80,6 +116,7 @@ def train_step(
     amp_dtype: torch.dtype | None = None,
     *,
     in_place_zero_grad: list[nn.Parameter] | None = None,
+    loss_name: str = "loss_fn",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One optimisation step on a batch already on the device: ``L``, backward, Adam.
 
@@ -92,10 +129,13 @@ def train_step(
     (``set_to_none``: frozen parameters truly stay put). A list zeroes them in
     place like the official code's PyTorch 1.2 ``zero_grad()``, and gives the
     listed (frozen) parameters zero gradients, so Adam's momentum and weight
-    decay still move them (``--warmup-mode official``).
+    decay still move them (``--warmup-mode official``). ``loss_name``: the
+    registered name, for the :class:`LossContractError` of a loss that does
+    not return a floating scalar tensor with a gradient.
     """
     with torch.autocast(images.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
         loss = trainee(images, labels)
+    check_loss_value(loss, loss_name)
     optimizer.zero_grad(set_to_none=in_place_zero_grad is None)
     for p in in_place_zero_grad or ():
         if p.grad is None:  # e.g. after a resume: the official run's gradients exist since epoch 0

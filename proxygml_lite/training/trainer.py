@@ -29,6 +29,7 @@ changes the config it is given.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
@@ -41,6 +42,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..fileio import exclusive_lock
 from .checkpoint import (
     RunState,
     capture_rng_state,
@@ -57,7 +59,16 @@ from .run_folder import RunFolder, default_run_dir, metrics_csv_columns, print_r
 from .schedule import StopRequested, StopSignals, apply_warmup
 from .setup import backbone_parameters, build_data, build_parts
 from .snapshots import EmbeddingSnapshots
-from .step import TERM_COLUMNS, check_finite, epoch_row, read_back, stack_loss_parts, train_step
+from .step import (
+    RUN_COLUMNS,
+    TERM_COLUMNS,
+    check_finite,
+    checked_term_names,
+    epoch_row,
+    read_back,
+    stack_loss_parts,
+    train_step,
+)
 
 __all__ = ["Trainer", "Position", "train", "finished_metrics", "torch_threads", "StopRequested"]
 
@@ -269,9 +280,10 @@ class Trainer:
             labels,
             self.amp_dtype,
             in_place_zero_grad=self._in_place_zero_grad,
+            loss_name=self.config.loss,
         )
         if self.state.term_names is None:
-            self.state.term_names = TERM_COLUMNS + tuple(name for name in terms if name not in TERM_COLUMNS)
+            self.state.term_names = checked_term_names(terms, self.config.loss, RUN_COLUMNS + tuple(self._columns()))
         return stack_loss_parts(loss, terms, self.state.term_names)
 
     def _add_to_sums(self, pending: list, epoch: int, sums: dict, reduce: bool = True) -> None:
@@ -406,10 +418,14 @@ def train(config: TrainConfig, callback: Callable[[str, dict], None] | None = No
             :class:`~.schedule.StopRequested` after SIGINT or SIGTERM.
         NonFiniteLossError: the loss became NaN/Inf.
         ValueError / FileNotFoundError: bad settings or data.
+        FolderLockedError: another process is writing the same run folder.
 
     Under ``torchrun`` every process calls this; all of them return the metrics,
-    only rank 0 writes files.
+    only rank 0 writes files, holding the run folder's lock
+    (:func:`~proxygml_lite.fileio.exclusive_lock`) for the whole run.
     """
+    if not config.out:  # the folder is named once, here: the lock and the trainer use the same one
+        config = dataclasses.replace(config, out=str(default_run_dir(config)))
     finished = finished_metrics(config)
     if finished is not None:  # nothing to build
         if not config.quiet:
@@ -418,7 +434,12 @@ def train(config: TrainConfig, callback: Callable[[str, dict], None] | None = No
     device = resolve_device(config) if config.device != "auto" or config.gpu else None
     ctx = init_distributed(device.type == "cuda" if device is not None else torch.cuda.is_available())
     try:
-        with torch_threads(config.threads):  # the model's initialisation included
-            return Trainer(config, ctx=ctx, callback=callback).run()
+        # rank 0 holds the run folder's lock for the whole run: from reading its checkpoint to the results
+        lock = exclusive_lock(config.out, "training") if ctx.is_main else contextlib.nullcontext()
+        with lock as held, torch_threads(config.threads):  # the model's initialisation included
+            trainer = Trainer(config, ctx=ctx, callback=callback)
+            if held is not None and held.taken_over:
+                trainer.log(f"{trainer.out}: took over the lock of {held.taken_over}, which is no longer running")
+            return trainer.run()
     finally:
         cleanup_distributed(ctx)

@@ -1,0 +1,138 @@
+"""The student edition (``make student``): no solution or answer left, empty exercise cells, and it runs unanswered."""
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+student = _load("student_edition")
+FOLDED = re.compile(r"<details>\s*<summary>\s*(Solution|Answers?)\s*</summary>(.*?)</details>", re.S | re.I)
+
+
+def _solution_lines(notebook_path: Path) -> list[str]:
+    """The distinctive lines of the answer key's solutions: long enough not to occur by chance, and found
+    nowhere else in the notebook (a solution repeats the exercise's ``def`` line, for instance)."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    lines, elsewhere = [], []
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for match in FOLDED.finditer(cell.source):
+                lines += [line.strip() for line in match.group(2).splitlines() if len(line.strip()) >= 25]
+            elsewhere.append(FOLDED.sub("", cell.source))
+        else:
+            elsewhere.append(cell.source)
+    rest = "\n".join(elsewhere)
+    return [line for line in lines if line not in rest]
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student") / "student"
+    report = student.build(out, NOTEBOOK_DIR, site=True, quiet=True)
+    return out, report
+
+
+def test_every_notebook_is_in_the_edition_and_its_site(edition):
+    out, report = edition
+    names = sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(p.name for p in (out / "notebooks").glob("*.ipynb")) == names
+    assert (out / "notebooks" / "README.md").is_file() and (out / "notebooks" / "GLOSSARY.md").is_file()
+    assert (out / "site" / "index.html").is_file()
+    for name in names:
+        assert (out / "site" / name.replace(".ipynb", ".html")).is_file()
+    assert "Student edition" in (out / "notebooks" / "README.md").read_text()
+    assert "Student edition" in (out / "site" / "index.html").read_text()
+    assert report.solutions_removed == sum(
+        len(FOLDED.findall(p.read_text())) for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.py")
+    )
+    assert report.stubs_written == []  # the answer key's exercise cells are stubs already
+
+
+def test_no_solution_text_is_left(edition):
+    out, _ = edition
+    checked = 0
+    for path in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")):
+        notebook_text = (out / "notebooks" / path.name).read_text()
+        page_text = (out / "site" / path.name.replace(".ipynb", ".html")).read_text()
+        assert not re.search(r"<summary>\s*(Solution|Answers?)\s*<", notebook_text, re.I), path.name
+        assert "<details" not in page_text.replace("&lt;details", ""), path.name
+        for line in _solution_lines(path):
+            assert json.dumps(line)[1:-1] not in notebook_text, (path.name, line)
+            checked += 1
+    assert checked > 50  # the check looked at real solution text
+
+
+def test_the_exercise_cells_are_stubs_and_their_checkers_stay(edition):
+    out, _ = edition
+    checkers = 0
+    for path in sorted((out / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and "exercises.check_" in cell.source:
+                checkers += 1
+                assert student.STUB in cell.source, path.name
+
+    assert checkers == 4  # notebooks 1-4
+
+
+def test_a_filled_in_exercise_is_emptied():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            'def my_mask_softmax(z):\n    """P = M exp(Z) / ..."""\n    m = (z != 0).float()\n    return m * z.exp()\n\n\n'
+            "exercises.check_mask_softmax(my_mask_softmax)",
+            outputs=[nbformat.v4.new_output("stream", text="✓ well done")],
+        ),
+        nbformat.v4.new_markdown_cell("Intro.\n\n<details><summary>Solution</summary>\n\nsecret\n\n</details>"),
+        nbformat.v4.new_markdown_cell("<details><summary>Answers</summary>\n\nsecret\n</details>"),
+        nbformat.v4.new_markdown_cell("<details><summary>More on this</summary>\n\nkept\n</details>"),
+    ]
+    result, removed, stubbed = student.student_notebook(notebook, "nb")
+    code = result.cells[0]
+    assert stubbed == ["nb:my_mask_softmax"] and removed == 2
+    assert code.source.startswith('def my_mask_softmax(z):\n    """P = M exp(Z) / ..."""\n    ' + student.STUB)
+    assert "return m" not in code.source and code.outputs == []
+    assert [cell.source for cell in result.cells[1:]] == [
+        "Intro.",
+        "<details><summary>More on this</summary>\n\nkept\n</details>",
+    ]
+
+
+def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(SystemExit, match="refusing to replace"):
+        student.build(tmp_path, NOTEBOOK_DIR, site=False, quiet=True)
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.slow
+def test_the_student_notebooks_run_unanswered_in_smoke_mode(edition, tmp_path):
+    """Every student notebook, exercises unanswered, top to bottom in a fresh kernel with CI=true."""
+    out, _ = edition
+    script = _load("execute_notebooks")
+    for path in sorted((out / "notebooks").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        script.execute(notebook, smoke=True, figures_dir=tmp_path / "figures", cwd=out / "notebooks")
+        texts = [
+            output.get("text", "")
+            for cell in notebook.cells
+            if cell.cell_type == "code" and "exercises.check_" in cell.source
+            for output in cell.outputs
+        ]
+        if texts:
+            assert any("not implemented yet" in text for text in texts), path.name
