@@ -39,12 +39,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from ..checks import check_in_range
 from ..options import check_fields, flag, json_object_arg, pretrained_arg, samples_arg, setting
-from ..registry import BACKBONES, DATASETS, LOSSES, import_modules
+from ..registry import BACKBONES, DATASETS, LOSSES
 
 __all__ = [
     "AMP_MODES",
@@ -56,7 +57,9 @@ __all__ = [
     "canonical_dataset",
     "load_config",
     "read_config_json",
-    "saved_config_values",
+    "read_config_values",
+    "preset_filled",
+    "unimported_hint",
 ]
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
@@ -70,6 +73,18 @@ CHECK_IMAGES_CHOICES = ("error", "skip", "off")
 #: Key of a run's ``config.json`` that records the package's names redefined for the run
 #: (``{"dataset": ["glyphs"]}``, see :func:`proxygml_lite.registry.replaced_builtins`); not a setting.
 REPLACED_BUILTINS = "replaced_builtins"
+
+
+def unimported_hint(imports) -> str:
+    """The end of an error about an unknown name when ``imports`` lists modules not imported yet ('' otherwise)."""
+    missing = [module for module in imports or () if module not in sys.modules]
+    if not missing:
+        return ""
+    flags = " ".join(f"--import {module}" for module in missing)
+    return (
+        f" (the configuration records imports {missing}, which reading it never imports: if you trust them, "
+        f"pass {flags}, or import them in Python first)"
+    )
 
 
 def canonical_dataset(name: str) -> str:
@@ -426,16 +441,21 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad setting and the fix (called once, when the config is made).
 
-        The modules of ``imports`` are imported first, so the losses, datasets
-        and backbones they register are known. Checks only: nothing is changed.
+        The modules of ``imports`` are NOT imported here: reading a
+        configuration never runs code. A name they register is known only once
+        they are imported (``--import``, or the command line's announced import
+        of a recorded module); until then the error names them. Checks only:
+        nothing is changed.
         """
-        import_modules(self.imports)
-        if canonical_dataset(self.dataset) != self.dataset:  # ValueError for an unknown name
-            raise ValueError(
-                f"dataset {self.dataset!r} is another name of {canonical_dataset(self.dataset)!r}: pass "
-                f"dataset={canonical_dataset(self.dataset)!r} (config_from_preset and the command line accept both)"
-            )
-        check_fields(self)  # the minimum / choices declared with each field
+        try:
+            if canonical_dataset(self.dataset) != self.dataset:  # ValueError for an unknown name
+                raise ValueError(
+                    f"dataset {self.dataset!r} is another name of {canonical_dataset(self.dataset)!r}: pass "
+                    f"dataset={canonical_dataset(self.dataset)!r} (config_from_preset and the command line accept both)"
+                )
+            check_fields(self)  # the minimum / choices declared with each field
+        except ValueError as exc:
+            raise ValueError(f"{exc}{unimported_hint(self.imports)}") from None
         if self.start_epoch >= self.epochs:
             raise ValueError(
                 f"start_epoch {self.start_epoch} leaves no epoch to train (epochs {self.epochs}); --start-epoch is "
@@ -539,36 +559,32 @@ def read_config_json(path: str | os.PathLike) -> dict[str, Any]:
     return values
 
 
-def load_config(path: str | os.PathLike) -> TrainConfig:
-    """The :class:`TrainConfig` saved at ``path``, to re-run it exactly (see :func:`saved_config_values`)."""
-    return TrainConfig.from_dict(saved_config_values(path))
-
-
-def saved_config_values(path: str | os.PathLike) -> dict[str, Any]:
-    """The settings saved at ``path`` as a dict, names resolved, ready to make a :class:`TrainConfig`.
+def read_config_values(path: str | os.PathLike) -> dict[str, Any]:
+    """The configuration saved at ``path`` as a plain dict (read as JSON: nothing is imported or built).
 
     ``path`` is a run folder (its ``config.json``), a ``config.json``, a
     ``results.json`` (its ``"config"``), or a JSON file holding one study
     row's ``config`` column (the configuration object itself, or
-    ``{"config": {...}}``). A partial configuration (``{"dataset": "glyphs",
-    "epochs": 1}``) takes the fields it lacks from its dataset's preset, not
-    from the general defaults. ``out`` and ``resume`` are cleared: the re-run
-    goes where the caller says.
+    ``{"config": {...}}``). ``out`` and ``resume`` are cleared: the re-run
+    goes where the caller says; :func:`preset_filled` completes a partial one.
     """
-    from .presets import preset
-
     path = os.fspath(path)
     if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise ValueError(
+                f"--config {path} is a folder without config.json; pass a run folder (the --out of a training), "
+                "its config.json, a results.json, or a JSON file holding a study row's config"
+            )
         path = os.path.join(path, "config.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(
+    if not os.path.isfile(path):
+        raise ValueError(
             f"--config {path}: no such file; pass a run folder, its config.json, or a JSON file holding a row's config"
         )
-    with open(path, encoding="utf-8") as fh:
-        try:
+    try:
+        with open(path, encoding="utf-8") as fh:
             values = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--config {path} is not valid JSON ({exc})") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--config {path} is not valid JSON ({exc})") from None
     if isinstance(values, dict) and isinstance(values.get("config"), str):
         try:
             values = json.loads(values["config"])
@@ -584,6 +600,26 @@ def saved_config_values(path: str | os.PathLike) -> dict[str, Any]:
             f"--config {path} does not hold a training configuration (a JSON object with 'dataset', 'epochs', ...); "
             "pass a run folder's config.json or a study row's config"
         )
-    dataset = canonical_dataset(values["dataset"])
     values = {k: v for k, v in values.items() if k != REPLACED_BUILTINS}  # a record, not a setting
-    return {**preset(dataset), **values, "dataset": dataset, "out": None, "resume": False}
+    return {**values, "out": None, "resume": False}
+
+
+def preset_filled(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved (maybe partial) configuration with the fields it lacks from its dataset's preset, names resolved.
+
+    ``{"dataset": "glyphs", "epochs": 1}`` becomes the glyphs preset with one
+    epoch, not the general defaults (BN-Inception, d = 512).
+    """
+    from .presets import preset
+
+    dataset = canonical_dataset(values["dataset"])
+    return {**preset(dataset), **values, "dataset": dataset}
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """The :class:`TrainConfig` saved at ``path`` (:func:`read_config_values`), to re-run it exactly.
+
+    Its ``imports`` are not imported (reading never runs code): a name they
+    register must be registered already. Missing fields come from the preset.
+    """
+    return TrainConfig.from_dict(preset_filled(read_config_values(path)))

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..fileio import exclusive_lock
+from ..fileio import FolderLockedError, WriteError, exclusive_lock
 from .checkpoint import (
     RunState,
     capture_rng_state,
@@ -53,7 +53,14 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .device import allow_tf32, resolve_amp, resolve_device, seed_everything, to_device
-from .distributed import DistContext, all_gather_objects, cleanup_distributed, init_distributed, wrap_ddp
+from .distributed import (
+    DistContext,
+    all_gather_objects,
+    broadcast_object,
+    cleanup_distributed,
+    init_distributed,
+    wrap_ddp,
+)
 from .evaluate import evaluate_model, final_metrics, format_metrics, metric_columns, should_evaluate
 from .run_folder import RunFolder, default_run_dir, metrics_csv_columns, print_resume_hint, results_record
 from .schedule import StopRequested, StopSignals, apply_warmup
@@ -435,8 +442,21 @@ def train(config: TrainConfig, callback: Callable[[str, dict], None] | None = No
     ctx = init_distributed(device.type == "cuda" if device is not None else torch.cuda.is_available())
     try:
         # rank 0 holds the run folder's lock for the whole run: from reading its checkpoint to the results
-        lock = exclusive_lock(config.out, "training") if ctx.is_main else contextlib.nullcontext()
-        with lock as held, torch_threads(config.threads):  # the model's initialisation included
+        with contextlib.ExitStack() as stack, torch_threads(config.threads):  # the model's initialisation included
+            refusal = held = None
+            if ctx.is_main:
+                try:
+                    held = stack.enter_context(exclusive_lock(config.out, "training"))
+                except (FolderLockedError, WriteError) as exc:
+                    if not ctx.distributed:
+                        raise
+                    refusal = exc
+            if ctx.distributed:  # every rank stops when rank 0 cannot hold the folder (else they would wait for it)
+                message = broadcast_object(str(refusal) if refusal is not None else None, ctx)
+                if refusal is not None:
+                    raise refusal
+                if message is not None:
+                    raise FolderLockedError(message)
             trainer = Trainer(config, ctx=ctx, callback=callback)
             if held is not None and held.taken_over:
                 trainer.log(f"{trainer.out}: took over the lock of {held.taken_over}, which is no longer running")
