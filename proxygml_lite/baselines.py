@@ -28,8 +28,6 @@ shares ``--centerlr`` unless you pass a different one.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -117,14 +115,7 @@ for _name, (_class_name, _defaults) in BASELINE_DEFAULTS.items():
     register_loss(_name, _pml_factory(_name), description=f"pytorch-metric-learning {_class_name}")
 
 
-def build_loss(
-    name: str,
-    num_classes: int,
-    embedding_dim: int,
-    *,
-    settings: Any = None,
-    **kwargs: Any,
-) -> nn.Module:
+def build_loss(name: str, num_classes: int, embedding_dim: int, **kwargs: Any) -> nn.Module:
     """The registered loss ``name`` for ``C = num_classes`` classes and ``d = embedding_dim``.
 
     Args:
@@ -134,10 +125,7 @@ def build_loss(
             :func:`~proxygml_lite.registry.register_loss`.
         num_classes: ``C``, the number of training classes.
         embedding_dim: ``d``.
-        settings: optional ``TrainConfig`` (or a mapping of its fields) from
-            which the loss's declared ``config_fields`` are taken (ProxyGML:
-            ``N``, ``r``, ``weight_lambda``, ``positive_mask``, ``mask_softmax``).
-        **kwargs: keyword arguments of the loss, over ``settings``: for
+        **kwargs: keyword arguments of the loss: for
             ``proxygml``: ``proxies_per_class`` (``N``, default 12), ``r``
             (0.05), ``weight_lambda`` (``lambda``, 0.3), ``positive_mask``,
             ``mask_softmax``, ``scale``; for a baseline: keyword arguments of
@@ -148,17 +136,8 @@ def build_loss(
         contract in :mod:`proxygml_lite.registry`).
     """
     entry = LOSSES.get(name)
-    options: dict[str, Any] = {}
-    if settings is not None:
-        values = (
-            settings
-            if isinstance(settings, Mapping)
-            else {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
-        )
-        options = {kw: values[field] for kw, field in entry.options.get("config_fields", {}).items() if field in values}
-    options.update(kwargs)
     try:
-        loss_fn = entry.factory(num_classes=num_classes, embedding_dim=embedding_dim, **options)
+        loss_fn = entry.factory(num_classes=num_classes, embedding_dim=embedding_dim, **kwargs)
     except (ValueError, TypeError) as exc:  # bad settings: the factory's own message, with the loss's name
         raise LossContractError(f"loss {entry.name!r}: {exc}") from None
     except Exception as exc:

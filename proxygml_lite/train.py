@@ -36,7 +36,8 @@ run folder (its ``config.json``), a ``results.json``, or a JSON file holding a
 study row's ``config`` column; flags given explicitly override it. With the
 same ``--threads`` (recorded in the configuration) a CPU run repeats exactly.
 
-Ctrl-C saves a checkpoint and prints the command that resumes the run; a NaN or
+Ctrl-C (SIGINT) or SIGTERM lets the step in progress finish, saves a checkpoint
+and prints the command that resumes the run (exit status 130 / 143); a NaN or
 infinite loss stops the run with a message naming the epoch and step. One
 process writes a run folder: a second training into the same ``--out`` stops
 with one line naming the holder (pid, host, start time); the lock of a process
@@ -56,16 +57,16 @@ a run folder (:mod:`proxygml_lite.lab.run_views`) never imports anything.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
 from .fileio import FolderLockedError, WriteError
 from .options import add_flags
 from .registry import import_modules
-from .training.config import TrainConfig, canonical_dataset, read_config_values
+from .training.config import TrainConfig, canonical_dataset, preset_filled, read_config_json, read_config_values
 from .training.presets import preset
 
 __all__ = ["build_parser", "parse_args", "import_recorded_modules", "main"]
@@ -117,16 +118,6 @@ def _import_given_modules(argv: list[str] | None) -> None:
 _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
-def _json_object(path: str) -> dict:
-    """The JSON object in ``path``, or ``{}`` if it is none (its reader reports that, naming the file)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            values = json.load(fh)
-    except (OSError, ValueError):
-        return {}
-    return values if isinstance(values, dict) else {}
-
-
 def import_recorded_modules(values: dict, source, allowed: bool = True) -> None:
     """Import the modules a saved configuration records in ``imports`` (not imported yet), after saying so.
 
@@ -153,69 +144,75 @@ def import_recorded_modules(values: dict, source, allowed: bool = True) -> None:
     import_modules(missing)
 
 
+def _resolved_values(argv: list[str] | None, base: TrainConfig | None) -> dict:
+    """The settings of the command line as a dict, names resolved: preset (or base) first, explicit flags on top."""
+    _import_given_modules(argv)
+    given = vars(build_parser().parse_args(argv))
+    config_path = given.pop("config", None)
+    imports_allowed = not given.pop("no_imports", False)
+    values = base.to_dict() if base is not None else None
+    if config_path is not None:
+        values = read_config_values(config_path)
+        import_recorded_modules(values, config_path, imports_allowed)
+        values = preset_filled(values)  # a partial configuration: the rest from its dataset's preset
+    elif values is None and given.get("resume") and given.get("out"):
+        saved = os.path.join(given["out"], "config.json")
+        if os.path.exists(saved):
+            values = read_config_json(saved)
+            import_recorded_modules(values, saved, imports_allowed)
+    if values is None or ("dataset" in given and canonical_dataset(given["dataset"]) != values["dataset"]):
+        dataset = canonical_dataset(given.get("dataset", "glyphs"))
+        values = {"dataset": dataset, **preset(dataset)}
+    values.update(given)
+    values["dataset"] = canonical_dataset(values["dataset"])  # names are resolved before the config is made
+    return values
+
+
 def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -> TrainConfig:
     """Resolve the command line: preset of ``--dataset`` (or ``base``) first, explicit flags on top.
 
     With ``--config PATH`` the saved configuration (:func:`load_config`) is the
     base instead of the preset. With ``--resume`` and an existing
     ``<out>/config.json`` (and no ``base``), the saved configuration is the
-    base, so ``--resume --out DIR`` alone continues a run. The modules a
+    base, so ``--resume --out DIR`` alone continues a run. A ``--dataset``
+    other than the base's starts from that dataset's preset. The modules a
     saved configuration records in ``imports`` are imported after a line
     saying so (:func:`import_recorded_modules`); ``--no-imports`` refuses.
     """
-    _import_given_modules(argv)
-    namespace = build_parser().parse_args(argv)
-    given = vars(namespace)
-    config_path = given.pop("config", None)
-    imports_allowed = not given.pop("no_imports", False)
-    if config_path is not None:
-        values = read_config_values(config_path)
-        import_recorded_modules(values, config_path, imports_allowed)
-        base = TrainConfig.from_dict(values)
-    if base is None and given.get("resume") and given.get("out"):
-        saved = os.path.join(given["out"], "config.json")
-        if os.path.exists(saved):
-            import_recorded_modules(_json_object(saved), saved, imports_allowed)
-            base = TrainConfig.from_json(saved)
-    if base is not None and "dataset" not in given:
-        values = base.to_dict()
-    else:
-        dataset = given.get("dataset", base.dataset if base is not None else "glyphs")
-        values = {"dataset": canonical_dataset(dataset), **preset(dataset)}
-        if base is not None and canonical_dataset(dataset) == base.dataset:
-            values = base.to_dict()
-    values.update(given)
-    if "dataset" in values:
-        values["dataset"] = canonical_dataset(values["dataset"])
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(_resolved_values(argv, base))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (130 after Ctrl-C, 1 after a non-finite loss or a failed
-    write, 2 for bad settings or a run folder in use).
+    """Command-line entry point; returns the exit status (130 after Ctrl-C, 143 after SIGTERM, 1 after a
+    non-finite loss or a failed write, 2 for bad settings or a run folder in use).
 
     The one place where the known errors become one line on stderr, without a traceback.
     """
     try:
-        config = parse_args(argv)
+        values = _resolved_values(argv, None)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # torch: imported once the command line is parsed, so that --help starts fast
-    from .training.run_folder import default_run_dir
+    from .training.run_folder import new_run_dir
     from .training.step import NonFiniteLossError
     from .training.trainer import train
 
-    if not config.out:  # name the run folder here, so it can be printed (the trainer never changes the config)
-        config = config.replace(out=str(default_run_dir(config)))
+    try:
+        # name the run folder before the config is made, so it can be printed: the config is checked once
+        values["out"] = values.get("out") or str(new_run_dir(values["dataset"], values.get("loss", "proxygml")))
+        config = TrainConfig.from_dict(values)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         metrics = train(config)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (StopRequested), or raised by code
         if not (config.out and (Path(config.out) / "checkpoint.pt").exists()):
             print(
                 "\nInterrupted before the first checkpoint: nothing to resume, run the command again.", file=sys.stderr
             )
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -91,6 +91,7 @@ def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> L
     from ..baselines import build_loss
     from ..models import build_model
     from ..training.checkpoint import load_checkpoint
+    from ..training.setup import loss_arguments
 
     folder = _folder(run)
     checkpoint_path = folder / "checkpoint.pt"
@@ -102,7 +103,7 @@ def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> L
     model = build_model(config.backbone, embedding_dim=config.dim, pretrained=False, freeze_bn=config.freeze_bn)
     model.load_state_dict(checkpoint["model"])
     num_classes = int(checkpoint["num_classes"])
-    loss_fn = build_loss(config.loss, num_classes, config.dim, settings=config, **config.loss_kwargs)
+    loss_fn = build_loss(config.loss, num_classes, config.dim, **loss_arguments(config))
     loss_fn.load_state_dict(checkpoint["loss"])
     results = _read_results(folder)
     model.to(device).eval()

@@ -146,9 +146,9 @@ def _build_loss(
         )
     from ..baselines import build_loss
 
-    # the registry says which of these settings the loss takes (ProxyGML: N, r, lambda)
-    settings = {"N": proxies_per_class, "r": r, "weight_lambda": weight_lambda}
-    return build_loss(loss, num_classes, embedding_dim, settings=settings)
+    # ProxyGML takes N, r and lambda; the baselines keep their own defaults
+    settings = {"proxies_per_class": proxies_per_class, "r": r, "weight_lambda": weight_lambda}
+    return build_loss(loss, num_classes, embedding_dim, **(settings if loss == "proxygml" else {}))
 
 
 def _recall(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, ks: Sequence[int]) -> dict[int, float]:

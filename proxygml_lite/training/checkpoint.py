@@ -18,6 +18,7 @@ import pickle
 import random
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import torch
 __all__ = [
     "capture_rng_state",
     "restore_rng_state",
+    "rng_kept",
     "load_checkpoint",
     "safe_types",
     "CHECKPOINT_FORMAT",
@@ -78,6 +80,21 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         cuda_states = state["cuda"]
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
+
+
+@contextmanager
+def rng_kept():
+    """Within ``with``: anything may draw random numbers; the RNG states of :func:`capture_rng_state` are restored.
+
+    The trainer evaluates inside it, so the training draws the same random
+    numbers (augmentations, data order) whatever the evaluation schedule
+    (``epoch_to_test``), and saving embedding snapshots changes nothing either.
+    """
+    state = capture_rng_state()
+    try:
+        yield
+    finally:
+        restore_rng_state(state)
 
 
 def safe_types(obj: Any) -> Any:
