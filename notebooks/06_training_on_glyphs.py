@@ -70,9 +70,10 @@ import inspect
 import pandas as pd
 from IPython.display import display
 
-from proxygml_lite import experiments, run_views, steps, study_tables, study_widgets
+from proxygml_lite import steps
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data.glyphs import glyph_sheet
+from proxygml_lite.lab import experiments, run_views, study_tables, study_widgets
 from proxygml_lite.studies import plots as study_plots
 from proxygml_lite.training.presets import config_from_preset
 from proxygml_lite.training.step import train_step

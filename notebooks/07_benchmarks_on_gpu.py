@@ -77,9 +77,10 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from proxygml_lite import experiments, miniature_data, run_views, steps, study_views, study_widgets
+from proxygml_lite import steps
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data.manifest import prepare_command
+from proxygml_lite.lab import experiments, miniature_data, run_views, study_views, study_widgets
 from proxygml_lite.studies import plots as study_plots
 from proxygml_lite.training.presets import config_from_preset
 

@@ -68,7 +68,7 @@ cfg = setup(seed=0)
 import numpy as np
 import pandas as pd
 
-from proxygml_lite import study_tables, study_widgets, umap_views
+from proxygml_lite.lab import study_tables, study_widgets, umap_views
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"

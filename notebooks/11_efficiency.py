@@ -67,7 +67,8 @@ cfg = setup(seed=0)
 # %%
 import pandas as pd
 
-from proxygml_lite import study_tables, study_views, study_widgets, subgraph_cost
+from proxygml_lite import statistics
+from proxygml_lite.lab import study_tables, study_views, study_widgets, subgraph_cost
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
@@ -147,24 +148,22 @@ for c, rows in efficiency.groupby("num_classes"):
 
 # %%
 summary = study_tables.summarize_seeds(grid, by=["N", "r"])
-READING = {
-    "holds": "the fewer, the better",
-    "reversed": "more is better",
-    "within the seed spread": "no difference beyond the seed spread",
-    "too few seeds": "too few seeds to tell",
-}
+comparisons = study_tables.study_comparisons(grid, "grid")  # every pair of cells, Holm-corrected across them all
 for n, cells in summary.groupby("N"):
     cells = cells.sort_values("k")
     if len(cells) < 2:
         print(f"N = {int(n):2d}: only one r in the table, nothing to compare")
         continue
     few, many = cells.iloc[0], cells.iloc[-1]
-    verdict = study_tables.compare_cells(cells, key="k", better=int(few["k"]), worse=int(many["k"]))
+    pair = statistics.find_comparison(
+        comparisons,
+        statistics.cell_label(["N", "r"], (n, few["r"])),
+        statistics.cell_label(["N", "r"], (n, many["r"])),
+    )
     print(
         f"N = {int(n):2d} (CN = {100 * int(n):5d}): k = {int(few['k']):3d} -> R@1 "
         f"{study_tables.format_mean_std(few['R@1 mean'], few['R@1 std'])}; k = {int(many['k']):3d} -> "
-        f"{study_tables.format_mean_std(many['R@1 mean'], many['R@1 std'])}; fewer minus more: "
-        f"{100 * verdict['difference']:+.1f} points (spread {100 * verdict['spread']:.1f}): {READING[verdict['verdict']]}"
+        f"{study_tables.format_mean_std(many['R@1 mean'], many['R@1 std'])}: {pair['verdict']}"
     )
 best = summary.loc[summary["R@1 mean"].idxmax()]
 print(

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import loss as _proxygml_loss  # noqa: F401  ProxyGML registers first, whichever module is imported first
 from .checks import check_int
 from .registry import LOSS_CONTRACT, LOSSES, LossContractError, register_loss
 

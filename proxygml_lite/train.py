@@ -47,23 +47,28 @@ the loss contract) gives one ``error:`` line, no traceback.
 The flags are generated from the fields of
 :class:`~proxygml_lite.training.config.TrainConfig` (see
 :mod:`proxygml_lite.options`); ``--import MODULE`` imports your module first,
-so the losses, datasets and backbones it registers are valid choices.
+so the losses, datasets and backbones it registers are valid choices. The
+module is recorded in ``config.json``; ``--config`` and ``--resume`` import it
+again after a line saying so (``--no-imports`` refuses), while merely reading
+a run folder (:mod:`proxygml_lite.run_views`) never imports anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 from pathlib import Path
 
 from .fileio import FolderLockedError, WriteError
 from .options import add_flags
 from .registry import import_modules
-from .training.config import TrainConfig, canonical_dataset, load_config
+from .training.config import TrainConfig, canonical_dataset, read_config_values
 from .training.presets import preset
 
-__all__ = ["build_parser", "parse_args", "main"]
+__all__ = ["build_parser", "parse_args", "import_recorded_modules", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         False: p.add_argument_group("proxygml_lite flags"),
     }
     add_flags(p, TrainConfig, groups)  # every flag comes from a TrainConfig field (its metadata)
+    groups[False].add_argument(  # not a setting: whether a saved configuration's modules may be imported
+        "--no-imports",
+        action="store_true",
+        help=(
+            "never import the modules a saved configuration records (--config, --resume): stop with an error "
+            "instead (by default each is imported after a line saying so)"
+        ),
+    )
     groups[False].add_argument(  # not a setting: where the settings come from
         "--config",
         help=(
@@ -101,23 +114,68 @@ def _import_given_modules(argv: list[str] | None) -> None:
     import_modules(known.imports)
 
 
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def _json_object(path: str) -> dict:
+    """The JSON object in ``path``, or ``{}`` if it is none (its reader reports that, naming the file)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            values = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def import_recorded_modules(values: dict, source, allowed: bool = True) -> None:
+    """Import the modules a saved configuration records in ``imports`` (not imported yet), after saying so.
+
+    Reading a configuration never imports them; re-running it (``--config``,
+    ``--resume``) does, announced in one line on stderr. ``allowed=False``
+    (``--no-imports``) refuses with a ``ValueError`` instead.
+    """
+    modules = values.get("imports") or ()
+    modules = [modules] if isinstance(modules, str) else modules
+    if not isinstance(modules, (list, tuple)) or not all(
+        isinstance(m, str) and _MODULE_NAME.fullmatch(m) for m in modules
+    ):
+        raise ValueError(f"{source}: 'imports' must be a list of module names (e.g. [\"mylosses\"]); got {modules!r}")
+    missing = [module for module in modules if module not in sys.modules]
+    if not missing:
+        return
+    flags = " ".join(f"--import {module}" for module in missing)
+    if not allowed:
+        raise ValueError(
+            f"{source} records {flags}; --no-imports refuses to import it. Read the module first; if you trust it, "
+            f"run without --no-imports (or pass {flags} yourself)"
+        )
+    print(f"importing {', '.join(missing)}, recorded in {source} (--no-imports refuses)", file=sys.stderr, flush=True)
+    import_modules(missing)
+
+
 def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -> TrainConfig:
     """Resolve the command line: preset of ``--dataset`` (or ``base``) first, explicit flags on top.
 
     With ``--config PATH`` the saved configuration (:func:`load_config`) is the
     base instead of the preset. With ``--resume`` and an existing
     ``<out>/config.json`` (and no ``base``), the saved configuration is the
-    base, so ``--resume --out DIR`` alone continues a run.
+    base, so ``--resume --out DIR`` alone continues a run. The modules a
+    saved configuration records in ``imports`` are imported after a line
+    saying so (:func:`import_recorded_modules`); ``--no-imports`` refuses.
     """
     _import_given_modules(argv)
     namespace = build_parser().parse_args(argv)
     given = vars(namespace)
     config_path = given.pop("config", None)
+    imports_allowed = not given.pop("no_imports", False)
     if config_path is not None:
-        base = load_config(config_path)
+        values = read_config_values(config_path)
+        import_recorded_modules(values, config_path, imports_allowed)
+        base = TrainConfig.from_dict(values)
     if base is None and given.get("resume") and given.get("out"):
         saved = os.path.join(given["out"], "config.json")
         if os.path.exists(saved):
+            import_recorded_modules(_json_object(saved), saved, imports_allowed)
             base = TrainConfig.from_json(saved)
     if base is not None and "dataset" not in given:
         values = base.to_dict()
@@ -140,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         config = parse_args(argv)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # torch: imported once the command line is parsed, so that --help starts fast

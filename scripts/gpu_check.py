@@ -15,7 +15,7 @@ real, part by part, each in its own subprocess with its own time budget:
     run is then repeated without the check, to measure its speed).
 ``miniature_cub_bninception``
     a fabricated miniature CUB-200-2011 in its raw archive layout
-    (:mod:`proxygml_lite.miniature_data`) prepared by the package's pipeline,
+    (:mod:`proxygml_lite.lab.miniature_data`) prepared by the package's pipeline,
     then the paper's recipe (preset ``cub200``: BN-Inception, d = 512, N = 12,
     lambda = 0.3, frozen BatchNorm, batch 32) with random initialisation
     (``pretrained`` off: no weights can be downloaded there) for 1 epoch and its
@@ -215,6 +215,8 @@ def _train_and_measure(config, *, check_sync: bool) -> dict:
         "wall_s": round(wall, 1),
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "step_wrapped": record.get("step_wrapped"),
+        # what the images/s depend on besides the GPU (glyphs_hard's preset loads data in the main process)
+        "settings": {k: getattr(config, k) for k in ("batch_size", "workers", "threads", "amp", "channels_last")},
     }
     if cuda:
         result["peak_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -268,7 +270,7 @@ def part_prepare_glyphs(data: str, quick: bool) -> dict:
 
 
 def part_miniature_cub(work: Path, cuda: bool, quick: bool) -> dict:
-    from proxygml_lite import miniature_data
+    from proxygml_lite.lab import miniature_data
     from proxygml_lite.training.presets import config_from_preset
 
     data_root = work / "miniature"

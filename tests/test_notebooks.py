@@ -248,7 +248,7 @@ def test_smoke_mode_never_sends_figures_to_the_repository():
 def test_installed_from_a_wheel_figures_go_beside_the_notebook(monkeypatch, tmp_path):
     from proxygml_lite.teaching import notebook
 
-    monkeypatch.setattr(notebook, "_repository_root", lambda: None)  # no checkout around the package
+    monkeypatch.setattr(notebook, "checkout_root", lambda: None)  # no checkout around the package
     monkeypatch.chdir(tmp_path)
     assert notebook.figures_dir({}) == tmp_path / "figures"
     site = Path(notebook.__file__).resolve().parents[1]

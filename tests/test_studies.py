@@ -73,7 +73,7 @@ def test_parameter_study_resumes_after_an_interruption(base, tmp_path, counting)
     assert not (out / "N2_r0.5" / "results.json").exists()
     import torch
 
-    assert torch.load(out / "N2_r0.5" / "checkpoint.pt", weights_only=False)["step"] == 1  # interrupted cell
+    assert torch.load(out / "N2_r0.5" / "checkpoint.pt", weights_only=True)["step"] == 1  # interrupted cell
 
     second = counting()
     table = studies.run_parameter_study(base, N_values=[1, 2], r_values=[0.5], out_dir=out)

@@ -33,7 +33,7 @@ def without_times(rows):
 
 
 def model_state(run_dir):
-    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
 
 
 def test_a_run_writes_config_metrics_results_and_checkpoint(data_root, tmp_path):
@@ -55,7 +55,7 @@ def test_a_run_writes_config_metrics_results_and_checkpoint(data_root, tmp_path)
     assert results["untrained_metrics"]["R@1"] == pytest.approx(float(rows[0]["R@1"]))
     assert results["num_classes"] == 6 and results["epochs"] == 3
     assert results["machine"]["device"] == "cpu" and len(results["machine"]["id"]) == 12  # training/fingerprint.py
-    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 3 and ckpt["step"] == 0
     assert {"python", "numpy", "torch"} <= set(ckpt["rng"])
     assert {"model", "loss", "optimizer", "scheduler", "scaler", "sampler", "loader_generator"} <= set(ckpt)
@@ -144,7 +144,7 @@ def test_resumed_run_equals_uninterrupted_run(data_root, tmp_path, monkeypatch, 
         monkeypatch.setattr(ProxyGMLLoss, "forward", original)
     else:
         train(tiny(data_root, resumed_dir, epochs=2))
-    ckpt = torch.load(resumed_dir / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(resumed_dir / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == (2 if where == "between epochs" else 1)
     assert (
         ckpt["step"]
@@ -238,7 +238,7 @@ def test_ctrl_c_saves_and_prints_how_to_resume(data_root, tmp_path, monkeypatch,
     ]
     assert main(argv) == 130
     assert f"--resume --out {out}" in capsys.readouterr().err
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 1
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 1
     monkeypatch.setattr(Trainer, "_step", original)
     assert main(["--resume", "--out", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())["epochs"] == 1
@@ -346,7 +346,7 @@ def test_save_proxies_keeps_one_snapshot_per_epoch_also_across_a_resume(data_roo
     train(tiny(data_root, out, save_proxies=True, resume=True))
     epochs, proxies = read_proxy_snapshots(out)
     assert epochs == [0, 1, 2, 3] and proxies.shape == (4, 12, 8)  # C*N = 6*2 proxies of d = 8
-    final = torch.load(out / "checkpoint.pt", weights_only=False)["loss"]["proxies"]
+    final = torch.load(out / "checkpoint.pt", weights_only=True)["loss"]["proxies"]
     assert torch.equal(proxies[-1], final)
     assert not torch.equal(proxies[0], proxies[-1])
     with pytest.raises(ValueError, match=r"no parameter 'W'.*\['proxies'\]"):

@@ -45,7 +45,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..fileio import atomic_write_csv, read_csv
-from ..study_tables import results_dir
+from ..lab.study_tables import results_dir
 from ..training.config import TrainConfig
 from ..training.presets import config_from_preset
 from .efficiency import (

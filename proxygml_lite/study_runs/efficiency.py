@@ -172,4 +172,4 @@ def measure_efficiency(
         atomic_write_csv(path, rows, EFFICIENCY_COLUMNS)
     if not path.exists():
         atomic_write_csv(path, rows, EFFICIENCY_COLUMNS)
-    return pd.read_csv(path)
+    return read_csv(path)

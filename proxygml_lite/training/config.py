@@ -39,12 +39,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from ..checks import check_in_range
 from ..options import check_fields
-from ..registry import BACKBONES, DATASETS, LOSSES, import_modules
+from ..registry import BACKBONES, DATASETS, LOSSES
 from .settings import (
     AMP_MODES,
     CHECK_IMAGES_CHOICES,
@@ -69,11 +70,25 @@ __all__ = [
     "REPLACED_BUILTINS",
     "canonical_dataset",
     "load_config",
+    "read_config_values",
+    "unimported_hint",
 ]
 
 #: Key of a run's ``config.json`` that records the package's names redefined for the run
 #: (``{"dataset": ["glyphs"]}``, see :func:`proxygml_lite.registry.replaced_builtins`); not a setting.
 REPLACED_BUILTINS = "replaced_builtins"
+
+
+def unimported_hint(imports) -> str:
+    """The end of an error about an unknown name when ``imports`` lists modules not imported yet ('' otherwise)."""
+    missing = [module for module in imports or () if module not in sys.modules]
+    if not missing:
+        return ""
+    flags = " ".join(f"--import {module}" for module in missing)
+    return (
+        f" (the configuration records imports {missing}, which reading it never imports: if you trust them, "
+        f"pass {flags}, or import them in Python first)"
+    )
 
 
 def canonical_dataset(name: str) -> str:
@@ -119,12 +134,16 @@ class TrainConfig(MachineSettings, EvaluationSettings, ModelSettings, Optimisati
     def validate(self) -> TrainConfig:
         """Raise ``ValueError`` naming the bad setting and the fix; return self.
 
-        The modules of ``imports`` are imported first, so the losses, datasets
-        and backbones they register are known.
+        The modules of ``imports`` are NOT imported here: reading a
+        configuration never runs code. A name they register is known only once
+        they are imported (``--import``, or the command line's announced import
+        of a recorded module); until then the error names them.
         """
-        import_modules(self.imports)
-        self.dataset = canonical_dataset(self.dataset)
-        check_fields(self)  # the minimum / choices declared with each field
+        try:
+            self.dataset = canonical_dataset(self.dataset)
+            check_fields(self)  # the minimum / choices declared with each field
+        except ValueError as exc:
+            raise ValueError(f"{exc}{unimported_hint(self.imports)}") from None
         if self.start_epoch >= self.epochs:
             raise ValueError(
                 f"start_epoch {self.start_epoch} leaves no epoch to train (epochs {self.epochs}); --start-epoch is "
@@ -213,8 +232,8 @@ class TrainConfig(MachineSettings, EvaluationSettings, ModelSettings, Optimisati
             raise ValueError(f"{path} is not a valid configuration ({exc}); {fix}") from None
 
 
-def load_config(path: str | os.PathLike) -> TrainConfig:
-    """The :class:`TrainConfig` saved at ``path``, to re-run it exactly.
+def read_config_values(path: str | os.PathLike) -> dict[str, Any]:
+    """The configuration saved at ``path`` as a plain dict (read as JSON: nothing is imported or built).
 
     ``path`` is a run folder (its ``config.json``), a ``config.json``, a
     ``results.json`` (its ``"config"``), or a JSON file holding one study
@@ -224,16 +243,21 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     """
     path = os.fspath(path)
     if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise ValueError(
+                f"--config {path} is a folder without config.json; pass a run folder (the --out of a training), "
+                "its config.json, a results.json, or a JSON file holding a study row's config"
+            )
         path = os.path.join(path, "config.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(
+    if not os.path.isfile(path):
+        raise ValueError(
             f"--config {path}: no such file; pass a run folder, its config.json, or a JSON file holding a row's config"
         )
-    with open(path, encoding="utf-8") as fh:
-        try:
+    try:
+        with open(path, encoding="utf-8") as fh:
             values = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--config {path} is not valid JSON ({exc})") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--config {path} is not valid JSON ({exc})") from None
     if isinstance(values, dict) and isinstance(values.get("config"), str):
         try:
             values = json.loads(values["config"])
@@ -249,5 +273,13 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
             f"--config {path} does not hold a training configuration (a JSON object with 'dataset', 'epochs', ...); "
             "pass a run folder's config.json or a study row's config"
         )
-    values = {**values, "out": None, "resume": False}
-    return TrainConfig.from_dict(values)
+    return {**values, "out": None, "resume": False}
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """The :class:`TrainConfig` saved at ``path`` (:func:`read_config_values`), to re-run it exactly.
+
+    Its ``imports`` are not imported (reading never runs code): a name they
+    register must be registered already.
+    """
+    return TrainConfig.from_dict(read_config_values(path))

@@ -37,11 +37,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..fileio import exclusive_lock
+from ..fileio import FolderLockedError, WriteError, exclusive_lock
 from .checkpoint import RunState, checkpoint_state, restore_checkpoint, restore_rng_state
 from .config import TrainConfig
 from .device import allow_tf32, resolve_amp, resolve_device, seed_everything
-from .distributed import DistContext, cleanup_distributed, init_distributed
+from .distributed import DistContext, broadcast_object, cleanup_distributed, init_distributed
 from .evaluate import evaluate_model, final_metrics, format_metrics, metric_columns
 from .loop import EpochLoop
 from .run_folder import RunFolder, default_run_dir, metrics_csv_columns, print_resume_hint, results_record
@@ -243,10 +243,26 @@ def train(config: TrainConfig, callback: Callable[[str, dict], None] | None = No
     ctx = init_distributed(device.type == "cuda" if device is not None else torch.cuda.is_available())
     try:
         trainer = Trainer(config, ctx=ctx, callback=callback)
-        lock = exclusive_lock(trainer.out, "training") if ctx.is_main else contextlib.nullcontext()
-        with lock as held:
-            if held is not None and held.taken_over:
-                trainer.log(f"{trainer.out}: took over the lock of {held.taken_over}, which is no longer running")
+        with contextlib.ExitStack() as stack:
+            refusal = None
+            if ctx.is_main:
+                try:
+                    held = stack.enter_context(exclusive_lock(trainer.out, "training"))
+                except (FolderLockedError, WriteError) as exc:
+                    if not ctx.distributed:
+                        raise
+                    refusal = exc
+                else:
+                    if held.taken_over:
+                        trainer.log(
+                            f"{trainer.out}: took over the lock of {held.taken_over}, which is no longer running"
+                        )
+            if ctx.distributed:  # every rank stops when rank 0 cannot hold the folder (else they would wait for it)
+                message = broadcast_object(str(refusal) if refusal is not None else None, ctx)
+                if refusal is not None:
+                    raise refusal
+                if message is not None:
+                    raise FolderLockedError(message)
             return trainer.run()
     finally:
         cleanup_distributed(ctx)

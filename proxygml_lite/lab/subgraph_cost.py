@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from . import steps
-from .studies.efficiency import measure_loss_cost
+from .. import steps
+from ..studies.efficiency import measure_loss_cost
 
 __all__ = ["cost_against_k", "step_times"]
 

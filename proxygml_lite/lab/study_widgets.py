@@ -12,8 +12,8 @@ from collections.abc import Mapping
 import ipywidgets as widgets
 import pandas as pd
 
+from ..teaching.widgets import InteractivePlot
 from . import run_views, study_views, umap_views
-from .teaching.widgets import InteractivePlot
 
 __all__ = [
     "parameter_study_widget",

@@ -99,7 +99,7 @@ def snapshots_from_arrays(arrays, *, epochs: Sequence[int] | None = None) -> lis
 
 def snapshots_from_run(run, *, proxies_per_class: int) -> list[Snapshot]:
     """Snapshots of a run folder trained with ``save_proxies`` and ``save_embeddings`` (every saved epoch)."""
-    from .studies.plots import read_embedding_snapshots, read_proxy_snapshots
+    from ..studies.plots import read_embedding_snapshots, read_proxy_snapshots
 
     epochs, embeddings, labels, _ = read_embedding_snapshots(run, split="train")
     proxy_epochs, proxies = read_proxy_snapshots(run)
