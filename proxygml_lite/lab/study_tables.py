@@ -42,6 +42,7 @@ import pandas as pd
 
 from .. import statistics
 from ..fileio import read_csv
+from ..teaching.notebook import checkout_root
 from .experiments import repository_root
 
 __all__ = [
@@ -100,10 +101,10 @@ def committed_results_dir(preset: str = "glyphs_hard") -> Path:
     override = os.environ.get("PROXYGML_RESULTS_DIR", "").strip()
     if override:
         return Path(override).expanduser().resolve() / preset
-    checkout = _repository_root() / "results" / preset
-    if (_repository_root() / "pyproject.toml").is_file():
-        return checkout
-    return Path(__file__).resolve().parent / "results" / preset
+    checkout = checkout_root()
+    if checkout is not None:
+        return checkout / "results" / preset
+    return Path(__file__).resolve().parents[1] / "results" / preset  # proxygml_lite/results in the wheel
 
 
 def read_study_table(
