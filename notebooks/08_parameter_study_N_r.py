@@ -16,6 +16,8 @@
 # %% [markdown]
 # [← 07 CUB, Cars and SOP on a GPU](07_benchmarks_on_gpu.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [09 UMAP views of proxies →](09_umap_proxies.ipynb) · about 20 min
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/proxygml_lite/blob/main/notebooks/08_parameter_study_N_r.ipynb)
+#
 # # 8. Parameter study of $N$ and $r$
 #
 # *ProxyGML notebooks, part 8 of 11.*
@@ -29,6 +31,32 @@
 # 4. run or resume the study yourself, and load a study that was run elsewhere from its folder.
 #
 # **Prerequisites.** Notebooks 2 ($k$, the subgraph) and 6 (a training run on `glyphs_hard`).
+
+# %%
+# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
+# tables come with it); where the package is already importable (this course's checkout) it does nothing.
+SOURCE = "proxygml_lite==0.1.0"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
+# the tested versions:
+CONSTRAINTS = "https://raw.githubusercontent.com/OWNER/proxygml_lite/v0.1.0/constraints.txt"  # "" for none
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
+if importlib.util.find_spec("proxygml_lite") is not None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"proxygml_lite {version('proxygml_lite')} is already importable: nothing to install.")
+    except PackageNotFoundError:
+        print("proxygml_lite is importable from this checkout: nothing to install.")
+else:
+    command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
+    print("installing:", " ".join(command[4:]))
+    subprocess.run(command, check=True)
+    print(f"installed {SOURCE}; the committed study tables come with it.")
 
 # %%
 from proxygml_lite.teaching.notebook import save_figure, setup
@@ -215,7 +243,7 @@ elif RECOMPUTE:
         seeds=sorted(grid["seed"].unique()),
     )
 else:
-    study_dir = study_tables.results_dir(PRESET)
+    study_dir = study_tables.committed_results_dir(PRESET)
     print("Using the committed table. Set RECOMPUTE = True above, or run `make studies`, to recompute it.")
 
 # %% [markdown]

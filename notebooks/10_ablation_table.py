@@ -16,6 +16,8 @@
 # %% [markdown]
 # [← 09 UMAP views of proxies](09_umap_proxies.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [11 Efficiency →](11_efficiency.ipynb) · about 30 min
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/proxygml_lite/blob/main/notebooks/10_ablation_table.ipynb)
+#
 # # 10. The ablation table
 #
 # *ProxyGML notebooks, part 10 of 11.*
@@ -30,6 +32,32 @@
 #
 # **Prerequisites.** Notebooks 2 ($S^{pos}$), 4 ($M$, $\mathcal{L}^s$, $\mathcal{L}^p$), 6 (training on
 # `glyphs_hard`) and 8 (reading a seeded study).
+
+# %%
+# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
+# tables come with it); where the package is already importable (this course's checkout) it does nothing.
+SOURCE = "proxygml_lite==0.1.0"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
+# the tested versions:
+CONSTRAINTS = "https://raw.githubusercontent.com/OWNER/proxygml_lite/v0.1.0/constraints.txt"  # "" for none
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
+if importlib.util.find_spec("proxygml_lite") is not None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"proxygml_lite {version('proxygml_lite')} is already importable: nothing to install.")
+    except PackageNotFoundError:
+        print("proxygml_lite is importable from this checkout: nothing to install.")
+else:
+    command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
+    print("installing:", " ".join(command[4:]))
+    subprocess.run(command, check=True)
+    print(f"installed {SOURCE}; the committed study tables come with it.")
 
 # %%
 from proxygml_lite.teaching.notebook import save_figure, setup
@@ -201,7 +229,7 @@ for number in (2, 7, 8):
 # `runs/probes/`, about as long as four runs of notebook 6). In smoke mode tiny probes run in a temporary folder.
 
 # %%
-PROBE_TABLE = study_tables.results_dir(PRESET) / "collapse_probes.csv"
+PROBE_TABLE = study_tables.committed_results_dir(PRESET) / "collapse_probes.csv"
 RECOMPUTE_PROBES = False
 if cfg.smoke:
     probes = diagnostics.collapse_probes(experiments.smoke_config(), evaluate_every=None)
@@ -209,7 +237,7 @@ if cfg.smoke:
 elif RECOMPUTE_PROBES or not PROBE_TABLE.exists():
     probes = diagnostics.collapse_probes(experiments.experiment_config(PRESET, smoke=False))
     probe_table = diagnostics.run_probes(probes, runs_root=experiments.repository_root() / "runs" / "probes")
-    atomic_write_csv(PROBE_TABLE, probe_table.to_dict("records"))
+    atomic_write_csv(study_tables.results_dir(PRESET) / PROBE_TABLE.name, probe_table.to_dict("records"))
 else:
     probe_table = pd.read_csv(PROBE_TABLE)
 print(

@@ -42,11 +42,13 @@ import pandas as pd
 
 from .. import statistics
 from ..fileio import read_csv
+from ..teaching.notebook import checkout_root
 from .experiments import repository_root
 
 __all__ = [
     "STUDY_KINDS",
     "results_dir",
+    "committed_results_dir",
     "read_study_table",
     "summarize_seeds",
     "study_comparisons",
@@ -89,6 +91,22 @@ def results_dir(preset: str = "glyphs_hard", root: str | os.PathLike | None = No
     return base / "results" / preset
 
 
+def committed_results_dir(preset: str = "glyphs_hard") -> Path:
+    """Where the committed tables of ``preset`` are: the one place the notebooks read them from.
+
+    ``<checkout>/results/<preset>`` in a checkout; in an installed wheel, its package data
+    ``proxygml_lite/results/<preset>`` (setup.py maps ``results/`` there). ``$PROXYGML_RESULTS_DIR`` replaces both,
+    as in :func:`results_dir`. Read only: new tables are written to :func:`results_dir`, never into an installation.
+    """
+    override = os.environ.get("PROXYGML_RESULTS_DIR", "").strip()
+    if override:
+        return Path(override).expanduser().resolve() / preset
+    checkout = checkout_root()
+    if checkout is not None:
+        return checkout / "results" / preset
+    return Path(__file__).resolve().parents[1] / "results" / preset  # proxygml_lite/results in the wheel
+
+
 def read_study_table(
     kind: str,
     *,
@@ -99,13 +117,13 @@ def read_study_table(
 
     Args:
         kind: ``"ablation"``, ``"grid"`` or ``"efficiency"``.
-        preset: the preset whose ``results/<preset>/<kind>.csv`` to read.
+        preset: the preset whose committed ``results/<preset>/<kind>.csv`` to read (:func:`committed_results_dir`).
         path: read this CSV file, or ``<path>/<kind>.csv`` for a folder, instead
             (a study run elsewhere and copied here).
     """
     if kind not in STUDY_KINDS:
         raise ValueError(f"kind must be one of {', '.join(STUDY_KINDS)}; got {kind!r}")
-    file = Path(path) if path is not None else results_dir(preset) / f"{kind}.csv"
+    file = Path(path) if path is not None else committed_results_dir(preset) / f"{kind}.csv"
     if file.is_dir():
         file = file / f"{kind}.csv"
     if not file.is_file() and file.parent.joinpath("study.csv").is_file() and path is not None:
