@@ -16,6 +16,8 @@
 # %% [markdown]
 # [Contents](README.md) · [Glossary](GLOSSARY.md) · [02 Subgraph construction →](02_subgraph_construction.ipynb) · about 25 min
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/proxygml_lite/blob/main/notebooks/01_proxies_and_similarity_graph.ipynb)
+#
 # # 1. Proxies and the similarity graph
 #
 # *ProxyGML teaching notebooks, part 1 of 11.* The method is from Zhu, Yang, Deng and Liu,
@@ -33,6 +35,32 @@
 #
 # **Prerequisites.** Python and basic PyTorch (tensors, matrix products), the cosine similarity of two vectors, what
 # a softmax classifier does. No GPU is needed; every notebook runs on a laptop CPU in well under a minute.
+
+# %%
+# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
+# tables come with it); where the package is already importable (this course's checkout) it does nothing.
+SOURCE = "proxygml_lite==0.1.0"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
+# the tested versions:
+CONSTRAINTS = "https://raw.githubusercontent.com/OWNER/proxygml_lite/v0.1.0/constraints.txt"  # "" for none
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
+if importlib.util.find_spec("proxygml_lite") is not None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"proxygml_lite {version('proxygml_lite')} is already importable: nothing to install.")
+    except PackageNotFoundError:
+        print("proxygml_lite is importable from this checkout: nothing to install.")
+else:
+    command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
+    print("installing:", " ".join(command[4:]))
+    subprocess.run(command, check=True)
+    print(f"installed {SOURCE}; the committed study tables come with it.")
 
 # %%
 from proxygml_lite.teaching.notebook import save_figure, setup

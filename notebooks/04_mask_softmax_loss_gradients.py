@@ -16,6 +16,8 @@
 # %% [markdown]
 # [← 03 Reverse label propagation](03_reverse_label_propagation.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [05 Training on toy data →](05_training_on_toy_data.ipynb) · about 30 min
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/proxygml_lite/blob/main/notebooks/04_mask_softmax_loss_gradients.ipynb)
+#
 # # 4. Mask softmax, the loss and its gradients
 #
 # *ProxyGML teaching notebooks, part 4 of 11.*
@@ -32,6 +34,32 @@
 #
 # **Prerequisites.** Notebooks 1-3 ($S$, $S^{pos}$, $k$, $W$, $Z = WY^p$), the softmax and cross-entropy, and what a
 # gradient is (PyTorch autograd computes them for us).
+
+# %%
+# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
+# tables come with it); where the package is already importable (this course's checkout) it does nothing.
+SOURCE = "proxygml_lite==0.1.0"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
+# the tested versions:
+CONSTRAINTS = "https://raw.githubusercontent.com/OWNER/proxygml_lite/v0.1.0/constraints.txt"  # "" for none
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
+if importlib.util.find_spec("proxygml_lite") is not None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"proxygml_lite {version('proxygml_lite')} is already importable: nothing to install.")
+    except PackageNotFoundError:
+        print("proxygml_lite is importable from this checkout: nothing to install.")
+else:
+    command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
+    print("installing:", " ".join(command[4:]))
+    subprocess.run(command, check=True)
+    print(f"installed {SOURCE}; the committed study tables come with it.")
 
 # %%
 from proxygml_lite.teaching.notebook import save_figure, setup

@@ -16,6 +16,8 @@
 # %% [markdown]
 # [← 05 Training on toy data](05_training_on_toy_data.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [07 CUB, Cars and SOP on a GPU →](07_benchmarks_on_gpu.ipynb) · about 30 min
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/proxygml_lite/blob/main/notebooks/06_training_on_glyphs.ipynb)
+#
 # # 6. Training ProxyGML on glyphs (CPU)
 #
 # *ProxyGML notebooks, part 6 of 11: the first real training run.*
@@ -32,6 +34,32 @@
 # **Prerequisites.** Notebooks 1-5 (the loss and a training loop on toy data).
 
 # %%
+# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
+# tables come with it); where the package is already importable (this course's checkout) it does nothing.
+SOURCE = "proxygml_lite==0.1.0"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
+# the tested versions:
+CONSTRAINTS = "https://raw.githubusercontent.com/OWNER/proxygml_lite/v0.1.0/constraints.txt"  # "" for none
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
+if importlib.util.find_spec("proxygml_lite") is not None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"proxygml_lite {version('proxygml_lite')} is already importable: nothing to install.")
+    except PackageNotFoundError:
+        print("proxygml_lite is importable from this checkout: nothing to install.")
+else:
+    command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
+    print("installing:", " ".join(command[4:]))
+    subprocess.run(command, check=True)
+    print(f"installed {SOURCE}; the committed study tables come with it.")
+
+# %%
 from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
@@ -42,9 +70,10 @@ import inspect
 import pandas as pd
 from IPython.display import display
 
-from proxygml_lite import experiments, run_views, steps, study_tables, study_widgets
+from proxygml_lite import steps
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data.glyphs import glyph_sheet
+from proxygml_lite.lab import experiments, run_views, study_tables, study_widgets
 from proxygml_lite.studies import plots as study_plots
 from proxygml_lite.training.presets import config_from_preset
 from proxygml_lite.training.step import train_step

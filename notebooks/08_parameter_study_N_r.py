@@ -16,6 +16,8 @@
 # %% [markdown]
 # [← 07 CUB, Cars and SOP on a GPU](07_benchmarks_on_gpu.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [09 UMAP views of proxies →](09_umap_proxies.ipynb) · about 20 min
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/proxygml_lite/blob/main/notebooks/08_parameter_study_N_r.ipynb)
+#
 # # 8. Parameter study of $N$ and $r$
 #
 # *ProxyGML notebooks, part 8 of 11.*
@@ -31,6 +33,32 @@
 # **Prerequisites.** Notebooks 2 ($k$, the subgraph) and 6 (a training run on `glyphs_hard`).
 
 # %%
+# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
+# tables come with it); where the package is already importable (this course's checkout) it does nothing.
+SOURCE = "proxygml_lite==0.1.0"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
+# the tested versions:
+CONSTRAINTS = "https://raw.githubusercontent.com/OWNER/proxygml_lite/v0.1.0/constraints.txt"  # "" for none
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
+if importlib.util.find_spec("proxygml_lite") is not None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"proxygml_lite {version('proxygml_lite')} is already importable: nothing to install.")
+    except PackageNotFoundError:
+        print("proxygml_lite is importable from this checkout: nothing to install.")
+else:
+    command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
+    print("installing:", " ".join(command[4:]))
+    subprocess.run(command, check=True)
+    print(f"installed {SOURCE}; the committed study tables come with it.")
+
+# %%
 from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
@@ -38,7 +66,8 @@ cfg = setup(seed=0)
 # %%
 import pandas as pd
 
-from proxygml_lite import experiments, steps, studies, study_tables, study_views, study_widgets
+from proxygml_lite import statistics, steps, studies
+from proxygml_lite.lab import experiments, study_tables, study_views, study_widgets
 
 pd.set_option("display.precision", 4)
 PRESET = "glyphs_hard"
@@ -110,7 +139,7 @@ save_figure(fig, "08_grid_heatmap")
 #
 # The grid was chosen so that three cells share $k = 60$: $(N, r) = (1, 0.6), (4, 0.15), (12, 0.05)$. Comparing
 # them separates "more proxies per class" from "a larger subgraph". Differences are called real only when they
-# exceed the sum of the two standard deviations (`study_tables.beyond_spread`).
+# pass Welch's test, Holm-corrected across all the grid's pairs (`study_tables.study_comparisons`).
 
 # %%
 same_k = summary[summary["k"] == summary["k"].value_counts().idxmax()].sort_values("N")
@@ -120,29 +149,26 @@ for _, cell in same_k.iterrows():
         f"  N = {int(cell['N']):2d}, r = {cell['r']:g}: R@1 "
         f"{study_tables.format_mean_std(cell['R@1 mean'], cell['R@1 std'])} %"
     )
-READING = {
-    "holds": "more proxies per class did better",
-    "reversed": "fewer proxies per class did better",
-    "within the seed spread": "no difference beyond the seed spread",
-    "too few seeds": "too few seeds",
-}
-cells = summary.assign(cell=summary.index)
+comparisons = study_tables.study_comparisons(grid, "grid")  # every pair of cells, Holm-corrected across them all
+print(f"{len(comparisons)} pairwise comparisons of the grid (Welch, Holm-corrected):")
 for a, b in zip(same_k.index[:-1], same_k.index[1:]):
-    verdict = study_tables.compare_cells(cells, key="cell", better=b, worse=a)
-    print(
-        f"  N = {int(summary.loc[b, 'N'])} vs N = {int(summary.loc[a, 'N'])}: difference "
-        f"{100 * verdict['difference']:+.1f} points, spread {100 * verdict['spread']:.1f}: {READING[verdict['verdict']]}"
+    pair = statistics.find_comparison(
+        comparisons,
+        statistics.cell_label(["N", "r"], (summary.loc[b, "N"], summary.loc[b, "r"])),
+        statistics.cell_label(["N", "r"], (summary.loc[a, "N"], summary.loc[a, "r"])),
     )
+    print(f"  {pair['verdict']}")
 
 # %%
 for r, line in summary.groupby("r"):
     line = line.sort_values("R@1 mean", ascending=False)
     first, second = line.iloc[0], line.iloc[1]
-    apart = study_tables.beyond_spread(first["R@1 mean"], first["R@1 std"], second["R@1 mean"], second["R@1 std"])
-    print(
-        f"r = {r:g}: best N = {int(first['N'])} ({100 * first['R@1 mean']:.1f} %), next N = {int(second['N'])} "
-        f"({100 * second['R@1 mean']:.1f} %): {'beyond' if apart else 'within'} the seed spread"
+    pair = statistics.find_comparison(
+        comparisons,
+        statistics.cell_label(["N", "r"], (first["N"], r)),
+        statistics.cell_label(["N", "r"], (second["N"], r)),
     )
+    print(f"r = {r:g}: best N = {int(first['N'])}, next N = {int(second['N'])}: {pair['verdict']}")
 
 # %%
 best = summary.loc[summary["R@1 mean"].idxmax()]
@@ -150,13 +176,17 @@ print(
     f"best cell: N = {int(best['N'])}, r = {best['r']:g} (k = {int(best['k'])}): R@1 "
     f"{study_tables.format_mean_std(best['R@1 mean'], best['R@1 std'])} %"
 )
+best_label = statistics.cell_label(["N", "r"], (best["N"], best["r"]))
 ties = [
     f"(N={int(c['N'])}, r={c['r']:g}, k={int(c['k'])})"
     for _, c in summary.iterrows()
     if c.name != best.name
-    and not study_tables.beyond_spread(best["R@1 mean"], best["R@1 std"], c["R@1 mean"], c["R@1 std"])
+    and statistics.find_comparison(comparisons, best_label, statistics.cell_label(["N", "r"], (c["N"], c["r"])))[
+        "p (Holm)"
+    ]
+    >= statistics.ALPHA
 ]
-print("cells not separable from it by the seed spread:", ", ".join(ties) or "none")
+print("cells it cannot be told apart from (Holm p >= 0.05):", ", ".join(ties) or "none")
 worst = summary.loc[summary["R@1 mean"].idxmin()]
 print(
     f"worst cell: N = {int(worst['N'])}, r = {worst['r']:g} (k = {int(worst['k'])}): R@1 "
@@ -213,7 +243,7 @@ elif RECOMPUTE:
         seeds=sorted(grid["seed"].unique()),
     )
 else:
-    study_dir = study_tables.results_dir(PRESET)
+    study_dir = study_tables.committed_results_dir(PRESET)
     print("Using the committed table. Set RECOMPUTE = True above, or run `make studies`, to recompute it.")
 
 # %% [markdown]
@@ -265,12 +295,11 @@ study_tables.summarize_seeds(loaded, by=["N", "r"])[["N", "r", "k", "seeds", "R@
 # ```python
 # for n, cells in summary.groupby("N"):
 #     hi, lo = cells.loc[cells["R@1 mean"].idxmax()], cells.loc[cells["R@1 mean"].idxmin()]
-#     print(n, round(100 * (hi["R@1 mean"] - lo["R@1 mean"]), 1), "points; spread",
-#           round(100 * (hi["R@1 std"] + lo["R@1 std"]), 1),
-#           study_tables.beyond_spread(hi["R@1 mean"], hi["R@1 std"], lo["R@1 mean"], lo["R@1 std"]))
+#     label = lambda cell: statistics.cell_label(["N", "r"], (n, cell["r"]))
+#     print(n, statistics.find_comparison(comparisons, label(hi), label(lo))["verdict"])
 # ```
 #
-# Read the answer off the output: a range larger than its spread means $r$ matters for that $N$.
+# Read the answer off the output: "beats" (Holm p < 0.05) means $r$ matters for that $N$.
 #
 # </details>
 #

@@ -16,6 +16,8 @@
 # %% [markdown]
 # [← 08 Parameter study of N and r](08_parameter_study_N_r.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [10 Ablation table →](10_ablation_table.ipynb) · about 20 min
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/proxygml_lite/blob/main/notebooks/09_umap_proxies.ipynb)
+#
 # # 9. UMAP views of proxies and embeddings
 #
 # *ProxyGML notebooks, part 9 of 11.*
@@ -32,6 +34,32 @@
 # **Prerequisites.** Notebooks 5 (proxies moving on toy data) and 6 (a training run on `glyphs_hard`).
 
 # %%
+# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
+# tables come with it); where the package is already importable (this course's checkout) it does nothing.
+SOURCE = "proxygml_lite==0.1.0"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
+# the tested versions:
+CONSTRAINTS = "https://raw.githubusercontent.com/OWNER/proxygml_lite/v0.1.0/constraints.txt"  # "" for none
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
+if importlib.util.find_spec("proxygml_lite") is not None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"proxygml_lite {version('proxygml_lite')} is already importable: nothing to install.")
+    except PackageNotFoundError:
+        print("proxygml_lite is importable from this checkout: nothing to install.")
+else:
+    command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
+    print("installing:", " ".join(command[4:]))
+    subprocess.run(command, check=True)
+    print(f"installed {SOURCE}; the committed study tables come with it.")
+
+# %%
 from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
@@ -40,11 +68,11 @@ cfg = setup(seed=0)
 import numpy as np
 import pandas as pd
 
-from proxygml_lite import study_tables, study_widgets, umap_views
+from proxygml_lite.lab import study_tables, study_widgets, umap_views
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
-folder = study_tables.results_dir(PRESET) / "snapshots"
+folder = study_tables.committed_results_dir(PRESET) / "snapshots"
 files = {int(path.stem.split("_")[0][1:]): path for path in sorted(folder.glob("N*_r0.05_s0.npz"))}
 files = dict(sorted(files.items()))
 print(f"snapshot files in results/{PRESET}/snapshots: " + ", ".join(p.name for p in files.values()))

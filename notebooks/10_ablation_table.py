@@ -16,6 +16,8 @@
 # %% [markdown]
 # [← 09 UMAP views of proxies](09_umap_proxies.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · [11 Efficiency →](11_efficiency.ipynb) · about 30 min
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/proxygml_lite/blob/main/notebooks/10_ablation_table.ipynb)
+#
 # # 10. The ablation table
 #
 # *ProxyGML notebooks, part 10 of 11.*
@@ -32,6 +34,32 @@
 # `glyphs_hard`) and 8 (reading a seeded study).
 
 # %%
+# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
+# tables come with it); where the package is already importable (this course's checkout) it does nothing.
+SOURCE = "proxygml_lite==0.1.0"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
+# the tested versions:
+CONSTRAINTS = "https://raw.githubusercontent.com/OWNER/proxygml_lite/v0.1.0/constraints.txt"  # "" for none
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
+if importlib.util.find_spec("proxygml_lite") is not None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"proxygml_lite {version('proxygml_lite')} is already importable: nothing to install.")
+    except PackageNotFoundError:
+        print("proxygml_lite is importable from this checkout: nothing to install.")
+else:
+    command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
+    print("installing:", " ".join(command[4:]))
+    subprocess.run(command, check=True)
+    print(f"installed {SOURCE}; the committed study tables come with it.")
+
+# %%
 from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
@@ -42,8 +70,9 @@ import inspect
 import pandas as pd
 from IPython.display import display
 
-from proxygml_lite import diagnostics, experiments, steps, studies, study_tables, study_views, study_widgets
+from proxygml_lite import statistics, steps, studies
 from proxygml_lite.fileio import atomic_write_csv
+from proxygml_lite.lab import diagnostics, experiments, study_tables, study_views, study_widgets
 from proxygml_lite.studies.paper import paper_ablation
 
 pd.set_option("display.precision", 4)
@@ -117,15 +146,15 @@ save_figure(fig, "10_ablation_nmi_vs_paper")
 #
 # The paper's table supports a few qualitative statements. Each is checked below on the paper's own numbers (its
 # difference in points) and on this code's seeds: "holds" when the difference of the means has the paper's sign
-# and exceeds the sum of the two standard deviations, "reversed" when it exceeds it with the other sign, "within
-# the seed spread" otherwise (then this experiment cannot tell), "too few seeds" when a row has a single seed.
+# and Welch's test, Holm-corrected across the claims, gives p < 0.05, "reversed" when it does with the other sign,
+# "cannot tell apart" otherwise (then this experiment cannot tell).
 
 # %%
 claims = study_tables.ablation_claims(ablation)
 display(claims)
 
 # %%
-for verdict in ("holds", "reversed", "within the seed spread", "too few seeds"):
+for verdict in ("holds", "reversed", "cannot tell apart"):
     names = claims.loc[claims["here"] == verdict, "claim"].tolist()
     print(f"{verdict} ({len(names)}): " + ("; ".join(names) if names else "none"))
 
@@ -139,14 +168,8 @@ print(
     f"{published.max():.1f} %); highest mean: row {top}"
 )
 if top != 8:
-    verdict = study_tables.compare_cells(rows.reset_index(), key="row", better=top, worse=8)
-    print(
-        f"row {top} minus row 8 (the full ProxyGML): {100 * verdict['difference']:+.1f} points, spread "
-        f"{100 * verdict['spread']:.1f}: "
-        + {"holds": f"row {top} is higher beyond the seed spread", "reversed": "row 8 is higher"}.get(
-            verdict["verdict"], verdict["verdict"]
-        )
-    )
+    comparisons = study_tables.study_comparisons(ablation, "ablation")  # all 28 pairs, Holm-corrected
+    print(statistics.find_comparison(comparisons, f"row {top}", "row 8")["verdict"])
 
 # %% [markdown]
 # How to read the verdicts above: on `glyphs_hard` the eight rows are much closer together than in the paper
@@ -206,7 +229,7 @@ for number in (2, 7, 8):
 # `runs/probes/`, about as long as four runs of notebook 6). In smoke mode tiny probes run in a temporary folder.
 
 # %%
-PROBE_TABLE = study_tables.results_dir(PRESET) / "collapse_probes.csv"
+PROBE_TABLE = study_tables.committed_results_dir(PRESET) / "collapse_probes.csv"
 RECOMPUTE_PROBES = False
 if cfg.smoke:
     probes = diagnostics.collapse_probes(experiments.smoke_config(), evaluate_every=None)
@@ -214,7 +237,7 @@ if cfg.smoke:
 elif RECOMPUTE_PROBES or not PROBE_TABLE.exists():
     probes = diagnostics.collapse_probes(experiments.experiment_config(PRESET, smoke=False))
     probe_table = diagnostics.run_probes(probes, runs_root=experiments.repository_root() / "runs" / "probes")
-    atomic_write_csv(PROBE_TABLE, probe_table.to_dict("records"))
+    atomic_write_csv(study_tables.results_dir(PRESET) / PROBE_TABLE.name, probe_table.to_dict("records"))
 else:
     probe_table = pd.read_csv(PROBE_TABLE)
 print(

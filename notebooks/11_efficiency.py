@@ -16,6 +16,8 @@
 # %% [markdown]
 # [← 10 Ablation table](10_ablation_table.ipynb) · [Contents](README.md) · [Glossary](GLOSSARY.md) · about 20 min
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/proxygml_lite/blob/main/notebooks/11_efficiency.ipynb)
+#
 # # 11. Efficiency: what "fewer" buys
 #
 # *ProxyGML notebooks, part 11 of 11.*
@@ -32,6 +34,32 @@
 # **Prerequisites.** Notebooks 2 ($k = \lceil rCN \rceil$, $W$), 4 ($\mathcal{L}^p$) and 8 (the $N \times r$ grid).
 
 # %%
+# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
+# tables come with it); where the package is already importable (this course's checkout) it does nothing.
+SOURCE = "proxygml_lite==0.1.0"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
+# the tested versions:
+CONSTRAINTS = "https://raw.githubusercontent.com/OWNER/proxygml_lite/v0.1.0/constraints.txt"  # "" for none
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
+if importlib.util.find_spec("proxygml_lite") is not None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"proxygml_lite {version('proxygml_lite')} is already importable: nothing to install.")
+    except PackageNotFoundError:
+        print("proxygml_lite is importable from this checkout: nothing to install.")
+else:
+    command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
+    print("installing:", " ".join(command[4:]))
+    subprocess.run(command, check=True)
+    print(f"installed {SOURCE}; the committed study tables come with it.")
+
+# %%
 from proxygml_lite.teaching.notebook import save_figure, setup
 
 cfg = setup(seed=0)
@@ -39,7 +67,8 @@ cfg = setup(seed=0)
 # %%
 import pandas as pd
 
-from proxygml_lite import study_tables, study_views, study_widgets, subgraph_cost
+from proxygml_lite import statistics
+from proxygml_lite.lab import study_tables, study_views, study_widgets, subgraph_cost
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
@@ -119,24 +148,22 @@ for c, rows in efficiency.groupby("num_classes"):
 
 # %%
 summary = study_tables.summarize_seeds(grid, by=["N", "r"])
-READING = {
-    "holds": "the fewer, the better",
-    "reversed": "more is better",
-    "within the seed spread": "no difference beyond the seed spread",
-    "too few seeds": "too few seeds to tell",
-}
+comparisons = study_tables.study_comparisons(grid, "grid")  # every pair of cells, Holm-corrected across them all
 for n, cells in summary.groupby("N"):
     cells = cells.sort_values("k")
     if len(cells) < 2:
         print(f"N = {int(n):2d}: only one r in the table, nothing to compare")
         continue
     few, many = cells.iloc[0], cells.iloc[-1]
-    verdict = study_tables.compare_cells(cells, key="k", better=int(few["k"]), worse=int(many["k"]))
+    pair = statistics.find_comparison(
+        comparisons,
+        statistics.cell_label(["N", "r"], (n, few["r"])),
+        statistics.cell_label(["N", "r"], (n, many["r"])),
+    )
     print(
         f"N = {int(n):2d} (CN = {100 * int(n):5d}): k = {int(few['k']):3d} -> R@1 "
         f"{study_tables.format_mean_std(few['R@1 mean'], few['R@1 std'])}; k = {int(many['k']):3d} -> "
-        f"{study_tables.format_mean_std(many['R@1 mean'], many['R@1 std'])}; fewer minus more: "
-        f"{100 * verdict['difference']:+.1f} points (spread {100 * verdict['spread']:.1f}): {READING[verdict['verdict']]}"
+        f"{study_tables.format_mean_std(many['R@1 mean'], many['R@1 std'])}: {pair['verdict']}"
     )
 best = summary.loc[summary["R@1 mean"].idxmax()]
 print(

@@ -28,13 +28,12 @@ shares ``--centerlr`` unless you pass a different one.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from . import loss as _proxygml_loss  # noqa: F401  ProxyGML registers first, whichever module is imported first
 from .checks import check_int
 from .registry import LOSS_CONTRACT, LOSSES, LossContractError, register_loss
 
@@ -52,9 +51,8 @@ BASELINE_DEFAULTS: dict[str, tuple[str, dict[str, Any]]] = {
 class MetricLossAdapter(nn.Module):
     """Wraps a pytorch-metric-learning loss as ``loss_fn(embeddings, labels)`` (the loss contract).
 
-    It has no :meth:`terms` (the baselines have no ``L^s``/``L^p``); for
-    backward compatibility it keeps ``loss_s`` (the loss value, detached) and
-    ``loss_p`` (``nan``). ``proxies`` is the wrapped loss's proxy matrix
+    It has no :meth:`terms` (the baselines have no ``L^s``/``L^p``).
+    ``proxies`` is the wrapped loss's proxy matrix
     ``(C, d)`` where it has one (ProxyNCA, Proxy-Anchor). ``validate``: check
     the label range on every call (a device-to-host synchronisation; the
     trainer turns it off).
@@ -67,8 +65,6 @@ class MetricLossAdapter(nn.Module):
         self.num_classes = num_classes
         self.embedding_dim = embedding_dim
         self.validate = True
-        self.loss_s = torch.zeros(())
-        self.loss_p = torch.full((), float("nan"))
 
     @property
     def proxies(self) -> torch.Tensor | None:
@@ -87,7 +83,6 @@ class MetricLossAdapter(nn.Module):
             )
         with torch.autocast(device_type=embeddings.device.type, enabled=False):
             value = self.loss(embeddings.float(), labels)
-        self.loss_s = value.detach()
         return value
 
 
@@ -120,14 +115,7 @@ for _name, (_class_name, _defaults) in BASELINE_DEFAULTS.items():
     register_loss(_name, _pml_factory(_name), description=f"pytorch-metric-learning {_class_name}")
 
 
-def build_loss(
-    name: str,
-    num_classes: int,
-    embedding_dim: int,
-    *,
-    settings: Any = None,
-    **kwargs: Any,
-) -> nn.Module:
+def build_loss(name: str, num_classes: int, embedding_dim: int, **kwargs: Any) -> nn.Module:
     """The registered loss ``name`` for ``C = num_classes`` classes and ``d = embedding_dim``.
 
     Args:
@@ -137,10 +125,7 @@ def build_loss(
             :func:`~proxygml_lite.registry.register_loss`.
         num_classes: ``C``, the number of training classes.
         embedding_dim: ``d``.
-        settings: optional ``TrainConfig`` (or a mapping of its fields) from
-            which the loss's declared ``config_fields`` are taken (ProxyGML:
-            ``N``, ``r``, ``weight_lambda``, ``positive_mask``, ``mask_softmax``).
-        **kwargs: keyword arguments of the loss, over ``settings``: for
+        **kwargs: keyword arguments of the loss: for
             ``proxygml``: ``proxies_per_class`` (``N``, default 12), ``r``
             (0.05), ``weight_lambda`` (``lambda``, 0.3), ``positive_mask``,
             ``mask_softmax``, ``scale``; for a baseline: keyword arguments of
@@ -151,17 +136,8 @@ def build_loss(
         contract in :mod:`proxygml_lite.registry`).
     """
     entry = LOSSES.get(name)
-    options: dict[str, Any] = {}
-    if settings is not None:
-        values = (
-            settings
-            if isinstance(settings, Mapping)
-            else {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
-        )
-        options = {kw: values[field] for kw, field in entry.options.get("config_fields", {}).items() if field in values}
-    options.update(kwargs)
     try:
-        loss_fn = entry.factory(num_classes=num_classes, embedding_dim=embedding_dim, **options)
+        loss_fn = entry.factory(num_classes=num_classes, embedding_dim=embedding_dim, **kwargs)
     except (ValueError, TypeError) as exc:  # bad settings: the factory's own message, with the loss's name
         raise LossContractError(f"loss {entry.name!r}: {exc}") from None
     except Exception as exc:

@@ -12,7 +12,7 @@ import numbers
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["check_int", "check_number", "check_in_range", "check_choice", "check_bool"]
+__all__ = ["check_int", "check_number", "check_in_range", "check_choice"]
 
 
 def check_int(name: str, value: Any, minimum: int, hint: str, maximum: int | None = None) -> int:
@@ -62,11 +62,4 @@ def check_choice(name: str, value: Any, choices: Iterable[str], hint: str) -> st
     choices = tuple(choices)
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)} ({hint}); got {value!r}")
-    return value
-
-
-def check_bool(name: str, value: Any, hint: str) -> bool:
-    """``value`` if it is ``True`` or ``False``."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False ({hint}); got {value!r}")
     return value

@@ -238,12 +238,5 @@ def _build_proxygml(num_classes: int, embedding_dim: int, proxies_per_class: int
 register_loss(
     "proxygml",
     _build_proxygml,
-    config_fields={
-        "proxies_per_class": "N",
-        "r": "r",
-        "weight_lambda": "weight_lambda",
-        "positive_mask": "positive_mask",
-        "mask_softmax": "mask_softmax",
-    },
     description="ProxyGML (Zhu et al., NeurIPS 2020): L^s + lambda L^p over a subgraph of k = ceil(r C N) proxies",
 )

@@ -15,13 +15,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .checks import check_choice, check_int, check_number
 
-__all__ = ["Flag", "flag", "setting", "add_flags", "check_fields", "flag_hint"]
+__all__ = [
+    "Flag",
+    "flag",
+    "setting",
+    "add_flags",
+    "check_fields",
+    "flag_hint",
+    "json_object_arg",
+    "pretrained_arg",
+    "samples_arg",
+]
 
 _TAKES_VALUE = object()
 #: argparse ``type`` / ``nargs`` of each annotation used by the settings.
@@ -152,3 +163,38 @@ def add_flags(parser: argparse.ArgumentParser, config_class: type, groups: dict[
                 elif choices is not None:
                     options["choices"] = choices
             groups[spec.official].add_argument(*spec.names, **options)
+
+
+# ---------------------------------------------------------------- argparse types of some settings
+def pretrained_arg(text: str) -> bool | str:
+    """argparse type of ``--pretrained``: true/false words, else a path to weights."""
+    lowered = text.lower()
+    if lowered in ("true", "yes", "1", "imagenet"):
+        return True
+    if lowered in ("false", "no", "0", "none"):
+        return False
+    return text
+
+
+def samples_arg(text: str) -> int | None:
+    """argparse type of a sample count where 0 means every sample (``None``)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0 (0 = every sample)")
+    return value or None
+
+
+def json_object_arg(flag: str, example: str):
+    """argparse type for a JSON object flag; its errors show ``example`` for that flag."""
+
+    def parse(text: str) -> dict:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"not valid JSON ({exc}); e.g. {flag} '{example}'") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"must be a JSON object, e.g. {flag} '{example}'")
+        return value
+
+    parse.__name__ = "JSON object"  # argparse names the type in its message
+    return parse

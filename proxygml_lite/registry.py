@@ -18,8 +18,9 @@ import it: ``python -m proxygml_lite.train --import mymodule --loss mine``.
 trainer rely on, nothing more):
 
 * the factory is called as ``factory(num_classes=C, embedding_dim=d, **kwargs)``
-  (``kwargs``: ``--loss-kwargs``, plus the config fields the entry declares in
-  ``config_fields``) and returns an ``nn.Module``;
+  (``kwargs``: ``--loss-kwargs``; ProxyGML also gets ``N``, ``r``, ``lambda``, ...
+  from the config, see :func:`proxygml_lite.training.setup.loss_arguments`) and
+  returns an ``nn.Module``;
 * ``loss_fn(embeddings, labels) -> scalar tensor``, for L2-normalised
   embeddings ``(B, d)`` and int64 labels ``(B,)`` in ``0..C-1``;
 * every parameter of the module (ProxyGML: the ``C*N`` proxies ``P``) is
@@ -228,7 +229,6 @@ def register_loss(
     name: str,
     factory: Callable[..., Any] | None = None,
     *,
-    config_fields: Mapping[str, str] | None = None,
     description: str = "",
     replace: bool = False,
 ):
@@ -237,18 +237,14 @@ def register_loss(
     Args:
         name: the ``--loss`` / ``TrainConfig.loss`` name.
         factory: called with ``num_classes`` (``C``, found in the data),
-            ``embedding_dim`` (``d``) and the keyword arguments: those of
-            ``config_fields`` taken from the run's config, then ``--loss-kwargs``.
+            ``embedding_dim`` (``d``) and the keyword arguments of ``--loss-kwargs``
+            (ProxyGML alone also takes ``N``, ``r``, ``lambda``, ... from the config:
+            :func:`proxygml_lite.training.setup.loss_arguments`).
             Without it, ``register_loss`` returns a decorator.
-        config_fields: ``{factory keyword: TrainConfig field}`` that the trainer
-            passes on, e.g. ProxyGML's ``{"proxies_per_class": "N", "r": "r",
-            "weight_lambda": "weight_lambda", ...}``. Default: none.
         description: one line for ``--help``.
         replace: allow re-registering ``name``.
     """
-    return LOSSES.register(
-        name, factory, description=description, replace=replace, config_fields=dict(config_fields or {})
-    )
+    return LOSSES.register(name, factory, description=description, replace=replace)
 
 
 def register_dataset(

@@ -18,6 +18,7 @@ place that turns those values into claims:
   n seeds"``;
 * :func:`compare_cells` -- the pairwise comparison table of a study table
   (every pair of cells, or the pairs asked for), Holm-corrected within it;
+  :func:`find_comparison` reads one pair back by its :func:`cell_label`;
 * :func:`new_seed_tolerance` -- how far one more run of a cell may land from
   the cell's mean (a prediction interval), used where a rerun on another
   processor is checked against a committed cell.
@@ -49,6 +50,8 @@ __all__ = [
     "holm",
     "verdict",
     "compare_cells",
+    "cell_label",
+    "find_comparison",
     "new_seed_tolerance",
 ]
 
@@ -214,11 +217,25 @@ def verdict(c: Comparison, *, alpha: float = ALPHA, percent: bool = True, digits
     return f"cannot tell {c.a} and {c.b} apart with {_seeds_phrase(c)} (difference {number(c.difference)}{unit}, {interval})"
 
 
-def _label(by: Sequence[str], key: Any) -> str:
+def cell_label(by: Sequence[str], key: Any) -> str:
+    """How :func:`compare_cells` names a cell: ``"row 8"`` for ``by = ["row"]``, else ``"N=4, r=0.15"``."""
     key = key if isinstance(key, tuple) else (key,)
+    shown = [int(v) if isinstance(v, (float, np.floating)) and float(v).is_integer() else v for v in key]
     if list(by) == ["row"]:
-        return f"row {key[0]}"
-    return ", ".join(f"{name}={value}" for name, value in zip(by, key))
+        return f"row {shown[0]}"
+    return ", ".join(f"{name}={value}" for name, value in zip(by, shown))
+
+
+def find_comparison(comparisons: pd.DataFrame, a: str, b: str) -> pd.Series:
+    """The row of ``comparisons`` (from :func:`compare_cells`) that compares cells ``a`` and ``b`` (either order)."""
+    hit = comparisons[
+        ((comparisons["A"] == a) & (comparisons["B"] == b)) | ((comparisons["A"] == b) & (comparisons["B"] == a))
+    ]
+    if hit.empty:
+        raise ValueError(
+            f"no comparison of {a!r} with {b!r}; the table compares {sorted(set(comparisons['A']) | set(comparisons['B']))}"
+        )
+    return hit.iloc[0]
 
 
 def compare_cells(
@@ -263,7 +280,7 @@ def compare_cells(
     if absent:
         raise ValueError(f"no cell {absent[0]!r} in the table (its cells: {list(groups)})")
     comparisons = [
-        welch(groups[a], groups[b], a=_label(by, a), b=_label(by, b), confidence=confidence) for a, b in pairs
+        welch(groups[a], groups[b], a=cell_label(by, a), b=cell_label(by, b), confidence=confidence) for a, b in pairs
     ]
     corrected = holm([c.p_value for c in comparisons])
     rows = []

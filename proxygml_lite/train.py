@@ -36,7 +36,8 @@ run folder (its ``config.json``), a ``results.json``, or a JSON file holding a
 study row's ``config`` column; flags given explicitly override it. With the
 same ``--threads`` (recorded in the configuration) a CPU run repeats exactly.
 
-Ctrl-C saves a checkpoint and prints the command that resumes the run; a NaN or
+Ctrl-C (SIGINT) or SIGTERM lets the step in progress finish, saves a checkpoint
+and prints the command that resumes the run (exit status 130 / 143); a NaN or
 infinite loss stops the run with a message naming the epoch and step. One
 process writes a run folder: a second training into the same ``--out`` stops
 with one line naming the holder (pid, host, start time); the lock of a process
@@ -47,23 +48,28 @@ the loss contract) gives one ``error:`` line, no traceback.
 The flags are generated from the fields of
 :class:`~proxygml_lite.training.config.TrainConfig` (see
 :mod:`proxygml_lite.options`); ``--import MODULE`` imports your module first,
-so the losses, datasets and backbones it registers are valid choices.
+so the losses, datasets and backbones it registers are valid choices. The
+module is recorded in ``config.json``; ``--config`` and ``--resume`` import it
+again after a line saying so (``--no-imports`` refuses), while merely reading
+a run folder (:mod:`proxygml_lite.lab.run_views`) never imports anything.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import signal
 import sys
 from pathlib import Path
 
 from .fileio import FolderLockedError, WriteError
 from .options import add_flags
 from .registry import import_modules
-from .training.config import TrainConfig, canonical_dataset, load_config
+from .training.config import TrainConfig, canonical_dataset, preset_filled, read_config_json, read_config_values
 from .training.presets import preset
 
-__all__ = ["build_parser", "parse_args", "main"]
+__all__ = ["build_parser", "parse_args", "import_recorded_modules", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         False: p.add_argument_group("proxygml_lite flags"),
     }
     add_flags(p, TrainConfig, groups)  # every flag comes from a TrainConfig field (its metadata)
+    groups[False].add_argument(  # not a setting: whether a saved configuration's modules may be imported
+        "--no-imports",
+        action="store_true",
+        help=(
+            "never import the modules a saved configuration records (--config, --resume): stop with an error "
+            "instead (by default each is imported after a line saying so)"
+        ),
+    )
     groups[False].add_argument(  # not a setting: where the settings come from
         "--config",
         help=(
@@ -101,63 +115,104 @@ def _import_given_modules(argv: list[str] | None) -> None:
     import_modules(known.imports)
 
 
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def import_recorded_modules(values: dict, source, allowed: bool = True) -> None:
+    """Import the modules a saved configuration records in ``imports`` (not imported yet), after saying so.
+
+    Reading a configuration never imports them; re-running it (``--config``,
+    ``--resume``) does, announced in one line on stderr. ``allowed=False``
+    (``--no-imports``) refuses with a ``ValueError`` instead.
+    """
+    modules = values.get("imports") or ()
+    modules = [modules] if isinstance(modules, str) else modules
+    if not isinstance(modules, (list, tuple)) or not all(
+        isinstance(m, str) and _MODULE_NAME.fullmatch(m) for m in modules
+    ):
+        raise ValueError(f"{source}: 'imports' must be a list of module names (e.g. [\"mylosses\"]); got {modules!r}")
+    missing = [module for module in modules if module not in sys.modules]
+    if not missing:
+        return
+    flags = " ".join(f"--import {module}" for module in missing)
+    if not allowed:
+        raise ValueError(
+            f"{source} records {flags}; --no-imports refuses to import it. Read the module first; if you trust it, "
+            f"run without --no-imports (or pass {flags} yourself)"
+        )
+    print(f"importing {', '.join(missing)}, recorded in {source} (--no-imports refuses)", file=sys.stderr, flush=True)
+    import_modules(missing)
+
+
+def _resolved_values(argv: list[str] | None, base: TrainConfig | None) -> dict:
+    """The settings of the command line as a dict, names resolved: preset (or base) first, explicit flags on top."""
+    _import_given_modules(argv)
+    given = vars(build_parser().parse_args(argv))
+    config_path = given.pop("config", None)
+    imports_allowed = not given.pop("no_imports", False)
+    values = base.to_dict() if base is not None else None
+    if config_path is not None:
+        values = read_config_values(config_path)
+        import_recorded_modules(values, config_path, imports_allowed)
+        values = preset_filled(values)  # a partial configuration: the rest from its dataset's preset
+    elif values is None and given.get("resume") and given.get("out"):
+        saved = os.path.join(given["out"], "config.json")
+        if os.path.exists(saved):
+            values = read_config_json(saved)
+            import_recorded_modules(values, saved, imports_allowed)
+    if values is None or ("dataset" in given and canonical_dataset(given["dataset"]) != values["dataset"]):
+        dataset = canonical_dataset(given.get("dataset", "glyphs"))
+        values = {"dataset": dataset, **preset(dataset)}
+    values.update(given)
+    values["dataset"] = canonical_dataset(values["dataset"])  # names are resolved before the config is made
+    return values
+
+
 def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -> TrainConfig:
     """Resolve the command line: preset of ``--dataset`` (or ``base``) first, explicit flags on top.
 
     With ``--config PATH`` the saved configuration (:func:`load_config`) is the
     base instead of the preset. With ``--resume`` and an existing
     ``<out>/config.json`` (and no ``base``), the saved configuration is the
-    base, so ``--resume --out DIR`` alone continues a run.
+    base, so ``--resume --out DIR`` alone continues a run. A ``--dataset``
+    other than the base's starts from that dataset's preset. The modules a
+    saved configuration records in ``imports`` are imported after a line
+    saying so (:func:`import_recorded_modules`); ``--no-imports`` refuses.
     """
-    _import_given_modules(argv)
-    namespace = build_parser().parse_args(argv)
-    given = vars(namespace)
-    config_path = given.pop("config", None)
-    if config_path is not None:
-        base = load_config(config_path)
-    if base is None and given.get("resume") and given.get("out"):
-        saved = os.path.join(given["out"], "config.json")
-        if os.path.exists(saved):
-            base = TrainConfig.from_json(saved)
-    if base is not None and "dataset" not in given:
-        values = base.to_dict()
-    else:
-        dataset = given.get("dataset", base.dataset if base is not None else "glyphs")
-        values = {"dataset": canonical_dataset(dataset), **preset(dataset)}
-        if base is not None and canonical_dataset(dataset) == base.dataset:
-            values = base.to_dict()
-    values.update(given)
-    if "dataset" in values:
-        values["dataset"] = canonical_dataset(values["dataset"])
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(_resolved_values(argv, base))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (130 after Ctrl-C, 1 after a non-finite loss or a failed
-    write, 2 for bad settings or a run folder in use).
+    """Command-line entry point; returns the exit status (130 after Ctrl-C, 143 after SIGTERM, 1 after a
+    non-finite loss or a failed write, 2 for bad settings or a run folder in use).
 
     The one place where the known errors become one line on stderr, without a traceback.
     """
     try:
-        config = parse_args(argv)
-    except ValueError as exc:
+        values = _resolved_values(argv, None)
+    except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # torch: imported once the command line is parsed, so that --help starts fast
-    from .training.run_folder import default_run_dir
+    from .training.run_folder import new_run_dir
     from .training.step import NonFiniteLossError
     from .training.trainer import train
 
-    if not config.out:  # name the run folder here, so it can be printed (the trainer never changes the config)
-        config = config.replace(out=str(default_run_dir(config)))
+    try:
+        # name the run folder before the config is made, so it can be printed: the config is checked once
+        values["out"] = values.get("out") or str(new_run_dir(values["dataset"], values.get("loss", "proxygml")))
+        config = TrainConfig.from_dict(values)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         metrics = train(config)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (StopRequested), or raised by code
         if not (config.out and (Path(config.out) / "checkpoint.pt").exists()):
             print(
                 "\nInterrupted before the first checkpoint: nothing to resume, run the command again.", file=sys.stderr
             )
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

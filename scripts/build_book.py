@@ -24,6 +24,24 @@ Offline means: nothing is loaded from the network.
   text (and is reported), so no link of the site is broken. Images referenced
   from Markdown (``../figures/x.png``) are copied into ``_images/``.
 
+Safe to build from notebooks that others edited:
+
+* Only files inside the course are copied: the notebooks folder and the
+  ``figures/`` beside it, after resolving ``..`` and symbolic links. Any other
+  image reference (``../../secret.txt``, ``/etc/hostname``, a link that leaves
+  those folders) is refused: one ``refused:`` line names it, the image is left
+  out of its page, and the build goes on. A page (``NN_*.ipynb``, ``README.md``,
+  ``GLOSSARY.md``) that is a link to a file outside the notebooks folder is
+  refused the same way.
+* Every cell of every page (Markdown, code, outputs, the drawn widgets) passes
+  through an allow-list HTML sanitiser (``nh3``, the Ammonia library): no
+  ``<script>``, no event handler (``onerror=``), no ``javascript:`` URL
+  survives; MathJax's ``$...$`` and ``\\(...\\)``, images, tables,
+  ``<details>``/``<summary>`` and the widget markup below do. Every attribute the
+  builder writes itself is escaped.
+* Bad input (``--out`` on a file, a page that is not a notebook) stops the
+  build with one line naming it; nothing is half-written.
+
 Usage::
 
     python scripts/build_book.py                 # -> build/book/index.html
@@ -48,7 +66,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import nh3
 from jinja2 import DictLoader
+from markupsafe import Markup
 from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +106,9 @@ MathJax.Hub.Queue(function () { document.documentElement.setAttribute("data-math
 </script>
 <script src="{{ resources.book_static }}mathjax/MathJax.js?config={{ resources.mathjax_config }}"></script>
 {%- endblock html_head_js_mathjax -%}
+{%- block any_cell scoped -%}
+{{ super() | book_sanitise }}
+{%- endblock any_cell -%}
 {%- block html_head_css -%}
 <style type="text/css">{{ resources.book_css }}</style>
 {%- endblock html_head_css -%}
@@ -120,6 +143,11 @@ span.book-offsite { border-bottom: 1px dotted #8c959f; }
 /* Column widths from the typeset content (JupyterLab fixes them from the first row, before MathJax runs). */
 .jp-RenderedMarkdown table { table-layout: auto; }
 .jp-RenderedMarkdown td { vertical-align: top; }
+/* pandas' own table style (its <style scoped> is dropped by the sanitiser, like every <style> in a cell). */
+.dataframe tbody tr th:only-of-type { vertical-align: middle; }
+.dataframe tbody tr th { vertical-align: top; }
+.dataframe thead th { text-align: right; }
+span.book-refused { color: #57606a; font-style: italic; }
 /* The hidden MathML for screen readers would ask for MathJax's TeX web fonts, which the bundle does not ship. */
 .MJX_Assistive_MathML, .MJX_Assistive_MathML * { font-family: serif !important; }
 """
@@ -137,11 +165,97 @@ class Page:
 
 @dataclass
 class BuildReport:
-    """What a build made: the pages in order, and the warnings (unlinked links, missing images)."""
+    """What a build made: the pages in order, the warnings (unlinked links, missing images) and what it refused
+    (files outside the course), one line each."""
 
     out: Path
     pages: list[Page]
     warnings: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------- sanitising
+
+# What a cell's HTML may hold after `sanitise`: nh3's default allow-list (text, headings, lists, tables, images,
+# links, details/summary), plus the markup of nbconvert's lab template and of the drawn widgets (`_widget_html`).
+SAFE_TAGS = nh3.ALLOWED_TAGS | {"input", "label", "output", "main", "section"}
+SAFE_ATTRIBUTES = {
+    **{tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()},
+    "*": {"class", "id", "title", "lang", "dir", "role", "style", "tabindex"},
+    "img": nh3.ALLOWED_ATTRIBUTES["img"] | {"title"},
+    "table": nh3.ALLOWED_ATTRIBUTES["table"] | {"border"},
+    "details": {"open"},
+    "input": {"min", "max", "step", "value", "checked"},
+}
+SAFE_ATTRIBUTE_VALUES = {"input": {"type": {"range", "checkbox"}}}
+FORCED_ATTRIBUTES = {"input": {"disabled": "disabled"}}  # without a kernel no control does anything
+SAFE_URL_SCHEMES = {"http", "https", "mailto", "data"}  # data: only for images (`_safe_attribute`)
+SAFE_STYLE_PROPERTIES = {  # none of them can load a URL
+    "text-align",
+    "vertical-align",
+    "white-space",
+    "color",
+    "background-color",
+    "font-weight",
+    "font-style",
+    "font-size",
+    "width",
+    "min-width",
+    "max-width",
+    "height",
+    "padding",
+    "margin",
+    "border",
+}
+INLINE_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml)[;,]", re.I)
+
+
+def _safe_attribute(tag: str, attribute: str, value: str) -> str | None:
+    """nh3's attribute filter: ``data:`` URLs only as image sources; no id that could shadow MathJax's globals."""
+    if attribute in {"href", "src", "cite"} and value.strip().lower().startswith("data:"):
+        return value if tag == "img" and attribute == "src" and INLINE_IMAGE.match(value.strip()) else None
+    if attribute == "id" and value.lower().startswith("mathjax"):
+        return None
+    return value
+
+
+def sanitise(fragment: str) -> Markup:
+    """``fragment`` (one cell's HTML) with everything outside the allow-list above removed.
+
+    ``<script>`` and ``<style>`` go with their content; event handlers
+    (``onerror=``), ``javascript:`` and other schemes, ``data:`` outside images,
+    forms and frames go; text, and so the TeX that MathJax typesets, stays.
+    """
+    return Markup(  # already HTML: the template must not escape it again
+        nh3.clean(
+            str(fragment),
+            tags=SAFE_TAGS,
+            clean_content_tags={"script", "style"},
+            attributes={tag: names - set(SAFE_ATTRIBUTE_VALUES.get(tag, {})) for tag, names in SAFE_ATTRIBUTES.items()},
+            attribute_filter=_safe_attribute,
+            generic_attribute_prefixes={"data-", "aria-"},
+            tag_attribute_values=SAFE_ATTRIBUTE_VALUES,
+            set_tag_attribute_values=FORCED_ATTRIBUTES,
+            url_schemes=SAFE_URL_SCHEMES,
+            filter_style_properties=SAFE_STYLE_PROPERTIES,
+        )
+    )
+
+
+def _attribute(value) -> str:
+    """A value for an attribute the builder writes: escaped, quotes included."""
+    return html.escape(str(value), quote=True)
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    """Whether ``path``, with ``..`` and symbolic links resolved, lies in one of ``folders``."""
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(folder.resolve()) for folder in folders)
+
+
+def course_folders(notebooks: Path) -> list[Path]:
+    """The folders whose files the site may copy: the notebooks folder and the ``figures/`` beside it."""
+    return [Path(notebooks), Path(notebooks).parent / "figures"]
 
 
 # ------------------------------------------------------------------------------------------ pages
@@ -156,7 +270,12 @@ def _first_heading(markdown: str) -> str | None:
 
 
 def _notebook_title(path: Path) -> str:
-    notebook = nbformat.read(path, as_version=4)
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except Exception as exc:  # its text is not repeated: it may be any file
+        raise SystemExit(
+            f"error: {path} is not a readable notebook ({type(exc).__name__}); fix it, or remove it from the course"
+        ) from None
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             heading = _first_heading(cell.source)
@@ -165,16 +284,28 @@ def _notebook_title(path: Path) -> str:
     return path.stem.replace("_", " ")
 
 
-def collect_pages(notebooks: Path = NOTEBOOKS) -> list[Page]:
-    """The pages of the site, in reading order: contents, notebooks ``NN_*``, glossary."""
+def collect_pages(notebooks: Path = NOTEBOOKS, refused: list[str] | None = None) -> list[Page]:
+    """The pages of the site, in reading order: contents, notebooks ``NN_*``, glossary.
+
+    A page that is a link to a file outside ``notebooks`` is left out, with a line in ``refused``.
+    """
+    refused = [] if refused is None else refused
+
+    def in_course(path: Path) -> bool:
+        if _inside(path, [notebooks]):
+            return True
+        refused.append(f"{path.name}: a link to a file outside {notebooks.name}/; not part of the site")
+        return False
+
     pages = []
     contents = notebooks / "README.md"
-    if contents.exists():
+    if contents.exists() and in_course(contents):
         pages.append(Page(contents, "index.html", _first_heading(contents.read_text()) or "Contents", "markdown"))
     for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
-        pages.append(Page(path, f"{path.stem}.html", _notebook_title(path), "notebook"))
+        if in_course(path):
+            pages.append(Page(path, f"{path.stem}.html", _notebook_title(path), "notebook"))
     glossary = notebooks / "GLOSSARY.md"
-    if glossary.exists():
+    if glossary.exists() and in_course(glossary):
         pages.append(Page(glossary, "GLOSSARY.html", _first_heading(glossary.read_text()) or "Glossary", "markdown"))
     if not any(page.kind == "notebook" for page in pages):
         raise SystemExit(f"no notebooks NN_*.ipynb in {notebooks}: nothing to build")
@@ -192,7 +323,7 @@ def _navigation(pages: list[Page], index: int) -> str:
     def link(page: Page, label: str, before: str = "", after: str = "") -> str:
         text = html.escape(label)
         label = f'{before}<span class="book-label">{text}</span>{after}' if before or after else text
-        return f'<a href="{page.name}" title="{html.escape(_plain(page.title))}">{label}</a>'
+        return f'<a href="{_attribute(page.name)}" title="{_attribute(_plain(page.title))}">{label}</a>'
 
     def title(page: Page) -> str:
         return "Contents" if page.name == "index.html" else page.title
@@ -258,18 +389,20 @@ def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
 def _range(description: str, low, high, step, value, shown) -> str:
     """A disabled slider at its saved position, with its value written beside it."""
     attributes = " ".join(
-        f'{key}="{number}"' for key, number in (("min", low), ("max", high), ("step", step)) if number is not None
+        f'{key}="{_attribute(number)}"'
+        for key, number in (("min", low), ("max", high), ("step", step))
+        if number is not None
     )
     return (
-        f'<label class="book-widget-control">{description} '
-        f'<input type="range" disabled {attributes} value="{value}"> <output>{html.escape(str(shown))}</output></label>'
+        f'<label class="book-widget-control">{description} <input type="range" disabled {attributes} '
+        f'value="{_attribute(value)}"> <output>{html.escape(str(shown))}</output></label>'
     )
 
 
 def _output_html(output: dict) -> str:
     data = output.get("data", {})
     if "image/png" in data:
-        return f'<img alt="figure" src="data:image/png;base64,{"".join(data["image/png"]).strip()}">'
+        return f'<img alt="figure" src="data:image/png;base64,{_attribute("".join(data["image/png"]).strip())}">'
     if "image/svg+xml" in data:
         return "".join(data["image/svg+xml"])
     if "text/html" in data:
@@ -318,7 +451,7 @@ def _add_heading_slugs(page_html: str) -> str:
         slug = _github_slug(re.sub(r'<a class="anchor-link".*?</a>', "", inner))
         if not slug or f'id="{slug}"' in attributes:
             return match.group(0)
-        return f'<h{level}{attributes}><span id="{slug}"></span>{inner}</h{level}>'
+        return f'<h{level}{attributes}><span id="{_attribute(slug)}"></span>{inner}</h{level}>'
 
     return re.sub(r"<h([1-6])([^>]*)>(.*?)</h\1>", add, page_html, flags=re.S)
 
@@ -342,32 +475,44 @@ def _rewrite_links(page_html: str, page: Page, targets: dict[Path, str], warning
             target = target.with_suffix(".ipynb")
         if target in targets:
             new_href = targets[target] + (f"#{fragment}" if fragment else "")
-            new_attribute = 'href="' + html.escape(new_href) + '"'
+            new_attribute = f'href="{_attribute(new_href)}"'
             return f"<a{attributes.replace(href_match.group(0), new_attribute)}>{text}</a>"
         warnings.append(f"{page.source.name}: link to {href} left as text (not a page of this site)")
-        return f'<span class="book-offsite" title="{html.escape(href)} (not part of this site)">{text}</span>'
+        return f'<span class="book-offsite" title="{_attribute(href)} (not part of this site)">{text}</span>'
 
     return re.sub(r"<a\b([^>]*)>(.*?)</a>", rewrite, page_html, flags=re.S)
 
 
-def _copy_images(page_html: str, page: Page, out: Path, warnings: list[str]) -> str:
-    """Copy images that Markdown references by a relative path into ``_images/``, and point at the copy."""
+def _copy_images(page_html: str, page: Page, out: Path, course: list[Path], report: BuildReport) -> str:
+    """Copy the images a page references by a relative path into ``_images/``, and point at the copy.
+
+    Only files inside ``course`` (:func:`course_folders`) are copied; any other
+    reference is refused (a line in ``report.refused``) and its image is left
+    out of the page, its alternative text shown instead.
+    """
+    base = course[0].parent
 
     def rewrite(match: re.Match) -> str:
-        src = html.unescape(match.group(2))
+        tag, src = match.group(0), html.unescape(match.group(1))
         if src.startswith("data:") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", src):
-            return match.group(0)
-        source = (page.source.parent / src.split("#")[0].split("?")[0]).resolve()
+            return tag
+        source = page.source.parent / src.split("#")[0].split("?")[0]
+        if not _inside(source, course):
+            report.refused.append(
+                f"{page.source.name}: image {src} is outside {' and '.join(f'{c.name}/' for c in course)}; not copied"
+            )
+            alt = re.search(r'\balt="([^"]*)"', tag)
+            return f'<span class="book-refused">[{alt.group(1) if alt else "image"}: not part of the course]</span>'
+        source = source.resolve()
         if not source.is_file():
-            warnings.append(f"{page.source.name}: image {src} not found")
-            return match.group(0)
-        relative = source.relative_to(ROOT) if source.is_relative_to(ROOT) else Path(source.name)
-        copied = "_images/" + "__".join(relative.parts)
+            report.warnings.append(f"{page.source.name}: image {src} not found")
+            return tag
+        copied = "_images/" + "__".join(source.relative_to(base.resolve()).parts)
         (out / "_images").mkdir(exist_ok=True)
         shutil.copyfile(source, out / copied)
-        return f'{match.group(1)}"{copied}"'
+        return re.sub(r'\bsrc="[^"]*"', lambda _: f'src="{_attribute(copied)}"', tag, count=1)
 
-    return re.sub(r'(<img\b[^>]*?\bsrc=)"([^"]*)"', rewrite, page_html)
+    return re.sub(r'<img\b[^>]*?\bsrc="([^"]*)"[^>]*>', rewrite, page_html)
 
 
 # ------------------------------------------------------------------------------------------ build
@@ -405,16 +550,23 @@ def _page_notebook(page: Page, warnings: list[str]) -> nbformat.NotebookNode:
 def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = False) -> BuildReport:
     """Build the site into ``out`` (replaced as a whole at the end); return what was built."""
     out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise SystemExit(
+            f"error: --out {out} is a file, not a folder; pass a new or empty folder (default: build/book)"
+        )
     if out.exists() and any(out.iterdir()) and not (out / "_static" / "mathjax" / "MathJax.js").is_file():
         raise SystemExit(
             f"refusing to replace {out}: it is not empty and not a site built by this script; "
             "pass --out a new or empty folder (default: build/book)"
         )
-    pages = collect_pages(Path(notebooks).resolve())
+    notebooks = Path(notebooks).resolve()
+    refused: list[str] = []
+    pages = collect_pages(notebooks, refused)
     mathjax = mathjax_folder()
     staging = make_temp_dir(makedirs(out.parent), prefix=f".{out.name}-")
-    report = BuildReport(out=out, pages=pages)
-    for source in sorted(Path(notebooks).resolve().glob("[0-9][0-9]_*.py")):
+    report = BuildReport(out=out, pages=pages, refused=refused)
+    course = course_folders(notebooks)
+    for source in sorted(notebooks.glob("[0-9][0-9]_*.py")):
         if not source.with_suffix(".ipynb").exists():
             report.warnings.append(
                 f"{source.name} has no executed .ipynb yet, so it is not in the site "
@@ -425,6 +577,7 @@ def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = Fa
         exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"book.html.j2": TEMPLATE})])
         exporter.template_file = "book.html.j2"
         exporter.exclude_anchor_links = False
+        exporter.register_filter("book_sanitise", sanitise)  # every cell, in the template's `any_cell`
         targets = {page.source: page.name for page in pages}
         targets.update({page.source.with_suffix(".ipynb"): page.name for page in pages if page.kind == "notebook"})
         for index, page in enumerate(pages):
@@ -440,7 +593,7 @@ def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = Fa
             body, _ = exporter.from_notebook_node(_page_notebook(page, report.warnings), resources=resources)
             body = _add_heading_slugs(body)
             body = _rewrite_links(body, page, targets, report.warnings)
-            body = _copy_images(body, page, staging, report.warnings)
+            body = _copy_images(body, page, staging, course, report)
             (staging / page.name).write_text(body, encoding="utf-8")
             if not quiet:
                 print(f"  {page.name:45s} {page.title}")
@@ -460,9 +613,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="the notebooks folder (default: notebooks)")
     args = parser.parse_args(argv)
     print(f"Building the course site from {args.notebooks} ...")
-    report = build(args.out, args.notebooks)
+    try:
+        report = build(args.out, args.notebooks)
+    except OSError as exc:  # e.g. --out under a file, or a folder without write permission
+        raise SystemExit(f"error: {exc.strerror or exc}: {exc.filename}; pass another --out") from None
     for warning in report.warnings:
         print(f"  note: {warning}")
+    for refusal in report.refused:
+        print(f"  refused: {refusal}")
     print(f"{len(report.pages)} pages -> {report.out / 'index.html'} (open it in a browser; it works offline)")
     return 0
 

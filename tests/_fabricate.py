@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from proxygml_lite.data.prepare import SPECS
-from proxygml_lite.miniature_data import _SOP_SUPER as SOP_SUPER  # one list of the SOP super-categories
+from proxygml_lite.lab.miniature_data import _SOP_SUPER as SOP_SUPER  # one list of the SOP super-categories
 
 
 def jpeg_bytes(seed: int, size: int = 8) -> bytes:

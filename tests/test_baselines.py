@@ -34,8 +34,7 @@ def test_every_loss_builds_and_backpropagates_into_its_parameters(name):
         assert isinstance(loss_fn, ProxyGMLLoss) and loss_fn.proxies_per_class == 12
         assert loss_fn.loss_s > 0
     else:
-        assert isinstance(loss_fn, MetricLossAdapter) and torch.isnan(loss_fn.loss_p)
-        assert loss_fn.loss_s == value.detach()
+        assert isinstance(loss_fn, MetricLossAdapter)
         assert type(loss_fn.loss).__name__ == BASELINE_DEFAULTS[name][0]
 
 

@@ -165,3 +165,71 @@ def test_optimizer_has_model_and_proxy_groups_like_the_official_code():
     assert [g["lr"] for g in opt.param_groups] == [1e-4, 0.03]
     assert all(g["eps"] == 0.01 and g["weight_decay"] == 1e-4 for g in opt.param_groups)
     assert opt.param_groups[1]["params"][0] is loss.proxies
+
+
+# --------------------------------------------------------------------------- one frozen config, checked once
+def test_the_config_is_frozen_and_changed_only_through_dataclasses_replace():
+    import dataclasses
+
+    cfg = config_from_preset("glyphs")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3
+    changed = dataclasses.replace(cfg, epochs=3)
+    assert (cfg.epochs, changed.epochs) == (6, 3)
+    with pytest.raises(ValueError, match="epochs must be"):
+        dataclasses.replace(cfg, epochs=0)  # a changed copy is checked as it is made
+
+
+def test_names_are_resolved_before_the_config_is_made_and_checking_changes_nothing():
+    assert config_from_preset("sop").dataset == "online_products"
+    assert parse_args(["--dataset", "sop"]).dataset == "online_products"
+    with pytest.raises(ValueError, match="'sop' is another name of 'online_products'"):
+        TrainConfig(dataset="sop")
+    cfg = config_from_preset("glyphs", epoch_to_test=[3, 6])
+    before = cfg.to_dict()
+    cfg.validate()
+    assert cfg.to_dict() == before and cfg.epoch_to_test == (3, 6)
+
+
+def test_a_command_line_run_checks_its_config_once(tmp_path, monkeypatch):
+    from proxygml_lite import train as cli
+
+    checked = []
+    original = TrainConfig.validate
+    monkeypatch.setattr(TrainConfig, "validate", lambda self: (checked.append(self), original(self))[1])
+    from proxygml_lite.training import trainer
+
+    monkeypatch.setattr(trainer, "train", lambda config: {"R@1": 0.5})  # the trainer never makes a config of its own
+    assert cli.main(["--dataset", "glyphs", "--epochs", "1", "--quiet"]) == 0
+    assert len(checked) == 1 and checked[0].out  # the run folder was named before the config was made
+    row = tmp_path / "row.json"
+    row.write_text(json.dumps({"dataset": "glyphs", "epochs": 1}))
+    checked.clear()
+    assert cli.main(["--config", str(row), "--quiet", "--out", str(tmp_path / "again")]) == 0
+    assert len(checked) == 1
+
+
+def test_a_partial_config_takes_the_missing_fields_from_its_datasets_preset(tmp_path):
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({"dataset": "glyphs", "epochs": 1}))
+    cfg = parse_args(["--config", str(partial)])
+    assert cfg == config_from_preset("glyphs", epochs=1)
+    assert (cfg.backbone, cfg.dim, cfg.pretrained) == ("smallcnn", 64, None)  # not BN-Inception, d = 512
+    sop = tmp_path / "sop.json"
+    sop.write_text(json.dumps({"dataset": "sop"}))
+    assert parse_args(["--config", str(sop), "--N", "2"]) == config_from_preset("online_products", N=2)
+
+
+def test_n_reaches_proxygml_as_proxies_per_class_through_one_mapping():
+    from proxygml_lite.training.setup import loss_arguments
+
+    cfg = config_from_preset("glyphs", N=3, r=0.2, weight_lambda=0.1, mask_softmax=False, loss_kwargs={"scale": 5})
+    assert loss_arguments(cfg) == {
+        "proxies_per_class": 3,
+        "r": 0.2,
+        "weight_lambda": 0.1,
+        "positive_mask": True,
+        "mask_softmax": False,
+        "scale": 5,
+    }
+    assert loss_arguments(config_from_preset("glyphs", loss="proxyanchor", N=3)) == {}

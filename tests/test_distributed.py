@@ -147,9 +147,30 @@ def test_torchrun_with_two_gloo_processes_matches_one_process(tmp_path):
         for key in ("loss", "loss_s", "loss_p"):
             if a[key]:
                 assert float(b[key]) == pytest.approx(float(a[key]), abs=1e-5), key
-    s = torch.load(single_dir / "checkpoint.pt", weights_only=False)
-    d = torch.load(ddp_dir / "checkpoint.pt", weights_only=False)
+    s = torch.load(single_dir / "checkpoint.pt", weights_only=True)
+    d = torch.load(ddp_dir / "checkpoint.pt", weights_only=True)
     for name, tensor in s["model"].items():
         assert torch.allclose(tensor.float(), d["model"][name].float(), atol=1e-5), name
     assert torch.allclose(s["loss"]["proxies"], d["loss"]["proxies"], atol=1e-5)
     assert not list(ddp_dir.glob(".*.tmp"))
+
+
+def test_torchrun_into_a_run_folder_in_use_stops_every_rank_with_one_line(tmp_path):
+    """Rank 0 cannot take the folder's lock: the other rank must stop too (not wait for rank 0 forever)."""
+    from proxygml_lite.fileio import exclusive_lock
+
+    make_split(tmp_path / "data" / "train", {c: 4 for c in range(4)}, seed=1)
+    make_split(tmp_path / "data" / "test", {4: 4, 5: 4}, seed=2)
+    out = tmp_path / "busy"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+               "proxygml_lite.train", "--", "--dataset", "folder", "--data", str(tmp_path / "data"), "--backbone",
+               "smallcnn", "--dim", "8", "--epochs", "1", "--image-size", "16", "-j", "0", "--device", "cpu",
+               "--quiet", "--out", str(out)]  # fmt: skip
+    with exclusive_lock(out, "test"):
+        done = subprocess.run(
+            command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=180
+        )
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 2 and all(f"pid {os.getpid()} on host" in line for line in lines), done.stderr[-3000:]
+    assert "proxygml_lite/training" not in done.stderr  # no traceback of ours (torchrun reports the exit itself)

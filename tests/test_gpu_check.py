@@ -34,7 +34,7 @@ def quick_report(tmp_path_factory):
         [sys.executable, str(SCRIPT), "--quick", "--out", str(out), "--data", str(data)],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=2400,
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -2,9 +2,9 @@
 
 import pytest
 
-from proxygml_lite import miniature_data
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data.prepare import SPECS
+from proxygml_lite.lab import miniature_data
 from proxygml_lite.training.presets import config_from_preset
 from proxygml_lite.training.trainer import train
 

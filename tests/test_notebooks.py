@@ -79,7 +79,7 @@ def test_notebook_structure(name):
     # ruff's import sorting writes "save_figure, setup"; either order is the setup cell
     assert re.fullmatch(
         r"from proxygml_lite\.teaching\.notebook import (setup, save_figure|save_figure, setup)\n\ncfg = setup\(seed=0\)",
-        code[0].strip(),
+        code[1].strip(),  # code[0] is the install cell (tests/test_notebook_header.py)
     )
     assert any("## Summary" in m for m in markdown)
     exercises = next(m for m in markdown if m.startswith("## Exercises"))
@@ -149,7 +149,7 @@ def test_committed_notebook_has_outputs_of_a_full_run(name):
     assert all(cell.execution_count is not None for cell in code_cells), "not executed: run `make notebooks`"
     outputs = [output for cell in code_cells for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    setup_text = "".join(o.get("text", "") for o in code_cells[0].outputs)
+    setup_text = "".join(o.get("text", "") for o in code_cells[1].outputs)  # after the install cell
     assert "mode=full" in setup_text, "outputs come from a smoke run; run `make notebooks` (full mode)"
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 3
@@ -175,7 +175,7 @@ def test_notebook_runs_in_smoke_mode(name, tmp_path):
         script.execute(nb, smoke=True, figures_dir=tmp_path, cwd=NOTEBOOK_DIR, timeout=300)
     except CellExecutionError as error:
         pytest.fail(f"{name} failed in smoke mode:\n{error}", pytrace=False)
-    assert "mode=smoke" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert "mode=smoke" in "".join(o.get("text", "") for o in nb.cells[2].outputs)  # setup, after the install cell
     saved = sorted(p.name for p in tmp_path.glob("*.png"))
     expected = re.findall(r'save_figure\(fig, "([^"]+)"\)', "\n".join(_sources(nb, "code")))
     assert saved == sorted(f"{stem}.png" for stem in expected)
@@ -248,7 +248,7 @@ def test_smoke_mode_never_sends_figures_to_the_repository():
 def test_installed_from_a_wheel_figures_go_beside_the_notebook(monkeypatch, tmp_path):
     from proxygml_lite.teaching import notebook
 
-    monkeypatch.setattr(notebook, "_repository_root", lambda: None)  # no checkout around the package
+    monkeypatch.setattr(notebook, "checkout_root", lambda: None)  # no checkout around the package
     monkeypatch.chdir(tmp_path)
     assert notebook.figures_dir({}) == tmp_path / "figures"
     site = Path(notebook.__file__).resolve().parents[1]
@@ -380,7 +380,9 @@ def test_experiment_notebook_structure(name):
     assert re.search(r"about \d+ min$", first), "the header ends with an estimated time"
     assert all((NOTEBOOK_DIR / t).exists() or t == "GLOSSARY.md" for t in targets), targets
     assert "Learning goals" in markdown[0] and "Prerequisites" in markdown[0]
-    setup_cell = code[0].strip().replace("import save_figure, setup", "import setup, save_figure")  # ruff's order
+    setup_cell = (
+        code[1].strip().replace("import save_figure, setup", "import setup, save_figure")
+    )  # code[0]: install cell
     assert setup_cell == "from proxygml_lite.teaching.notebook import setup, save_figure\n\ncfg = setup(seed=0)"
     assert any("## Summary" in m for m in markdown)
     exercises = next(m for m in markdown if m.startswith("## Exercises"))

@@ -9,8 +9,8 @@ from proxygml_lite.train import build_parser, parse_args
 from proxygml_lite.training.config import TrainConfig
 from proxygml_lite.training.presets import config_from_preset
 
-#: flags that are not settings: --config names a saved configuration to start from
-NOT_SETTINGS = {"help", "config"}
+#: flags that are not settings: --config names a saved configuration to start from, --no-imports refuses its imports
+NOT_SETTINGS = {"help", "config", "no_imports"}
 
 
 def _flag_actions():

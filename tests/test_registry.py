@@ -107,7 +107,7 @@ def test_a_registered_loss_trains_through_train_with_its_terms_and_the_proxy_lr(
     for r in rows:  # its own terms are columns; ProxyGML's L^s / L^p are left empty (nan)
         assert float(r["ce"]) == pytest.approx(float(r["loss"]), rel=1e-5)
         assert r["mean_logit"] != "" and r["loss_s"] == "nan"
-    saved = torch.load(out / "checkpoint.pt", weights_only=False)
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)
     assert saved["loss"]["proxies"].shape == (saved["num_classes"], 8)
     assert json.loads((out / "config.json").read_text())["loss_kwargs"] == {"scale": 5.0}
 

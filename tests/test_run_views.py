@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from _fabricate import make_tiny_folder_dataset  # noqa: E402
 
-from proxygml_lite import diagnostics, run_views, umap_views  # noqa: E402
+from proxygml_lite.lab import diagnostics, run_views, umap_views  # noqa: E402
 from proxygml_lite.training.presets import config_from_preset  # noqa: E402
 from proxygml_lite.training.trainer import train  # noqa: E402
 

@@ -83,7 +83,8 @@ def test_config_reruns_a_run_folder_exactly_and_flags_override(data_root, tmp_pa
 
 
 def test_config_errors_name_the_problem(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such file"):
+    # a ValueError, so that the command line reports it in one line (issue 16), naming the file and the fix
+    with pytest.raises(ValueError, match="missing.json: no such file; pass a run folder"):
         load_config(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text('{"epochs": 3}')

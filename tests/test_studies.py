@@ -74,7 +74,7 @@ def test_parameter_study_resumes_after_an_interruption(base, tmp_path, counting)
     assert not (out / "N2_r0.5" / "results.json").exists()
     import torch
 
-    assert torch.load(out / "N2_r0.5" / "checkpoint.pt", weights_only=False)["step"] == 1  # interrupted cell
+    assert torch.load(out / "N2_r0.5" / "checkpoint.pt", weights_only=True)["step"] == 1  # interrupted cell
 
     second = counting()
     table = studies.run_parameter_study(base, N_values=[1, 2], r_values=[0.5], out_dir=out)
@@ -158,6 +158,7 @@ def glyph_root(tmp_path_factory):
     return tmp_path_factory.mktemp("glyph-data")
 
 
+@pytest.mark.slow  # trains two glyph cells: minutes on the shared 2-core machine
 def test_ablation_runs_end_to_end_on_glyphs_and_sits_beside_the_paper(glyph_root, tmp_path, capsys):
     out = tmp_path / "ablation"
     argv = ["--preset", "glyphs", "--studies", "ablation", "--rows", "1", "8", "--seeds", "0", "--workers", "1"]
@@ -180,7 +181,8 @@ def test_ablation_runs_end_to_end_on_glyphs_and_sits_beside_the_paper(glyph_root
     assert json.loads((row8 / "results.json").read_text()) == results
 
 
-def test_parameter_study_runs_end_to_end_on_glyphs(glyph_root, tmp_path):
+@pytest.mark.slow  # trains two glyph cells: minutes on the shared 2-core machine
+def test_the_grid_study_end_to_end_on_glyphs(glyph_root, tmp_path):
     out = tmp_path / "grid"
     argv = ["--preset", "glyphs", "--studies", "grid", "--N-values", "1", "3", "--r-values", "0.05", "--seeds", "0"]
     argv += ["--results", str(out), "--runs", str(out / "runs"), "--no-progress", "--data", str(glyph_root)]

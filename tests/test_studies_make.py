@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from _fabricate import make_tiny_folder_dataset
 
-from proxygml_lite import study_tables
 from proxygml_lite.fileio import FolderLockedError
+from proxygml_lite.lab import experiments, study_tables
 from proxygml_lite.studies import efficiency, make_studies
 from proxygml_lite.studies.__main__ import main
 from proxygml_lite.studies.cells import cell_id, run_cell, study_cells
@@ -184,16 +184,26 @@ def test_list_names_every_cell_and_a_bad_cell_is_one_line(data_root, tmp_path, c
 
 
 def test_an_installed_package_never_writes_into_its_installation(tmp_path, monkeypatch):
-    """Issue 16 item 10: without a checkout around the package, tables live in the working directory."""
+    """Issue 16 item 10: without a checkout around the package, new tables go to the working directory.
+
+    The committed tables are read from the wheel's package data (committed_results_dir), never written there.
+    """
     site = tmp_path / "site-packages"
     monkeypatch.setattr(study_tables, "_PACKAGE_DIR", site / "proxygml_lite")
+    monkeypatch.setattr(study_tables, "checkout_root", lambda: None)
+    monkeypatch.setattr(experiments, "checkout_root", lambda: None)
     monkeypatch.delenv("PROXYGML_RESULTS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     assert study_tables.results_dir("glyphs_hard") == tmp_path / "results" / "glyphs_hard"
+    committed = site / "proxygml_lite" / "results" / "glyphs_hard"
+    assert study_tables.committed_results_dir("glyphs_hard") == committed
     with pytest.raises(FileNotFoundError) as missing:
         study_tables.read_study_table("ablation")
     assert "python -m proxygml_lite.studies" in str(missing.value) and "make studies" not in str(missing.value)
-    assert str(tmp_path / "results" / "glyphs_hard" / "ablation.csv") in str(missing.value)
+    assert "site-packages/proxygml_lite/results/glyphs_hard/ablation.csv" in str(missing.value)  # shown from the cwd
+    with pytest.raises(ValueError, match="inside the installed package"):
+        make_studies(studies=("efficiency",), results=committed, progress=False)
+    assert not committed.exists()
     with pytest.raises(ValueError, match="inside the installed package"):
         make_studies(studies=("efficiency",), results=site / "results", progress=False)
     assert not (site / "results").exists()

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from proxygml_lite import study_tables, study_views  # noqa: E402
+from proxygml_lite.lab import study_tables, study_views  # noqa: E402
 
 
 def _grid(seeds=(0, 1, 2), C=10):
@@ -67,12 +67,24 @@ def test_summarize_seeds_gives_mean_sample_std_and_seeds():
         study_tables.summarize_seeds(_grid().drop(columns="seed"), by=["N", "r"])
 
 
-def test_beyond_spread_and_formatting():
-    assert study_tables.beyond_spread(0.6, 0.01, 0.5, 0.02)
-    assert not study_tables.beyond_spread(0.6, 0.05, 0.55, 0.01)
-    assert not study_tables.beyond_spread(0.9, float("nan"), 0.1, 0.0)
+def test_formatting():
     assert study_tables.format_mean_std(0.6123, 0.0081) == "61.2 ± 0.8"
     assert study_tables.format_mean_std(0.5, float("nan")) == "50.0"
+
+
+def test_study_comparisons_are_every_pair_holm_corrected():
+    import scipy.stats
+
+    grid = _grid()
+    pairs = study_tables.study_comparisons(grid, "grid")
+    assert len(pairs) == 6 and list(pairs.iloc[0][["A", "B"]]) == ["N=1, r=0.1", "N=1, r=0.3"]
+    first = scipy.stats.ttest_ind([0.6, 0.61, 0.62], [0.8, 0.81, 0.82], equal_var=False).pvalue
+    assert pairs["p"].iloc[0] == pytest.approx(first, abs=1e-12)  # equal spreads: the same p everywhere here
+    assert (pairs["p (Holm)"] >= pairs["p"]).all()
+    ablation = study_tables.study_comparisons(_ablation(), "ablation", metric="NMI", pairs=[(8, 1)])
+    assert list(ablation["A"]) == ["row 8"] and ablation["difference"].iloc[0] == pytest.approx(0.07)
+    with pytest.raises(ValueError, match="ablation' or 'grid"):
+        study_tables.study_comparisons(grid, "efficiency")
 
 
 def test_ablation_beside_paper_has_the_papers_values_and_seeds():
@@ -148,25 +160,35 @@ def test_accuracy_cost_vs_k_two_panels():
     plt.close("all")
 
 
-def test_ablation_claims_use_the_paper_and_the_seed_spread():
-    table = _ablation()  # R@1 grows with the row number: 0.4 + 0.05 row (+ seed noise, std 0.02)
+def test_ablation_claims_use_the_paper_and_holm_corrected_welch_tests():
+    table = _ablation()  # R@1 grows with the row number: 0.4 + 0.05 row, the seeds add 0, 0.002, 0.004
+    table["R@1"] = 0.4 + 0.05 * table["row"] + 0.002 * table["seed"]
     claims = study_tables.ablation_claims(table).set_index("claim")
+    assert len(claims) == len(study_tables.PAPER_ABLATION_CLAIMS)
     assert claims.loc["S^pos alone helps (row 2 > row 1)", "paper: difference"] == pytest.approx(83.3 - 47.3)
     assert claims.loc["S^pos alone helps (row 2 > row 1)", "here"] == "holds"
     assert claims.loc["S^pos is the strongest single module (row 2 > row 4)", "here"] == "reversed"
-    assert claims.loc["L^p helps on top of S^pos and M (row 8 > row 7)", "here"] == "holds"
-    assert claims.loc["L^p helps on top of S^pos and M (row 8 > row 7)", "here: spread"] == pytest.approx(4.0)
+    row_8_7 = claims.loc["L^p helps on top of S^pos and M (row 8 > row 7)"]
+    assert row_8_7["here"] == "holds" and row_8_7["here: difference"] == pytest.approx(5.0)
+    assert row_8_7["here: CI low"] < 5.0 < row_8_7["here: CI high"] and row_8_7["here: p (Holm)"] < 0.05
+    assert row_8_7["verdict"].startswith("row 8 beats row 7 by 5.0 points (95% CI ")
     noisy = table.copy()
-    noisy.loc[noisy["seed"] == 2, "R@1"] += 0.3  # std 0.17 per row: nothing is beyond the spread
-    assert set(study_tables.ablation_claims(noisy)["here"]) == {"within the seed spread"}
+    noisy.loc[noisy["seed"] == 2, "R@1"] += 0.3  # std 0.17 per row: no claim survives
+    assert set(study_tables.ablation_claims(noisy)["here"]) == {"cannot tell apart"}
+    # the old rule (bars of mean ± 1 std do not overlap) would claim row 2 > row 1 here; Welch + Holm does not
+    close = _ablation()  # std 0.02 per row, 5 points apart: p = 0.037 alone, 8 claims -> Holm p > 0.05
+    verdict = study_tables.ablation_claims(close).set_index("claim").loc["S^pos alone helps (row 2 > row 1)"]
+    assert verdict["here"] == "cannot tell apart" and verdict["verdict"].startswith(
+        "cannot tell row 2 and row 1 apart with 3 seeds"
+    )
     one_seed = study_tables.ablation_claims(table[(table["row"] != 5) | (table["seed"] == 0)]).set_index("claim")
-    assert one_seed.loc["S^pos helps on top of M and L^p (row 8 > row 5)", "here"] == "too few seeds"
+    assert one_seed.loc["S^pos helps on top of M and L^p (row 8 > row 5)", "here"] == "cannot tell apart"
     only = study_tables.ablation_claims(table[table["row"].isin([1, 2])])
     assert list(only["claim"]) == ["S^pos alone helps (row 2 > row 1)"]
 
 
 def test_subgraph_cost_tables_and_step_plot():
-    from proxygml_lite import subgraph_cost
+    from proxygml_lite.lab import subgraph_cost
 
     cost = subgraph_cost.cost_against_k([(2, 0.2), (4, 0.5)], num_classes=10, dim=8, repeats=2)
     assert list(cost["k"]) == [4, 20] and list(cost["CN"]) == [20, 40] and (cost["time_ms"] > 0).all()

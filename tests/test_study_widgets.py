@@ -7,7 +7,7 @@ import pytest  # noqa: E402
 from test_run_views import _snapshots  # noqa: E402
 from test_study_views import _efficiency, _grid  # noqa: E402
 
-from proxygml_lite import study_widgets, umap_views  # noqa: E402
+from proxygml_lite.lab import study_widgets, umap_views  # noqa: E402
 
 
 def test_parameter_study_widget_follows_metric_and_r():
@@ -19,12 +19,6 @@ def test_parameter_study_widget_follows_metric_and_r():
     assert w.renders == 3 and "NMI" in w.figure.axes[0].get_ylabel()
     with pytest.raises(ValueError, match="no 'R@8' column"):
         study_widgets.parameter_study_widget(_grid(), metric="R@8")
-
-
-def test_heatmap_widget_redraws():
-    w = study_widgets.grid_heatmap_widget(_grid())
-    w.controls["metric"].value = "NMI"
-    assert w.renders == 2 and "NMI" in w.figure.axes[0].get_title()
 
 
 def test_umap_widget_switches_run_epoch_and_classes():
@@ -56,7 +50,7 @@ def test_cost_widget_series_and_measure():
 def test_gallery_widget_moves_the_queries(tmp_path):
     import torch
 
-    from proxygml_lite.study_widgets import gallery_queries, gallery_widget
+    from proxygml_lite.lab.study_widgets import gallery_queries, gallery_widget
 
     assert gallery_queries(20, first=1, rows=4) == [1, 6, 11, 16]
     assert gallery_queries(10, first=9, rows=3) == [9, 2, 5]

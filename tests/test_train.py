@@ -33,7 +33,7 @@ def without_times(rows):
 
 
 def model_state(run_dir):
-    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["model"]
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
 
 
 def test_a_run_writes_config_metrics_results_and_checkpoint(data_root, tmp_path):
@@ -55,7 +55,7 @@ def test_a_run_writes_config_metrics_results_and_checkpoint(data_root, tmp_path)
     assert results["untrained_metrics"]["R@1"] == pytest.approx(float(rows[0]["R@1"]))
     assert results["num_classes"] == 6 and results["epochs"] == 3
     assert results["machine"]["device"] == "cpu" and len(results["machine"]["id"]) == 12  # training/fingerprint.py
-    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 3 and ckpt["step"] == 0
     assert {"python", "numpy", "torch"} <= set(ckpt["rng"])
     assert {"model", "loss", "optimizer", "scheduler", "scaler", "sampler", "loader_generator"} <= set(ckpt)
@@ -144,7 +144,7 @@ def test_resumed_run_equals_uninterrupted_run(data_root, tmp_path, monkeypatch, 
         monkeypatch.setattr(ProxyGMLLoss, "forward", original)
     else:
         train(tiny(data_root, resumed_dir, epochs=2))
-    ckpt = torch.load(resumed_dir / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(resumed_dir / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == (2 if where == "between epochs" else 1)
     assert (
         ckpt["step"]
@@ -238,7 +238,7 @@ def test_ctrl_c_saves_and_prints_how_to_resume(data_root, tmp_path, monkeypatch,
     ]
     assert main(argv) == 130
     assert f"--resume --out {out}" in capsys.readouterr().err
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 1
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 1
     monkeypatch.setattr(Trainer, "_step", original)
     assert main(["--resume", "--out", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())["epochs"] == 1
@@ -346,7 +346,7 @@ def test_save_proxies_keeps_one_snapshot_per_epoch_also_across_a_resume(data_roo
     train(tiny(data_root, out, save_proxies=True, resume=True))
     epochs, proxies = read_proxy_snapshots(out)
     assert epochs == [0, 1, 2, 3] and proxies.shape == (4, 12, 8)  # C*N = 6*2 proxies of d = 8
-    final = torch.load(out / "checkpoint.pt", weights_only=False)["loss"]["proxies"]
+    final = torch.load(out / "checkpoint.pt", weights_only=True)["loss"]["proxies"]
     assert torch.equal(proxies[-1], final)
     assert not torch.equal(proxies[0], proxies[-1])
     with pytest.raises(ValueError, match=r"no parameter 'W'.*\['proxies'\]"):
@@ -379,6 +379,97 @@ def test_glyph_training_lifts_recall_on_the_unseen_classes(tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["num_classes"] == 100 and results["test_samples"] == 2400
     assert results["metrics"]["R@1"] > 2 * results["untrained_metrics"]["R@1"]
+
+
+# ------------------------------------------------------------------ stop signals (SIGINT twice, SIGTERM)
+_SIGNALLED_CHILD = """
+import os, signal, sys, threading, time
+from proxygml_lite.loss import ProxyGMLLoss
+original, calls = ProxyGMLLoss.forward, {"n": 0}
+signals = [getattr(signal, name) for name in sys.argv[3].split(",")]
+
+def send():
+    for k, signum in enumerate(signals):
+        time.sleep(0.04 if k else 0.0)  # the second signal 40 ms after the first
+        os.kill(os.getpid(), signum)
+
+def slow(self, embeddings, labels):
+    calls["n"] += 1
+    if calls["n"] == 5:  # epoch 1, step 1 (3 steps per epoch), after the model's forward pass: mid-step
+        threading.Thread(target=send).start()
+        time.sleep(0.4)
+    return original(self, embeddings, labels)
+
+ProxyGMLLoss.forward = slow
+from proxygml_lite.train import main
+sys.exit(main(["--config", sys.argv[1], "--out", sys.argv[2]]))
+"""
+
+
+@pytest.mark.parametrize("signals,status", [("SIGINT,SIGINT", 130), ("SIGTERM", 143), ("SIGTERM,SIGINT", 143)])
+def test_stop_signals_in_a_step_save_the_finished_step_and_resume_exactly(
+    data_root, tmp_path, straight_run, signals, status
+):
+    """Two SIGINTs 40 ms apart (or SIGTERM) inside a step: the step finishes, the run saves, resume is exact."""
+    import subprocess
+    import sys
+
+    straight, straight_dir = straight_run(False)
+    config_file, out = tmp_path / "config.json", tmp_path / "run"
+    tiny(data_root, None).to_json(config_file)
+    child = subprocess.run(
+        [sys.executable, "-c", _SIGNALLED_CHILD, str(config_file), str(out), signals],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == status, child.stderr
+    first = signals.split(",")[0]
+    assert f"{first}: finishing this step, then saving a checkpoint" in child.stderr
+    assert f"Interrupted in epoch 2/3 after step 2 of 3: checkpoint saved in {out}" in child.stderr
+    assert "Traceback" not in child.stderr
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert (ckpt["epoch"], ckpt["step"]) == (1, 2)  # the signalled step was finished, none was half-applied
+
+    assert train(tiny(data_root, out, resume=True)) == straight
+    assert without_times(read_csv(out / "metrics.csv")) == without_times(read_csv(straight_dir / "metrics.csv"))
+    a, b = model_state(straight_dir), model_state(out)
+    assert any(k.endswith("num_batches_tracked") for k in a)  # BatchNorm's step counters are compared too
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------ one trainer class, one config
+def test_every_trainer_attribute_is_set_in_init_and_the_config_never_changes(data_root, tmp_path):
+    import copy
+    import dataclasses
+
+    from proxygml_lite.training.trainer import Trainer
+
+    config = tiny(data_root, tmp_path / "run", epochs=2)
+    before = copy.deepcopy(config.to_dict())
+    trainer = Trainer(config)
+    attributes = set(vars(trainer))
+    assert {"data", "parts", "snapshots", "checkpoint", "position", "wrapped", "state", "folder"} <= attributes
+    trainer.run()
+    assert set(vars(trainer)) == attributes  # nothing added by run() or the epochs
+    assert trainer.config is config and config.to_dict() == before
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.epochs = 5
+    assert type(trainer).__mro__[1:] == (object,)  # one class, no mixin
+
+
+# ------------------------------------------------------------------ evaluation and the training RNG
+def test_the_evaluation_schedule_does_not_change_the_training(data_root, tmp_path):
+    """Evaluated after every epoch or after the last only: the same training history and final metrics."""
+    every = train(tiny(data_root, tmp_path / "every", epoch_to_test=None, save_embeddings=True, embedding_samples=8))
+    last = train(tiny(data_root, tmp_path / "last", epoch_to_test=(3,)))
+    assert every == last
+    training_columns = ("epoch", "loss", "loss_s", "loss_p", "lr_model", "lr_proxies", "backbone_frozen")
+    rows = [read_csv(tmp_path / name / "metrics.csv") for name in ("every", "last")]
+    assert [[r[c] for c in training_columns] for r in rows[0]] == [[r[c] for c in training_columns] for r in rows[1]]
+    assert rows[0][1]["R@1"] != "" and rows[1][1]["R@1"] == ""  # the schedules did differ
+    a, b = model_state(tmp_path / "every"), model_state(tmp_path / "last")
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_run_folder_has_one_writer(data_root, tmp_path, capsys):

@@ -150,7 +150,7 @@ def test_start_epoch_has_the_official_meaning(data_root, tmp_path):
     assert [int(r[col["epoch"]]) for r in rows] == [2, 3]
     assert [float(r[col["lr_model"]]) for r in rows] == pytest.approx([1e-3, 1e-4])
     assert [r[col["backbone_frozen"]] for r in rows] == ["False", "False"]  # official: never frozen after start > 0
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 3
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 3
 
 
 # --------------------------------------------------------------------------- messages
@@ -255,8 +255,8 @@ def test_official_warmup_resumed_in_the_frozen_epoch_equals_the_uninterrupted_ru
     with pytest.raises(KeyboardInterrupt):
         train(tiny(data_root, resumed, warmup_mode="official"), callback=stop)
     train(tiny(data_root, resumed, warmup_mode="official", resume=True))
-    a = torch.load(straight / "checkpoint.pt", weights_only=False)["model"]
-    b = torch.load(resumed / "checkpoint.pt", weights_only=False)["model"]
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(resumed / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -33,7 +33,6 @@ __all__ = [
     "BENCHMARKS",
     "GLYPHS_HARD_OPTIONS",
     "IMAGE_EXTENSIONS",
-    "canonical_name",
     "generated_datasets",
     "load_dataset",
     "prepare_dataset",
@@ -95,11 +94,6 @@ register_dataset(
     lambda data_root, split, transform=None: FolderDataset(data_root, split, transform=transform),
     description="your own data: <data>/{train,test}/<class>/<image>",
 )
-
-
-def canonical_name(name: str) -> str:
-    """``"sop"`` -> ``"online_products"``; ValueError naming the choices for unknown names."""
-    return DATASETS.canonical(name)
 
 
 def generated_datasets() -> tuple[str, ...]:

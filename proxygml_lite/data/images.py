@@ -18,7 +18,6 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 __all__ = [
-    "CHECK_IMAGES_MODES",
     "BadImagesError",
     "check_image",
     "find_bad_images",
@@ -26,12 +25,6 @@ __all__ = [
     "apply_image_check",
     "bad_images_message",
 ]
-
-#: ``check_images`` settings of training: decode every image first and stop
-#: at bad ones (``error``), leave bad ones out and report them (``skip``), or
-#: no check (``off``).
-CHECK_IMAGES_MODES = ("error", "skip", "off")
-
 
 class BadImagesError(ValueError):
     """Some image files cannot be decoded; ``bad`` lists ``(path, reason)``."""

@@ -86,7 +86,7 @@ def _status(cell, runs: Path, in_table: set[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from ..fileio import FolderLockedError, exclusive_lock
-    from ..study_tables import results_dir
+    from ..lab.study_tables import results_dir
     from ..train import parse_args
     from .cells import run_cell, study_cells
     from .make import base_config, make_studies

@@ -8,7 +8,7 @@ the loss layer alone (random L2-normalised embeddings, no network) and
 measures its memory, for ProxyGML and the baselines of
 :mod:`proxygml_lite.baselines`. :func:`measure_efficiency` makes the committed
 table ``efficiency.csv`` from it (each measurement in a fresh process, with
-its peak memory), and :mod:`proxygml_lite.subgraph_cost` times ProxyGML step by
+its peak memory), and :mod:`proxygml_lite.lab.subgraph_cost` times ProxyGML step by
 step with the same clock (:func:`median_ms`). This module is the one place
 where loss-layer cost is measured.
 """
@@ -314,4 +314,4 @@ def measure_efficiency(
         atomic_write_csv(path, rows, EFFICIENCY_COLUMNS)
     if not path.exists():
         atomic_write_csv(path, rows, EFFICIENCY_COLUMNS)
-    return pd.read_csv(path)
+    return read_csv(path)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..fileio import exclusive_lock
-from ..study_tables import results_dir
+from ..lab.study_tables import results_dir
 from ..training.config import TrainConfig
 from ..training.presets import config_from_preset
 from .cells import GRID_R, SEEDS, Cell, run_cell, study_cells
@@ -92,7 +92,7 @@ def make_studies(
         studies: any of ``"ablation"``, ``"grid"``, ``"efficiency"``.
         seeds: seeds of every training cell (:data:`~proxygml_lite.studies.cells.SEEDS`: 0-4).
         workers: cells trained at the same time (separate processes).
-        results: folder of the tables (default :func:`proxygml_lite.study_tables.results_dir`).
+        results: folder of the tables (default :func:`proxygml_lite.lab.study_tables.results_dir`).
         runs: folder of the cell folders (default ``runs/studies/<preset>``).
         progress: a progress bar over the cells.
         replace: drop table rows made with other settings instead of refusing to mix them.

@@ -4,7 +4,7 @@
 DataFrame) and returns the :class:`matplotlib.figure.Figure` it drew on, so a
 notebook cell is one call and the tests check the figure without a browser.
 Metrics are fractions in the package's tables and drawn in percent. The study
-tables' seed-aware plots are in :mod:`proxygml_lite.study_views`.
+tables' seed-aware plots are in :mod:`proxygml_lite.lab.study_views`.
 """
 
 from __future__ import annotations

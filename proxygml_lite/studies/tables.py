@@ -34,7 +34,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..fileio import atomic_write_csv, read_csv
-from ..study_tables import _checkout_root, inside_installation, make_hint, results_dir
+from ..lab.experiments import repository_root
+from ..lab.study_tables import committed_results_dir, inside_installation, make_hint
 from .cells import Cell, cell_id, read_results, study_settings
 
 __all__ = ["STUDY_COLUMNS", "runs_dir", "check_writable", "check_settings", "load_table", "table_row", "gather"]
@@ -50,7 +51,7 @@ _ORDER = {"ablation": ["row", "seed"], "grid": ["N", "r", "seed"]}
 
 def runs_dir(preset: str) -> Path:
     """Default folder of the cell folders: ``<repository or working directory>/runs/studies/<preset>``."""
-    return (_checkout_root() or Path.cwd()) / "runs" / "studies" / preset
+    return repository_root() / "runs" / "studies" / preset
 
 
 def check_writable(folder: str | os.PathLike) -> Path:
@@ -65,10 +66,13 @@ def check_writable(folder: str | os.PathLike) -> Path:
 
 
 def load_table(study: str, preset: str = "glyphs_hard", folder: str | Path | None = None) -> pd.DataFrame:
-    """The table ``<folder>/<study>.csv`` (default ``results/<preset>``; study: ablation, grid or efficiency)."""
+    """The table ``<folder>/<study>.csv`` (default: the committed one, ``committed_results_dir(preset)``).
+
+    study: ablation, grid or efficiency.
+    """
     if study not in ("ablation", "grid", "efficiency"):
         raise ValueError(f"study must be 'ablation', 'grid' or 'efficiency'; got {study!r}")
-    path = Path(folder) / f"{study}.csv" if folder is not None else results_dir(preset) / f"{study}.csv"
+    path = Path(folder) / f"{study}.csv" if folder is not None else committed_results_dir(preset) / f"{study}.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; {make_hint()}")
     return read_csv(path)

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import steps
+from ..checks import check_number
 from ..loss import ProxyGMLLoss
-from ._checks import check_float
 
 __all__ = ["ToyGradients", "loss_gradients"]
 
@@ -75,7 +75,7 @@ def loss_gradients(
         positive_mask=positive_mask,
         mask_softmax=mask_softmax,
     )
-    weight_lambda = check_float("weight_lambda", weight_lambda, 0.0, "lambda, the weight of L^p")
+    weight_lambda = check_number("weight_lambda", weight_lambda, 0.0, "lambda, the weight of L^p")
     if proxies.shape != loss_fn.proxies.shape:
         raise ValueError(
             f"proxies must have shape (C*N, d) = {tuple(loss_fn.proxies.shape)} for C={num_classes}, "

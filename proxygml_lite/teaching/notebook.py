@@ -25,23 +25,22 @@ Without ``PROXYGML_FIGURES_DIR`` the figures go (see :func:`figures_dir`)
 from __future__ import annotations
 
 import os
-import random
 import re
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..fileio import atomic_write
+from ..training.device import seed_everything
 
 __all__ = [
     "NotebookConfig",
     "is_smoke",
     "figures_dir",
-    "seed_everything",
+    "checkout_root",
     "setup",
     "save_figure",
     "MAX_FIGURE_BYTES",
@@ -89,8 +88,11 @@ def is_smoke(environ=None) -> bool:
 SMOKE_FIGURES_DIR = Path(tempfile.gettempdir()) / "proxygml_lite_smoke_figures"
 
 
-def _repository_root() -> Path | None:
-    """The checkout this package is imported from (``pyproject.toml`` beside ``proxygml_lite/``), else ``None``."""
+def checkout_root() -> Path | None:
+    """The checkout this package is imported from (``pyproject.toml`` beside ``proxygml_lite/``), else ``None``.
+
+    The one place that looks for the repository (figures, results, data and runs folders are found from it).
+    """
     root = Path(__file__).resolve().parents[2]
     return root if (root / "pyproject.toml").is_file() and (root / "proxygml_lite").is_dir() else None
 
@@ -109,15 +111,8 @@ def figures_dir(environ=None) -> Path:
         return Path(override).expanduser().resolve()
     if is_smoke(environ):
         return SMOKE_FIGURES_DIR
-    root = _repository_root()
+    root = checkout_root()
     return (root if root is not None else Path.cwd()) / "figures"
-
-
-def seed_everything(seed: int) -> None:
-    """Seed ``random``, NumPy and PyTorch (CPU and all GPUs)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _configure_matplotlib() -> None:
@@ -149,7 +144,7 @@ def _configure_matplotlib() -> None:
 
 def _short(path: Path) -> str:
     """``path`` relative to the working directory when both are inside the repository, else absolute."""
-    root = _repository_root()
+    root = checkout_root()
     try:
         if root is not None and path.resolve().is_relative_to(root) and Path.cwd().resolve().is_relative_to(root):
             return os.path.relpath(path)

@@ -19,7 +19,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_dim, check_float, check_int
+from ..checks import check_int, check_number
+
+
+def check_dim(dim) -> int:
+    """2 (unit circle) or 3 (unit sphere)."""
+    if dim not in (2, 3):
+        raise ValueError(f"dim must be 2 (unit circle) or 3 (unit sphere); got {dim!r}")
+    return int(dim)
+
 
 __all__ = [
     "mode_centres",
@@ -83,7 +91,7 @@ def _multimodal(
     num_classes: int, modes_per_class: int, samples_per_mode: int, noise: float, seed: int, dim: int, return_modes: bool
 ):
     check_int("samples_per_mode", samples_per_mode, 1, "points drawn around each mode")
-    noise = check_float("noise", noise, 0.0, "the spread of each cluster, in radians")
+    noise = check_number("noise", noise, 0.0, "the spread of each cluster, in radians")
     centres = mode_centres(num_classes=num_classes, modes_per_class=modes_per_class, dim=dim)
     generator = torch.Generator().manual_seed(int(seed))
     points = _sample_around(centres, samples_per_mode, noise, generator)  # (C, K, n, dim)
@@ -161,7 +169,7 @@ def toy_proxies(
     c = check_int("num_classes", num_classes, 1, "C, the number of classes")
     n = check_int("proxies_per_class", proxies_per_class, 1, "N, proxies per class")
     dim = check_dim(dim)
-    jitter = check_float("jitter", jitter, 0.0, "the proxies' spread around the modes, in radians")
+    jitter = check_number("jitter", jitter, 0.0, "the proxies' spread around the modes, in radians")
     generator = torch.Generator().manual_seed(int(seed))
     if modes_per_class is None:
         return F.normalize(torch.randn(c * n, dim, generator=generator), dim=1)
@@ -195,7 +203,7 @@ def multimodal_blobs(
     c = check_int("num_classes", num_classes, 2, "C, the number of classes")
     k = check_int("modes_per_class", modes_per_class, 1, "K, the blobs of each class")
     n = check_int("samples_per_mode", samples_per_mode, 1, "points drawn from each blob")
-    spread = check_float("spread", spread, 0.0, "the std of each blob")
+    spread = check_number("spread", spread, 0.0, "the std of each blob")
     side = math.ceil(math.sqrt(c * k))
     grid = torch.stack(torch.meshgrid(torch.arange(side), torch.arange(side), indexing="xy"), -1).reshape(-1, 2)
     grid = 2.0 * (grid.float() - (side - 1) / 2.0)

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import steps
+from ..checks import check_int, check_number
 from ..loss import ProxyGMLLoss
 from ..registry import LOSSES
-from ._checks import check_float, check_int
 
 __all__ = ["TinyEmbedding", "Snapshot", "ToyHistory", "proxy_cosines", "train_step", "train_toy_embedding"]
 
@@ -146,9 +146,9 @@ def _build_loss(
         )
     from ..baselines import build_loss
 
-    # the registry says which of these settings the loss takes (ProxyGML: N, r, lambda)
-    settings = {"N": proxies_per_class, "r": r, "weight_lambda": weight_lambda}
-    return build_loss(loss, num_classes, embedding_dim, settings=settings)
+    # ProxyGML takes N, r and lambda; the baselines keep their own defaults
+    settings = {"proxies_per_class": proxies_per_class, "r": r, "weight_lambda": weight_lambda}
+    return build_loss(loss, num_classes, embedding_dim, **(settings if loss == "proxygml" else {}))
 
 
 def _recall(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, ks: Sequence[int]) -> dict[int, float]:
@@ -236,8 +236,8 @@ def train_toy_embedding(
     batch_size = check_int("batch_size", batch_size, 2, "samples per mini-batch")
     num_snapshots = check_int("num_snapshots", num_snapshots, 1, "recorded states")
     eval_every = check_int("eval_every", eval_every, 1, "steps between evaluations")
-    lr = check_float("lr", lr, 0.0, "the learning rate of the model")
-    proxy_lr = lr if proxy_lr is None else check_float("proxy_lr", proxy_lr, 0.0, "the learning rate of the proxies")
+    lr = check_number("lr", lr, 0.0, "the learning rate of the model")
+    proxy_lr = lr if proxy_lr is None else check_number("proxy_lr", proxy_lr, 0.0, "the learning rate of the proxies")
     if (eval_inputs is None) != (eval_labels is None):
         raise ValueError("give both eval_inputs and eval_labels, or neither")
     if len(inputs) != len(labels):

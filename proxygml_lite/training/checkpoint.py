@@ -1,5 +1,12 @@
 """Checkpoints (model, proxies, optimiser, schedule, RNG states, data position).
 
+A checkpoint holds only what ``torch.load(weights_only=True)`` accepts:
+tensors, numbers, strings, ``None`` and lists, tuples and dicts of them (the
+RNG states too: NumPy's key as a tensor). :func:`load_checkpoint` reads it with
+that safe loader only, so a ``checkpoint.pt`` from elsewhere (notebook 7's
+"run trained elsewhere", ``--resume``) can never run code; a file holding any
+other Python object is refused in one line naming it.
+
 They are written with the atomic writers of :mod:`proxygml_lite.fileio`
 (temporary file in the same folder, ``os.replace``, modes from the umask).
 """
@@ -7,8 +14,11 @@ They are written with the atomic writers of :mod:`proxygml_lite.fileio`
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +29,9 @@ import torch
 __all__ = [
     "capture_rng_state",
     "restore_rng_state",
+    "rng_kept",
     "load_checkpoint",
+    "safe_types",
     "CHECKPOINT_FORMAT",
     "RunState",
     "checkpoint_state",
@@ -28,10 +40,20 @@ __all__ = [
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """States of Python's ``random``, NumPy's global RNG, torch (CPU) and every CUDA device."""
+    """States of Python's ``random``, NumPy's global RNG, torch (CPU) and every CUDA device.
+
+    In types the safe loader reads back (NumPy's MT19937 key as an int64 tensor).
+    """
+    name, keys, position, has_gauss, cached_gaussian = np.random.get_state()
     state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": random.getstate(),  # (version, tuple of ints, None or float)
+        "numpy": {
+            "bit_generator": str(name),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -41,8 +63,18 @@ def capture_rng_state() -> dict[str, Any]:
 
 def restore_rng_state(state: dict[str, Any]) -> None:
     """Inverse of :func:`capture_rng_state` (CUDA states only if CUDA is in use here)."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            numpy_state["bit_generator"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
     torch.set_rng_state(state["torch"].cpu() if isinstance(state["torch"], torch.Tensor) else state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         cuda_states = state["cuda"]
@@ -50,24 +82,74 @@ def restore_rng_state(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
 
 
+@contextmanager
+def rng_kept():
+    """Within ``with``: anything may draw random numbers; the RNG states of :func:`capture_rng_state` are restored.
+
+    The trainer evaluates inside it, so the training draws the same random
+    numbers (augmentations, data order) whatever the evaluation schedule
+    (``epoch_to_test``), and saving embedding snapshots changes nothing either.
+    """
+    state = capture_rng_state()
+    try:
+        yield
+    finally:
+        restore_rng_state(state)
+
+
+def safe_types(obj: Any) -> Any:
+    """``obj`` with NumPy scalars as Python numbers and NumPy arrays as tensors: what the safe loader reads."""
+    if isinstance(obj, dict):
+        return type(obj)((key, safe_types(value)) for key, value in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(safe_types(value) for value in obj)
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by the trainer; a clear error if it is missing or unreadable."""
+    """Load a checkpoint written by the trainer with the safe loader (``weights_only=True``): nothing in it runs.
+
+    A missing file is a ``FileNotFoundError``; a file holding any Python object
+    beyond tensors, numbers, strings, lists and dicts (a planted payload, or a
+    checkpoint of an older version of this package), or a damaged file, is a
+    one-line ``ValueError`` naming it.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
             f"no checkpoint at {path}; start a new run (drop --resume) or point --out at the run folder"
         )
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # pragma: no cover - corrupted file
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"(?:Unsupported global|Unsupported operand|GLOBAL)[:\s]+([^\s]+(?:\s[^\s]+)?)", str(exc))
+        what = f" ({found.group(0).strip()})" if found else ""
         raise ValueError(
-            f"checkpoint {path} cannot be read ({exc}); delete it to restart the run from scratch"
-        ) from exc
+            f"refusing to load {path}: it holds Python objects other than tensors, numbers and strings{what}, "
+            "which could run code when loaded (a planted file, or a checkpoint of an older proxygml_lite). "
+            "Nothing was loaded; retrain, or start again in a new --out"
+        ) from None
+    except Exception as exc:  # a damaged or truncated file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"checkpoint {path} cannot be read ({reason}); delete it to restart the run from scratch"
+        ) from None
+    if not isinstance(checkpoint, dict):
+        raise ValueError(
+            f"{path} holds a {type(checkpoint).__name__}, not a checkpoint of this package; retrain, or start "
+            "again in a new --out"
+        )
+    return checkpoint
 
 
 # ------------------------------------------------------------ a run's checkpoint
 #: Version of the checkpoint layout below (a checkpoint of another version is not resumed).
-CHECKPOINT_FORMAT = 1
+#: 2: only types the safe loader reads (format 1 pickled NumPy's RNG state and cannot be loaded safely).
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass
@@ -87,32 +169,37 @@ def checkpoint_state(
     ``epoch`` / ``step``: where the run continues (``step`` batches of
     ``epoch`` done); ``sums``: that epoch's running loss sums.
     """
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "config": config.to_dict(),
-        "epoch": epoch,
-        "step": step,
-        "num_classes": data.num_classes,
-        "model": parts.model.state_dict(),
-        "loss": parts.loss_fn.state_dict(),
-        "optimizer": parts.optimizer.state_dict(),
-        "scheduler": parts.schedule.state_dict(),
-        "scaler": parts.scaler.state_dict(),
-        "rng": rng,
-        "sampler": {"seed": config.seed, "epoch": epoch, "start": step * data.local_batch},
-        "loader_generator": data.loader_generator.get_state(),
-        "history": state.history,
-        "term_names": state.term_names,
-        "epoch_sums": dict(sums),
-        "elapsed_s": state.elapsed_s,
-        "world_size": world_size,
-    }
+    return safe_types(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": config.to_dict(),
+            "epoch": epoch,
+            "step": step,
+            "num_classes": data.num_classes,
+            "model": parts.model.state_dict(),
+            "loss": parts.loss_fn.state_dict(),
+            "optimizer": parts.optimizer.state_dict(),
+            "scheduler": parts.schedule.state_dict(),
+            "scaler": parts.scaler.state_dict(),
+            "rng": rng,
+            "sampler": {"seed": config.seed, "epoch": epoch, "start": step * data.local_batch},
+            "loader_generator": data.loader_generator.get_state(),
+            "history": state.history,
+            "term_names": state.term_names,
+            "epoch_sums": dict(sums),
+            "elapsed_s": state.elapsed_s,
+            "world_size": world_size,
+        }
+    )
 
 
 def restore_checkpoint(ckpt: dict[str, Any], data, parts, state: RunState, world_size: int, where) -> tuple:
     """Load ``ckpt`` into the parts and ``state``; returns ``(epoch, step, epoch_sums, rng)`` to continue from."""
     if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint in {where} has an unknown format; start a new run in another --out")
+        raise ValueError(
+            f"the checkpoint in {where} has format {ckpt.get('format')!r}, this version reads format "
+            f"{CHECKPOINT_FORMAT}; start a new run in another --out"
+        )
     if ckpt.get("world_size", 1) != world_size and ckpt.get("step", 0):
         warnings.warn(
             "resuming a mid-epoch checkpoint with a different number of processes: the rest of that "

@@ -72,10 +72,14 @@ def to_device(images: torch.Tensor, device: torch.device, channels_last: bool) -
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy's global RNG and torch (all devices)."""
+    """Seed Python's ``random``, NumPy's global RNG and torch (all devices); the one seeding of the package.
+
+    NumPy takes seeds below ``2**32``: larger ones are reduced modulo ``2**32``
+    (the same numbers as before for every seed NumPy accepts).
+    """
     torch.manual_seed(seed)
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 def allow_tf32(device: torch.device) -> None:

@@ -25,6 +25,7 @@ from .fingerprint import machine_fingerprint
 __all__ = [
     "RunFolder",
     "default_run_dir",
+    "new_run_dir",
     "metrics_csv_columns",
     "results_record",
     "print_resume_hint",
@@ -61,17 +62,20 @@ CHECKPOINT = "checkpoint.pt"
 PROXY_DIR = "proxies"
 
 
-def default_run_dir(config: TrainConfig) -> Path:
-    """``config.out``, or ``runs/<dataset>-<loss>-<time>`` when it is not set.
+def new_run_dir(dataset: str, loss: str) -> Path:
+    """A new run folder's name: ``runs/<dataset>-<loss>-<time>``.
 
     Registered names may hold any character: in the folder's name everything
     but letters, digits, ``.``, ``_`` and ``-`` becomes ``_``, so the folder
     is always one entry inside ``runs/`` (``weird/../../name`` cannot leave it).
     """
-    if config.out:
-        return Path(config.out)
-    name = f"{config.dataset}-{config.loss}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    name = f"{dataset}-{loss}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     return Path("runs") / re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    """``config.out``, or :func:`new_run_dir` when it is not set."""
+    return Path(config.out) if config.out else new_run_dir(config.dataset, config.loss)
 
 
 class RunFolder:

@@ -1,4 +1,4 @@
-"""The schedule of a run: the official learning-rate decay, the warm-up rule, and Ctrl-C between steps."""
+"""The schedule of a run: the official learning-rate decay, the warm-up rule, and stopping (SIGINT, SIGTERM) between steps."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["OfficialStepDecay", "backbone_frozen", "apply_warmup", "DeferredInterrupt"]
+__all__ = ["OfficialStepDecay", "backbone_frozen", "apply_warmup", "StopRequested", "StopSignals"]
 
 
 class OfficialStepDecay:
@@ -82,34 +82,56 @@ def apply_warmup(backbone_params: list, epoch: int, config) -> tuple[bool, list 
     return frozen, (list(backbone_params) if frozen else [])
 
 
-class DeferredInterrupt:
-    """Within ``with``: the first Ctrl-C (SIGINT) only sets ``requested``; a second one interrupts at once.
+class StopRequested(KeyboardInterrupt):
+    """The run stopped on a signal (``signum``: SIGINT or SIGTERM) after saving its checkpoint."""
 
-    The trainer checks ``requested`` between optimisation steps, so Ctrl-C
-    never stops a step half-way (which would leave BatchNorm statistics or
-    Adam states of an unfinished step in the checkpoint). Outside the main
-    thread (where signal handlers cannot be installed) it does nothing.
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+class StopSignals:
+    """Within ``with``: SIGINT (Ctrl-C) and SIGTERM only ask the run to stop; it stops between two steps.
+
+    A signal never interrupts a step half-way (the forward pass updates the
+    BatchNorm statistics before Adam steps, so a half-done step cannot be
+    saved or undone): the trainer calls :meth:`raise_if_requested` after each
+    step and after each epoch, then saves and stops. Every signal, the first
+    and any repeated one, only prints a line; ``kill -9`` stops at once (the
+    last checkpoint is intact). Outside the main thread (where signal handlers
+    cannot be installed) it does nothing.
     """
 
-    def __init__(self, on_first: Callable[[], None] | None = None) -> None:
-        self.requested = False
-        self.on_first = on_first
-        self._previous = None
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, say: Callable[[str], None] | None = None) -> None:
+        self.signum: int | None = None
+        self.say = say or (lambda message: None)
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
 
     def _handle(self, signum, frame) -> None:
-        if self.requested:
-            signal.signal(signal.SIGINT, self._previous)
-            raise KeyboardInterrupt
-        self.requested = True
-        if self.on_first is not None:
-            self.on_first()
+        name = signal.Signals(signum).name
+        if self.signum is None:
+            self.signum = signum
+            self.say(f"\n{name}: finishing this step, then saving a checkpoint (kill -9 stops at once)")
+        else:
+            self.say(f"\n{name}: already stopping after this step (kill -9 stops at once)")
 
-    def __enter__(self) -> DeferredInterrupt:
+    def raise_if_requested(self) -> None:
+        """Raise :class:`StopRequested` if a signal arrived (call it between steps)."""
+        if self.signum is not None:
+            raise StopRequested(self.signum)
+
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}

@@ -24,7 +24,15 @@ from .distributed import DistContext, ResumableDistributedSampler, ShardSampler,
 from .schedule import OfficialStepDecay
 from .step import Trainee, build_optimizer
 
-__all__ = ["TrainingData", "build_data", "check_targets", "TrainingParts", "build_parts", "backbone_parameters"]
+__all__ = [
+    "TrainingData",
+    "build_data",
+    "check_targets",
+    "TrainingParts",
+    "build_parts",
+    "loss_arguments",
+    "backbone_parameters",
+]
 
 
 @dataclass
@@ -205,8 +213,7 @@ def build_parts(
         freeze_bn=config.freeze_bn,
         in_channels=in_channels,
     )
-    # the registry entry declares which config fields the loss takes (ProxyGML: N, r, lambda, ...)
-    loss_fn = build_loss(config.loss, data.num_classes, config.dim, settings=config, **config.loss_kwargs)
+    loss_fn = build_loss(config.loss, data.num_classes, config.dim, **loss_arguments(config))
     if hasattr(loss_fn, "validate"):
         loss_fn.validate = False  # its per-call value checks each wait for the device; labels checked once
     trainee = Trainee(model, loss_fn).to(device)
@@ -216,6 +223,24 @@ def build_parts(
     schedule = OfficialStepDecay(optimizer, config.new_epoch_to_decay, config.rate)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     return TrainingParts(model, loss_fn, trainee, optimizer, schedule, scaler)
+
+
+def loss_arguments(config: TrainConfig) -> dict[str, Any]:
+    """The keyword arguments of the run's loss: ProxyGML's settings from the config, then ``--loss-kwargs``.
+
+    This is where ``--N`` becomes ``ProxyGMLLoss(proxies_per_class=N)``. The
+    baselines and registered losses take only ``loss_kwargs``.
+    """
+    settings = {}
+    if config.loss == "proxygml":
+        settings = {
+            "proxies_per_class": config.N,  # N
+            "r": config.r,  # k = ceil(r C N) proxies in each sample's subgraph
+            "weight_lambda": config.weight_lambda,  # lambda, the weight of L^p
+            "positive_mask": config.positive_mask,  # use S^pos
+            "mask_softmax": config.mask_softmax,  # use the mask M
+        }
+    return {**settings, **config.loss_kwargs}
 
 
 def backbone_parameters(model: nn.Module) -> list[nn.Parameter]:

@@ -1,80 +1,129 @@
-"""The epoch loop: :class:`Trainer` runs one :class:`~proxygml_lite.training.config.TrainConfig` to its end.
+"""The training loop: :class:`Trainer` runs one :class:`~proxygml_lite.training.config.TrainConfig` to its end.
 
-It puts together the parts of :mod:`proxygml_lite.training`:
+Read it top to bottom:
 
-* :func:`~.setup.build_data` and :func:`~.setup.build_parts`: the data (the
-  order of the training data is a permutation seeded with ``seed + epoch``),
-  the model and the registered loss in one :class:`~.step.Trainee` (what DDP
-  wraps under torchrun), Adam with the groups ``model`` (``modellr``) and
-  ``proxies`` (every loss parameter, ``centerlr``);
-* :class:`~.schedule.OfficialStepDecay` (lrs x ``rate`` at the start of
-  0-based epoch ``e`` when ``e + 1`` is in ``new_epoch_to_decay``) and the
-  warm-up (:func:`~.schedule.backbone_frozen`; ``warmup_mode="official"``
-  also zeroes the gradients in place like the official PyTorch 1.2 code);
-* :func:`~.step.train_step` for every batch, its losses read back every
-  ``log_every`` steps (:func:`~.step.read_back`);
-* after every epoch: evaluation when scheduled (:func:`~.evaluate.evaluate_model`),
-  a row in ``metrics.csv`` and a checkpoint (:class:`~.run_folder.RunFolder`).
+* ``Trainer.__init__`` builds everything a run needs, from the config alone:
+  the data (:func:`~.setup.build_data`; the training order is a permutation
+  seeded with ``seed + epoch``), the model and the registered loss in one
+  :class:`~.step.Trainee` with Adam (:func:`~.setup.build_parts`), and the
+  checkpoint to resume from;
+* :meth:`Trainer.run` is the one wrapper around the epochs: it resumes (or
+  evaluates the untrained model), runs the epochs, and on SIGINT (Ctrl-C) or
+  SIGTERM saves where the run is and says how to resume;
+* :meth:`Trainer._train_epoch` is one epoch, the happy path: the lr decay
+  (:class:`~.schedule.OfficialStepDecay`), the warm-up, then
+  :func:`~.step.train_step` for every batch, its losses read back every
+  ``log_every`` steps;
+* :meth:`Trainer._finish_epoch`: evaluation when scheduled, a row in
+  ``metrics.csv`` and a checkpoint (:class:`~.run_folder.RunFolder`). The
+  evaluation restores the RNG states it found (:func:`~.checkpoint.rng_kept`),
+  so the evaluation schedule (``epoch_to_test``) never changes the training.
 
 Precision: float32 like the official code (TF32 allowed on CUDA); ``amp``
-bf16/fp16 autocast only when asked (the loss always runs in float32).
-Ctrl-C lets the current step finish (:class:`~.schedule.DeferredInterrupt`;
-twice stops at once), saves a mid-epoch checkpoint and raises
-``KeyboardInterrupt``; on the CPU with ``workers=0`` and a fixed seed a
-resumed run is bit-identical to an uninterrupted one (tested). The trainer
-never changes the config it is given.
+bf16/fp16 autocast only when asked (the loss always runs in float32). A signal
+never stops a step half-way (:class:`~.schedule.StopSignals`): the step in
+progress finishes, the run saves, and on the CPU with ``workers=0`` a resumed
+run is bit-identical to an uninterrupted one (tested). The trainer never
+changes the config it is given.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..fileio import exclusive_lock
-from .checkpoint import RunState, checkpoint_state, restore_checkpoint, restore_rng_state
+from ..fileio import FolderLockedError, WriteError, exclusive_lock
+from .checkpoint import (
+    RunState,
+    capture_rng_state,
+    checkpoint_state,
+    restore_checkpoint,
+    restore_rng_state,
+    rng_kept,
+)
 from .config import TrainConfig
-from .device import allow_tf32, resolve_amp, resolve_device, seed_everything
-from .distributed import DistContext, cleanup_distributed, init_distributed
-from .evaluate import evaluate_model, final_metrics, format_metrics, metric_columns
-from .loop import EpochLoop
+from .device import allow_tf32, resolve_amp, resolve_device, seed_everything, to_device
+from .distributed import (
+    DistContext,
+    all_gather_objects,
+    broadcast_object,
+    cleanup_distributed,
+    init_distributed,
+    wrap_ddp,
+)
+from .evaluate import evaluate_model, final_metrics, format_metrics, metric_columns, should_evaluate
 from .run_folder import RunFolder, default_run_dir, metrics_csv_columns, print_resume_hint, results_record
+from .schedule import StopRequested, StopSignals, apply_warmup
 from .setup import backbone_parameters, build_data, build_parts
 from .snapshots import EmbeddingSnapshots
+from .step import (
+    RUN_COLUMNS,
+    TERM_COLUMNS,
+    check_finite,
+    checked_term_names,
+    epoch_row,
+    read_back,
+    stack_loss_parts,
+    train_step,
+)
 
-__all__ = ["Trainer", "train"]
+__all__ = ["Trainer", "Position", "train", "finished_metrics", "torch_threads", "StopRequested"]
 
 
-class Trainer(EpochLoop):
-    """Runs one config from start (or its checkpoint) to the end; see :func:`train`.
+@dataclass
+class Position:
+    """Where the run is: ``step`` batches of 0-based ``epoch`` done, that epoch's loss sums, its unread losses."""
 
-    The life of a run is here (build, resume, evaluate the untrained model,
-    the epochs, the results); what happens within an epoch is
-    :class:`~proxygml_lite.training.loop.EpochLoop`.
-    """
+    epoch: int = 0
+    step: int = 0
+    sums: dict = field(default_factory=dict)
+    pending: list = field(default_factory=list)  # (step, [L, *terms]) still on the device
+    rng_before_step: dict | None = None  # the RNG state before the step in progress; None between steps
+    epoch_trained: bool = False  # every step of `epoch` done (its evaluation and checkpoint may be pending)
+
+
+class Trainer:
+    """Runs one config from its start (or its checkpoint) to the end; see :func:`train`."""
 
     def __init__(
         self, config: TrainConfig, ctx: DistContext | None = None, callback: Callable[[str, dict], None] | None = None
     ) -> None:
         self.ctx = ctx or DistContext()
         self.out = default_run_dir(config)
-        self.config = dataclasses.replace(config, out=str(self.out))  # a copy: the caller's config stays as it is
+        # a copy when the folder is named here: the caller's config stays as it is
+        self.config = config if config.out else dataclasses.replace(config, out=str(self.out))
+        cfg = self.config
         self.callback = callback
-        self.device = resolve_device(self.config, self.ctx)
-        self.amp_dtype = resolve_amp(self.config.amp, self.device)
-        self.channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
-        self.progress = not config.quiet and self.ctx.is_main
+        self.device = resolve_device(cfg, self.ctx)
+        self.amp_dtype = resolve_amp(cfg.amp, self.device)
+        self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
+        self.progress = not cfg.quiet and self.ctx.is_main
         self.folder = RunFolder(self.out, writer=self.ctx.is_main)
         self.state = RunState()
-        self.wrapped: nn.Module | None = None  # the trainee, or DDP around it
+        self.position = Position(epoch=cfg.start_epoch)
+        seed_everything(cfg.seed)  # model initialisation and augmentations
+        allow_tf32(self.device)
+        self.checkpoint = self.folder.existing_checkpoint(cfg.resume)
+        if self.checkpoint is not None:
+            self.folder.check_resume_config(self.checkpoint["config"], cfg)
+        self.data = build_data(cfg, self.ctx, self.device, self.progress)
+        self.snapshots = EmbeddingSnapshots(cfg, self.data.test_set)
+        self.parts = build_parts(cfg, self.data, self.device, self.amp_dtype, self.channels_last)  # same on all ranks
+        self.wrapped: nn.Module = self.parts.trainee  # or DDP around it (see _set_warmup)
         self._ddp_trainable: tuple | None = None
         self._in_place_zero_grad: list | None = None  # see train_step
+        if self.ctx.distributed:  # but each rank its own stream of random augmentations
+            seed_everything(cfg.seed + 7919 * (self.ctx.rank + 1))
 
     # the parts, by the names callbacks use (trainer.model, trainer.loss_fn, trainer.optimizer, ...)
     model = property(lambda self: self.parts.model)
@@ -82,138 +131,281 @@ class Trainer(EpochLoop):
     optimizer = property(lambda self: self.parts.optimizer)
     steps_per_epoch = property(lambda self: self.data.steps_per_epoch)
 
-    def log(self, message: str) -> None:
-        if self.ctx.is_main and not self.config.quiet:
-            tqdm.write(message)
-
-    def _emit(self, event: str, **info: Any) -> None:
-        if self.callback is not None:
-            self.callback(event, {**info, "trainer": self})
-
-    def _backbone_params(self) -> list[nn.Parameter]:
-        return backbone_parameters(self.model)
-
-    def evaluate(self, desc: str = "evaluating") -> dict[str, float]:
-        """Recall@K / NMI (/ MAP@R, RP) of the current model on the test classes (all ranks get the dict)."""
-        return evaluate_model(
-            self.model,
-            self.data,
-            self.config,
-            self.device,
-            self.ctx,
-            self.amp_dtype,
-            self.channels_last,
-            self.progress,
-            desc,
-        )
-
-    def _columns(self) -> list[str]:
-        cfg = self.config
-        return metric_columns(self.data.recall_ks, cfg.compute_nmi, cfg.compute_map)
-
-    def _write_metrics(self) -> None:
-        self.folder.write_metrics(self.state.history, metrics_csv_columns(self.state.term_names, self._columns()))
-
-    def _save(self, epoch: int, step: int, sums: dict, rng) -> None:
-        if self.ctx.is_main:
-            self.folder.save_checkpoint(
-                checkpoint_state(
-                    self.config, epoch, step, sums, rng, self.data, self.parts, self.state, self.ctx.world_size
-                )
-            )
-
-    def _save_proxies(self, epoch: int) -> None:
-        """Snapshots after ``epoch`` finished epochs: proxies (``save_proxies``), embeddings (``save_embeddings``)."""
-        if self.config.save_proxies:
-            self.folder.save_proxies(epoch, self.config.loss, self.data.num_classes, self.loss_fn)
-        if self.config.save_embeddings and self.ctx.is_main:
-            self.snapshots.save(
-                self.out, epoch, self.model, self.data.num_classes, self.device, self.amp_dtype, self.channels_last
-            )
-
-    # ------------------------------------------------------------------- run
+    # ------------------------------------------------------------------- the run
     def run(self) -> dict[str, float]:
-        """Train (or resume) to the end; with ``threads`` set, torch uses that many CPU threads meanwhile."""
-        previous_threads = torch.get_num_threads()
-        if self.config.threads is not None:
-            torch.set_num_threads(self.config.threads)
-        try:
-            return self._run()
-        finally:
-            torch.set_num_threads(previous_threads)
+        """Train (or resume) to the end; returns the final metrics.
 
-    def _run(self) -> dict[str, float]:
-        cfg = self.config
-        seed_everything(cfg.seed)
-        allow_tf32(self.device)
-        ckpt = self.folder.existing_checkpoint(cfg.resume)
-        if ckpt is not None:
-            self.folder.check_resume_config(ckpt["config"], cfg)
-            if (finished := self.folder.finished_metrics(ckpt, cfg.epochs)) is not None:
-                self.log(f"{self.out}: finished run found, nothing to do")
-                return finished
-        self.data = build_data(cfg, self.ctx, self.device, self.progress)
-        self.snapshots = EmbeddingSnapshots(cfg, self.data.test_set)
-        self.parts = build_parts(cfg, self.data, self.device, self.amp_dtype, self.channels_last)  # same on all ranks
-        self.wrapped = self.parts.trainee
-        if self.ctx.distributed:  # but each rank its own stream of random augmentations
-            seed_everything(cfg.seed + 7919 * (self.ctx.rank + 1))
+        On SIGINT or SIGTERM the step in progress finishes; then the run saves
+        where it is, prints how to resume and raises :class:`StopRequested`
+        (a ``KeyboardInterrupt``). A ``KeyboardInterrupt`` raised by code
+        (a callback, a loss) saves the same way.
+        """
+        with StopSignals(self._signalled) as stop:
+            try:
+                self._begin()
+                for epoch in tqdm(
+                    range(self.position.epoch, self.config.epochs),
+                    desc="epochs",
+                    disable=not self.progress,
+                    dynamic_ncols=True,
+                    initial=self.position.epoch,
+                    total=self.config.epochs,
+                ):
+                    self._train_epoch(epoch, stop)
+                    self._finish_epoch(epoch)
+                    stop.raise_if_requested()
+            except KeyboardInterrupt:
+                self._save_interrupted()
+                raise
+        metrics = final_metrics(self.state.history, self._columns())
+        self._write_results(metrics)
+        return metrics
+
+    def _begin(self) -> None:
+        """Continue from the checkpoint, or start: snapshots and the untrained model's row (epoch 0)."""
+        cfg, ckpt, position = self.config, self.checkpoint, self.position
         self.folder.write_config(cfg)
-
-        start_epoch, start_step, sums, rng = cfg.start_epoch, 0, {}, None
         # the official --start-epoch: the schedule begins there, decays of skipped epochs are not applied
         self.parts.schedule.last_epoch = cfg.start_epoch - 1
-        if ckpt is not None:
-            start_epoch, start_step, sums, rng = restore_checkpoint(
-                ckpt, self.data, self.parts, self.state, self.ctx.world_size, self.out
-            )
-            self.log(f"resuming {self.out} in epoch {start_epoch + 1}/{cfg.epochs} at step {start_step}")
-            if isinstance(rng, list):  # one state per rank (saved at the end of an epoch)
-                rng = rng[self.ctx.rank] if self.ctx.rank < len(rng) else None
-        else:
-            self._save_proxies(cfg.start_epoch)
+        if ckpt is None:
+            self._save_snapshots(cfg.start_epoch)
             if cfg.eval_untrained:
                 begin = time.perf_counter()
                 metrics = self.evaluate("evaluating untrained model")
                 self.state.history.append({"epoch": 0, "eval_time_s": round(time.perf_counter() - begin, 3), **metrics})
                 self._write_metrics()
                 self.log(f"epoch 0 (untrained): {format_metrics(metrics)}")
+            return
+        position.epoch, position.step, position.sums, rng = restore_checkpoint(
+            ckpt, self.data, self.parts, self.state, self.ctx.world_size, self.out
+        )
+        self.log(f"resuming {self.out} in epoch {position.epoch + 1}/{cfg.epochs} at step {position.step}")
+        if isinstance(rng, list):  # one state per rank (saved at the end of an epoch)
+            rng = rng[self.ctx.rank] if self.ctx.rank < len(rng) else None
         if rng is not None:
             restore_rng_state(rng)
-        elif ckpt is not None:
-            torch.manual_seed(cfg.seed + 1000 * self.ctx.rank + start_epoch)
+        else:
+            torch.manual_seed(cfg.seed + 1000 * self.ctx.rank + position.epoch)
 
-        for epoch in tqdm(
-            range(start_epoch, cfg.epochs),
-            desc="epochs",
-            disable=not self.progress,
-            dynamic_ncols=True,
-            initial=start_epoch,
-            total=cfg.epochs,
-        ):
-            first = epoch == start_epoch
-            self._finish_epoch(epoch, self._train_epoch(epoch, start_step if first else 0, sums if first else {}))
-        metrics = final_metrics(self.state.history, self._columns())
-        self._write_results(metrics)
-        return metrics
+    def _train_epoch(self, epoch: int, stop: StopSignals) -> None:
+        """One epoch of steps from ``self.position`` (a resumed run starts mid-epoch); stops between steps if asked."""
+        cfg, data, position = self.config, self.data, self.position
+        # the official schedule: lrs x rate at the start of the listed epochs
+        if self.parts.schedule.begin_epoch(epoch):
+            self.log(
+                f"epoch {epoch + 1}/{cfg.epochs}: lrs x{cfg.rate} -> {[g['lr'] for g in self.optimizer.param_groups]}"
+            )
+        frozen = self._set_warmup(epoch)
+        self.parts.trainee.train()  # the model's own train() keeps BatchNorm frozen under --freeze_BN
+        # the data order of this epoch depends on (seed, epoch) alone, so a resumed epoch skips the batches done
+        data.sampler.set_epoch(epoch)
+        data.sampler.set_start(position.step * data.local_batch)
+        data.loader_generator.manual_seed(cfg.seed * 100_003 + epoch)
+        lrs = [g["lr"] for g in self.optimizer.param_groups]
+        sums = position.sums = {
+            "loss": 0.0,
+            "count": 0,
+            "train_time_s": 0.0,
+            "frozen": frozen,
+            "lrs": lrs,
+            **position.sums,
+        }
+        # reading a loss back waits for the device: every log_every steps, or every step for a callback (it gets a number)
+        sync_every = 1 if self.callback is not None else cfg.log_every
+        bar = tqdm(total=data.steps_per_epoch, initial=position.step, desc=f"epoch {epoch}", disable=not self.progress, leave=False, dynamic_ncols=True)  # fmt: skip
+        tick = time.perf_counter()
+        batches = iter(data.train_loader)
+        try:
+            while position.step < data.steps_per_epoch:
+                # the RNG state before the batch is drawn: a KeyboardInterrupt raised by code inside the step
+                # (not a signal: signals wait for the step to end) leaves the step undone, and resume redoes it
+                position.rng_before_step = capture_rng_state()
+                images, labels = next(batches)
+                position.pending.append((position.step, self._step(images, labels)))
+                position.step, position.rng_before_step = position.step + 1, None
+                bar.update(1)
+                if position.step % sync_every == 0:
+                    self._add_to_sums(position.pending, epoch, sums)
+                    bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}")
+                if self.callback is not None:
+                    self._emit("step_end", epoch=epoch, step=position.step, steps=data.steps_per_epoch, loss=sums["last_loss"])  # fmt: skip
+                stop.raise_if_requested()  # SIGINT / SIGTERM: here, between two steps
+            self._add_to_sums(position.pending, epoch, sums)
+            position.epoch_trained = True
+        finally:
+            sums["train_time_s"] += time.perf_counter() - tick
+            self.state.elapsed_s += time.perf_counter() - tick
+            bar.close()
+
+    def _finish_epoch(self, epoch: int) -> dict[str, Any]:
+        """The epoch's row (evaluated when scheduled), its snapshots, the checkpoint and ``metrics.csv``."""
+        cfg = self.config
+        row = epoch_row(epoch, self.position.sums, self.optimizer.param_groups, self.state.term_names or TERM_COLUMNS)
+        if should_evaluate(cfg, epoch):
+            begin = time.perf_counter()
+            row.update(self.evaluate(f"evaluating epoch {epoch + 1}"))
+            row["eval_time_s"] = round(time.perf_counter() - begin, 3)
+            self.state.elapsed_s += time.perf_counter() - begin
+        self.state.history.append(row)
+        self._save_snapshots(epoch + 1)
+        rng = all_gather_objects(capture_rng_state(), self.ctx) if self.ctx.distributed else capture_rng_state()
+        self.position = self._save(Position(epoch=epoch + 1), rng)  # the next epoch starts here
+        self._write_metrics()
+        self._emit("epoch_end", epoch=epoch, row=row)
+        self.log(
+            f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f} (L^s {row['loss_s']:.4f}, "
+            f"L^p {row['loss_p']:.4f}) {format_metrics({k: v for k, v in row.items() if k in self._columns()})}"
+        )
+        return row
+
+    def _save_interrupted(self) -> None:
+        """After a stop: save the position (never a half-done step) and print how to resume."""
+        position = self.position
+        if position.rng_before_step is None and position.step == 0 and not position.epoch_trained:
+            # stopped at an epoch boundary: the checkpoint of the last epoch is where the run is (if any)
+            if self.checkpoint is not None or position.epoch > self.config.start_epoch:
+                self._interrupted(position.epoch, 0)
+            return
+        # this process's own losses (no collective: the other processes may be elsewhere)
+        self._add_to_sums(position.pending, position.epoch, position.sums, reduce=False)
+        # a KeyboardInterrupt raised by code inside a step (not a signal: signals wait for the step to end)
+        # leaves that step undone; resume redoes it from the RNG state before its batch was drawn
+        self._save(position, position.rng_before_step or capture_rng_state())
+        self._interrupted(position.epoch, position.step)
+
+    # ------------------------------------------------------------------- a step
+    def _step(self, images, labels) -> torch.Tensor:
+        """One optimisation step; returns ``[L, *terms]`` detached, on the device (no synchronisation)."""
+        images = to_device(images, self.device, self.channels_last)
+        labels = torch.as_tensor(labels).to(self.device, non_blocking=True)
+        loss, terms = train_step(
+            self.wrapped,
+            self.loss_fn,
+            self.optimizer,
+            self.parts.scaler,
+            images,
+            labels,
+            self.amp_dtype,
+            in_place_zero_grad=self._in_place_zero_grad,
+            loss_name=self.config.loss,
+        )
+        if self.state.term_names is None:
+            self.state.term_names = checked_term_names(terms, self.config.loss, RUN_COLUMNS + tuple(self._columns()))
+        return stack_loss_parts(loss, terms, self.state.term_names)
+
+    def _add_to_sums(self, pending: list, epoch: int, sums: dict, reduce: bool = True) -> None:
+        """Read the pending steps' losses back (one synchronisation) into ``sums``; NaN/Inf stops the run."""
+        for step, (value, *terms) in read_back(pending, self.ctx, reduce):
+            check_finite(value, epoch, self.config.epochs, step, self.data.steps_per_epoch, self.out)
+            sums["loss"] += value
+            for name, term in zip(self.state.term_names, terms):
+                sums[name] = sums.get(name, 0.0) + term
+            sums["count"] += 1
+            sums["last_loss"] = value
+
+    def _set_warmup(self, epoch: int) -> bool:
+        frozen, self._in_place_zero_grad = apply_warmup(backbone_parameters(self.model), epoch, self.config)
+        if self.ctx.distributed:  # DDP syncs the parameters that required grad when it was built
+            self.wrapped, self._ddp_trainable = wrap_ddp(
+                self.parts.trainee, self.device, self._ddp_trainable, self.wrapped
+            )
+        return frozen
+
+    # ------------------------------------------------------------ evaluation, files
+    def evaluate(self, desc: str = "evaluating") -> dict[str, float]:
+        """Recall@K / NMI (/ MAP@R, RP) of the current model on the test classes (all ranks get the dict)."""
+        with rng_kept():  # the loaders and k-means draw random numbers: not from the training's stream
+            return evaluate_model(
+                self.model,
+                self.data,
+                self.config,
+                self.device,
+                self.ctx,
+                self.amp_dtype,
+                self.channels_last,
+                self.progress,
+                desc,
+            )
+
+    def _save_snapshots(self, epoch: int) -> None:
+        """Snapshots after ``epoch`` finished epochs: proxies (``save_proxies``), embeddings (``save_embeddings``)."""
+        if self.config.save_proxies:
+            self.folder.save_proxies(epoch, self.config.loss, self.data.num_classes, self.loss_fn)
+        if self.config.save_embeddings and self.ctx.is_main:
+            with rng_kept():  # its loader draws a seed: the training's random numbers stay as they are
+                self.snapshots.save(
+                    self.out, epoch, self.model, self.data.num_classes, self.device, self.amp_dtype, self.channels_last
+                )
+
+    def _save(self, p: Position, rng) -> Position:
+        """The checkpoint of the run at position ``p`` with the RNG state ``rng`` (rank 0 writes it); returns ``p``."""
+        if self.ctx.is_main:
+            self.folder.save_checkpoint(
+                checkpoint_state(
+                    self.config, p.epoch, p.step, p.sums, rng, self.data, self.parts, self.state, self.ctx.world_size
+                )
+            )
+        return p
+
+    def _columns(self) -> list[str]:
+        return metric_columns(self.data.recall_ks, self.config.compute_nmi, self.config.compute_map)
+
+    def _write_metrics(self) -> None:
+        self.folder.write_metrics(self.state.history, metrics_csv_columns(self.state.term_names, self._columns()))
+
+    def _write_results(self, metrics: dict[str, float]) -> None:
+        record = results_record(
+            self.config,
+            metrics,
+            self.state.history,
+            self._columns(),
+            self.data,
+            self.state.elapsed_s,
+            self.device,
+            self.ctx.world_size,
+        )
+        self.folder.write_results(record)
 
     def _interrupted(self, epoch: int, step: int) -> None:
         if self.ctx.is_main:
             print_resume_hint(self.out, epoch, self.config.epochs, step, self.steps_per_epoch)
 
-    def _write_results(self, metrics: dict[str, float]) -> None:
-        self.folder.write_results(
-            results_record(
-                self.config,
-                metrics,
-                self.state.history,
-                self._columns(),
-                self.data,
-                self.state.elapsed_s,
-                self.device,
-                self.ctx.world_size,
-            )
-        )
+    def log(self, message: str) -> None:
+        if self.ctx.is_main and not self.config.quiet:
+            tqdm.write(message)
+
+    def _signalled(self, message: str) -> None:
+        """A stop signal arrived: said even with --quiet (the run is about to end)."""
+        if self.ctx.is_main:
+            tqdm.write(message, file=sys.stderr)
+
+    def _emit(self, event: str, **info: Any) -> None:
+        if self.callback is not None:
+            self.callback(event, {**info, "trainer": self})
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """Within ``with``: torch uses ``threads`` CPU threads (``None``: unchanged); restored afterwards."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def finished_metrics(config: TrainConfig) -> dict[str, float] | None:
+    """The final metrics of a finished run in ``config.out`` resumed with the same ``epochs``, else ``None``."""
+    if not (config.resume and config.out):
+        return None
+    folder = RunFolder(config.out)
+    ckpt = folder.existing_checkpoint(True)
+    if ckpt is None:
+        return None
+    folder.check_resume_config(ckpt["config"], config)
+    return folder.finished_metrics(ckpt, config.epochs)
 
 
 def train(config: TrainConfig, callback: Callable[[str, dict], None] | None = None) -> dict[str, float]:
@@ -229,7 +421,8 @@ def train(config: TrainConfig, callback: Callable[[str, dict], None] | None = No
             every step waits for the device (it receives the loss as a number).
 
     Raises:
-        KeyboardInterrupt: after saving a checkpoint (resume with ``resume=True``).
+        KeyboardInterrupt: after saving a checkpoint (resume with ``resume=True``);
+            :class:`~.schedule.StopRequested` after SIGINT or SIGTERM.
         NonFiniteLossError: the loss became NaN/Inf.
         ValueError / FileNotFoundError: bad settings or data.
         FolderLockedError: another process is writing the same run folder.
@@ -238,13 +431,33 @@ def train(config: TrainConfig, callback: Callable[[str, dict], None] | None = No
     only rank 0 writes files, holding the run folder's lock
     (:func:`~proxygml_lite.fileio.exclusive_lock`) for the whole run.
     """
-    config.validate()
+    if not config.out:  # the folder is named once, here: the lock and the trainer use the same one
+        config = dataclasses.replace(config, out=str(default_run_dir(config)))
+    finished = finished_metrics(config)
+    if finished is not None:  # nothing to build
+        if not config.quiet:
+            tqdm.write(f"{config.out}: finished run found, nothing to do")
+        return finished
     device = resolve_device(config) if config.device != "auto" or config.gpu else None
     ctx = init_distributed(device.type == "cuda" if device is not None else torch.cuda.is_available())
     try:
-        trainer = Trainer(config, ctx=ctx, callback=callback)
-        lock = exclusive_lock(trainer.out, "training") if ctx.is_main else contextlib.nullcontext()
-        with lock as held:
+        # rank 0 holds the run folder's lock for the whole run: from reading its checkpoint to the results
+        with contextlib.ExitStack() as stack, torch_threads(config.threads):  # the model's initialisation included
+            refusal = held = None
+            if ctx.is_main:
+                try:
+                    held = stack.enter_context(exclusive_lock(config.out, "training"))
+                except (FolderLockedError, WriteError) as exc:
+                    if not ctx.distributed:
+                        raise
+                    refusal = exc
+            if ctx.distributed:  # every rank stops when rank 0 cannot hold the folder (else they would wait for it)
+                message = broadcast_object(str(refusal) if refusal is not None else None, ctx)
+                if refusal is not None:
+                    raise refusal
+                if message is not None:
+                    raise FolderLockedError(message)
+            trainer = Trainer(config, ctx=ctx, callback=callback)
             if held is not None and held.taken_over:
                 trainer.log(f"{trainer.out}: took over the lock of {held.taken_over}, which is no longer running")
             return trainer.run()

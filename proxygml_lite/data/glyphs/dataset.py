@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ...checks import check_int
 from .cache import _ensure
-from .generate import _check_int
 
 
 # ----------------------------------------------------------------------------- dataset
@@ -120,7 +120,7 @@ def glyph_sheet(
     if not isinstance(ds, GlyphDataset):
         raise ValueError(f"glyph_sheet needs a GlyphDataset from load_glyphs(...); got {type(ds).__name__}")
     if classes is None:
-        _check_int("num_classes", num_classes, 1, None, "rows of the sheet")
+        check_int("num_classes", num_classes, 1, "rows of the sheet")
         labels = list(range(min(num_classes, ds.num_classes)))
     else:
         labels = []
@@ -133,7 +133,7 @@ def glyph_sheet(
                 labels.append(int(c))
             else:
                 raise ValueError(f"class {c!r} must be a label in [0, {ds.num_classes}) or a character of ds.classes")
-    _check_int("num_faces", num_faces, 1, None, "columns of the sheet")
+    check_int("num_faces", num_faces, 1, "columns of the sheet")
     targets = np.asarray(ds.targets)
     rows = []
     for lab in labels:

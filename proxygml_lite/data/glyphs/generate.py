@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
+from ...checks import check_int
 from .faces import _MESH, _SUPERSAMPLE, CANDIDATES, FACES, _render_clean, _selection
 
 GENERATOR_VERSION = 2
@@ -111,35 +112,29 @@ _DEFAULTS: dict[str, Any] = dict(
 _MIN_FACES = 8
 
 
-def _check_int(name: str, value, minimum: int, maximum: int | None, hint: str) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        rng = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be an integer {rng} ({hint}); got {value!r}")
-    return int(value)
-
-
 def _params(**given) -> dict[str, Any]:
     unknown = sorted(set(given) - set(_DEFAULTS))
     if unknown:
         raise ValueError(f"unknown glyph parameter(s) {', '.join(unknown)}; the parameters are {', '.join(_DEFAULTS)}")
     p = {**_DEFAULTS, **given}
-    p["seed"] = _check_int("seed", p["seed"], 0, None, "any non-negative integer")
-    p["image_size"] = _check_int("image_size", p["image_size"], 16, 256, "32 is the default; the small CNN wants 32")
-    p["images_per_face"] = _check_int(
-        "images_per_face", p["images_per_face"], 1, 1000, "e.g. 6 (default) or 1-2 for quick tests"
+    p["seed"] = check_int("seed", p["seed"], 0, "any non-negative integer")
+    p["image_size"] = check_int(
+        "image_size", p["image_size"], 16, "32 is the default; the small CNN wants 32", maximum=256
     )
-    p["faces_per_class"] = _check_int(
-        "faces_per_class", p["faces_per_class"], _MIN_FACES, 16, "each class needs at least 8 faces; 12 is the default"
+    p["images_per_face"] = check_int(
+        "images_per_face", p["images_per_face"], 1, "e.g. 6 (default) or 1-2 for quick tests", maximum=1000
     )
-    p["num_train_classes"] = _check_int(
-        "num_train_classes", p["num_train_classes"], 2, None, "the paper's C = 100 is the default"
+    p["faces_per_class"] = check_int(
+        "faces_per_class",
+        p["faces_per_class"],
+        _MIN_FACES,
+        "each class needs at least 8 faces; 12 is the default",
+        maximum=16,
     )
-    p["num_test_classes"] = _check_int("num_test_classes", p["num_test_classes"], 2, None, "100 is the default")
+    p["num_train_classes"] = check_int(
+        "num_train_classes", p["num_train_classes"], 2, "the paper's C = 100 is the default"
+    )
+    p["num_test_classes"] = check_int("num_test_classes", p["num_test_classes"], 2, "100 is the default")
     for name in ("face_threshold", "class_threshold"):
         t = p[name]
         if isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0.0 <= float(t) < 1.0:

@@ -169,7 +169,3 @@ def scatter_proxies(ax, proxies, proxy_label, colors, *, size=240, alpha=1.0, nu
         for j, (x, y) in enumerate(proxies):
             ax.text(1.17 * x, 1.17 * y, f"p{j}", ha="center", va="center", fontsize=FONT_SIZE, color="0.2")
     return handle
-
-
-def sorted_rows(labels) -> np.ndarray:
-    return np.argsort(to_numpy(labels), kind="stable")

@@ -27,8 +27,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from . import steps
-from .fileio import read_csv
+from .. import steps
+from ..fileio import read_csv
 
 __all__ = [
     "subgraph_statistics",
@@ -125,8 +125,8 @@ class DiagnosticsRecorder:
         self.labels: torch.Tensor | None = None
 
     def _samples(self, trainer) -> None:
-        from .data import load_dataset
-        from .models import build_transforms
+        from ..data import load_dataset
+        from ..models import build_transforms
 
         cfg = trainer.config
         transform = build_transforms(cfg.backbone, train=False, image_size=cfg.image_size)
@@ -172,7 +172,7 @@ class DiagnosticsRecorder:
         path = Path(trainer.out) / "diagnostics.csv"
         rows = read_diagnostics(path).to_dict("records") if path.exists() else []
         rows = [r for r in rows if r["epoch"] < row["epoch"]] + [row]
-        from .fileio import atomic_write_csv
+        from ..fileio import atomic_write_csv
 
         atomic_write_csv(path, rows)
 
@@ -244,7 +244,7 @@ def collapse_probes(base, *, evaluate_every: int | None = 5) -> dict:
     rates ten times lower. ``evaluate_every``: R@1 after epochs 1, 2 and every
     that many epochs (``None``: every epoch).
     """
-    from .studies import ablation_config
+    from ..studies import ablation_config
 
     if evaluate_every is None:
         schedule = None
@@ -268,8 +268,8 @@ def run_probes(probes: dict, *, runs_root, seeds=(0,), per_class: int = 4) -> pd
     """
     import json
 
-    from .studies import _finished
-    from .training.trainer import train
+    from ..studies.cells import _finished
+    from ..training.trainer import train
 
     tables = []
     for name, config in probes.items():

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .training.config import TrainConfig
+from ..training.config import TrainConfig
 
 __all__ = [
     "LoadedRun",
@@ -56,11 +56,42 @@ def _folder(run: str | os.PathLike) -> Path:
     return folder
 
 
+def _read_json_object(path: Path, what: str) -> dict:
+    """The JSON object in ``path``; a one-line ``ValueError`` naming the file if it is damaged."""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(
+            f"{path} is not valid JSON ({exc}); it is damaged: restore it, or train the run again"
+        ) from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} holds a JSON {type(values).__name__}, not {what}; restore it, or train the run again")
+    return values
+
+
+def _read_results(folder: Path) -> dict | None:
+    """``results.json`` of a run folder (``None`` if the run has not finished), checked for its ``metrics``."""
+    path = folder / "results.json"
+    if not path.is_file():
+        return None
+    results = _read_json_object(path, "a run's results")
+    if not isinstance(results.get("metrics"), dict):
+        raise ValueError(f"{path} has no 'metrics' object; it is damaged: restore it, or train the run again")
+    return results
+
+
 def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> LoadedRun:
-    """Rebuild the network and loss of a run folder from its ``checkpoint.pt`` (the last finished epoch)."""
-    from .baselines import build_loss
-    from .models import build_model
-    from .training.checkpoint import load_checkpoint
+    """Rebuild the network and loss of a run folder from its ``checkpoint.pt`` (the last finished epoch).
+
+    The checkpoint is read with the safe loader (tensors, numbers and strings
+    only: a planted pickle is refused, nothing runs), and the modules the run's
+    configuration records in ``imports`` are not imported: a loss, dataset or
+    backbone they register must be registered by you first.
+    """
+    from ..baselines import build_loss
+    from ..models import build_model
+    from ..training.checkpoint import load_checkpoint
+    from ..training.setup import loss_arguments
 
     folder = _folder(run)
     checkpoint_path = folder / "checkpoint.pt"
@@ -72,11 +103,9 @@ def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> L
     model = build_model(config.backbone, embedding_dim=config.dim, pretrained=False, freeze_bn=config.freeze_bn)
     model.load_state_dict(checkpoint["model"])
     num_classes = int(checkpoint["num_classes"])
-    loss_fn = build_loss(config.loss, num_classes, config.dim, settings=config, **config.loss_kwargs)
+    loss_fn = build_loss(config.loss, num_classes, config.dim, **loss_arguments(config))
     loss_fn.load_state_dict(checkpoint["loss"])
-    results = None
-    if (folder / "results.json").is_file():
-        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    results = _read_results(folder)
     model.to(device).eval()
     return LoadedRun(folder, config, model, loss_fn.to(device), results, num_classes)
 
@@ -95,9 +124,9 @@ def embed_split(
     """
     from torch.utils.data import DataLoader
 
-    from .data import load_dataset
-    from .models import build_transforms
-    from .training.evaluate import extract_embeddings
+    from ..data import load_dataset
+    from ..models import build_transforms
+    from ..training.evaluate import extract_embeddings
 
     config = run.config
     transform = build_transforms(config.backbone, train=False, image_size=config.image_size)
@@ -198,20 +227,35 @@ def plot_retrieval_gallery(
 
 
 def run_summary(run: str | os.PathLike) -> str:
-    """A few lines about a run folder: dataset, loss and its settings, epochs done, final metrics, time, device."""
+    """A few lines about a run folder: dataset, loss and its settings, epochs done, final metrics, time, device.
+
+    It only reads the folder's JSON files: nothing is imported (not even the
+    modules its configuration records), loaded or built.
+    """
     folder = _folder(run)
-    config = TrainConfig.from_json(folder / "config.json")
+    config = _read_json_object(folder / "config.json", "a training configuration")
     lines = [
-        f"run folder {folder.name}: dataset {config.dataset}, backbone {config.backbone}, loss {config.loss}"
-        + (f" (N={config.N}, r={config.r}, lambda={config.weight_lambda})" if config.loss == "proxygml" else "")
+        f"run folder {folder.name}: dataset {config.get('dataset')}, backbone {config.get('backbone')}, "
+        f"loss {config.get('loss')}"
+        + (
+            f" (N={config.get('N')}, r={config.get('r')}, lambda={config.get('weight_lambda')})"
+            if config.get("loss") == "proxygml"
+            else ""
+        )
     ]
-    results_path = folder / "results.json"
-    if results_path.is_file():
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-        metrics = " ".join(f"{k}={100 * v:.1f}%" for k, v in results["metrics"].items())
+    if config.get("imports"):
+        lines.append(f"records --import {' '.join(map(str, config['imports']))} (not imported by reading)")
+    results = _read_results(folder)
+    if results is not None:
+        metrics = " ".join(
+            f"{k}={100 * v:.1f}%" if isinstance(v, (int, float)) else f"{k}={v!r}"
+            for k, v in results["metrics"].items()
+        )
+        elapsed = results.get("elapsed_s")
+        elapsed = f"{elapsed:.0f} s" if isinstance(elapsed, (int, float)) else "unknown time"
         lines.append(
-            f"finished {results['epochs']} epochs on {results.get('device')} in "
-            f"{results.get('elapsed_s', float('nan')):.0f} s; C={results.get('num_classes')}; final {metrics}"
+            f"finished {results.get('epochs')} epochs on {results.get('device')} in "
+            f"{elapsed}; C={results.get('num_classes')}; final {metrics}"
         )
     else:
         lines.append(
@@ -235,8 +279,8 @@ def results_beside_paper(runs: dict, *, label: str = "this code", embedding_dim:
     """
     import pandas as pd
 
-    from .data.specs import BENCHMARKS
-    from .studies.paper import SOURCE, paper_comparison
+    from ..data.specs import BENCHMARKS
+    from ..studies.paper import SOURCE, paper_comparison
 
     table = paper_comparison()
     ours = table[(table["method"] == "ProxyGML") & (table["embedding_dim"] == embedding_dim)]
@@ -248,8 +292,8 @@ def results_beside_paper(runs: dict, *, label: str = "this code", embedding_dim:
             continue
         metrics = {}
         folder = runs[dataset_id]
-        if folder is not None and (Path(folder) / "results.json").is_file():
-            metrics = json.loads((Path(folder) / "results.json").read_text(encoding="utf-8"))["metrics"]
+        if folder is not None and (results := _read_results(Path(folder))) is not None:
+            metrics = results["metrics"]
         for _, paper_row in ours[ours["dataset_id"] == dataset_id].iterrows():
             value = metrics.get(paper_row["metric"])
             rows.append(

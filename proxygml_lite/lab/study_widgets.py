@@ -12,12 +12,11 @@ from collections.abc import Mapping
 import ipywidgets as widgets
 import pandas as pd
 
+from ..teaching.widgets import InteractivePlot
 from . import run_views, study_views, umap_views
-from .teaching.widgets import InteractivePlot
 
 __all__ = [
     "parameter_study_widget",
-    "grid_heatmap_widget",
     "umap_widget",
     "cost_widget",
     "gallery_widget",
@@ -55,15 +54,6 @@ def parameter_study_widget(table: pd.DataFrame, *, metric: str = "R@1") -> Inter
         },
         {"table": table},
     )
-
-
-def _heatmap_view(table, metric):
-    return study_views.plot_grid_heatmap(table, metric=metric)
-
-
-def grid_heatmap_widget(table: pd.DataFrame, *, metric: str = "R@1") -> InteractivePlot:
-    """Notebook 8: choose the metric -> heat map over the ``N x r`` grid with ``k`` in each cell."""
-    return InteractivePlot(_heatmap_view, {"metric": _metric_slider(table, metric)}, {"table": table})
 
 
 def _umap_view(views, run, epoch, classes):

@@ -11,17 +11,23 @@ and the run's full configuration as JSON in ``config``. The helpers here turn
 such a table into what the notebooks print: mean, standard deviation and the
 per-seed values of each cell (:func:`summarize_seeds`), the ablation in the
 paper's layout beside the paper's published values
-(:func:`ablation_beside_paper`), and the question "is this difference larger
-than the seed spread?" (:func:`beyond_spread`).
+(:func:`ablation_beside_paper`), and, for every study table, its pairwise
+comparison table (:func:`study_comparisons`): the difference of two cells'
+means with its 95% confidence interval and Welch p-value, Holm-corrected
+across the comparisons of the table, and the verdict of
+:mod:`proxygml_lite.statistics` ("A beats B ..." only where the corrected
+p < 0.05, else "cannot tell apart with n seeds").
 
-Before averaging, :func:`summarize_seeds` checks what it averages
-(:func:`check_seed_table`): a table that repeats a (cell, seed), mixes
-configurations (within a cell, or in the study's protocol: dataset, epochs,
-...) or holds NaN metrics is an error naming the rows.
+Before averaging or comparing, :func:`summarize_seeds` and
+:func:`study_comparisons` check what they use (:func:`check_seed_table`): a
+table that repeats a (cell, seed), mixes configurations (within a cell, or in
+the study's protocol: dataset, epochs, ...) or holds NaN metrics is an error
+naming the rows.
 
-The standard deviation is the sample standard deviation (``ddof = 1``) over
-the seeds of a cell, the usual choice when reporting seed variance
-(Musgrave et al., "A Metric Learning Reality Check", ECCV 2020).
+The standard deviation is the sample standard deviation (``ddof = 1``,
+:func:`proxygml_lite.statistics.sample_std`) over the seeds of a cell, the
+usual choice when reporting seed variance (Musgrave et al., "A Metric Learning
+Reality Check", ECCV 2020).
 """
 
 from __future__ import annotations
@@ -34,16 +40,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .fileio import read_csv
+from .. import statistics
+from ..fileio import read_csv
+from ..teaching.notebook import checkout_root
+from .experiments import repository_root
 
 __all__ = [
     "STUDY_KINDS",
     "results_dir",
     "inside_installation",
     "make_hint",
+    "committed_results_dir",
     "read_study_table",
     "summarize_seeds",
-    "beyond_spread",
+    "study_comparisons",
     "format_mean_std",
     "ablation_beside_paper",
     "config_of",
@@ -52,7 +62,6 @@ __all__ = [
     "PROTOCOL_KEYS",
     "PAPER_ABLATION_CLAIMS",
     "ablation_claims",
-    "compare_cells",
 ]
 
 #: The tables of ``results/<preset>/`` and the identifier columns of each.
@@ -63,46 +72,37 @@ STUDY_KINDS: dict[str, tuple[str, ...]] = {
 }
 
 
-#: This package's folder; its parent is a checkout when it holds ``pyproject.toml``, else an installation.
-_PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-def _checkout_root() -> Path | None:
-    """The repository holding this package, or None for an installed package (a wheel in site-packages)."""
-    root = _PACKAGE_DIR.parent
-    return root if (root / "pyproject.toml").is_file() else None
+#: This package's folder (``proxygml_lite/``): in an installation, its parent is site-packages.
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def _shown(path: Path) -> str:
     """``path`` relative to the repository when inside it (no machine-specific prefix in notebook outputs)."""
-    root = _checkout_root()
-    if root is not None:
-        try:
-            return str(path.resolve().relative_to(root))
-        except ValueError:
-            pass
-    return str(path.resolve())
+    try:
+        return str(path.resolve().relative_to(repository_root()))
+    except ValueError:
+        return str(path)
 
 
 def results_dir(preset: str = "glyphs_hard", root: str | os.PathLike | None = None) -> Path:
-    """Where the study tables of ``preset`` live: ``<root>/results/<preset>``.
+    """Where new study tables of ``preset`` are written: ``<root>/results/<preset>``.
 
     ``root`` defaults to ``$PROXYGML_RESULTS_DIR``'s folder (which then replaces
     ``<root>/results``, e.g. to point the notebooks at tables produced on another
     machine), else the repository of a checkout, else the working directory:
-    an installed package never reads or writes tables inside its installation.
+    an installed package never writes tables inside its installation (committed
+    tables are read from :func:`committed_results_dir`).
     """
     override = os.environ.get("PROXYGML_RESULTS_DIR", "").strip()
     if root is None and override:
         return Path(override).expanduser().resolve() / preset
-    if root is None:
-        root = _checkout_root() or Path.cwd()
-    return Path(root) / "results" / preset
+    base = Path(root) if root is not None else repository_root()
+    return base / "results" / preset
 
 
 def inside_installation(path: str | os.PathLike) -> bool:
     """True when ``path`` lies in the folder an installed package was installed into (site-packages)."""
-    if _checkout_root() is not None:
+    if checkout_root() is not None:
         return False
     try:
         Path(path).resolve().relative_to(_PACKAGE_DIR.parent)
@@ -113,9 +113,25 @@ def inside_installation(path: str | os.PathLike) -> bool:
 
 def make_hint() -> str:
     """How to make the study tables, worded for a checkout or for an installed package."""
-    if _checkout_root() is not None:
+    if checkout_root() is not None:
         return "run `make studies` (python -m proxygml_lite.studies)"
     return "run `python -m proxygml_lite.studies` in the folder that should hold results/ (or set PROXYGML_RESULTS_DIR)"
+
+
+def committed_results_dir(preset: str = "glyphs_hard") -> Path:
+    """Where the committed tables of ``preset`` are: the one place the notebooks read them from.
+
+    ``<checkout>/results/<preset>`` in a checkout; in an installed wheel, its package data
+    ``proxygml_lite/results/<preset>`` (setup.py maps ``results/`` there). ``$PROXYGML_RESULTS_DIR`` replaces both,
+    as in :func:`results_dir`. Read only: new tables are written to :func:`results_dir`, never into an installation.
+    """
+    override = os.environ.get("PROXYGML_RESULTS_DIR", "").strip()
+    if override:
+        return Path(override).expanduser().resolve() / preset
+    checkout = checkout_root()
+    if checkout is not None:
+        return checkout / "results" / preset
+    return _PACKAGE_DIR / "results" / preset  # proxygml_lite/results in the wheel
 
 
 def read_study_table(
@@ -128,13 +144,13 @@ def read_study_table(
 
     Args:
         kind: ``"ablation"``, ``"grid"`` or ``"efficiency"``.
-        preset: the preset whose ``results/<preset>/<kind>.csv`` to read.
+        preset: the preset whose committed ``results/<preset>/<kind>.csv`` to read (:func:`committed_results_dir`).
         path: read this CSV file, or ``<path>/<kind>.csv`` for a folder, instead
             (a study run elsewhere and copied here).
     """
     if kind not in STUDY_KINDS:
         raise ValueError(f"kind must be one of {', '.join(STUDY_KINDS)}; got {kind!r}")
-    file = Path(path) if path is not None else results_dir(preset) / f"{kind}.csv"
+    file = Path(path) if path is not None else committed_results_dir(preset) / f"{kind}.csv"
     if file.is_dir():
         file = file / f"{kind}.csv"
     if not file.is_file() and file.parent.joinpath("study.csv").is_file() and path is not None:
@@ -304,22 +320,37 @@ def summarize_seeds(
         for metric in metrics:
             values = group[metric].to_numpy(dtype=float)
             row[f"{metric} mean"] = float(values.mean())
-            row[f"{metric} std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+            row[f"{metric} std"] = statistics.sample_std(values)
             row[f"{metric} per seed"] = [float(v) for v in values]
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def beyond_spread(mean_a: float, std_a: float, mean_b: float, std_b: float) -> bool:
-    """True when ``|mean_a - mean_b|`` exceeds ``std_a + std_b``, the rule the notebooks use to claim a difference.
+def study_comparisons(
+    table: pd.DataFrame,
+    kind: str,
+    *,
+    metric: str = "R@1",
+    pairs=None,
+) -> pd.DataFrame:
+    """The pairwise comparison table of a study table: every pair of its cells, Holm-corrected within it.
 
-    Deliberately simple and conservative: the two cells' ``mean ± std`` bars
-    do not overlap. (With 3 seeds a formal test has little power; the point is
-    to not read noise as an effect.) A ``nan`` std (one seed) never allows a claim.
+    Args:
+        table: ``ablation.csv`` or ``grid.csv`` (one row per cell and seed).
+        kind: ``"ablation"`` (cells = ``row``) or ``"grid"`` (cells = ``(N, r)``).
+        metric: the metric compared (``"R@1"``, ``"NMI"``, ...).
+        pairs: only these ``(a, b)`` cells (``(8, 7)``, ``((4, 0.15), (12, 0.05))``); all pairs when ``None``.
+
+    Returns:
+        :func:`proxygml_lite.statistics.compare_cells`'s table: ``A``, ``B``,
+        seeds, means, ``difference`` (``A - B``), the Welch 95% interval
+        ``CI low`` / ``CI high``, ``p``, ``p (Holm)`` and the ``verdict``.
     """
-    if np.isnan(std_a) or np.isnan(std_b):
-        return False
-    return abs(mean_a - mean_b) > std_a + std_b
+    if kind not in STUDY_KINDS or kind == "efficiency":
+        raise ValueError(f"kind must be 'ablation' or 'grid'; got {kind!r}")
+    by = [c for c in STUDY_KINDS[kind] if c != "seed"]
+    check_seed_table(table, by=by, metrics=[metric])
+    return statistics.compare_cells(table, by=by, metric=metric, pairs=pairs)
 
 
 def format_mean_std(mean: float, std: float, *, percent: bool = True, digits: int = 1) -> str:
@@ -343,8 +374,8 @@ def ablation_beside_paper(table: pd.DataFrame) -> pd.DataFrame:
         ``R@1 (paper)`` (percent, as published; the dataset of the paper's
         table is not stated in the poster, see :mod:`proxygml_lite.studies.paper`).
     """
-    from .studies import ABLATION_ROWS
-    from .studies.paper import paper_ablation
+    from ..studies import ABLATION_ROWS
+    from ..studies.paper import paper_ablation
 
     summary = summarize_seeds(table, by=["row"])
     switches = {number: (s_pos, mask, l_p) for number, s_pos, mask, l_p in ABLATION_ROWS}
@@ -378,47 +409,43 @@ PAPER_ABLATION_CLAIMS: tuple[tuple[str, int, int], ...] = (
 )
 
 
-def compare_cells(summary: pd.DataFrame, *, key: str, better, worse, metric: str = "R@1") -> dict:
-    """Is cell ``better`` above cell ``worse`` by more than the seed spread? (``summary`` from :func:`summarize_seeds`)."""
-    rows = summary.set_index(key)
-    a, b = rows.loc[better], rows.loc[worse]
-    difference = float(a[f"{metric} mean"] - b[f"{metric} mean"])
-    spread = float(a[f"{metric} std"] + b[f"{metric} std"])
-    if np.isnan(spread):
-        verdict = "too few seeds"
-    elif beyond_spread(a[f"{metric} mean"], a[f"{metric} std"], b[f"{metric} mean"], b[f"{metric} std"]):
-        verdict = "holds" if difference > 0 else "reversed"
-    else:
-        verdict = "within the seed spread"
-    return {"difference": difference, "spread": spread, "verdict": verdict}
-
-
 def ablation_claims(table: pd.DataFrame, *, metric: str = "R@1") -> pd.DataFrame:
     """Each of :data:`PAPER_ABLATION_CLAIMS` checked on the paper's numbers and on ``table`` (ablation.csv).
 
-    Returns one row per claim: ``claim``, ``paper: difference`` (points, from
-    the published table), ``here: difference`` and ``here: spread`` (points:
-    the difference of the means and the sum of the two stds) and ``here``
-    (``"holds"``, ``"reversed"``, ``"within the seed spread"``, by
-    :func:`beyond_spread`, or ``"too few seeds"`` when a row has one seed).
-    """
-    from .studies.paper import paper_ablation
+    The claims present in ``table`` are its comparisons: Welch's test for each,
+    Holm-corrected across them (:func:`proxygml_lite.statistics.compare_cells`).
 
-    summary = summarize_seeds(table, by=["row"], metrics=[metric])
+    Returns one row per claim: ``claim``, ``paper: difference`` (points, from
+    the published table), ``here: difference`` (points, better minus worse
+    row's mean), ``here: CI low`` / ``here: CI high`` (its 95% Welch interval,
+    points), ``here: p (Holm)``, ``here`` (``"holds"`` or ``"reversed"`` where
+    the corrected p < 0.05, else ``"cannot tell apart"``) and ``verdict`` (the
+    sentence, with the seed count).
+    """
+    from ..studies.paper import paper_ablation
+
+    check_seed_table(table, by=["row"], metrics=[metric])
     published = paper_ablation().set_index("row")[metric]
-    present = set(summary["row"])
+    present = set(table["row"])
+    claims = [(claim, better, worse) for claim, better, worse in PAPER_ABLATION_CLAIMS if {better, worse} <= present]
+    if not claims:
+        return pd.DataFrame()
+    compared = statistics.compare_cells(
+        table, by=["row"], metric=metric, pairs=[(better, worse) for _, better, worse in claims]
+    )
     out = []
-    for claim, better, worse in PAPER_ABLATION_CLAIMS:
-        if not {better, worse} <= present:
-            continue
-        here = compare_cells(summary, key="row", better=better, worse=worse, metric=metric)
+    for (claim, better, worse), here in zip(claims, compared.to_dict("records")):
+        claimed = here["p (Holm)"] < statistics.ALPHA  # False for nan (one seed, no spread)
         out.append(
             {
                 "claim": claim,
                 "paper: difference": float(published[better] - published[worse]),
                 "here: difference": 100 * here["difference"],
-                "here: spread": 100 * here["spread"],
-                "here": here["verdict"],
+                "here: CI low": 100 * here["CI low"],
+                "here: CI high": 100 * here["CI high"],
+                "here: p (Holm)": here["p (Holm)"],
+                "here": ("holds" if here["difference"] > 0 else "reversed") if claimed else "cannot tell apart",
+                "verdict": here["verdict"],
             }
         )
     return pd.DataFrame(out)

@@ -56,7 +56,7 @@ _SOP_SUPER = (
 
 
 def _canonical(name: str) -> str:
-    from .registry import DATASETS
+    from ..registry import DATASETS
 
     name = DATASETS.canonical(name) if name in DATASETS else name  # "sop" -> "online_products"
     if name not in MINIATURE_SIZES:
@@ -204,7 +204,7 @@ def _md5(path: Path) -> str:
 
 def miniature_spec(name: str, archives: list[Path]):
     """The real :class:`DatasetSpec` of ``name`` with the miniature's checksums, split and counts, no mirrors."""
-    from .data.prepare import SPECS
+    from ..data.prepare import SPECS
 
     name = _canonical(name)
     spec = SPECS[name]
@@ -226,7 +226,7 @@ def miniature_spec(name: str, archives: list[Path]):
 
 @contextlib.contextmanager
 def _spec_in_place(spec):
-    from .data import prepare
+    from ..data import prepare
 
     original = prepare.SPECS[spec.name]
     prepare.SPECS[spec.name] = spec
@@ -244,7 +244,7 @@ def prepare_miniature(
     Use a scratch ``data_root`` (never the one holding the real benchmark): the
     prepared folder ``<data_root>/<name>`` has the real layout and name.
     """
-    from .data.prepare import prepare_dataset
+    from ..data.prepare import prepare_dataset
 
     name = _canonical(name)
     archives = make_miniature_archives(name, data_root, image_size=image_size, seed=seed)

@@ -1,12 +1,14 @@
 """Plots of the seeded studies (notebooks 8, 10, 11): every cell's mean, its seed spread and the seeds themselves.
 
-Each function takes a committed table (:mod:`proxygml_lite.study_tables`: one
+Each function takes a committed table (:mod:`proxygml_lite.lab.study_tables`: one
 row per cell and seed, metrics as fractions) and returns the
 :class:`matplotlib.figure.Figure` it drew, so notebooks show it in one call,
 widgets redraw it and tests inspect it. Means are drawn as lines or bars, the
 sample standard deviation over the seeds as error bars, and every seed as a
-dot, so a difference can be judged against the spread. The paper's numbers,
-where drawn, are hatched and labelled as the paper's.
+dot, so the spread is in sight. Whether two cells differ is not read off the
+bars: :func:`proxygml_lite.lab.study_tables.study_comparisons` says it (Welch,
+Holm-corrected). The paper's numbers, where drawn, are hatched and labelled
+as the paper's.
 """
 
 from __future__ import annotations
@@ -142,8 +144,8 @@ def plot_ablation_seeds(
         metric: ``"R@1"`` or ``"NMI"``.
         paper: also draw the paper's published value of each row (hatched).
     """
-    from .studies import ABLATION_ROWS
-    from .studies.paper import paper_ablation
+    from ..studies import ABLATION_ROWS
+    from ..studies.paper import paper_ablation
 
     _need(table, ("row", "seed", metric), "the ablation table (ablation.csv)")
     if paper and metric not in ("R@1", "NMI"):
@@ -315,7 +317,7 @@ def plot_accuracy_cost_vs_k(
 
 
 def plot_step_times(table: pd.DataFrame, *, ax=None, title: str | None = None):
-    """Stacked bars: ProxyGML's forward + backward time per step for each ``k`` (from :func:`~proxygml_lite.subgraph_cost.step_times`)."""
+    """Stacked bars: ProxyGML's forward + backward time per step for each ``k`` (from :func:`~proxygml_lite.lab.subgraph_cost.step_times`)."""
     _need(table, ("k", "step", "time_ms"), "the table of subgraph_cost.step_times")
     fig, ax = _axes(ax, (5.6, 3.6))
     wide = table.pivot_table(index="k", columns="step", values="time_ms", sort=False)
@@ -338,7 +340,7 @@ def plot_paper_comparison(*, metric: str = "R@1", embedding_dim: int | None = 51
     All values are **the paper's** (labelled so); methods are those of its table
     at ``embedding_dim`` (``None``: every row, ProxyGML at its three sizes).
     """
-    from .studies.paper import SOURCE, paper_comparison
+    from ..studies.paper import SOURCE, paper_comparison
 
     table = paper_comparison()
     table = table[table["metric"] == metric]

@@ -20,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .training.config import TrainConfig
-from .training.presets import config_from_preset
+from ..teaching.notebook import checkout_root
+from ..training.config import TrainConfig
+from ..training.presets import config_from_preset
 
 __all__ = ["repository_root", "data_root", "runs_root", "smoke_config", "experiment_config", "cached_run"]
 
@@ -29,9 +30,8 @@ _SMOKE_RUNS: Path | None = None
 
 
 def repository_root() -> Path:
-    """The checkout holding this package (``pyproject.toml`` next to ``proxygml_lite/``), else the working directory."""
-    root = Path(__file__).resolve().parents[1]
-    return root if (root / "pyproject.toml").is_file() else Path.cwd()
+    """The checkout holding this package (:func:`~proxygml_lite.teaching.notebook.checkout_root`), else the working directory."""
+    return checkout_root() or Path.cwd()
 
 
 def data_root() -> Path:
@@ -87,13 +87,13 @@ def cached_run(config: TrainConfig, name: str, *, smoke: bool, callback=None, ve
     An interrupted run resumes from its checkpoint. A folder holding a run
     with other settings is an error naming them (choose another ``name``).
     ``callback`` is passed to :func:`~proxygml_lite.training.trainer.train` (e.g. a
-    :class:`~proxygml_lite.diagnostics.DiagnosticsRecorder`); it is not called
+    :class:`~proxygml_lite.lab.diagnostics.DiagnosticsRecorder`); it is not called
     for a run that is read back.
     """
     import json
 
-    from .studies.cells import _finished
-    from .training.trainer import train
+    from ..studies.cells import _finished
+    from ..training.trainer import train
 
     folder = runs_root(smoke=smoke) / name
     begin = time.perf_counter()

@@ -32,7 +32,6 @@ __all__ = [
     "Snapshot",
     "UMAPView",
     "snapshots_from_arrays",
-    "snapshots_from_run",
     "warm_up_umap",
     "fit_umap",
     "plot_umap_snapshot",
@@ -94,25 +93,6 @@ def snapshots_from_arrays(arrays, *, epochs: Sequence[int] | None = None) -> lis
             n,
         )
         for e in wanted
-    ]
-
-
-def snapshots_from_run(run, *, proxies_per_class: int) -> list[Snapshot]:
-    """Snapshots of a run folder trained with ``save_proxies`` and ``save_embeddings`` (every saved epoch)."""
-    from .studies.plots import read_embedding_snapshots, read_proxy_snapshots
-
-    epochs, embeddings, labels, _ = read_embedding_snapshots(run, split="train")
-    proxy_epochs, proxies = read_proxy_snapshots(run)
-    common = [e for e in epochs if e in proxy_epochs]
-    return [
-        Snapshot(
-            e,
-            embeddings[epochs.index(e)].numpy(),
-            labels.numpy(),
-            proxies[proxy_epochs.index(e)].numpy(),
-            proxies_per_class,
-        )
-        for e in common
     ]
 
 

@@ -19,8 +19,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from . import steps
-from .studies.efficiency import measure_loss_cost, median_ms
+from .. import steps
+from ..studies.efficiency import measure_loss_cost, median_ms
 
 __all__ = ["cost_against_k", "step_times"]
 

@@ -1,0 +1,17 @@
+"""The lab wing: the helpers of the experiment notebooks 6-11 (real runs, studies, their tables and views).
+
+The teaching notebooks 1-5 use :mod:`proxygml_lite.teaching`; these build on
+the training wing (:mod:`proxygml_lite.training`) and the study runner
+(:mod:`proxygml_lite.studies`):
+
+* :mod:`.experiments` -- where the notebooks' data and runs go, smoke and
+  experiment configs, runs that are trained once and then read back;
+* :mod:`.run_views` -- one run folder: its model, embeddings, neighbours;
+* :mod:`.study_tables` -- the committed tables of ``results/<preset>/`` and
+  their per-seed summaries; :mod:`.study_views` -- their figures;
+* :mod:`.umap_views` -- UMAP of proxies and embeddings over training;
+* :mod:`.diagnostics` -- what the loss does during a run (collapse probes);
+* :mod:`.subgraph_cost` -- the cost of the subgraph step against ``k``;
+* :mod:`.study_widgets` -- ipywidgets views of the above;
+* :mod:`.miniature_data` -- tiny archives in the official formats (CUB, Cars, SOP).
+"""

@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""Write the Colab badge and the install cell at the top of every notebook, and the badges of the README.
+
+One source: the repository URL is ``[project.urls] Source`` and the release is ``[project] version`` of
+pyproject.toml. For each ``notebooks/NN_*.ipynb`` (and its paired ``.py``) this script
+
+1. puts the Colab badge on the third line of the first cell (after the navigation line),
+2. puts the install cell right after the first cell, with the output it gives in this checkout
+   (one line, nothing installed), shifting the execution counts by one, as a fresh run would,
+
+and writes the badge table of README.md between its ``colab-badges`` markers. Running it again changes nothing;
+``tests/test_notebook_header.py`` checks that every notebook holds exactly what this script writes.
+
+Usage::
+
+    python scripts/notebook_header.py
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+INSTALL_MARKER = "# Install cell"
+#: What the install cell prints where the package is already importable (this checkout, an installed wheel).
+ALREADY_THERE = "proxygml_lite {version} is already importable: nothing to install.\n"
+README_START, README_END = "<!-- colab-badges: start -->", "<!-- colab-badges: end -->"
+
+
+def project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def repository() -> str:
+    """``OWNER/REPO`` of ``[project.urls] Source``."""
+    url = project()["urls"]["Source"]
+    return re.sub(r"^https://github\.com/", "", url).strip("/")
+
+
+def badge(name: str) -> str:
+    """The Colab badge of notebook ``name`` (its file name)."""
+    return f"[![Open In Colab]({BADGE_IMAGE})](https://colab.research.google.com/github/{repository()}/blob/main/notebooks/{name})"
+
+
+def install_cell_source() -> str:
+    """The install cell, the same in every notebook."""
+    version = project()["version"]
+    return f"""{INSTALL_MARKER}: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
+# tables come with it); where the package is already importable (this course's checkout) it does nothing.
+SOURCE = "proxygml_lite=={version}"  # or a wheel's URL or path, or "git+https://github.com/{repository()}@v{version}"
+# the tested versions:
+CONSTRAINTS = "https://raw.githubusercontent.com/{repository()}/v{version}/constraints.txt"  # "" for none
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
+    sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
+if importlib.util.find_spec("proxygml_lite") is not None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"proxygml_lite {{version('proxygml_lite')}} is already importable: nothing to install.")
+    except PackageNotFoundError:
+        print("proxygml_lite is importable from this checkout: nothing to install.")
+else:
+    command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
+    print("installing:", " ".join(command[4:]))
+    subprocess.run(command, check=True)
+    print(f"installed {{SOURCE}}; the committed study tables come with it.")"""
+
+
+def _load_runner():
+    spec = importlib.util.spec_from_file_location("_execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    return runner
+
+
+def with_header(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """``nb`` with the badge in its first cell and the install cell after it (replaced if already there)."""
+    first = nb.cells[0]
+    lines = [line for line in first.source.split("\n") if not line.startswith("[![Open In Colab]")]
+    text = "\n".join(lines).replace("\n\n\n", "\n\n")
+    nav, _, rest = text.partition("\n\n")
+    first.source = f"{nav}\n\n{badge(name)}\n\n{rest}"
+    cell = nbformat.v4.new_code_cell(install_cell_source())
+    cell.execution_count = 1
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=ALREADY_THERE.format(version=project()["version"]))
+    ]
+    if len(nb.cells) > 1 and nb.cells[1].cell_type == "code" and nb.cells[1].source.startswith(INSTALL_MARKER):
+        cell.execution_count = nb.cells[1].execution_count
+        nb.cells[1] = cell
+    else:
+        for other in nb.cells[1:]:
+            if other.cell_type == "code" and other.execution_count is not None:
+                other.execution_count += 1
+        nb.cells.insert(1, cell)
+    return nb
+
+
+def readme_badges() -> str:
+    rows = [
+        f"| [{p.stem}](notebooks/{p.name}) | {badge(p.name)} |" for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    ]
+    return "\n".join([README_START, "| Notebook | Open on Colab |", "|---|---|", *rows, README_END])
+
+
+def main() -> int:
+    runner = _load_runner()
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        nb = with_header(nbformat.read(path, as_version=4), path.name)
+        runner.write_pair(runner.stable_ids(nb, path.stem), path.with_suffix(".py"))
+        print(f"  {path.name}")
+    readme = (ROOT / "README.md").read_text()
+    if README_START in readme:
+        readme = re.sub(
+            re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: readme_badges(), readme, flags=re.S
+        )
+        (ROOT / "README.md").write_text(readme)
+    else:
+        print(f"README.md has no {README_START} marker: put one where the badge table belongs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,414 @@
+"""Attacks on what a student or instructor opens (issue 16, items 1-3 and the site builder's "one clear line").
+
+Each test plants something hostile or broken and checks that it is refused in one line that names the file,
+and that nothing runs: a payload that would run writes a marker file, and the marker must never appear.
+Re-run them all with ``.venv/bin/python -m pytest tests/test_attacks.py -q``.
+
+* checkpoints: a pickle whose ``__reduce__`` calls ``os.system`` in ``checkpoint.pt``, read by
+  ``run_views.load_run`` and by ``--resume``; an old-format checkpoint (NumPy objects pickled);
+* imports: a module recorded in ``config.json`` ``imports`` that writes a marker when imported, read by
+  ``run_views.run_summary`` / ``load_run`` / ``TrainConfig.from_json``, and re-run by ``--config`` / ``--resume``
+  (announced, or refused with ``--no-imports``);
+* one clear line: ``--config`` on a missing file or a folder without ``config.json``, a corrupt
+  ``results.json``;
+* the site builder: files outside the course, symlinks, ``<script>``, ``onerror=``, ``javascript:`` links in
+  markdown and outputs, a widget value that tries to leave its attribute, ``--out`` on a file.
+"""
+
+import json
+import os
+import re
+import sys
+import textwrap
+
+import pytest
+import torch
+from _fabricate import make_tiny_folder_dataset, tiny_config
+
+from proxygml_lite.lab import run_views
+from proxygml_lite.train import main, parse_args
+from proxygml_lite.training.checkpoint import load_checkpoint
+from proxygml_lite.training.config import TrainConfig
+
+
+class Payload:
+    """Unpickling this runs a shell command that writes ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"echo PWNED > {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished one-epoch run on tiny data (its folder is copied by the tests that change it)."""
+    root = make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
+    out = tmp_path_factory.mktemp("run") / "run"
+    from proxygml_lite.training.trainer import train
+
+    train(tiny_config(root, out, epochs=1, new_epoch_to_decay=(), warm=0, compute_nmi=False, recall_ks=(1,)))
+    return out
+
+
+def _copy_run(trained, tmp_path):
+    import shutil
+
+    folder = tmp_path / "run"
+    shutil.copytree(trained, folder)
+    return folder
+
+
+def _one_line_error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------ 1. checkpoints
+
+
+def test_the_trainers_checkpoint_is_read_by_the_safe_loader(trained):
+    checkpoint = torch.load(trained / "checkpoint.pt", weights_only=True)
+    assert checkpoint["epoch"] == 1 and isinstance(checkpoint["rng"]["numpy"]["keys"], torch.Tensor)
+    run = run_views.load_run(trained)
+    assert run.num_classes == 6
+
+
+def test_a_planted_pickle_in_checkpoint_pt_does_not_run_on_load_run(trained, tmp_path):
+    folder = _copy_run(trained, tmp_path)
+    marker = tmp_path / "marker"
+    torch.save({"format": 2, "model": Payload(marker)}, folder / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"refusing to load .*checkpoint\.pt.*could run code") as caught:
+        run_views.load_run(folder)
+    assert "\n" not in str(caught.value)
+    assert not marker.exists()
+
+
+def test_a_planted_pickle_in_checkpoint_pt_does_not_run_on_resume(trained, tmp_path, capsys):
+    folder = _copy_run(trained, tmp_path)
+    marker = tmp_path / "marker"
+    torch.save({"format": 2, "model": Payload(marker)}, folder / "checkpoint.pt")
+    assert main(["--resume", "--out", str(folder), "--epochs", "2"]) == 2
+    line = _one_line_error(capsys)
+    assert "refusing to load" in line and str(folder / "checkpoint.pt") in line
+    assert not marker.exists()
+
+
+def test_an_old_format_checkpoint_is_refused_in_one_line(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"format": 1, "rng": {"numpy": np.random.get_state()}}, path)  # what format 1 held
+    with pytest.raises(ValueError, match=r"refusing to load .*older proxygml_lite") as caught:
+        load_checkpoint(path)
+    assert "\n" not in str(caught.value)
+    torch.save({"format": 1, "epoch": 1}, path)  # readable, but of another layout
+    from proxygml_lite.training.checkpoint import restore_checkpoint
+
+    with pytest.raises(ValueError, match="format 1, this version reads format 2"):
+        restore_checkpoint(load_checkpoint(path), None, None, None, 1, tmp_path)
+
+
+def test_a_damaged_checkpoint_is_one_line(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"PK\x03\x04 not a checkpoint")
+    with pytest.raises(ValueError, match=r"checkpoint .*checkpoint\.pt cannot be read") as caught:
+        load_checkpoint(path)
+    assert "\n" not in str(caught.value)
+
+
+# ------------------------------------------------------------------------------ 3. imports
+
+
+@pytest.fixture
+def planted_module(tmp_path, monkeypatch):
+    """A module ``planted_for_attack`` on the path that writes ``marker`` when imported; its marker path."""
+    marker = tmp_path / "imported"
+    folder = tmp_path / "mods"
+    folder.mkdir()
+    (folder / "planted_for_attack.py").write_text(
+        textwrap.dedent(f"""
+        from pathlib import Path
+        Path({str(marker)!r}).write_text("imported")
+    """)
+    )
+    monkeypatch.syspath_prepend(str(folder))
+    sys.modules.pop("planted_for_attack", None)
+    yield marker
+    sys.modules.pop("planted_for_attack", None)
+
+
+def _record_import(folder):
+    config = json.loads((folder / "config.json").read_text())
+    config["imports"] = ["planted_for_attack"]
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_reading_a_run_imports_nothing(trained, tmp_path, planted_module):
+    folder = _copy_run(trained, tmp_path)
+    _record_import(folder)
+    summary = run_views.run_summary(folder)
+    assert "finished 1 epochs" in summary and "records --import planted_for_attack (not imported" in summary
+    assert run_views.load_run(folder).num_classes == 6
+    assert TrainConfig.from_json(folder / "config.json").imports == ("planted_for_attack",)
+    assert not planted_module.exists() and "planted_for_attack" not in sys.modules
+
+
+def test_config_and_resume_import_a_recorded_module_only_after_saying_so(trained, tmp_path, planted_module, capsys):
+    folder = _copy_run(trained, tmp_path)
+    _record_import(folder)
+    assert parse_args(["--config", str(folder), "--out", str(tmp_path / "again")]).imports == ("planted_for_attack",)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"importing planted_for_attack, recorded in {folder}" in err
+    assert planted_module.exists()
+    planted_module.unlink()
+    sys.modules.pop("planted_for_attack")
+    parse_args(["--resume", "--out", str(folder)])
+    assert "importing planted_for_attack, recorded in" in capsys.readouterr().err and planted_module.exists()
+
+
+def test_no_imports_refuses_a_recorded_module(trained, tmp_path, planted_module, capsys):
+    folder = _copy_run(trained, tmp_path)
+    _record_import(folder)
+    for args in (["--config", str(folder), "--out", str(tmp_path / "again")], ["--resume", "--out", str(folder)]):
+        assert main([*args, "--no-imports"]) == 2
+        line = _one_line_error(capsys)
+        assert "--import planted_for_attack; --no-imports refuses to import it" in line
+    assert not planted_module.exists()
+
+
+def test_an_unregistered_name_names_the_recorded_module_to_import(trained, tmp_path):
+    folder = _copy_run(trained, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(imports=["not_imported_module_x"], loss="registered_by_it")
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"registered_by_it.*pass --import not_imported_module_x"):
+        TrainConfig.from_json(folder / "config.json")
+    assert "not_imported_module_x" in run_views.run_summary(folder)  # reading the folder still works
+
+
+# ------------------------------------------------------------------------------ 4. one clear line
+
+
+def test_config_on_a_missing_file_or_a_folder_without_config_json_is_one_line(tmp_path, capsys):
+    assert main(["--config", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: no such file" in _one_line_error(capsys)
+    (tmp_path / "empty").mkdir()
+    assert main(["--config", str(tmp_path / "empty")]) == 2
+    assert "is a folder without config.json" in _one_line_error(capsys)
+
+
+def test_a_corrupt_results_json_is_named(trained, tmp_path):
+    folder = _copy_run(trained, tmp_path)
+    (folder / "results.json").write_text('{"metrics": {"R@1": 0.5')
+    for read in (run_views.run_summary, run_views.load_run):
+        with pytest.raises(ValueError, match=rf"{folder / 'results.json'} is not valid JSON") as caught:
+            read(folder)
+        assert "\n" not in str(caught.value)
+    (folder / "results.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="holds a JSON list"):
+        run_views.run_summary(folder)
+
+
+# ------------------------------------------------------------------------------ 2. the site builder
+
+
+@pytest.fixture
+def build_book():
+    from pathlib import Path
+
+    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    sys.path.insert(0, scripts)
+    try:
+        import build_book
+
+        yield build_book
+    finally:
+        sys.path.remove(scripts)
+
+
+PNG = (  # a 1 x 1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def _course(tmp_path, cells, outputs=(), widget_state=None):
+    """``tmp_path/course/{notebooks,figures}``: one notebook with ``cells`` (Markdown) and a code cell with
+    ``outputs``; beside the course a secret file. Returns the notebooks folder."""
+    import base64
+
+    import nbformat
+
+    course = tmp_path / "course"
+    notebooks, figures = course / "notebooks", course / "figures"
+    notebooks.mkdir(parents=True)
+    figures.mkdir()
+    (figures / "plot.png").write_bytes(base64.b64decode(PNG))
+    (tmp_path / "secret.txt").write_text("SECRET-TOKEN")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# 1. One")] + [nbformat.v4.new_markdown_cell(c) for c in cells]
+    code = nbformat.v4.new_code_cell("x", execution_count=1)
+    code.outputs = [nbformat.v4.new_output("display_data", data=data) for data in outputs]
+    notebook.cells.append(code)
+    if widget_state is not None:
+        notebook.metadata["widgets"] = {
+            "application/vnd.jupyter.widget-state+json": {"state": widget_state, "version_major": 2}
+        }
+    nbformat.write(notebook, notebooks / "01_one.ipynb")
+    (notebooks / "README.md").write_text("# Contents\n\n[One](01_one.ipynb)\n")
+    return notebooks
+
+
+def test_the_site_copies_nothing_from_outside_the_course(build_book, tmp_path):
+    notebooks = _course(
+        tmp_path,
+        ["![x](../../secret.txt) ![y](/etc/hostname) ![link](../figures/leak.png) ![ok](../figures/plot.png)"],
+    )
+    (notebooks.parent / "figures" / "leak.png").symlink_to(tmp_path / "secret.txt")
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    site = tmp_path / "book"
+    copied = sorted(p.name for p in (site / "_images").iterdir())
+    assert copied == ["figures__plot.png"]
+    assert not any("SECRET-TOKEN" in p.read_text(errors="replace") for p in site.rglob("*") if p.is_file())
+    refused = "\n".join(report.refused)
+    for reference in ("../../secret.txt", "/etc/hostname", "../figures/leak.png"):
+        assert f"image {reference} is outside notebooks/ and figures/; not copied" in refused
+    assert len(report.refused) == 3
+    page = (site / "01_one.html").read_text()
+    assert "[x: not part of the course]" in page and "secret.txt" not in re.sub(r"<!--.*?-->", "", page)
+
+
+def test_a_page_linked_to_a_file_outside_the_course_is_refused(build_book, tmp_path, capsys):
+    notebooks = _course(tmp_path, [])
+    (notebooks / "02_passwd.ipynb").symlink_to("/etc/passwd")
+    (notebooks / "GLOSSARY.md").symlink_to(tmp_path / "secret.txt")
+    assert build_book.main(["--out", str(tmp_path / "book"), "--notebooks", str(notebooks)]) == 0
+    out = capsys.readouterr().out
+    assert "refused: 02_passwd.ipynb: a link to a file outside notebooks/" in out
+    assert "refused: GLOSSARY.md: a link to a file outside notebooks/" in out
+    assert "root:" not in out and "SECRET-TOKEN" not in out
+    assert sorted(p.name for p in (tmp_path / "book").glob("*.html")) == ["01_one.html", "index.html"]
+
+
+def test_a_file_that_is_not_a_notebook_is_one_line_without_its_text(build_book, tmp_path):
+    notebooks = _course(tmp_path, [])
+    (notebooks / "02_broken.ipynb").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(SystemExit) as caught:
+        build_book.build(tmp_path / "book", notebooks, quiet=True)
+    message = str(caught.value)
+    assert "02_broken.ipynb is not a readable notebook" in message and "root:x" not in message
+    assert "\n" not in message and not (tmp_path / "book").exists()
+
+
+def test_out_on_a_file_is_one_line(build_book, tmp_path):
+    notebooks = _course(tmp_path, [])
+    (tmp_path / "file").write_text("mine")
+    for out in (tmp_path / "file", tmp_path / "file" / "book"):
+        with pytest.raises(SystemExit) as caught:
+            build_book.main(["--out", str(out), "--notebooks", str(notebooks)])
+        assert str(caught.value).startswith("error: ") and "\n" not in str(caught.value)
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+HOSTILE = [
+    '<script>document.title="PWNED"</script>',
+    '<img src="../figures/plot.png" onerror="alert(1)">',
+    '<a href="javascript:alert(1)">click</a>',
+    '<a href="JaVaScRiPt&#58;alert(1)">click2</a>',
+    '<iframe src="https://example.org"></iframe>',
+    '<div onmouseover="alert(1)" style="background: url(https://example.org/x)">hover</div>',
+    '<a href="data:text/html,<script>alert(1)</script>">data link</a>',
+]
+
+
+def _attribute_names(page):
+    """The names of every attribute of every element of ``page``, as a browser's parser reads them."""
+    from html.parser import HTMLParser
+
+    names = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            names.extend(name for name, _ in attrs)
+
+    Collect().feed(page)
+    return names
+
+
+def _cell_html(page):
+    """The cells of a built page (the template's own head, scripts and navigation left out)."""
+    return page[page.index("<main>") : page.rindex("</main>")]
+
+
+def test_markdown_and_outputs_are_sanitised_and_keep_what_the_course_needs(build_book, tmp_path):
+    kept = (
+        "Math $S^{pos}_{ij} < 1$ and \\\\(\\lambda\\\\) and $$\\mathcal{L}^p$$\n\n"  # Markdown needs \\\\(
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "<details><summary>Hint</summary>open me</details>\n\n![ok](../figures/plot.png)"
+    )
+    notebooks = _course(
+        tmp_path,
+        ["\n\n".join(HOSTILE), kept],
+        outputs=[
+            {"text/html": "".join(HOSTILE) + '<table class="dataframe"><tr><td>7</td></tr></table> \\(W\\)'},
+            {"application/javascript": 'document.title="PWNED"'},
+            {"text/markdown": "[md](javascript:alert(1)) <script>alert(2)</script>"},
+            {
+                "image/svg+xml": '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(1)</script></svg>'
+            },
+        ],
+    )
+    build_book.build(tmp_path / "book", notebooks, quiet=True)
+    cells = _cell_html((tmp_path / "book" / "01_one.html").read_text())
+    lowered = cells.lower()
+    for forbidden in (
+        r"<script",
+        r"\son\w+=",
+        r"(href|src)=\"\s*javascript",
+        r"<iframe",
+        r"pwned",
+        r"data:text",
+        r"url\(",
+    ):
+        assert not re.search(forbidden, lowered), forbidden
+    assert (
+        "$S^{pos}_{ij} &lt; 1$" in cells
+        and "$\\lambda$" in cells  # nbconvert writes Markdown's \\( ... \\) as $...$
+        and "\\(W\\)" in cells
+        and "$$\\mathcal{L}^p$$" in cells
+    )
+    assert "<table" in cells and "<td>1</td>" in cells and "<td>7</td>" in cells
+    assert "<details><summary>Hint</summary>" in cells
+    assert 'src="_images/figures__plot.png"' in cells
+    assert 'src="data:image/svg+xml;base64,' in cells  # an SVG output is an image: its scripts never run
+
+
+def test_a_widgets_saved_value_cannot_leave_its_attribute(build_book, tmp_path):
+    def model(name, **state):
+        return {"model_name": name, "state": state}
+
+    attack = '1" onmouseover="alert(1)'
+    state = {
+        "box": model("VBoxModel", children=["IPY_MODEL_s", "IPY_MODEL_h", "IPY_MODEL_o"]),
+        "s": model("IntSliderModel", description='N"><script>alert(1)</script>', value=attack, min=attack, max=3),
+        "h": model("HTMLModel", value='<img src=x onerror="alert(1)"><b>kept</b>'),
+        "o": model(
+            "OutputModel", outputs=[{"output_type": "display_data", "data": {"image/png": f'{PNG}" onerror="x'}}]
+        ),
+    }
+    drawn = build_book._widget_html("box", state)
+    assert re.search(r'<input type="range" disabled min="1&quot; onmouseover=&quot;alert\(1\)" max="3"', drawn)
+    assert 'value="1&quot; onmouseover=&quot;alert(1)"' in drawn and "<script" not in drawn
+    assert "base64," + PNG + '&quot; onerror=&quot;x"' in drawn
+    view = {"model_id": "box", "version_major": 2, "version_minor": 0}
+    notebooks = _course(tmp_path, [], outputs=[{"application/vnd.jupyter.widget-view+json": view}], widget_state=state)
+    build_book.build(tmp_path / "book", notebooks, quiet=True)
+    cells = _cell_html((tmp_path / "book" / "01_one.html").read_text())
+    assert not [name for name in _attribute_names(cells) if name.startswith("on")]
+    assert "<script" not in cells and "<b>kept</b>" in cells
+    slider = re.search(r'<input\b[^>]*type="range"[^>]*>', cells)
+    assert slider and 'disabled="disabled"' in slider.group(0)
