@@ -436,9 +436,7 @@ def test_a_saved_widget_state_that_lists_itself_or_points_nowhere_is_drawn_in_bo
     """Review finding: a box listing itself twice made the build run for ever; a bad index was a traceback."""
     cycle = {"b0": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_b0", "IPY_MODEL_b0"]}}}
     assert build_book._widget_html("b0", cycle) == '<div class="book-widget-box"></div>'
-    fan = {
-        f"b{i}": {"model_name": "VBoxModel", "state": {"children": [f"IPY_MODEL_b{i + 1}"] * 8}} for i in range(30)
-    }
+    fan = {f"b{i}": {"model_name": "VBoxModel", "state": {"children": [f"IPY_MODEL_b{i + 1}"] * 8}} for i in range(30)}
     assert build_book._widget_html("b0", fan).count("book-widget-box") <= build_book.MAX_WIDGET_MODELS
     bad_index = {"s": {"model_name": "SelectionSliderModel", "state": {"_options_labels": ["a"], "index": 5}}}
     build_book._widget_html("s", bad_index)  # no IndexError
