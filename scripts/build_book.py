@@ -248,9 +248,13 @@ def _attribute(value) -> str:
 
 
 def _inside(path: Path, folders: list[Path]) -> bool:
-    """Whether ``path``, with ``..`` and symbolic links resolved, lies in one of ``folders``."""
+    """Whether ``path``, with ``..`` and symbolic links resolved, lies in one of ``folders``.
+
+    A folder that is itself a symbolic link allows nothing: ``figures -> .`` (or ``-> /somewhere``) would
+    otherwise widen the course to wherever it points, e.g. the repository root and its ``.git/config``.
+    """
     resolved = path.resolve()
-    return any(resolved.is_relative_to(folder.resolve()) for folder in folders)
+    return any(not folder.is_symlink() and resolved.is_relative_to(folder.resolve()) for folder in map(Path, folders))
 
 
 def course_folders(notebooks: Path) -> list[Path]:
@@ -347,16 +351,27 @@ def _navigation(pages: list[Page], index: int) -> str:
 # ---------------------------------------------------------------------------------------- widgets
 
 
-def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
-    """A widget drawn from its saved state, without JavaScript."""
-    model = state.get(model_id)
-    if model is None or depth > 20:
+#: At most this many widget models are drawn per widget output: a saved state is the notebook author's data, and a
+#: box that lists itself (or a deep fan-out) must not make the build run for ever.
+MAX_WIDGET_MODELS = 200
+
+
+def _widget_html(model_id: str, state: dict, depth: int = 0, drawn: set | None = None) -> str:
+    """A widget drawn from its saved state, without JavaScript (each model at most once, at most
+    :data:`MAX_WIDGET_MODELS` of them, 20 boxes deep)."""
+    drawn = set() if drawn is None else drawn
+    model = state.get(model_id) if isinstance(state, dict) else None
+    if not isinstance(model, dict) or depth > 20 or model_id in drawn or len(drawn) >= MAX_WIDGET_MODELS:
         return ""
-    name, values = model.get("model_name", ""), model.get("state", {})
+    drawn.add(model_id)
+    name, values = str(model.get("model_name", "")), model.get("state", {})
+    if not isinstance(values, dict):
+        return ""
     description = html.escape(str(values.get("description", "")))
-    children = [c[len("IPY_MODEL_") :] for c in values.get("children", []) if isinstance(c, str)]
+    children = values.get("children", [])
+    children = [c[len("IPY_MODEL_") :] for c in (children if isinstance(children, list) else []) if isinstance(c, str)]
     if name in {"HBoxModel", "VBoxModel", "BoxModel", "GridBoxModel", "AccordionModel", "TabModel"}:
-        inner = "".join(_widget_html(child, state, depth + 1) for child in children)
+        inner = "".join(_widget_html(child, state, depth + 1, drawn) for child in children)
         vertical = " vertical" if name in {"VBoxModel", "AccordionModel", "TabModel"} else ""
         return f'<div class="book-widget-box{vertical}">{inner}</div>'
     if name == "OutputModel":
@@ -367,7 +382,9 @@ def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
         return f'<span class="book-widget-control">{html.escape(str(values.get("value", "")))}</span>'
     labels = values.get("_options_labels")
     index = values.get("index")
-    if "Slider" in name and labels is not None and isinstance(index, int):  # SelectionSlider
+    if not isinstance(labels, list | None):
+        labels = None
+    if "Slider" in name and labels and isinstance(index, int) and 0 <= index < len(labels):  # SelectionSlider
         return _range(description, 0, len(labels) - 1, 1, index, labels[index])
     if "Slider" in name and "value" in values:
         value = values["value"]
@@ -378,7 +395,11 @@ def _widget_html(model_id: str, state: dict, depth: int = 0) -> str:
         checked = " checked" if values.get("value") else ""
         return f'<label class="book-widget-control"><input type="checkbox" disabled{checked}> {description}</label>'
     if labels is not None and index is not None:  # Dropdown, RadioButtons, ToggleButtons, Select(Multiple)
-        chosen = [labels[i] for i in (index if isinstance(index, list) else [index]) if 0 <= i < len(labels)]
+        chosen = [
+            labels[i]
+            for i in (index if isinstance(index, list) else [index])
+            if isinstance(i, int) and 0 <= i < len(labels)
+        ]
         value = ", ".join(map(str, chosen)) or "(none)"
         return f'<span class="book-widget-control">{description} <b>{html.escape(value)}</b></span>'
     if "value" in values and not isinstance(values["value"], (dict, list)) and name != "ButtonModel":
@@ -422,7 +443,7 @@ def _static_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             view = output.get("data", {}).get(WIDGET_VIEW)
             if view is None:
                 continue
-            drawn = _widget_html(view.get("model_id", ""), state)
+            drawn = _widget_html(str(view.get("model_id", "")), state) if isinstance(view, dict) else ""
             note = (
                 "Interactive widget, shown in its saved state. Open this notebook in JupyterLab "
                 "(<code>make lab</code>) to move its controls."

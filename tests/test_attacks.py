@@ -412,3 +412,32 @@ def test_a_widgets_saved_value_cannot_leave_its_attribute(build_book, tmp_path):
     assert "<script" not in cells and "<b>kept</b>" in cells
     slider = re.search(r'<input\b[^>]*type="range"[^>]*>', cells)
     assert slider and 'disabled="disabled"' in slider.group(0)
+
+
+def test_a_figures_folder_that_is_a_link_widens_nothing(build_book, tmp_path):
+    """Review finding: ``figures -> .`` made the whole course root (its ``.git/config``) copyable."""
+    notebooks = _course(tmp_path, ["![k](../figures/.git/config) ![s](../figures/secret.txt)"])
+    course = notebooks.parent
+    (course / ".git").mkdir()
+    (course / ".git" / "config").write_text("SECRET-TOKEN")
+    (course / "secret.txt").write_text("SECRET-TOKEN")
+    import shutil
+
+    shutil.rmtree(course / "figures")
+    (course / "figures").symlink_to(".")
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    site = tmp_path / "book"
+    assert not (site / "_images").exists() or not list((site / "_images").iterdir())
+    assert not any("SECRET-TOKEN" in p.read_text(errors="replace") for p in site.rglob("*") if p.is_file())
+    assert len(report.refused) == 2
+
+
+def test_a_saved_widget_state_that_lists_itself_or_points_nowhere_is_drawn_in_bounded_time(build_book):
+    """Review finding: a box listing itself twice made the build run for ever; a bad index was a traceback."""
+    cycle = {"b0": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_b0", "IPY_MODEL_b0"]}}}
+    assert build_book._widget_html("b0", cycle) == '<div class="book-widget-box"></div>'
+    fan = {f"b{i}": {"model_name": "VBoxModel", "state": {"children": [f"IPY_MODEL_b{i + 1}"] * 8}} for i in range(30)}
+    assert build_book._widget_html("b0", fan).count("book-widget-box") <= build_book.MAX_WIDGET_MODELS
+    bad_index = {"s": {"model_name": "SelectionSliderModel", "state": {"_options_labels": ["a"], "index": 5}}}
+    build_book._widget_html("s", bad_index)  # no IndexError
+    assert build_book._widget_html("x", {"x": "not a model"}) == ""
