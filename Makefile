@@ -16,7 +16,7 @@ help:
 	@echo "make student    - the student edition (no solutions, empty exercises) and its site: build/student/"
 	@echo "make bench      - run the benchmark scripts in benchmarks/"
 	@echo "make gpu-check  - on a CUDA machine: the prepared GPU check (at most 8 min) -> results/gpu/"
-	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (3 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
+	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (5 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
 
 venv: $(STAMP)
 
@@ -63,7 +63,7 @@ gpu-check: $(STAMP)
 	$(BIN)/python scripts/gpu_check.py
 
 studies: $(STAMP)
-	$(BIN)/python -m proxygml_lite.study_runs $(STUDIES_FLAGS)
+	$(BIN)/python -m proxygml_lite.studies $(STUDIES_FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -249,7 +249,7 @@ else:
 # %% [markdown]
 # ## Load a study run elsewhere
 #
-# A study folder copied from another machine (or the folder of `python -m proxygml_lite.studies grid ...`) loads
+# A study folder copied from another machine (or the --results folder of `python -m proxygml_lite.studies --studies grid ...`) loads
 # with the same reader: `read_study_table("grid", path=FOLDER)` accepts the folder, its `grid.csv` or the
 # `study.csv` that the study runner writes. Here it loads the folder of the previous cell.
 

@@ -255,7 +255,7 @@ def test_empty_or_truncated_csv_and_npz_files_are_named(tmp_path):
     """Issue 16 "one clear line": what the notebook helpers read (tables, snapshot files) names a damaged file."""
     import numpy as np
 
-    from proxygml_lite.study_runs import read_snapshot_npz
+    from proxygml_lite.studies.snapshots import read_snapshot_npz
 
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ValueError, match=r"empty.csv is empty; restore it"):

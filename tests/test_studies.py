@@ -6,6 +6,7 @@ import pytest
 from _fabricate import make_tiny_folder_dataset
 
 from proxygml_lite import studies
+from proxygml_lite.studies import cells
 from proxygml_lite.training.presets import config_from_preset
 
 
@@ -33,7 +34,7 @@ def base(tmp_path_factory):
 
 
 class CountingTrain:
-    """Stands in for studies.train: counts calls; call number ``interrupt_call`` gets a Ctrl-C after its first step."""
+    """Stands in for studies.cells.train: counts calls; call number ``interrupt_call`` gets a Ctrl-C after its first step."""
 
     def __init__(self, interrupt_call=None):
         self.calls = []
@@ -48,16 +49,16 @@ class CountingTrain:
                 if event == "step_end" and info["step"] == 1:
                     raise KeyboardInterrupt
 
-        return studies.__dict__["_real_train"](config, callback=callback)
+        return cells.__dict__["_real_train"](config, callback=callback)
 
 
 @pytest.fixture
 def counting(monkeypatch):
-    monkeypatch.setitem(studies.__dict__, "_real_train", studies.train)
+    monkeypatch.setitem(cells.__dict__, "_real_train", cells.train)
 
     def install(interrupt_call=None):
         spy = CountingTrain(interrupt_call)
-        monkeypatch.setattr(studies, "train", spy)
+        monkeypatch.setattr(cells, "train", spy)
         return spy
 
     return install
@@ -157,64 +158,44 @@ def glyph_root(tmp_path_factory):
     return tmp_path_factory.mktemp("glyph-data")
 
 
+@pytest.mark.slow  # trains two glyph cells: minutes on the shared 2-core machine
 def test_ablation_runs_end_to_end_on_glyphs_and_sits_beside_the_paper(glyph_root, tmp_path, capsys):
     out = tmp_path / "ablation"
-    argv = ["ablation", "--rows", "1", "8", "--study-out", str(out), "--data", str(glyph_root), *GLYPH_FLAGS]
+    argv = ["--preset", "glyphs", "--studies", "ablation", "--rows", "1", "8", "--seeds", "0", "--workers", "1"]
+    argv += ["--results", str(out), "--runs", str(out / "runs"), "--no-progress", "--data", str(glyph_root)]
+    argv += GLYPH_FLAGS
     assert studies.main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "R@1 (paper)" in printed and "R@1 (this run)" in printed
-    table = studies.compare_ablation_with_paper(__import__("pandas").read_csv(out / "study.csv"))
+    assert f"ablation: 2 rows ({out / 'ablation.csv'})" in capsys.readouterr().out
+    table = studies.compare_ablation_with_paper(__import__("pandas").read_csv(out / "ablation.csv"))
     assert list(table["row"]) == [1, 8]
     assert list(table["R@1 (paper)"]) == [47.3, 85.5]
-    results = json.loads((out / "row8" / "results.json").read_text())
+    (row1,), (row8,) = (list((out / "runs").glob(f"row{i}_s0-*")) for i in (1, 8))
+    results = json.loads((row8 / "results.json").read_text())
     assert results["num_classes"] == 100 and results["train_samples"] == 1200
     assert results["config"]["N"] == 12 and results["config"]["r"] == 0.05  # the paper's glyph preset
     assert table["R@1 (this run)"].tolist() == pytest.approx(
-        [100 * json.loads((out / f"row{i}" / "results.json").read_text())["metrics"]["R@1"] for i in (1, 8)]
+        [100 * json.loads((row / "results.json").read_text())["metrics"]["R@1"] for row in (row1, row8)]
     )
     # a second call reads every cell back
     assert studies.main(argv) == 0
-    assert json.loads((out / "row8" / "results.json").read_text()) == results
+    assert json.loads((row8 / "results.json").read_text()) == results
 
 
-def test_parameter_study_runs_end_to_end_on_glyphs(glyph_root, tmp_path):
+@pytest.mark.slow  # trains two glyph cells: minutes on the shared 2-core machine
+def test_the_grid_study_end_to_end_on_glyphs(glyph_root, tmp_path):
     out = tmp_path / "grid"
-    argv = [
-        "grid",
-        "--N-values",
-        "1",
-        "3",
-        "--r-values",
-        "0.05",
-        "--study-out",
-        str(out),
-        "--data",
-        str(glyph_root),
-        *GLYPH_FLAGS,
-    ]
-    assert studies.main(argv) == 0
-    table = __import__("pandas").read_csv(out / "study.csv")
+    argv = ["--preset", "glyphs", "--studies", "grid", "--N-values", "1", "3", "--r-values", "0.05", "--seeds", "0"]
+    argv += ["--results", str(out), "--runs", str(out / "runs"), "--no-progress", "--data", str(glyph_root)]
+    assert studies.main(argv + GLYPH_FLAGS) == 0
+    table = __import__("pandas").read_csv(out / "grid.csv")
     assert table[["N", "r", "k"]].values.tolist() == [[1, 0.05, 5], [3, 0.05, 15]]  # k = ceil(r * 100 * N)
     assert table["R@1"].between(0, 1).all()
 
 
 def test_cli_errors_name_the_problem(tmp_path, capsys):
-    assert (
-        studies.main(
-            [
-                "grid",
-                "--study-out",
-                str(tmp_path),
-                "--dataset",
-                "folder",
-                "--data",
-                str(tmp_path / "nope"),
-                "--dataset-options",
-                '{"images_per_face": 1}',
-            ]
-        )
-        == 2
-    )
+    argv = ["--studies", "grid", "--results", str(tmp_path), "--runs", str(tmp_path / "runs"), "--dataset", "folder"]
+    argv += ["--data", str(tmp_path / "nope"), "--dataset-options", '{"images_per_face": 1}']
+    assert studies.main(argv) == 2
     assert "only apply to --dataset glyphs" in capsys.readouterr().err
     with pytest.raises(ValueError, match="run_ablation"):
         studies.compare_ablation_with_paper(__import__("pandas").DataFrame({"x": [1]}))

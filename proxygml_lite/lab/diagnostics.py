@@ -268,7 +268,7 @@ def run_probes(probes: dict, *, runs_root, seeds=(0,), per_class: int = 4) -> pd
     """
     import json
 
-    from ..studies import _finished
+    from ..studies.cells import _finished
     from ..training.trainer import train
 
     tables = []

@@ -92,7 +92,7 @@ def cached_run(config: TrainConfig, name: str, *, smoke: bool, callback=None, ve
     """
     import json
 
-    from ..studies import _finished
+    from ..studies.cells import _finished
     from ..training.trainer import train
 
     folder = runs_root(smoke=smoke) / name

@@ -48,6 +48,8 @@ from .experiments import repository_root
 __all__ = [
     "STUDY_KINDS",
     "results_dir",
+    "inside_installation",
+    "make_hint",
     "committed_results_dir",
     "read_study_table",
     "summarize_seeds",
@@ -70,6 +72,10 @@ STUDY_KINDS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: This package's folder (``proxygml_lite/``): in an installation, its parent is site-packages.
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
 def _shown(path: Path) -> str:
     """``path`` relative to the repository when inside it (no machine-specific prefix in notebook outputs)."""
     try:
@@ -79,16 +85,37 @@ def _shown(path: Path) -> str:
 
 
 def results_dir(preset: str = "glyphs_hard", root: str | os.PathLike | None = None) -> Path:
-    """``<repository>/results/<preset>``; ``<root>/results/<preset>`` with ``root``.
+    """Where new study tables of ``preset`` are written: ``<root>/results/<preset>``.
 
-    ``$PROXYGML_RESULTS_DIR`` (if set, and no ``root``) replaces ``<repository>/results``, e.g. to point the
-    notebooks at tables produced on another machine.
+    ``root`` defaults to ``$PROXYGML_RESULTS_DIR``'s folder (which then replaces
+    ``<root>/results``, e.g. to point the notebooks at tables produced on another
+    machine), else the repository of a checkout, else the working directory:
+    an installed package never writes tables inside its installation (committed
+    tables are read from :func:`committed_results_dir`).
     """
     override = os.environ.get("PROXYGML_RESULTS_DIR", "").strip()
     if root is None and override:
         return Path(override).expanduser().resolve() / preset
     base = Path(root) if root is not None else repository_root()
     return base / "results" / preset
+
+
+def inside_installation(path: str | os.PathLike) -> bool:
+    """True when ``path`` lies in the folder an installed package was installed into (site-packages)."""
+    if checkout_root() is not None:
+        return False
+    try:
+        Path(path).resolve().relative_to(_PACKAGE_DIR.parent)
+    except ValueError:
+        return False
+    return True
+
+
+def make_hint() -> str:
+    """How to make the study tables, worded for a checkout or for an installed package."""
+    if checkout_root() is not None:
+        return "run `make studies` (python -m proxygml_lite.studies)"
+    return "run `python -m proxygml_lite.studies` in the folder that should hold results/ (or set PROXYGML_RESULTS_DIR)"
 
 
 def committed_results_dir(preset: str = "glyphs_hard") -> Path:
@@ -104,7 +131,7 @@ def committed_results_dir(preset: str = "glyphs_hard") -> Path:
     checkout = checkout_root()
     if checkout is not None:
         return checkout / "results" / preset
-    return Path(__file__).resolve().parents[1] / "results" / preset  # proxygml_lite/results in the wheel
+    return _PACKAGE_DIR / "results" / preset  # proxygml_lite/results in the wheel
 
 
 def read_study_table(
@@ -130,7 +157,7 @@ def read_study_table(
         file = file.parent / "study.csv"  # the folder of `python -m proxygml_lite.studies` / run_* (study.csv)
     if not file.is_file():
         raise FileNotFoundError(
-            f"no {kind} table at {_shown(file)}; run `make studies` (or pass path= the folder of a study run elsewhere)"
+            f"no {kind} table at {_shown(file)}; {make_hint()}, or pass path= the folder of a study run elsewhere"
         )
     table = read_csv(file)
     table.attrs["source"] = _shown(file)

@@ -8,13 +8,11 @@ all ``C N`` proxies with the ``C`` class sums. :func:`cost_against_k` times
 the whole loss layer for given ``(N, r)`` cells; :func:`step_times` splits one
 forward + backward of ProxyGML into its steps, so one sees which part ``k``
 actually changes. Both run on random L2-normalised embeddings (no network),
-like :func:`proxygml_lite.studies.efficiency.measure_loss_cost`.
+like :func:`proxygml_lite.studies.efficiency.measure_loss_cost`, and with its clock (:func:`~proxygml_lite.studies.efficiency.median_ms`).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Iterable
 
 import pandas as pd
@@ -22,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import steps
-from ..studies.efficiency import measure_loss_cost
+from ..studies.efficiency import measure_loss_cost, median_ms
 
 __all__ = ["cost_against_k", "step_times"]
 
@@ -88,13 +86,7 @@ def step_times(
     labels = torch.randint(0, c, (batch_size,), generator=generator)
 
     def timed(fn) -> float:
-        fn()
-        times = []
-        for _ in range(repeats):
-            begin = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - begin) * 1000.0)
-        return statistics.median(times)
+        return median_ms(fn, repeats, warmup=1)[0]
 
     rows = []
     for r in r_values:

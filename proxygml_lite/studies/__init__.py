@@ -1,25 +1,21 @@
-"""Resumable studies: the N x r parameter study and the paper's ablation of S^pos, M and L^p.
+"""The one study runner: the paper's ablation of S^pos, M and L^p and the N x r grid, cell by cell.
 
-Every cell of a study is an ordinary training run in its own folder
-``<out_dir>/<cell>/`` (``config.json``, ``metrics.csv``, ``results.json``,
-``checkpoint.pt``). A cell whose ``results.json`` exists is read back, not
-recomputed; an unfinished cell resumes from its checkpoint. So re-running a
-study after an interruption (Ctrl-C, a crash, a closed notebook) continues
-where it stopped and finally returns the complete table, which is also written
-to ``<out_dir>/study.csv`` after every cell.
+``python -m proxygml_lite.studies`` (``make studies``) makes the study tables
+of ``results/<preset>/`` (:mod:`.make`); its cells can also run as independent
+commands (``--list``, ``--cell``, ``--gather``: :mod:`.__main__`). The wing:
 
-From the command line (training flags as for ``python -m proxygml_lite.train``)::
+* :mod:`.cells`: a cell, its identity (its full configuration), running one
+  cell in its own locked folder, the ablation rows and the default grid;
+* :mod:`.tables`: the tables, gathered from finished cell folders, never
+  dropping a row nor mixing settings;
+* :mod:`.make`: ``make studies`` in one process (cells in worker processes);
+* :mod:`.snapshots`: notebook 9's proxy and embedding snapshot files;
+* :mod:`.efficiency`: loss-layer cost, the one place it is measured;
+* :mod:`.plots`: a run's history; :mod:`.paper`: the paper's own tables.
 
-    python -m proxygml_lite.studies ablation --dataset glyphs
-    python -m proxygml_lite.studies grid --N-values 1 4 12 --r-values 0.05 0.2 --dataset glyphs
-
-:func:`compare_ablation_with_paper` puts an ablation table beside the paper's
-published one.
-
-The studies wing: this module (the studies and their command line),
-:mod:`.plots` (run history, the N x r study, the ablation beside the paper,
-loss-layer costs), :mod:`.paper` (the paper's own tables, labelled as the
-paper's), :mod:`.efficiency` (loss-layer cost against the number of classes).
+This module keeps what notebooks call on a study folder of their own:
+:func:`run_parameter_study`, :func:`run_ablation` (one row per cell, the table
+also in ``<out_dir>/study.csv``) and :func:`compare_ablation_with_paper`.
 """
 
 from __future__ import annotations
@@ -33,63 +29,24 @@ import pandas as pd
 
 from ..fileio import atomic_write_csv
 from ..training.config import TrainConfig
-from ..training.run_folder import RESUMABLE_CHANGES
-from ..training.trainer import train
+from .cells import ABLATION_ROWS, GRID_N, GRID_R, SEEDS, ablation_config, run_cell, study_cells
+from .make import make_studies
 
 __all__ = [
     "ABLATION_ROWS",
+    "GRID_N",
+    "GRID_R",
+    "SEEDS",
     "ablation_config",
     "config_json",
     "run_cell",
+    "study_cells",
+    "make_studies",
     "run_parameter_study",
     "run_ablation",
     "compare_ablation_with_paper",
     "main",
 ]
-
-#: The paper's ablation table, rows 1-8: (row, S^pos, M, L^p).
-ABLATION_ROWS: tuple[tuple[int, bool, bool, bool], ...] = (
-    (1, False, False, False),
-    (2, True, False, False),
-    (3, False, True, False),
-    (4, False, False, True),
-    (5, False, True, True),
-    (6, True, False, True),
-    (7, True, True, False),
-    (8, True, True, True),
-)
-
-
-def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
-    path = cell_dir / "results.json"
-    if not path.exists():
-        return None
-    with open(path, encoding="utf-8") as fh:
-        results = json.load(fh)
-    saved, wanted = TrainConfig.with_defaults(results.get("config", {})), config.to_dict()
-    differing = sorted(
-        k for k in set(saved) | set(wanted) if k not in RESUMABLE_CHANGES and saved.get(k) != wanted.get(k)
-    )
-    if differing:
-        raise ValueError(
-            f"study cell {cell_dir} was run with other settings ({', '.join(differing)} differ); "
-            "use a new out_dir for a study with different settings, or delete that cell's folder"
-        )
-    if results.get("epochs") != config.epochs:
-        return None  # a different number of epochs: resume / extend the run
-    return results
-
-
-def run_cell(config: TrainConfig, cell_dir: str | Path) -> tuple[dict, bool]:
-    """Run (or read back) one cell; returns ``(results.json dict, cached)``."""
-    cell_dir = Path(cell_dir)
-    config = config.replace(out=str(cell_dir), resume=True)
-    results = _finished(cell_dir, config)
-    if results is not None:
-        return results, True
-    train(config)
-    with open(cell_dir / "results.json", encoding="utf-8") as fh:
-        return json.load(fh), False
 
 
 def _row(results: dict, cell_dir: Path, cached: bool) -> dict:
@@ -243,20 +200,6 @@ def run_ablation(
     return pd.DataFrame(table)
 
 
-def ablation_config(base_config: TrainConfig, row: int, weight_lambda: float | None = None) -> TrainConfig:
-    """The configuration of ablation row ``row`` (1-8): ``S^pos``, ``M`` and ``L^p`` switched as in the paper.
-
-    ``weight_lambda`` is the ``lambda`` of rows with ``L^p`` on (default:
-    ``base_config.weight_lambda``, or the paper's 0.3 if that is 0).
-    """
-    switches = {number: (s_pos, mask, l_p) for number, s_pos, mask, l_p in ABLATION_ROWS}
-    if row not in switches:
-        raise ValueError(f"ablation rows are numbered 1-8 as in the paper; got {row!r}")
-    lam = weight_lambda if weight_lambda is not None else (base_config.weight_lambda or 0.3)
-    s_pos, mask, l_p = switches[row]
-    return base_config.replace(positive_mask=s_pos, mask_softmax=mask, weight_lambda=lam if l_p else 0.0)
-
-
 def compare_ablation_with_paper(table: pd.DataFrame) -> pd.DataFrame:
     """Your ablation rows beside the paper's, in percent.
 
@@ -284,70 +227,8 @@ def compare_ablation_with_paper(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-# ---------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
-    """``python -m proxygml_lite.studies {ablation,grid} [study flags] [training flags]``.
+    """``python -m proxygml_lite.studies``: see :mod:`proxygml_lite.studies.__main__`."""
+    from .__main__ import main as cli
 
-    Study flags: ``--study-out DIR`` (default ``runs/<study>-<dataset>``);
-    for ``ablation`` ``--rows 1 8``; for ``grid`` ``--N-values 1 6 12`` and
-    ``--r-values 0.05 0.1``. Every other flag is a training flag of
-    ``python -m proxygml_lite.train`` (the dataset's preset first, flags on
-    top), e.g. ``--dataset cars196 --data data``. Re-running the same command
-    skips finished cells and resumes an interrupted one.
-    """
-    import argparse
-    import sys
-
-    from ..train import parse_args
-
-    parser = argparse.ArgumentParser(
-        prog="python -m proxygml_lite.studies",
-        description="Resumable ProxyGML studies: the paper's ablation (rows 1-8) or an N x r grid. "
-        "Flags not listed here are training flags (see python -m proxygml_lite.train --help).",
-        allow_abbrev=False,
-    )
-    parser.add_argument("study", choices=("ablation", "grid"))
-    parser.add_argument("--study-out", help="study folder (default runs/<study>-<dataset>)")
-    parser.add_argument("--rows", nargs="+", type=int, help="ablation: rows to run (default 1-8)")
-    parser.add_argument(
-        "--N-values",
-        dest="N_values",
-        nargs="+",
-        type=int,
-        default=[1, 6, 12],
-        help="grid: proxies per class N (default 1 6 12)",
-    )
-    parser.add_argument(
-        "--r-values",
-        dest="r_values",
-        nargs="+",
-        type=float,
-        default=[0.05, 0.1, 0.2],
-        help="grid: subgraph scales r (default 0.05 0.1 0.2)",
-    )
-    parser.add_argument(
-        "--seeds",
-        nargs="+",
-        type=int,
-        help="run every cell once per seed (folders <cell>_s<seed>; default: --seed only)",
-    )
-    args, training_flags = parser.parse_known_args(argv)
-    try:
-        base = parse_args(training_flags)
-        out_dir = args.study_out or f"runs/{args.study}-{base.dataset}"
-        if args.study == "ablation":
-            table = run_ablation(base, out_dir, rows=args.rows, seeds=args.seeds)
-            shown = compare_ablation_with_paper(table)
-        else:
-            table = run_parameter_study(base, args.N_values, args.r_values, out_dir, seeds=args.seeds)
-            shown = table.drop(columns=["run_dir", "config"])
-    except KeyboardInterrupt:
-        print("\nInterrupted: run the same command again to resume the study.", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 4):
-        print(shown.to_string(index=False))
-    print(f"study folder: {out_dir} (table: {Path(out_dir) / 'study.csv'})")
-    return 0
+    return cli(argv)

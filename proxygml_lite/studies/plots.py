@@ -1,12 +1,10 @@
-"""Plots of training runs and studies: what the training notebooks draw.
+"""A training run's history and snapshots: read a run folder, draw its losses and metrics per epoch.
 
-Every function takes what the package returns (a run folder or its
-``metrics.csv`` as a DataFrame, the DataFrames of
-:mod:`proxygml_lite.studies` and :mod:`proxygml_lite.studies.efficiency`) and returns
-the :class:`matplotlib.figure.Figure` it drew on, so a notebook cell is one
-call and the tests check the figures without a browser. Metrics are fractions
-in the package's tables and drawn in percent; the paper's numbers, where
-shown, are labelled as the paper's.
+:func:`plot_run_history` takes a run folder (or its ``metrics.csv`` as a
+DataFrame) and returns the :class:`matplotlib.figure.Figure` it drew on, so a
+notebook cell is one call and the tests check the figure without a browser.
+Metrics are fractions in the package's tables and drawn in percent. The study
+tables' seed-aware plots are in :mod:`proxygml_lite.lab.study_views`.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from ..fileio import read_csv
@@ -25,9 +22,6 @@ __all__ = [
     "read_proxy_snapshots",
     "read_embedding_snapshots",
     "plot_run_history",
-    "plot_parameter_study",
-    "plot_ablation",
-    "plot_loss_cost",
 ]
 
 
@@ -152,120 +146,4 @@ def plot_run_history(run, metrics=None, title: str | None = None):
         axes[1].legend(fontsize=8, loc="lower right")
     if title:
         fig.suptitle(title)
-    return fig
-
-
-def plot_parameter_study(table: pd.DataFrame, metric: str = "R@1", x: str = "N", ax=None, title: str | None = None):
-    """The N x r study as in the paper's figure: ``metric`` against ``N`` (or ``r``), one line per ``r`` (or ``N``).
-
-    Args:
-        table: the DataFrame of :func:`~proxygml_lite.studies.run_parameter_study`.
-        metric: a metric column (``"R@1"``, ``"NMI"``, ...).
-        x: ``"N"`` (one line per ``r``) or ``"r"`` (one line per ``N``).
-    """
-    if x not in ("N", "r"):
-        raise ValueError(f"x must be 'N' or 'r'; got {x!r}")
-    for column in ("N", "r", metric):
-        if column not in table.columns:
-            raise ValueError(
-                f"the table has no {column!r} column; pass the DataFrame of run_parameter_study "
-                f"(metrics there: {_metric_columns(table)})"
-            )
-    lines = "r" if x == "N" else "N"
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
-    else:
-        fig = ax.figure
-    for value, group in table.sort_values(x).groupby(lines, sort=True):
-        ax.plot(group[x], 100 * group[metric], marker="o", label=f"{lines} = {value:g}", gid=f"{lines}={value:g}")
-    ax.set_xlabel("N (proxies per class)" if x == "N" else "r (subgraph scale, k = ceil(r C N))")
-    ax.set_ylabel(f"{metric}, %")
-    ax.set_xticks(sorted(table[x].unique()))
-    ax.legend(fontsize=8)
-    ax.set_title(title or f"{metric} on the test classes against {x}", fontsize=10)
-    return fig
-
-
-def plot_ablation(table: pd.DataFrame, metric: str = "R@1", paper: bool = True, ax=None, title: str | None = None):
-    """Bars per ablation row (``S^pos``/``M``/``L^p`` on or off): this code's ``metric`` beside the paper's.
-
-    Args:
-        table: the DataFrame of :func:`~proxygml_lite.studies.run_ablation` (metrics as fractions).
-        metric: ``"R@1"`` or ``"NMI"`` (the metrics of the paper's table; others only without ``paper``).
-        paper: also draw the paper's published value of each row (hatched, labelled as the paper's).
-    """
-    for column in ("row", "S^pos", "M", "L^p", metric):
-        if column not in table.columns:
-            raise ValueError(f"the table has no {column!r} column; pass the DataFrame of run_ablation")
-    if paper and metric not in ("R@1", "NMI"):
-        raise ValueError(f"the paper's ablation reports R@1 and NMI only; got metric={metric!r} (or pass paper=False)")
-    table = table.sort_values("row")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(table) + 2), 3.8), layout="constrained")
-    else:
-        fig = ax.figure
-    positions = np.arange(len(table))
-    width = 0.4 if paper else 0.7
-    ours = 100 * table[metric].to_numpy(dtype=float)
-    ax.bar(positions - (width / 2 if paper else 0), ours, width, color="tab:blue", label="this code", gid="ours")
-    for x, value in zip(positions, ours):
-        ax.text(x - (width / 2 if paper else 0), value + 1, f"{value:.1f}", ha="center", fontsize=7)
-    if paper:
-        from .paper import paper_ablation
-
-        published = paper_ablation().set_index("row")[metric]
-        values = table["row"].map(published).to_numpy(dtype=float)
-        ax.bar(
-            positions + width / 2,
-            values,
-            width,
-            color="white",
-            edgecolor="0.3",
-            hatch="//",
-            label="paper (Zhu et al., NeurIPS 2020)",
-            gid="paper",
-        )
-    mark = {True: "✓", False: "×"}
-    labels = [
-        f"{row}\n{mark[bool(s_pos)]} {mark[bool(mask)]} {mark[bool(l_p)]}"
-        for row, s_pos, mask, l_p in zip(table["row"], table["S^pos"], table["M"], table["L^p"])
-    ]
-    ax.set_xticks(positions, labels, fontsize=8)
-    ax.set_xlabel("row; S$^{pos}$ M $\\mathcal{L}^p$ (✓ on, × off)")
-    ax.set_ylabel(f"{metric}, %")
-    ax.set_ylim(0, 120)
-    ax.legend(fontsize=8, loc="upper center", ncols=2)
-    ax.set_title(title or f"ablation of the three modules: {metric}", fontsize=10)
-    return fig
-
-
-def plot_loss_cost(table: pd.DataFrame, value: str = "time_ms", ax=None, title: str | None = None):
-    """``value`` (default the median forward+backward time) of each loss layer against ``C``, log-log.
-
-    Args:
-        table: the DataFrame of :func:`~proxygml_lite.studies.efficiency.measure_loss_cost`.
-        value: ``"time_ms"``, ``"saved_tensors_mb"`` or ``"peak_memory_mb"`` (CUDA only).
-    """
-    for column in ("loss", "num_classes", value):
-        if column not in table.columns:
-            raise ValueError(f"the table has no {column!r} column; pass the DataFrame of measure_loss_cost")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
-    else:
-        fig = ax.figure
-    for name, group in table.groupby("loss", sort=False):
-        group = group.sort_values("num_classes")
-        ax.plot(group["num_classes"], group[value], marker="o", label=name, gid=name)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("number of classes C")
-    ax.set_ylabel(
-        {
-            "time_ms": "forward+backward, ms",
-            "saved_tensors_mb": "saved for backward, MB",
-            "peak_memory_mb": "peak memory, MB",
-        }.get(value, value)
-    )
-    ax.legend(fontsize=8)
-    ax.set_title(title or "cost of the loss layer", fontsize=10)
     return fig

@@ -17,12 +17,18 @@ SNAPSHOT_EPOCHS = (0, 1, 2, 3, 5, 10, 20, 30, 40, 50)
 
 # ----------------------------------------------------------------- snapshots
 def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
-    """``<out>/snapshots/<cell>.npz`` from the run folders of ``cells`` (proxies + embeddings at :data:`SNAPSHOT_EPOCHS`)."""
-    from ..studies.plots import read_embedding_snapshots, read_proxy_snapshots
+    """``<out>/snapshots/<cell>.npz`` from the run folders of ``cells`` (proxies + embeddings at :data:`SNAPSHOT_EPOCHS`).
+
+    ``cells``: :class:`~proxygml_lite.studies.cells.Cell` s whose runs kept snapshots; cells without a
+    finished run folder are skipped (their committed file, if any, stays).
+    """
+    from .plots import read_embedding_snapshots, read_proxy_snapshots
 
     written = []
     for cell in cells:
-        run = runs / cell.name
+        run = cell.folder(runs)
+        if not (run / "results.json").is_file():
+            continue
         target = out / "snapshots" / f"N{cell.config.N}_r{cell.config.r:g}_s{cell.seed}.npz"
         if not (run / "embeddings").is_dir():
             continue  # read back from the table without its run folder: keep the committed file

@@ -1,0 +1,245 @@
+"""Study cells: what a cell is, what makes two cells the same, and running one cell in its own folder.
+
+A cell is one training run of a study: an ablation row or an ``(N, r)`` grid
+point, at one seed. Its identity is its full training configuration
+(:func:`cell_identity`, epochs included); only the settings that say where
+and how results are written, not what is computed, are left out
+(:data:`NOT_IDENTITY`). The cell's folder name ends in a hash of that
+identity (:func:`cell_id`), so a changed configuration can never find, reuse
+or overwrite another configuration's run. One process at a time trains a
+cell: training holds the run folder's lock
+(:func:`proxygml_lite.fileio.exclusive_lock`), so a second process on the
+same cell stops with an error naming the holder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..training.config import TrainConfig
+from ..training.run_folder import RESUMABLE_CHANGES
+from ..training.trainer import train
+
+__all__ = [
+    "ABLATION_ROWS",
+    "GRID_N",
+    "GRID_R",
+    "SEEDS",
+    "SNAPSHOT_SEEDS",
+    "NOT_IDENTITY",
+    "CELL_FIELDS",
+    "Cell",
+    "ablation_config",
+    "cell_identity",
+    "cell_id",
+    "study_settings",
+    "study_cells",
+    "run_cell",
+    "read_results",
+]
+
+#: The paper's ablation table, rows 1-8: (row, S^pos, M, L^p).
+ABLATION_ROWS: tuple[tuple[int, bool, bool, bool], ...] = (
+    (1, False, False, False),
+    (2, True, False, False),
+    (3, False, True, False),
+    (4, False, False, True),
+    (5, False, True, True),
+    (6, True, False, True),
+    (7, True, True, False),
+    (8, True, True, True),
+)
+#: Seeds of every study cell (five, so that differences can be tested; issue 19).
+SEEDS = (0, 1, 2, 3, 4)
+#: The N x r grid: N in GRID_N (proxies per class) x r in GRID_R (subgraph scale, k = ceil(r C N)).
+GRID_N = (1, 2, 4, 8, 12)
+GRID_R = (0.05, 0.15, 0.6)
+#: Seeds of the grid cells r = GRID_R[0] that keep proxy and embedding snapshots (notebook 9's UMAP).
+SNAPSHOT_SEEDS = (0, 1, 2)
+#: Settings that say where and how a run reports, not what it computes: not part of a cell's identity.
+NOT_IDENTITY = frozenset(
+    {
+        "out",  # the cell's folder itself
+        "resume",  # how the cell is started, not what it computes
+        "data",  # where the data lives on this machine (the dataset is named by `dataset`)
+        "quiet",
+        "log_every",
+        "save_proxies",  # snapshots are outputs; the grid's snapshot cells equal ablation row 8 otherwise
+        "save_embeddings",
+        "embedding_samples",
+    }
+)
+#: The settings a study varies between its cells; every other setting is the study's (:func:`study_settings`).
+CELL_FIELDS = frozenset({"N", "r", "seed", "positive_mask", "mask_softmax", "weight_lambda"})
+
+
+def _config_dict(config: TrainConfig | dict) -> dict:
+    values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
+    return TrainConfig.with_defaults(values)  # settings added since a row was written keep their defaults
+
+
+def cell_identity(config: TrainConfig | dict) -> str:
+    """A cell's identity: its full configuration (epochs included) as canonical JSON, without :data:`NOT_IDENTITY`."""
+    values = _config_dict(config)
+    return json.dumps({k: v for k, v in values.items() if k not in NOT_IDENTITY}, sort_keys=True)
+
+
+def cell_id(config: TrainConfig | dict) -> str:
+    """12 hex digits of the SHA-256 of :func:`cell_identity`: the suffix of the cell's folder name."""
+    return hashlib.sha256(cell_identity(config).encode("utf-8")).hexdigest()[:12]
+
+
+def study_settings(config: TrainConfig | dict) -> dict:
+    """The settings shared by every cell of a study table: the identity without :data:`CELL_FIELDS`."""
+    identity = json.loads(cell_identity(config))
+    return {k: v for k, v in identity.items() if k not in CELL_FIELDS}
+
+
+def ablation_config(base_config: TrainConfig, row: int, weight_lambda: float | None = None) -> TrainConfig:
+    """The configuration of ablation row ``row`` (1-8): ``S^pos``, ``M`` and ``L^p`` switched as in the paper.
+
+    ``weight_lambda`` is the ``lambda`` of rows with ``L^p`` on (default:
+    ``base_config.weight_lambda``, or the paper's 0.3 if that is 0).
+    """
+    switches = {number: (s_pos, mask, l_p) for number, s_pos, mask, l_p in ABLATION_ROWS}
+    if row not in switches:
+        raise ValueError(f"ablation rows are numbered 1-8 as in the paper; got {row!r}")
+    lam = weight_lambda if weight_lambda is not None else (base_config.weight_lambda or 0.3)
+    s_pos, mask, l_p = switches[row]
+    return base_config.replace(positive_mask=s_pos, mask_softmax=mask, weight_lambda=lam if l_p else 0.0)
+
+
+@dataclass
+class Cell:
+    """One cell of a study: ``study`` (ablation/grid), its identifiers ``ids``, ``seed``, ``config`` and ``name``."""
+
+    study: str
+    ids: dict
+    seed: int
+    config: TrainConfig
+    name: str
+
+    @property
+    def label(self) -> str:
+        """``<study>/<name>``, e.g. ``ablation/row8_s0``: what ``--cell`` takes."""
+        return f"{self.study}/{self.name}"
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.config)
+
+    def folder(self, runs: str | Path) -> Path:
+        """The cell's run folder in ``runs``: an existing folder of the same identity, else ``<name>-<id>``.
+
+        A cell shared by two studies (grid ``N = 12, r = 0.05`` is ablation
+        row 8) has one folder, whichever study named it first.
+        """
+        runs = Path(runs)
+        found = sorted(runs.glob(f"*-{self.id}")) if runs.is_dir() else []
+        return found[0] if found else runs / f"{self.name}-{self.id}"
+
+
+def study_cells(
+    base: TrainConfig,
+    studies: Iterable[str] = ("grid", "ablation"),
+    seeds: Iterable[int] = SEEDS,
+    *,
+    grid_N: Iterable[int] | None = None,
+    grid_r: Iterable[float] | None = None,
+    rows: Iterable[int] | None = None,
+) -> list[Cell]:
+    """Every training cell of ``studies`` on top of ``base``, grid first; the order of ``--list`` and ``--cell``.
+
+    The grid's cells ``r = grid_r[0]`` at :data:`SNAPSHOT_SEEDS` keep proxy
+    and embedding snapshots (so does any cell of the same identity).
+    """
+    if base.loss != "proxygml":
+        raise ValueError(f"the studies are about ProxyGML; the configuration's loss is {base.loss!r}. Use proxygml")
+    studies, seeds = list(studies), [int(s) for s in seeds]
+    unknown = sorted(set(studies) - {"grid", "ablation"})
+    if unknown:
+        raise ValueError(f"unknown studies {unknown}; the training studies are grid and ablation")
+    if not seeds:
+        raise ValueError("give at least one seed, e.g. --seeds 0 1 2 3 4")
+    grid_N = [int(n) for n in (GRID_N if grid_N is None else grid_N)]
+    grid_r = [float(r) for r in (GRID_R if grid_r is None else grid_r)]
+    rows = [int(r) for r in ([r[0] for r in ABLATION_ROWS] if rows is None else rows)]
+    bad_rows = [r for r in rows if r not in range(1, 9)]
+    if bad_rows:
+        raise ValueError(f"ablation rows are numbered 1-8 as in the paper; got {bad_rows}")
+    cells: list[Cell] = []
+    if "grid" in studies:
+        if not grid_N or not grid_r:
+            raise ValueError("the grid needs at least one N and one r, e.g. --N-values 1 4 12 --r-values 0.05")
+        for n in grid_N:
+            for r in grid_r:
+                for seed in seeds:
+                    snap = r == grid_r[0] and seed in SNAPSHOT_SEEDS
+                    config = base.replace(N=n, r=r, seed=seed, save_proxies=snap, save_embeddings=snap)
+                    k = math.ceil(r * 100 * n)  # C = 100 training classes in the glyph presets; gather uses the run's C
+                    cells.append(Cell("grid", {"N": n, "r": r, "k": k}, seed, config, f"N{n}_r{r:g}_s{seed}"))
+    if "ablation" in studies:
+        for number, s_pos, mask, l_p in ABLATION_ROWS:
+            if number not in rows:
+                continue
+            for seed in seeds:
+                config = ablation_config(base, number).replace(seed=seed)
+                ids = {"row": number, "S^pos": s_pos, "M": mask, "L^p": l_p}
+                cells.append(Cell("ablation", ids, seed, config, f"row{number}_s{seed}"))
+    saving = {c.id for c in cells if c.config.save_embeddings}
+    for cell in cells:
+        if cell.id in saving and not cell.config.save_embeddings:
+            cell.config = cell.config.replace(save_proxies=True, save_embeddings=True)
+    return cells
+
+
+def read_results(folder: str | Path) -> dict | None:
+    """A finished run's ``results.json`` as a dict, or None when the run has not finished."""
+    path = Path(folder) / "results.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{path} is not a readable results file ({exc}); delete that cell folder to retrain it"
+        ) from None
+
+
+def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
+    """The finished run in ``cell_dir``, None if unfinished; ValueError if it was run with other settings."""
+    results = read_results(cell_dir)
+    if results is None:
+        return None
+    saved, wanted = TrainConfig.with_defaults(results.get("config", {})), config.to_dict()
+    differing = sorted(
+        k for k in set(saved) | set(wanted) if k not in RESUMABLE_CHANGES and saved.get(k) != wanted.get(k)
+    )
+    if differing:
+        raise ValueError(
+            f"study cell {cell_dir} was run with other settings ({', '.join(differing)} differ); "
+            "use a new out_dir for a study with different settings, or delete that cell's folder"
+        )
+    if results.get("epochs") != config.epochs:
+        return None  # a different number of epochs: resume / extend the run
+    return results
+
+
+def run_cell(config: TrainConfig, cell_dir: str | Path) -> tuple[dict, bool]:
+    """Run (or read back, or resume) one cell in ``cell_dir``; returns ``(results.json dict, cached)``.
+
+    Training locks the cell's folder: a second process on the same cell stops
+    with :class:`~proxygml_lite.fileio.FolderLockedError` naming the holder.
+    """
+    cell_dir = Path(cell_dir)
+    config = config.replace(out=str(cell_dir), resume=True)
+    results = _finished(cell_dir, config)
+    if results is not None:
+        return results, True
+    train(config)
+    return read_results(cell_dir), False

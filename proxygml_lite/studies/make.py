@@ -1,0 +1,143 @@
+"""``make studies``: train every missing cell, gather the tables, export the snapshots, measure the loss layers.
+
+:func:`make_studies` is the whole regeneration in one process (``workers``
+cells at a time, each in a fresh process on one torch thread, so a cell's
+numbers do not depend on how many ran beside it). Work resumes cell by cell:
+a cell already in the table is read back; a cell with a finished folder is
+gathered from it; an interrupted cell resumes from its checkpoint. To spread
+the cells over many processes or machines instead, run each with
+``python -m proxygml_lite.studies --cell INDEX`` and gather at the end
+(:mod:`proxygml_lite.studies.__main__`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import pandas as pd
+
+from ..fileio import exclusive_lock
+from ..lab.study_tables import results_dir
+from ..training.config import TrainConfig
+from ..training.presets import config_from_preset
+from .cells import GRID_R, SEEDS, Cell, run_cell, study_cells
+from .efficiency import measure_efficiency
+from .snapshots import export_snapshots
+from .tables import check_settings, check_writable, gather, load_table, runs_dir
+
+__all__ = ["STUDIES", "base_config", "make_studies", "pending_cells"]
+
+#: What ``make studies`` makes: two training studies and the loss-layer cost table.
+STUDIES = ("ablation", "grid", "efficiency")
+
+
+def base_config(preset: str = "glyphs_hard", **overrides) -> TrainConfig:
+    """The preset's configuration with ``overrides``; ``dataset=`` puts the preset's recipe on other data."""
+    values = dict(overrides)
+    dataset = values.pop("dataset", None)
+    base = config_from_preset(preset, quiet=True, **values)
+    return base.replace(dataset=dataset) if dataset is not None else base
+
+
+def _priority(cell: Cell) -> int:
+    """Training order: the grid's first ``r`` (ablation row 8, the snapshots), the ablation, the rest of the grid."""
+    if cell.study == "grid":
+        return 0 if cell.ids["r"] == GRID_R[0] else 2
+    return 1
+
+
+def pending_cells(cells: list[Cell], results: Path, runs: Path, replace: bool = False) -> list[Cell]:
+    """The cells to train: neither in their table nor finished in ``runs``; one per identity, in training order."""
+    known = set()
+    for study in ("ablation", "grid"):
+        selected = [c for c in cells if c.study == study]
+        known |= {row["_id"] for row in check_settings(results / f"{study}.csv", selected, replace)}
+    todo: dict[str, Cell] = {}
+    for cell in sorted(cells, key=_priority):
+        if cell.id in known or cell.id in todo or (cell.folder(runs) / "results.json").is_file():
+            continue
+        todo[cell.id] = cell
+    return list(todo.values())
+
+
+def _train_cell(config: dict, folder: str) -> dict:
+    """Worker process: train (or resume) one cell in its folder; returns its results.json dict."""
+    results, _ = run_cell(TrainConfig.from_dict(config), folder)
+    return results
+
+
+def make_studies(
+    preset: str = "glyphs_hard",
+    studies: Iterable[str] = STUDIES,
+    seeds: Iterable[int] = SEEDS,
+    workers: int = 2,
+    results: str | Path | None = None,
+    runs: str | Path | None = None,
+    progress: bool = True,
+    replace: bool = False,
+    base: TrainConfig | None = None,
+    grid_N: Iterable[int] | None = None,
+    grid_r: Iterable[float] | None = None,
+    rows: Iterable[int] | None = None,
+    **overrides,
+) -> dict[str, pd.DataFrame]:
+    """Make (or complete) the study tables in ``results``; returns ``{study: DataFrame}``.
+
+    Args:
+        preset: the training preset of every cell (``glyphs_hard``).
+        studies: any of ``"ablation"``, ``"grid"``, ``"efficiency"``.
+        seeds: seeds of every training cell (:data:`~proxygml_lite.studies.cells.SEEDS`: 0-4).
+        workers: cells trained at the same time (separate processes).
+        results: folder of the tables (default :func:`proxygml_lite.lab.study_tables.results_dir`).
+        runs: folder of the cell folders (default ``runs/studies/<preset>``).
+        progress: a progress bar over the cells.
+        replace: drop table rows made with other settings instead of refusing to mix them.
+        base: the configuration every cell starts from (default: the preset with ``overrides``).
+        grid_N, grid_r, rows: the grid's ``N`` and ``r`` values and the ablation rows
+            (default: :data:`~proxygml_lite.studies.cells.GRID_N`, ``GRID_R``, rows 1-8).
+        **overrides: settings on top of the preset (e.g. ``epochs=2`` for a quick check; then the
+            settings differ from the committed tables', so give another ``results`` folder).
+    """
+    from tqdm.auto import tqdm
+
+    studies = tuple(studies)
+    unknown = sorted(set(studies) - set(STUDIES))
+    if unknown:
+        raise ValueError(f"unknown studies {unknown}; choose from {', '.join(STUDIES)}")
+    out = check_writable(results if results is not None else results_dir(preset))
+    runs = check_writable(runs if runs is not None else runs_dir(preset))
+    base = base if base is not None else base_config(preset, **overrides)
+    training = [s for s in studies if s != "efficiency"]
+    cells = study_cells(base, training, seeds, grid_N=grid_N, grid_r=grid_r, rows=rows) if training else []
+    with exclusive_lock(out, "study tables"):  # one process writes a results folder's tables
+        todo = pending_cells(cells, out, runs, replace)
+        bar = tqdm(total=len(todo), desc="study cells", disable=not progress, dynamic_ncols=True)
+        started = time.perf_counter()
+        if workers <= 1:
+            for cell in todo:
+                run_cell(cell.config, cell.folder(runs))
+                gather(cells, out, runs, replace)
+                bar.update()
+        elif todo:
+            context = multiprocessing.get_context("spawn")  # no fork after torch started its thread pools
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                pending = {pool.submit(_train_cell, c.config.to_dict(), str(c.folder(runs))) for c in todo}
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        future.result()
+                    gather(cells, out, runs, replace)
+                    bar.update(len(finished))
+        bar.close()
+        tables = gather(cells, out, runs, replace) if cells else {}
+        if todo and progress:
+            print(f"trained {len(todo)} cells in {time.perf_counter() - started:.0f} s with {workers} worker(s)")
+        export_snapshots([c for c in cells if c.study == "grid" and c.config.save_embeddings], runs, out)
+        tables = {study: load_table(study, folder=out) for study in training if study in tables}
+        if "efficiency" in studies:
+            tables["efficiency"] = measure_efficiency(out / "efficiency.csv", progress=progress)
+    return tables

@@ -1,0 +1,177 @@
+"""The study tables ``<results>/{ablation,grid}.csv``: gathered from finished cell folders, never destroyed.
+
+Cells train in their own folders (:mod:`.cells`); a table is only ever
+written by :func:`gather`, which reads the finished cell folders and adds
+their rows to the rows the table already holds. So:
+
+* concurrent cell processes (a Slurm job array, one process per GPU) never
+  write a table; gathering afterwards gives the complete table;
+* a narrower rerun (fewer seeds, fewer rows) never drops a row: rows the
+  current selection does not cover are kept;
+* a row is matched by its full configuration (:func:`.cells.cell_identity`),
+  so a changed configuration (other epochs, say) never reuses a row;
+* a table holds one study's settings: cells whose settings differ from the
+  table's rows are an error naming the difference, unless ``replace`` is
+  given (then the rows of other settings are dropped) or the results go to
+  another folder.
+
+Every row holds the cell's identifiers (``row`` or ``N``/``r``/``k``),
+``seed``, the final metrics (fractions), the untrained model's ``R@1``/``NMI``,
+``elapsed_s``, the full configuration as JSON in ``config`` (``python -m
+proxygml_lite.train --config FILE`` re-runs it) and, when the run recorded
+it, the ``machine`` fingerprint id it ran on (``results.json["machine"]["id"]``,
+:mod:`proxygml_lite.training.fingerprint`; the full fingerprint stays in the
+cell folder). The committed-cell test demands an exact rerun only on the same id.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..fileio import atomic_write_csv, read_csv
+from ..lab.experiments import repository_root
+from ..lab.study_tables import committed_results_dir, inside_installation, make_hint
+from .cells import Cell, cell_id, read_results, study_settings
+
+__all__ = ["STUDY_COLUMNS", "runs_dir", "check_writable", "check_settings", "load_table", "table_row", "gather"]
+
+_METRICS = ["R@1", "R@2", "R@4", "R@8", "NMI", "untrained R@1", "untrained NMI", "elapsed_s", "config", "machine"]
+#: The columns of each study table, in order.
+STUDY_COLUMNS = {
+    "ablation": ["row", "S^pos", "M", "L^p", "seed", *_METRICS],
+    "grid": ["N", "r", "k", "seed", *_METRICS],
+}
+_ORDER = {"ablation": ["row", "seed"], "grid": ["N", "r", "seed"]}
+
+
+def runs_dir(preset: str) -> Path:
+    """Default folder of the cell folders: ``<repository or working directory>/runs/studies/<preset>``."""
+    return repository_root() / "runs" / "studies" / preset
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """``folder`` as a Path; ValueError if it lies inside the installed package (nothing writes there)."""
+    folder = Path(folder)
+    if inside_installation(folder):
+        raise ValueError(
+            f"{folder.resolve()} is inside the installed package; give a folder of your own "
+            "(--results/--runs, or set PROXYGML_RESULTS_DIR)"
+        )
+    return folder
+
+
+def load_table(study: str, preset: str = "glyphs_hard", folder: str | Path | None = None) -> pd.DataFrame:
+    """The table ``<folder>/<study>.csv`` (default: the committed one, ``committed_results_dir(preset)``).
+
+    study: ablation, grid or efficiency.
+    """
+    if study not in ("ablation", "grid", "efficiency"):
+        raise ValueError(f"study must be 'ablation', 'grid' or 'efficiency'; got {study!r}")
+    path = Path(folder) / f"{study}.csv" if folder is not None else committed_results_dir(preset) / f"{study}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; {make_hint()}")
+    return read_csv(path)
+
+
+def table_row(cell: Cell, results: dict) -> dict:
+    """The table row of a finished cell, from its ``results.json``."""
+    untrained = results.get("untrained_metrics") or {}
+    ids = dict(cell.ids)
+    if results.get("num_classes") and "k" in ids:
+        ids["k"] = math.ceil(ids["r"] * results["num_classes"] * ids["N"])
+    machine = results.get("machine")
+    return {
+        **ids,
+        "seed": cell.seed,
+        **results["metrics"],
+        "untrained R@1": untrained.get("R@1"),
+        "untrained NMI": untrained.get("NMI"),
+        "elapsed_s": results.get("elapsed_s"),
+        "config": json.dumps({**cell.config.to_dict(), "out": None, "resume": False}, sort_keys=True),
+        "machine": machine.get("id") if isinstance(machine, dict) else machine,
+    }
+
+
+def _read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    table = read_csv(path)  # an empty or damaged file: one ValueError naming it
+    if "config" not in table.columns:
+        raise ValueError(f"{path} has no config column, so its rows cannot be matched; move it away or restore it")
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    for index, row in enumerate(rows):
+        try:
+            row["_id"] = cell_id(json.loads(row["config"]))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"the config of line {index + 2} of {path} is not JSON ({type(exc).__name__}: {exc}); restore the "
+                "table (e.g. `git checkout -- FILE`) or delete that row to rerun its cell"
+            ) from None
+    return rows
+
+
+def _difference(table_settings: dict, ours: dict) -> str:
+    keys = sorted(k for k in set(table_settings) | set(ours) if table_settings.get(k) != ours.get(k))
+    return ", ".join(f"{k}: table {table_settings.get(k)!r} vs now {ours.get(k)!r}" for k in keys[:6])
+
+
+def check_settings(path: Path, cells: list[Cell], replace: bool = False) -> list[dict]:
+    """The rows of the table at ``path`` to keep: all of them, if their settings are the cells' settings.
+
+    Rows made with other settings are an error (naming the difference) unless
+    ``replace``, which drops them.
+    """
+    rows = _read_rows(path)
+    if not cells:
+        return rows
+    ours = study_settings(cells[0].config)
+    keep = []
+    for row in rows:
+        theirs = study_settings(json.loads(row["config"]))
+        if theirs == ours:
+            keep.append(row)
+        elif not replace:
+            raise ValueError(
+                f"{path} holds rows made with other settings ({_difference(theirs, ours)}); "
+                "give another --results folder for these settings, or --replace to drop those rows"
+            )
+    return keep
+
+
+def gather(cells: list[Cell], results: str | Path, runs: str | Path, replace: bool = False) -> dict[str, pd.DataFrame]:
+    """Add the finished cells' rows to ``<results>/<study>.csv``; returns ``{study: table}``.
+
+    A row already in the table (same full configuration) stays as it is; a
+    cell whose folder in ``runs`` holds a finished run adds its row; a cell
+    without one is left out (not yet run). Rows of cells outside ``cells`` are
+    kept. Only one process should gather into a folder at a time
+    (:func:`proxygml_lite.studies.make_studies` holds the folder's lock).
+    """
+    results = check_writable(results)
+    results.mkdir(parents=True, exist_ok=True)
+    tables = {}
+    for study in ("ablation", "grid"):
+        selected = [c for c in cells if c.study == study]
+        path = results / f"{study}.csv"
+        if not selected:
+            if path.exists():
+                tables[study] = read_csv(path)
+            continue
+        rows = check_settings(path, selected, replace)
+        have = {row["_id"] for row in rows}
+        for cell in selected:
+            if cell.id in have:
+                continue
+            finished = read_results(cell.folder(runs))
+            if finished is not None and cell_id(finished.get("config", {})) == cell.id:
+                rows.append(table_row(cell, finished))
+                have.add(cell.id)
+        rows.sort(key=lambda row: tuple(row[k] for k in _ORDER[study]))
+        atomic_write_csv(path, rows, STUDY_COLUMNS[study])
+        tables[study] = pd.read_csv(path)
+    return tables

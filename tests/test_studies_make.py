@@ -1,0 +1,255 @@
+"""make studies on tiny data: tables gathered from cell folders, never losing or faking a row, cells as commands."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from _fabricate import make_tiny_folder_dataset
+
+from proxygml_lite.fileio import FolderLockedError
+from proxygml_lite.lab import experiments, study_tables
+from proxygml_lite.studies import efficiency, make_studies
+from proxygml_lite.studies.__main__ import main
+from proxygml_lite.studies.cells import cell_id, run_cell, study_cells
+from proxygml_lite.studies.make import base_config
+from proxygml_lite.studies.snapshots import read_snapshot_npz
+from proxygml_lite.studies.tables import STUDY_COLUMNS
+from proxygml_lite.training.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
+
+
+def tiny(data_root):
+    return dict(
+        dataset="folder",
+        data=str(data_root),
+        dim=8,
+        batch_size=8,
+        epochs=1,
+        image_size=16,
+        device="cpu",
+        epoch_to_test=None,
+        new_epoch_to_decay=(1,),
+        r=0.3,
+        compute_nmi=True,
+    )
+
+
+def tiny_flags(data_root):
+    """The same tiny settings as command-line flags (``--dataset``: the preset's recipe on the tiny folder)."""
+    return ["--dataset", "folder", "--data", str(data_root), "--dim", "8", "--batch-size", "8", "--epochs", "1"] + [
+        "--image-size", "16", "--device", "cpu", "--new_epoch_to_decay", "1", "--r", "0.3", "--no-nmi", "--quiet",
+    ]  # fmt: skip
+
+
+def test_studies_write_tables_with_seeds_and_configs_and_resume(data_root, tmp_path):
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    grid = dict(grid_N=(1, 2), grid_r=(0.3, 0.6))
+    settings = dict(seeds=(0, 1), workers=1, results=results, runs=runs, progress=False, **grid, **tiny(data_root))
+    tables = make_studies("glyphs_hard", ("ablation", "grid"), **settings)
+    ablation, grid = tables["ablation"], tables["grid"]
+    assert list(ablation.columns) == STUDY_COLUMNS["ablation"]
+    assert list(grid.columns) == STUDY_COLUMNS["grid"]
+    assert len(ablation) == 16 and len(grid) == 8
+    assert sorted(set(zip(grid["N"], grid["r"], grid["k"]))) == [
+        (1, 0.3, 2),
+        (1, 0.6, 4),
+        (2, 0.3, 4),
+        (2, 0.6, 8),
+    ]
+    first = json.loads(grid["config"][0])
+    assert TrainConfig.from_dict(first).seed == grid["seed"][0] and first["out"] is None
+    # the cells of the first r at the snapshot seeds kept proxy + embedding snapshots, exported as npz
+    assert sorted(p.name for p in (results / "snapshots").iterdir()) == [
+        "N1_r0.3_s0.npz",
+        "N1_r0.3_s1.npz",
+        "N2_r0.3_s0.npz",
+        "N2_r0.3_s1.npz",
+    ]
+    snap = read_snapshot_npz(results / "snapshots" / "N2_r0.3_s0.npz")
+    assert snap["N"] == 2 and snap["proxies"].shape == (2, 12, 8) and list(snap["epochs"]) == [0, 1]
+    assert snap["train_embeddings"].shape[0] == 2 and snap["train_labels"].max() < 6
+    # resume: delete the cell folders; the tables alone are read back, nothing retrains
+    shutil.rmtree(runs)
+    again = make_studies("glyphs_hard", ("ablation", "grid"), **settings)
+    assert not any(runs.glob("*/results.json"))
+    pd.testing.assert_frame_equal(again["ablation"], ablation)
+    assert (results / "snapshots" / "N1_r0.3_s0.npz").exists()
+
+
+def test_a_cell_shared_by_both_studies_runs_once(data_root, tmp_path):
+    settings = {**tiny(data_root), "r": 0.05}
+    tables = make_studies(
+        "glyphs_hard",
+        ("ablation", "grid"),
+        seeds=(0,),
+        workers=1,
+        results=tmp_path / "res",
+        runs=tmp_path / "runs",
+        progress=False,
+        grid_N=(12,),
+        grid_r=(0.05,),
+        **settings,
+    )
+    row8 = tables["ablation"].set_index("row").loc[8]
+    assert tables["grid"]["R@1"][0] == row8["R@1"]
+    assert not list((tmp_path / "runs").glob("row8_s0-*")) and list((tmp_path / "runs").glob("N12_r0.05_s0-*"))
+
+
+def test_a_narrower_or_changed_rerun_never_drops_nor_reuses_rows(data_root, tmp_path):
+    """Issue 16 item 4: seeds 0-1 in the table, then a seed-0 rerun, then other epochs."""
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    settings = dict(workers=1, results=results, runs=runs, progress=False, rows=[1])
+    make_studies("glyphs_hard", ("ablation",), seeds=(0, 1), **settings, **tiny(data_root))
+    narrower = make_studies("glyphs_hard", ("ablation",), seeds=(0,), **settings, **tiny(data_root))
+    assert sorted(narrower["ablation"]["seed"]) == [0, 1]  # seed 1 is kept
+    run = json.loads(next(runs.glob("row1_s0-*/results.json")).read_text())
+    assert narrower["ablation"]["machine"].tolist() == [run["machine"]["id"]] * 2  # the fingerprint id column
+    # other epochs: another cell identity; into the same table it is refused, naming the difference
+    longer = {**tiny(data_root), "epochs": 2}
+    with pytest.raises(ValueError, match=r"other settings \(epochs: table 1 vs now 2\).*--replace"):
+        make_studies("glyphs_hard", ("ablation",), seeds=(0,), **settings, **longer)
+    assert len(pd.read_csv(results / "ablation.csv")) == 2
+    # into another table it trains anew (a new cell folder), never returning the 1-epoch row
+    other = make_studies("glyphs_hard", ("ablation",), seeds=(0,), **{**settings, "results": tmp_path / "r2"}, **longer)
+    assert json.loads(other["ablation"]["config"][0])["epochs"] == 2
+    assert len(list(runs.glob("row1_s0-*"))) == 2
+    # --replace: the rows of the other settings go, the new row comes
+    replaced = make_studies("glyphs_hard", ("ablation",), seeds=(0,), replace=True, **settings, **longer)
+    assert replaced["ablation"]["seed"].tolist() == [0]
+    assert json.loads(replaced["ablation"]["config"][0])["epochs"] == 2
+
+
+def test_a_cell_identity_is_its_full_configuration():
+    base = base_config("glyphs_hard")
+    assert cell_id(base) != cell_id(base.replace(epochs=49))
+    assert cell_id(base) != cell_id(base.replace(device="cuda"))
+    assert cell_id(base) == cell_id(base.replace(out="elsewhere", quiet=False, save_proxies=True))
+    cells = study_cells(base)
+    assert len(cells) == (5 * 3 + 8) * 5 and len({c.label for c in cells}) == len(cells)
+    snapshots = sorted({(c.config.N, c.seed) for c in cells if c.study == "grid" and c.config.save_embeddings})
+    assert snapshots == [(n, s) for n in (1, 2, 4, 8, 12) for s in (0, 1, 2)]
+
+
+def test_a_second_process_on_a_cell_stops_naming_the_holder(data_root, tmp_path):
+    folder = tmp_path / "cell"
+    code = "import sys, time; from proxygml_lite.fileio import exclusive_lock\n"
+    code += "with exclusive_lock(sys.argv[1], 'training'):\n    print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        config = base_config("glyphs_hard", **tiny(data_root))
+        with pytest.raises(FolderLockedError, match=f"in use by another process .*{holder.pid}"):
+            run_cell(config, folder)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (folder / "results.json").exists()
+
+
+def test_two_cell_processes_at_once_gather_into_one_complete_table(data_root, tmp_path):
+    """Issue 19 item 5: each cell is a command; two run concurrently into one study folder; --gather."""
+    flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "1", "--results", str(tmp_path / "res")]
+    flags += ["--runs", str(tmp_path / "runs"), *tiny_flags(data_root)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "proxygml_lite.studies", *flags]
+    procs = [subprocess.Popen([*command, "--cell", cell], env=env, cwd=tmp_path) for cell in ("0", "ablation/row1_s1")]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    assert not (tmp_path / "res" / "ablation.csv").exists()  # cells never write the table
+    assert main([*flags, "--gather"]) == 0
+    table = pd.read_csv(tmp_path / "res" / "ablation.csv")
+    assert table[["row", "seed"]].values.tolist() == [[1, 0], [1, 1]] and table["R@1"].notna().all()
+
+
+def test_list_names_every_cell_and_a_bad_cell_is_one_line(data_root, tmp_path, capsys):
+    flags = ["--studies", "grid", "--N-values", "1", "2", "--r-values", "0.3", "--seeds", "0"]
+    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(data_root)]
+    assert main([*flags, "--list"]) == 0
+    printed = capsys.readouterr()
+    out = printed.out.splitlines()
+    assert [line.split()[:2] for line in out] == [["0", "grid/N1_r0.3_s0"], ["1", "grid/N2_r0.3_s0"]]
+    assert out[0].split()[-2:] == ["to", "run"] and printed.err.startswith("(2 cells")
+    assert main([*flags, "--cell", "5"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --cell 5: there are 2 cells (0-1); see --list"
+
+
+def test_an_installed_package_never_writes_into_its_installation(tmp_path, monkeypatch):
+    """Issue 16 item 10: without a checkout around the package, new tables go to the working directory.
+
+    The committed tables are read from the wheel's package data (committed_results_dir), never written there.
+    """
+    site = tmp_path / "site-packages"
+    monkeypatch.setattr(study_tables, "_PACKAGE_DIR", site / "proxygml_lite")
+    monkeypatch.setattr(study_tables, "checkout_root", lambda: None)
+    monkeypatch.setattr(experiments, "checkout_root", lambda: None)
+    monkeypatch.delenv("PROXYGML_RESULTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert study_tables.results_dir("glyphs_hard") == tmp_path / "results" / "glyphs_hard"
+    committed = site / "proxygml_lite" / "results" / "glyphs_hard"
+    assert study_tables.committed_results_dir("glyphs_hard") == committed
+    with pytest.raises(FileNotFoundError) as missing:
+        study_tables.read_study_table("ablation")
+    assert "python -m proxygml_lite.studies" in str(missing.value) and "make studies" not in str(missing.value)
+    assert "site-packages/proxygml_lite/results/glyphs_hard/ablation.csv" in str(missing.value)  # shown from the cwd
+    with pytest.raises(ValueError, match="inside the installed package"):
+        make_studies(studies=("efficiency",), results=committed, progress=False)
+    assert not committed.exists()
+    with pytest.raises(ValueError, match="inside the installed package"):
+        make_studies(studies=("efficiency",), results=site / "results", progress=False)
+    assert not (site / "results").exists()
+
+
+def test_efficiency_rows_per_series_and_class_count_and_memory_guard(tmp_path, monkeypatch):
+    path = tmp_path / "efficiency.csv"
+    series = {
+        "ProxyGML N=2 λ=0.3": (
+            "proxygml",
+            {"proxies_per_class": 2, "r": 0.3, "weight_lambda": 0.3},
+        ),
+        "ProxyNCA": ("proxynca", {}),
+    }
+    monkeypatch.setattr(
+        efficiency,
+        "EFFICIENCY_MEMORY_LIMIT",
+        efficiency._working_bytes("proxygml", series["ProxyGML N=2 λ=0.3"][1], 40, 4, 16),
+    )
+    table = efficiency.measure_efficiency(
+        path,
+        class_counts=(20, 40, 80),
+        series=series,
+        batch_size=4,
+        dim=16,
+        repeats=1,
+        progress=False,
+    )
+    assert list(table.columns) == efficiency.EFFICIENCY_COLUMNS
+    got = sorted(zip(table["series"], table["num_classes"]))
+    assert got == [
+        ("ProxyGML N=2 λ=0.3", 20),
+        ("ProxyGML N=2 λ=0.3", 40),
+        ("ProxyNCA", 20),
+        ("ProxyNCA", 40),
+        ("ProxyNCA", 80),
+    ]  # ProxyGML at C = 80 exceeds the (patched) memory limit
+    assert (table["time_ms"] > 0).all() and (table["peak_rss_mb"] >= 0).all()
+    assert efficiency.measure_efficiency(path, class_counts=(20,), series=series, progress=False).equals(table)
+
+
+def test_a_table_row_whose_config_is_not_json_is_named_before_anything_trains(tmp_path):
+    """Issue 16 "one clear line": rerunning a study folder whose table holds a damaged config names file and line."""
+    pd.DataFrame(
+        [{"row": 1, "seed": 0, "R@1": 0.5, "config": "{}"}, {"row": 2, "seed": 0, "R@1": 0.5, "config": "{"}]
+    ).to_csv(tmp_path / "ablation.csv", index=False)
+    with pytest.raises(ValueError, match=r"the config of line 3 of .*ablation.csv is not JSON"):
+        make_studies(studies=["ablation"], seeds=[0], results=tmp_path, runs=tmp_path / "runs", epochs=1)
+    assert not (tmp_path / "runs").exists()
