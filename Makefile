@@ -26,8 +26,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP_INSTALL) -e ".[notebooks,faiss,test]"
 	@touch $(STAMP)
 
+# The whole suite on every core (pytest-xdist); `make test-fast` leaves out the tests marked slow
+# (notebook executions, the wheel and student-edition runs, the GPU check's CPU mode, long trainings).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n auto -m "not slow"
 
 # --allow-root only where you are root (containers); JupyterLab refuses root otherwise.
 LAB_FLAGS := --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
