@@ -441,3 +441,20 @@ def test_a_saved_widget_state_that_lists_itself_or_points_nowhere_is_drawn_in_bo
     bad_index = {"s": {"model_name": "SelectionSliderModel", "state": {"_options_labels": ["a"], "index": 5}}}
     build_book._widget_html("s", bad_index)  # no IndexError
     assert build_book._widget_html("x", {"x": "not a model"}) == ""
+
+
+def test_a_planted_or_damaged_proxy_snapshot_is_one_line_naming_the_file(tmp_path):
+    """Review finding: a planted pickle in proxies/epoch_001.pt was refused, but with torch's multi-line text."""
+    import pickle
+
+    from proxygml_lite.studies.plots import read_proxy_snapshots
+
+    marker = tmp_path / "marker"
+    (tmp_path / "run" / "proxies").mkdir(parents=True)
+    planted = tmp_path / "run" / "proxies" / "epoch_001.pt"
+    planted.write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(ValueError) as caught:
+        read_proxy_snapshots(tmp_path / "run")
+    message = str(caught.value)
+    assert "\n" not in message and str(planted) in message and "nothing was run" in message
+    assert not marker.exists()

@@ -44,6 +44,20 @@ def read_history(run: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     return read_csv(path)
 
 
+def _load_snapshot(path: Path) -> dict:
+    """One snapshot file, read with the safe loader; anything else is one line naming the file (nothing runs)."""
+    import torch  # lazily, as the readers below: importing the plots stays cheap
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for a planted object, RuntimeError/EOFError for a damaged file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"cannot read {path}: {first[:200]}. It is damaged or holds more than tensors (nothing was run); "
+            "delete it, or train the run again with the snapshots on"
+        ) from None
+
+
 def read_proxy_snapshots(run: str | os.PathLike, parameter: str | None = None):
     """The loss parameters a run kept after every epoch (``--save-proxies``), stacked.
 
@@ -64,7 +78,7 @@ def read_proxy_snapshots(run: str | os.PathLike, parameter: str | None = None):
         raise FileNotFoundError(
             f"no proxy snapshots in {folder}; train with save_proxies=True (--save-proxies) to keep them"
         )
-    snapshots = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
+    snapshots = [_load_snapshot(f) for f in files]
     names = list(snapshots[0]["parameters"])
     if parameter is None:
         parameter = names[0] if len(names) == 1 else "proxies"
@@ -99,7 +113,7 @@ def read_embedding_snapshots(run: str | os.PathLike, split: str = "train"):
         raise FileNotFoundError(
             f"no embedding snapshots in {folder}; train with save_embeddings=True (--save-embeddings) to keep them"
         )
-    snapshots = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
+    snapshots = [_load_snapshot(f) for f in files]
     epochs = [int(snap["epoch"]) for snap in snapshots]
     parts = [snap["splits"][split] for snap in snapshots]
     return epochs, torch.stack([p["embeddings"] for p in parts]), parts[0]["labels"], parts[0]["indices"]
