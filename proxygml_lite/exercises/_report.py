@@ -12,7 +12,6 @@ Every call of the student's function goes through :func:`_call_student`: at most
 from __future__ import annotations
 
 import ast
-import contextlib
 import inspect
 import io
 import math
@@ -122,13 +121,19 @@ def _call_student(fn: Callable[..., Any], inputs: list[Any]) -> _Call:
     call = _Call()
 
     def run() -> None:
+        # Not contextlib.redirect_stdout: a call abandoned at the time limit (off the main thread) ends later, and
+        # its redirection would then put back a stdout that is long gone (a closed capture). Restore only while
+        # the stdout is still ours.
+        previous, sys.stdout = sys.stdout, output
         try:
-            with contextlib.redirect_stdout(output):
-                call.result = fn(*inputs)
+            call.result = fn(*inputs)
         except _TookTooLong:
             call.timed_out = True
         except (Exception, SystemExit) as error:  # the student's bug, or an exit(): reported, never raised
             call.error = error
+        finally:
+            if sys.stdout is output:
+                sys.stdout = previous
 
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
 
