@@ -182,6 +182,13 @@ def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -
     return TrainConfig.from_dict(_resolved_values(argv, base))
 
 
+def _say_error(exc: BaseException) -> None:
+    """One line on stderr, written in one call: under torchrun every rank may say it at once, and two
+    ``print`` calls (text, then newline) from two ranks interleave into one garbled line."""
+    sys.stderr.write(f"error: {exc}\n")
+    sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (130 after Ctrl-C, 143 after SIGTERM, 1 after a
     non-finite loss or a failed write, 2 for bad settings or a run folder in use).
@@ -191,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         values = _resolved_values(argv, None)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(exc)
         return 2
     # torch: imported once the command line is parsed, so that --help starts fast
     from .training.run_folder import new_run_dir
@@ -203,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         values["out"] = values.get("out") or str(new_run_dir(values["dataset"], values.get("loss", "proxygml")))
         config = TrainConfig.from_dict(values)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(exc)
         return 2
     try:
         metrics = train(config)
@@ -214,13 +221,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         return 128 + getattr(exc, "signum", signal.SIGINT)
     except NonFiniteLossError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(exc)
         return 1
     except (ValueError, FileNotFoundError, FolderLockedError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(exc)
         return 2
     except WriteError as exc:  # full disk, read-only --out or --data: the atomic writer left nothing half-written
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(exc)
         return 1
     if not config.quiet:
         print("final: " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))

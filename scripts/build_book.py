@@ -509,12 +509,19 @@ def _copy_images(page_html: str, page: Page, out: Path, course: list[Path], repo
 
     Only files inside ``course`` (:func:`course_folders`) are copied; any other
     reference is refused (a line in ``report.refused``) and its image is left
-    out of the page, its alternative text shown instead.
+    out of the page, its alternative text shown instead. A remote image
+    (``https://...``) is not loaded either: the site works offline, so its
+    alternative text stands in for it.
     """
     base = course[0].parent
 
     def rewrite(match: re.Match) -> str:
         tag, src = match.group(0), html.unescape(match.group(1))
+        alt = re.search(r'\balt="([^"]*)"', tag)
+        if re.match(r"^(https?:)?//", src, re.I):
+            # the site is read offline and loads nothing from the network: a remote image (the Colab badge)
+            # becomes its alternative text, so a badge inside a link stays a working text link
+            return f'<span class="book-remote">{alt.group(1) if alt else "image"}</span>'
         if src.startswith("data:") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", src):
             return tag
         source = page.source.parent / src.split("#")[0].split("?")[0]
@@ -522,7 +529,6 @@ def _copy_images(page_html: str, page: Page, out: Path, course: list[Path], repo
             report.refused.append(
                 f"{page.source.name}: image {src} is outside {' and '.join(f'{c.name}/' for c in course)}; not copied"
             )
-            alt = re.search(r'\balt="([^"]*)"', tag)
             return f'<span class="book-refused">[{alt.group(1) if alt else "image"}: not part of the course]</span>'
         source = source.resolve()
         if not source.is_file():

@@ -67,6 +67,12 @@ def test_book_has_every_notebook_the_contents_and_the_glossary_in_reading_order(
     assert (book.out / "_static" / "mathjax" / "LICENSE").is_file()
 
 
+def test_a_remote_image_becomes_its_alternative_text_so_the_colab_badge_stays_a_link(book):
+    page = _pages(book)["01_proxies_and_similarity_graph.html"]
+    assert re.search(r'<a\b[^>]*href="https://colab\.research\.google\.com/[^"]*"[^>]*>\s*'
+                     r'<span class="book-remote">Open In Colab</span>', page)  # fmt: skip
+
+
 def test_book_pages_load_nothing_from_the_network_and_link_html_pages(book):
     for name, text in _pages(book).items():
         loads = re.findall(r"<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)=\"([^\"]*)\"", text)

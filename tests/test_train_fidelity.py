@@ -9,6 +9,7 @@ from proxygml_lite.training.config import TrainConfig
 from proxygml_lite.training.device import resolve_amp
 from proxygml_lite.training.presets import PRESETS, config_from_preset
 from proxygml_lite.training.schedule import backbone_frozen
+from proxygml_lite.training.setup import backbone_parameters
 from proxygml_lite.training.trainer import train
 
 
@@ -90,7 +91,7 @@ def test_official_warmup_keeps_moving_the_frozen_backbone_through_adam(data_root
         if event != "epoch_end":
             return
         trainer = info["trainer"]
-        params = trainer._backbone_params()
+        params = backbone_parameters(trainer.model)
         saved[info["epoch"]] = [p.detach().clone() for p in params]
         if info["epoch"] == 0:
             group = trainer.optimizer.param_groups[0]
@@ -120,8 +121,8 @@ def test_head_first_warmup_freezes_the_backbone_truly(data_root, tmp_path):
     def spy(event, info):
         trainer = info["trainer"]
         if info["epoch"] == 0 and (event == "epoch_end" or info.get("step") == 1):
-            saved[event] = [p.detach().clone() for p in trainer._backbone_params()]
-            saved["state"] = [trainer.optimizer.state.get(p) for p in trainer._backbone_params()]
+            saved[event] = [p.detach().clone() for p in backbone_parameters(trainer.model)]
+            saved["state"] = [trainer.optimizer.state.get(p) for p in backbone_parameters(trainer.model)]
 
     train(tiny(data_root, tmp_path / "run", epochs=1, warmup_mode="head-first"), callback=spy)
     assert all(not s for s in saved["state"])  # Adam never saw a backbone gradient
