@@ -327,9 +327,14 @@ def exclusive_lock(folder: str | os.PathLike, purpose: str = "") -> Iterator[Fol
     path = folder / LOCK_FILE
     with _named_write_errors(path):
         makedirs(folder)
-    while True:  # the file may be unlinked by the holder between our open and our flock: then try again
+    while True:  # the file (or the folder) may be removed by the holder before our open or flock: try again
         with _named_write_errors(path):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
+            except FileNotFoundError:  # the folder's creator released it and removed it, empty: make it again
+                makedirs(folder)
+                created = True
+                continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -251,6 +251,22 @@ def test_a_lock_is_not_reentrant_and_leaves_no_folder_it_created_empty(tmp_path)
     assert (folder / "config.json").exists() and not (folder / fileio.LOCK_FILE).exists()
 
 
+def test_a_lock_taken_while_the_folders_creator_removes_it_makes_the_folder_again(tmp_path, monkeypatch):
+    """Review finding: another holder released and removed the (empty) folder between our mkdir and our open."""
+    folder, real_open, calls = tmp_path / "new", os.open, []
+
+    def open_after_the_other_holder_left(path, *args):
+        if not calls:
+            folder.rmdir()  # what the other holder's release does to a folder it created, still empty
+        calls.append(path)
+        return real_open(path, *args)
+
+    monkeypatch.setattr(fileio.os, "open", open_after_the_other_holder_left)
+    with fileio.exclusive_lock(folder):
+        assert (folder / fileio.LOCK_FILE).exists()
+    assert len(calls) == 2 and not folder.exists()
+
+
 def test_empty_or_truncated_csv_and_npz_files_are_named(tmp_path):
     """Issue 16 "one clear line": what the notebook helpers read (tables, snapshot files) names a damaged file."""
     import numpy as np

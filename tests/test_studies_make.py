@@ -18,7 +18,7 @@ from proxygml_lite.studies.__main__ import main
 from proxygml_lite.studies.cells import cell_id, run_cell, study_cells
 from proxygml_lite.studies.make import base_config
 from proxygml_lite.studies.snapshots import read_snapshot_npz
-from proxygml_lite.studies.tables import STUDY_COLUMNS
+from proxygml_lite.studies.tables import STUDY_COLUMNS, check_settings
 from proxygml_lite.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +128,45 @@ def test_a_narrower_or_changed_rerun_never_drops_nor_reuses_rows(data_root, tmp_
     replaced = make_studies("glyphs_hard", ("ablation",), seeds=(0,), replace=True, **settings, **longer)
     assert replaced["ablation"]["seed"].tolist() == [0]
     assert json.loads(replaced["ablation"]["config"][0])["epochs"] == 2
+
+
+def test_an_ablation_with_another_n_or_lambda_is_not_added_to_the_table(data_root, tmp_path):
+    """Review finding: the ablation's N and λ were left out of the table's settings, so (row, seed) came twice."""
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    settings = dict(workers=1, results=results, runs=runs, progress=False, rows=[1], seeds=(0,))
+    make_studies("glyphs_hard", ("ablation",), **settings, **tiny(data_root))
+    with pytest.raises(ValueError, match=r"other settings \(N: table 12 vs now 4\)"):
+        make_studies("glyphs_hard", ("ablation",), **settings, **{**tiny(data_root), "N": 4})
+    # λ: a table of row 8 made with λ = 0.3, then the same rows asked for with λ = 0.5
+    row8 = study_cells(base_config(**tiny(data_root)), ["ablation"], [0], rows=[8])[0]
+    pd.DataFrame([{"row": 8, "S^pos": True, "M": True, "L^p": True, "seed": 0, "R@1": 0.5,
+                   "config": json.dumps(row8.config.to_dict())}]).to_csv(tmp_path / "ablation.csv", index=False)  # fmt: skip
+    other = study_cells(base_config(**tiny(data_root), weight_lambda=0.5), ["ablation"], [0], rows=[8])
+    with pytest.raises(ValueError, match=r"other settings \(weight_lambda: table 0.3 vs now 0.5\)"):
+        check_settings(tmp_path / "ablation.csv", other)
+    assert len(check_settings(tmp_path / "ablation.csv", other, replace=True)) == 0
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: pd.concat([t, t]), r"lines 2 and 3 of .*ablation.csv hold the same cell"),
+        (lambda t: t.assign(**{"R@1": float("nan")}), r"line 2 of .*: R@1 is empty, not a fraction"),
+        (lambda t: t.assign(seed=None), r"line 2 of .* does not match its config: its seed None is not a whole number"),
+        (lambda t: t.assign(row=2), r"line 2 of .* does not match its config: row 2 has S\^pos on"),
+        (lambda t: t.assign(seed=3), r"its seed column says 3 but its config ran seed 0"),
+    ],
+)  # fmt: skip
+def test_an_edited_table_is_one_line_naming_the_line_before_anything_trains(data_root, tmp_path, edit, message):
+    """Review finding: a duplicated line, a NaN, an empty seed (raw TypeError), edited row or seed columns."""
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    settings = dict(workers=1, results=results, runs=runs, progress=False, rows=[1], seeds=(0,))
+    make_studies("glyphs_hard", ("ablation",), **settings, **tiny(data_root))
+    edit(pd.read_csv(results / "ablation.csv")).to_csv(results / "ablation.csv", index=False)
+    shutil.rmtree(runs)
+    with pytest.raises(ValueError, match=message):
+        make_studies("glyphs_hard", ("ablation",), **settings, **tiny(data_root))
+    assert not runs.exists()
 
 
 def test_a_cell_identity_is_its_full_configuration():
@@ -245,10 +284,16 @@ def test_efficiency_rows_per_series_and_class_count_and_memory_guard(tmp_path, m
     assert efficiency.measure_efficiency(path, class_counts=(20,), series=series, progress=False).equals(table)
 
 
+ROW1_SEED0 = {"seed": 0, "positive_mask": False, "mask_softmax": False, "weight_lambda": 0.0}
+
+
 def test_a_table_row_whose_config_is_not_json_is_named_before_anything_trains(tmp_path):
     """Issue 16 "one clear line": rerunning a study folder whose table holds a damaged config names file and line."""
     pd.DataFrame(
-        [{"row": 1, "seed": 0, "R@1": 0.5, "config": "{}"}, {"row": 2, "seed": 0, "R@1": 0.5, "config": "{"}]
+        [
+            {"row": 1, "seed": 0, "R@1": 0.5, "config": json.dumps(ROW1_SEED0)},
+            {"row": 2, "seed": 0, "R@1": 0.5, "config": "{"},
+        ]
     ).to_csv(tmp_path / "ablation.csv", index=False)
     with pytest.raises(ValueError, match=r"the config of line 3 of .*ablation.csv is not JSON"):
         make_studies(studies=["ablation"], seeds=[0], results=tmp_path, runs=tmp_path / "runs", epochs=1)

@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from proxygml_lite.lab import study_tables, study_views  # noqa: E402
+from proxygml_lite.studies.cells import ABLATION_ROWS  # noqa: E402
 
 
 def _grid(seeds=(0, 1, 2), C=10):
@@ -33,10 +34,23 @@ def _grid(seeds=(0, 1, 2), C=10):
     return pd.DataFrame(rows)
 
 
+def _row_config(row, seed, **settings):
+    """The config JSON of ablation row ``row`` at ``seed``: the row's switches, and ``settings`` on top."""
+    _, s_pos, mask, l_p = ABLATION_ROWS[row - 1]
+    switches = {"positive_mask": s_pos, "mask_softmax": mask, "weight_lambda": 0.3 if l_p else 0.0}
+    return json.dumps({"seed": seed, "N": 12, **switches, **settings})
+
+
 def _ablation(seeds=(0, 1, 2)):
     return pd.DataFrame(
         [
-            {"row": row, "seed": seed, "R@1": 0.4 + 0.05 * row + 0.02 * seed, "NMI": 0.5 + 0.01 * row, "config": "{}"}
+            {
+                "row": row,
+                "seed": seed,
+                "R@1": 0.4 + 0.05 * row + 0.02 * seed,
+                "NMI": 0.5 + 0.01 * row,
+                "config": _row_config(row, seed),
+            }
             for row in range(1, 9)
             for seed in seeds
         ]
@@ -232,29 +246,74 @@ def test_repeated_cell_and_seed_is_refused_with_the_rows_named(tmp_path):
         study_tables.ablation_beside_paper(table)
 
 
+def _with_configs(table, config):
+    table = table.copy()
+    table["config"] = [config(row, seed) for row, seed in zip(table["row"], table["seed"])]
+    return table
+
+
 def test_seeds_of_one_cell_with_different_configurations_are_refused():
-    table = _ablation()
-    table["config"] = json.dumps({"epochs": 50, "dataset": "glyphs_hard", "out": "runs/a"})
-    table.loc[(table["row"] == 2) & (table["seed"] == 0), "config"] = json.dumps(
-        {"epochs": 1, "dataset": "glyphs_hard"}
-    )
+    table = _with_configs(_ablation(), lambda row, seed: _row_config(row, seed, epochs=50, out="runs/a"))
+    table.loc[(table["row"] == 2) & (table["seed"] == 0), "config"] = _row_config(2, 0, epochs=1)
     with pytest.raises(
-        ValueError, match=r"the seeds of cell row=2 .*\(epochs\): epochs is 1 \(row 3 \(table index\)\)"
+        ValueError,
+        match=r"the table mixes configurations: epochs is 50 \(rows 0, 1, 2, 4, .*\) vs 1 \(row 3 \(table index\)\)",
     ):
         study_tables.summarize_seeds(table, by=["row"])
-    table.loc[(table["row"] == 2), "config"] = json.dumps({"epochs": 1, "dataset": "glyphs_hard"})
-    with pytest.raises(ValueError, match=r"the table mixes configurations: epochs is 50 \(rows 0, 1, 2, 6"):
-        study_tables.summarize_seeds(table, by=["row"])
     seeds_elsewhere = _ablation()
-    seeds_elsewhere["config"] = [json.dumps({"epochs": 5, "out": f"runs/{i}", "device": d}) for i, d in
-                                 enumerate(["cpu", "cuda"] * 12)]  # fmt: skip
+    seeds_elsewhere["config"] = [_row_config(row, seed, out=f"runs/{i}", device=d) for i, (row, seed, d) in
+                                 enumerate(zip(seeds_elsewhere["row"], seeds_elsewhere["seed"], ["cpu", "cuda"] * 12))]  # fmt: skip
     assert len(study_tables.summarize_seeds(seeds_elsewhere, by=["row"])) == 8  # where a run ran is not its config
+
+
+def test_a_whole_cell_of_other_settings_is_refused_not_only_the_protocol():
+    """Review finding: only dataset/epochs/... were compared, so a row run with another N, lr or λ averaged in."""
+    other_n = _with_configs(_ablation(), lambda row, seed: _row_config(row, seed, **({"N": 4} if row == 5 else {})))
+    with pytest.raises(
+        ValueError, match=r"the table mixes configurations: N is 12 \(rows 0, .*\) vs 4 \(rows 12, 13, 14"
+    ):
+        study_tables.summarize_seeds(other_n, by=["row"])
+    other_lambda = _ablation()
+    other_lambda.loc[other_lambda["row"] == 8, "config"] = [
+        json.dumps({**json.loads(_row_config(8, seed)), "weight_lambda": 0.5}) for seed in (0, 1, 2)
+    ]
+    with pytest.raises(ValueError, match=r"the rows with L\^p have weight_lambda 0.3 .* vs 0.5 \(rows 21, 22, 23"):
+        study_tables.summarize_seeds(other_lambda, by=["row"])
+    grid = _grid()  # the grid's cells vary N and r, nothing else
+    assert len(study_tables.summarize_seeds(grid, by=["N", "r"])) == 4
+    grid.loc[grid["N"] == 4, "config"] = [
+        json.dumps({**json.loads(c), "lr": 0.1}) for c in grid.loc[grid["N"] == 4, "config"]
+    ]
+    with pytest.raises(ValueError, match=r"mixes configurations: lr is"):
+        study_tables.summarize_seeds(grid, by=["N", "r"])
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.assign(**{"seed": t["seed"].where(t.index != 4, 2)}), r"repeat the cell row=2, seed=2"),
+        (lambda t: t.assign(**{"seed": t["seed"].where(t.index != 4, 7)}),
+         r"line 6 of .* does not match its config: its seed column says 7 but its config ran seed 1"),
+        (lambda t: t.assign(config=t["config"].where(t.index != 0, _row_config(8, 0))),
+         r"line 2 of .* does not match its config: row 1 has S\^pos off, but its config ran S\^pos True"),
+        (lambda t: t.assign(**{"R@1": t["R@1"].where(t.index != 3, float("inf"))}),
+         r"R@1 is not a finite number in line 5 of .*ablation.csv \(inf\)"),
+        (lambda t: t.assign(**{"R@1": t["R@1"].astype(object).where(t.index != 3, "0.9x")}),
+         r"R@1 is not a finite number in line 5 of .*ablation.csv \('0.9x'\)"),
+    ],
+)  # fmt: skip
+def test_an_edited_row_is_refused_with_its_line_named(tmp_path, edit, message):
+    """Review finding: seed columns that disagree with the config, another row's switches, inf and text metrics."""
+    with pytest.raises(ValueError, match=message):
+        study_tables.summarize_seeds(_committed_like(tmp_path, edit(_ablation())), by=["row"])
 
 
 def test_nan_metrics_and_a_config_that_is_not_json_are_refused_with_the_file_named(tmp_path):
     table = _ablation()
     table.loc[4, "R@1"] = float("nan")
-    with pytest.raises(ValueError, match=r"R@1 is NaN in line 6 of .*ablation.csv: those runs failed"):
+    with pytest.raises(
+        ValueError, match=r"R@1 is not a finite number in line 6 of .*ablation.csv \(nan\): those runs failed"
+    ):
         study_tables.summarize_seeds(_committed_like(tmp_path, table), by=["row"])
     table = _ablation()
     table.loc[2, "config"] = '{"epochs": 5'
@@ -270,10 +329,10 @@ def test_an_empty_or_truncated_table_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"ablation.csv is empty; restore it"):
         study_tables.read_study_table("ablation", path=tmp_path)
     text = _ablation().to_csv(index=False)
-    (tmp_path / "ablation.csv").write_text(text[: text.index("{}")] + '"{""epochs\n')  # cut inside a quoted config
+    (tmp_path / "ablation.csv").write_text(text[: text.index('"{')] + '"{""epochs\n')  # cut inside a quoted config
     with pytest.raises(ValueError, match=r"ablation.csv is not a readable CSV table \(truncated or damaged"):
         study_tables.read_study_table("ablation", path=tmp_path)
     cut = "\n".join(text.splitlines()[:6]) + "\n5,0,0.6"  # cut in the middle of a row: its NMI is missing
     (tmp_path / "ablation.csv").write_text(cut)
-    with pytest.raises(ValueError, match=r"NMI is NaN in line 7 of .*ablation.csv"):
+    with pytest.raises(ValueError, match=r"NMI is not a finite number in line 7 of .*ablation.csv"):
         study_tables.summarize_seeds(study_tables.read_study_table("ablation", path=tmp_path), by=["row"])

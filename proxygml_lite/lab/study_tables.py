@@ -59,7 +59,7 @@ __all__ = [
     "config_of",
     "check_seed_table",
     "RUN_PLACE_KEYS",
-    "PROTOCOL_KEYS",
+    "CELL_KEYS",
     "PAPER_ABLATION_CLAIMS",
     "ablation_claims",
 ]
@@ -219,17 +219,20 @@ RUN_PLACE_KEYS = frozenset(
         "imports",
     }
 )
-#: Config keys of a study's protocol: one value for the whole table (the cells differ in their own switches).
-PROTOCOL_KEYS = ("dataset", "loss", "backbone", "dim", "epochs", "batch_size", "image_size", "pretrained")
+#: The config keys that the cell identifier columns ``by`` vary: every other key is one value in the whole table.
+CELL_KEYS = {"row": ("positive_mask", "mask_softmax", "weight_lambda"), "N": ("N",), "r": ("r",)}
 
 
 def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) -> None:
     """``ValueError`` naming the rows unless ``table`` is safe to average per cell (``by``) over seeds.
 
-    Refused: a (cell, seed) that appears more than once; a NaN in ``metrics``;
-    with a ``config`` column, a config that is not JSON, seeds of one cell
-    whose configs differ beyond :data:`RUN_PLACE_KEYS`, and cells whose
-    :data:`PROTOCOL_KEYS` (dataset, epochs, ...) differ.
+    Refused: a (cell, seed) that appears more than once; a metric that is not
+    a finite number. With a ``config`` column: a config that is not JSON, a
+    row whose ``seed``/``row``/``N``/``r`` columns disagree with its own config
+    (:func:`proxygml_lite.studies.cells.row_problem`), and configs that differ
+    beyond :data:`RUN_PLACE_KEYS` and the keys the cells vary
+    (:data:`CELL_KEYS`: an ablation table holds one ``N``, one λ, one learning
+    rate, ...).
     """
     by = list(by)
     repeated = table[table.duplicated(by + ["seed"], keep=False)]
@@ -242,40 +245,54 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
             "keep one row per (cell, seed), e.g. table.drop_duplicates(subset=[...], keep='last')"
         )
     for metric in metrics:
-        missing = table.index[table[metric].isna()]
-        if len(missing):
+        values = pd.to_numeric(table[metric], errors="coerce").to_numpy(dtype=float)
+        bad = table.index[~np.isfinite(values)]
+        if len(bad):
+            value = table.at[bad[0], metric]
             raise ValueError(
-                f"{metric} is NaN in {_where(table, missing)}: those runs failed or are unfinished; "
-                "rerun them or drop those rows before averaging"
+                f"{metric} is not a finite number in {_where(table, bad)} ({repr(value) if isinstance(value, str) else value}): those runs "
+                "failed or are unfinished, or the file was edited; rerun them or drop those rows before averaging"
             )
     if "config" not in table.columns:
         return
+    from ..studies.cells import row_problem, study_lambda
+
     configs = {label: _parse_config(table, label) for label in table.index}
-    for key, group in table.groupby(by, sort=True):
-        ids = [{k: v for k, v in configs[label].items() if k not in RUN_PLACE_KEYS} for label in group.index]
-        same = [{k: json.dumps(v, sort_keys=True) for k, v in c.items()} for c in ids]
-        differing = sorted({k for c in same for k in c if any(c.get(k) != other.get(k) for other in same)})
-        if differing:
-            name = differing[0]
-            values: dict[str, list] = {}
-            for label, c in zip(group.index, ids):
-                values.setdefault(json.dumps(c.get(name)), []).append(label)
-            shown = " vs ".join(f"{v} ({_where(table, labels)})" for v, labels in values.items())
-            key = key if isinstance(key, tuple) else (key,)
-            cell = ", ".join(f"{c}={v}" for c, v in zip(by, key))
+    shown_columns = [c for c in ("seed", *by, "S^pos", "M", "L^p") if c in table.columns]
+    for label, config in configs.items():
+        problem = row_problem({c: table.at[label, c] for c in shown_columns}, config)
+        if problem:
             raise ValueError(
-                f"the seeds of cell {cell} were run with different configurations ({', '.join(differing)}): "
-                f"{name} is {shown}; average only runs of one configuration (rerun or drop the odd rows)"
+                f"{_where(table, [label])} does not match its config: {problem}; restore the table "
+                "(e.g. `git checkout -- FILE`) or drop that row"
             )
-    for name in PROTOCOL_KEYS:
-        values = {}
-        for label, config in configs.items():
-            values.setdefault(json.dumps(config.get(name)), []).append(label)
+    varied = {key for column in by for key in CELL_KEYS.get(column, ())}
+    shared = {
+        label: {k: json.dumps(v, sort_keys=True) for k, v in c.items() if k not in RUN_PLACE_KEYS | varied}
+        for label, c in configs.items()
+    }
+    names = sorted({k for c in shared.values() for k in c})
+    for name in names:
+        values: dict[str, list] = {}
+        for label, config in shared.items():
+            values.setdefault(config.get(name, "absent"), []).append(label)
         if len(values) > 1:
             shown = " vs ".join(f"{v} ({_where(table, labels)})" for v, labels in values.items())
             raise ValueError(
-                f"the table mixes configurations: {name} is {shown}; compare only runs of one protocol "
-                "(split the table, or rerun the odd rows)"
+                f"the table mixes configurations: {name} is {shown}; average and compare only runs of one "
+                "configuration (split the table, or rerun the odd rows)"
+            )
+    if "row" in by:
+        lambdas = {label: study_lambda([c]) for label, c in configs.items()}
+        if len(set().union(*lambdas.values())) > 1:
+            values = {}
+            for label, found in lambdas.items():
+                for lam in found:
+                    values.setdefault(lam, []).append(label)
+            shown = " vs ".join(f"{v} ({_where(table, labels)})" for v, labels in values.items())
+            raise ValueError(
+                f"the table mixes configurations: the rows with L^p have weight_lambda {shown}; "
+                "compare only runs of one λ (split the table, or rerun the odd rows)"
             )
 
 

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             in_table = set()
             for study in ("ablation", "grid"):
                 try:
-                    in_table |= {row["_id"] for row in _read_rows(results / f"{study}.csv")}
+                    in_table |= {row["_id"] for row in _read_rows(results / f"{study}.csv", study)}
                 except ValueError:
                     pass
             commands = _commands(cells)

@@ -38,6 +38,8 @@ __all__ = [
     "cell_identity",
     "cell_id",
     "study_settings",
+    "study_lambda",
+    "row_problem",
     "study_cells",
     "run_cell",
     "read_results",
@@ -74,8 +76,12 @@ NOT_IDENTITY = frozenset(
         "embedding_samples",
     }
 )
-#: The settings a study varies between its cells; every other setting is the study's (:func:`study_settings`).
-CELL_FIELDS = frozenset({"N", "r", "seed", "positive_mask", "mask_softmax", "weight_lambda"})
+#: The settings each study varies between its cells; every other setting is the study's (:func:`study_settings`).
+#: The ablation's ``weight_lambda`` is 0 in the rows without L^p and the study's λ in the others.
+CELL_FIELDS = {
+    "ablation": frozenset({"seed", "positive_mask", "mask_softmax", "weight_lambda"}),
+    "grid": frozenset({"seed", "N", "r"}),
+}
 
 
 def _config_dict(config: TrainConfig | dict) -> dict:
@@ -94,10 +100,74 @@ def cell_id(config: TrainConfig | dict) -> str:
     return hashlib.sha256(cell_identity(config).encode("utf-8")).hexdigest()[:12]
 
 
-def study_settings(config: TrainConfig | dict) -> dict:
-    """The settings shared by every cell of a study table: the identity without :data:`CELL_FIELDS`."""
+def study_settings(config: TrainConfig | dict, study: str) -> dict:
+    """The settings shared by every cell of ``study``'s table: the identity without ``CELL_FIELDS[study]``.
+
+    The ablation's λ (``weight_lambda`` of its rows with L^p) is one more shared setting, which
+    :func:`study_lambda` reads.
+    """
     identity = json.loads(cell_identity(config))
-    return {k: v for k, v in identity.items() if k not in CELL_FIELDS}
+    return {k: v for k, v in identity.items() if k not in CELL_FIELDS[study]}
+
+
+def study_lambda(configs: Iterable[TrainConfig | dict]) -> set:
+    """The λ values of the ablation rows with L^p among ``configs`` (one value in a consistent table)."""
+    values = (c.to_dict() if isinstance(c, TrainConfig) else c for c in configs)
+    return {c.get("weight_lambda") for c in values if _number(c.get("weight_lambda")) not in (None, 0.0)}
+
+
+def _number(value) -> float | None:
+    """``value`` as a finite float (not a bool), else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _switch(value) -> bool | None:
+    """A table's S^pos/M/L^p cell as a bool (True/False, or their text), else None."""
+    if isinstance(value, (bool, int)) and value in (0, 1):
+        return bool(value)
+    return {"true": True, "false": False}.get(str(value).strip().lower())
+
+
+def row_problem(columns: dict, config: dict) -> str | None:
+    """Why a study table row's identifier columns disagree with its own ``config``; None when they agree.
+
+    ``columns``: the row's ``seed`` and ``row`` (with ``S^pos``, ``M``,
+    ``L^p``) or ``N`` and ``r`` values, as read from the file. A row whose
+    columns name another cell than its configuration ran would be averaged
+    into the wrong cell, or, on the write side, never found again (the cell
+    would retrain forever).
+    """
+    if "seed" in columns:
+        seed = _number(columns["seed"])
+        if seed is None or seed != int(seed):
+            return f"its seed {columns['seed']!r} is not a whole number"
+        if int(seed) != config.get("seed"):
+            return f"its seed column says {int(seed)} but its config ran seed {config.get('seed')!r}"
+    if "row" in columns:
+        number = _number(columns["row"])
+        switches = {row: (s_pos, mask, l_p) for row, s_pos, mask, l_p in ABLATION_ROWS}
+        if number not in switches:
+            return f"its row {columns['row']!r} is not an ablation row (1-8)"
+        number = int(number)
+        lam = _number(config.get("weight_lambda"))
+        ran = {"S^pos": config.get("positive_mask"), "M": config.get("mask_softmax"), "L^p": bool(lam)}
+        for name, want in zip(("S^pos", "M", "L^p"), switches[number]):
+            if ran[name] is not want:
+                return f"row {number} has {name} {'on' if want else 'off'}, but its config ran {name} {ran[name]!r}"
+            if name in columns and _switch(columns[name]) is not want:
+                return f"its {name} column says {columns[name]!r}, but row {number} has {name} {want}"
+    for name in ("N", "r"):
+        if name in columns:
+            value, ran = _number(columns[name]), _number(config.get(name))
+            if value is None or ran is None or not math.isclose(value, ran, rel_tol=1e-9, abs_tol=1e-12):
+                return f"its {name} column says {columns[name]!r} but its config ran {name} {config.get(name)!r}"
+    return None
 
 
 def ablation_config(base_config: TrainConfig, row: int, weight_lambda: float | None = None) -> TrainConfig:

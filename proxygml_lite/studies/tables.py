@@ -36,7 +36,7 @@ import pandas as pd
 from ..fileio import atomic_write_csv, read_csv
 from ..lab.experiments import repository_root
 from ..lab.study_tables import committed_results_dir, inside_installation, make_hint
-from .cells import Cell, cell_id, read_results, study_settings
+from .cells import Cell, cell_id, read_results, row_problem, study_lambda, study_settings
 
 __all__ = ["STUDY_COLUMNS", "runs_dir", "check_writable", "check_settings", "load_table", "table_row", "gather"]
 
@@ -97,21 +97,51 @@ def table_row(cell: Cell, results: dict) -> dict:
     }
 
 
-def _read_rows(path: Path) -> list[dict]:
+_FRACTIONS = ["R@1", "R@2", "R@4", "R@8", "NMI"]
+_FIX = "restore the table (e.g. `git checkout -- FILE`) or delete that line to rerun its cell"
+
+
+def _read_rows(path: Path, study: str) -> list[dict]:
+    """The rows of ``study``'s table at ``path``, each with its cell id in ``_id``; ValueError naming a bad line.
+
+    Refused: a config that is not JSON, identifier columns (``row``/``N``/``r``,
+    ``seed``) that disagree with the row's own config (:func:`.cells.row_problem`),
+    a metric that is not a fraction (an empty one only where it was not computed,
+    never R@1), and two lines of one cell.
+    """
     if not path.exists():
         return []
     table = read_csv(path)  # an empty or damaged file: one ValueError naming it
     if "config" not in table.columns:
         raise ValueError(f"{path} has no config column, so its rows cannot be matched; move it away or restore it")
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    columns = [c for c in STUDY_COLUMNS[study] if c not in _METRICS]
+    lines: dict[str, int] = {}
     for index, row in enumerate(rows):
+        line = f"line {index + 2} of {path}"
         try:
-            row["_id"] = cell_id(json.loads(row["config"]))
+            config = json.loads(row["config"])
+            if not isinstance(config, dict):
+                raise ValueError("not a JSON object")
+            row["_id"] = cell_id(config)
         except (TypeError, ValueError) as exc:
+            raise ValueError(f"the config of {line} is not JSON ({type(exc).__name__}: {exc}); {_FIX}") from None
+        problem = row_problem({c: row[c] for c in columns if c in row}, config)
+        if problem:
+            raise ValueError(f"{line} does not match its config: {problem}; {_FIX}")
+        for metric in _FRACTIONS:
+            value = row.get(metric)
+            if value is None and metric != "R@1":
+                continue  # not computed (--no-nmi); R@1 every run has
+            if metric in row and not (isinstance(value, (int, float)) and 0 <= value <= 1):
+                shown = "empty" if value is None else repr(value)
+                raise ValueError(f"{line}: {metric} is {shown}, not a fraction in [0, 1]; {_FIX}")
+        if row["_id"] in lines:
             raise ValueError(
-                f"the config of line {index + 2} of {path} is not JSON ({type(exc).__name__}: {exc}); restore the "
-                "table (e.g. `git checkout -- FILE`) or delete that row to rerun its cell"
-            ) from None
+                f"lines {lines[row['_id']]} and {index + 2} of {path} hold the same cell (one configuration); "
+                "delete one of them"
+            )
+        lines[row["_id"]] = index + 2
     return rows
 
 
@@ -121,21 +151,30 @@ def _difference(table_settings: dict, ours: dict) -> str:
 
 
 def check_settings(path: Path, cells: list[Cell], replace: bool = False) -> list[dict]:
-    """The rows of the table at ``path`` to keep: all of them, if their settings are the cells' settings.
+    """The rows of the table at ``path`` to keep: all of them, if they were made with the cells' settings.
 
-    Rows made with other settings are an error (naming the difference) unless
+    The settings are everything but what the study varies between its cells
+    (:func:`.cells.study_settings`): an ablation run with another ``N`` or
+    another λ, or a grid run with another λ, is not the table's study. Rows
+    made with other settings are an error (naming the difference) unless
     ``replace``, which drops them.
     """
-    rows = _read_rows(path)
+    study = cells[0].study if cells else path.stem
+    rows = _read_rows(path, study)
     if not cells:
         return rows
-    ours = study_settings(cells[0].config)
+    ours = study_settings(cells[0].config, study)
+    our_lambda = study_lambda(c.config for c in cells)
     keep = []
     for row in rows:
-        theirs = study_settings(json.loads(row["config"]))
-        if theirs == ours:
+        config = json.loads(row["config"])
+        theirs = study_settings(config, study)
+        their_lambda = study_lambda([config]) if study == "ablation" else set()
+        if theirs == ours and not (our_lambda and their_lambda and their_lambda != our_lambda):
             keep.append(row)
         elif not replace:
+            if theirs == ours:
+                theirs, ours = {"weight_lambda": their_lambda.pop()}, {"weight_lambda": our_lambda.pop()}
             raise ValueError(
                 f"{path} holds rows made with other settings ({_difference(theirs, ours)}); "
                 "give another --results folder for these settings, or --replace to drop those rows"
