@@ -531,6 +531,10 @@ def _copy_images(page_html: str, page: Page, out: Path, course: list[Path], repo
             )
             return f'<span class="book-refused">[{alt.group(1) if alt else "image"}: not part of the course]</span>'
         source = source.resolve()
+        if source.suffix.lower() in {".svg", ".svgz"}:
+            # an SVG file can carry scripts, which run when the copy is opened from the site: not copied
+            report.refused.append(f"{page.source.name}: image {src} is an SVG, which can carry scripts; save it as PNG")
+            return f'<span class="book-refused">[{alt.group(1) if alt else "image"}: SVG not copied]</span>'
         if not source.is_file():
             report.warnings.append(f"{page.source.name}: image {src} not found")
             return tag

@@ -282,6 +282,22 @@ def test_the_site_copies_nothing_from_outside_the_course(build_book, tmp_path):
     assert "[x: not part of the course]" in page and "secret.txt" not in re.sub(r"<!--.*?-->", "", page)
 
 
+def test_the_site_copies_no_svg_and_loads_no_remote_image(build_book, tmp_path):
+    """An SVG can carry a script that runs when its copy is opened from the site; a remote image needs the network."""
+    notebooks = _course(tmp_path, ["![s](../figures/evil.svg) ![r](https://example.org/tracker.png)"])
+    (notebooks.parent / "figures" / "evil.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    )
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    assert not list((tmp_path / "book").rglob("*.svg"))
+    assert report.refused == [
+        "01_one.ipynb: image ../figures/evil.svg is an SVG, which can carry scripts; save it as PNG"
+    ]
+    page = (tmp_path / "book" / "01_one.html").read_text()
+    assert "[s: SVG not copied]" in page and '<span class="book-remote">r</span>' in page
+    assert "example.org" not in page
+
+
 def test_a_page_linked_to_a_file_outside_the_course_is_refused(build_book, tmp_path, capsys):
     notebooks = _course(tmp_path, [])
     (notebooks / "02_passwd.ipynb").symlink_to("/etc/passwd")
