@@ -332,6 +332,11 @@ def exclusive_lock(folder: str | os.PathLike, purpose: str = "") -> Iterator[Fol
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
             except FileNotFoundError:  # the folder's creator released it and removed it, empty: make it again
+                if folder.is_dir():  # the folder is there: a dangling .lock link or the like, not a race
+                    raise FolderLockedError(
+                        f"{folder} has a lock file {LOCK_FILE} that cannot be opened (a link to nothing?); "
+                        "remove it if no process uses the folder, then run the command again"
+                    ) from None
                 makedirs(folder)
                 created = True
                 continue

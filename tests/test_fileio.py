@@ -267,6 +267,14 @@ def test_a_lock_taken_while_the_folders_creator_removes_it_makes_the_folder_agai
     assert len(calls) == 2 and not folder.exists()
 
 
+def test_a_dangling_lock_link_is_one_line_not_a_loop(tmp_path):
+    """Review finding: the retry for a removed folder spun forever on a .lock link to nothing."""
+    (tmp_path / fileio.LOCK_FILE).symlink_to(tmp_path / "nowhere" / "x")
+    with pytest.raises(fileio.FolderLockedError, match=r"cannot be opened \(a link to nothing\?\); remove it"):
+        with fileio.exclusive_lock(tmp_path):
+            pass
+
+
 def test_empty_or_truncated_csv_and_npz_files_are_named(tmp_path):
     """Issue 16 "one clear line": what the notebook helpers read (tables, snapshot files) names a damaged file."""
     import numpy as np

@@ -155,6 +155,9 @@ def test_an_ablation_with_another_n_or_lambda_is_not_added_to_the_table(data_roo
         (lambda t: t.assign(seed=None), r"line 2 of .* does not match its config: its seed None is not a whole number"),
         (lambda t: t.assign(row=2), r"line 2 of .* does not match its config: row 2 has S\^pos on"),
         (lambda t: t.assign(seed=3), r"its seed column says 3 but its config ran seed 0"),
+        (lambda t: pd.concat([t, t.assign(config=t["config"].str.replace('"seed": 0', '"seed": 0.0'))]),
+         r"lines 2 and 3 of .*ablation.csv hold the same cell and seed \(row=1, seed=0\)"),
+        (lambda t: t.drop(columns="seed"), r"ablation.csv lacks the column\(s\) \['seed'\]"),
     ],
 )  # fmt: skip
 def test_an_edited_table_is_one_line_naming_the_line_before_anything_trains(data_root, tmp_path, edit, message):

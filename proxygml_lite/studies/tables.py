@@ -114,9 +114,13 @@ def _read_rows(path: Path, study: str) -> list[dict]:
     table = read_csv(path)  # an empty or damaged file: one ValueError naming it
     if "config" not in table.columns:
         raise ValueError(f"{path} has no config column, so its rows cannot be matched; move it away or restore it")
-    rows = table.astype(object).where(table.notna(), None).to_dict("records")
     columns = [c for c in STUDY_COLUMNS[study] if c not in _METRICS]
+    missing = [c for c in [*_ORDER[study], "R@1"] if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {missing}; restore it (e.g. `git checkout -- FILE`)")
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")
     lines: dict[str, int] = {}
+    keys: dict[tuple, int] = {}
     for index, row in enumerate(rows):
         line = f"line {index + 2} of {path}"
         try:
@@ -142,6 +146,13 @@ def _read_rows(path: Path, study: str) -> list[dict]:
                 "delete one of them"
             )
         lines[row["_id"]] = index + 2
+        key = tuple(float(row[c]) for c in _ORDER[study])  # one row per cell and seed, whatever its config's spelling
+        if key in keys:
+            raise ValueError(
+                f"lines {keys[key]} and {index + 2} of {path} hold the same cell and seed "
+                f"({', '.join(f'{c}={row[c]}' for c in _ORDER[study])}); delete one of them"
+            )
+        keys[key] = index + 2
     return rows
 
 
