@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,7 +130,7 @@ def _number(value) -> float | None:
 
 def _switch(value) -> bool | None:
     """A table's S^pos/M/L^p cell as a bool (True/False, or their text), else None."""
-    if isinstance(value, (bool, int)) and value in (0, 1):
+    if isinstance(value, numbers.Integral) and value in (0, 1):  # bool, int, and NumPy's ints (a 1/0 column)
         return bool(value)
     return {"true": True, "false": False}.get(str(value).strip().lower())
 
