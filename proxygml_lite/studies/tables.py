@@ -119,7 +119,6 @@ def _read_rows(path: Path, study: str) -> list[dict]:
     if missing:
         raise ValueError(f"{path} lacks the column(s) {missing}; restore it (e.g. `git checkout -- FILE`)")
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
-    lines: dict[str, int] = {}
     keys: dict[tuple, int] = {}
     for index, row in enumerate(rows):
         line = f"line {index + 2} of {path}"
@@ -140,13 +139,8 @@ def _read_rows(path: Path, study: str) -> list[dict]:
             if metric in row and not (isinstance(value, (int, float)) and 0 <= value <= 1):
                 shown = "empty" if value is None else repr(value)
                 raise ValueError(f"{line}: {metric} is {shown}, not a fraction in [0, 1]; {_FIX}")
-        if row["_id"] in lines:
-            raise ValueError(
-                f"lines {lines[row['_id']]} and {index + 2} of {path} hold the same cell (one configuration); "
-                "delete one of them"
-            )
-        lines[row["_id"]] = index + 2
-        key = tuple(float(row[c]) for c in _ORDER[study])  # one row per cell and seed, whatever its config's spelling
+        # one row per cell and seed (two lines of one config have one key too: their columns match the config)
+        key = tuple(float(row[c]) for c in _ORDER[study])
         if key in keys:
             raise ValueError(
                 f"lines {keys[key]} and {index + 2} of {path} hold the same cell and seed "
@@ -179,15 +173,17 @@ def check_settings(path: Path, cells: list[Cell], replace: bool = False) -> list
     keep = []
     for row in rows:
         config = json.loads(row["config"])
-        theirs = study_settings(config, study)
-        their_lambda = study_lambda([config]) if study == "ablation" else set()
-        if theirs == ours and not (our_lambda and their_lambda and their_lambda != our_lambda):
+        theirs, their_lambda = study_settings(config, study), study_lambda([config])
+        if theirs != ours:
+            difference = _difference(theirs, ours)
+        elif our_lambda and their_lambda and their_lambda != our_lambda:  # the ablation's λ (the grid's is in theirs)
+            difference = f"weight_lambda: table {min(their_lambda)!r} vs now {min(our_lambda)!r}"
+        else:
             keep.append(row)
-        elif not replace:
-            if theirs == ours:
-                theirs, ours = {"weight_lambda": their_lambda.pop()}, {"weight_lambda": our_lambda.pop()}
+            continue
+        if not replace:
             raise ValueError(
-                f"{path} holds rows made with other settings ({_difference(theirs, ours)}); "
+                f"{path} holds rows made with other settings ({difference}); "
                 "give another --results folder for these settings, or --replace to drop those rows"
             )
     return keep
