@@ -3,8 +3,10 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -301,3 +303,54 @@ def test_a_table_row_whose_config_is_not_json_is_named_before_anything_trains(tm
     with pytest.raises(ValueError, match=r"the config of line 3 of .*ablation.csv is not JSON"):
         make_studies(studies=["ablation"], seeds=[0], results=tmp_path, runs=tmp_path / "runs", epochs=1)
     assert not (tmp_path / "runs").exists()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running (not zombie) process, read from /proc."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _workers(pid: int) -> list[int]:
+    """The live multiprocessing workers that ``pid`` spawned."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if parent == pid and b"spawn_main" in command and _alive(int(stat.parent.name)):
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads child processes from /proc")
+def test_sigterm_to_the_study_command_alone_stops_its_workers_and_starts_no_queued_cell(data_root, tmp_path):
+    """A scheduler's SIGTERM reaches only the parent: its workers must save and stop, not train on as orphans."""
+    flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "1", "2", "3", "--workers", "2"]
+    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(data_root)]
+    flags += ["--epochs", "2000", "--no-progress"]  # long enough to be training when the signal comes
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "proxygml_lite.studies", *flags], env=env, stderr=subprocess.PIPE)
+    runs = tmp_path / "runs"
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(runs.glob("*/metrics.csv"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        workers = _workers(proc.pid)
+        assert len(workers) == 2 and len(list(runs.glob("*/metrics.csv"))) == 2
+        proc.send_signal(signal.SIGTERM)  # to the parent alone, as `kill PID` or a scheduler does
+        assert proc.wait(timeout=120) == 130
+    finally:
+        proc.kill()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)
+    assert "Interrupted: run the same command again" in proc.stderr.read().decode()
+    started = sorted(p.parent.name.split("-")[0] for p in runs.glob("*/config.json"))
+    assert started == ["row1_s0", "row1_s1"]  # the queued cells never started
+    assert len(list(runs.glob("*/checkpoint.pt"))) == 2 and not list(runs.glob("*/results.json"))

@@ -13,8 +13,11 @@ the cells over many processes or machines instead, run each with
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -64,10 +67,78 @@ def pending_cells(cells: list[Cell], results: Path, runs: Path, replace: bool = 
     return list(todo.values())
 
 
+#: Set in a worker process once a cell of it stopped on a signal: it then starts no queued cell.
+_WORKER_STOPPED = False
+
+
 def _train_cell(config: dict, folder: str) -> dict:
-    """Worker process: train (or resume) one cell in its folder; returns its results.json dict."""
-    results, _ = run_cell(TrainConfig.from_dict(config), folder)
+    """Worker process: train (or resume) one cell in its folder; returns its results.json dict.
+
+    A pool worker takes the next queued cell when one ends, even one that
+    ended on SIGINT/SIGTERM; a stopped worker therefore refuses every later
+    cell, so an interrupt never starts new training.
+    """
+    global _WORKER_STOPPED
+    if _WORKER_STOPPED:
+        raise KeyboardInterrupt("this worker was stopped")
+    try:
+        results, _ = run_cell(TrainConfig.from_dict(config), folder)
+    except KeyboardInterrupt:
+        _WORKER_STOPPED = True
+        raise
     return results
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _train_in_pool(todo: list[Cell], runs: Path, workers: int, finished: Callable[[int], None]) -> None:
+    """Train ``todo`` in ``workers`` fresh processes; ``finished(count)`` after each batch of finished cells.
+
+    Ctrl-C or SIGTERM (the latter only in the main thread, where handlers can
+    be set) starts no further cell, lets the running ones save their
+    checkpoints, and then raises :class:`KeyboardInterrupt`.
+    """
+    context = multiprocessing.get_context("spawn")  # no fork after torch started its thread pools
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pending: set = set()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None  # SIGTERM = Ctrl-C
+    try:
+        pending = {pool.submit(_train_cell, c.config.to_dict(), str(c.folder(runs))) for c in todo}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+            finished(len(done))
+    except BaseException:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        _stop_workers(pool, pending)
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    pool.shutdown()
+
+
+def _stop_workers(pool: ProcessPoolExecutor, pending: set) -> None:
+    """After Ctrl-C or SIGTERM: start no queued cell; ask the running ones to save and stop, and wait for them.
+
+    Ctrl-C in a terminal reaches the workers already (one process group); a
+    SIGTERM sent to this process alone (a scheduler, ``kill``) would leave
+    them training as orphans, so it is passed on to each of them.
+    """
+    for future in pending:
+        future.cancel()
+    for process in list((pool._processes or {}).values()):  # the pool has no public handle on them
+        if process.is_alive():
+            try:
+                os.kill(process.pid, signal.SIGTERM)  # a worker saves its cell's checkpoint, then stops
+            except ProcessLookupError:
+                pass
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def make_studies(
@@ -123,15 +194,12 @@ def make_studies(
                 gather(cells, out, runs, replace)
                 bar.update()
         elif todo:
-            context = multiprocessing.get_context("spawn")  # no fork after torch started its thread pools
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                pending = {pool.submit(_train_cell, c.config.to_dict(), str(c.folder(runs))) for c in todo}
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        future.result()
-                    gather(cells, out, runs, replace)
-                    bar.update(len(finished))
+
+            def finished(count: int) -> None:
+                gather(cells, out, runs, replace)
+                bar.update(count)
+
+            _train_in_pool(todo, runs, workers, finished)
         bar.close()
         tables = gather(cells, out, runs, replace) if cells else {}
         if todo and progress:
