@@ -169,12 +169,15 @@ def _tracked_state():
 
 @pytest.mark.parametrize("name", ALL)
 def test_notebook_runs_in_smoke_mode(name, tmp_path):
+    """Top to bottom in a fresh kernel, then every exercise solution's code in the same kernel (issue 17)."""
     nb = script.read_source(NOTEBOOK_DIR / f"{name}.py")
     before = _tracked_state()
     try:
         script.execute(nb, smoke=True, figures_dir=tmp_path, cwd=NOTEBOOK_DIR, timeout=300)
     except CellExecutionError as error:
-        pytest.fail(f"{name} failed in smoke mode:\n{error}", pytrace=False)
+        pytest.fail(
+            f"{name} failed in smoke mode (a cell tagged 'solution' is an exercise's solution):\n{error}", pytrace=False
+        )
     assert "mode=smoke" in "".join(o.get("text", "") for o in nb.cells[2].outputs)  # setup, after the install cell
     saved = sorted(p.name for p in tmp_path.glob("*.png"))
     expected = re.findall(r'save_figure\(fig, "([^"]+)"\)', "\n".join(_sources(nb, "code")))
@@ -198,6 +201,25 @@ def test_script_syncs_and_checks_pairs(tmp_path):
     script.sync_pair(source)
     assert script.pair_in_sync(source)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # atomic writes leave no temp files
+
+
+def test_solution_code_is_every_python_block_of_the_solutions(tmp_path):
+    source = tmp_path / "97_tiny.py"
+    source.write_text(
+        "# %% [markdown]\n# **1.** Try it.\n#\n# <details><summary>Solution</summary>\n#\n# Prose.\n#\n"
+        "# ```python\n# x = 1\n# ```\n#\n# ```python\n# y = x + 1\n# ```\n#\n# </details>\n#\n"
+        "# ```python\n# not_a_solution = 1\n# ```\n\n# %%\nz = 0\n"
+    )
+    nb = script.read_source(source)
+    assert script.solution_code(nb) == ["x = 1\n", "y = x + 1\n"]
+    extended = script.with_solutions(nb)
+    assert [c.source for c in extended.cells[-2:]] == ["x = 1\n", "y = x + 1\n"]
+    assert extended.cells[-1].metadata["tags"] == ["solution"] and len(nb.cells) == len(extended.cells) - 2
+
+
+def test_every_notebook_with_exercises_has_solution_code_the_smoke_run_executes():
+    counts = {name: len(script.solution_code(script.read_source(NOTEBOOK_DIR / f"{name}.py"))) for name in ALL}
+    assert sum(counts.values()) >= 17, counts
 
 
 def test_script_check_mode_reports_failures(tmp_path, capsys):
