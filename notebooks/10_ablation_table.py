@@ -239,7 +239,7 @@ elif RECOMPUTE_PROBES or not PROBE_TABLE.exists():
     probe_table = diagnostics.run_probes(probes, runs_root=experiments.repository_root() / "runs" / "probes")
     atomic_write_csv(study_tables.results_dir(PRESET) / PROBE_TABLE.name, probe_table.to_dict("records"))
 else:
-    probe_table = pd.read_csv(PROBE_TABLE)
+    probe_table = diagnostics.read_probe_table(PROBE_TABLE)
 print(
     f"probes: {list(dict.fromkeys(probe_table['run']))}, seeds {sorted(int(s) for s in probe_table['seed'].unique())}, "
     f"epochs 1..{int(probe_table['epoch'].max())}"

@@ -354,3 +354,67 @@ def test_sigterm_to_the_study_command_alone_stops_its_workers_and_starts_no_queu
     started = sorted(p.parent.name.split("-")[0] for p in runs.glob("*/config.json"))
     assert started == ["row1_s0", "row1_s1"]  # the queued cells never started
     assert len(list(runs.glob("*/checkpoint.pt"))) == 2 and not list(runs.glob("*/results.json"))
+
+
+# ------------------------------------------------------------------ review LOW findings: the write side reads what it keeps
+def _write_table(path, cells, edits=None):
+    """The table of ``cells`` (fake metrics) at ``path``; ``edits``: {position: {column: value, "config": {...}}}."""
+    from proxygml_lite.fileio import atomic_write_csv
+    from proxygml_lite.studies.tables import table_row
+
+    rows = [table_row(c, {"metrics": {"R@1": 0.5, "NMI": 0.6}, "num_classes": 100}) for c in cells]
+    for position, changes in (edits or {}).items():
+        changes = dict(changes)
+        config = changes.pop("config", {})
+        rows[position] = {
+            **rows[position],
+            **changes,
+            "config": json.dumps({**json.loads(rows[position]["config"]), **config}),
+        }
+    atomic_write_csv(path, rows, STUDY_COLUMNS[cells[0].study])
+    return path
+
+
+@pytest.mark.parametrize(
+    "study, edits, message, notebooks",
+    [
+        # a row without L^p (row 1) whose λ is no number passed as "L^p off"
+        *[("ablation", {0: {"config": {"weight_lambda": lam}}},
+           rf"line 2 of .*ablation.csv does not match its config: its config's weight_lambda {shown} is not a number",
+           None) for lam, shown in [(float("inf"), "inf"), (float("nan"), "nan"), ("0", "'0'"), (None, "None")]],
+        ("ablation", {1: {"R@1": 1.5}}, r"line 3 of .*ablation.csv: R@1 is 1.5, not a fraction in \[0, 1\]",
+         r"R@1 is 1.5 in line 3 of .*ablation.csv, not a fraction in \[0, 1\]"),
+        ("ablation", {i: {"NMI": True} for i in range(4)}, r"line 2 of .*ablation.csv: NMI is True, not a fraction",
+         r"NMI is True in lines 2, 3, 4, 5 of .*ablation.csv, not a number"),
+        ("grid", {1: {"N": 1.0000000001, "config": {"N": 1.0000000001}}},
+         r"line 3 of .*grid.csv does not match its config: its N 1.0000000001 is not a whole number", None),
+        ("grid", {5: {"k": 21}}, r"line 7 of .*grid.csv does not match its config: its k column says 21, but the "
+                                 r"table's other rows fit C = 99-100 classes, for which k = ceil\(r C N\) = 20 at N 4", None),
+    ],
+)  # fmt: skip
+def test_a_table_read_for_writing_refuses_what_the_notebooks_refuse(tmp_path, study, edits, message, notebooks):
+    """λ of a row without L^p that is inf/NaN/text/null, a metric above 1 or boolean, N 1.0000000001, a wrong k."""
+    base = base_config("glyphs_hard")
+    cells = study_cells(base, [study], [0, 1], grid_N=(1, 4), grid_r=(0.05, 0.15), rows=[1, 4])
+    assert len(check_settings(_write_table(tmp_path / f"{study}.csv", cells), cells)) == len(cells)
+    with pytest.raises(ValueError, match=message):
+        check_settings(_write_table(tmp_path / f"{study}.csv", cells, edits), cells)
+    with pytest.raises(ValueError, match=notebooks or message):  # the notebooks' side refuses the same line
+        study_tables.summarize_seeds(
+            study_tables.read_study_table(study, path=tmp_path), by=["row"] if study == "ablation" else ["N", "r"]
+        )
+
+
+def test_a_rerun_of_rows_without_lp_refuses_a_table_whose_other_rows_mix_lambda(tmp_path):
+    """Review finding: rerunning rows 1-3 (no λ of their own) kept a table whose rows 4-8 mixed λ."""
+    base = base_config("glyphs_hard")
+    table = study_cells(base, ["ablation"], [0], rows=[1, 4, 5])
+    path = _write_table(tmp_path / "ablation.csv", table, {2: {"config": {"weight_lambda": 0.5}}})
+    rerun = study_cells(base, ["ablation"], [0], rows=[1])
+    with pytest.raises(ValueError, match=r"ablation.csv mixes λ among its rows with L\^p: weight_lambda 0.3 \(lines 3\) "
+                                         r"vs 0.5 \(lines 4\); delete the lines of the wrong λ"):  # fmt: skip
+        check_settings(path, rerun)
+    with pytest.raises(ValueError, match=r"mixes λ"):
+        check_settings(path, rerun, replace=True)  # rows 1-3 say no λ: --replace cannot tell which to drop
+    kept = check_settings(path, study_cells(base, ["ablation"], [0], rows=[4]), replace=True)
+    assert [row["row"] for row in kept] == [1, 4]  # rerunning a row with L^p and --replace drops the other λ

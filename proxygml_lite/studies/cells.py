@@ -4,7 +4,7 @@ A cell is one training run of a study: an ablation row or an ``(N, r)`` grid
 point, at one seed. Its identity is its full training configuration
 (:func:`cell_identity`, epochs included); only the settings that say where
 and how results are written, not what is computed, are left out
-(:data:`NOT_IDENTITY`). The cell's folder name ends in a hash of that
+(:data:`RUN_ONLY`). The cell's folder name ends in a hash of that
 identity (:func:`cell_id`), so a changed configuration can never find, reuse
 or overwrite another configuration's run. One process at a time trains a
 cell: training holds the run folder's lock
@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..steps import subgraph_size
 from ..training.config import TrainConfig
 from ..training.run_folder import RESUMABLE_CHANGES
 from ..training.trainer import train
@@ -32,7 +33,7 @@ __all__ = [
     "GRID_R",
     "SEEDS",
     "SNAPSHOT_SEEDS",
-    "NOT_IDENTITY",
+    "RUN_ONLY",
     "CELL_FIELDS",
     "Cell",
     "ablation_config",
@@ -41,6 +42,7 @@ __all__ = [
     "study_settings",
     "study_lambda",
     "row_problem",
+    "grid_k_problem",
     "study_cells",
     "run_cell",
     "read_results",
@@ -64,8 +66,11 @@ GRID_N = (1, 2, 4, 8, 12)
 GRID_R = (0.05, 0.15, 0.6)
 #: Seeds of the grid cells r = GRID_R[0] that keep proxy and embedding snapshots (notebook 9's UMAP).
 SNAPSHOT_SEEDS = (0, 1, 2)
-#: Settings that say where and how a run reports, not what it computes: not part of a cell's identity.
-NOT_IDENTITY = frozenset(
+#: Settings that say where and how a run reports, not what it computes: not part of a cell's identity, and the
+#: only settings that may differ between the rows of one study table, on the write side (:func:`study_settings`)
+#: and on the read side (:func:`proxygml_lite.lab.study_tables.check_seed_table`). Everything else (``device``,
+#: ``workers``, ``threads``, ...) can change the numbers, so it is a setting.
+RUN_ONLY = frozenset(
     {
         "out",  # the cell's folder itself
         "resume",  # how the cell is started, not what it computes
@@ -91,9 +96,9 @@ def _config_dict(config: TrainConfig | dict) -> dict:
 
 
 def cell_identity(config: TrainConfig | dict) -> str:
-    """A cell's identity: its full configuration (epochs included) as canonical JSON, without :data:`NOT_IDENTITY`."""
+    """A cell's identity: its full configuration (epochs included) as canonical JSON, without :data:`RUN_ONLY`."""
     values = _config_dict(config)
-    return json.dumps({k: v for k, v in values.items() if k not in NOT_IDENTITY}, sort_keys=True)
+    return json.dumps({k: v for k, v in values.items() if k not in RUN_ONLY}, sort_keys=True)
 
 
 def cell_id(config: TrainConfig | dict) -> str:
@@ -114,11 +119,11 @@ def study_settings(config: TrainConfig | dict, study: str) -> dict:
 def study_lambda(configs: Iterable[TrainConfig | dict]) -> set:
     """The λ values of the ablation rows with L^p among ``configs`` (one value in a consistent table)."""
     values = (c.to_dict() if isinstance(c, TrainConfig) else c for c in configs)
-    return {c.get("weight_lambda") for c in values if _number(c.get("weight_lambda")) not in (None, 0.0)}
+    return {c.get("weight_lambda") for c in values if _setting_number(c.get("weight_lambda")) not in (None, 0.0)}
 
 
 def _number(value) -> float | None:
-    """``value`` as a finite float (not a bool), else None."""
+    """A table cell ``value`` as a finite float (not a bool; numeric text too, as a CSV column may hold it), else None."""
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -126,6 +131,18 @@ def _number(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _setting_number(value) -> float | None:
+    """A config setting ``value`` as a float when it is a finite JSON number (not a bool, null, text, NaN or inf)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _shown(value) -> str:
+    """A table cell as a message shows it: ``1.5``, ``'abc'``, ``None`` (NumPy's scalars as the Python values they hold)."""
+    return repr(value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value)
 
 
 def _switch(value) -> bool | None:
@@ -147,27 +164,111 @@ def row_problem(columns: dict, config: dict) -> str | None:
     if "seed" in columns:
         seed = _number(columns["seed"])
         if seed is None or seed != int(seed):
-            return f"its seed {columns['seed']!r} is not a whole number"
+            return f"its seed {_shown(columns['seed'])} is not a whole number"
         if int(seed) != config.get("seed"):
             return f"its seed column says {int(seed)} but its config ran seed {config.get('seed')!r}"
     if "row" in columns:
         number = _number(columns["row"])
         switches = {row: (s_pos, mask, l_p) for row, s_pos, mask, l_p in ABLATION_ROWS}
         if number not in switches:
-            return f"its row {columns['row']!r} is not an ablation row (1-8)"
+            return f"its row {_shown(columns['row'])} is not an ablation row (1-8)"
         number = int(number)
-        lam = _number(config.get("weight_lambda"))
-        ran = {"S^pos": config.get("positive_mask"), "M": config.get("mask_softmax"), "L^p": bool(lam)}
+        lam = _setting_number(config.get("weight_lambda"))
+        if lam is None or lam < 0:  # inf, NaN, text or null must not pass as "L^p off"
+            return f"its config's weight_lambda {config.get('weight_lambda')!r} is not a number λ >= 0 (0: L^p off)"
+        ran = {"S^pos": config.get("positive_mask"), "M": config.get("mask_softmax"), "L^p": lam > 0}
         for name, want in zip(("S^pos", "M", "L^p"), switches[number]):
             if ran[name] is not want:
                 return f"row {number} has {name} {'on' if want else 'off'}, but its config ran {name} {ran[name]!r}"
             if name in columns and _switch(columns[name]) is not want:
-                return f"its {name} column says {columns[name]!r}, but row {number} has {name} {want}"
+                return f"its {name} column says {_shown(columns[name])}, but row {number} has {name} {want}"
     for name in ("N", "r"):
         if name in columns:
-            value, ran = _number(columns[name]), _number(config.get(name))
-            if value is None or ran is None or not math.isclose(value, ran, rel_tol=1e-9, abs_tol=1e-12):
-                return f"its {name} column says {columns[name]!r} but its config ran {name} {config.get(name)!r}"
+            value, ran = _number(columns[name]), _setting_number(config.get(name))
+            if name == "N" and value is not None and value != int(value):  # 1.0000000001 would be a cell of its own
+                return f"its N {_shown(columns[name])} is not a whole number"
+            # r: a CSV parser may miss the last bit of a decimal; 1e-12 still keeps apart any two r worth comparing
+            if value is None or ran is None or not math.isclose(value, ran, rel_tol=1e-12, abs_tol=0.0):
+                return f"its {name} column says {_shown(columns[name])} but its config ran {name} {config.get(name)!r}"
+    return None
+
+
+def _classes_giving(k: int, r: float, n: int) -> tuple[int, int] | None:
+    """The class counts ``C`` with ``subgraph_size(r, C, n) == k``, as ``(lowest, highest)``; None when there are none.
+
+    ``k = ceil(r C N)`` never falls as ``C`` grows, so they are one interval, found by bisection.
+    """
+
+    def first(target: int) -> int:  # the smallest C >= 1 with subgraph_size(r, C, n) >= target
+        low, high = 1, max(2, math.ceil(target / (r * n)) + 2)
+        while subgraph_size(r, high, n) < target:
+            high *= 2
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (middle + 1, high) if subgraph_size(r, middle, n) < target else (low, middle)
+        return low
+
+    lowest = first(k)
+    if subgraph_size(r, lowest, n) != k:
+        return None
+    return lowest, first(k + 1) - 1
+
+
+def _row_classes(value, config: dict) -> tuple[int, int] | str:
+    """The class counts ``C`` (lowest, highest) for which a grid row's ``k`` column ``value`` fits its config; else why not."""
+    k = _number(value)
+    if k is None or k != int(k) or k < 1:
+        return f"its k {_shown(value)} is not a whole number >= 1"
+    n, r = _setting_number(config.get("N")), _setting_number(config.get("r"))
+    if n is None or n != int(n) or n < 1 or r is None or not 0 < r <= 1:
+        return f"its config's N {config.get('N')!r} and r {config.get('r')!r} give no k = ceil(r C N)"
+    k, n = int(k), int(n)
+    if config.get("C") is None:
+        classes = _classes_giving(k, r, n)
+        return classes or f"its k column says {k}, but no class count C gives k = ceil(r C N) = {k} at N {n}, r {r}"
+    c = _setting_number(config["C"])  # a config that names C (-C) fixes it
+    if c is None or c != int(c) or c < 1:
+        return f"its config's C {config['C']!r} is not a whole number >= 1"
+    given = subgraph_size(r, int(c), n)
+    return (int(c), int(c)) if given == k else f"its k column says {k} but its config's C {int(c)} gives k = {given}"
+
+
+def grid_k_problem(rows: Iterable[tuple[object, dict]]) -> tuple[int, str] | None:
+    """The first grid row whose ``k`` column disagrees with its config, as ``(position, why)``; None when all agree.
+
+    ``rows``: each row's ``k`` value (as read from the file) and its config.
+    ``k = ceil(r C N)`` (:func:`proxygml_lite.steps.subgraph_size`) with the
+    config's ``r`` and ``N`` and the class count ``C``: the config's own when
+    it records one, else the one ``C`` of the table (its rows share their
+    data set), found from the rows' ``k``: the odd row out is the one named.
+    """
+    rows = list(rows)
+    fitting: list[tuple[int, int]] = []
+    for position, (value, config) in enumerate(rows):
+        classes = _row_classes(value, config)
+        if isinstance(classes, str):
+            return position, classes
+        fitting.append(classes)
+    if not fitting:
+        return None
+
+    def support(c: int) -> tuple[int, int]:  # rows that fit C = c; on a tie, the C that the first rows fit
+        fits = [low <= c <= high for low, high in fitting]
+        return sum(fits), fits.index(False) if False in fits else len(fits)
+
+    # the table's C: the one that most rows' k fit (the most-covered point of intervals is one of their lower ends)
+    table_c = max(sorted({low for low, _ in fitting}), key=support)
+    agreeing = [(low, high) for low, high in fitting if low <= table_c <= high]
+    lowest, highest = max(low for low, _ in agreeing), min(high for _, high in agreeing)  # all the C they allow
+    for position, ((value, config), (low, high)) in enumerate(zip(rows, fitting)):
+        if not low <= table_c <= high:
+            n, r = int(config["N"]), config["r"]
+            ks = sorted({subgraph_size(r, lowest, n), subgraph_size(r, highest, n)})
+            return position, (
+                f"its k column says {int(_number(value))}, but the table's other rows fit C = "
+                f"{'-'.join(map(str, sorted({lowest, highest})))} classes, for which k = ceil(r C N) = "
+                f"{'-'.join(map(str, ks))} at N {n}, r {r}"
+            )
     return None
 
 

@@ -27,7 +27,6 @@ cell folder). The committed-cell test demands an exact rerun only on the same id
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -35,8 +34,9 @@ import pandas as pd
 
 from ..fileio import atomic_write_csv, read_csv
 from ..lab.experiments import repository_root
-from ..lab.study_tables import committed_results_dir, inside_installation, make_hint
-from .cells import Cell, cell_id, read_results, row_problem, study_lambda, study_settings
+from ..lab.study_tables import FRACTION_METRICS, committed_results_dir, inside_installation, is_fraction, make_hint
+from ..steps import subgraph_size
+from .cells import Cell, cell_id, grid_k_problem, read_results, row_problem, study_lambda, study_settings
 
 __all__ = ["STUDY_COLUMNS", "runs_dir", "check_writable", "check_settings", "load_table", "table_row", "gather"]
 
@@ -83,7 +83,7 @@ def table_row(cell: Cell, results: dict) -> dict:
     untrained = results.get("untrained_metrics") or {}
     ids = dict(cell.ids)
     if results.get("num_classes") and "k" in ids:
-        ids["k"] = math.ceil(ids["r"] * results["num_classes"] * ids["N"])
+        ids["k"] = subgraph_size(ids["r"], results["num_classes"], ids["N"])
     machine = results.get("machine")
     return {
         **ids,
@@ -97,17 +97,18 @@ def table_row(cell: Cell, results: dict) -> dict:
     }
 
 
-_FRACTIONS = ["R@1", "R@2", "R@4", "R@8", "NMI"]
 _FIX = "restore the table (e.g. `git checkout -- FILE`) or delete that line to rerun its cell"
 
 
 def _read_rows(path: Path, study: str) -> list[dict]:
-    """The rows of ``study``'s table at ``path``, each with its cell id in ``_id``; ValueError naming a bad line.
+    """The rows of ``study``'s table at ``path``, each with its cell id in ``_id`` and its line in ``_line``.
 
-    Refused: a config that is not JSON, identifier columns (``row``/``N``/``r``,
-    ``seed``) that disagree with the row's own config (:func:`.cells.row_problem`),
-    a metric that is not a fraction (an empty one only where it was not computed,
-    never R@1), and two lines of one cell.
+    A bad line is one ValueError naming it. Refused: a config that is not
+    JSON, identifier columns (``row``/``N``/``r``, ``seed``, the grid's ``k``)
+    that disagree with the row's own config (:func:`.cells.row_problem`,
+    :func:`.cells.grid_k_problem`), a metric that is not a fraction (a boolean
+    neither; an empty one only where it was not computed, never R@1), and two
+    lines of one cell.
     """
     if not path.exists():
         return []
@@ -120,23 +121,25 @@ def _read_rows(path: Path, study: str) -> list[dict]:
         raise ValueError(f"{path} lacks the column(s) {missing}; restore it (e.g. `git checkout -- FILE`)")
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
     keys: dict[tuple, int] = {}
+    configs = []
     for index, row in enumerate(rows):
         line = f"line {index + 2} of {path}"
         try:
             config = json.loads(row["config"])
             if not isinstance(config, dict):
                 raise ValueError("not a JSON object")
-            row["_id"] = cell_id(config)
+            row["_id"], row["_line"] = cell_id(config), index + 2
         except (TypeError, ValueError) as exc:
             raise ValueError(f"the config of {line} is not JSON ({type(exc).__name__}: {exc}); {_FIX}") from None
+        configs.append(config)
         problem = row_problem({c: row[c] for c in columns if c in row}, config)
         if problem:
             raise ValueError(f"{line} does not match its config: {problem}; {_FIX}")
-        for metric in _FRACTIONS:
+        for metric in FRACTION_METRICS:
             value = row.get(metric)
             if value is None and metric != "R@1":
-                continue  # not computed (--no-nmi); R@1 every run has
-            if metric in row and not (isinstance(value, (int, float)) and 0 <= value <= 1):
+                continue  # not computed (--no-nmi, or an older table without the column); R@1 every run has
+            if metric in row and not is_fraction(value):
                 shown = "empty" if value is None else repr(value)
                 raise ValueError(f"{line}: {metric} is {shown}, not a fraction in [0, 1]; {_FIX}")
         # one row per cell and seed (two lines of one config have one key too: their columns match the config)
@@ -147,6 +150,10 @@ def _read_rows(path: Path, study: str) -> list[dict]:
                 f"({', '.join(f'{c}={row[c]}' for c in _ORDER[study])}); delete one of them"
             )
         keys[key] = index + 2
+    if "k" in table.columns:
+        found = grid_k_problem((row["k"], config) for row, config in zip(rows, configs))
+        if found:
+            raise ValueError(f"line {found[0] + 2} of {path} does not match its config: {found[1]}; {_FIX}")
     return rows
 
 
@@ -162,7 +169,9 @@ def check_settings(path: Path, cells: list[Cell], replace: bool = False) -> list
     (:func:`.cells.study_settings`): an ablation run with another ``N`` or
     another λ, or a grid run with another λ, is not the table's study. Rows
     made with other settings are an error (naming the difference) unless
-    ``replace``, which drops them.
+    ``replace``, which drops them. The rows kept hold one λ among them too,
+    whichever rows are rerun: a rerun of rows 1-3 (no L^p, so no λ of their
+    own) never keeps a table whose rows 4-8 mix two λ.
     """
     study = cells[0].study if cells else path.stem
     rows = _read_rows(path, study)
@@ -186,6 +195,16 @@ def check_settings(path: Path, cells: list[Cell], replace: bool = False) -> list
                 f"{path} holds rows made with other settings ({difference}); "
                 "give another --results folder for these settings, or --replace to drop those rows"
             )
+    lambdas: dict = {}
+    for row in keep:
+        for lam in study_lambda([json.loads(row["config"])]):
+            lambdas.setdefault(lam, []).append(str(row["_line"]))
+    if len(lambdas) > 1:
+        shown = " vs ".join(f"{lam!r} (lines {', '.join(lines)})" for lam, lines in sorted(lambdas.items()))
+        raise ValueError(
+            f"{path} mixes λ among its rows with L^p: weight_lambda {shown}; delete the lines of the wrong λ, "
+            "or rerun the rows with L^p with --replace and the λ wanted"
+        )
     return keep
 
 
