@@ -73,6 +73,7 @@ from proxygml_lite.teaching.notebook import save_figure, setup
 cfg = setup(seed=0)
 
 # %%
+import math
 import os
 import shlex
 import shutil
@@ -215,24 +216,16 @@ display(gpu_guide.disk_table())
 print(prepare_command(BENCHMARK, "/content/data" if ON_COLAB else "data", " --download"))
 
 # %% [markdown]
-# On a GPU machine the next cell prepares the chosen benchmark (on Colab it first copies the archives kept on Drive, and
-# afterwards keeps a copy there for the next session). Here, without a GPU, it writes a miniature of the benchmark's
+# On a GPU machine the next cell prepares the chosen benchmark (on Colab it first copies the archives and weights kept on
+# Drive by an earlier session; the sanity run keeps them there). Here, without a GPU, it writes a miniature of the benchmark's
 # archives in their exact raw layout (`miniature_data.prepare_miniature`) and runs the same `prepare_dataset` on them,
 # in a temporary folder.
 
 # %%
 if REAL:
-    archives = DATA / "archives"
-    kept = [DRIVE / "archives" / source.remote.filename for source in SPECS[BENCHMARK].sources] if DRIVE else []
-    for path in kept:
-        if path.is_file() and not (archives / path.name).exists():
-            archives.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, archives / path.name)
+    if DRIVE:  # the archives and the weights kept on Drive by an earlier session
+        print("\n".join(gpu_guide.keep_downloads(BENCHMARK, DATA, DRIVE / "downloads")))
     prepare_dataset(BENCHMARK, DATA, download=True)
-    for path in kept:
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(archives / path.name, path)
     data_root = DATA
 else:
     print(f"no GPU: skipped preparing the real {TITLE}; a fabricated miniature in its raw layout instead")
@@ -253,8 +246,9 @@ for split in ("train", "test"):
 print(gpu_guide.weights_status())
 
 # %% [markdown]
-# On Colab the cache is lost with the session: keep the file on Drive and pass `--pretrained` with its path (the
-# cell of step 4 does that once a copy is there).
+# On Colab the cache is lost with the session: after the sanity run, `gpu_guide.keep_downloads` keeps the file (and the
+# archives) on Drive, and the next session copies it back into the cache, so the run's settings stay the same and
+# `--resume` accepts them.
 #
 # ## Step 3: the paper's recipe
 #
@@ -285,8 +279,8 @@ table
 # line in this kernel (`proxygml_lite.train.main`, the same as `python -m proxygml_lite.train` in a terminal) with
 # `--resume`, so running it again reads the finished run back. What to check:
 #
-# * the untrained network (epoch 0) already retrieves far above chance: that is the ImageNet weights at work (after
-#   its first epoch, the fork's log shows R@1 59.1 % on CUB);
+# * the untrained network (epoch 0) already retrieves far above chance: that is the ImageNet weights at work (the
+#   fork's log has no untrained row; after its first epoch it shows R@1 59.1 % on CUB);
 # * the loss is finite and R@1 rises after the epoch;
 # * the measured epoch and evaluation times, against the estimates.
 #
@@ -295,10 +289,8 @@ table
 
 # %%
 SANITY = RUN_ROOT / f"{BENCHMARK}_sanity" if REAL else experiments.runs_root(smoke=True) / f"07_{BENCHMARK}_sanity"
-weights = DRIVE / "weights" / "bn_inception-52deb4733.pth" if DRIVE else None
 if REAL:
     flags = ["--dataset", BENCHMARK, "--data", str(DATA), "-j", str(WORKERS)]
-    flags += ["--pretrained", str(weights)] if weights and weights.is_file() else []
 else:
     mini_classes = miniature_data.MINIATURE_SIZES[BENCHMARK][0]
     mini_r = round((recipe.N + 1) / (mini_classes * recipe.N) + 0.1, 3)  # k = ceil(r C N) > N
@@ -311,6 +303,8 @@ status = train_main(sanity_flags)
 assert status == 0, f"the sanity run stopped with exit status {status}: read the error line above"
 if REAL and torch.cuda.max_memory_allocated() > 0:
     print(f"peak GPU memory of this run: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB (measured)")
+if REAL and DRIVE:  # the downloaded archives and weights, for the next session
+    print("\n".join(gpu_guide.keep_downloads(BENCHMARK, DATA, DRIVE / "downloads")))
 
 # %%
 sanity = study_plots.read_history(SANITY)
@@ -327,12 +321,6 @@ print(
     f"({when}); estimated for {TITLE} on a GPU: {60 * estimates[TITLE]['epoch (min)']:.0f} s and "
     f"{60 * estimates[TITLE]['evaluation (min)']:.0f} s"
 )
-if REAL and DRIVE and not weights.is_file():
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / weights.name
-    if cached.is_file():
-        weights.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(cached, weights)
-        print("kept a copy of the weights on Drive for the next session")
 
 # %% [markdown]
 # ## Step 5: the full recipe, resumable
@@ -448,28 +436,36 @@ for studies_run in (["ablation"], ["ablation", "grid"]):
     )
 
 # %% [markdown]
-# On a Slurm cluster, a job array runs one cell per task (40 cells: the ablation's 8 rows x 5 seeds; `--list` prints the
-# count for other selections):
-#
-# ```bash
-# !/bin/bash
-# #SBATCH --array=0-39 --gres=gpu:1 --cpus-per-task=8 --time=02:00:00
-# FLAGS="--preset cub200 --studies ablation --epoch_to_test 50 --data data --results results/cub200 --runs runs/studies/cub200"
-# python -m proxygml_lite.studies $FLAGS --cell "$SLURM_ARRAY_TASK_ID" -j 8
-# # afterwards, once: python -m proxygml_lite.studies $FLAGS --gather
-# ```
-#
-# On Colab, the next cell works through the cells, one after another, with the results on Drive; run it again in each
-# new session (finished cells are read back), then gather.
+# On a Slurm cluster, a job array runs one cell per task. The next cell writes its script for the chosen benchmark: as
+# many tasks as `--list` has cells (the ablation's 8 rows x 5 seeds), each with a time limit of 1.5 times the estimated
+# run, rounded up to whole hours.
 
 # %%
-if REAL:
-    count = len({cell.id for cell in study_cells(recipe.replace(epoch_to_test=(50,)), ["ablation"], SEEDS)})
+count = len({cell.id for cell in study_cells(recipe.replace(epoch_to_test=(50,)), ["ablation"], SEEDS)})
+limit = max(1, math.ceil(1.5 * one_run["full recipe (h)"]))
+cluster_flags = f"--preset {BENCHMARK} --studies ablation --epoch_to_test 50 --data data --results results/{BENCHMARK}"
+slurm = [
+    "#!/bin/bash",
+    f"#SBATCH --array=0-{count - 1} --gres=gpu:1 --cpus-per-task=8 --time={limit:02d}:00:00",
+    f'FLAGS="{cluster_flags} --runs runs/studies/{BENCHMARK}"',
+    'python -m proxygml_lite.studies $FLAGS --cell "$SLURM_ARRAY_TASK_ID" -j 8',
+    "# afterwards, once: python -m proxygml_lite.studies $FLAGS --gather",
+]
+print("\n".join(slurm))
+
+# %% [markdown]
+# On Colab, the next cell works through the cells one after another, with the results on Drive, once `RUN_STUDY = True`
+# (hours: see the estimate above); run it again in each new session (finished cells are read back), then it gathers.
+
+# %%
+RUN_STUDY = False  # True: train the ablation's cells here, one full run each
+if REAL and RUN_STUDY:
     for index in range(count):
         studies_main(study_flags + ["--cell", str(index), "-j", str(WORKERS)])
     studies_main(study_flags + ["--gather"])
 else:
-    print("no GPU: skipped training the study's cells (each is a full run of the recipe)")
+    why = "RUN_STUDY is False" if REAL else "no GPU"
+    print(f"{why}: skipped training the study's cells (each is a full run of the recipe)")
 
 # %% [markdown]
 # A gathered table reads back with the reader of notebooks 8 and 10, `study_tables.read_study_table(kind, path=FOLDER)`

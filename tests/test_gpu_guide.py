@@ -122,3 +122,19 @@ def test_expectations_label_the_paper_and_the_reproduction():
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert any(label.startswith(SOURCE) for label in labels) and gpu_guide.PUBLIC_REPRODUCTION.label in labels
     assert math.isclose(fig.axes[0].lines[0].get_ydata()[0], 66.6)
+
+
+def test_keep_downloads_copies_archives_and_weights_both_ways_once(monkeypatch, tmp_path):
+    import torch
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    drive, data = tmp_path / "drive", tmp_path / "data"
+    drive.mkdir()
+    (drive / "CUB_200_2011.tgz").write_bytes(b"archive")  # kept by an earlier session
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / "bn_inception-52deb4733.pth").write_bytes(b"weights")  # downloaded now
+    lines = gpu_guide.keep_downloads("cub200", data, drive)
+    assert len(lines) == 2 and (data / "archives" / "CUB_200_2011.tgz").read_bytes() == b"archive"
+    assert (drive / "bn_inception-52deb4733.pth").read_bytes() == b"weights"
+    assert gpu_guide.keep_downloads("cub200", data, drive) == []  # nothing left to copy
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # atomic copies leave no temporary files

@@ -24,6 +24,8 @@ The sanity run of notebook 7 then measures the real times on a GPU
 * :func:`disk_table`: the disk a benchmark and its run folder take;
 * :func:`weights_status`: where BN-Inception's ImageNet weights come from,
   whether they are cached, and the fallbacks the package offers;
+  :func:`keep_downloads` keeps the archives and the weights on Drive between
+  Colab sessions;
 * :data:`PUBLIC_REPRODUCTION`, :func:`expectations`, :func:`plot_expected_recall`:
   the paper's numbers and a public reproduction of the official code, each
   labelled as what it is.
@@ -50,6 +52,7 @@ __all__ = [
     "plot_estimates",
     "disk_table",
     "weights_status",
+    "keep_downloads",
     "Reproduction",
     "PUBLIC_REPRODUCTION",
     "expectations",
@@ -358,6 +361,40 @@ def weights_status() -> str:
             "  3. --no-pretrained: random initialisation, far from the paper's recipe (notebook 6 trains from scratch).",
         ]
     )
+
+
+def keep_downloads(benchmark: str, data_root, folder) -> list[str]:
+    """Keep the benchmark's archives and BN-Inception's weights in ``folder`` (e.g. on Google Drive) between sessions.
+
+    Both ways, each file once: a file only in ``folder`` is copied into this
+    session (``<data_root>/archives/``, where ``prepare`` looks first, and
+    torch's cache, where a run looks for the weights), a file only here is
+    copied to ``folder``. The run's settings never change (no
+    ``--pretrained PATH``), so ``--resume`` accepts the next session's run.
+    Copies are atomic; the checksums are checked when the files are used.
+    Returns one line per copy.
+    """
+    import torch
+
+    from ..data.specs import SPECS, canonical_benchmark
+    from ..fileio import atomic_copy
+    from ..models.bninception import BNINCEPTION_URL
+
+    folder = Path(folder)
+    here = {
+        source.remote.filename: Path(data_root) / "archives" for source in SPECS[canonical_benchmark(benchmark)].sources
+    }
+    here[Path(BNINCEPTION_URL).name] = Path(torch.hub.get_dir()) / "checkpoints"
+    copied = []
+    for name, local in here.items():
+        kept, session = folder / name, local / name
+        if kept.is_file() and not session.is_file():
+            atomic_copy(kept, session)
+            copied.append(f"{name}: copied from {folder} into this session")
+        elif session.is_file() and not kept.is_file():
+            atomic_copy(session, kept)
+            copied.append(f"{name}: kept in {folder} for the next session")
+    return copied
 
 
 @dataclass(frozen=True)
