@@ -190,6 +190,16 @@ if top != 8:
 study_widgets.ablation_widget(ablation)
 
 # %% [markdown]
+# **On a real benchmark.** Notebook 7 (step 8) runs this ablation on CUB-200-2011, Cars196 or SOP with a GPU, a series
+# of Colab sessions or a Slurm job array: `python -m proxygml_lite.studies --preset cub200 --studies ablation ...` with
+# `--list`, `--cell INDEX` and `--gather`, one command per cell. Its `--results` folder reads back with
+# `ablation = study_tables.read_study_table("ablation", path=FOLDER)`, and the views and statistics above take that
+# table as they take the committed one: `study_tables.ablation_beside_paper`, `study_tables.ablation_claims`,
+# `study_tables.study_comparisons(ablation, "ablation")`, `study_views.plot_ablation_seeds` and
+# `study_widgets.ablation_widget`. The paper's column stays the paper's, and the poster does not name the dataset of
+# its ablation (its row 8 equals ProxyGML-512 on Cars196).
+
+# %% [markdown]
 # ## Investigating the collapse of rows 2 and 7
 #
 # The README of the quick `glyphs` preset reported that rows 2 and 7 ($S^{pos}$ on, $\mathcal{L}^p$ off) collapse:

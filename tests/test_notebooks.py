@@ -416,3 +416,22 @@ def test_experiment_notebook_structure(name):
     assert "study_widgets." in everything, "each notebook offers a widget"
     assert "save_figure(fig, f" not in everything, "figure names are literal (the smoke test checks them)"
     assert not re.search(r"^\s*def ", everything, re.M), "plot and helper functions live in the package"
+
+
+def test_notebook_7_is_a_gpu_guide_for_one_benchmark():
+    """Issue 18: one benchmark in one variable, sanity run then the resumable recipe, labelled estimates and numbers."""
+    nb = jupytext.read(NOTEBOOK_DIR / "07_benchmarks_on_gpu.py", fmt="py:percent")
+    markdown, code = "\n".join(_sources(nb, "markdown")), "\n".join(_sources(nb, "code"))
+    assert len(re.findall(r"^BENCHMARK = \"", code, re.M)) == 1 and "for name in BENCHMARKS" not in code
+    assert '"--epochs", "1"' in code and code.count('"--resume"') >= 2 and "train_main(" in code
+    assert "gpu_guide.estimates_table(" in code and "gpu_guide.weights_status()" in code
+    assert "gpu_guide.expectations(" in code and "ESTIMATE" in markdown.upper()
+    assert "drive.mount(" in code and "--list" in code and "--cell" in code and "--gather" in code
+    assert "#SBATCH --array" in code and "read_study_table(" in code
+    assert "Predict first" in markdown
+    outputs = nbformat.read(NOTEBOOK_DIR / "07_benchmarks_on_gpu.ipynb", as_version=4)
+    printed = "".join(
+        o.get("text", "") for cell in outputs.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
+    )
+    # executed without a GPU: the GPU-only cells say they were skipped, the miniature is named as such
+    assert "skipped" in printed and "FABRICATED MINIATURE" in printed and "ASSUMED (not measured)" in printed

@@ -279,7 +279,7 @@ README = OFFICIAL_README_COMMANDS
 @pytest.mark.parametrize("dataset", sorted(README))
 def test_readme_commands_run_on_miniature_data(benchmark_root, tmp_path, dataset):
     """The README command unchanged, then overrides that make it tiny (a full run needs a GPU)."""
-    tiny_overrides = f"--data {benchmark_root} --device cpu --backbone smallcnn --image-size 8 --epochs 1 -j 0 --quiet"
+    tiny_overrides = f"--data {benchmark_root} --device cpu --backbone smallcnn --no-pretrained --image-size 8 --epochs 1 -j 0 --quiet"
     if dataset != "cub200":  # the miniature copies have 6 training classes, not 98 / 11318
         tiny_overrides += " -C 6 --r 0.3"
     if dataset == "online_products":

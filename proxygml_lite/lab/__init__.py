@@ -14,4 +14,6 @@ the training wing (:mod:`proxygml_lite.training`) and the study runner
 * :mod:`.subgraph_cost` -- the cost of the subgraph step against ``k``;
 * :mod:`.study_widgets` -- ipywidgets views of the above;
 * :mod:`.miniature_data` -- tiny archives in the official formats (CUB, Cars, SOP).
+* :mod:`.gpu_guide` -- notebook 7's estimates of a GPU run (time, memory, disk), the weights'
+  origin and fallbacks, and what to expect (the paper's numbers, a public reproduction).
 """

@@ -467,6 +467,13 @@ class TrainConfig:
             raise ValueError(
                 f"pretrained must be True, False, None (auto) or a path to weights; got {self.pretrained!r}"
             )
+        if self.pretrained is True and not BACKBONES.get(self.backbone).options["pretrained_by_default"]:
+            # found here, not after the data has loaded: the benchmark presets state pretrained=True
+            raise ValueError(
+                f"pretrained=True, but backbone {self.backbone!r} has no published weights to start from (the "
+                "benchmark presets fine-tune ImageNet weights): pass --no-pretrained (pretrained=False) for a random "
+                "initialisation, or a path to weights"
+            )
         if self.dataset_options and not DATASETS.get(self.dataset).options.get("takes_options"):
             from ..data import generated_datasets
 
