@@ -18,7 +18,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
 
 import pandas as pd
@@ -67,78 +68,82 @@ def pending_cells(cells: list[Cell], results: Path, runs: Path, replace: bool = 
     return list(todo.values())
 
 
-#: Set in a worker process once a cell of it stopped on a signal: it then starts no queued cell.
-_WORKER_STOPPED = False
-
-
-def _train_cell(config: dict, folder: str) -> dict:
-    """Worker process: train (or resume) one cell in its folder; returns its results.json dict.
-
-    A pool worker takes the next queued cell when one ends, even one that
-    ended on SIGINT/SIGTERM; a stopped worker therefore refuses every later
-    cell, so an interrupt never starts new training.
-    """
-    global _WORKER_STOPPED
-    if _WORKER_STOPPED:
-        raise KeyboardInterrupt("this worker was stopped")
+def _run_one_cell(config: dict, folder: str, report: Connection) -> None:
+    """Child process: train (or resume) one cell in its folder; sends ``None`` when it finished, else the exception."""
     try:
-        results, _ = run_cell(TrainConfig.from_dict(config), folder)
-    except KeyboardInterrupt:
-        _WORKER_STOPPED = True
-        raise
-    return results
+        run_cell(TrainConfig.from_dict(config), folder)
+    except BaseException as exc:  # a stop signal (StopRequested) or an error: the parent decides what follows
+        try:
+            report.send(exc)
+        except Exception:  # an exception that does not pickle still reaches the parent as its text
+            report.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        return
+    report.send(None)
 
 
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _train_in_pool(todo: list[Cell], runs: Path, workers: int, finished: Callable[[int], None]) -> None:
-    """Train ``todo`` in ``workers`` fresh processes; ``finished(count)`` after each batch of finished cells.
+def _train_in_processes(todo: list[Cell], runs: Path, workers: int, finished: Callable[[int], None]) -> None:
+    """Train ``todo``, each cell in a fresh process, ``workers`` at a time; ``finished(count)`` after cells end.
 
-    Ctrl-C or SIGTERM (the latter only in the main thread, where handlers can
-    be set) starts no further cell, lets the running ones save their
-    checkpoints, and then raises :class:`KeyboardInterrupt`.
+    One process per cell (not a pool of reused workers): a cell's numbers
+    cannot depend on the cell that ran before it in the same process, and a
+    stopped process cannot pick up the next cell. Ctrl-C or SIGTERM (the
+    latter only in the main thread, where handlers can be set) starts no
+    further cell, passes SIGTERM to the running ones (a SIGTERM sent to this
+    process alone, as ``kill`` or a scheduler sends it, would otherwise leave
+    them training as orphans), waits while they save their checkpoints, and
+    raises :class:`KeyboardInterrupt`. A cell's error stops the others the
+    same way and is raised here.
     """
     context = multiprocessing.get_context("spawn")  # no fork after torch started its thread pools
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    pending: set = set()
+    queue = list(todo)
+    running: dict = {}  # process sentinel -> (process, connection, cell)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None  # SIGTERM = Ctrl-C
     try:
-        pending = {pool.submit(_train_cell, c.config.to_dict(), str(c.folder(runs))) for c in todo}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                future.result()
-            finished(len(done))
+        while queue or running:
+            while queue and len(running) < workers:
+                cell = queue.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_run_one_cell, args=(cell.config.to_dict(), str(cell.folder(runs)), send), name=cell.label
+                )
+                process.start()
+                send.close()  # the child holds the sending end now
+                running[process.sentinel] = (process, receive, cell)
+            ended = connection_wait(list(running))
+            for sentinel in ended:
+                process, receive, cell = running.pop(sentinel)
+                outcome = (
+                    receive.recv()
+                    if receive.poll()
+                    else RuntimeError(
+                        f"cell {cell.label} ended with exit code {process.exitcode} and no result; "
+                        "run the same command again to resume it"
+                    )
+                )
+                process.join()
+                if outcome is not None:
+                    raise outcome
+            finished(len(ended))
     except BaseException:
         if main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
-        _stop_workers(pool, pending)
+        for process, _, _ in running.values():
+            if process.is_alive():
+                try:
+                    os.kill(process.pid, signal.SIGTERM)  # the cell finishes its step, saves, and stops
+                except ProcessLookupError:
+                    pass
+        for process, _, _ in running.values():
+            process.join()
         raise
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
-    pool.shutdown()
-
-
-def _stop_workers(pool: ProcessPoolExecutor, pending: set) -> None:
-    """After Ctrl-C or SIGTERM: start no queued cell; ask the running ones to save and stop, and wait for them.
-
-    Ctrl-C in a terminal reaches the workers already (one process group); a
-    SIGTERM sent to this process alone (a scheduler, ``kill``) would leave
-    them training as orphans, so it is passed on to each of them.
-    """
-    for future in pending:
-        future.cancel()
-    for process in list((pool._processes or {}).values()):  # the pool has no public handle on them
-        if process.is_alive():
-            try:
-                os.kill(process.pid, signal.SIGTERM)  # a worker saves its cell's checkpoint, then stops
-            except ProcessLookupError:
-                pass
-    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def make_studies(
@@ -199,7 +204,7 @@ def make_studies(
                 gather(cells, out, runs, replace)
                 bar.update(count)
 
-            _train_in_pool(todo, runs, workers, finished)
+            _train_in_processes(todo, runs, workers, finished)
         bar.close()
         tables = gather(cells, out, runs, replace) if cells else {}
         if todo and progress:
