@@ -253,7 +253,7 @@ def test_an_installed_package_never_writes_into_its_installation(tmp_path, monke
     assert not (site / "results").exists()
 
 
-def test_efficiency_rows_per_series_and_class_count_and_memory_guard(tmp_path, monkeypatch):
+def test_efficiency_rows_per_series_and_class_count_and_memory_guard(tmp_path, monkeypatch, capsys):
     path = tmp_path / "efficiency.csv"
     series = {
         "ProxyGML N=2 λ=0.3": (
@@ -273,20 +273,46 @@ def test_efficiency_rows_per_series_and_class_count_and_memory_guard(tmp_path, m
         series=series,
         batch_size=4,
         dim=16,
-        repeats=1,
+        repeats=3,
         progress=False,
     )
     assert list(table.columns) == efficiency.EFFICIENCY_COLUMNS
-    got = sorted(zip(table["series"], table["num_classes"]))
+    got = sorted(zip(table["series"], table["num_classes"], table["skipped"].fillna("")))
+    reason = efficiency.skip_reason("proxygml", series["ProxyGML N=2 λ=0.3"][1], 80, 4, 16)
+    assert reason.startswith("estimated ") and reason.endswith(" cap")
     assert got == [
-        ("ProxyGML N=2 λ=0.3", 20),
-        ("ProxyGML N=2 λ=0.3", 40),
-        ("ProxyNCA", 20),
-        ("ProxyNCA", 40),
-        ("ProxyNCA", 80),
-    ]  # ProxyGML at C = 80 exceeds the (patched) memory limit
-    assert (table["time_ms"] > 0).all() and (table["peak_rss_mb"] >= 0).all()
+        ("ProxyGML N=2 λ=0.3", 20, ""),
+        ("ProxyGML N=2 λ=0.3", 40, ""),
+        ("ProxyGML N=2 λ=0.3", 80, reason),  # over the (patched) cap: recorded, not attempted
+        ("ProxyNCA", 20, ""),
+        ("ProxyNCA", 40, ""),
+        ("ProxyNCA", 80, ""),
+    ]
+    assert "C=80: skipped, not attempted (estimated" in capsys.readouterr().err
+    measured = table[table["skipped"].isna()]
+    assert (measured["time_ms"] > 0).all() and (measured["peak_rss_mb"] >= 0).all()
+    assert (measured["repeats"] == 3).all() and (measured["load_1min"] >= 0).all()
+    at_20 = measured[measured["num_classes"] == 20]
+    assert at_20["load_1min"].nunique() == 1  # the series of one C are timed together, in turns
+    for _, row in measured.iterrows():  # every repeat is kept; the summaries are theirs
+        times = efficiency.parse_times(row["repeat_times_ms"])
+        assert len(times) == 3 and min(times) == pytest.approx(row["time_ms_min"], abs=1e-3)
+        assert sorted(times)[1] == pytest.approx(row["time_ms"], abs=1e-3)
+    skipped = table[table["skipped"].notna()].iloc[0]
+    assert pd.isna(skipped["time_ms"]) and pd.isna(skipped["repeat_times_ms"])
     assert efficiency.measure_efficiency(path, class_counts=(20,), series=series, progress=False).equals(table)
+
+
+def test_efficiency_measures_an_old_format_table_again(tmp_path, capsys):
+    """A table without per-repeat times cannot be completed: its cells are measured again, in the new format."""
+    path = tmp_path / "efficiency.csv"
+    pd.DataFrame([{"series": "ProxyNCA", "loss": "proxynca", "num_classes": 20, "time_ms": 1.0}]).to_csv(path)
+    table = efficiency.measure_efficiency(
+        path, class_counts=(20,), series={"ProxyNCA": ("proxynca", {})}, batch_size=4, dim=8, repeats=2, progress=False
+    )
+    assert "no repeat_times_ms column" in capsys.readouterr().err
+    assert list(table.columns) == efficiency.EFFICIENCY_COLUMNS and len(table) == 1
+    assert len(efficiency.parse_times(table["repeat_times_ms"].iloc[0])) == 2
 
 
 ROW1_SEED0 = {"seed": 0, "positive_mask": False, "mask_softmax": False, "weight_lambda": 0.0}

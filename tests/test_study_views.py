@@ -207,9 +207,12 @@ def test_subgraph_cost_tables_and_step_plot():
     cost = subgraph_cost.cost_against_k([(2, 0.2), (4, 0.5)], num_classes=10, dim=8, repeats=2)
     assert list(cost["k"]) == [4, 20] and list(cost["CN"]) == [20, 40] and (cost["time_ms"] > 0).all()
     times = subgraph_cost.step_times(num_classes=10, proxies_per_class=2, r_values=[0.1, 0.5], dim=8, repeats=2)
-    assert list(times["k"].unique()) == [2, 10] and len(times) == 8 and (times["time_ms"] >= 0).all()
+    assert list(times["k"].unique()) == [2, 10] and len(times) == 10 and (times["time_ms"] > 0).all()
+    assert list(times["step"][:5]) == [*subgraph_cost.STEPS, subgraph_cost.WHOLE_LAYER]
+    assert all(len(t) == 2 for t in times["repeat_times_ms"])  # each step timed directly, every repeat kept
     fig = study_views.plot_step_times(times)
     assert {p.get_gid() for p in fig.axes[0].patches} == {"S = X P^T", "top-k -> W", "Z = W Y^p, L^s", "L^p"}
+    assert any(t.get_text().startswith("whole layer, in one go") for t in fig.axes[0].get_legend().get_texts())
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["k = 2", "k = 10"]
     plt.close("all")
 
