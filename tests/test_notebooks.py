@@ -170,7 +170,7 @@ def _tracked_state():
 @pytest.mark.parametrize("name", ALL)
 def test_notebook_runs_in_smoke_mode(name, tmp_path):
     """Top to bottom in a fresh kernel, then every exercise solution's code in the same kernel (issue 17)."""
-    nb = script.read_source(NOTEBOOK_DIR / f"{name}.py")
+    nb = script.with_solutions(script.read_source(NOTEBOOK_DIR / f"{name}.py"))
     before = _tracked_state()
     try:
         script.execute(nb, smoke=True, figures_dir=tmp_path, cwd=NOTEBOOK_DIR, timeout=300)
