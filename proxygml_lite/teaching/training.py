@@ -9,9 +9,8 @@ test Recall@1, the proxies' within-class and across-class cosines at every step
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +22,7 @@ from .. import steps
 from ..checks import check_int, check_number
 from ..loss import ProxyGMLLoss
 from ..registry import LOSSES
+from ..training.device import torch_threads
 
 __all__ = ["TinyEmbedding", "Snapshot", "ToyHistory", "ToyRecipe", "proxy_cosines", "train_step", "train_toy_embedding"]
 
@@ -159,20 +159,6 @@ def _recall(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, ks: Se
     return recall_at_k(embeddings.cpu(), labels.cpu(), ks=tuple(ks), backend="torch")
 
 
-@contextlib.contextmanager
-def _torch_threads(num_threads: int | None) -> Iterator[None]:
-    """Run with ``num_threads`` CPU threads, restoring the previous setting; ``None`` changes nothing."""
-    if num_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def train_step(
     model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, labels: torch.Tensor
 ) -> torch.Tensor:
@@ -261,7 +247,7 @@ def train_toy_embedding(
     num_steps, lr = recipe.num_steps, recipe.lr
     proxy_lr = lr if recipe.proxy_lr is None else recipe.proxy_lr
 
-    with _torch_threads(recipe.num_threads):
+    with torch_threads(recipe.num_threads):
         torch.manual_seed(seed)
         device = torch.device(recipe.device)
         inputs, labels = inputs.float().to(device), labels.long().to(device)

@@ -29,12 +29,10 @@ changes the config it is given.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +40,6 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..fileio import FolderLockedError, WriteError, exclusive_lock
 from .checkpoint import (
     RunState,
     capture_rng_state,
@@ -52,13 +49,13 @@ from .checkpoint import (
     rng_kept,
 )
 from .config import TrainConfig
-from .device import allow_tf32, resolve_amp, resolve_device, seed_everything, to_device
+from .device import allow_tf32, resolve_amp, resolve_device, seed_everything, to_device, torch_threads
 from .distributed import (
     DistContext,
     all_gather_objects,
-    broadcast_object,
     cleanup_distributed,
     init_distributed,
+    main_rank_lock,
     wrap_ddp,
 )
 from .evaluate import evaluate_model, final_metrics, format_metrics, metric_columns, should_evaluate
@@ -77,7 +74,7 @@ from .step import (
     train_step,
 )
 
-__all__ = ["Trainer", "Position", "train", "finished_metrics", "torch_threads", "StopRequested"]
+__all__ = ["Trainer", "Position", "train", "finished_metrics", "StopRequested"]
 
 
 @dataclass
@@ -384,18 +381,6 @@ class Trainer:
             self.callback(event, {**info, "trainer": self})
 
 
-@contextmanager
-def torch_threads(threads: int | None):
-    """Within ``with``: torch uses ``threads`` CPU threads (``None``: unchanged); restored afterwards."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def finished_metrics(config: TrainConfig) -> dict[str, float] | None:
     """The final metrics of a finished run in ``config.out`` resumed with the same ``epochs``, else ``None``."""
     if not (config.resume and config.out):
@@ -441,22 +426,9 @@ def train(config: TrainConfig, callback: Callable[[str, dict], None] | None = No
     device = resolve_device(config) if config.device != "auto" or config.gpu else None
     ctx = init_distributed(device.type == "cuda" if device is not None else torch.cuda.is_available())
     try:
-        # rank 0 holds the run folder's lock for the whole run: from reading its checkpoint to the results
-        with contextlib.ExitStack() as stack, torch_threads(config.threads):  # the model's initialisation included
-            refusal = held = None
-            if ctx.is_main:
-                try:
-                    held = stack.enter_context(exclusive_lock(config.out, "training"))
-                except (FolderLockedError, WriteError) as exc:
-                    if not ctx.distributed:
-                        raise
-                    refusal = exc
-            if ctx.distributed:  # every rank stops when rank 0 cannot hold the folder (else they would wait for it)
-                message = broadcast_object(str(refusal) if refusal is not None else None, ctx)
-                if refusal is not None:
-                    raise refusal
-                if message is not None:
-                    raise FolderLockedError(message)
+        # rank 0 holds the run folder's lock for the whole run: from reading its checkpoint to the results;
+        # the threads are set for the model's initialisation too
+        with torch_threads(config.threads), main_rank_lock(config.out, "training", ctx) as held:
             trainer = Trainer(config, ctx=ctx, callback=callback)
             if held is not None and held.taken_over:
                 trainer.log(f"{trainer.out}: took over the lock of {held.taken_over}, which is no longer running")
