@@ -12,8 +12,8 @@ Read it top to bottom:
   SIGTERM saves where the run is and says how to resume;
 * :meth:`Trainer._train_epoch` is one epoch, the happy path: the lr decay
   (:class:`~.schedule.OfficialStepDecay`), the warm-up, then
-  :func:`~.step.train_step` for every batch, its losses read back every
-  ``log_every`` steps;
+  :meth:`Trainer.step` (:func:`~.step.train_step`) for every batch, its losses read
+  back every ``log_every`` steps (:meth:`Trainer.read_losses`);
 * :meth:`Trainer._finish_epoch`: evaluation when scheduled, a row in
   ``metrics.csv`` and a checkpoint (:class:`~.run_folder.RunFolder`). The
   evaluation restores the RNG states it found (:func:`~.checkpoint.rng_kept`),
@@ -218,16 +218,16 @@ class Trainer:
                 # (not a signal: signals wait for the step to end) leaves the step undone, and resume redoes it
                 position.rng_before_step = capture_rng_state()
                 images, labels = next(batches)
-                position.pending.append((position.step, self._step(images, labels)))
+                position.pending.append((position.step, self.step(images, labels)))
                 position.step, position.rng_before_step = position.step + 1, None
                 bar.update(1)
                 if position.step % sync_every == 0:
-                    self._add_to_sums(position.pending, epoch, sums)
+                    self.read_losses()
                     bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}")
                 if self.callback is not None:
                     self._emit("step_end", epoch=epoch, step=position.step, steps=data.steps_per_epoch, loss=sums["last_loss"])  # fmt: skip
                 stop.raise_if_requested()  # SIGINT / SIGTERM: here, between two steps
-            self._add_to_sums(position.pending, epoch, sums)
+            self.read_losses()
             position.epoch_trained = True
         finally:
             sums["train_time_s"] += time.perf_counter() - tick
@@ -264,15 +264,18 @@ class Trainer:
                 self._interrupted(position.epoch, 0)
             return
         # this process's own losses (no collective: the other processes may be elsewhere)
-        self._add_to_sums(position.pending, position.epoch, position.sums, reduce=False)
+        self.read_losses(reduce=False)
         # a KeyboardInterrupt raised by code inside a step (not a signal: signals wait for the step to end)
         # leaves that step undone; resume redoes it from the RNG state before its batch was drawn
         self._save(position, position.rng_before_step or capture_rng_state())
         self._interrupted(position.epoch, position.step)
 
     # ------------------------------------------------------------------- a step
-    def _step(self, images, labels) -> torch.Tensor:
-        """One optimisation step; returns ``[L, *terms]`` detached, on the device (no synchronisation)."""
+    # The two places the epoch touches the device, public so that they can be wrapped or overridden to observe
+    # the run (tests/test_step_sync.py counts host reads inside steps; scripts/gpu_check.py runs each step
+    # under CUDA's sync debug mode); a KeyboardInterrupt raised in `step` leaves that step undone.
+    def step(self, images, labels) -> torch.Tensor:
+        """One optimisation step on a batch; returns ``[L, *terms]`` detached, on the device (no synchronisation)."""
         images = to_device(images, self.device, self.channels_last)
         labels = torch.as_tensor(labels).to(self.device, non_blocking=True)
         loss, terms = train_step(
@@ -290,10 +293,14 @@ class Trainer:
             self.state.term_names = checked_term_names(terms, self.config.loss, RUN_COLUMNS + tuple(self._columns()))
         return stack_loss_parts(loss, terms, self.state.term_names)
 
-    def _add_to_sums(self, pending: list, epoch: int, sums: dict, reduce: bool = True) -> None:
-        """Read the pending steps' losses back (one synchronisation) into ``sums``; NaN/Inf stops the run."""
-        for step, (value, *terms) in read_back(pending, self.ctx, reduce):
-            check_finite(value, epoch, self.config.epochs, step, self.data.steps_per_epoch, self.out)
+    def read_losses(self, reduce: bool = True) -> None:
+        """Read the losses of the steps not read yet back (one synchronisation) into the epoch's sums.
+
+        A NaN/Inf loss stops the run. ``reduce``: averaged over the processes (all of them call it at the same step).
+        """
+        position, sums = self.position, self.position.sums
+        for step, (value, *terms) in read_back(position.pending, self.ctx, reduce):
+            check_finite(value, position.epoch, self.config.epochs, step, self.data.steps_per_epoch, self.out)
             sums["loss"] += value
             for name, term in zip(self.state.term_names, terms):
                 sums[name] = sums.get(name, 0.0) + term
