@@ -141,68 +141,58 @@ def _sample_slider(count: int, value: int = 0):
     return _int_slider("sample i", value, 0, count - 1)
 
 
-def _subgraph_controls(
-    points, labels, num_classes, proxies_per_class, r, sample_index, modes_per_class, proxy_jitter, seed
-) -> tuple[dict, dict]:
-    """The sliders (N, r, sample, S^pos) and fixed arguments shared by the subgraph and votes explorers."""
-    return (
-        {
-            "proxies_per_class": _int_slider("N", proxies_per_class, 1, 6),
-            "r": _float_slider("r", r, 0.02, 1.0, 0.02),
-            "sample_index": _sample_slider(len(points), sample_index),
-            "positive_mask": _checkbox("positive mask S^pos", True),
-        },
-        {
-            "points": points,
-            "labels": labels,
-            "num_classes": num_classes,
-            "modes_per_class": modes_per_class,
-            "proxy_jitter": proxy_jitter,
-            "seed": seed,
-        },
-    )
+def _subgraph_explorer_widget(explorer: Callable, *, name: str, doc: str) -> Callable:
+    """A widget named ``name`` over ``explorer`` (a :func:`~proxygml_lite.teaching.plots.subgraph.subgraph_explorer`).
+
+    Sliders for ``N``, ``r`` and the sample, a check box for ``S^pos``; the subgraph and votes widgets differ only
+    in their explorer.
+    """
+
+    def widget(
+        points,
+        labels,
+        *,
+        num_classes: int,
+        proxies_per_class: int = 2,
+        r: float = 0.3,
+        sample_index: int = 0,
+        modes_per_class: int | None = None,
+        proxy_jitter: float = 0.3,
+        seed: int = 0,
+    ) -> InteractivePlot:
+        return InteractivePlot(
+            explorer,
+            {
+                "proxies_per_class": _int_slider("N", proxies_per_class, 1, 6),
+                "r": _float_slider("r", r, 0.02, 1.0, 0.02),
+                "sample_index": _sample_slider(len(points), sample_index),
+                "positive_mask": _checkbox("positive mask S^pos", True),
+            },
+            {
+                "points": points,
+                "labels": labels,
+                "num_classes": num_classes,
+                "modes_per_class": modes_per_class,
+                "proxy_jitter": proxy_jitter,
+                "seed": seed,
+            },
+        )
+
+    widget.__name__ = widget.__qualname__ = name
+    widget.__doc__ = doc
+    return widget
 
 
-def subgraph_widget(
-    points,
-    labels,
-    *,
-    num_classes: int,
-    proxies_per_class: int = 2,
-    r: float = 0.3,
-    sample_index: int = 0,
-    modes_per_class: int | None = None,
-    proxy_jitter: float = 0.3,
-    seed: int = 0,
-) -> InteractivePlot:
-    """Notebook 2: ``N``, ``r``, the sample and ``S^pos`` on/off -> the sample's subgraph and its row of ``S``."""
-    return InteractivePlot(
-        plots.plot_subgraph_explorer,
-        *_subgraph_controls(
-            points, labels, num_classes, proxies_per_class, r, sample_index, modes_per_class, proxy_jitter, seed
-        ),
-    )
-
-
-def votes_widget(
-    points,
-    labels,
-    *,
-    num_classes: int,
-    proxies_per_class: int = 2,
-    r: float = 0.3,
-    sample_index: int = 0,
-    modes_per_class: int | None = None,
-    proxy_jitter: float = 0.3,
-    seed: int = 0,
-) -> InteractivePlot:
-    """Notebook 3: ``N``, ``r``, the sample and ``S^pos`` -> its subgraph and votes ``Z_i = (W Y^p)_i``."""
-    return InteractivePlot(
-        plots.plot_votes_explorer,
-        *_subgraph_controls(
-            points, labels, num_classes, proxies_per_class, r, sample_index, modes_per_class, proxy_jitter, seed
-        ),
-    )
+subgraph_widget = _subgraph_explorer_widget(
+    plots.plot_subgraph_explorer,
+    name="subgraph_widget",
+    doc="Notebook 2: ``N``, ``r``, the sample and ``S^pos`` on/off -> the sample's subgraph and its row of ``S``.",
+)
+votes_widget = _subgraph_explorer_widget(
+    plots.plot_votes_explorer,
+    name="votes_widget",
+    doc="Notebook 3: ``N``, ``r``, the sample and ``S^pos`` -> its subgraph and votes ``Z_i = (W Y^p)_i``.",
+)
 
 
 def gradient_widget(
