@@ -65,7 +65,7 @@ def config_json(config: TrainConfig | dict) -> str:
     """A cell's full training configuration as one JSON line (the ``config`` column of the study tables).
 
     ``python -m proxygml_lite.train --config FILE`` re-runs it, with ``FILE``
-    holding this text (:func:`proxygml_lite.training.config.load_config`).
+    holding this text (:func:`proxygml_lite.training.rerun.load_config`).
     """
     values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     return json.dumps(values, sort_keys=True)
