@@ -29,7 +29,7 @@ import pandas as pd
 
 from ..fileio import atomic_write_csv
 from ..training.config import TrainConfig
-from .cells import ABLATION_ROWS, GRID_N, GRID_R, SEEDS, ablation_config, run_cell, study_cells
+from .cells import ABLATION_ROWS, GRID_N, GRID_R, SEEDS, ablation_config, recorded_config, run_cell, study_cells
 from .make import make_studies
 
 __all__ = [
@@ -65,10 +65,10 @@ def config_json(config: TrainConfig | dict) -> str:
     """A cell's full training configuration as one JSON line (the ``config`` column of the study tables).
 
     ``python -m proxygml_lite.train --config FILE`` re-runs it, with ``FILE``
-    holding this text (:func:`proxygml_lite.training.config.load_config`).
+    holding this text (:func:`proxygml_lite.training.config.load_config`); settings added later are left out
+    while off (:func:`.cells.recorded_config`).
     """
-    values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
-    return json.dumps(values, sort_keys=True)
+    return json.dumps(recorded_config(config), sort_keys=True)
 
 
 def _seeds(seeds: Iterable[int] | None, base_config: TrainConfig) -> tuple[list[int], bool]:
