@@ -16,7 +16,7 @@ help:
 	@echo "make student    - the student edition (no solutions, empty exercises) and its site: build/student/"
 	@echo "make bench      - run the benchmark scripts in benchmarks/"
 	@echo "make gpu-check  - on a CUDA machine: the prepared GPU check (at most 8 min) -> results/gpu/"
-	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (5 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
+	@echo "make studies    - train the ablation, N x r and probe studies on glyphs_hard (5 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
 
 venv: $(STAMP)
 

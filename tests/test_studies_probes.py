@@ -258,6 +258,8 @@ def test_the_probes_study_runs_and_gathers_its_table_and_its_curves(data_root, t
         assert last["cell"] == folder.name.rsplit("-", 1)[1]
     assert np.isnan(probes.set_index("probe").at["row7_N1", "proxy cos within"])  # N = 1
     assert probes.set_index("probe").at["row8_unit_init", "proxy norm"] == pytest.approx(1.0, abs=0.05)
+    summary = study_tables.summarize_seeds(probes, by=["probe"], metrics=["R@1"])  # only the probes' fields differ
+    assert sorted(summary["probe"]) == sorted(p.name for p in PROBES)
     # the tables stand without the cell folders: nothing retrains, both files read back unchanged
     shutil.rmtree(runs)
     again = make_studies("glyphs_hard", ("probes",), **settings, **tiny(data_root))

@@ -171,7 +171,7 @@ def _read_rows(path: Path, study: str) -> list[dict]:
                 shown = "empty" if value is None else repr(value)
                 raise ValueError(f"{line}: {metric} is {shown}, not a fraction in [0, 1]; {_FIX}")
         # one row per cell and seed (two lines of one config have one key too: their columns match the config)
-        key = tuple(row[c] if row[c] is None or isinstance(row[c], str) else float(row[c]) for c in _ORDER[study])
+        key = tuple(row[c] if c == "probe" else float(row[c]) for c in _ORDER[study])  # a probe is a name
         if key in keys:
             raise ValueError(
                 f"lines {keys[key]} and {index + 2} of {path} hold the same cell and seed "
