@@ -280,7 +280,7 @@ def _mask_off(config: TrainConfig, lam: float) -> TrainConfig:
 
 
 def _one_proxy(config: TrainConfig, lam: float) -> TrainConfig:
-    """N = 1 (r unchanged, so k = ceil(r C N) follows N: 60 -> 5 at C = 100)
+    """N = 1 (r unchanged, so k = ceil(r C N) follows N: 60 -> 5 at C = 100, r = 0.05)
 
     With S^pos all N own-class proxies are in every subgraph, so the own-class vote Z_{i,y_i} can reach N while
     each other proxy adds at most 1: L^s can become small without the classes coming apart (notebook 10's
