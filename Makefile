@@ -17,7 +17,7 @@ help:
 	@echo "make bench      - run the benchmark scripts in benchmarks/"
 	@echo "make gpu-check  - on a CUDA machine: the prepared GPU check (at most 8 min) -> results/gpu/"
 	@echo "make readme     - write the README's study section from the tables in results/glyphs_hard/"
-	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (5 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
+	@echo "make studies    - train the ablation, N x r and probe studies on glyphs_hard (5 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
 
 venv: $(STAMP)
 

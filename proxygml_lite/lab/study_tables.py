@@ -72,6 +72,7 @@ __all__ = [
 STUDY_KINDS: dict[str, tuple[str, ...]] = {
     "ablation": ("row", "seed"),
     "grid": ("N", "r", "seed"),
+    "probes": ("probe", "seed"),
     "efficiency": ("num_classes",),
 }
 
@@ -147,7 +148,7 @@ def read_study_table(
     """One committed study table as a DataFrame, its columns checked.
 
     Args:
-        kind: ``"ablation"``, ``"grid"`` or ``"efficiency"``.
+        kind: ``"ablation"``, ``"grid"``, ``"probes"`` or ``"efficiency"``.
         preset: the preset whose committed ``results/<preset>/<kind>.csv`` to read (:func:`committed_results_dir`).
         path: read this CSV file, or ``<path>/<kind>.csv`` for a folder, instead
             (a study run elsewhere and copied here).
@@ -214,7 +215,13 @@ def is_fraction(value) -> bool:
 
 
 #: The config keys that the cell identifier columns ``by`` vary: every other key is one value in the whole table.
-CELL_KEYS = {"row": ("positive_mask", "mask_softmax", "weight_lambda"), "N": ("N",), "r": ("r",)}
+CELL_KEYS = {
+    "row": ("positive_mask", "mask_softmax", "weight_lambda"),
+    "N": ("N",),
+    "r": ("r",),
+    # each probe changes one of these (proxygml_lite.studies.cells.CELL_FIELDS["probes"], seed aside; a test checks)
+    "probe": ("positive_mask", "mask_softmax", "weight_lambda", "N", "centerlr", "proxy_optimizer", "loss_kwargs"),
+}
 
 
 def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) -> None:
@@ -370,7 +377,7 @@ def study_comparisons(
 
     Args:
         table: ``ablation.csv`` or ``grid.csv`` (one row per cell and seed).
-        kind: ``"ablation"`` (cells = ``row``) or ``"grid"`` (cells = ``(N, r)``).
+        kind: ``"ablation"`` (cells = ``row``), ``"grid"`` (cells = ``(N, r)``) or ``"probes"`` (cells = ``probe``).
         metric: the metric compared (``"R@1"``, ``"NMI"``, ...).
         pairs: only these ``(a, b)`` cells (``(8, 7)``, ``((4, 0.15), (12, 0.05))``); all pairs when ``None``.
 
@@ -380,7 +387,7 @@ def study_comparisons(
         ``CI low`` / ``CI high``, ``p``, ``p (Holm)`` and the ``verdict``.
     """
     if kind not in STUDY_KINDS or kind == "efficiency":
-        raise ValueError(f"kind must be 'ablation' or 'grid'; got {kind!r}")
+        raise ValueError(f"kind must be 'ablation', 'grid' or 'probes'; got {kind!r}")
     by = [c for c in STUDY_KINDS[kind] if c != "seed"]
     check_seed_table(table, by=by, metrics=[metric])
     return statistics.compare_cells(table, by=by, metric=metric, pairs=pairs)

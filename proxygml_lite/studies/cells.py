@@ -1,10 +1,11 @@
 """Study cells: what a cell is, what makes two cells the same, and running one cell in its own folder.
 
-A cell is one training run of a study: an ablation row or an ``(N, r)`` grid
-point, at one seed. Its identity is its full training configuration
-(:func:`cell_identity`, epochs included); only the settings that say where
-and how results are written, not what is computed, are left out
-(:data:`RUN_ONLY`). The cell's folder name ends in a hash of that
+A cell is one training run of a study: an ablation row, an ``(N, r)`` grid
+point or a probe (:data:`PROBES`), at one seed. Its identity is its full
+training configuration (:func:`cell_identity`, epochs included); only the
+settings that say where and how results are written, not what is computed,
+are left out (:data:`RUN_ONLY`), and so are settings added later while
+they are off (:data:`OMITTED_WHILE_OFF`). The cell's folder name ends in a hash of that
 identity (:func:`cell_id`), so a changed configuration can never find, reuse
 or overwrite another configuration's run. One process at a time trains a
 cell: training holds the run folder's lock
@@ -18,7 +19,7 @@ import hashlib
 import json
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +35,16 @@ __all__ = [
     "SEEDS",
     "SNAPSHOT_SEEDS",
     "RUN_ONLY",
+    "OMITTED_WHILE_OFF",
     "CELL_FIELDS",
+    "Probe",
+    "PROBES",
     "Cell",
     "ablation_config",
+    "probe_configs",
     "cell_identity",
     "cell_id",
+    "recorded_config",
     "study_settings",
     "study_lambda",
     "row_problem",
@@ -82,11 +88,18 @@ RUN_ONLY = frozenset(
         "embedding_samples",
     }
 )
+#: Settings added after the study tables were made, with their off value. While off, a setting is left out of
+#: a cell's identity, so adding it renames no existing cell (a cell's folder name ends in its identity's hash).
+OMITTED_WHILE_OFF = {"proxy_optimizer": "adam"}
 #: The settings each study varies between its cells; every other setting is the study's (:func:`study_settings`).
-#: The ablation's ``weight_lambda`` is 0 in the rows without L^p and the study's λ in the others.
+#: The ablation's ``weight_lambda`` is 0 in the rows without L^p and the study's λ in the others; each probe
+#: changes one of its study's fields (:data:`PROBES`).
 CELL_FIELDS = {
     "ablation": frozenset({"seed", "positive_mask", "mask_softmax", "weight_lambda"}),
     "grid": frozenset({"seed", "N", "r"}),
+    "probes": frozenset(
+        {"seed", "positive_mask", "mask_softmax", "weight_lambda", "N", "centerlr", "proxy_optimizer", "loss_kwargs"}
+    ),
 }
 
 
@@ -96,9 +109,26 @@ def _config_dict(config: TrainConfig | dict) -> dict:
 
 
 def cell_identity(config: TrainConfig | dict) -> str:
-    """A cell's identity: its full configuration (epochs included) as canonical JSON, without :data:`RUN_ONLY`."""
+    """A cell's identity: its full configuration (epochs included) as canonical JSON, without :data:`RUN_ONLY`.
+
+    A setting of :data:`OMITTED_WHILE_OFF` at its off value is left out too: the cells made before it existed
+    keep their identity (and their folders and table rows).
+    """
     values = _config_dict(config)
-    return json.dumps({k: v for k, v in values.items() if k not in RUN_ONLY}, sort_keys=True)
+    kept = {
+        k: v
+        for k, v in values.items()
+        if k not in RUN_ONLY and not (k in OMITTED_WHILE_OFF and v == OMITTED_WHILE_OFF[k])
+    }
+    return json.dumps(kept, sort_keys=True)
+
+
+def recorded_config(config: TrainConfig | dict) -> dict:
+    """A configuration as the study tables record it (their ``config`` column): every setting, except those of
+    :data:`OMITTED_WHILE_OFF` at their off value, so that rows gathered now read like the rows made before those
+    settings existed (``train --config`` fills them with their defaults)."""
+    values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
+    return {k: v for k, v in values.items() if not (k in OMITTED_WHILE_OFF and v == OMITTED_WHILE_OFF[k])}
 
 
 def cell_id(config: TrainConfig | dict) -> str:
@@ -286,9 +316,142 @@ def ablation_config(base_config: TrainConfig, row: int, weight_lambda: float | N
     return base_config.replace(positive_mask=s_pos, mask_softmax=mask, weight_lambda=lam if l_p else 0.0)
 
 
+# ------------------------------------------------------------------ the probes
+# Each change takes the configuration of its base probe and the study's λ; the first line of its docstring is
+# the table's ``change`` column, the rest says what the probe tests.
+def _full_proxygml(config: TrainConfig, lam: float) -> TrainConfig:
+    """full ProxyGML (ablation row 8 = grid N = 12, r = 0.05)
+
+    The base of the merging probes (notebook 9: a class's N proxies merge by epoch 2-5). Its cells are the
+    ablation's row 8 and the grid's N = 12, r = 0.05 cells: one run serves the three studies.
+    """
+    return ablation_config(config, 8, lam)
+
+
+def _unit_init(config: TrainConfig, lam: float) -> TrainConfig:
+    """unit-norm proxy initialisation (loss_kwargs proxy_init = unit)
+
+    The official draw gives each proxy a norm of about 0.13 (d = 64, C N = 1200), and one Adam epoch at
+    centerlr 0.03 takes it to about 0.67: the first steps dwarf the initial proxies. The same draw at norm 1 keeps
+    every direction (S and L^p use normalised proxies, so the first step's loss is unchanged) and makes those
+    steps small relative to the proxies. If the merging comes from those first steps, the proxies stay apart here.
+    """
+    return config.replace(loss_kwargs={**config.loss_kwargs, "proxy_init": "unit"})
+
+
+def _proxy_lr_div10(config: TrainConfig, lam: float) -> TrainConfig:
+    """proxy lr / 10 (centerlr)
+
+    Ten times smaller steps for the proxies only; the model's learning rate is unchanged (notebook 10's probe
+    lowered both at once). Tests whether the proxies' step size, not the model's, drives the change.
+    """
+    return config.replace(centerlr=config.centerlr / 10)
+
+
+def _proxy_sgd(config: TrainConfig, lam: float) -> TrainConfig:
+    """SGD for the proxies (momentum 0.9, same lr and weight decay; the model keeps Adam)
+
+    Adam (ε = 0.01) steps each coordinate by lr m / (sqrt(v) + ε): about lr when its gradient g exceeds ε, about
+    lr g / ε when g is much smaller. SGD with momentum 0.9 (Adam's β1,
+    :data:`proxygml_lite.training.step.PROXY_SGD_MOMENTUM`) steps about 10 lr g once its momentum is built up:
+    the step follows the gradient, without Adam's per-coordinate normalisation. At the same lr it is also the
+    smaller step wherever |g| < 0.1 (the probe proxy lr / 10 tests the step size alone). Tests whether Adam's
+    normalised steps drive the merging.
+    """
+    return config.replace(proxy_optimizer="sgd")
+
+
+def _lambda_0(config: TrainConfig, lam: float) -> TrainConfig:
+    """λ = 0, L^p off (ablation row 7)
+
+    L^p is the one term on the proxies alone: it classifies each proxy by the summed proxies of each class, which
+    rewards a class's proxies for pointing the same way and other classes' for pointing elsewhere. Do the
+    proxies merge without it? Row 7 is also the base of notebook 10's collapse probes.
+    """
+    return config.replace(weight_lambda=0.0)
+
+
+def _mask_off(config: TrainConfig, lam: float) -> TrainConfig:
+    """M off, a plain softmax over all classes (ablation row 2)
+
+    Row 2, the other row with S^pos and without L^p (notebook 10's collapse), probed too: it is row 7 without
+    the mask M, and its probes mirror row 7's.
+    """
+    return config.replace(mask_softmax=False)
+
+
+def _one_proxy(config: TrainConfig, lam: float) -> TrainConfig:
+    """N = 1 (r unchanged, so k = ceil(r C N) follows N: 60 -> 5 at C = 100, r = 0.05)
+
+    With S^pos all N own-class proxies are in every subgraph, so the own-class vote Z_{i,y_i} can reach N while
+    each other proxy adds at most 1: L^s can become small without the classes coming apart (notebook 10's
+    hypothesis). With N = 1 the own vote is at most 1. Notebook 10's probe also raised r to 0.6 (to keep
+    k = 60); here only N is set, and k is what r and N give.
+    """
+    return config.replace(N=1)
+
+
+def _lp_on(config: TrainConfig, lam: float) -> TrainConfig:
+    """L^p on at the study's λ (ablation row 6)
+
+    Row 2's missing component: does L^p keep the proxies of different classes apart (the between-class proxy
+    cosine) and row 2 off its plateau?
+    """
+    return config.replace(weight_lambda=lam)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe: ``name``, the probe whose configuration it changes (``base``; None for the root) and ``change``.
+
+    ``change(base_config, λ)`` returns the probe's configuration; it changes one setting of ``base``.
+    """
+
+    name: str
+    base: str | None
+    change: Callable[[TrainConfig, float], TrainConfig]
+
+    @property
+    def description(self) -> str:
+        """What the probe changes, in words: the first line of its change's docstring (the ``change`` column)."""
+        return (self.change.__doc__ or "").strip().splitlines()[0]
+
+
+#: The study ``probes``: one setting changed at a time against a named base, 5 seeds each (issue 17, item 4).
+#: Why do a class's proxies merge? Against full ProxyGML (row 8): unit-norm initialisation, proxy lr / 10, SGD for
+#: the proxies, λ = 0 (= row 7). Why do rows 7 and 2 collapse (notebook 10's probes, one change each)? Row 7 with
+#: proxy lr / 10 and with N = 1; row 2 (row 7 without M), with N = 1 and with L^p (= row 6). The rows 8, 7, 2 and 6
+#: are ablation cells (run once for both studies); every probe keeps its proxies after each epoch (``save_proxies``).
+PROBES: tuple[Probe, ...] = (
+    Probe("row8", None, _full_proxygml),
+    Probe("row8_unit_init", "row8", _unit_init),
+    Probe("row8_proxy_lr_div10", "row8", _proxy_lr_div10),
+    Probe("row8_proxy_sgd", "row8", _proxy_sgd),
+    Probe("row7", "row8", _lambda_0),
+    Probe("row7_proxy_lr_div10", "row7", _proxy_lr_div10),
+    Probe("row7_N1", "row7", _one_proxy),
+    Probe("row2", "row7", _mask_off),
+    Probe("row2_N1", "row2", _one_proxy),
+    Probe("row6", "row2", _lp_on),
+)
+
+
+def probe_configs(base_config: TrainConfig, weight_lambda: float | None = None) -> dict[str, TrainConfig]:
+    """``{probe name: configuration}`` of :data:`PROBES` on top of ``base_config`` (seed and save flags as given).
+
+    ``weight_lambda``: the λ of the configurations with L^p (default: ``base_config.weight_lambda``, or the
+    paper's 0.3 if that is 0), as in :func:`ablation_config`.
+    """
+    lam = weight_lambda if weight_lambda is not None else (base_config.weight_lambda or 0.3)
+    configs: dict[str, TrainConfig] = {}
+    for probe in PROBES:
+        configs[probe.name] = probe.change(base_config if probe.base is None else configs[probe.base], lam)
+    return configs
+
+
 @dataclass
 class Cell:
-    """One cell of a study: ``study`` (ablation/grid), its identifiers ``ids``, ``seed``, ``config`` and ``name``."""
+    """One cell of a study: ``study`` (ablation/grid/probes), its identifiers ``ids``, ``seed``, ``config``, ``name``."""
 
     study: str
     ids: dict
@@ -325,17 +488,18 @@ def study_cells(
     grid_r: Iterable[float] | None = None,
     rows: Iterable[int] | None = None,
 ) -> list[Cell]:
-    """Every training cell of ``studies`` on top of ``base``, grid first; the order of ``--list`` and ``--cell``.
+    """Every training cell of ``studies`` on top of ``base``: grid, ablation, probes; the order of ``--list``.
 
     The grid's cells ``r = grid_r[0]`` at :data:`SNAPSHOT_SEEDS` keep proxy
-    and embedding snapshots (so does any cell of the same identity).
+    and embedding snapshots, every probe keeps proxy snapshots, and so does any
+    cell of the same identity (one run, one folder, for all its studies).
     """
     if base.loss != "proxygml":
         raise ValueError(f"the studies are about ProxyGML; the configuration's loss is {base.loss!r}. Use proxygml")
     studies, seeds = list(studies), [int(s) for s in seeds]
-    unknown = sorted(set(studies) - {"grid", "ablation"})
+    unknown = sorted(set(studies) - set(CELL_FIELDS))
     if unknown:
-        raise ValueError(f"unknown studies {unknown}; the training studies are grid and ablation")
+        raise ValueError(f"unknown studies {unknown}; the training studies are {', '.join(CELL_FIELDS)}")
     if not seeds:
         raise ValueError("give at least one seed, e.g. --seeds 0 1 2 3 4")
     grid_N = [int(n) for n in (GRID_N if grid_N is None else grid_N)]
@@ -363,10 +527,26 @@ def study_cells(
                 config = ablation_config(base, number).replace(seed=seed)
                 ids = {"row": number, "S^pos": s_pos, "M": mask, "L^p": l_p}
                 cells.append(Cell("ablation", ids, seed, config, f"row{number}_s{seed}"))
-    saving = {c.id for c in cells if c.config.save_embeddings}
+    if "probes" in studies:
+        configs = probe_configs(base)
+        for probe in PROBES:
+            for seed in seeds:
+                config = configs[probe.name].replace(seed=seed, save_proxies=True)
+                ids = {"probe": probe.name, "base": probe.base, "change": probe.description}
+                cells.append(Cell("probes", ids, seed, config, f"{probe.name}_s{seed}"))
+    # per identity: (proxies, embeddings) kept by any of its cells; a grid snapshot cell keeps both whichever
+    # study trains it (the probes' and the ablation's row 8 is the grid's N = 12, r = 0.05)
+    snapshot_seeds = [seed for seed in seeds if seed in SNAPSHOT_SEEDS]
+    snapshots = (
+        {cell_id(base.replace(N=n, r=grid_r[0], seed=s)) for n in grid_N for s in snapshot_seeds} if grid_r else set()
+    )
+    saving: dict[str, tuple[bool, bool]] = dict.fromkeys(snapshots, (True, True))
     for cell in cells:
-        if cell.id in saving and not cell.config.save_embeddings:
-            cell.config = cell.config.replace(save_proxies=True, save_embeddings=True)
+        proxies, embeddings = saving.get(cell.id, (False, False))
+        saving[cell.id] = (proxies or cell.config.save_proxies, embeddings or cell.config.save_embeddings)
+    for cell in cells:
+        if saving[cell.id] != (cell.config.save_proxies, cell.config.save_embeddings):
+            cell.config = cell.config.replace(save_proxies=saving[cell.id][0], save_embeddings=saving[cell.id][1])
     return cells
 
 

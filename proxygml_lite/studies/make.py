@@ -1,5 +1,8 @@
 """``make studies``: train every missing cell, gather the tables, export the snapshots, measure the loss layers.
 
+The training order puts the probes after the ablation and the grid (:func:`pending_cells`), so
+they never delay those two tables.
+
 :func:`make_studies` is the whole regeneration in one process (``workers``
 cells at a time, each in a fresh process on one torch thread, so a cell's
 numbers do not depend on how many ran beside it). Work resumes cell by cell:
@@ -35,8 +38,8 @@ from .tables import check_settings, check_writable, gather, load_table, runs_dir
 
 __all__ = ["STUDIES", "base_config", "make_studies", "pending_cells"]
 
-#: What ``make studies`` makes: two training studies and the loss-layer cost table.
-STUDIES = ("ablation", "grid", "efficiency")
+#: What ``make studies`` makes: three training studies and the loss-layer cost table.
+STUDIES = ("ablation", "grid", "probes", "efficiency")
 
 
 def base_config(preset: str = "glyphs_hard", **overrides) -> TrainConfig:
@@ -48,21 +51,29 @@ def base_config(preset: str = "glyphs_hard", **overrides) -> TrainConfig:
 
 
 def _priority(cell: Cell) -> int:
-    """Training order: the grid's first ``r`` (ablation row 8, the snapshots), the ablation, the rest of the grid."""
+    """Training order: the grid's first ``r`` (ablation row 8, the snapshots), the ablation, the rest of the grid,
+    then the probes (they never delay the two tables)."""
     if cell.study == "grid":
         return 0 if cell.ids["r"] == GRID_R[0] else 2
-    return 1
+    return 3 if cell.study == "probes" else 1
 
 
 def pending_cells(cells: list[Cell], results: Path, runs: Path, replace: bool = False) -> list[Cell]:
-    """The cells to train: neither in their table nor finished in ``runs``; one per identity, in training order."""
-    known = set()
-    for study in ("ablation", "grid"):
+    """The cells to train: neither in their table nor finished in ``runs``; one per identity, in training order.
+
+    A row of the ablation or the grid table stands for its cell in both (they share cells); a probe cell needs
+    a row of ``probes.csv`` or its folder, since its table reads the cell's proxies from the folder: a probe
+    cell that is an ablation row of the table but has no folder is trained again, keeping its proxies.
+    """
+    known: dict[str, set[str]] = {}
+    for study in ("ablation", "grid", "probes"):
         selected = [c for c in cells if c.study == study]
-        known |= {row["_id"] for row in check_settings(results / f"{study}.csv", selected, replace)}
+        known[study] = {row["_id"] for row in check_settings(results / f"{study}.csv", selected, replace)}
+    shared = known["ablation"] | known["grid"]
     todo: dict[str, Cell] = {}
     for cell in sorted(cells, key=_priority):
-        if cell.id in known or cell.id in todo or (cell.folder(runs) / "results.json").is_file():
+        in_table = cell.id in (known["probes"] if cell.study == "probes" else shared)
+        if in_table or cell.id in todo or (cell.folder(runs) / "results.json").is_file():
             continue
         todo[cell.id] = cell
     return list(todo.values())
@@ -165,7 +176,7 @@ def make_studies(
 
     Args:
         preset: the training preset of every cell (``glyphs_hard``).
-        studies: any of ``"ablation"``, ``"grid"``, ``"efficiency"``.
+        studies: any of ``"ablation"``, ``"grid"``, ``"probes"``, ``"efficiency"``.
         seeds: seeds of every training cell (:data:`~proxygml_lite.studies.cells.SEEDS`: 0-4).
         workers: cells trained at the same time (separate processes).
         results: folder of the tables (default :func:`proxygml_lite.lab.study_tables.results_dir`).

@@ -35,6 +35,7 @@ _MODULES = {
     "build_parts": "setup",
     "NonFiniteLossError": "step",
     "Trainee": "step",
+    "SplitOptimizer": "step",
     "build_optimizer": "step",
     "train_step": "step",
     "Trainer": "trainer",

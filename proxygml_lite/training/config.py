@@ -49,6 +49,7 @@ from ..registry import BACKBONES, DATASETS, LOSSES
 
 __all__ = [
     "AMP_MODES",
+    "PROXY_OPTIMIZERS",
     "WARMUP_MODES",
     "NMI_PROTOCOL_CHOICES",
     "CHECK_IMAGES_CHOICES",
@@ -60,6 +61,8 @@ __all__ = [
 ]
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
+#: ``--proxy-optimizer``: ``adam`` (official) or ``sgd`` (this package's probe; :func:`~.step.build_optimizer`).
+PROXY_OPTIMIZERS = ("adam", "sgd")
 WARMUP_MODES = ("head-first", "official")
 #: ``--nmi-protocol``: ``auto`` = the official one of the dataset (faiss on SOP, sklearn otherwise);
 #: see :data:`proxygml_lite.evaluation.NMI_PROTOCOLS`.
@@ -176,6 +179,17 @@ class TrainConfig:
         1e-4, flag("--wd", "--weight-decay", official=True, help="Adam weight decay (model and proxies)"), minimum=0
     )
     eps: float = setting(0.01, flag("--eps", official=True, help="Adam epsilon"), minimum=0, strict=True)
+    proxy_optimizer: str = setting(
+        "adam",
+        flag(
+            "--proxy-optimizer",
+            help=(
+                "optimiser of the proxies (all loss parameters): adam (default, official: one Adam for model and "
+                "proxies) or sgd (not official: SGD with momentum 0.9 at --centerlr and --wd; the model keeps Adam)"
+            ),
+        ),
+        choices=PROXY_OPTIMIZERS,
+    )
     rate: float = setting(0.1, flag("--rate", official=True, help="learning-rate decay factor"))
     new_epoch_to_decay: tuple[int, ...] = setting(
         (20, 40),
