@@ -97,7 +97,7 @@ def test_study_comparisons_are_every_pair_holm_corrected():
     assert (pairs["p (Holm)"] >= pairs["p"]).all()
     ablation = study_tables.study_comparisons(_ablation(), "ablation", metric="NMI", pairs=[(8, 1)])
     assert list(ablation["A"]) == ["row 8"] and ablation["difference"].iloc[0] == pytest.approx(0.07)
-    with pytest.raises(ValueError, match="ablation' or 'grid"):
+    with pytest.raises(ValueError, match="'ablation', 'grid' or 'probes'"):
         study_tables.study_comparisons(grid, "efficiency")
 
 
