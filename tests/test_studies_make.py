@@ -446,3 +446,29 @@ def test_a_rerun_of_rows_without_lp_refuses_a_table_whose_other_rows_mix_lambda(
         check_settings(path, rerun, replace=True)  # rows 1-3 say no λ: --replace cannot tell which to drop
     kept = check_settings(path, study_cells(base, ["ablation"], [0], rows=[4]), replace=True)
     assert [row["row"] for row in kept] == [1, 4]  # rerunning a row with L^p and --replace drops the other λ
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_cell_with_a_broken_image_is_one_line(tmp_path, capsys, workers):
+    """A corrupt image stops the cell; in the cell's own process (2 workers) as in this one: the message, no traceback."""
+    root = make_tiny_folder_dataset(tmp_path / "data", per_class=4)
+    next(iter(sorted((root / "train").rglob("*.png")))).write_bytes(b"")
+    flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "--workers", workers, "--no-progress"]
+    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(root)]
+    assert main(flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: 1 image(s) in ") and "cannot be decoded" in err and "Traceback" not in err, err
+
+
+def test_a_cell_whose_data_vanished_is_one_line(data_root, tmp_path, capsys, monkeypatch):
+    """An OSError from a cell (its dataset deleted under a running study) is one line naming it, not a traceback."""
+    from proxygml_lite.studies import make
+
+    def vanished(config, folder):
+        raise FileNotFoundError(2, "No such file or directory", "data/train/5/1.png")
+
+    monkeypatch.setattr(make, "run_cell", vanished)
+    flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "--workers", "1", "--no-progress"]
+    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(data_root)]
+    assert main(flags) == 2
+    assert capsys.readouterr().err.strip() == "error: [Errno 2] No such file or directory: 'data/train/5/1.png'"

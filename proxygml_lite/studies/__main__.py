@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted: run the same command again to resume (cell by cell).", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FolderLockedError) as exc:
+    except (ValueError, OSError, FolderLockedError) as exc:  # bad input, unreadable data, a full disk, a dead cell
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for study, table in tables.items():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -84,12 +85,26 @@ def _run_one_cell(config: dict, folder: str, report: Connection) -> None:
     try:
         run_cell(TrainConfig.from_dict(config), folder)
     except BaseException as exc:  # a stop signal (StopRequested) or an error: the parent decides what follows
-        try:
-            report.send(exc)
-        except Exception:  # an exception that does not pickle still reaches the parent as its text
-            report.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        report.send(_portable(exc))
         return
     report.send(None)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives the pipe to the parent, else its message in the nearest built-in kind.
+
+    An exception whose constructor takes other arguments than its message
+    (such as the data checks' list of bad images) pickles but cannot be rebuilt
+    on the other side; its message, the part the parent prints, is kept.
+    """
+    try:
+        pickle.loads(pickle.dumps(exc))  # our own pipe, never a shared file
+        return exc
+    except Exception:
+        for kind in (KeyboardInterrupt, ValueError, OSError):
+            if isinstance(exc, kind):
+                return kind(str(exc))
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -131,7 +146,7 @@ def _train_in_processes(todo: list[Cell], runs: Path, workers: int, finished: Ca
                 outcome = (
                     receive.recv()
                     if receive.poll()
-                    else RuntimeError(
+                    else ChildProcessError(
                         f"cell {cell.label} ended with exit code {process.exitcode} and no result; "
                         "run the same command again to resume it"
                     )
