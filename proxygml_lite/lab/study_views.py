@@ -222,6 +222,8 @@ def plot_cost_series(
     unknown = [s for s in chosen if s not in available]
     if unknown:
         raise ValueError(f"series {unknown} not in the table; it has {available}")
+    if not chosen:
+        raise ValueError(f"choose at least one series; the table has {available}")
     fig, ax = _axes(ax, (6.0, 3.9))
     for label in chosen:
         rows = table[table[name] == label].groupby("num_classes")[value]
