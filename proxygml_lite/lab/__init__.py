@@ -13,5 +13,6 @@ the training wing (:mod:`proxygml_lite.training`) and the study runner
 * :mod:`.diagnostics` -- what the loss does during a run (collapse probes);
 * :mod:`.subgraph_cost` -- the cost of the subgraph step against ``k``;
 * :mod:`.study_widgets` -- ipywidgets views of the above;
+* :mod:`.book_views` -- the widgets the offline site (``make book``) draws view by view;
 * :mod:`.miniature_data` -- tiny archives in the official formats (CUB, Cars, SOP).
 """
