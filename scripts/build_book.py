@@ -633,16 +633,21 @@ def _live_widget(
     start = views.index(views.start())
     files: list[str | None] = [None] * views.count
     messages: dict[str, str] = {}
-    written = 0
+    new_files: list[Path] = []
     for number in [start] + [n for n in range(views.count) if n != start]:
+        values = views.values_at(number)
         try:
-            png = _draw(views, views.values_at(number))
-        except ValueError as exc:  # the draw function refuses this choice (e.g. no r chosen): say why, as live
-            if number == start:
-                report.warnings.append(f"{name}: its first view cannot be drawn ({exc}); shown in its saved state")
-                return None
-            messages[str(number)] = str(exc)
-            continue
+            png = _draw(views, values)
+        except Exception as exc:
+            if isinstance(exc, ValueError) and number != start:
+                messages[str(number)] = str(exc)  # the draw function refuses this choice (no r chosen): as live
+                continue
+            for path in new_files:  # a widget that keeps its saved state leaves no views behind
+                path.unlink()
+            report.warnings.append(
+                f"{name}: its view {values} cannot be drawn ({type(exc).__name__}: {exc}); shown in its saved state"
+            )
+            return None
         if number == start and not _same_figure(_saved_figure(model_id, state), png):
             report.warnings.append(
                 f"{name}: its first view is not the figure the notebook saved (re-execute the notebook, or update "
@@ -655,8 +660,9 @@ def _live_widget(
         if not target.exists():  # the same picture is written once, whichever widget shows it
             makedirs(target.parent)
             target.write_bytes(compact)
-            written += len(compact)
+            new_files.append(target)
         files[number] = file
+    written = sum(path.stat().st_size for path in new_files)
     report.view_bytes += written
     report.live_widgets.append(f"{name}: {views.count} views ({written / 1e6:.1f} MB)")
     return _views_markup(views, files, messages, start)

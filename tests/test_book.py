@@ -178,6 +178,37 @@ def test_a_widget_with_more_views_than_the_cap_keeps_its_saved_state(tmp_path):
     assert report.live_widgets == ["10_ablation_table.ipynb: ablation_widget: 4 views (0.0 MB)"]
 
 
+def test_a_view_that_cannot_be_drawn_is_its_message_or_the_saved_state(tmp_path, monkeypatch):
+    """A choice the draw function refuses (ValueError) becomes the line the live widget would show; any other
+    error leaves the whole widget in its saved state, with no view files behind."""
+    from proxygml_lite.lab import book_views
+    from proxygml_lite.teaching.views import Views
+
+    notebooks = _course_with(tmp_path, "10_ablation_table")
+    real = book_views.declared("10_ablation_table", "ablation_widget")()
+
+    def declare(error):
+        def draw(**arguments):
+            if arguments["metric"] == "NMI" and not arguments["paper"]:
+                raise error
+            return real.draw(**arguments)
+
+        return lambda: Views(draw, real.controls, real.fixed)
+
+    monkeypatch.setitem(book_views.DECLARED, "10_ablation_table", {"ablation_widget": declare(ValueError("no NMI"))})
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    (manifest,) = _manifests((tmp_path / "book" / "10_ablation_table.html").read_text())
+    number = real.index({"metric": "NMI", "paper": False})
+    assert manifest["views"][number] is None and manifest["messages"] == {str(number): "no NMI"}
+    assert len(report.live_widgets) == 1
+
+    monkeypatch.setitem(book_views.DECLARED, "10_ablation_table", {"ablation_widget": declare(KeyError("bug"))})
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    assert report.live_widgets == [] and report.view_bytes == 0
+    assert any("cannot be drawn (KeyError: 'bug'); shown in its saved state" in w for w in report.warnings)
+    assert not list((tmp_path / "book").glob("_views/*"))
+
+
 def test_a_widget_whose_notebook_saved_another_figure_keeps_its_saved_state(tmp_path):
     """The notebook changed the widget's inputs (here: its saved figure is another one): the package's views
     would not be the notebook's, so the site shows what the notebook saved."""
