@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: help venv test test-fast lab notebooks notebooks-check book student bench gpu-check studies clean-venv
+.PHONY: help venv test test-fast lab notebooks notebooks-check book student bench gpu-check studies readme clean-venv
 
 help:
 	@echo "make lab        - open the notebooks in JupyterLab (creates $(VENV) on first use)"
@@ -16,7 +16,8 @@ help:
 	@echo "make student    - the student edition (no solutions, empty exercises) and its site: build/student/"
 	@echo "make bench      - run the benchmark scripts in benchmarks/"
 	@echo "make gpu-check  - on a CUDA machine: the prepared GPU check (at most 8 min) -> results/gpu/"
-	@echo "make studies    - train the ablation and N x r studies on glyphs_hard (5 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
+	@echo "make readme     - write the README's study section from the tables in results/glyphs_hard/"
+	@echo "make studies    - train the ablation, N x r and probe studies on glyphs_hard (5 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
 
 venv: $(STAMP)
 
@@ -69,6 +70,11 @@ gpu-check: $(STAMP)
 
 studies: $(STAMP)
 	$(BIN)/python -m proxygml_lite.studies $(STUDIES_FLAGS)
+	$(BIN)/python scripts/update_readme.py
+
+# The README's study section (tables, comparisons, the paper's claims) is generated from the tables.
+readme: $(STAMP)
+	$(BIN)/python scripts/update_readme.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -32,9 +32,11 @@ repeats:
 Each row prints images/s, and the ratio to the bare torchvision pipeline. The
 last line states how many images per second the paper's recipe needs: batch
 32 x the steps per second of a GPU step of BN-Inception, estimated from its
-FLOPs (counted here with ``torch.utils.flop_counter``) and an assumed
-effective GPU throughput (``--gpu-tflops``, default 4: about half of a T4's
-8.1 TFLOPS float32 peak, the GPU Colab gives most often). That is an
+FLOPs (counted with ``torch.utils.flop_counter`` by
+``proxygml_lite.lab.gpu_guide.backbone_cost``, as notebook 7's estimates) and an
+assumed effective GPU throughput (``--gpu-tflops``, default that of
+``gpu_guide.Assumptions``, 4: about half of a T4's 8.1 TFLOPS float32 peak,
+the GPU Colab gives most often). That is an
 estimate, not a measurement; ``scripts/gpu_check.py`` measures the GPU step.
 
 Usage::
@@ -61,6 +63,7 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proxygml_lite.data.folder import FolderDataset, ImageListDataset  # noqa: E402
+from proxygml_lite.lab.gpu_guide import Assumptions, backbone_cost  # noqa: E402
 from proxygml_lite.models.transforms import build_transforms  # noqa: E402
 
 #: Paper's recipe: batch 32, BN-Inception at 224 x 224.
@@ -191,14 +194,7 @@ def gpu_decode_images_per_second(samples, workers: int, epochs: int) -> float:
 
 def recipe_images_per_second(gpu_tflops: float) -> tuple[float, float]:
     """(forward GFLOPs per image of BN-Inception at 224, images/s a GPU step needs at ``gpu_tflops``)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from proxygml_lite.models import build_model
-
-    model = build_model("bninception", embedding_dim=512, pretrained=False).eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE))
-    forward = counter.get_total_flops()
+    forward = backbone_cost("bninception", IMAGE_SIZE).forward_flops  # counted, as notebook 7's estimates
     per_image = 3 * forward  # forward + backward (the backward costs about twice the forward)
     return forward / 1e9, gpu_tflops * 1e12 / per_image
 
@@ -210,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (default 2, Colab's cores)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per pipeline, alternating (median)")
     parser.add_argument("--epochs", type=int, default=1, help="passes over the images per measurement")
-    parser.add_argument("--gpu-tflops", type=float, default=4.0, help="assumed effective GPU TFLOPS (default 4)")
+    assumed = Assumptions().gpu_tflops
+    parser.add_argument(
+        "--gpu-tflops", type=float, default=assumed, help=f"assumed effective GPU TFLOPS (default {assumed:g})"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.images, args.repeats = 64, 1

@@ -314,7 +314,7 @@ widgets.similarity_widget(num_classes=3, modes_per_class=3, proxies_per_class=3,
 #
 # </details>
 #
-# **3.** Make a class with $K = 3$ evenly spaced modes (`toy.multimodal_circle(1, 3, 50, 0.1)`). How long is its
+# **3.** Make a class with $K = 3$ evenly spaced modes (`toy.multimodal_circle(num_classes=1, modes_per_class=3, samples_per_mode=50, noise=0.1)`). How long is its
 # mean vector? What does that say about one proxy at the normalised mean?
 #
 # <details><summary>Solution</summary>
@@ -325,7 +325,7 @@ widgets.similarity_widget(num_classes=3, modes_per_class=3, proxies_per_class=3,
 # has a proxy of its class nearby.
 #
 # ```python
-# p, y = toy.multimodal_circle(1, 3, 50, 0.1)
+# p, y = toy.multimodal_circle(num_classes=1, modes_per_class=3, samples_per_mode=50, noise=0.1)
 # p.mean(0).norm()
 # ```
 #

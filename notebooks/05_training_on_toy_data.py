@@ -126,19 +126,10 @@ save_figure(fig, "05_input_data")
 print(inspect.getsource(toy.train_step))
 
 # %%
-common = dict(
-    num_classes=C,
-    embedding_dim=2,
-    hidden=16,
-    depth=2,
-    num_steps=STEPS,
-    batch_size=64,
-    lr=1e-2,
-    eval_inputs=test_x,
-    eval_labels=test_y,
-    num_snapshots=21,
-    device="cpu",
+recipe = toy.ToyRecipe(
+    embedding_dim=2, hidden=16, depth=2, num_steps=STEPS, batch_size=64, lr=1e-2, num_snapshots=21, device="cpu"
 )  # tiny: the CPU is fastest
+common = dict(num_classes=C, recipe=recipe, eval_inputs=test_x, eval_labels=test_y)
 
 
 def r_for(k, n):

@@ -259,6 +259,16 @@ print(f"{len(loaded)} runs loaded from {'the smoke folder' if cfg.smoke else stu
 study_tables.summarize_seeds(loaded, by=["N", "r"])[["N", "r", "k", "seeds", "R@1 mean", "R@1 std"]]
 
 # %% [markdown]
+# **On a real benchmark.** Notebook 7 (step 8) runs this grid on CUB-200-2011, Cars196 or SOP with a GPU, a series of
+# Colab sessions or a Slurm job array: `python -m proxygml_lite.studies --preset cub200 --studies grid ...` with
+# `--list`, `--cell INDEX` and `--gather`, one command per cell. Its `--results` folder reads back with the reader
+# above, `grid = study_tables.read_study_table("grid", path=FOLDER)`, and this notebook's views and statistics take
+# that table as they take the committed one: `study_tables.summarize_seeds(grid, by=["N", "r"])`,
+# `study_tables.study_comparisons(grid, "grid")`, `study_views.plot_metric_vs_N`, `study_views.plot_grid_heatmap` and
+# `study_widgets.parameter_study_widget`. There $k = \lceil r C N \rceil$ uses that benchmark's $C$ (98 on Cars196,
+# 11,318 on SOP), not the 100 of `glyphs_hard`.
+
+# %% [markdown]
 # ## Summary
 #
 # * The grid crosses $N$ (proxies per class) with $r$ (subgraph scale); $k = \lceil rCN \rceil$ ties them together,

@@ -76,7 +76,7 @@ folder = study_tables.committed_results_dir(PRESET) / "snapshots"
 files = {int(path.stem.split("_")[0][1:]): path for path in sorted(folder.glob("N*_r0.05_s0.npz"))}
 files = dict(sorted(files.items()))
 print(f"snapshot files in results/{PRESET}/snapshots: " + ", ".join(p.name for p in files.values()))
-snapshots = {n: umap_views.snapshots_from_arrays(np.load(path)) for n, path in sorted(files.items())}
+snapshots = {n: umap_views.read_snapshots(path) for n, path in sorted(files.items())}
 for n, runs in snapshots.items():
     print(
         f"N = {n:2d}: epochs {[s.epoch for s in runs]}, {len(runs[0].labels)} training samples, "

@@ -190,6 +190,16 @@ if top != 8:
 study_widgets.ablation_widget(ablation)
 
 # %% [markdown]
+# **On a real benchmark.** Notebook 7 (step 8) runs this ablation on CUB-200-2011, Cars196 or SOP with a GPU, a series
+# of Colab sessions or a Slurm job array: `python -m proxygml_lite.studies --preset cub200 --studies ablation ...` with
+# `--list`, `--cell INDEX` and `--gather`, one command per cell. Its `--results` folder reads back with
+# `ablation = study_tables.read_study_table("ablation", path=FOLDER)`, and the views and statistics above take that
+# table as they take the committed one: `study_tables.ablation_beside_paper`, `study_tables.ablation_claims`,
+# `study_tables.study_comparisons(ablation, "ablation")`, `study_views.plot_ablation_seeds` and
+# `study_widgets.ablation_widget`. The paper's column stays the paper's, and the poster does not name the dataset of
+# its ablation (its row 8 equals ProxyGML-512 on Cars196).
+
+# %% [markdown]
 # ## Investigating the collapse of rows 2 and 7
 #
 # The README of the quick `glyphs` preset reported that rows 2 and 7 ($S^{pos}$ on, $\mathcal{L}^p$ off) collapse:
@@ -239,7 +249,7 @@ elif RECOMPUTE_PROBES or not PROBE_TABLE.exists():
     probe_table = diagnostics.run_probes(probes, runs_root=experiments.repository_root() / "runs" / "probes")
     atomic_write_csv(study_tables.results_dir(PRESET) / PROBE_TABLE.name, probe_table.to_dict("records"))
 else:
-    probe_table = pd.read_csv(PROBE_TABLE)
+    probe_table = diagnostics.read_probe_table(PROBE_TABLE)
 print(
     f"probes: {list(dict.fromkeys(probe_table['run']))}, seeds {sorted(int(s) for s in probe_table['seed'].unique())}, "
     f"epochs 1..{int(probe_table['epoch'].max())}"

@@ -26,10 +26,12 @@
 #
 # 1. read the loss layer's time and memory per iteration against the number of classes $C$, up to Stanford Online
 #    Products' 11,318, for ProxyGML (both of the paper's settings) and three proxy-based baselines, measured here;
-# 2. say precisely what the paper's "fewer is more" claims: each sample's subgraph keeps only $k \ll CN$ proxies,
+# 2. tell which differences between timings are real: repeated measurements, their spread, and a test (Welch on
+#    the log times, Holm-corrected) instead of one number per cell;
+# 3. say precisely what the paper's "fewer is more" claims: each sample's subgraph keeps only $k \ll CN$ proxies,
 #    not that ProxyGML holds fewer proxies than its competitors;
-# 3. check that claim on the `glyphs_hard` preset: accuracy and cost against $k$, with the seed spread;
-# 4. find out which steps of the loss $k$ actually makes cheaper, and which it does not touch.
+# 4. check that claim on the `glyphs_hard` preset: accuracy against $k$ for every $N$ and $r$, with the seeds;
+# 5. find out which steps of the loss $k$ actually makes cheaper, and which it does not touch.
 #
 # **Prerequisites.** Notebooks 2 ($k = \lceil rCN \rceil$, $W$), 4 ($\mathcal{L}^p$) and 8 (the $N \times r$ grid).
 
@@ -66,38 +68,66 @@ cfg = setup(seed=0)
 
 # %%
 import pandas as pd
+from IPython.display import Markdown, display
 
-from proxygml_lite import statistics
-from proxygml_lite.lab import study_tables, study_views, study_widgets, subgraph_cost
+from proxygml_lite.lab import efficiency_findings, study_tables, study_views, study_widgets, subgraph_cost
+from proxygml_lite.studies.efficiency import efficiency_cells
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
 efficiency = study_tables.read_study_table("efficiency", preset=PRESET)
 grid = study_tables.read_study_table("grid", preset=PRESET)
-setting = efficiency.iloc[0]
+cells = efficiency_cells(efficiency)  # one row per (series, C), either table format, the repeats as lists
+setting = cells.iloc[0]
+kept = sorted(set(cells.loc[cells["measured"], "repeats"]))
 print(
-    f"results/{PRESET}/efficiency.csv: {len(efficiency)} measurements, series "
-    f"{list(dict.fromkeys(efficiency['series']))}; B = {setting['batch_size']}, d = {setting['dim']}, "
-    f"device {setting['device']}, {setting['threads']} thread(s)"
+    f"results/{PRESET}/efficiency.csv: {int(cells['measured'].sum())} measured cells, "
+    f"{int((~cells['measured']).sum())} skipped; series {list(dict.fromkeys(cells['series']))}; "
+    f"B = {int(setting['batch_size'])}, d = {int(setting['dim'])}; repeat times kept per cell: "
+    + (", ".join(map(str, kept)) if kept != [0] else "none (the table predates them: median and fastest only)")
 )
 
 # %% [markdown]
 # ## The loss layer against the number of classes
 #
-# Each point is the median time of one forward + backward pass of the loss layer alone (random unit-length
-# embeddings, no network), measured on this project's CPU machine by `make studies`. Two ProxyGML series follow the
-# paper's settings: $N = 12$, $\lambda = 0.3$ (CUB-200, Cars196) and $N = 1$, $\lambda = 0$ (SOP), both with
-# $r = 0.05$. SoftTriple, ProxyNCA and Proxy-Anchor are the pytorch-metric-learning implementations with their
-# defaults (SoftTriple with its 10 centres per class). A series missing at large $C$ did not fit in memory or time.
-# The dashed lines mark CUB's 100 and SOP's 11,318 training classes.
+# Each cell of the table times one forward + backward pass of the loss layer alone (random unit-length
+# embeddings, no network), repeated, with one thread, on this project's CPU machine
+# (`python -m proxygml_lite.studies --studies efficiency`; the runner now times the series of one $C$ in turns). Two ProxyGML series follow the paper's settings:
+# $N = 12$, $\lambda = 0.3$ (CUB-200, Cars196) and $N = 1$, $\lambda = 0$ (SOP), both with $r = 0.05$. SoftTriple,
+# ProxyNCA and Proxy-Anchor are the pytorch-metric-learning implementations with their defaults (SoftTriple with
+# its 10 centres per class). Before it measures a cell, the runner *estimates* the memory it needs and skips the
+# cell, without running anything, when the estimate exceeds its cap; the `skipped` column says so.
+#
+# **Predict first.** ProxyNCA and Proxy-Anchor compare each sample with $C$ proxies, SoftTriple with $10C$
+# centres, ProxyGML with $CN$ proxies, and its $\mathcal{L}^p$ compares all $CN$ proxies with $C$ class sums.
+# Which series should grow fastest with $C$, and roughly how fast (as $C$ or as $C^2$)?
 
 # %%
-pivot = efficiency.pivot_table(index="num_classes", columns="series", values="time_ms", sort=False)
-pivot.round(2)
+cells.pivot_table(index="num_classes", columns="series", values="time_ms", sort=False).round(2)
+
+# %%
+print(cells.loc[~cells["measured"], ["series", "num_classes", "skipped"]].to_string(index=False))
+
+# %% [markdown]
+# The figure draws each cell's median time with a bar over its repeats (the legend says which), log-log; the
+# dashed lines mark CUB-200's 100 and SOP's 11,318 training classes, and where a series ends early the figure says
+# why.
 
 # %%
 fig = study_views.plot_cost_series(efficiency, value="time_ms", title="loss layer: forward + backward per iteration")
 save_figure(fig, "11_time_vs_classes")
+
+# %% [markdown]
+# One number per cell hides how noisy a timing on a shared machine is. The paragraph below is written by the
+# cell from the table: how far the median lies from the fastest repeat, and, where the table keeps every repeat,
+# which differences between series a test supports.
+
+# %%
+display(Markdown(efficiency_findings.noise_findings(efficiency)))
+
+# %%
+comparisons = efficiency_findings.compare_series(efficiency)  # empty for a table without its repeats
+display(Markdown(efficiency_findings.ordering_findings(efficiency, comparisons)))
 
 # %% [markdown]
 # Memory: `saved_tensors_mb` is what autograd keeps for the backward pass (independent of the device);
@@ -108,30 +138,19 @@ fig = study_views.plot_cost_series(efficiency, value="saved_tensors_mb", title="
 save_figure(fig, "11_memory_vs_classes")
 
 # %%
-largest = efficiency["num_classes"].max()
-at_largest = efficiency[efficiency["num_classes"] == largest].set_index("series")
-print(f"at C = {largest}:")
-for series, row in at_largest.iterrows():
-    print(
-        f"  {series:22s} {row['time_ms']:8.2f} ms, saved {row['saved_tensors_mb']:8.1f} MB, "
-        f"{int(row['loss_parameters']):>10,d} learnable values"
-    )
-missing = sorted(set(efficiency["series"]) - set(at_largest.index))
-if missing:
-    print("not measured at this C (did not fit):", ", ".join(missing))
+display(Markdown(efficiency_findings.memory_findings(efficiency)))
 
 # %%
-for c, rows in efficiency.groupby("num_classes"):
-    rows = rows.set_index("series")["time_ms"]
-    print(f"C = {c:5d}: fastest {rows.idxmin()} ({rows.min():.2f} ms), slowest {rows.idxmax()} ({rows.max():.2f} ms)")
-
-# %% [markdown]
-# Read from the lines above: with the CUB/Cars setting ($N = 12$, $\lambda = 0.3$), ProxyGML's loss layer is the
-# **slowest** series at every $C$ it was measured at, and it was not measured at SOP's size at all (it did not fit);
-# the step-by-step timing further down shows that $\mathcal{L}^p$, which compares all $CN$ proxies with all $C$
-# class sums, is what costs. With the SOP setting ($N = 1$, $\lambda = 0$) it is the fastest series at
-# $C = 11{,}318$. So the paper's efficiency advantage shows here only in its SOP setting. These are CPU times on a
-# shared machine, one thread; the ordering, not the milliseconds, is the finding.
+largest = cells["num_classes"].max()
+print(f"at C = {largest:,}:")
+for _, row in cells[cells["num_classes"] == largest].iterrows():
+    if row["measured"]:
+        print(
+            f"  {row['series']:22s} {row['time_ms']:8.2f} ms (median; fastest {row['time_ms_min']:.2f}), "
+            f"saved {row['saved_tensors_mb']:6.1f} MB, {int(row['loss_parameters']):>10,d} learnable values"
+        )
+    else:
+        print(f"  {row['series']:22s} skipped, not attempted: {row['skipped']}")
 
 # %% [markdown]
 # ## What "fewer" means in the paper
@@ -145,50 +164,34 @@ for c, rows in efficiency.groupby("num_classes"):
 # proxies ($k = 60$ of $1{,}200$ for $C = 100$, $N = 12$, $r = 0.05$), and the reverse label propagation $Z = WY^p$
 # and the mask softmax work on these few. "Fewer is more" then says: **a small $k$ is as good as, or better than, a
 # large one**. That is the claim checked here, on the committed grid of notebook 8 ($C = 100$).
+#
+# **Predict first.** For each $N$, will the smallest $r$ of the grid (the fewest proxies per subgraph) give the
+# best Recall@1, or a larger one? And how many seeds would you need to tell two $r$ values a point apart?
 
 # %%
-summary = study_tables.summarize_seeds(grid, by=["N", "r"])
-comparisons = study_tables.study_comparisons(grid, "grid")  # every pair of cells, Holm-corrected across them all
-for n, cells in summary.groupby("N"):
-    cells = cells.sort_values("k")
-    if len(cells) < 2:
-        print(f"N = {int(n):2d}: only one r in the table, nothing to compare")
-        continue
-    few, many = cells.iloc[0], cells.iloc[-1]
-    pair = statistics.find_comparison(
-        comparisons,
-        statistics.cell_label(["N", "r"], (n, few["r"])),
-        statistics.cell_label(["N", "r"], (n, many["r"])),
-    )
-    print(
-        f"N = {int(n):2d} (CN = {100 * int(n):5d}): k = {int(few['k']):3d} -> R@1 "
-        f"{study_tables.format_mean_std(few['R@1 mean'], few['R@1 std'])}; k = {int(many['k']):3d} -> "
-        f"{study_tables.format_mean_std(many['R@1 mean'], many['R@1 std'])}: {pair['verdict']}"
-    )
-best = summary.loc[summary["R@1 mean"].idxmax()]
-print(
-    f"best cell of the grid: N = {int(best['N'])}, r = {best['r']:g}, k = {int(best['k'])} of CN = "
-    f"{100 * int(best['N'])} ({100 * best['k'] / (100 * best['N']):.0f} % of the proxies)"
-)
+k_comparisons, k_findings = efficiency_findings.fewer_is_more(grid)  # every pair of r within each N, Holm
+display(Markdown(k_findings))
 
 # %% [markdown]
-# So, per $N$ (lines above): for $N = 1$ the smallest $k$ is better than the largest beyond the spread, for $N = 4$
-# the largest $k$ is slightly better beyond the spread, and for $N = 12$ the difference is within the spread. The
-# best cell of the grid keeps 15 % of its proxies in each subgraph. "Fewer is more" in the sense of the paper (a
-# small $k$ is enough) is therefore supported only partly here: a small $k$ is never far behind, but it is not
-# better across the board.
+# Every comparison behind that paragraph, in points of R@1 (difference = A - B, its 95% interval, Welch's p
+# Holm-corrected across the pairs):
+
+# %%
+points = {c: 100 * k_comparisons[c] for c in ["difference", "CI low", "CI high"]}
+k_comparisons.assign(**points)[["N", "A", "B", "difference", "CI low", "CI high", "p (Holm)"]].round(3)
 
 # %% [markdown]
 # ## Accuracy and cost against $k$ on the preset
 #
 # Left: Recall@1 of every grid cell against its $k$ (colour: $N$). Right: the loss layer's time for the same
-# $(N, r)$ at the preset's $C = 100$, $d = 64$, $B = 32$, measured now on this machine.
+# $(N, r)$ at the preset's $C = 100$, $d = 64$, $B = 32$, measured now on this machine (median of the repeats).
 
 # %%
-cells = [(int(n), float(r)) for n, r in summary[["N", "r"]].itertuples(index=False)]
+summary = study_tables.summarize_seeds(grid, by=["N", "r"])
+grid_cells = [(int(n), float(r)) for n, r in summary[["N", "r"]].itertuples(index=False)]
 dim = int(study_tables.config_of(grid)["dim"])
-cost = subgraph_cost.cost_against_k(cells, num_classes=100, dim=dim, repeats=cfg.pick(full=30, smoke=2))
-cost[["N", "r", "k", "CN", "time_ms", "saved_tensors_mb"]]
+cost = subgraph_cost.cost_against_k(grid_cells, num_classes=100, dim=dim, repeats=cfg.pick(full=30, smoke=2))
+cost[["N", "r", "k", "CN", "time_ms", "time_ms_min", "saved_tensors_mb"]]
 
 # %%
 fig = study_views.plot_accuracy_cost_vs_k(grid, cost=cost, title=f"{PRESET}: accuracy and cost against k")
@@ -198,34 +201,30 @@ save_figure(fig, "11_accuracy_cost_vs_k")
 # ## Which steps does $k$ make cheaper?
 #
 # One forward + backward of ProxyGML split into its steps, with the CUB/Cars setting $N = 12$ at $C = 300$
-# classes ($CN = 3{,}600$ proxies, $d = 512$), for three values of $r$, so $k = 18$, $180$ and $1{,}800$. The
-# similarity graph and $\mathcal{L}^p$ do not depend on $k$; only the top-$k$ selection and the $Z = WY^p$ /
-# mask-softmax part can. ($\mathcal{L}^p$ compares all $CN$ proxies with all $C$ class sums: a $CN \times C$
-# matrix, which is why the $N = 12$, $\lambda = 0.3$ series cannot go to SOP's size on a CPU.)
+# classes ($CN = 3{,}600$ proxies, $d = 512$), for three values of $r$, so $k = 18$, $180$ and $1{,}800$. Each step
+# is timed on its own, repeated: its input is made once (the previous step's output, detached), and the clock runs
+# over that step's forward and backward only. The whole layer is timed in one go beside it. All of them, for all
+# three $k$, are timed in turns (one repeat of each, then the next round), so the machine's load changes them alike. The similarity graph
+# and $\mathcal{L}^p$ do not depend on $k$; only the top-$k$ selection and the $Z = WY^p$ / mask-softmax part can.
+# ($\mathcal{L}^p$ compares all $CN$ proxies with all $C$ class sums: a $CN \times C$ matrix, which is why the
+# runner's memory estimate for the $N = 12$, $\lambda = 0.3$ series grows as $C^2$ and passes its cap at SOP's size.)
+#
+# **Predict first.** When $k$ grows a hundred-fold, which bar will grow, and will the whole layer get noticeably
+# slower?
 
 # %%
-classes = cfg.pick(full=300, smoke=100)
 times = subgraph_cost.step_times(
-    num_classes=classes, proxies_per_class=12, r_values=(0.005, 0.05, 0.5), dim=512, repeats=cfg.pick(full=5, smoke=1)
+    num_classes=300, proxies_per_class=12, r_values=(0.005, 0.05, 0.5), dim=512, repeats=cfg.pick(full=20, smoke=2)
 )
-fig = study_views.plot_step_times(times, title=f"ProxyGML step by step, C = {classes}, N = 12, d = 512, B = 32")
+fig = study_views.plot_step_times(times, title="ProxyGML step by step, C = 300, N = 12, d = 512, B = 32")
 save_figure(fig, "11_step_times")
 
 # %%
 per_k = times.pivot_table(index="k", columns="step", values="time_ms", sort=False)
-per_k["total"] = per_k.sum(axis=1)
-print(per_k.round(2).to_string())
-share = (per_k["S = X P^T"] + per_k["L^p"]) / per_k["total"]
-print(
-    "share of the time in the two k-independent steps (S and L^p):",
-    ", ".join(f"k={k}: {100 * v:.0f} %" for k, v in share.items()),
-)
+per_k[list(subgraph_cost.STEPS) + [subgraph_cost.WHOLE_LAYER]].round(2)
 
-# %% [markdown]
-# In these timings the two steps that do not depend on $k$ take almost all of the time (the shares printed
-# above), and $\mathcal{L}^p$ alone most of it. Growing $k$ a hundred-fold adds little. On this CPU, then, what
-# the few proxies per subgraph save is small next to the dense $S$ and the regulariser; the cost of ProxyGML's
-# loss layer is set by $CN$ and by $\lambda > 0$, not by $k$.
+# %%
+display(Markdown(efficiency_findings.step_findings(times)))
 
 # %% [markdown]
 # ## Explore
@@ -238,42 +237,54 @@ study_widgets.cost_widget(efficiency)
 # %% [markdown]
 # ## Summary
 #
-# * The committed table measures the loss layers' time and memory per iteration against $C$ on this machine; the
-#   printed lines at the largest $C$ give the numbers.
-# * The paper's "fewer is more" is about $k$, the few proxies in each subgraph. On the preset, the printed
-#   "fewer minus more" lines say for each $N$ whether the smallest $k$ of the grid is better, worse, or not
-#   separable from the largest by the seed spread.
-# * What $k$ saves is the top-$k$/vote/softmax part; the dense similarity $S = XP^\top$ and $\mathcal{L}^p$ cost
-#   the same for every $k$ (the step-by-step table above).
+# * The committed table measures each loss layer's time and memory per iteration against $C$; the paragraphs
+#   above are written from it by the cells, and say which orderings the repeats support and which they cannot
+#   tell apart. A timing on a shared machine is a distribution, not a number: keep the repeats, and test.
+# * A cell the runner skipped was never run: its memory was *estimated* above the cap.
+# * The paper's "fewer is more" is about $k$, the few proxies in each subgraph. The grid paragraph says, for each
+#   $N$, which $r$ has the highest mean and which pairs of $r$ the seeds can tell apart; comparing only the smallest
+#   and largest $k$ can hide a middle $r$ that does better than both.
+# * What $k$ changes is the top-$k$/vote/softmax part; the dense similarity $S = XP^\top$ and $\mathcal{L}^p$ cost
+#   the same for every $k$, by construction (the step-by-step measurement above gives their share here).
 
 # %% [markdown]
 # ## Exercises
 #
 # **1.** At $C = 11{,}318$, how many proxies does each sample's subgraph hold with the SOP setting ($N = 1$,
-# $r = 0.05$) and with the CUB/Cars setting ($N = 12$)?
+# $r = 0.05$) and with the CUB/Cars setting ($N = 12$, same $r$)? Compare them with the whole proxy set of $N = 1$.
 #
 # <details><summary>Solution</summary>
 #
 # ```python
+# from proxygml_lite import steps
+#
 # steps.subgraph_size(0.05, 11318, 1), steps.subgraph_size(0.05, 11318, 12)
 # ```
 #
-# $566$ and $6{,}791$: with $N = 12$ the subgraph alone is larger than the whole proxy set of $N = 1$.
+# $566$ and $6{,}791$. At a fixed $r$, $k$ grows with $N$: the $N = 12$ subgraph holds twelve times as many
+# proxies as the $N = 1$ one, yet still fewer than the whole $N = 1$ proxy set of $11{,}318$.
 #
 # </details>
 #
-# **2.** The similarity graph is $B \times CN$. Estimate its size in MB for $B = 32$, $C = 11{,}318$, $N = 12$ in
-# float32, and compare it with the saved-tensor memory of the ProxyGML series at that $C$.
+# **2.** The similarity graph $S$ is $B \times CN$. Estimate its size in MB for $B = 32$, $N = 12$ in float32 at
+# the largest $C$ where the table measured the $N = 12$, $\lambda = 0.3$ series, and compare it with that series'
+# saved-tensor memory there. What takes the rest? (Hint: the shape of $\mathcal{L}^p$'s logits.)
 #
 # <details><summary>Solution</summary>
 #
-# $32 \cdot 135{,}816 \cdot 4$ bytes $\approx 16.6$ MB. Autograd keeps $S$ (and a few tensors of the same size) for the
-# backward pass, so the saved memory of that series is a small multiple of it; the top-$k$ part adds only
-# $B \times k$ values.
-#
 # ```python
-# 32 * 11318 * 12 * 4 / 2**20, at_largest.loc["ProxyGML N=12 λ=0.3", "saved_tensors_mb"]
+# from proxygml_lite.studies.efficiency import efficiency_cells
+#
+# n12 = efficiency_cells(efficiency).query("series == 'ProxyGML N=12 λ=0.3' and measured").set_index("num_classes")
+# c = int(n12.index.max())
+# s_mb = 32 * c * 12 * 4 / 2**20  # S: B x CN float32 values
+# logits_mb = c * 12 * c * 4 / 2**20  # L^p's logits: CN x C float32 values
+# print(f"C = {c:,}: S {s_mb:.1f} MB, L^p logits {logits_mb:.0f} MB, saved {n12.loc[c, 'saved_tensors_mb']:.0f} MB")
 # ```
+#
+# $S$ is a small part of what autograd keeps: most of the saved memory is $\mathcal{L}^p$'s $CN \times C$ logits,
+# which grow as $C^2 N$ while $S$ grows as $CN$. The top-$k$ part adds only $B \times k$ values. That is also why the
+# runner's estimate for this series passes its memory cap at SOP's $C$.
 #
 # </details>
 #
@@ -285,5 +296,19 @@ study_widgets.cost_widget(efficiency)
 # The cost of a loss layer depends on the shapes ($B$, $d$, $C$, $N$, $k$), not on the values of the embeddings, so
 # random inputs of the right shape measure it exactly. Accuracy depends on what the layer teaches the network over
 # a whole training run, which only training (notebooks 6, 8, 10) can measure.
+#
+# </details>
+#
+# **4.** The timings are compared with Welch's test on the *logarithms* of the repeat times. Why the logarithm, and
+# why might the test still be too confident?
+#
+# <details><summary>Solution</summary>
+#
+# Noise on a shared machine stretches a repeat by a factor (a busy core slows every instruction of it), so times
+# are skewed and their spread grows with the time itself; on the log scale a factor becomes a shift, and the
+# difference of mean logs is the log of a time ratio, which is what one wants to compare across series that differ
+# by orders of magnitude. The series are timed in turns, so a change in the machine's load slows them alike; but
+# successive rounds share the machine's state (a slow stretch slows several rounds together), so the repeats are not
+# independent draws, and a test that treats them as independent underestimates the uncertainty.
 #
 # </details>

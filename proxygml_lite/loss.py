@@ -12,7 +12,10 @@ from . import steps
 from .checks import check_in_range, check_int, check_number
 from .registry import register_loss
 
-__all__ = ["ProxyGMLLoss"]
+__all__ = ["PROXY_INITS", "ProxyGMLLoss"]
+
+#: ``ProxyGMLLoss(proxy_init=...)``: the official initialisation, or the same draw with every proxy at norm 1.
+PROXY_INITS = ("official", "unit")
 
 
 class ProxyGMLLoss(nn.Module):
@@ -64,6 +67,15 @@ class ProxyGMLLoss(nn.Module):
             synchronisation), so the trainer turns it off (it checks the
             labels once, before training); shapes and dtypes are always
             checked, which costs nothing.
+        proxy_init: ``"official"`` (default): ``kaiming_uniform_(a=sqrt(5))``
+            on a ``(d, C*N)`` tensor, transposed, as the official code (each
+            proxy's norm is then about ``sqrt(d / (3 C N))``, 0.13 for
+            ``d = 64``, ``C N = 1200``). ``"unit"``: the same draw, each proxy
+            then rescaled to norm 1 (same directions, so ``S`` and ``L^p`` at
+            the first step are unchanged, as both use the normalised proxies;
+            only the optimiser's steps are smaller relative to the proxies).
+            THIS PACKAGE'S option, for the probe of why a class's proxies merge
+            (notebook 9; the study ``probes``); the official code has no such switch.
 
     The switches ``positive_mask`` and ``mask_softmax`` are THIS PACKAGE'S
     reading of the paper's ablation (Table 4: rows with and without ``S^pos``
@@ -97,6 +109,7 @@ class ProxyGMLLoss(nn.Module):
         mask_softmax: bool = True,
         scale: float | None = None,
         validate: bool = True,
+        proxy_init: str = "official",
     ) -> None:
         super().__init__()
         self.num_classes = check_int("num_classes", num_classes, 2, "C, the number of training classes")
@@ -119,11 +132,19 @@ class ProxyGMLLoss(nn.Module):
             )
         )
         self.validate = bool(validate)
+        if proxy_init not in PROXY_INITS:
+            raise ValueError(
+                f"proxy_init must be one of {', '.join(PROXY_INITS)} (official = the official kaiming_uniform draw, "
+                f"unit = the same draw rescaled to norm 1 per proxy); got {proxy_init!r}"
+            )
+        self.proxy_init = proxy_init
         self.k = steps.subgraph_size(self.r, self.num_classes, self.proxies_per_class)
 
         num_proxies = self.num_classes * self.proxies_per_class
         initial = torch.empty(self.embedding_dim, num_proxies)
         nn.init.kaiming_uniform_(initial, a=math.sqrt(5))
+        if proxy_init == "unit":  # the same random draw (same directions), each proxy (a column here) at norm 1
+            initial = initial / initial.norm(dim=0, keepdim=True)
         self.proxies = nn.Parameter(initial.t().contiguous())
         self.register_buffer("loss_s", torch.zeros(()), persistent=False)
         self.register_buffer("loss_p", torch.zeros(()), persistent=False)
@@ -138,7 +159,9 @@ class ProxyGMLLoss(nn.Module):
         return (
             f"C={self.num_classes}, N={self.proxies_per_class}, d={self.embedding_dim}, r={self.r}, "
             f"k={self.k}, weight_lambda={self.weight_lambda}, positive_mask={self.positive_mask}, "
-            f"mask_softmax={self.mask_softmax}" + (f", scale={self.scale}" if self.scale is not None else "")
+            f"mask_softmax={self.mask_softmax}"
+            + (f", scale={self.scale}" if self.scale is not None else "")
+            + (f", proxy_init={self.proxy_init!r}" if self.proxy_init != "official" else "")
         )
 
     def terms(self) -> dict[str, torch.Tensor]:

@@ -66,8 +66,9 @@ from pathlib import Path
 from .fileio import FolderLockedError, WriteError
 from .options import add_flags
 from .registry import import_modules
-from .training.config import TrainConfig, canonical_dataset, preset_filled, read_config_json, read_config_values
+from .training.config import TrainConfig, canonical_dataset, read_config_json
 from .training.presets import preset
+from .training.rerun import preset_filled, read_config_values
 
 __all__ = ["build_parser", "parse_args", "import_recorded_modules", "main"]
 
@@ -171,7 +172,7 @@ def _resolved_values(argv: list[str] | None, base: TrainConfig | None) -> dict:
 def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -> TrainConfig:
     """Resolve the command line: preset of ``--dataset`` (or ``base``) first, explicit flags on top.
 
-    With ``--config PATH`` the saved configuration (:func:`load_config`) is the
+    With ``--config PATH`` the saved configuration (:func:`~.training.rerun.load_config`) is the
     base instead of the preset. With ``--resume`` and an existing
     ``<out>/config.json`` (and no ``base``), the saved configuration is the
     base, so ``--resume --out DIR`` alone continues a run. A ``--dataset``

@@ -79,6 +79,34 @@ def pair_in_sync(py_path: Path) -> bool:
     return cell_sources(jupytext.read(py_path, fmt="py:percent")) == cell_sources(jupytext.read(ipynb))
 
 
+_SOLUTION_BLOCK = re.compile(r"<details><summary>[^<]*Solution[^<]*</summary>(.*?)</details>", re.S | re.I)
+_PYTHON_FENCE = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def solution_code(nb) -> list[str]:
+    """The Python code of every exercise solution (the ```python blocks of ``<details>`` solution blocks), in order."""
+    blocks = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for details in _SOLUTION_BLOCK.findall(cell.source):
+            blocks += [code.strip() + "\n" for code in _PYTHON_FENCE.findall(details)]
+    return blocks
+
+
+def with_solutions(nb) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with each solution's code appended as a code cell (tagged ``solution``), run after the notebook."""
+    copy = copy_notebook(nb)
+    for code in solution_code(nb):
+        copy.cells.append(nbformat.v4.new_code_cell(code, metadata={"tags": ["solution"]}))
+    return copy
+
+
+def copy_notebook(nb) -> nbformat.NotebookNode:
+    """A deep copy of ``nb``."""
+    return nbformat.reads(nbformat.writes(nb), as_version=4)
+
+
 def kernel_environment(smoke: bool, figures_dir: Path | None) -> dict[str, str]:
     """The kernel's environment: smoke flag, figures folder, no colour codes in tracebacks."""
     env = dict(os.environ)

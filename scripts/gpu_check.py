@@ -123,52 +123,35 @@ def _checked_training_step(record: dict, check_sync: bool):
     """Count the images of every training step and, with ``check_sync``, run each step under
     ``torch.cuda.set_sync_debug_mode("error")`` (a host synchronisation inside it raises).
 
-    The step is the trainer's ``_step`` method where it has one, else the ``train_step`` function
-    wherever the package's modules hold it.
+    The step is :meth:`Trainer.step`, the trainer's public hook for one optimisation step.
     """
     import torch
 
-    import proxygml_lite.training.step as step_module
-    from proxygml_lite.training import trainer as trainer_module
+    from proxygml_lite.training.trainer import Trainer
 
-    def wrap(original, images_at: int):
-        def step(*args, **kwargs):
-            images = args[images_at] if len(args) > images_at else kwargs.get("images")
-            record["images"] += int(images.shape[0]) if hasattr(images, "shape") else 0
-            record["steps"] += 1
-            if not check_sync:
-                return original(*args, **kwargs)
-            torch.cuda.set_sync_debug_mode("error")
-            try:
-                return original(*args, **kwargs)
-            except RuntimeError as error:
-                if "synchroniz" in str(error).lower():
-                    record["host_sync"] = str(error).strip().splitlines()[0]
-                raise
-            finally:
-                torch.cuda.set_sync_debug_mode("default")
+    original = Trainer.step
 
-        return step
+    def step(self, images, labels):
+        record["images"] += int(images.shape[0]) if hasattr(images, "shape") else 0
+        record["steps"] += 1
+        if not check_sync:
+            return original(self, images, labels)
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return original(self, images, labels)
+        except RuntimeError as error:
+            if "synchroniz" in str(error).lower():
+                record["host_sync"] = str(error).strip().splitlines()[0]
+            raise
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
 
-    patched = []
-    trainer_class = trainer_module.Trainer
-    owner = next((klass for klass in trainer_class.__mro__ if "_step" in vars(klass)), None)
-    if owner is not None:
-        patched.append((owner, "_step", vars(owner)["_step"]))
-        owner._step = wrap(vars(owner)["_step"], 1)  # (self, images, labels)
-        record["step_wrapped"] = f"{owner.__name__}._step"
-    else:
-        original = step_module.train_step
-        for module in [m for name, m in sys.modules.items() if name.startswith("proxygml_lite") and m is not None]:
-            if getattr(module, "train_step", None) is original:
-                patched.append((module, "train_step", original))
-                module.train_step = wrap(original, 4)  # (trainee, loss_fn, optimizer, scaler, images, ...)
-        record["step_wrapped"] = "train_step" if patched else None
+    Trainer.step = step
+    record["step_wrapped"] = "Trainer.step"
     try:
         yield
     finally:
-        for owner, name, original in patched:
-            setattr(owner, name, original)
+        Trainer.step = original
 
 
 def _epoch_rows(run_dir: Path) -> list[dict]:

@@ -1,26 +1,22 @@
-"""Miniature copies of the benchmark archives, in each dataset's exact raw layout.
+"""Miniature copies of the benchmark archives, in each dataset's exact raw layout, and tiny prepared folders.
 
-Used by tests/test_data_prepare.py and tests/test_data_download.py: a few 8x8
-JPEGs per class, the real annotation file formats and names, fewer classes.
-:func:`small_spec` returns the real :class:`DatasetSpec` with the split
-boundary, the expected counts and the checksums replaced to fit.
+The archives (for tests/test_data_prepare.py, test_data_download.py, test_data_checks.py,
+test_fileio.py) are written by the package's writers in :mod:`proxygml_lite.lab.miniature_data`
+with a few 8x8 noise JPEGs per class and some broken on purpose (a member left out, a corrupt
+image, a path escaping the folder). :func:`small_spec` returns the real :class:`DatasetSpec` with
+the split boundary, the expected counts and the checksums replaced to fit.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import io
-import random
-import tarfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from proxygml_lite.data.prepare import SPECS
-from proxygml_lite.lab.miniature_data import _SOP_SUPER as SOP_SUPER  # one list of the SOP super-categories
+from proxygml_lite.data.download import file_checksum
+from proxygml_lite.lab.miniature_data import fitted_spec, write_cars_archives, write_cub_archive, write_sop_archive
 
 
 def jpeg_bytes(seed: int, size: int = 8) -> bytes:
@@ -34,22 +30,10 @@ def jpeg_bytes(seed: int, size: int = 8) -> bytes:
 CORRUPT = b"this is not an image at all\n" * 4
 
 
-def md5(path: Path) -> str:
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 1_300_000_000
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _add_dir(tar: tarfile.TarFile, name: str) -> None:
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.DIRTYPE
-    info.mode = 0o755
-    tar.addfile(info)
+def _jpegs(per_class, first_seed: int) -> list[list[bytes]]:
+    """Per class, ``per_class[c]`` 8x8 noise JPEGs, seeded by their running number from ``first_seed``."""
+    seeds = iter(range(first_seed, first_seed + sum(per_class)))
+    return [[jpeg_bytes(next(seeds)) for _ in range(n)] for n in per_class]
 
 
 def make_cub(
@@ -59,126 +43,34 @@ def make_cub(
     corrupt: str | None = None,
     extra_members: dict[str, bytes] | None = None,
 ) -> Path:
-    """``CUB_200_2011.tgz`` with len(per_class) classes; returns its path.
+    """``CUB_200_2011.tgz`` with len(per_class) classes named Bird_A, Bird_B, ...; returns its path.
 
     ``omit``: a file name under CUB_200_2011/ left out; ``corrupt``: the
     image path (``images.txt`` form) whose bytes are not an image.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    classes, images, labels, split = [], [], [], []
-    files: dict[str, bytes] = {}
-    image_id = 0
-    for c, n in enumerate(per_class, 1):
-        cname = f"{c:03d}.Bird_{chr(64 + c)}"
-        classes.append(f"{c} {cname}")
-        for k in range(n):
-            image_id += 1
-            rel = f"{cname}/Bird_{chr(64 + c)}_{k + 1:04d}_{1000 + image_id}.jpg"
-            images.append(f"{image_id} {rel}")
-            labels.append(f"{image_id} {c}")
-            split.append(f"{image_id} {k % 2}")
-            files[f"CUB_200_2011/images/{rel}"] = CORRUPT if rel == corrupt else jpeg_bytes(image_id)
-    texts = {
-        "classes.txt": classes,
-        "images.txt": images,
-        "image_class_labels.txt": labels,
-        "train_test_split.txt": split,
-        "bounding_boxes.txt": [f"{i + 1} 1.0 1.0 6.0 6.0" for i in range(image_id)],
-    }
-    path = folder / "CUB_200_2011.tgz"
-    with tarfile.open(path, "w:gz") as tar:
-        _add(tar, "attributes.txt", b"1 has_bill_shape::curved_(up_or_down)\n")
-        _add_dir(tar, "CUB_200_2011")
-        _add(tar, "CUB_200_2011/README", b"CUB-200-2011 miniature for tests\n")
-        for name, lines in texts.items():
-            if name != omit:
-                _add(tar, f"CUB_200_2011/{name}", ("\n".join(lines) + "\n").encode())
-        _add_dir(tar, "CUB_200_2011/images")
-        for name, data in files.items():
-            _add(tar, name, data)
-        for name, data in (extra_members or {}).items():
-            _add(tar, name, data)
-    return path
+    changes: dict[str, bytes | None] = {"attributes.txt": b"1 has_bill_shape::curved_(up_or_down)\n"}
+    if omit:
+        changes[f"CUB_200_2011/{omit}"] = None
+    if corrupt:
+        changes[f"CUB_200_2011/images/{corrupt}"] = CORRUPT
+    changes.update(extra_members or {})
+    return write_cub_archive(folder, _jpegs(per_class, 1), bird=lambda c: f"Bird_{chr(64 + c)}", changes=changes)
 
 
-def make_cars(folder: Path, per_class=(2, 3, 2, 2), corrupt: int | None = None) -> tuple[Path, Path]:
-    """``car_ims.tgz`` + ``cars_annos.mat`` (scipy.io.savemat, real struct fields)."""
-    import scipy.io
-
-    folder.mkdir(parents=True, exist_ok=True)
-    fields = [
-        ("relative_im_path", "O"),
-        ("bbox_x1", "O"),
-        ("bbox_y1", "O"),
-        ("bbox_x2", "O"),
-        ("bbox_y2", "O"),
-        ("class", "O"),
-        ("test", "O"),
-    ]
-    rows = []
-    n = 0
-    order = [c for c, k in enumerate(per_class, 1) for _ in range(k)]
-    random.Random(0).shuffle(order)  # the real file is not sorted by class
-    ims = folder / "car_ims.tgz"
-    with tarfile.open(ims, "w:gz") as tar:
-        _add_dir(tar, "car_ims")
-        for c in order:
-            n += 1
-            rel = f"car_ims/{n:06d}.jpg"
-            _add(tar, rel, CORRUPT if n == corrupt else jpeg_bytes(100 + n))
-            rows.append(
-                (
-                    rel,
-                    np.array([[1]], np.uint8),
-                    np.array([[1]], np.uint8),
-                    np.array([[6]], np.uint8),
-                    np.array([[6]], np.uint8),
-                    np.array([[c]], np.uint8),
-                    np.array([[n % 2]], np.uint8),
-                )
-            )
-    annotations = np.empty((1, len(rows)), dtype=fields)
-    for i, row in enumerate(rows):
-        annotations[0, i] = row
-    class_names = np.empty((1, len(per_class)), dtype=object)
-    for c in range(len(per_class)):
-        class_names[0, c] = f"Maker Model {c + 1} 2012"
-    annos = folder / "cars_annos.mat"
-    scipy.io.savemat(annos, {"annotations": annotations, "class_names": class_names})
-    return ims, annos
+def make_cars(folder: Path, per_class=(2, 3, 2, 2)) -> tuple[Path, Path]:
+    """``car_ims.tgz`` + ``cars_annos.mat`` with len(per_class) classes named Maker Model 1 2012, ..."""
+    return write_cars_archives(folder, _jpegs(per_class, 101), model="Maker Model {} 2012".format)
 
 
 def make_sop(
     folder: Path, train_classes: int = 3, test_classes: int = 2, per_class: int = 2, evil_member: str | None = None
 ) -> Path:
-    """``Stanford_Online_Products.zip`` with Ebay_{train,test,info}.txt and super-class folders."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(1)
-    header = "image_id class_id super_class_id path"
-    rows = {"train": [], "test": []}
-    files: dict[str, bytes] = {}
-    image_id = 0
-    for cls in range(1, train_classes + test_classes + 1):
-        split = "train" if cls <= train_classes else "test"
-        sup = (cls - 1) % len(SOP_SUPER) + 1
-        product = rng.randrange(10**11, 10**12)
-        for k in range(per_class):
-            image_id += 1
-            rel = f"{SOP_SUPER[sup - 1]}/{product}_{k}.JPG"
-            rows[split].append(f"{image_id} {cls} {sup} {rel}")
-            files[f"Stanford_Online_Products/{rel}"] = jpeg_bytes(500 + image_id)
-    path = folder / "Stanford_Online_Products.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("Stanford_Online_Products/", b"")
-        for split in ("train", "test"):
-            zf.writestr(f"Stanford_Online_Products/Ebay_{split}.txt", "\n".join([header] + rows[split]) + "\n")
-        zf.writestr("Stanford_Online_Products/Ebay_info.txt", "\n".join([header] + rows["train"] + rows["test"]) + "\n")
-        zf.writestr("Stanford_Online_Products/README", "SOP miniature for tests\n")
-        for name, data in files.items():
-            zf.writestr(name, data)
-        if evil_member:
-            zf.writestr(evil_member, b"escaped\n")
-    return path
+    """``Stanford_Online_Products.zip``; ``evil_member``: the name of one more member (a path escaping the folder)."""
+    changes = {"Stanford_Online_Products/README": b"SOP miniature for tests\n"}
+    if evil_member:
+        changes[evil_member] = b"escaped\n"
+    jpegs = _jpegs([per_class] * (train_classes + test_classes), 501)
+    return write_sop_archive(folder, jpegs, train_classes, changes=changes)
 
 
 def small_spec(
@@ -190,24 +82,11 @@ def small_spec(
     mirrors: dict[str, tuple[str, ...]] | None = None,
     md5s: dict[str, str] | None = None,
 ):
-    """The real spec of ``name`` with checksums (from ``files`` or ``md5s``), mirrors, split and counts replaced."""
-    spec = SPECS[name]
+    """The real spec of ``name`` fitted to the archives ``files`` (their checksums, unless ``md5s`` gives them)."""
     md5s = dict(md5s or {})
     for fname, path in (files or {}).items():
-        md5s.setdefault(fname, md5(path))
-    sources = []
-    for source in spec.sources:
-        fname = source.remote.filename
-        remote = dataclasses.replace(
-            source.remote,
-            md5=md5s.get(fname, source.remote.md5),
-            mirrors=(mirrors or {}).get(fname, ()),
-        )
-        sources.append(dataclasses.replace(source, remote=remote))
-    changes = {"sources": tuple(sources), "counts": counts}
-    if first_test_class is not None:
-        changes["first_test_class"] = first_test_class
-    return dataclasses.replace(spec, **changes)
+        md5s.setdefault(fname, file_checksum(path))
+    return fitted_spec(name, md5s=md5s, counts=counts, first_test_class=first_test_class, mirrors=mirrors)
 
 
 # ------------------------------------------------------------- prepared layout

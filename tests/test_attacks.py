@@ -12,7 +12,9 @@ Re-run them all with ``.venv/bin/python -m pytest tests/test_attacks.py -q``.
 * one clear line: ``--config`` on a missing file or a folder without ``config.json``, a corrupt
   ``results.json``;
 * the site builder: files outside the course, symlinks, ``<script>``, ``onerror=``, ``javascript:`` links in
-  markdown and outputs, a widget value that tries to leave its attribute, ``--out`` on a file.
+  markdown and outputs, a widget value that tries to leave its attribute, ``--out`` on a file;
+* the files the notebooks share: a pickled, truncated or misshapen snapshot ``.npz`` (notebook 9) and a damaged
+  probe table (notebook 10), read only through the package's checked loaders.
 """
 
 import json
@@ -493,3 +495,78 @@ def test_a_notebook_cannot_place_or_feed_the_live_widgets_script(build_book, tmp
     assert not (tmp_path / "book" / "_static" / "book_views.js").exists()
     assert r"var VIEW = /^_views\/[0-9a-f]{16}\.png$/;" in build_book.VIEWS_JS
     assert "VIEW.test(file)" in build_book.VIEWS_JS
+
+
+def _snapshot_arrays(epochs=3, n=5, d=4, proxies=6):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return dict(
+        epochs=np.arange(epochs),
+        N=np.array(2),
+        proxies=rng.normal(size=(epochs, proxies, d)).astype(np.float16),
+        train_embeddings=rng.normal(size=(epochs, n, d)).astype(np.float16),
+        train_labels=np.arange(n) % 3,
+    )
+
+
+def test_notebook_9s_snapshot_files_are_read_without_unpickling_and_a_bad_one_is_one_line(tmp_path):
+    """Review finding: notebook 9 called np.load on the shared snapshot files; it reads them with read_snapshots."""
+    import numpy as np
+
+    from proxygml_lite.lab import umap_views
+
+    np.savez(tmp_path / "good.npz", **_snapshot_arrays())
+    assert [s.epoch for s in umap_views.read_snapshots(tmp_path / "good.npz", epochs=[0, 2])] == [0, 2]
+    marker = tmp_path / "marker"
+    np.savez(tmp_path / "pickled.npz", **{**_snapshot_arrays(), "proxies": np.array([Payload(marker)], dtype=object)})
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "good.npz").read_bytes()[:100])
+    np.savez(tmp_path / "partial.npz", **{k: v for k, v in _snapshot_arrays().items() if k != "N"})
+    np.savez(tmp_path / "shapes.npz", **{**_snapshot_arrays(), "proxies": _snapshot_arrays(epochs=2)["proxies"]})
+    for name, said in [
+        ("pickled", "not a readable .npz file"),
+        ("cut", "not a readable .npz file"),
+        ("partial", r"not a snapshot file of `make studies`: the snapshot arrays lack \['N'\]"),
+        ("shapes", r"the snapshot arrays do not fit together .* proxies \[2, 6, 4\]"),
+    ]:
+        with pytest.raises(ValueError, match=f"{tmp_path / name}.npz.*{said}") as caught:
+            umap_views.read_snapshots(tmp_path / f"{name}.npz")
+        assert "\n" not in str(caught.value)
+    assert not marker.exists()
+
+
+def test_notebook_10s_probe_table_is_read_checked_and_a_bad_one_is_one_line(tmp_path):
+    """Review finding: notebook 10 called pd.read_csv on the shared probe table; it reads it with read_probe_table."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from proxygml_lite.lab import diagnostics
+
+    committed = Path(__file__).resolve().parents[1] / "results" / "glyphs_hard" / "collapse_probes.csv"
+    table = diagnostics.read_probe_table(committed)
+    assert table.equals(pd.read_csv(committed))  # the notebook's printed results stay the same
+    path = tmp_path / "collapse_probes.csv"
+    for edit, said in [
+        (lambda t: path.write_text(""), "collapse_probes.csv is empty"),
+        (lambda t: t.drop(columns="own vote").to_csv(path, index=False), r"lacks the column\(s\) \['own vote'\]"),
+        (lambda t: t.assign(epoch=t["epoch"].where(t.index != 3, 1.5)).to_csv(path, index=False),
+         r"line 5 of .*collapse_probes.csv has epoch 1.5, not a whole number"),
+        (lambda t: t.astype({"R@1": object}).assign(**{"R@1": t["R@1"].astype(object).where(t.index != 0, "0.1x")})
+         .to_csv(path, index=False), r"line 2 of .* has R@1 '0.1x', not a number \(or empty\)"),
+        (lambda t: t.assign(run=t["run"].where(t.index != 1, None)).to_csv(path, index=False),
+         r"line 3 of .* has run nan, not the name of a probe"),
+    ]:  # fmt: skip
+        edit(table)
+        with pytest.raises(ValueError, match=said) as caught:
+            diagnostics.read_probe_table(path)
+        assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name, direct", [("09_umap_proxies", "np.load("), ("10_ablation_table", "pd.read_csv(")])
+def test_notebooks_9_and_10_read_shared_files_only_through_the_checked_loaders(name, direct):
+    from pathlib import Path
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    assert direct not in (notebooks / f"{name}.py").read_text(encoding="utf-8")
+    assert direct not in (notebooks / f"{name}.ipynb").read_text(encoding="utf-8")

@@ -125,10 +125,11 @@ def test_measure_loss_cost_returns_one_row_per_loss_and_class_count():
         "loss_parameters",
         "time_ms",
         "time_ms_min",
+        "repeat_times_ms",
         "saved_tensors_mb",
         "peak_memory_mb",
     ]
-    assert len(table) == 4
+    assert len(table) == 4 and all(len(times) == 1 for times in table["repeat_times_ms"])
     assert table.set_index(["loss", "num_classes"])["loss_parameters"].to_dict() == {
         ("proxygml", 4): 4 * 2 * 8,
         ("proxyanchor", 4): 4 * 8,

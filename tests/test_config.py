@@ -30,7 +30,7 @@ def test_readme_commands_resolve_to_the_paper_recipe(dataset):
     assert cfg.weight_lambda == (0.0 if sop else 0.3)
     assert cfg.centerlr == (0.3 if sop else 0.03)
     assert cfg.freeze_bn is (not sop)
-    assert cfg.backbone == "bninception" and cfg.pretrained is None  # None = ImageNet weights for bninception
+    assert cfg.backbone == "bninception" and cfg.pretrained is True  # the presets state the ImageNet weights
     assert cfg.warm == 1 and cfg.warmup_mode == "head-first"
     assert cfg.gpu == (2,)
     assert cfg.loss == "proxygml" and cfg.positive_mask and cfg.mask_softmax
@@ -178,6 +178,19 @@ def test_the_config_is_frozen_and_changed_only_through_dataclasses_replace():
     assert (cfg.epochs, changed.epochs) == (6, 3)
     with pytest.raises(ValueError, match="epochs must be"):
         dataclasses.replace(cfg, epochs=0)  # a changed copy is checked as it is made
+
+
+def test_the_benchmark_presets_state_the_imagenet_weights_and_a_backbone_without_them_is_refused_at_once():
+    for name in ("cub200", "cars196", "online_products"):
+        assert config_from_preset(name).pretrained is True, name  # a table of the recipe reads "pretrained True"
+    assert config_from_preset("glyphs_hard").pretrained is None  # smallcnn starts random, as committed
+    assert config_from_preset("cub200", backbone="resnet50").pretrained is True  # torchvision's ImageNet weights
+    assert config_from_preset("cub200", backbone="smallcnn", pretrained=False).pretrained is False
+    with pytest.raises(ValueError, match="'smallcnn' has no published weights.*--no-pretrained"):
+        config_from_preset("cub200", backbone="smallcnn")
+    with pytest.raises(ValueError, match="--no-pretrained"):
+        parse_args(["--dataset", "cub200", "--backbone", "smallcnn"])
+    assert parse_args(["--dataset", "cub200", "--backbone", "smallcnn", "--no-pretrained"]).pretrained is False
 
 
 def test_names_are_resolved_before_the_config_is_made_and_checking_changes_nothing():

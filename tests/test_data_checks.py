@@ -8,12 +8,12 @@ import os
 import tarfile
 
 import pytest
-from _fabricate import jpeg_bytes, make_cars, make_cub, make_split, md5, small_spec
+from _fabricate import jpeg_bytes, make_cars, make_cub, make_split, small_spec
 
 from proxygml_lite.data import FolderDataset
 from proxygml_lite.data import prepare as P
 from proxygml_lite.data.__main__ import main as data_cli
-from proxygml_lite.data.download import ChecksumError
+from proxygml_lite.data.download import ChecksumError, file_checksum
 from proxygml_lite.data.images import BadImagesError, find_bad_images
 from proxygml_lite.train import main as train_cli
 from proxygml_lite.training.presets import config_from_preset
@@ -177,7 +177,7 @@ def test_one_class_folder_dataset_names_the_folder(tmp_path):
 def test_a_repacked_archive_needs_accept_checksum_and_the_manifest_says_so(monkeypatch, root):
     published = "0" * 32
     path = use_cub(monkeypatch, root, published_md5=published)
-    actual = md5(path)
+    actual = file_checksum(path)
     with pytest.raises(ChecksumError) as err:
         run_prepare("cub200", root)
     assert "--accept-checksum" in str(err.value) and actual in str(err.value)

@@ -8,11 +8,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from _fabricate import make_cub, md5, small_spec
+from _fabricate import make_cub, small_spec
 
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data import prepare as P
-from proxygml_lite.data.download import ChecksumError, DownloadError, RemoteFile, download_file
+from proxygml_lite.data.download import ChecksumError, DownloadError, RemoteFile, download_file, file_checksum
 
 PAYLOAD = bytes(range(256)) * 64  # 16 KiB
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
@@ -224,7 +224,7 @@ def test_prepare_with_download_end_to_end(server, tmp_path, monkeypatch):
     server.files["/mirror2/CUB_200_2011.tgz"] = archive.read_bytes()
     spec = small_spec(
         "cub200",
-        md5s={"CUB_200_2011.tgz": md5(archive)},
+        md5s={"CUB_200_2011.tgz": file_checksum(archive)},
         first_test_class=3,
         counts={"train": (2, 5), "test": (2, 5)},
         mirrors={

@@ -12,13 +12,13 @@ import types
 from pathlib import Path
 
 import pytest
-from _fabricate import CORRUPT, jpeg_bytes, make_cars, make_cub, make_sop, md5, small_spec
+from _fabricate import CORRUPT, jpeg_bytes, make_cars, make_cub, make_sop, small_spec
 from PIL import Image
 
 from proxygml_lite.data import DATASETS, FolderDataset, load_dataset
 from proxygml_lite.data import prepare as P
 from proxygml_lite.data.__main__ import main as cli
-from proxygml_lite.data.download import ChecksumError
+from proxygml_lite.data.download import ChecksumError, file_checksum
 
 
 def _leftovers(root: Path) -> list[str]:
@@ -56,7 +56,7 @@ def run_prepare(name, root, **kw):
 
 def test_cub_prepare_layout_manifest_and_load(monkeypatch, root):
     archive = cub_setup(monkeypatch, root)
-    archive_md5 = md5(archive)
+    archive_md5 = file_checksum(archive)
     out, _ = run_prepare("cub200", root)
     assert out == root / "cub200"
     assert sorted(os.listdir(out / "train")) == ["0", "1"]  # 0-based class ids, as the official README
@@ -78,7 +78,7 @@ def test_cub_prepare_layout_manifest_and_load(monkeypatch, root):
     some = next((out / "train" / "0").iterdir())
     raw = root / "raw" / "cub200" / "CUB_200_2011" / "images" / "001.Bird_A" / some.name
     assert os.stat(some).st_ino == os.stat(raw).st_ino
-    assert md5(archive) == archive_md5
+    assert file_checksum(archive) == archive_md5
     assert _leftovers(root) == []
 
     train = load_dataset("cub200", root, "train")
@@ -171,7 +171,7 @@ def test_wrong_checksum_keeps_the_users_archive(monkeypatch, root):
 
 def test_truncated_archive(monkeypatch, root):
     path = make_cub(root / "archives")
-    good_md5 = md5(path)
+    good_md5 = file_checksum(path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     # as the user would meet it: the real checksum catches the truncation

@@ -334,13 +334,13 @@ def histories():
             num_classes=3,
             proxies_per_class=2,
             r=0.5,
-            num_steps=12,
-            num_snapshots=4,
+            recipe=toy.ToyRecipe(num_steps=12, num_snapshots=4, eval_every=4),
             eval_inputs=inputs,
             eval_labels=labels,
-            eval_every=4,
         ),
-        "nca": toy.train_toy_embedding(inputs, labels, num_classes=3, loss="proxynca", num_steps=12, num_snapshots=4),
+        "nca": toy.train_toy_embedding(
+            inputs, labels, num_classes=3, loss="proxynca", recipe=toy.ToyRecipe(num_steps=12, num_snapshots=4)
+        ),
     }
     return runs, labels
 

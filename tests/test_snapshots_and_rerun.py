@@ -8,7 +8,7 @@ from _fabricate import make_tiny_folder_dataset, tiny_config
 
 from proxygml_lite.studies.plots import read_embedding_snapshots, read_proxy_snapshots
 from proxygml_lite.train import main, parse_args
-from proxygml_lite.training.config import load_config
+from proxygml_lite.training.rerun import load_config
 from proxygml_lite.training.trainer import train
 
 

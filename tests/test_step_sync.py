@@ -23,7 +23,10 @@ def data_root(tmp_path_factory):
 
 
 def _count_reads_in_steps(monkeypatch, config, validate_in_loop: bool):
-    """Run ``config``; count host reads made by the package's own code inside ``Trainer._step`` calls."""
+    """Run ``config``; count host reads made by the package's own code inside steps, and the read-backs.
+
+    Through the trainer's public hooks: :meth:`Trainer.step` (one step) and :meth:`Trainer.read_losses`.
+    """
     state = {"in_step": False, "reads": [], "steps": 0, "flushes": 0}
 
     def counting(name, original):
@@ -38,7 +41,7 @@ def _count_reads_in_steps(monkeypatch, config, validate_in_loop: bool):
 
     for name in HOST_READS:
         monkeypatch.setattr(torch.Tensor, name, counting(name, getattr(torch.Tensor, name)))
-    original_step, original_add = Trainer._step, Trainer._add_to_sums
+    original_step, original_read = Trainer.step, Trainer.read_losses
 
     def step(self, images, labels):
         if validate_in_loop and hasattr(self.loss_fn, "validate"):
@@ -49,12 +52,12 @@ def _count_reads_in_steps(monkeypatch, config, validate_in_loop: bool):
         finally:
             state["in_step"] = False
 
-    def add(self, pending, *args, **kwargs):
-        state["flushes"] += bool(pending)
-        return original_add(self, pending, *args, **kwargs)
+    def read(self, *args, **kwargs):
+        state["flushes"] += bool(self.position.pending)
+        return original_read(self, *args, **kwargs)
 
-    monkeypatch.setattr(Trainer, "_step", step)
-    monkeypatch.setattr(Trainer, "_add_to_sums", add)
+    monkeypatch.setattr(Trainer, "step", step)
+    monkeypatch.setattr(Trainer, "read_losses", read)
     train(config)
     return state
 

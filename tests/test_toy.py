@@ -171,12 +171,9 @@ def test_train_toy_embedding_records_history_and_learns(blobs):
         num_classes=3,
         proxies_per_class=2,
         r=0.5,
-        num_steps=80,
-        batch_size=32,
-        num_snapshots=5,
+        recipe=toy.ToyRecipe(num_steps=80, batch_size=32, num_snapshots=5, eval_every=20),
         eval_inputs=test_x,
         eval_labels=test_y,
-        eval_every=20,
         seed=0,
     )
     assert torch.get_num_threads() == threads  # restored
@@ -207,7 +204,9 @@ def test_with_k_at_most_n_the_network_gets_only_rounding_level_gradients(blobs):
 @pytest.mark.parametrize("loss", ["proxynca", "proxyanchor"])
 def test_train_toy_embedding_runs_the_pytorch_metric_learning_baselines(blobs, loss):
     train_x, train_y, _, _ = blobs
-    history = toy.train_toy_embedding(train_x, train_y, num_classes=3, loss=loss, num_steps=5, num_snapshots=2)
+    history = toy.train_toy_embedding(
+        train_x, train_y, num_classes=3, loss=loss, recipe=toy.ToyRecipe(num_steps=5, num_snapshots=2)
+    )
     assert history.loss_name == loss and history.proxies_per_class == 1
     assert history.snapshots[-1].proxies.shape == (3, 2)
     assert all(math.isnan(v) for v in history.loss_s) and all(math.isfinite(v) for v in history.loss)
@@ -215,12 +214,13 @@ def test_train_toy_embedding_runs_the_pytorch_metric_learning_baselines(blobs, l
 
 def test_train_toy_embedding_rejects_bad_input(blobs):
     train_x, train_y, test_x, _ = blobs
+    one_step = toy.ToyRecipe(num_steps=1)
     with pytest.raises(ValueError, match="loss must be one of"):
-        toy.train_toy_embedding(train_x, train_y, num_classes=3, loss="triplet", num_steps=1)
+        toy.train_toy_embedding(train_x, train_y, num_classes=3, loss="triplet", recipe=one_step)
     with pytest.raises(ValueError, match="eval_labels"):
-        toy.train_toy_embedding(train_x, train_y, num_classes=3, num_steps=1, eval_inputs=test_x)
+        toy.train_toy_embedding(train_x, train_y, num_classes=3, recipe=one_step, eval_inputs=test_x)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
-        toy.train_toy_embedding(train_x, train_y, num_classes=2, num_steps=1)
+        toy.train_toy_embedding(train_x, train_y, num_classes=2, recipe=one_step)
 
 
 def test_train_step_updates_the_model():
@@ -238,7 +238,13 @@ def test_train_step_updates_the_model():
 def test_toy_history_records_the_proxy_cosines_every_step(blobs):
     train_x, train_y, _, _ = blobs
     history = toy.train_toy_embedding(
-        train_x, train_y, num_classes=3, proxies_per_class=2, r=0.5, num_steps=6, num_snapshots=2, seed=0
+        train_x,
+        train_y,
+        num_classes=3,
+        proxies_per_class=2,
+        r=0.5,
+        recipe=toy.ToyRecipe(num_steps=6, num_snapshots=2),
+        seed=0,
     )
     assert len(history.within_cosine) == len(history.across_cosine) == 7  # step 0 and every step
     last = history.snapshots[-1]
@@ -263,7 +269,8 @@ def test_train_toy_embedding_takes_keywords_only_and_restores_threads(blobs):
     with pytest.raises(TypeError):
         toy.train_toy_embedding(train_x, train_y, 3)  # num_classes is keyword-only
     threads = torch.get_num_threads()
-    toy.train_toy_embedding(train_x, train_y, num_classes=3, num_steps=1, num_snapshots=1, num_threads=1)
+    one_thread = toy.ToyRecipe(num_steps=1, num_snapshots=1, num_threads=1)
+    toy.train_toy_embedding(train_x, train_y, num_classes=3, recipe=one_thread)
     assert torch.get_num_threads() == threads
     with pytest.raises(ValueError, match="num_threads"):
-        toy.train_toy_embedding(train_x, train_y, num_classes=3, num_steps=1, num_threads=0)
+        toy.ToyRecipe(num_steps=1, num_threads=0)

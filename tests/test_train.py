@@ -163,7 +163,7 @@ def test_a_finished_run_is_not_retrained_on_resume(data_root, tmp_path, monkeypa
     first = train(tiny(data_root, out, epochs=1))
     from proxygml_lite.training.trainer import Trainer
 
-    monkeypatch.setattr(Trainer, "_train_epoch", lambda *a, **k: pytest.fail("retrained a finished run"))
+    monkeypatch.setattr(Trainer, "step", lambda *a, **k: pytest.fail("retrained a finished run"))
     assert train(tiny(data_root, out, epochs=1, resume=True)) == first
 
 
@@ -198,7 +198,7 @@ def test_non_finite_loss_stops_with_epoch_and_step(data_root, tmp_path, monkeypa
 def test_ctrl_c_saves_and_prints_how_to_resume(data_root, tmp_path, monkeypatch, capsys):
     from proxygml_lite.training.trainer import Trainer
 
-    original = Trainer._step
+    original = Trainer.step
     calls = {"n": 0}
 
     def interrupted(self, *args):
@@ -207,7 +207,7 @@ def test_ctrl_c_saves_and_prints_how_to_resume(data_root, tmp_path, monkeypatch,
             raise KeyboardInterrupt
         return original(self, *args)
 
-    monkeypatch.setattr(Trainer, "_step", interrupted)
+    monkeypatch.setattr(Trainer, "step", interrupted)
     out = tmp_path / "run"
     argv = [
         "--dataset",
@@ -239,7 +239,7 @@ def test_ctrl_c_saves_and_prints_how_to_resume(data_root, tmp_path, monkeypatch,
     assert main(argv) == 130
     assert f"--resume --out {out}" in capsys.readouterr().err
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 1
-    monkeypatch.setattr(Trainer, "_step", original)
+    monkeypatch.setattr(Trainer, "step", original)
     assert main(["--resume", "--out", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())["epochs"] == 1
 
@@ -279,7 +279,7 @@ README = OFFICIAL_README_COMMANDS
 @pytest.mark.parametrize("dataset", sorted(README))
 def test_readme_commands_run_on_miniature_data(benchmark_root, tmp_path, dataset):
     """The README command unchanged, then overrides that make it tiny (a full run needs a GPU)."""
-    tiny_overrides = f"--data {benchmark_root} --device cpu --backbone smallcnn --image-size 8 --epochs 1 -j 0 --quiet"
+    tiny_overrides = f"--data {benchmark_root} --device cpu --backbone smallcnn --no-pretrained --image-size 8 --epochs 1 -j 0 --quiet"
     if dataset != "cub200":  # the miniature copies have 6 training classes, not 98 / 11318
         tiny_overrides += " -C 6 --r 0.3"
     if dataset == "online_products":

@@ -178,7 +178,7 @@ def test_a_damaged_config_json_under_resume_names_the_file(tmp_path, capsys, con
 def test_ctrl_c_message_counts_epochs_like_the_log(data_root, tmp_path, capsys, monkeypatch):
     from proxygml_lite.training.trainer import Trainer
 
-    original = Trainer._step
+    original = Trainer.step
     calls = {"n": 0}
 
     def interrupted(self, images, labels):
@@ -187,7 +187,7 @@ def test_ctrl_c_message_counts_epochs_like_the_log(data_root, tmp_path, capsys, 
             raise KeyboardInterrupt
         return original(self, images, labels)
 
-    monkeypatch.setattr(Trainer, "_step", interrupted)
+    monkeypatch.setattr(Trainer, "step", interrupted)
     out = tmp_path / "run"
     assert main(tiny_argv(data_root, out) + ["--epochs", "3", "--no-eval-untrained", "--no-nmi"]) == 130
     captured = capsys.readouterr()

@@ -45,6 +45,8 @@ class DatasetSpec:
     test (``None``: the raw files give the split). ``counts``: the expected
     ``(classes, images)`` per split, checked after reading the annotations
     (``None`` skips the check). Tests shrink these with ``dataclasses.replace``.
+    ``download_gb``: the approximate size of its source files in GB, for disk
+    estimates (never checked: the checksums are).
     """
 
     name: str
@@ -54,8 +56,11 @@ class DatasetSpec:
     first_test_class: int | None
     counts: dict[str, tuple[int, int]] | None
     homepage: str
+    download_gb: float | None = None
 
 
+# approximate download sizes in GB: the sources' notes and DatasetSpec.download_gb
+_CUB_GB, _CARS_GB, _SOP_GB = 1.1, 1.9, 2.9
 _CUB_MD5 = "97eceeb196236b17998738112f37df78"
 _CARS_IMS_MD5 = "d5c8f0aa497503f355e17dc7886c3f14"
 _CARS_ANNOS_MD5 = "b407c6086d669747186bd1d764ff9dbc"
@@ -83,7 +88,7 @@ SPECS: dict[str, DatasetSpec] = {
                     ),
                     md5=_CUB_MD5,
                     homepage="https://data.caltech.edu/records/65de6-vp158",
-                    note="about 1.1 GB",
+                    note=f"about {_CUB_GB} GB",
                 ),
                 "CUB_200_2011",
             ),
@@ -92,6 +97,7 @@ SPECS: dict[str, DatasetSpec] = {
         first_test_class=101,
         counts={"train": (100, 5864), "test": (100, 5924)},
         homepage="https://www.vision.caltech.edu/datasets/cub_200_2011/",
+        download_gb=_CUB_GB,
     ),
     "cars196": DatasetSpec(
         name="cars196",
@@ -107,7 +113,7 @@ SPECS: dict[str, DatasetSpec] = {
                     ),
                     md5=_CARS_IMS_MD5,
                     homepage="https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
-                    note="about 1.9 GB; " + _CARS_NOTE,
+                    note=f"about {_CARS_GB} GB; " + _CARS_NOTE,
                 ),
                 "car_ims",
             ),
@@ -130,6 +136,7 @@ SPECS: dict[str, DatasetSpec] = {
         first_test_class=99,
         counts={"train": (98, 8054), "test": (98, 8131)},
         homepage="https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
+        download_gb=_CARS_GB,
     ),
     "online_products": DatasetSpec(
         name="online_products",
@@ -147,7 +154,7 @@ SPECS: dict[str, DatasetSpec] = {
                     ),
                     md5=_SOP_MD5,
                     homepage="https://cvgl.stanford.edu/projects/lifted_struct/",
-                    note="about 2.9 GB",
+                    note=f"about {_SOP_GB} GB",
                 ),
                 "Stanford_Online_Products",
             ),
@@ -156,6 +163,7 @@ SPECS: dict[str, DatasetSpec] = {
         first_test_class=None,
         counts={"train": (11318, 59551), "test": (11316, 60502)},
         homepage="https://cvgl.stanford.edu/projects/lifted_struct/",
+        download_gb=_SOP_GB,
     ),
 }
 

@@ -10,8 +10,10 @@ that differs, the entry that differs and a hint, and returns ``True`` or
 inside it is caught and reported with the line that raised it.
 
 One module per checker (:mod:`.similarity_graph`, :mod:`.select_subgraph`,
-:mod:`.reverse_label_propagation`, :mod:`.mask_softmax`); the running, comparing
-and hinting they share is in :mod:`._report`, the random inputs in :mod:`._inputs`.
+:mod:`.reverse_label_propagation`, :mod:`.mask_softmax`); what they share: the cases
+and random inputs (:mod:`._inputs`), calling the student's function safely
+(:mod:`._running`), comparing outputs (:mod:`._comparing`), the hints of typical
+mistakes (:mod:`._hints`) and the run of one checker that prints the verdict (:mod:`._report`).
 
 The student's functions (plain tensors in, a tensor out; inputs are float32):
 

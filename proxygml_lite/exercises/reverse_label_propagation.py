@@ -7,8 +7,10 @@ from collections.abc import Callable
 import torch
 
 from .. import steps
-from ._inputs import _random_labels, _random_similarity
-from ._report import _Case, _check, _Diagnosis, _first_difference, _same
+from ._comparing import _first_difference, _same
+from ._hints import _Diagnosis
+from ._inputs import _Case, _random_labels, _random_similarity
+from ._report import _check
 
 
 def _propagation_cases(seed: int) -> list[_Case]:

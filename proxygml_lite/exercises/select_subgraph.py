@@ -9,8 +9,10 @@ from typing import Any
 import torch
 
 from .. import steps
-from ._inputs import _random_labels, _random_similarity
-from ._report import _ATOL, _Case, _check, _Diagnosis
+from ._comparing import _ATOL
+from ._hints import _Diagnosis
+from ._inputs import _Case, _random_labels, _random_similarity
+from ._report import _check
 
 
 def _subgraph_cases(seed: int) -> list[_Case]:

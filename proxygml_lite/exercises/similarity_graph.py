@@ -8,8 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import steps
-from ._inputs import _unit_rows
-from ._report import _Case, _check, _Diagnosis, _first_difference, _same
+from ._comparing import _first_difference, _same
+from ._hints import _Diagnosis
+from ._inputs import _Case, _unit_rows
+from ._report import _check
 
 
 def _similarity_cases(seed: int) -> list[_Case]:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from ..teaching import toy, widgets
 from ..teaching.views import Views
 from . import study_tables, study_widgets, umap_views
@@ -64,8 +62,7 @@ def _umap() -> Views:  # notebook 9, full mode: 12 classes, epochs 0, 2, 10, 50 
     files = {int(path.stem.split("_")[0][1:]): path for path in folder.glob("N*_r0.05_s0.npz")}
     views = {}
     for n, path in sorted(files.items()):
-        with np.load(path) as arrays:
-            runs = umap_views.snapshots_from_arrays(arrays)
+        runs = umap_views.read_snapshots(path)  # checked, nothing unpickled: the notebook's own loader
         mapped = [s for s in runs if s.epoch in (0, 2, 10, 50)] or runs
         views[f"N = {n}"] = umap_views.fit_umap(mapped, classes=list(range(12)), seed=SEED, n_epochs=200)
     return study_widgets.umap_run_views(views, classes=4)

@@ -34,6 +34,7 @@ __all__ = [
     "subgraph_statistics",
     "DiagnosticsRecorder",
     "read_diagnostics",
+    "read_probe_table",
     "plot_diagnostics",
     "collapse_probes",
     "run_probes",
@@ -185,6 +186,42 @@ def read_diagnostics(run: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"no diagnostics at {path}; train with callback=DiagnosticsRecorder()")
     return read_csv(path)
+
+
+def read_probe_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A table of :func:`run_probes` saved as CSV (``results/<preset>/collapse_probes.csv``), its columns checked.
+
+    An empty or damaged file, a missing column, a ``run`` that is empty, an
+    ``epoch``/``seed`` that is not a whole number or a measurement that is
+    text is one ValueError naming the file and line; a measurement may be
+    empty (R@1 is not evaluated every epoch; ``nan`` for ``N = 1``).
+    """
+    table = read_csv(path)
+    measured = ["own vote", "best other vote", "other classes in W", "L^s mask", "L^s plain"]
+    measured += ["cosine between classes", "cosine within classes", "nearest-proxy accuracy", "R@1"]
+    missing = [c for c in ["run", "seed", "epoch", *measured] if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {missing}; restore it (git checkout) or set RECOMPUTE_PROBES")
+    for column in ["run", "seed", "epoch", *measured]:
+        values = pd.to_numeric(table[column], errors="coerce")
+        if column == "run":
+            bad = table[column].isna() | (table[column].astype(str).str.strip() == "")
+            want = "the name of a probe"
+        elif column in ("seed", "epoch"):
+            bad = values.isna() | (values % 1 != 0) | (values < 0)
+            want = "a whole number"
+        else:
+            bad = values.isna() & table[column].notna()
+            want = "a number (or empty)"
+        if bad.any():
+            index = int(np.flatnonzero(bad.to_numpy())[0])
+            value = table[column].iloc[index]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise ValueError(
+                f"line {index + 2} of {path} has {column} {value!r}, not {want}; restore it (git checkout) "
+                "or set RECOMPUTE_PROBES"
+            )
+    return table
 
 
 _PANELS = (

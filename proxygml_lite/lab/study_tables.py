@@ -21,8 +21,10 @@ p < 0.05, else "cannot tell apart with n seeds").
 Before averaging or comparing, :func:`summarize_seeds` and
 :func:`study_comparisons` check what they use (:func:`check_seed_table`): a
 table that repeats a (cell, seed), mixes configurations (within a cell, or in
-the study's protocol: dataset, epochs, ...) or holds NaN metrics is an error
-naming the rows.
+the study's protocol: dataset, epochs, ...), holds NaN metrics or metrics that
+are not fractions, or identifier columns (``row``, ``N``, ``r``, ``k``) that
+disagree with the row's config is an error naming the rows. The write side
+(:mod:`proxygml_lite.studies.tables`) refuses the same tables before it adds rows.
 
 The standard deviation is the sample standard deviation (``ddof = 1``,
 :func:`proxygml_lite.statistics.sample_std`) over the seeds of a cell, the
@@ -33,6 +35,7 @@ Reality Check", ECCV 2020).
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -58,7 +61,8 @@ __all__ = [
     "ablation_beside_paper",
     "config_of",
     "check_seed_table",
-    "RUN_PLACE_KEYS",
+    "FRACTION_METRICS",
+    "is_fraction",
     "CELL_KEYS",
     "PAPER_ABLATION_CLAIMS",
     "ablation_claims",
@@ -68,6 +72,7 @@ __all__ = [
 STUDY_KINDS: dict[str, tuple[str, ...]] = {
     "ablation": ("row", "seed"),
     "grid": ("N", "r", "seed"),
+    "probes": ("probe", "seed"),
     "efficiency": ("num_classes",),
 }
 
@@ -143,7 +148,7 @@ def read_study_table(
     """One committed study table as a DataFrame, its columns checked.
 
     Args:
-        kind: ``"ablation"``, ``"grid"`` or ``"efficiency"``.
+        kind: ``"ablation"``, ``"grid"``, ``"probes"`` or ``"efficiency"``.
         preset: the preset whose committed ``results/<preset>/<kind>.csv`` to read (:func:`committed_results_dir`).
         path: read this CSV file, or ``<path>/<kind>.csv`` for a folder, instead
             (a study run elsewhere and copied here).
@@ -198,41 +203,41 @@ def _parse_config(table: pd.DataFrame, label) -> dict:
     return config
 
 
-#: Config keys that say where and how a run was executed, not what it computed; they may differ between seeds.
-RUN_PLACE_KEYS = frozenset(
-    {
-        "seed",
-        "out",
-        "resume",
-        "data",
-        "device",
-        "gpu",
-        "workers",
-        "threads",
-        "quiet",
-        "log_every",
-        "eval_batch_size",
-        "check_images",
-        "save_proxies",
-        "save_embeddings",
-        "embedding_samples",
-        "imports",
-    }
-)
+#: The metric columns of the study tables that are fractions in [0, 1] (R@K and NMI, not percent).
+FRACTION_METRICS = ("R@1", "R@2", "R@4", "R@8", "NMI", "untrained R@1", "untrained NMI")
+
+
+def is_fraction(value) -> bool:
+    """True for a number in [0, 1]; False for a boolean (a column of True is no metric), text, NaN or inf."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return False
+    return 0 <= value <= 1
+
+
 #: The config keys that the cell identifier columns ``by`` vary: every other key is one value in the whole table.
-CELL_KEYS = {"row": ("positive_mask", "mask_softmax", "weight_lambda"), "N": ("N",), "r": ("r",)}
+CELL_KEYS = {
+    "row": ("positive_mask", "mask_softmax", "weight_lambda"),
+    "N": ("N",),
+    "r": ("r",),
+    # each probe changes one of these (proxygml_lite.studies.cells.CELL_FIELDS["probes"], seed aside; a test checks)
+    "probe": ("positive_mask", "mask_softmax", "weight_lambda", "N", "centerlr", "proxy_optimizer", "loss_kwargs"),
+}
 
 
 def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) -> None:
     """``ValueError`` naming the rows unless ``table`` is safe to average per cell (``by``) over seeds.
 
     Refused: a (cell, seed) that appears more than once; a metric that is not
-    a finite number. With a ``config`` column: a config that is not JSON, a
-    row whose ``seed``/``row``/``N``/``r`` columns disagree with its own config
-    (:func:`proxygml_lite.studies.cells.row_problem`), and configs that differ
-    beyond :data:`RUN_PLACE_KEYS` and the keys the cells vary
-    (:data:`CELL_KEYS`: an ablation table holds one ``N``, one λ, one learning
-    rate, ...).
+    a finite number (a boolean neither), or, for :data:`FRACTION_METRICS`, not
+    in [0, 1]. With a ``config`` column: a config that is not JSON, a row whose
+    ``seed``/``row``/``N``/``r``/``k`` columns disagree with its own config
+    (:func:`proxygml_lite.studies.cells.row_problem`,
+    :func:`~proxygml_lite.studies.cells.grid_k_problem`), and configs that
+    differ beyond the seed, the keys the cells vary (:data:`CELL_KEYS`: an
+    ablation table holds one ``N``, one λ, one learning rate, ...) and the
+    settings that only say where a run reported
+    (:data:`proxygml_lite.studies.cells.RUN_ONLY`, the write side's too: a
+    ``device`` or ``workers`` of its own makes a row another configuration).
     """
     by = list(by)
     repeated = table[table.duplicated(by + ["seed"], keep=False)]
@@ -244,7 +249,11 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
             f"{_where(table, group.index)} repeat the cell {cell} ({len(repeated)} repeated rows in all); "
             "keep one row per (cell, seed), e.g. table.drop_duplicates(subset=[...], keep='last')"
         )
+    fix = "restore the table (e.g. `git checkout -- FILE`) or drop those rows"
     for metric in metrics:
+        flags = table.index[[isinstance(v, (bool, np.bool_)) for v in table[metric]]]
+        if len(flags):  # True would read as 1.0: a column of booleans is no metric
+            raise ValueError(f"{metric} is {table.at[flags[0], metric]} in {_where(table, flags)}, not a number; {fix}")
         values = pd.to_numeric(table[metric], errors="coerce").to_numpy(dtype=float)
         bad = table.index[~np.isfinite(values)]
         if len(bad):
@@ -253,9 +262,16 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
                 f"{metric} is not a finite number in {_where(table, bad)} ({repr(value) if isinstance(value, str) else value}): those runs "
                 "failed or are unfinished, or the file was edited; rerun them or drop those rows before averaging"
             )
+        outside = table.index[(values < 0) | (values > 1)] if metric in FRACTION_METRICS else []
+        if len(outside):
+            value = table.at[outside[0], metric]
+            raise ValueError(
+                f"{metric} is {value} in {_where(table, outside)}, not a fraction in [0, 1] (the tables hold 0.82, "
+                f"not 82); {fix}"
+            )
     if "config" not in table.columns:
         return
-    from ..studies.cells import row_problem, study_lambda
+    from ..studies.cells import cell_identity, grid_k_problem, row_problem, study_lambda
 
     configs = {label: _parse_config(table, label) for label in table.index}
     shown_columns = [c for c in ("seed", *by, "S^pos", "M", "L^p") if c in table.columns]
@@ -266,9 +282,9 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
                 f"{_where(table, [label])} does not match its config: {problem}; restore the table "
                 "(e.g. `git checkout -- FILE`) or drop that row"
             )
-    varied = {key for column in by for key in CELL_KEYS.get(column, ())}
-    shared = {
-        label: {k: json.dumps(v, sort_keys=True) for k, v in c.items() if k not in RUN_PLACE_KEYS | varied}
+    varied = {"seed", *(key for column in by for key in CELL_KEYS.get(column, ()))}
+    shared = {  # the identity of the write side (without RUN_ONLY; absent settings at their defaults)
+        label: {k: json.dumps(v, sort_keys=True) for k, v in json.loads(cell_identity(c)).items() if k not in varied}
         for label, c in configs.items()
     }
     names = sorted({k for c in shared.values() for k in c})
@@ -293,6 +309,13 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
             raise ValueError(
                 f"the table mixes configurations: the rows with L^p have weight_lambda {shown}; "
                 "compare only runs of one λ (split the table, or rerun the odd rows)"
+            )
+    if "k" in table.columns:  # after the settings: a table of one data set has one C, which the k column must fit
+        found = grid_k_problem((table.at[label, "k"], config) for label, config in configs.items())
+        if found:
+            raise ValueError(
+                f"{_where(table, [list(configs)[found[0]]])} does not match its config: {found[1]}; restore the table "
+                "(e.g. `git checkout -- FILE`) or drop that row"
             )
 
 
@@ -354,7 +377,7 @@ def study_comparisons(
 
     Args:
         table: ``ablation.csv`` or ``grid.csv`` (one row per cell and seed).
-        kind: ``"ablation"`` (cells = ``row``) or ``"grid"`` (cells = ``(N, r)``).
+        kind: ``"ablation"`` (cells = ``row``), ``"grid"`` (cells = ``(N, r)``) or ``"probes"`` (cells = ``probe``).
         metric: the metric compared (``"R@1"``, ``"NMI"``, ...).
         pairs: only these ``(a, b)`` cells (``(8, 7)``, ``((4, 0.15), (12, 0.05))``); all pairs when ``None``.
 
@@ -364,7 +387,7 @@ def study_comparisons(
         ``CI low`` / ``CI high``, ``p``, ``p (Holm)`` and the ``verdict``.
     """
     if kind not in STUDY_KINDS or kind == "efficiency":
-        raise ValueError(f"kind must be 'ablation' or 'grid'; got {kind!r}")
+        raise ValueError(f"kind must be 'ablation', 'grid' or 'probes'; got {kind!r}")
     by = [c for c in STUDY_KINDS[kind] if c != "seed"]
     check_seed_table(table, by=by, metrics=[metric])
     return statistics.compare_cells(table, by=by, metric=metric, pairs=pairs)

@@ -20,6 +20,7 @@ The first UMAP call compiles numba code (tens of seconds);
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,10 +29,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..fileio import read_npz
+
 __all__ = [
     "Snapshot",
     "UMAPView",
     "snapshots_from_arrays",
+    "read_snapshots",
     "warm_up_umap",
     "fit_umap",
     "plot_umap_snapshot",
@@ -69,14 +73,31 @@ class UMAPView:
 
 
 def snapshots_from_arrays(arrays, *, epochs: Sequence[int] | None = None) -> list[Snapshot]:
-    """Snapshots from the arrays of a snapshot file (``np.load("results/<preset>/snapshots/N12_r0.05_s0.npz")``).
+    """Snapshots from the arrays of a snapshot file (:func:`read_snapshots` reads one).
 
     Needs ``epochs`` ``[E]``, ``proxies`` ``[E, C*N, d]``, ``train_embeddings``
     ``[E, n, d]``, ``train_labels`` ``[n]`` and ``N``; ``epochs`` selects some.
+    Arrays of other shapes are one ValueError saying which.
     """
     missing = [k for k in ("epochs", "proxies", "train_embeddings", "train_labels", "N") if k not in arrays]
     if missing:
-        raise ValueError(f"the snapshot arrays lack {missing}; pass np.load(<snapshots/*.npz>)")
+        raise ValueError(f"the snapshot arrays lack {missing}; read a snapshots/*.npz file with read_snapshots")
+    shapes = {k: np.shape(arrays[k]) for k in ("epochs", "proxies", "train_embeddings", "train_labels", "N")}
+    count = shapes["epochs"][0] if len(shapes["epochs"]) == 1 else None
+    if (
+        count is None
+        or len(shapes["proxies"]) != 3
+        or len(shapes["train_embeddings"]) != 3
+        or shapes["proxies"][0] != count
+        or shapes["train_embeddings"][0] != count
+        or shapes["proxies"][2] != shapes["train_embeddings"][2]
+        or shapes["train_labels"] != shapes["train_embeddings"][1:2]
+        or shapes["N"] != ()
+    ):
+        raise ValueError(
+            "the snapshot arrays do not fit together (want epochs [E], proxies [E, C*N, d], train_embeddings "
+            f"[E, n, d], train_labels [n], N a number; got {', '.join(f'{k} {list(v)}' for k, v in shapes.items())})"
+        )
     saved = [int(e) for e in np.asarray(arrays["epochs"])]
     wanted = saved if epochs is None else [int(e) for e in epochs]
     absent = [e for e in wanted if e not in saved]
@@ -94,6 +115,19 @@ def snapshots_from_arrays(arrays, *, epochs: Sequence[int] | None = None) -> lis
         )
         for e in wanted
     ]
+
+
+def read_snapshots(path: str | os.PathLike, *, epochs: Sequence[int] | None = None) -> list[Snapshot]:
+    """The snapshots in a snapshot file (``results/<preset>/snapshots/N12_r0.05_s0.npz``); ``epochs`` selects some.
+
+    The file is read without unpickling anything (:func:`proxygml_lite.fileio.read_npz`): an empty, truncated
+    or pickled file, or arrays that are not a snapshot's (:func:`snapshots_from_arrays`), is one ValueError naming it.
+    """
+    arrays = read_npz(path)
+    try:
+        return snapshots_from_arrays(arrays, epochs=epochs)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path} is not a snapshot file of `make studies`: {exc}; restore it (git checkout)") from None
 
 
 def _normalise(x) -> np.ndarray:

@@ -1,15 +1,18 @@
-"""The one study runner: the paper's ablation of S^pos, M and L^p and the N x r grid, cell by cell.
+"""The one study runner: the paper's ablation of S^pos, M and L^p, the N x r grid and the probes, cell by cell.
 
 ``python -m proxygml_lite.studies`` (``make studies``) makes the study tables
 of ``results/<preset>/`` (:mod:`.make`); its cells can also run as independent
 commands (``--list``, ``--cell``, ``--gather``: :mod:`.__main__`). The wing:
 
 * :mod:`.cells`: a cell, its identity (its full configuration), running one
-  cell in its own locked folder, the ablation rows and the default grid;
+  cell in its own locked folder, the ablation rows, the default grid and the
+  probes (one setting changed at a time: why a class's proxies merge, why
+  rows 2 and 7 collapse);
 * :mod:`.tables`: the tables, gathered from finished cell folders, never
   dropping a row nor mixing settings;
 * :mod:`.make`: ``make studies`` in one process (cells in worker processes);
-* :mod:`.snapshots`: notebook 9's proxy and embedding snapshot files;
+* :mod:`.snapshots`: notebook 9's proxy and embedding snapshot files; the
+  proxies' within- and between-class cosines per epoch (the probes' columns);
 * :mod:`.efficiency`: loss-layer cost, the one place it is measured;
 * :mod:`.plots`: a run's history; :mod:`.paper`: the paper's own tables.
 
@@ -29,7 +32,7 @@ import pandas as pd
 
 from ..fileio import atomic_write_csv
 from ..training.config import TrainConfig
-from .cells import ABLATION_ROWS, GRID_N, GRID_R, SEEDS, ablation_config, run_cell, study_cells
+from .cells import ABLATION_ROWS, GRID_N, GRID_R, SEEDS, ablation_config, recorded_config, run_cell, study_cells
 from .make import make_studies
 
 __all__ = [
@@ -65,10 +68,10 @@ def config_json(config: TrainConfig | dict) -> str:
     """A cell's full training configuration as one JSON line (the ``config`` column of the study tables).
 
     ``python -m proxygml_lite.train --config FILE`` re-runs it, with ``FILE``
-    holding this text (:func:`proxygml_lite.training.config.load_config`).
+    holding this text (:func:`proxygml_lite.training.rerun.load_config`); settings added later are left out
+    while off (:func:`.cells.recorded_config`).
     """
-    values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
-    return json.dumps(values, sort_keys=True)
+    return json.dumps(recorded_config(config), sort_keys=True)
 
 
 def _seeds(seeds: Iterable[int] | None, base_config: TrainConfig) -> tuple[list[int], bool]:

@@ -10,6 +10,7 @@ time, so that the cell list is the same)::
     python -m proxygml_lite.studies --list                 # index, cell, id, status
     python -m proxygml_lite.studies --cell 7               # or --cell ablation/row8_s0
     python -m proxygml_lite.studies --gather               # tables from the finished cells
+    python -m proxygml_lite.studies --studies probes       # only the probes (after the two tables)
 
 Flags not listed in ``--help`` are training flags on top of the preset
 (``python -m proxygml_lite.train --help``), e.g. ``--epochs 2`` or
@@ -19,25 +20,25 @@ Flags not listed in ``--help`` are training flags on top of the preset
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from .cells import SEEDS
-
-STUDY_CHOICES = ("ablation", "grid", "efficiency")
+from .make import STUDIES
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m proxygml_lite.studies",
-        description="Make or complete the study tables (ablation rows 1-8, N x r grid, loss-layer cost), "
+        description="Make or complete the study tables (ablation rows 1-8, N x r grid, probes, loss-layer cost), "
         "or run one cell as its own command. Other flags are training flags on top of the preset.",
         allow_abbrev=False,
     )
     p.add_argument("--preset", default="glyphs_hard", help="training recipe of every cell (default glyphs_hard)")
     p.add_argument("--dataset", help="train the preset's recipe on this dataset instead")
-    p.add_argument("--studies", nargs="+", default=list(STUDY_CHOICES), choices=STUDY_CHOICES)
+    p.add_argument("--studies", nargs="+", default=list(STUDIES), choices=STUDIES)
     p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="seeds of every cell (default 0-4)")
     p.add_argument("--rows", nargs="+", type=int, help="ablation rows (default 1-8)")
     p.add_argument("--N-values", dest="grid_N", nargs="+", type=int, help="grid: N (default 1 2 4 8 12)")
@@ -70,6 +71,8 @@ def _pick(cells, wanted: str):
             raise ValueError(f"--cell {index}: there are {len(commands)} cells (0-{len(commands) - 1}); see --list")
         return commands[index]
     found = [c for c in cells if wanted in (c.label, c.name)]
+    if len({c.id for c in found}) == 1:  # one run under several names (ablation/row8_s0 is probes/row8_s0)
+        return found[0]
     if len(found) != 1:
         raise ValueError(f"--cell {wanted!r} names no single cell of this selection; see --list")
     return found[0]
@@ -104,16 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         cells = study_cells(base, training, args.seeds, **selection) if training else []
         if args.list:
             in_table = set()
-            for study in ("ablation", "grid"):
+            for study in ("ablation", "grid", "probes"):
                 try:
                     in_table |= {row["_id"] for row in _read_rows(results / f"{study}.csv", study)}
                 except ValueError:
                     pass
             commands = _commands(cells)
+            width = max([24, *(len(c.label) for c in commands)])  # the probes' names are longer
             for index, cell in enumerate(commands):
                 also = " ".join(c.label for c in cells if c.id == cell.id and c is not cell)
                 status = _status(cell, runs, in_table)
-                print(f"{index:4d}  {cell.label:24s} {cell.id}  {status}" + (f"  (also {also})" if also else ""))
+                print(f"{index:4d}  {cell.label:{width}s} {cell.id}  {status}" + (f"  (also {also})" if also else ""))
             print(
                 f"({len(commands)} cells: run one with --cell INDEX and the same flags, then --gather)", file=sys.stderr
             )
@@ -154,4 +158,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except BrokenPipeError:  # `--list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None

@@ -1,5 +1,8 @@
 """``make studies``: train every missing cell, gather the tables, export the snapshots, measure the loss layers.
 
+The training order puts the probes after the ablation and the grid (:func:`pending_cells`), so
+they never delay those two tables.
+
 :func:`make_studies` is the whole regeneration in one process (``workers``
 cells at a time, each in a fresh process on one torch thread, so a cell's
 numbers do not depend on how many ran beside it). Work resumes cell by cell:
@@ -13,9 +16,13 @@ the cells over many processes or machines instead, run each with
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import threading
 import time
-from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
 
 import pandas as pd
@@ -31,8 +38,8 @@ from .tables import check_settings, check_writable, gather, load_table, runs_dir
 
 __all__ = ["STUDIES", "base_config", "make_studies", "pending_cells"]
 
-#: What ``make studies`` makes: two training studies and the loss-layer cost table.
-STUDIES = ("ablation", "grid", "efficiency")
+#: What ``make studies`` makes: three training studies and the loss-layer cost table.
+STUDIES = ("ablation", "grid", "probes", "efficiency")
 
 
 def base_config(preset: str = "glyphs_hard", **overrides) -> TrainConfig:
@@ -44,30 +51,110 @@ def base_config(preset: str = "glyphs_hard", **overrides) -> TrainConfig:
 
 
 def _priority(cell: Cell) -> int:
-    """Training order: the grid's first ``r`` (ablation row 8, the snapshots), the ablation, the rest of the grid."""
+    """Training order: the grid's first ``r`` (ablation row 8, the snapshots), the ablation, the rest of the grid,
+    then the probes (they never delay the two tables)."""
     if cell.study == "grid":
         return 0 if cell.ids["r"] == GRID_R[0] else 2
-    return 1
+    return 3 if cell.study == "probes" else 1
 
 
 def pending_cells(cells: list[Cell], results: Path, runs: Path, replace: bool = False) -> list[Cell]:
-    """The cells to train: neither in their table nor finished in ``runs``; one per identity, in training order."""
-    known = set()
-    for study in ("ablation", "grid"):
+    """The cells to train: neither in their table nor finished in ``runs``; one per identity, in training order.
+
+    A row of the ablation or the grid table stands for its cell in both (they share cells); a probe cell needs
+    a row of ``probes.csv`` or its folder, since its table reads the cell's proxies from the folder: a probe
+    cell that is an ablation row of the table but has no folder is trained again, keeping its proxies.
+    """
+    known: dict[str, set[str]] = {}
+    for study in ("ablation", "grid", "probes"):
         selected = [c for c in cells if c.study == study]
-        known |= {row["_id"] for row in check_settings(results / f"{study}.csv", selected, replace)}
+        known[study] = {row["_id"] for row in check_settings(results / f"{study}.csv", selected, replace)}
+    shared = known["ablation"] | known["grid"]
     todo: dict[str, Cell] = {}
     for cell in sorted(cells, key=_priority):
-        if cell.id in known or cell.id in todo or (cell.folder(runs) / "results.json").is_file():
+        in_table = cell.id in (known["probes"] if cell.study == "probes" else shared)
+        if in_table or cell.id in todo or (cell.folder(runs) / "results.json").is_file():
             continue
         todo[cell.id] = cell
     return list(todo.values())
 
 
-def _train_cell(config: dict, folder: str) -> dict:
-    """Worker process: train (or resume) one cell in its folder; returns its results.json dict."""
-    results, _ = run_cell(TrainConfig.from_dict(config), folder)
-    return results
+def _run_one_cell(config: dict, folder: str, report: Connection) -> None:
+    """Child process: train (or resume) one cell in its folder; sends ``None`` when it finished, else the exception."""
+    try:
+        run_cell(TrainConfig.from_dict(config), folder)
+    except BaseException as exc:  # a stop signal (StopRequested) or an error: the parent decides what follows
+        try:
+            report.send(exc)
+        except Exception:  # an exception that does not pickle still reaches the parent as its text
+            report.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        return
+    report.send(None)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _train_in_processes(todo: list[Cell], runs: Path, workers: int, finished: Callable[[int], None]) -> None:
+    """Train ``todo``, each cell in a fresh process, ``workers`` at a time; ``finished(count)`` after cells end.
+
+    One process per cell (not a pool of reused workers): a cell's numbers
+    cannot depend on the cell that ran before it in the same process, and a
+    stopped process cannot pick up the next cell. Ctrl-C or SIGTERM (the
+    latter only in the main thread, where handlers can be set) starts no
+    further cell, passes SIGTERM to the running ones (a SIGTERM sent to this
+    process alone, as ``kill`` or a scheduler sends it, would otherwise leave
+    them training as orphans), waits while they save their checkpoints, and
+    raises :class:`KeyboardInterrupt`. A cell's error stops the others the
+    same way and is raised here.
+    """
+    context = multiprocessing.get_context("spawn")  # no fork after torch started its thread pools
+    queue = list(todo)
+    running: dict = {}  # process sentinel -> (process, connection, cell)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None  # SIGTERM = Ctrl-C
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                cell = queue.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_run_one_cell, args=(cell.config.to_dict(), str(cell.folder(runs)), send), name=cell.label
+                )
+                process.start()
+                send.close()  # the child holds the sending end now
+                running[process.sentinel] = (process, receive, cell)
+            ended = connection_wait(list(running))
+            for sentinel in ended:
+                process, receive, cell = running.pop(sentinel)
+                outcome = (
+                    receive.recv()
+                    if receive.poll()
+                    else RuntimeError(
+                        f"cell {cell.label} ended with exit code {process.exitcode} and no result; "
+                        "run the same command again to resume it"
+                    )
+                )
+                process.join()
+                if outcome is not None:
+                    raise outcome
+            finished(len(ended))
+    except BaseException:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        for process, _, _ in running.values():
+            if process.is_alive():
+                try:
+                    os.kill(process.pid, signal.SIGTERM)  # the cell finishes its step, saves, and stops
+                except ProcessLookupError:
+                    pass
+        for process, _, _ in running.values():
+            process.join()
+        raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def make_studies(
@@ -89,7 +176,7 @@ def make_studies(
 
     Args:
         preset: the training preset of every cell (``glyphs_hard``).
-        studies: any of ``"ablation"``, ``"grid"``, ``"efficiency"``.
+        studies: any of ``"ablation"``, ``"grid"``, ``"probes"``, ``"efficiency"``.
         seeds: seeds of every training cell (:data:`~proxygml_lite.studies.cells.SEEDS`: 0-4).
         workers: cells trained at the same time (separate processes).
         results: folder of the tables (default :func:`proxygml_lite.lab.study_tables.results_dir`).
@@ -123,15 +210,12 @@ def make_studies(
                 gather(cells, out, runs, replace)
                 bar.update()
         elif todo:
-            context = multiprocessing.get_context("spawn")  # no fork after torch started its thread pools
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                pending = {pool.submit(_train_cell, c.config.to_dict(), str(c.folder(runs))) for c in todo}
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        future.result()
-                    gather(cells, out, runs, replace)
-                    bar.update(len(finished))
+
+            def finished(count: int) -> None:
+                gather(cells, out, runs, replace)
+                bar.update(count)
+
+            _train_in_processes(todo, runs, workers, finished)
         bar.close()
         tables = gather(cells, out, runs, replace) if cells else {}
         if todo and progress:

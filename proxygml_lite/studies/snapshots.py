@@ -1,4 +1,12 @@
-"""The committed snapshot files of notebook 9: proxies and sample embeddings through training, as compact npz."""
+"""Proxy snapshots of the studies: notebook 9's committed npz files, and the proxies' geometry per epoch.
+
+:func:`export_snapshots` writes notebook 9's compact snapshot files (proxies
+and sample embeddings through training); :func:`proxy_geometry` and
+:func:`proxy_cosines` measure whether a class's proxies merged (the mean
+within-class proxy cosine), whether the classes' proxies stay apart (the mean
+between-class proxy cosine) and the proxies' norm, per kept epoch of a run:
+the columns of the study ``probes`` (:data:`PROXY_COLUMNS`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +14,18 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..fileio import atomic_write, read_npz
 
-__all__ = ["SNAPSHOT_EPOCHS", "export_snapshots", "read_snapshot_npz"]
+__all__ = [
+    "SNAPSHOT_EPOCHS",
+    "PROXY_COLUMNS",
+    "export_snapshots",
+    "read_snapshot_npz",
+    "proxy_geometry",
+    "proxy_cosines",
+]
 
 #: Epochs kept in the committed snapshot files (all epochs stay in the run folders).
 SNAPSHOT_EPOCHS = (0, 1, 2, 3, 5, 10, 20, 30, 40, 50)
@@ -22,6 +38,7 @@ def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
     ``cells``: :class:`~proxygml_lite.studies.cells.Cell` s whose runs kept snapshots; cells without a
     finished run folder are skipped (their committed file, if any, stays).
     """
+    from .cells import recorded_config
     from .plots import read_embedding_snapshots, read_proxy_snapshots
 
     written = []
@@ -48,7 +65,7 @@ def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
             N=np.int16(cell.config.N),
             r=np.float32(cell.config.r),
             num_classes=np.int16(proxies.shape[1] // cell.config.N),
-            config=np.asarray(json.dumps({**cell.config.to_dict(), "out": None}, sort_keys=True)),
+            config=np.asarray(json.dumps({**recorded_config(cell.config), "out": None}, sort_keys=True)),
         )
 
         def write(fh, arrays=arrays):
@@ -67,3 +84,71 @@ def read_snapshot_npz(path: str | Path) -> dict:
         out[name] = int(out[name])
     out["r"] = round(float(out["r"]), 6)  # stored as float32
     return out
+
+
+# ------------------------------------------------------------ proxy geometry
+#: What :func:`proxy_geometry` measures, as the column names of the probes' tables.
+PROXY_COLUMNS = ("proxy cos within", "proxy cos between", "proxy norm")
+
+
+def proxy_geometry(proxies, proxies_per_class: int) -> dict[str, np.ndarray]:
+    """The mean within-class and between-class cosines of the proxies ``P``, and their mean norm.
+
+    Args:
+        proxies: raw proxies ``(C*N, d)``, or a stack of snapshots ``(E, C*N, d)``
+            (a tensor or an array); rows ``c*N .. c*N+N-1`` belong to class ``c``.
+        proxies_per_class: ``N``.
+
+    Returns:
+        ``{column of PROXY_COLUMNS: value per snapshot}`` (arrays of shape
+        ``(E,)``, or ``()`` for one matrix): ``proxy cos within``, the mean
+        over classes of the mean cosine between two different proxies of the
+        class (1 = merged; ``nan`` for ``N = 1``); ``proxy cos between``, the
+        mean cosine over all pairs of proxies of different classes; ``proxy
+        norm``, the mean L2 norm of the raw proxies. Computed in float64 from
+        the per-class sums of the normalised proxies (no ``C N x C N`` matrix).
+    """
+    raw = np.asarray(proxies.detach().cpu().numpy() if hasattr(proxies, "detach") else proxies, dtype=np.float64)
+    single = raw.ndim == 2
+    raw = raw[None] if single else raw
+    n = int(proxies_per_class)
+    if raw.ndim != 3 or n < 1 or raw.shape[1] % n or raw.shape[1] // n < 2:
+        raise ValueError(
+            f"proxies must be (C*N, d) or (E, C*N, d) with C >= 2 classes of N = {proxies_per_class}; "
+            f"got shape {tuple(np.shape(proxies))}"
+        )
+    c = raw.shape[1] // n
+    norms = np.linalg.norm(raw, axis=-1)
+    unit = raw / np.maximum(norms, 1e-12)[..., None]  # as F.normalize: each proxy scaled to norm 1
+    class_sums = unit.reshape(len(raw), c, n, -1).sum(axis=2)  # (E, C, d)
+    per_class = (class_sums**2).sum(axis=-1)  # sum of the cosines of all ordered pairs of a class, j = l included
+    everything = (class_sums.sum(axis=1) ** 2).sum(axis=-1)  # the same over all pairs of proxies
+    within = (per_class - n) / (n * (n - 1)) if n > 1 else np.full(per_class.shape, np.nan)
+    between = (everything - per_class.sum(axis=-1)) / (c * n * (c * n - n))
+    values = (within.mean(axis=-1), between, norms.mean(axis=-1))
+    return {name: (value[0] if single else value) for name, value in zip(PROXY_COLUMNS, values)}
+
+
+def proxy_cosines(run: str | Path) -> pd.DataFrame:
+    """Per kept epoch of a run folder: ``epoch`` and the :data:`PROXY_COLUMNS` of :func:`proxy_geometry`.
+
+    From the run's proxy snapshots (``save_proxies``: epochs 0 .. E). A run
+    that finished without them (a study cell trained by a study that did not
+    keep them) gives one row, its last epoch, from its checkpoint's proxies;
+    a folder with neither gives no rows. ``N`` is read from the run's
+    ``config.json``.
+    """
+    from ..training.checkpoint import load_checkpoint
+    from ..training.config import read_config_json
+    from .plots import read_proxy_snapshots
+
+    run = Path(run)
+    n = int(read_config_json(run / "config.json")["N"])
+    if any((run / "proxies").glob("epoch_*.pt")):
+        epochs, proxies = read_proxy_snapshots(run, "proxies")
+    elif (run / "checkpoint.pt").is_file():
+        checkpoint = load_checkpoint(run / "checkpoint.pt")
+        epochs, proxies = [int(checkpoint["epoch"])], checkpoint["loss"]["proxies"][None]
+    else:
+        return pd.DataFrame(columns=["epoch", *PROXY_COLUMNS])
+    return pd.DataFrame({"epoch": epochs, **proxy_geometry(proxies, n)})

@@ -1,4 +1,4 @@
-"""The study tables ``<results>/{ablation,grid}.csv``: gathered from finished cell folders, never destroyed.
+"""The study tables ``<results>/{ablation,grid,probes}.csv``: gathered from finished cell folders, never destroyed.
 
 Cells train in their own folders (:mod:`.cells`); a table is only ever
 written by :func:`gather`, which reads the finished cell folders and adds
@@ -15,19 +15,24 @@ their rows to the rows the table already holds. So:
   given (then the rows of other settings are dropped) or the results go to
   another folder.
 
-Every row holds the cell's identifiers (``row`` or ``N``/``r``/``k``),
+Every row holds the cell's identifiers (``row``, ``N``/``r``/``k``, or ``probe``/``base``/``change``),
 ``seed``, the final metrics (fractions), the untrained model's ``R@1``/``NMI``,
 ``elapsed_s``, the full configuration as JSON in ``config`` (``python -m
 proxygml_lite.train --config FILE`` re-runs it) and, when the run recorded
 it, the ``machine`` fingerprint id it ran on (``results.json["machine"]["id"]``,
 :mod:`proxygml_lite.training.fingerprint`; the full fingerprint stays in the
 cell folder). The committed-cell test demands an exact rerun only on the same id.
+
+The probes' rows also hold the final proxies' geometry (:data:`.snapshots.PROXY_COLUMNS`:
+the mean within-class and between-class proxy cosines, the mean norm), and
+``probe_epochs.csv`` holds it for every kept epoch of each probe row's cell
+(``probe``, ``seed``, ``epoch``, the columns, and ``cell``: the cell's id), so
+that the notebooks draw the curves without the git-ignored cell folders.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -35,18 +40,43 @@ import pandas as pd
 
 from ..fileio import atomic_write_csv, read_csv
 from ..lab.experiments import repository_root
-from ..lab.study_tables import committed_results_dir, inside_installation, make_hint
-from .cells import Cell, cell_id, read_results, row_problem, study_lambda, study_settings
+from ..lab.study_tables import FRACTION_METRICS, committed_results_dir, inside_installation, is_fraction, make_hint
+from ..steps import subgraph_size
+from .cells import (
+    PROBES,
+    Cell,
+    cell_id,
+    cell_identity,
+    grid_k_problem,
+    read_results,
+    recorded_config,
+    row_problem,
+    study_lambda,
+    study_settings,
+)
+from .snapshots import PROXY_COLUMNS, proxy_cosines
 
-__all__ = ["STUDY_COLUMNS", "runs_dir", "check_writable", "check_settings", "load_table", "table_row", "gather"]
+__all__ = [
+    "STUDY_COLUMNS",
+    "PROBE_EPOCH_COLUMNS",
+    "runs_dir",
+    "check_writable",
+    "check_settings",
+    "load_table",
+    "table_row",
+    "gather",
+]
 
 _METRICS = ["R@1", "R@2", "R@4", "R@8", "NMI", "untrained R@1", "untrained NMI", "elapsed_s", "config", "machine"]
 #: The columns of each study table, in order.
 STUDY_COLUMNS = {
     "ablation": ["row", "S^pos", "M", "L^p", "seed", *_METRICS],
     "grid": ["N", "r", "k", "seed", *_METRICS],
+    "probes": ["probe", "base", "change", "seed", *PROXY_COLUMNS, *_METRICS],
 }
-_ORDER = {"ablation": ["row", "seed"], "grid": ["N", "r", "seed"]}
+_ORDER = {"ablation": ["row", "seed"], "grid": ["N", "r", "seed"], "probes": ["probe", "seed"]}
+#: The columns of ``probe_epochs.csv``: the probes' proxy geometry after every kept epoch, per cell.
+PROBE_EPOCH_COLUMNS = ["probe", "seed", "epoch", *PROXY_COLUMNS, "cell"]
 
 
 def runs_dir(preset: str) -> Path:
@@ -68,10 +98,12 @@ def check_writable(folder: str | os.PathLike) -> Path:
 def load_table(study: str, preset: str = "glyphs_hard", folder: str | Path | None = None) -> pd.DataFrame:
     """The table ``<folder>/<study>.csv`` (default: the committed one, ``committed_results_dir(preset)``).
 
-    study: ablation, grid or efficiency.
+    study: ablation, grid, probes, probe_epochs or efficiency.
     """
-    if study not in ("ablation", "grid", "efficiency"):
-        raise ValueError(f"study must be 'ablation', 'grid' or 'efficiency'; got {study!r}")
+    if study not in (*STUDY_COLUMNS, "probe_epochs", "efficiency"):
+        raise ValueError(
+            f"study must be one of {', '.join((*STUDY_COLUMNS, 'probe_epochs', 'efficiency'))}; got {study!r}"
+        )
     path = Path(folder) / f"{study}.csv" if folder is not None else committed_results_dir(preset) / f"{study}.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; {make_hint()}")
@@ -83,7 +115,7 @@ def table_row(cell: Cell, results: dict) -> dict:
     untrained = results.get("untrained_metrics") or {}
     ids = dict(cell.ids)
     if results.get("num_classes") and "k" in ids:
-        ids["k"] = math.ceil(ids["r"] * results["num_classes"] * ids["N"])
+        ids["k"] = subgraph_size(ids["r"], results["num_classes"], ids["N"])
     machine = results.get("machine")
     return {
         **ids,
@@ -92,22 +124,23 @@ def table_row(cell: Cell, results: dict) -> dict:
         "untrained R@1": untrained.get("R@1"),
         "untrained NMI": untrained.get("NMI"),
         "elapsed_s": results.get("elapsed_s"),
-        "config": json.dumps({**cell.config.to_dict(), "out": None, "resume": False}, sort_keys=True),
+        "config": json.dumps({**recorded_config(cell.config), "out": None, "resume": False}, sort_keys=True),
         "machine": machine.get("id") if isinstance(machine, dict) else machine,
     }
 
 
-_FRACTIONS = ["R@1", "R@2", "R@4", "R@8", "NMI"]
 _FIX = "restore the table (e.g. `git checkout -- FILE`) or delete that line to rerun its cell"
 
 
 def _read_rows(path: Path, study: str) -> list[dict]:
-    """The rows of ``study``'s table at ``path``, each with its cell id in ``_id``; ValueError naming a bad line.
+    """The rows of ``study``'s table at ``path``, each with its cell id in ``_id`` and its line in ``_line``.
 
-    Refused: a config that is not JSON, identifier columns (``row``/``N``/``r``,
-    ``seed``) that disagree with the row's own config (:func:`.cells.row_problem`),
-    a metric that is not a fraction (an empty one only where it was not computed,
-    never R@1), and two lines of one cell.
+    A bad line is one ValueError naming it. Refused: a config that is not
+    JSON, identifier columns (``row``/``N``/``r``, ``seed``, the grid's ``k``)
+    that disagree with the row's own config (:func:`.cells.row_problem`,
+    :func:`.cells.grid_k_problem`), a metric that is not a fraction (a boolean
+    neither; an empty one only where it was not computed, never R@1), and two
+    lines of one cell.
     """
     if not path.exists():
         return []
@@ -120,33 +153,39 @@ def _read_rows(path: Path, study: str) -> list[dict]:
         raise ValueError(f"{path} lacks the column(s) {missing}; restore it (e.g. `git checkout -- FILE`)")
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
     keys: dict[tuple, int] = {}
+    configs = []
     for index, row in enumerate(rows):
         line = f"line {index + 2} of {path}"
         try:
             config = json.loads(row["config"])
             if not isinstance(config, dict):
                 raise ValueError("not a JSON object")
-            row["_id"] = cell_id(config)
+            row["_id"], row["_line"] = cell_id(config), index + 2
         except (TypeError, ValueError) as exc:
             raise ValueError(f"the config of {line} is not JSON ({type(exc).__name__}: {exc}); {_FIX}") from None
+        configs.append(config)
         problem = row_problem({c: row[c] for c in columns if c in row}, config)
         if problem:
             raise ValueError(f"{line} does not match its config: {problem}; {_FIX}")
-        for metric in _FRACTIONS:
+        for metric in FRACTION_METRICS:
             value = row.get(metric)
             if value is None and metric != "R@1":
-                continue  # not computed (--no-nmi); R@1 every run has
-            if metric in row and not (isinstance(value, (int, float)) and 0 <= value <= 1):
+                continue  # not computed (--no-nmi, or an older table without the column); R@1 every run has
+            if metric in row and not is_fraction(value):
                 shown = "empty" if value is None else repr(value)
                 raise ValueError(f"{line}: {metric} is {shown}, not a fraction in [0, 1]; {_FIX}")
         # one row per cell and seed (two lines of one config have one key too: their columns match the config)
-        key = tuple(float(row[c]) for c in _ORDER[study])
+        key = tuple(row[c] if c == "probe" else float(row[c]) for c in _ORDER[study])  # a probe is a name
         if key in keys:
             raise ValueError(
                 f"lines {keys[key]} and {index + 2} of {path} hold the same cell and seed "
                 f"({', '.join(f'{c}={row[c]}' for c in _ORDER[study])}); delete one of them"
             )
         keys[key] = index + 2
+    if "k" in table.columns:
+        found = grid_k_problem((row["k"], config) for row, config in zip(rows, configs))
+        if found:
+            raise ValueError(f"line {found[0] + 2} of {path} does not match its config: {found[1]}; {_FIX}")
     return rows
 
 
@@ -162,7 +201,9 @@ def check_settings(path: Path, cells: list[Cell], replace: bool = False) -> list
     (:func:`.cells.study_settings`): an ablation run with another ``N`` or
     another λ, or a grid run with another λ, is not the table's study. Rows
     made with other settings are an error (naming the difference) unless
-    ``replace``, which drops them.
+    ``replace``, which drops them. The rows kept hold one λ among them too,
+    whichever rows are rerun: a rerun of rows 1-3 (no L^p, so no λ of their
+    own) never keeps a table whose rows 4-8 mix two λ.
     """
     study = cells[0].study if cells else path.stem
     rows = _read_rows(path, study)
@@ -186,7 +227,89 @@ def check_settings(path: Path, cells: list[Cell], replace: bool = False) -> list
                 f"{path} holds rows made with other settings ({difference}); "
                 "give another --results folder for these settings, or --replace to drop those rows"
             )
+    lambdas: dict = {}
+    for row in keep:
+        for lam in study_lambda([json.loads(row["config"])]):
+            lambdas.setdefault(lam, []).append(str(row["_line"]))
+    if len(lambdas) > 1:
+        shown = " vs ".join(f"{lam!r} (lines {', '.join(lines)})" for lam, lines in sorted(lambdas.items()))
+        raise ValueError(
+            f"{path} mixes λ among its rows with L^p: weight_lambda {shown}; delete the lines of the wrong λ, "
+            "or rerun the rows with L^p with --replace and the λ wanted"
+        )
+    if study == "probes":  # each probe varies another field: compare every row with this selection's probe
+        keep = _probe_rows(path, keep, cells, replace)
     return keep
+
+
+def _probe_rows(path: Path, rows: list[dict], cells: list[Cell], replace: bool) -> list[dict]:
+    """The probe rows to keep: a row whose probe this selection runs must have that probe's settings (seed aside).
+
+    Each probe changes another setting of its base, so the study's shared settings cannot tell a probe run with
+    another base (say another centerlr) from this one; its own configuration can.
+    """
+    ours: dict[str, dict] = {}
+    for cell in cells:
+        ours.setdefault(cell.ids["probe"], _without_seed(cell.config.to_dict()))
+    keep = []
+    for row in rows:
+        wanted = ours.get(row.get("probe"))
+        theirs = _without_seed(json.loads(row["config"]))
+        if wanted is None or theirs == wanted:
+            keep.append(row)  # a probe this selection does not run (another version's list) is kept as it is
+        elif not replace:
+            raise ValueError(
+                f"{path} holds probe {row['probe']} made with other settings ({_difference(theirs, wanted)}); "
+                "give another --results folder for these settings, or --replace to drop those rows"
+            )
+    return keep
+
+
+def _without_seed(config: dict) -> dict:
+    """A configuration's identity (:func:`.cells.cell_identity`) without its seed."""
+    return {k: v for k, v in json.loads(cell_identity(config)).items() if k != "seed"}
+
+
+def _sort_key(study: str):
+    """The order of a table's rows: by its identifier columns; the probes in the order of :data:`.cells.PROBES`."""
+    if study != "probes":
+        return lambda row: tuple(row[k] for k in _ORDER[study])
+    position = {probe.name: index for index, probe in enumerate(PROBES)}
+    return lambda row: (position.get(row["probe"], len(position)), str(row["probe"]), row["seed"])
+
+
+def _gather_probe_epochs(
+    cells: list[Cell], table_ids: set[str], results: Path, runs: Path, measured: dict[str, pd.DataFrame]
+) -> None:
+    """``<results>/probe_epochs.csv``: the proxy geometry per kept epoch of every probe row's cell.
+
+    Rows of cells still in ``probes.csv`` are kept as they are (their folders may be gone); a probe row's cell
+    without rows gets them from its finished folder (:func:`.snapshots.proxy_cosines`; ``measured``: by cell id,
+    those already read).
+    """
+    path = results / "probe_epochs.csv"
+    rows = [row for row in _read_epoch_rows(path) if row["cell"] in table_ids]
+    have = {row["cell"] for row in rows}
+    for cell in cells:
+        folder = cell.folder(runs)
+        if cell.id in table_ids and cell.id not in have and read_results(folder) is not None:
+            curve = measured[cell.id] if cell.id in measured else proxy_cosines(folder)
+            for row in curve.to_dict("records"):
+                rows.append({"probe": cell.ids["probe"], "seed": cell.seed, **row, "cell": cell.id})
+            have.add(cell.id)
+    order = _sort_key("probes")
+    rows.sort(key=lambda row: (*order(row), row["epoch"]))
+    atomic_write_csv(path, rows, PROBE_EPOCH_COLUMNS)
+
+
+def _read_epoch_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    table = read_csv(path)
+    missing = [c for c in ("probe", "seed", "epoch", "cell") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {missing}; restore it or delete it to gather it again")
+    return table.astype(object).where(table.notna(), None).to_dict("records")
 
 
 def gather(cells: list[Cell], results: str | Path, runs: str | Path, replace: bool = False) -> dict[str, pd.DataFrame]:
@@ -195,13 +318,17 @@ def gather(cells: list[Cell], results: str | Path, runs: str | Path, replace: bo
     A row already in the table (same full configuration) stays as it is; a
     cell whose folder in ``runs`` holds a finished run adds its row; a cell
     without one is left out (not yet run). Rows of cells outside ``cells`` are
-    kept. Only one process should gather into a folder at a time
-    (:func:`proxygml_lite.studies.make_studies` holds the folder's lock).
+    kept. A new probe row gets its final proxy geometry from its folder, and
+    ``probe_epochs.csv`` the geometry per epoch. Only one process should
+    gather into a folder at a time (:func:`proxygml_lite.studies.make_studies`
+    holds the folder's lock).
     """
     results = check_writable(results)
+    runs = Path(runs)
     results.mkdir(parents=True, exist_ok=True)
     tables = {}
-    for study in ("ablation", "grid"):
+    measured: dict[str, pd.DataFrame] = {}  # the probes' proxy geometry per epoch, read once per cell
+    for study in STUDY_COLUMNS:
         selected = [c for c in cells if c.study == study]
         path = results / f"{study}.csv"
         if not selected:
@@ -215,9 +342,17 @@ def gather(cells: list[Cell], results: str | Path, runs: str | Path, replace: bo
                 continue
             finished = read_results(cell.folder(runs))
             if finished is not None and cell_id(finished.get("config", {})) == cell.id:
-                rows.append(table_row(cell, finished))
+                row = table_row(cell, finished)
+                if study == "probes":  # the final proxies' geometry: the last kept epoch of the cell's folder
+                    measured[cell.id] = proxy_cosines(cell.folder(runs))
+                    final = measured[cell.id].tail(1).to_dict("records")
+                    row.update({name: (final[0][name] if final else None) for name in PROXY_COLUMNS})
+                rows.append(row)
                 have.add(cell.id)
-        rows.sort(key=lambda row: tuple(row[k] for k in _ORDER[study]))
+        rows.sort(key=_sort_key(study))
         atomic_write_csv(path, rows, STUDY_COLUMNS[study])
+        if study == "probes":
+            ids = {row["_id"] if "_id" in row else cell_id(json.loads(row["config"])) for row in rows}
+            _gather_probe_epochs(selected, ids, results, runs, measured)
         tables[study] = pd.read_csv(path)
     return tables

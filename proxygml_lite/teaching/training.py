@@ -2,16 +2,15 @@
 
 :class:`TinyEmbedding` is a small MLP whose output is L2-normalised, so its
 embeddings lie on the unit circle and can be drawn. :func:`train_toy_embedding`
-trains it with a proxy loss and returns a :class:`ToyHistory`: the losses, the
+trains it with a proxy loss as a :class:`ToyRecipe` says and returns a :class:`ToyHistory`: the losses, the
 test Recall@1, the proxies' within-class and across-class cosines at every step
 (:func:`proxy_cosines`) and :class:`Snapshot` s of the embeddings and proxies.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,8 +22,9 @@ from .. import steps
 from ..checks import check_int, check_number
 from ..loss import ProxyGMLLoss
 from ..registry import LOSSES
+from ..training.device import torch_threads
 
-__all__ = ["TinyEmbedding", "Snapshot", "ToyHistory", "proxy_cosines", "train_step", "train_toy_embedding"]
+__all__ = ["TinyEmbedding", "Snapshot", "ToyHistory", "ToyRecipe", "proxy_cosines", "train_step", "train_toy_embedding"]
 
 
 class TinyEmbedding(nn.Module):
@@ -159,20 +159,6 @@ def _recall(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, ks: Se
     return recall_at_k(embeddings.cpu(), labels.cpu(), ks=tuple(ks), backend="torch")
 
 
-@contextlib.contextmanager
-def _torch_threads(num_threads: int | None) -> Iterator[None]:
-    """Run with ``num_threads`` CPU threads, restoring the previous setting; ``None`` changes nothing."""
-    if num_threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(check_int("num_threads", num_threads, 1, "CPU threads while training"))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def train_step(
     model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, labels: torch.Tensor
 ) -> torch.Tensor:
@@ -184,6 +170,44 @@ def train_step(
     return loss.detach()
 
 
+@dataclass(frozen=True)
+class ToyRecipe:
+    """How :func:`train_toy_embedding` trains, whatever the loss: the network, Adam, and what it records.
+
+    The network is a :class:`TinyEmbedding` with ``depth`` hidden layers of ``hidden`` units and outputs of dimension
+    ``embedding_dim``. Adam takes ``num_steps`` mini-batches of ``batch_size`` (drawn without replacement within a
+    batch), with ``lr`` for the model and ``proxy_lr`` (default ``lr``) for the proxies. ``num_snapshots`` evenly
+    spaced :class:`Snapshot` s are recorded from step 0 to the last; with evaluation data, Recall@1 every
+    ``eval_every`` steps and Recall@K for ``recall_ks`` at the end. ``num_threads`` CPU threads are used while
+    training (restored afterwards): the matrices are so small that one thread is fastest, several times faster than
+    the default on a busy machine; ``None`` leaves PyTorch's setting alone. Checked at construction.
+    """
+
+    embedding_dim: int = 2
+    hidden: int = 16
+    depth: int = 2
+    num_steps: int = 300
+    batch_size: int = 64
+    lr: float = 1e-2
+    proxy_lr: float | None = None
+    num_snapshots: int = 6
+    eval_every: int = 25
+    recall_ks: tuple[int, ...] = (1, 2)
+    device: str | torch.device = "cpu"
+    num_threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        check_int("num_steps", self.num_steps, 1, "training steps")
+        check_int("batch_size", self.batch_size, 2, "samples per mini-batch")
+        check_int("num_snapshots", self.num_snapshots, 1, "recorded states")
+        check_int("eval_every", self.eval_every, 1, "steps between evaluations")
+        check_number("lr", self.lr, 0.0, "the learning rate of the model")
+        if self.proxy_lr is not None:
+            check_number("proxy_lr", self.proxy_lr, 0.0, "the learning rate of the proxies")
+        if self.num_threads is not None:
+            check_int("num_threads", self.num_threads, 1, "CPU threads while training")
+
+
 def train_toy_embedding(
     inputs: torch.Tensor,
     labels: torch.Tensor,
@@ -193,24 +217,13 @@ def train_toy_embedding(
     proxies_per_class: int = 1,
     r: float = 0.4,
     weight_lambda: float = 0.3,
-    embedding_dim: int = 2,
-    hidden: int = 16,
-    depth: int = 2,
-    num_steps: int = 300,
-    batch_size: int = 64,
-    lr: float = 1e-2,
-    proxy_lr: float | None = None,
-    num_snapshots: int = 6,
+    recipe: ToyRecipe | None = None,
     eval_inputs: torch.Tensor | None = None,
     eval_labels: torch.Tensor | None = None,
-    eval_every: int = 25,
-    recall_ks: Sequence[int] = (1, 2),
     seed: int = 0,
-    device: str | torch.device = "cpu",
     name: str | None = None,
-    num_threads: int | None = 1,
 ) -> ToyHistory:
-    """Train a :class:`TinyEmbedding` with a proxy loss by Adam on random mini-batches.
+    """Train a :class:`TinyEmbedding` with a proxy loss as ``recipe`` says (default :class:`ToyRecipe`).
 
     The loss is ``"proxygml"`` (:class:`~proxygml_lite.loss.ProxyGMLLoss` with
     ``N = proxies_per_class``, ``r``, ``lambda = weight_lambda``), or one of the
@@ -218,42 +231,31 @@ def train_toy_embedding(
     settings: ``"proxynca"`` (``ProxyNCALoss``) or ``"proxyanchor"``
     (``ProxyAnchorLoss``, margin 0.1, alpha 32); or any ``nn.Module`` with a
     ``.proxies`` parameter called as ``loss_fn(embeddings, labels)``. The model
-    and the loss's proxies are trained by the same loop: Adam with ``lr`` for
-    the model and ``proxy_lr`` (default ``lr``) for the proxies, ``num_steps``
-    mini-batches of ``batch_size`` drawn without replacement within a batch.
-
-    ``num_snapshots`` evenly spaced :class:`Snapshot` s (of the embeddings of
-    ``inputs`` and of the proxies) are recorded, from step 0 to the last.
-    With ``eval_inputs``/``eval_labels``, Recall@1 on them is logged every
-    ``eval_every`` steps and ``final_recall`` holds Recall@K for ``recall_ks``.
-
-    ``num_threads`` CPU threads are used while training (restored afterwards):
-    the matrices are so small that one thread is fastest, several times faster
-    than the default on a busy machine. ``None`` leaves PyTorch's setting alone.
+    and the loss's proxies are trained by the same loop. With
+    ``eval_inputs``/``eval_labels``, Recall@1 on them is logged during training
+    and ``final_recall`` holds Recall@K after it. ``seed`` seeds the model, the
+    proxies and the mini-batches; ``name`` labels the run in plots.
     """
+    recipe = ToyRecipe() if recipe is None else recipe
     num_classes = check_int("num_classes", num_classes, 2, "C, the number of classes")
-    num_steps = check_int("num_steps", num_steps, 1, "training steps")
-    batch_size = check_int("batch_size", batch_size, 2, "samples per mini-batch")
-    num_snapshots = check_int("num_snapshots", num_snapshots, 1, "recorded states")
-    eval_every = check_int("eval_every", eval_every, 1, "steps between evaluations")
-    lr = check_number("lr", lr, 0.0, "the learning rate of the model")
-    proxy_lr = lr if proxy_lr is None else check_number("proxy_lr", proxy_lr, 0.0, "the learning rate of the proxies")
     if (eval_inputs is None) != (eval_labels is None):
         raise ValueError("give both eval_inputs and eval_labels, or neither")
     if len(inputs) != len(labels):
         raise ValueError(f"inputs has {len(inputs)} rows but labels has {len(labels)}; they must match")
     if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
         raise ValueError(f"labels must lie in [0, {num_classes}); map the classes to 0..C-1")
+    num_steps, lr = recipe.num_steps, recipe.lr
+    proxy_lr = lr if recipe.proxy_lr is None else recipe.proxy_lr
 
-    with _torch_threads(num_threads):
+    with torch_threads(recipe.num_threads):
         torch.manual_seed(seed)
-        device = torch.device(device)
+        device = torch.device(recipe.device)
         inputs, labels = inputs.float().to(device), labels.long().to(device)
         model = TinyEmbedding(
             in_dim=inputs.shape[1],
-            embedding_dim=embedding_dim,
-            hidden=hidden,
-            depth=depth,
+            embedding_dim=recipe.embedding_dim,
+            hidden=recipe.hidden,
+            depth=recipe.depth,
             mean=inputs.mean(0),
             std=inputs.std(0),
         ).to(device)
@@ -261,7 +263,7 @@ def train_toy_embedding(
             loss,
             num_classes=num_classes,
             proxies_per_class=proxies_per_class,
-            embedding_dim=embedding_dim,
+            embedding_dim=recipe.embedding_dim,
             r=r,
             weight_lambda=weight_lambda,
         ).to(device)
@@ -287,9 +289,9 @@ def train_toy_embedding(
             model=model,
             loss_fn=loss_fn,
         )
-        snapshot_steps = set(np.linspace(0, num_steps, num_snapshots).round().astype(int).tolist())
+        snapshot_steps = set(np.linspace(0, num_steps, recipe.num_snapshots).round().astype(int).tolist())
         generator = torch.Generator().manual_seed(seed)
-        batch_size = min(batch_size, len(inputs))
+        batch_size = min(recipe.batch_size, len(inputs))
 
         def record(step: int) -> None:
             proxies = F.normalize(loss_fn.proxies.detach(), dim=1).cpu().numpy()
@@ -300,7 +302,7 @@ def train_toy_embedding(
                 with torch.no_grad():
                     embeddings = model(inputs).cpu().numpy()
                 history.snapshots.append(Snapshot(step, embeddings, proxies, proxy_labels))
-            if eval_inputs is not None and (step % eval_every == 0 or step == num_steps):
+            if eval_inputs is not None and (step % recipe.eval_every == 0 or step == num_steps):
                 history.eval_steps.append(step)
                 history.recall_at_1.append(_recall(model, eval_inputs, eval_labels, (1,))[1])
 
@@ -315,5 +317,5 @@ def train_toy_embedding(
             history.loss_p.append(float(terms["loss_p"]) if "loss_p" in terms else math.nan)
             record(step)
         if eval_inputs is not None:
-            history.final_recall = _recall(model, eval_inputs, eval_labels, recall_ks)
+            history.final_recall = _recall(model, eval_inputs, eval_labels, recipe.recall_ks)
     return history

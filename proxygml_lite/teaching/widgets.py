@@ -17,7 +17,7 @@ browser::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -157,94 +157,64 @@ def similarity_widget(**settings) -> InteractivePlot:
 R_STEPS = tuple(round(0.02 * i, 2) for i in range(1, 51))
 
 
-def _subgraph_views(
-    draw, points, labels, num_classes, proxies_per_class, r, sample_index, modes_per_class, proxy_jitter, seed
-) -> Views:
-    """The controls (N, r, sample, S^pos) and fixed arguments shared by the subgraph and votes explorers."""
-    return Views(
-        draw,
-        (
-            slider("proxies_per_class", "N", range(1, 7), proxies_per_class),
-            slider("r", "r", R_STEPS, r),
-            slider("sample_index", "sample i", range(len(points)), sample_index),
-            switch("positive_mask", "positive mask S^pos", True),
-        ),
-        {
-            "points": points,
-            "labels": labels,
-            "num_classes": num_classes,
-            "modes_per_class": modes_per_class,
-            "proxy_jitter": proxy_jitter,
-            "seed": seed,
-        },
-    )
+def _subgraph_explorer_widget(explorer: Callable, *, name: str, doc: str) -> tuple[Callable, Callable]:
+    """The declaration ``<name>_views`` and the widget ``<name>_widget`` of one subgraph explorer.
 
-
-def subgraph_views(
-    points,
-    labels,
-    *,
-    num_classes: int,
-    proxies_per_class: int = 2,
-    r: float = 0.3,
-    sample_index: int = 0,
-    modes_per_class: int | None = None,
-    proxy_jitter: float = 0.3,
-    seed: int = 0,
-) -> Views:
-    """Notebook 2: ``N``, ``r``, the sample and ``S^pos`` on/off -> the sample's subgraph and its row of ``S``.
-
-    One view per sample: too many to draw ahead of time, so the offline site shows its saved state.
+    ``explorer`` is a :func:`~proxygml_lite.teaching.plots.subgraph.subgraph_explorer`. Sliders for ``N``, ``r`` and the sample, a check box for ``S^pos``; the subgraph and votes widgets differ only
+    in their explorer. One view per sample: too many to draw ahead of time, so the offline site shows their saved
+    state.
     """
-    return _subgraph_views(
-        plots.plot_subgraph_explorer,
+
+    def views(
         points,
         labels,
-        num_classes,
-        proxies_per_class,
-        r,
-        sample_index,
-        modes_per_class,
-        proxy_jitter,
-        seed,
-    )
+        *,
+        num_classes: int,
+        proxies_per_class: int = 2,
+        r: float = 0.3,
+        sample_index: int = 0,
+        modes_per_class: int | None = None,
+        proxy_jitter: float = 0.3,
+        seed: int = 0,
+    ) -> Views:
+        return Views(
+            explorer,
+            (
+                slider("proxies_per_class", "N", range(1, 7), proxies_per_class),
+                slider("r", "r", R_STEPS, r),
+                slider("sample_index", "sample i", range(len(points)), sample_index),
+                switch("positive_mask", "positive mask S^pos", True),
+            ),
+            {
+                "points": points,
+                "labels": labels,
+                "num_classes": num_classes,
+                "modes_per_class": modes_per_class,
+                "proxy_jitter": proxy_jitter,
+                "seed": seed,
+            },
+        )
+
+    def widget(points, labels, **settings) -> InteractivePlot:
+        return InteractivePlot(views(points, labels, **settings))
+
+    views.__name__ = views.__qualname__ = f"{name}_views"
+    views.__doc__ = doc
+    widget.__name__ = widget.__qualname__ = f"{name}_widget"
+    widget.__doc__ = f":func:`{name}_views` as a widget."
+    return views, widget
 
 
-def subgraph_widget(points, labels, **settings) -> InteractivePlot:
-    """:func:`subgraph_views` as a widget."""
-    return InteractivePlot(subgraph_views(points, labels, **settings))
-
-
-def votes_views(
-    points,
-    labels,
-    *,
-    num_classes: int,
-    proxies_per_class: int = 2,
-    r: float = 0.3,
-    sample_index: int = 0,
-    modes_per_class: int | None = None,
-    proxy_jitter: float = 0.3,
-    seed: int = 0,
-) -> Views:
-    """Notebook 3: ``N``, ``r``, the sample and ``S^pos`` -> its subgraph and votes ``Z_i = (W Y^p)_i``."""
-    return _subgraph_views(
-        plots.plot_votes_explorer,
-        points,
-        labels,
-        num_classes,
-        proxies_per_class,
-        r,
-        sample_index,
-        modes_per_class,
-        proxy_jitter,
-        seed,
-    )
-
-
-def votes_widget(points, labels, **settings) -> InteractivePlot:
-    """:func:`votes_views` as a widget."""
-    return InteractivePlot(votes_views(points, labels, **settings))
+subgraph_views, subgraph_widget = _subgraph_explorer_widget(
+    plots.plot_subgraph_explorer,
+    name="subgraph",
+    doc="Notebook 2: ``N``, ``r``, the sample and ``S^pos`` on/off -> the sample's subgraph and its row of ``S``.",
+)
+votes_views, votes_widget = _subgraph_explorer_widget(
+    plots.plot_votes_explorer,
+    name="votes",
+    doc="Notebook 3: ``N``, ``r``, the sample and ``S^pos`` -> its subgraph and votes ``Z_i = (W Y^p)_i``.",
+)
 
 
 #: Notebook 4's lambda values: none, the notebook's 0.3, up to the 1.5 of its static figure.

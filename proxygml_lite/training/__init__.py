@@ -5,7 +5,8 @@ Read it in this order, each module small and testable alone:
 * :mod:`.config` -- :class:`TrainConfig`, one frozen dataclass: every setting
   with its flag and check, checked once when made; :mod:`.presets` -- the
   paper's presets; the command line is :mod:`proxygml_lite.train` (``python -m
-  proxygml_lite.train``), generated from the config's fields;
+  proxygml_lite.train``), generated from the config's fields; :mod:`.rerun` --
+  a saved configuration read back to re-run it (``--config PATH``);
 * :mod:`.setup` -- :func:`build_data` and :func:`build_parts` (model, the
   registered loss with :func:`~.setup.loss_arguments`, Adam with the
   ``model`` and ``proxies`` groups);
@@ -34,6 +35,7 @@ _MODULES = {
     "build_parts": "setup",
     "NonFiniteLossError": "step",
     "Trainee": "step",
+    "SplitOptimizer": "step",
     "build_optimizer": "step",
     "train_step": "step",
     "Trainer": "trainer",

@@ -11,7 +11,7 @@ changes afterwards (``frozen=True``): a changed copy is
 ``dataclasses.replace(config, epochs=3)`` (checked again, as a new config).
 Names are resolved before a config is made: ``--dataset sop`` becomes
 ``online_products`` in the command line, :func:`~.presets.preset` and
-:func:`load_config`; ``TrainConfig(dataset="sop")`` is an error naming the
+:func:`~.rerun.load_config`; ``TrainConfig(dataset="sop")`` is an error naming the
 registered name.
 
 Warm-up (``--warm``, ``--warmup-mode``). ``head-first`` (default) trains only
@@ -49,20 +49,20 @@ from ..registry import BACKBONES, DATASETS, LOSSES
 
 __all__ = [
     "AMP_MODES",
+    "PROXY_OPTIMIZERS",
     "WARMUP_MODES",
     "NMI_PROTOCOL_CHOICES",
     "CHECK_IMAGES_CHOICES",
     "TrainConfig",
     "REPLACED_BUILTINS",
     "canonical_dataset",
-    "load_config",
     "read_config_json",
-    "read_config_values",
-    "preset_filled",
     "unimported_hint",
 ]
 
 AMP_MODES = ("auto", "none", "bf16", "fp16")
+#: ``--proxy-optimizer``: ``adam`` (official) or ``sgd`` (this package's probe; :func:`~.step.build_optimizer`).
+PROXY_OPTIMIZERS = ("adam", "sgd")
 WARMUP_MODES = ("head-first", "official")
 #: ``--nmi-protocol``: ``auto`` = the official one of the dataset (faiss on SOP, sklearn otherwise);
 #: see :data:`proxygml_lite.evaluation.NMI_PROTOCOLS`.
@@ -179,6 +179,17 @@ class TrainConfig:
         1e-4, flag("--wd", "--weight-decay", official=True, help="Adam weight decay (model and proxies)"), minimum=0
     )
     eps: float = setting(0.01, flag("--eps", official=True, help="Adam epsilon"), minimum=0, strict=True)
+    proxy_optimizer: str = setting(
+        "adam",
+        flag(
+            "--proxy-optimizer",
+            help=(
+                "optimiser of the proxies (all loss parameters): adam (default, official: one Adam for model and "
+                "proxies) or sgd (not official: SGD with momentum 0.9 at --centerlr and --wd; the model keeps Adam)"
+            ),
+        ),
+        choices=PROXY_OPTIMIZERS,
+    )
     rate: float = setting(0.1, flag("--rate", official=True, help="learning-rate decay factor"))
     new_epoch_to_decay: tuple[int, ...] = setting(
         (20, 40),
@@ -467,6 +478,13 @@ class TrainConfig:
             raise ValueError(
                 f"pretrained must be True, False, None (auto) or a path to weights; got {self.pretrained!r}"
             )
+        if self.pretrained is True and not BACKBONES.get(self.backbone).options["pretrained_by_default"]:
+            # found here, not after the data has loaded: the benchmark presets state pretrained=True
+            raise ValueError(
+                f"pretrained=True, but backbone {self.backbone!r} has no published weights to start from (the "
+                "benchmark presets fine-tune ImageNet weights): pass --no-pretrained (pretrained=False) for a random "
+                "initialisation, or a path to weights"
+            )
         if self.dataset_options and not DATASETS.get(self.dataset).options.get("takes_options"):
             from ..data import generated_datasets
 
@@ -557,69 +575,3 @@ def read_config_json(path: str | os.PathLike) -> dict[str, Any]:
         problem = f"unknown TrainConfig field(s) {unknown}" if unknown else "no 'dataset'"
         raise ValueError(f"{path} is not a valid configuration ({problem}); {_SAVED_CONFIG_FIX}")
     return values
-
-
-def read_config_values(path: str | os.PathLike) -> dict[str, Any]:
-    """The configuration saved at ``path`` as a plain dict (read as JSON: nothing is imported or built).
-
-    ``path`` is a run folder (its ``config.json``), a ``config.json``, a
-    ``results.json`` (its ``"config"``), or a JSON file holding one study
-    row's ``config`` column (the configuration object itself, or
-    ``{"config": {...}}``). ``out`` and ``resume`` are cleared: the re-run
-    goes where the caller says; :func:`preset_filled` completes a partial one.
-    """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise ValueError(
-                f"--config {path} is a folder without config.json; pass a run folder (the --out of a training), "
-                "its config.json, a results.json, or a JSON file holding a study row's config"
-            )
-        path = os.path.join(path, "config.json")
-    if not os.path.isfile(path):
-        raise ValueError(
-            f"--config {path}: no such file; pass a run folder, its config.json, or a JSON file holding a row's config"
-        )
-    try:
-        with open(path, encoding="utf-8") as fh:
-            values = json.load(fh)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--config {path} is not valid JSON ({exc})") from None
-    if isinstance(values, dict) and isinstance(values.get("config"), str):
-        try:
-            values = json.loads(values["config"])
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"--config {path}: its 'config' is not valid JSON ({exc}); copy the config column of a study row "
-                "unchanged, or pass a run folder"
-            ) from None
-    elif isinstance(values, dict) and isinstance(values.get("config"), dict):
-        values = values["config"]
-    if not isinstance(values, dict) or "dataset" not in values:
-        raise ValueError(
-            f"--config {path} does not hold a training configuration (a JSON object with 'dataset', 'epochs', ...); "
-            "pass a run folder's config.json or a study row's config"
-        )
-    values = {k: v for k, v in values.items() if k != REPLACED_BUILTINS}  # a record, not a setting
-    return {**values, "out": None, "resume": False}
-
-
-def preset_filled(values: dict[str, Any]) -> dict[str, Any]:
-    """A saved (maybe partial) configuration with the fields it lacks from its dataset's preset, names resolved.
-
-    ``{"dataset": "glyphs", "epochs": 1}`` becomes the glyphs preset with one
-    epoch, not the general defaults (BN-Inception, d = 512).
-    """
-    from .presets import preset
-
-    dataset = canonical_dataset(values["dataset"])
-    return {**preset(dataset), **values, "dataset": dataset}
-
-
-def load_config(path: str | os.PathLike) -> TrainConfig:
-    """The :class:`TrainConfig` saved at ``path`` (:func:`read_config_values`), to re-run it exactly.
-
-    Its ``imports`` are not imported (reading never runs code): a name they
-    register must be registered already. Missing fields come from the preset.
-    """
-    return TrainConfig.from_dict(preset_filled(read_config_values(path)))

@@ -1,8 +1,10 @@
-"""Where a run computes: the device (``--device`` / ``--gpu`` / torchrun rank), autocast, seeds."""
+"""Where a run computes: the device (``--device`` / ``--gpu`` / torchrun rank), autocast, seeds, CPU threads."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -10,7 +12,7 @@ import torch
 from .config import TrainConfig
 from .distributed import DistContext
 
-__all__ = ["resolve_device", "resolve_amp", "to_device", "seed_everything", "allow_tf32"]
+__all__ = ["resolve_device", "resolve_amp", "to_device", "seed_everything", "allow_tf32", "torch_threads"]
 
 
 def resolve_device(config: TrainConfig, ctx: DistContext | None = None) -> torch.device:
@@ -88,3 +90,15 @@ def allow_tf32(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Within ``with``: torch uses ``threads`` CPU threads (``None``: unchanged); restored afterwards."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

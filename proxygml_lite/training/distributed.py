@@ -29,6 +29,7 @@ How it works (see :mod:`proxygml_lite.training.trainer`):
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,12 +39,15 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
+from ..fileio import FolderLock, FolderLockedError, WriteError, exclusive_lock
+
 __all__ = [
     "DistContext",
     "init_distributed",
     "cleanup_distributed",
     "barrier",
     "broadcast_object",
+    "main_rank_lock",
     "all_gather_objects",
     "all_reduce_sum",
     "gather_rows",
@@ -107,6 +111,31 @@ def broadcast_object(obj: Any, ctx: DistContext, src: int = 0) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+@contextlib.contextmanager
+def main_rank_lock(folder: str | os.PathLike, purpose: str, ctx: DistContext) -> Iterator[FolderLock | None]:
+    """Rank 0 holds :func:`~proxygml_lite.fileio.exclusive_lock` of ``folder`` within ``with`` (the others: ``None``).
+
+    When rank 0 cannot take it (another process holds the folder, or it cannot be written), every rank raises
+    that error: the others would otherwise wait for rank 0 forever.
+    """
+    with contextlib.ExitStack() as stack:
+        refusal = held = None
+        if ctx.is_main:
+            try:
+                held = stack.enter_context(exclusive_lock(folder, purpose))
+            except (FolderLockedError, WriteError) as exc:
+                if not ctx.distributed:
+                    raise
+                refusal = exc
+        if ctx.distributed:
+            message = broadcast_object(str(refusal) if refusal is not None else None, ctx)
+            if refusal is not None:
+                raise refusal
+            if message is not None:
+                raise FolderLockedError(message)
+        yield held
 
 
 def all_gather_objects(obj: Any, ctx: DistContext) -> list[Any]:

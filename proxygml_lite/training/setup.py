@@ -26,6 +26,7 @@ from .step import Trainee, build_optimizer
 
 __all__ = [
     "TrainingData",
+    "epoch_batches",
     "build_data",
     "check_targets",
     "TrainingParts",
@@ -117,6 +118,15 @@ def check_targets(dataset, num_classes: int, name: str) -> None:
         )
 
 
+def epoch_batches(num_samples: int, batch_size: int) -> tuple[int, bool]:
+    """``(steps, drop_last)`` of an epoch over ``num_samples`` in batches of ``batch_size``.
+
+    A last batch of 1 sample breaks BatchNorm in training mode, so it is dropped then.
+    """
+    drop_last = num_samples % batch_size == 1
+    return (num_samples // batch_size if drop_last else math.ceil(num_samples / batch_size)), drop_last
+
+
 def build_data(config: TrainConfig, ctx: DistContext, device: torch.device, progress: bool = False) -> TrainingData:
     """Load both splits, check them against the config, and build the (resumable, sharded) loaders."""
     train_set, test_set = _load_splits(config, ctx, progress)
@@ -153,14 +163,12 @@ def build_data(config: TrainConfig, ctx: DistContext, device: torch.device, prog
         )
     local_batch = config.batch_size // world
     sampler = ResumableDistributedSampler(train_set, num_replicas=world, rank=ctx.rank, seed=config.seed)
-    # a last batch of 1 sample breaks BatchNorm in training mode: drop it then
-    drop_last = sampler.num_samples % local_batch == 1
+    steps, drop_last = epoch_batches(sampler.num_samples, local_batch)
     common = dict(num_workers=config.workers, pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
     loader_generator = torch.Generator()
     train_loader = DataLoader(
         train_set, batch_size=local_batch, sampler=sampler, drop_last=drop_last, generator=loader_generator, **common
     )
-    steps = sampler.num_samples // local_batch if drop_last else math.ceil(sampler.num_samples / local_batch)
     test_sampler = ShardSampler(len(test_set), world, ctx.rank)
     test_loader = DataLoader(test_set, batch_size=config.eval_batch_size, sampler=test_sampler, **common)
     return TrainingData(

@@ -1,10 +1,10 @@
 """One optimisation step, as a function, and reading its losses back from the device at intervals.
 
 :func:`train_step` is the whole step: ``L = loss_fn(model(images), labels)``,
-backward, Adam. It returns the loss and the loss's named terms still on the
-device; :func:`read_back` moves the losses of several steps to the host at
-once (the trainer does so every ``log_every`` steps), so the step never waits
-for the device.
+backward, the optimiser's step (Adam, :func:`build_optimizer`). It returns the
+loss and the loss's named terms still on the device; :func:`read_back` moves
+the losses of several steps to the host at once (the trainer does so every
+``log_every`` steps), so the step never waits for the device.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ __all__ = [
     "check_loss_value",
     "checked_term_names",
     "Trainee",
+    "PROXY_SGD_MOMENTUM",
+    "SplitOptimizer",
     "build_optimizer",
     "loss_terms",
     "train_step",
@@ -91,13 +93,80 @@ class Trainee(nn.Module):
         return self.loss_fn(self.model(images), labels)
 
 
-def build_optimizer(model: nn.Module, loss_fn: nn.Module, config: TrainConfig) -> torch.optim.Adam:
-    """Adam over ``[model @ modellr, loss parameters (proxies) @ centerlr]`` with ``eps`` and ``weight_decay``."""
+#: Momentum of the proxies' SGD (``proxy_optimizer="sgd"``): Adam's own β1 = 0.9, so that the swap removes what
+#: Adam adds beyond a momentum, its per-coordinate step normalisation (second moment and ε). The step sizes
+#: still differ: SGD's is about 10 lr g once the momentum is built up, Adam's about lr when |g| > ε = 0.01 and
+#: lr g / ε below (see the probe ``row8_proxy_sgd`` in :mod:`proxygml_lite.studies.cells`).
+PROXY_SGD_MOMENTUM = 0.9
+
+
+class SplitOptimizer:
+    """Adam for the model and SGD for the proxies, used as one optimiser (``proxy_optimizer="sgd"``).
+
+    It offers what the trainer, the learning-rate decay, the gradient scaler
+    and the checkpoint use of an optimiser: ``param_groups`` (the live groups
+    of both, model first, so the decay and the warm-up act on both as on one
+    Adam), ``zero_grad``, ``step`` and ``state_dict`` / ``load_state_dict``
+    (``{"adam": ..., "sgd": ...}``, tensors, numbers and strings only, which
+    the safe checkpoint loader reads).
+    """
+
+    def __init__(self, adam: torch.optim.Adam, sgd: torch.optim.SGD) -> None:
+        self.parts = {"adam": adam, "sgd": sgd}
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [group for optimizer in self.parts.values() for group in optimizer.param_groups]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optimizer in self.parts.values():
+            optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for optimizer in self.parts.values():
+            optimizer.step()
+        return loss
+
+    def state_dict(self) -> dict:
+        return {name: optimizer.state_dict() for name, optimizer in self.parts.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not isinstance(state, dict) or set(state) != set(self.parts):
+            raise ValueError(
+                "the checkpoint's optimiser state is not Adam (model) + SGD (proxies); resume with the run's own "
+                "--proxy-optimizer, or start a new run in another --out"
+            )
+        for name, optimizer in self.parts.items():
+            optimizer.load_state_dict(state[name])
+
+
+def build_optimizer(
+    model: nn.Module, loss_fn: nn.Module, config: TrainConfig
+) -> torch.optim.Optimizer | SplitOptimizer:
+    """The optimiser of ``[model @ modellr, loss parameters (proxies) @ centerlr]``, both with ``weight_decay``.
+
+    ``proxy_optimizer="adam"`` (official): one Adam with ``eps`` over both
+    groups. ``"sgd"`` (this package's probe of why a class's proxies merge):
+    Adam for the model as before, SGD for the proxies at the same ``centerlr``
+    and ``weight_decay`` (L2 added to the gradient, as Adam's), with momentum
+    :data:`PROXY_SGD_MOMENTUM`, in a :class:`SplitOptimizer`.
+    """
     groups = [{"params": list(model.parameters()), "lr": config.modellr, "name": "model"}]
     loss_params = list(loss_fn.parameters())
-    if loss_params:
-        groups.append({"params": loss_params, "lr": config.centerlr, "name": "proxies"})
-    return torch.optim.Adam(groups, eps=config.eps, weight_decay=config.weight_decay)
+    proxies = {"params": loss_params, "lr": config.centerlr, "name": "proxies"}
+    if config.proxy_optimizer == "adam" or not loss_params:
+        return torch.optim.Adam(
+            groups + ([proxies] if loss_params else []), eps=config.eps, weight_decay=config.weight_decay
+        )
+    if config.proxy_optimizer != "sgd":
+        raise ValueError(f"proxy_optimizer must be 'adam' or 'sgd'; got {config.proxy_optimizer!r}")
+    adam = torch.optim.Adam(groups, eps=config.eps, weight_decay=config.weight_decay)
+    sgd = torch.optim.SGD([proxies], momentum=PROXY_SGD_MOMENTUM, weight_decay=config.weight_decay)
+    return SplitOptimizer(adam, sgd)
 
 
 def loss_terms(loss_fn: nn.Module) -> dict[str, torch.Tensor]:

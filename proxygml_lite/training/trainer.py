@@ -12,8 +12,8 @@ Read it top to bottom:
   SIGTERM saves where the run is and says how to resume;
 * :meth:`Trainer._train_epoch` is one epoch, the happy path: the lr decay
   (:class:`~.schedule.OfficialStepDecay`), the warm-up, then
-  :func:`~.step.train_step` for every batch, its losses read back every
-  ``log_every`` steps;
+  :meth:`Trainer.step` (:func:`~.step.train_step`) for every batch, its losses read
+  back every ``log_every`` steps (:meth:`Trainer.read_losses`);
 * :meth:`Trainer._finish_epoch`: evaluation when scheduled, a row in
   ``metrics.csv`` and a checkpoint (:class:`~.run_folder.RunFolder`). The
   evaluation restores the RNG states it found (:func:`~.checkpoint.rng_kept`),
@@ -29,12 +29,10 @@ changes the config it is given.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +40,6 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..fileio import FolderLockedError, WriteError, exclusive_lock
 from .checkpoint import (
     RunState,
     capture_rng_state,
@@ -52,13 +49,13 @@ from .checkpoint import (
     rng_kept,
 )
 from .config import TrainConfig
-from .device import allow_tf32, resolve_amp, resolve_device, seed_everything, to_device
+from .device import allow_tf32, resolve_amp, resolve_device, seed_everything, to_device, torch_threads
 from .distributed import (
     DistContext,
     all_gather_objects,
-    broadcast_object,
     cleanup_distributed,
     init_distributed,
+    main_rank_lock,
     wrap_ddp,
 )
 from .evaluate import evaluate_model, final_metrics, format_metrics, metric_columns, should_evaluate
@@ -77,7 +74,7 @@ from .step import (
     train_step,
 )
 
-__all__ = ["Trainer", "Position", "train", "finished_metrics", "torch_threads", "StopRequested"]
+__all__ = ["Trainer", "Position", "train", "finished_metrics", "StopRequested"]
 
 
 @dataclass
@@ -221,16 +218,16 @@ class Trainer:
                 # (not a signal: signals wait for the step to end) leaves the step undone, and resume redoes it
                 position.rng_before_step = capture_rng_state()
                 images, labels = next(batches)
-                position.pending.append((position.step, self._step(images, labels)))
+                position.pending.append((position.step, self.step(images, labels)))
                 position.step, position.rng_before_step = position.step + 1, None
                 bar.update(1)
                 if position.step % sync_every == 0:
-                    self._add_to_sums(position.pending, epoch, sums)
+                    self.read_losses()
                     bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}")
                 if self.callback is not None:
                     self._emit("step_end", epoch=epoch, step=position.step, steps=data.steps_per_epoch, loss=sums["last_loss"])  # fmt: skip
                 stop.raise_if_requested()  # SIGINT / SIGTERM: here, between two steps
-            self._add_to_sums(position.pending, epoch, sums)
+            self.read_losses()
             position.epoch_trained = True
         finally:
             sums["train_time_s"] += time.perf_counter() - tick
@@ -267,15 +264,18 @@ class Trainer:
                 self._interrupted(position.epoch, 0)
             return
         # this process's own losses (no collective: the other processes may be elsewhere)
-        self._add_to_sums(position.pending, position.epoch, position.sums, reduce=False)
+        self.read_losses(reduce=False)
         # a KeyboardInterrupt raised by code inside a step (not a signal: signals wait for the step to end)
         # leaves that step undone; resume redoes it from the RNG state before its batch was drawn
         self._save(position, position.rng_before_step or capture_rng_state())
         self._interrupted(position.epoch, position.step)
 
     # ------------------------------------------------------------------- a step
-    def _step(self, images, labels) -> torch.Tensor:
-        """One optimisation step; returns ``[L, *terms]`` detached, on the device (no synchronisation)."""
+    # The two places the epoch touches the device, public so that they can be wrapped or overridden to observe
+    # the run (tests/test_step_sync.py counts host reads inside steps; scripts/gpu_check.py runs each step
+    # under CUDA's sync debug mode); a KeyboardInterrupt raised in `step` leaves that step undone.
+    def step(self, images, labels) -> torch.Tensor:
+        """One optimisation step on a batch; returns ``[L, *terms]`` detached, on the device (no synchronisation)."""
         images = to_device(images, self.device, self.channels_last)
         labels = torch.as_tensor(labels).to(self.device, non_blocking=True)
         loss, terms = train_step(
@@ -293,10 +293,14 @@ class Trainer:
             self.state.term_names = checked_term_names(terms, self.config.loss, RUN_COLUMNS + tuple(self._columns()))
         return stack_loss_parts(loss, terms, self.state.term_names)
 
-    def _add_to_sums(self, pending: list, epoch: int, sums: dict, reduce: bool = True) -> None:
-        """Read the pending steps' losses back (one synchronisation) into ``sums``; NaN/Inf stops the run."""
-        for step, (value, *terms) in read_back(pending, self.ctx, reduce):
-            check_finite(value, epoch, self.config.epochs, step, self.data.steps_per_epoch, self.out)
+    def read_losses(self, reduce: bool = True) -> None:
+        """Read the losses of the steps not read yet back (one synchronisation) into the epoch's sums.
+
+        A NaN/Inf loss stops the run. ``reduce``: averaged over the processes (all of them call it at the same step).
+        """
+        position, sums = self.position, self.position.sums
+        for step, (value, *terms) in read_back(position.pending, self.ctx, reduce):
+            check_finite(value, position.epoch, self.config.epochs, step, self.data.steps_per_epoch, self.out)
             sums["loss"] += value
             for name, term in zip(self.state.term_names, terms):
                 sums[name] = sums.get(name, 0.0) + term
@@ -384,18 +388,6 @@ class Trainer:
             self.callback(event, {**info, "trainer": self})
 
 
-@contextmanager
-def torch_threads(threads: int | None):
-    """Within ``with``: torch uses ``threads`` CPU threads (``None``: unchanged); restored afterwards."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def finished_metrics(config: TrainConfig) -> dict[str, float] | None:
     """The final metrics of a finished run in ``config.out`` resumed with the same ``epochs``, else ``None``."""
     if not (config.resume and config.out):
@@ -441,22 +433,9 @@ def train(config: TrainConfig, callback: Callable[[str, dict], None] | None = No
     device = resolve_device(config) if config.device != "auto" or config.gpu else None
     ctx = init_distributed(device.type == "cuda" if device is not None else torch.cuda.is_available())
     try:
-        # rank 0 holds the run folder's lock for the whole run: from reading its checkpoint to the results
-        with contextlib.ExitStack() as stack, torch_threads(config.threads):  # the model's initialisation included
-            refusal = held = None
-            if ctx.is_main:
-                try:
-                    held = stack.enter_context(exclusive_lock(config.out, "training"))
-                except (FolderLockedError, WriteError) as exc:
-                    if not ctx.distributed:
-                        raise
-                    refusal = exc
-            if ctx.distributed:  # every rank stops when rank 0 cannot hold the folder (else they would wait for it)
-                message = broadcast_object(str(refusal) if refusal is not None else None, ctx)
-                if refusal is not None:
-                    raise refusal
-                if message is not None:
-                    raise FolderLockedError(message)
+        # rank 0 holds the run folder's lock for the whole run: from reading its checkpoint to the results;
+        # the threads are set for the model's initialisation too
+        with torch_threads(config.threads), main_rank_lock(config.out, "training", ctx) as held:
             trainer = Trainer(config, ctx=ctx, callback=callback)
             if held is not None and held.taken_over:
                 trainer.log(f"{trainer.out}: took over the lock of {held.taken_over}, which is no longer running")

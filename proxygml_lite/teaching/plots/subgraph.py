@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -261,45 +263,76 @@ def plot_own_class_coverage(similarity, labels, *, num_classes: int, proxies_per
     return fig
 
 
-def plot_subgraph_explorer(
-    points,
-    labels,
-    *,
-    num_classes: int,
-    proxies_per_class: int,
-    r: float,
-    sample_index: int,
-    positive_mask: bool = True,
-    modes_per_class: int | None = None,
-    proxy_jitter: float = 0.3,
-    seed: int = 0,
-):
-    """Widget view: proxies from :func:`~proxygml_lite.teaching.toy_data.toy_proxies`, one sample's subgraph and its row of S."""
-    proxies = toy_data.toy_proxies(
-        num_classes=num_classes,
-        proxies_per_class=proxies_per_class,
-        dim=2,
-        modes_per_class=modes_per_class,
-        jitter=proxy_jitter,
-        seed=seed,
-    )
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained", width_ratios=(1, 1))
-    where = dict(
-        proxies=proxies,
-        num_classes=num_classes,
-        proxies_per_class=proxies_per_class,
-        r=r,
-        sample_index=sample_index,
-        positive_mask=positive_mask,
-    )
-    plot_subgraph(points, labels, ax=axes[0], legend=False, **where)
-    i, _, s_row, sub = subgraph_of(points, labels, **where)
+def subgraph_explorer(right_panel: Callable, *, name: str, doc: str) -> Callable:
+    """A widget view named ``name``: one sample's subgraph among toy proxies (left) and ``right_panel`` (right).
+
+    The proxies come from :func:`~proxygml_lite.teaching.toy_data.toy_proxies`. ``right_panel(ax, label=y_i,
+    s_row=S_i, subgraph=..., num_classes=C, proxies_per_class=N)`` draws what the view explains about that
+    subgraph. The subgraph and votes explorers (and their widgets) differ only in it, so it is written once here.
+    """
+
+    def explorer(
+        points,
+        labels,
+        *,
+        num_classes: int,
+        proxies_per_class: int,
+        r: float,
+        sample_index: int,
+        positive_mask: bool = True,
+        modes_per_class: int | None = None,
+        proxy_jitter: float = 0.3,
+        seed: int = 0,
+    ):
+        proxies = toy_data.toy_proxies(
+            num_classes=num_classes,
+            proxies_per_class=proxies_per_class,
+            dim=2,
+            modes_per_class=modes_per_class,
+            jitter=proxy_jitter,
+            seed=seed,
+        )
+        where = dict(
+            proxies=proxies,
+            num_classes=num_classes,
+            proxies_per_class=proxies_per_class,
+            r=r,
+            sample_index=sample_index,
+            positive_mask=positive_mask,
+        )
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+        plot_subgraph(points, labels, ax=axes[0], legend=False, **where)
+        i, _, s_row, sub = subgraph_of(points, labels, **where)
+        label = int(to_numpy(labels)[i])
+        right_panel(
+            axes[1],
+            label=label,
+            s_row=s_row,
+            subgraph=sub,
+            num_classes=num_classes,
+            proxies_per_class=proxies_per_class,
+        )
+        return fig
+
+    explorer.__name__ = explorer.__qualname__ = name
+    explorer.__doc__ = doc
+    return explorer
+
+
+def _row_panel(ax, *, label, s_row, subgraph, num_classes, proxies_per_class):
     plot_subgraph_row(
         s_row,
-        label=int(to_numpy(labels)[i]),
+        label=label,
         num_classes=num_classes,
         proxies_per_class=proxies_per_class,
-        kept=sub.indices[0],
-        ax=axes[1],
+        kept=subgraph.indices[0],
+        ax=ax,
     )
-    return fig
+
+
+plot_subgraph_explorer = subgraph_explorer(
+    _row_panel,
+    name="plot_subgraph_explorer",
+    doc="Widget view: proxies from :func:`~proxygml_lite.teaching.toy_data.toy_proxies`, one sample's subgraph and "
+    "its row of S.",
+)

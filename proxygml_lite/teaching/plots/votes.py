@@ -10,9 +10,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ... import steps
-from .. import toy_data
 from ._base import FONT_SIZE, add_class_legend, circle_axes, class_colors, new_figure, scatter_samples, to_numpy
-from .subgraph import plot_subgraph, subgraph_of
+from .subgraph import plot_subgraph, subgraph_explorer
 
 __all__ = ["plot_votes", "plot_label_propagation_contrast", "plot_votes_explorer"]
 
@@ -134,47 +133,15 @@ def plot_label_propagation_contrast(
     return fig
 
 
-def plot_votes_explorer(
-    points,
-    labels,
-    *,
-    num_classes: int,
-    proxies_per_class: int,
-    r: float,
-    sample_index: int,
-    positive_mask: bool = True,
-    modes_per_class: int | None = None,
-    proxy_jitter: float = 0.3,
-    seed: int = 0,
-):
-    """Widget view: one sample's subgraph (left) and its votes ``Z_i`` with the mask softmax ``P`` (right)."""
-    proxies = toy_data.toy_proxies(
-        num_classes=num_classes,
-        proxies_per_class=proxies_per_class,
-        dim=2,
-        modes_per_class=modes_per_class,
-        jitter=proxy_jitter,
-        seed=seed,
-    )
-    where = dict(
-        proxies=proxies,
-        num_classes=num_classes,
-        proxies_per_class=proxies_per_class,
-        r=r,
-        sample_index=sample_index,
-        positive_mask=positive_mask,
-    )
-    i, _, _, sub = subgraph_of(points, labels, **where)
-    z = steps.reverse_label_propagation(sub, num_classes, proxies_per_class)
+def _votes_panel(ax, *, label, s_row, subgraph, num_classes, proxies_per_class):
+    z = steps.reverse_label_propagation(subgraph, num_classes, proxies_per_class)
     p = steps.mask_softmax(z)
-    y = int(to_numpy(labels)[i])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
-    plot_subgraph(points, labels, ax=axes[0], legend=False, **where)
-    plot_votes(
-        z[0],
-        label=y,
-        num_classes=num_classes,
-        ax=axes[1],
-        title=f"votes $Z_i$; mask softmax P(y={y}) = {float(p[0, y]):.2f}",
-    )
-    return fig
+    title = f"votes $Z_i$; mask softmax P(y={label}) = {float(p[0, label]):.2f}"
+    plot_votes(z[0], label=label, num_classes=num_classes, ax=ax, title=title)
+
+
+plot_votes_explorer = subgraph_explorer(
+    _votes_panel,
+    name="plot_votes_explorer",
+    doc="Widget view: one sample's subgraph (left) and its votes ``Z_i`` with the mask softmax ``P`` (right).",
+)

@@ -1,0 +1,207 @@
+"""Findings written by the data: Markdown paragraphs and tables generated from the study tables.
+
+Every number that the README's study section (``scripts/update_readme.py``)
+or a notebook's findings cell (``display(Markdown(...))``) states comes from
+here, computed from ``ablation.csv`` / ``grid.csv`` with
+:mod:`proxygml_lite.statistics`: the sample std over seeds, Welch's 95%
+interval of each difference, and Holm's correction across the comparisons of
+one table. A cell "beats" another only where the corrected p < 0.05;
+otherwise the words are "cannot tell apart with n seeds". Nothing here is
+typed from an earlier run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import statistics
+from .study_tables import ablation_beside_paper, ablation_claims, study_comparisons, summarize_seeds
+
+__all__ = [
+    "markdown_table",
+    "mean_std_text",
+    "seed_counts_text",
+    "supported_claims",
+    "provenance",
+    "ablation_findings",
+    "grid_findings",
+]
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a GitHub Markdown table (every value through ``str``; ``|`` escaped)."""
+
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def mean_std_text(mean: float, std: float) -> str:
+    """``"83.5 ± 0.2"`` in percent; a std below 0.05 points keeps two decimals so that "± 0.0" is never shown."""
+    if np.isnan(std):
+        return f"{100 * mean:.1f}"
+    digits = 2 if round(100 * std, 1) == 0 else 1
+    return f"{100 * mean:.1f} ± {100 * std:.{digits}f}"
+
+
+def seed_counts_text(summary: pd.DataFrame) -> str:
+    """``"5 seeds"``, or ``"3-5 seeds"`` where the cells differ."""
+    low, high = int(summary["seeds"].min()), int(summary["seeds"].max())
+    return f"{low} seeds" if low == high else f"{low}-{high} seeds"
+
+
+def supported_claims(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a :func:`~proxygml_lite.statistics.compare_cells` table whose Holm-corrected p < 0.05."""
+    return comparisons[comparisons["p (Holm)"] < statistics.ALPHA]
+
+
+def provenance(tables: dict[str, pd.DataFrame]) -> str:
+    """Where the tables come from: runs, seeds, the summed seconds of the runs, and the machines they ran on."""
+    runs = sum(len(t) for t in tables.values())
+    seeds = sorted({int(s) for t in tables.values() for s in t["seed"]})
+    seconds = sum(float(t["elapsed_s"].sum()) for t in tables.values() if "elapsed_s" in t)
+    machines = sorted({str(m) for t in tables.values() if "machine" in t for m in t["machine"].dropna()})
+    where = (
+        f"on the machine{'s' if len(machines) > 1 else ''} with fingerprint {', '.join(f'`{m}`' for m in machines)}"
+        if machines
+        else "on machines these tables do not record"
+    )
+    names = ", ".join(f"`{name}.csv` ({len(t)} runs)" for name, t in tables.items())
+    return (
+        f"The tables hold {runs} runs ({names}; seeds {', '.join(map(str, seeds))}); the runs took "
+        f"{seconds / 3600:.1f} hours of training and evaluation in all, {where}."
+    )
+
+
+def _p_text(p: float) -> str:
+    return "n/a" if np.isnan(p) else f"{p:.2g}"
+
+
+def _comparison_paragraph(comparisons: pd.DataFrame, what: str, seeds: str) -> str:
+    """Which pairs the seeds separate (Holm across all pairs), and how close the rest came."""
+    pairs = len(comparisons)
+    claims = supported_claims(comparisons)
+    head = (
+        f"Welch's t-test for each pair of {what}, Holm-corrected across the {pairs} pairs of the table "
+        f"(`statistics.compare_cells`), "
+    )
+    if claims.empty:
+        smallest = comparisons["p (Holm)"].min()
+        return head + f"separates no pair with {seeds}: the smallest corrected p is {_p_text(smallest)}."
+    rest = comparisons.drop(claims.index)
+    listed = "; ".join(claims["verdict"])
+    tail = ""
+    if not rest.empty:
+        tail = (
+            f" The other {len(rest)} pairs cannot be told apart with {seeds} "
+            f"(the smallest of their corrected p is {_p_text(rest['p (Holm)'].min())})."
+        )
+    return head + f"supports {len(claims)} claim{'s' if len(claims) > 1 else ''}: {listed}.{tail}"
+
+
+def _spread_sentence(summary: pd.DataFrame, shown: int = 3) -> str:
+    """The rows with the largest seed spread of R@1, largest first."""
+    widest = summary.sort_values("R@1 std", ascending=False).head(shown)
+    listed = ", ".join(f"row {int(r['row'])} ({100 * r['R@1 std']:.1f})" for _, r in widest.iterrows())
+    return f"The largest seed spreads (R@1 sample std, points): {listed}."
+
+
+def ablation_findings(table: pd.DataFrame) -> str:
+    """The ablation (rows 1-8) beside the paper, the pairwise comparisons and the paper's claims, as Markdown."""
+    summary = summarize_seeds(table, by=["row"])
+    seeds = seed_counts_text(summary)
+    beside = ablation_beside_paper(table)
+    shown = pd.DataFrame(
+        {
+            "row": beside["row"],
+            "S^pos": beside["S^pos"],
+            "M": beside["M"],
+            "L^p": beside["L^p"],
+            "R@1 (this code)": [mean_std_text(m, s) for m, s in zip(summary["R@1 mean"], summary["R@1 std"])],
+            "R@1 per seed": beside["R@1 per seed"],
+            "NMI (this code)": [mean_std_text(m, s) for m, s in zip(summary["NMI mean"], summary["NMI std"])],
+            "R@1 (paper)": [f"{v:.1f}" for v in beside["R@1 (paper)"]],
+            "NMI (paper)": [f"{v:.1f}" for v in beside["NMI (paper)"]],
+        }
+    )
+    parts = [
+        f"The ablation, R@1 and NMI in %, mean ± sample std over {seeds} (NMI with `--nmi-protocol fast`; "
+        f"the untrained network: R@1 {100 * table['untrained R@1'].mean():.1f}%). The paper's columns are the "
+        "paper's published numbers (a pretrained BN-Inception on a real benchmark): compare the pattern, "
+        "not the level.",
+        markdown_table(shown),
+        _comparison_paragraph(study_comparisons(table, "ablation"), "rows", seeds),
+        _spread_sentence(summary),
+    ]
+    claims = ablation_claims(table)
+    if not claims.empty:
+        verdicts = pd.DataFrame(
+            {
+                "the paper's claim": claims["claim"],
+                "paper (points)": [f"{v:+.1f}" for v in claims["paper: difference"]],
+                "here (points, 95% CI)": [
+                    f"{d:+.1f} ({lo:+.1f} to {hi:+.1f})"
+                    for d, lo, hi in zip(claims["here: difference"], claims["here: CI low"], claims["here: CI high"])
+                ],
+                "Holm p": [_p_text(p) for p in claims["here: p (Holm)"]],
+                "here": claims["here"],
+            }
+        )
+        held = int((claims["here"] == "holds").sum())
+        reversed_ = int((claims["here"] == "reversed").sum())
+        parts += [
+            f"The paper's {len(claims)} qualitative claims about its ablation, each tested alone here "
+            f"(Holm across the {len(claims)}, `study_tables.ablation_claims`): {held} hold, {reversed_} are "
+            f"reversed, and {len(claims) - held - reversed_} cannot be told apart with {seeds}.",
+            markdown_table(verdicts),
+        ]
+    return "\n\n".join(parts)
+
+
+def grid_findings(table: pd.DataFrame, *, num_classes: int | None = None) -> str:
+    """The ``N`` x ``r`` grid (R@1 mean ± std with ``k``), its pairwise comparisons and what is best, as Markdown."""
+    summary = summarize_seeds(table, by=["N", "r"])
+    seeds = seed_counts_text(summary)
+    r_values: Sequence[float] = sorted(summary["r"].unique())
+    rows = []
+    for n_value, cells in summary.groupby("N", sort=True):
+        line = {"R@1 (%)": f"N = {int(n_value)}"}
+        for r in r_values:
+            cell = cells[cells["r"] == r]
+            if cell.empty:
+                line[f"r = {r:g}"] = "-"
+                continue
+            cell = cell.iloc[0]
+            k = f" (k = {int(cell['k'])})" if "k" in cell and not pd.isna(cell["k"]) else ""
+            line[f"r = {r:g}"] = mean_std_text(cell["R@1 mean"], cell["R@1 std"]) + k
+        rows.append(line)
+    classes = f", `C = {num_classes}`" if num_classes else ", `C` the training classes"
+    best = summary.loc[summary["R@1 mean"].idxmax()]
+    comparisons = study_comparisons(table, "grid")
+    best_label = statistics.cell_label(["N", "r"], (best["N"], best["r"]))
+    against_best = comparisons[(comparisons["A"] == best_label) | (comparisons["B"] == best_label)]
+    tied = [
+        (row["B"] if row["A"] == best_label else row["A"])
+        for _, row in against_best.iterrows()
+        if not row["p (Holm)"] < statistics.ALPHA
+    ]
+    best_text = f"The highest mean is `{best_label}` ({mean_std_text(best['R@1 mean'], best['R@1 std'])}); " + (
+        f"{len(tied)} of the other {len(against_best)} cells cannot be told apart from it with {seeds}"
+        + (f" ({', '.join(f'`{t}`' for t in tied)})." if tied else ".")
+        if tied
+        else "it beats every other cell after the correction."
+    )
+    return "\n\n".join(
+        [
+            f"The `N` x `r` grid, R@1 in %, mean ± sample std over {seeds} (`k = ceil(r C N)`{classes}):",
+            markdown_table(pd.DataFrame(rows)),
+            _comparison_paragraph(comparisons, "cells", seeds),
+            best_text,
+        ]
+    )

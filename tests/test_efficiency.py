@@ -1,0 +1,325 @@
+"""The efficiency table read back (either format), its comparisons, notebook 11's generated findings, and the README.
+
+The measurement itself (``measure_efficiency`` in fresh processes) is tested in
+``tests/test_studies_make.py``; here the tables are fabricated or the committed
+one, and the timings tiny.
+"""
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from proxygml_lite.lab import efficiency_findings, study_tables, study_views, subgraph_cost  # noqa: E402
+from proxygml_lite.studies import efficiency  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "results" / "glyphs_hard" / "efficiency.csv"
+
+
+def _committed() -> pd.DataFrame:
+    return study_tables.read_study_table("efficiency", path=COMMITTED)
+
+
+def _new_format(times: dict[tuple[str, int], list[float]], skipped: dict[tuple[str, int], str] = ()) -> pd.DataFrame:
+    """A table as measure_efficiency writes it now: every repeat kept, a skipped row for each skipped cell."""
+    rows = []
+    for (series, c), repeat in times.items():
+        rows.append(
+            {
+                "series": series,
+                "loss": "x",
+                "num_classes": c,
+                "batch_size": 32,
+                "dim": 512,
+                "loss_parameters": c * 512,
+                "repeats": len(repeat),
+                "time_ms": float(np.median(repeat)),
+                "time_ms_min": min(repeat),
+                "repeat_times_ms": efficiency.format_times(repeat),
+                "saved_tensors_mb": c / 100,
+                "peak_rss_mb": 1.0,
+                "device": "cpu",
+                "threads": 1,
+                "load_1min": 0.5,
+                "skipped": "",
+            }
+        )
+    for (series, c), reason in dict(skipped).items():
+        rows.append({"series": series, "loss": "x", "num_classes": c, "batch_size": 32, "dim": 512, "skipped": reason})
+    return pd.DataFrame(rows, columns=efficiency.EFFICIENCY_COLUMNS)
+
+
+def _spread(centre: float, n: int = 8, seed: int = 0) -> list[float]:
+    """``n`` repeat times around ``centre`` with about 3% multiplicative noise (deterministic)."""
+    rng = np.random.default_rng(seed)
+    return [round(float(centre * np.exp(rng.normal(0, 0.03))), 3) for _ in range(n)]
+
+
+# ------------------------------------------------------------------ the clock and the table
+
+
+def test_interleaved_ms_times_the_functions_in_turns_and_returns_every_repeat():
+    calls = []
+    times = efficiency.interleaved_ms([lambda: calls.append("a"), lambda: calls.append("b")], repeats=3, warmup=1)
+    assert calls == ["a", "b"] * 4  # one warm-up round, then three timed rounds, each a then b
+    assert [len(t) for t in times] == [3, 3] and all(t >= 0 for kept in times for t in kept)
+
+
+def test_times_round_trip_through_the_csv_cell():
+    assert efficiency.parse_times(efficiency.format_times([1.23456, 20.0])) == [1.235, 20.0]
+    assert efficiency.parse_times(float("nan")) == [] and efficiency.parse_times("") == []
+
+
+def test_skip_reason_is_the_memory_estimate_against_the_cap():
+    n12 = efficiency.EFFICIENCY_SERIES["ProxyGML N=12 λ=0.3"]
+    assert efficiency.skip_reason(*n12, 11318, 32, 512) == "estimated 24 GiB > 4 GiB cap"
+    assert efficiency.skip_reason(*n12, 3000, 32, 512) == ""
+    assert efficiency.skip_reason(*efficiency.EFFICIENCY_SERIES["ProxyGML N=1 λ=0"], 11318, 32, 512) == ""
+
+
+def test_the_committed_table_reads_back_with_its_skipped_cell_recomputed():
+    cells = efficiency.efficiency_cells(_committed())
+    skipped = cells[~cells["measured"]]
+    assert list(zip(skipped["series"], skipped["num_classes"])) == [("ProxyGML N=12 λ=0.3", 11318)]
+    assert skipped["skipped"].iloc[0].startswith("estimated 24 GiB > 4 GiB cap (recomputed")
+    measured = cells[cells["measured"]]
+    assert len(measured) == 24 and (measured["repeats"] == 0).all() and measured["time_ms_max"].isna().all()
+    assert efficiency.repeat_table(_committed()).empty
+
+
+def test_a_new_format_table_reads_back_with_its_repeats_and_skip_reasons(tmp_path):
+    table = _new_format(
+        {("A", 100): [1.0, 2.0, 3.0], ("B", 100): [4.0, 5.0, 9.0]},
+        skipped={("A", 1000): "estimated 8 GiB > 4 GiB cap"},
+    )
+    path = tmp_path / "efficiency.csv"
+    table.to_csv(path, index=False)
+    cells = efficiency.efficiency_cells(study_tables.read_study_table("efficiency", path=path))
+    a = cells.set_index(["series", "num_classes"])
+    assert a.loc[("A", 100), "repeat_times_ms"] == [1.0, 2.0, 3.0] and a.loc[("B", 100), "time_ms_max"] == 9.0
+    assert a.loc[("A", 1000), "skipped"] == "estimated 8 GiB > 4 GiB cap" and not a.loc[("A", 1000), "measured"]
+    assert list(cells["series"]) == ["A", "A", "B"]  # table order of the series, C ascending
+    assert len(efficiency.repeat_table(table)) == 6
+
+
+# ------------------------------------------------------------------ comparisons
+
+
+def test_compare_times_names_the_slower_one_only_where_holm_rejects():
+    fast, slow, close = _spread(10.0, seed=1), _spread(20.0, seed=2), _spread(10.2, seed=3)
+    compared = efficiency_findings.compare_times([("fast", fast, "slow", slow), ("fast", fast, "close", close)])
+    first, second = compared.to_dict("records")
+    assert first["ratio"] == pytest.approx(0.5, rel=0.05) and first["CI low"] < first["ratio"] < first["CI high"]
+    assert first["verdict"].startswith(f"slow is slower than fast: {1 / first['ratio']:.2f}x its time (95% CI ")
+    assert "Holm p = " in first["verdict"]
+    assert second["verdict"].startswith("cannot tell fast and close apart with 8 repeats each")
+    assert (compared["p (Holm)"] >= compared["p"]).all()
+    with pytest.raises(ValueError, match="not positive"):
+        efficiency_findings.compare_times([("a", [0.0, 1.0], "b", [1.0, 2.0])])
+
+
+def test_compare_series_compares_series_at_equal_C_and_is_empty_without_repeats():
+    table = _new_format(
+        {
+            (s, c): _spread(c * w, seed=c + i)
+            for i, (s, w) in enumerate([("A", 1), ("B", 3), ("C", 1.01)])
+            for c in (100, 1000)
+        }
+    )
+    compared = efficiency_findings.compare_series(table)
+    assert list(compared["C"]) == [100] * 3 + [1000] * 3 and set(compared["A"]) | set(compared["B"]) == {"A", "B", "C"}
+    assert efficiency_findings.compare_series(_committed()).empty
+
+
+# ------------------------------------------------------------------ the findings paragraphs
+
+
+def test_ordering_findings_of_the_committed_table_say_it_cannot_test_and_where_orders_disagree():
+    text = efficiency_findings.ordering_findings(_committed())
+    assert "no difference between two series can be tested" in text
+    assert "python -m proxygml_lite.studies --studies efficiency" in text
+    assert (
+        "at C = 100, ProxyGML N=12 λ=0.3 is slower than SoftTriple by median (48.7 against 39.5 ms) but faster by "
+        "minimum (36.4 against 37.2 ms)" in text
+    )
+    assert "at C = 300, ProxyNCA is slower than Proxy-Anchor by median" in text
+    assert "**Not attempted:** ProxyGML N=12 λ=0.3 at C = 11,318: estimated 24 GiB > 4 GiB cap" in text
+    assert "not a test" in text and "did not fit" not in text
+    noise = efficiency_findings.noise_findings(_committed())
+    assert "up to 5.7x its fastest repeat (ProxyNCA at C = 300" in noise
+
+
+def test_ordering_findings_with_repeats_claim_only_what_the_tests_support():
+    times = {
+        ("fast", 100): _spread(1.0, seed=1),
+        ("twin", 100): _spread(1.01, seed=2),
+        ("slow", 100): _spread(9.0, seed=3),
+    }
+    table = _new_format(times, skipped={("slow", 1000): "estimated 9 GiB > 4 GiB cap"})
+    text = efficiency_findings.ordering_findings(table)
+    chain = re.search(r"\* C = 100: (.*)", text).group(1)
+    assert re.fullmatch(r"(fast|twin) \([\d.]+ ms\) ≈ (fast|twin) \([\d.]+ ms\) < slow \([\d.]+ ms\)", chain), chain
+    assert "Slowest by median and slower than every other series (Holm p < 0.05): slow at C = 100." in text
+    assert re.search(r"Fastest by median only: at C = 100, (fast|twin), but the test cannot tell it apart from", text)
+    assert "C = 1,000: estimated 9 GiB > 4 GiB cap" in text
+    assert "load average" in efficiency_findings.noise_findings(table)
+
+
+def test_memory_findings_give_the_overlap_of_proxynca_and_proxy_anchor():
+    text = efficiency_findings.memory_findings(_committed())
+    assert "differ by at most 1.9 % at any C" in text
+    assert "ProxyGML N=12 λ=0.3 was measured up to C = 3,000, where it keeps 495.4 MB" in text
+
+
+def _grid(means: dict[tuple[int, float], float], seeds: int = 5, spread: float = 0.002) -> pd.DataFrame:
+    rows = []
+    for (n, r), mean in means.items():
+        for seed in range(seeds):
+            rows.append(
+                {"N": n, "r": r, "k": int(np.ceil(r * 100 * n)), "seed": seed, "R@1": mean + spread * (seed - 2)}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_fewer_is_more_compares_every_r_within_each_N_and_reads_a_middle_r_win():
+    grid = _grid({(1, 0.05): 0.78, (1, 0.15): 0.81, (1, 0.6): 0.76, (4, 0.05): 0.835, (4, 0.15): 0.85, (4, 0.6): 0.843})
+    compared, text = efficiency_findings.fewer_is_more(grid)
+    assert list(compared["N"]) == [1, 1, 1, 4, 4, 4]  # every pair of r within each N, none across N
+    assert "Holm-corrected across the 6 pairs" in text
+    assert "* N = 1: r = 0.05 (k = 5): 78.0 ± 0.3, r = 0.15 (k = 15): 81.0 ± 0.3" in text
+    assert "The highest mean is at r = 0.15 for every N." in text
+    assert "has the best mean for no N; the means favour r = 0.15 (every N)" in text
+    assert "N=1, r=0.15 beats N=1, r=0.05 by 3.0 points" in text  # separated pairs are quoted in full
+    assert "the larger k wins" in text and "does not hold" in text
+    noisy = _grid({(1, 0.05): 0.80, (1, 0.15): 0.805}, spread=0.02)
+    _, text = efficiency_findings.fewer_is_more(noisy)
+    assert "None of the 1 pairs can be told apart" in text and "neither confirms nor refutes" in text
+    with pytest.raises(ValueError, match="one r per N"):
+        efficiency_findings.fewer_is_more(_grid({(1, 0.05): 0.8, (4, 0.05): 0.8}))
+
+
+def test_fewer_is_more_on_the_committed_grid_reports_what_it_holds():
+    grid = study_tables.read_study_table("grid")
+    compared, text = efficiency_findings.fewer_is_more(grid)
+    summary = study_tables.summarize_seeds(grid, by=["N", "r"])
+    for _, cell in summary.iterrows():  # every mean ± std of the text is the table's
+        shown = study_tables.format_mean_std(cell["R@1 mean"], cell["R@1 std"])
+        assert f"r = {cell['r']:g} (k = {int(cell['k']):,}): {shown}" in text
+    assert len(compared) == sum(len(g) * (len(g) - 1) // 2 for _, g in summary.groupby("N"))
+
+
+# ------------------------------------------------------------------ steps, timed directly
+
+
+def test_step_times_time_each_step_directly_and_the_findings_use_the_repeats():
+    times = subgraph_cost.step_times(num_classes=20, proxies_per_class=3, r_values=[0.05, 0.5], dim=16, repeats=3)
+    assert (times["time_ms"] > 0).all()  # measured, never a clipped difference
+    assert (times["time_ms_min"] <= times["time_ms"]).all() and (times["time_ms"] <= times["time_ms_max"]).all()
+    text = efficiency_findings.step_findings(times)
+    assert "medians of 3 repeats on the machine that ran this notebook, 1-minute load average " in text
+    assert "at k = 3, 30" in text
+    assert text.count("\n* ") == 5 and "Holm across these 5 comparisons" in text
+    fig = study_views.plot_step_times(times)
+    assert fig.axes[0].get_ylabel() == "forward + backward, ms (median of 3 repeats)"
+    plt.close("all")
+
+
+# ------------------------------------------------------------------ figures
+
+
+def test_cost_series_marks_skips_and_labels_the_dataset_guides():
+    fig = study_views.plot_cost_series(_committed(), value="time_ms")
+    ax = fig.axes[0]
+    notes = [t for t in ax.texts if t.get_gid() == "skipped 11318"]
+    assert len(notes) == 1 and notes[0].get_text() == "C = 11,318 skipped:\nestimated 24 GiB > 4 GiB cap"
+    assert ax.get_legend().get_title().get_text() == "median; bars: min to median (no other repeats kept)"
+    top = [a for a in fig.axes[0].child_axes]
+    assert [t.get_text() for t in top[0].get_xticklabels()] == ["CUB-200: C = 100", "SOP: C = 11,318"]
+    sizes = {c.get_label(): c.lines[0].get_markersize() for c in ax.containers}
+    assert sizes["ProxyNCA"] > sizes["Proxy-Anchor"]  # drawn first, larger: its ring shows around Proxy-Anchor's
+    assert all(c.lines[0].get_markerfacecolor() == "none" for c in ax.containers)
+    table = _new_format({("A", 100): [1.0, 2.0, 4.0], ("A", 1000): [5.0, 6.0, 7.0]})
+    fig = study_views.plot_cost_series(table, value="time_ms")
+    assert fig.axes[0].get_legend().get_title().get_text() == "median; bars: min to max of 3 repeats"
+    plt.close("all")
+
+
+# ------------------------------------------------------------------ the README's statements
+
+
+def test_the_readme_efficiency_numbers_are_the_committed_tables():
+    readme = (ROOT / "README.md").read_text()
+    cells = efficiency.efficiency_cells(_committed()).set_index(["series", "num_classes"])
+    median = cells["time_ms"]
+
+    def ratio(series: str, base: str, c: int) -> float:
+        return median[(series, c)] / median[(base, c)]
+
+    n12, n1 = "ProxyGML N=12 λ=0.3", "ProxyGML N=1 λ=0"
+    assert f"SoftTriple took {ratio('SoftTriple', n12, 100):.2f}x ProxyGML's time at\n`C = 100`" in readme
+    assert f"and {ratio('SoftTriple', n12, 1000):.2f}x at `C = 1000`" in readme
+    assert f"ProxyNCA took {ratio('ProxyNCA', n1, 11318):.1f}x" in readme
+    assert f"Proxy-Anchor {ratio('Proxy-Anchor', n1, 11318):.1f}x and SoftTriple\n" in readme
+    assert f"\n{ratio('SoftTriple', n1, 11318):.0f}x ProxyGML's time at `C = 11318`" in readme
+    worst = (cells["time_ms"] / cells["time_ms_min"]).max()
+    assert readme.count(f"up to {worst:.1f}x its") == 1 and readme.count(f"up\nto {worst:.1f}x its") == 1
+    fastest = cells["time_ms_min"]
+    assert f"({fastest[(n12, 100)]:.1f}\nagainst {fastest[('SoftTriple', 100)]:.1f} ms)" in readme
+    repeats_kept = (cells["repeats"] > 0).any()
+    assert ("The table predates the per-repeat times" in readme) != repeats_kept, (
+        "efficiency.csv keeps its repeats now: rewrite the README's efficiency paragraph from it"
+    )
+    assert "0.59x" not in readme and "would need about 24 GB" not in readme
+
+
+def test_cost_against_k_keeps_its_repeats_and_the_figure_shows_their_range():
+    grid = _grid({(1, 0.05): 0.8, (1, 0.6): 0.8, (2, 0.05): 0.8})
+    cost = subgraph_cost.cost_against_k([(1, 0.05), (1, 0.6), (2, 0.05)], num_classes=40, dim=8, repeats=3)
+    assert all(len(t) == 3 and min(t) == row for t, row in zip(cost["repeat_times_ms"], cost["time_ms_min"]))
+    fig = study_views.plot_accuracy_cost_vs_k(grid, cost=cost)
+    assert fig.axes[1].get_legend().get_title().get_text() == "median; bars: min to max of the repeats"
+    plt.close("all")
+
+
+def test_notebook_11_reads_a_table_that_keeps_its_repeats(tmp_path, monkeypatch):
+    """The re-measured table (new format) runs through the notebook: its orderings are tested, its skip is named."""
+    import shutil
+
+    from test_notebooks import NOTEBOOK_DIR, script
+
+    folder = tmp_path / "glyphs_hard"
+    folder.mkdir()
+    shutil.copy(ROOT / "results" / "glyphs_hard" / "grid.csv", folder / "grid.csv")
+    old = efficiency.efficiency_cells(_committed())
+    measured = old[old["measured"]]
+    times = {
+        (s, c): _spread(t, seed=i)
+        for i, (s, c, t) in enumerate(zip(measured["series"], measured["num_classes"], measured["time_ms"]))
+    }
+    table = _new_format(times, skipped={("ProxyGML N=12 λ=0.3", 11318): "estimated 24 GiB > 4 GiB cap"})
+    table.to_csv(folder / "efficiency.csv", index=False)
+    monkeypatch.setenv("PROXYGML_RESULTS_DIR", str(tmp_path))
+    nb = script.read_source(NOTEBOOK_DIR / "11_efficiency.py")
+    script.execute(nb, smoke=True, figures_dir=tmp_path / "figures", cwd=NOTEBOOK_DIR, timeout=300)
+    shown = "".join(
+        o.get("text", "") + o.get("data", {}).get("text/markdown", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert "repeat times kept per cell: 8" in shown
+    assert "**What the repeats support.**" in shown and "Holm-corrected across all 46 such pairs" in shown
+    assert "**Not attempted:** ProxyGML N=12 λ=0.3 at C = 11,318: estimated 24 GiB > 4 GiB cap." in shown
+    assert "1-minute load average" in shown and "cannot be tested" not in shown
+
+
+def test_series_are_timed_together_while_their_estimates_fit_the_cap(monkeypatch):
+    monkeypatch.setattr(efficiency, "EFFICIENCY_MEMORY_LIMIT", 10)
+    assert efficiency._groups(["a", "b", "c", "d"], {"a": 6, "b": 3, "c": 5, "d": 1}) == [["a", "b", "d"], ["c"]]
