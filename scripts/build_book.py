@@ -15,9 +15,18 @@ Offline means: nothing is loaded from the network.
   installs it), copied into ``_static/mathjax/`` with its own STIX web fonts.
 * nbconvert's "lab" template is used without its network scripts (require.js,
   the Jupyter widgets renderer, mermaid); its CSS is inlined.
-* An interactive widget cannot run without a kernel, so each one is drawn from
-  its saved state: its sliders as disabled controls showing their values, and
-  its last figure; a note says to open the notebook in JupyterLab to move them.
+* A widget whose views are all known when the site is built works without a
+  kernel: ``proxygml_lite.lab.book_views`` declares it (its controls' finite
+  values and the pure function that draws one view, the declaration the live
+  widget uses too). The builder draws each view as a PNG into ``_views/``
+  (package code only, never notebook code), checks that the first one is the
+  figure the notebook saved, and adds its own controls and a small script,
+  ``_static/book_views.js``, that swaps the views as the controls move. At
+  most :data:`MAX_VIEWS` views per widget (``--max-views``).
+* Any other widget (too many views, or inputs only the notebook makes) is
+  drawn from its saved state: its sliders as disabled controls showing their
+  values, and its last figure; a note says to open the notebook in JupyterLab
+  to move them.
 * Links to ``.ipynb``/``.md`` pages of the site become links to their ``.html``
   pages (the notebooks' ``.py`` sources too); a relative link to anything that
   is not a page of the site, or to a notebook not written yet, becomes plain
@@ -38,7 +47,11 @@ Safe to build from notebooks that others edited:
   ``<script>``, no event handler (``onerror=``), no ``javascript:`` URL
   survives; MathJax's ``$...$`` and ``\\(...\\)``, images, tables,
   ``<details>``/``<summary>`` and the widget markup below do. Every attribute the
-  builder writes itself is escaped.
+  builder writes itself is escaped. The live widgets' controls and the script
+  that swaps their views are the builder's own markup, added after sanitising
+  in place of a placeholder that holds a random token of this build (so a
+  notebook cannot place them), and the script shows only the builder's own
+  ``_views/`` files.
 * Bad input (``--out`` on a file, a page that is not a notebook) stops the
   build with one line naming it; nothing is half-written.
 
@@ -46,6 +59,7 @@ Usage::
 
     python scripts/build_book.py                 # -> build/book/index.html
     python scripts/build_book.py --out /tmp/book
+    python scripts/build_book.py --max-views 0   # every widget in its saved state (a quick build)
 
 The site is built in a temporary folder beside ``--out`` and moved into place
 at the end, so an interrupted build never leaves a half-written site.
@@ -54,13 +68,19 @@ at the end, so an interrupted build never leaves a half-written site.
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
+import hashlib
 import html
 import importlib.util
+import io
+import json
 import os
 import re
+import secrets
 import shutil
 import sys
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +158,10 @@ body.jp-Notebook main { max-width: 1100px; margin: 0 auto; }
 .book-widget-box { display: flex; flex-wrap: wrap; gap: 0.3em 0.8em; }
 .book-widget-box.vertical { flex-direction: column; }
 .book-widget img { max-width: 100%; }
+.book-views .book-widget-box { margin-bottom: 0.4em; }
+.book-views select, .book-views input { vertical-align: middle; }
+.book-views input[type="range"] { width: 10em; }
+.book-view-message { color: #57606a; font-style: italic; }
 span.book-offsite { border-bottom: 1px dotted #8c959f; }
 .jp-RenderedMarkdown pre { background: #f6f8fa; padding: 0.6em 0.8em; border-radius: 4px; margin: 0.6em 0 1em; }
 /* Column widths from the typeset content (JupyterLab fixes them from the first row, before MathJax runs). */
@@ -165,13 +189,17 @@ class Page:
 
 @dataclass
 class BuildReport:
-    """What a build made: the pages in order, the warnings (unlinked links, missing images) and what it refused
-    (files outside the course), one line each."""
+    """What a build made: the pages in order, the warnings (unlinked links, missing images, widgets left in their
+    saved state) and what it refused (files outside the course), one line each; the widgets drawn view by view
+    (one line each), how many were left in their saved state, and the bytes of the views' files."""
 
     out: Path
     pages: list[Page]
     warnings: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    live_widgets: list[str] = field(default_factory=list)
+    saved_widgets: int = 0
+    view_bytes: int = 0
 
 
 # ------------------------------------------------------------------------------------- sanitising
@@ -211,7 +239,11 @@ INLINE_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml)[;,]", re.I)
 
 
 def _safe_attribute(tag: str, attribute: str, value: str) -> str | None:
-    """nh3's attribute filter: ``data:`` URLs only as image sources; no id that could shadow MathJax's globals."""
+    """nh3's attribute filter: ``data:`` URLs only as image sources; no id that could shadow MathJax's globals;
+    no ``data-book-*`` attribute, which only the builder's own widget markup carries (the view-swapping script
+    reads it)."""
+    if attribute.lower().startswith("data-book"):
+        return None
     if attribute in {"href", "src", "cite"} and value.strip().lower().startswith("data:"):
         return value if tag == "img" and attribute == "src" and INLINE_IMAGE.match(value.strip()) else None
     if attribute == "id" and value.lower().startswith("mathjax"):
@@ -434,24 +466,318 @@ def _output_html(output: dict) -> str:
     return ""
 
 
-def _static_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Replace every widget output by HTML drawn from the saved widget state; drop the state."""
+SAVED_STATE_NOTE = (
+    "Interactive widget, shown in its saved state. Open this notebook in JupyterLab "
+    "(<code>make lab</code>) to move its controls."
+)
+
+
+def _widgets(
+    notebook: nbformat.NotebookNode, page: Page, staging: Path, report: BuildReport, max_views: int, token: str
+) -> tuple[nbformat.NotebookNode, dict[str, str]]:
+    """Replace every widget output: by a placeholder for the widgets drawn view by view (:func:`_live_widget`),
+    by HTML drawn from the saved widget state for the others; drop the state.
+
+    Returns the notebook and ``{placeholder: the live widget's markup}``, to put in place after sanitising.
+    """
     notebook = copy.deepcopy(notebook)
     state = notebook.metadata.pop("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    state = state if isinstance(state, dict) else {}
+    live: dict[str, str] = {}
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             view = output.get("data", {}).get(WIDGET_VIEW)
             if view is None:
                 continue
-            drawn = _widget_html(str(view.get("model_id", "")), state) if isinstance(view, dict) else ""
-            note = (
-                "Interactive widget, shown in its saved state. Open this notebook in JupyterLab "
-                "(<code>make lab</code>) to move its controls."
-            )
+            model_id = str(view.get("model_id", "")) if isinstance(view, dict) else ""
+            markup = _live_widget(page, str(cell.get("source", "")), model_id, state, staging, report, max_views)
+            if markup is not None:
+                slot = f"book-views-{token}-{len(live)}"
+                live[f'<div id="{slot}"></div>'] = markup
+                output["data"] = {"text/html": f'<div id="{slot}"></div>'}
+                continue
+            report.saved_widgets += 1
+            drawn = _widget_html(model_id, state)
             output["data"] = {
-                "text/html": f'<div class="book-widget"><div class="book-widget-note">{note}</div>{drawn}</div>'
+                "text/html": f'<div class="book-widget"><div class="book-widget-note">{SAVED_STATE_NOTE}</div>'
+                f"{drawn}</div>"
             }
-    return notebook
+    return notebook, live
+
+
+# ------------------------------------------------------------------------------------- live widgets
+
+#: A widget is drawn view by view when it has at most this many views; a larger one keeps its saved state.
+MAX_VIEWS = 100
+VIEWS_FOLDER = "_views"
+VIEWS_SCRIPT = "_static/book_views.js"
+#: The widget builder a cell calls (``widgets.similarity_widget(...)``): how a widget finds its declaration.
+WIDGET_BUILDER = re.compile(r"\b([A-Za-z_]\w*_widget)\s*\(")
+#: The first view counts as the notebook's saved figure when at most this fraction of its pixels differ (by more
+#: than 32 of 255 in a channel): a few pixels of 400,000; one changed character of a title differs in more.
+SAME_FIGURE = 2e-5
+#: A saved figure larger than this (base64 characters) is not decoded for the comparison.
+MAX_SAVED_FIGURE = 8_000_000
+
+
+def _saved_figure(model_id: str, state: dict) -> bytes | None:
+    """The first PNG that the widget's saved state shows (its output area's figure), if any."""
+    seen, todo = set(), [model_id]
+    while todo and len(seen) < MAX_WIDGET_MODELS:
+        current = todo.pop(0)
+        model = state.get(current)
+        if current in seen or not isinstance(model, dict) or not isinstance(model.get("state"), dict):
+            continue
+        seen.add(current)
+        values = model["state"]
+        for output in values.get("outputs", []) if isinstance(values.get("outputs"), list) else []:
+            data = output.get("data", {}) if isinstance(output, dict) else {}
+            png = data.get("image/png") if isinstance(data, dict) else None
+            png = "".join(png) if isinstance(png, list) else png
+            if isinstance(png, str) and len(png) <= MAX_SAVED_FIGURE:
+                try:
+                    return base64.b64decode(png.strip(), validate=False)
+                except ValueError:
+                    return None
+        children = values.get("children", [])
+        todo += [c[len("IPY_MODEL_") :] for c in children if isinstance(c, str)] if isinstance(children, list) else []
+    return None
+
+
+def _same_figure(saved: bytes | None, drawn: bytes) -> bool:
+    """Whether the PNG ``drawn`` shows the figure of the PNG ``saved`` (same size, almost every pixel equal)."""
+    import numpy as np
+    from PIL import Image
+
+    if not saved:
+        return False
+    try:
+        with Image.open(io.BytesIO(saved)) as first, Image.open(io.BytesIO(drawn)) as second:
+            if first.size != second.size:  # compared before decoding: a huge saved image is never decoded
+                return False
+            first_pixels = np.asarray(first.convert("RGB"), dtype=np.int16)
+            second_pixels = np.asarray(second.convert("RGB"), dtype=np.int16)
+    except Exception:  # not a PNG that Pillow reads: the notebook's data, not ours
+        return False
+    return float((np.abs(first_pixels - second_pixels).max(axis=2) > 32).mean()) <= SAME_FIGURE
+
+
+class _Views:
+    """Package code for the live widgets, imported on first use (matplotlib, PyTorch: seconds)."""
+
+    _modules = None
+
+    @classmethod
+    def modules(cls):
+        if cls._modules is None:
+            import matplotlib
+
+            matplotlib.use("Agg")  # no display: figures are only written to PNG
+            import matplotlib.pyplot as plt
+            from IPython.core.pylabtools import print_figure
+
+            from proxygml_lite.lab import book_views
+            from proxygml_lite.teaching.notebook import FIGURE_STYLE
+
+            cls._modules = (matplotlib, plt, print_figure, book_views, FIGURE_STYLE)
+        return cls._modules
+
+
+def _draw(views, values) -> bytes:
+    """One view as the notebook shows it: the PNG of IPython's inline backend, with the notebooks' settings."""
+    matplotlib, plt, print_figure, _, style = _Views.modules()
+    with matplotlib.rc_context(style):
+        figure = views.figure(values)
+        try:
+            return print_figure(figure, "png", bbox_inches="tight")
+        finally:
+            plt.close(figure)
+
+
+def _compact(png: bytes) -> bytes:
+    """``png`` on white with at most 256 colours: about a third of the bytes, the same picture for these plots."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        rgba = image.convert("RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    out = io.BytesIO()
+    flat.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        out, format="PNG", optimize=True
+    )
+    return out.getvalue()
+
+
+def _live_widget(
+    page: Page, source: str, model_id: str, state: dict, staging: Path, report: BuildReport, max_views: int
+) -> str | None:
+    """The markup of a widget drawn view by view, its views written into ``staging/_views/``; ``None`` (the widget
+    keeps its saved state) when it has no declaration, has more than ``max_views`` views, or its first view is not
+    the figure the notebook saved."""
+    builders = set(WIDGET_BUILDER.findall(source))
+    if page.kind != "notebook" or max_views < 1 or len(builders) != 1:
+        return None
+    builder = builders.pop()
+    declared = _Views.modules()[3].declared(page.source.stem, builder)
+    if declared is None:
+        return None
+    name = f"{page.source.name}: {builder}"
+    try:
+        views = declared()
+    except Exception as exc:  # e.g. the committed tables are missing: the widget keeps its saved state
+        report.warnings.append(f"{name}: its views could not be made ({type(exc).__name__}: {exc}); saved state")
+        return None
+    if views.count > max_views:
+        report.warnings.append(f"{name}: {views.count} views, more than {max_views}; shown in its saved state")
+        return None
+    start = views.index(views.start())
+    files: list[str | None] = [None] * views.count
+    messages: dict[str, str] = {}
+    new_files: list[Path] = []
+    for number in [start] + [n for n in range(views.count) if n != start]:
+        values = views.values_at(number)
+        try:
+            png = _draw(views, values)
+        except Exception as exc:
+            if isinstance(exc, ValueError) and number != start:
+                messages[str(number)] = str(exc)  # the draw function refuses this choice (no r chosen): as live
+                continue
+            for path in new_files:  # a widget that keeps its saved state leaves no views behind
+                path.unlink()
+            report.warnings.append(
+                f"{name}: its view {values} cannot be drawn ({type(exc).__name__}: {exc}); shown in its saved state"
+            )
+            return None
+        if number == start and not _same_figure(_saved_figure(model_id, state), png):
+            report.warnings.append(
+                f"{name}: its first view is not the figure the notebook saved (re-execute the notebook, or update "
+                "proxygml_lite/lab/book_views.py); shown in its saved state"
+            )
+            return None
+        compact = _compact(png)
+        file = f"{VIEWS_FOLDER}/{hashlib.sha256(compact).hexdigest()[:16]}.png"
+        target = staging / file
+        if not target.exists():  # the same picture is written once, whichever widget shows it
+            makedirs(target.parent)
+            target.write_bytes(compact)
+            new_files.append(target)
+        files[number] = file
+    written = sum(path.stat().st_size for path in new_files)
+    report.view_bytes += written
+    report.live_widgets.append(f"{name}: {views.count} views ({written / 1e6:.1f} MB)")
+    return _views_markup(views, files, messages, start)
+
+
+def _views_markup(views, files: list[str | None], messages: dict[str, str], start: int) -> str:
+    """The live widget: its controls (disabled until the script runs), the first view, and the manifest the
+    script reads (``data-book-views``: the controls' sizes and labels, the file of each view)."""
+    controls = []
+    for number, control in enumerate(views.controls):
+        label, digit = html.escape(control.label), control.digit(control.value)
+        data = f'data-control="{number}" disabled'
+        if control.kind == "slider":
+            controls.append(
+                f'<label class="book-widget-control">{label} <input type="range" min="0" '
+                f'max="{len(control.values) - 1}" step="1" value="{digit}" {data}> '
+                f"<output>{html.escape(control.labels[digit])}</output></label>"
+            )
+        elif control.kind == "menu":
+            options = "".join(
+                f'<option value="{i}"{" selected" if i == digit else ""}>{html.escape(text)}</option>'
+                for i, text in enumerate(control.labels)
+            )
+            controls.append(f'<label class="book-widget-control">{label} <select {data}>{options}</select></label>')
+        elif control.kind == "switch":
+            checked = " checked" if control.value else ""
+            controls.append(
+                f'<label class="book-widget-control"><input type="checkbox" {data}{checked}> {label}</label>'
+            )
+        else:  # a subset: one check box per item, bit j of the digit
+            boxes = " ".join(
+                f'<label><input type="checkbox" {data} data-bit="{j}"{" checked" if digit >> j & 1 else ""}> '
+                f"{html.escape(text)}</label>"
+                for j, text in enumerate(control.labels)
+            )
+            controls.append(f'<span class="book-widget-control" role="group">{label} {boxes}</span>')
+    manifest = {
+        "sizes": [control.size for control in views.controls],
+        "labels": [list(control.labels) for control in views.controls],
+        "views": files,
+        "messages": messages,
+    }
+    note = (
+        f"Interactive widget: its {views.count} views were drawn when this site was built; move the controls to "
+        "switch between them (no kernel needed). Open this notebook in JupyterLab (<code>make lab</code>) to "
+        "change anything else."
+    )
+    return (
+        f'<div class="book-widget book-views" data-book-views="{_attribute(json.dumps(manifest))}">'
+        f'<div class="book-widget-note">{note}</div>'
+        f'<div class="book-widget-box">{"".join(controls)}</div>'
+        f'<img class="book-view" alt="figure" src="{_attribute(files[start])}">'
+        '<p class="book-view-message" hidden></p></div>'
+    )
+
+
+#: The view-swapping script: the builder's own, the same for every site (``_static/book_views.js``).
+VIEWS_JS = r"""// Swaps the views of this site's widgets as their controls move (written by scripts/build_book.py).
+// Every view is a PNG in _views/, drawn when the site was built: no kernel, nothing from the network.
+(function () {
+  "use strict";
+  var VIEW = /^_views\/[0-9a-f]{16}\.png$/;  // only the builder's own files, whatever a page says
+  function setUp(widget) {
+    var manifest;
+    try {
+      manifest = JSON.parse(widget.getAttribute("data-book-views"));
+    } catch (error) {
+      return;
+    }
+    var image = widget.querySelector("img.book-view");
+    var message = widget.querySelector(".book-view-message");
+    var inputs = Array.prototype.slice.call(widget.querySelectorAll("[data-control]"));
+    // A control's digit: a slider's or menu's position, a switch's 0/1, a subset's bit mask (views.py).
+    function digit(control) {
+      var value = 0;
+      inputs.forEach(function (input) {
+        if (Number(input.getAttribute("data-control")) !== control) return;
+        if (input.hasAttribute("data-bit")) {
+          if (input.checked) value += 1 << Number(input.getAttribute("data-bit"));
+        } else if (input.type === "checkbox") {
+          value = input.checked ? 1 : 0;
+        } else {
+          value = Number(input.value);
+        }
+      });
+      return value;
+    }
+    function show() {
+      var number = 0;  // mixed radix, the first control the most significant digit
+      manifest.sizes.forEach(function (size, control) { number = number * size + digit(control); });
+      inputs.forEach(function (input) {
+        var readout = input.type === "range" && input.parentNode.querySelector("output");
+        if (readout) readout.textContent = manifest.labels[Number(input.getAttribute("data-control"))][Number(input.value)];
+      });
+      var file = manifest.views[number];
+      if (typeof file === "string" && VIEW.test(file)) {
+        image.src = file;
+        image.hidden = false;
+        message.hidden = true;
+      } else {
+        message.textContent = manifest.messages[String(number)] || "Nothing to draw for this choice.";
+        image.hidden = true;
+        message.hidden = false;
+      }
+      widget.setAttribute("data-view", String(number));
+    }
+    inputs.forEach(function (input) {
+      input.disabled = false;
+      input.addEventListener("input", show);
+      input.addEventListener("change", show);
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("div.book-views[data-book-views]"), setUp);
+})();
+"""
 
 
 # ------------------------------------------------------------------------------------- rewriting
@@ -563,23 +889,43 @@ def mathjax_folder() -> Path:
     return folder
 
 
-def _page_notebook(page: Page, warnings: list[str]) -> nbformat.NotebookNode:
+def _page_notebook(
+    page: Page, staging: Path, report: BuildReport, max_views: int, token: str
+) -> tuple[nbformat.NotebookNode, dict[str, str]]:
+    """The page as a notebook, its widgets replaced (:func:`_widgets`), and the live widgets' markup."""
     if page.kind == "notebook":
         notebook = nbformat.read(page.source, as_version=4)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
         if code and not any(cell.get("execution_count") for cell in code):
-            warnings.append(
+            report.warnings.append(
                 f"{page.source.name} was never executed: its page has no outputs "
                 f"(python scripts/execute_notebooks.py {page.source.name[:2]})"
             )
-        return _static_widgets(notebook)
+        return _widgets(notebook, page, staging, report, max_views, token)
     notebook = nbformat.v4.new_notebook()
     notebook.cells.append(nbformat.v4.new_markdown_cell(page.source.read_text()))
-    return notebook
+    return notebook, {}
 
 
-def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = False) -> BuildReport:
-    """Build the site into ``out`` (replaced as a whole at the end); return what was built."""
+def _put_live_widgets(body: str, live: dict[str, str]) -> str:
+    """``body`` with each placeholder replaced by its live widget, and the view-swapping script at its end."""
+    for placeholder, markup in live.items():
+        if body.count(placeholder) != 1:
+            raise RuntimeError(f"the placeholder {placeholder} of a live widget is not in its page once")
+        body = body.replace(placeholder, markup)
+    if live:
+        head, end, tail = body.rpartition("</body>")
+        body = f'{head}<script src="{VIEWS_SCRIPT}"></script>\n{end}{tail}'
+    return body
+
+
+def build(
+    out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = False, max_views: int = MAX_VIEWS
+) -> BuildReport:
+    """Build the site into ``out`` (replaced as a whole at the end); return what was built.
+
+    A declared widget with at most ``max_views`` views is drawn view by view (0: none is).
+    """
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise SystemExit(
@@ -609,6 +955,7 @@ def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = Fa
         exporter.template_file = "book.html.j2"
         exporter.exclude_anchor_links = False
         exporter.register_filter("book_sanitise", sanitise)  # every cell, in the template's `any_cell`
+        token = secrets.token_hex(8)  # the live widgets' placeholders: a notebook cannot write one
         targets = {page.source: page.name for page in pages}
         targets.update({page.source.with_suffix(".ipynb"): page.name for page in pages if page.kind == "notebook"})
         for index, page in enumerate(pages):
@@ -621,10 +968,14 @@ def build(out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, quiet: bool = Fa
                 "book_static": "_static/",
                 "mathjax_config": MATHJAX_CONFIG,
             }
-            body, _ = exporter.from_notebook_node(_page_notebook(page, report.warnings), resources=resources)
+            notebook, live = _page_notebook(page, staging, report, max_views, token)
+            body, _ = exporter.from_notebook_node(notebook, resources=resources)
             body = _add_heading_slugs(body)
             body = _rewrite_links(body, page, targets, report.warnings)
             body = _copy_images(body, page, staging, course, report)
+            body = _put_live_widgets(body, live)  # the builder's own markup, after sanitising
+            if live:
+                (staging / VIEWS_SCRIPT).write_text(VIEWS_JS, encoding="utf-8")
             (staging / page.name).write_text(body, encoding="utf-8")
             if not quiet:
                 print(f"  {page.name:45s} {page.title}")
@@ -642,16 +993,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: build/book)")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS, help="the notebooks folder (default: notebooks)")
+    parser.add_argument(
+        "--max-views",
+        type=int,
+        default=MAX_VIEWS,
+        help=f"draw a declared widget view by view when it has at most this many views (default {MAX_VIEWS}; "
+        "0: every widget in its saved state, a quick build)",
+    )
     args = parser.parse_args(argv)
+    if args.max_views < 0:
+        raise SystemExit(f"error: --max-views must be 0 or more; got {args.max_views}")
     print(f"Building the course site from {args.notebooks} ...")
+    began = time.perf_counter()
     try:
-        report = build(args.out, args.notebooks)
+        report = build(args.out, args.notebooks, max_views=args.max_views)
     except OSError as exc:  # e.g. --out under a file, or a folder without write permission
         raise SystemExit(f"error: {exc.strerror or exc}: {exc.filename}; pass another --out") from None
     for warning in report.warnings:
         print(f"  note: {warning}")
     for refusal in report.refused:
         print(f"  refused: {refusal}")
+    for line in report.live_widgets:
+        print(f"  widget: {line}")
+    size = sum(path.stat().st_size for path in report.out.rglob("*") if path.is_file())
+    print(
+        f"{len(report.live_widgets)} widgets drawn view by view ({report.view_bytes / 1e6:.1f} MB in "
+        f"{VIEWS_FOLDER}/), {report.saved_widgets} in their saved state; the site is {size / 1e6:.1f} MB, "
+        f"built in {time.perf_counter() - began:.0f} s"
+    )
     print(f"{len(report.pages)} pages -> {report.out / 'index.html'} (open it in a browser; it works offline)")
     return 0
 

@@ -478,6 +478,25 @@ def test_a_planted_or_damaged_proxy_snapshot_is_one_line_naming_the_file(tmp_pat
     assert not marker.exists()
 
 
+def test_a_notebook_cannot_place_or_feed_the_live_widgets_script(build_book, tmp_path):
+    """The view-swapping script reads ``data-book-views`` manifests: only the builder writes them. A cell's own
+    manifest is dropped by the sanitiser, a cell cannot guess the placeholder of a live widget, and the script
+    shows only ``_views/<hash>.png`` files whatever a manifest says."""
+    forged = '{"sizes": [2], "labels": [["a", "b"]], "views": ["https://example.org/x.png", "javascript:alert(1)"]}'
+    cell = (
+        f'<div class="book-widget book-views" data-book-views=\'{forged}\' data-book-x="1">'
+        '<img class="book-view" src="../figures/plot.png"><input type="range" data-control="0"></div>'
+        '<div id="book-views-0000000000000000-0"></div><script src="_static/book_views.js"></script>'
+    )
+    notebooks = _course(tmp_path, [], outputs=[{"text/html": cell}])
+    build_book.build(tmp_path / "book", notebooks, quiet=True)
+    page = (tmp_path / "book" / "01_one.html").read_text()
+    assert "data-book" not in page and "example.org" not in page and "book_views.js" not in page
+    assert not (tmp_path / "book" / "_static" / "book_views.js").exists()
+    assert r"var VIEW = /^_views\/[0-9a-f]{16}\.png$/;" in build_book.VIEWS_JS
+    assert "VIEW.test(file)" in build_book.VIEWS_JS
+
+
 def _snapshot_arrays(epochs=3, n=5, d=4, proxies=6):
     import numpy as np
 

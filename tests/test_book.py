@@ -6,6 +6,9 @@ bundled MathJax (no raw ``$...$`` left in the text, no TeX error), that every in
 a page of the site (and to an existing anchor), that prev/next follow the reading order, and that no
 request leaves loopback.
 
+The widgets that the site draws view by view are checked twice: in the built pages (which widgets, how many views,
+how many bytes) and in Chromium, where moving a control swaps the figure.
+
 The browser part needs Debian's ``chromium`` (``.ci/run`` installs it) and ``playwright`` (the test
 extra); Playwright's own browser downloads are not used. The build checks need neither.
 """
@@ -13,6 +16,7 @@ extra); Playwright's own browser downloads are not used. The build checks need n
 import functools
 import html
 import http.server
+import json
 import re
 import shutil
 import sys
@@ -20,6 +24,7 @@ import threading
 import urllib.parse
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +104,132 @@ def test_widgets_are_drawn_from_their_saved_state(book):
     assert any(drawn)
 
 
+#: The widgets the site draws view by view: every widget of notebooks 1, 4 and 8-11 (those of 2 and 3 have one
+#: view per sample, those of 5-7 show runs trained in the notebook).
+LIVE = {
+    "01_proxies_and_similarity_graph": "similarity_widget",
+    "04_mask_softmax_loss_gradients": "gradient_widget",
+    "08_parameter_study_N_r": "parameter_study_widget",
+    "09_umap_proxies": "umap_widget",
+    "10_ablation_table": "ablation_widget",
+    "11_efficiency": "cost_widget",
+}
+#: What the views may add to the site (it was 19 MB without them, 12 MB of it MathJax).
+MAX_VIEW_BYTES = 8_000_000
+
+
+def _manifests(text: str) -> list[dict]:
+    return [
+        json.loads(html.unescape(m))
+        for m in re.findall(r'<div class="book-widget book-views" data-book-views="([^"]*)"', text)
+    ]
+
+
+def test_the_widgets_of_notebooks_1_4_and_8_to_11_are_drawn_view_by_view(book):
+    pages = _pages(book)
+    assert sorted(line.split(":")[0] for line in book.live_widgets) == sorted(f"{stem}.ipynb" for stem in LIVE)
+    for stem, builder in LIVE.items():
+        assert any(line.startswith(f"{stem}.ipynb: {builder}: ") for line in book.live_widgets)
+        text = pages[f"{stem}.html"]
+        (manifest,) = _manifests(text)
+        assert len(manifest["views"]) <= build_book.MAX_VIEWS
+        assert len(manifest["views"]) == np.prod(manifest["sizes"])
+        for file in manifest["views"]:
+            assert file is None or re.fullmatch(r"_views/[0-9a-f]{16}\.png", file) and (book.out / file).is_file()
+        assert '<script src="_static/book_views.js"></script>' in text and "Interactive widget: its " in text
+        assert "shown in its saved state" not in text  # none of these pages' widgets fell back
+    # the others keep their saved state and its note
+    for stem in ("02_subgraph_construction", "03_reverse_label_propagation", "05_training_on_toy_data"):
+        assert "Interactive widget, shown in its saved state" in pages[f"{stem}.html"]
+        assert "book_views.js" not in pages[f"{stem}.html"]
+    assert book.saved_widgets == 5
+    views = sum(path.stat().st_size for path in (book.out / "_views").iterdir())
+    assert views == book.view_bytes <= MAX_VIEW_BYTES
+    assert (book.out / "_static" / "book_views.js").read_text() == build_book.VIEWS_JS
+
+
+def test_the_script_numbers_views_as_the_declaration_does():
+    """The view of the nth combination: the builder writes it at Views.index, the script reads it there."""
+    from proxygml_lite.lab import book_views
+
+    views = book_views.declared("10_ablation_table", "ablation_widget")()
+    assert views.count == 4 and views.index({"metric": "NMI", "paper": False}) == 2
+    assert "number = number * size + digit(control)" in build_book.VIEWS_JS
+    assert "value += 1 << Number" in build_book.VIEWS_JS  # a subset's digit is its bit mask, as in Control.digit
+
+
+def _course_with(tmp_path, stem: str) -> Path:
+    """A notebooks folder with the contents page and the committed notebook ``stem``."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    shutil.copy(ROOT / "notebooks" / "README.md", notebooks / "README.md")
+    shutil.copy(ROOT / "notebooks" / f"{stem}.ipynb", notebooks)
+    return notebooks
+
+
+def test_a_widget_with_more_views_than_the_cap_keeps_its_saved_state(tmp_path):
+    notebooks = _course_with(tmp_path, "10_ablation_table")
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True, max_views=3)
+    assert "10_ablation_table.ipynb: ablation_widget: 4 views, more than 3; shown in its saved state" in report.warnings
+    page = (tmp_path / "book" / "10_ablation_table.html").read_text()
+    assert "Interactive widget, shown in its saved state" in page and "data-book-views" not in page
+    assert not (tmp_path / "book" / "_views").exists() and report.live_widgets == []
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True, max_views=4)
+    assert report.live_widgets == ["10_ablation_table.ipynb: ablation_widget: 4 views (0.0 MB)"]
+
+
+def test_a_view_that_cannot_be_drawn_is_its_message_or_the_saved_state(tmp_path, monkeypatch):
+    """A choice the draw function refuses (ValueError) becomes the line the live widget would show; any other
+    error leaves the whole widget in its saved state, with no view files behind."""
+    from proxygml_lite.lab import book_views
+    from proxygml_lite.teaching.views import Views
+
+    notebooks = _course_with(tmp_path, "10_ablation_table")
+    real = book_views.declared("10_ablation_table", "ablation_widget")()
+
+    def declare(error):
+        def draw(**arguments):
+            if arguments["metric"] == "NMI" and not arguments["paper"]:
+                raise error
+            return real.draw(**arguments)
+
+        return lambda: Views(draw, real.controls, real.fixed)
+
+    monkeypatch.setitem(book_views.DECLARED, "10_ablation_table", {"ablation_widget": declare(ValueError("no NMI"))})
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    (manifest,) = _manifests((tmp_path / "book" / "10_ablation_table.html").read_text())
+    number = real.index({"metric": "NMI", "paper": False})
+    assert manifest["views"][number] is None and manifest["messages"] == {str(number): "no NMI"}
+    assert len(report.live_widgets) == 1
+
+    monkeypatch.setitem(book_views.DECLARED, "10_ablation_table", {"ablation_widget": declare(KeyError("bug"))})
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    assert report.live_widgets == [] and report.view_bytes == 0
+    assert any("cannot be drawn (KeyError: 'bug'); shown in its saved state" in w for w in report.warnings)
+    assert not list((tmp_path / "book").glob("_views/*"))
+
+
+def test_a_widget_whose_notebook_saved_another_figure_keeps_its_saved_state(tmp_path):
+    """The notebook changed the widget's inputs (here: its saved figure is another one): the package's views
+    would not be the notebook's, so the site shows what the notebook saved."""
+    import nbformat
+
+    notebooks = _course_with(tmp_path, "10_ablation_table")
+    path = notebooks / "10_ablation_table.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    figures = [o for m in state.values() for o in m["state"].get("outputs", []) if "image/png" in o.get("data", {})]
+    assert figures
+    other = nbformat.read(ROOT / "notebooks" / "08_parameter_study_N_r.ipynb", as_version=4)
+    figures[0]["data"]["image/png"] = next(
+        o["data"]["image/png"] for c in other.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    )
+    nbformat.write(notebook, path)
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    assert report.live_widgets == [] and report.saved_widgets == 1
+    assert any("its first view is not the figure the notebook saved" in w for w in report.warnings)
+
+
 def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
     import nbformat
 
@@ -115,7 +246,7 @@ def test_links_to_pages_not_in_the_site_become_text_and_are_reported(tmp_path):
     (notebooks / "99_not_written.py").write_text("# %% [markdown]\n# # 99. Not executed yet\n")
     unexecuted = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
     nbformat.write(unexecuted, notebooks / "98_unexecuted.ipynb")
-    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True, max_views=0)  # its widget: not the point
     assert any("99_not_written.py has no executed .ipynb" in warning for warning in report.warnings)
     assert any("98_unexecuted.ipynb was never executed" in warning for warning in report.warnings)
     assert not any(f"{first.name} was never executed" in warning for warning in report.warnings)
@@ -142,9 +273,9 @@ def _small_course(folder: Path) -> Path:
 def test_build_replaces_the_site_as_a_whole_and_nothing_else(tmp_path):
     notebooks = _small_course(tmp_path)
     out = tmp_path / "book"
-    build_book.build(out, notebooks, quiet=True)
+    build_book.build(out, notebooks, quiet=True, max_views=0)
     (out / "stale.html").write_text("old")
-    build_book.build(out, notebooks, quiet=True)
+    build_book.build(out, notebooks, quiet=True, max_views=0)
     assert not (out / "stale.html").exists() and (out / "index.html").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book", "notebooks"], "the staging folder was left behind"
     assert (out.stat().st_mode & 0o777) == (0o777 & ~fileio.current_umask()), "the site is not private"
@@ -152,7 +283,7 @@ def test_build_replaces_the_site_as_a_whole_and_nothing_else(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
     with pytest.raises(SystemExit, match="refusing to replace"):
-        build_book.build(tmp_path / "mine", notebooks, quiet=True)
+        build_book.build(tmp_path / "mine", notebooks, quiet=True, max_views=0)
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 
@@ -314,6 +445,111 @@ def test_every_page_renders_offline_in_chromium(book, site, browser):
     assert off_loopback == [], f"requests that left loopback: {off_loopback[:5]}"
     assert failed_loads == [], f"loads that failed: {failed_loads[:5]}"
     assert problems == [], "\n".join(problems)
+
+
+WIDGET_FACTS = """widget => {
+    const image = widget.querySelector('img.book-view');
+    return {
+        view: widget.getAttribute('data-view'),
+        src: image.getAttribute('src'),
+        loaded: !image.hidden && image.complete && image.naturalWidth > 0,
+        message: widget.querySelector('.book-view-message').hidden ? null
+                 : widget.querySelector('.book-view-message').textContent,
+        disabled: [...widget.querySelectorAll('[data-control]')].filter(input => input.disabled).length,
+        readouts: [...widget.querySelectorAll('output')].map(output => output.textContent),
+    };
+}"""
+
+
+@needs_browser
+def test_moving_a_widgets_controls_in_the_offline_site_swaps_its_figure(book, site, browser):
+    """A student's moves, offline: a slider by keyboard, a menu, a check box, a subset down to nothing."""
+    from proxygml_lite.lab import book_views
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    off_loopback = []
+
+    def only_loopback(route):
+        if _stays_on_this_machine(route.request.url):
+            route.continue_()
+        else:
+            off_loopback.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+
+    def facts(widget):
+        return widget.evaluate(WIDGET_FACTS)
+
+    def after(widget, before):
+        """The widget's facts once its figure has changed from ``before`` and loaded (or a message shows)."""
+        page.wait_for_function(
+            "([widget, src]) => widget.querySelector('img.book-view').getAttribute('src') !== src",
+            arg=[widget.element_handle(), before["src"]],
+        )
+        page.wait_for_function(
+            "widget => { const i = widget.querySelector('img.book-view'); return i.complete && i.naturalWidth > 0; }",
+            arg=widget.element_handle(),
+        )
+        return facts(widget)
+
+    try:
+        # Notebook 8: the metric slider, moved with the keyboard, then the r check boxes.
+        page.goto(f"{site}/08_parameter_study_N_r.html", wait_until="load")
+        widget = page.locator("div.book-views")
+        first = facts(widget)
+        assert first["loaded"] and first["disabled"] == 0, first  # the script enabled the controls
+        assert first["readouts"] == ["R@1"]
+        slider = widget.locator('input[type="range"]')
+        slider.focus()
+        page.keyboard.press("ArrowRight")
+        moved = after(widget, first)
+        assert moved["readouts"] == ["R@2"] and moved["loaded"]
+        views = book_views.declared("08_parameter_study_N_r", "parameter_study_widget")()
+        assert int(moved["view"]) == views.index({"metric": "R@2", "r_values": (0.05, 0.15, 0.6)})
+        # the figure itself changed: another file, another picture
+        assert (book.out / moved["src"]).read_bytes() != (book.out / first["src"]).read_bytes()
+        boxes = widget.locator("input[data-bit]")
+        boxes.nth(2).uncheck()
+        fewer = after(widget, moved)
+        assert int(fewer["view"]) == views.index({"metric": "R@2", "r_values": (0.05, 0.15)})
+        boxes.nth(0).uncheck()
+        boxes.nth(1).uncheck()  # no r at all: the message the live widget would raise
+        page.wait_for_function(
+            "widget => !widget.querySelector('.book-view-message').hidden", arg=widget.element_handle()
+        )
+        assert "choose at least one r" in facts(widget)["message"]
+
+        # Notebook 9: a menu (the run) and the epoch slider set by mouse-free fill.
+        page.goto(f"{site}/09_umap_proxies.html", wait_until="load")
+        widget = page.locator("div.book-views")
+        first = facts(widget)
+        widget.locator("select").first.select_option(label="N = 12")
+        run = after(widget, first)
+        assert run["loaded"] and run["readouts"] == ["50"]
+        widget.locator('input[type="range"]').fill("0")
+        epoch = after(widget, run)
+        assert epoch["readouts"] == ["0"]
+
+        # Notebook 10: a switch. Notebooks 1 and 4: a slider each.
+        page.goto(f"{site}/10_ablation_table.html", wait_until="load")
+        widget = page.locator("div.book-views")
+        first = facts(widget)
+        widget.locator('input[type="checkbox"]').uncheck()
+        assert after(widget, first)["loaded"]
+        for name, readout in (("01_proxies_and_similarity_graph", "2"), ("04_mask_softmax_loss_gradients", "0")):
+            page.goto(f"{site}/{name}.html", wait_until="load")
+            widget = page.locator("div.book-views")
+            first = facts(widget)
+            slider = widget.locator('input[type="range"]').first
+            slider.focus()
+            page.keyboard.press("ArrowLeft")
+            moved = after(widget, first)
+            assert moved["loaded"] and moved["readouts"][0] == readout, (name, moved)
+    finally:
+        context.close()
+    assert off_loopback == [], f"requests that left loopback: {off_loopback[:5]}"
 
 
 @needs_browser

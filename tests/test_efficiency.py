@@ -251,6 +251,39 @@ def test_cost_series_marks_skips_and_labels_the_dataset_guides():
     plt.close("all")
 
 
+def test_notebook_11s_widget_declaration_fits_both_table_formats(tmp_path):
+    """The offline site draws notebook 11's widget from ``cost_views`` of the committed table (the old format);
+    a re-measured table (repeats kept, skipped rows without values) gives the same controls, its first view is the
+    notebook's figure (median with the repeats' range), and the empty series choice is one line."""
+    from proxygml_lite.lab import study_widgets
+
+    old = efficiency.efficiency_cells(_committed())
+    measured = old[old["measured"]]
+    times = {
+        (s, c): _spread(t, n=3, seed=i)
+        for i, (s, c, t) in enumerate(zip(measured["series"], measured["num_classes"], measured["time_ms"]))
+    }
+    _new_format(times, skipped={("ProxyGML N=12 λ=0.3", 11318): "estimated 24 GiB > 4 GiB cap"}).to_csv(
+        tmp_path / "efficiency.csv", index=False
+    )
+    tables = {"old": _committed(), "new": study_tables.read_study_table("efficiency", path=tmp_path / "efficiency.csv")}
+    for kind, table in tables.items():
+        views = study_widgets.cost_views(table)
+        assert [c.name for c in views.controls] == ["value", "series"], kind
+        assert views.controls[0].values == ("time_ms", "saved_tensors_mb", "peak_rss_mb"), kind
+        assert views.controls[1].values == tuple(dict.fromkeys(measured["series"])), kind
+        assert views.count == 3 * 2**5 and views.start() == {"value": "time_ms", "series": views.controls[1].values}
+        ax = views.figure().axes[0]
+        spread = "min to max of 3 repeats" if kind == "new" else "min to median (no other repeats kept)"
+        assert ax.get_legend().get_title().get_text() == f"median; bars: {spread}", kind
+        assert [t.get_gid() for t in ax.texts] == ["skipped 11318"], kind
+        assert "memory" in views.figure({"value": "peak_rss_mb", "series": ("ProxyNCA",)}).axes[0].get_ylabel()
+        with pytest.raises(ValueError, match="^choose at least one series; the table has") as caught:
+            views.figure({"value": "time_ms", "series": ()})
+        assert "\n" not in str(caught.value)
+        plt.close("all")
+
+
 # ------------------------------------------------------------------ the README's statements
 
 

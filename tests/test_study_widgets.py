@@ -30,7 +30,8 @@ def test_umap_widget_switches_run_epoch_and_classes():
     assert "epoch 4" in w.figure.axes[0].get_title()
     w.controls["epoch"].value = 0
     assert "epoch 0" in w.figure.axes[0].get_title()
-    w.controls["classes"].value = (3,)
+    assert [label for label, _ in w.controls["classes"].options] == ["0-1", "2-3", "all 4"]
+    w.controls["classes"].value = (2, 3)
     gids = {c.get_gid() for c in w.figure.axes[0].collections}
     assert "proxies 3" in gids and "proxies 0" not in gids
     w.controls["run"].value = "N = 3 merged"
@@ -45,6 +46,8 @@ def test_cost_widget_series_and_measure():
     assert len(w.figure.axes[0].get_legend().get_texts()) == 1
     w.controls["value"].value = "peak_memory_mb"
     assert "memory" in w.figure.axes[0].get_ylabel()
+    with pytest.raises(ValueError, match="choose at least one series"):  # the offline site shows this line
+        w.controls["series"].value = ()
 
 
 def test_gallery_widget_moves_the_queries(tmp_path):

@@ -15,6 +15,7 @@ the training wing (:mod:`proxygml_lite.training`) and the study runner
 * :mod:`.efficiency_findings` -- notebook 11's findings, written from its tables (timings compared on their
   repeats, the ``N x r`` grid's "fewer is more");
 * :mod:`.study_widgets` -- ipywidgets views of the above;
+* :mod:`.book_views` -- the widgets the offline site (``make book``) draws view by view;
 * :mod:`.miniature_data` -- tiny archives in the official formats (CUB, Cars, SOP).
 * :mod:`.gpu_guide` -- notebook 7's estimates of a GPU run (time, memory, disk), the weights'
   origin and fallbacks, and what to expect (the paper's numbers, a public reproduction).

@@ -241,6 +241,8 @@ def plot_cost_series(
     unknown = [s for s in chosen if s not in available]
     if unknown:
         raise ValueError(f"series {unknown} not in the table; it has {available}")
+    if not chosen:
+        raise ValueError(f"choose at least one series; the table has {available}")
     cells = efficiency_cells(table) if "time_ms" in table.columns else None
     fig, ax = _axes(ax, (7.6, 4.0))
     spread = "min to max"

@@ -1,59 +1,68 @@
-"""Widgets of the experiment notebooks (8-11): controls that redraw a plot of :mod:`study_views` / :mod:`umap_views`.
+"""Widgets of the experiment notebooks (6-11): controls that redraw a plot of :mod:`study_views` / :mod:`umap_views`.
 
-Each builder returns a :class:`proxygml_lite.teaching.widgets.InteractivePlot`, so
-``w.controls[name].value = ...`` redraws and ``w.figure`` is the last figure
-(testable without a browser), as for the widgets of notebooks 1-5.
+As in :mod:`proxygml_lite.teaching.widgets`, each widget is declared once
+(``*_views``, a :class:`~proxygml_lite.teaching.views.Views`) and shown by its
+builder (``*_widget``) as an :class:`~proxygml_lite.teaching.widgets.InteractivePlot`,
+so ``w.controls[name].value = ...`` redraws and ``w.figure`` is the last figure
+(testable without a browser). The offline site draws the declarations of
+notebooks 8-11, which read committed tables, view by view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import ipywidgets as widgets
 import pandas as pd
 
+from ..teaching.views import Views, menu, slider, subset, switch
 from ..teaching.widgets import InteractivePlot
 from . import run_views, study_views, umap_views
 
 __all__ = [
+    "parameter_study_views",
     "parameter_study_widget",
+    "umap_run_views",
     "umap_widget",
+    "cost_views",
     "cost_widget",
+    "gallery_views",
     "gallery_widget",
+    "ablation_views",
     "ablation_widget",
     "gallery_queries",
 ]
 
-_STYLE = {"description_width": "initial"}
+METRICS = ("R@1", "R@2", "R@4", "R@8", "R@10", "R@100", "NMI")
 
 
-def _metric_slider(table: pd.DataFrame, value: str = "R@1") -> widgets.SelectionSlider:
-    """A slider over the metrics the table holds (R@1, R@2, ..., NMI)."""
-    options = [m for m in ("R@1", "R@2", "R@4", "R@8", "R@10", "R@100", "NMI") if m in table.columns]
+def _metric_slider(table: pd.DataFrame, value: str = "R@1", metrics=METRICS):
+    """A slider over the ``metrics`` the table holds (R@1, R@2, ..., NMI)."""
+    options = [m for m in metrics if m in table.columns]
     if value not in options:
-        raise ValueError(f"the table has no {value!r} column; it has metrics {options}")
-    return widgets.SelectionSlider(
-        options=options, value=value, description="metric", continuous_update=False, style=_STYLE
-    )
+        raise ValueError(f"the table has no {value!r} column among the metrics {list(metrics)}; it has {options}")
+    return slider("metric", "metric", options, value)
 
 
 def _study_view(table, metric, r_values):
     return study_views.plot_metric_vs_N(table, metric=metric, r_values=list(r_values))
 
 
-def parameter_study_widget(table: pd.DataFrame, *, metric: str = "R@1") -> InteractivePlot:
-    """Notebook 8: choose the metric and the ``r`` lines -> ``metric`` against ``N`` (mean ± std, seeds)."""
+def parameter_study_views(table: pd.DataFrame, *, metric: str = "R@1") -> Views:
+    """Notebook 8: choose the metric and the ``r`` lines -> ``metric`` against ``N`` (mean ± std, seeds).
+
+    5 metrics and 3 values of ``r`` (8 subsets) are 40 views.
+    """
     r_options = sorted(float(r) for r in table["r"].unique())
-    return InteractivePlot(
+    return Views(
         _study_view,
-        {
-            "metric": _metric_slider(table, metric),
-            "r_values": widgets.SelectMultiple(
-                options=r_options, value=tuple(r_options), description="r", rows=min(len(r_options), 5), style=_STYLE
-            ),
-        },
+        (_metric_slider(table, metric), subset("r_values", "r", r_options, r_options)),
         {"table": table},
     )
+
+
+def parameter_study_widget(table: pd.DataFrame, *, metric: str = "R@1") -> InteractivePlot:
+    """:func:`parameter_study_views` as a widget."""
+    return InteractivePlot(parameter_study_views(table, metric=metric))
 
 
 def _umap_view(views, run, epoch, classes):
@@ -62,61 +71,72 @@ def _umap_view(views, run, epoch, classes):
     return umap_views.plot_umap_snapshot(view, epoch=epoch, classes=list(classes))
 
 
-def umap_widget(views: Mapping[str, umap_views.UMAPView], *, classes: int = 4) -> InteractivePlot:
-    """Notebook 9: choose the run (its ``N``), the epoch and the classes -> the UMAP view of that epoch.
+def umap_run_views(views: Mapping[str, umap_views.UMAPView], *, classes: int = 4) -> Views:
+    """Notebook 9: choose the run (its ``N``), the epoch and a group of classes -> the UMAP view of that epoch.
 
     Args:
         views: ``{run name, e.g. "N = 12": UMAPView}``, each fitted once on its own run's snapshots.
-        classes: how many classes are coloured at first.
+        classes: how many classes a group colours: the classes all runs mapped, ``classes`` at a time
+            (``0-3``, ``4-7``, ...), then all of them; it opens at the first group. Three runs, four epochs and
+            the four choices of 12 classes are 48 views.
     """
     if not views:
         raise ValueError("views is empty; pass {run name: fit_umap(...)}")
+    if classes < 1:
+        raise ValueError(f"classes is the number of classes a group colours, at least 1; got {classes}")
     epochs = sorted({e for view in views.values() for e in view.epochs})
     common = sorted(set.intersection(*(set(view.classes) for view in views.values())))
     if not common:
         raise ValueError("the views share no class; fit them with the same classes=")
-    return InteractivePlot(
+    groups = [tuple(common[i : i + classes]) for i in range(0, len(common), classes)]
+    if len(groups) > 1:
+        groups.append(tuple(common))
+    names = [f"{g[0]}-{g[-1]}" if len(g) > 1 else str(g[0]) for g in groups]
+    if len(groups) > 1:
+        names[-1] = f"all {len(common)}"
+    return Views(
         _umap_view,
-        {
-            "run": widgets.Dropdown(options=list(views), description="run", style=_STYLE),
-            "epoch": widgets.SelectionSlider(
-                options=epochs, value=epochs[-1], description="epoch", continuous_update=False, style=_STYLE
-            ),
-            "classes": widgets.SelectMultiple(
-                options=common, value=tuple(common[:classes]), description="classes", rows=6, style=_STYLE
-            ),
-        },
+        (
+            menu("run", "run", list(views), next(iter(views))),
+            slider("epoch", "epoch", epochs, epochs[-1]),
+            menu("classes", "classes", groups, groups[0], labels=names),
+        ),
         {"views": dict(views)},
     )
+
+
+def umap_widget(views: Mapping[str, umap_views.UMAPView], *, classes: int = 4) -> InteractivePlot:
+    """:func:`umap_run_views` as a widget."""
+    return InteractivePlot(umap_run_views(views, classes=classes))
 
 
 def _cost_view(table, value, series):
     return study_views.plot_cost_series(table, value=value, series=list(series))
 
 
-def cost_widget(table: pd.DataFrame, *, value: str = "time_ms") -> InteractivePlot:
-    """Notebook 11: choose time or memory and the series -> cost of the loss layer against ``C``."""
+COST_MEASURES = ("time_ms", "saved_tensors_mb", "peak_rss_mb", "peak_memory_mb")
+
+
+def cost_views(table: pd.DataFrame, *, value: str = "time_ms") -> Views:
+    """Notebook 11: choose time or memory and the series -> cost of the loss layer against ``C``.
+
+    3 measures and 5 series (32 subsets) are 96 views.
+    """
     name = "series" if "series" in table.columns else "loss"
-    values = [
-        v
-        for v in ("time_ms", "saved_tensors_mb", "peak_rss_mb", "peak_memory_mb")
-        if v in table.columns and table[v].notna().any()
-    ]
+    values = [v for v in COST_MEASURES if v in table.columns and table[v].notna().any()]
     if value not in values:
         raise ValueError(f"no measured {value!r} in the table; it has {values}")
     options = list(dict.fromkeys(table[name]))
-    return InteractivePlot(
+    return Views(
         _cost_view,
-        {
-            "value": widgets.SelectionSlider(
-                options=values, value=value, description="measure", continuous_update=False, style=_STYLE
-            ),
-            "series": widgets.SelectMultiple(
-                options=options, value=tuple(options), description="series", rows=min(len(options), 6), style=_STYLE
-            ),
-        },
+        (slider("value", "measure", values, value), subset("series", "series", options, options)),
         {"table": table},
     )
+
+
+def cost_widget(table: pd.DataFrame, *, value: str = "time_ms") -> InteractivePlot:
+    """:func:`cost_views` as a widget."""
+    return InteractivePlot(cost_views(table, value=value))
 
 
 def gallery_queries(count: int, *, first: int, rows: int) -> list[int]:
@@ -132,44 +152,38 @@ def _gallery_view(dataset, embeddings, labels, rows, first, k):
     return run_views.plot_retrieval_gallery(dataset, embeddings, labels, query_indices=queries, k=k)
 
 
-def gallery_widget(dataset, embeddings, labels, *, rows: int = 5, k: int = 6) -> InteractivePlot:
-    """Notebook 6: move the first query and the number of neighbours -> the retrieval gallery (hits green, misses red)."""
+def gallery_views(dataset, embeddings, labels, *, rows: int = 5, k: int = 6) -> Views:
+    """Notebooks 6 and 7: move the first query and the number of neighbours -> the retrieval gallery (hits green,
+    misses red). The embeddings come from a run trained in the notebook, so the offline site shows its saved state."""
     count = len(labels)
-    return InteractivePlot(
+    return Views(
         _gallery_view,
-        {
-            "first": widgets.IntSlider(
-                value=0,
-                min=0,
-                max=max(count // rows - 1, 0),
-                description="first query",
-                continuous_update=False,
-                style=_STYLE,
-            ),
-            "k": widgets.IntSlider(
-                value=k,
-                min=1,
-                max=min(10, count - 1),
-                description="neighbours k",
-                continuous_update=False,
-                style=_STYLE,
-            ),
-        },
+        (
+            slider("first", "first query", range(max(count // rows, 1)), 0),
+            slider("k", "neighbours k", range(1, min(10, count - 1) + 1), k),
+        ),
         {"dataset": dataset, "embeddings": embeddings, "labels": labels, "rows": rows},
     )
+
+
+def gallery_widget(dataset, embeddings, labels, *, rows: int = 5, k: int = 6) -> InteractivePlot:
+    """:func:`gallery_views` as a widget."""
+    return InteractivePlot(gallery_views(dataset, embeddings, labels, rows=rows, k=k))
 
 
 def _ablation_view(table, metric, paper):
     return study_views.plot_ablation_seeds(table, metric=metric, paper=paper)
 
 
-def ablation_widget(table: pd.DataFrame, *, metric: str = "R@1") -> InteractivePlot:
-    """Notebook 10: choose R@1 or NMI and whether to draw the paper's values -> the ablation bars with seeds."""
-    slider = _metric_slider(table, metric)
-    slider.options = [m for m in slider.options if m in ("R@1", "NMI")]
-    slider.value = metric
-    return InteractivePlot(
+def ablation_views(table: pd.DataFrame, *, metric: str = "R@1") -> Views:
+    """Notebook 10: choose R@1 or NMI and whether to draw the paper's values -> the ablation bars with seeds (4 views)."""
+    return Views(
         _ablation_view,
-        {"metric": slider, "paper": widgets.Checkbox(value=True, description="the paper's values", indent=False)},
+        (_metric_slider(table, metric, ("R@1", "NMI")), switch("paper", "the paper's values", True)),
         {"table": table},
     )
+
+
+def ablation_widget(table: pd.DataFrame, *, metric: str = "R@1") -> InteractivePlot:
+    """:func:`ablation_views` as a widget."""
+    return InteractivePlot(ablation_views(table, metric=metric))

@@ -5,5 +5,6 @@
   label propagation), :mod:`.gradients` (descent directions of ``L^s + lambda L^p``)
   and :mod:`.training` (a tiny embedding network and its training loop);
 * :mod:`.plots` -- the figures, by topic (one module per notebook);
-* :mod:`.widgets` -- ipywidgets views of the figures.
+* :mod:`.views` -- a widget declared once: finite controls and a draw function;
+* :mod:`.widgets` -- ipywidgets views of the figures, from those declarations.
 """

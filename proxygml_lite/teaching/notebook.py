@@ -46,6 +46,7 @@ __all__ = [
     "MAX_FIGURE_BYTES",
     "SMOKE_FIGURES_DIR",
     "MIN_FONT_SIZE",
+    "FIGURE_STYLE",
 ]
 
 #: Saved figures above this size trigger a warning (keep the repository small).
@@ -115,19 +116,22 @@ def figures_dir(environ=None) -> Path:
     return (root if root is not None else Path.cwd()) / "figures"
 
 
+#: The matplotlib settings of the notebooks' figures (:func:`setup`); the offline site draws its widgets' views
+#: with them too, so that a view is the figure the notebook shows.
+FIGURE_STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 10,
+    "xtick.labelsize": MIN_FONT_SIZE,
+    "ytick.labelsize": MIN_FONT_SIZE,
+    "legend.fontsize": MIN_FONT_SIZE,
+}
+
+
 def _configure_matplotlib() -> None:
     import matplotlib
 
-    matplotlib.rcParams.update(
-        {
-            "figure.dpi": 100,
-            "savefig.dpi": 100,
-            "font.size": 10,
-            "xtick.labelsize": MIN_FONT_SIZE,
-            "ytick.labelsize": MIN_FONT_SIZE,
-            "legend.fontsize": MIN_FONT_SIZE,
-        }
-    )
+    matplotlib.rcParams.update(FIGURE_STYLE)
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython ships with the notebooks extra

@@ -1,0 +1,91 @@
+"""The notebooks' widgets that the offline site (``make book``) draws view by view.
+
+The site builder (``scripts/build_book.py``) builds from the committed
+notebooks and runs no notebook code. For a widget whose inputs package code can
+make (toy data from its settings, committed tables and snapshots), this module
+says how: ``DECLARED[notebook stem][widget builder] -> a function returning
+its`` :class:`~proxygml_lite.teaching.views.Views`, made by the same ``*_views``
+function the widget uses in the notebook. The builder finds a notebook's
+widgets by the builder its cell calls, draws every view when there are at
+most about a hundred, and checks the first view against the figure the
+notebook saved: when the notebook changed the widget's inputs (and so the
+settings here are stale), they differ and the widget keeps its saved-state
+drawing, with a note in the build's output.
+
+Not declared: the widgets of notebooks 2 and 3 (one view per sample, thousands)
+and of notebooks 5-7 (they show runs trained in the notebook).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..teaching import toy, widgets
+from ..teaching.views import Views
+from . import study_tables, study_widgets, umap_views
+
+__all__ = ["DECLARED", "declared"]
+
+PRESET = "glyphs_hard"  # the committed study tables that notebooks 8-11 read
+SEED = 0  # every notebook's setup(seed=0)
+
+
+def _similarity() -> Views:  # notebook 1
+    return widgets.similarity_views(num_classes=3, modes_per_class=3, proxies_per_class=3, seed=SEED)
+
+
+def _gradients() -> Views:  # notebook 4: C4, K4, N4, r4 = 4, 2, 2, 0.3 and lam = 0.3
+    classes, modes, proxies_per_class = 4, 2, 2
+    points, labels = toy.multimodal_circle(
+        num_classes=classes, modes_per_class=modes, samples_per_mode=8, noise=0.2, seed=SEED
+    )
+    proxies = toy.toy_proxies(
+        num_classes=classes, proxies_per_class=proxies_per_class, dim=2, modes_per_class=modes, jitter=0.3, seed=SEED
+    )
+    return widgets.gradient_views(
+        points,
+        labels,
+        r=0.3,
+        weight_lambda=0.3,
+        proxies=proxies,
+        num_classes=classes,
+        proxies_per_class=proxies_per_class,
+    )
+
+
+def _parameter_study() -> Views:  # notebook 8
+    return study_widgets.parameter_study_views(study_tables.read_study_table("grid", preset=PRESET))
+
+
+def _umap() -> Views:  # notebook 9, full mode: 12 classes, epochs 0, 2, 10, 50 of the r = 0.05 runs, 200 UMAP epochs
+    folder = study_tables.committed_results_dir(PRESET) / "snapshots"
+    files = {int(path.stem.split("_")[0][1:]): path for path in folder.glob("N*_r0.05_s0.npz")}
+    views = {}
+    for n, path in sorted(files.items()):
+        runs = umap_views.read_snapshots(path)  # checked, nothing unpickled: the notebook's own loader
+        mapped = [s for s in runs if s.epoch in (0, 2, 10, 50)] or runs
+        views[f"N = {n}"] = umap_views.fit_umap(mapped, classes=list(range(12)), seed=SEED, n_epochs=200)
+    return study_widgets.umap_run_views(views, classes=4)
+
+
+def _ablation() -> Views:  # notebook 10
+    return study_widgets.ablation_views(study_tables.read_study_table("ablation", preset=PRESET))
+
+
+def _cost() -> Views:  # notebook 11
+    return study_widgets.cost_views(study_tables.read_study_table("efficiency", preset=PRESET))
+
+
+DECLARED: dict[str, dict[str, Callable[[], Views]]] = {
+    "01_proxies_and_similarity_graph": {"similarity_widget": _similarity},
+    "04_mask_softmax_loss_gradients": {"gradient_widget": _gradients},
+    "08_parameter_study_N_r": {"parameter_study_widget": _parameter_study},
+    "09_umap_proxies": {"umap_widget": _umap},
+    "10_ablation_table": {"ablation_widget": _ablation},
+    "11_efficiency": {"cost_widget": _cost},
+}
+
+
+def declared(notebook: str, builder: str) -> Callable[[], Views] | None:
+    """The declaration of the widget that notebook ``notebook`` (its stem) shows with ``builder``, if any."""
+    return DECLARED.get(notebook, {}).get(builder)
