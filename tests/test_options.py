@@ -44,6 +44,8 @@ def test_types_nargs_and_switches_come_from_the_annotations():
             "json",
             "--import",
             "math",
+            "--backbone",
+            "resnet50",
             "--pretrained",
             "-C",
             "5",

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..data.specs import SPECS
 from ..training.config import TrainConfig
 
 __all__ = [
@@ -251,9 +252,7 @@ def estimate_run(
     }
 
 
-def estimates_table(
-    assumptions: Assumptions = Assumptions(), benchmarks=("cub200", "cars196", "online_products"), **overrides
-) -> pd.DataFrame:
+def estimates_table(assumptions: Assumptions = Assumptions(), benchmarks=tuple(SPECS), **overrides) -> pd.DataFrame:
     """:func:`estimate_run` of each benchmark's preset (with ``overrides``), one column each, rounded for reading.
 
     ESTIMATES, not measurements: ``table.attrs["assumptions"]`` states what they assume.
@@ -301,7 +300,7 @@ def plot_estimates(table: pd.DataFrame, *, session_hours: float = COLAB_SESSION_
     return fig
 
 
-def disk_table(benchmarks=("cub200", "cars196", "online_products")) -> pd.DataFrame:
+def disk_table(benchmarks=tuple(SPECS)) -> pd.DataFrame:
     """Disk per benchmark (GB, approximate): its download, the extracted images, the peak, and one run folder.
 
     ``prepare`` keeps ``archives/`` and ``raw/`` and links the prepared folder
