@@ -291,8 +291,9 @@ study_widgets.gallery_widget(test_images, embeddings, labels, rows=5, k=6)
 # * `experiments.cached_run` (over `studies.run_cell` and `train`) trains one configuration in its own folder,
 #   reads a finished run back and resumes an interrupted one; the folder holds `config.json`, `metrics.csv`,
 #   `results.json` and `checkpoint.pt`.
-# * The curves above show $\mathcal{L}^s$ and $\mathcal{L}^p$ falling while Recall@K and NMI on the unseen classes
-#   rise; the printed lines give the numbers of this run.
+# * Recall@K and NMI on the unseen classes rise over the run. The loss does not simply fall: the printed lines show
+#   $\mathcal{L}^s$ dipping in the first epochs, climbing again and then coming down, while $\mathcal{L}^p$ ends far below its start;
+#   read the numbers of this run, not a story of a falling loss.
 # * A trained run can be reloaded anywhere (`run_views.load_run`) and inspected: the gallery makes Recall@K
 #   concrete, and the per-class table shows which characters the embedding still confuses.
 # * One run is one seed; the seed spread of the same configuration is in the committed ablation table.
@@ -312,8 +313,9 @@ study_widgets.gallery_widget(test_images, embeddings, labels, rows=5, k=6)
 # ```
 #
 # Compare the difference with the standard deviation of row 8: two seeds of one configuration typically differ by
-# about that much. That is why every study in notebooks 8-11 uses at least 3 seeds and claims a difference only
-# when it is larger than the spread.
+# about that much. That is why the ablation and the grid (notebooks 8 and 10) train every cell with several seeds and
+# claim a difference only where a test over the seeds, corrected for the number of comparisons, supports it. A
+# single-seed run, like this one or notebook 9's snapshots, shows how one run behaves, not a result.
 #
 # </details>
 #
