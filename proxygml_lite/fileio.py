@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -330,8 +331,16 @@ def exclusive_lock(folder: str | os.PathLike, purpose: str = "") -> Iterator[Fol
     while True:  # the file (or the folder) may be removed by the holder before our open or flock: try again
         with _named_write_errors(path):
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
-            except FileNotFoundError:  # the folder's creator released it and removed it, empty: make it again
+                # never through a link: a planted .lock -> some file would have that file truncated and rewritten
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, file_mode())
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise FolderLockedError(
+                        f"{path} is a link, and a lock file never is: remove the link, then run the command again"
+                    ) from None
+                if not isinstance(exc, FileNotFoundError):
+                    raise
+                # the folder's creator released it and removed it, empty: make it again
                 if folder.is_dir():  # the folder is there: a dangling .lock link or the like, not a race
                     raise FolderLockedError(
                         f"{folder} has a lock file {LOCK_FILE} that cannot be opened (a link to nothing?); "
@@ -340,6 +349,13 @@ def exclusive_lock(folder: str | os.PathLike, purpose: str = "") -> Iterator[Fol
                 makedirs(folder)
                 created = True
                 continue
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode) or opened.st_nlink != 1:  # a fifo, a device, another file's hard link
+            os.close(fd)
+            raise FolderLockedError(
+                f"{path} is not a plain lock file (not a regular file, or a hard link of another); "
+                "remove it, then run the command again"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -270,9 +270,28 @@ def test_a_lock_taken_while_the_folders_creator_removes_it_makes_the_folder_agai
 def test_a_dangling_lock_link_is_one_line_not_a_loop(tmp_path):
     """Review finding: the retry for a removed folder spun forever on a .lock link to nothing."""
     (tmp_path / fileio.LOCK_FILE).symlink_to(tmp_path / "nowhere" / "x")
-    with pytest.raises(fileio.FolderLockedError, match=r"cannot be opened \(a link to nothing\?\); remove it"):
+    with pytest.raises(fileio.FolderLockedError, match=r"is a link, and a lock file never is: remove the link"):
         with fileio.exclusive_lock(tmp_path):
             pass
+
+
+def test_a_planted_lock_link_or_hard_link_never_writes_its_target(tmp_path):
+    """Review of issue 16 (HIGH): a .lock link to any writable file had that file truncated and overwritten."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    linked = tmp_path / "run"
+    linked.mkdir()
+    (linked / fileio.LOCK_FILE).symlink_to(victim)
+    with pytest.raises(fileio.FolderLockedError, match="is a link, and a lock file never is"):
+        with fileio.exclusive_lock(linked):
+            pass
+    hard = tmp_path / "run2"
+    hard.mkdir()
+    os.link(victim, hard / fileio.LOCK_FILE)
+    with pytest.raises(fileio.FolderLockedError, match="is not a plain lock file"):
+        with fileio.exclusive_lock(hard):
+            pass
+    assert victim.read_text() == "precious\n"
 
 
 def test_empty_or_truncated_csv_and_npz_files_are_named(tmp_path):
