@@ -179,6 +179,20 @@ def _load_build_book():
     return module
 
 
+def _course_file(path: Path, notebooks: Path) -> Path:
+    """``path`` if it is a plain file of ``notebooks``; a link (or anything resolving elsewhere) stops the build.
+
+    The student edition is built from a copy, so the site builder's own refusal of links never sees them: a
+    ``GLOSSARY.md -> ~/secret`` would otherwise be published in the notebooks and the site.
+    """
+    if path.is_symlink() or not path.resolve().is_relative_to(notebooks):
+        raise SystemExit(
+            f"refusing {path}: it is a link or lies outside {notebooks}; the course copies only its own files "
+            "(replace the link with the file itself)"
+        )
+    return path
+
+
 def build(
     out: Path = DEFAULT_OUT, notebooks: Path = NOTEBOOKS, site: bool = True, quiet: bool = False
 ) -> StudentReport:
@@ -198,17 +212,20 @@ def build(
         target = staging / "notebooks"
         target.mkdir()
         for path in sources:
-            notebook, removed, stubbed = student_notebook(nbformat.read(path, as_version=4), path.stem)
+            notebook, removed, stubbed = student_notebook(
+                nbformat.read(_course_file(path, notebooks), as_version=4), path.stem
+            )
             nbformat.write(notebook, target / path.name)
             report.notebooks.append(out / "notebooks" / path.name)
             report.solutions_removed += removed
             report.stubs_written += stubbed
             if not quiet:
                 print(f"  {path.name:45s} {removed} solution(s) removed")
-        if (notebooks / "README.md").exists():
-            (target / "README.md").write_text(_contents_page((notebooks / "README.md").read_text()))
-        if (notebooks / "GLOSSARY.md").exists():
-            shutil.copyfile(notebooks / "GLOSSARY.md", target / "GLOSSARY.md")
+        if (notebooks / "README.md").exists() or (notebooks / "README.md").is_symlink():
+            contents = _course_file(notebooks / "README.md", notebooks).read_text(encoding="utf-8")
+            (target / "README.md").write_text(_contents_page(contents), encoding="utf-8")
+        if (notebooks / "GLOSSARY.md").exists() or (notebooks / "GLOSSARY.md").is_symlink():
+            shutil.copyfile(_course_file(notebooks / "GLOSSARY.md", notebooks), target / "GLOSSARY.md")
         if site:
             built = _load_build_book().build(staging / "site", target, quiet=True)
             report.warnings += built.warnings

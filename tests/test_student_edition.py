@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -136,3 +137,21 @@ def test_the_student_notebooks_run_unanswered_in_smoke_mode(edition, tmp_path):
         ]
         if texts:
             assert any("not implemented yet" in text for text in texts), path.name
+
+
+@pytest.mark.parametrize("page", ["GLOSSARY.md", "README.md"])
+def test_a_linked_page_is_refused_and_its_target_never_copied(tmp_path, page):
+    """Review of issue 16: the edition is built from a copy, so the site builder never saw links; now they stop it."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("token=hunter2\n")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    shutil.copy(NOTEBOOK_DIR / "01_proxies_and_similarity_graph.ipynb", notebooks)
+    (notebooks / page).symlink_to(secret)
+    with pytest.raises(SystemExit, match=f"refusing .*{page}: it is a link"):
+        student.build(tmp_path / "out", notebooks, site=False, quiet=True)
+    assert not any(
+        "hunter2" in p.read_text(errors="ignore")
+        for p in tmp_path.rglob("*")
+        if p.is_file() and not p.is_symlink() and p != secret
+    )
