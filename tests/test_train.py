@@ -600,3 +600,33 @@ def test_an_import_module_that_raises_gives_one_line(tmp_path, monkeypatch, caps
     err = _one_error_line(capsys)
     assert "--import broken_module_for_test: the module raised RuntimeError: config server unreachable" in err
     assert "broken_module_for_test.py:2" in err
+
+
+def test_a_sigterm_to_the_whole_process_group_saves_like_one_to_the_run(data_root, tmp_path):
+    """timeout, scancel and systemd signal the group: data-loader workers must not die mid-step and take the run."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    config_file, out = tmp_path / "config.json", tmp_path / "run"
+    tiny(data_root, None, epochs=400, workers=2).to_json(config_file)
+    with (tmp_path / "stderr.txt").open("w") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "proxygml_lite.train", "--config", str(config_file), "--out", str(out)],
+            stderr=stderr,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, as a scheduler's job has
+        )
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.2)
+        os.killpg(child.pid, signal.SIGTERM)
+        assert child.wait(timeout=240) == 143
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    text = (tmp_path / "stderr.txt").read_text()
+    assert "SIGTERM: finishing this step, then saving a checkpoint" in text and "Traceback" not in text, text
+    assert "checkpoint saved in" in text

@@ -8,6 +8,7 @@ on, without training.
 from __future__ import annotations
 
 import math
+import signal
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,17 @@ class TrainingData:
     test_sampler: ShardSampler
     test_loader: DataLoader
     skipped_images: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _loader_worker_ignores_stop_signals(worker_id: int) -> None:
+    """A data-loader worker ignores SIGINT and SIGTERM: the training process alone decides when to stop.
+
+    ``timeout``, Slurm's ``scancel`` and systemd signal the whole process group; a worker killed by it made
+    torch raise "DataLoader worker ... killed by signal" in the middle of a step, and nothing was saved.
+    The worker's random state is untouched (torch seeds workers itself).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _load_splits(config: TrainConfig, ctx: DistContext, progress: bool):
@@ -164,7 +176,12 @@ def build_data(config: TrainConfig, ctx: DistContext, device: torch.device, prog
     local_batch = config.batch_size // world
     sampler = ResumableDistributedSampler(train_set, num_replicas=world, rank=ctx.rank, seed=config.seed)
     steps, drop_last = epoch_batches(sampler.num_samples, local_batch)
-    common = dict(num_workers=config.workers, pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
+    common = dict(
+        num_workers=config.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=config.workers > 0,
+        worker_init_fn=_loader_worker_ignores_stop_signals if config.workers > 0 else None,
+    )
     loader_generator = torch.Generator()
     train_loader = DataLoader(
         train_set, batch_size=local_batch, sampler=sampler, drop_last=drop_last, generator=loader_generator, **common
