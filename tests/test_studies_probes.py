@@ -281,3 +281,16 @@ def test_the_probes_study_runs_and_gathers_its_table_and_its_curves(data_root, t
     gathered = pd.read_csv(tmp_path / "res2" / "probes.csv")
     assert gathered["probe"].tolist() == ["row8_unit_init"]
     assert gathered.at[0, "R@1"] == probes.set_index("probe").at["row8_unit_init", "R@1"]
+
+
+def test_a_setting_added_later_reads_as_off_in_an_old_row_whatever_its_default():
+    """Review of issue 16 (F12): an old row lacks the key; it ran with the setting off, not with today's default."""
+    import dataclasses
+
+    from proxygml_lite.studies.cells import OMITTED_WHILE_OFF, _config_dict
+    from proxygml_lite.training.config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert all(defaults[key] == off for key, off in OMITTED_WHILE_OFF.items())  # off by default, as documented
+    old_row = {k: v for k, v in TrainConfig().to_dict().items() if k not in OMITTED_WHILE_OFF}
+    assert all(_config_dict(old_row)[key] == off for key, off in OMITTED_WHILE_OFF.items())

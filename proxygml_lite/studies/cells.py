@@ -105,7 +105,10 @@ CELL_FIELDS = {
 
 def _config_dict(config: TrainConfig | dict) -> dict:
     values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
-    return TrainConfig.with_defaults(values)  # settings added since a row was written keep their defaults
+    # a row written before a setting existed ran with that setting off: fill it with its off value, not with
+    # today's default, so that a later change of the default cannot give an old row a new cell's identity
+    values = {**{k: v for k, v in OMITTED_WHILE_OFF.items() if k not in values}, **values}
+    return TrainConfig.with_defaults(values)  # other settings added since a row was written keep their defaults
 
 
 def cell_identity(config: TrainConfig | dict) -> str:
