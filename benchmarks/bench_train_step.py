@@ -32,6 +32,7 @@ import torch
 
 from proxygml_lite.baselines import build_loss
 from proxygml_lite.models import build_model
+from proxygml_lite.training.config import TrainConfig
 from proxygml_lite.training.step import Trainee, build_optimizer, stack_loss_parts, train_step
 
 
@@ -48,7 +49,7 @@ def run(mode: str, args, device: torch.device) -> tuple[list[float], float]:
     loss_fn = build_loss("proxygml", args.classes, args.dim, proxies_per_class=args.N, r=args.r)
     loss_fn.validate = mode == "before"
     trainee = Trainee(model, loss_fn).to(device)
-    config = argparse.Namespace(modellr=1e-4, centerlr=0.03, eps=0.01, weight_decay=1e-4)
+    config = TrainConfig(modellr=1e-4, centerlr=0.03, eps=0.01, weight_decay=1e-4)  # Adam for both, as official
     optimizer = build_optimizer(model, loss_fn, config)
     scaler = torch.amp.GradScaler(device.type, enabled=False)
     generator = torch.Generator().manual_seed(1)
