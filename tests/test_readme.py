@@ -1,12 +1,11 @@
 """The README's study section is generated from the committed tables, and its generator states only what they show."""
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from _fabricate import load_script
 
 from proxygml_lite import statistics
 from proxygml_lite.lab import findings
@@ -16,11 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("update_readme", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("update_readme")
 
 
 def test_the_readme_study_section_matches_the_committed_tables(capsys):
