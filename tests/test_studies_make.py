@@ -89,6 +89,32 @@ def test_studies_write_tables_with_seeds_and_configs_and_resume(data_root, tmp_p
     assert (results / "snapshots" / "N1_r0.3_s0.npz").exists()
 
 
+def test_a_snapshot_file_is_written_as_soon_as_its_cell_finishes(data_root, tmp_path, monkeypatch):
+    # A session may end (and take its run folders along) before the study does: each finished snapshot
+    # cell's file must already be beside the tables, and an up-to-date file is not written again.
+    from proxygml_lite.studies import make
+
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    settings = dict(seeds=(0,), workers=1, results=results, runs=runs, progress=False, grid_N=(1, 2), grid_r=(0.3,))
+    trained = []
+
+    def stop_after_one(config, folder):
+        if trained:
+            raise KeyboardInterrupt  # the session ends while the second cell trains
+        trained.append(run_cell(config, folder))
+
+    monkeypatch.setattr(make, "run_cell", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        make_studies("glyphs_hard", ("grid",), **settings, **tiny(data_root))
+    assert [p.name for p in (results / "snapshots").iterdir()] == ["N1_r0.3_s0.npz"]
+    first = results / "snapshots" / "N1_r0.3_s0.npz"
+    written = first.stat().st_mtime_ns
+    monkeypatch.undo()
+    make_studies("glyphs_hard", ("grid",), **settings, **tiny(data_root))
+    assert sorted(p.name for p in (results / "snapshots").iterdir()) == ["N1_r0.3_s0.npz", "N2_r0.3_s0.npz"]
+    assert first.stat().st_mtime_ns == written
+
+
 def test_a_cell_shared_by_both_studies_runs_once(data_root, tmp_path):
     settings = {**tiny(data_root), "r": 0.05}
     tables = make_studies(

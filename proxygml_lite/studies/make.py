@@ -219,23 +219,31 @@ def make_studies(
         todo = pending_cells(cells, out, runs, replace)
         bar = tqdm(total=len(todo), desc="study cells", disable=not progress, dynamic_ncols=True)
         started = time.perf_counter()
+        snapshot_cells = [c for c in cells if c.study == "grid" and c.config.save_embeddings]
+
+        def collect() -> dict[str, pd.DataFrame]:
+            # After every cell: its row into the tables and its snapshot file beside them, so that what a
+            # session finished is all in the results folder (run folders may not outlive the session).
+            tables = gather(cells, out, runs, replace)
+            export_snapshots(snapshot_cells, runs, out)
+            return tables
+
         if workers <= 1:
             for cell in todo:
                 run_cell(cell.config, cell.folder(runs))
-                gather(cells, out, runs, replace)
+                collect()
                 bar.update()
         elif todo:
 
             def finished(count: int) -> None:
-                gather(cells, out, runs, replace)
+                collect()
                 bar.update(count)
 
             _train_in_processes(todo, runs, workers, finished)
         bar.close()
-        tables = gather(cells, out, runs, replace) if cells else {}
+        tables = collect() if cells else {}
         if todo and progress:
             print(f"trained {len(todo)} cells in {time.perf_counter() - started:.0f} s with {workers} worker(s)")
-        export_snapshots([c for c in cells if c.study == "grid" and c.config.save_embeddings], runs, out)
         tables = {study: load_table(study, folder=out) for study in training if study in tables}
         if "efficiency" in studies:
             tables["efficiency"] = measure_efficiency(out / "efficiency.csv", progress=progress)

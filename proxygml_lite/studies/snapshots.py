@@ -11,6 +11,7 @@ the columns of the study ``probes`` (:data:`PROXY_COLUMNS`).
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,8 @@ def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
     """``<out>/snapshots/<cell>.npz`` from the run folders of ``cells`` (proxies + embeddings at :data:`SNAPSHOT_EPOCHS`).
 
     ``cells``: :class:`~proxygml_lite.studies.cells.Cell` s whose runs kept snapshots; cells without a
-    finished run folder are skipped (their committed file, if any, stays).
+    finished run folder are skipped (their committed file, if any, stays), and so is a file that already
+    holds the cell's configuration (the study runner calls this after every cell).
     """
     from .cells import recorded_config
     from .plots import read_embedding_snapshots, read_proxy_snapshots
@@ -47,6 +49,9 @@ def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
         if not (run / "results.json").is_file():
             continue
         target = out / "snapshots" / f"N{cell.config.N}_r{cell.config.r:g}_s{cell.seed}.npz"
+        recorded = json.dumps({**recorded_config(cell.config), "out": None}, sort_keys=True)
+        if target.is_file() and _recorded_config(target) == recorded:
+            continue
         if not (run / "embeddings").is_dir():
             continue  # read back from the table without its run folder: keep the committed file
         epochs, proxies = read_proxy_snapshots(run)
@@ -65,7 +70,7 @@ def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
             N=np.int16(cell.config.N),
             r=np.float32(cell.config.r),
             num_classes=np.int16(proxies.shape[1] // cell.config.N),
-            config=np.asarray(json.dumps({**recorded_config(cell.config), "out": None}, sort_keys=True)),
+            config=np.asarray(recorded),
         )
 
         def write(fh, arrays=arrays):
@@ -74,6 +79,15 @@ def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
         atomic_write(target, write)
         written.append(target)
     return written
+
+
+def _recorded_config(path: Path) -> str | None:
+    """The configuration text a snapshot file records, or None when it cannot be read (then it is rewritten)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return str(npz["config"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 def read_snapshot_npz(path: str | Path) -> dict:
