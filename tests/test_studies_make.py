@@ -384,6 +384,53 @@ def test_sigterm_to_the_study_command_alone_stops_its_workers_and_starts_no_queu
     assert len(list(runs.glob("*/checkpoint.pt"))) == 2 and not list(runs.glob("*/results.json"))
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_a_cell_process_starts_leaves_no_orphan(tmp_path, monkeypatch, signum):
+    """The signal lands inside ``Process.start()``, after the child exists: it is still stopped and waited for.
+
+    A stand-in spawn context starts a real (sleeping) child in ``start()`` and signals the parent right after, the
+    window in which the parent does not yet know the child.
+    """
+    import multiprocessing
+
+    from proxygml_lite.studies import make
+
+    children: list[subprocess.Popen] = []
+
+    class StartThenSignalled:
+        def __init__(self, target, args, name):
+            self.name = name
+
+        def start(self):
+            children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+            self.pid = self.sentinel = children[-1].pid
+            os.kill(os.getpid(), signum)  # the handler runs here, inside start()
+
+        def is_alive(self):
+            return children[-1].poll() is None
+
+        def join(self):
+            children[-1].wait(timeout=30)
+
+    class Context:
+        Pipe = staticmethod(multiprocessing.Pipe)
+        Process = StartThenSignalled
+
+    monkeypatch.setattr(make.multiprocessing, "get_context", lambda method: Context)
+    cells = study_cells(base_config(), ["ablation"], [0, 1], rows=[1])
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(KeyboardInterrupt, match=signal.Signals(signum).name):
+            make._train_in_processes(cells, tmp_path, workers=2, finished=lambda count: None)
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    assert len(children) == 1  # no second cell started after the signal
+    assert children[0].returncode == -signal.SIGTERM  # stopped by the parent, and waited for: not an orphan
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
+
+
 # ------------------------------------------------------------------ review LOW findings: the write side reads what it keeps
 def _write_table(path, cells, edits=None):
     """The table of ``cells`` (fake metrics) at ``path``; ``edits``: {position: {column: value, "config": {...}}}."""
