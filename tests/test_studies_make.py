@@ -224,7 +224,10 @@ def test_list_names_every_cell_and_a_bad_cell_is_one_line(data_root, tmp_path, c
     assert [line.split()[:2] for line in out] == [["0", "grid/N1_r0.3_s0"], ["1", "grid/N2_r0.3_s0"]]
     assert out[0].split()[-2:] == ["to", "run"] and printed.err.startswith("(2 cells")
     assert main([*flags, "--cell", "5"]) == 2
-    assert capsys.readouterr().err.strip() == "error: --cell 5: there are 2 cells (0-1); see --list"
+    assert (
+        capsys.readouterr().err.strip()
+        == "python -m proxygml_lite.studies: error: --cell 5: there are 2 cells (0-1); see --list"
+    )
 
 
 def test_an_installed_package_never_writes_into_its_installation(tmp_path, monkeypatch):
@@ -504,7 +507,11 @@ def test_a_cell_with_a_broken_image_is_one_line(tmp_path, capsys, workers):
     flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(root)]
     assert main(flags) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: 1 image(s) in ") and "cannot be decoded" in err and "Traceback" not in err, err
+    assert (
+        err.startswith("python -m proxygml_lite.studies: error: 1 image(s) in ")
+        and "cannot be decoded" in err
+        and "Traceback" not in err
+    ), err
 
 
 def test_a_cell_whose_data_vanished_is_one_line(data_root, tmp_path, capsys, monkeypatch):
@@ -518,4 +525,7 @@ def test_a_cell_whose_data_vanished_is_one_line(data_root, tmp_path, capsys, mon
     flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "--workers", "1", "--no-progress"]
     flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(data_root)]
     assert main(flags) == 2
-    assert capsys.readouterr().err.strip() == "error: [Errno 2] No such file or directory: 'data/train/5/1.png'"
+    assert (
+        capsys.readouterr().err.strip()
+        == "python -m proxygml_lite.studies: error: [Errno 2] No such file or directory: 'data/train/5/1.png'"
+    )
