@@ -590,11 +590,14 @@ def _refusals(tmp_path):
         ("data", data, ["prepare", "nope"], 2, "argument name: invalid choice: 'nope'"),
         ("data", data, ["check", "folder", "--data-root", str(tmp_path / "nope")], 1,
          f"data folder {tmp_path / 'nope'} does not exist; for --dataset folder pass --data-root"),
+        ("train", main, ["--dataset", "folder", "--data", str(tmp_path / "afile"), "--out", str(tmp_path / "run")], 2,
+         f"data folder {tmp_path / 'afile'} is a file, not a folder; for --dataset folder pass --data-root"),
     ]  # fmt: skip
 
 
 def test_every_command_line_tool_refuses_in_one_form(tmp_path, capsys):
     """Issue 16: ``<tool>: error: <what is wrong>; <fix>`` on one line, a mistyped flag (argparse's) as a wrong value."""
+    (tmp_path / "afile").write_text("not a folder")
     for tool, tool_main, argv, status, said in _refusals(tmp_path):
         try:
             got = tool_main(argv)
