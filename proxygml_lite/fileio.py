@@ -48,6 +48,7 @@ __all__ = [
     "atomic_torch_save",
     "atomic_copy",
     "WriteError",
+    "named_write_errors",
     "read_csv",
     "read_npz",
     "LOCK_FILE",
@@ -106,18 +107,21 @@ NOT_WRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
 class WriteError(OSError):
     """A file could not be written (full disk, read-only or forbidden folder); one line naming the file and the fix.
 
-    ``errno`` is the original error's. Nothing half-written is left: the atomic
+    ``errno`` is the original error's, ``cause`` the error itself. Nothing half-written is left: the atomic
     writer removes its temporary file, and the previous file (if any) stays.
     """
 
-    def __init__(self, path: str | os.PathLike, cause: OSError) -> None:
+    def __init__(
+        self, path: str | os.PathLike, cause: OSError, elsewhere: str = "choose another folder (--out / --data)"
+    ) -> None:
         fix = {
             errno.ENOSPC: "free some disk space",
             errno.EDQUOT: "free some of your disk quota",
         }.get(cause.errno, "make the folder writable")
+        self.cause = cause
         self.message = (
             f"cannot write {path}: {cause.strerror or cause} (errno {cause.errno}); "
-            f"{fix} or choose another folder (--out / --data), then run the command again"
+            f"{fix} or {elsewhere}, then run the command again"
         )
         super().__init__(cause.errno, self.message, os.fspath(path))
 
@@ -126,15 +130,18 @@ class WriteError(OSError):
 
 
 @contextlib.contextmanager
-def _named_write_errors(path: str | os.PathLike) -> Iterator[None]:
-    """Turn a full disk / read-only / forbidden ``OSError`` while writing ``path`` into a :class:`WriteError`."""
+def named_write_errors(path: str | os.PathLike, **fix: str) -> Iterator[None]:
+    """Turn a full disk / read-only / forbidden ``OSError`` while writing ``path`` into a :class:`WriteError`.
+
+    ``fix``: the keyword arguments of :class:`WriteError` (``elsewhere``: where else to write).
+    """
     try:
         yield
     except WriteError:
         raise
     except OSError as exc:
         if exc.errno in NOT_WRITABLE:
-            raise WriteError(path, exc) from None
+            raise WriteError(path, exc, **fix) from None
         raise
 
 
@@ -147,7 +154,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> P
     :class:`WriteError` naming ``path``. Returns ``path``.
     """
     path = Path(path)
-    with _named_write_errors(path):
+    with named_write_errors(path):
         return _atomic_write(path, write)
 
 
@@ -326,10 +333,10 @@ def exclusive_lock(folder: str | os.PathLike, purpose: str = "") -> Iterator[Fol
     folder = Path(folder)
     created = not folder.exists()
     path = folder / LOCK_FILE
-    with _named_write_errors(path):
+    with named_write_errors(path):
         makedirs(folder)
     while True:  # the file (or the folder) may be removed by the holder before our open or flock: try again
-        with _named_write_errors(path):
+        with named_write_errors(path):
             try:
                 # never through a link: a planted .lock -> some file would have that file truncated and rewritten
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, file_mode())
@@ -382,7 +389,7 @@ def exclusive_lock(folder: str | os.PathLike, purpose: str = "") -> Iterator[Fol
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "purpose": purpose,
         }
-        with _named_write_errors(path):
+        with named_write_errors(path):
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
         yield FolderLock(path, previous or None)

@@ -43,7 +43,8 @@ process writes a run folder: a second training into the same ``--out`` stops
 with one line naming the holder (pid, host, start time); the lock of a process
 that died is taken over. Bad input (settings, a folder in use, a full disk, a
 read-only ``--out`` or ``--data``, a failing ``--import``, a loss that breaks
-the loss contract) gives one ``error:`` line, no traceback.
+the loss contract) gives one line, no traceback: ``python -m proxygml_lite.train:
+error: <what is wrong>; <fix>`` (:mod:`proxygml_lite.command_line`), a mistyped flag too.
 
 The flags are generated from the fields of
 :class:`~proxygml_lite.training.config.TrainConfig` (see
@@ -63,6 +64,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .command_line import Parser, refuse
 from .fileio import FolderLockedError, WriteError
 from .options import add_flags
 from .registry import import_modules
@@ -72,11 +74,14 @@ from .training.rerun import preset_filled, read_config_values
 
 __all__ = ["build_parser", "parse_args", "import_recorded_modules", "main"]
 
+#: The command, as refusals and ``--help`` name it.
+PROG = "python -m proxygml_lite.train"
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser. Every default is SUPPRESS: absent flags keep the preset's value."""
-    p = argparse.ArgumentParser(
-        prog="python -m proxygml_lite.train",
+    p = Parser(
+        prog=PROG,
         description=(
             "Train a deep metric learning model with ProxyGML (Zhu et al., NeurIPS 2020) or a baseline loss. "
             "Accepts the official repository's flags; the --dataset preset is applied first, explicit flags "
@@ -110,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _import_given_modules(argv: list[str] | None) -> None:
     """Import the ``--import`` modules before the parser is built, so their registrations are choices."""
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = Parser(prog=PROG, add_help=False)
     pre.add_argument("--import", dest="imports", action="append", default=[])
     known, _ = pre.parse_known_args(argv)
     import_modules(known.imports)
@@ -184,10 +189,8 @@ def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -
 
 
 def _say_error(exc: BaseException) -> None:
-    """One line on stderr, written in one call: under torchrun every rank may say it at once, and two
-    ``print`` calls (text, then newline) from two ranks interleave into one garbled line."""
-    sys.stderr.write(f"error: {exc}\n")
-    sys.stderr.flush()
+    """The refusal line ``python -m proxygml_lite.train: error: ...`` (:func:`~.command_line.refuse`)."""
+    refuse(PROG, exc)
 
 
 def main(argv: list[str] | None = None) -> int:

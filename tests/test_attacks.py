@@ -65,7 +65,7 @@ def _copy_run(trained, tmp_path):
 def _one_line_error(capsys):
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    lines = [line for line in err.splitlines() if line.startswith("python -m proxygml_lite.train: error: ")]
     assert len(lines) == 1, err
     return lines[0]
 
@@ -570,3 +570,40 @@ def test_notebooks_9_and_10_read_shared_files_only_through_the_checked_loaders(n
     notebooks = Path(__file__).resolve().parents[1] / "notebooks"
     assert direct not in (notebooks / f"{name}.py").read_text(encoding="utf-8")
     assert direct not in (notebooks / f"{name}.ipynb").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------ one form for every refusal
+def _refusals(tmp_path):
+    from proxygml_lite.data.__main__ import main as data
+    from proxygml_lite.studies.__main__ import main as studies
+
+    folders = ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs")]
+    return [
+        # (tool, its main, argv, exit status, what the line says after "<tool>: error: ")
+        ("train", main, ["--epochs", "x"], 2, "argument --epochs: invalid int value: 'x'; see --help"),
+        ("train", main, ["--dataset", "nope"], 2, "argument --dataset: invalid choice: 'nope'"),
+        ("train", main, ["--import"], 2, "argument --import: expected one argument; see --help"),
+        ("train", main, ["--epochs", "0", "--out", str(tmp_path / "run")], 2,
+         "epochs must be an integer >= 1 (--epochs); got 0"),
+        ("studies", studies, ["--workers", "x"], 2, "argument --workers: invalid int value: 'x'; see --help"),
+        ("studies", studies, ["--cell", "99999", *folders], 2, "--cell 99999: there are "),
+        ("data", data, ["prepare", "nope"], 2, "argument name: invalid choice: 'nope'"),
+        ("data", data, ["check", "folder", "--data-root", str(tmp_path / "nope")], 1,
+         f"data folder {tmp_path / 'nope'} does not exist; for --dataset folder pass --data-root"),
+        ("train", main, ["--dataset", "folder", "--data", str(tmp_path / "afile"), "--out", str(tmp_path / "run")], 2,
+         f"data folder {tmp_path / 'afile'} is a file, not a folder; for --dataset folder pass --data-root"),
+    ]  # fmt: skip
+
+
+def test_every_command_line_tool_refuses_in_one_form(tmp_path, capsys):
+    """Issue 16: ``<tool>: error: <what is wrong>; <fix>`` on one line, a mistyped flag (argparse's) as a wrong value."""
+    (tmp_path / "afile").write_text("not a folder")
+    for tool, tool_main, argv, status, said in _refusals(tmp_path):
+        try:
+            got = tool_main(argv)
+        except SystemExit as stop:
+            got = stop.code
+        err = capsys.readouterr().err
+        assert got == status and err.count("\n") == 1 and "usage:" not in err, (argv, err)
+        prefix = f"python -m proxygml_lite.{tool}" + (f" {argv[0]}" if tool == "data" and status == 2 else "")
+        assert err.startswith(f"{prefix}: error: {said}"), (argv, err)

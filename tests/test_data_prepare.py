@@ -456,8 +456,8 @@ def test_a_data_root_that_is_a_file_is_named_as_one(tmp_path, capsys, command):
     assert cli([*command, "--data-root", str(not_a_folder)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (
-        f"error: --data-root {not_a_folder} is a file, not a folder; pass the folder that holds "
-        "(or will hold) the datasets, e.g. --data-root data"
+        f"python -m proxygml_lite.data: error: --data-root {not_a_folder} is a file, not a folder; "
+        "pass the folder that holds (or will hold) the datasets, e.g. --data-root data"
     )
 
 

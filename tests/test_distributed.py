@@ -171,6 +171,6 @@ def test_torchrun_into_a_run_folder_in_use_stops_every_rank_with_one_line(tmp_pa
             command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=180
         )
     assert done.returncode != 0
-    lines = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("python -m proxygml_lite.train: error: ")]
     assert len(lines) == 2 and all(f"pid {os.getpid()} on host" in line for line in lines), done.stderr[-3000:]
     assert "proxygml_lite/training" not in done.stderr  # no traceback of ours (torchrun reports the exit itself)

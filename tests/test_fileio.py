@@ -93,6 +93,88 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
+def test_a_full_disk_mid_checkpoint_keeps_the_previous_one_loadable(tmp_path, monkeypatch):
+    """Errno 28 halfway through ``torch.save``: one line naming the file and the fix; the old checkpoint loads."""
+    import errno
+
+    from proxygml_lite.training.checkpoint import load_checkpoint
+
+    target = tmp_path / "run" / "checkpoint.pt"
+    fileio.atomic_torch_save({"epoch": 1, "weight": torch.ones(3)}, target)
+    real_save = torch.save
+
+    def save_until_full(obj, fh, *args, **kwargs):
+        real_save(obj, fh, *args, **kwargs)
+        fh.truncate(fh.tell() // 2)  # half of it on disk, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", save_until_full)
+    with pytest.raises(fileio.WriteError) as caught:
+        fileio.atomic_torch_save({"epoch": 2, "weight": torch.zeros(1000)}, target)
+    message = str(caught.value)
+    assert "\n" not in message and caught.value.errno == errno.ENOSPC
+    assert message.startswith(f"cannot write {target}: ") and "free some disk space" in message
+    monkeypatch.undo()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["checkpoint.pt"]  # the temporary file is gone
+    kept = torch.load(target, weights_only=True)
+    assert kept["epoch"] == 1 and torch.equal(kept["weight"], torch.ones(3))
+    assert load_checkpoint(target)["epoch"] == 1
+
+
+def _refuse_under(monkeypatch, folder: Path, error: OSError) -> None:
+    """Every folder or file creation under ``folder`` raises ``error`` (root ignores chmod: simulate instead)."""
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def guarded(real):
+        def call(path, *args, **kwargs):
+            if os.path.abspath(path).startswith(str(folder)):
+                raise error
+            return real(path, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(os, "open", guarded(real_open))
+    monkeypatch.setattr(os, "mkdir", guarded(real_mkdir))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OSError(30, os.strerror(30)), PermissionError(13, os.strerror(13))],
+    ids=["EROFS", "EACCES"],
+)
+@pytest.mark.parametrize("glyphs_exists", [False, True], ids=["no-glyphs-folder", "glyphs-folder"])
+def test_a_read_only_data_root_is_one_line_before_the_glyphs_are_generated(tmp_path, monkeypatch, error, glyphs_exists):
+    """Issue 16: ``<data_root>/glyphs`` read-only or forbidden: the folder and the fix named, nothing generated."""
+    from proxygml_lite.data.glyphs import cache
+
+    data = tmp_path / "data"
+    (data / "glyphs" if glyphs_exists else data).mkdir(parents=True)
+    monkeypatch.setattr(cache, "_generate", lambda *a: pytest.fail("generated although nothing can be written"))
+    _refuse_under(monkeypatch, data, error)
+    with pytest.raises(fileio.WriteError) as caught:
+        G.ensure_glyphs(data, progress=False, images_per_face=1)
+    message = str(caught.value)
+    assert "\n" not in message and caught.value.errno == error.errno
+    assert message.startswith(f"cannot write {data / 'glyphs'}: ") and f"(errno {error.errno})" in message
+    assert "make the folder writable or pass another --data folder" in message
+
+
+def test_a_full_disk_while_writing_the_glyph_cache_names_the_folder_and_leaves_no_half(tmp_path, monkeypatch):
+    import errno
+
+    data = tmp_path / "data"
+    real_fsync = os.fsync
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(fileio.WriteError, match=r"^cannot write .*glyphs: .*errno 28\); free some disk space or pass"):
+        G.ensure_glyphs(data, progress=False, images_per_face=1)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert list((data / "glyphs").iterdir()) == []  # no archive without its manifest, no temporary file
+
+
 def test_atomic_copy_is_independent_of_its_source(tmp_path):
     src = fileio.atomic_write_text(tmp_path / "src.mat", "original")
     os.chmod(src, 0o444)

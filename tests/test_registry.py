@@ -369,7 +369,7 @@ def test_training_stops_with_one_line_on_a_loss_that_breaks_the_contract(data_ro
     finally:
         LOSSES.unregister("contract_breaker")
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.startswith("error: ")
+    assert err.count("\n") == 0 and err.startswith("python -m proxygml_lite.train: error: ")
     assert __import__("re").search(message, err), err
     assert not (tmp_path / "run" / "metrics.csv").exists()
 

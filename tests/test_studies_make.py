@@ -250,7 +250,10 @@ def test_list_names_every_cell_and_a_bad_cell_is_one_line(data_root, tmp_path, c
     assert [line.split()[:2] for line in out] == [["0", "grid/N1_r0.3_s0"], ["1", "grid/N2_r0.3_s0"]]
     assert out[0].split()[-2:] == ["to", "run"] and printed.err.startswith("(2 cells")
     assert main([*flags, "--cell", "5"]) == 2
-    assert capsys.readouterr().err.strip() == "error: --cell 5: there are 2 cells (0-1); see --list"
+    assert (
+        capsys.readouterr().err.strip()
+        == "python -m proxygml_lite.studies: error: --cell 5: there are 2 cells (0-1); see --list"
+    )
 
 
 def test_an_installed_package_never_writes_into_its_installation(tmp_path, monkeypatch):
@@ -410,6 +413,53 @@ def test_sigterm_to_the_study_command_alone_stops_its_workers_and_starts_no_queu
     assert len(list(runs.glob("*/checkpoint.pt"))) == 2 and not list(runs.glob("*/results.json"))
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_a_cell_process_starts_leaves_no_orphan(tmp_path, monkeypatch, signum):
+    """The signal lands inside ``Process.start()``, after the child exists: it is still stopped and waited for.
+
+    A stand-in spawn context starts a real (sleeping) child in ``start()`` and signals the parent right after, the
+    window in which the parent does not yet know the child.
+    """
+    import multiprocessing
+
+    from proxygml_lite.studies import make
+
+    children: list[subprocess.Popen] = []
+
+    class StartThenSignalled:
+        def __init__(self, target, args, name):
+            self.name = name
+
+        def start(self):
+            children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+            self.pid = self.sentinel = children[-1].pid
+            os.kill(os.getpid(), signum)  # the handler runs here, inside start()
+
+        def is_alive(self):
+            return children[-1].poll() is None
+
+        def join(self):
+            children[-1].wait(timeout=30)
+
+    class Context:
+        Pipe = staticmethod(multiprocessing.Pipe)
+        Process = StartThenSignalled
+
+    monkeypatch.setattr(make.multiprocessing, "get_context", lambda method: Context)
+    cells = study_cells(base_config(), ["ablation"], [0, 1], rows=[1])
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(KeyboardInterrupt, match=signal.Signals(signum).name):
+            make._train_in_processes(cells, tmp_path, workers=2, finished=lambda count: None)
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    assert len(children) == 1  # no second cell started after the signal
+    assert children[0].returncode == -signal.SIGTERM  # stopped by the parent, and waited for: not an orphan
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
+
+
 # ------------------------------------------------------------------ review LOW findings: the write side reads what it keeps
 def _write_table(path, cells, edits=None):
     """The table of ``cells`` (fake metrics) at ``path``; ``edits``: {position: {column: value, "config": {...}}}."""
@@ -483,7 +533,11 @@ def test_a_cell_with_a_broken_image_is_one_line(tmp_path, capsys, workers):
     flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(root)]
     assert main(flags) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: 1 image(s) in ") and "cannot be decoded" in err and "Traceback" not in err, err
+    assert (
+        err.startswith("python -m proxygml_lite.studies: error: 1 image(s) in ")
+        and "cannot be decoded" in err
+        and "Traceback" not in err
+    ), err
 
 
 def test_a_cell_whose_data_vanished_is_one_line(data_root, tmp_path, capsys, monkeypatch):
@@ -497,4 +551,7 @@ def test_a_cell_whose_data_vanished_is_one_line(data_root, tmp_path, capsys, mon
     flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "--workers", "1", "--no-progress"]
     flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(data_root)]
     assert main(flags) == 2
-    assert capsys.readouterr().err.strip() == "error: [Errno 2] No such file or directory: 'data/train/5/1.png'"
+    assert (
+        capsys.readouterr().err.strip()
+        == "python -m proxygml_lite.studies: error: [Errno 2] No such file or directory: 'data/train/5/1.png'"
+    )

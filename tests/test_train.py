@@ -525,7 +525,7 @@ def _argv(data_root, out, *more):
 
 def _one_error_line(capsys) -> str:
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    assert err.startswith("python -m proxygml_lite.train: error: ") and "\n" not in err and "Traceback" not in err, err
     return err
 
 

@@ -16,11 +16,16 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..command_line import Parser, refuse
 from . import DATASETS
 from .download import ChecksumError, DownloadError, manual_steps
 from .images import bad_images_message, find_bad_images
 from .manifest import prepare_command
 from .prepare import BENCHMARKS, SPECS, archives_dir, canonical_benchmark, prepare_dataset
+
+
+#: The command, as refusals and ``--help`` name it.
+PROG = "python -m proxygml_lite.data"
 
 
 def _benchmark_choices() -> tuple[str, ...]:
@@ -29,8 +34,8 @@ def _benchmark_choices() -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m proxygml_lite.data",
+    parser = Parser(
+        prog=PROG,
         description="Download, verify and prepare the deep metric learning benchmarks for ProxyGML.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,10 +87,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     root = Path(args.data_root)
     if root.exists() and not root.is_dir():
-        print(
-            f"error: --data-root {shlex.quote(str(root))} is a file, not a folder; pass the folder that holds "
+        refuse(
+            PROG,
+            f"--data-root {shlex.quote(str(root))} is a file, not a folder; pass the folder that holds "
             "(or will hold) the datasets, e.g. --data-root data",
-            file=sys.stderr,
         )
         return 2
     try:
@@ -111,7 +116,7 @@ def main(argv=None) -> int:
         print(f"\n{err or 'Interrupted; nothing was changed.'}", file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError, DownloadError, ChecksumError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        refuse(PROG, err)
         return 1
     return 0
 
@@ -146,7 +151,7 @@ def _check(args) -> int:
                     "prepare decoded every image when it built this folder, so these files were changed since; "
                     f"rebuild it: {prepare_command(canonical_benchmark(args.name), args.data_root, ' --force')}"
                 )
-            print("error: " + bad_images_message(bad, f"{ds.root}/{ds.split}", fix), file=sys.stderr)
+            refuse(PROG, bad_images_message(bad, f"{ds.root}/{ds.split}", fix))
         else:
             print(f"{args.name} {ds.split}: all {len(ds)} images decode")
     return 1 if failed else 0

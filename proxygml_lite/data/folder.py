@@ -198,8 +198,8 @@ class FolderDataset(ImageListDataset):
         check_split(split)
         if not root.is_dir():
             raise FileNotFoundError(
-                f"data folder {root} does not exist; for --dataset folder pass --data-root the folder "
-                "holding train/ and test/"
+                f"data folder {root} {'is a file, not a folder' if root.exists() else 'does not exist'}; "
+                "for --dataset folder pass --data-root the folder holding train/ and test/"
             )
         other = "test" if split == "train" else "train"
         overlap = set(class_folders(root / split)) & set(class_folders(root / other))

@@ -25,13 +25,17 @@ import sys
 import time
 from pathlib import Path
 
+from ..command_line import Parser, refuse
 from .cells import SEEDS
 from .make import STUDIES
 
+#: The command, as refusals and ``--help`` name it.
+PROG = "python -m proxygml_lite.studies"
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m proxygml_lite.studies",
+    p = Parser(
+        prog=PROG,
         description="Make or complete the study tables (ablation rows 1-8, N x r grid, probes, loss-layer cost), "
         "or run one cell as its own command. Other flags are training flags on top of the preset.",
         allow_abbrev=False,
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nInterrupted: run the same command again to resume (cell by cell).", file=sys.stderr)
         return 130
     except (ValueError, OSError, FolderLockedError) as exc:  # bad input, unreadable data, a full disk, a dead cell
-        print(f"error: {exc}", file=sys.stderr)
+        refuse(PROG, exc)
         return 2
     for study, table in tables.items():
         print(f"{study}: {len(table)} rows ({results / (study + '.csv')})")

@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
@@ -83,6 +84,8 @@ def pending_cells(cells: list[Cell], results: Path, runs: Path, replace: bool = 
 def _run_one_cell(config: dict, folder: str, report: Connection) -> None:
     """Child process: train (or resume) one cell in its folder; sends ``None`` when it finished, else the exception."""
     try:
+        # a SIGTERM before the trainer's own handler: a KeyboardInterrupt, so the lock and temporary files go too
+        signal.signal(signal.SIGTERM, _raise_interrupt)
         run_cell(TrainConfig.from_dict(config), folder)
     except BaseException as exc:  # a stop signal (StopRequested) or an error: the parent decides what follows
         report.send(_portable(exc))
@@ -111,6 +114,38 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+class _HeldStop:
+    """A SIGINT / SIGTERM handler that can be held off while a worker process is started and registered.
+
+    Outside :meth:`held` a signal raises :class:`KeyboardInterrupt` at once (as
+    :func:`_raise_interrupt`). Inside, it is only noted, and raised when the
+    block ends: a signal that came while ``Process.start()`` ran would otherwise
+    leave a started child that the parent does not know of, so nobody stops it
+    or waits for it (an orphan training on, and a half-started spawn that
+    prints a traceback).
+    """
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending: int | None = None
+
+    def __call__(self, signum, frame) -> None:
+        if self.holding:
+            self.pending = signum
+            return
+        _raise_interrupt(signum, frame)
+
+    @contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            _raise_interrupt(self.pending, None)
+
+
 def _train_in_processes(todo: list[Cell], runs: Path, workers: int, finished: Callable[[int], None]) -> None:
     """Train ``todo``, each cell in a fresh process, ``workers`` at a time; ``finished(count)`` after cells end.
 
@@ -121,25 +156,32 @@ def _train_in_processes(todo: list[Cell], runs: Path, workers: int, finished: Ca
     further cell, passes SIGTERM to the running ones (a SIGTERM sent to this
     process alone, as ``kill`` or a scheduler sends it, would otherwise leave
     them training as orphans), waits while they save their checkpoints, and
-    raises :class:`KeyboardInterrupt`. A cell's error stops the others the
-    same way and is raised here.
+    raises :class:`KeyboardInterrupt`. A signal that comes while a cell's
+    process is being started takes effect once it is started and known
+    (:class:`_HeldStop`), so it is stopped and waited for like the others. A
+    cell's error stops the others the same way and is raised here.
     """
     context = multiprocessing.get_context("spawn")  # no fork after torch started its thread pools
     queue = list(todo)
     running: dict = {}  # process sentinel -> (process, connection, cell)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None  # SIGTERM = Ctrl-C
+    stop = _HeldStop()
+    signals = (signal.SIGINT, signal.SIGTERM)  # SIGTERM = Ctrl-C
+    previous = {signum: signal.signal(signum, stop) for signum in signals} if main_thread else {}
     try:
         while queue or running:
             while queue and len(running) < workers:
                 cell = queue.pop(0)
-                receive, send = context.Pipe(duplex=False)
-                process = context.Process(
-                    target=_run_one_cell, args=(cell.config.to_dict(), str(cell.folder(runs)), send), name=cell.label
-                )
-                process.start()
-                send.close()  # the child holds the sending end now
-                running[process.sentinel] = (process, receive, cell)
+                with stop.held():  # a signal during start() waits until the child is known: stopped, waited for
+                    receive, send = context.Pipe(duplex=False)
+                    process = context.Process(
+                        target=_run_one_cell,
+                        args=(cell.config.to_dict(), str(cell.folder(runs)), send),
+                        name=cell.label,
+                    )
+                    process.start()
+                    send.close()  # the child holds the sending end now
+                    running[process.sentinel] = (process, receive, cell)
             ended = connection_wait(list(running))
             for sentinel in ended:
                 process, receive, cell = running.pop(sentinel)
@@ -156,8 +198,8 @@ def _train_in_processes(todo: list[Cell], runs: Path, workers: int, finished: Ca
                     raise outcome
             finished(len(ended))
     except BaseException:
-        if main_thread:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        for signum in previous:  # a second SIGTERM or Ctrl-C must not cut the clean-up short (and orphan a cell)
+            signal.signal(signum, signal.SIG_IGN)
         for process, _, _ in running.values():
             if process.is_alive():
                 try:
@@ -168,8 +210,8 @@ def _train_in_processes(todo: list[Cell], runs: Path, workers: int, finished: Ca
             process.join()
         raise
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def make_studies(

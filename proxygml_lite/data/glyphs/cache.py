@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ...fileio import atomic_write_bytes, atomic_write_json
+from ...fileio import WriteError, atomic_write_bytes, atomic_write_json, makedirs, named_write_errors
 from .generate import GENERATOR_VERSION, _content_hash, _generate, _key, _params
 
 
@@ -47,6 +48,19 @@ def _read_cache(npz: Path, manifest_path: Path, p: dict[str, Any]) -> tuple[dict
     return arrays, manifest
 
 
+#: The way out of an unwritable ``<data_root>/glyphs`` (see :class:`~proxygml_lite.fileio.WriteError`).
+_ELSEWHERE = "pass another --data folder (the glyph cache, a few MB, is generated there once)"
+
+
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` and a file in it (removed at once); a read-only or full one is one :class:`WriteError`."""
+    with named_write_errors(folder, elsewhere=_ELSEWHERE):
+        makedirs(folder)
+        fd, probe = tempfile.mkstemp(prefix=".writable.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+
+
 def _ensure(data_root, progress: bool, **params) -> tuple[Path, dict[str, np.ndarray], dict]:
     p = _params(**params)
     npz, manifest_path = _paths(data_root, p)
@@ -55,13 +69,16 @@ def _ensure(data_root, progress: bool, **params) -> tuple[Path, dict[str, np.nda
         return npz, cached[0], cached[1]
     if cached != "absent":
         warnings.warn(f"glyph cache {npz} cannot be used: {cached}; regenerating it", RuntimeWarning, stacklevel=3)
+    _check_writable(npz.parent)  # before generating: a read-only data root is refused without the wait
     arrays, manifest = _generate(p, progress)
-    npz.parent.mkdir(parents=True, exist_ok=True)
-
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(npz, buf.getvalue())
-    atomic_write_json(manifest_path, manifest, indent=1, sort_keys=False, ensure_ascii=False)
+    try:
+        atomic_write_bytes(npz, buf.getvalue())
+        atomic_write_json(manifest_path, manifest, indent=1, sort_keys=False, ensure_ascii=False)
+    except WriteError as exc:  # the disk filled up while generating: name the folder and the way out
+        npz.unlink(missing_ok=True)  # an archive without its manifest would only be regenerated, with a warning
+        raise WriteError(npz.parent, exc.cause, elsewhere=_ELSEWHERE) from None
     return npz, arrays, manifest
 
 
