@@ -34,6 +34,10 @@ def wheel(tmp_path_factory):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(PACKAGE, source / "proxygml_lite", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copytree(ROOT / "results" / "glyphs_hard", source / "results" / "glyphs_hard")
+    in_progress = source / "results" / "regenerating" / "glyphs_hard" / "snapshots"  # must stay out of the wheel
+    in_progress.mkdir(parents=True)
+    (in_progress.parent / "grid.csv").write_text("N,r\n")
+    (in_progress / "N1_r0.05_s0.npz").write_bytes(b"")
     done = subprocess.run(
         [
             sys.executable,
@@ -75,6 +79,7 @@ def test_the_wheel_holds_the_committed_study_tables_and_snapshots(wheel):
     assert "proxygml_lite/results/glyphs_hard/ablation.csv" in committed
     assert any(n.startswith("proxygml_lite/results/glyphs_hard/snapshots/") for n in committed)
     assert committed <= names, sorted(committed - names)
+    assert not [n for n in names if "/regenerating/" in n]  # a regeneration in progress is not shipped
 
 
 def test_the_installed_copy_loads_the_papers_tables_and_knows_its_version(wheel, tmp_path):
