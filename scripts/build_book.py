@@ -35,12 +35,21 @@ Offline means: nothing is loaded from the network.
 
 Safe to build from notebooks that others edited:
 
-* Only files inside the course are copied: the notebooks folder and the
-  ``figures/`` beside it, after resolving ``..`` and symbolic links. Any other
-  image reference (``../../secret.txt``, ``/etc/hostname``, a link that leaves
-  those folders) is refused: one ``refused:`` line names it, the image is left
-  out of its page, and the build goes on. A page (``NN_*.ipynb``, ``README.md``,
-  ``GLOSSARY.md``) that is a link to a file outside the notebooks folder is
+* Every ``src`` and ``href`` is normalised before it is judged local or
+  remote, as a browser reads it: leading spaces and control characters
+  (``" \\x01javascript:..."``), tabs and line breaks, backslashes
+  (``..\\..\\secret``, ``\\\\host\\x``); ``https:host/x`` and ``//host`` count as
+  remote. ``srcset``, ``poster`` and every CSS ``url(...)`` (style attributes;
+  ``<style>`` goes whole) are removed.
+* Only image files inside the course are copied: the notebooks folder and the
+  ``figures/`` beside it, after resolving ``..`` and symbolic links, and only
+  PNG, JPEG, GIF and WebP files whose first bytes are the image their extension
+  says (an SVG can carry scripts: never copied; the course's figures are PNG).
+  Any other image reference (``../../secret.txt``, ``/etc/hostname``, a link
+  that leaves those folders or loops, a ``.png`` that holds HTML) is refused:
+  one ``refused:`` line names it, the image is left out of its page, and the
+  build goes on. A page (``NN_*.ipynb``, ``README.md``, ``GLOSSARY.md``) that
+  is a link to a file outside the notebooks folder, or a loop of links, is
   refused the same way.
 * Every cell of every page (Markdown, code, outputs, the drawn widgets) passes
   through an allow-list HTML sanitiser (``nh3``, the Ammonia library): no
@@ -52,8 +61,10 @@ Safe to build from notebooks that others edited:
   in place of a placeholder that holds a random token of this build (so a
   notebook cannot place them), and the script shows only the builder's own
   ``_views/`` files.
-* Bad input (``--out`` on a file, a page that is not a notebook) stops the
-  build with one line naming it; nothing is half-written.
+* Bad input (``--out`` on a file, a page that is not a notebook or not
+  UTF-8) stops the build with one line, ``build_book: <what is wrong>
+  (<path>); <fix>``; nothing is half-written. A saved widget state of another
+  shape is one ``note:`` line, and its widgets are drawn without it.
 
 Usage::
 
