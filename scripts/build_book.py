@@ -35,12 +35,21 @@ Offline means: nothing is loaded from the network.
 
 Safe to build from notebooks that others edited:
 
-* Only files inside the course are copied: the notebooks folder and the
-  ``figures/`` beside it, after resolving ``..`` and symbolic links. Any other
-  image reference (``../../secret.txt``, ``/etc/hostname``, a link that leaves
-  those folders) is refused: one ``refused:`` line names it, the image is left
-  out of its page, and the build goes on. A page (``NN_*.ipynb``, ``README.md``,
-  ``GLOSSARY.md``) that is a link to a file outside the notebooks folder is
+* Every ``src`` and ``href`` is normalised before it is judged local or
+  remote, as a browser reads it: leading spaces and control characters
+  (``" \\x01javascript:..."``), tabs and line breaks, backslashes
+  (``..\\..\\secret``, ``\\\\host\\x``); ``https:host/x`` and ``//host`` count as
+  remote. ``srcset``, ``poster`` and every CSS ``url(...)`` (style attributes;
+  ``<style>`` goes whole) are removed.
+* Only image files inside the course are copied: the notebooks folder and the
+  ``figures/`` beside it, after resolving ``..`` and symbolic links, and only
+  PNG, JPEG, GIF and WebP files whose first bytes are the image their extension
+  says (an SVG can carry scripts: never copied; the course's figures are PNG).
+  Any other image reference (``../../secret.txt``, ``/etc/hostname``, a link
+  that leaves those folders or loops, a ``.png`` that holds HTML) is refused:
+  one ``refused:`` line names it, the image is left out of its page, and the
+  build goes on. A page (``NN_*.ipynb``, ``README.md``, ``GLOSSARY.md``) that
+  is a link to a file outside the notebooks folder, or a loop of links, is
   refused the same way.
 * Every cell of every page (Markdown, code, outputs, the drawn widgets) passes
   through an allow-list HTML sanitiser (``nh3``, the Ammonia library): no
@@ -52,8 +61,10 @@ Safe to build from notebooks that others edited:
   in place of a placeholder that holds a random token of this build (so a
   notebook cannot place them), and the script shows only the builder's own
   ``_views/`` files.
-* Bad input (``--out`` on a file, a page that is not a notebook) stops the
-  build with one line naming it; nothing is half-written.
+* Bad input (``--out`` on a file, a page that is not a notebook or not
+  UTF-8) stops the build with one line, ``build_book: <what is wrong>
+  (<path>); <fix>``; nothing is half-written. A saved widget state of another
+  shape is one ``note:`` line, and its widgets are drawn without it.
 
 Usage::
 
@@ -82,6 +93,7 @@ import shutil
 import sys
 import time
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,16 +248,61 @@ SAFE_STYLE_PROPERTIES = {  # none of them can load a URL
     "border",
 }
 INLINE_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml)[;,]", re.I)
+#: The attributes that hold a URL. ``srcset``, ``poster``, ``background`` and the like are not in the allow-list.
+URL_ATTRIBUTES = {"href", "src", "cite"}
+#: A style value that could load something or run code: ``url(`` and its kin, CSS escapes that could spell them
+#: (``u\72l(``), comments, quotes and at-rules.
+UNSAFE_STYLE_VALUE = re.compile(r"\\|/\*|[\"'<>@]|\b(url|expression|image|image-set|element|attr|var|env)\s*\(", re.I)
+
+
+def normalise_url(value: str) -> str:
+    """``value`` as a browser reads it before deciding what it points at: without the leading and trailing
+    spaces and control characters (``" \\x01javascript:..."``), without tabs and line breaks anywhere
+    (``"java\\nscript:"``), and with backslashes as slashes (``..\\..\\secret``, ``\\\\host\\x``)."""
+    value = re.sub(r"^[\x00-\x20]+|[\x00-\x20]+$", "", str(value))
+    return re.sub(r"[\t\n\r]", "", value).replace("\\", "/")
+
+
+def url_kind(value: str) -> str:
+    """What a (normalised) URL points at: ``"remote"`` (``https://``, ``https:host/x``, ``//host``),
+    ``"inline"`` (``data:``), ``"mailto"``, ``"anchor"`` (``#x``), ``"local"`` (a relative path) or
+    ``"other"`` (``javascript:``, ``file:``, ``C:``, any other scheme: never allowed)."""
+    url = normalise_url(value)
+    if url.startswith("//"):
+        return "remote"
+    scheme = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):", url)
+    if scheme:
+        return {"http": "remote", "https": "remote", "data": "inline", "mailto": "mailto"}.get(
+            scheme.group(1).lower(), "other"
+        )
+    return "anchor" if url.startswith("#") else "local"
+
+
+def _safe_style(value: str) -> str | None:
+    """A ``style`` attribute's declarations of :data:`SAFE_STYLE_PROPERTIES` whose values can load nothing."""
+    kept = []
+    for declaration in value.split(";"):
+        name, colon, setting = declaration.partition(":")
+        if colon and name.strip().lower() in SAFE_STYLE_PROPERTIES and not UNSAFE_STYLE_VALUE.search(setting):
+            kept.append(f"{name.strip().lower()}: {setting.strip()}")
+    return "; ".join(kept) or None
 
 
 def _safe_attribute(tag: str, attribute: str, value: str) -> str | None:
-    """nh3's attribute filter: ``data:`` URLs only as image sources; no id that could shadow MathJax's globals;
-    no ``data-book-*`` attribute, which only the builder's own widget markup carries (the view-swapping script
-    reads it)."""
-    if attribute.lower().startswith("data-book"):
+    """nh3's attribute filter: a URL normalised (:func:`normalise_url`) and kept only when it is remote, local,
+    an anchor, ``mailto:``, or a ``data:`` image as an image's source; a style without anything that loads; no id
+    that could shadow MathJax's globals; no ``data-book-*`` attribute, which only the builder's own widget
+    markup carries (the view-swapping script reads it)."""
+    attribute = attribute.lower()
+    if attribute.startswith("data-book"):
         return None
-    if attribute in {"href", "src", "cite"} and value.strip().lower().startswith("data:"):
-        return value if tag == "img" and attribute == "src" and INLINE_IMAGE.match(value.strip()) else None
+    if attribute in URL_ATTRIBUTES:
+        url, kind = normalise_url(value), url_kind(value)
+        if kind == "inline":
+            return url if tag == "img" and attribute == "src" and INLINE_IMAGE.match(url) else None
+        return url if kind in {"remote", "local", "anchor", "mailto"} else None
+    if attribute == "style":
+        return _safe_style(value)
     if attribute == "id" and value.lower().startswith("mathjax"):
         return None
     return value
@@ -279,14 +336,73 @@ def _attribute(value) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _resolved(path: Path) -> Path | None:
+    """``path`` with ``..`` and symbolic links resolved; ``None`` for a loop of links (``a -> b -> a``)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):  # RuntimeError: Python 3.11's "Symlink loop"
+        return None
+
+
 def _inside(path: Path, folders: list[Path]) -> bool:
     """Whether ``path``, with ``..`` and symbolic links resolved, lies in one of ``folders``.
 
     A folder that is itself a symbolic link allows nothing: ``figures -> .`` (or ``-> /somewhere``) would
     otherwise widen the course to wherever it points, e.g. the repository root and its ``.git/config``.
+    A loop of links lies nowhere.
     """
-    resolved = path.resolve()
-    return any(not folder.is_symlink() and resolved.is_relative_to(folder.resolve()) for folder in map(Path, folders))
+    resolved = _resolved(path)
+    return resolved is not None and any(
+        not folder.is_symlink() and resolved.is_relative_to(folder.resolve()) for folder in map(Path, folders)
+    )
+
+
+def fail(what: str, path, fix: str) -> SystemExit:
+    """The one line that stops a build: ``build_book: <what is wrong> (<path>); <fix>``."""
+    return SystemExit(f"build_book: {what} ({path}); {fix}")
+
+
+def read_text(path: Path) -> str:
+    """A page's text, which must be UTF-8 (its bytes are not repeated: it may be any file)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text (byte {exc.start})", path, "save it as UTF-8") from None
+    except OSError as exc:  # e.g. a link to a file that does not exist
+        raise fail(f"cannot be read ({exc.strerror})", path, "fix it, or remove it from the course") from None
+
+
+#: The images the site copies, by extension, and how each kind's file begins (an image is never an SVG: it can carry
+#: scripts, which run when its copy is opened from the site).
+IMAGE_KINDS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".webp": "WebP"}
+
+
+def image_kind(head: bytes) -> str | None:
+    """The kind of image whose file begins with ``head`` (its first 16 bytes), if any."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head[:6] in {b"GIF87a", b"GIF89a"}:
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return None
+
+
+def image_problem(path: Path) -> str | None:
+    """Why the file ``path`` may not be copied as an image (its extension is not an image's, or its bytes are not
+    the image its extension says); ``None`` when it may."""
+    suffix = path.suffix.lower()
+    if suffix in {".svg", ".svgz"}:
+        return "is an SVG, which can carry scripts"
+    if suffix not in IMAGE_KINDS:
+        return f"is not an image ({suffix or 'no extension'}; the site copies {', '.join(sorted(IMAGE_KINDS))})"
+    with open(path, "rb") as file:
+        kind = image_kind(file.read(16))
+    if kind != IMAGE_KINDS[suffix]:
+        return f"is not the {IMAGE_KINDS[suffix]} image its name says (its bytes are {kind or 'not an image'})"
+    return None
 
 
 def course_folders(notebooks: Path) -> list[Path]:
@@ -305,14 +421,20 @@ def _first_heading(markdown: str) -> str | None:
     return None
 
 
-def _notebook_title(path: Path) -> str:
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook ``path``; anything else (not UTF-8, not JSON, not a notebook) stops the build in one line."""
     try:
-        notebook = nbformat.read(path, as_version=4)
+        return nbformat.read(path, as_version=4)
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text (byte {exc.start})", path, "save it as UTF-8") from None
     except Exception as exc:  # its text is not repeated: it may be any file
-        raise SystemExit(
-            f"error: {path} is not a readable notebook ({type(exc).__name__}); fix it, or remove it from the course"
+        raise fail(
+            f"not a readable notebook ({type(exc).__name__})", path, "fix it, or remove it from the course"
         ) from None
-    for cell in notebook.cells:
+
+
+def _notebook_title(path: Path) -> str:
+    for cell in read_notebook(path).cells:
         if cell.cell_type == "markdown":
             heading = _first_heading(cell.source)
             if heading:
@@ -323,30 +445,40 @@ def _notebook_title(path: Path) -> str:
 def collect_pages(notebooks: Path = NOTEBOOKS, refused: list[str] | None = None) -> list[Page]:
     """The pages of the site, in reading order: contents, notebooks ``NN_*``, glossary.
 
-    A page that is a link to a file outside ``notebooks`` is left out, with a line in ``refused``.
+    A page that is a link to a file outside ``notebooks`` (or a loop of links) is left out, with a line in
+    ``refused``.
     """
     refused = [] if refused is None else refused
 
     def in_course(path: Path) -> bool:
         if _inside(path, [notebooks]):
             return True
-        refused.append(f"{path.name}: a link to a file outside {notebooks.name}/; not part of the site")
+        if _resolved(path) is None:
+            refused.append(f"{path.name}: a loop of symbolic links ({path}); not part of the site (remove the link)")
+        else:
+            refused.append(
+                f"{path.name}: a link to a file outside {notebooks.name}/ ({path}); not part of the site "
+                "(replace the link with the file itself)"
+            )
         return False
+
+    def present(path: Path) -> bool:
+        return path.exists() or path.is_symlink()  # a looped link does not exist, but is refused by name
 
     pages = []
     contents = notebooks / "README.md"
-    if contents.exists() and in_course(contents):
-        pages.append(Page(contents, "index.html", _first_heading(contents.read_text()) or "Contents", "markdown"))
+    if present(contents) and in_course(contents):
+        pages.append(Page(contents, "index.html", _first_heading(read_text(contents)) or "Contents", "markdown"))
     for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
         if in_course(path):
             pages.append(Page(path, f"{path.stem}.html", _notebook_title(path), "notebook"))
     glossary = notebooks / "GLOSSARY.md"
-    if glossary.exists() and in_course(glossary):
-        pages.append(Page(glossary, "GLOSSARY.html", _first_heading(glossary.read_text()) or "Glossary", "markdown"))
+    if present(glossary) and in_course(glossary):
+        pages.append(Page(glossary, "GLOSSARY.html", _first_heading(read_text(glossary)) or "Glossary", "markdown"))
     if not any(page.kind == "notebook" for page in pages):
-        raise SystemExit(f"no notebooks NN_*.ipynb in {notebooks}: nothing to build")
+        raise fail("no notebooks NN_*.ipynb to build", notebooks, "pass --notebooks the course's notebooks folder")
     if pages[0].name != "index.html":
-        raise SystemExit(f"{contents} is missing: it is the contents page, build/book/index.html")
+        raise fail("the contents page README.md is missing", contents, "write it: it becomes the site's index.html")
     return pages
 
 
@@ -407,7 +539,8 @@ def _widget_html(model_id: str, state: dict, depth: int = 0, drawn: set | None =
         vertical = " vertical" if name in {"VBoxModel", "AccordionModel", "TabModel"} else ""
         return f'<div class="book-widget-box{vertical}">{inner}</div>'
     if name == "OutputModel":
-        return "".join(_output_html(output) for output in values.get("outputs", []))
+        outputs = values.get("outputs", [])
+        return "".join(_output_html(output) for output in (outputs if isinstance(outputs, list) else []))
     if name in {"HTMLModel", "HTMLMathModel"}:
         return f'<span class="book-widget-control">{description} {values.get("value", "")}</span>'
     if name == "LabelModel":
@@ -453,23 +586,46 @@ def _range(description: str, low, high, step, value, shown) -> str:
 
 
 def _output_html(output: dict) -> str:
+    """One output of a saved output widget (a figure, HTML or text); anything of another shape draws nothing."""
+
+    def text(value) -> str:
+        return "".join(map(str, value)) if isinstance(value, list) else str(value or "")
+
+    if not isinstance(output, dict):
+        return ""
     data = output.get("data", {})
+    data = data if isinstance(data, dict) else {}
     if "image/png" in data:
-        return f'<img alt="figure" src="data:image/png;base64,{_attribute("".join(data["image/png"]).strip())}">'
+        return f'<img alt="figure" src="data:image/png;base64,{_attribute(text(data["image/png"]).strip())}">'
     if "image/svg+xml" in data:
-        return "".join(data["image/svg+xml"])
+        return text(data["image/svg+xml"])
     if "text/html" in data:
-        return "".join(data["text/html"])
-    text = output.get("text") or data.get("text/plain")
-    if text:
-        return f"<pre>{html.escape(''.join(text))}</pre>"
-    return ""
+        return text(data["text/html"])
+    shown = text(output.get("text") or data.get("text/plain"))
+    return f"<pre>{html.escape(shown)}</pre>" if shown else ""
 
 
 SAVED_STATE_NOTE = (
     "Interactive widget, shown in its saved state. Open this notebook in JupyterLab "
     "(<code>make lab</code>) to move its controls."
 )
+
+
+def _saved_widget_state(widgets, page: Page, report: BuildReport) -> dict:
+    """The models of a notebook's saved widget state (``metadata.widgets``): ``{model id: {"model_name": ...,
+    "state": {...}}}``. A state of another shape is reported in one line; its widgets are drawn without it."""
+    if widgets is None:
+        return {}
+    state = widgets.get(WIDGET_STATE) if isinstance(widgets, dict) else None
+    models = state.get("state") if isinstance(state, dict) else None
+    if isinstance(models, dict) and all(isinstance(model, dict) for model in models.values()):
+        return models
+    report.warnings.append(
+        f"{page.source.name}: its saved widget state is not the expected shape (metadata.widgets is not "
+        f'{{"{WIDGET_STATE}": {{"state": {{model id: model}}}}}}); its widgets are shown without it (re-execute the '
+        "notebook, or clear its widget state)"
+    )
+    return {}
 
 
 def _widgets(
@@ -481,12 +637,12 @@ def _widgets(
     Returns the notebook and ``{placeholder: the live widget's markup}``, to put in place after sanitising.
     """
     notebook = copy.deepcopy(notebook)
-    state = notebook.metadata.pop("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    state = state if isinstance(state, dict) else {}
+    state = _saved_widget_state(notebook.metadata.pop("widgets", None), page, report)
     live: dict[str, str] = {}
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
-            view = output.get("data", {}).get(WIDGET_VIEW)
+            data = output.get("data")
+            view = data.get(WIDGET_VIEW) if isinstance(data, dict) else None
             if view is None:
                 continue
             model_id = str(view.get("model_id", "")) if isinstance(view, dict) else ""
@@ -803,73 +959,100 @@ def _add_heading_slugs(page_html: str) -> str:
     return re.sub(r"<h([1-6])([^>]*)>(.*?)</h\1>", add, page_html, flags=re.S)
 
 
+def _tag(name: str) -> re.Pattern:
+    """A start tag as the sanitiser writes it: every attribute value in double quotes, none holding a double
+    quote (so a ``>`` inside a value does not end the tag)."""
+    return re.compile(rf'<{name}\b((?:[^>"]|"[^"]*")*)>')
+
+
+def _attributes(attributes: str) -> dict[str, str]:
+    """The attributes of a start tag written by the sanitiser, their values unescaped."""
+    return {name.lower(): html.unescape(value) for name, value in re.findall(r'([^\s="]+)="([^"]*)"', attributes)}
+
+
 def _rewrite_links(page_html: str, page: Page, targets: dict[Path, str], warnings: list[str]) -> str:
     """``.ipynb``/``.md``/``.py`` links to pages of the site -> ``.html``; other relative links -> text."""
 
     def rewrite(match: re.Match) -> str:
         attributes, text = match.group(1), match.group(2)
-        href_match = re.search(r'href="([^"]*)"', attributes)
-        if not href_match:
+        href = _attributes(attributes).get("href")
+        if href is None:
             return match.group(0)
-        href = html.unescape(href_match.group(1))
-        if not href or href.startswith("#") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", href):
-            return match.group(0)  # an anchor on this page, or an absolute URL (http:, mailto:)
+        href = normalise_url(href)
+        if url_kind(href) != "local":
+            return match.group(0)  # an anchor on this page, or an absolute URL (https:, mailto:), a click
         path, _, fragment = href.partition("#")
         if path in targets.values():  # already a page of the site (the navigation bars)
             return match.group(0)
-        target = (page.source.parent / path).resolve()
-        if target.suffix == ".py" and target.with_suffix(".ipynb") in targets:
+        target = _resolved(page.source.parent / urllib.parse.unquote(path.split("?")[0]))
+        if target is not None and target.suffix == ".py" and target.with_suffix(".ipynb") in targets:
             target = target.with_suffix(".ipynb")
         if target in targets:
             new_href = targets[target] + (f"#{fragment}" if fragment else "")
-            new_attribute = f'href="{_attribute(new_href)}"'
-            return f"<a{attributes.replace(href_match.group(0), new_attribute)}>{text}</a>"
+            kept = re.sub(r'\s*\bhref="[^"]*"', "", attributes)
+            return f'<a href="{_attribute(new_href)}"{kept}>{text}</a>'
         warnings.append(f"{page.source.name}: link to {href} left as text (not a page of this site)")
         return f'<span class="book-offsite" title="{_attribute(href)} (not part of this site)">{text}</span>'
 
-    return re.sub(r"<a\b([^>]*)>(.*?)</a>", rewrite, page_html, flags=re.S)
+    return re.sub(r'<a\b((?:[^>"]|"[^"]*")*)>(.*?)</a>', rewrite, page_html, flags=re.S)
 
 
 def _copy_images(page_html: str, page: Page, out: Path, course: list[Path], report: BuildReport) -> str:
     """Copy the images a page references by a relative path into ``_images/``, and point at the copy.
 
-    Only files inside ``course`` (:func:`course_folders`) are copied; any other
-    reference is refused (a line in ``report.refused``) and its image is left
-    out of the page, its alternative text shown instead. A remote image
-    (``https://...``) is not loaded either: the site works offline, so its
-    alternative text stands in for it.
+    Every ``src`` is normalised first (:func:`normalise_url`). Only image files
+    (:func:`image_problem`: by extension and by their first bytes) inside
+    ``course`` (:func:`course_folders`) are copied; any other reference is
+    refused (a line in ``report.refused``) and its image is left out of the
+    page, its alternative text shown instead. A remote image (``https://...``,
+    ``//host``) is not loaded either: the site works offline, so its alternative
+    text stands in for it. No ``<img>`` is left pointing anywhere but at a copy
+    in ``_images/`` or at an inline ``data:`` image.
     """
     base = course[0].parent
+    folders = " and ".join(f"{c.name}/" for c in course)
 
     def rewrite(match: re.Match) -> str:
-        tag, src = match.group(0), html.unescape(match.group(1))
-        alt = re.search(r'\balt="([^"]*)"', tag)
-        if re.match(r"^(https?:)?//", src, re.I):
+        tag, attributes = match.group(0), _attributes(match.group(1))
+        alt = html.escape(attributes.get("alt") or "image")
+        src = normalise_url(attributes.get("src", ""))
+        kind = url_kind(src)
+        if not src:
+            return tag
+        if kind == "remote":
             # the site is read offline and loads nothing from the network: a remote image (the Colab badge)
             # becomes its alternative text, so a badge inside a link stays a working text link
-            return f'<span class="book-remote">{alt.group(1) if alt else "image"}</span>'
-        if src.startswith("data:") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", src):
+            return f'<span class="book-remote">{alt}</span>'
+        if kind == "inline" and INLINE_IMAGE.match(src):
             return tag
-        source = page.source.parent / src.split("#")[0].split("?")[0]
+        if kind != "local":
+            report.refused.append(f"{page.source.name}: image with a {kind} URL ({src[:60]}); not shown")
+            return f'<span class="book-refused">[{alt}: not part of the course]</span>'
+
+        def refuse(why: str, fix: str, shown: str = "not part of the course") -> str:
+            report.refused.append(f"{page.source.name}: image {why} ({src}); {fix}")
+            return f'<span class="book-refused">[{alt}: {shown}]</span>'
+
+        source = page.source.parent / urllib.parse.unquote(src.split("#")[0].split("?")[0])
+        if _resolved(source) is None:
+            return refuse("is a loop of symbolic links", "not copied (remove the link)")
         if not _inside(source, course):
-            report.refused.append(
-                f"{page.source.name}: image {src} is outside {' and '.join(f'{c.name}/' for c in course)}; not copied"
-            )
-            return f'<span class="book-refused">[{alt.group(1) if alt else "image"}: not part of the course]</span>'
+            return refuse(f"is outside {folders}", "not copied")
         source = source.resolve()
-        if source.suffix.lower() in {".svg", ".svgz"}:
-            # an SVG file can carry scripts, which run when the copy is opened from the site: not copied
-            report.refused.append(f"{page.source.name}: image {src} is an SVG, which can carry scripts; save it as PNG")
-            return f'<span class="book-refused">[{alt.group(1) if alt else "image"}: SVG not copied]</span>'
         if not source.is_file():
             report.warnings.append(f"{page.source.name}: image {src} not found")
-            return tag
+            return f'<span class="book-refused">[{alt}: image not found]</span>'
+        problem = image_problem(source)
+        if problem is not None:
+            fix = "save it as PNG" if "SVG" in problem else "not copied (save the figure as PNG)"
+            return refuse(problem, fix, "SVG not copied" if "SVG" in problem else "not an image")
         copied = "_images/" + "__".join(source.relative_to(base.resolve()).parts)
         (out / "_images").mkdir(exist_ok=True)
         shutil.copyfile(source, out / copied)
-        return re.sub(r'\bsrc="[^"]*"', lambda _: f'src="{_attribute(copied)}"', tag, count=1)
+        kept = re.sub(r'\s*\bsrc="[^"]*"', "", match.group(1))
+        return f'<img src="{_attribute(copied)}"{kept}>'
 
-    return re.sub(r'<img\b[^>]*?\bsrc="([^"]*)"[^>]*>', rewrite, page_html)
+    return _tag("img").sub(rewrite, page_html)
 
 
 # ------------------------------------------------------------------------------------------ build
@@ -879,13 +1062,14 @@ def mathjax_folder() -> Path:
     """MathJax 2.7 as shipped by the ``jupyter-server-mathjax`` package."""
     spec = importlib.util.find_spec("jupyter_server_mathjax")
     if spec is None or spec.origin is None:
-        raise SystemExit(
-            "the book bundles MathJax from the Python package jupyter-server-mathjax, which is not installed: "
-            "run `make venv` (it is in the notebooks extra) or `pip install jupyter-server-mathjax -c constraints.txt`"
+        raise fail(
+            "the Python package jupyter-server-mathjax, whose MathJax the site bundles, is not installed",
+            sys.executable,
+            "run `make venv` (it is in the notebooks extra) or `pip install jupyter-server-mathjax -c constraints.txt`",
         )
     folder = Path(spec.origin).parent / "static"
     if not (folder / "MathJax.js").is_file():
-        raise SystemExit(f"jupyter-server-mathjax is installed but {folder / 'MathJax.js'} is missing; reinstall it")
+        raise fail("jupyter-server-mathjax is installed without its MathJax.js", folder, "reinstall it")
     return folder
 
 
@@ -894,7 +1078,7 @@ def _page_notebook(
 ) -> tuple[nbformat.NotebookNode, dict[str, str]]:
     """The page as a notebook, its widgets replaced (:func:`_widgets`), and the live widgets' markup."""
     if page.kind == "notebook":
-        notebook = nbformat.read(page.source, as_version=4)
+        notebook = read_notebook(page.source)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
         if code and not any(cell.get("execution_count") for cell in code):
             report.warnings.append(
@@ -903,7 +1087,7 @@ def _page_notebook(
             )
         return _widgets(notebook, page, staging, report, max_views, token)
     notebook = nbformat.v4.new_notebook()
-    notebook.cells.append(nbformat.v4.new_markdown_cell(page.source.read_text()))
+    notebook.cells.append(nbformat.v4.new_markdown_cell(read_text(page.source)))
     return notebook, {}
 
 
@@ -928,13 +1112,12 @@ def build(
     """
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
-        raise SystemExit(
-            f"error: --out {out} is a file, not a folder; pass a new or empty folder (default: build/book)"
-        )
+        raise fail("--out is a file, not a folder", out, "pass a new or empty folder (default: build/book)")
     if out.exists() and any(out.iterdir()) and not (out / "_static" / "mathjax" / "MathJax.js").is_file():
-        raise SystemExit(
-            f"refusing to replace {out}: it is not empty and not a site built by this script; "
-            "pass --out a new or empty folder (default: build/book)"
+        raise fail(
+            "refusing to replace --out: it is not empty and not a site built by this script",
+            out,
+            "pass --out a new or empty folder (default: build/book)",
         )
     notebooks = Path(notebooks).resolve()
     refused: list[str] = []
@@ -1002,13 +1185,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.max_views < 0:
-        raise SystemExit(f"error: --max-views must be 0 or more; got {args.max_views}")
+        raise fail("--max-views must be 0 or more", args.max_views, "pass 0 for a quick build")
     print(f"Building the course site from {args.notebooks} ...")
     began = time.perf_counter()
     try:
         report = build(args.out, args.notebooks, max_views=args.max_views)
     except OSError as exc:  # e.g. --out under a file, or a folder without write permission
-        raise SystemExit(f"error: {exc.strerror or exc}: {exc.filename}; pass another --out") from None
+        raise fail(f"cannot write the site: {exc.strerror or exc}", exc.filename, "pass another --out") from None
     for warning in report.warnings:
         print(f"  note: {warning}")
     for refusal in report.refused:

@@ -14,6 +14,8 @@ in ``build/student/`` (``--out``), holds
   and reported). The checkers still run and say "not implemented yet". The
   contents page (``README.md``, with a line saying this is the student edition)
   and the glossary are copied beside them;
+* ``figures/``: the course's figures (its plain image files), which the
+  notebooks' Markdown references as ``../figures/x.png``;
 * ``site/``: the offline HTML site of those notebooks, built by
   ``scripts/build_book.py`` (``--no-site`` skips it).
 
@@ -23,7 +25,7 @@ a half-written edition.
 
 Usage::
 
-    python scripts/student_edition.py                    # -> build/student/{notebooks,site}
+    python scripts/student_edition.py                    # -> build/student/{notebooks,figures,site}
     python scripts/student_edition.py --out /tmp/student --no-site
 """
 
@@ -74,7 +76,9 @@ class StudentReport:
     solutions_removed: int = 0
     stubs_written: list[str] = field(default_factory=list)
     site: Path | None = None
+    figures: int = 0
     warnings: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
 
 def strip_solutions(markdown: str) -> tuple[str, int]:
@@ -179,6 +183,11 @@ def _load_build_book():
     return module
 
 
+def fail(what: str, path, fix: str) -> SystemExit:
+    """The one line that stops the edition: ``student_edition: <what is wrong> (<path>); <fix>``."""
+    return SystemExit(f"student_edition: {what} ({path}); {fix}")
+
+
 def _course_file(path: Path, notebooks: Path) -> Path:
     """``path`` if it is a plain file of ``notebooks``; a link (or anything resolving elsewhere) stops the build.
 
@@ -186,11 +195,49 @@ def _course_file(path: Path, notebooks: Path) -> Path:
     ``GLOSSARY.md -> ~/secret`` would otherwise be published in the notebooks and the site.
     """
     if path.is_symlink() or not path.resolve().is_relative_to(notebooks):
-        raise SystemExit(
-            f"refusing {path}: it is a link or lies outside {notebooks}; the course copies only its own files "
-            "(replace the link with the file itself)"
+        raise fail(
+            f"refusing a page that is a link or lies outside {notebooks.name}/",
+            path,
+            "replace the link with the file itself: the course copies only its own files",
         )
     return path
+
+
+def _read_notebook(path: Path) -> nbformat.NotebookNode:
+    try:
+        return nbformat.read(path, as_version=4)
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text (byte {exc.start})", path, "save it as UTF-8") from None
+    except Exception as exc:  # its text is not repeated: it may be any file
+        raise fail(
+            f"not a readable notebook ({type(exc).__name__})", path, "fix it, or remove it from the course"
+        ) from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text (byte {exc.start})", path, "save it as UTF-8") from None
+
+
+def _copy_figures(figures: Path, target: Path, book, report: StudentReport) -> None:
+    """The course's ``figures/`` beside the edition's notebooks, so that both its notebooks and its site show
+    the images their Markdown references (``../figures/x.png``), as the instructor's do. Only plain image files
+    are copied (``build_book.image_problem``); a link or anything else is left out, with a line in ``refused``."""
+    if not figures.is_dir() or figures.is_symlink():
+        return
+    target.mkdir()
+    for path in sorted(figures.iterdir()):
+        if path.is_symlink() or not path.is_file():
+            report.refused.append(f"figures/{path.name}: a link or not a file ({path}); not copied")
+            continue
+        problem = book.image_problem(path)
+        if problem is not None:
+            report.refused.append(f"figures/{path.name}: {problem} ({path}); not copied")
+            continue
+        shutil.copyfile(path, target / path.name)
+        report.figures += 1
 
 
 def build(
@@ -200,11 +247,12 @@ def build(
     out, notebooks = Path(out).resolve(), Path(notebooks).resolve()
     sources = sorted(notebooks.glob("[0-9][0-9]_*.ipynb"))
     if not sources:
-        raise SystemExit(f"no notebooks NN_*.ipynb in {notebooks}: nothing to build")
+        raise fail("no notebooks NN_*.ipynb to build", notebooks, "pass --notebooks the course's notebooks folder")
     if out.exists() and any(out.iterdir()) and not (out / "notebooks").is_dir():
-        raise SystemExit(
-            f"refusing to replace {out}: it is not empty and not a student edition written by this script; "
-            "pass --out a new or empty folder (default: build/student)"
+        raise fail(
+            "refusing to replace --out: it is not empty and not a student edition written by this script",
+            out,
+            "pass --out a new or empty folder (default: build/student)",
         )
     staging = make_temp_dir(makedirs(out.parent), prefix=f".{out.name}-")
     report = StudentReport(out=out)
@@ -212,9 +260,7 @@ def build(
         target = staging / "notebooks"
         target.mkdir()
         for path in sources:
-            notebook, removed, stubbed = student_notebook(
-                nbformat.read(_course_file(path, notebooks), as_version=4), path.stem
-            )
+            notebook, removed, stubbed = student_notebook(_read_notebook(_course_file(path, notebooks)), path.stem)
             nbformat.write(notebook, target / path.name)
             report.notebooks.append(out / "notebooks" / path.name)
             report.solutions_removed += removed
@@ -222,13 +268,18 @@ def build(
             if not quiet:
                 print(f"  {path.name:45s} {removed} solution(s) removed")
         if (notebooks / "README.md").exists() or (notebooks / "README.md").is_symlink():
-            contents = _course_file(notebooks / "README.md", notebooks).read_text(encoding="utf-8")
+            contents = _read_text(_course_file(notebooks / "README.md", notebooks))
             (target / "README.md").write_text(_contents_page(contents), encoding="utf-8")
         if (notebooks / "GLOSSARY.md").exists() or (notebooks / "GLOSSARY.md").is_symlink():
-            shutil.copyfile(_course_file(notebooks / "GLOSSARY.md", notebooks), target / "GLOSSARY.md")
+            glossary = _course_file(notebooks / "GLOSSARY.md", notebooks)
+            _read_text(glossary)  # UTF-8, as every page of the course
+            shutil.copyfile(glossary, target / "GLOSSARY.md")
+        book = _load_build_book()
+        _copy_figures(notebooks.parent / "figures", staging / "figures", book, report)
         if site:
-            built = _load_build_book().build(staging / "site", target, quiet=True)
+            built = book.build(staging / "site", target, quiet=True)
             report.warnings += built.warnings
+            report.refused += built.refused
             report.site = out / "site"
         if out.exists():
             shutil.rmtree(out)
@@ -253,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  note: {stub}: its body was filled in the answer key; the student edition has the stub")
     for warning in report.warnings:
         print(f"  note: {warning}")
+    for refusal in report.refused:
+        print(f"  refused: {refusal}")
     print(
         f"{len(report.notebooks)} notebooks, {report.solutions_removed} solutions removed -> {report.out / 'notebooks'}"
     )

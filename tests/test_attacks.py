@@ -278,7 +278,7 @@ def test_the_site_copies_nothing_from_outside_the_course(build_book, tmp_path):
     assert not any("SECRET-TOKEN" in p.read_text(errors="replace") for p in site.rglob("*") if p.is_file())
     refused = "\n".join(report.refused)
     for reference in ("../../secret.txt", "/etc/hostname", "../figures/leak.png"):
-        assert f"image {reference} is outside notebooks/ and figures/; not copied" in refused
+        assert f"01_one.ipynb: image is outside notebooks/ and figures/ ({reference}); not copied" in refused
     assert len(report.refused) == 3
     page = (site / "01_one.html").read_text()
     assert "[x: not part of the course]" in page and "secret.txt" not in re.sub(r"<!--.*?-->", "", page)
@@ -293,7 +293,7 @@ def test_the_site_copies_no_svg_and_loads_no_remote_image(build_book, tmp_path):
     report = build_book.build(tmp_path / "book", notebooks, quiet=True)
     assert not list((tmp_path / "book").rglob("*.svg"))
     assert report.refused == [
-        "01_one.ipynb: image ../figures/evil.svg is an SVG, which can carry scripts; save it as PNG"
+        "01_one.ipynb: image is an SVG, which can carry scripts (../figures/evil.svg); save it as PNG"
     ]
     page = (tmp_path / "book" / "01_one.html").read_text()
     assert "[s: SVG not copied]" in page and '<span class="book-remote">r</span>' in page
@@ -306,8 +306,8 @@ def test_a_page_linked_to_a_file_outside_the_course_is_refused(build_book, tmp_p
     (notebooks / "GLOSSARY.md").symlink_to(tmp_path / "secret.txt")
     assert build_book.main(["--out", str(tmp_path / "book"), "--notebooks", str(notebooks)]) == 0
     out = capsys.readouterr().out
-    assert "refused: 02_passwd.ipynb: a link to a file outside notebooks/" in out
-    assert "refused: GLOSSARY.md: a link to a file outside notebooks/" in out
+    assert f"refused: 02_passwd.ipynb: a link to a file outside notebooks/ ({notebooks / '02_passwd.ipynb'}); " in out
+    assert f"refused: GLOSSARY.md: a link to a file outside notebooks/ ({notebooks / 'GLOSSARY.md'}); " in out
     assert "root:" not in out and "SECRET-TOKEN" not in out
     assert sorted(p.name for p in (tmp_path / "book").glob("*.html")) == ["01_one.html", "index.html"]
 
@@ -318,7 +318,8 @@ def test_a_file_that_is_not_a_notebook_is_one_line_without_its_text(build_book, 
     with pytest.raises(SystemExit) as caught:
         build_book.build(tmp_path / "book", notebooks, quiet=True)
     message = str(caught.value)
-    assert "02_broken.ipynb is not a readable notebook" in message and "root:x" not in message
+    assert message.startswith("build_book: not a readable notebook (") and "02_broken.ipynb" in message
+    assert "root:x" not in message
     assert "\n" not in message and not (tmp_path / "book").exists()
 
 
@@ -328,7 +329,7 @@ def test_out_on_a_file_is_one_line(build_book, tmp_path):
     for out in (tmp_path / "file", tmp_path / "file" / "book"):
         with pytest.raises(SystemExit) as caught:
             build_book.main(["--out", str(out), "--notebooks", str(notebooks)])
-        assert str(caught.value).startswith("error: ") and "\n" not in str(caught.value)
+        assert str(caught.value).startswith("build_book: ") and "\n" not in str(caught.value)
     assert (tmp_path / "file").read_text() == "mine"
 
 
@@ -495,6 +496,200 @@ def test_a_notebook_cannot_place_or_feed_the_live_widgets_script(build_book, tmp
     assert not (tmp_path / "book" / "_static" / "book_views.js").exists()
     assert r"var VIEW = /^_views\/[0-9a-f]{16}\.png$/;" in build_book.VIEWS_JS
     assert "VIEW.test(file)" in build_book.VIEWS_JS
+
+
+def _image_sources(cells):
+    return re.findall(r'<img\b(?:[^>"]|"[^"]*")*?\bsrc="([^"]*)"', cells)
+
+
+def test_only_real_images_are_copied_by_extension_and_by_content(build_book, tmp_path, capsys):
+    """Review of issue 16 (F7a): a ``.png`` that is really HTML or a script, a ``.jpg`` that is a PNG, or a file
+    that is no image at all is refused in one line naming it; real PNG, JPEG, GIF and WebP files are copied."""
+    import base64
+
+    png = base64.b64decode(PNG)
+    notebooks = _course(
+        tmp_path,
+        ["![h](../figures/page.png) ![s](../figures/script.png) ![m](../figures/mixed.jpg) ![t](../figures/notes.txt)"
+         " ![n](../figures/noext) ![p](../figures/plot.png) ![j](../figures/photo.JPG) ![g](../figures/anim.gif)"
+         " ![w](../figures/pic.webp)"],
+    )  # fmt: skip
+    figures = notebooks.parent / "figures"
+    (figures / "page.png").write_text("<html><script>alert(1)</script></html>")
+    (figures / "script.png").write_text("alert(document.cookie)")
+    (figures / "mixed.jpg").write_bytes(png)
+    (figures / "notes.txt").write_text("SECRET-TOKEN")
+    (figures / "noext").write_bytes(png)
+    (figures / "photo.JPG").write_bytes(b"\xff\xd8\xff\xe0" + bytes(20))
+    (figures / "anim.gif").write_bytes(b"GIF89a" + bytes(20))
+    (figures / "pic.webp").write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 " + bytes(8))
+    assert build_book.main(["--out", str(tmp_path / "book"), "--notebooks", str(notebooks), "--max-views", "0"]) == 0
+    refused = [line.strip() for line in capsys.readouterr().out.splitlines() if "refused:" in line]
+    assert refused == [
+        "refused: 01_one.ipynb: image is not the PNG image its name says (its bytes are not an image) "
+        "(../figures/page.png); not copied (save the figure as PNG)",
+        "refused: 01_one.ipynb: image is not the PNG image its name says (its bytes are not an image) "
+        "(../figures/script.png); not copied (save the figure as PNG)",
+        "refused: 01_one.ipynb: image is not the JPEG image its name says (its bytes are PNG) "
+        "(../figures/mixed.jpg); not copied (save the figure as PNG)",
+        "refused: 01_one.ipynb: image is not an image (.txt; the site copies .gif, .jpeg, .jpg, .png, .webp) "
+        "(../figures/notes.txt); not copied (save the figure as PNG)",
+        "refused: 01_one.ipynb: image is not an image (no extension; the site copies .gif, .jpeg, .jpg, .png, "
+        ".webp) (../figures/noext); not copied (save the figure as PNG)",
+    ]
+    site = tmp_path / "book"
+    assert sorted(p.name for p in (site / "_images").iterdir()) == [
+        "figures__anim.gif", "figures__photo.JPG", "figures__pic.webp", "figures__plot.png"
+    ]  # fmt: skip
+    assert not any(b"alert" in p.read_bytes() or b"SECRET" in p.read_bytes() for p in (site / "_images").iterdir())
+    assert "[h: not an image]" in (site / "01_one.html").read_text()
+
+
+#: Review of issue 16 (F7b): URLs that only a normalisation sees for what they are.
+ODD_URLS = [
+    '<img alt="ctl" src=" \x01javascript:alert(1)">',
+    '<a href=" &#1;javascript:alert(1)">ctl-link</a>',
+    '<a href="java\nscript:alert(1)">nl-link</a>',
+    '<img alt="bs" src="..\\..\\secret.txt">',
+    '<img alt="bs2" src="..\\figures\\..\\..\\secret.txt">',
+    '<a href="..\\..\\secret.txt">bs-link</a>',
+    '<img alt="noslash" src="https:example.org/a.png">',
+    '<img alt="schemeless" src="//example.org/b.png">',
+    '<img alt="spaced" src=" //example.org/c.png">',
+    '<img alt="unc" src="\\\\example.org\\d.png">',
+    '<img alt="file" src="file:///etc/hostname">',
+    '<img alt="a>b" src="../../secret.txt">',
+    '<img alt="pct" src="..%2F..%2Fsecret.txt">',
+    '<img alt="set" src="../figures/plot.png" srcset="../../secret.txt 1x, https://example.org/e.png 2x">',
+    '<picture><source srcset="https://example.org/f.png"><img alt="pic" src="../figures/plot.png"></picture>',
+    '<video poster="https://example.org/g.png" src="https://example.org/v.mp4"></video>',
+    '<div style="background: url(https://example.org/h.png); color: red">styled</div>',
+    '<div style="width: u\\72l(https://example.org/i.png)">escaped</div>',
+    '<div style="list-style-image: url(../../secret.txt)">listed</div>',
+    "<style>body { background: url(https://example.org/j.png) }</style>",
+    '<img alt="svgdata" src="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">',
+]
+
+
+def test_every_url_is_normalised_before_it_counts_as_local_or_remote(build_book, tmp_path):
+    notebooks = _course(tmp_path, ["\n\n".join(ODD_URLS)], outputs=[{"text/html": "".join(ODD_URLS)}])
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True, max_views=0)
+    site = tmp_path / "book"
+    assert sorted(p.name for p in (site / "_images").iterdir()) == ["figures__plot.png"]
+    assert not any("SECRET-TOKEN" in p.read_text(errors="replace") for p in site.rglob("*") if p.is_file())
+    cells = _cell_html((site / "01_one.html").read_text())
+    lowered = cells.lower()
+    for forbidden in ("example.org", "javascript", "srcset", "poster", "url(", "data:text", "file:"):
+        assert forbidden not in lowered, forbidden
+    assert not re.search(r'(src|href)="[^"]*secret', lowered)  # a link to it is only named, as text
+    assert set(_image_sources(cells)) == {"_images/figures__plot.png"}
+    hrefs = set(re.findall(r'href="([^"#]*)', cells)) - {""}
+    assert hrefs <= {"index.html", "01_one.html"}, f"a link leads out of the site: {hrefs}"
+    for alt in ("noslash", "schemeless", "spaced", "unc"):
+        assert f'<span class="book-remote">{alt}</span>' in cells, alt
+    assert "[a&gt;b: not part of the course]" in cells and "[bs2: not part of the course]" in cells
+    assert "color: red" in cells or "color:red" in cells
+    assert len(report.refused) == 8  # four outside references, twice; javascript:, file:, data:text never get here
+    assert build_book.normalise_url(" \x01java\tscript:x") == "javascript:x"
+    assert [build_book.url_kind(u) for u in (" \x01javascript:x", "https:h/x", "\\\\h\\x", "..\\x", "#a", "C:/x")] == [
+        "other", "remote", "remote", "local", "anchor", "other"
+    ]  # fmt: skip
+
+
+def test_a_loop_of_links_is_one_line_and_the_rest_is_built(build_book, tmp_path, capsys):
+    """Review of issue 16 (F11): a loop of symbolic links among the pages or the figures was a RuntimeError."""
+    notebooks = _course(tmp_path, ["![loop](../figures/loop.png) ![ok](../figures/plot.png)"])
+    (notebooks / "02_loop.ipynb").symlink_to("02_loop.ipynb")
+    (notebooks / "GLOSSARY.md").symlink_to("GLOSSARY2.md")
+    (notebooks / "GLOSSARY2.md").symlink_to("GLOSSARY.md")
+    (notebooks.parent / "figures" / "loop.png").symlink_to("loop.png")
+    assert build_book.main(["--out", str(tmp_path / "book"), "--notebooks", str(notebooks)]) == 0
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    assert f"refused: 02_loop.ipynb: a loop of symbolic links ({notebooks / '02_loop.ipynb'}); not part of" in out
+    assert f"refused: GLOSSARY.md: a loop of symbolic links ({notebooks / 'GLOSSARY.md'}); not part of" in out
+    assert "refused: 01_one.ipynb: image is a loop of symbolic links (../figures/loop.png); not copied" in out
+    assert sorted(p.name for p in (tmp_path / "book").glob("*.html")) == ["01_one.html", "index.html"]
+
+
+@pytest.mark.parametrize(
+    "widgets",
+    [
+        "not a dict",
+        ["a", "list"],
+        {"application/vnd.jupyter.widget-state+json": ["a", "list"]},
+        {"application/vnd.jupyter.widget-state+json": {"state": [1, 2]}},
+        {"application/vnd.jupyter.widget-state+json": {"state": {"m": "not a model"}}},
+    ],
+)
+def test_a_malformed_saved_widget_state_is_one_line_and_the_page_is_built(build_book, tmp_path, widgets):
+    """Review of issue 16 (F11): widget-state metadata of another shape was an AttributeError."""
+    import nbformat
+
+    view = {"model_id": "m", "version_major": 2, "version_minor": 0}
+    notebooks = _course(tmp_path, [], outputs=[{"application/vnd.jupyter.widget-view+json": view}])
+    path = notebooks / "01_one.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata["widgets"] = widgets
+    path.write_text(json.dumps(notebook))  # as an editor could save it, unchecked
+    report = build_book.build(tmp_path / "book", notebooks, quiet=True)
+    (line,) = [w for w in report.warnings if "widget state" in w]
+    assert line.startswith("01_one.ipynb: its saved widget state is not the expected shape (metadata.widgets")
+    assert "Interactive widget, shown in its saved state" in (tmp_path / "book" / "01_one.html").read_text()
+
+
+def test_an_output_widget_of_another_shape_draws_nothing(build_book):
+    state = {
+        "o": {"model_name": "OutputModel", "state": {"outputs": "a string"}},
+        "p": {"model_name": "OutputModel", "state": {"outputs": ["text", {"data": "x"}, {"text": ["a", 1]}]}},
+    }
+    assert build_book._widget_html("o", state) == ""
+    assert build_book._widget_html("p", state) == "<pre>a1</pre>"
+
+
+@pytest.mark.parametrize("name", ["01_one.ipynb", "README.md", "GLOSSARY.md"])
+def test_a_page_that_is_not_utf8_is_one_line_and_the_old_site_stays(build_book, tmp_path, name):
+    """Review of issue 16 (F11): a page in another encoding was a UnicodeDecodeError traceback."""
+    notebooks = _course(tmp_path, [])
+    (notebooks / "GLOSSARY.md").write_text("# Glossary\n")
+    out = tmp_path / "book"
+    build_book.build(out, notebooks, quiet=True)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    (notebooks / name).write_bytes((notebooks / name).read_bytes() + "café".encode("latin-1"))
+    with pytest.raises(SystemExit) as caught:
+        build_book.main(["--out", str(out), "--notebooks", str(notebooks)])
+    message = str(caught.value)
+    assert re.fullmatch(
+        rf"build_book: not UTF-8 text \(byte \d+\) \({re.escape(str(notebooks / name))}\); save it as UTF-8", message
+    )
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book", "course", "secret.txt"]  # no staging left
+
+
+def test_the_student_edition_refuses_a_page_that_is_not_utf8_in_one_line(tmp_path):
+    from _fabricate import load_script
+
+    student = load_script("student_edition")
+    notebooks = _course(tmp_path, [])
+    (notebooks / "01_one.ipynb").write_bytes(b'{"cells": "\xe9"}')
+    with pytest.raises(SystemExit) as caught:
+        student.build(tmp_path / "student", notebooks, site=False, quiet=True)
+    assert (
+        str(caught.value)
+        == f"student_edition: not UTF-8 text (byte 11) ({notebooks / '01_one.ipynb'}); save it as UTF-8"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["course", "secret.txt"]
+
+
+def test_the_scripts_stop_only_through_their_one_line_style():
+    """Review of issue 16 (F18): every refusal of build_book and student_edition reads
+    ``<script>: <what is wrong> (<path>); <fix>``, made in one place."""
+    from pathlib import Path
+
+    for name in ("build_book", "student_edition"):
+        source = (Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py").read_text()
+        assert source.count("SystemExit(") == 1, name
+        assert f'return SystemExit(f"{name}: {{what}} ({{path}}); {{fix}}")' in source
 
 
 def _snapshot_arrays(epochs=3, n=5, d=4, proxies=6):

@@ -148,10 +148,67 @@ def test_a_linked_page_is_refused_and_its_target_never_copied(tmp_path, page):
     notebooks.mkdir()
     shutil.copy(NOTEBOOK_DIR / "01_proxies_and_similarity_graph.ipynb", notebooks)
     (notebooks / page).symlink_to(secret)
-    with pytest.raises(SystemExit, match=f"refusing .*{page}: it is a link"):
+    with pytest.raises(SystemExit, match=rf"^student_edition: refusing a page that is a link .*/{page}\); replace"):
         student.build(tmp_path / "out", notebooks, site=False, quiet=True)
     assert not any(
         "hunter2" in p.read_text(errors="ignore")
         for p in tmp_path.rglob("*")
         if p.is_file() and not p.is_symlink() and p != secret
     )
+
+
+def _site_images(site: Path) -> dict[str, list[bytes]]:
+    """Per page of ``site``: the bytes of every image it shows (copies in ``_images/`` and inline ``data:`` images)."""
+    import base64
+
+    shown = {}
+    for page in sorted(site.glob("*.html")):
+        images = []
+        for src in re.findall(r'<img\b[^>]*?\bsrc="([^"]*)"', page.read_text(encoding="utf-8")):
+            if src.startswith("data:image/png;base64,"):
+                images.append(base64.b64decode(src.split(",", 1)[1]))
+            else:
+                assert src.startswith("_images/"), src
+                images.append((site / src).read_bytes())
+        shown[page.name] = images
+    return shown
+
+
+def test_the_student_site_shows_the_figures_of_the_instructor_site(tmp_path):
+    """Review of issue 16 (F19): the student site was built from a copy of the notebooks without ``figures/``
+    beside it, so an image that the Markdown references (``../figures/x.png``) was missing from it."""
+    import base64
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
+    course = tmp_path / "course"
+    (course / "figures").mkdir(parents=True)
+    (course / "figures" / "01_plot.png").write_bytes(png)
+    (course / "figures" / "fake.png").write_text("<script>alert(1)</script>")  # never copied
+    notebooks = course / "notebooks"
+    notebooks.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# 1. One\n\n![a plot](../figures/01_plot.png)"),
+        nbformat.v4.new_code_cell(
+            "plot()",
+            execution_count=1,
+            outputs=[nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(png).decode()})],
+        ),
+        nbformat.v4.new_markdown_cell("<details><summary>Solution</summary>\n\n![s](../figures/01_plot.png)</details>"),
+    ]
+    nbformat.write(notebook, notebooks / "01_one.ipynb")
+    (notebooks / "README.md").write_text("# Contents\n\n[One](01_one.ipynb)\n")
+    book = student._load_build_book()
+    book.build(tmp_path / "book", notebooks, quiet=True)
+    report = student.build(tmp_path / "student", notebooks, quiet=True)
+    instructor, students = _site_images(tmp_path / "book"), _site_images(tmp_path / "student" / "site")
+    assert instructor["01_one.html"] == [png, png, png]  # the Markdown figure, the output, the solution's figure
+    assert students == {"01_one.html": [png, png], "index.html": []}  # the same, less the solution's
+    assert sorted(p.name for p in (tmp_path / "student" / "figures").iterdir()) == ["01_plot.png"]
+    assert report.figures == 1 and report.warnings == []
+    assert report.refused == [
+        f"figures/fake.png: is not the PNG image its name says (its bytes are not an image) "
+        f"({course / 'figures' / 'fake.png'}); not copied"
+    ]
