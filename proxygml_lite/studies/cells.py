@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..steps import subgraph_size
 from ..training.config import TrainConfig
-from ..training.run_folder import RESUMABLE_CHANGES
+from ..training.run_folder import RESUMABLE_CHANGES, read_results_file
 from ..training.trainer import train
 
 __all__ = [
@@ -554,16 +554,12 @@ def study_cells(
 
 
 def read_results(folder: str | Path) -> dict | None:
-    """A finished run's ``results.json`` as a dict, or None when the run has not finished."""
+    """A finished run's ``results.json`` as a dict (:func:`~proxygml_lite.training.run_folder.read_results_file`:
+    a damaged one is one ValueError naming it), or None when the run has not finished."""
     path = Path(folder) / "results.json"
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path} is not a readable results file ({exc}); delete that cell folder to retrain it"
-        ) from None
+    return read_results_file(path)
 
 
 def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
@@ -571,7 +567,7 @@ def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
     results = read_results(cell_dir)
     if results is None:
         return None
-    saved, wanted = TrainConfig.with_defaults(results.get("config", {})), config.to_dict()
+    saved, wanted = TrainConfig.with_defaults(results["config"]), config.to_dict()
     differing = sorted(
         k for k in set(saved) | set(wanted) if k not in RESUMABLE_CHANGES and saved.get(k) != wanted.get(k)
     )
@@ -580,7 +576,7 @@ def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
             f"study cell {cell_dir} was run with other settings ({', '.join(differing)} differ); "
             "use a new out_dir for a study with different settings, or delete that cell's folder"
         )
-    if results.get("epochs") != config.epochs:
+    if results["epochs"] != config.epochs:
         return None  # a different number of epochs: resume / extend the run
     return results
 
