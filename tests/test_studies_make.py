@@ -269,6 +269,33 @@ def test_a_second_process_on_a_cell_stops_naming_the_holder(data_root, tmp_path)
     assert not (folder / "results.json").exists()
 
 
+def test_two_processes_on_one_cell_folder_the_second_refuses_in_one_line(data_root, tmp_path):
+    """Review finding F16: two real `--cell` processes on one cell; the second stops in one line naming the holder."""
+    flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "--results", str(tmp_path / "res")]
+    flags += ["--runs", str(tmp_path / "runs"), *tiny_flags(data_root), "--epochs", "2000"]  # still training
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "proxygml_lite.studies", *flags, "--cell", "0"]
+    log = tmp_path / "first.txt"  # a file, not a pipe, that nobody reads while it runs
+    with log.open("w") as out:
+        first = subprocess.Popen(command, env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((tmp_path / "runs").glob("*/metrics.csv")) and time.monotonic() < deadline:
+            assert first.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.2)
+        (folder,) = (tmp_path / "runs").glob("row1_s0-*")
+        assert (folder / ".lock").is_file()  # the first one holds the cell's folder
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert first.poll() is None  # the first one trains on
+    finally:
+        first.send_signal(signal.SIGTERM)  # it saves its checkpoint and stops
+        first.wait(timeout=300)
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert second.returncode == 2 and len(lines) == 1, second.stderr
+    assert lines[0].startswith(f"error: {folder} is in use by another process (pid {first.pid} on host ")
+    assert "Traceback" not in second.stderr and not (folder / "results.json").exists()
+
+
 def test_two_cell_processes_at_once_gather_into_one_complete_table(data_root, tmp_path):
     """Issue 19 item 5: each cell is a command; two run concurrently into one study folder; --gather."""
     flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "1", "--results", str(tmp_path / "res")]
