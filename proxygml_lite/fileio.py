@@ -258,16 +258,40 @@ def _damaged(path: str | os.PathLike, what: str, detail: str) -> ValueError:
 
 
 def read_csv(path: str | os.PathLike, **kwargs):
-    """``pandas.read_csv(path)``; an empty, truncated or undecodable file is one ``ValueError`` naming it."""
+    """``pandas.read_csv(path)``; an empty, truncated or undecodable file is one ``ValueError`` naming it.
+
+    Truncated: a row with fewer fields than the header (pandas would fill them with NaN) or a last line without
+    its line end. The package's CSV files are never appended to: each is rewritten whole and atomically
+    (:func:`atomic_write_csv`), so a partial last row is never a write in progress, only a damaged or cut copy,
+    and it is refused rather than read as a row (a value cut short, ``0.61`` of ``0.6123``, would pass).
+    """
     import pandas as pd
 
     try:
-        return pd.read_csv(path, **kwargs)
+        table = pd.read_csv(path, **kwargs)
     except pd.errors.EmptyDataError:
         raise _damaged(path, "empty", "") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise _damaged(path, "not a readable CSV table", f"truncated or damaged: {first}") from None
+    if isinstance(path, (str, os.PathLike)):
+        cut = _cut_short(Path(path))
+        if cut:
+            raise _damaged(path, "not a readable CSV table", f"truncated: {cut}")
+    return table
+
+
+def _cut_short(path: Path) -> str | None:
+    """Why the CSV file at ``path`` is incomplete (a row short of fields, a last line without its end), else None."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    if text and not text.endswith(("\n", "\r")):
+        return "its last line has no line end, as a write cut short leaves it"
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    for row in reader:
+        if row and len(row) < len(header):
+            return f"line {reader.line_num} has {len(row)} of the header's {len(header)} fields"
+    return None
 
 
 def read_npz(path: str | os.PathLike) -> dict:

@@ -326,7 +326,9 @@ def part_torchrun(work: Path, data: str, cuda: bool, quick: bool, budget_s: floa
         result["failed"] = f"torchrun exited with status {done.returncode}"
         result["output_tail"] = (done.stdout + done.stderr)[-2000:]
         return result
-    results = json.loads((out / "results.json").read_text())
+    from proxygml_lite.training.run_folder import read_results_file
+
+    results = read_results_file(out / "results.json")
     result.update(
         world_size=results.get("world_size"),
         device=results.get("device"),

@@ -216,6 +216,55 @@ def test_a_corrupt_results_json_is_named(trained, tmp_path):
         run_views.run_summary(folder)
 
 
+def _without(key):
+    def edit(text):
+        values = json.loads(text)
+        del values[key]
+        return json.dumps(values)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda text: "no json here", "is not valid JSON"),
+        (lambda text: text[: len(text) // 2], "is not valid JSON"),  # cut short, as a crash mid-copy leaves it
+        (lambda text: "", "is not valid JSON"),
+        (lambda text: "[1, 2]", "holds a JSON list, not a run's results"),
+        (lambda text: '"metrics"', "holds a JSON str, not a run's results"),
+        (_without("metrics"), "its 'metrics' is missing, not a JSON object"),
+        (_without("epochs"), "its 'epochs' is missing, not a JSON integer"),
+        (_without("config"), "its 'config' is missing, not a JSON object"),
+        (lambda text: json.dumps({**json.loads(text), "metrics": [0.5]}), "its 'metrics' is a JSON list"),
+        (lambda text: json.dumps({**json.loads(text), "epochs": "1"}), "its 'epochs' is a JSON str"),
+    ],
+)
+def test_every_reader_of_a_damaged_results_json_says_one_line_naming_it(trained, tmp_path, capsys, edit, message):
+    """Review finding F9: run_folder.finished_metrics (--resume) read results.json raw; every reader says one line."""
+    from proxygml_lite.studies.cells import read_results
+    from proxygml_lite.training.run_folder import RunFolder
+
+    folder = _copy_run(trained, tmp_path)
+    path = folder / "results.json"
+    path.write_text(edit(path.read_text()))
+    fix = "delete it and resume the run (python -m proxygml_lite.train --resume --out"
+    readers = [
+        run_views.run_summary,
+        run_views.load_run,
+        read_results,
+        lambda f: RunFolder(f).finished_metrics({"epoch": 1}, 1),
+    ]
+    for read in readers:
+        with pytest.raises(ValueError) as caught:
+            read(folder)
+        text = str(caught.value)
+        assert text.startswith(str(path)) and message in text and fix in text and "\n" not in text, text
+    assert main(["--resume", "--out", str(folder)]) == 2  # the trainer's own check of a finished run
+    line = _one_line_error(capsys)
+    assert str(path) in line and message in line
+
+
 # ------------------------------------------------------------------------------ 2. the site builder
 
 
@@ -780,7 +829,7 @@ def _refusals(tmp_path):
         ("train", main, ["--import"], 2, "argument --import: expected one argument; see --help"),
         ("train", main, ["--epochs", "0", "--out", str(tmp_path / "run")], 2,
          "epochs must be an integer >= 1 (--epochs); got 0"),
-        ("studies", studies, ["--workers", "x"], 2, "argument --workers: invalid int value: 'x'; see --help"),
+        ("studies", studies, ["--workers", "x"], 2, "argument --workers: 'x' is not a whole number written in the digits 0-9; see --help"),
         ("studies", studies, ["--cell", "99999", *folders], 2, "--cell 99999: there are "),
         ("data", data, ["prepare", "nope"], 2, "argument name: invalid choice: 'nope'"),
         ("data", data, ["check", "folder", "--data-root", str(tmp_path / "nope")], 1,

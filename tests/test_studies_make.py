@@ -1,7 +1,9 @@
 """make studies on tiny data: tables gathered from cell folders, never losing or faking a row, cells as commands."""
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -158,6 +160,72 @@ def test_a_narrower_or_changed_rerun_never_drops_nor_reuses_rows(data_root, tmp_
     assert json.loads(replaced["ablation"]["config"][0])["epochs"] == 2
 
 
+def _edit_json(path, **changes):
+    values = json.loads(path.read_text())
+    for key, value in changes.items():
+        values[key] = {**values[key], **value} if isinstance(value, dict) else value
+    path.write_text(json.dumps(values))
+
+
+def _edit_metrics_csv(folder, column, value):
+    history = pd.read_csv(folder / "metrics.csv")
+    history.loc[history.index[-1], column] = value
+    history.to_csv(folder / "metrics.csv", index=False)
+
+
+@pytest.fixture(scope="module")
+def one_cell(data_root, tmp_path_factory):
+    """A finished ablation row-1 cell folder (copied by the tests that edit it) and the settings that made it."""
+    runs = tmp_path_factory.mktemp("one") / "runs"
+    settings = dict(workers=1, runs=runs, progress=False, rows=[1], seeds=(0,), **tiny(data_root))
+    make_studies("glyphs_hard", ("ablation",), results=runs.parent / "res", **settings)
+    return runs, settings
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda f: _edit_json(f / "results.json", metrics={"R@1": 0.99}),
+         r"has R@1 0.99 in results.json but .* in the last row of metrics.csv"),
+        (lambda f: _edit_json(f / "results.json", metrics={"MAP@R": 0.99}),
+         r"has final metrics \['MAP@R', 'NMI', 'R@1', .*\] in results.json but \['NMI', 'R@1', .*\] in metrics.csv"),
+        (lambda f: _edit_json(f / "results.json", untrained_metrics={"R@1": 0.99}),
+         r"has the untrained R@1 0.99 in results.json but .* in epoch 0 of metrics.csv"),
+        (lambda f: _edit_json(f / "results.json", config={"seed": 7}),
+         r"says in results.json that it ran another configuration \(cell id [0-9a-f]{12}\) than ablation/row1_s0"),
+        (lambda f: _edit_json(f / "config.json", lr=0.5), r"ran another configuration in its config.json"),
+        (lambda f: _edit_json(f / "results.json", epochs=3), r"says it ran 3 epochs, not the cell's 1"),
+        (lambda f: _edit_metrics_csv(f, "R@1", 0.25), r"has R@1 .* in results.json but 0.25 in the last row"),
+        (lambda f: _edit_metrics_csv(f, "epoch", 4), r"whose last row is epoch 4, not 1"),
+        (lambda f: (f / "metrics.csv").unlink(), r"has no metrics.csv to check its results.json against"),
+    ],
+)  # fmt: skip
+def test_gather_refuses_a_finished_run_whose_files_disagree(one_cell, tmp_path, edit, message):
+    """Review finding F3: a faked results.json (metrics, config) entered the table; the run's own files must agree."""
+    runs, settings = one_cell
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy)
+    (folder,) = copy.glob("row1_s0-*")
+    edit(folder)
+    results = tmp_path / "res"
+    with pytest.raises(ValueError) as caught:
+        make_studies("glyphs_hard", ("ablation",), results=results, **{**settings, "runs": copy})
+    text = str(caught.value)
+    assert re.search(message, text), text
+    assert text.startswith(f"the finished run in {folder} ") and "cannot enter a table" in text and "\n" not in text
+    assert not (results / "ablation.csv").exists() or len(pd.read_csv(results / "ablation.csv")) == 0
+
+
+def test_gather_takes_a_finished_run_whose_files_agree(one_cell, tmp_path):
+    runs, settings = one_cell
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy)
+    (folder,) = copy.glob("row1_s0-*")
+    table = make_studies("glyphs_hard", ("ablation",), results=tmp_path / "res", **{**settings, "runs": copy})
+    finished = json.loads((folder / "results.json").read_text())
+    assert table["ablation"]["R@1"].tolist() == [finished["metrics"]["R@1"]]
+
+
 def test_an_ablation_with_another_n_or_lambda_is_not_added_to_the_table(data_root, tmp_path):
     """Review finding: the ablation's N and λ were left out of the table's settings, so (row, seed) came twice."""
     results, runs = tmp_path / "results", tmp_path / "runs"
@@ -180,7 +248,7 @@ def test_an_ablation_with_another_n_or_lambda_is_not_added_to_the_table(data_roo
     [
         (lambda t: pd.concat([t, t]), r"lines 2 and 3 of .*ablation.csv hold the same cell"),
         (lambda t: t.assign(**{"R@1": float("nan")}), r"line 2 of .*: R@1 is empty, not a fraction"),
-        (lambda t: t.assign(seed=None), r"line 2 of .* does not match its config: its seed None is not a whole number"),
+        (lambda t: t.assign(seed=None), r"line 2 of .*ablation.csv: seed is empty, not a whole number"),
         (lambda t: t.assign(row=2), r"line 2 of .* does not match its config: row 2 has S\^pos on"),
         (lambda t: t.assign(seed=3), r"its seed column says 3 but its config ran seed 0"),
         (lambda t: pd.concat([t, t.assign(config=t["config"].str.replace('"seed": 0', '"seed": 0.0'))]),
@@ -225,6 +293,35 @@ def test_a_second_process_on_a_cell_stops_naming_the_holder(data_root, tmp_path)
         holder.kill()
         holder.wait()
     assert not (folder / "results.json").exists()
+
+
+def test_two_processes_on_one_cell_folder_the_second_refuses_in_one_line(data_root, tmp_path):
+    """Review finding F16: two real `--cell` processes on one cell; the second stops in one line naming the holder."""
+    flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "--results", str(tmp_path / "res")]
+    flags += ["--runs", str(tmp_path / "runs"), *tiny_flags(data_root), "--epochs", "2000"]  # still training
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "proxygml_lite.studies", *flags, "--cell", "0"]
+    log = tmp_path / "first.txt"  # a file, not a pipe, that nobody reads while it runs
+    with log.open("w") as out:
+        first = subprocess.Popen(command, env=env, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((tmp_path / "runs").glob("*/metrics.csv")) and time.monotonic() < deadline:
+            assert first.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.2)
+        (folder,) = (tmp_path / "runs").glob("row1_s0-*")
+        assert (folder / ".lock").is_file()  # the first one holds the cell's folder
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert first.poll() is None  # the first one trains on
+    finally:
+        first.send_signal(signal.SIGTERM)  # it saves its checkpoint and stops
+        first.wait(timeout=300)
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert second.returncode == 2 and len(lines) == 1, second.stderr
+    assert lines[0].startswith(
+        f"python -m proxygml_lite.studies: error: {folder} is in use by another process (pid {first.pid} on host "
+    )
+    assert "Traceback" not in second.stderr and not (folder / "results.json").exists()
 
 
 def test_two_cell_processes_at_once_gather_into_one_complete_table(data_root, tmp_path):
@@ -491,7 +588,7 @@ def _write_table(path, cells, edits=None):
         ("ablation", {i: {"NMI": True} for i in range(4)}, r"line 2 of .*ablation.csv: NMI is True, not a fraction",
          r"NMI is True in lines 2, 3, 4, 5 of .*ablation.csv, not a number"),
         ("grid", {1: {"N": 1.0000000001, "config": {"N": 1.0000000001}}},
-         r"line 3 of .*grid.csv does not match its config: its N 1.0000000001 is not a whole number", None),
+         r"line 3 of .*grid.csv: N is '1.0000000001', not a whole number written in the digits 0-9", None),
         ("grid", {5: {"k": 21}}, r"line 7 of .*grid.csv does not match its config: its k column says 21, but the "
                                  r"table's other rows fit C = 99-100 classes, for which k = ceil\(r C N\) = 20 at N 4", None),
     ],
@@ -507,6 +604,54 @@ def test_a_table_read_for_writing_refuses_what_the_notebooks_refuse(tmp_path, st
         study_tables.summarize_seeds(
             study_tables.read_study_table(study, path=tmp_path), by=["row"] if study == "ablation" else ["N", "r"]
         )
+
+
+@pytest.mark.parametrize("seed", ["0_0", "٠", "０", " 0", "+0", "0.0", ""])
+def test_a_table_read_for_writing_parses_its_integer_keys_strictly(tmp_path, seed):
+    """Review finding F4: seeds that int() or pandas take ("0_0", "٠", "０", " 0", "+0") are refused, line named."""
+    cells = study_cells(base_config("glyphs_hard"), ["ablation"], [0, 1], rows=[1])
+    path = _write_table(tmp_path / "ablation.csv", cells)
+    lines = path.read_text().splitlines(keepends=True)
+    assert lines[1].startswith("1,False,False,False,0,")
+    lines[1] = lines[1].replace(",0,", f",{seed},", 1)
+    path.write_text("".join(lines))
+    shown = "empty" if seed == "" else repr(seed)
+    with pytest.raises(ValueError, match=rf"^line 2 of .*ablation.csv: seed is {re.escape(shown)}, not a whole number"):
+        check_settings(path, cells)
+
+
+def test_a_table_read_for_writing_finds_repeats_on_the_numbers():
+    """Review finding F4: "0" and "00" are one seed: the write side names both lines."""
+    import tempfile
+
+    cells = study_cells(base_config("glyphs_hard"), ["ablation"], [0], rows=[1])
+    with tempfile.TemporaryDirectory() as folder:
+        path = _write_table(Path(folder) / "ablation.csv", cells)
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join([*lines, lines[1].replace(",0,", ",00,", 1)]))
+        with pytest.raises(
+            ValueError, match=r"lines 2 and 3 of .*ablation.csv hold the same cell and seed \(row=1, seed=0\)"
+        ):
+            check_settings(path, cells)
+
+
+@pytest.mark.parametrize(
+    "flags", [["--cell", "٠"], ["--cell", "+0"], ["--seeds", "0_0"], ["--seeds", "０"], ["--rows", " 1"]]
+)
+def test_the_study_command_takes_integers_in_ascii_digits_only(tmp_path, capsys, flags):
+    """Review finding F4: argparse's int and str.isdigit take "٠" and "0_0"; --cell ٠ ran cell 0."""
+    common = ["--studies", "ablation", "--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs")]
+    with pytest.raises(SystemExit) if flags[0] != "--cell" else _nothing():
+        code = main([*common, *flags])
+        assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a whole number written in the digits 0-9" in err or "names no single cell" in err, err
+    assert "Traceback" not in err and not (tmp_path / "runs").exists()
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 def test_a_rerun_of_rows_without_lp_refuses_a_table_whose_other_rows_mix_lambda(tmp_path):

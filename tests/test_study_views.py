@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import matplotlib
 
@@ -353,14 +354,15 @@ def _grid_config(table, index, **settings):
     [
         # N 1.0000000001 in both the column and the config would be a cell of its own beside N = 1
         (lambda t: t.assign(N=t["N"].where(t.index != 2, 1.0000000001), config=_grid_config(t, 2, N=1.0000000001)),
-         r"line 4 of .*grid.csv does not match its config: its N 1.0000000001 is not a whole number"),
+         # (pandas writes the whole column as floats then: "1.0" is no integer spelling either)
+         r"lines 2, 3, 4, .* of .*grid.csv: N is '1.0', not a whole number written in the digits 0-9"),
         (lambda t: t.assign(r=t["r"].where(t.index != 2, 0.10000000001)),
          r"line 4 of .*grid.csv does not match its config: its r column says 0.10000000001 but its config ran r 0.1"),
         # k = ceil(r C N): C = 10 fits every other row, 14 only C = 11
         (lambda t: t.assign(k=t["k"].where(t.index != 10, 14)),
          r"line 12 of .*grid.csv does not match its config: its k column says 14, but the table's other rows fit "
          r"C = 10 classes, for which k = ceil\(r C N\) = 12 at N 4, r 0.3"),
-        (lambda t: t.assign(k=t["k"].where(t.index != 10, 12.5)), r"line 12 of .*: its k 12.5 is not a whole number"),
+        (lambda t: t.assign(k=t["k"].where(t.index != 10, 12.5)), r"lines 2, .* of .*: k is '1.0', not a whole"),
         (lambda t: t.assign(config=[json.dumps({**json.loads(c), "C": 11}) for c in t["config"]]),
          r"line 2 of .*: its k column says 1 but its config's C 11 gives k = 2"),  # a config that records C
     ],
@@ -398,5 +400,69 @@ def test_an_empty_or_truncated_table_is_named(tmp_path):
         study_tables.read_study_table("ablation", path=tmp_path)
     cut = "\n".join(text.splitlines()[:6]) + "\n5,0,0.6"  # cut in the middle of a row: its NMI is missing
     (tmp_path / "ablation.csv").write_text(cut)
-    with pytest.raises(ValueError, match=r"NMI is not a finite number in line 7 of .*ablation.csv"):
-        study_tables.summarize_seeds(study_tables.read_study_table("ablation", path=tmp_path), by=["row"])
+    with pytest.raises(ValueError, match=r"ablation.csv is not a readable CSV table \(truncated: its last line has no"):
+        study_tables.read_study_table("ablation", path=tmp_path)
+    (tmp_path / "ablation.csv").write_text(cut + "\n")  # a short row with its line end: pandas would fill in NaN
+    with pytest.raises(ValueError, match=r"ablation.csv is not a readable CSV table \(truncated: line 7 has 3 of the"):
+        study_tables.read_study_table("ablation", path=tmp_path)
+
+
+def test_a_cut_metrics_csv_is_one_line_naming_it(tmp_path):
+    """Review finding F14: metrics.csv is rewritten whole (atomically), so a partial last row is damage: refused."""
+    from proxygml_lite.studies.plots import read_history
+
+    text = "epoch,loss,R@1\n0,,0.1\n1,2.5,0.3\n2,2.1,0.4\n"
+    (tmp_path / "metrics.csv").write_text(text)
+    assert read_history(tmp_path)["R@1"].tolist() == [0.1, 0.3, 0.4]
+    for cut in (text[:-3], text[:-6] + "\n"):  # the last value cut short; the last row short of a field
+        (tmp_path / "metrics.csv").write_text(cut)
+        with pytest.raises(ValueError, match=r"metrics.csv is not a readable CSV table \(truncated: ") as caught:
+            read_history(tmp_path)
+        assert str(caught.value).startswith(str(tmp_path / "metrics.csv")) and "\n" not in str(caught.value)
+
+
+def test_a_table_without_rows_or_without_its_config_column_is_one_line(tmp_path):
+    """Review findings F13 and F14: no config column (rows unmatched, unchecked); summarize_seeds of no rows."""
+    from proxygml_lite.studies.tables import load_table
+
+    _ablation().drop(columns="config").to_csv(tmp_path / "ablation.csv", index=False)
+    with pytest.raises(ValueError, match=r"ablation.csv lacks the column\(s\) \['config'\]; .*restore it") as caught:
+        study_tables.read_study_table("ablation", path=tmp_path)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ValueError, match=r"ablation.csv has no config column, so its rows cannot be matched"):
+        load_table("ablation", folder=tmp_path)
+    _ablation().iloc[:0].to_csv(tmp_path / "ablation.csv", index=False)  # the header alone
+    empty = study_tables.read_study_table("ablation", path=tmp_path)
+    with pytest.raises(ValueError, match=r"ablation.csv has no rows, so there are no seeds to summarise"):
+        study_tables.summarize_seeds(empty, by=["row"])
+    table = study_tables.read_study_table("ablation", path=_committed_like(tmp_path, _ablation()).attrs["source"])
+    with pytest.raises(ValueError, match=r"has no rows, so there are no seeds to summarise"):
+        study_tables.summarize_seeds(table[table["row"] == 9], by=["row"])
+
+
+@pytest.mark.parametrize("seed", ["0_0", "٠", "０", " 1", "1 ", "+1", "1.0", "0x1", ""])
+def test_an_integer_key_is_read_strictly_as_ascii_digits(tmp_path, seed):
+    """Review finding F4: int() and pandas take "0_0", "٠" (Arabic-Indic), "０" (full-width), " 1", "+1"."""
+    table = _ablation().astype({"seed": object})
+    table.loc[4, "seed"] = seed
+    table.to_csv(tmp_path / "ablation.csv", index=False)
+    shown = "empty" if seed == "" else repr(seed)
+    with pytest.raises(ValueError, match=rf"line 6 of .*ablation.csv: seed is {re.escape(shown)}, not a whole number"):
+        study_tables.read_study_table("ablation", path=tmp_path)
+    with pytest.raises(ValueError, match=rf"row 4 \(table index\): seed is {re.escape(repr(seed))}, not a whole"):
+        study_tables.summarize_seeds(table, by=["row"])  # a table made in memory is checked the same way
+
+
+def test_repeated_seeds_are_found_on_the_numbers_not_their_spelling(tmp_path):
+    """Review finding F4: "0" and "00" are one seed; the rows are named."""
+    table = _ablation().astype({"seed": object, "row": object})
+    table.loc[3, "seed"] = "00"  # row 2, seed 0 again (its config says seed 0 too); row 2's seed 0 is line 5
+    table.loc[3, "config"] = table.loc[0, "config"].replace('"seed": 0', '"seed": 0')
+    table.loc[3, "row"] = "01"
+    table.loc[3, "config"] = table.loc[0, "config"]
+    read = _committed_like(tmp_path, table)
+    assert read["seed"].dtype == "int64" and read.loc[3, "seed"] == 0 and read.loc[3, "row"] == 1
+    with pytest.raises(ValueError, match=r"lines 2, 5 of .*ablation.csv repeat the cell row=1, seed=0"):
+        study_tables.summarize_seeds(read, by=["row"])
+    with pytest.raises(ValueError, match=r"rows 0, 3 \(table index\) repeat the cell row=1, seed=0"):
+        study_tables.summarize_seeds(table, by=["row"])

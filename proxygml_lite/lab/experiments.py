@@ -90,9 +90,8 @@ def cached_run(config: TrainConfig, name: str, *, smoke: bool, callback=None, ve
     :class:`~proxygml_lite.lab.diagnostics.DiagnosticsRecorder`); it is not called
     for a run that is read back.
     """
-    import json
-
     from ..studies.cells import _finished
+    from ..training.run_folder import read_results_file
     from ..training.trainer import train
 
     folder = runs_root(smoke=smoke) / name
@@ -102,7 +101,7 @@ def cached_run(config: TrainConfig, name: str, *, smoke: bool, callback=None, ve
     cached = results is not None
     if not cached:
         train(config, callback=callback)
-        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        results = read_results_file(folder / "results.json")
     if verbose:
         where = os.path.relpath(folder, repository_root()) if not smoke else f"<smoke folder>/{name}"
         if cached:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..training.config import TrainConfig
+from ..training.run_folder import read_results_file
 
 __all__ = [
     "LoadedRun",
@@ -70,14 +71,12 @@ def _read_json_object(path: Path, what: str) -> dict:
 
 
 def _read_results(folder: Path) -> dict | None:
-    """``results.json`` of a run folder (``None`` if the run has not finished), checked for its ``metrics``."""
+    """``results.json`` of a run folder (``None`` if the run has not finished), checked
+    (:func:`~proxygml_lite.training.run_folder.read_results_file`: a damaged one is one line naming it)."""
     path = folder / "results.json"
     if not path.is_file():
         return None
-    results = _read_json_object(path, "a run's results")
-    if not isinstance(results.get("metrics"), dict):
-        raise ValueError(f"{path} has no 'metrics' object; it is damaged: restore it, or train the run again")
-    return results
+    return read_results_file(path)
 
 
 def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> LoadedRun:

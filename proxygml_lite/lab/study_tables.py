@@ -61,6 +61,7 @@ __all__ = [
     "ablation_beside_paper",
     "config_of",
     "check_seed_table",
+    "parse_integer_keys",
     "FRACTION_METRICS",
     "is_fraction",
     "CELL_KEYS",
@@ -164,13 +165,49 @@ def read_study_table(
         raise FileNotFoundError(
             f"no {kind} table at {_shown(file)}; {make_hint()}, or pass path= the folder of a study run elsewhere"
         )
-    table = read_csv(file)
+    from ..studies.cells import INTEGER_KEYS
+
+    # the integer keys as text: pandas would read "00", "+1" and " 1" as numbers without a word
+    table = read_csv(file, dtype=dict.fromkeys(INTEGER_KEYS, str) if kind != "efficiency" else None)
     table.attrs["source"] = _shown(file)
-    needed = list(STUDY_KINDS[kind]) + (["R@1"] if kind != "efficiency" else [])
+    # a training table's rows are checked against their configurations (check_seed_table): without the config
+    # column nothing could tell rows of another configuration apart
+    needed = list(STUDY_KINDS[kind]) + (["R@1", "config"] if kind != "efficiency" else [])
     missing = [c for c in needed if c not in table.columns]
     if missing:
-        raise ValueError(f"{_shown(file)} lacks the column(s) {missing}; it has {list(table.columns)}")
-    return table
+        raise ValueError(
+            f"{_shown(file)} lacks the column(s) {missing}; it has {list(table.columns)}: restore it "
+            f"(e.g. `git checkout -- {_shown(file)}`) or pass a table written by `make studies`"
+        )
+    return parse_integer_keys(table) if kind != "efficiency" else table
+
+
+def parse_integer_keys(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its integer identifier columns (``seed``, ``row``, ``N``, ``k``) as int64, parsed strictly.
+
+    Each value must be an integer, or text of the ASCII digits 0-9
+    (:func:`proxygml_lite.studies.cells.whole_number`): ``"0_0"``, ``"+1"``,
+    ``" 1"``, ``"٠"`` or ``"０"``, which Python's ``int()`` and pandas take,
+    are one ValueError naming the row (its file line when the table was
+    read from a file), as is an empty one. ``"00"`` becomes 0, so the
+    duplicate checks see the number, not its spelling. A copy is returned;
+    ``attrs`` (the file's name) are kept.
+    """
+    from ..studies.cells import INTEGER_KEYS, whole_number
+
+    parsed = table.copy()
+    for column in [c for c in INTEGER_KEYS if c in table.columns]:
+        numbers_ = [whole_number(v) for v in table[column]]
+        bad = [label for label, number in zip(table.index, numbers_) if number is None]
+        if bad:
+            value = table.at[bad[0], column]
+            shown = "empty" if value is None or (isinstance(value, float) and np.isnan(value)) else repr(value)
+            raise ValueError(
+                f"{_where(table, bad)}: {column} is {shown}, not a whole number written in the digits 0-9; "
+                "restore the table (e.g. `git checkout -- FILE`) or correct those rows"
+            )
+        parsed[column] = np.asarray(numbers_, dtype=np.int64)
+    return parsed
 
 
 def _where(table: pd.DataFrame, index: Iterable) -> str:
@@ -224,10 +261,13 @@ CELL_KEYS = {
 }
 
 
-def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) -> None:
+def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
     """``ValueError`` naming the rows unless ``table`` is safe to average per cell (``by``) over seeds.
 
-    Refused: a (cell, seed) that appears more than once; a metric that is not
+    Returns the table with its integer keys parsed (:func:`parse_integer_keys`).
+    Refused: an integer key (``seed``, ``row``, ``N``, ``k``) that is not
+    written in the digits 0-9; a (cell, seed) that appears more than once,
+    compared as numbers (``"0"`` and ``"00"`` repeat seed 0); a metric that is not
     a finite number (a boolean neither), or, for :data:`FRACTION_METRICS`, not
     in [0, 1]. With a ``config`` column: a config that is not JSON, a row whose
     ``seed``/``row``/``N``/``r``/``k`` columns disagree with its own config
@@ -240,6 +280,7 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
     ``device`` or ``workers`` of its own makes a row another configuration).
     """
     by = list(by)
+    table = parse_integer_keys(table)  # "00" and "0" are one seed; "+1" or "٠" no seed at all
     repeated = table[table.duplicated(by + ["seed"], keep=False)]
     if len(repeated):
         key, group = next(iter(repeated.groupby(by + ["seed"], sort=True)))
@@ -270,7 +311,7 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
                 f"not 82); {fix}"
             )
     if "config" not in table.columns:
-        return
+        return table
     from ..studies.cells import cell_identity, grid_k_problem, row_problem, study_lambda
 
     configs = {label: _parse_config(table, label) for label in table.index}
@@ -317,6 +358,7 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
                 f"{_where(table, [list(configs)[found[0]]])} does not match its config: {found[1]}; restore the table "
                 "(e.g. `git checkout -- FILE`) or drop that row"
             )
+    return table
 
 
 def summarize_seeds(
@@ -334,7 +376,10 @@ def summarize_seeds(
 
     Raises:
         ValueError: naming the rows, for a repeated (cell, seed), a NaN metric
-            or mixed configurations (:func:`check_seed_table`).
+            or mixed configurations (:func:`check_seed_table`); for a table
+            without rows (an empty selection too), one line naming it: the
+            callers index the summary by its cells, so an empty result would
+            only fail later.
 
     Returns:
         One row per cell: the ``by`` columns (and ``k`` when the table has it),
@@ -349,7 +394,13 @@ def summarize_seeds(
     metrics = [m for m in metrics if m in table.columns]
     if not metrics:
         raise ValueError("none of the metrics is in the table; pass metrics=['R@1', ...]")
-    check_seed_table(table, by=by, metrics=metrics)
+    if table.empty:  # one line, not an empty frame without columns that fails later in .set_index("row")
+        source = table.attrs.get("source")
+        raise ValueError(
+            f"{source or 'the table'} has no rows, so there are no seeds to summarise; {make_hint()}, "
+            "or select rows that exist"
+        )
+    table = check_seed_table(table, by=by, metrics=metrics)
     rows = []
     for key, group in table.sort_values("seed").groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -389,7 +440,7 @@ def study_comparisons(
     if kind not in STUDY_KINDS or kind == "efficiency":
         raise ValueError(f"kind must be 'ablation', 'grid' or 'probes'; got {kind!r}")
     by = [c for c in STUDY_KINDS[kind] if c != "seed"]
-    check_seed_table(table, by=by, metrics=[metric])
+    table = check_seed_table(table, by=by, metrics=[metric])
     return statistics.compare_cells(table, by=by, metric=metric, pairs=pairs)
 
 
@@ -464,7 +515,7 @@ def ablation_claims(table: pd.DataFrame, *, metric: str = "R@1") -> pd.DataFrame
     """
     from ..studies.paper import paper_ablation
 
-    check_seed_table(table, by=["row"], metrics=[metric])
+    table = check_seed_table(table, by=["row"], metrics=[metric])
     published = paper_ablation().set_index("row")[metric]
     present = set(table["row"])
     claims = [(claim, better, worse) for claim, better, worse in PAPER_ABLATION_CLAIMS if {better, worse} <= present]

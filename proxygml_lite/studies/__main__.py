@@ -26,11 +26,19 @@ import time
 from pathlib import Path
 
 from ..command_line import Parser, refuse
-from .cells import SEEDS
+from .cells import SEEDS, whole_number
 from .make import STUDIES
 
 #: The command, as refusals and ``--help`` name it.
 PROG = "python -m proxygml_lite.studies"
+
+
+def _whole(text: str) -> int:
+    """An argparse type: a whole number in the digits 0-9 (``int()`` would also take "0_0", "+1", "٠", "０")."""
+    number = whole_number(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number written in the digits 0-9")
+    return number
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,11 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="glyphs_hard", help="training recipe of every cell (default glyphs_hard)")
     p.add_argument("--dataset", help="train the preset's recipe on this dataset instead")
     p.add_argument("--studies", nargs="+", default=list(STUDIES), choices=STUDIES)
-    p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="seeds of every cell (default 0-4)")
-    p.add_argument("--rows", nargs="+", type=int, help="ablation rows (default 1-8)")
-    p.add_argument("--N-values", dest="grid_N", nargs="+", type=int, help="grid: N (default 1 2 4 8 12)")
+    p.add_argument("--seeds", nargs="+", type=_whole, default=list(SEEDS), help="seeds of every cell (default 0-4)")
+    p.add_argument("--rows", nargs="+", type=_whole, help="ablation rows (default 1-8)")
+    p.add_argument("--N-values", dest="grid_N", nargs="+", type=_whole, help="grid: N (default 1 2 4 8 12)")
     p.add_argument("--r-values", dest="grid_r", nargs="+", type=float, help="grid: r (default 0.05 0.15 0.6)")
-    p.add_argument("--workers", type=int, default=2, help="cells trained at once (default 2)")
+    p.add_argument("--workers", type=_whole, default=2, help="cells trained at once (default 2)")
     p.add_argument("--results", help="tables folder (default results/<preset>)")
     p.add_argument("--runs", help="cell folders (default runs/studies/<preset>)")
     p.add_argument("--replace", action="store_true", help="drop table rows made with other settings")
@@ -69,8 +77,8 @@ def _commands(cells):
 
 def _pick(cells, wanted: str):
     commands = _commands(cells)
-    if wanted.lstrip("-").isdigit():
-        index = int(wanted)
+    index = whole_number(wanted)  # the digits 0-9 only: "٠" or "+1" name no cell (int() takes them)
+    if index is not None:
         if not 0 <= index < len(commands):
             raise ValueError(f"--cell {index}: there are {len(commands)} cells (0-{len(commands) - 1}); see --list")
         return commands[index]

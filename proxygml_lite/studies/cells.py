@@ -19,13 +19,16 @@ import hashlib
 import json
 import math
 import numbers
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..steps import subgraph_size
 from ..training.config import TrainConfig
-from ..training.run_folder import RESUMABLE_CHANGES
+from ..training.run_folder import RESUMABLE_CHANGES, read_results_file
 from ..training.trainer import train
 
 __all__ = [
@@ -48,6 +51,9 @@ __all__ = [
     "study_settings",
     "study_lambda",
     "row_problem",
+    "INTEGER_KEYS",
+    "whole_number",
+    "whole_numbers",
     "grid_k_problem",
     "study_cells",
     "run_cell",
@@ -166,6 +172,41 @@ def _number(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
+#: The identifier columns of the study tables that hold whole numbers (a cell's ``seed``, ablation ``row``, ``N``, ``k``).
+INTEGER_KEYS = ("seed", "row", "N", "k")
+_DECIMAL = re.compile(r"-?[0-9]+")  # ASCII digits only: Python's int() also takes '٠', '０', ' 1', '+1', '0_0'
+
+
+def whole_number(value) -> int | None:
+    """An integer key (a table's ``seed``/``row``/``N``/``k``, a command line's seed or index) as an int, else None.
+
+    Taken: an integer (not a bool), a float that is whole (a column pandas made float), or text of ASCII decimal
+    digits with an optional leading ``-``. Refused, although ``int()`` takes them: ``"0_0"``, ``"+1"``, ``" 1"``,
+    ``"1 "``, the Arabic-Indic ``"٠"`` and the full-width ``"０"``, so that one number has one spelling in a table
+    (``"00"`` is ``0``: the duplicate checks compare the parsed values).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return int(value) if math.isfinite(value) and value == int(value) else None
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return int(value)
+    return None
+
+
+def whole_numbers(values: Iterable, what: str) -> list[int]:
+    """``values`` as ints (:func:`whole_number`); one ValueError naming ``what`` and the first value refused."""
+    parsed = []
+    for value in values:
+        number = whole_number(value)
+        if number is None:
+            raise ValueError(f"{what} must be whole numbers written in the digits 0-9; got {value!r}")
+        parsed.append(number)
+    return parsed
+
+
 def _setting_number(value) -> float | None:
     """A config setting ``value`` as a float when it is a finite JSON number (not a bool, null, text, NaN or inf)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -195,17 +236,16 @@ def row_problem(columns: dict, config: dict) -> str | None:
     would retrain forever).
     """
     if "seed" in columns:
-        seed = _number(columns["seed"])
-        if seed is None or seed != int(seed):
-            return f"its seed {_shown(columns['seed'])} is not a whole number"
-        if int(seed) != config.get("seed"):
-            return f"its seed column says {int(seed)} but its config ran seed {config.get('seed')!r}"
+        seed = whole_number(columns["seed"])
+        if seed is None:
+            return f"its seed {_shown(columns['seed'])} is not a whole number written in the digits 0-9"
+        if seed != config.get("seed"):
+            return f"its seed column says {seed} but its config ran seed {config.get('seed')!r}"
     if "row" in columns:
-        number = _number(columns["row"])
+        number = whole_number(columns["row"])
         switches = {row: (s_pos, mask, l_p) for row, s_pos, mask, l_p in ABLATION_ROWS}
         if number not in switches:
             return f"its row {_shown(columns['row'])} is not an ablation row (1-8)"
-        number = int(number)
         lam = _setting_number(config.get("weight_lambda"))
         if lam is None or lam < 0:  # inf, NaN, text or null must not pass as "L^p off"
             return f"its config's weight_lambda {config.get('weight_lambda')!r} is not a number λ >= 0 (0: L^p off)"
@@ -218,8 +258,8 @@ def row_problem(columns: dict, config: dict) -> str | None:
     for name in ("N", "r"):
         if name in columns:
             value, ran = _number(columns[name]), _setting_number(config.get(name))
-            if name == "N" and value is not None and value != int(value):  # 1.0000000001 would be a cell of its own
-                return f"its N {_shown(columns[name])} is not a whole number"
+            if name == "N" and whole_number(columns[name]) is None:  # 1.0000000001 would be a cell of its own
+                return f"its N {_shown(columns[name])} is not a whole number written in the digits 0-9"
             # r: a CSV parser may miss the last bit of a decimal; 1e-12 still keeps apart any two r worth comparing
             if value is None or ran is None or not math.isclose(value, ran, rel_tol=1e-12, abs_tol=0.0):
                 return f"its {name} column says {_shown(columns[name])} but its config ran {name} {config.get(name)!r}"
@@ -249,9 +289,9 @@ def _classes_giving(k: int, r: float, n: int) -> tuple[int, int] | None:
 
 def _row_classes(value, config: dict) -> tuple[int, int] | str:
     """The class counts ``C`` (lowest, highest) for which a grid row's ``k`` column ``value`` fits its config; else why not."""
-    k = _number(value)
-    if k is None or k != int(k) or k < 1:
-        return f"its k {_shown(value)} is not a whole number >= 1"
+    k = whole_number(value)
+    if k is None or k < 1:
+        return f"its k {_shown(value)} is not a whole number >= 1 written in the digits 0-9"
     n, r = _setting_number(config.get("N")), _setting_number(config.get("r"))
     if n is None or n != int(n) or n < 1 or r is None or not 0 < r <= 1:
         return f"its config's N {config.get('N')!r} and r {config.get('r')!r} give no k = ceil(r C N)"
@@ -298,7 +338,7 @@ def grid_k_problem(rows: Iterable[tuple[object, dict]]) -> tuple[int, str] | Non
             n, r = int(config["N"]), config["r"]
             ks = sorted({subgraph_size(r, lowest, n), subgraph_size(r, highest, n)})
             return position, (
-                f"its k column says {int(_number(value))}, but the table's other rows fit C = "
+                f"its k column says {whole_number(value)}, but the table's other rows fit C = "
                 f"{'-'.join(map(str, sorted({lowest, highest})))} classes, for which k = ceil(r C N) = "
                 f"{'-'.join(map(str, ks))} at N {n}, r {r}"
             )
@@ -499,15 +539,15 @@ def study_cells(
     """
     if base.loss != "proxygml":
         raise ValueError(f"the studies are about ProxyGML; the configuration's loss is {base.loss!r}. Use proxygml")
-    studies, seeds = list(studies), [int(s) for s in seeds]
+    studies, seeds = list(studies), whole_numbers(seeds, "seeds")
     unknown = sorted(set(studies) - set(CELL_FIELDS))
     if unknown:
         raise ValueError(f"unknown studies {unknown}; the training studies are {', '.join(CELL_FIELDS)}")
     if not seeds:
         raise ValueError("give at least one seed, e.g. --seeds 0 1 2 3 4")
-    grid_N = [int(n) for n in (GRID_N if grid_N is None else grid_N)]
+    grid_N = whole_numbers(GRID_N if grid_N is None else grid_N, "the grid's N values")
     grid_r = [float(r) for r in (GRID_R if grid_r is None else grid_r)]
-    rows = [int(r) for r in ([r[0] for r in ABLATION_ROWS] if rows is None else rows)]
+    rows = whole_numbers([r[0] for r in ABLATION_ROWS] if rows is None else rows, "ablation rows")
     bad_rows = [r for r in rows if r not in range(1, 9)]
     if bad_rows:
         raise ValueError(f"ablation rows are numbered 1-8 as in the paper; got {bad_rows}")
@@ -554,16 +594,12 @@ def study_cells(
 
 
 def read_results(folder: str | Path) -> dict | None:
-    """A finished run's ``results.json`` as a dict, or None when the run has not finished."""
+    """A finished run's ``results.json`` as a dict (:func:`~proxygml_lite.training.run_folder.read_results_file`:
+    a damaged one is one ValueError naming it), or None when the run has not finished."""
     path = Path(folder) / "results.json"
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path} is not a readable results file ({exc}); delete that cell folder to retrain it"
-        ) from None
+    return read_results_file(path)
 
 
 def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
@@ -571,7 +607,7 @@ def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
     results = read_results(cell_dir)
     if results is None:
         return None
-    saved, wanted = TrainConfig.with_defaults(results.get("config", {})), config.to_dict()
+    saved, wanted = TrainConfig.with_defaults(results["config"]), config.to_dict()
     differing = sorted(
         k for k in set(saved) | set(wanted) if k not in RESUMABLE_CHANGES and saved.get(k) != wanted.get(k)
     )
@@ -580,7 +616,7 @@ def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
             f"study cell {cell_dir} was run with other settings ({', '.join(differing)} differ); "
             "use a new out_dir for a study with different settings, or delete that cell's folder"
         )
-    if results.get("epochs") != config.epochs:
+    if results["epochs"] != config.epochs:
         return None  # a different number of epochs: resume / extend the run
     return results
 

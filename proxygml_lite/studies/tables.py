@@ -33,16 +33,27 @@ that the notebooks draw the curves without the git-ignored cell folders.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from ..fileio import atomic_write_csv, read_csv
 from ..lab.experiments import repository_root
-from ..lab.study_tables import FRACTION_METRICS, committed_results_dir, inside_installation, is_fraction, make_hint
+from ..lab.study_tables import (
+    FRACTION_METRICS,
+    committed_results_dir,
+    inside_installation,
+    is_fraction,
+    make_hint,
+    parse_integer_keys,
+)
 from ..steps import subgraph_size
+from ..training.config import REPLACED_BUILTINS
 from .cells import (
+    INTEGER_KEYS,
     PROBES,
     Cell,
     cell_id,
@@ -107,7 +118,10 @@ def load_table(study: str, preset: str = "glyphs_hard", folder: str | Path | Non
     path = Path(folder) / f"{study}.csv" if folder is not None else committed_results_dir(preset) / f"{study}.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; {make_hint()}")
-    return read_csv(path)
+    table = read_csv(path)
+    if study in STUDY_COLUMNS and "config" not in table.columns:  # its rows could not be checked nor matched
+        raise ValueError(f"{path} has no config column, so its rows cannot be matched; move it away or restore it")
+    return table
 
 
 def table_row(cell: Cell, results: dict) -> dict:
@@ -144,13 +158,16 @@ def _read_rows(path: Path, study: str) -> list[dict]:
     """
     if not path.exists():
         return []
-    table = read_csv(path)  # an empty or damaged file: one ValueError naming it
+    # an empty or damaged file: one ValueError naming it; the integer keys as text, parsed strictly below
+    table = read_csv(path, dtype=dict.fromkeys(INTEGER_KEYS, str))
+    table.attrs["source"] = str(path)
     if "config" not in table.columns:
         raise ValueError(f"{path} has no config column, so its rows cannot be matched; move it away or restore it")
     columns = [c for c in STUDY_COLUMNS[study] if c not in _METRICS]
     missing = [c for c in [*_ORDER[study], "R@1"] if c not in table.columns]
     if missing:
         raise ValueError(f"{path} lacks the column(s) {missing}; restore it (e.g. `git checkout -- FILE`)")
+    table = parse_integer_keys(table)  # "0_0", "+1", " 1", "٠": one line naming it; "00" is 0
     rows = table.astype(object).where(table.notna(), None).to_dict("records")
     keys: dict[tuple, int] = {}
     configs = []
@@ -174,7 +191,8 @@ def _read_rows(path: Path, study: str) -> list[dict]:
             if metric in row and not is_fraction(value):
                 shown = "empty" if value is None else repr(value)
                 raise ValueError(f"{line}: {metric} is {shown}, not a fraction in [0, 1]; {_FIX}")
-        # one row per cell and seed (two lines of one config have one key too: their columns match the config)
+        # one row per cell and seed (two lines of one config have one key too: their columns match the config);
+        # the parsed numbers, so "0" and "00" are one seed
         key = tuple(row[c] if c == "probe" else float(row[c]) for c in _ORDER[study])  # a probe is a name
         if key in keys:
             raise ValueError(
@@ -312,13 +330,94 @@ def _read_epoch_rows(path: Path) -> list[dict]:
     return table.astype(object).where(table.notna(), None).to_dict("records")
 
 
+#: The metric columns of ``metrics.csv`` (:func:`proxygml_lite.training.evaluate.metric_columns`).
+_METRIC_COLUMN = re.compile(r"R@[0-9]+|NMI|MAP@R|RP")
+
+
+def _same(a, b) -> bool:
+    """Two metric values equal up to the last bits a CSV parser may lose (a faked value differs by far more)."""
+    try:
+        a, b = float(a), float(b)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(a) and math.isfinite(b) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _finished_cell(cell: Cell, folder: Path) -> dict | None:
+    """The finished run of ``cell`` in ``folder`` (its ``results.json``), cross-checked; None when it has not finished.
+
+    Before a row enters a table, the run's own files must agree: the configuration of ``results.json`` and of
+    ``config.json`` is the cell's (:func:`.cells.cell_id`), ``results.json`` ran the cell's epochs, and its final
+    and untrained metrics are the last and the first row of ``metrics.csv`` (the same metrics, the same values).
+    Anything else (a faked or edited ``results.json``, a folder copied from another cell) is one ValueError naming
+    the folder.
+    """
+    results = read_results(folder)  # a damaged results.json: one line naming it
+    if results is None:
+        return None
+    fix = f"delete {folder} to train that cell again, or restore its files"
+
+    def refuse(why: str) -> ValueError:
+        return ValueError(f"the finished run in {folder} {why}, so it cannot enter a table; {fix}")
+
+    ran = cell_id(results["config"])
+    if ran != cell.id:
+        raise refuse(
+            f"says in results.json that it ran another configuration (cell id {ran}) than {cell.label} ({cell.id})"
+        )
+    config_path = folder / "config.json"
+    try:
+        saved = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise refuse(f"has no readable config.json ({type(exc).__name__})") from None
+    if not isinstance(saved, dict):
+        raise refuse("has a config.json that is not a JSON object")
+    saved = {k: v for k, v in saved.items() if k != REPLACED_BUILTINS}
+    if cell_id(saved) != cell.id:
+        raise refuse(
+            f"ran another configuration in its config.json (cell id {cell_id(saved)}) than {cell.label} ({cell.id})"
+        )
+    if results["epochs"] != cell.config.epochs:
+        raise refuse(f"says it ran {results['epochs']!r} epochs, not the cell's {cell.config.epochs}")
+    metrics_path = folder / "metrics.csv"
+    if not metrics_path.is_file():
+        raise refuse("has no metrics.csv to check its results.json against")
+    history = read_csv(metrics_path)  # empty or cut short: one line naming it
+    if "epoch" not in history.columns or history.empty:
+        raise refuse("has a metrics.csv without epoch rows")
+    rows = history.astype(object).where(history.notna(), None).to_dict("records")
+    last = rows[-1]
+    if not _same(last["epoch"], results["epochs"]):
+        raise refuse(f"has a metrics.csv whose last row is epoch {last['epoch']}, not {results['epochs']}")
+    columns = {c for c in history.columns if _METRIC_COLUMN.fullmatch(str(c))}
+    if set(results["metrics"]) != columns:
+        raise refuse(
+            f"has final metrics {sorted(results['metrics'])} in results.json but {sorted(columns)} in metrics.csv"
+        )
+    for name, value in results["metrics"].items():
+        if not _same(value, last[name]):
+            raise refuse(f"has {name} {value!r} in results.json but {last[name]!r} in the last row of metrics.csv")
+    untrained = results.get("untrained_metrics")
+    first = next((row for row in rows if _same(row["epoch"], 0)), None)
+    if isinstance(untrained, dict) and first is not None:
+        for name, value in untrained.items():
+            if name in first and not (value is None and first[name] is None) and not _same(value, first[name]):
+                raise refuse(
+                    f"has the untrained {name} {value!r} in results.json but {first[name]!r} in epoch 0 of metrics.csv"
+                )
+    return results
+
+
 def gather(cells: list[Cell], results: str | Path, runs: str | Path, replace: bool = False) -> dict[str, pd.DataFrame]:
     """Add the finished cells' rows to ``<results>/<study>.csv``; returns ``{study: table}``.
 
     A row already in the table (same full configuration) stays as it is; a
     cell whose folder in ``runs`` holds a finished run adds its row; a cell
     without one is left out (not yet run). Rows of cells outside ``cells`` are
-    kept. A new probe row gets its final proxy geometry from its folder, and
+    kept. A finished folder enters only if its own files agree (:func:`_finished_cell`: ``results.json``'s
+    configuration and ``config.json``'s are the cell's, its metrics are ``metrics.csv``'s last row); a folder
+    whose files disagree (a faked ``results.json``) is one ValueError naming it. A new probe row gets its final
+    proxy geometry from its folder, and
     ``probe_epochs.csv`` the geometry per epoch. Only one process should
     gather into a folder at a time (:func:`proxygml_lite.studies.make_studies`
     holds the folder's lock).
@@ -340,8 +439,8 @@ def gather(cells: list[Cell], results: str | Path, runs: str | Path, replace: bo
         for cell in selected:
             if cell.id in have:
                 continue
-            finished = read_results(cell.folder(runs))
-            if finished is not None and cell_id(finished.get("config", {})) == cell.id:
+            finished = _finished_cell(cell, cell.folder(runs))  # cross-checked with the run's own files
+            if finished is not None:
                 row = table_row(cell, finished)
                 if study == "probes":  # the final proxies' geometry: the last kept epoch of the cell's folder
                     measured[cell.id] = proxy_cosines(cell.folder(runs))

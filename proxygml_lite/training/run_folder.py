@@ -28,6 +28,8 @@ __all__ = [
     "new_run_dir",
     "metrics_csv_columns",
     "results_record",
+    "read_results_file",
+    "RESULTS_KEYS",
     "print_resume_hint",
     "RESUMABLE_CHANGES",
     "CHECKPOINT",
@@ -60,6 +62,38 @@ RESUMABLE_CHANGES = frozenset(
 )
 CHECKPOINT = "checkpoint.pt"
 PROXY_DIR = "proxies"
+#: What every ``results.json`` holds (:func:`results_record`), with the JSON type each reader relies on.
+RESULTS_KEYS = {"metrics": dict, "epochs": int, "config": dict}
+
+
+def read_results_file(path: str | Path) -> dict[str, Any]:
+    """The ``results.json`` at ``path`` as a dict, checked: a JSON object with :data:`RESULTS_KEYS` of their types.
+
+    Every reader of a ``results.json`` goes through here, so a damaged one (not JSON, cut short, a JSON list, a
+    missing or mistyped key) is one ``ValueError`` naming the file and the fix, never a traceback: the trainer
+    writes it from the checkpoint's history, so deleting it and resuming the run writes it again.
+    """
+    path = Path(path)
+    fix = (
+        f"delete it and resume the run (python -m proxygml_lite.train --resume --out {shlex.quote(str(path.parent))}) "
+        "to write it again, or restore it"
+    )
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{path} is not valid JSON ({detail}): it is damaged or cut short; {fix}") from None
+    if not isinstance(results, dict):
+        raise ValueError(f"{path} holds a JSON {type(results).__name__}, not a run's results (an object); {fix}")
+    for key, kind in RESULTS_KEYS.items():
+        value = results.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            found = "missing" if key not in results else f"a JSON {type(value).__name__}"
+            raise ValueError(f"{path}: its {key!r} is {found}, not a JSON {_JSON_NAMES[kind]}; {fix}")
+    return results
+
+
+_JSON_NAMES = {dict: "object", int: "integer", list: "list", str: "string"}
 
 
 def new_run_dir(dataset: str, loss: str) -> Path:
@@ -119,9 +153,8 @@ class RunFolder:
         path = self.path / "results.json"
         if ckpt["epoch"] < epochs or not path.exists():
             return None
-        with open(path, encoding="utf-8") as fh:
-            results = json.load(fh)
-        return results["metrics"] if results.get("epochs") == epochs else None
+        results = read_results_file(path)  # a damaged file: one line naming it
+        return results["metrics"] if results["epochs"] == epochs else None
 
     # ---------------------------------------------------------------- writing
     def write_config(self, config: TrainConfig) -> None:
