@@ -25,7 +25,10 @@ Every file the run writes goes through :class:`~.run_record.RunRecord`, the
 trainer's one writer (into its :class:`~.run_folder.RunFolder`).
 
 Precision: float32 like the official code (TF32 allowed on CUDA); ``amp``
-bf16/fp16 autocast only when asked (the loss always runs in float32). A signal
+bf16/fp16 autocast only when asked (the loss always runs in float32): an
+explicit speed option that rounds the embeddings and changes which proxies
+enter the top-k subgraphs (``benchmarks/bench_amp_subgraph.py``; the README
+states the number). A signal
 never stops a step half-way (:class:`~.schedule.StopSignals`): the step in
 progress finishes, the run saves, and on the CPU with ``workers=0`` a resumed
 run is bit-identical to an uninterrupted one (tested). The trainer never
