@@ -450,7 +450,7 @@ def test_every_trainer_attribute_is_set_in_init_and_the_config_never_changes(dat
     before = copy.deepcopy(config.to_dict())
     trainer = Trainer(config)
     attributes = set(vars(trainer))
-    assert {"data", "parts", "snapshots", "checkpoint", "position", "wrapped", "state", "folder"} <= attributes
+    assert {"data", "parts", "record", "checkpoint", "position", "wrapped", "state"} <= attributes
     trainer.run()
     assert set(vars(trainer)) == attributes  # nothing added by run() or the epochs
     assert trainer.config is config and config.to_dict() == before
