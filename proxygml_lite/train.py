@@ -68,7 +68,8 @@ from .command_line import Parser, refuse
 from .fileio import FolderLockedError, WriteError
 from .options import add_flags
 from .registry import import_modules
-from .training.config import TrainConfig, canonical_dataset, read_config_json
+from .training.config import TrainConfig, canonical_dataset
+from .training.config_io import config_from_dict, read_config_json
 from .training.presets import preset
 from .training.rerun import preset_filled, read_config_values
 
@@ -185,7 +186,7 @@ def parse_args(argv: list[str] | None = None, base: TrainConfig | None = None) -
     saved configuration records in ``imports`` are imported after a line
     saying so (:func:`import_recorded_modules`); ``--no-imports`` refuses.
     """
-    return TrainConfig.from_dict(_resolved_values(argv, base))
+    return config_from_dict(_resolved_values(argv, base))
 
 
 def _say_error(exc: BaseException) -> None:
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # name the run folder before the config is made, so it can be printed: the config is checked once
         values["out"] = values.get("out") or str(new_run_dir(values["dataset"], values.get("loss", "proxygml")))
-        config = TrainConfig.from_dict(values)
+        config = config_from_dict(values)
     except ValueError as exc:
         _say_error(exc)
         return 2

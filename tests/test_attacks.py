@@ -7,7 +7,7 @@ Re-run them all with ``.venv/bin/python -m pytest tests/test_attacks.py -q``.
 * checkpoints: a pickle whose ``__reduce__`` calls ``os.system`` in ``checkpoint.pt``, read by
   ``run_views.load_run`` and by ``--resume``; an old-format checkpoint (NumPy objects pickled);
 * imports: a module recorded in ``config.json`` ``imports`` that writes a marker when imported, read by
-  ``run_views.run_summary`` / ``load_run`` / ``TrainConfig.from_json``, and re-run by ``--config`` / ``--resume``
+  ``run_views.run_summary`` / ``load_run`` / ``config_from_json``, and re-run by ``--config`` / ``--resume``
   (announced, or refused with ``--no-imports``);
 * one clear line: ``--config`` on a missing file or a folder without ``config.json``, a corrupt
   ``results.json``;
@@ -30,7 +30,7 @@ from _fabricate import make_tiny_folder_dataset, tiny_config
 from proxygml_lite.lab import run_views
 from proxygml_lite.train import main, parse_args
 from proxygml_lite.training.checkpoint import load_checkpoint
-from proxygml_lite.training.config import TrainConfig
+from proxygml_lite.training.config_io import config_from_json
 
 
 class Payload:
@@ -156,7 +156,7 @@ def test_reading_a_run_imports_nothing(trained, tmp_path, planted_module):
     summary = run_views.run_summary(folder)
     assert "finished 1 epochs" in summary and "records --import planted_for_attack (not imported" in summary
     assert run_views.load_run(folder).num_classes == 6
-    assert TrainConfig.from_json(folder / "config.json").imports == ("planted_for_attack",)
+    assert config_from_json(folder / "config.json").imports == ("planted_for_attack",)
     assert not planted_module.exists() and "planted_for_attack" not in sys.modules
 
 
@@ -189,7 +189,7 @@ def test_an_unregistered_name_names_the_recorded_module_to_import(trained, tmp_p
     config.update(imports=["not_imported_module_x"], loss="registered_by_it")
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=r"registered_by_it.*pass --import not_imported_module_x"):
-        TrainConfig.from_json(folder / "config.json")
+        config_from_json(folder / "config.json")
     assert "not_imported_module_x" in run_views.run_summary(folder)  # reading the folder still works
 
 

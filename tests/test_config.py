@@ -9,6 +9,7 @@ from _fabricate import OFFICIAL_README_COMMANDS
 
 from proxygml_lite.train import parse_args
 from proxygml_lite.training.config import TrainConfig
+from proxygml_lite.training.config_io import config_from_dict, config_from_json, config_to_json
 from proxygml_lite.training.device import resolve_device
 from proxygml_lite.training.presets import OFFICIAL_EPOCH_TO_TEST, config_from_preset
 from proxygml_lite.training.schedule import OfficialStepDecay, backbone_frozen
@@ -115,13 +116,13 @@ def test_unparseable_flags_exit_with_usage():
 
 def test_round_trip_through_json_and_resume_reuses_the_saved_config(tmp_path):
     cfg = config_from_preset("cub200", epochs=7, N=3, out=str(tmp_path))
-    cfg.to_json(tmp_path / "config.json")
+    config_to_json(cfg, tmp_path / "config.json")
     assert json.loads((tmp_path / "config.json").read_text())["N"] == 3
-    assert TrainConfig.from_json(tmp_path / "config.json") == cfg
+    assert config_from_json(tmp_path / "config.json") == cfg
     resumed = parse_args(["--resume", "--out", str(tmp_path), "--epochs", "9"])
     assert resumed.dataset == "cub200" and resumed.N == 3 and resumed.epochs == 9 and resumed.resume
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
-        TrainConfig.from_dict({"bogus": 1})
+        config_from_dict({"bogus": 1})
 
 
 def _lrs_per_epoch(milestones, epochs, resume_at=None):

@@ -23,7 +23,7 @@ from proxygml_lite.studies.cells import cell_id, run_cell, study_cells
 from proxygml_lite.studies.make import base_config
 from proxygml_lite.studies.snapshots import read_snapshot_npz
 from proxygml_lite.studies.tables import STUDY_COLUMNS, check_settings
-from proxygml_lite.training.config import TrainConfig
+from proxygml_lite.training.config_io import config_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def test_studies_write_tables_with_seeds_and_configs_and_resume(data_root, tmp_p
         (2, 0.6, 8),
     ]
     first = json.loads(grid["config"][0])
-    assert TrainConfig.from_dict(first).seed == grid["seed"][0] and first["out"] is None
+    assert config_from_dict(first).seed == grid["seed"][0] and first["out"] is None
     # the cells of the first r at the snapshot seeds kept proxy + embedding snapshots, exported as npz
     assert sorted(p.name for p in (results / "snapshots").iterdir()) == [
         "N1_r0.3_s0.npz",

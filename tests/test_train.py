@@ -11,6 +11,7 @@ from _fabricate import OFFICIAL_README_COMMANDS, make_split, make_tiny_folder_da
 
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.train import main
+from proxygml_lite.training.config_io import config_to_json
 from proxygml_lite.training.step import NonFiniteLossError
 from proxygml_lite.training.trainer import train
 
@@ -416,7 +417,7 @@ def test_stop_signals_in_a_step_save_the_finished_step_and_resume_exactly(
 
     straight, straight_dir = straight_run(False)
     config_file, out = tmp_path / "config.json", tmp_path / "run"
-    tiny(data_root, None).to_json(config_file)
+    config_to_json(tiny(data_root, None), config_file)
     child = subprocess.run(
         [sys.executable, "-c", _SIGNALLED_CHILD, str(config_file), str(out), signals],
         capture_output=True,
@@ -449,7 +450,7 @@ def test_every_trainer_attribute_is_set_in_init_and_the_config_never_changes(dat
     before = copy.deepcopy(config.to_dict())
     trainer = Trainer(config)
     attributes = set(vars(trainer))
-    assert {"data", "parts", "snapshots", "checkpoint", "position", "wrapped", "state", "folder"} <= attributes
+    assert {"data", "parts", "record", "checkpoint", "position", "wrapped", "state"} <= attributes
     trainer.run()
     assert set(vars(trainer)) == attributes  # nothing added by run() or the epochs
     assert trainer.config is config and config.to_dict() == before
@@ -610,7 +611,7 @@ def test_a_sigterm_to_the_whole_process_group_saves_like_one_to_the_run(data_roo
     import time
 
     config_file, out = tmp_path / "config.json", tmp_path / "run"
-    tiny(data_root, None, epochs=400, workers=2).to_json(config_file)
+    config_to_json(tiny(data_root, None, epochs=400, workers=2), config_file)
     with (tmp_path / "stderr.txt").open("w") as stderr:
         child = subprocess.Popen(
             [sys.executable, "-m", "proxygml_lite.train", "--config", str(config_file), "--out", str(out)],

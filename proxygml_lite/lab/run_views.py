@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..training.config import TrainConfig
+from ..training.config_io import config_from_json
 from ..training.run_folder import read_results_file
 
 __all__ = [
@@ -96,7 +97,7 @@ def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> L
     checkpoint_path = folder / "checkpoint.pt"
     if not checkpoint_path.is_file():
         raise FileNotFoundError(f"{folder} has no checkpoint.pt; the run did not finish an epoch yet")
-    config = TrainConfig.from_json(folder / "config.json")
+    config = config_from_json(folder / "config.json")
     checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
     # the backbone's default channels match the default transforms (as in training); weights come from the checkpoint
     model = build_model(config.backbone, embedding_dim=config.dim, pretrained=False, freeze_bn=config.freeze_bn)

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..steps import subgraph_size
 from ..training.config import TrainConfig
+from ..training.config_io import config_with_defaults
 from ..training.run_folder import RESUMABLE_CHANGES, read_results_file
 from ..training.trainer import train
 
@@ -114,7 +115,7 @@ def _config_dict(config: TrainConfig | dict) -> dict:
     # a row written before a setting existed ran with that setting off: fill it with its off value, not with
     # today's default, so that a later change of the default cannot give an old row a new cell's identity
     values = {**{k: v for k, v in OMITTED_WHILE_OFF.items() if k not in values}, **values}
-    return TrainConfig.with_defaults(values)  # other settings added since a row was written keep their defaults
+    return config_with_defaults(values)  # other settings added since a row was written keep their defaults
 
 
 def cell_identity(config: TrainConfig | dict) -> str:
@@ -607,7 +608,7 @@ def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
     results = read_results(cell_dir)
     if results is None:
         return None
-    saved, wanted = TrainConfig.with_defaults(results["config"]), config.to_dict()
+    saved, wanted = config_with_defaults(results["config"]), config.to_dict()
     differing = sorted(
         k for k in set(saved) | set(wanted) if k not in RESUMABLE_CHANGES and saved.get(k) != wanted.get(k)
     )

@@ -32,6 +32,7 @@ import pandas as pd
 from ..fileio import exclusive_lock
 from ..lab.study_tables import results_dir
 from ..training.config import TrainConfig
+from ..training.config_io import config_from_dict
 from ..training.presets import config_from_preset
 from .cells import GRID_R, SEEDS, Cell, run_cell, study_cells
 from .efficiency import measure_efficiency
@@ -86,7 +87,7 @@ def _run_one_cell(config: dict, folder: str, report: Connection) -> None:
     try:
         # a SIGTERM before the trainer's own handler: a KeyboardInterrupt, so the lock and temporary files go too
         signal.signal(signal.SIGTERM, _raise_interrupt)
-        run_cell(TrainConfig.from_dict(config), folder)
+        run_cell(config_from_dict(config), folder)
     except BaseException as exc:  # a stop signal (StopRequested) or an error: the parent decides what follows
         report.send(_portable(exc))
         return

@@ -153,7 +153,7 @@ def proxy_cosines(run: str | Path) -> pd.DataFrame:
     ``config.json``.
     """
     from ..training.checkpoint import load_checkpoint
-    from ..training.config import read_config_json
+    from ..training.config_io import read_config_json
     from .plots import read_proxy_snapshots
 
     run = Path(run)

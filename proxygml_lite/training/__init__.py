@@ -4,7 +4,8 @@ Read it in this order, each module small and testable alone:
 
 * :mod:`.config` -- :class:`TrainConfig`, one frozen dataclass: every setting
   with its flag and check, checked once when made; :mod:`.presets` -- the
-  paper's presets; the command line is :mod:`proxygml_lite.train` (``python -m
+  paper's presets; :mod:`.config_io` -- a config as a dict and as
+  ``config.json``; the command line is :mod:`proxygml_lite.train` (``python -m
   proxygml_lite.train``), generated from the config's fields; :mod:`.rerun` --
   a saved configuration read back to re-run it (``--config PATH``);
 * :mod:`.setup` -- :func:`build_data` and :func:`build_parts` (model, the
@@ -14,8 +15,9 @@ Read it in this order, each module small and testable alone:
   losses back at intervals; :mod:`.schedule` -- the official lr decay, the
   warm-up rule, stop signals (SIGINT, SIGTERM) between steps; :mod:`.device` -- device, autocast, seeds;
 * :mod:`.evaluate` -- embeddings of the test split and Recall@K / NMI;
-* :mod:`.run_folder` -- the files of a run; :mod:`.checkpoint` -- what a
-  resumed run needs; :mod:`.distributed` -- torchrun / DDP;
+* :mod:`.run_folder` -- the files of a run; :mod:`.run_record` -- what the
+  trainer writes into them as it goes; :mod:`.checkpoint` -- what a resumed
+  run needs; :mod:`.distributed` -- torchrun / DDP;
 * :mod:`.trainer` -- :class:`Trainer`, the epoch loop that puts them together
   (one class; stopping, saving and resume in one wrapper), and :func:`train`.
 """

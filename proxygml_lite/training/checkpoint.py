@@ -36,6 +36,7 @@ __all__ = [
     "RunState",
     "checkpoint_state",
     "restore_checkpoint",
+    "restore_rank_rng",
 ]
 
 
@@ -218,3 +219,14 @@ def restore_checkpoint(ckpt: dict[str, Any], data, parts, state: RunState, world
         state.term_names = tuple(ckpt["term_names"])
     state.elapsed_s = float(ckpt["elapsed_s"])
     return int(ckpt["epoch"]), int(ckpt["step"]), dict(ckpt["epoch_sums"]), ckpt["rng"]
+
+
+def restore_rank_rng(rng, rank: int, seed: int, epoch: int) -> None:
+    """Restore this process's RNG state from a checkpoint's ``rng``: one state, or one per rank (saved at the end
+    of an epoch); a rank without one (more processes than saved) seeds torch from ``(seed, rank, epoch)``."""
+    if isinstance(rng, list):
+        rng = rng[rank] if rank < len(rng) else None
+    if rng is not None:
+        restore_rng_state(rng)
+    else:
+        torch.manual_seed(seed + 1000 * rank + epoch)

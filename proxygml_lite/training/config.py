@@ -14,31 +14,15 @@ Names are resolved before a config is made: ``--dataset sop`` becomes
 :func:`~.rerun.load_config`; ``TrainConfig(dataset="sop")`` is an error naming the
 registered name.
 
-Warm-up (``--warm``, ``--warmup-mode``). ``head-first`` (default) trains only
-the embedding head and the proxies during the first ``warm`` epochs (0-based
-epochs ``0 .. warm-1``). The official script trains everything in epoch 0,
-freezes the backbone after epoch 0 and unfreezes it after epoch ``warm``, so
-its backbone is frozen during epochs ``1 .. warm``; ``--warmup-mode
-official`` reproduces that, including a side effect of the official
-``optimizer.zero_grad()`` (PyTorch 1.2 zeroes gradients in place): Adam still
-steps the "frozen" backbone with zero gradients, so momentum and weight decay
-keep moving it. The default mode freezes it truly.
-
-``--start-epoch E`` has the official meaning: a fresh run starts at the
-0-based epoch ``E`` (use ``--resume`` to continue a run); the lr decays of the
-skipped epochs are not applied, and the official warm-up never happens.
-
-Precision: float32 like the official code (TF32 allowed on CUDA); ``--amp
-bf16`` (``fp16``, ``auto``) is an explicit speed option that rounds the
-embeddings and changes which proxies enter the top-k subgraphs
-(``benchmarks/bench_amp_subgraph.py``; the README states the number).
+The warm-up (``--warm``, ``--warmup-mode``), ``--start-epoch`` and the lr
+decay are explained in :mod:`~proxygml_lite.training.schedule`; precision
+(``--amp``) in :mod:`~proxygml_lite.training.trainer`. Reading and writing a
+config (dicts, ``config.json``) is :mod:`~proxygml_lite.training.config_io`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -54,9 +38,7 @@ __all__ = [
     "NMI_PROTOCOL_CHOICES",
     "CHECK_IMAGES_CHOICES",
     "TrainConfig",
-    "REPLACED_BUILTINS",
     "canonical_dataset",
-    "read_config_json",
     "unimported_hint",
 ]
 
@@ -69,10 +51,6 @@ WARMUP_MODES = ("head-first", "official")
 NMI_PROTOCOL_CHOICES = ("auto", "sklearn", "faiss", "fast")
 #: ``--check-images``: decode every image before the first step (error / skip bad files) or not.
 CHECK_IMAGES_CHOICES = ("error", "skip", "off")
-
-#: Key of a run's ``config.json`` that records the package's names redefined for the run
-#: (``{"dataset": ["glyphs"]}``, see :func:`proxygml_lite.registry.replaced_builtins`); not a setting.
-REPLACED_BUILTINS = "replaced_builtins"
 
 
 def unimported_hint(imports) -> str:
@@ -498,80 +476,11 @@ class TrainConfig:
                 "loss_kwargs must be a dict of keyword arguments for the loss (--loss-kwargs '{\"margin\": 0.1}')"
             )
 
-    # -------------------------------------------------------------- conversion
+    # -------------------------------------------------------------- copies
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
+        """JSON-ready dict (tuples become lists); read back with :func:`~.config_io.config_from_dict`."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def with_defaults(cls, saved: dict[str, Any]) -> dict[str, Any]:
-        """``saved`` (a config dict written by this or an older version) with every field it lacks set to that
-        field's default, in :meth:`to_dict` form, so that comparing an old run's settings with a new
-        configuration does not flag settings that were added since (and keep their defaults)."""
-        filled = dict(saved)
-        for f in dataclasses.fields(cls):
-            if f.name in filled:
-                continue
-            if f.default is not dataclasses.MISSING:
-                value = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                value = f.default_factory()
-            else:
-                continue
-            filled[f.name] = list(value) if isinstance(value, tuple) else value
-        return filled
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error (the record :data:`REPLACED_BUILTINS` is skipped)."""
-        values = {k: v for k, v in values.items() if k != REPLACED_BUILTINS}
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid fields: {sorted(names)}")
-        return cls(**values)
 
     def replace(self, **changes: Any) -> TrainConfig:
         """``dataclasses.replace``: a new config with ``changes`` applied (checked as it is made)."""
         return dataclasses.replace(self, **changes)
-
-    def to_json(self, path: str | os.PathLike) -> None:
-        """Write ``config.json`` atomically."""
-        from ..fileio import atomic_write_text
-
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-
-    @classmethod
-    def from_json(cls, path: str | os.PathLike) -> TrainConfig:
-        """Read a ``config.json``; a damaged or foreign file gives a ``ValueError`` naming it."""
-        try:
-            return cls.from_dict(read_config_json(path))
-        except (TypeError, ValueError) as exc:
-            if str(path) in str(exc):
-                raise
-            raise ValueError(f"{path} is not a valid configuration ({exc}); {_SAVED_CONFIG_FIX}") from None
-
-
-_SAVED_CONFIG_FIX = (
-    "restore it from a backup, or start a new run in another --out (the checkpoint of this run "
-    "cannot be resumed without its configuration)"
-)
-
-
-def read_config_json(path: str | os.PathLike) -> dict[str, Any]:
-    """The settings saved in a run's ``config.json``, as a dict (not yet a config); ``ValueError`` naming a bad file."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            values = json.load(fh)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); {_SAVED_CONFIG_FIX}") from None
-    if not isinstance(values, dict):
-        raise ValueError(
-            f"{path} holds a JSON {type(values).__name__}, not a configuration object; {_SAVED_CONFIG_FIX}"
-        )
-    values = {k: v for k, v in values.items() if k != REPLACED_BUILTINS}  # a record, not a setting
-    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
-    if unknown or "dataset" not in values:
-        problem = f"unknown TrainConfig field(s) {unknown}" if unknown else "no 'dataset'"
-        raise ValueError(f"{path} is not a valid configuration ({problem}); {_SAVED_CONFIG_FIX}")
-    return values

@@ -15,7 +15,8 @@ import json
 import os
 from typing import Any
 
-from .config import REPLACED_BUILTINS, TrainConfig, canonical_dataset
+from .config import TrainConfig, canonical_dataset
+from .config_io import REPLACED_BUILTINS, config_from_dict
 from .presets import preset
 
 __all__ = ["read_config_values", "preset_filled", "load_config"]
@@ -82,4 +83,4 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     Its ``imports`` are not imported (reading never runs code): a name they
     register must be registered already. Missing fields come from the preset.
     """
-    return TrainConfig.from_dict(preset_filled(read_config_values(path)))
+    return config_from_dict(preset_filled(read_config_values(path)))

@@ -19,7 +19,8 @@ from torch import nn
 
 from ..fileio import atomic_torch_save, atomic_write_csv, atomic_write_json
 from .checkpoint import load_checkpoint
-from .config import REPLACED_BUILTINS, TrainConfig
+from .config import TrainConfig
+from .config_io import REPLACED_BUILTINS, config_with_defaults
 from .fingerprint import machine_fingerprint
 
 __all__ = [
@@ -135,7 +136,7 @@ class RunFolder:
     def check_resume_config(self, saved: dict[str, Any], config: TrainConfig) -> None:
         """``ValueError`` listing the settings that differ from the saved run (beyond :data:`RESUMABLE_CHANGES`)."""
         current = config.to_dict()
-        saved = type(config).with_defaults(saved)  # settings added since the run was saved keep their defaults
+        saved = config_with_defaults(saved)  # settings added since the run was saved keep their defaults
         differing = [
             f"{k}: saved {saved.get(k)!r} vs now {current.get(k)!r}"
             for k in sorted(set(saved) | set(current))

@@ -1,4 +1,19 @@
-"""The schedule of a run: the official learning-rate decay, the warm-up rule, and stopping (SIGINT, SIGTERM) between steps."""
+"""The schedule of a run: the official learning-rate decay, the warm-up rule, and stopping (SIGINT, SIGTERM) between steps.
+
+Warm-up (``--warm``, ``--warmup-mode``). ``head-first`` (default) trains only
+the embedding head and the proxies during the first ``warm`` epochs (0-based
+epochs ``0 .. warm-1``). The official script trains everything in epoch 0,
+freezes the backbone after epoch 0 and unfreezes it after epoch ``warm``, so
+its backbone is frozen during epochs ``1 .. warm``; ``--warmup-mode
+official`` reproduces that, including a side effect of the official
+``optimizer.zero_grad()`` (PyTorch 1.2 zeroes gradients in place): Adam still
+steps the "frozen" backbone with zero gradients, so momentum and weight decay
+keep moving it. The default mode freezes it truly.
+
+``--start-epoch E`` has the official meaning: a fresh run starts at the
+0-based epoch ``E`` (use ``--resume`` to continue a run); the lr decays of the
+skipped epochs are not applied, and the official warm-up never happens.
+"""
 
 from __future__ import annotations
 

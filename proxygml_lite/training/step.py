@@ -33,6 +33,8 @@ __all__ = [
     "stack_loss_parts",
     "read_back",
     "check_finite",
+    "epoch_sums",
+    "add_losses",
     "epoch_row",
 ]
 
@@ -255,6 +257,21 @@ def check_finite(value: float, epoch: int, epochs: int, step: int, steps: int, o
             f"The checkpoint of the last finished epoch is kept in {out}. Lower --modellr/--centerlr, "
             "drop --amp bf16/fp16 if given, or check the data."
         )
+
+
+def epoch_sums(frozen: bool, lrs: list[float], resumed: dict) -> dict:
+    """The running sums of an epoch: its losses, steps, training time, warm-up and lrs (``resumed``: the sums saved
+    mid-epoch, which win)."""
+    return {"loss": 0.0, "count": 0, "train_time_s": 0.0, "frozen": frozen, "lrs": lrs, **resumed}
+
+
+def add_losses(sums: dict, value: float, terms: list[float], term_names) -> None:
+    """Add one step's loss ``value`` and its ``terms`` (named ``term_names``) to the epoch's ``sums``."""
+    sums["loss"] += value
+    for name, term in zip(term_names, terms):
+        sums[name] = sums.get(name, 0.0) + term
+    sums["count"] += 1
+    sums["last_loss"] = value
 
 
 def epoch_row(epoch: int, sums: dict, param_groups: list[dict], term_names) -> dict:

@@ -9,18 +9,26 @@ Read it top to bottom:
   checkpoint to resume from;
 * :meth:`Trainer.run` is the one wrapper around the epochs: it resumes (or
   evaluates the untrained model), runs the epochs, and on SIGINT (Ctrl-C) or
-  SIGTERM saves where the run is and says how to resume;
-* :meth:`Trainer._train_epoch` is one epoch, the happy path: the lr decay
-  (:class:`~.schedule.OfficialStepDecay`), the warm-up, then
-  :meth:`Trainer.step` (:func:`~.step.train_step`) for every batch, its losses read
-  back every ``log_every`` steps (:meth:`Trainer.read_losses`);
+  SIGTERM saves where the run is and says how to resume
+  (:meth:`~.run_record.RunRecord.save_stopped`);
+* :meth:`Trainer._train_epoch` is one epoch, the happy path: after
+  :meth:`Trainer._begin_epoch` (the lr decay of
+  :class:`~.schedule.OfficialStepDecay`, the warm-up, the data order),
+  :meth:`Trainer.step` (:func:`~.step.train_step`) for every batch, its losses
+  read back every ``log_every`` steps (:meth:`Trainer.read_losses`);
 * :meth:`Trainer._finish_epoch`: evaluation when scheduled, a row in
-  ``metrics.csv`` and a checkpoint (:class:`~.run_folder.RunFolder`). The
-  evaluation restores the RNG states it found (:func:`~.checkpoint.rng_kept`),
-  so the evaluation schedule (``epoch_to_test``) never changes the training.
+  ``metrics.csv`` and a checkpoint. The evaluation restores the RNG states it
+  found (:func:`~.checkpoint.rng_kept`), so the evaluation schedule
+  (``epoch_to_test``) never changes the training.
+
+Every file the run writes goes through :class:`~.run_record.RunRecord`, the
+trainer's one writer (into its :class:`~.run_folder.RunFolder`).
 
 Precision: float32 like the official code (TF32 allowed on CUDA); ``amp``
-bf16/fp16 autocast only when asked (the loss always runs in float32). A signal
+bf16/fp16 autocast only when asked (the loss always runs in float32): an
+explicit speed option that rounds the embeddings and changes which proxies
+enter the top-k subgraphs (``benchmarks/bench_amp_subgraph.py``; the README
+states the number). A signal
 never stops a step half-way (:class:`~.schedule.StopSignals`): the step in
 progress finishes, the run saves, and on the CPU with ``workers=0`` a resumed
 run is bit-identical to an uninterrupted one (tested). The trainer never
@@ -40,14 +48,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import (
-    RunState,
-    capture_rng_state,
-    checkpoint_state,
-    restore_checkpoint,
-    restore_rng_state,
-    rng_kept,
-)
+from .checkpoint import RunState, capture_rng_state, rng_kept
 from .config import TrainConfig
 from .device import allow_tf32, resolve_amp, resolve_device, seed_everything, to_device, torch_threads
 from .distributed import (
@@ -58,23 +59,25 @@ from .distributed import (
     main_rank_lock,
     wrap_ddp,
 )
-from .evaluate import evaluate_model, final_metrics, format_metrics, metric_columns, should_evaluate
-from .run_folder import RunFolder, default_run_dir, metrics_csv_columns, print_resume_hint, results_record
-from .schedule import StopRequested, StopSignals, apply_warmup
+from .evaluate import evaluate_model, final_metrics, format_metrics, should_evaluate
+from .run_folder import RunFolder, default_run_dir
+from .run_record import RunRecord
+from .schedule import StopSignals, apply_warmup
 from .setup import backbone_parameters, build_data, build_parts
-from .snapshots import EmbeddingSnapshots
 from .step import (
     RUN_COLUMNS,
     TERM_COLUMNS,
+    add_losses,
     check_finite,
     checked_term_names,
     epoch_row,
+    epoch_sums,
     read_back,
     stack_loss_parts,
     train_step,
 )
 
-__all__ = ["Trainer", "Position", "train", "finished_metrics", "StopRequested"]
+__all__ = ["Trainer", "Position", "train", "finished_metrics"]
 
 
 @dataclass
@@ -105,18 +108,21 @@ class Trainer:
         self.amp_dtype = resolve_amp(cfg.amp, self.device)
         self.channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
         self.progress = not cfg.quiet and self.ctx.is_main
-        self.folder = RunFolder(self.out, writer=self.ctx.is_main)
         self.state = RunState()
         self.position = Position(epoch=cfg.start_epoch)
         seed_everything(cfg.seed)  # model initialisation and augmentations
         allow_tf32(self.device)
-        self.checkpoint = self.folder.existing_checkpoint(cfg.resume)
+        # a used folder without --resume, or a resume with other settings, is refused before the data is read
+        folder = RunFolder(self.out, writer=self.ctx.is_main)
+        self.checkpoint = folder.existing_checkpoint(cfg.resume)
         if self.checkpoint is not None:
-            self.folder.check_resume_config(self.checkpoint["config"], cfg)
+            folder.check_resume_config(self.checkpoint["config"], cfg)
         self.data = build_data(cfg, self.ctx, self.device, self.progress)
-        self.snapshots = EmbeddingSnapshots(cfg, self.data.test_set)
         self.parts = build_parts(cfg, self.data, self.device, self.amp_dtype, self.channels_last)  # same on all ranks
-        self.wrapped: nn.Module = self.parts.trainee  # or DDP around it (see _set_warmup)
+        self.record = RunRecord(
+            folder, cfg, self.ctx, self.data, self.parts, self.state, self.device, self.amp_dtype, self.channels_last
+        )
+        self.wrapped: nn.Module = self.parts.trainee  # or DDP around it (see _begin_epoch)
         self._ddp_trainable: tuple | None = None
         self._in_place_zero_grad: list | None = None  # see train_step
         if self.ctx.distributed:  # but each rank its own stream of random augmentations
@@ -133,7 +139,7 @@ class Trainer:
         """Train (or resume) to the end; returns the final metrics.
 
         On SIGINT or SIGTERM the step in progress finishes; then the run saves
-        where it is, prints how to resume and raises :class:`StopRequested`
+        where it is, prints how to resume and raises :class:`~.schedule.StopRequested`
         (a ``KeyboardInterrupt``). A ``KeyboardInterrupt`` raised by code
         (a callback, a loss) saves the same way.
         """
@@ -151,69 +157,62 @@ class Trainer:
                     self._train_epoch(epoch, stop)
                     self._finish_epoch(epoch)
                     stop.raise_if_requested()
-            except KeyboardInterrupt:
-                self._save_interrupted()
+            except KeyboardInterrupt:  # a stop: save where the run is (never a half-done step), say how to resume
+                self.read_losses(reduce=False)  # this process's own (no collective: the others may be elsewhere)
+                self.record.save_stopped(self.position, resumed=self.checkpoint is not None)
                 raise
-        metrics = final_metrics(self.state.history, self._columns())
-        self._write_results(metrics)
+        metrics = final_metrics(self.state.history, self.record.columns())
+        self.record.write_results(metrics)
         return metrics
 
     def _begin(self) -> None:
         """Continue from the checkpoint, or start: snapshots and the untrained model's row (epoch 0)."""
-        cfg, ckpt, position = self.config, self.checkpoint, self.position
-        self.folder.write_config(cfg)
+        cfg, position = self.config, self.position
+        self.record.write_config()
         # the official --start-epoch: the schedule begins there, decays of skipped epochs are not applied
         self.parts.schedule.last_epoch = cfg.start_epoch - 1
-        if ckpt is None:
-            self._save_snapshots(cfg.start_epoch)
-            if cfg.eval_untrained:
-                begin = time.perf_counter()
-                metrics = self.evaluate("evaluating untrained model")
-                self.state.history.append({"epoch": 0, "eval_time_s": round(time.perf_counter() - begin, 3), **metrics})
-                self._write_metrics()
-                self.log(f"epoch 0 (untrained): {format_metrics(metrics)}")
+        if self.checkpoint is not None:
+            position.epoch, position.step, position.sums = self.record.resume(self.checkpoint)
+            self.log(f"resuming {self.out} in epoch {position.epoch + 1}/{cfg.epochs} at step {position.step}")
             return
-        position.epoch, position.step, position.sums, rng = restore_checkpoint(
-            ckpt, self.data, self.parts, self.state, self.ctx.world_size, self.out
-        )
-        self.log(f"resuming {self.out} in epoch {position.epoch + 1}/{cfg.epochs} at step {position.step}")
-        if isinstance(rng, list):  # one state per rank (saved at the end of an epoch)
-            rng = rng[self.ctx.rank] if self.ctx.rank < len(rng) else None
-        if rng is not None:
-            restore_rng_state(rng)
-        else:
-            torch.manual_seed(cfg.seed + 1000 * self.ctx.rank + position.epoch)
+        self.record.save_snapshots(cfg.start_epoch)
+        if cfg.eval_untrained:
+            begin = time.perf_counter()
+            metrics = self.evaluate("evaluating untrained model")
+            self.state.history.append({"epoch": 0, "eval_time_s": round(time.perf_counter() - begin, 3), **metrics})
+            self.record.write_metrics()
+            self.log(f"epoch 0 (untrained): {format_metrics(metrics)}")
 
-    def _train_epoch(self, epoch: int, stop: StopSignals) -> None:
-        """One epoch of steps from ``self.position`` (a resumed run starts mid-epoch); stops between steps if asked."""
+    def _begin_epoch(self, epoch: int) -> dict[str, Any]:
+        """Set up 0-based ``epoch`` from ``self.position``: lrs, warm-up, the data order; returns its running sums."""
         cfg, data, position = self.config, self.data, self.position
         # the official schedule: lrs x rate at the start of the listed epochs
         if self.parts.schedule.begin_epoch(epoch):
-            self.log(
-                f"epoch {epoch + 1}/{cfg.epochs}: lrs x{cfg.rate} -> {[g['lr'] for g in self.optimizer.param_groups]}"
+            lrs = [g["lr"] for g in self.optimizer.param_groups]
+            self.log(f"epoch {epoch + 1}/{cfg.epochs}: lrs x{cfg.rate} -> {lrs}")
+        frozen, self._in_place_zero_grad = apply_warmup(backbone_parameters(self.model), epoch, cfg)
+        if self.ctx.distributed:  # DDP syncs the parameters that required grad when it was built
+            self.wrapped, self._ddp_trainable = wrap_ddp(
+                self.parts.trainee, self.device, self._ddp_trainable, self.wrapped
             )
-        frozen = self._set_warmup(epoch)
         self.parts.trainee.train()  # the model's own train() keeps BatchNorm frozen under --freeze_BN
         # the data order of this epoch depends on (seed, epoch) alone, so a resumed epoch skips the batches done
         data.sampler.set_epoch(epoch)
         data.sampler.set_start(position.step * data.local_batch)
         data.loader_generator.manual_seed(cfg.seed * 100_003 + epoch)
-        lrs = [g["lr"] for g in self.optimizer.param_groups]
-        sums = position.sums = {
-            "loss": 0.0,
-            "count": 0,
-            "train_time_s": 0.0,
-            "frozen": frozen,
-            "lrs": lrs,
-            **position.sums,
-        }
+        position.sums = epoch_sums(frozen, [g["lr"] for g in self.optimizer.param_groups], position.sums)
+        return position.sums
+
+    def _train_epoch(self, epoch: int, stop: StopSignals) -> None:
+        """One epoch of steps from ``self.position`` (a resumed run starts mid-epoch); stops between steps if asked."""
+        sums, position, steps = self._begin_epoch(epoch), self.position, self.data.steps_per_epoch
         # reading a loss back waits for the device: every log_every steps, or every step for a callback (it gets a number)
-        sync_every = 1 if self.callback is not None else cfg.log_every
-        bar = tqdm(total=data.steps_per_epoch, initial=position.step, desc=f"epoch {epoch}", disable=not self.progress, leave=False, dynamic_ncols=True)  # fmt: skip
+        sync_every = 1 if self.callback is not None else self.config.log_every
+        bar = tqdm(total=steps, initial=position.step, desc=f"epoch {epoch}", disable=not self.progress, leave=False, dynamic_ncols=True)  # fmt: skip
         tick = time.perf_counter()
-        batches = iter(data.train_loader)
+        batches = iter(self.data.train_loader)
         try:
-            while position.step < data.steps_per_epoch:
+            while position.step < steps:
                 # the RNG state before the batch is drawn: a KeyboardInterrupt raised by code inside the step
                 # (not a signal: signals wait for the step to end) leaves the step undone, and resume redoes it
                 position.rng_before_step = capture_rng_state()
@@ -225,7 +224,7 @@ class Trainer:
                     self.read_losses()
                     bar.set_postfix(loss=f"{sums['loss'] / max(sums['count'], 1):.4f}")
                 if self.callback is not None:
-                    self._emit("step_end", epoch=epoch, step=position.step, steps=data.steps_per_epoch, loss=sums["last_loss"])  # fmt: skip
+                    self._emit("step_end", epoch=epoch, step=position.step, steps=steps, loss=sums["last_loss"])
                 stop.raise_if_requested()  # SIGINT / SIGTERM: here, between two steps
             self.read_losses()
             position.epoch_trained = True
@@ -244,31 +243,16 @@ class Trainer:
             row["eval_time_s"] = round(time.perf_counter() - begin, 3)
             self.state.elapsed_s += time.perf_counter() - begin
         self.state.history.append(row)
-        self._save_snapshots(epoch + 1)
+        self.record.save_snapshots(epoch + 1)
         rng = all_gather_objects(capture_rng_state(), self.ctx) if self.ctx.distributed else capture_rng_state()
-        self.position = self._save(Position(epoch=epoch + 1), rng)  # the next epoch starts here
-        self._write_metrics()
+        self.record.save_checkpoint(epoch + 1, 0, {}, rng)
+        self.position = Position(epoch=epoch + 1)  # the next epoch starts here
+        self.record.write_metrics()
         self._emit("epoch_end", epoch=epoch, row=row)
-        self.log(
-            f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f} (L^s {row['loss_s']:.4f}, "
-            f"L^p {row['loss_p']:.4f}) {format_metrics({k: v for k, v in row.items() if k in self._columns()})}"
-        )
+        metrics = format_metrics({k: v for k, v in row.items() if k in self.record.columns()})
+        losses = f"loss {row['loss']:.4f} (L^s {row['loss_s']:.4f}, L^p {row['loss_p']:.4f})"
+        self.log(f"epoch {epoch + 1}/{cfg.epochs}: {losses} {metrics}")
         return row
-
-    def _save_interrupted(self) -> None:
-        """After a stop: save the position (never a half-done step) and print how to resume."""
-        position = self.position
-        if position.rng_before_step is None and position.step == 0 and not position.epoch_trained:
-            # stopped at an epoch boundary: the checkpoint of the last epoch is where the run is (if any)
-            if self.checkpoint is not None or position.epoch > self.config.start_epoch:
-                self._interrupted(position.epoch, 0)
-            return
-        # this process's own losses (no collective: the other processes may be elsewhere)
-        self.read_losses(reduce=False)
-        # a KeyboardInterrupt raised by code inside a step (not a signal: signals wait for the step to end)
-        # leaves that step undone; resume redoes it from the RNG state before its batch was drawn
-        self._save(position, position.rng_before_step or capture_rng_state())
-        self._interrupted(position.epoch, position.step)
 
     # ------------------------------------------------------------------- a step
     # The two places the epoch touches the device, public so that they can be wrapped or overridden to observe
@@ -290,7 +274,8 @@ class Trainer:
             loss_name=self.config.loss,
         )
         if self.state.term_names is None:
-            self.state.term_names = checked_term_names(terms, self.config.loss, RUN_COLUMNS + tuple(self._columns()))
+            reserved = RUN_COLUMNS + tuple(self.record.columns())
+            self.state.term_names = checked_term_names(terms, self.config.loss, reserved)
         return stack_loss_parts(loss, terms, self.state.term_names)
 
     def read_losses(self, reduce: bool = True) -> None:
@@ -298,24 +283,11 @@ class Trainer:
 
         A NaN/Inf loss stops the run. ``reduce``: averaged over the processes (all of them call it at the same step).
         """
-        position, sums = self.position, self.position.sums
+        position = self.position
         for step, (value, *terms) in read_back(position.pending, self.ctx, reduce):
             check_finite(value, position.epoch, self.config.epochs, step, self.data.steps_per_epoch, self.out)
-            sums["loss"] += value
-            for name, term in zip(self.state.term_names, terms):
-                sums[name] = sums.get(name, 0.0) + term
-            sums["count"] += 1
-            sums["last_loss"] = value
+            add_losses(position.sums, value, terms, self.state.term_names)
 
-    def _set_warmup(self, epoch: int) -> bool:
-        frozen, self._in_place_zero_grad = apply_warmup(backbone_parameters(self.model), epoch, self.config)
-        if self.ctx.distributed:  # DDP syncs the parameters that required grad when it was built
-            self.wrapped, self._ddp_trainable = wrap_ddp(
-                self.parts.trainee, self.device, self._ddp_trainable, self.wrapped
-            )
-        return frozen
-
-    # ------------------------------------------------------------ evaluation, files
     def evaluate(self, desc: str = "evaluating") -> dict[str, float]:
         """Recall@K / NMI (/ MAP@R, RP) of the current model on the test classes (all ranks get the dict)."""
         with rng_kept():  # the loaders and k-means draw random numbers: not from the training's stream
@@ -331,49 +303,7 @@ class Trainer:
                 desc,
             )
 
-    def _save_snapshots(self, epoch: int) -> None:
-        """Snapshots after ``epoch`` finished epochs: proxies (``save_proxies``), embeddings (``save_embeddings``)."""
-        if self.config.save_proxies:
-            self.folder.save_proxies(epoch, self.config.loss, self.data.num_classes, self.loss_fn)
-        if self.config.save_embeddings and self.ctx.is_main:
-            with rng_kept():  # its loader draws a seed: the training's random numbers stay as they are
-                self.snapshots.save(
-                    self.out, epoch, self.model, self.data.num_classes, self.device, self.amp_dtype, self.channels_last
-                )
-
-    def _save(self, p: Position, rng) -> Position:
-        """The checkpoint of the run at position ``p`` with the RNG state ``rng`` (rank 0 writes it); returns ``p``."""
-        if self.ctx.is_main:
-            self.folder.save_checkpoint(
-                checkpoint_state(
-                    self.config, p.epoch, p.step, p.sums, rng, self.data, self.parts, self.state, self.ctx.world_size
-                )
-            )
-        return p
-
-    def _columns(self) -> list[str]:
-        return metric_columns(self.data.recall_ks, self.config.compute_nmi, self.config.compute_map)
-
-    def _write_metrics(self) -> None:
-        self.folder.write_metrics(self.state.history, metrics_csv_columns(self.state.term_names, self._columns()))
-
-    def _write_results(self, metrics: dict[str, float]) -> None:
-        record = results_record(
-            self.config,
-            metrics,
-            self.state.history,
-            self._columns(),
-            self.data,
-            self.state.elapsed_s,
-            self.device,
-            self.ctx.world_size,
-        )
-        self.folder.write_results(record)
-
-    def _interrupted(self, epoch: int, step: int) -> None:
-        if self.ctx.is_main:
-            print_resume_hint(self.out, epoch, self.config.epochs, step, self.steps_per_epoch)
-
+    # ------------------------------------------------------------------- messages
     def log(self, message: str) -> None:
         if self.ctx.is_main and not self.config.quiet:
             tqdm.write(message)
