@@ -71,7 +71,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from proxygml_lite.lab import efficiency_findings, study_tables, study_views, study_widgets, subgraph_cost
-from proxygml_lite.studies.efficiency import efficiency_cells
+from proxygml_lite.studies.efficiency_table import efficiency_cells
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
@@ -273,7 +273,7 @@ study_widgets.cost_widget(efficiency)
 # <details><summary>Solution</summary>
 #
 # ```python
-# from proxygml_lite.studies.efficiency import efficiency_cells
+# from proxygml_lite.studies.efficiency_table import efficiency_cells
 #
 # n12 = efficiency_cells(efficiency).query("series == 'ProxyGML N=12 λ=0.3' and measured").set_index("num_classes")
 # c = int(n12.index.max())

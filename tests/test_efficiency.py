@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from proxygml_lite.lab import efficiency_findings, study_tables, study_views, subgraph_cost  # noqa: E402
-from proxygml_lite.studies import efficiency  # noqa: E402
+from proxygml_lite.studies import efficiency, efficiency_table, loss_cost  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "results" / "glyphs_hard" / "efficiency.csv"
@@ -67,7 +67,7 @@ def _spread(centre: float, n: int = 8, seed: int = 0) -> list[float]:
 
 def test_interleaved_ms_times_the_functions_in_turns_and_returns_every_repeat():
     calls = []
-    times = efficiency.interleaved_ms([lambda: calls.append("a"), lambda: calls.append("b")], repeats=3, warmup=1)
+    times = loss_cost.interleaved_ms([lambda: calls.append("a"), lambda: calls.append("b")], repeats=3, warmup=1)
     assert calls == ["a", "b"] * 4  # one warm-up round, then three timed rounds, each a then b
     assert [len(t) for t in times] == [3, 3] and all(t >= 0 for kept in times for t in kept)
 
@@ -85,13 +85,13 @@ def test_skip_reason_is_the_memory_estimate_against_the_cap():
 
 
 def test_the_committed_table_reads_back_with_its_skipped_cell_recomputed():
-    cells = efficiency.efficiency_cells(_committed())
+    cells = efficiency_table.efficiency_cells(_committed())
     skipped = cells[~cells["measured"]]
     assert list(zip(skipped["series"], skipped["num_classes"])) == [("ProxyGML N=12 λ=0.3", 11318)]
     assert skipped["skipped"].iloc[0].startswith("estimated 24 GiB > 4 GiB cap (recomputed")
     measured = cells[cells["measured"]]
     assert len(measured) == 24 and (measured["repeats"] == 0).all() and measured["time_ms_max"].isna().all()
-    assert efficiency.repeat_table(_committed()).empty
+    assert efficiency_table.repeat_table(_committed()).empty
 
 
 def test_a_new_format_table_reads_back_with_its_repeats_and_skip_reasons(tmp_path):
@@ -101,12 +101,12 @@ def test_a_new_format_table_reads_back_with_its_repeats_and_skip_reasons(tmp_pat
     )
     path = tmp_path / "efficiency.csv"
     table.to_csv(path, index=False)
-    cells = efficiency.efficiency_cells(study_tables.read_study_table("efficiency", path=path))
+    cells = efficiency_table.efficiency_cells(study_tables.read_study_table("efficiency", path=path))
     a = cells.set_index(["series", "num_classes"])
     assert a.loc[("A", 100), "repeat_times_ms"] == [1.0, 2.0, 3.0] and a.loc[("B", 100), "time_ms_max"] == 9.0
     assert a.loc[("A", 1000), "skipped"] == "estimated 8 GiB > 4 GiB cap" and not a.loc[("A", 1000), "measured"]
     assert list(cells["series"]) == ["A", "A", "B"]  # table order of the series, C ascending
-    assert len(efficiency.repeat_table(table)) == 6
+    assert len(efficiency_table.repeat_table(table)) == 6
 
 
 # ------------------------------------------------------------------ comparisons
@@ -257,7 +257,7 @@ def test_notebook_11s_widget_declaration_fits_both_table_formats(tmp_path):
     notebook's figure (median with the repeats' range), and the empty series choice is one line."""
     from proxygml_lite.lab import study_widgets
 
-    old = efficiency.efficiency_cells(_committed())
+    old = efficiency_table.efficiency_cells(_committed())
     measured = old[old["measured"]]
     times = {
         (s, c): _spread(t, n=3, seed=i)
@@ -289,7 +289,7 @@ def test_notebook_11s_widget_declaration_fits_both_table_formats(tmp_path):
 
 def test_the_readme_efficiency_numbers_are_the_committed_tables():
     readme = (ROOT / "README.md").read_text()
-    cells = efficiency.efficiency_cells(_committed()).set_index(["series", "num_classes"])
+    cells = efficiency_table.efficiency_cells(_committed()).set_index(["series", "num_classes"])
     median = cells["time_ms"]
 
     def ratio(series: str, base: str, c: int) -> float:
@@ -330,7 +330,7 @@ def test_notebook_11_reads_a_table_that_keeps_its_repeats(tmp_path, monkeypatch)
     folder = tmp_path / "glyphs_hard"
     folder.mkdir()
     shutil.copy(ROOT / "results" / "glyphs_hard" / "grid.csv", folder / "grid.csv")
-    old = efficiency.efficiency_cells(_committed())
+    old = efficiency_table.efficiency_cells(_committed())
     measured = old[old["measured"]]
     times = {
         (s, c): _spread(t, seed=i)

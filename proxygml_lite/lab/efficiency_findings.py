@@ -18,7 +18,7 @@
 A claim ("slower", "beats") is made only where the Holm-corrected p < 0.05
 (:data:`proxygml_lite.statistics.ALPHA`); otherwise the text says "cannot tell
 apart". The things compared are timed in turns
-(:func:`proxygml_lite.studies.efficiency.interleaved_ms`), so a change in the
+(:func:`proxygml_lite.studies.loss_cost.interleaved_ms`), so a change in the
 machine's load slows them alike; still, successive rounds share the machine's
 state (a slow stretch slows several in a row), so the repeats are not the
 independent draws the tests assume, which makes the tests too confident rather
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .. import statistics
-from ..studies.efficiency import efficiency_cells
+from ..studies.efficiency_table import efficiency_cells
 from . import study_tables
 from .subgraph_cost import STEPS, WHOLE_LAYER
 

@@ -221,7 +221,7 @@ def plot_cost_series(
     table written before the repeats were kept gives min to median, and the
     legend says which. Where a series ends because the runner skipped the
     next ``C`` (``skipped`` in the table, see
-    :func:`~proxygml_lite.studies.efficiency.efficiency_cells`), the reason is
+    :func:`~proxygml_lite.studies.efficiency_table.efficiency_cells`), the reason is
     written at its last point.
 
     Args:
@@ -232,7 +232,7 @@ def plot_cost_series(
         series: which series to draw (default all, in table order).
         mark_classes: labelled dashed guides ``{C: name}`` (default :data:`DATASET_CLASSES`).
     """
-    from ..studies.efficiency import efficiency_cells
+    from ..studies.efficiency_table import efficiency_cells
 
     name = _series_column(table)
     _need(table, ("num_classes", name, value), "the efficiency table (efficiency.csv)")
@@ -340,7 +340,7 @@ def plot_accuracy_cost_vs_k(
     Args:
         grid: ``grid.csv`` (``N``, ``r``, ``k``, ``seed``, ``metric``).
         cost: a table with ``N``, ``r``, ``k`` and ``cost_value`` (e.g. from
-            :func:`~proxygml_lite.studies.efficiency.measure_loss_cost` per grid cell).
+            :func:`~proxygml_lite.studies.loss_cost.measure_loss_cost` per grid cell).
     """
     _need(grid, ("N", "r", "k", "seed", metric), "the grid table (grid.csv)")
     summary = summarize_seeds(grid, by=["N", "r"], metrics=[metric])
