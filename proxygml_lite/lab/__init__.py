@@ -17,6 +17,7 @@ the training wing (:mod:`proxygml_lite.training`) and the study runner
 * :mod:`.study_widgets` -- ipywidgets views of the above;
 * :mod:`.book_views` -- the widgets the offline site (``make book``) draws view by view;
 * :mod:`.miniature_data` -- tiny archives in the official formats (CUB, Cars, SOP).
-* :mod:`.gpu_guide` -- notebook 7's estimates of a GPU run (time, memory, disk), the weights'
-  origin and fallbacks, and what to expect (the paper's numbers, a public reproduction).
+* :mod:`.gpu_estimates` -- notebook 7's estimates of a GPU run (time, memory, disk);
+  :mod:`.gpu_downloads` -- the weights' origin and fallbacks, keeping downloads between sessions;
+  :mod:`.gpu_expectations` -- what to expect (the paper's numbers, a public reproduction).
 """
