@@ -70,7 +70,7 @@ cfg = setup(seed=0)
 import pandas as pd
 from IPython.display import Markdown, display
 
-from proxygml_lite.lab import efficiency_findings, study_tables, study_views, study_widgets, subgraph_cost
+from proxygml_lite.lab import efficiency_findings, efficiency_views, study_tables, study_widgets, subgraph_cost
 from proxygml_lite.studies.efficiency_table import efficiency_cells
 
 pd.set_option("display.precision", 3)
@@ -114,7 +114,9 @@ print(cells.loc[~cells["measured"], ["series", "num_classes", "skipped"]].to_str
 # why.
 
 # %%
-fig = study_views.plot_cost_series(efficiency, value="time_ms", title="loss layer: forward + backward per iteration")
+fig = efficiency_views.plot_cost_series(
+    efficiency, value="time_ms", title="loss layer: forward + backward per iteration"
+)
 save_figure(fig, "11_time_vs_classes")
 
 # %% [markdown]
@@ -134,7 +136,9 @@ display(Markdown(efficiency_findings.ordering_findings(efficiency, comparisons))
 # `peak_rss_mb` is the growth of the process's memory during one iteration (CPU).
 
 # %%
-fig = study_views.plot_cost_series(efficiency, value="saved_tensors_mb", title="loss layer: tensors saved for backward")
+fig = efficiency_views.plot_cost_series(
+    efficiency, value="saved_tensors_mb", title="loss layer: tensors saved for backward"
+)
 save_figure(fig, "11_memory_vs_classes")
 
 # %%
@@ -194,7 +198,7 @@ cost = subgraph_cost.cost_against_k(grid_cells, num_classes=100, dim=dim, repeat
 cost[["N", "r", "k", "CN", "time_ms", "time_ms_min", "saved_tensors_mb"]]
 
 # %%
-fig = study_views.plot_accuracy_cost_vs_k(grid, cost=cost, title=f"{PRESET}: accuracy and cost against k")
+fig = efficiency_views.plot_accuracy_cost_vs_k(grid, cost=cost, title=f"{PRESET}: accuracy and cost against k")
 save_figure(fig, "11_accuracy_cost_vs_k")
 
 # %% [markdown]
@@ -216,7 +220,7 @@ save_figure(fig, "11_accuracy_cost_vs_k")
 times = subgraph_cost.step_times(
     num_classes=300, proxies_per_class=12, r_values=(0.005, 0.05, 0.5), dim=512, repeats=cfg.pick(full=20, smoke=2)
 )
-fig = study_views.plot_step_times(times, title="ProxyGML step by step, C = 300, N = 12, d = 512, B = 32")
+fig = efficiency_views.plot_step_times(times, title="ProxyGML step by step, C = 300, N = 12, d = 512, B = 32")
 save_figure(fig, "11_step_times")
 
 # %%

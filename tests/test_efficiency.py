@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from proxygml_lite.lab import efficiency_findings, study_tables, study_views, subgraph_cost  # noqa: E402
+from proxygml_lite.lab import efficiency_findings, efficiency_views, study_tables, subgraph_cost  # noqa: E402
 from proxygml_lite.studies import efficiency, efficiency_table, loss_cost  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,7 +226,7 @@ def test_step_times_time_each_step_directly_and_the_findings_use_the_repeats():
     assert "medians of 3 repeats on the machine that ran this notebook, 1-minute load average " in text
     assert "at k = 3, 30" in text
     assert text.count("\n* ") == 5 and "Holm across these 5 comparisons" in text
-    fig = study_views.plot_step_times(times)
+    fig = efficiency_views.plot_step_times(times)
     assert fig.axes[0].get_ylabel() == "forward + backward, ms (median of 3 repeats)"
     plt.close("all")
 
@@ -235,7 +235,7 @@ def test_step_times_time_each_step_directly_and_the_findings_use_the_repeats():
 
 
 def test_cost_series_marks_skips_and_labels_the_dataset_guides():
-    fig = study_views.plot_cost_series(_committed(), value="time_ms")
+    fig = efficiency_views.plot_cost_series(_committed(), value="time_ms")
     ax = fig.axes[0]
     notes = [t for t in ax.texts if t.get_gid() == "skipped 11318"]
     assert len(notes) == 1 and notes[0].get_text() == "C = 11,318 skipped:\nestimated 24 GiB > 4 GiB cap"
@@ -246,7 +246,7 @@ def test_cost_series_marks_skips_and_labels_the_dataset_guides():
     assert sizes["ProxyNCA"] > sizes["Proxy-Anchor"]  # drawn first, larger: its ring shows around Proxy-Anchor's
     assert all(c.lines[0].get_markerfacecolor() == "none" for c in ax.containers)
     table = _new_format({("A", 100): [1.0, 2.0, 4.0], ("A", 1000): [5.0, 6.0, 7.0]})
-    fig = study_views.plot_cost_series(table, value="time_ms")
+    fig = efficiency_views.plot_cost_series(table, value="time_ms")
     assert fig.axes[0].get_legend().get_title().get_text() == "median; bars: min to max of 3 repeats"
     plt.close("all")
 
@@ -316,7 +316,7 @@ def test_cost_against_k_keeps_its_repeats_and_the_figure_shows_their_range():
     grid = _grid({(1, 0.05): 0.8, (1, 0.6): 0.8, (2, 0.05): 0.8})
     cost = subgraph_cost.cost_against_k([(1, 0.05), (1, 0.6), (2, 0.05)], num_classes=40, dim=8, repeats=3)
     assert all(len(t) == 3 and min(t) == row for t, row in zip(cost["repeat_times_ms"], cost["time_ms_min"]))
-    fig = study_views.plot_accuracy_cost_vs_k(grid, cost=cost)
+    fig = efficiency_views.plot_accuracy_cost_vs_k(grid, cost=cost)
     assert fig.axes[1].get_legend().get_title().get_text() == "median; bars: min to max of the repeats"
     plt.close("all")
 
