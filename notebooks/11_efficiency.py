@@ -70,7 +70,15 @@ cfg = setup(seed=0)
 import pandas as pd
 from IPython.display import Markdown, display
 
-from proxygml_lite.lab import efficiency_findings, efficiency_views, study_tables, study_widgets, subgraph_cost
+from proxygml_lite.lab import (
+    efficiency_findings,
+    efficiency_views,
+    findings,
+    study_tables,
+    study_widgets,
+    subgraph_cost,
+    timing_comparisons,
+)
 from proxygml_lite.studies.efficiency_table import efficiency_cells
 
 pd.set_option("display.precision", 3)
@@ -128,7 +136,7 @@ save_figure(fig, "11_time_vs_classes")
 display(Markdown(efficiency_findings.noise_findings(efficiency)))
 
 # %%
-comparisons = efficiency_findings.compare_series(efficiency)  # empty for a table without its repeats
+comparisons = timing_comparisons.compare_series(efficiency)  # empty for a table without its repeats
 display(Markdown(efficiency_findings.ordering_findings(efficiency, comparisons)))
 
 # %% [markdown]
@@ -173,7 +181,7 @@ for _, row in cells[cells["num_classes"] == largest].iterrows():
 # best Recall@1, or a larger one? And how many seeds would you need to tell two $r$ values a point apart?
 
 # %%
-k_comparisons, k_findings = efficiency_findings.fewer_is_more(grid)  # every pair of r within each N, Holm
+k_comparisons, k_findings = findings.fewer_is_more(grid)  # every pair of r within each N, Holm
 display(Markdown(k_findings))
 
 # %% [markdown]

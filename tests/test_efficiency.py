@@ -16,7 +16,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from proxygml_lite.lab import efficiency_findings, efficiency_views, study_tables, subgraph_cost  # noqa: E402
+from proxygml_lite.lab import (  # noqa: E402
+    efficiency_findings,
+    efficiency_views,
+    findings,
+    study_tables,
+    subgraph_cost,
+    timing_comparisons,
+)
 from proxygml_lite.studies import efficiency, efficiency_table, loss_cost  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +121,7 @@ def test_a_new_format_table_reads_back_with_its_repeats_and_skip_reasons(tmp_pat
 
 def test_compare_times_names_the_slower_one_only_where_holm_rejects():
     fast, slow, close = _spread(10.0, seed=1), _spread(20.0, seed=2), _spread(10.2, seed=3)
-    compared = efficiency_findings.compare_times([("fast", fast, "slow", slow), ("fast", fast, "close", close)])
+    compared = timing_comparisons.compare_times([("fast", fast, "slow", slow), ("fast", fast, "close", close)])
     first, second = compared.to_dict("records")
     assert first["ratio"] == pytest.approx(0.5, rel=0.05) and first["CI low"] < first["ratio"] < first["CI high"]
     assert first["verdict"].startswith(f"slow is slower than fast: {1 / first['ratio']:.2f}x its time (95% CI ")
@@ -122,7 +129,7 @@ def test_compare_times_names_the_slower_one_only_where_holm_rejects():
     assert second["verdict"].startswith("cannot tell fast and close apart with 8 repeats each")
     assert (compared["p (Holm)"] >= compared["p"]).all()
     with pytest.raises(ValueError, match="not positive"):
-        efficiency_findings.compare_times([("a", [0.0, 1.0], "b", [1.0, 2.0])])
+        timing_comparisons.compare_times([("a", [0.0, 1.0], "b", [1.0, 2.0])])
 
 
 def test_compare_series_compares_series_at_equal_C_and_is_empty_without_repeats():
@@ -133,9 +140,9 @@ def test_compare_series_compares_series_at_equal_C_and_is_empty_without_repeats(
             for c in (100, 1000)
         }
     )
-    compared = efficiency_findings.compare_series(table)
+    compared = timing_comparisons.compare_series(table)
     assert list(compared["C"]) == [100] * 3 + [1000] * 3 and set(compared["A"]) | set(compared["B"]) == {"A", "B", "C"}
-    assert efficiency_findings.compare_series(_committed()).empty
+    assert timing_comparisons.compare_series(_committed()).empty
 
 
 # ------------------------------------------------------------------ the findings paragraphs
@@ -190,7 +197,7 @@ def _grid(means: dict[tuple[int, float], float], seeds: int = 5, spread: float =
 
 def test_fewer_is_more_compares_every_r_within_each_N_and_reads_a_middle_r_win():
     grid = _grid({(1, 0.05): 0.78, (1, 0.15): 0.81, (1, 0.6): 0.76, (4, 0.05): 0.835, (4, 0.15): 0.85, (4, 0.6): 0.843})
-    compared, text = efficiency_findings.fewer_is_more(grid)
+    compared, text = findings.fewer_is_more(grid)
     assert list(compared["N"]) == [1, 1, 1, 4, 4, 4]  # every pair of r within each N, none across N
     assert "Holm-corrected across the 6 pairs" in text
     assert "* N = 1: r = 0.05 (k = 5): 78.0 ± 0.3, r = 0.15 (k = 15): 81.0 ± 0.3" in text
@@ -199,15 +206,15 @@ def test_fewer_is_more_compares_every_r_within_each_N_and_reads_a_middle_r_win()
     assert "N=1, r=0.15 beats N=1, r=0.05 by 3.0 points" in text  # separated pairs are quoted in full
     assert "the larger k wins" in text and "does not hold" in text
     noisy = _grid({(1, 0.05): 0.80, (1, 0.15): 0.805}, spread=0.02)
-    _, text = efficiency_findings.fewer_is_more(noisy)
+    _, text = findings.fewer_is_more(noisy)
     assert "None of the 1 pairs can be told apart" in text and "neither confirms nor refutes" in text
     with pytest.raises(ValueError, match="one r per N"):
-        efficiency_findings.fewer_is_more(_grid({(1, 0.05): 0.8, (4, 0.05): 0.8}))
+        findings.fewer_is_more(_grid({(1, 0.05): 0.8, (4, 0.05): 0.8}))
 
 
 def test_fewer_is_more_on_the_committed_grid_reports_what_it_holds():
     grid = study_tables.read_study_table("grid")
-    compared, text = efficiency_findings.fewer_is_more(grid)
+    compared, text = findings.fewer_is_more(grid)
     summary = study_tables.summarize_seeds(grid, by=["N", "r"])
     for _, cell in summary.iterrows():  # every mean ± std of the text is the table's
         shown = study_tables.format_mean_std(cell["R@1 mean"], cell["R@1 std"])

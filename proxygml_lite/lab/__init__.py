@@ -13,8 +13,10 @@ the training wing (:mod:`proxygml_lite.training`) and the study runner
 * :mod:`.umap_views` -- UMAP of proxies and embeddings over training;
 * :mod:`.diagnostics` -- what the loss does during a run (collapse probes);
 * :mod:`.subgraph_cost` -- the cost of the subgraph step against ``k``;
-* :mod:`.efficiency_findings` -- notebook 11's findings, written from its tables (timings compared on their
-  repeats, the ``N x r`` grid's "fewer is more");
+* :mod:`.efficiency_findings` -- notebook 11's findings about cost, written from its tables;
+  :mod:`.timing_comparisons` -- timings compared on their repeats (Welch on log times, Holm);
+* :mod:`.findings` -- the findings of the study tables (the README's study section, the ``N x r``
+  grid's "fewer is more");
 * :mod:`.study_widgets` -- ipywidgets views of the above;
 * :mod:`.book_views` -- the widgets the offline site (``make book``) draws view by view;
 * :mod:`.miniature_data` -- tiny archives in the official formats (CUB, Cars, SOP).

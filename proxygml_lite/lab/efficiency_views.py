@@ -3,7 +3,7 @@
 Like :mod:`proxygml_lite.lab.study_views`, each function takes a table and
 returns the :class:`matplotlib.figure.Figure` it drew. Times are drawn as the
 median with a bar over every kept repeat, so the spread is in sight; whether
-two series differ is said by :mod:`proxygml_lite.lab.efficiency_findings`
+two series differ is said by :mod:`proxygml_lite.lab.timing_comparisons`
 (Welch on the log times, Holm-corrected), not read off the bars.
 """
 
