@@ -11,6 +11,7 @@ the training wing (:mod:`proxygml_lite.training`) and the study runner
   their per-seed summaries; :mod:`.study_views` -- their figures (notebooks 8, 10);
 * :mod:`.efficiency_views` -- notebook 11's figures of the loss layer's cost;
 * :mod:`.umap_views` -- UMAP of proxies and embeddings over training;
+* :mod:`.proxy_spread_views` -- whether a class's proxies spread or merge, measured with cosines;
 * :mod:`.diagnostics` -- what the loss does during a run (collapse probes);
 * :mod:`.subgraph_cost` -- the cost of the subgraph step against ``k``;
 * :mod:`.efficiency_findings` -- notebook 11's findings about cost, written from its tables;
