@@ -33,9 +33,9 @@ Each row prints images/s, and the ratio to the bare torchvision pipeline. The
 last line states how many images per second the paper's recipe needs: batch
 32 x the steps per second of a GPU step of BN-Inception, estimated from its
 FLOPs (counted with ``torch.utils.flop_counter`` by
-``proxygml_lite.lab.gpu_guide.backbone_cost``, as notebook 7's estimates) and an
+``proxygml_lite.lab.gpu_estimates.backbone_cost``, as notebook 7's estimates) and an
 assumed effective GPU throughput (``--gpu-tflops``, default that of
-``gpu_guide.Assumptions``, 4: about half of a T4's 8.1 TFLOPS float32 peak,
+``gpu_estimates.Assumptions``, 4: about half of a T4's 8.1 TFLOPS float32 peak,
 the GPU Colab gives most often). That is an
 estimate, not a measurement; ``scripts/gpu_check.py`` measures the GPU step.
 
@@ -63,7 +63,7 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proxygml_lite.data.folder import FolderDataset, ImageListDataset  # noqa: E402
-from proxygml_lite.lab.gpu_guide import Assumptions, backbone_cost  # noqa: E402
+from proxygml_lite.lab.gpu_estimates import Assumptions, backbone_cost  # noqa: E402
 from proxygml_lite.models.transforms import build_transforms  # noqa: E402
 
 #: Paper's recipe: batch 32, BN-Inception at 224 x 224.

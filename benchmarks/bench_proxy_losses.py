@@ -5,7 +5,7 @@ The paper's efficiency argument (Zhu et al., NeurIPS 2020): ProxyGML keeps only
 compares every sample with all ``C * K`` centres through a softmax over them.
 This script measures, side by side in one run, one forward + backward of each
 loss layer alone (random L2-normalised embeddings, batch 32, d = 512, no
-network), with :func:`proxygml_lite.studies.efficiency.measure_loss_cost`, and prints
+network), with :func:`proxygml_lite.studies.loss_cost.measure_loss_cost`, and prints
 each baseline's time as a ratio of ProxyGML's at the same C. Usage::
 
     python benchmarks/bench_proxy_losses.py                        # C = 100, 300, 1000 on the CPU
@@ -30,7 +30,7 @@ import platform
 import torch
 
 from proxygml_lite.registry import LOSSES
-from proxygml_lite.studies.efficiency import measure_loss_cost
+from proxygml_lite.studies.loss_cost import measure_loss_cost
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,7 +91,16 @@ from proxygml_lite.data import load_dataset
 from proxygml_lite.data.manifest import prepare_command
 from proxygml_lite.data.prepare import prepare_dataset
 from proxygml_lite.data.specs import SPECS, canonical_benchmark
-from proxygml_lite.lab import experiments, gpu_guide, miniature_data, run_views, study_tables, study_widgets
+from proxygml_lite.lab import (
+    experiments,
+    gpu_downloads,
+    gpu_estimates,
+    gpu_expectations,
+    miniature_data,
+    run_views,
+    study_tables,
+    study_widgets,
+)
 from proxygml_lite.studies import SEEDS, study_cells
 from proxygml_lite.studies import main as studies_main
 from proxygml_lite.studies import plots as study_plots
@@ -140,7 +149,7 @@ else:
 # **Predict first.** Stanford Online Products (SOP) has about ten times as many training images as CUB-200-2011. Will
 # its run of the recipe take ten times as long? Write down a guess, then run the next cells.
 #
-# Nobody measured these numbers here, so the package *computes* them (`gpu_guide`): it counts the FLOPs of one
+# Nobody measured these numbers here, so the package *computes* them (`gpu_estimates`): it counts the FLOPs of one
 # BN-Inception forward pass and the tensors the backward pass keeps (on this CPU, for one image), takes each
 # benchmark's image and class counts and the recipe's batch, epochs and evaluation schedule, and divides by
 # throughputs it **assumes** and states. A training image costs about three forward passes (forward and backward);
@@ -148,7 +157,7 @@ else:
 # embeds the test split, searches the neighbours on the GPU and runs the k-means of NMI on the CPU.
 
 # %%
-cost = gpu_guide.backbone_cost("bninception")
+cost = gpu_estimates.backbone_cost("bninception")
 print(
     f"BN-Inception at {cost.image_size} x {cost.image_size}, counted on this CPU: {cost.forward_flops / 1e9:.2f} GFLOPs "
     f"per forward pass ({cost.forward_flops / 2e9:.2f} G multiply-adds, the 'about 2 GFLOPs' usually quoted), "
@@ -156,15 +165,15 @@ print(
 )
 print(
     "the recipe evaluates after these epochs (0: the untrained network):",
-    gpu_guide.evaluation_epochs(config_from_preset(BENCHMARK)),
+    gpu_estimates.evaluation_epochs(config_from_preset(BENCHMARK)),
 )
-ASSUMED = gpu_guide.Assumptions()  # put your GPU's and CPU's numbers here, e.g. Assumptions(gpu_tflops=10)
-estimates = gpu_guide.estimates_table(ASSUMED)
+ASSUMED = gpu_estimates.Assumptions()  # put your GPU's and CPU's numbers here, e.g. Assumptions(gpu_tflops=10)
+estimates = gpu_estimates.estimates_table(ASSUMED)
 print(estimates.attrs["assumptions"])
 estimates
 
 # %%
-fig = gpu_guide.plot_estimates(estimates)
+fig = gpu_estimates.plot_estimates(estimates)
 save_figure(fig, "07_run_estimates")
 
 # %% [markdown]
@@ -172,7 +181,7 @@ save_figure(fig, "07_run_estimates")
 # its CUB-200-2011 run (on a GPU its log does not name).
 
 # %%
-fork, cub = gpu_guide.PUBLIC_REPRODUCTION, estimates["CUB-200-2011"]
+fork, cub = gpu_expectations.PUBLIC_REPRODUCTION, estimates["CUB-200-2011"]
 print(
     f"CUB-200-2011, one training epoch: {fork.epoch_seconds:.0f} s in the fork's log (measured there), "
     f"{60 * cub['epoch (min)']:.0f} s estimated here; one evaluation: {fork.evaluation_seconds:.0f} s in the log, "
@@ -194,7 +203,7 @@ print(
 #   state it found, so the schedule never changes the training. `--epoch_to_test 50` evaluates only the end:
 
 # %%
-sop_last_only = gpu_guide.estimates_table(ASSUMED, benchmarks=("online_products",), epoch_to_test=(50,))
+sop_last_only = gpu_estimates.estimates_table(ASSUMED, benchmarks=("online_products",), epoch_to_test=(50,))
 sop = estimates["Stanford Online Products"]
 print(
     f"SOP: {sop['steps per epoch']} steps per epoch ({sop['steps per epoch'] / cub['steps per epoch']:.1f}x CUB's); "
@@ -212,7 +221,7 @@ print(
 # later load checks. An archive found in `data/archives/` is not downloaded again. The disk it takes:
 
 # %%
-display(gpu_guide.disk_table())
+display(gpu_estimates.disk_table())
 print(prepare_command(BENCHMARK, "/content/data" if ON_COLAB else "data", " --download"))
 
 # %% [markdown]
@@ -224,7 +233,7 @@ print(prepare_command(BENCHMARK, "/content/data" if ON_COLAB else "data", " --do
 # %%
 if REAL:
     if DRIVE:  # the archives and the weights kept on Drive by an earlier session
-        print("\n".join(gpu_guide.keep_downloads(BENCHMARK, DATA, DRIVE / "downloads")))
+        print("\n".join(gpu_downloads.keep_downloads(BENCHMARK, DATA, DRIVE / "downloads")))
     prepare_dataset(BENCHMARK, DATA, download=True)
     data_root = DATA
 else:
@@ -243,10 +252,10 @@ for split in ("train", "test"):
 # the SHA-256 prefix in their file name; when the host is down, the error names the fallbacks:
 
 # %%
-print(gpu_guide.weights_status())
+print(gpu_downloads.weights_status())
 
 # %% [markdown]
-# On Colab the cache is lost with the session: after the sanity run, `gpu_guide.keep_downloads` keeps the file (and the
+# On Colab the cache is lost with the session: after the sanity run, `gpu_downloads.keep_downloads` keeps the file (and the
 # archives) on Drive, and the next session copies it back into the cache, so the run's settings stay the same and
 # `--resume` accepts them.
 #
@@ -304,7 +313,7 @@ assert status == 0, f"the sanity run stopped with exit status {status}: read the
 if REAL and torch.cuda.max_memory_allocated() > 0:
     print(f"peak GPU memory of this run: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB (measured)")
 if REAL and DRIVE:  # the downloaded archives and weights, for the next session
-    print("\n".join(gpu_guide.keep_downloads(BENCHMARK, DATA, DRIVE / "downloads")))
+    print("\n".join(gpu_downloads.keep_downloads(BENCHMARK, DATA, DRIVE / "downloads")))
 
 # %%
 sanity = study_plots.read_history(SANITY)
@@ -359,8 +368,8 @@ print(run_views.run_summary(RUN))
 
 # %%
 label = "this run" if REAL else "miniature smoke run (NOT a result)"
-display(gpu_guide.expectations(BENCHMARK, RUN, label=label))
-fig = gpu_guide.plot_expected_recall(BENCHMARK, study_plots.read_history(RUN) if REAL else None, label=label)
+display(gpu_expectations.expectations(BENCHMARK, RUN, label=label))
+fig = gpu_expectations.plot_expected_recall(BENCHMARK, study_plots.read_history(RUN) if REAL else None, label=label)
 save_figure(fig, "07_expected_recall")
 
 # %% [markdown]
@@ -427,7 +436,7 @@ study_flags = ["--preset", BENCHMARK, "--studies", "ablation", "--epoch_to_test"
 STUDY_RESULTS = RUN_ROOT / "results" / BENCHMARK if REAL else Path(tempfile.mkdtemp(prefix="proxygml_study_"))
 study_flags += ["--results", str(STUDY_RESULTS), "--runs", str(STUDY_RESULTS / "cells")]
 status = studies_main(study_flags + ["--seeds", "0", "--list"])
-one_run = gpu_guide.estimates_table(ASSUMED, benchmarks=(BENCHMARK,), epoch_to_test=(50,)).iloc[:, 0]
+one_run = gpu_estimates.estimates_table(ASSUMED, benchmarks=(BENCHMARK,), epoch_to_test=(50,)).iloc[:, 0]
 for studies_run in (["ablation"], ["ablation", "grid"]):
     cells = {cell.id for cell in study_cells(recipe.replace(epoch_to_test=(50,)), studies_run, SEEDS)}
     print(

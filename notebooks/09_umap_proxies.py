@@ -68,7 +68,7 @@ cfg = setup(seed=0)
 import numpy as np
 import pandas as pd
 
-from proxygml_lite.lab import study_tables, study_widgets, umap_views
+from proxygml_lite.lab import proxy_spread_views, study_tables, study_widgets, umap_views
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
@@ -141,7 +141,7 @@ save_figure(fig, "09_umap_epochs_smallest_N")
 # ## Spread or merge? Measured in the embedding space
 #
 # A 2-D map can put points together that are apart in $d$ dimensions, and the other way round. So the question is
-# answered with cosines in the original space (`umap_views.proxy_spread`, per class, then averaged over the 100
+# answered with cosines in the original space (`proxy_spread_views.proxy_spread`, per class, then averaged over the 100
 # training classes):
 #
 # * **proxy cosine**: mean cosine between two different proxies of a class (1 = merged into one point);
@@ -154,11 +154,11 @@ save_figure(fig, "09_umap_epochs_smallest_N")
 # proxies should be "used"; if they merge, their cosine approaches 1 and one group remains.
 
 # %%
-spread = {f"N = {n}": umap_views.spread_over_epochs(runs) for n, runs in snapshots.items()}
+spread = {f"N = {n}": proxy_spread_views.spread_over_epochs(runs) for n, runs in snapshots.items()}
 pd.concat(spread.values(), ignore_index=True)
 
 # %%
-fig = umap_views.plot_proxy_spread({name: table for name, table in spread.items() if not name.endswith("= 1")})
+fig = proxy_spread_views.plot_proxy_spread({name: table for name, table in spread.items() if not name.endswith("= 1")})
 save_figure(fig, "09_proxy_spread")
 
 # %%
@@ -235,7 +235,7 @@ study_widgets.umap_widget(views, classes=4)
 #
 # ```python
 # for threshold in (0.8, 0.95, 0.99):
-#     print(threshold, umap_views.spread_over_epochs(snapshots[largest], merge_cosine=threshold).iloc[-1].to_dict())
+#     print(threshold, proxy_spread_views.spread_over_epochs(snapshots[largest], merge_cosine=threshold).iloc[-1].to_dict())
 # ```
 #
 # The group count depends on the threshold by construction; the mean proxy cosine does not, so it is the number to

@@ -70,8 +70,16 @@ cfg = setup(seed=0)
 import pandas as pd
 from IPython.display import Markdown, display
 
-from proxygml_lite.lab import efficiency_findings, study_tables, study_views, study_widgets, subgraph_cost
-from proxygml_lite.studies.efficiency import efficiency_cells
+from proxygml_lite.lab import (
+    efficiency_findings,
+    efficiency_views,
+    findings,
+    study_tables,
+    study_widgets,
+    subgraph_cost,
+    timing_comparisons,
+)
+from proxygml_lite.studies.efficiency_table import efficiency_cells
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
@@ -114,7 +122,9 @@ print(cells.loc[~cells["measured"], ["series", "num_classes", "skipped"]].to_str
 # why.
 
 # %%
-fig = study_views.plot_cost_series(efficiency, value="time_ms", title="loss layer: forward + backward per iteration")
+fig = efficiency_views.plot_cost_series(
+    efficiency, value="time_ms", title="loss layer: forward + backward per iteration"
+)
 save_figure(fig, "11_time_vs_classes")
 
 # %% [markdown]
@@ -126,7 +136,7 @@ save_figure(fig, "11_time_vs_classes")
 display(Markdown(efficiency_findings.noise_findings(efficiency)))
 
 # %%
-comparisons = efficiency_findings.compare_series(efficiency)  # empty for a table without its repeats
+comparisons = timing_comparisons.compare_series(efficiency)  # empty for a table without its repeats
 display(Markdown(efficiency_findings.ordering_findings(efficiency, comparisons)))
 
 # %% [markdown]
@@ -134,7 +144,9 @@ display(Markdown(efficiency_findings.ordering_findings(efficiency, comparisons))
 # `peak_rss_mb` is the growth of the process's memory during one iteration (CPU).
 
 # %%
-fig = study_views.plot_cost_series(efficiency, value="saved_tensors_mb", title="loss layer: tensors saved for backward")
+fig = efficiency_views.plot_cost_series(
+    efficiency, value="saved_tensors_mb", title="loss layer: tensors saved for backward"
+)
 save_figure(fig, "11_memory_vs_classes")
 
 # %%
@@ -169,7 +181,7 @@ for _, row in cells[cells["num_classes"] == largest].iterrows():
 # best Recall@1, or a larger one? And how many seeds would you need to tell two $r$ values a point apart?
 
 # %%
-k_comparisons, k_findings = efficiency_findings.fewer_is_more(grid)  # every pair of r within each N, Holm
+k_comparisons, k_findings = findings.fewer_is_more(grid)  # every pair of r within each N, Holm
 display(Markdown(k_findings))
 
 # %% [markdown]
@@ -194,7 +206,7 @@ cost = subgraph_cost.cost_against_k(grid_cells, num_classes=100, dim=dim, repeat
 cost[["N", "r", "k", "CN", "time_ms", "time_ms_min", "saved_tensors_mb"]]
 
 # %%
-fig = study_views.plot_accuracy_cost_vs_k(grid, cost=cost, title=f"{PRESET}: accuracy and cost against k")
+fig = efficiency_views.plot_accuracy_cost_vs_k(grid, cost=cost, title=f"{PRESET}: accuracy and cost against k")
 save_figure(fig, "11_accuracy_cost_vs_k")
 
 # %% [markdown]
@@ -216,7 +228,7 @@ save_figure(fig, "11_accuracy_cost_vs_k")
 times = subgraph_cost.step_times(
     num_classes=300, proxies_per_class=12, r_values=(0.005, 0.05, 0.5), dim=512, repeats=cfg.pick(full=20, smoke=2)
 )
-fig = study_views.plot_step_times(times, title="ProxyGML step by step, C = 300, N = 12, d = 512, B = 32")
+fig = efficiency_views.plot_step_times(times, title="ProxyGML step by step, C = 300, N = 12, d = 512, B = 32")
 save_figure(fig, "11_step_times")
 
 # %%
@@ -273,7 +285,7 @@ study_widgets.cost_widget(efficiency)
 # <details><summary>Solution</summary>
 #
 # ```python
-# from proxygml_lite.studies.efficiency import efficiency_cells
+# from proxygml_lite.studies.efficiency_table import efficiency_cells
 #
 # n12 = efficiency_cells(efficiency).query("series == 'ProxyGML N=12 λ=0.3' and measured").set_index("num_classes")
 # c = int(n12.index.max())

@@ -11,7 +11,7 @@ from _fabricate import make_tiny_folder_dataset
 from proxygml_lite.baselines import BASELINE_DEFAULTS, MetricLossAdapter, build_loss
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.registry import LOSSES
-from proxygml_lite.studies.efficiency import measure_loss_cost
+from proxygml_lite.studies.loss_cost import measure_loss_cost
 from proxygml_lite.training.presets import config_from_preset
 from proxygml_lite.training.trainer import train
 

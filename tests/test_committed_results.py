@@ -10,7 +10,7 @@ import pytest
 import scipy.stats
 
 from proxygml_lite.statistics import new_seed_tolerance, sample_std
-from proxygml_lite.studies.efficiency import efficiency_cells
+from proxygml_lite.studies.efficiency_table import efficiency_cells
 from proxygml_lite.train import main
 from proxygml_lite.training.fingerprint import UNKNOWN
 

@@ -16,8 +16,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from proxygml_lite.lab import efficiency_findings, study_tables, study_views, subgraph_cost  # noqa: E402
-from proxygml_lite.studies import efficiency  # noqa: E402
+from proxygml_lite.lab import (  # noqa: E402
+    efficiency_findings,
+    efficiency_views,
+    findings,
+    study_tables,
+    subgraph_cost,
+    timing_comparisons,
+)
+from proxygml_lite.studies import efficiency, efficiency_table, loss_cost  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "results" / "glyphs_hard" / "efficiency.csv"
@@ -67,7 +74,7 @@ def _spread(centre: float, n: int = 8, seed: int = 0) -> list[float]:
 
 def test_interleaved_ms_times_the_functions_in_turns_and_returns_every_repeat():
     calls = []
-    times = efficiency.interleaved_ms([lambda: calls.append("a"), lambda: calls.append("b")], repeats=3, warmup=1)
+    times = loss_cost.interleaved_ms([lambda: calls.append("a"), lambda: calls.append("b")], repeats=3, warmup=1)
     assert calls == ["a", "b"] * 4  # one warm-up round, then three timed rounds, each a then b
     assert [len(t) for t in times] == [3, 3] and all(t >= 0 for kept in times for t in kept)
 
@@ -85,13 +92,13 @@ def test_skip_reason_is_the_memory_estimate_against_the_cap():
 
 
 def test_the_committed_table_reads_back_with_its_skipped_cell_recomputed():
-    cells = efficiency.efficiency_cells(_committed())
+    cells = efficiency_table.efficiency_cells(_committed())
     skipped = cells[~cells["measured"]]
     assert list(zip(skipped["series"], skipped["num_classes"])) == [("ProxyGML N=12 λ=0.3", 11318)]
     assert skipped["skipped"].iloc[0].startswith("estimated 24 GiB > 4 GiB cap (recomputed")
     measured = cells[cells["measured"]]
     assert len(measured) == 24 and (measured["repeats"] == 0).all() and measured["time_ms_max"].isna().all()
-    assert efficiency.repeat_table(_committed()).empty
+    assert efficiency_table.repeat_table(_committed()).empty
 
 
 def test_a_new_format_table_reads_back_with_its_repeats_and_skip_reasons(tmp_path):
@@ -101,12 +108,12 @@ def test_a_new_format_table_reads_back_with_its_repeats_and_skip_reasons(tmp_pat
     )
     path = tmp_path / "efficiency.csv"
     table.to_csv(path, index=False)
-    cells = efficiency.efficiency_cells(study_tables.read_study_table("efficiency", path=path))
+    cells = efficiency_table.efficiency_cells(study_tables.read_study_table("efficiency", path=path))
     a = cells.set_index(["series", "num_classes"])
     assert a.loc[("A", 100), "repeat_times_ms"] == [1.0, 2.0, 3.0] and a.loc[("B", 100), "time_ms_max"] == 9.0
     assert a.loc[("A", 1000), "skipped"] == "estimated 8 GiB > 4 GiB cap" and not a.loc[("A", 1000), "measured"]
     assert list(cells["series"]) == ["A", "A", "B"]  # table order of the series, C ascending
-    assert len(efficiency.repeat_table(table)) == 6
+    assert len(efficiency_table.repeat_table(table)) == 6
 
 
 # ------------------------------------------------------------------ comparisons
@@ -114,7 +121,7 @@ def test_a_new_format_table_reads_back_with_its_repeats_and_skip_reasons(tmp_pat
 
 def test_compare_times_names_the_slower_one_only_where_holm_rejects():
     fast, slow, close = _spread(10.0, seed=1), _spread(20.0, seed=2), _spread(10.2, seed=3)
-    compared = efficiency_findings.compare_times([("fast", fast, "slow", slow), ("fast", fast, "close", close)])
+    compared = timing_comparisons.compare_times([("fast", fast, "slow", slow), ("fast", fast, "close", close)])
     first, second = compared.to_dict("records")
     assert first["ratio"] == pytest.approx(0.5, rel=0.05) and first["CI low"] < first["ratio"] < first["CI high"]
     assert first["verdict"].startswith(f"slow is slower than fast: {1 / first['ratio']:.2f}x its time (95% CI ")
@@ -122,7 +129,7 @@ def test_compare_times_names_the_slower_one_only_where_holm_rejects():
     assert second["verdict"].startswith("cannot tell fast and close apart with 8 repeats each")
     assert (compared["p (Holm)"] >= compared["p"]).all()
     with pytest.raises(ValueError, match="not positive"):
-        efficiency_findings.compare_times([("a", [0.0, 1.0], "b", [1.0, 2.0])])
+        timing_comparisons.compare_times([("a", [0.0, 1.0], "b", [1.0, 2.0])])
 
 
 def test_compare_series_compares_series_at_equal_C_and_is_empty_without_repeats():
@@ -133,9 +140,9 @@ def test_compare_series_compares_series_at_equal_C_and_is_empty_without_repeats(
             for c in (100, 1000)
         }
     )
-    compared = efficiency_findings.compare_series(table)
+    compared = timing_comparisons.compare_series(table)
     assert list(compared["C"]) == [100] * 3 + [1000] * 3 and set(compared["A"]) | set(compared["B"]) == {"A", "B", "C"}
-    assert efficiency_findings.compare_series(_committed()).empty
+    assert timing_comparisons.compare_series(_committed()).empty
 
 
 # ------------------------------------------------------------------ the findings paragraphs
@@ -190,7 +197,7 @@ def _grid(means: dict[tuple[int, float], float], seeds: int = 5, spread: float =
 
 def test_fewer_is_more_compares_every_r_within_each_N_and_reads_a_middle_r_win():
     grid = _grid({(1, 0.05): 0.78, (1, 0.15): 0.81, (1, 0.6): 0.76, (4, 0.05): 0.835, (4, 0.15): 0.85, (4, 0.6): 0.843})
-    compared, text = efficiency_findings.fewer_is_more(grid)
+    compared, text = findings.fewer_is_more(grid)
     assert list(compared["N"]) == [1, 1, 1, 4, 4, 4]  # every pair of r within each N, none across N
     assert "Holm-corrected across the 6 pairs" in text
     assert "* N = 1: r = 0.05 (k = 5): 78.0 ± 0.3, r = 0.15 (k = 15): 81.0 ± 0.3" in text
@@ -199,15 +206,15 @@ def test_fewer_is_more_compares_every_r_within_each_N_and_reads_a_middle_r_win()
     assert "N=1, r=0.15 beats N=1, r=0.05 by 3.0 points" in text  # separated pairs are quoted in full
     assert "the larger k wins" in text and "does not hold" in text
     noisy = _grid({(1, 0.05): 0.80, (1, 0.15): 0.805}, spread=0.02)
-    _, text = efficiency_findings.fewer_is_more(noisy)
+    _, text = findings.fewer_is_more(noisy)
     assert "None of the 1 pairs can be told apart" in text and "neither confirms nor refutes" in text
     with pytest.raises(ValueError, match="one r per N"):
-        efficiency_findings.fewer_is_more(_grid({(1, 0.05): 0.8, (4, 0.05): 0.8}))
+        findings.fewer_is_more(_grid({(1, 0.05): 0.8, (4, 0.05): 0.8}))
 
 
 def test_fewer_is_more_on_the_committed_grid_reports_what_it_holds():
     grid = study_tables.read_study_table("grid")
-    compared, text = efficiency_findings.fewer_is_more(grid)
+    compared, text = findings.fewer_is_more(grid)
     summary = study_tables.summarize_seeds(grid, by=["N", "r"])
     for _, cell in summary.iterrows():  # every mean ± std of the text is the table's
         shown = study_tables.format_mean_std(cell["R@1 mean"], cell["R@1 std"])
@@ -226,7 +233,7 @@ def test_step_times_time_each_step_directly_and_the_findings_use_the_repeats():
     assert "medians of 3 repeats on the machine that ran this notebook, 1-minute load average " in text
     assert "at k = 3, 30" in text
     assert text.count("\n* ") == 5 and "Holm across these 5 comparisons" in text
-    fig = study_views.plot_step_times(times)
+    fig = efficiency_views.plot_step_times(times)
     assert fig.axes[0].get_ylabel() == "forward + backward, ms (median of 3 repeats)"
     plt.close("all")
 
@@ -235,7 +242,7 @@ def test_step_times_time_each_step_directly_and_the_findings_use_the_repeats():
 
 
 def test_cost_series_marks_skips_and_labels_the_dataset_guides():
-    fig = study_views.plot_cost_series(_committed(), value="time_ms")
+    fig = efficiency_views.plot_cost_series(_committed(), value="time_ms")
     ax = fig.axes[0]
     notes = [t for t in ax.texts if t.get_gid() == "skipped 11318"]
     assert len(notes) == 1 and notes[0].get_text() == "C = 11,318 skipped:\nestimated 24 GiB > 4 GiB cap"
@@ -246,7 +253,7 @@ def test_cost_series_marks_skips_and_labels_the_dataset_guides():
     assert sizes["ProxyNCA"] > sizes["Proxy-Anchor"]  # drawn first, larger: its ring shows around Proxy-Anchor's
     assert all(c.lines[0].get_markerfacecolor() == "none" for c in ax.containers)
     table = _new_format({("A", 100): [1.0, 2.0, 4.0], ("A", 1000): [5.0, 6.0, 7.0]})
-    fig = study_views.plot_cost_series(table, value="time_ms")
+    fig = efficiency_views.plot_cost_series(table, value="time_ms")
     assert fig.axes[0].get_legend().get_title().get_text() == "median; bars: min to max of 3 repeats"
     plt.close("all")
 
@@ -257,7 +264,7 @@ def test_notebook_11s_widget_declaration_fits_both_table_formats(tmp_path):
     notebook's figure (median with the repeats' range), and the empty series choice is one line."""
     from proxygml_lite.lab import study_widgets
 
-    old = efficiency.efficiency_cells(_committed())
+    old = efficiency_table.efficiency_cells(_committed())
     measured = old[old["measured"]]
     times = {
         (s, c): _spread(t, n=3, seed=i)
@@ -289,7 +296,7 @@ def test_notebook_11s_widget_declaration_fits_both_table_formats(tmp_path):
 
 def test_the_readme_efficiency_numbers_are_the_committed_tables():
     readme = (ROOT / "README.md").read_text()
-    cells = efficiency.efficiency_cells(_committed()).set_index(["series", "num_classes"])
+    cells = efficiency_table.efficiency_cells(_committed()).set_index(["series", "num_classes"])
     median = cells["time_ms"]
 
     def ratio(series: str, base: str, c: int) -> float:
@@ -316,7 +323,7 @@ def test_cost_against_k_keeps_its_repeats_and_the_figure_shows_their_range():
     grid = _grid({(1, 0.05): 0.8, (1, 0.6): 0.8, (2, 0.05): 0.8})
     cost = subgraph_cost.cost_against_k([(1, 0.05), (1, 0.6), (2, 0.05)], num_classes=40, dim=8, repeats=3)
     assert all(len(t) == 3 and min(t) == row for t, row in zip(cost["repeat_times_ms"], cost["time_ms_min"]))
-    fig = study_views.plot_accuracy_cost_vs_k(grid, cost=cost)
+    fig = efficiency_views.plot_accuracy_cost_vs_k(grid, cost=cost)
     assert fig.axes[1].get_legend().get_title().get_text() == "median; bars: min to max of the repeats"
     plt.close("all")
 
@@ -330,7 +337,7 @@ def test_notebook_11_reads_a_table_that_keeps_its_repeats(tmp_path, monkeypatch)
     folder = tmp_path / "glyphs_hard"
     folder.mkdir()
     shutil.copy(ROOT / "results" / "glyphs_hard" / "grid.csv", folder / "grid.csv")
-    old = efficiency.efficiency_cells(_committed())
+    old = efficiency_table.efficiency_cells(_committed())
     measured = old[old["measured"]]
     times = {
         (s, c): _spread(t, seed=i)

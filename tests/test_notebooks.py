@@ -424,8 +424,8 @@ def test_notebook_7_is_a_gpu_guide_for_one_benchmark():
     markdown, code = "\n".join(_sources(nb, "markdown")), "\n".join(_sources(nb, "code"))
     assert len(re.findall(r"^BENCHMARK = \"", code, re.M)) == 1 and "for name in BENCHMARKS" not in code
     assert '"--epochs", "1"' in code and code.count('"--resume"') >= 2 and "train_main(" in code
-    assert "gpu_guide.estimates_table(" in code and "gpu_guide.weights_status()" in code
-    assert "gpu_guide.expectations(" in code and "ESTIMATE" in markdown.upper()
+    assert "gpu_estimates.estimates_table(" in code and "gpu_downloads.weights_status()" in code
+    assert "gpu_expectations.expectations(" in code and "ESTIMATE" in markdown.upper()
     assert "drive.mount(" in code and "--list" in code and "--cell" in code and "--gather" in code
     assert "#SBATCH --array" in code and "read_study_table(" in code
     assert "Predict first" in markdown

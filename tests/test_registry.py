@@ -20,7 +20,7 @@ from proxygml_lite.data import FolderDataset, load_dataset
 from proxygml_lite.models import build_model
 from proxygml_lite.models.transforms import smallcnn_transforms
 from proxygml_lite.registry import BACKBONES, DATASETS, LOSSES, Registry
-from proxygml_lite.studies.efficiency import measure_loss_cost
+from proxygml_lite.studies.loss_cost import measure_loss_cost
 from proxygml_lite.train import main, parse_args
 from proxygml_lite.training.presets import config_from_preset
 from proxygml_lite.training.trainer import train

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from _fabricate import make_tiny_folder_dataset  # noqa: E402
 
-from proxygml_lite.lab import diagnostics, run_views, umap_views  # noqa: E402
+from proxygml_lite.lab import diagnostics, proxy_spread_views, run_views, umap_views  # noqa: E402
 from proxygml_lite.training.presets import config_from_preset  # noqa: E402
 from proxygml_lite.training.trainer import train  # noqa: E402
 
@@ -122,12 +122,12 @@ def _snapshots(epochs=(0, 3), n=3, classes=4, per_class=10, merge=False):
 
 
 def test_proxy_spread_tells_merged_from_spread_proxies():
-    merged = umap_views.proxy_spread(_snapshots(merge=True)[0])
-    spread = umap_views.proxy_spread(_snapshots(merge=False)[0])
+    merged = proxy_spread_views.proxy_spread(_snapshots(merge=True)[0])
+    spread = proxy_spread_views.proxy_spread(_snapshots(merge=False)[0])
     assert (merged["proxy cosine"] > 0.999).all() and (merged["proxy groups"] == 1).all()
     assert (spread["proxy cosine"] < merged["proxy cosine"]).all() and spread["proxy groups"].max() > 1
     assert set(merged.columns) >= {"class", "sample cosine", "proxies used"}
-    one = umap_views.proxy_spread(umap_views.Snapshot(0, np.eye(4), np.array([0, 0, 1, 1]), np.eye(4)[:2], 1))
+    one = proxy_spread_views.proxy_spread(umap_views.Snapshot(0, np.eye(4), np.array([0, 0, 1, 1]), np.eye(4)[:2], 1))
     assert one["proxy cosine"].isna().all()
 
 
@@ -167,9 +167,9 @@ def test_snapshots_from_arrays_and_spread_over_epochs(tmp_path):
     assert np.allclose(loaded[1].proxies, snapshots[2].proxies, atol=1e-2)
     with pytest.raises(ValueError, match="were not saved"):
         umap_views.snapshots_from_arrays(np.load(path), epochs=[3])
-    spread = umap_views.spread_over_epochs(loaded)
+    spread = proxy_spread_views.spread_over_epochs(loaded)
     assert list(spread["epoch"]) == [0, 5] and set(spread["N"]) == {3}
-    fig = umap_views.plot_proxy_spread({"N = 3": spread})
+    fig = proxy_spread_views.plot_proxy_spread({"N = 3": spread})
     assert {"N = 3 proxies", "N = 3 samples"} <= {line.get_gid() for line in fig.axes[0].lines}
     view = umap_views.fit_umap(loaded, seed=0, n_neighbors=5, n_epochs=20)
     assert len(umap_views.plot_umap_epochs(view, epochs=[0, 5]).axes) == 2

@@ -1,4 +1,4 @@
-"""study_tables and study_views on small fabricated tables (the schema of results/<preset>/*.csv)."""
+"""study_tables, study_views and efficiency_views on small fabricated tables (the schema of results/<preset>/*.csv)."""
 
 import json
 import math
@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from proxygml_lite.lab import study_tables, study_views  # noqa: E402
+from proxygml_lite.lab import efficiency_views, study_tables, study_views  # noqa: E402
 from proxygml_lite.studies.cells import ABLATION_ROWS  # noqa: E402
 
 
@@ -158,20 +158,20 @@ def test_ablation_seeds_has_paper_bars_and_errorbars():
 
 
 def test_cost_series_draws_each_series_on_log_axes():
-    fig = study_views.plot_cost_series(_efficiency(), value="peak_memory_mb")
+    fig = efficiency_views.plot_cost_series(_efficiency(), value="peak_memory_mb")
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and len(ax.get_legend().get_texts()) == 3
     with pytest.raises(ValueError, match="not in the table"):
-        study_views.plot_cost_series(_efficiency(), series=["ProxyNCA"])
+        efficiency_views.plot_cost_series(_efficiency(), series=["ProxyNCA"])
     plt.close("all")
 
 
 def test_accuracy_cost_vs_k_two_panels():
     grid = _grid()
     cost = grid.drop_duplicates(["N", "r"])[["N", "r", "k"]].assign(time_ms=lambda t: 0.1 * t["k"])
-    fig = study_views.plot_accuracy_cost_vs_k(grid, cost=cost)
+    fig = efficiency_views.plot_accuracy_cost_vs_k(grid, cost=cost)
     assert len(fig.axes) == 2
-    assert len(study_views.plot_accuracy_cost_vs_k(grid).axes) == 1
+    assert len(efficiency_views.plot_accuracy_cost_vs_k(grid).axes) == 1
     plt.close("all")
 
 
@@ -211,7 +211,7 @@ def test_subgraph_cost_tables_and_step_plot():
     assert list(times["k"].unique()) == [2, 10] and len(times) == 10 and (times["time_ms"] > 0).all()
     assert list(times["step"][:5]) == [*subgraph_cost.STEPS, subgraph_cost.WHOLE_LAYER]
     assert all(len(t) == 2 for t in times["repeat_times_ms"])  # each step timed directly, every repeat kept
-    fig = study_views.plot_step_times(times)
+    fig = efficiency_views.plot_step_times(times)
     assert {p.get_gid() for p in fig.axes[0].patches} == {"S = X P^T", "top-k -> W", "Z = W Y^p, L^s", "L^p"}
     assert any(t.get_text().startswith("whole layer, in one go") for t in fig.axes[0].get_legend().get_texts())
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["k = 2", "k = 10"]

@@ -1,52 +1,38 @@
-"""Notebook 11's findings, written from its tables: every number in them comes from the table it reads.
+"""Notebook 11's findings about cost, written from its tables: every number in them comes from the table it reads.
 
-* :func:`compare_times` -- two sets of repeated timings compared with
-  :mod:`proxygml_lite.statistics`: Welch's t-test on the *log* times (timing
-  noise on a shared machine is multiplicative: a busy core stretches a whole
-  repeat), so the difference is the log of a time ratio and its interval is a
-  ratio interval; Holm-corrected across the comparisons made together.
-* :func:`compare_series` -- every pair of series at equal ``C`` of the
-  efficiency table (``efficiency.csv``), from its kept repeats.
 * :func:`ordering_findings`, :func:`noise_findings`, :func:`memory_findings`,
   :func:`step_findings` -- the Markdown paragraphs of notebook 11 about cost.
   A table without repeats (written before they were kept) gets no ordering
   claims: only what it shows (its spread, where median and minimum disagree).
-* :func:`fewer_is_more` -- the paper's "a small ``k`` is as good as a large
-  one" checked on the ``N x r`` grid (``grid.csv``): every pair of ``r`` values
-  within each ``N``, Holm-corrected across them, and the paragraph they support.
 
-A claim ("slower", "beats") is made only where the Holm-corrected p < 0.05
-(:data:`proxygml_lite.statistics.ALPHA`); otherwise the text says "cannot tell
-apart". The things compared are timed in turns
-(:func:`proxygml_lite.studies.efficiency.interleaved_ms`), so a change in the
+Timings are compared with :mod:`proxygml_lite.lab.timing_comparisons` (Welch's
+t-test on the log times, Holm-corrected). A claim ("slower", "beats") is made
+only where the Holm-corrected p < 0.05 (:data:`proxygml_lite.statistics.ALPHA`);
+otherwise the text says "cannot tell apart". The things compared are timed in
+turns (:func:`proxygml_lite.studies.loss_cost.interleaved_ms`), so a change in the
 machine's load slows them alike; still, successive rounds share the machine's
 state (a slow stretch slows several in a row), so the repeats are not the
 independent draws the tests assume, which makes the tests too confident rather
-than too cautious; the paragraphs say so.
+than too cautious; the paragraphs say so. The grid's "fewer is more" is
+:func:`proxygml_lite.lab.findings.fewer_is_more`.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from .. import statistics
-from ..studies.efficiency import efficiency_cells
-from . import study_tables
+from ..studies.efficiency_table import efficiency_cells
 from .subgraph_cost import STEPS, WHOLE_LAYER
+from .timing_comparisons import compare_series, compare_times
 
 __all__ = [
-    "compare_times",
-    "compare_series",
     "noise_findings",
     "ordering_findings",
     "memory_findings",
     "step_findings",
-    "fewer_is_more",
 ]
 
 RE_MEASURE = "python -m proxygml_lite.studies --studies efficiency"
@@ -59,15 +45,6 @@ def _ms(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _ratio(value: float) -> str:
-    """``"0.79x"``, ``"1.04x"``, ``"19x"``, ``"1,234x"``, ``"0.000081x"``: never an exponent."""
-    if value >= 10:
-        return f"{value:,.0f}x"
-    if value >= 1:
-        return f"{value:.2f}x"
-    return np.format_float_positional(value, precision=2, unique=False, fractional=False, trim="-") + "x"
-
-
 def _percent(value: float) -> str:
     """``"93 %"``; a share that rounds to 100 % but is not all of it reads ``"> 99 %"``."""
     return "> 99 %" if 99.5 <= value < 100 else f"{value:.0f} %"
@@ -75,81 +52,6 @@ def _percent(value: float) -> str:
 
 def _c(value) -> str:
     return f"{int(value):,}"
-
-
-def compare_times(pairs: Sequence[tuple[str, Sequence[float], str, Sequence[float]]]) -> pd.DataFrame:
-    """Each ``(label A, times A, label B, times B)`` compared on log times, Holm-corrected across ``pairs``.
-
-    Returns one row per pair: ``A``, ``B``, ``repeats A``, ``repeats B``,
-    ``median A``, ``median B`` (ms), ``ratio`` (``A / B``, the ratio of the
-    geometric means), ``CI low`` / ``CI high`` (its 95% Welch interval, per
-    comparison), ``p``, ``p (Holm)`` and ``verdict``: ``"A is slower than B:
-    2.1x its time (95% CI 1.6x to 2.8x, Holm p = 0.003)"`` (the slower one
-    named first) or ``"cannot tell A and B apart with 10 repeats each (...)"``.
-    """
-    comparisons = []
-    for a, times_a, b, times_b in pairs:
-        x, y = np.asarray(times_a, dtype=float), np.asarray(times_b, dtype=float)
-        if (x <= 0).any() or (y <= 0).any():
-            raise ValueError(f"a time of {a!r} or {b!r} is not positive; times are milliseconds > 0")
-        comparisons.append((statistics.welch(np.log(x), np.log(y), a=a, b=b), x, y))
-    corrected = statistics.holm([c.p_value for c, _, _ in comparisons])
-    rows = []
-    for (c, x, y), p_holm in zip(comparisons, corrected):
-        ratio, low, high = math.exp(c.difference), math.exp(c.ci_low), math.exp(c.ci_high)
-        each = f"{c.n_a} repeats each" if c.n_a == c.n_b else f"{c.n_a} and {c.n_b} repeats"
-        if np.isnan(p_holm):
-            verdict = f"cannot tell {c.a} and {c.b} apart with {each} (time ratio {_ratio(ratio)}; no spread to test)"
-        elif p_holm < statistics.ALPHA:
-            slow, fast, r, lo, hi = (
-                (c.a, c.b, ratio, low, high) if ratio > 1 else (c.b, c.a, 1 / ratio, 1 / high, 1 / low)
-            )
-            verdict = (
-                f"{slow} is slower than {fast}: {_ratio(r)} its time "
-                f"(95% CI {_ratio(lo)} to {_ratio(hi)}, Holm p = {p_holm:.2g})"
-            )
-        else:
-            verdict = (
-                f"cannot tell {c.a} and {c.b} apart with {each} (time ratio {_ratio(ratio)}, "
-                f"95% CI {_ratio(low)} to {_ratio(high)}, Holm p = {p_holm:.2g})"
-            )
-        rows.append(
-            {
-                "A": c.a,
-                "B": c.b,
-                "repeats A": c.n_a,
-                "repeats B": c.n_b,
-                "median A": float(np.median(x)),
-                "median B": float(np.median(y)),
-                "ratio": ratio,
-                "CI low": low,
-                "CI high": high,
-                "p": c.p_value,
-                "p (Holm)": float(p_holm),
-                "verdict": verdict,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def compare_series(table: pd.DataFrame) -> pd.DataFrame:
-    """Every pair of measured series at each ``C`` of ``efficiency.csv``, from the kept repeats, Holm across all.
-
-    Returns :func:`compare_times`'s table with a first column ``C``; empty
-    (no rows) for a table that keeps no repeats.
-    """
-    cells = efficiency_cells(table)
-    cells = cells[cells["measured"] & (cells["repeats"] >= 2)]
-    pairs, at = [], []
-    for c, group in cells.groupby("num_classes", sort=True):
-        for (_, a), (_, b) in itertools.combinations(group.iterrows(), 2):
-            pairs.append((a["series"], a["repeat_times_ms"], b["series"], b["repeat_times_ms"]))
-            at.append(int(c))
-    if not pairs:
-        return pd.DataFrame(columns=["C", "A", "B", "ratio", "p (Holm)", "verdict"])
-    compared = compare_times(pairs)
-    compared.insert(0, "C", at)
-    return compared
 
 
 def noise_findings(table: pd.DataFrame) -> str:
@@ -386,94 +288,3 @@ def step_findings(times: pd.DataFrame) -> str:
         )
         lines += [f"\n* {verdict}" for verdict in compared["verdict"]]
     return " ".join(lines).replace(" \n", "\n")
-
-
-def fewer_is_more(grid: pd.DataFrame, *, metric: str = "R@1") -> tuple[pd.DataFrame, str]:
-    """The paper's "fewer is more" (a small ``k = ceil(r C N)`` is as good as a large one) on the ``N x r`` grid.
-
-    Compares every pair of ``r`` values within each ``N`` (Welch over the seeds,
-    Holm-corrected across exactly these comparisons,
-    :func:`proxygml_lite.lab.study_tables.study_comparisons`) and writes what
-    they support: per ``N`` the means and the ``r`` with the highest mean, the
-    pairs the tests separate (in full), and what that says about a small ``k``.
-
-    Returns:
-        ``(comparisons, markdown)``: the comparison table (``N`` first, then
-        :func:`proxygml_lite.statistics.compare_cells`'s columns) and the paragraph.
-    """
-    summary = study_tables.summarize_seeds(grid, by=["N", "r"], metrics=[metric])
-    pairs, at = [], []
-    for n, cells in summary.groupby("N", sort=True):
-        for a, b in itertools.combinations(sorted(cells["r"]), 2):
-            pairs.append(((n, a), (n, b)))
-            at.append(int(n))
-    if not pairs:
-        raise ValueError("the grid has one r per N: nothing to compare; it needs at least two r values for some N")
-    compared = study_tables.study_comparisons(grid, "grid", metric=metric, pairs=pairs)
-    compared.insert(0, "N", at)
-    compared["r A"] = [a[1] for a, _ in pairs]
-    compared["r B"] = [b[1] for _, b in pairs]
-    seeds = sorted(set(summary["seeds"]))
-    lines = [
-        f"**{metric} against r for each N** (mean ± std over {'/'.join(str(s) for s in seeds)} seeds, in %; "
-        f"every pair of r values within an N compared by Welch's test, Holm-corrected across the "
-        f"{len(compared)} pairs):"
-    ]
-    best_r = {}
-    for n, cells in summary.groupby("N", sort=True):
-        cells = cells.sort_values("r")
-        best = cells.loc[cells[f"{metric} mean"].idxmax()]
-        best_r[int(n)] = float(best["r"])
-        shown = ", ".join(
-            f"r = {r:g} (k = {_c(k)}): {study_tables.format_mean_std(m, s)}"
-            for r, k, m, s in zip(cells["r"], cells["k"], cells[f"{metric} mean"], cells[f"{metric} std"])
-        )
-        lines.append(f"\n* N = {int(n)}: {shown}; highest mean at r = {best['r']:g}.")
-    smallest = min(summary["r"])
-    counts = pd.Series(best_r).value_counts()
-    common = float(counts.index[0])
-    at_common = [n for n, r in best_r.items() if r == common]
-    which = "every N" if len(at_common) == len(best_r) else "N = " + ", ".join(str(n) for n in at_common)
-    others = [f"r = {r:g} for N = {n}" for n, r in best_r.items() if r != common]
-    lines.append(
-        f"\n\nThe highest mean is at r = {common:g} for {which}" + (f" ({', '.join(others)})" if others else "") + "."
-    )
-    claimed = compared["p (Holm)"] < statistics.ALPHA
-    winners = np.where(compared["difference"] > 0, compared["r A"], compared["r B"])
-    losers = np.where(compared["difference"] > 0, compared["r B"], compared["r A"])
-    if claimed.any():
-        lines.append(
-            f"The tests separate {int(claimed.sum())} of the {len(compared)} pairs: "
-            + "; ".join(compared.loc[claimed, "verdict"])
-            + ". The other pairs cannot be told apart with these seeds."
-        )
-    else:
-        lines.append(f"None of the {len(compared)} pairs can be told apart with these seeds.")
-    smallest_best = [n for n, r in best_r.items() if r == smallest]
-    if not smallest_best:
-        reading = f"So the smallest subgraph of the grid (r = {smallest:g}) has the best mean for no N"
-    elif len(smallest_best) < len(best_r):
-        reading = (
-            f"So the smallest subgraph of the grid (r = {smallest:g}) has the best mean only for N = "
-            + ", ".join(str(n) for n in smallest_best)
-        )
-    else:
-        reading = f"So the smallest subgraph of the grid (r = {smallest:g}) has the best mean for every N"
-    if common != smallest:
-        reading += f"; the means favour r = {common:g} ({which})"
-    larger = int((claimed & (winners > losers)).sum())
-    smaller = int((claimed & (winners < losers)).sum())
-    paper = 'the paper\'s "fewer is more" (a small k is as good as a large one)'
-    if not claimed.any():
-        reading += f". With no pair told apart, the grid neither confirms nor refutes {paper}"
-    elif larger:
-        reading += (
-            f". Where the seeds separate two r values of one N, the larger k wins {larger} time(s) and the smaller "
-            f"{smaller}: there, {paper} does not hold"
-        )
-    else:
-        reading += (
-            f". Where the seeds separate two r values of one N, the smaller k wins ({smaller} time(s)), as {paper} says"
-        )
-    lines.append(reading + ".")
-    return compared, " ".join(lines).replace(" \n", "\n")

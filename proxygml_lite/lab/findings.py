@@ -7,18 +7,20 @@ here, computed from ``ablation.csv`` / ``grid.csv`` with
 interval of each difference, and Holm's correction across the comparisons of
 one table. A cell "beats" another only where the corrected p < 0.05;
 otherwise the words are "cannot tell apart with n seeds". Nothing here is
-typed from an earlier run.
+typed from an earlier run. :func:`fewer_is_more` checks the paper's "fewer
+is more" on the ``N x r`` grid (notebook 11).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .. import statistics
-from .study_tables import ablation_beside_paper, ablation_claims, study_comparisons, summarize_seeds
+from .study_tables import ablation_beside_paper, ablation_claims, format_mean_std, study_comparisons, summarize_seeds
 
 __all__ = [
     "markdown_table",
@@ -28,6 +30,7 @@ __all__ = [
     "provenance",
     "ablation_findings",
     "grid_findings",
+    "fewer_is_more",
 ]
 
 
@@ -205,3 +208,94 @@ def grid_findings(table: pd.DataFrame, *, num_classes: int | None = None) -> str
             best_text,
         ]
     )
+
+
+def fewer_is_more(grid: pd.DataFrame, *, metric: str = "R@1") -> tuple[pd.DataFrame, str]:
+    """The paper's "fewer is more" (a small ``k = ceil(r C N)`` is as good as a large one) on the ``N x r`` grid.
+
+    Compares every pair of ``r`` values within each ``N`` (Welch over the seeds,
+    Holm-corrected across exactly these comparisons,
+    :func:`proxygml_lite.lab.study_tables.study_comparisons`) and writes what
+    they support: per ``N`` the means and the ``r`` with the highest mean, the
+    pairs the tests separate (in full), and what that says about a small ``k``.
+
+    Returns:
+        ``(comparisons, markdown)``: the comparison table (``N`` first, then
+        :func:`proxygml_lite.statistics.compare_cells`'s columns) and the paragraph.
+    """
+    summary = summarize_seeds(grid, by=["N", "r"], metrics=[metric])
+    pairs, at = [], []
+    for n, cells in summary.groupby("N", sort=True):
+        for a, b in itertools.combinations(sorted(cells["r"]), 2):
+            pairs.append(((n, a), (n, b)))
+            at.append(int(n))
+    if not pairs:
+        raise ValueError("the grid has one r per N: nothing to compare; it needs at least two r values for some N")
+    compared = study_comparisons(grid, "grid", metric=metric, pairs=pairs)
+    compared.insert(0, "N", at)
+    compared["r A"] = [a[1] for a, _ in pairs]
+    compared["r B"] = [b[1] for _, b in pairs]
+    seeds = sorted(set(summary["seeds"]))
+    lines = [
+        f"**{metric} against r for each N** (mean ± std over {'/'.join(str(s) for s in seeds)} seeds, in %; "
+        f"every pair of r values within an N compared by Welch's test, Holm-corrected across the "
+        f"{len(compared)} pairs):"
+    ]
+    best_r = {}
+    for n, cells in summary.groupby("N", sort=True):
+        cells = cells.sort_values("r")
+        best = cells.loc[cells[f"{metric} mean"].idxmax()]
+        best_r[int(n)] = float(best["r"])
+        shown = ", ".join(
+            f"r = {r:g} (k = {int(k):,}): {format_mean_std(m, s)}"
+            for r, k, m, s in zip(cells["r"], cells["k"], cells[f"{metric} mean"], cells[f"{metric} std"])
+        )
+        lines.append(f"\n* N = {int(n)}: {shown}; highest mean at r = {best['r']:g}.")
+    smallest = min(summary["r"])
+    counts = pd.Series(best_r).value_counts()
+    common = float(counts.index[0])
+    at_common = [n for n, r in best_r.items() if r == common]
+    which = "every N" if len(at_common) == len(best_r) else "N = " + ", ".join(str(n) for n in at_common)
+    others = [f"r = {r:g} for N = {n}" for n, r in best_r.items() if r != common]
+    lines.append(
+        f"\n\nThe highest mean is at r = {common:g} for {which}" + (f" ({', '.join(others)})" if others else "") + "."
+    )
+    claimed = compared["p (Holm)"] < statistics.ALPHA
+    winners = np.where(compared["difference"] > 0, compared["r A"], compared["r B"])
+    losers = np.where(compared["difference"] > 0, compared["r B"], compared["r A"])
+    if claimed.any():
+        lines.append(
+            f"The tests separate {int(claimed.sum())} of the {len(compared)} pairs: "
+            + "; ".join(compared.loc[claimed, "verdict"])
+            + ". The other pairs cannot be told apart with these seeds."
+        )
+    else:
+        lines.append(f"None of the {len(compared)} pairs can be told apart with these seeds.")
+    smallest_best = [n for n, r in best_r.items() if r == smallest]
+    if not smallest_best:
+        reading = f"So the smallest subgraph of the grid (r = {smallest:g}) has the best mean for no N"
+    elif len(smallest_best) < len(best_r):
+        reading = (
+            f"So the smallest subgraph of the grid (r = {smallest:g}) has the best mean only for N = "
+            + ", ".join(str(n) for n in smallest_best)
+        )
+    else:
+        reading = f"So the smallest subgraph of the grid (r = {smallest:g}) has the best mean for every N"
+    if common != smallest:
+        reading += f"; the means favour r = {common:g} ({which})"
+    larger = int((claimed & (winners > losers)).sum())
+    smaller = int((claimed & (winners < losers)).sum())
+    paper = 'the paper\'s "fewer is more" (a small k is as good as a large one)'
+    if not claimed.any():
+        reading += f". With no pair told apart, the grid neither confirms nor refutes {paper}"
+    elif larger:
+        reading += (
+            f". Where the seeds separate two r values of one N, the larger k wins {larger} time(s) and the smaller "
+            f"{smaller}: there, {paper} does not hold"
+        )
+    else:
+        reading += (
+            f". Where the seeds separate two r values of one N, the smaller k wins ({smaller} time(s)), as {paper} says"
+        )
+    lines.append(reading + ".")
+    return compared, " ".join(lines).replace(" \n", "\n")

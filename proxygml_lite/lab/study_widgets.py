@@ -1,4 +1,4 @@
-"""Widgets of the experiment notebooks (6-11): controls that redraw a plot of :mod:`study_views` / :mod:`umap_views`.
+"""Widgets of the experiment notebooks (6-11): controls that redraw a plot of :mod:`study_views` / :mod:`efficiency_views` / :mod:`umap_views`.
 
 As in :mod:`proxygml_lite.teaching.widgets`, each widget is declared once
 (``*_views``, a :class:`~proxygml_lite.teaching.views.Views`) and shown by its
@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..teaching.views import Views, menu, slider, subset, switch
 from ..teaching.widgets import InteractivePlot
-from . import run_views, study_views, umap_views
+from . import efficiency_views, run_views, study_views, umap_views
 
 __all__ = [
     "parameter_study_views",
@@ -111,7 +111,7 @@ def umap_widget(views: Mapping[str, umap_views.UMAPView], *, classes: int = 4) -
 
 
 def _cost_view(table, value, series):
-    return study_views.plot_cost_series(table, value=value, series=list(series))
+    return efficiency_views.plot_cost_series(table, value=value, series=list(series))
 
 
 COST_MEASURES = ("time_ms", "saved_tensors_mb", "peak_rss_mb", "peak_memory_mb")

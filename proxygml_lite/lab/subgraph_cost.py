@@ -8,8 +8,8 @@ all ``C N`` proxies with the ``C`` class sums. :func:`cost_against_k` times
 the whole loss layer for given ``(N, r)`` cells; :func:`step_times` times each
 step of one forward + backward of ProxyGML on its own, so one sees which part
 ``k`` actually changes. Both run on random L2-normalised embeddings (no network),
-like :func:`proxygml_lite.studies.efficiency.measure_loss_cost`, and with its
-clock (:func:`~proxygml_lite.studies.efficiency.interleaved_ms`), keeping every repeat.
+like :func:`proxygml_lite.studies.loss_cost.measure_loss_cost`, and with its
+clock (:func:`~proxygml_lite.studies.loss_cost.interleaved_ms`), keeping every repeat.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .. import steps
 from ..loss import ProxyGMLLoss
-from ..studies.efficiency import interleaved_ms, measure_loss_cost
+from ..studies.loss_cost import interleaved_ms, measure_loss_cost
 
 __all__ = ["cost_against_k", "step_times", "STEPS", "WHOLE_LAYER"]
 
@@ -87,7 +87,7 @@ def step_times(
     Each step is timed directly: its inputs are made once, outside the clock,
     as leaf tensors (the step before it, detached), and one repeat runs only
     that step's forward and its backward from a fixed upstream gradient. All
-    steps of all ``r`` are timed in turns (:func:`~proxygml_lite.studies.efficiency.interleaved_ms`),
+    steps of all ``r`` are timed in turns (:func:`~proxygml_lite.studies.loss_cost.interleaved_ms`),
     so a change in the machine's load cannot pass for a difference between ``k``:
 
     * ``S = X P^T``: the similarity graph (``B x C N``) from ``X`` and the raw proxies;

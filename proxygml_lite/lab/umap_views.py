@@ -12,7 +12,7 @@ large stars with a black edge, coloured by class.
 UMAP maps are a picture, not a measurement: distances in the map are only
 roughly faithful. Whether the ``N`` proxies of a class spread over its modes
 or merge is therefore *measured* in the original space by
-:func:`proxy_spread` (cosines, no UMAP involved).
+:func:`proxygml_lite.lab.proxy_spread_views.proxy_spread` (cosines, no UMAP involved).
 
 The first UMAP call compiles numba code (tens of seconds);
 :func:`warm_up_umap` does that on a tiny input and says so.
@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from ..fileio import read_npz
 
@@ -40,9 +39,7 @@ __all__ = [
     "fit_umap",
     "plot_umap_snapshot",
     "plot_umap_epochs",
-    "proxy_spread",
-    "spread_over_epochs",
-    "plot_proxy_spread",
+    "unit_rows",
 ]
 
 
@@ -130,7 +127,8 @@ def read_snapshots(path: str | os.PathLike, *, epochs: Sequence[int] | None = No
         raise ValueError(f"{path} is not a snapshot file of `make studies`: {exc}; restore it (git checkout)") from None
 
 
-def _normalise(x) -> np.ndarray:
+def unit_rows(x) -> np.ndarray:
+    """``x`` as float32 with every row scaled to unit length (cosines become dot products)."""
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -188,8 +186,8 @@ def fit_umap(
     blocks, sample_labels, sizes = [], [], []
     for snapshot in snapshots:
         keep = np.isin(np.asarray(snapshot.labels), classes)
-        samples = _normalise(snapshot.embeddings)[keep]
-        blocks += [samples, _normalise(snapshot.proxies)[proxy_rows]]
+        samples = unit_rows(snapshot.embeddings)[keep]
+        blocks += [samples, unit_rows(snapshot.proxies)[proxy_rows]]
         sample_labels.append(np.asarray(snapshot.labels)[keep])
         sizes.append((len(samples), len(proxy_rows)))
     points = np.concatenate(blocks)
@@ -305,115 +303,4 @@ def plot_umap_epochs(
         title or f"one UMAP for all epochs: samples (dots) and N = {view.proxies_per_class} proxies (stars) per class",
         fontsize=9,
     )
-    return fig
-
-
-def proxy_spread(snapshot: Snapshot, *, merge_cosine: float = 0.95) -> pd.DataFrame:
-    """Do a class's ``N`` proxies spread over its samples or merge? Measured with cosines in the embedding space.
-
-    For every class ``c`` with at least two samples:
-
-    * ``proxy cosine``: mean cosine between two different proxies of ``c`` (1 = merged);
-    * ``sample cosine``: mean cosine between two different samples of ``c``
-      (how spread the class itself is);
-    * ``proxy groups``: how many groups the proxies form when two proxies
-      closer than ``merge_cosine`` count as one (connected components);
-      ``N`` = all distinct, 1 = all merged;
-    * ``proxies used``: how many proxies are the nearest own proxy of at least
-      one sample of ``c``.
-
-    Returns one row per class (``N = 1`` gives ``nan`` proxy cosines).
-    """
-    n = snapshot.proxies_per_class
-    proxies = _normalise(snapshot.proxies)
-    samples = _normalise(snapshot.embeddings)
-    labels = np.asarray(snapshot.labels)
-    rows = []
-    for c in np.unique(labels):
-        own = proxies[c * n : (c + 1) * n]
-        mine = samples[labels == c]
-        if len(mine) < 2:
-            continue
-        off = ~np.eye(n, dtype=bool)
-        cos_p = own @ own.T
-        cos_s = mine @ mine.T
-        linked = cos_p >= merge_cosine
-        groups, seen = 0, np.zeros(n, dtype=bool)
-        for start in range(n):
-            if seen[start]:
-                continue
-            groups += 1
-            stack = [start]
-            while stack:
-                i = stack.pop()
-                if seen[i]:
-                    continue
-                seen[i] = True
-                stack.extend(np.flatnonzero(linked[i] & ~seen))
-        nearest = (mine @ own.T).argmax(axis=1)
-        rows.append(
-            {
-                "class": int(c),
-                "proxy cosine": float(cos_p[off].mean()) if n > 1 else float("nan"),
-                "sample cosine": float(cos_s[~np.eye(len(mine), dtype=bool)].mean()),
-                "proxy groups": groups,
-                "proxies used": int(len(np.unique(nearest))),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def spread_over_epochs(snapshots: Sequence[Snapshot], *, merge_cosine: float = 0.95) -> pd.DataFrame:
-    """:func:`proxy_spread` of every snapshot, averaged over the classes: one row per epoch."""
-    rows = []
-    for snapshot in snapshots:
-        table = proxy_spread(snapshot, merge_cosine=merge_cosine)
-        rows.append(
-            {
-                "epoch": snapshot.epoch,
-                "N": snapshot.proxies_per_class,
-                **{
-                    column: float(table[column].mean())
-                    for column in ("proxy cosine", "sample cosine", "proxy groups", "proxies used")
-                },
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def plot_proxy_spread(tables: dict[str, pd.DataFrame], *, title: str | None = None):
-    """Left: mean cosine between a class's proxies (solid) and between its samples (dashed) per epoch.
-    Right: mean number of proxy groups (cosine >= the merge threshold counts as one) per epoch.
-
-    Args:
-        tables: ``{run name: spread_over_epochs(...)}``.
-    """
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), layout="constrained")
-    for (name, table), colour in zip(tables.items(), plt.get_cmap("tab10").colors):
-        if table["proxy cosine"].notna().any():
-            axes[0].plot(
-                table["epoch"],
-                table["proxy cosine"],
-                marker="o",
-                color=colour,
-                label=f"{name}: proxies",
-                gid=f"{name} proxies",
-            )
-        axes[0].plot(
-            table["epoch"],
-            table["sample cosine"],
-            ls="--",
-            marker=".",
-            color=colour,
-            label=f"{name}: samples",
-            gid=f"{name} samples",
-        )
-        axes[1].plot(table["epoch"], table["proxy groups"], marker="o", color=colour, label=name, gid=name)
-    axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("mean cosine within a class")
-    axes[0].legend(fontsize=7)
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("distinct proxy groups per class")
-    axes[1].legend(fontsize=7)
-    fig.suptitle(title or "do the N proxies of a class spread or merge? (1 group = all merged)", fontsize=9)
     return fig

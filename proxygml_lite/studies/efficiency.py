@@ -1,31 +1,23 @@
-"""Cost of the loss layer as the number of classes grows (the paper's efficiency claim).
+"""The committed efficiency table ``efficiency.csv``: loss-layer cost as the number of classes grows.
 
-ProxyGML's argument: proxy-based losses compare every sample with every
-class's proxies, so their cost grows with ``C``; ProxyGML keeps only
-``k = ceil(r C N)`` proxies per sample in the subgraph ``W`` (``S`` itself is
-still ``B x C N``). :func:`measure_loss_cost` times one forward + backward of
-the loss layer alone (random L2-normalised embeddings, no network) and
-measures its memory, for ProxyGML and the baselines of
-:mod:`proxygml_lite.baselines`. :func:`measure_efficiency` makes the committed
-table ``efficiency.csv`` from it (each measurement in a fresh process, with
-its peak memory and every repeat's time, so that a reader can see the spread
-and test a difference), and :mod:`proxygml_lite.lab.subgraph_cost` times
-ProxyGML step by step with the same clock (:func:`interleaved_ms`). This module is
-the one place where loss-layer cost is measured; :func:`efficiency_cells`
-reads its table back (either format: the committed table of December 2026
-predates the per-repeat times and the ``skipped`` column).
+The paper's efficiency claim is that ProxyGML's cost grows more slowly with
+``C`` than other proxy losses'. :func:`measure_efficiency` makes the table
+from :func:`proxygml_lite.studies.loss_cost.cost_at` (each measurement in a
+fresh process, with its peak memory and every repeat's time, so that a reader
+can see the spread and test a difference); this module also holds what the
+table is (its series, classes, columns, memory cap and repeat-time format).
+:mod:`proxygml_lite.studies.efficiency_table` reads it back (either format:
+the committed table of December 2026 predates the per-repeat times and the
+``skipped`` column).
 """
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import resource
-import statistics
 import sys
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -35,179 +27,19 @@ import torch.nn.functional as F
 
 from ..baselines import build_loss
 from ..fileio import atomic_write_csv, read_csv
-from ..registry import LOSSES
+from .loss_cost import cost_at
 
 __all__ = [
-    "interleaved_ms",
-    "measure_loss_cost",
     "EFFICIENCY_CLASSES",
     "EFFICIENCY_SERIES",
     "EFFICIENCY_MEMORY_LIMIT",
+    "EFFICIENCY_REPEATS",
     "EFFICIENCY_COLUMNS",
     "skip_reason",
-    "measure_efficiency",
     "format_times",
     "parse_times",
-    "efficiency_cells",
-    "repeat_table",
+    "measure_efficiency",
 ]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def interleaved_ms(
-    fns: Sequence[Callable[[], object]], repeats: int, warmup: int = 1, device: torch.device | None = None
-) -> list[list[float]]:
-    """Wall milliseconds of ``repeats`` calls of each of ``fns``, taken in turns, after ``warmup`` untimed rounds.
-
-    Round ``i`` calls every function once before round ``i + 1`` calls any, so
-    a slow stretch of a shared machine slows all of them alike instead of
-    whichever happened to be measured then: differences between the functions
-    are not confounded with the machine's load drifting. Every repeat is
-    returned (``result[j]`` = the times of ``fns[j]``, in call order), not a
-    summary: on a shared machine the spread is as large as many differences,
-    so a reader needs the repeats to see it and to test a difference. On CUDA
-    the device is synchronised around each call, so the time is the work's,
-    not the launch's.
-    """
-    device = device or torch.device("cpu")
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    _sync(device)
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, kept in zip(fns, times):
-            begin = time.perf_counter()
-            fn()
-            _sync(device)
-            kept.append((time.perf_counter() - begin) * 1000.0)
-    return times
-
-
-def _saved_tensor_bytes(loss_fn, embeddings, labels) -> int:
-    """Bytes of the distinct tensors autograd keeps for the backward pass of one call."""
-    seen: dict[tuple, int] = {}
-
-    def pack(t: torch.Tensor):
-        try:
-            key = (t.untyped_storage().data_ptr(), t.device.type)
-            seen[key] = max(seen.get(key, 0), t.untyped_storage().nbytes())
-        except RuntimeError:  # tensors without storage
-            pass
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = loss_fn(embeddings, labels)
-    loss.backward()
-    params = {p.untyped_storage().data_ptr() for p in loss_fn.parameters()}
-    params.add(embeddings.untyped_storage().data_ptr())
-    return sum(b for (ptr, _), b in seen.items() if ptr not in params)
-
-
-def measure_loss_cost(
-    losses: Iterable[str] | Mapping[str, dict] | None = None,
-    class_counts: Iterable[int] = (100, 1000, 10000),
-    batch_size: int = 32,
-    dim: int = 512,
-    device: str | torch.device = "cpu",
-    repeats: int = 10,
-    warmup: int = 2,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Forward+backward time and memory of each loss layer per iteration, for each ``C``.
-
-    Args:
-        losses: names of registered losses (see :func:`~proxygml_lite.baselines.build_loss`;
-            default: every registered loss, yours included) or a mapping
-            ``name -> kwargs`` (e.g. ``{"proxygml": {"proxies_per_class": 1}}``).
-            ProxyGML defaults to the paper's ``N = 12``, ``r = 0.05``, ``lambda = 0.3``.
-        class_counts: numbers of classes ``C`` to measure.
-        batch_size: ``B``; dim: ``d``.
-        device: where to run; on CUDA the peak memory is measured too.
-        repeats: timed iterations of each loss, the losses of one ``C`` in turns
-            (:func:`interleaved_ms`); warmup: untimed rounds first.
-        seed: for the random embeddings and labels.
-
-    Returns:
-        DataFrame with ``loss``, ``num_classes``, ``loss_parameters`` (number of
-        learnable values, e.g. ``C*N*d`` proxies), ``time_ms`` (median of the
-        repeats), ``time_ms_min``, ``repeat_times_ms`` (a tuple: every repeat's
-        time, in order), ``saved_tensors_mb`` (what autograd keeps for backward:
-        device independent), ``peak_memory_mb`` (CUDA: peak allocated during one
-        iteration above what was allocated before it; ``nan`` on the CPU).
-    """
-    device = torch.device(device)
-    if losses is None:
-        losses = LOSSES.names()
-    specs = dict(losses) if isinstance(losses, Mapping) else {name: {} for name in losses}
-    counts = [int(c) for c in class_counts]
-    if not specs or not counts:
-        raise ValueError("losses and class_counts must not be empty, e.g. losses=['proxygml'], class_counts=[100]")
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0; got repeats={repeats}, warmup={warmup}")
-    rows = []
-    for c in counts:
-        labelled = {name: (name, kwargs or {}) for name, kwargs in specs.items()}
-        for row in _cost_at(labelled, c, batch_size, dim, device, repeats, warmup, seed):
-            rows.append({"loss": row.pop("label"), "num_classes": c, **row})
-    return pd.DataFrame(rows)
-
-
-def _cost_at(
-    specs: Mapping[str, tuple[str, dict]],
-    num_classes: int,
-    batch_size: int,
-    dim: int,
-    device: torch.device,
-    repeats: int,
-    warmup: int,
-    seed: int,
-) -> list[dict]:
-    """Time and memory of each ``label -> (loss, kwargs)`` at one ``C``; their repeats interleaved (:func:`interleaved_ms`)."""
-    generator = torch.Generator().manual_seed(seed)
-    setups = []
-    for label, (name, kwargs) in specs.items():
-        torch.manual_seed(seed)
-        loss_fn = build_loss(name, num_classes, dim, **kwargs).to(device)
-        if hasattr(loss_fn, "validate"):
-            loss_fn.validate = False  # as in training: no per-call value checks (device syncs)
-        embeddings = F.normalize(torch.randn(batch_size, dim, generator=generator), dim=1).to(device)
-        embeddings.requires_grad_(True)
-        labels = torch.randint(0, num_classes, (batch_size,), generator=generator).to(device)
-
-        def iteration(loss_fn=loss_fn, embeddings=embeddings, labels=labels):
-            for p in loss_fn.parameters():
-                p.grad = None
-            embeddings.grad = None
-            loss_fn(embeddings, labels).backward()
-
-        setups.append((label, loss_fn, embeddings, labels, iteration))
-    all_times = interleaved_ms([setup[-1] for setup in setups], repeats, warmup, device)
-    rows = []
-    for (label, loss_fn, embeddings, labels, iteration), times in zip(setups, all_times):
-        peak = float("nan")
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-            before = torch.cuda.memory_allocated(device)
-            iteration()
-            _sync(device)
-            peak = (torch.cuda.max_memory_allocated(device) - before) / 2**20
-        rows.append(
-            {
-                "label": label,
-                "loss_parameters": sum(p.numel() for p in loss_fn.parameters()),
-                "time_ms": statistics.median(times),
-                "time_ms_min": min(times),
-                "repeat_times_ms": tuple(times),
-                "saved_tensors_mb": _saved_tensor_bytes(loss_fn, embeddings, labels) / 2**20,
-                "peak_memory_mb": peak,
-            }
-        )
-    return rows
 
 
 # ------------------------------------------------ the committed efficiency table
@@ -327,7 +159,7 @@ def _time_group(
     """Worker (a fresh process): the series of ``specs`` at one ``C``, their repeats interleaved; and the load average."""
     torch.set_num_threads(threads)
     load = os.getloadavg()[0]  # how busy the machine was: the timings are only as quiet as it
-    rows = _cost_at(specs, num_classes, batch_size, dim, torch.device("cpu"), repeats, warmup=1, seed=0)
+    rows = cost_at(specs, num_classes, batch_size, dim, torch.device("cpu"), repeats, warmup=1, seed=0)
     return rows, load
 
 
@@ -447,103 +279,3 @@ def measure_efficiency(
     if not path.exists():
         atomic_write_csv(path, rows, EFFICIENCY_COLUMNS)
     return read_csv(path, dtype={"skipped": str, "repeat_times_ms": str})
-
-
-# ------------------------------------------------ reading the table back
-def efficiency_cells(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (series, ``C``) of an efficiency table, in either format, with the repeats as lists.
-
-    Columns: ``series``, ``num_classes``, ``batch_size``, ``dim``,
-    ``loss_parameters``, ``measured`` (bool), ``repeats`` (how many repeat
-    times the table keeps: 0 for a table written before they were kept),
-    ``repeat_times_ms`` (a list), ``time_ms`` (median), ``time_ms_min``,
-    ``time_ms_max`` (NaN without repeats), ``saved_tensors_mb``,
-    ``peak_rss_mb``, ``load_1min`` (NaN where not recorded) and ``skipped``
-    (``""`` for a measured cell).
-
-    A table without a ``skipped`` column (written before it existed) lists
-    only the measured cells; the cells of its series (those of
-    :data:`EFFICIENCY_SERIES`) and class counts that it lacks get the reason
-    the runner gives today, recomputed with :func:`skip_reason` (the same
-    estimate and cap as when that table was made), marked as recomputed.
-    """
-    name = "series" if "series" in table.columns else "loss"
-    missing = [c for c in (name, "num_classes", "time_ms") if c not in table.columns]
-    if missing:
-        raise ValueError(
-            f"the efficiency table lacks the column(s) {missing}; pass efficiency.csv (it has {list(table.columns)})"
-        )
-    out = []
-    for _, row in table.iterrows():
-        skipped = row.get("skipped", "")
-        skipped = skipped.strip() if isinstance(skipped, str) else ""
-        times = parse_times(row.get("repeat_times_ms", ""))
-        out.append(
-            {
-                "series": row[name],
-                "num_classes": int(row["num_classes"]),
-                "batch_size": row.get("batch_size", math.nan),
-                "dim": row.get("dim", math.nan),
-                "loss_parameters": row.get("loss_parameters", math.nan),
-                "measured": not skipped,
-                "repeats": len(times),
-                "repeat_times_ms": times,
-                "time_ms": float(row["time_ms"]),
-                "time_ms_min": _fastest(row, times),
-                "time_ms_max": max(times) if times else math.nan,
-                "saved_tensors_mb": float(row.get("saved_tensors_mb", math.nan)),
-                "peak_rss_mb": float(row.get("peak_rss_mb", math.nan)),
-                "load_1min": float(row.get("load_1min", math.nan)),
-                "skipped": skipped,
-            }
-        )
-    if "skipped" not in table.columns and name == "series" and {"batch_size", "dim"} <= set(table.columns):
-        have = {(r["series"], r["num_classes"]) for r in out}
-        batch_size, dim = int(table["batch_size"].iloc[0]), int(table["dim"].iloc[0])
-        for series in dict.fromkeys(table["series"]):
-            if series not in EFFICIENCY_SERIES:
-                continue
-            loss, kwargs = EFFICIENCY_SERIES[series]
-            for c in sorted({int(c) for c in table["num_classes"]}):
-                reason = skip_reason(loss, kwargs, c, batch_size, dim)
-                if (series, c) in have or not reason:
-                    continue
-                out.append(
-                    {
-                        "series": series,
-                        "num_classes": c,
-                        "batch_size": batch_size,
-                        "dim": dim,
-                        "loss_parameters": math.nan,
-                        "measured": False,
-                        "repeats": 0,
-                        "repeat_times_ms": [],
-                        **{k: math.nan for k in ("time_ms", "time_ms_min", "time_ms_max")},
-                        **{k: math.nan for k in ("saved_tensors_mb", "peak_rss_mb", "load_1min")},
-                        "skipped": f"{reason} (recomputed: the table predates its skipped column)",
-                    }
-                )
-    order = {s: i for i, s in enumerate(dict.fromkeys(table[name]))}
-    cells = pd.DataFrame(out)
-    cells = cells.sort_values(
-        ["series", "num_classes"], key=lambda col: col.map(order) if col.name == "series" else col
-    )
-    return cells.reset_index(drop=True)
-
-
-def _fastest(row: pd.Series, times: list[float]) -> float:
-    """The fastest repeat: the table's ``time_ms_min``, else the kept repeats' minimum, else the median itself."""
-    value = float(row.get("time_ms_min", math.nan))
-    if math.isnan(value):
-        value = min(times) if times else float(row["time_ms"])
-    return value
-
-
-def repeat_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Every kept repeat as a row: ``series``, ``num_classes``, ``repeat``, ``time_ms`` (empty for an old table)."""
-    rows = [
-        {"series": cell["series"], "num_classes": cell["num_classes"], "repeat": i, "time_ms": t}
-        for _, cell in efficiency_cells(table).iterrows()
-        for i, t in enumerate(cell["repeat_times_ms"])
-    ]
-    return pd.DataFrame(rows, columns=["series", "num_classes", "repeat", "time_ms"])
