@@ -11,13 +11,14 @@ MAX_CLASS_LINES = 200
 LONG_MODULES = {
     "studies/cells.py": "being split, issue 15",
     "lab/study_tables.py": "being split, issue 15",
-    "training/trainer.py": "being split, issue 15",
-    "training/config.py": "being split, issue 15",
+    "studies/tables.py": "being split, issue 15 (grew with the checks of issue 16)",
+    "fileio.py": "being split, issue 15 (grew with the checks of issue 16)",
+    "training/config.py": "issue 15: TrainConfig's fields with their flags, help and checks take about 400 lines",
 }
 #: Classes allowed to be longer (``module:Class``), each with its reason.
 LONG_CLASSES = {
-    "training/config.py:TrainConfig": "being reworked, issue 15 (one flat config)",
-    "training/trainer.py:Trainer": "being reworked, issue 15 (one readable training loop)",
+    "training/config.py:TrainConfig": "issue 15: one flat config; its field declarations alone take 335 lines",
+    "training/trainer.py:Trainer": "being reworked, issue 15 (one readable training loop; 225 lines)",
 }
 
 
@@ -52,3 +53,6 @@ def test_the_allow_lists_name_existing_modules():
     names = {name for name, _ in _modules()}
     stale = [entry for entry in [*LONG_MODULES, *(c.split(":")[0] for c in LONG_CLASSES)] if entry not in names]
     assert not stale, f"remove these entries of the allow-lists: their modules are gone: {stale}"
+    lines = {name: text.count("\n") for name, text in _modules()}
+    short = [entry for entry in LONG_MODULES if entry in lines and lines[entry] <= MAX_MODULE_LINES]
+    assert not short, f"remove these entries of LONG_MODULES: the modules are short enough now: {short}"

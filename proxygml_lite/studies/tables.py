@@ -51,7 +51,7 @@ from ..lab.study_tables import (
     parse_integer_keys,
 )
 from ..steps import subgraph_size
-from ..training.config import REPLACED_BUILTINS
+from ..training.config_io import REPLACED_BUILTINS
 from .cells import (
     INTEGER_KEYS,
     PROBES,
