@@ -83,9 +83,15 @@ def dir_mode() -> int:
 
 
 def makedirs(path: str | os.PathLike) -> Path:
-    """``mkdir -p``: create ``path`` and its parents (modes from the umask); return it as a Path."""
+    """``mkdir -p``: create ``path`` and its parents (modes from the umask); return it as a Path.
+
+    ``path``, or a folder on the way to it, being a file is one :class:`WriteError` naming it (``--out`` on a file).
+    """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise WriteError(path, exc) from None
     return path
 
 
@@ -117,6 +123,8 @@ class WriteError(OSError):
         fix = {
             errno.ENOSPC: "free some disk space",
             errno.EDQUOT: "free some of your disk quota",
+            errno.EEXIST: "it, or a folder on the way to it, is a file, not a folder: rename that file",
+            errno.ENOTDIR: "a folder on the way to it is a file, not a folder: rename that file",
         }.get(cause.errno, "make the folder writable")
         self.cause = cause
         self.message = (
@@ -231,11 +239,39 @@ def atomic_write_csv(path: str | os.PathLike, rows: Iterable[dict], columns: lis
     return atomic_write_text(path, buffer.getvalue())
 
 
+class _RecordingWriter:
+    """A binary file whose first failed ``write`` is kept in ``error``: ``torch.save`` turns it into a
+    ``RuntimeError`` of its zip writer (``unexpected pos ...``), and a full disk must stay an ``OSError``."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:  # flush, tell, ...: the file's own
+        return getattr(self._fh, name)
+
+
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj, path)`` atomically."""
+    """``torch.save(obj, path)`` atomically; a full disk is a :class:`WriteError` naming ``path``."""
     import torch
 
-    return atomic_write(path, lambda fh: torch.save(obj, fh))
+    def write(fh: BinaryIO) -> None:
+        recording = _RecordingWriter(fh)
+        try:
+            torch.save(obj, recording)
+        except RuntimeError:
+            if recording.error is not None:
+                raise recording.error from None
+            raise
+
+    return atomic_write(path, write)
 
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:

@@ -121,6 +121,58 @@ def test_a_full_disk_mid_checkpoint_keeps_the_previous_one_loadable(tmp_path, mo
     assert load_checkpoint(target)["epoch"] == 1
 
 
+def test_a_disk_that_fills_up_inside_torch_save_is_one_line_not_the_zip_writers_error(tmp_path, monkeypatch):
+    """Review finding (issue 16): on a real full disk ``torch.save`` raises its zip writer's ``RuntimeError``
+    ("unexpected pos ..."), not the file's ``OSError``: a traceback instead of the one line."""
+    import errno
+
+    target = tmp_path / "run" / "checkpoint.pt"
+    fileio.atomic_torch_save({"epoch": 1, "weight": torch.ones(3)}, target)
+    real_fdopen = os.fdopen
+
+    class FillsUp:
+        """The temporary file, on a disk with 4 kB left."""
+
+        def __init__(self, fh):
+            self.fh, self.written = fh, 0
+
+        def write(self, data):
+            if self.written + len(data) > 4096:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.written += len(data)
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: FillsUp(real_fdopen(fd, mode)))
+    with pytest.raises(fileio.WriteError) as caught:
+        fileio.atomic_torch_save({"epoch": 2, "weight": torch.zeros(100_000)}, target)
+    message = str(caught.value)
+    assert "\n" not in message and caught.value.errno == errno.ENOSPC and "free some disk space" in message
+    monkeypatch.undo()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["checkpoint.pt"]
+    assert torch.load(target, weights_only=True)["epoch"] == 1
+
+
+@pytest.mark.parametrize("out", ["file", "file/run"])
+def test_an_out_folder_that_is_a_file_is_one_line(tmp_path, out):
+    """Review finding (issue 16): ``--out`` on a file (or under one) was FileExistsError / NotADirectoryError."""
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(fileio.WriteError) as caught:
+        fileio.makedirs(tmp_path / out)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"cannot write {tmp_path / out}: ")
+    assert "is a file, not a folder" in message
+    assert (tmp_path / "file").read_text() == "mine"
+
+
 def _refuse_under(monkeypatch, folder: Path, error: OSError) -> None:
     """Every folder or file creation under ``folder`` raises ``error`` (root ignores chmod: simulate instead)."""
     real_open, real_mkdir = os.open, os.mkdir
