@@ -51,10 +51,8 @@ NOTEBOOKS = ROOT / "notebooks"
 DEFAULT_OUT = ROOT / "build" / "student"
 #: The summaries of the folded blocks that hold a solution or an answer (the convention of notebooks 1-11).
 SOLUTION_SUMMARIES = ("Solution", "Solutions", "Answer", "Answers", "Hint and solution")
-SOLUTION_BLOCK = re.compile(
-    r"<details>\s*<summary>\s*(?:" + "|".join(SOLUTION_SUMMARIES) + r")\s*</summary>.*?</details>[ \t]*\n?",
-    re.S | re.I,
-)
+DETAILS_TAG = re.compile(r"<(/?)details\b[^>]*>", re.I)  # <details>, <details open>, </details>
+SUMMARY = re.compile(r"\s*<summary\b[^>]*>(.*?)</summary>", re.I | re.S)
 STUB = "raise NotImplementedError  # your code here"
 CHECKER_CALL = re.compile(r"\bexercises\.check_\w+\(")
 BANNER = (
@@ -81,12 +79,48 @@ class StudentReport:
     refused: list[str] = field(default_factory=list)
 
 
+def _is_solution(summary_html: str) -> bool:
+    """A summary that names a solution or an answer: ``Solution``, ``<b>Solution</b>``, ``Solution:``, ..."""
+    text = re.sub(r"<[^>]*>", "", summary_html).strip().rstrip(":.!").strip()
+    return text.lower() in {name.lower() for name in SOLUTION_SUMMARIES}
+
+
 def strip_solutions(markdown: str) -> tuple[str, int]:
-    """``markdown`` without its solution/answer ``<details>`` blocks, and how many were removed."""
-    stripped, count = SOLUTION_BLOCK.subn("", markdown)
+    """``markdown`` without its solution/answer ``<details>`` blocks, and how many were removed.
+
+    A block ends at its own ``</details>``: a ``<details>`` nested inside a solution goes with it, and an
+    unclosed solution block is removed to the end of the cell (nothing of an answer is ever left).
+    """
+    kept, count, at = [], 0, 0
+    search = 0
+    while (opening := _next_opening(markdown, search)) is not None:
+        summary = SUMMARY.match(markdown, opening.end())
+        if summary is None or not _is_solution(summary.group(1)):
+            search = opening.end()
+            continue
+        depth, end = 0, len(markdown)
+        for tag in DETAILS_TAG.finditer(markdown, opening.start()):
+            depth += -1 if tag.group(1) else 1
+            if depth == 0:
+                end = tag.end()
+                break
+        end = re.compile(r"[ \t]*\n?").match(markdown, end).end()
+        kept.append(markdown[at : opening.start()])
+        count, at = count + 1, end
+        search = end
+    kept.append(markdown[at:])
+    stripped = "".join(kept)
     if count:
         stripped = re.sub(r"\n{3,}", "\n\n", stripped).strip("\n")
     return stripped, count
+
+
+def _next_opening(markdown: str, start: int) -> re.Match | None:
+    """The next ``<details ...>`` (not ``</details>``) at or after ``start``."""
+    for tag in DETAILS_TAG.finditer(markdown, start):
+        if not tag.group(1):
+            return tag
+    return None
 
 
 def _stub_body(source: str) -> tuple[str, list[str]]:

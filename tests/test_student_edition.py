@@ -26,6 +26,27 @@ student = _load("student_edition")
 FOLDED = re.compile(r"<details>\s*<summary>\s*(Solution|Answers?)\s*</summary>(.*?)</details>", re.S | re.I)
 
 
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "Q\n<details><summary>Solution</summary>\nA\n<details><summary>more</summary>x</details>\nSECRET\n</details>\nafter",
+        "Q\n<details open><summary>Solution</summary>SECRET</details>\nafter",
+        "Q\n<details><summary><b>Solution</b></summary>SECRET</details>\nafter",
+        "Q\n<DETAILS><Summary> Answers: </Summary>SECRET</DETAILS>\nafter",
+        "Q\n<details><summary>Solution</summary>SECRET, never closed\nafter",
+    ],
+)
+def test_every_form_of_a_solution_block_is_removed_whole(markdown):
+    stripped, count = student.strip_solutions(markdown)
+    assert count == 1 and "SECRET" not in stripped and stripped.startswith("Q")
+    assert stripped.endswith("after") or "never closed" in markdown
+
+
+def test_other_folded_blocks_stay():
+    markdown = "<details><summary>Why?</summary>because</details>\n<details><summary>Solution</summary>S</details>"
+    assert student.strip_solutions(markdown) == ("<details><summary>Why?</summary>because</details>", 1)
+
+
 def _solution_lines(notebook_path: Path) -> list[str]:
     """The distinctive lines of the answer key's solutions: long enough not to occur by chance, and found
     nowhere else in the notebook (a solution repeats the exercise's ``def`` line, for instance)."""
