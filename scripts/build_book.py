@@ -398,6 +398,8 @@ def image_problem(path: Path) -> str | None:
         return "is an SVG, which can carry scripts"
     if suffix not in IMAGE_KINDS:
         return f"is not an image ({suffix or 'no extension'}; the site copies {', '.join(sorted(IMAGE_KINDS))})"
+    if path.stat().st_nlink > 1:  # a hard link may be any file of the machine: it cannot be told apart
+        return "is a hard link, which may be any file of the machine"
     with open(path, "rb") as file:
         kind = image_kind(file.read(16))
     if kind != IMAGE_KINDS[suffix]:
@@ -424,7 +426,9 @@ def _first_heading(markdown: str) -> str | None:
 def read_notebook(path: Path) -> nbformat.NotebookNode:
     """The notebook ``path``; anything else (not UTF-8, not JSON, not a notebook) stops the build in one line."""
     try:
-        return nbformat.read(path, as_version=4)
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)  # a notebook of the wrong shape would fail later, inside nbconvert
+        return notebook
     except UnicodeDecodeError as exc:
         raise fail(f"not UTF-8 text (byte {exc.start})", path, "save it as UTF-8") from None
     except Exception as exc:  # its text is not repeated: it may be any file

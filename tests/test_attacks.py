@@ -23,6 +23,7 @@ import re
 import sys
 import textwrap
 
+import nbformat
 import pytest
 import torch
 from _fabricate import make_tiny_folder_dataset, tiny_config
@@ -592,6 +593,35 @@ def test_only_real_images_are_copied_by_extension_and_by_content(build_book, tmp
     ]  # fmt: skip
     assert not any(b"alert" in p.read_bytes() or b"SECRET" in p.read_bytes() for p in (site / "_images").iterdir())
     assert "[h: not an image]" in (site / "01_one.html").read_text()
+
+
+def test_a_hard_link_in_figures_is_not_copied(build_book, tmp_path, capsys):
+    """Review of issue 16: a hard link in figures/ may be any file of the machine (a real PNG with a secret)."""
+    import base64
+
+    notebooks = _course(tmp_path, ["![h](../figures/hard.png)"])
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(base64.b64decode(PNG) + b"SECRET-TOKEN")
+    os.link(outside, notebooks.parent / "figures" / "hard.png")
+    assert build_book.main(["--out", str(tmp_path / "book"), "--notebooks", str(notebooks), "--max-views", "0"]) == 0
+    refused = [line.strip() for line in capsys.readouterr().out.splitlines() if "refused:" in line]
+    assert refused == [
+        "refused: 01_one.ipynb: image is a hard link, which may be any file of the machine (../figures/hard.png); "
+        "not copied (save the figure as PNG)"
+    ]
+    assert not list((tmp_path / "book" / "_images").glob("*hard*"))
+
+
+def test_a_notebook_of_the_wrong_shape_is_one_line(build_book, tmp_path):
+    notebooks = _course(tmp_path, [])
+    shaped = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    text = nbformat.writes(shaped).replace('"execution_count": null', '"execution_count": "one"')
+    (notebooks / "02_shape.ipynb").write_text(text)
+    with pytest.raises(SystemExit) as caught:
+        build_book.build(tmp_path / "book", notebooks, quiet=True)
+    message = str(caught.value)
+    assert message.startswith("build_book: not a readable notebook (NotebookValidationError)") and "02_shape" in message
+    assert "\n" not in message and not (tmp_path / "book").exists()
 
 
 #: Review of issue 16 (F7b): URLs that only a normalisation sees for what they are.
