@@ -92,7 +92,7 @@ def test_the_trainer_never_changes_the_config_it_is_given(data_root, tmp_path, m
 def test_run_folder_refuses_a_used_folder_without_resume(tmp_path):
     folder = RunFolder(tmp_path / "run")
     assert folder.existing_checkpoint(resume=False) is None
-    folder.write_results({"metrics": {"R@1": 0.5}, "epochs": 1})
+    folder.write_results({"metrics": {"R@1": 0.5}, "epochs": 1, "config": {}})
     with pytest.raises(ValueError, match="already holds a run; pass --resume"):
         folder.existing_checkpoint(resume=False)
     assert folder.finished_metrics({"epoch": 1}, epochs=1) == {"R@1": 0.5}
