@@ -19,7 +19,8 @@ from proxygml_lite.fileio import FolderLockedError
 from proxygml_lite.lab import experiments, study_tables
 from proxygml_lite.studies import efficiency, make_studies
 from proxygml_lite.studies.__main__ import main
-from proxygml_lite.studies.cells import cell_id, run_cell, study_cells
+from proxygml_lite.studies.cells import run_cell, study_cells
+from proxygml_lite.studies.identity import cell_id
 from proxygml_lite.studies.make import base_config
 from proxygml_lite.studies.snapshots import read_snapshot_npz
 from proxygml_lite.studies.tables import STUDY_COLUMNS, check_settings

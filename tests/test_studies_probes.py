@@ -16,17 +16,9 @@ from proxygml_lite.lab import study_tables
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.studies import make_studies
 from proxygml_lite.studies.__main__ import _commands, main
-from proxygml_lite.studies.cells import (
-    CELL_FIELDS,
-    OMITTED_WHILE_OFF,
-    PROBES,
-    SEEDS,
-    cell_id,
-    cell_identity,
-    probe_configs,
-    recorded_config,
-    study_cells,
-)
+from proxygml_lite.studies.cells import study_cells
+from proxygml_lite.studies.design import PROBES, SEEDS, probe_configs
+from proxygml_lite.studies.identity import CELL_FIELDS, OMITTED_WHILE_OFF, cell_id, cell_identity, recorded_config
 from proxygml_lite.studies.make import base_config, pending_cells
 from proxygml_lite.studies.snapshots import PROXY_COLUMNS, proxy_cosines, proxy_geometry
 from proxygml_lite.studies.tables import PROBE_EPOCH_COLUMNS, STUDY_COLUMNS, check_settings
@@ -287,7 +279,7 @@ def test_a_setting_added_later_reads_as_off_in_an_old_row_whatever_its_default()
     """Review of issue 16 (F12): an old row lacks the key; it ran with the setting off, not with today's default."""
     import dataclasses
 
-    from proxygml_lite.studies.cells import OMITTED_WHILE_OFF, _config_dict
+    from proxygml_lite.studies.identity import OMITTED_WHILE_OFF, _config_dict
     from proxygml_lite.training.config import TrainConfig
 
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}

@@ -165,7 +165,7 @@ def read_study_table(
         raise FileNotFoundError(
             f"no {kind} table at {_shown(file)}; {make_hint()}, or pass path= the folder of a study run elsewhere"
         )
-    from ..studies.cells import INTEGER_KEYS
+    from ..studies.row_checks import INTEGER_KEYS
 
     # the integer keys as text: pandas would read "00", "+1" and " 1" as numbers without a word
     table = read_csv(file, dtype=dict.fromkeys(INTEGER_KEYS, str) if kind != "efficiency" else None)
@@ -186,14 +186,14 @@ def parse_integer_keys(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with its integer identifier columns (``seed``, ``row``, ``N``, ``k``) as int64, parsed strictly.
 
     Each value must be an integer, or text of the ASCII digits 0-9
-    (:func:`proxygml_lite.studies.cells.whole_number`): ``"0_0"``, ``"+1"``,
+    (:func:`proxygml_lite.studies.row_checks.whole_number`): ``"0_0"``, ``"+1"``,
     ``" 1"``, ``"٠"`` or ``"０"``, which Python's ``int()`` and pandas take,
     are one ValueError naming the row (its file line when the table was
     read from a file), as is an empty one. ``"00"`` becomes 0, so the
     duplicate checks see the number, not its spelling. A copy is returned;
     ``attrs`` (the file's name) are kept.
     """
-    from ..studies.cells import INTEGER_KEYS, whole_number
+    from ..studies.row_checks import INTEGER_KEYS, whole_number
 
     parsed = table.copy()
     for column in [c for c in INTEGER_KEYS if c in table.columns]:
@@ -256,7 +256,7 @@ CELL_KEYS = {
     "row": ("positive_mask", "mask_softmax", "weight_lambda"),
     "N": ("N",),
     "r": ("r",),
-    # each probe changes one of these (proxygml_lite.studies.cells.CELL_FIELDS["probes"], seed aside; a test checks)
+    # each probe changes one of these (proxygml_lite.studies.identity.CELL_FIELDS["probes"], seed aside; a test checks)
     "probe": ("positive_mask", "mask_softmax", "weight_lambda", "N", "centerlr", "proxy_optimizer", "loss_kwargs"),
 }
 
@@ -271,12 +271,12 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
     a finite number (a boolean neither), or, for :data:`FRACTION_METRICS`, not
     in [0, 1]. With a ``config`` column: a config that is not JSON, a row whose
     ``seed``/``row``/``N``/``r``/``k`` columns disagree with its own config
-    (:func:`proxygml_lite.studies.cells.row_problem`,
-    :func:`~proxygml_lite.studies.cells.grid_k_problem`), and configs that
+    (:func:`proxygml_lite.studies.row_checks.row_problem`,
+    :func:`~proxygml_lite.studies.row_checks.grid_k_problem`), and configs that
     differ beyond the seed, the keys the cells vary (:data:`CELL_KEYS`: an
     ablation table holds one ``N``, one λ, one learning rate, ...) and the
     settings that only say where a run reported
-    (:data:`proxygml_lite.studies.cells.RUN_ONLY`, the write side's too: a
+    (:data:`proxygml_lite.studies.identity.RUN_ONLY`, the write side's too: a
     ``device`` or ``workers`` of its own makes a row another configuration).
     """
     by = list(by)
@@ -312,7 +312,8 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
             )
     if "config" not in table.columns:
         return table
-    from ..studies.cells import cell_identity, grid_k_problem, row_problem, study_lambda
+    from ..studies.identity import cell_identity
+    from ..studies.row_checks import grid_k_problem, row_problem, study_lambda
 
     configs = {label: _parse_config(table, label) for label in table.index}
     shown_columns = [c for c in ("seed", *by, "S^pos", "M", "L^p") if c in table.columns]

@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 
 from ..command_line import Parser, refuse
-from .cells import SEEDS, whole_number
+from .design import SEEDS
 from .make import STUDIES
+from .row_checks import whole_number
 
 #: The command, as refusals and ``--help`` name it.
 PROG = "python -m proxygml_lite.studies"

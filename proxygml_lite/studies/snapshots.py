@@ -40,7 +40,7 @@ def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
     finished run folder are skipped (their committed file, if any, stays), and so is a file that already
     holds the cell's configuration (the study runner calls this after every cell).
     """
-    from .cells import recorded_config
+    from .identity import recorded_config
     from .plots import read_embedding_snapshots, read_proxy_snapshots
 
     written = []

@@ -8,7 +8,7 @@ their rows to the rows the table already holds. So:
   write a table; gathering afterwards gives the complete table;
 * a narrower rerun (fewer seeds, fewer rows) never drops a row: rows the
   current selection does not cover are kept;
-* a row is matched by its full configuration (:func:`.cells.cell_identity`),
+* a row is matched by its full configuration (:func:`.identity.cell_identity`),
   so a changed configuration (other epochs, say) never reuses a row;
 * a table holds one study's settings: cells whose settings differ from the
   table's rows are an error naming the difference, unless ``replace`` is
@@ -52,19 +52,10 @@ from ..lab.study_tables import (
 )
 from ..steps import subgraph_size
 from ..training.config_io import REPLACED_BUILTINS
-from .cells import (
-    INTEGER_KEYS,
-    PROBES,
-    Cell,
-    cell_id,
-    cell_identity,
-    grid_k_problem,
-    read_results,
-    recorded_config,
-    row_problem,
-    study_lambda,
-    study_settings,
-)
+from .cells import Cell, read_results
+from .design import PROBES
+from .identity import cell_id, cell_identity, recorded_config, study_settings
+from .row_checks import INTEGER_KEYS, grid_k_problem, row_problem, study_lambda
 from .snapshots import PROXY_COLUMNS, proxy_cosines
 
 __all__ = [
@@ -151,8 +142,8 @@ def _read_rows(path: Path, study: str) -> list[dict]:
 
     A bad line is one ValueError naming it. Refused: a config that is not
     JSON, identifier columns (``row``/``N``/``r``, ``seed``, the grid's ``k``)
-    that disagree with the row's own config (:func:`.cells.row_problem`,
-    :func:`.cells.grid_k_problem`), a metric that is not a fraction (a boolean
+    that disagree with the row's own config (:func:`.row_checks.row_problem`,
+    :func:`.row_checks.grid_k_problem`), a metric that is not a fraction (a boolean
     neither; an empty one only where it was not computed, never R@1), and two
     lines of one cell.
     """
@@ -216,7 +207,7 @@ def check_settings(path: Path, cells: list[Cell], replace: bool = False) -> list
     """The rows of the table at ``path`` to keep: all of them, if they were made with the cells' settings.
 
     The settings are everything but what the study varies between its cells
-    (:func:`.cells.study_settings`): an ablation run with another ``N`` or
+    (:func:`.identity.study_settings`): an ablation run with another ``N`` or
     another λ, or a grid run with another λ, is not the table's study. Rows
     made with other settings are an error (naming the difference) unless
     ``replace``, which drops them. The rows kept hold one λ among them too,
@@ -284,12 +275,12 @@ def _probe_rows(path: Path, rows: list[dict], cells: list[Cell], replace: bool) 
 
 
 def _without_seed(config: dict) -> dict:
-    """A configuration's identity (:func:`.cells.cell_identity`) without its seed."""
+    """A configuration's identity (:func:`.identity.cell_identity`) without its seed."""
     return {k: v for k, v in json.loads(cell_identity(config)).items() if k != "seed"}
 
 
 def _sort_key(study: str):
-    """The order of a table's rows: by its identifier columns; the probes in the order of :data:`.cells.PROBES`."""
+    """The order of a table's rows: by its identifier columns; the probes in the order of :data:`.design.PROBES`."""
     if study != "probes":
         return lambda row: tuple(row[k] for k in _ORDER[study])
     position = {probe.name: index for index, probe in enumerate(PROBES)}
@@ -347,7 +338,7 @@ def _finished_cell(cell: Cell, folder: Path) -> dict | None:
     """The finished run of ``cell`` in ``folder`` (its ``results.json``), cross-checked; None when it has not finished.
 
     Before a row enters a table, the run's own files must agree: the configuration of ``results.json`` and of
-    ``config.json`` is the cell's (:func:`.cells.cell_id`), ``results.json`` ran the cell's epochs, and its final
+    ``config.json`` is the cell's (:func:`.identity.cell_id`), ``results.json`` ran the cell's epochs, and its final
     and untrained metrics are the last and the first row of ``metrics.csv`` (the same metrics, the same values).
     Anything else (a faked or edited ``results.json``, a folder copied from another cell) is one ValueError naming
     the folder.
