@@ -12,7 +12,7 @@ import pytest
 import torch
 from _fabricate import make_tiny_folder_dataset, tiny_config
 
-from proxygml_lite.lab import study_tables
+from proxygml_lite.lab import seed_table_checks, study_tables
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.studies import make_studies
 from proxygml_lite.studies.__main__ import _commands, main
@@ -168,7 +168,7 @@ def test_each_probe_changes_one_setting_of_its_base_and_shares_the_ablation_rows
         ours, theirs = json.loads(cell_identity(configs[probe.name])), json.loads(cell_identity(configs[probe.base]))
         changed = {k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k)}
         assert len(changed) == 1 and changed <= CELL_FIELDS["probes"], (probe.name, changed)
-    assert set(study_tables.CELL_KEYS["probe"]) == CELL_FIELDS["probes"] - {"seed"}
+    assert set(seed_table_checks.CELL_KEYS["probe"]) == CELL_FIELDS["probes"] - {"seed"}
     assert configs["row8_unit_init"].loss_kwargs == {"proxy_init": "unit"}
     assert configs["row8_proxy_lr_div10"].centerlr == 0.003 and configs["row8_proxy_sgd"].proxy_optimizer == "sgd"
     assert (configs["row7_N1"].N, configs["row7_N1"].r) == (1, base.r)

@@ -29,7 +29,7 @@ __all__ = [
 
 #: Settings that say where and how a run reports, not what it computes: not part of a cell's identity, and the
 #: only settings that may differ between the rows of one study table, on the write side (:func:`study_settings`)
-#: and on the read side (:func:`proxygml_lite.lab.study_tables.check_seed_table`). Everything else (``device``,
+#: and on the read side (:func:`proxygml_lite.lab.seed_table_checks.check_seed_table`). Everything else (``device``,
 #: ``workers``, ``threads``, ...) can change the numbers, so it is a setting.
 RUN_ONLY = frozenset(
     {

@@ -42,14 +42,8 @@ import pandas as pd
 
 from ..fileio import atomic_write_csv, read_csv
 from ..lab.experiments import repository_root
-from ..lab.study_tables import (
-    FRACTION_METRICS,
-    committed_results_dir,
-    inside_installation,
-    is_fraction,
-    make_hint,
-    parse_integer_keys,
-)
+from ..lab.seed_table_checks import FRACTION_METRICS, is_fraction, parse_integer_keys
+from ..lab.study_tables import committed_results_dir, inside_installation, make_hint
 from ..steps import subgraph_size
 from ..training.config_io import REPLACED_BUILTINS
 from .cells import Cell, read_results
