@@ -562,7 +562,7 @@ def test_a_signal_while_a_cell_process_starts_leaves_no_orphan(tmp_path, monkeyp
 def _write_table(path, cells, edits=None):
     """The table of ``cells`` (fake metrics) at ``path``; ``edits``: {position: {column: value, "config": {...}}}."""
     from proxygml_lite.fileio import atomic_write_csv
-    from proxygml_lite.studies.tables import table_row
+    from proxygml_lite.studies.gathering import table_row
 
     rows = [table_row(c, {"metrics": {"R@1": 0.5, "NMI": 0.6}, "num_classes": 100}) for c in cells]
     for position, changes in (edits or {}).items():

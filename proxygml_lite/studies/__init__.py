@@ -12,8 +12,10 @@ commands (``--list``, ``--cell``, ``--gather``: :mod:`.__main__`). The wing:
 * :mod:`.cells`: a study's cells, and running one cell in its own locked
   folder;
 * :mod:`.row_checks`: a table row checked against its own configuration;
-* :mod:`.tables`: the tables, gathered from finished cell folders, never
-  dropping a row nor mixing settings;
+* :mod:`.tables`: the tables' columns, and the rows a table holds read back
+  and checked (never mixing settings);
+* :mod:`.gathering`: the tables gathered from finished cell folders, never
+  dropping a row;
 * :mod:`.make`: ``make studies`` in one process (cells in worker processes);
 * :mod:`.snapshots`: notebook 9's proxy and embedding snapshot files; the
   proxies' within- and between-class cosines per epoch (the probes' columns);

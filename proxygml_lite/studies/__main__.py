@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..lab.study_tables import results_dir
     from ..train import parse_args
     from .cells import run_cell, study_cells
+    from .gathering import check_writable, gather, runs_dir
     from .make import base_config, make_studies
-    from .tables import _read_rows, check_writable, gather, runs_dir
+    from .tables import _read_rows
 
     args, training_flags = _parser().parse_known_args(argv)
     started = time.perf_counter()

@@ -37,8 +37,9 @@ from ..training.presets import config_from_preset
 from .cells import Cell, run_cell, study_cells
 from .design import GRID_R, SEEDS
 from .efficiency import measure_efficiency
+from .gathering import check_writable, gather, runs_dir
 from .snapshots import export_snapshots
-from .tables import check_settings, check_writable, gather, load_table, runs_dir
+from .tables import check_settings, load_table
 
 __all__ = ["STUDIES", "base_config", "make_studies", "pending_cells"]
 

@@ -5,8 +5,8 @@ A row whose identifier columns (``seed``, ``row`` with ``S^pos``/``M``/``L^p``,
 averaged into the wrong cell, or, on the write side, never found again:
 :func:`row_problem` and :func:`grid_k_problem` say why a row disagrees,
 :func:`whole_number` reads an integer key in one spelling only, and
-:func:`study_lambda` reads the ablation's λ. Both sides use them: gathering
-(:mod:`.tables`) and reading (:mod:`proxygml_lite.lab.study_tables`).
+:func:`study_lambda` reads the ablation's λ. Both sides use them: the checks
+before gathering (:mod:`.tables`) and reading (:mod:`proxygml_lite.lab.study_tables`).
 """
 
 from __future__ import annotations
