@@ -561,7 +561,7 @@ def test_a_signal_while_a_cell_process_starts_leaves_no_orphan(tmp_path, monkeyp
 # ------------------------------------------------------------------ review LOW findings: the write side reads what it keeps
 def _write_table(path, cells, edits=None):
     """The table of ``cells`` (fake metrics) at ``path``; ``edits``: {position: {column: value, "config": {...}}}."""
-    from proxygml_lite.fileio import atomic_write_csv
+    from proxygml_lite.atomic_writers import atomic_write_csv
     from proxygml_lite.studies.gathering import table_row
 
     rows = [table_row(c, {"metrics": {"R@1": 0.5, "NMI": 0.6}, "num_classes": 100}) for c in cells]

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..fileio import atomic_write_csv
+from ..atomic_writers import atomic_write_csv
 from ..training.config import TrainConfig
 from .cells import run_cell, study_cells
 from .design import ABLATION_ROWS, GRID_N, GRID_R, SEEDS, ablation_config

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..fileio import atomic_write_csv, read_csv
+from ..atomic_writers import atomic_write_csv
+from ..fileio import read_csv
 from ..lab.experiments import repository_root
 from ..lab.study_tables import inside_installation
 from ..steps import subgraph_size

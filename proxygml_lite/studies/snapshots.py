@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..fileio import atomic_write, read_npz
+from ..atomic_writers import atomic_write
+from ..fileio import read_npz
 
 __all__ = [
     "SNAPSHOT_EPOCHS",
