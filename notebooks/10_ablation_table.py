@@ -71,7 +71,7 @@ import pandas as pd
 from IPython.display import display
 
 from proxygml_lite import statistics, steps, studies
-from proxygml_lite.fileio import atomic_write_csv
+from proxygml_lite.atomic_writers import atomic_write_csv
 from proxygml_lite.lab import diagnostics, experiments, study_tables, study_views, study_widgets
 from proxygml_lite.studies.paper import paper_ablation
 

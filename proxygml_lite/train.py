@@ -64,8 +64,9 @@ import signal
 import sys
 from pathlib import Path
 
+from .atomic_writers import WriteError
 from .command_line import Parser, refuse
-from .fileio import FolderLockedError, WriteError
+from .fileio import FolderLockedError
 from .options import add_flags
 from .registry import import_modules
 from .training.config import TrainConfig, canonical_dataset

@@ -438,7 +438,7 @@ def check(out: Path, quick: bool, only: list[str] | None, budget_s: float, data:
     """Run the parts (those of ``only``, else all) within ``budget_s`` in all; write the report; return it."""
     import torch
 
-    from proxygml_lite.fileio import atomic_write_json, atomic_write_text, makedirs
+    from proxygml_lite.atomic_writers import atomic_write_json, atomic_write_text, makedirs
 
     cuda = torch.cuda.is_available() and not quick
     mode = "full" if cuda else "quick (CPU, tiny sizes)"

@@ -45,7 +45,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the checkout's package, also when it is not installed
-from proxygml_lite.fileio import make_temp_dir, makedirs  # noqa: E402
+from proxygml_lite.atomic_writers import make_temp_dir, makedirs  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 DEFAULT_OUT = ROOT / "build" / "student"

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_book  # noqa: E402
 
-from proxygml_lite import fileio  # noqa: E402
+from proxygml_lite import atomic_writers  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
@@ -278,7 +278,7 @@ def test_build_replaces_the_site_as_a_whole_and_nothing_else(tmp_path):
     build_book.build(out, notebooks, quiet=True, max_views=0)
     assert not (out / "stale.html").exists() and (out / "index.html").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["book", "notebooks"], "the staging folder was left behind"
-    assert (out.stat().st_mode & 0o777) == (0o777 & ~fileio.current_umask()), "the site is not private"
+    assert (out.stat().st_mode & 0o777) == (0o777 & ~atomic_writers.current_umask()), "the site is not private"
     # A folder that is not a built site is never deleted.
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")

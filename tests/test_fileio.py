@@ -1,4 +1,4 @@
-"""proxygml_lite.fileio: atomic writes, and everything the package writes is readable by group and others.
+"""proxygml_lite.atomic_writers and .fileio: atomic writes, and everything the package writes is readable by group and others.
 
 Under umask 022 a plain ``open()``/``mkdir`` gives 0644/0755; the package's
 temporary files and folders (renamed into place) must end the same, so that a
@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from _fabricate import make_cub, make_tiny_folder_dataset, small_spec  # noqa: E402
 
-from proxygml_lite import fileio  # noqa: E402
+from proxygml_lite import atomic_writers, fileio  # noqa: E402
 from proxygml_lite.data import glyphs as G  # noqa: E402
 from proxygml_lite.data import prepare as P  # noqa: E402
 from proxygml_lite.teaching.notebook import save_figure  # noqa: E402
@@ -50,21 +50,21 @@ def unreadable(root: Path) -> list[str]:
 
 
 def test_modes_follow_the_umask(umask, tmp_path):
-    assert fileio.current_umask() == 0o022
-    assert fileio.file_mode() == 0o644 and fileio.dir_mode() == 0o755
+    assert atomic_writers.current_umask() == 0o022
+    assert atomic_writers.file_mode() == 0o644 and atomic_writers.dir_mode() == 0o755
     written = [
-        fileio.atomic_write_bytes(tmp_path / "a.bin", b"x"),
-        fileio.atomic_write_text(tmp_path / "b.txt", "é"),
-        fileio.atomic_write_json(tmp_path / "c.json", {"x": float("nan")}),
-        fileio.atomic_write_csv(tmp_path / "d.csv", [{"a": 1}, {"b": 2}]),
-        fileio.atomic_torch_save({"t": torch.ones(2)}, tmp_path / "e.pt"),
-        fileio.atomic_copy(tmp_path / "a.bin", tmp_path / "f.bin"),
+        atomic_writers.atomic_write_bytes(tmp_path / "a.bin", b"x"),
+        atomic_writers.atomic_write_text(tmp_path / "b.txt", "é"),
+        atomic_writers.atomic_write_json(tmp_path / "c.json", {"x": float("nan")}),
+        atomic_writers.atomic_write_csv(tmp_path / "d.csv", [{"a": 1}, {"b": 2}]),
+        atomic_writers.atomic_torch_save({"t": torch.ones(2)}, tmp_path / "e.pt"),
+        atomic_writers.atomic_copy(tmp_path / "a.bin", tmp_path / "f.bin"),
     ]
     plain = tmp_path / "plain"
     plain.write_bytes(b"")  # what the umask gives to an ordinary file
     for path in written:
         assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o644, path
-    folder = fileio.make_temp_dir(tmp_path, ".x-")
+    folder = atomic_writers.make_temp_dir(tmp_path, ".x-")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o755
     assert (tmp_path / "b.txt").read_text() == "é"
     assert json.loads((tmp_path / "c.json").read_text())["x"] != json.loads((tmp_path / "c.json").read_text())["x"]
@@ -75,20 +75,20 @@ def test_modes_follow_the_umask(umask, tmp_path):
 
 @pytest.mark.parametrize("umask", [0o077], indirect=True)
 def test_a_private_umask_stays_private(umask, tmp_path):
-    path = fileio.atomic_write_text(tmp_path / "secret.txt", "x")
+    path = atomic_writers.atomic_write_text(tmp_path / "secret.txt", "x")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(fileio.make_temp_dir(tmp_path, ".y-").stat().st_mode) == 0o700
+    assert stat.S_IMODE(atomic_writers.make_temp_dir(tmp_path, ".y-").stat().st_mode) == 0o700
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
-    target = fileio.atomic_write_text(tmp_path / "keep.txt", "old")
+    target = atomic_writers.atomic_write_text(tmp_path / "keep.txt", "old")
 
     def explode(fh):
         fh.write(b"half")
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fileio.atomic_write(target, explode)
+        atomic_writers.atomic_write(target, explode)
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
@@ -100,7 +100,7 @@ def test_a_full_disk_mid_checkpoint_keeps_the_previous_one_loadable(tmp_path, mo
     from proxygml_lite.training.checkpoint import load_checkpoint
 
     target = tmp_path / "run" / "checkpoint.pt"
-    fileio.atomic_torch_save({"epoch": 1, "weight": torch.ones(3)}, target)
+    atomic_writers.atomic_torch_save({"epoch": 1, "weight": torch.ones(3)}, target)
     real_save = torch.save
 
     def save_until_full(obj, fh, *args, **kwargs):
@@ -109,8 +109,8 @@ def test_a_full_disk_mid_checkpoint_keeps_the_previous_one_loadable(tmp_path, mo
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(torch, "save", save_until_full)
-    with pytest.raises(fileio.WriteError) as caught:
-        fileio.atomic_torch_save({"epoch": 2, "weight": torch.zeros(1000)}, target)
+    with pytest.raises(atomic_writers.WriteError) as caught:
+        atomic_writers.atomic_torch_save({"epoch": 2, "weight": torch.zeros(1000)}, target)
     message = str(caught.value)
     assert "\n" not in message and caught.value.errno == errno.ENOSPC
     assert message.startswith(f"cannot write {target}: ") and "free some disk space" in message
@@ -127,7 +127,7 @@ def test_a_disk_that_fills_up_inside_torch_save_is_one_line_not_the_zip_writers_
     import errno
 
     target = tmp_path / "run" / "checkpoint.pt"
-    fileio.atomic_torch_save({"epoch": 1, "weight": torch.ones(3)}, target)
+    atomic_writers.atomic_torch_save({"epoch": 1, "weight": torch.ones(3)}, target)
     real_fdopen = os.fdopen
 
     class FillsUp:
@@ -152,8 +152,8 @@ def test_a_disk_that_fills_up_inside_torch_save_is_one_line_not_the_zip_writers_
             self.fh.close()
 
     monkeypatch.setattr(os, "fdopen", lambda fd, mode: FillsUp(real_fdopen(fd, mode)))
-    with pytest.raises(fileio.WriteError) as caught:
-        fileio.atomic_torch_save({"epoch": 2, "weight": torch.zeros(100_000)}, target)
+    with pytest.raises(atomic_writers.WriteError) as caught:
+        atomic_writers.atomic_torch_save({"epoch": 2, "weight": torch.zeros(100_000)}, target)
     message = str(caught.value)
     assert "\n" not in message and caught.value.errno == errno.ENOSPC and "free some disk space" in message
     monkeypatch.undo()
@@ -165,8 +165,8 @@ def test_a_disk_that_fills_up_inside_torch_save_is_one_line_not_the_zip_writers_
 def test_an_out_folder_that_is_a_file_is_one_line(tmp_path, out):
     """Review finding (issue 16): ``--out`` on a file (or under one) was FileExistsError / NotADirectoryError."""
     (tmp_path / "file").write_text("mine")
-    with pytest.raises(fileio.WriteError) as caught:
-        fileio.makedirs(tmp_path / out)
+    with pytest.raises(atomic_writers.WriteError) as caught:
+        atomic_writers.makedirs(tmp_path / out)
     message = str(caught.value)
     assert "\n" not in message and message.startswith(f"cannot write {tmp_path / out}: ")
     assert "is a file, not a folder" in message
@@ -203,7 +203,7 @@ def test_a_read_only_data_root_is_one_line_before_the_glyphs_are_generated(tmp_p
     (data / "glyphs" if glyphs_exists else data).mkdir(parents=True)
     monkeypatch.setattr(cache, "_generate", lambda *a: pytest.fail("generated although nothing can be written"))
     _refuse_under(monkeypatch, data, error)
-    with pytest.raises(fileio.WriteError) as caught:
+    with pytest.raises(atomic_writers.WriteError) as caught:
         G.ensure_glyphs(data, progress=False, images_per_face=1)
     message = str(caught.value)
     assert "\n" not in message and caught.value.errno == error.errno
@@ -221,16 +221,18 @@ def test_a_full_disk_while_writing_the_glyph_cache_names_the_folder_and_leaves_n
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(fileio.WriteError, match=r"^cannot write .*glyphs: .*errno 28\); free some disk space or pass"):
+    with pytest.raises(
+        atomic_writers.WriteError, match=r"^cannot write .*glyphs: .*errno 28\); free some disk space or pass"
+    ):
         G.ensure_glyphs(data, progress=False, images_per_face=1)
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert list((data / "glyphs").iterdir()) == []  # no archive without its manifest, no temporary file
 
 
 def test_atomic_copy_is_independent_of_its_source(tmp_path):
-    src = fileio.atomic_write_text(tmp_path / "src.mat", "original")
+    src = atomic_writers.atomic_write_text(tmp_path / "src.mat", "original")
     os.chmod(src, 0o444)
-    copy = fileio.atomic_copy(src, tmp_path / "raw" / "src.mat")
+    copy = atomic_writers.atomic_copy(src, tmp_path / "raw" / "src.mat")
     assert os.stat(copy).st_ino != os.stat(src).st_ino
     copy.write_text("changed")  # writable although the source is read-only
     assert src.read_text() == "original"

@@ -19,7 +19,8 @@ from proxygml_lite.fileio import FolderLockedError
 from proxygml_lite.lab import experiments, study_tables
 from proxygml_lite.studies import efficiency, make_studies
 from proxygml_lite.studies.__main__ import main
-from proxygml_lite.studies.cells import cell_id, run_cell, study_cells
+from proxygml_lite.studies.cells import run_cell, study_cells
+from proxygml_lite.studies.identity import cell_id
 from proxygml_lite.studies.make import base_config
 from proxygml_lite.studies.snapshots import read_snapshot_npz
 from proxygml_lite.studies.tables import STUDY_COLUMNS, check_settings
@@ -560,8 +561,8 @@ def test_a_signal_while_a_cell_process_starts_leaves_no_orphan(tmp_path, monkeyp
 # ------------------------------------------------------------------ review LOW findings: the write side reads what it keeps
 def _write_table(path, cells, edits=None):
     """The table of ``cells`` (fake metrics) at ``path``; ``edits``: {position: {column: value, "config": {...}}}."""
-    from proxygml_lite.fileio import atomic_write_csv
-    from proxygml_lite.studies.tables import table_row
+    from proxygml_lite.atomic_writers import atomic_write_csv
+    from proxygml_lite.studies.gathering import table_row
 
     rows = [table_row(c, {"metrics": {"R@1": 0.5, "NMI": 0.6}, "num_classes": 100}) for c in cells]
     for position, changes in (edits or {}).items():

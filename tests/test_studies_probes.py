@@ -12,21 +12,13 @@ import pytest
 import torch
 from _fabricate import make_tiny_folder_dataset, tiny_config
 
-from proxygml_lite.lab import study_tables
+from proxygml_lite.lab import seed_table_checks, study_tables
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.studies import make_studies
 from proxygml_lite.studies.__main__ import _commands, main
-from proxygml_lite.studies.cells import (
-    CELL_FIELDS,
-    OMITTED_WHILE_OFF,
-    PROBES,
-    SEEDS,
-    cell_id,
-    cell_identity,
-    probe_configs,
-    recorded_config,
-    study_cells,
-)
+from proxygml_lite.studies.cells import study_cells
+from proxygml_lite.studies.design import PROBES, SEEDS, probe_configs
+from proxygml_lite.studies.identity import CELL_FIELDS, OMITTED_WHILE_OFF, cell_id, cell_identity, recorded_config
 from proxygml_lite.studies.make import base_config, pending_cells
 from proxygml_lite.studies.snapshots import PROXY_COLUMNS, proxy_cosines, proxy_geometry
 from proxygml_lite.studies.tables import PROBE_EPOCH_COLUMNS, STUDY_COLUMNS, check_settings
@@ -176,7 +168,7 @@ def test_each_probe_changes_one_setting_of_its_base_and_shares_the_ablation_rows
         ours, theirs = json.loads(cell_identity(configs[probe.name])), json.loads(cell_identity(configs[probe.base]))
         changed = {k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k)}
         assert len(changed) == 1 and changed <= CELL_FIELDS["probes"], (probe.name, changed)
-    assert set(study_tables.CELL_KEYS["probe"]) == CELL_FIELDS["probes"] - {"seed"}
+    assert set(seed_table_checks.CELL_KEYS["probe"]) == CELL_FIELDS["probes"] - {"seed"}
     assert configs["row8_unit_init"].loss_kwargs == {"proxy_init": "unit"}
     assert configs["row8_proxy_lr_div10"].centerlr == 0.003 and configs["row8_proxy_sgd"].proxy_optimizer == "sgd"
     assert (configs["row7_N1"].N, configs["row7_N1"].r) == (1, base.r)
@@ -287,7 +279,7 @@ def test_a_setting_added_later_reads_as_off_in_an_old_row_whatever_its_default()
     """Review of issue 16 (F12): an old row lacks the key; it ran with the setting off, not with today's default."""
     import dataclasses
 
-    from proxygml_lite.studies.cells import OMITTED_WHILE_OFF, _config_dict
+    from proxygml_lite.studies.identity import OMITTED_WHILE_OFF, _config_dict
     from proxygml_lite.training.config import TrainConfig
 
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from proxygml_lite.lab import efficiency_views, study_tables, study_views  # noqa: E402
-from proxygml_lite.studies.cells import ABLATION_ROWS  # noqa: E402
+from proxygml_lite.studies.design import ABLATION_ROWS  # noqa: E402
 
 
 def _grid(seeds=(0, 1, 2), C=10):
@@ -264,7 +264,7 @@ def test_seeds_of_one_cell_with_different_configurations_are_refused():
         match=r"the table mixes configurations: epochs is 50 \(rows 0, 1, 2, 4, .*\) vs 1 \(row 3 \(table index\)\)",
     ):
         study_tables.summarize_seeds(table, by=["row"])
-    from proxygml_lite.studies.cells import RUN_ONLY
+    from proxygml_lite.studies.identity import RUN_ONLY
 
     seeds_elsewhere = _ablation()
     seeds_elsewhere["config"] = [_row_config(row, seed, **{key: f"{key}{i}" for key in RUN_ONLY}) for i, (row, seed)
@@ -275,8 +275,8 @@ def test_seeds_of_one_cell_with_different_configurations_are_refused():
 @pytest.mark.parametrize("name, values", [("workers", (0, 2)), ("device", ("cpu", "cuda")), ("threads", (1, 4))])
 def test_the_read_side_counts_as_settings_what_the_write_side_does(name, values):
     """Review finding: `workers` was a setting when writing a table but not when reading it; one set says which
-    keys are run-only (cells.RUN_ONLY) on both sides: a setting that can change the numbers is a setting on both."""
-    from proxygml_lite.studies.cells import RUN_ONLY, study_settings
+    keys are run-only (identity.RUN_ONLY) on both sides: a setting that can change the numbers is a setting on both."""
+    from proxygml_lite.studies.identity import RUN_ONLY, study_settings
 
     assert name not in RUN_ONLY and name in study_settings({name: values[0]}, "ablation")
     mixed = _ablation()

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from ..fileio import atomic_copy, dir_mode, file_mode, make_temp_dir
+from ..atomic_writers import atomic_copy, dir_mode, file_mode, make_temp_dir
 
 __all__ = ["extract_archive", "place_file", "temp_dir_next_to", "remove_stale_temp_dirs"]
 

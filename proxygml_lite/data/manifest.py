@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from ..fileio import atomic_write_json
+from ..atomic_writers import atomic_write_json
 from .folder import ImageListDataset, check_split, list_images, sort_class_folders
 
 __all__ = [
@@ -51,7 +51,7 @@ def prepare_command(name: str, data_root: str | os.PathLike, extra: str = "") ->
 
 
 def write_manifest(folder: Path, manifest: dict) -> Path:
-    """Write ``folder/manifest.json`` atomically (:func:`proxygml_lite.fileio.atomic_write_json`)."""
+    """Write ``folder/manifest.json`` atomically (:func:`proxygml_lite.atomic_writers.atomic_write_json`)."""
     return atomic_write_json(Path(folder) / MANIFEST_NAME, manifest, indent=1, sort_keys=False)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..fileio import atomic_write_json
+from ..atomic_writers import atomic_write_json
 
 __all__ = [
     "ORIGIN_NAME",

@@ -8,7 +8,8 @@ the training wing (:mod:`proxygml_lite.training`) and the study runner
   experiment configs, runs that are trained once and then read back;
 * :mod:`.run_views` -- one run folder: its model, embeddings, neighbours;
 * :mod:`.study_tables` -- the committed tables of ``results/<preset>/`` and
-  their per-seed summaries; :mod:`.study_views` -- their figures (notebooks 8, 10);
+  their per-seed summaries; :mod:`.seed_table_checks` -- a table checked before
+  its seeds are averaged; :mod:`.study_views` -- their figures (notebooks 8, 10);
 * :mod:`.efficiency_views` -- notebook 11's figures of the loss layer's cost;
 * :mod:`.umap_views` -- UMAP of proxies and embeddings over training;
 * :mod:`.proxy_spread_views` -- whether a class's proxies spread or merge, measured with cosines;

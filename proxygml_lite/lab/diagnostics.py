@@ -173,7 +173,7 @@ class DiagnosticsRecorder:
         path = Path(trainer.out) / "diagnostics.csv"
         rows = read_diagnostics(path).to_dict("records") if path.exists() else []
         rows = [r for r in rows if r["epoch"] < row["epoch"]] + [row]
-        from ..fileio import atomic_write_csv
+        from ..atomic_writers import atomic_write_csv
 
         atomic_write_csv(path, rows)
 

@@ -57,8 +57,8 @@ def keep_downloads(benchmark: str, data_root, folder) -> list[str]:
     """
     import torch
 
+    from ..atomic_writers import atomic_copy
     from ..data.specs import SPECS, canonical_benchmark
-    from ..fileio import atomic_copy
     from ..models.bninception import BNINCEPTION_URL
 
     folder = Path(folder)

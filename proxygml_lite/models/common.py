@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..fileio import file_mode
+from ..atomic_writers import file_mode
 from ..registry import BACKBONES
 
 __all__ = [

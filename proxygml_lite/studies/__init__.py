@@ -4,12 +4,18 @@
 of ``results/<preset>/`` (:mod:`.make`); its cells can also run as independent
 commands (``--list``, ``--cell``, ``--gather``: :mod:`.__main__`). The wing:
 
-* :mod:`.cells`: a cell, its identity (its full configuration), running one
-  cell in its own locked folder, the ablation rows, the default grid and the
+* :mod:`.design`: the ablation rows, the default grid, the seeds and the
   probes (one setting changed at a time: why a class's proxies merge, why
   rows 2 and 7 collapse);
-* :mod:`.tables`: the tables, gathered from finished cell folders, never
-  dropping a row nor mixing settings;
+* :mod:`.identity`: a cell's identity (its full configuration) and the hash
+  in its folder name;
+* :mod:`.cells`: a study's cells, and running one cell in its own locked
+  folder;
+* :mod:`.row_checks`: a table row checked against its own configuration;
+* :mod:`.tables`: the tables' columns, and the rows a table holds read back
+  and checked (never mixing settings);
+* :mod:`.gathering`: the tables gathered from finished cell folders, never
+  dropping a row;
 * :mod:`.make`: ``make studies`` in one process (cells in worker processes);
 * :mod:`.snapshots`: notebook 9's proxy and embedding snapshot files; the
   proxies' within- and between-class cosines per epoch (the probes' columns);
@@ -30,9 +36,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..fileio import atomic_write_csv
+from ..atomic_writers import atomic_write_csv
 from ..training.config import TrainConfig
-from .cells import ABLATION_ROWS, GRID_N, GRID_R, SEEDS, ablation_config, recorded_config, run_cell, study_cells
+from .cells import run_cell, study_cells
+from .design import ABLATION_ROWS, GRID_N, GRID_R, SEEDS, ablation_config
+from .identity import recorded_config
 from .make import make_studies
 
 __all__ = [
@@ -69,7 +77,7 @@ def config_json(config: TrainConfig | dict) -> str:
 
     ``python -m proxygml_lite.train --config FILE`` re-runs it, with ``FILE``
     holding this text (:func:`proxygml_lite.training.rerun.load_config`); settings added later are left out
-    while off (:func:`.cells.recorded_config`).
+    while off (:func:`.identity.recorded_config`).
     """
     return json.dumps(recorded_config(config), sort_keys=True)
 

@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 
 from ..command_line import Parser, refuse
-from .cells import SEEDS, whole_number
+from .design import SEEDS
 from .make import STUDIES
+from .row_checks import whole_number
 
 #: The command, as refusals and ``--help`` name it.
 PROG = "python -m proxygml_lite.studies"
@@ -104,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..lab.study_tables import results_dir
     from ..train import parse_args
     from .cells import run_cell, study_cells
+    from .gathering import check_writable, gather, runs_dir
     from .make import base_config, make_studies
-    from .tables import _read_rows, check_writable, gather, runs_dir
+    from .tables import _read_rows
 
     args, training_flags = _parser().parse_known_args(argv)
     started = time.perf_counter()

@@ -25,8 +25,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ..atomic_writers import atomic_write_csv
 from ..baselines import build_loss
-from ..fileio import atomic_write_csv, read_csv
+from ..fileio import read_csv
 from .loss_cost import cost_at
 
 __all__ = [

@@ -34,10 +34,12 @@ from ..lab.study_tables import results_dir
 from ..training.config import TrainConfig
 from ..training.config_io import config_from_dict
 from ..training.presets import config_from_preset
-from .cells import GRID_R, SEEDS, Cell, run_cell, study_cells
+from .cells import Cell, run_cell, study_cells
+from .design import GRID_R, SEEDS
 from .efficiency import measure_efficiency
+from .gathering import check_writable, gather, runs_dir
 from .snapshots import export_snapshots
-from .tables import check_settings, check_writable, gather, load_table, runs_dir
+from .tables import check_settings, load_table
 
 __all__ = ["STUDIES", "base_config", "make_studies", "pending_cells"]
 
@@ -235,7 +237,7 @@ def make_studies(
     Args:
         preset: the training preset of every cell (``glyphs_hard``).
         studies: any of ``"ablation"``, ``"grid"``, ``"probes"``, ``"efficiency"``.
-        seeds: seeds of every training cell (:data:`~proxygml_lite.studies.cells.SEEDS`: 0-4).
+        seeds: seeds of every training cell (:data:`~proxygml_lite.studies.design.SEEDS`: 0-4).
         workers: cells trained at the same time (separate processes).
         results: folder of the tables (default :func:`proxygml_lite.lab.study_tables.results_dir`).
         runs: folder of the cell folders (default ``runs/studies/<preset>``).
@@ -243,7 +245,7 @@ def make_studies(
         replace: drop table rows made with other settings instead of refusing to mix them.
         base: the configuration every cell starts from (default: the preset with ``overrides``).
         grid_N, grid_r, rows: the grid's ``N`` and ``r`` values and the ablation rows
-            (default: :data:`~proxygml_lite.studies.cells.GRID_N`, ``GRID_R``, rows 1-8).
+            (default: :data:`~proxygml_lite.studies.design.GRID_N`, ``GRID_R``, rows 1-8).
         **overrides: settings on top of the preset (e.g. ``epochs=2`` for a quick check; then the
             settings differ from the committed tables', so give another ``results`` folder).
     """

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..fileio import atomic_write, read_npz
+from ..atomic_writers import atomic_write
+from ..fileio import read_npz
 
 __all__ = [
     "SNAPSHOT_EPOCHS",
@@ -40,7 +41,7 @@ def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
     finished run folder are skipped (their committed file, if any, stays), and so is a file that already
     holds the cell's configuration (the study runner calls this after every cell).
     """
-    from .cells import recorded_config
+    from .identity import recorded_config
     from .plots import read_embedding_snapshots, read_proxy_snapshots
 
     written = []

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from ..fileio import atomic_write
+from ..atomic_writers import atomic_write
 from ..training.device import seed_everything
 
 __all__ = [

@@ -7,7 +7,7 @@ that safe loader only, so a ``checkpoint.pt`` from elsewhere (notebook 7's
 "run trained elsewhere", ``--resume``) can never run code; a file holding any
 other Python object is refused in one line naming it.
 
-They are written with the atomic writers of :mod:`proxygml_lite.fileio`
+They are written with the atomic writers of :mod:`proxygml_lite.atomic_writers`
 (temporary file in the same folder, ``os.replace``, modes from the umask).
 """
 

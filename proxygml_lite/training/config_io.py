@@ -69,7 +69,7 @@ def config_with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
 
 def config_to_json(config: TrainConfig, path: str | os.PathLike) -> None:
     """Write ``config`` to ``path`` (a ``config.json``) atomically."""
-    from ..fileio import atomic_write_text
+    from ..atomic_writers import atomic_write_text
 
     atomic_write_text(path, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
 

@@ -39,7 +39,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from ..fileio import FolderLock, FolderLockedError, WriteError, exclusive_lock
+from ..atomic_writers import WriteError
+from ..fileio import FolderLock, FolderLockedError, exclusive_lock
 
 __all__ = [
     "DistContext",

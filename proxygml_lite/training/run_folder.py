@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from ..fileio import atomic_torch_save, atomic_write_csv, atomic_write_json
+from ..atomic_writers import atomic_torch_save, atomic_write_csv, atomic_write_json
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .config_io import REPLACED_BUILTINS, config_with_defaults

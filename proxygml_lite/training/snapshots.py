@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from ..fileio import atomic_torch_save
+from ..atomic_writers import atomic_torch_save
 from ..registry import DATASETS
 from .config import TrainConfig
 from .evaluate import extract_embeddings

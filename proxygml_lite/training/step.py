@@ -98,7 +98,7 @@ class Trainee(nn.Module):
 #: Momentum of the proxies' SGD (``proxy_optimizer="sgd"``): Adam's own β1 = 0.9, so that the swap removes what
 #: Adam adds beyond a momentum, its per-coordinate step normalisation (second moment and ε). The step sizes
 #: still differ: SGD's is about 10 lr g once the momentum is built up, Adam's about lr when |g| > ε = 0.01 and
-#: lr g / ε below (see the probe ``row8_proxy_sgd`` in :mod:`proxygml_lite.studies.cells`).
+#: lr g / ε below (see the probe ``row8_proxy_sgd`` in :mod:`proxygml_lite.studies.design`).
 PROXY_SGD_MOMENTUM = 0.9
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ...fileio import WriteError, atomic_write_bytes, atomic_write_json, makedirs, named_write_errors
+from ...atomic_writers import WriteError, atomic_write_bytes, atomic_write_json, makedirs, named_write_errors
 from .generate import GENERATOR_VERSION, _content_hash, _generate, _key, _params
 
 
@@ -48,7 +48,7 @@ def _read_cache(npz: Path, manifest_path: Path, p: dict[str, Any]) -> tuple[dict
     return arrays, manifest
 
 
-#: The way out of an unwritable ``<data_root>/glyphs`` (see :class:`~proxygml_lite.fileio.WriteError`).
+#: The way out of an unwritable ``<data_root>/glyphs`` (see :class:`~proxygml_lite.atomic_writers.WriteError`).
 _ELSEWHERE = "pass another --data folder (the glyph cache, a few MB, is generated there once)"
 
 
