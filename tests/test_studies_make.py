@@ -654,6 +654,21 @@ def test_the_study_command_takes_integers_in_ascii_digits_only(tmp_path, capsys,
     assert "Traceback" not in err and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("seed", [str(10**30), "-1"])
+def test_the_study_command_states_the_seeds_range(tmp_path, capsys, seed):
+    """--seeds 10**30 trained into numpy/torch's "Overflow when unpacking long long"; now argparse refuses it."""
+    common = ["--studies", "ablation", "--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs")]
+    with pytest.raises(SystemExit) as caught:
+        main([*common, "--seeds", seed])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"python -m proxygml_lite.studies: error: argument --seeds: '{seed}' is outside the seeds' range: pass seeds "
+        "from 0 to 4294967295; see --help"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
 @contextlib.contextmanager
 def _nothing():
     yield
