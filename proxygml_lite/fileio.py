@@ -331,19 +331,24 @@ def _cut_short(path: Path) -> str | None:
 
 
 def read_npz(path: str | os.PathLike) -> dict:
-    """The arrays of a ``.npz`` file as a dict (never unpickles); an empty or truncated file is one ``ValueError``."""
+    """The arrays of a ``.npz`` file as a dict (never unpickles); an empty or truncated file, or one array saved as a
+    ``.npy`` file under an ``.npz`` name, is one ``ValueError`` naming it."""
     import zipfile
 
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded as data:
+                return {name: data[name] for name in data.files}
     except (EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise _damaged(path, "not a readable .npz file", f"empty, truncated or not NumPy's: {detail}") from None
+    # np.load reads a .npy whatever its name: one array, not an archive
+    raise _damaged(path, "not an .npz archive", "it holds one array, as a .npy file does (np.save, not np.savez)")
 
 
 # ------------------------------------------------------------------ one writer per folder

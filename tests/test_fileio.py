@@ -451,3 +451,16 @@ def test_empty_or_truncated_csv_and_npz_files_are_named(tmp_path):
         assert "\n" not in str(exc.value)
     with pytest.raises(FileNotFoundError):
         fileio.read_npz(tmp_path / "missing.npz")
+
+
+def test_a_npy_file_named_npz_is_named_as_no_npz_archive(tmp_path):
+    """np.load returns the one array of a .npy whatever the name: read_npz raised a raw TypeError (no context manager)."""
+    import numpy as np
+
+    np.save(tmp_path / "renamed.npy", np.arange(3))
+    (tmp_path / "renamed.npy").rename(tmp_path / "renamed.npz")
+    with pytest.raises(ValueError) as exc:
+        fileio.read_npz(tmp_path / "renamed.npz")
+    text = str(exc.value)
+    assert text.startswith(f"{tmp_path / 'renamed.npz'} is not an .npz archive (it holds one array, as a .npy file")
+    assert "restore it" in text and "\n" not in text
