@@ -25,6 +25,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -51,6 +52,7 @@ __all__ = [
     "named_write_errors",
     "read_csv",
     "read_npz",
+    "unsafe_pickle_refusal",
     "LOCK_FILE",
     "FolderLock",
     "FolderLockedError",
@@ -349,6 +351,22 @@ def read_npz(path: str | os.PathLike) -> dict:
         raise _damaged(path, "not a readable .npz file", f"empty, truncated or not NumPy's: {detail}") from None
     # np.load reads a .npy whatever its name: one array, not an archive
     raise _damaged(path, "not an .npz archive", "it holds one array, as a .npy file does (np.save, not np.savez)")
+
+
+def unsafe_pickle_refusal(path: str | os.PathLike, exc: BaseException, fix: str) -> ValueError:
+    """The one line for a file that ``torch.load(weights_only=True)`` refused (its ``pickle.UnpicklingError``).
+
+    It names the file and the refused object (``posix.system``), and ``fix``, which regenerates the file with
+    this package. Torch's own text is not passed on: it advises ``weights_only=False``, which would run
+    whatever the file holds.
+    """
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    what = f" ({found.group(1)})" if found else ""
+    return ValueError(
+        f"refusing to load {path}: it holds Python objects{what} other than tensors and plain values (numbers, "
+        f"strings, lists, dicts), which could run code when loaded, so it is refused for safety and nothing was "
+        f"loaded; {fix}"
+    )
 
 
 # ------------------------------------------------------------------ one writer per folder

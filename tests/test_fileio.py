@@ -464,3 +464,23 @@ def test_a_npy_file_named_npz_is_named_as_no_npz_archive(tmp_path):
     text = str(exc.value)
     assert text.startswith(f"{tmp_path / 'renamed.npz'} is not an .npz archive (it holds one array, as a .npy file")
     assert "restore it" in text and "\n" not in text
+
+
+def test_the_unsafe_pickle_refusal_names_the_object_and_never_passes_on_torchs_advice(tmp_path):
+    """torch.load(weights_only=True)'s UnpicklingError advises weights_only=False: the one line must not."""
+    import fractions
+    import pickle
+
+    import torch
+
+    path = tmp_path / "planted.pt"
+    torch.save({"third": fractions.Fraction(1, 3)}, path)  # not a plain value for the safe loader
+    with pytest.raises(pickle.UnpicklingError) as caught:
+        torch.load(path, weights_only=True)
+    assert "weights_only" in str(caught.value)  # what torch says
+    refusal = fileio.unsafe_pickle_refusal(path, caught.value, "regenerate it with this package: FIX")
+    assert str(refusal) == (
+        f"refusing to load {path}: it holds Python objects (fractions.Fraction) other than tensors and plain values "
+        "(numbers, strings, lists, dicts), which could run code when loaded, so it is refused for safety and nothing "
+        "was loaded; regenerate it with this package: FIX"
+    )
