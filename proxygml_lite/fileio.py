@@ -19,6 +19,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import socket
 import stat
 import time
@@ -30,6 +31,7 @@ from .atomic_writers import file_mode, makedirs, named_write_errors
 __all__ = [
     "read_csv",
     "read_npz",
+    "unsafe_pickle_refusal",
     "LOCK_FILE",
     "FolderLock",
     "FolderLockedError",
@@ -83,19 +85,40 @@ def _cut_short(path: Path) -> str | None:
 
 
 def read_npz(path: str | os.PathLike) -> dict:
-    """The arrays of a ``.npz`` file as a dict (never unpickles); an empty or truncated file is one ``ValueError``."""
+    """The arrays of a ``.npz`` file as a dict (never unpickles); an empty or truncated file, or one array saved as a
+    ``.npy`` file under an ``.npz`` name, is one ``ValueError`` naming it."""
     import zipfile
 
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded as data:
+                return {name: data[name] for name in data.files}
     except (EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise _damaged(path, "not a readable .npz file", f"empty, truncated or not NumPy's: {detail}") from None
+    # np.load reads a .npy whatever its name: one array, not an archive
+    raise _damaged(path, "not an .npz archive", "it holds one array, as a .npy file does (np.save, not np.savez)")
+
+
+def unsafe_pickle_refusal(path: str | os.PathLike, exc: BaseException, fix: str) -> ValueError:
+    """The one line for a file that ``torch.load(weights_only=True)`` refused (its ``pickle.UnpicklingError``).
+
+    It names the file and the refused object (``posix.system``), and ``fix``, which regenerates the file with
+    this package. Torch's own text is not passed on: it advises ``weights_only=False``, which would run
+    whatever the file holds.
+    """
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    what = f" ({found.group(1)})" if found else ""
+    return ValueError(
+        f"refusing to load {path}: it holds Python objects{what} other than tensors and plain values (numbers, "
+        f"strings, lists, dicts), which could run code when loaded, so it is refused for safety and nothing was "
+        f"loaded; {fix}"
+    )
 
 
 # ------------------------------------------------------------------ one writer per folder

@@ -72,6 +72,7 @@ def setting(
     *flags: Flag,
     default_factory: Callable[[], Any] | None = None,
     minimum: float | None = None,
+    maximum: int | None = None,
     strict: bool = False,
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
 ):
@@ -82,10 +83,11 @@ def setting(
         minimum: integers (and each entry of an integer tuple) must be
             ``>= minimum``; floats must be finite and ``>= minimum`` (``>``
             with ``strict``). ``None`` values are accepted for optional fields.
+        maximum: integers must also be ``<= maximum`` (needs ``minimum``).
         choices: allowed strings, or a callable returning them (a registry's
             ``choices``, read when the check or the parser runs).
     """
-    metadata = {"flags": flags, "minimum": minimum, "strict": strict, "choices": choices}
+    metadata = {"flags": flags, "minimum": minimum, "maximum": maximum, "strict": strict, "choices": choices}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -103,7 +105,8 @@ def flag_hint(f: dataclasses.Field) -> str:
 
 
 def check_fields(config: Any) -> None:
-    """Check every field of ``config`` that declares ``minimum`` or ``choices`` (ValueError naming the flag)."""
+    """Check every field of ``config`` that declares ``minimum`` (and ``maximum``) or ``choices`` (ValueError naming
+    the flag)."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if value is None:
@@ -117,9 +120,9 @@ def check_fields(config: Any) -> None:
             continue
         if f.type.startswith("tuple"):
             for entry in value:
-                check_int(f"each entry of {f.name}", entry, minimum, hint)
+                check_int(f"each entry of {f.name}", entry, minimum, hint, f.metadata.get("maximum"))
         elif f.type.startswith("int"):
-            check_int(f.name, value, minimum, hint)
+            check_int(f.name, value, minimum, hint, f.metadata.get("maximum"))
         else:
             check_number(f.name, value, minimum, hint, strict=f.metadata.get("strict", False))
 

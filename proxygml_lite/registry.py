@@ -348,6 +348,11 @@ def import_modules(modules) -> None:
                 f"--import {module}: cannot import it ({exc}). Pass a module importable from the current "
                 "directory or the PYTHONPATH, e.g. --import mylosses for ./mylosses.py"
             ) from None
+        except SystemExit as exc:  # sys.exit() at module level would end the run without a word
+            raise ValueError(
+                f"--import {module}: the module exited (sys.exit({exc.code!r})) while being imported. "
+                'Put its exit under `if __name__ == "__main__":` so importing it only registers, or drop --import'
+            ) from None
         except Exception as exc:  # the module itself fails: say where, not a traceback through the package
             where = ""
             tb = exc.__traceback__

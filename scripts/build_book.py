@@ -94,6 +94,7 @@ import sys
 import time
 import unicodedata
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -423,8 +424,12 @@ def _first_heading(markdown: str) -> str | None:
     return None
 
 
-def read_notebook(path: Path) -> nbformat.NotebookNode:
-    """The notebook ``path``; anything else (not UTF-8, not JSON, not a notebook) stops the build in one line."""
+def read_notebook(path: Path, fail: Callable[[str, Path, str], SystemExit] = fail) -> nbformat.NotebookNode:
+    """The notebook ``path``; anything else (not UTF-8, not JSON, not a notebook) stops the build in one line.
+
+    ``fail(what, path, fix)`` makes that line: this builder's :func:`fail` unless a caller passes its own (the
+    student edition's ``student_edition: ...``).
+    """
     try:
         notebook = nbformat.read(path, as_version=4)
         nbformat.validate(notebook)  # a notebook of the wrong shape would fail later, inside nbconvert

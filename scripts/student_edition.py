@@ -237,17 +237,6 @@ def _course_file(path: Path, notebooks: Path) -> Path:
     return path
 
 
-def _read_notebook(path: Path) -> nbformat.NotebookNode:
-    try:
-        return nbformat.read(path, as_version=4)
-    except UnicodeDecodeError as exc:
-        raise fail(f"not UTF-8 text (byte {exc.start})", path, "save it as UTF-8") from None
-    except Exception as exc:  # its text is not repeated: it may be any file
-        raise fail(
-            f"not a readable notebook ({type(exc).__name__})", path, "fix it, or remove it from the course"
-        ) from None
-
-
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -291,10 +280,12 @@ def build(
     staging = make_temp_dir(makedirs(out.parent), prefix=f".{out.name}-")
     report = StudentReport(out=out)
     try:
+        book = _load_build_book()
         target = staging / "notebooks"
         target.mkdir()
         for path in sources:
-            notebook, removed, stubbed = student_notebook(_read_notebook(_course_file(path, notebooks)), path.stem)
+            source = book.read_notebook(_course_file(path, notebooks), fail)
+            notebook, removed, stubbed = student_notebook(source, path.stem)
             nbformat.write(notebook, target / path.name)
             report.notebooks.append(out / "notebooks" / path.name)
             report.solutions_removed += removed
@@ -308,7 +299,6 @@ def build(
             glossary = _course_file(notebooks / "GLOSSARY.md", notebooks)
             _read_text(glossary)  # UTF-8, as every page of the course
             shutil.copyfile(glossary, target / "GLOSSARY.md")
-        book = _load_build_book()
         _copy_figures(notebooks.parent / "figures", staging / "figures", book, report)
         if site:
             built = book.build(staging / "site", target, quiet=True)

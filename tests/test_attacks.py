@@ -525,7 +525,36 @@ def test_a_planted_or_damaged_proxy_snapshot_is_one_line_naming_the_file(tmp_pat
     with pytest.raises(ValueError) as caught:
         read_proxy_snapshots(tmp_path / "run")
     message = str(caught.value)
-    assert "\n" not in message and str(planted) in message and "nothing was run" in message
+    assert "\n" not in message and str(planted) in message and "refused for safety" in message
+    assert "weights_only" not in message and "regenerate it with this package" in message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("loader", ["checkpoint", "proxy snapshot", "pretrained weights"])
+def test_every_safe_loader_refuses_a_planted_pickle_alike_without_torchs_weights_only_advice(tmp_path, loader):
+    """Torch's refusal advises weights_only=False (it would run the payload); the three loaders of the package that
+    wrap it say instead, in one and the same form, that the file is refused for safety and how to regenerate it."""
+    from pathlib import Path
+
+    from proxygml_lite.models.common import read_state_dict
+    from proxygml_lite.studies.plots import _load_snapshot
+
+    marker = tmp_path / "marker"
+    planted = tmp_path / "planted.pt"
+    torch.save({"format": 2, "model": Payload(marker)}, planted)
+    load = {"checkpoint": load_checkpoint, "proxy snapshot": lambda p: _load_snapshot(Path(p)),
+            "pretrained weights": read_state_dict}[loader]  # fmt: skip
+    with pytest.raises(ValueError) as caught:
+        load(planted)
+    message = str(caught.value)
+    assert message.startswith(
+        f"refusing to load {planted}: it holds Python objects (posix.system) other than tensors and plain values "
+        "(numbers, strings, lists, dicts), which could run code when loaded, so it is refused for safety and nothing "
+        "was loaded; "
+    ), message
+    assert "regenerate it with this package" in message
+    assert "\n" not in message and "weights_only" not in message and "trust" not in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # torch's text is not chained either
     assert not marker.exists()
 
 

@@ -114,6 +114,22 @@ def test_unparseable_flags_exit_with_usage():
         parse_args(["--loss-kwargs", "not json"])
 
 
+def test_a_seed_beyond_the_range_is_one_line_stating_it(tmp_path, capsys):
+    """A seed of 10**30 gave numpy/torch's "Overflow when unpacking long long"; the largest allowed one seeds torch."""
+    from proxygml_lite.train import main
+    from proxygml_lite.training.config import SEED_MAX
+
+    assert main(["--seed", str(10**30), "--dataset", "glyphs", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == f"python -m proxygml_lite.train: error: seed must be an integer in [0, {SEED_MAX}] (--seed); got {10**30}"
+    )
+    assert not (tmp_path / "run").exists()
+    assert config_from_preset("glyphs", seed=SEED_MAX).seed == SEED_MAX
+    torch.Generator().manual_seed(SEED_MAX * 100_003 + 1000)  # the trainer's data-order seed of the last epoch
+
+
 def test_round_trip_through_json_and_resume_reuses_the_saved_config(tmp_path):
     cfg = config_from_preset("cub200", epochs=7, N=3, out=str(tmp_path))
     config_to_json(cfg, tmp_path / "config.json")

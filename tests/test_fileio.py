@@ -453,3 +453,36 @@ def test_empty_or_truncated_csv_and_npz_files_are_named(tmp_path):
         assert "\n" not in str(exc.value)
     with pytest.raises(FileNotFoundError):
         fileio.read_npz(tmp_path / "missing.npz")
+
+
+def test_a_npy_file_named_npz_is_named_as_no_npz_archive(tmp_path):
+    """np.load returns the one array of a .npy whatever the name: read_npz raised a raw TypeError (no context manager)."""
+    import numpy as np
+
+    np.save(tmp_path / "renamed.npy", np.arange(3))
+    (tmp_path / "renamed.npy").rename(tmp_path / "renamed.npz")
+    with pytest.raises(ValueError) as exc:
+        fileio.read_npz(tmp_path / "renamed.npz")
+    text = str(exc.value)
+    assert text.startswith(f"{tmp_path / 'renamed.npz'} is not an .npz archive (it holds one array, as a .npy file")
+    assert "restore it" in text and "\n" not in text
+
+
+def test_the_unsafe_pickle_refusal_names_the_object_and_never_passes_on_torchs_advice(tmp_path):
+    """torch.load(weights_only=True)'s UnpicklingError advises weights_only=False: the one line must not."""
+    import fractions
+    import pickle
+
+    import torch
+
+    path = tmp_path / "planted.pt"
+    torch.save({"third": fractions.Fraction(1, 3)}, path)  # not a plain value for the safe loader
+    with pytest.raises(pickle.UnpicklingError) as caught:
+        torch.load(path, weights_only=True)
+    assert "weights_only" in str(caught.value)  # what torch says
+    refusal = fileio.unsafe_pickle_refusal(path, caught.value, "regenerate it with this package: FIX")
+    assert str(refusal) == (
+        f"refusing to load {path}: it holds Python objects (fractions.Fraction) other than tensors and plain values "
+        "(numbers, strings, lists, dicts), which could run code when loaded, so it is refused for safety and nothing "
+        "was loaded; regenerate it with this package: FIX"
+    )

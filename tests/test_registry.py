@@ -427,3 +427,18 @@ def test_a_loss_name_cannot_move_the_default_run_folder_out_of_runs():
         LOSSES.unregister(name)
     assert folder.parent == Path("runs") and ".." not in folder.parts and "/" not in folder.name
     assert folder.name.startswith("glyphs-weird_.._.._name-")
+
+
+@pytest.mark.parametrize("body", ["import sys\nsys.exit(3)\n", "raise SystemExit(3)\n"])
+def test_an_import_module_that_exits_while_imported_gives_one_line(tmp_path, monkeypatch, capsys, body):
+    """sys.exit() at a module's top level ended the run silently; now it is named."""
+    (tmp_path / "exiting_module_for_test.py").write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert main(["--import", "exiting_module_for_test", "--dataset", "glyphs"]) == 2
+    finally:
+        sys.modules.pop("exiting_module_for_test", None)
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("python -m proxygml_lite.train: error: "), err
+    assert "--import exiting_module_for_test: the module exited (sys.exit(3)) while being imported" in err
+    assert "__main__" in err

@@ -233,3 +233,25 @@ def test_the_student_site_shows_the_figures_of_the_instructor_site(tmp_path):
         f"figures/fake.png: is not the PNG image its name says (its bytes are not an image) "
         f"({course / 'figures' / 'fake.png'}); not copied"
     ]
+
+
+@pytest.mark.parametrize(
+    "content, what",
+    [
+        (b"\xff\xfe not text", r"not UTF-8 text \(byte 0\)"),
+        (b"{not json", r"not a readable notebook \(\w+\)"),
+        (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"x": 1}]}).encode(),
+         r"not a readable notebook \(\w+\)"),  # JSON of the wrong shape: nbformat's validation
+    ],
+)  # fmt: skip
+def test_an_unreadable_notebook_stops_the_edition_in_its_own_one_line(tmp_path, content, what):
+    """The edition reads notebooks with the site builder's read_notebook (defined once), reporting in its own form."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "01_broken.ipynb").write_bytes(content)
+    with pytest.raises(SystemExit) as caught:
+        student.build(tmp_path / "out", notebooks, site=False, quiet=True)
+    message = str(caught.value.code)
+    assert re.fullmatch(rf"student_edition: {what} \({re.escape(str(notebooks / '01_broken.ipynb'))}\); .+", message)
+    assert "\n" not in message and not (tmp_path / "out").exists()
+    assert not hasattr(student, "_read_notebook")

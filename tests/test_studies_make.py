@@ -197,6 +197,8 @@ def one_cell(data_root, tmp_path_factory):
         (lambda f: _edit_json(f / "config.json", lr=0.5), r"ran another configuration in its config.json"),
         (lambda f: _edit_json(f / "results.json", epochs=3), r"says it ran 3 epochs, not the cell's 1"),
         (lambda f: _edit_metrics_csv(f, "R@1", 0.25), r"has R@1 .* in results.json but 0.25 in the last row"),
+        (lambda f: (_edit_json(f / "results.json", metrics={"R@1": float("nan")}), _edit_metrics_csv(f, "R@1", float("nan"))),
+         r"has R@1 NaN \(not a number\) in results.json: its evaluation failed"),
         (lambda f: _edit_metrics_csv(f, "epoch", 4), r"whose last row is epoch 4, not 1"),
         (lambda f: (f / "metrics.csv").unlink(), r"has no metrics.csv to check its results.json against"),
     ],
@@ -586,6 +588,9 @@ def _write_table(path, cells, edits=None):
            None) for lam, shown in [(float("inf"), "inf"), (float("nan"), "nan"), ("0", "'0'"), (None, "None")]],
         ("ablation", {1: {"R@1": 1.5}}, r"line 3 of .*ablation.csv: R@1 is 1.5, not a fraction in \[0, 1\]",
          r"R@1 is 1.5 in line 3 of .*ablation.csv, not a fraction in \[0, 1\]"),
+        # NaN, written "nan", is named as NaN (it read as "empty"); a field left empty is "empty" (another test)
+        ("ablation", {1: {"R@1": float("nan")}}, r"line 3 of .*ablation.csv: R@1 is NaN \(not a number\), not a "
+         r"fraction in \[0, 1\]", r"R@1 is not a finite number in line 3 of .*ablation.csv \(nan\)"),
         ("ablation", {i: {"NMI": True} for i in range(4)}, r"line 2 of .*ablation.csv: NMI is True, not a fraction",
          r"NMI is True in lines 2, 3, 4, 5 of .*ablation.csv, not a number"),
         ("grid", {1: {"N": 1.0000000001, "config": {"N": 1.0000000001}}},
@@ -595,7 +600,7 @@ def _write_table(path, cells, edits=None):
     ],
 )  # fmt: skip
 def test_a_table_read_for_writing_refuses_what_the_notebooks_refuse(tmp_path, study, edits, message, notebooks):
-    """λ of a row without L^p that is inf/NaN/text/null, a metric above 1 or boolean, N 1.0000000001, a wrong k."""
+    """λ of a row without L^p that is inf/NaN/text/null, a metric above 1, NaN or boolean, N 1.0000000001, a wrong k."""
     base = base_config("glyphs_hard")
     cells = study_cells(base, [study], [0, 1], grid_N=(1, 4), grid_r=(0.05, 0.15), rows=[1, 4])
     assert len(check_settings(_write_table(tmp_path / f"{study}.csv", cells), cells)) == len(cells)
@@ -648,6 +653,21 @@ def test_the_study_command_takes_integers_in_ascii_digits_only(tmp_path, capsys,
     err = capsys.readouterr().err.strip()
     assert "not a whole number written in the digits 0-9" in err or "names no single cell" in err, err
     assert "Traceback" not in err and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("seed", [str(10**30), "-1"])
+def test_the_study_command_states_the_seeds_range(tmp_path, capsys, seed):
+    """--seeds 10**30 trained into numpy/torch's "Overflow when unpacking long long"; now argparse refuses it."""
+    common = ["--studies", "ablation", "--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs")]
+    with pytest.raises(SystemExit) as caught:
+        main([*common, "--seeds", seed])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"python -m proxygml_lite.studies: error: argument --seeds: '{seed}' is outside the seeds' range: pass seeds "
+        "from 0 to 4294967295; see --help"
+    )
+    assert not (tmp_path / "runs").exists()
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..atomic_writers import file_mode
+from ..fileio import unsafe_pickle_refusal
 from ..registry import BACKBONES
 
 __all__ = [
@@ -194,11 +195,12 @@ def read_state_dict(source, url: str | None = None) -> tuple[dict[str, torch.Ten
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
-            raise ValueError(
-                f"{where!r} holds more than tensors and cannot be read with torch.load(weights_only=True) "
-                f"({exc}). Fix: if you trust the file, load it yourself with torch.load(path, "
-                "weights_only=False) and pass the state dict as pretrained=<dict>."
-            ) from exc
+            raise unsafe_pickle_refusal(
+                where,
+                exc,
+                "regenerate it with this package: pretrained=True downloads the published weights again, or "
+                "save only the model's state dict (torch.save(model.state_dict(), path)) where it was trained",
+            ) from None
         except (RuntimeError, EOFError, OSError) as exc:
             raise ValueError(
                 f"could not read weights file {where!r} ({exc}). Fix: the file is corrupt or not a PyTorch "

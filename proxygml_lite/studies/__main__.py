@@ -42,6 +42,16 @@ def _whole(text: str) -> int:
     return number
 
 
+def _seed(text: str) -> int:
+    """An argparse type: a seed, a whole number in [0, SEED_MAX] (torch overflows on a larger one)."""
+    from ..training.config import SEED_MAX
+
+    number = _whole(text)
+    if not 0 <= number <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside the seeds' range: pass seeds from 0 to {SEED_MAX}")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     p = Parser(
         prog=PROG,
@@ -52,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="glyphs_hard", help="training recipe of every cell (default glyphs_hard)")
     p.add_argument("--dataset", help="train the preset's recipe on this dataset instead")
     p.add_argument("--studies", nargs="+", default=list(STUDIES), choices=STUDIES)
-    p.add_argument("--seeds", nargs="+", type=_whole, default=list(SEEDS), help="seeds of every cell (default 0-4)")
+    p.add_argument("--seeds", nargs="+", type=_seed, default=list(SEEDS), help="seeds of every cell (default 0-4)")
     p.add_argument("--rows", nargs="+", type=_whole, help="ablation rows (default 1-8)")
     p.add_argument("--N-values", dest="grid_N", nargs="+", type=_whole, help="grid: N (default 1 2 4 8 12)")
     p.add_argument("--r-values", dest="grid_r", nargs="+", type=float, help="grid: r (default 0.05 0.15 0.6)")

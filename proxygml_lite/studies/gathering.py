@@ -191,6 +191,8 @@ def _finished_cell(cell: Cell, folder: Path) -> dict | None:
             f"has final metrics {sorted(results['metrics'])} in results.json but {sorted(columns)} in metrics.csv"
         )
     for name, value in results["metrics"].items():
+        if isinstance(value, float) and math.isnan(value):  # NaN equals nothing, not even metrics.csv's NaN
+            raise refuse(f"has {name} NaN (not a number) in results.json: its evaluation failed")
         if not _same(value, last[name]):
             raise refuse(f"has {name} {value!r} in results.json but {last[name]!r} in the last row of metrics.csv")
     untrained = results.get("untrained_metrics")

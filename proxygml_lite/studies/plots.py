@@ -10,12 +10,13 @@ tables' seed-aware plots are in :mod:`proxygml_lite.lab.study_views`.
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..fileio import read_csv
+from ..fileio import read_csv, unsafe_pickle_refusal
 
 __all__ = [
     "read_history",
@@ -48,14 +49,16 @@ def _load_snapshot(path: Path) -> dict:
     """One snapshot file, read with the safe loader; anything else is one line naming the file (nothing runs)."""
     import torch  # lazily, as the readers below: importing the plots stays cheap
 
+    fix = "delete it, or regenerate it with this package: train the run again with the snapshots on"
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for a planted object, RuntimeError/EOFError for a damaged file
+    except (
+        pickle.UnpicklingError
+    ) as exc:  # a planted object: refused, and torch's weights_only=False advice not passed on
+        raise unsafe_pickle_refusal(path, exc, fix) from None
+    except Exception as exc:  # RuntimeError/EOFError for a damaged file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
-            f"cannot read {path}: {first[:200]}. It is damaged or holds more than tensors (nothing was run); "
-            "delete it, or train the run again with the snapshots on"
-        ) from None
+        raise ValueError(f"cannot read {path}: {first[:200]}. It is damaged (nothing was loaded); {fix}") from None
 
 
 def read_proxy_snapshots(run: str | os.PathLike, parameter: str | None = None):

@@ -21,6 +21,8 @@ that the notebooks draw the curves without the git-ignored cell folders.
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 from pathlib import Path
 
@@ -117,7 +119,7 @@ def _read_rows(path: Path, study: str) -> list[dict]:
             if value is None and metric != "R@1":
                 continue  # not computed (--no-nmi, or an older table without the column); R@1 every run has
             if metric in row and not is_fraction(value):
-                shown = "empty" if value is None else repr(value)
+                shown = _written(path, index, metric) if value is None else repr(value)
                 raise ValueError(f"{line}: {metric} is {shown}, not a fraction in [0, 1]; {_FIX}")
         # one row per cell and seed (two lines of one config have one key too: their columns match the config);
         # the parsed numbers, so "0" and "00" are one seed
@@ -133,6 +135,16 @@ def _read_rows(path: Path, study: str) -> list[dict]:
         if found:
             raise ValueError(f"line {found[0] + 2} of {path} does not match its config: {found[1]}; {_FIX}")
     return rows
+
+
+def _written(path: Path, index: int, column: str) -> str:
+    """How ``column`` of data row ``index`` of the CSV ``path`` is written, where pandas read NaN: ``"empty"``,
+    ``"NaN (not a number)"`` for ``nan``, or the text (``'NA'``, ``'None'``) with ``(not a number)``."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        text = (next(itertools.islice(csv.DictReader(fh), index, None), {}).get(column) or "").strip()
+    if not text:
+        return "empty"
+    return "NaN (not a number)" if text.lower().lstrip("+-") == "nan" else f"{text!r} (not a number)"
 
 
 def _difference(table_settings: dict, ours: dict) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ..fileio import unsafe_pickle_refusal
 
 __all__ = [
     "capture_rng_state",
@@ -126,14 +127,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         )
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"(?:Unsupported global|Unsupported operand|GLOBAL)[:\s]+([^\s]+(?:\s[^\s]+)?)", str(exc))
-        what = f" ({found.group(0).strip()})" if found else ""
-        raise ValueError(
-            f"refusing to load {path}: it holds Python objects other than tensors, numbers and strings{what}, "
-            "which could run code when loaded (a planted file, or a checkpoint of an older proxygml_lite). "
-            "Nothing was loaded; retrain, or start again in a new --out"
-        ) from None
+    except pickle.UnpicklingError as exc:  # a planted file, or a checkpoint of an older proxygml_lite
+        fix = "regenerate it with this package: train the run again (an older proxygml_lite's checkpoint is refused "
+        fix += "too), or start again in a new --out"
+        raise unsafe_pickle_refusal(path, exc, fix) from None
     except Exception as exc:  # a damaged or truncated file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(

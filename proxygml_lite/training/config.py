@@ -37,6 +37,7 @@ __all__ = [
     "WARMUP_MODES",
     "NMI_PROTOCOL_CHOICES",
     "CHECK_IMAGES_CHOICES",
+    "SEED_MAX",
     "TrainConfig",
     "canonical_dataset",
     "unimported_hint",
@@ -51,6 +52,9 @@ WARMUP_MODES = ("head-first", "official")
 NMI_PROTOCOL_CHOICES = ("auto", "sklearn", "faiss", "fast")
 #: ``--check-images``: decode every image before the first step (error / skip bad files) or not.
 CHECK_IMAGES_CHOICES = ("error", "skip", "off")
+#: The largest ``--seed`` (numpy's seed range, 2**32 - 1): the trainer seeds torch with ``seed * 100_003 + epoch``,
+#: which must fit in 64 bits (a larger seed gave torch's "Overflow when unpacking long long").
+SEED_MAX = 2**32 - 1
 
 
 def unimported_hint(imports) -> str:
@@ -375,7 +379,9 @@ class TrainConfig:
         ),
         minimum=1,
     )
-    seed: int = setting(0, flag("--seed", help="random seed (model init, data order: seed + epoch)"), minimum=0)
+    seed: int = setting(
+        0, flag("--seed", help="random seed (model init, data order: seed + epoch)"), minimum=0, maximum=SEED_MAX
+    )
     log_every: int = setting(
         50,
         flag(
