@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: help venv test test-fast lab notebooks notebooks-check book student bench gpu-check studies readme clean-venv
+.PHONY: help venv test test-fast lab notebooks notebooks-check book student bench gpu-check studies umap-maps readme clean-venv
 
 help:
 	@echo "make lab        - open the notebooks in JupyterLab (creates $(VENV) on first use)"
@@ -16,6 +16,7 @@ help:
 	@echo "make student    - the student edition (no solutions, empty exercises) and its site: build/student/"
 	@echo "make bench      - run the benchmark scripts in benchmarks/"
 	@echo "make gpu-check  - on a CUDA machine: the prepared GPU check (at most 8 min) -> results/gpu/"
+	@echo "make umap-maps  - fit notebook 9's UMAP maps once from the committed snapshots: results/glyphs_hard/umap_maps.npz"
 	@echo "make readme     - write the README's study section from the tables in results/glyphs_hard/"
 	@echo "make studies    - train the ablation, N x r and probe studies on glyphs_hard (5 seeds) and measure the loss-layer cost: results/glyphs_hard/ (resumes cell by cell)"
 
@@ -70,7 +71,13 @@ gpu-check: $(STAMP)
 
 studies: $(STAMP)
 	$(BIN)/python -m proxygml_lite.studies $(STUDIES_FLAGS)
+	$(BIN)/python -m proxygml_lite.lab.umap_maps
 	$(BIN)/python scripts/update_readme.py
+
+# Notebook 9's UMAP maps are committed numbers: a seeded UMAP still differs a little between processors, so the
+# notebook (full mode) and the offline site read this file rather than refit; refit after the snapshots change.
+umap-maps: $(STAMP)
+	$(BIN)/python -m proxygml_lite.lab.umap_maps
 
 # The README's study section (tables, comparisons, the paper's claims) is generated from the tables.
 readme: $(STAMP)

@@ -68,13 +68,12 @@ cfg = setup(seed=0)
 import numpy as np
 import pandas as pd
 
-from proxygml_lite.lab import proxy_spread_views, study_tables, study_widgets, umap_views
+from proxygml_lite.lab import proxy_spread_views, study_tables, study_widgets, umap_maps, umap_views
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
-folder = study_tables.committed_results_dir(PRESET) / "snapshots"
-files = {int(path.stem.split("_")[0][1:]): path for path in sorted(folder.glob("N*_r0.05_s0.npz"))}
-files = dict(sorted(files.items()))
+results = study_tables.committed_results_dir(PRESET)
+files = umap_maps.snapshot_files(results)  # {N: the r = 0.05, seed 0 snapshot file}
 print(f"snapshot files in results/{PRESET}/snapshots: " + ", ".join(p.name for p in files.values()))
 snapshots = {n: umap_views.read_snapshots(path) for n, path in sorted(files.items())}
 for n, runs in snapshots.items():
@@ -103,13 +102,19 @@ warm_up_seconds = umap_views.warm_up_umap()
 # %%
 CLASSES = list(range(cfg.pick(full=12, smoke=6)))
 MAP_EPOCHS = (0, 2, 10, 50)  # mapped epochs (where saved); the measurements below use every saved epoch
-views = {}
-for n, runs in snapshots.items():
-    mapped = [s for s in runs if s.epoch in MAP_EPOCHS] or runs
-    view = umap_views.fit_umap(mapped, classes=CLASSES, seed=cfg.seed, n_epochs=cfg.pick(full=200, smoke=20))
-    views[f"N = {n}"] = view
+# The full-mode maps are committed (results/glyphs_hard/umap_maps.npz): a seeded UMAP still differs a little
+# from one processor to the next, so every machine reads the same map; other settings are fitted here.
+views = umap_maps.umap_maps(
+    files,
+    classes=CLASSES,
+    epochs=MAP_EPOCHS,
+    seed=cfg.seed,
+    n_epochs=cfg.pick(full=200, smoke=20),
+    maps_file=results / umap_maps.MAPS_FILE,
+)
+for name, view in views.items():
     points = sum(len(s) + len(p) for s, p in zip(view.samples, view.proxies))
-    print(f"N = {n:2d}: one UMAP of {points} points (epochs {view.epochs}) fitted in {view.fit_seconds:.1f} s")
+    print(f"{name}: one UMAP of {points} points (epochs {view.epochs}), its fit took {view.fit_seconds:.1f} s")
 
 # %% [markdown]
 # ## Three epochs of one run ($N = 12$)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from ..teaching import toy, widgets
 from ..teaching.views import Views
-from . import study_tables, study_widgets, umap_views
+from . import study_tables, study_widgets, umap_maps
 
 __all__ = ["DECLARED", "declared"]
 
@@ -57,14 +57,14 @@ def _parameter_study() -> Views:  # notebook 8
     return study_widgets.parameter_study_views(study_tables.read_study_table("grid", preset=PRESET))
 
 
-def _umap() -> Views:  # notebook 9, full mode: 12 classes, epochs 0, 2, 10, 50 of the r = 0.05 runs, 200 UMAP epochs
-    folder = study_tables.committed_results_dir(PRESET) / "snapshots"
-    files = {int(path.stem.split("_")[0][1:]): path for path in folder.glob("N*_r0.05_s0.npz")}
-    views = {}
-    for n, path in sorted(files.items()):
-        runs = umap_views.read_snapshots(path)  # checked, nothing unpickled: the notebook's own loader
-        mapped = [s for s in runs if s.epoch in (0, 2, 10, 50)] or runs
-        views[f"N = {n}"] = umap_views.fit_umap(mapped, classes=list(range(12)), seed=SEED, n_epochs=200)
+def _umap() -> Views:  # notebook 9, full mode: the committed maps (read, not refitted: a fit differs per machine)
+    results = study_tables.committed_results_dir(PRESET)
+    views = umap_maps.umap_maps(
+        umap_maps.snapshot_files(results),
+        maps_file=results / umap_maps.MAPS_FILE,
+        verbose=False,
+        **umap_maps.FULL_SETTINGS,
+    )
     return study_widgets.umap_run_views(views, classes=4)
 
 
