@@ -120,7 +120,7 @@ OFFICIAL_README_COMMANDS = {
 }
 
 
-def tiny_config(data_root, out, **changes):
+def tiny_config(data_root, out=None, **changes):
     """A seconds-long CPU run on :func:`make_tiny_folder_dataset` data: smallcnn, d = 8, N = 2, 3 epochs."""
     from proxygml_lite.training.presets import config_from_preset
 
@@ -144,8 +144,31 @@ def tiny_config(data_root, out, **changes):
         freeze_bn=False,
         seed=3,
     )
+    if out is None:
+        del values["out"]  # the preset's
     values.update(changes)
     return config_from_preset("folder", **values)
+
+
+def tiny_argv(data_root, out) -> list[str]:
+    """:func:`tiny_config`'s run as a command line of ``python -m proxygml_lite.train`` (the preset's other settings)."""
+    return ["--dataset", "folder", "--data", str(data_root), "--backbone", "smallcnn", "--dim", "8", "--N", "2"] + [
+        "--r", "0.3", "-b", "8", "--image-size", "16", "-j", "0", "--device", "cpu", "--out", str(out),
+    ]  # fmt: skip
+
+
+def tiny_study_settings(data_root, **changes) -> dict:
+    """A study's training settings on :func:`make_tiny_folder_dataset` data: d = 8, 1 epoch, r = 0.3 (the preset's N)."""
+    values = dict(dataset="folder", data=str(data_root), dim=8, batch_size=8, epochs=1, image_size=16, device="cpu")
+    values.update(epoch_to_test=None, new_epoch_to_decay=(1,), r=0.3, compute_nmi=True)
+    return {**values, **changes}
+
+
+def tiny_study_flags(data_root) -> list[str]:
+    """:func:`tiny_study_settings` as the study command line's flags (``--dataset``: the preset's recipe), no NMI."""
+    return ["--dataset", "folder", "--data", str(data_root), "--dim", "8", "--batch-size", "8", "--epochs", "1"] + [
+        "--image-size", "16", "--device", "cpu", "--new_epoch_to_decay", "1", "--r", "0.3", "--no-nmi", "--quiet",
+    ]  # fmt: skip
 
 
 def load_script(name: str):

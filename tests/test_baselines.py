@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _fabricate import make_tiny_folder_dataset
 
 from proxygml_lite.baselines import BASELINE_DEFAULTS, MetricLossAdapter, build_loss
 from proxygml_lite.loss import ProxyGMLLoss
@@ -66,9 +65,8 @@ def test_baselines_compute_in_float32_under_autocast():
     assert value.dtype == torch.float32
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"))
+#: Images per class of the tiny dataset (conftest.py's data_root).
+TINY_PER_CLASS = 3
 
 
 @pytest.mark.parametrize("name", [n for n in LOSS_NAMES if n != "proxygml"])

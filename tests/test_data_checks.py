@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import os
 import tarfile
+from functools import partial
 
 import pytest
-from _fabricate import jpeg_bytes, make_cars, make_cub, make_split, small_spec
+from _fabricate import jpeg_bytes, make_cars, make_cub, make_split, small_spec, tiny_config
 
 from proxygml_lite.data import FolderDataset
 from proxygml_lite.data import prepare as P
@@ -16,7 +17,6 @@ from proxygml_lite.data.__main__ import main as data_cli
 from proxygml_lite.data.download import ChecksumError, file_checksum
 from proxygml_lite.data.images import BadImagesError, find_bad_images
 from proxygml_lite.train import main as train_cli
-from proxygml_lite.training.presets import config_from_preset
 from proxygml_lite.training.trainer import train
 
 
@@ -86,28 +86,8 @@ def test_data_check_decodes_every_image_and_names_each_bad_file(tmp_path, capsys
     assert data_cli(["check", "folder", "--data-root", str(tmp_path), "--quiet"]) == 0
 
 
-def tiny(data_root, out, **changes):
-    values = dict(
-        data=str(data_root),
-        out=str(out),
-        backbone="smallcnn",
-        dim=8,
-        N=2,
-        r=0.3,
-        batch_size=8,
-        epochs=1,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        warm=0,
-        freeze_bn=False,
-        eval_untrained=False,
-        compute_nmi=False,
-        epoch_to_test=None,
-    )
-    values.update(changes)
-    return config_from_preset("folder", **values)
+#: What this file's runs change in the shared tiny run (_fabricate.tiny_config).
+tiny = partial(tiny_config, epochs=1, warm=0, eval_untrained=False, compute_nmi=False)
 
 
 def test_training_fails_before_its_first_step_naming_the_bad_images(tmp_path):

@@ -5,12 +5,13 @@ import csv
 import json
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from _fabricate import make_tiny_folder_dataset
+from _fabricate import tiny_config
 from torch import nn
 
 import proxygml_lite
@@ -56,32 +57,18 @@ def user_loss():
     LOSSES.unregister("cosine_softmax")
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
-
-
-def tiny(data_root, out, **changes):
-    values = dict(
-        data=str(data_root),
-        out=str(out),
-        backbone="smallcnn",
-        dim=8,
-        batch_size=8,
-        epochs=2,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        warm=0,
-        compute_nmi=False,
-        eval_untrained=False,
-        recall_ks=(1, 2),
-        centerlr=0.02,
-        seed=1,
-    )
-    values.update(changes)
-    return config_from_preset("folder", **values)
+#: What this file's runs change in the shared tiny run (_fabricate.tiny_config).
+tiny = partial(
+    tiny_config,
+    epochs=2,
+    new_epoch_to_decay=(20, 40),  # no decay within the run: the proxy lr seen stays the one set
+    warm=0,
+    compute_nmi=False,
+    eval_untrained=False,
+    recall_ks=(1, 2),
+    centerlr=0.02,
+    seed=1,
+)
 
 
 def read_rows(path):

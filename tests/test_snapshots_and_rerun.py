@@ -1,24 +1,19 @@
 """Embedding snapshots, re-running a saved configuration (--config), the thread count, the glyphs_hard preset."""
 
 import json
+from functools import partial
 
 import pytest
 import torch
-from _fabricate import make_tiny_folder_dataset, tiny_config
+from _fabricate import tiny_config
 
 from proxygml_lite.studies.plots import read_embedding_snapshots, read_proxy_snapshots
 from proxygml_lite.train import main, parse_args
 from proxygml_lite.training.rerun import load_config
 from proxygml_lite.training.trainer import train
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
-
-
-def tiny(data_root, out, **changes):
-    return tiny_config(data_root, out, **{**dict(epochs=2, warm=0), **changes})
+#: What this file's runs change in the shared tiny run (_fabricate.tiny_config).
+tiny = partial(tiny_config, epochs=2, warm=0)
 
 
 def test_embedding_snapshots_hold_fixed_samples_every_epoch_and_do_not_change_the_run(data_root, tmp_path):

@@ -2,14 +2,13 @@
 
 import inspect
 import math
+from functools import partial
 from pathlib import Path
 
-import pytest
 import torch
-from _fabricate import make_tiny_folder_dataset
+from _fabricate import tiny_config
 
 import proxygml_lite
-from proxygml_lite.training.presets import config_from_preset
 from proxygml_lite.training.trainer import Trainer, train
 
 PACKAGE = str(Path(proxygml_lite.__file__).parent)
@@ -17,9 +16,8 @@ PACKAGE = str(Path(proxygml_lite.__file__).parent)
 HOST_READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__")
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=6)
+#: Images per class of the tiny dataset (conftest.py's data_root).
+TINY_PER_CLASS = 6
 
 
 def _count_reads_in_steps(monkeypatch, config, validate_in_loop: bool):
@@ -62,28 +60,10 @@ def _count_reads_in_steps(monkeypatch, config, validate_in_loop: bool):
     return state
 
 
-def _config(data_root, out, **changes):
-    values = dict(
-        data=str(data_root),
-        out=str(out),
-        backbone="smallcnn",
-        dim=8,
-        N=2,
-        r=0.3,
-        batch_size=6,
-        epochs=2,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        warm=0,
-        compute_nmi=False,
-        eval_untrained=False,
-        recall_ks=(1,),
-        log_every=4,
-    )
-    values.update(changes)
-    return config_from_preset("folder", **values)
+#: What this file's runs change in the shared tiny run (_fabricate.tiny_config).
+_config = partial(
+    tiny_config, batch_size=6, epochs=2, warm=0, compute_nmi=False, eval_untrained=False, recall_ks=(1,), log_every=4
+)
 
 
 def test_the_training_step_reads_nothing_back_and_the_loss_is_read_every_log_every_steps(

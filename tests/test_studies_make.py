@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _fabricate import make_tiny_folder_dataset
+from _fabricate import make_tiny_folder_dataset, tiny_study_flags, tiny_study_settings
 
 from proxygml_lite.fileio import FolderLockedError
 from proxygml_lite.lab import experiments, study_tables
@@ -29,38 +29,12 @@ from proxygml_lite.training.config_io import config_from_dict
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
-
-
-def tiny(data_root):
-    return dict(
-        dataset="folder",
-        data=str(data_root),
-        dim=8,
-        batch_size=8,
-        epochs=1,
-        image_size=16,
-        device="cpu",
-        epoch_to_test=None,
-        new_epoch_to_decay=(1,),
-        r=0.3,
-        compute_nmi=True,
-    )
-
-
-def tiny_flags(data_root):
-    """The same tiny settings as command-line flags (``--dataset``: the preset's recipe on the tiny folder)."""
-    return ["--dataset", "folder", "--data", str(data_root), "--dim", "8", "--batch-size", "8", "--epochs", "1"] + [
-        "--image-size", "16", "--device", "cpu", "--new_epoch_to_decay", "1", "--r", "0.3", "--no-nmi", "--quiet",
-    ]  # fmt: skip
-
-
 def test_studies_write_tables_with_seeds_and_configs_and_resume(data_root, tmp_path):
     results, runs = tmp_path / "results", tmp_path / "runs"
     grid = dict(grid_N=(1, 2), grid_r=(0.3, 0.6))
-    settings = dict(seeds=(0, 1), workers=1, results=results, runs=runs, progress=False, **grid, **tiny(data_root))
+    settings = dict(
+        seeds=(0, 1), workers=1, results=results, runs=runs, progress=False, **grid, **tiny_study_settings(data_root)
+    )
     tables = make_studies("glyphs_hard", ("ablation", "grid"), **settings)
     ablation, grid = tables["ablation"], tables["grid"]
     assert list(ablation.columns) == STUDY_COLUMNS["ablation"]
@@ -108,18 +82,18 @@ def test_a_snapshot_file_is_written_as_soon_as_its_cell_finishes(data_root, tmp_
 
     monkeypatch.setattr(make, "run_cell", stop_after_one)
     with pytest.raises(KeyboardInterrupt):
-        make_studies("glyphs_hard", ("grid",), **settings, **tiny(data_root))
+        make_studies("glyphs_hard", ("grid",), **settings, **tiny_study_settings(data_root))
     assert [p.name for p in (results / "snapshots").iterdir()] == ["N1_r0.3_s0.npz"]
     first = results / "snapshots" / "N1_r0.3_s0.npz"
     written = first.stat().st_mtime_ns
     monkeypatch.undo()
-    make_studies("glyphs_hard", ("grid",), **settings, **tiny(data_root))
+    make_studies("glyphs_hard", ("grid",), **settings, **tiny_study_settings(data_root))
     assert sorted(p.name for p in (results / "snapshots").iterdir()) == ["N1_r0.3_s0.npz", "N2_r0.3_s0.npz"]
     assert first.stat().st_mtime_ns == written
 
 
 def test_a_cell_shared_by_both_studies_runs_once(data_root, tmp_path):
-    settings = {**tiny(data_root), "r": 0.05}
+    settings = {**tiny_study_settings(data_root), "r": 0.05}
     tables = make_studies(
         "glyphs_hard",
         ("ablation", "grid"),
@@ -141,13 +115,13 @@ def test_a_narrower_or_changed_rerun_never_drops_nor_reuses_rows(data_root, tmp_
     """Issue 16 item 4: seeds 0-1 in the table, then a seed-0 rerun, then other epochs."""
     results, runs = tmp_path / "results", tmp_path / "runs"
     settings = dict(workers=1, results=results, runs=runs, progress=False, rows=[1])
-    make_studies("glyphs_hard", ("ablation",), seeds=(0, 1), **settings, **tiny(data_root))
-    narrower = make_studies("glyphs_hard", ("ablation",), seeds=(0,), **settings, **tiny(data_root))
+    make_studies("glyphs_hard", ("ablation",), seeds=(0, 1), **settings, **tiny_study_settings(data_root))
+    narrower = make_studies("glyphs_hard", ("ablation",), seeds=(0,), **settings, **tiny_study_settings(data_root))
     assert sorted(narrower["ablation"]["seed"]) == [0, 1]  # seed 1 is kept
     run = json.loads(next(runs.glob("row1_s0-*/results.json")).read_text())
     assert narrower["ablation"]["machine"].tolist() == [run["machine"]["id"]] * 2  # the fingerprint id column
     # other epochs: another cell identity; into the same table it is refused, naming the difference
-    longer = {**tiny(data_root), "epochs": 2}
+    longer = {**tiny_study_settings(data_root), "epochs": 2}
     with pytest.raises(ValueError, match=r"other settings \(epochs: table 1 vs now 2\).*--replace"):
         make_studies("glyphs_hard", ("ablation",), seeds=(0,), **settings, **longer)
     assert len(pd.read_csv(results / "ablation.csv")) == 2
@@ -178,7 +152,7 @@ def _edit_metrics_csv(folder, column, value):
 def one_cell(data_root, tmp_path_factory):
     """A finished ablation row-1 cell folder (copied by the tests that edit it) and the settings that made it."""
     runs = tmp_path_factory.mktemp("one") / "runs"
-    settings = dict(workers=1, runs=runs, progress=False, rows=[1], seeds=(0,), **tiny(data_root))
+    settings = dict(workers=1, runs=runs, progress=False, rows=[1], seeds=(0,), **tiny_study_settings(data_root))
     make_studies("glyphs_hard", ("ablation",), results=runs.parent / "res", **settings)
     return runs, settings
 
@@ -233,14 +207,14 @@ def test_an_ablation_with_another_n_or_lambda_is_not_added_to_the_table(data_roo
     """Review finding: the ablation's N and λ were left out of the table's settings, so (row, seed) came twice."""
     results, runs = tmp_path / "results", tmp_path / "runs"
     settings = dict(workers=1, results=results, runs=runs, progress=False, rows=[1], seeds=(0,))
-    make_studies("glyphs_hard", ("ablation",), **settings, **tiny(data_root))
+    make_studies("glyphs_hard", ("ablation",), **settings, **tiny_study_settings(data_root))
     with pytest.raises(ValueError, match=r"other settings \(N: table 12 vs now 4\)"):
-        make_studies("glyphs_hard", ("ablation",), **settings, **{**tiny(data_root), "N": 4})
+        make_studies("glyphs_hard", ("ablation",), **settings, **{**tiny_study_settings(data_root), "N": 4})
     # λ: a table of row 8 made with λ = 0.3, then the same rows asked for with λ = 0.5
-    row8 = study_cells(base_config(**tiny(data_root)), ["ablation"], [0], rows=[8])[0]
+    row8 = study_cells(base_config(**tiny_study_settings(data_root)), ["ablation"], [0], rows=[8])[0]
     pd.DataFrame([{"row": 8, "S^pos": True, "M": True, "L^p": True, "seed": 0, "R@1": 0.5,
                    "config": json.dumps(row8.config.to_dict())}]).to_csv(tmp_path / "ablation.csv", index=False)  # fmt: skip
-    other = study_cells(base_config(**tiny(data_root), weight_lambda=0.5), ["ablation"], [0], rows=[8])
+    other = study_cells(base_config(**tiny_study_settings(data_root), weight_lambda=0.5), ["ablation"], [0], rows=[8])
     with pytest.raises(ValueError, match=r"other settings \(weight_lambda: table 0.3 vs now 0.5\)"):
         check_settings(tmp_path / "ablation.csv", other)
     assert len(check_settings(tmp_path / "ablation.csv", other, replace=True)) == 0
@@ -263,11 +237,11 @@ def test_an_edited_table_is_one_line_naming_the_line_before_anything_trains(data
     """Review finding: a duplicated line, a NaN, an empty seed (raw TypeError), edited row or seed columns."""
     results, runs = tmp_path / "results", tmp_path / "runs"
     settings = dict(workers=1, results=results, runs=runs, progress=False, rows=[1], seeds=(0,))
-    make_studies("glyphs_hard", ("ablation",), **settings, **tiny(data_root))
+    make_studies("glyphs_hard", ("ablation",), **settings, **tiny_study_settings(data_root))
     edit(pd.read_csv(results / "ablation.csv")).to_csv(results / "ablation.csv", index=False)
     shutil.rmtree(runs)
     with pytest.raises(ValueError, match=message):
-        make_studies("glyphs_hard", ("ablation",), **settings, **tiny(data_root))
+        make_studies("glyphs_hard", ("ablation",), **settings, **tiny_study_settings(data_root))
     assert not runs.exists()
 
 
@@ -289,7 +263,7 @@ def test_a_second_process_on_a_cell_stops_naming_the_holder(data_root, tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        config = base_config("glyphs_hard", **tiny(data_root))
+        config = base_config("glyphs_hard", **tiny_study_settings(data_root))
         with pytest.raises(FolderLockedError, match=f"in use by another process .*{holder.pid}"):
             run_cell(config, folder)
     finally:
@@ -301,7 +275,7 @@ def test_a_second_process_on_a_cell_stops_naming_the_holder(data_root, tmp_path)
 def test_two_processes_on_one_cell_folder_the_second_refuses_in_one_line(data_root, tmp_path):
     """Review finding F16: two real `--cell` processes on one cell; the second stops in one line naming the holder."""
     flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "--results", str(tmp_path / "res")]
-    flags += ["--runs", str(tmp_path / "runs"), *tiny_flags(data_root), "--epochs", "2000"]  # still training
+    flags += ["--runs", str(tmp_path / "runs"), *tiny_study_flags(data_root), "--epochs", "2000"]  # still training
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "proxygml_lite.studies", *flags, "--cell", "0"]
     log = tmp_path / "first.txt"  # a file, not a pipe, that nobody reads while it runs
@@ -330,7 +304,7 @@ def test_two_processes_on_one_cell_folder_the_second_refuses_in_one_line(data_ro
 def test_two_cell_processes_at_once_gather_into_one_complete_table(data_root, tmp_path):
     """Issue 19 item 5: each cell is a command; two run concurrently into one study folder; --gather."""
     flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "1", "--results", str(tmp_path / "res")]
-    flags += ["--runs", str(tmp_path / "runs"), *tiny_flags(data_root)]
+    flags += ["--runs", str(tmp_path / "runs"), *tiny_study_flags(data_root)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "proxygml_lite.studies", *flags]
     procs = [subprocess.Popen([*command, "--cell", cell], env=env, cwd=tmp_path) for cell in ("0", "ablation/row1_s1")]
@@ -343,7 +317,7 @@ def test_two_cell_processes_at_once_gather_into_one_complete_table(data_root, tm
 
 def test_list_names_every_cell_and_a_bad_cell_is_one_line(data_root, tmp_path, capsys):
     flags = ["--studies", "grid", "--N-values", "1", "2", "--r-values", "0.3", "--seeds", "0"]
-    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(data_root)]
+    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_study_flags(data_root)]
     assert main([*flags, "--list"]) == 0
     printed = capsys.readouterr()
     out = printed.out.splitlines()
@@ -486,7 +460,7 @@ def _workers(pid: int) -> list[int]:
 def test_sigterm_to_the_study_command_alone_stops_its_workers_and_starts_no_queued_cell(data_root, tmp_path):
     """A scheduler's SIGTERM reaches only the parent: its workers must save and stop, not train on as orphans."""
     flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "1", "2", "3", "--workers", "2"]
-    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(data_root)]
+    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_study_flags(data_root)]
     flags += ["--epochs", "2000", "--no-progress"]  # long enough to be training when the signal comes
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = tmp_path / "stderr.txt"  # a file, not a pipe: a full pipe would block the processes that write to it
@@ -696,7 +670,7 @@ def test_a_cell_with_a_broken_image_is_one_line(tmp_path, capsys, workers):
     root = make_tiny_folder_dataset(tmp_path / "data", per_class=4)
     next(iter(sorted((root / "train").rglob("*.png")))).write_bytes(b"")
     flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "--workers", workers, "--no-progress"]
-    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(root)]
+    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_study_flags(root)]
     assert main(flags) == 2
     err = capsys.readouterr().err.strip()
     assert (
@@ -715,7 +689,7 @@ def test_a_cell_whose_data_vanished_is_one_line(data_root, tmp_path, capsys, mon
 
     monkeypatch.setattr(make, "run_cell", vanished)
     flags = ["--studies", "ablation", "--rows", "1", "--seeds", "0", "--workers", "1", "--no-progress"]
-    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_flags(data_root)]
+    flags += ["--results", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), *tiny_study_flags(data_root)]
     assert main(flags) == 2
     assert (
         capsys.readouterr().err.strip()

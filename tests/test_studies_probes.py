@@ -5,12 +5,13 @@ import hashlib
 import itertools
 import json
 import shutil
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _fabricate import make_tiny_folder_dataset, tiny_config
+from _fabricate import tiny_config, tiny_study_settings
 
 from proxygml_lite.lab import seed_table_checks, study_tables
 from proxygml_lite.loss import ProxyGMLLoss
@@ -28,17 +29,8 @@ from proxygml_lite.training.setup import loss_arguments
 from proxygml_lite.training.step import PROXY_SGD_MOMENTUM, SplitOptimizer, build_optimizer
 from proxygml_lite.training.trainer import train
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
-
-
-def tiny(data_root, **changes):
-    """The glyphs_hard recipe on the tiny folder: d = 8, N = 3, 2 epochs, no NMI."""
-    values = dict(dataset="folder", data=str(data_root), dim=8, batch_size=8, epochs=2, image_size=16, device="cpu")
-    values.update(epoch_to_test=None, new_epoch_to_decay=(1,), r=0.3, N=3, compute_nmi=False)
-    return {**values, **changes}
+#: The glyphs_hard recipe on the tiny folder: d = 8, N = 3, 2 epochs, no NMI.
+tiny = partial(tiny_study_settings, epochs=2, N=3, compute_nmi=False)
 
 
 # ------------------------------------------------------------ the two training options

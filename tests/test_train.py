@@ -7,19 +7,13 @@ import signal
 
 import pytest
 import torch
-from _fabricate import OFFICIAL_README_COMMANDS, make_split, make_tiny_folder_dataset, tiny_config
+from _fabricate import OFFICIAL_README_COMMANDS, make_split, tiny_config
 
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.train import main
 from proxygml_lite.training.config_io import config_to_json
 from proxygml_lite.training.step import NonFiniteLossError
 from proxygml_lite.training.trainer import train
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
-
 
 tiny = tiny_config
 

@@ -1,8 +1,10 @@
 """Issue 10: the official precision, warm-up side effect and --start-epoch; the training command's messages."""
 
+from functools import partial
+
 import pytest
 import torch
-from _fabricate import make_tiny_folder_dataset, tiny_config
+from _fabricate import tiny_argv, tiny_config
 
 from proxygml_lite.train import main, parse_args
 from proxygml_lite.training.config import TrainConfig
@@ -12,45 +14,8 @@ from proxygml_lite.training.schedule import backbone_frozen
 from proxygml_lite.training.setup import backbone_parameters
 from proxygml_lite.training.trainer import train
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
-
-
-def tiny(data_root, out, **changes):
-    return tiny_config(
-        data_root,
-        out,
-        **{**dict(epochs=2, new_epoch_to_decay=(10,), eval_untrained=False, compute_nmi=False), **changes},
-    )
-
-
-def tiny_argv(data_root, out):
-    return [
-        "--dataset",
-        "folder",
-        "--data",
-        str(data_root),
-        "--backbone",
-        "smallcnn",
-        "--dim",
-        "8",
-        "--N",
-        "2",
-        "--r",
-        "0.3",
-        "-b",
-        "8",
-        "--image-size",
-        "16",
-        "-j",
-        "0",
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-    ]
+#: What this file's runs change in the shared tiny run (_fabricate.tiny_config).
+tiny = partial(tiny_config, epochs=2, new_epoch_to_decay=(10,), eval_untrained=False, compute_nmi=False)
 
 
 # --------------------------------------------------------------------------- precision

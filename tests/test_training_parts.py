@@ -2,42 +2,19 @@
 
 import copy
 import json
+from functools import partial
 
 import pytest
 import torch
-from _fabricate import make_tiny_folder_dataset
+from _fabricate import tiny_config
 
 from proxygml_lite.training import build_data, build_parts, config_from_preset, train, train_step
 from proxygml_lite.training.distributed import DistContext
 from proxygml_lite.training.run_folder import RunFolder, default_run_dir
 from proxygml_lite.training.step import TERM_COLUMNS, epoch_row, read_back, stack_loss_parts
 
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
-
-
-def tiny(data_root, **changes):
-    values = dict(
-        data=str(data_root),
-        backbone="smallcnn",
-        dim=8,
-        N=2,
-        r=0.3,
-        batch_size=8,
-        epochs=1,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        warm=0,
-        compute_nmi=False,
-        eval_untrained=False,
-        recall_ks=(1,),
-    )
-    values.update(changes)
-    return config_from_preset("folder", **values)
+#: What this file's runs change in the shared tiny run (_fabricate.tiny_config).
+tiny = partial(tiny_config, epochs=1, warm=0, compute_nmi=False, eval_untrained=False, recall_ks=(1,))
 
 
 def test_data_and_parts_come_from_the_config_alone(data_root):
