@@ -2,7 +2,9 @@
 """Write the Colab badge and the install cell at the top of every notebook, and the badges of the README.
 
 One source: the repository URL is ``[project.urls] Source`` and the release is ``[project] version`` of
-pyproject.toml. For each ``notebooks/NN_*.ipynb`` (and its paired ``.py``) this script
+pyproject.toml. The owner there is the placeholder ``OWNER`` (:data:`PLACEHOLDER_OWNER`) until a course sets it
+to its fork; this script says so every time it runs. For each ``notebooks/NN_*.ipynb`` (and its paired ``.py``)
+this script
 
 1. puts the Colab badge on the third line of the first cell (after the navigation line),
 2. puts the install cell right after the first cell, with the output it gives in this checkout
@@ -35,6 +37,8 @@ INSTALL_MARKER = "# Install cell"
 #: What the install cell prints where the package is already importable (this checkout, an installed wheel).
 ALREADY_THERE = "proxygml_lite {version} is already importable: nothing to install.\n"
 README_START, README_END = "<!-- colab-badges: start -->", "<!-- colab-badges: end -->"
+#: The owner of ``[project.urls] Source`` until a course sets its fork there.
+PLACEHOLDER_OWNER = "OWNER"
 CONSTRAINTS = ROOT / "constraints.txt"
 COLAB_CONSTRAINTS = ROOT / "constraints-colab.txt"
 #: What Colab provides and the install cell leaves in place there (names or patterns, as pip normalises them):
@@ -137,6 +141,16 @@ def colab_constraints(text: str) -> str:
     return "\n".join(header + kept) + "\n"
 
 
+def placeholder_note() -> str | None:
+    """A line saying that ``[project.urls] Source`` still has the placeholder owner, or None once it is set."""
+    if repository().split("/")[0] != PLACEHOLDER_OWNER:
+        return None
+    return (
+        f"note: [project.urls] Source in pyproject.toml has the placeholder owner {PLACEHOLDER_OWNER}: "
+        "set it to your course's fork before publishing, then run this script again"
+    )
+
+
 def _load_runner():
     spec = importlib.util.spec_from_file_location("_execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
     runner = importlib.util.module_from_spec(spec)
@@ -190,6 +204,8 @@ def main() -> int:
         print(f"README.md has no {README_START} marker: put one where the badge table belongs")
     COLAB_CONSTRAINTS.write_text(colab_constraints(CONSTRAINTS.read_text()))
     print(f"  {COLAB_CONSTRAINTS.name}")
+    if (note := placeholder_note()) is not None:
+        print(note)
     return 0
 
 

@@ -57,6 +57,17 @@ def test_the_badges_point_at_the_one_repository_constant():
     assert f"https://raw.githubusercontent.com/{header.repository()}/v{{RELEASE}}/" in cell
 
 
+def test_the_placeholder_owner_is_named_until_a_course_sets_its_fork(capsys):
+    """Review of issue 18: the repository URL is set in one place, and its placeholder owner is never silent."""
+    owner = header.repository().split("/")[0]
+    note = header.placeholder_note()
+    assert (note is not None) == (owner == header.PLACEHOLDER_OWNER)
+    if note is not None:
+        assert "pyproject.toml" in note and "fork" in note and "\n" not in note
+    readme = (ROOT / "README.md").read_text()
+    assert "Before publishing a course, set its repository" in readme and "[project.urls] Source" in readme
+
+
 def test_the_readme_lists_every_notebook_with_its_badge():
     assert header.readme_badges() in (ROOT / "README.md").read_text()
 
