@@ -375,7 +375,7 @@ def my_similarity_graph(embeddings, proxies):
     raise NotImplementedError  # your code here
 
 
-exercises.check_similarity_graph(my_similarity_graph)
+passed = exercises.check_similarity_graph(my_similarity_graph)
 
 # %% [markdown]
 # <details><summary>Solution</summary>

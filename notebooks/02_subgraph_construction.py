@@ -359,7 +359,7 @@ def my_select_subgraph(similarity, labels, num_classes, proxies_per_class, k):
     raise NotImplementedError  # your code here
 
 
-exercises.check_select_subgraph(my_select_subgraph)
+passed = exercises.check_select_subgraph(my_select_subgraph)
 
 # %% [markdown]
 # <details><summary>Solution</summary>

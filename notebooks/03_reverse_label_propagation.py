@@ -427,7 +427,7 @@ def my_reverse_label_propagation(W, num_classes, proxies_per_class):
     raise NotImplementedError  # your code here
 
 
-exercises.check_reverse_label_propagation(my_reverse_label_propagation)
+passed = exercises.check_reverse_label_propagation(my_reverse_label_propagation)
 
 # %% [markdown]
 # <details><summary>Solution</summary>

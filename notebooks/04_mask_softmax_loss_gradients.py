@@ -506,7 +506,7 @@ def my_mask_softmax(z):
     raise NotImplementedError  # your code here
 
 
-exercises.check_mask_softmax(my_mask_softmax)
+passed = exercises.check_mask_softmax(my_mask_softmax)
 
 # %% [markdown]
 # <details><summary>Solution</summary>

@@ -112,6 +112,33 @@ def test_the_exercise_cells_are_stubs_and_their_checkers_stay(edition):
     assert checkers == 4  # notebooks 1-4
 
 
+def _checker_cells(folder: Path):
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and student.CHECKER_CALL.search(cell.source):
+                yield path.name, cell
+
+
+def _shows_a_value(cell) -> bool:
+    """True when running ``cell`` in a notebook shows its last expression's value (no trailing ``;``)."""
+    import ast
+
+    body = ast.parse(cell.source).body
+    return bool(body) and isinstance(body[-1], ast.Expr) and not cell.source.rstrip().endswith(";")
+
+
+def test_no_checker_cell_shows_a_bare_true_or_false(edition):
+    """Review of issue 18: the checker's return value (a bool, for tests) was the cell's value: a stray ``False``
+    under "not implemented yet". Checked in the committed outputs and in the source a fresh run executes."""
+    out, _ = edition
+    cells = list(_checker_cells(out / "notebooks")) + list(_checker_cells(NOTEBOOK_DIR))
+    assert len(cells) == 8  # notebooks 1-4, student edition and answer key
+    for name, cell in cells:
+        values = [o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []) if "data" in o]
+        assert not [v for v in values if v.strip() in ("True", "False")], (name, values)
+        assert not _shows_a_value(cell), (name, cell.source.splitlines()[-1])
+
+
 def test_a_filled_in_exercise_is_emptied():
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
@@ -158,6 +185,14 @@ def test_the_student_notebooks_run_unanswered_in_smoke_mode(edition, tmp_path):
         ]
         if texts:
             assert any("not implemented yet" in text for text in texts), path.name
+        shown = [
+            output
+            for cell in notebook.cells
+            if cell.cell_type == "code" and student.CHECKER_CALL.search(cell.source)
+            for output in cell.outputs
+            if output.output_type == "execute_result"
+        ]
+        assert not shown, (path.name, shown)  # no stray True/False under the checker's verdict
 
 
 @pytest.mark.parametrize("page", ["GLOSSARY.md", "README.md"])
