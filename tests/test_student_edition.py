@@ -1,5 +1,6 @@
 """The student edition (``make student``): no solution or answer left, empty exercise cells, and it runs unanswered."""
 
+import html
 import importlib.util
 import json
 import re
@@ -70,6 +71,32 @@ def edition(tmp_path_factory):
     return out, report
 
 
+@pytest.fixture(scope="module")
+def instructor_site(tmp_path_factory):
+    """The answer key's site, widgets in their saved state (a quick build): where the solutions' text does show."""
+    site = tmp_path_factory.mktemp("book") / "site"
+    student._load_build_book().build(site, NOTEBOOK_DIR, quiet=True, max_views=0)
+    return site
+
+
+def _words(text: str) -> str:
+    """The words of ``text`` (letters and digits), one space apart: what a reader sees, whatever the markup."""
+    return " ".join(re.findall(r"[^\W_]+", html.unescape(text)))
+
+
+def _page_words(page: Path) -> str:
+    """The words of a site page: its text without tags, scripts and styles (attributes, links' targets, gone)."""
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", page.read_text(encoding="utf-8"), flags=re.S | re.I)
+    return _words(re.sub(r"<[^>]*>", " ", text))
+
+
+def _markdown_words(line: str) -> str:
+    """The words a line of Markdown shows once rendered: without images, links' targets and tags."""
+    line = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", line)
+    line = re.sub(r"\]\([^)]*\)", "]", line)
+    return _words(re.sub(r"<[^>]*>", " ", line))
+
+
 def test_every_notebook_is_in_the_edition_and_its_site(edition):
     out, report = edition
     names = sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -98,6 +125,27 @@ def test_no_solution_text_is_left(edition):
             assert json.dumps(line)[1:-1] not in notebook_text, (path.name, line)
             checked += 1
     assert checked > 50  # the check looked at real solution text
+
+
+def test_no_solution_text_is_left_in_the_student_site(edition, instructor_site):
+    """Review of issue 18: the site was checked for ``<details`` only. Every distinctive line of every solution block
+    is looked for, as words, in the student site's pages; each shows in the instructor's site, so the search works."""
+    out, _ = edition
+    checked = blocks = 0
+    for path in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")):
+        page = path.name.replace(".ipynb", ".html")
+        shown, students = _page_words(instructor_site / page), _page_words(out / "site" / page)
+        lines = _solution_lines(path)
+        for line in lines:
+            words = _markdown_words(line)
+            assert len(words.split()) >= 3 and words in shown, (path.name, line, "not found in the instructor's site")
+            assert words not in students, (path.name, line, "a solution's text is in the student site")
+            checked += 1
+        for cell in nbformat.read(path, as_version=4).cells:
+            for block in FOLDED.finditer(cell.source) if cell.cell_type == "markdown" else ():
+                blocks += 1
+                assert any(line.strip() in lines for line in block.group(2).splitlines()), (path.name, block[0][:200])
+    assert checked > 100 and blocks > 30  # every solution block of notebooks 1-11 had lines looked for
 
 
 def test_the_exercise_cells_are_stubs_and_their_checkers_stay(edition):
