@@ -36,30 +36,59 @@
 # $\lfloor j/N \rfloor$).
 
 # %%
-# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
-# tables come with it); where the package is already importable (this course's checkout) it does nothing.
-SOURCE = "proxygml_lite==0.1.0"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
-# the tested versions:
-CONSTRAINTS = "https://raw.githubusercontent.com/OWNER/proxygml_lite/v0.1.0/constraints.txt"  # "" for none
+# Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite at this course's
+# release (the committed study tables come with it); where that release is importable (this course's checkout) it
+# does nothing.
 import importlib.util
+import os
 import subprocess
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+RELEASE = "0.1.0"
+SOURCE = f"proxygml_lite=={RELEASE}"  # or a wheel's URL or path, or "git+https://github.com/OWNER/proxygml_lite@v0.1.0"
+# the tested versions ("" for none); on Colab, the same less the torch, torchvision and IPython that Colab provides
+ON_COLAB = "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+CONSTRAINTS_FILE = "constraints-colab.txt" if ON_COLAB else "constraints.txt"
+CONSTRAINTS = f"https://raw.githubusercontent.com/OWNER/proxygml_lite/v{RELEASE}/{CONSTRAINTS_FILE}"
+
+
+def installed():
+    """The installed release of proxygml_lite; None if not installed (or importable from this checkout only)."""
+    try:
+        return version("proxygml_lite")
+    except PackageNotFoundError:
+        return None
+
 
 if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
     sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
-if importlib.util.find_spec("proxygml_lite") is not None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        print(f"proxygml_lite {version('proxygml_lite')} is already importable: nothing to install.")
-    except PackageNotFoundError:
-        print("proxygml_lite is importable from this checkout: nothing to install.")
+importable = importlib.util.find_spec("proxygml_lite") is not None
+if importable and installed() == RELEASE:
+    print(f"proxygml_lite {RELEASE} is already importable: nothing to install.")
+elif importable and installed() is None:
+    print("proxygml_lite is importable from this checkout: nothing to install.")
 else:
+    if importable:
+        print(f"proxygml_lite {installed()} is installed, this course uses {RELEASE}: replacing it.")
     command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
-    print("installing:", " ".join(command[4:]))
-    subprocess.run(command, check=True)
-    print(f"installed {SOURCE}; the committed study tables come with it.")
+    print("installing:", " ".join(command[5:]))
+    done = subprocess.run(command, capture_output=True, text=True)
+    importlib.invalidate_caches()
+    if done.returncode != 0:  # one line: pip's last error, and what to do
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        why = next((line for line in reversed(lines) if line.lower().startswith("error")), lines[-1]).strip()
+        raise SystemExit(
+            f"Install cell: pip could not install {SOURCE} ({why}); "
+            "check SOURCE and CONSTRAINTS above (this course's wheel or Git URL) and run the cell again."
+        )
+    if installed() != RELEASE:
+        raise SystemExit(
+            f"Install cell: {SOURCE} installed proxygml_lite {installed()}, not {RELEASE}; "
+            f"point SOURCE at release {RELEASE} and run the cell again."
+        )
+    print(f"installed proxygml_lite {RELEASE} from {SOURCE}; the committed study tables come with it.")
 
 # %%
 from proxygml_lite.teaching.notebook import save_figure, setup
@@ -330,7 +359,7 @@ def my_select_subgraph(similarity, labels, num_classes, proxies_per_class, k):
     raise NotImplementedError  # your code here
 
 
-exercises.check_select_subgraph(my_select_subgraph)
+passed = exercises.check_select_subgraph(my_select_subgraph)
 
 # %% [markdown]
 # <details><summary>Solution</summary>

@@ -6,7 +6,8 @@ the CPU only. On a machine with one CUDA GPU this script runs the GPU path for
 real, part by part, each in its own subprocess with its own time budget:
 
 ``glyphs_hard_fp32``, ``glyphs_hard_bf16``
-    ``glyphs_hard`` (its preset) for 3 epochs in float32 and with ``--amp bf16``:
+    ``glyphs_hard`` (its preset) for 3 epochs in float32 and with ``--amp bf16`` (skipped,
+    saying so, on a GPU without bfloat16):
     training images per second (per epoch; the first epoch includes CUDA's
     start-up), peak GPU memory (``torch.cuda.max_memory_allocated``), the
     final metrics, and whether the training step synchronises with the host:
@@ -19,7 +20,7 @@ real, part by part, each in its own subprocess with its own time budget:
     then the paper's recipe (preset ``cub200``: BN-Inception, d = 512, N = 12,
     lambda = 0.3, frozen BatchNorm, batch 32) with random initialisation
     (``pretrained`` off: no weights can be downloaded there) for 1 epoch and its
-    evaluation. ``r`` is raised so that k = ceil(r C N) > N with the
+    evaluation, without the recipe's warm-up epoch (``warm`` 0: the whole network trains). ``r`` is raised so that k = ceil(r C N) > N with the
     miniature's 8 classes. Its metrics check the code path; they are not results.
 ``torchrun_one_process``
     ``torchrun --standalone --nproc_per_node 1 -m proxygml_lite.train`` on
@@ -73,6 +74,7 @@ DEFAULT_OUT = ROOT / "results" / "gpu"
 #: The whole check's budget on one GPU (the issue's "at most 8 minutes").
 OVERALL_BUDGET_S = 480
 NO_CUDA = "skipped: no CUDA"
+NO_BF16 = "skipped: this GPU has no bfloat16 (torch.cuda.is_bf16_supported() is False)"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Part:
     budget_s: int  # on the GPU; the CPU tiny mode gets CPU_BUDGET_FACTOR times more
     needs_cuda: bool  # True: skipped without CUDA; False: a tiny CPU version runs there
     tiny: str = ""  # what the tiny CPU version runs
+    needs_bf16: bool = False  # True: skipped on a GPU without bfloat16 (torch.cuda.is_bf16_supported())
 
 
 #: The parts, in order, with their budgets on one GPU. No GPU was available when they were set: they are estimates
@@ -95,7 +98,7 @@ PARTS = (
         "10 + 10 classes",
     ),
     Part("glyphs_hard_fp32", "glyphs_hard, 3 epochs, float32", 75, False, "1 epoch, 10 + 10 classes"),
-    Part("glyphs_hard_bf16", "glyphs_hard, 3 epochs, --amp bf16", 60, True),
+    Part("glyphs_hard_bf16", "glyphs_hard, 3 epochs, --amp bf16", 60, True, needs_bf16=True),
     Part(
         "miniature_cub_bninception",
         "miniature CUB (raw layout), paper's recipe, BN-Inception, 1 epoch + eval",
@@ -252,22 +255,23 @@ def part_prepare_glyphs(data: str, quick: bool) -> dict:
     return {"images": sizes, "options": options, "wall_s": round(time.perf_counter() - begin, 1)}
 
 
-def part_miniature_cub(work: Path, cuda: bool, quick: bool) -> dict:
+def miniature_cub_config(work: Path, cuda: bool):
+    """The paper's recipe (preset ``cub200``) on the miniature CUB in ``work/miniature``, for its one epoch.
+
+    ``warm`` is 0: the recipe's warm-up epoch keeps the backbone frozen, and the run's only epoch would be it.
+    """
     from proxygml_lite.lab import miniature_data
     from proxygml_lite.training.presets import config_from_preset
 
-    data_root = work / "miniature"
-    begin = time.perf_counter()
-    prepared = miniature_data.prepare_miniature("cub200", data_root, image_size=32 if quick else 128)
-    prepare_s = time.perf_counter() - begin
     classes = miniature_data.MINIATURE_SIZES["cub200"][0]
     n = config_from_preset("cub200").N
     r = round((n + 1) / (classes * n) + 0.01, 3)  # k = ceil(r C N) > N with the miniature's few classes
     changes = {
-        "data": str(data_root),
+        "data": str(work / "miniature"),
         "out": str(work / "miniature_cub_run"),
         "pretrained": False,
         "epochs": 1,
+        "warm": 0,  # the whole network trains in the one epoch
         "epoch_to_test": (1,),
         "r": r,
         "device": "cuda" if cuda else "cpu",
@@ -277,7 +281,16 @@ def part_miniature_cub(work: Path, cuda: bool, quick: bool) -> dict:
     }
     if not cuda:
         changes.update(image_size=32, batch_size=16, compute_nmi=False)  # BN-Inception's smallest input
-    config = config_from_preset("cub200", **changes)
+    return config_from_preset("cub200", **changes)
+
+
+def part_miniature_cub(work: Path, cuda: bool, quick: bool) -> dict:
+    from proxygml_lite.lab import miniature_data
+
+    begin = time.perf_counter()
+    prepared = miniature_data.prepare_miniature("cub200", work / "miniature", image_size=32 if quick else 128)
+    prepare_s = time.perf_counter() - begin
+    config = miniature_cub_config(work, cuda)
     result = _train_and_measure(config, check_sync=cuda)
     result.update(
         prepared_folder=str(prepared.relative_to(work)) if prepared.is_relative_to(work) else str(prepared),
@@ -294,6 +307,7 @@ def part_miniature_cub(work: Path, cuda: bool, quick: bool) -> dict:
                 "weight_lambda",
                 "freeze_bn",
                 "image_size",
+                "warm",
             )
         },
         note="fabricated images: these metrics check the code path, they are not results",
@@ -434,6 +448,17 @@ def _run_in_subprocess(part: Part, work: Path, data: str, quick: bool, budget_s:
     }
 
 
+def skip_reason(part: Part, cuda: bool) -> str | None:
+    """Why ``part`` cannot run here (one line starting "skipped: "), or None. ``cuda``: the check runs on CUDA."""
+    import torch
+
+    if part.needs_cuda and not cuda:
+        return NO_CUDA + ("" if not torch.cuda.is_available() else " (--quick)")
+    if part.needs_bf16 and not torch.cuda.is_bf16_supported():
+        return NO_BF16
+    return None
+
+
 def check(out: Path, quick: bool, only: list[str] | None, budget_s: float, data: str) -> dict:
     """Run the parts (those of ``only``, else all) within ``budget_s`` in all; write the report; return it."""
     import torch
@@ -461,8 +486,8 @@ def check(out: Path, quick: bool, only: list[str] | None, budget_s: float, data:
                 continue
             entry = {"name": part.name, "title": part.title, "budget_s": part.budget_s * factor}
             left = budget_s - (time.perf_counter() - begin)
-            if part.needs_cuda and not cuda:
-                entry.update(status="skipped", reason=NO_CUDA + ("" if not torch.cuda.is_available() else " (--quick)"))
+            if (reason := skip_reason(part, cuda)) is not None:
+                entry.update(status="skipped", reason=reason)
             elif left < 10:
                 entry.update(status="skipped", reason=f"skipped: the overall budget of {budget_s:.0f} s is spent")
             else:

@@ -2,14 +2,18 @@
 """Write the Colab badge and the install cell at the top of every notebook, and the badges of the README.
 
 One source: the repository URL is ``[project.urls] Source`` and the release is ``[project] version`` of
-pyproject.toml. For each ``notebooks/NN_*.ipynb`` (and its paired ``.py``) this script
+pyproject.toml. The owner there is the placeholder ``OWNER`` (:data:`PLACEHOLDER_OWNER`) until a course sets it
+to its fork; this script says so every time it runs. For each ``notebooks/NN_*.ipynb`` (and its paired ``.py``)
+this script
 
 1. puts the Colab badge on the third line of the first cell (after the navigation line),
 2. puts the install cell right after the first cell, with the output it gives in this checkout
    (one line, nothing installed), shifting the execution counts by one, as a fresh run would,
 
-and writes the badge table of README.md between its ``colab-badges`` markers. Running it again changes nothing;
-``tests/test_notebook_header.py`` checks that every notebook holds exactly what this script writes.
+writes the badge table of README.md between its ``colab-badges`` markers, and writes ``constraints-colab.txt``:
+``constraints.txt`` less the packages Colab provides (:data:`COLAB_PROVIDES`), which the install cell passes to
+pip on Colab. Running it again changes nothing; ``tests/test_notebook_header.py`` checks that every notebook and
+``constraints-colab.txt`` hold exactly what this script writes.
 
 Usage::
 
@@ -18,6 +22,7 @@ Usage::
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import re
 import tomllib
@@ -32,6 +37,14 @@ INSTALL_MARKER = "# Install cell"
 #: What the install cell prints where the package is already importable (this checkout, an installed wheel).
 ALREADY_THERE = "proxygml_lite {version} is already importable: nothing to install.\n"
 README_START, README_END = "<!-- colab-badges: start -->", "<!-- colab-badges: end -->"
+#: The owner of ``[project.urls] Source`` until a course sets its fork there.
+PLACEHOLDER_OWNER = "OWNER"
+CONSTRAINTS = ROOT / "constraints.txt"
+COLAB_CONSTRAINTS = ROOT / "constraints-colab.txt"
+#: What Colab provides and the install cell leaves in place there (names or patterns, as pip normalises them):
+#: torch and torchvision, IPython and ipykernel (the running kernel), and the packages that torch's CUDA build pins
+#: to its own versions (a pin of ours that differs would make pip replace Colab's torch to satisfy it).
+COLAB_PROVIDES = ("torch", "torchvision", "ipython", "ipykernel", "triton", "nvidia-*", "cuda-*")
 
 
 def project() -> dict:
@@ -51,31 +64,91 @@ def badge(name: str) -> str:
 
 def install_cell_source() -> str:
     """The install cell, the same in every notebook."""
-    version = project()["version"]
-    return f"""{INSTALL_MARKER}: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite (the committed study
-# tables come with it); where the package is already importable (this course's checkout) it does nothing.
-SOURCE = "proxygml_lite=={version}"  # or a wheel's URL or path, or "git+https://github.com/{repository()}@v{version}"
-# the tested versions:
-CONSTRAINTS = "https://raw.githubusercontent.com/{repository()}/v{version}/constraints.txt"  # "" for none
+    release, url = project()["version"], f"https://raw.githubusercontent.com/{repository()}"
+    return f"""{INSTALL_MARKER}: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite at this course's
+# release (the committed study tables come with it); where that release is importable (this course's checkout) it
+# does nothing.
 import importlib.util
+import os
 import subprocess
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+RELEASE = "{release}"
+SOURCE = f"proxygml_lite=={{RELEASE}}"  # or a wheel's URL or path, or "git+https://github.com/{repository()}@v{release}"
+# the tested versions ("" for none); on Colab, the same less the torch, torchvision and IPython that Colab provides
+ON_COLAB = "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+CONSTRAINTS_FILE = "{COLAB_CONSTRAINTS.name}" if ON_COLAB else "{CONSTRAINTS.name}"
+CONSTRAINTS = f"{url}/v{{RELEASE}}/{{CONSTRAINTS_FILE}}"
+
+
+def installed():
+    \"\"\"The installed release of proxygml_lite; None if not installed (or importable from this checkout only).\"\"\"
+    try:
+        return version("proxygml_lite")
+    except PackageNotFoundError:
+        return None
+
 
 if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
     sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
-if importlib.util.find_spec("proxygml_lite") is not None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        print(f"proxygml_lite {{version('proxygml_lite')}} is already importable: nothing to install.")
-    except PackageNotFoundError:
-        print("proxygml_lite is importable from this checkout: nothing to install.")
+importable = importlib.util.find_spec("proxygml_lite") is not None
+if importable and installed() == RELEASE:
+    print(f"proxygml_lite {{RELEASE}} is already importable: nothing to install.")
+elif importable and installed() is None:
+    print("proxygml_lite is importable from this checkout: nothing to install.")
 else:
+    if importable:
+        print(f"proxygml_lite {{installed()}} is installed, this course uses {{RELEASE}}: replacing it.")
     command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
-    print("installing:", " ".join(command[4:]))
-    subprocess.run(command, check=True)
-    print(f"installed {{SOURCE}}; the committed study tables come with it.")"""
+    print("installing:", " ".join(command[5:]))
+    done = subprocess.run(command, capture_output=True, text=True)
+    importlib.invalidate_caches()
+    if done.returncode != 0:  # one line: pip's last error, and what to do
+        lines = done.stderr.strip().splitlines() or [f"exit status {{done.returncode}}"]
+        why = next((line for line in reversed(lines) if line.lower().startswith("error")), lines[-1]).strip()
+        raise SystemExit(
+            f"Install cell: pip could not install {{SOURCE}} ({{why}}); "
+            "check SOURCE and CONSTRAINTS above (this course's wheel or Git URL) and run the cell again."
+        )
+    if installed() != RELEASE:
+        raise SystemExit(
+            f"Install cell: {{SOURCE}} installed proxygml_lite {{installed()}}, not {{RELEASE}}; "
+            f"point SOURCE at release {{RELEASE}} and run the cell again."
+        )
+    print(f"installed proxygml_lite {{RELEASE}} from {{SOURCE}}; the committed study tables come with it.")"""
+
+
+def _requirement_name(line: str) -> str:
+    """The normalised project name of a ``name==version`` line (PEP 503: lower case, runs of ``-_.`` as ``-``)."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[=<>!~;\[ ]", line.strip(), maxsplit=1)[0]).lower()
+
+
+def colab_constraints(text: str) -> str:
+    """``constraints.txt``'s ``text`` less the packages Colab provides (:data:`COLAB_PROVIDES`), with a header."""
+    kept = [
+        line
+        for line in text.splitlines()
+        if line.strip()
+        and not line.startswith("#")
+        and not any(fnmatch.fnmatchcase(_requirement_name(line), pattern) for pattern in COLAB_PROVIDES)
+    ]
+    header = [
+        f"# Generated from {CONSTRAINTS.name} by scripts/notebook_header.py: do not edit. The install cell passes it",
+        f"# to pip on Colab: the tested versions less what Colab provides ({', '.join(COLAB_PROVIDES)}).",
+    ]
+    return "\n".join(header + kept) + "\n"
+
+
+def placeholder_note() -> str | None:
+    """A line saying that ``[project.urls] Source`` still has the placeholder owner, or None once it is set."""
+    if repository().split("/")[0] != PLACEHOLDER_OWNER:
+        return None
+    return (
+        f"note: [project.urls] Source in pyproject.toml has the placeholder owner {PLACEHOLDER_OWNER}: "
+        "set it to your course's fork before publishing, then run this script again"
+    )
 
 
 def _load_runner():
@@ -129,6 +202,10 @@ def main() -> int:
         (ROOT / "README.md").write_text(readme)
     else:
         print(f"README.md has no {README_START} marker: put one where the badge table belongs")
+    COLAB_CONSTRAINTS.write_text(colab_constraints(CONSTRAINTS.read_text()))
+    print(f"  {COLAB_CONSTRAINTS.name}")
+    if (note := placeholder_note()) is not None:
+        print(note)
     return 0
 
 

@@ -296,10 +296,12 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def _exercise_calls():
-    """(notebook, checker, function name) for every `exercises.check_x(my_fn)` call in the notebooks' .py sources."""
+    """(notebook, checker, function name) of every `passed = exercises.check_x(my_fn)` in the notebooks' .py files."""
     calls = []
     for source in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")):
-        for checker, function in re.findall(r"^exercises\.(check_\w+)\((\w+)\)", source.read_text(), re.M):
+        for checker, function in re.findall(
+            r"^(?:passed = )?exercises\.(check_\w+)\((\w+)\)", source.read_text(), re.M
+        ):
             calls.append((source.name, checker, function))
     return calls
 

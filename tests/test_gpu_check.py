@@ -115,3 +115,32 @@ def test_the_summary_names_failures_timeouts_and_skips():
     assert "| part a | failed: it broke |" in text and "| part b | timed out: stopped |" in text
     assert "| part c | skipped: no CUDA |" in text and "No CUDA here" not in text
     assert "images/s per epoch 100, 200" in text and "peak 512 MiB" in text
+
+
+@pytest.mark.parametrize("cuda", [False, True])
+def test_the_miniature_cub_trains_its_one_epoch(tmp_path, cuda):
+    """Review of issue 18: the recipe's warm-up epoch was the run's only epoch, so the backbone never trained."""
+    from proxygml_lite.training.schedule import backbone_frozen
+
+    config = gpu_check.miniature_cub_config(tmp_path, cuda)
+    assert config.epochs == 1 and config.warm == 0 and config.backbone == "bninception"
+    assert not any(backbone_frozen(epoch, config.warm, config.warmup_mode) for epoch in range(config.epochs))
+    assert config.device == ("cuda" if cuda else "cpu") and config.data == str(tmp_path / "miniature")
+
+
+def test_the_bf16_part_is_skipped_in_one_line_on_a_gpu_without_bf16(tmp_path, monkeypatch, capsys):
+    """Review of issue 18: a GPU without bfloat16 (a T4, ...) skips the bf16 part and says why, on the CPU here."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    monkeypatch.setattr(gpu_check, "machine", lambda: {"torch": torch.__version__, "python": "3", "cpu_count": 2})
+    bf16, fp32 = gpu_check.BY_NAME["glyphs_hard_bf16"], gpu_check.BY_NAME["glyphs_hard_fp32"]
+    assert gpu_check.skip_reason(bf16, cuda=True) == gpu_check.NO_BF16
+    assert gpu_check.skip_reason(fp32, cuda=True) is None
+    assert gpu_check.skip_reason(bf16, cuda=False).startswith("skipped: no CUDA")  # no CUDA says so first
+    report = gpu_check.check(tmp_path / "out", False, ["glyphs_hard_bf16"], 480, str(tmp_path / "data"))
+    (part,) = report["parts"]
+    assert part["status"] == "skipped" and part["reason"] == gpu_check.NO_BF16
+    assert capsys.readouterr().out.splitlines()[0] == f"glyphs_hard_bf16: skipped - {gpu_check.NO_BF16}"
+    assert f"| {bf16.title} | {gpu_check.NO_BF16} |" in (tmp_path / "out" / "summary.md").read_text()

@@ -24,43 +24,6 @@ def _package_data_files() -> set[str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
-    """Build the wheel from a copy of the sources (the build writes build/ and *.egg-info next to them)."""
-    work = tmp_path_factory.mktemp("wheel")
-    source = work / "src"
-    source.mkdir()
-    for name in ("pyproject.toml", "setup.py", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(PACKAGE, source / "proxygml_lite", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copytree(ROOT / "results" / "glyphs_hard", source / "results" / "glyphs_hard")
-    in_progress = source / "results" / "regenerating" / "glyphs_hard" / "snapshots"  # must stay out of the wheel
-    in_progress.mkdir(parents=True)
-    (in_progress.parent / "grid.csv").write_text("N,r\n")
-    (in_progress / "N1_r0.05_s0.npz").write_bytes(b"")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            str(source),
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "-q",
-            "-w",
-            str(work / "dist"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (built,) = (work / "dist").glob("proxygml_lite-*.whl")
-    return built
-
-
 def test_the_wheel_holds_every_non_python_file_of_the_package(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = _package_data_files()

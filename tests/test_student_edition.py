@@ -1,5 +1,6 @@
 """The student edition (``make student``): no solution or answer left, empty exercise cells, and it runs unanswered."""
 
+import html
 import importlib.util
 import json
 import re
@@ -70,6 +71,32 @@ def edition(tmp_path_factory):
     return out, report
 
 
+@pytest.fixture(scope="module")
+def instructor_site(tmp_path_factory):
+    """The answer key's site, widgets in their saved state (a quick build): where the solutions' text does show."""
+    site = tmp_path_factory.mktemp("book") / "site"
+    student._load_build_book().build(site, NOTEBOOK_DIR, quiet=True, max_views=0)
+    return site
+
+
+def _words(text: str) -> str:
+    """The words of ``text`` (letters and digits), one space apart: what a reader sees, whatever the markup."""
+    return " ".join(re.findall(r"[^\W_]+", html.unescape(text)))
+
+
+def _page_words(page: Path) -> str:
+    """The words of a site page: its text without tags, scripts and styles (attributes, links' targets, gone)."""
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", page.read_text(encoding="utf-8"), flags=re.S | re.I)
+    return _words(re.sub(r"<[^>]*>", " ", text))
+
+
+def _markdown_words(line: str) -> str:
+    """The words a line of Markdown shows once rendered: without images, links' targets and tags."""
+    line = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", line)
+    line = re.sub(r"\]\([^)]*\)", "]", line)
+    return _words(re.sub(r"<[^>]*>", " ", line))
+
+
 def test_every_notebook_is_in_the_edition_and_its_site(edition):
     out, report = edition
     names = sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -100,6 +127,27 @@ def test_no_solution_text_is_left(edition):
     assert checked > 50  # the check looked at real solution text
 
 
+def test_no_solution_text_is_left_in_the_student_site(edition, instructor_site):
+    """Review of issue 18: the site was checked for ``<details`` only. Every distinctive line of every solution block
+    is looked for, as words, in the student site's pages; each shows in the instructor's site, so the search works."""
+    out, _ = edition
+    checked = blocks = 0
+    for path in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")):
+        page = path.name.replace(".ipynb", ".html")
+        shown, students = _page_words(instructor_site / page), _page_words(out / "site" / page)
+        lines = _solution_lines(path)
+        for line in lines:
+            words = _markdown_words(line)
+            assert len(words.split()) >= 3 and words in shown, (path.name, line, "not found in the instructor's site")
+            assert words not in students, (path.name, line, "a solution's text is in the student site")
+            checked += 1
+        for cell in nbformat.read(path, as_version=4).cells:
+            for block in FOLDED.finditer(cell.source) if cell.cell_type == "markdown" else ():
+                blocks += 1
+                assert any(line.strip() in lines for line in block.group(2).splitlines()), (path.name, block[0][:200])
+    assert checked > 100 and blocks > 30  # every solution block of notebooks 1-11 had lines looked for
+
+
 def test_the_exercise_cells_are_stubs_and_their_checkers_stay(edition):
     out, _ = edition
     checkers = 0
@@ -110,6 +158,33 @@ def test_the_exercise_cells_are_stubs_and_their_checkers_stay(edition):
                 assert student.STUB in cell.source, path.name
 
     assert checkers == 4  # notebooks 1-4
+
+
+def _checker_cells(folder: Path):
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and student.CHECKER_CALL.search(cell.source):
+                yield path.name, cell
+
+
+def _shows_a_value(cell) -> bool:
+    """True when running ``cell`` in a notebook shows its last expression's value (no trailing ``;``)."""
+    import ast
+
+    body = ast.parse(cell.source).body
+    return bool(body) and isinstance(body[-1], ast.Expr) and not cell.source.rstrip().endswith(";")
+
+
+def test_no_checker_cell_shows_a_bare_true_or_false(edition):
+    """Review of issue 18: the checker's return value (a bool, for tests) was the cell's value: a stray ``False``
+    under "not implemented yet". Checked in the committed outputs and in the source a fresh run executes."""
+    out, _ = edition
+    cells = list(_checker_cells(out / "notebooks")) + list(_checker_cells(NOTEBOOK_DIR))
+    assert len(cells) == 8  # notebooks 1-4, student edition and answer key
+    for name, cell in cells:
+        values = [o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []) if "data" in o]
+        assert not [v for v in values if v.strip() in ("True", "False")], (name, values)
+        assert not _shows_a_value(cell), (name, cell.source.splitlines()[-1])
 
 
 def test_a_filled_in_exercise_is_emptied():
@@ -158,6 +233,14 @@ def test_the_student_notebooks_run_unanswered_in_smoke_mode(edition, tmp_path):
         ]
         if texts:
             assert any("not implemented yet" in text for text in texts), path.name
+        shown = [
+            output
+            for cell in notebook.cells
+            if cell.cell_type == "code" and student.CHECKER_CALL.search(cell.source)
+            for output in cell.outputs
+            if output.output_type == "execute_result"
+        ]
+        assert not shown, (path.name, shown)  # no stray True/False under the checker's verdict
 
 
 @pytest.mark.parametrize("page", ["GLOSSARY.md", "README.md"])

@@ -37,7 +37,7 @@ Example::
     def my_mask_softmax(z):
         raise NotImplementedError  # your code here
 
-    exercises.check_mask_softmax(my_mask_softmax)   # prints "not implemented yet", returns False
+    passed = exercises.check_mask_softmax(my_mask_softmax)   # prints "not implemented yet"; passed is False
 """
 
 from .mask_softmax import check_mask_softmax
