@@ -72,7 +72,7 @@ import importlib.util
 import os
 import subprocess
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import distributions
 from pathlib import Path
 
 RELEASE = "{release}"
@@ -83,24 +83,18 @@ CONSTRAINTS_FILE = "{COLAB_CONSTRAINTS.name}" if ON_COLAB else "{CONSTRAINTS.nam
 CONSTRAINTS = f"{url}/v{{RELEASE}}/{{CONSTRAINTS_FILE}}"
 
 
-def installed():
-    \"\"\"The installed release of proxygml_lite; None if not installed (or importable from this checkout only).\"\"\"
-    try:
-        return version("proxygml_lite")
-    except PackageNotFoundError:
-        return None
-
-
 if importlib.util.find_spec("proxygml_lite") is None and Path("../proxygml_lite/__init__.py").is_file():
     sys.path.insert(0, str(Path("..").resolve()))  # a checkout without an installed package: use its copy
 importable = importlib.util.find_spec("proxygml_lite") is not None
-if importable and installed() == RELEASE:
+# the installed release; None where it is not installed (or importable from this checkout only)
+installed = next((d.version for d in distributions(name="proxygml_lite")), None)
+if importable and installed == RELEASE:
     print(f"proxygml_lite {{RELEASE}} is already importable: nothing to install.")
-elif importable and installed() is None:
+elif importable and installed is None:
     print("proxygml_lite is importable from this checkout: nothing to install.")
 else:
     if importable:
-        print(f"proxygml_lite {{installed()}} is installed, this course uses {{RELEASE}}: replacing it.")
+        print(f"proxygml_lite {{installed}} is installed, this course uses {{RELEASE}}: replacing it.")
     command = [sys.executable, "-m", "pip", "install", "-q", SOURCE] + (["-c", CONSTRAINTS] if CONSTRAINTS else [])
     print("installing:", " ".join(command[5:]))
     done = subprocess.run(command, capture_output=True, text=True)
@@ -112,9 +106,10 @@ else:
             f"Install cell: pip could not install {{SOURCE}} ({{why}}); "
             "check SOURCE and CONSTRAINTS above (this course's wheel or Git URL) and run the cell again."
         )
-    if installed() != RELEASE:
+    installed = next((d.version for d in distributions(name="proxygml_lite")), None)
+    if installed != RELEASE:
         raise SystemExit(
-            f"Install cell: {{SOURCE}} installed proxygml_lite {{installed()}}, not {{RELEASE}}; "
+            f"Install cell: {{SOURCE}} installed proxygml_lite {{installed}}, not {{RELEASE}}; "
             f"point SOURCE at release {{RELEASE}} and run the cell again."
         )
     print(f"installed proxygml_lite {{RELEASE}} from {{SOURCE}}; the committed study tables come with it.")"""
