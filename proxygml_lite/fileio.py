@@ -100,6 +100,8 @@ def read_npz(path: str | os.PathLike) -> dict:
         if isinstance(exc, FileNotFoundError):
             raise
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "allow_pickle" in detail:  # numpy's advice to unpickle: never passed on (it would run the file's code)
+            detail = "it holds pickled Python objects, which are never loaded"
         raise _damaged(path, "not a readable .npz file", f"empty, truncated or not NumPy's: {detail}") from None
     # np.load reads a .npy whatever its name: one array, not an archive
     raise _damaged(path, "not an .npz archive", "it holds one array, as a .npy file does (np.save, not np.savez)")

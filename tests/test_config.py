@@ -128,6 +128,14 @@ def test_a_seed_beyond_the_range_is_one_line_stating_it(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
     assert config_from_preset("glyphs", seed=SEED_MAX).seed == SEED_MAX
     torch.Generator().manual_seed(SEED_MAX * 100_003 + 1000)  # the trainer's data-order seed of the last epoch
+    # and the NMI's k-means takes it: a seed in [2**31, 2**32) used to train, then fail at the first evaluation
+    from proxygml_lite.evaluation.clustering import nmi
+
+    points = torch.eye(2).repeat_interleave(4, dim=0) + 0.01 * torch.randn(
+        8, 2
+    )  # two directions (k-means on unit rows)
+    assert nmi(points, torch.tensor([0] * 4 + [1] * 4), seed=SEED_MAX) > 0.9
+    assert main(["--seed", str(SEED_MAX + 1), "--dataset", "glyphs", "--out", str(tmp_path / "run")]) == 2
 
 
 def test_round_trip_through_json_and_resume_reuses_the_saved_config(tmp_path):

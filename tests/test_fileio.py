@@ -486,3 +486,15 @@ def test_the_unsafe_pickle_refusal_names_the_object_and_never_passes_on_torchs_a
         "(numbers, strings, lists, dicts), which could run code when loaded, so it is refused for safety and nothing "
         "was loaded; regenerate it with this package: FIX"
     )
+
+
+def test_a_pickle_named_npz_is_refused_without_numpys_advice_to_unpickle(tmp_path):
+    """numpy's message advises allow_pickle= or pickle.load(), which would run the file's code: not passed on."""
+    import pickle
+
+    (tmp_path / "planted.npz").write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(ValueError) as exc:
+        fileio.read_npz(tmp_path / "planted.npz")
+    text = str(exc.value)
+    assert "pickled Python objects, which are never loaded" in text and "\n" not in text
+    assert "allow_pickle" not in text and "pickle.load" not in text

@@ -63,7 +63,7 @@ def test_types_nargs_and_switches_come_from_the_annotations():
         ({"eps": 0.0}, r"eps must be a finite number > 0 \(--eps\)"),
         ({"weight_decay": -1.0}, r"weight_decay must be a finite number >= 0 \(--wd/--weight-decay\)"),
         ({"recall_ks": (1, 0)}, r"each entry of recall_ks must be an integer >= 1 \(--recall-ks\)"),
-        ({"seed": 10**30}, r"seed must be an integer in \[0, 4294967295\] \(--seed\); got 10{30}"),
+        ({"seed": 10**30}, r"seed must be an integer in \[0, 2147483647\] \(--seed\); got 10{30}"),
         ({"nmi_protocol": "best"}, r"nmi_protocol must be one of auto, sklearn, faiss, fast \(--nmi-protocol\)"),
         ({"loss": "nope"}, r"loss must be one of proxygml, .* \(--loss\)"),
     ],

@@ -173,6 +173,8 @@ def one_cell(data_root, tmp_path_factory):
         (lambda f: _edit_metrics_csv(f, "R@1", 0.25), r"has R@1 .* in results.json but 0.25 in the last row"),
         (lambda f: (_edit_json(f / "results.json", metrics={"R@1": float("nan")}), _edit_metrics_csv(f, "R@1", float("nan"))),
          r"has R@1 NaN \(not a number\) in results.json: its evaluation failed"),
+        (lambda f: _edit_json(f / "results.json", untrained_metrics={"R@1": float("nan")}),
+         r"has the untrained R@1 NaN \(not a number\) in results.json: its evaluation failed"),
         (lambda f: _edit_metrics_csv(f, "epoch", 4), r"whose last row is epoch 4, not 1"),
         (lambda f: (f / "metrics.csv").unlink(), r"has no metrics.csv to check its results.json against"),
     ],
@@ -639,7 +641,7 @@ def test_the_study_command_states_the_seeds_range(tmp_path, capsys, seed):
     err = capsys.readouterr().err.strip()
     assert err == (
         f"python -m proxygml_lite.studies: error: argument --seeds: '{seed}' is outside the seeds' range: pass seeds "
-        "from 0 to 4294967295; see --help"
+        "from 0 to 2147483647; see --help"
     )
     assert not (tmp_path / "runs").exists()
 

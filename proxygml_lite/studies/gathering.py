@@ -199,6 +199,8 @@ def _finished_cell(cell: Cell, folder: Path) -> dict | None:
     first = next((row for row in rows if _same(row["epoch"], 0)), None)
     if isinstance(untrained, dict) and first is not None:
         for name, value in untrained.items():
+            if isinstance(value, float) and math.isnan(value):
+                raise refuse(f"has the untrained {name} NaN (not a number) in results.json: its evaluation failed")
             if name in first and not (value is None and first[name] is None) and not _same(value, first[name]):
                 raise refuse(
                     f"has the untrained {name} {value!r} in results.json but {first[name]!r} in epoch 0 of metrics.csv"

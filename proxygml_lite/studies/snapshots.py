@@ -11,7 +11,6 @@ the columns of the study ``probes`` (:data:`PROXY_COLUMNS`).
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +84,8 @@ def export_snapshots(cells: list, runs: Path, out: Path) -> list[Path]:
 def _recorded_config(path: Path) -> str | None:
     """The configuration text a snapshot file records, or None when it cannot be read (then it is rewritten)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return str(npz["config"])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return str(read_npz(path)["config"])  # a .npy or a damaged file is a ValueError: rewritten
+    except (OSError, ValueError, KeyError):
         return None
 
 

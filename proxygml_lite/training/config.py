@@ -52,9 +52,10 @@ WARMUP_MODES = ("head-first", "official")
 NMI_PROTOCOL_CHOICES = ("auto", "sklearn", "faiss", "fast")
 #: ``--check-images``: decode every image before the first step (error / skip bad files) or not.
 CHECK_IMAGES_CHOICES = ("error", "skip", "off")
-#: The largest ``--seed`` (numpy's seed range, 2**32 - 1): the trainer seeds torch with ``seed * 100_003 + epoch``,
-#: which must fit in 64 bits (a larger seed gave torch's "Overflow when unpacking long long").
-SEED_MAX = 2**32 - 1
+#: The largest ``--seed``, 2**31 - 1: the k-means of the NMI takes seeds in [0, 2**31) (faiss's are 32-bit signed), and
+#: the trainer's data-order seed ``seed * 100_003 + epoch`` fits torch's 64 bits (a larger seed gave torch's
+#: "Overflow when unpacking long long"; one in [2**31, 2**32) trained, then failed at the first NMI).
+SEED_MAX = 2**31 - 1
 
 
 def unimported_hint(imports) -> str:
