@@ -110,6 +110,33 @@ def test_run_beside_table_names_what_differs(tiny_run):
     assert "nothing to compare" in run_views.run_beside_table(out, same, row=3)
 
 
+def test_history_findings_read_every_number_from_the_history():
+    import pandas as pd
+
+    nan = float("nan")
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1, 2, 3, 4],
+            "loss_s": [nan, 1.5, 0.1, 1.2, 0.2],
+            "loss_p": [nan, 0.9, 0.5, 0.3, 0.1],
+            "lr_model": [nan, 1e-3, 1e-3, 1e-3, 1e-4],
+            "R@1": [0.04, nan, 0.1, nan, 0.6],
+            "NMI": [0.5, nan, 0.55, nan, 0.7],
+        }
+    )
+    text = run_views.history_findings(history, r1_chance=0.005, nmi_chance=0.52)
+    assert "1.500 after epoch 1, down to 0.100 at epoch 2, back up to 1.200 at epoch 3, then 0.200" in text
+    assert "it rose in 1 of the 3 steps" in text and "$\\mathcal{L}^p$: 0.900 after epoch 1" in text
+    assert "it falls at every epoch" in text  # L^p
+    assert "drop 10-fold for epoch 4" in text and "1.200 at epoch 3, 0.200 at epoch 4" in text
+    assert "4.0% at epoch 0 (untrained), 60.0% after epoch 4; chance" in text and "0.50%" in text
+    assert "At the dip of $\\mathcal{L}^s$ (epoch 2), R@1 is 10.0%" in text
+    assert "R@1 10.0% after epoch 2, 60.0% after epoch 4 (+50.0 points)" in text
+    assert "NMI: 50.0% at epoch 0, 70.0% after epoch 4" in text and "already score 52.0%" in text
+    with pytest.raises(ValueError, match="no trained epoch"):
+        run_views.history_findings(history.iloc[:1])
+
+
 def test_subgraph_statistics_against_a_hand_computed_case():
     # 2 classes, N = 2, r = 0.75 -> k = 3; sample 0 of class 0 sits on its own proxies
     proxies = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])

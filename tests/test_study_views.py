@@ -238,6 +238,9 @@ def test_paper_comparison_plot_is_labelled_as_the_papers():
     fig = study_views.plot_paper_comparison(metric="R@1")
     ax = fig.axes[0]
     assert "paper (Zhu et al., NeurIPS 2020)" in ax.get_title() and "paper" in ax.get_ylabel()
+    names = [t.get_text() for t in ax.get_xticklabels()]
+    assert {"ProxyGML (64)", "ProxyGML (384)", "ProxyGML (512)", "SemiHard (64)"} <= set(names)  # each size's own
+    assert 0 < ax.get_ylim()[0] <= 40  # the axis starts near the lowest bar: 1-2 points stay visible
     cars = [p.get_height() for p in ax.patches if p.get_gid() == "Cars196"]
     assert 85.5 in cars  # ProxyGML-512 on Cars196, as published
     with pytest.raises(ValueError, match="has no 'R@8'"):

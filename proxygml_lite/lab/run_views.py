@@ -35,6 +35,7 @@ __all__ = [
     "run_summary",
     "results_beside_paper",
     "run_beside_table",
+    "history_findings",
 ]
 
 
@@ -404,3 +405,95 @@ def run_beside_table(run: str | os.PathLike, table, metric: str = "R@1", **cell)
             "machine, or an earlier version of this package's code."
         )
     return " ".join(lines)
+
+
+def history_findings(
+    history, *, r1_chance: float | None = None, nmi_chance: float | None = None, metric: str = "R@1"
+) -> str:
+    """Markdown: what a run's ``metrics.csv`` shows, every number read from it (nothing typed from an earlier run).
+
+    How ``L^s`` and ``L^p`` moved (first, lowest, highest after the lowest and last epoch, and how many epochs
+    each rose), the learning-rate decay and ``L^s`` around it, ``metric`` and NMI before and after training beside
+    their chance levels (``r1_chance``: the probability that a random other test image shares the query's class;
+    ``nmi_chance``: :func:`proxygml_lite.evaluation.chance_nmi`), and the gain over the last two evaluations.
+    """
+    from ..studies.plots import decay_epochs, read_history
+
+    history = read_history(history)
+    trained = history[(history["epoch"] > 0) & history["loss_s"].notna()].reset_index(drop=True)
+    if trained.empty:
+        raise ValueError("the history has no trained epoch (no loss_s): pass the metrics.csv of a finished run")
+    epoch = trained["epoch"].astype(int)
+    lines, dip = [], None
+    for column, name in (("loss_s", "$\\mathcal{L}^s$"), ("loss_p", "$\\mathcal{L}^p$")):
+        if column not in trained or trained[column].isna().all():
+            continue
+        values = trained[column].to_numpy(dtype=float)
+        rises = int((np.diff(values) > 0).sum())
+        # the largest climb anywhere in the run: from its lowest point so far (i) to a later high (j)
+        lowest_so_far = np.minimum.accumulate(values)
+        climb = values - lowest_so_far
+        j = int(np.argmax(climb))
+        i = int(np.argmin(values[: j + 1]))
+        text = f"{name}: {values[0]:.3f} after epoch {epoch[0]}"
+        if climb[j] > 0.1 * (values.max() - values.min()):
+            text += (
+                f", down to {values[i]:.3f} at epoch {epoch[i]}, back up to {values[j]:.3f} at epoch {epoch[j]}, "
+                f"then {values[-1]:.3f} after the last epoch ({epoch.iloc[-1]}): it does not simply fall"
+            )
+            if column == "loss_s":
+                dip = int(epoch[i])
+        else:
+            low = int(np.argmin(values))
+            text += f", {values[-1]:.3f} after the last epoch ({epoch.iloc[-1]}), lowest {values[low]:.3f} (epoch {epoch[low]})"
+        text += (
+            "; it falls at every epoch."
+            if rises == 0
+            else f"; it rose in {rises} of the {len(values) - 1} steps from one epoch to the next."
+        )
+        lines.append(text)
+    for first in decay_epochs(history):
+        before, after = trained[epoch == first - 1], trained[epoch == first]
+        if len(before) and len(after):
+            ratio = before["lr_model"].iloc[0] / after["lr_model"].iloc[0]
+            lines.append(
+                f"The learning rates drop {ratio:.0f}-fold for epoch {first} (dotted line): $\\mathcal{{L}}^s$ "
+                f"{before['loss_s'].iloc[0]:.3f} at epoch {first - 1}, {after['loss_s'].iloc[0]:.3f} at epoch {first}."
+            )
+    evaluated = history[history[metric].notna()] if metric in history else history.iloc[:0]
+    if len(evaluated):
+        start, end = evaluated.iloc[0], evaluated.iloc[-1]
+        text = (
+            f"{metric} on the unseen test classes: {100 * start[metric]:.1f}% at epoch {int(start['epoch'])}"
+            f"{' (untrained)' if int(start['epoch']) == 0 else ''}, {100 * end[metric]:.1f}% after epoch "
+            f"{int(end['epoch'])}"
+        )
+        if r1_chance is not None:
+            text += f"; chance (a random other test image of the query's class) is {100 * r1_chance:.2f}%"
+        lines.append(text + ".")
+        at_dip = evaluated[evaluated["epoch"] == dip] if dip is not None else evaluated.iloc[:0]
+        if len(at_dip):
+            lines.append(
+                f"At the dip of $\\mathcal{{L}}^s$ (epoch {dip}), {metric} is {100 * at_dip[metric].iloc[0]:.1f}%, "
+                f"against {100 * end[metric]:.1f}% at the end: a small $\\mathcal{{L}}^s$ alone does not show a good "
+                "embedding."
+            )
+        if len(evaluated) > 1:
+            previous = evaluated.iloc[-2]
+            lines.append(
+                f"Convergence check: {metric} {100 * previous[metric]:.1f}% after epoch {int(previous['epoch'])}, "
+                f"{100 * end[metric]:.1f}% after epoch {int(end['epoch'])} "
+                f"({100 * (end[metric] - previous[metric]):+.1f} points)."
+            )
+    if "NMI" in history and history["NMI"].notna().any():
+        nmi = history[history["NMI"].notna()]
+        text = f"NMI: {100 * nmi['NMI'].iloc[0]:.1f}% at epoch {int(nmi['epoch'].iloc[0])}"
+        text += f", {100 * nmi['NMI'].iloc[-1]:.1f}% after epoch {int(nmi['epoch'].iloc[-1])}"
+        if nmi_chance is not None:
+            text += (
+                f"; clusters that ignore the images (the labels shuffled) already score {100 * nmi_chance:.1f}% "
+                "(dashed line): NMI is not adjusted for chance, so with many small classes its floor is high, "
+                "and only the rise above that floor measures the embedding"
+            )
+        lines.append(text + ".")
+    return "\n".join(f"* {line}" for line in lines)
