@@ -81,6 +81,9 @@ def test_gallery_marks_hits_and_misses(tiny_run):
     assert gids.count("hit") == hits and gids.count("look-alike") >= 1
     assert f"{gids.count('look-alike')} of a look-alike class" in fig._suptitle.get_text()
     assert repr(pair[1]) in [ax.get_xlabel() for ax in fig.axes]
+    found = run_views.look_alike_queries(embeddings, labels, dataset.classes, [pair], k=3)
+    assert query in found and all(labels[q] in (labels[query], labels[miss]) for q in found)
+    assert run_views.look_alike_queries(embeddings, labels, dataset.classes, [], k=3) == []
     assert 0 not in neighbours[0].tolist()  # a query is never its own neighbour
     with pytest.raises(ValueError, match="k must be"):
         run_views.nearest_neighbours(embeddings, queries=[0], k=16)

@@ -32,6 +32,7 @@ __all__ = [
     "embed_split",
     "nearest_neighbours",
     "plot_retrieval_gallery",
+    "look_alike_queries",
     "run_summary",
     "results_beside_paper",
     "run_beside_table",
@@ -205,7 +206,7 @@ def plot_retrieval_gallery(
     fig, axes = plt.subplots(
         len(query_indices),
         k + 1,
-        figsize=(0.8 * (k + 1), 0.95 * len(query_indices) + 0.4),
+        figsize=(0.8 * (k + 1), 1.05 * len(query_indices) + 0.4),
         squeeze=False,
         layout="constrained",
     )
@@ -233,7 +234,7 @@ def plot_retrieval_gallery(
                         if frozenset((theirs, ours)) in ambiguous:
                             colour, gid = "tab:orange", "look-alike"
                             alike += 1
-                        ax.set_xlabel(repr(theirs), fontsize=6, labelpad=1, color=colour)
+                        ax.set_xlabel(repr(theirs), fontsize=7, labelpad=1, color=colour)
                 width = 3.0
                 ax.set_gid(gid)
             for spine in ax.spines.values():
@@ -253,6 +254,27 @@ def plot_retrieval_gallery(
         fontsize=8,
     )
     return fig
+
+
+def look_alike_queries(
+    embeddings: torch.Tensor, labels: torch.Tensor, classes, look_alikes, *, k: int = 5
+) -> list[int]:
+    """The queries (every sample in turn) with a neighbour of a look-alike class among their ``k`` nearest.
+
+    ``classes``: the class names (``dataset.classes``); ``look_alikes``: pairs of them
+    (:func:`proxygml_lite.data.glyphs.look_alike_pairs`).
+    """
+    labels = torch.as_tensor(labels)
+    ambiguous = {frozenset(pair) for pair in look_alikes}
+    if not ambiguous:
+        return []
+    neighbours = nearest_neighbours(embeddings, queries=range(len(labels)), k=k)
+    names = [classes[int(y)] for y in labels]
+    return [
+        query
+        for query, found in enumerate(neighbours.tolist())
+        if any(frozenset((names[query], names[n])) in ambiguous for n in found)
+    ]
 
 
 def run_summary(run: str | os.PathLike) -> str:
@@ -381,7 +403,8 @@ def run_beside_table(run: str | os.PathLike, table, metric: str = "R@1", **cell)
             "the training."
         )
     for key in training:
-        lines.append(f"Setting `{key}`: {mine.get(key)!r} here, {recorded.get(key)!r} in the table.")
+        auto = " ('auto' is decided by the machine that ran it)" if "auto" in (mine.get(key), recorded.get(key)) else ""
+        lines.append(f"Setting `{key}`: {mine.get(key)!r} here, {recorded.get(key)!r} in the table{auto}.")
     if there is None:
         lines.append(f"The table does not record the machine of its row; this run computed on machine {here}.")
     elif there == here:
