@@ -343,14 +343,16 @@ widgets.similarity_widget(num_classes=3, modes_per_class=3, proxies_per_class=3,
 #
 # <details><summary>Solution</summary>
 #
-# Three unit vectors at 120° from each other sum to zero, so the mean has length close to 0 (only the noise keeps
-# it from vanishing). Its direction is arbitrary, and wherever a single proxy sits, at least two of the three
-# clusters are 60° or more away from it: a poor representative. With $N = 3$ proxies, one per mode, every point
-# has a proxy of its class nearby.
+# The three modes are evenly spaced, 120° apart, and three unit vectors at 120° from each other sum to zero: the
+# mean is nearly zero (only the noise keeps it from vanishing; its length is printed). Its direction is
+# arbitrary, and wherever a single proxy sits, at least two of the three clusters are 60° or more away from it: a
+# poor representative. With $N = 3$ proxies, one per mode, every point has a proxy of its class nearby.
 #
 # ```python
 # p, y = toy.multimodal_circle(num_classes=1, modes_per_class=3, samples_per_mode=50, noise=0.1)
-# p.mean(0).norm()
+# print(f"length of the mean: {p.mean(0).norm():.3f}")
+# spacing = 360 / 3  # degrees between neighbouring modes
+# print(f"modes {spacing:.0f}° apart: a single proxy is at least {spacing / 2:.0f}° from two of the three")
 # ```
 #
 # </details>

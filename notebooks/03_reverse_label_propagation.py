@@ -379,8 +379,13 @@ widgets.votes_widget(
 # No class is absent any more, and the far-away classes get negative votes.
 #
 # ```python
+# import math
+#
+# # x1 sits at 20°, the proxies at 0°, 60°, ..., 300° (two per class): its angles to each class's two proxies
+# angles = {0: (20, 40), 1: (100, 160), 2: (220, 280)}
+# by_hand = [round(sum(math.cos(math.radians(a)) for a in pair), 3) for pair in angles.values()]
 # full = steps.select_subgraph(S, y, C, N, steps.subgraph_size(1.0, C, N))
-# steps.reverse_label_propagation(full, C, N)[0]
+# print("by hand:", by_hand, " code:", steps.reverse_label_propagation(full, C, N)[0])
 # ```
 #
 # </details>

@@ -457,9 +457,16 @@ widgets.gradient_widget(points, labels, r=r4, weight_lambda=lam, **layout)
 # $P(1) = 1/(1 + e^{-1}) = 0.731$, $-\log P = 0.313$.
 #
 # ```python
+# import math
+#
 # X2 = unit([20.0, 180.0])
-# Z2 = steps.reverse_label_propagation(steps.select_subgraph(steps.similarity_graph(X2, P_ex), y, C, N, k), C, N)
-# Z2, steps.class_mask(Z2), steps.classification_loss(Z2, y)
+# S2 = steps.similarity_graph(X2, P_ex)
+# print("angles of x_2 to p0..p5:", [abs(180 - a) for a in (0, 60, 120, 180, 240, 300)])
+# print("S_2:", [round(v, 3) for v in S2[1].tolist()])
+# Z2 = steps.reverse_label_propagation(steps.select_subgraph(S2, y, C, N, k), C, N)
+# print("Z_2:", [round(v, 3) for v in Z2[1].tolist()], " M_2:", steps.class_mask(Z2)[1].int().tolist())
+# print(f"P(1) = 1/(1 + e^-1) = {1 / (1 + math.exp(-1)):.3f}")
+# print(f"loss term of x_2: {steps.classification_loss(Z2[1:], y[1:]).item():.3f}")
 # ```
 #
 # </details>

@@ -505,10 +505,11 @@ widgets.training_widget(explore, train_y)
 # run.recall_at_1[0], run.final_recall[1], max(run.loss_s)
 # ```
 #
-# Run it: the loss stays at rounding level, yet the embedding *does* change. The reason is the optimiser. The
-# official epsilons leave gradients of order $10^{-8}$ (they point towards the own-class proxies), and Adam divides
-# each step by a running estimate of the gradient's size, so it turns these traces into full-size steps. With plain
-# SGD the steps would be of order $10^{-8}$ times the learning rate, i.e. nothing. Either way the network only
+# Run it: the loss stays at rounding level (the largest $\mathcal{L}^s$ printed), yet the embedding *does* change.
+# The reason is the optimiser. The official epsilons leave gradients of that tiny size (they point towards the
+# own-class proxies), and Adam divides each step by a running estimate of the gradient's size, so it turns these
+# traces into full-size steps. With plain SGD the steps would be that tiny gradient times the learning rate, i.e.
+# nothing. Either way the network only
 # learns to approach its own proxies, never to keep away from other classes: a subgraph needs $k > N$ (sweep 2).
 #
 # </details>

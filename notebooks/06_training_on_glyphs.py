@@ -92,11 +92,12 @@ cfg = setup(seed=0)
 import inspect
 
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from proxygml_lite import steps
 from proxygml_lite.data import load_dataset
-from proxygml_lite.data.glyphs import glyph_sheet
+from proxygml_lite.data.glyphs import glyph_sheet, look_alike_pairs
+from proxygml_lite.evaluation import chance_nmi
 from proxygml_lite.lab import experiments, run_views, study_tables, study_widgets
 from proxygml_lite.studies import plots as study_plots
 from proxygml_lite.training.presets import config_from_preset
@@ -199,55 +200,39 @@ history[history["R@1"].notna()][[c for c in columns if c in history.columns]]
 # ## Learning curves
 #
 # (The table above lists the evaluated epochs only; `metrics.csv` has every epoch.) Left: the mean training losses
-# per epoch. $\mathcal{L}^s$ is the samples' classification loss over their
-# subgraphs; $\mathcal{L}^p$ (weighted by $\lambda$ in the total) is the proxy regulariser. Right: Recall@K and NMI on
-# the **unseen** test classes after the evaluated epochs; epoch 0 is the network before ProxyGML training.
+# per epoch. $\mathcal{L}^s$ is the samples' classification loss over their subgraphs; $\mathcal{L}^p$ is the proxy
+# regulariser; the total $\mathcal{L} = \mathcal{L}^s + \lambda\mathcal{L}^p$ is dotted. The dotted vertical line
+# marks the learning-rate decay (`new_epoch_to_decay`). Right: Recall@K and NMI on the **unseen** test classes after
+# the evaluated epochs; epoch 0 is the network before ProxyGML training. NMI has a floor far above zero: the dashed
+# line is the NMI of clusters that ignore the images (`evaluation.chance_nmi`: the test labels shuffled, so the
+# clusters have the classes' sizes). With many small classes, such meaningless clusters already share a lot of
+# information with the labels, so only NMI's rise above that line measures the embedding.
 
 # %%
-fig = study_plots.plot_run_history(run_dir, title=f"ProxyGML on {PRESET}, seed {cfg.seed}")
+nmi_floor = chance_nmi(test_set.targets, seed=cfg.seed)
+fig = study_plots.plot_run_history(run_dir, title=f"ProxyGML on {PRESET}, seed {cfg.seed}", nmi_chance=nmi_floor)
 save_figure(fig, "06_training_curves")
 
 # %%
-trained = history[history["epoch"] > 0]
-first, last = history.iloc[0], history.iloc[-1]
-print(f"R@1 before training {100 * first['R@1']:.1f}%, after {int(last['epoch'])} epochs {100 * last['R@1']:.1f}%")
-print(f"NMI before training {100 * first['NMI']:.1f}%, after {100 * last['NMI']:.1f}%")
+last = history.iloc[-1]
 sizes = pd.Series(test_set.targets).value_counts()
-chance = float((sizes * (sizes - 1)).sum() / (len(test_set) * (len(test_set) - 1)))
-print(f"chance level of R@1 (a random other test image has the query's class): {100 * chance:.2f}%")
-print(
-    f"L^s from {trained['loss_s'].iloc[0]:.3f} (epoch 1) to {trained['loss_s'].iloc[-1]:.3f}; "
-    f"L^p from {trained['loss_p'].iloc[0]:.3f} to {trained['loss_p'].iloc[-1]:.3f}"
-)
-early = trained[trained["epoch"] <= 5]
-dip = early.loc[early["loss_s"].idxmin()]
-later = trained[trained["epoch"] > dip["epoch"]]
-if len(later):
-    peak = later.loc[later["loss_s"].idxmax()]
-    print(
-        f"L^s is not monotone: {dip['loss_s']:.3f} at epoch {int(dip['epoch'])}, then up to {peak['loss_s']:.3f} "
-        f"at epoch {int(peak['epoch'])}, then down again"
-    )
-evaluated = trained[trained["R@1"].notna()]
-if len(evaluated) > 1:
-    before_last, final = evaluated.iloc[-2], evaluated.iloc[-1]
-    print(
-        f"R@1 after epoch {int(before_last['epoch'])}: {100 * before_last['R@1']:.1f}%, after epoch "
-        f"{int(final['epoch'])}: {100 * final['R@1']:.1f}% ({100 * (final['R@1'] - before_last['R@1']):+.1f} points)"
-    )
+chance = float((sizes * (sizes - 1)).sum() / (len(test_set) * (len(test_set) - 1)))  # P(random other image: same class)
+display(Markdown(run_views.history_findings(history, r1_chance=chance, nmi_chance=nmi_floor)))
 
 # %% [markdown]
-# How to read this: before training, the nearest neighbour of a test image has its class in the percentage printed
-# first, already far above the chance level printed below it (random convolutional features keep some of the
-# pixel-space similarity). Training multiplies it. $\mathcal{L}^p$ falls steadily, but $\mathcal{L}^s$ does not:
-# it drops almost to zero within the first epochs, climbs again while Recall@1 rises fast, and only then falls
-# (the "not monotone" line). A small $\mathcal{L}^s$ early on is therefore *not* a sign of a good embedding here;
-# notebook 10 measures what happens in that phase. The learning rates drop ten-fold at epoch 40
-# (`new_epoch_to_decay`), the last step down of $\mathcal{L}^s$. The last printed line is the preset's
-# convergence check: the gain over the last evaluated epochs.
+# How to read this: the lines above are written by the cell from this run's `metrics.csv`, so they describe this
+# run and no other. Compare the untrained network's Recall@1 with its chance level (random convolutional features
+# keep some of the pixel-space similarity), and its NMI with NMI's floor. Where $\mathcal{L}^s$ does not simply
+# fall, compare it with Recall@1 at the same epoch: the loss is measured on each sample's own subgraph of $k$ proxies,
+# so a small $\mathcal{L}^s$ says that the selected proxies agree with the labels, not that the embedding retrieves
+# well; notebook 10 measures what happens in that phase. The convergence line is the preset's check: the gain over
+# the last evaluated epochs.
 #
 # One run is one seed. How much does R@1 move between seeds of this very configuration? The committed ablation
-# table (notebook 10) holds the full ProxyGML (row 8) trained with several seeds:
+# table (notebook 10) holds the full ProxyGML (row 8) trained with several seeds. Its row with this run's seed is
+# the same configuration: on the same machine and code it gives the same number to the bit (evaluating after other
+# epochs does not change training). The cell says whether it does, and otherwise which recorded settings or
+# machines differ: another processor or library build rounds floats differently, and 50 epochs amplify that.
 
 # %%
 try:
@@ -257,7 +242,10 @@ try:
         f"row 8 of results/{PRESET}/ablation.csv: R@1 {study_tables.format_mean_std(row8['R@1 mean'], row8['R@1 std'])}"
         f" % over {row8['seeds']} seeds (per seed: {' '.join(f'{100 * v:.1f}' for v in row8['R@1 per seed'])})"
     )
-    print(f"this notebook's run: R@1 {100 * last['R@1']:.1f} %" + (" (smoke run: not comparable)" if cfg.smoke else ""))
+    if cfg.smoke:
+        print(f"this notebook's run: R@1 {100 * last['R@1']:.1f} % (smoke run: not comparable)")
+    else:  # the table's row with this run's seed: the same number, or what differs (settings, machine)
+        display(Markdown(run_views.run_beside_table(run_dir, ablation, row=8)))
 except FileNotFoundError as missing:
     print(missing)
 
@@ -267,13 +255,25 @@ except FileNotFoundError as missing:
 # Recall@K asks, for every test image used as a query, whether one of its $K$ nearest neighbours (cosine
 # similarity of the embeddings) shows the same class. `run_views.load_run` rebuilds the trained network from the
 # run folder's checkpoint, `run_views.embed_split` embeds the test split, and the gallery shows a few queries with
-# their nearest neighbours: green frames are hits (same class), red frames misses.
+# their nearest neighbours: green frames are the query's class, red frames another class (named under the frame).
+# The title counts the green frames: the precision@6 of these queries, not Recall@6 (for Recall@K a query counts
+# once, as soon as one of its $K$ neighbours is green). Some test classes are drawn alike: `look_alike_pairs` finds
+# the pairs whose clean renderings are (almost) the same picture in at least one font face (Latin K and Cyrillic К,
+# for example; the dataset keeps both because their other faces differ). A neighbour of the look-alike class is
+# framed orange: label ambiguity rather than a mistake of the embedding. The six queries are spread evenly over the
+# test classes; a seventh row, where the run has one, is the first query with a look-alike neighbour.
 
 # %%
 run = run_views.load_run(run_dir)
 embeddings, labels, test_images = run_views.embed_split(run)
-queries = study_widgets.gallery_queries(len(labels), first=0, rows=6)
-fig = run_views.plot_retrieval_gallery(test_images, embeddings, labels, query_indices=queries, k=6)
+look_alikes = look_alike_pairs(test_images.classes)
+print("look-alike test classes (drawn alike in one face):", ", ".join(f"{a} {b}" for a, b in look_alikes) or "none")
+alike = run_views.look_alike_queries(embeddings, labels, test_images.classes, look_alikes, k=6)
+print(f"{len(alike)} of {len(labels)} test queries have a look-alike class among their 6 nearest neighbours")
+queries = study_widgets.gallery_queries(len(labels), first=0, rows=6) + alike[:1]  # the last row: the first of them
+fig = run_views.plot_retrieval_gallery(
+    test_images, embeddings, labels, query_indices=queries, k=6, look_alikes=look_alikes
+)
 save_figure(fig, "06_retrieval_gallery")
 
 # %% [markdown]
@@ -297,7 +297,14 @@ per_class = pd.DataFrame(
 )
 worst = per_class.groupby("class")["hit"].mean().sort_values().head(6)
 confusions = per_class[~per_class["hit"]].groupby("class")["confused with"].agg(lambda s: s.value_counts().index[0])
-pd.DataFrame({"R@1 of the class": worst, "most frequent wrong neighbour": confusions.reindex(worst.index)})
+worst_table = pd.DataFrame(
+    {"R@1 of the class": worst, "most frequent wrong neighbour": confusions.reindex(worst.index)}
+)
+ambiguous = {frozenset(pair) for pair in look_alikes}
+worst_table["look-alike pair"] = [
+    frozenset((c, w)) in ambiguous for c, w in zip(worst_table.index, worst_table["most frequent wrong neighbour"])
+]
+worst_table
 
 # %% [markdown]
 # ## Explore the gallery
@@ -315,11 +322,13 @@ study_widgets.gallery_widget(test_images, embeddings, labels, rows=5, k=6)
 # * `experiments.cached_run` (over `studies.run_cell` and `train`) trains one configuration in its own folder,
 #   reads a finished run back and resumes an interrupted one; the folder holds `config.json`, `metrics.csv`,
 #   `results.json` and `checkpoint.pt`.
-# * Recall@K and NMI on the unseen classes rise over the run. The loss does not simply fall: the printed lines show
-#   $\mathcal{L}^s$ dipping in the first epochs, climbing again and then coming down, while $\mathcal{L}^p$ ends far below its start;
-#   read the numbers of this run, not a story of a falling loss.
+# * Recall@K and NMI on the unseen classes are read against their chance levels; NMI's floor (clusters that ignore
+#   the images) is far above zero. The lines under the learning curves are written from this run's history: how
+#   $\mathcal{L}^s$ and $\mathcal{L}^p$ moved, and Recall@1 where $\mathcal{L}^s$ was small. Read those lines,
+#   not a story of a falling loss.
 # * A trained run can be reloaded anywhere (`run_views.load_run`) and inspected: the gallery makes Recall@K
-#   concrete, and the per-class table shows which characters the embedding still confuses.
+#   concrete, and the per-class table shows which characters the embedding still confuses, and which of those
+#   confusions are look-alike classes (label ambiguity).
 # * One run is one seed; the seed spread of the same configuration is in the committed ablation table.
 
 # %% [markdown]
@@ -334,12 +343,15 @@ study_widgets.gallery_widget(test_images, embeddings, labels, rows=5, k=6)
 # other = experiments.cached_run(config.replace(seed=1), f"06_{PRESET}_seed1", smoke=cfg.smoke)
 # study_plots.plot_run_history(other)
 # print(study_plots.read_history(other)["R@1"].iloc[-1], last["R@1"])
+# print(study_tables.seed_counts(PRESET).to_string(index=False))  # the seeds per cell of each committed study
 # ```
 #
 # Compare the difference with the standard deviation of row 8: two seeds of one configuration typically differ by
-# about that much. That is why the ablation and the grid (notebooks 8 and 10) train every cell with several seeds and
-# claim a difference only where a test over the seeds, corrected for the number of comparisons, supports it. A
-# single-seed run, like this one or notebook 9's snapshots, shows how one run behaves, not a result.
+# about that much. That is why the studies train their cells with several seeds and claim a difference only where a
+# test over the seeds, corrected for the number of comparisons, supports it. The table printed last says, from the
+# committed files themselves, how many seeds each study holds per cell and which notebook reads it (8: the grid, 9:
+# the proxy snapshots, 10: the ablation and the probes). A study with one seed per cell, like this notebook's run,
+# shows how one run behaves, not a result.
 #
 # </details>
 #
@@ -348,8 +360,8 @@ study_widgets.gallery_widget(test_images, embeddings, labels, rows=5, k=6)
 #
 # <details><summary>Solution</summary>
 #
-# Chance is the probability that a random other test image has the query's class (11 of the other 2,387 images
-# for 199 classes of 12 images). Even a random convolutional network keeps much of the pixel-space neighbourhood
+# Chance is the probability that a random other test image has the query's class: the other images of its class
+# among all other test images, averaged over the queries (the cell under the learning curves computes it). Even a random convolutional network keeps much of the pixel-space neighbourhood
 # structure, and two renderings of one character are close in pixel space, so the untrained R@1 is above chance.
 # A pretrained backbone (the paper fine-tunes an ImageNet BN-Inception) would start higher still, because its
 # features were learned to tell images apart; the gap between epoch 0 and the last epoch is what training adds.

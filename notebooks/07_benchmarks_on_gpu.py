@@ -540,8 +540,15 @@ study_tables.ablation_beside_paper(ablation)
 #
 # <details><summary>Solution</summary>
 #
-# `steps.subgraph_size(0.05, 8, 12)` $= \lceil 4.8 \rceil = 5 \le N = 12$: every subgraph would hold only own-class
-# proxies and $\mathcal{L}^s$ would be zero (notebook 2). With 100 classes, $k = 60 > 12$.
+# ```python
+# mini_classes = miniature_data.MINIATURE_SIZES[BENCHMARK][0]  # the miniature's training classes
+# print(f"r C N = 0.05 x {mini_classes} x {recipe.N} = {0.05 * mini_classes * recipe.N:.1f}")
+# print(f"k with the miniature's classes: {steps.subgraph_size(0.05, mini_classes, recipe.N)}; N = {recipe.N}")
+# print(f"k with 100 classes: {steps.subgraph_size(0.05, 100, recipe.N)}")
+# ```
+#
+# $k = \lceil 4.8 \rceil = 5 \le N = 12$: every subgraph would hold only own-class proxies and $\mathcal{L}^s$ would be
+# zero (the subgraph notebook). With 100 classes, $k = 60 > 12$.
 #
 # </details>
 #
@@ -550,8 +557,15 @@ study_tables.ablation_beside_paper(ablation)
 #
 # <details><summary>Solution</summary>
 #
-# With the assumed 200 images/s, CUB's epoch is bound by data loading ("epoch bound by": data loading): the GPU
-# waits for the CPU. A faster GPU changes nothing there; more CPU cores (workers) or a faster decoding do, and
+# ```python
+# faster = gpu_estimates.estimates_table(gpu_estimates.Assumptions(gpu_tflops=8))
+# print(faster.attrs["assumptions"])
+# print(faster.loc[["epoch (min)", "epoch bound by"], "CUB-200-2011"].to_string())
+# print("before:", estimates.loc["epoch (min)", "CUB-200-2011"])
+# ```
+#
+# With the assumed 200 images/s, CUB's epoch is bound by data loading (the row "epoch bound by"), and its time does
+# not change: the GPU waits for the CPU. A faster GPU changes nothing there; more CPU cores (workers) or a faster decoding do, and
 # `benchmarks/bench_data_pipeline.py` measures what your machine's workers deliver.
 #
 # </details>

@@ -412,3 +412,13 @@ def test_cuda_tensor_uses_gpu_and_agrees():
     ref = evaluate(x, y, compute_nmi=False, compute_map=True, backend="torch")
     got = evaluate(torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda(), compute_nmi=False, compute_map=True)
     assert got == pytest.approx(ref)
+
+
+def test_chance_nmi_is_the_floor_of_clusters_that_ignore_the_data():
+    labels = np.repeat(np.arange(199), 12)  # glyphs_hard's test split: 199 classes of 12 images
+    floor = ev.chance_nmi(labels)
+    assert 0.4 < floor < 0.7  # far above 0: NMI is not adjusted for chance
+    assert floor == ev.chance_nmi(torch.as_tensor(labels))  # seeded, any label container
+    assert ev.chance_nmi(np.repeat(np.arange(2), 500)) < 0.01  # few large classes: near 0
+    with pytest.raises(ValueError, match="repeats"):
+        ev.chance_nmi(labels, repeats=0)

@@ -241,3 +241,12 @@ def test_full_default_generation(tmp_path):
     assert m["counts"]["train_images"] == m["counts"]["test_images"] == 100 * 12 * 6
     train = G.load_glyphs(tmp_path, "train", progress=False)
     assert len(train) == 7200 and train.num_classes == 100
+
+
+def test_look_alike_pairs_are_drawn_alike_in_one_face():
+    # Latin K and Cyrillic К are the same drawing in some faces (both are classes: their other faces differ);
+    # E and F never come closer than the threshold, and a character is never its own look-alike
+    pairs = G.look_alike_pairs(["E", "К", "F", "K", "K"])
+    assert list(pairs) == [("К", "K")] and pairs[("К", "K")] < G._DEFAULTS["face_threshold"]
+    assert G.look_alike_pairs(["E", "F"]) == {} and G.look_alike_pairs(["K"]) == {}
+    assert ("E", "F") in G.look_alike_pairs(["E", "F"], threshold=0.2)

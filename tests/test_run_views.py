@@ -70,11 +70,74 @@ def test_gallery_marks_hits_and_misses(tiny_run):
     neighbours = run_views.nearest_neighbours(embeddings, queries=[0, 5, 9], k=3)
     hits = int((labels[neighbours] == labels[[0, 5, 9]].view(-1, 1)).sum())
     assert gids.count("hit") == hits
-    assert f"{hits} of 9 hits" in fig._suptitle.get_text()
+    assert f"precision@3 of these 3 queries: {hits} of 9 neighbours" in fig._suptitle.get_text()
+    # a look-alike pair turns the misses between its two classes orange, and says so in the title
+    query, miss = next((q, int(n)) for q, row in zip([0, 5, 9], neighbours) for n in row if labels[n] != labels[q])
+    pair = (dataset.classes[int(labels[query])], dataset.classes[int(labels[miss])])
+    fig = run_views.plot_retrieval_gallery(
+        dataset, embeddings, labels, query_indices=[0, 5, 9], k=3, look_alikes=[pair]
+    )
+    gids = [ax.get_gid() for ax in fig.axes if ax.get_gid()]
+    assert gids.count("hit") == hits and gids.count("look-alike") >= 1
+    assert f"{gids.count('look-alike')} of a look-alike class" in fig._suptitle.get_text()
+    assert repr(pair[1]) in [ax.get_xlabel() for ax in fig.axes]
+    found = run_views.look_alike_queries(embeddings, labels, dataset.classes, [pair], k=3)
+    assert query in found and all(labels[q] in (labels[query], labels[miss]) for q in found)
+    assert run_views.look_alike_queries(embeddings, labels, dataset.classes, [], k=3) == []
     assert 0 not in neighbours[0].tolist()  # a query is never its own neighbour
     with pytest.raises(ValueError, match="k must be"):
         run_views.nearest_neighbours(embeddings, queries=[0], k=16)
     plt.close("all")
+
+
+def test_run_beside_table_names_what_differs(tiny_run):
+    import json
+
+    import pandas as pd
+
+    out, _ = tiny_run
+    config = json.loads((out / "config.json").read_text())
+    results = json.loads((out / "results.json").read_text())
+    row = {"row": 8, "seed": config["seed"], "R@1": results["metrics"]["R@1"], "config": json.dumps(config)}
+    same = pd.DataFrame([{**row, "machine": results["machine"]["id"]}, {**row, "row": 7, "R@1": 0.0}])
+    text = run_views.run_beside_table(out, same, row=8)
+    assert "same machine" in text and "identical: the same run" in text and "Setting" not in text
+    other = {**config, "N": 3, "epoch_to_test": [1]}
+    changed = pd.DataFrame([{**row, "R@1": 0.5, "config": json.dumps(other), "machine": "000000000000"}])
+    text = run_views.run_beside_table(out, changed, row=8)
+    assert "Setting `N`: 2 here, 3 in the table." in text and "epoch_to_test" not in text
+    assert "machine 000000000000" in text and "identical" not in text and "R@1 50.00 %" in text
+    unrecorded = pd.DataFrame([{**row, "R@1": 0.5, "config": json.dumps({**config, "epoch_to_test": [1]})}])
+    text = run_views.run_beside_table(out, unrecorded, row=8)
+    assert "only in when the run is evaluated (epoch_to_test)" in text and "does not record the machine" in text
+    assert "nothing to compare" in run_views.run_beside_table(out, same, row=3)
+
+
+def test_history_findings_read_every_number_from_the_history():
+    import pandas as pd
+
+    nan = float("nan")
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1, 2, 3, 4],
+            "loss_s": [nan, 1.5, 0.1, 1.2, 0.2],
+            "loss_p": [nan, 0.9, 0.5, 0.3, 0.1],
+            "lr_model": [nan, 1e-3, 1e-3, 1e-3, 1e-4],
+            "R@1": [0.04, nan, 0.1, nan, 0.6],
+            "NMI": [0.5, nan, 0.55, nan, 0.7],
+        }
+    )
+    text = run_views.history_findings(history, r1_chance=0.005, nmi_chance=0.52)
+    assert "1.500 after epoch 1, down to 0.100 at epoch 2, back up to 1.200 at epoch 3, then 0.200" in text
+    assert "it rose in 1 of the 3 steps" in text and "$\\mathcal{L}^p$: 0.900 after epoch 1" in text
+    assert "it falls at every epoch" in text  # L^p
+    assert "drop 10-fold for epoch 4" in text and "1.200 at epoch 3, 0.200 at epoch 4" in text
+    assert "4.0% at epoch 0 (untrained), 60.0% after epoch 4; chance" in text and "0.50%" in text
+    assert "At the dip of $\\mathcal{L}^s$ (epoch 2), R@1 is 10.0%" in text
+    assert "R@1 10.0% after epoch 2, 60.0% after epoch 4 (+50.0 points)" in text
+    assert "NMI: 50.0% at epoch 0, 70.0% after epoch 4" in text and "already score 52.0%" in text
+    with pytest.raises(ValueError, match="no trained epoch"):
+        run_views.history_findings(history.iloc[:1])
 
 
 def test_subgraph_statistics_against_a_hand_computed_case():

@@ -57,6 +57,15 @@ def test_run_history_draws_losses_and_metrics_per_epoch(base, tmp_path):
     assert np.allclose(_line(losses, "loss_p").get_ydata(), history["loss_p"].iloc[1:])
     assert list(_line(metrics, "R@1").get_xdata()) == [0, 1, 2]  # epoch 0: the untrained model
     assert np.allclose(_line(metrics, "NMI").get_ydata(), 100 * history["NMI"])
+    # the learning rates drop for epoch 2 (new_epoch_to_decay=(2,)): a line before it on both panels
+    assert study_plots.decay_epochs(history) == [2]
+    for ax in (losses, metrics):
+        assert [line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "lr_decay"] == [1.5]
+        assert ax.xaxis.get_major_locator()._integer  # whole epochs only
+    assert "from epoch 2" in " ".join(t.get_text() for t in losses.get_legend().get_texts())
+    fig = study_plots.plot_run_history(run_dir, nmi_chance=0.25)
+    assert list(_line(fig.axes[1], "nmi_chance").get_ydata()) == [25.0, 25.0]
+    assert study_plots.decay_epochs(history.drop(columns="lr_model")) == []
     with pytest.raises(ValueError, match=r"R@8.*not in this run"):
         study_plots.plot_run_history(history, metrics=["R@8"])
     with pytest.raises(FileNotFoundError, match="--out"):

@@ -125,6 +125,22 @@ def test_read_study_table_checks_the_file_and_columns(tmp_path):
     assert study_tables.results_dir("glyphs_hard").parts[-2:] == ("results", "glyphs_hard")
 
 
+def test_seed_counts_are_read_from_the_committed_tables(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROXYGML_RESULTS_DIR", str(tmp_path))
+    folder = tmp_path / "glyphs_hard"
+    (folder / "snapshots").mkdir(parents=True)
+    assert study_tables.seed_counts().empty  # no table: no row, and no error
+    grid = _grid(seeds=(0, 1, 2, 3, 4))
+    grid[~((grid["N"] == 4) & (grid["seed"] > 2))].to_csv(folder / "grid.csv", index=False)  # N = 4: 3 seeds
+    for name in ("N1_r0.05_s0.npz", "N4_r0.05_s0.npz", "N4_r0.05_s1.npz", "notes.npz"):
+        (folder / "snapshots" / name).write_bytes(b"")
+    counts = study_tables.seed_counts().set_index("study")
+    assert list(counts.index) == ["grid", "snapshots"]  # ablation and probes absent
+    assert counts.loc["grid", "notebook"] == 8 and counts.loc["grid", "cells"] == 4
+    assert counts.loc["grid", "seeds per cell"] == "3 to 5" and counts.loc["grid", "seeds"] == [0, 1, 2, 3, 4]
+    assert counts.loc["snapshots", "cells"] == 2 and counts.loc["snapshots", "seeds per cell"] == "1 to 2"
+
+
 def test_metric_vs_N_draws_one_line_per_r_with_seed_dots():
     fig = study_views.plot_metric_vs_N(_grid())
     ax = fig.axes[0]
@@ -222,6 +238,9 @@ def test_paper_comparison_plot_is_labelled_as_the_papers():
     fig = study_views.plot_paper_comparison(metric="R@1")
     ax = fig.axes[0]
     assert "paper (Zhu et al., NeurIPS 2020)" in ax.get_title() and "paper" in ax.get_ylabel()
+    names = [t.get_text() for t in ax.get_xticklabels()]
+    assert {"ProxyGML (64)", "ProxyGML (384)", "ProxyGML (512)", "SemiHard (64)"} <= set(names)  # each size's own
+    assert 0 < ax.get_ylim()[0] <= 40  # the axis starts near the lowest bar: 1-2 points stay visible
     cars = [p.get_height() for p in ax.patches if p.get_gid() == "Cars196"]
     assert 85.5 in cars  # ProxyGML-512 on Cars196, as published
     with pytest.raises(ValueError, match="has no 'R@8'"):

@@ -95,7 +95,7 @@ from ._common import (
     _prepare_embeddings,
 )
 from ._common import load_faiss as _faiss  # noqa: F401  (what the metrics call; tests replace it)
-from .clustering import _nmi, nmi, official_nmi_protocol
+from .clustering import _nmi, chance_nmi, nmi, official_nmi_protocol
 from .neighbours import (  # noqa: F401  (_knn_blocks: the neighbour search, tested directly)
     NeighbourStatistics,
     _knn_blocks,
@@ -119,6 +119,7 @@ __all__ = [
     "map_at_r",
     "r_precision",
     "nmi",
+    "chance_nmi",
     "evaluate",
 ]
 

@@ -194,11 +194,13 @@ def plot_ablation_seeds(
     return fig
 
 
-def plot_paper_comparison(*, metric: str = "R@1", embedding_dim: int | None = 512, ax=None, title: str | None = None):
+def plot_paper_comparison(*, metric: str = "R@1", embedding_dim: int | None = None, ax=None, title: str | None = None):
     """The paper's comparison table as bars: ``metric`` of every method on CUB-200-2011, Cars196 and SOP.
 
     All values are **the paper's** (labelled so); methods are those of its table
-    at ``embedding_dim`` (``None``: every row, ProxyGML at its three sizes).
+    at ``embedding_dim`` (``None``, the default: every row, ProxyGML at its three sizes, so each method has a
+    ProxyGML of its own embedding size beside it). The value axis starts a few points below the lowest bar, so
+    differences of 1-2 points are visible.
     """
     from ..studies.paper import SOURCE, paper_comparison
 
@@ -224,6 +226,9 @@ def plot_paper_comparison(*, metric: str = "R@1", embedding_dim: int | None = 51
             values.append(float(hit.iloc[0]) if len(hit) else np.nan)
         ax.bar(x + (i - (len(datasets) - 1) / 2) * width, values, width, label=dataset, gid=dataset)
     ax.set_xticks(x, names, rotation=35, ha="right", fontsize=7)
+    low = float(table["value"].min())
+    ax.set_ylim(max(0.0, 5 * np.floor((low - 5) / 5)), min(100.0, float(table["value"].max()) + 3))
+    ax.grid(axis="y", linewidth=0.5, alpha=0.5)
     ax.set_ylabel(f"{metric}, % (the paper's numbers)")
     ax.legend(fontsize=8)
     ax.set_title(title or f"{SOURCE}: {metric} of the compared methods (embedding size in brackets)", fontsize=9)

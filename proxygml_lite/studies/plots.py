@@ -23,6 +23,7 @@ __all__ = [
     "read_proxy_snapshots",
     "read_embedding_snapshots",
     "plot_run_history",
+    "decay_epochs",
 ]
 
 
@@ -126,14 +127,29 @@ def _metric_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.startswith("R@") or c in ("NMI", "MAP@R", "RP")]
 
 
-def plot_run_history(run, metrics=None, title: str | None = None):
+def decay_epochs(history: pd.DataFrame, column: str = "lr_model") -> list[int]:
+    """The epochs that trained with a lower learning rate than the epoch before (the first epoch of each decay step)."""
+    if column not in history:
+        return []
+    rows = history[(history["epoch"] > 0) & history[column].notna()]
+    rates, epochs = rows[column].to_numpy(dtype=float), rows["epoch"].to_numpy()
+    return [int(epochs[i]) for i in range(1, len(rates)) if rates[i] < rates[i - 1]]
+
+
+def plot_run_history(run, metrics=None, title: str | None = None, *, nmi_chance: float | None = None):
     """Two panels: the losses ``L^s``, ``L^p`` and ``L`` per epoch; the evaluation metrics per epoch (0 = untrained).
+
+    Dotted vertical lines mark the learning-rate decay (:func:`decay_epochs`), the epoch axes have integer ticks.
 
     Args:
         run: a run folder, its ``metrics.csv``, or the DataFrame of :func:`read_history`.
         metrics: columns to draw on the right (default: every ``R@K`` and ``NMI`` present).
         title: figure title.
+        nmi_chance: the NMI of clusters unrelated to the classes (a fraction,
+            :func:`proxygml_lite.evaluation.chance_nmi`), drawn as a dashed line: NMI's floor.
     """
+    from matplotlib.ticker import MaxNLocator
+
     history = read_history(run)
     if "epoch" not in history.columns:
         raise ValueError("the table has no 'epoch' column; pass a run folder or the DataFrame of read_history")
@@ -149,17 +165,41 @@ def plot_run_history(run, metrics=None, title: str | None = None):
         ("loss", "total $\\mathcal{L}$"),
     ):
         if column in trained and trained[column].notna().any():
-            axes[0].plot(trained["epoch"], trained[column], marker="o", label=label, gid=column)
+            style = {"linestyle": ":", "marker": None, "linewidth": 1.0} if column == "loss" else {"marker": "o"}
+            axes[0].plot(trained["epoch"], trained[column], label=label, gid=column, markersize=3, **style)
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("mean training loss")
-    axes[0].legend(fontsize=8)
+    colours = {}
     for metric in metrics:
         rows = history[history[metric].notna()]
-        axes[1].plot(rows["epoch"], 100 * rows[metric], marker="o", label=metric, gid=metric)
+        (line,) = axes[1].plot(rows["epoch"], 100 * rows[metric], marker="o", label=metric, gid=metric, markersize=3)
+        colours[metric] = line.get_color()
+    if nmi_chance is not None:
+        axes[1].axhline(
+            100 * nmi_chance,
+            color=colours.get("NMI", "0.4"),
+            linestyle="--",
+            linewidth=1,
+            label=f"NMI of random clusters ({100 * nmi_chance:.0f}%)",
+            gid="nmi_chance",
+        )
     axes[1].set_xlabel("epoch (0 = untrained)")
     axes[1].set_ylabel("test classes, %")
     axes[1].set_ylim(0, 102)
-    if metrics:
+    for epoch in decay_epochs(history):
+        for ax in axes:
+            ax.axvline(
+                epoch - 0.5,
+                color="0.5",
+                linestyle=":",
+                linewidth=1,
+                gid="lr_decay",
+                label=f"learning rates x 0.1 (from epoch {epoch})" if ax is axes[0] else None,
+            )
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].legend(fontsize=8)
+    if metrics or nmi_chance is not None:
         axes[1].legend(fontsize=8, loc="lower right")
     if title:
         fig.suptitle(title)

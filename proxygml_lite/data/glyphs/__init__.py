@@ -71,7 +71,7 @@ from __future__ import annotations
 
 from .cache import ensure_glyphs, read_manifest
 from .dataset import GlyphDataset, glyph_sheet, load_glyphs
-from .faces import CANDIDATES, FACES, CleanGlyphs, clean_glyphs, face_distances, glyph_distances
+from .faces import CANDIDATES, FACES, CleanGlyphs, clean_glyphs, face_distances, glyph_distances, look_alike_pairs
 from .faces import _selection as _selection  # used by the tests
 from .generate import _DEFAULTS as _DEFAULTS  # used by the tests
 from .generate import GENERATOR_VERSION
@@ -88,5 +88,6 @@ __all__ = [
     "clean_glyphs",
     "CleanGlyphs",
     "glyph_distances",
+    "look_alike_pairs",
     "face_distances",
 ]

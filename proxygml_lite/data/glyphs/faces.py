@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -208,6 +209,36 @@ def face_distances(clean: CleanGlyphs) -> tuple[list[str], np.ndarray]:
             idx = np.asarray([col[clean.chars[r]] for r in rows])
             dist[f][np.ix_(idx, idx)] = glyph_distances(clean.images[rows])
     return chars, dist
+
+
+def look_alike_pairs(chars, image_size: int = 32, threshold: float | None = None) -> dict[tuple[str, str], float]:
+    """The pairs of ``chars`` drawn (almost) alike in at least one face: ``{(a, b): smallest distance}``.
+
+    Two characters are look-alikes when their clean renderings in one face are
+    closer than ``threshold`` (default: the generator's ``face_threshold``,
+    0.02, under which the dataset drops a face of the later character):
+    Latin ``K`` and Cyrillic ``К``, ``1`` and ``I``. Both stay classes when
+    their other faces differ, so an image of one can be a faithful rendering
+    of the other: a neighbour of the other class is label ambiguity rather
+    than a mistake of the embedding. Pairs are ordered as in ``chars``.
+    """
+    from .generate import _DEFAULTS
+
+    threshold = _DEFAULTS["face_threshold"] if threshold is None else float(threshold)
+    chars = list(dict.fromkeys(chars))
+    if len(chars) < 2:
+        return {}
+    known, dist = face_distances(clean_glyphs(chars, image_size))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pairs without a shared face: all NaN
+        closest = np.nanmin(dist, axis=0)
+    order = {c: i for i, c in enumerate(chars)}
+    pairs = {}
+    for a, b in zip(*np.nonzero(np.nan_to_num(closest, nan=1.0) < threshold)):
+        first, second = sorted((known[a], known[b]), key=order.__getitem__)
+        if first != second:
+            pairs[(first, second)] = float(closest[a, b])
+    return dict(sorted(pairs.items(), key=lambda item: (order[item[0][0]], order[item[0][1]])))
 
 
 def _select_classes(clean: CleanGlyphs, min_faces: int, face_threshold: float, mean_threshold: float):
