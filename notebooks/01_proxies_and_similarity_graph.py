@@ -34,7 +34,7 @@
 #    a heat map, and write it yourself (the exercise at the end is checked by `proxygml_lite.exercises`).
 #
 # **Prerequisites.** Python and basic PyTorch (tensors, matrix products), the cosine similarity of two vectors, what
-# a softmax classifier does. No GPU is needed; every notebook runs on a laptop CPU in well under a minute.
+# a softmax classifier does. No GPU is needed; notebooks/README.md lists how long each notebook takes on a CPU.
 
 # %%
 # Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite at this course's
