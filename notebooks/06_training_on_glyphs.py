@@ -98,7 +98,7 @@ from proxygml_lite import steps
 from proxygml_lite.data import load_dataset
 from proxygml_lite.data.glyphs import glyph_sheet, look_alike_pairs
 from proxygml_lite.evaluation import chance_nmi
-from proxygml_lite.lab import experiments, run_views, study_tables, study_widgets
+from proxygml_lite.lab import experiments, run_findings, run_views, study_tables, study_widgets
 from proxygml_lite.studies import plots as study_plots
 from proxygml_lite.training.presets import config_from_preset
 from proxygml_lite.training.step import train_step
@@ -217,7 +217,7 @@ save_figure(fig, "06_training_curves")
 last = history.iloc[-1]
 sizes = pd.Series(test_set.targets).value_counts()
 chance = float((sizes * (sizes - 1)).sum() / (len(test_set) * (len(test_set) - 1)))  # P(random other image: same class)
-display(Markdown(run_views.history_findings(history, r1_chance=chance, nmi_chance=nmi_floor)))
+display(Markdown(run_findings.history_findings(history, r1_chance=chance, nmi_chance=nmi_floor)))
 
 # %% [markdown]
 # How to read this: the lines above are written by the cell from this run's `metrics.csv`, so they describe this
@@ -245,7 +245,7 @@ try:
     if cfg.smoke:
         print(f"this notebook's run: R@1 {100 * last['R@1']:.1f} % (smoke run: not comparable)")
     else:  # the table's row with this run's seed: the same number, or what differs (settings, machine)
-        display(Markdown(run_views.run_beside_table(run_dir, ablation, row=8)))
+        display(Markdown(run_findings.run_beside_table(run_dir, ablation, row=8)))
 except FileNotFoundError as missing:
     print(missing)
 
@@ -343,7 +343,9 @@ study_widgets.gallery_widget(test_images, embeddings, labels, rows=5, k=6)
 # other = experiments.cached_run(config.replace(seed=1), f"06_{PRESET}_seed1", smoke=cfg.smoke)
 # study_plots.plot_run_history(other)
 # print(study_plots.read_history(other)["R@1"].iloc[-1], last["R@1"])
-# print(study_tables.seed_counts(PRESET).to_string(index=False))  # the seeds per cell of each committed study
+# from proxygml_lite.lab import findings
+#
+# print(findings.seed_counts(PRESET).to_string(index=False))  # the seeds per cell of each committed study
 # ```
 #
 # Compare the difference with the standard deviation of row 8: two seeds of one configuration typically differ by

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from _fabricate import make_tiny_folder_dataset  # noqa: E402
 
-from proxygml_lite.lab import diagnostics, proxy_spread_views, run_views, umap_views  # noqa: E402
+from proxygml_lite.lab import diagnostics, proxy_spread_views, run_findings, run_views, umap_views  # noqa: E402
 from proxygml_lite.training.presets import config_from_preset  # noqa: E402
 from proxygml_lite.training.trainer import train  # noqa: E402
 
@@ -100,17 +100,17 @@ def test_run_beside_table_names_what_differs(tiny_run):
     results = json.loads((out / "results.json").read_text())
     row = {"row": 8, "seed": config["seed"], "R@1": results["metrics"]["R@1"], "config": json.dumps(config)}
     same = pd.DataFrame([{**row, "machine": results["machine"]["id"]}, {**row, "row": 7, "R@1": 0.0}])
-    text = run_views.run_beside_table(out, same, row=8)
+    text = run_findings.run_beside_table(out, same, row=8)
     assert "same machine" in text and "identical: the same run" in text and "Setting" not in text
     other = {**config, "N": 3, "epoch_to_test": [1]}
     changed = pd.DataFrame([{**row, "R@1": 0.5, "config": json.dumps(other), "machine": "000000000000"}])
-    text = run_views.run_beside_table(out, changed, row=8)
+    text = run_findings.run_beside_table(out, changed, row=8)
     assert "Setting `N`: 2 here, 3 in the table." in text and "epoch_to_test" not in text
     assert "machine 000000000000" in text and "identical" not in text and "R@1 50.00 %" in text
     unrecorded = pd.DataFrame([{**row, "R@1": 0.5, "config": json.dumps({**config, "epoch_to_test": [1]})}])
-    text = run_views.run_beside_table(out, unrecorded, row=8)
+    text = run_findings.run_beside_table(out, unrecorded, row=8)
     assert "only in when the run is evaluated (epoch_to_test)" in text and "does not record the machine" in text
-    assert "nothing to compare" in run_views.run_beside_table(out, same, row=3)
+    assert "nothing to compare" in run_findings.run_beside_table(out, same, row=3)
 
 
 def test_history_findings_read_every_number_from_the_history():
@@ -127,7 +127,7 @@ def test_history_findings_read_every_number_from_the_history():
             "NMI": [0.5, nan, 0.55, nan, 0.7],
         }
     )
-    text = run_views.history_findings(history, r1_chance=0.005, nmi_chance=0.52)
+    text = run_findings.history_findings(history, r1_chance=0.005, nmi_chance=0.52)
     assert "1.500 after epoch 1, down to 0.100 at epoch 2, back up to 1.200 at epoch 3, then 0.200" in text
     assert "it rose in 1 of the 3 steps" in text and "$\\mathcal{L}^p$: 0.900 after epoch 1" in text
     assert "it falls at every epoch" in text  # L^p
@@ -137,7 +137,7 @@ def test_history_findings_read_every_number_from_the_history():
     assert "R@1 10.0% after epoch 2, 60.0% after epoch 4 (+50.0 points)" in text
     assert "NMI: 50.0% at epoch 0, 70.0% after epoch 4" in text and "already score 52.0%" in text
     with pytest.raises(ValueError, match="no trained epoch"):
-        run_views.history_findings(history.iloc[:1])
+        run_findings.history_findings(history.iloc[:1])
 
 
 def test_subgraph_statistics_against_a_hand_computed_case():
@@ -241,7 +241,7 @@ def test_snapshots_from_arrays_and_spread_over_epochs(tmp_path):
 
 def test_results_beside_paper_puts_our_metrics_next_to_the_papers(tiny_run):
     out, _ = tiny_run
-    table = run_views.results_beside_paper({"cub200": out, "cars196": None}, label="tiny")
+    table = run_findings.results_beside_paper({"cub200": out, "cars196": None}, label="tiny")
     cub = table[table["dataset"] == "CUB-200-2011"].set_index("metric")
     assert cub.loc["R@1", "paper (Zhu et al., NeurIPS 2020), ProxyGML-512"] == pytest.approx(66.6)
     results = __import__("json").loads((out / "results.json").read_text())

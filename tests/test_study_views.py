@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from proxygml_lite.lab import efficiency_views, study_tables, study_views  # noqa: E402
+from proxygml_lite.lab import efficiency_views, findings, study_tables, study_views  # noqa: E402
 from proxygml_lite.studies.design import ABLATION_ROWS  # noqa: E402
 
 
@@ -129,12 +129,12 @@ def test_seed_counts_are_read_from_the_committed_tables(tmp_path, monkeypatch):
     monkeypatch.setenv("PROXYGML_RESULTS_DIR", str(tmp_path))
     folder = tmp_path / "glyphs_hard"
     (folder / "snapshots").mkdir(parents=True)
-    assert study_tables.seed_counts().empty  # no table: no row, and no error
+    assert findings.seed_counts().empty  # no table: no row, and no error
     grid = _grid(seeds=(0, 1, 2, 3, 4))
     grid[~((grid["N"] == 4) & (grid["seed"] > 2))].to_csv(folder / "grid.csv", index=False)  # N = 4: 3 seeds
     for name in ("N1_r0.05_s0.npz", "N4_r0.05_s0.npz", "N4_r0.05_s1.npz", "notes.npz"):
         (folder / "snapshots" / name).write_bytes(b"")
-    counts = study_tables.seed_counts().set_index("study")
+    counts = findings.seed_counts().set_index("study")
     assert list(counts.index) == ["grid", "snapshots"]  # ablation and probes absent
     assert counts.loc["grid", "notebook"] == 8 and counts.loc["grid", "cells"] == 4
     assert counts.loc["grid", "seeds per cell"] == "3 to 5" and counts.loc["grid", "seeds"] == [0, 1, 2, 3, 4]

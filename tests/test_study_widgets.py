@@ -72,9 +72,9 @@ def test_gallery_widget_moves_the_queries(tmp_path):
     labels = torch.arange(12) // 3
     embeddings = torch.nn.functional.one_hot(labels, 4).float() + 0.01 * torch.randn(12, 4)
     w = gallery_widget(Images(), embeddings, labels, rows=3, k=2)
-    assert "6 of 6 hits" in w.figure._suptitle.get_text()
+    assert "6 of 6 neighbours of the query's class" in w.figure._suptitle.get_text()
     w.controls["k"].value = 4
-    assert "of 12 hits" in w.figure._suptitle.get_text() and w.renders == 2
+    assert "of 12 neighbours of the query's class" in w.figure._suptitle.get_text() and w.renders == 2
     w.controls["first"].value = 1
     assert w.renders == 3
 

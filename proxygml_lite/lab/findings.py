@@ -15,17 +15,28 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import statistics
-from .study_tables import ablation_beside_paper, ablation_claims, format_mean_std, study_comparisons, summarize_seeds
+from ..fileio import read_csv
+from .study_tables import (
+    ablation_beside_paper,
+    ablation_claims,
+    committed_results_dir,
+    format_mean_std,
+    study_comparisons,
+    summarize_seeds,
+)
 
 __all__ = [
     "markdown_table",
     "mean_std_text",
     "seed_counts_text",
+    "SEEDED_STUDIES",
+    "seed_counts",
     "supported_claims",
     "provenance",
     "ablation_findings",
@@ -299,3 +310,57 @@ def fewer_is_more(grid: pd.DataFrame, *, metric: str = "R@1") -> tuple[pd.DataFr
         )
     lines.append(reading + ".")
     return compared, " ".join(lines).replace(" \n", "\n")
+
+
+#: The committed studies trained with seeds: ``{name: (the notebook that reads it, its cell columns)}``.
+#: ``snapshots`` are the files ``snapshots/N<N>_r<r>_s<seed>.npz`` (one cell per ``N`` and ``r``);
+#: ``collapse_probes`` is the per-epoch table of notebook 10's first probes.
+SEEDED_STUDIES: dict[str, tuple[int, tuple[str, ...]]] = {
+    "grid": (8, ("N", "r")),
+    "snapshots": (9, ("N", "r")),
+    "ablation": (10, ("row",)),
+    "probes": (10, ("probe",)),
+    "collapse_probes": (10, ("run",)),
+}
+
+
+def _snapshot_cells(folder: Path) -> pd.DataFrame:
+    """``N``, ``r`` and ``seed`` of every snapshot file ``N<N>_r<r>_s<seed>.npz`` in ``folder``."""
+    import re
+
+    pattern = re.compile(r"N(\d+)_r([0-9.]+)_s(\d+)")
+    found = [pattern.fullmatch(path.stem) for path in sorted(folder.glob("*.npz"))]
+    rows = [{"N": int(m[1]), "r": float(m[2]), "seed": int(m[3])} for m in found if m]
+    return pd.DataFrame(rows, columns=["N", "r", "seed"])
+
+
+def seed_counts(preset: str = "glyphs_hard") -> pd.DataFrame:
+    """How many seeds each committed study of ``preset`` trained per cell, read from the tables themselves.
+
+    One row per study of :data:`SEEDED_STUDIES` present in :func:`committed_results_dir`: ``study``,
+    ``notebook``, ``cells``, ``seeds per cell`` (the fewest and the most, e.g. ``"5"`` or ``"1 to 3"``)
+    and ``seeds`` (every seed that occurs). Absent studies are left out.
+    """
+    folder = committed_results_dir(preset)
+    rows = []
+    for study, (notebook, cells) in SEEDED_STUDIES.items():
+        if study == "snapshots":
+            table = _snapshot_cells(folder / "snapshots")
+        elif (folder / f"{study}.csv").is_file():
+            table = read_csv(folder / f"{study}.csv")
+        else:
+            continue
+        if table.empty:
+            continue
+        per_cell = table.groupby(list(cells))["seed"].nunique()
+        fewest, most = int(per_cell.min()), int(per_cell.max())
+        rows.append(
+            {
+                "study": study,
+                "notebook": notebook,
+                "cells": len(per_cell),
+                "seeds per cell": str(fewest) if fewest == most else f"{fewest} to {most}",
+                "seeds": sorted(int(seed) for seed in table["seed"].unique()),
+            }
+        )
+    return pd.DataFrame(rows, columns=["study", "notebook", "cells", "seeds per cell", "seeds"])

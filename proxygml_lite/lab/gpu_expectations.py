@@ -70,7 +70,7 @@ def expectations(benchmark: str, run=None, *, label: str = "this run") -> pd.Dat
     whose final metrics fill the ``label`` column (left out when ``None``).
     """
     from ..data.specs import canonical_benchmark
-    from .run_views import results_beside_paper
+    from .run_findings import results_beside_paper
 
     name = canonical_benchmark(benchmark)
     table = results_beside_paper({name: run}, label=label)
