@@ -73,3 +73,31 @@ def test_every_mean_in_the_generated_tables_is_the_committed_mean(kind):
     shown = [float(x) for x in re.findall(r"(\d+\.\d) ± ", text)]
     for mean in means:
         assert round(100 * mean, 1) in shown
+
+
+def test_the_grid_changes_one_setting_at_a_time():
+    summary = read_study_table("grid").groupby(["N", "r"], as_index=False).size()
+    n_pairs, r_pairs = findings.one_variable_pairs(summary)
+    n_count, r_count = summary["N"].nunique(), summary["r"].nunique()
+    assert len(n_pairs) == r_count * n_count * (n_count - 1) // 2
+    assert len(r_pairs) == n_count * r_count * (r_count - 1) // 2
+    assert all(a[1] == b[1] and a[0] > b[0] for a, b in n_pairs)
+    assert all(a[0] == b[0] and a[1] > b[1] for a, b in r_pairs)
+
+
+def test_a_grid_difference_is_bold_only_where_holm_rejects():
+    rows = []
+    for n, r, mean in [(1, 0.1, 0.70), (2, 0.1, 0.80), (1, 0.5, 0.70), (2, 0.5, 0.7003)]:
+        for seed in range(5):
+            rows.append({"N": n, "r": r, "k": 1, "seed": seed, "R@1": mean + 0.002 * (seed - 2), "NMI": 0.8})
+    text = findings.grid_findings(pd.DataFrame(rows))
+    assert "Holm-corrected across these 4 pairs together" in text
+    bold = re.findall(r"\*\*([^*]+)\*\*", text.split("Each setting", 1)[1])
+    # N = 2 - N = 1 at r = 0.1, and r = 0.5 - r = 0.1 at N = 2; nothing else differs
+    assert [b.split(" (")[0] for b in bold] == ["bold", "+10.0", "-10.0"]
+    assert (
+        "Changing N alone: the tests separate 1 of its 2 pairs; the larger N wins 1 (N = 2 over N = 1 at r = 0.1) and the smaller N wins 0."
+        in text
+    )
+    assert "the larger r wins 0 and the smaller r wins 1 (r = 0.1 over r = 0.5 at N = 2)" in text
+    assert "The highest mean is `N=2, r=0.1`" in text and "it beats every one after the correction" in text
