@@ -97,7 +97,7 @@ from IPython.display import Markdown, display
 from proxygml_lite.lab import (
     efficiency_findings,
     efficiency_views,
-    findings,
+    grid_findings,
     study_tables,
     study_widgets,
     subgraph_cost,
@@ -205,7 +205,7 @@ for _, row in cells[cells["num_classes"] == largest].iterrows():
 # best Recall@1, or a larger one? And how many seeds would you need to tell two $r$ values a point apart?
 
 # %%
-k_comparisons, k_findings = findings.fewer_is_more(grid)  # every pair of r within each N, Holm
+k_comparisons, k_findings = grid_findings.fewer_is_more(grid)  # every pair of r within each N, Holm
 display(Markdown(k_findings))
 
 # %% [markdown]

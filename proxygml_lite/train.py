@@ -48,7 +48,7 @@ error: <what is wrong>; <fix>`` (:mod:`proxygml_lite.command_line`), a mistyped 
 
 The flags are generated from the fields of
 :class:`~proxygml_lite.training.config.TrainConfig` (see
-:mod:`proxygml_lite.options`); ``--import MODULE`` imports your module first,
+:mod:`proxygml_lite.training.options`); ``--import MODULE`` imports your module first,
 so the losses, datasets and backbones it registers are valid choices. The
 module is recorded in ``config.json``; ``--config`` and ``--resume`` import it
 again after a line saying so (``--no-imports`` refuses), while merely reading
@@ -67,10 +67,10 @@ from pathlib import Path
 from .atomic_writers import WriteError
 from .command_line import Parser, refuse
 from .fileio import FolderLockedError
-from .options import add_flags
 from .registry import import_modules
 from .training.config import TrainConfig, canonical_dataset
 from .training.config_io import config_from_dict, read_config_json
+from .training.options import add_flags
 from .training.presets import preset
 from .training.rerun import preset_filled, read_config_values
 

@@ -25,15 +25,18 @@ START, END = "<!-- studies: start -->", "<!-- studies: end -->"
 
 def studies_block(results: Path) -> str:
     """The generated Markdown of the study section, from the tables in ``results``."""
-    from proxygml_lite.lab import findings
+    from proxygml_lite.lab import findings, grid_findings
     from proxygml_lite.lab.study_tables import read_study_table
 
     tables = {name: read_study_table(name, path=results) for name in ("ablation", "grid")}
+    trained = dict(tables)
+    if (results / "probes.csv").is_file():  # the merging probes of notebooks 9 and 10 cost training time too
+        trained["probes"] = read_study_table("probes", path=results)
     return "\n\n".join(
         [
-            findings.provenance(tables),
+            findings.provenance(trained),
             findings.ablation_findings(tables["ablation"]),
-            findings.grid_findings(tables["grid"]),
+            grid_findings.grid_findings(tables["grid"]),
         ]
     )
 

@@ -1,7 +1,7 @@
 """Start-up of the command line: ``--help`` builds the parser without importing torch and its heavy companions.
 
 The registries' names are read when a value is checked, not to build the
-parser (:func:`proxygml_lite.options.add_flags`), and the package loads its
+parser (:func:`proxygml_lite.training.options.add_flags`), and the package loads its
 torch-based parts on first use. Checked by what a fresh process imported, not
 by timing it.
 """

@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from proxygml_lite.lab import (  # noqa: E402
     efficiency_findings,
     efficiency_views,
-    findings,
+    grid_findings,
     study_tables,
     subgraph_cost,
     timing_comparisons,
@@ -197,7 +197,7 @@ def _grid(means: dict[tuple[int, float], float], seeds: int = 5, spread: float =
 
 def test_fewer_is_more_compares_every_r_within_each_N_and_reads_a_middle_r_win():
     grid = _grid({(1, 0.05): 0.78, (1, 0.15): 0.81, (1, 0.6): 0.76, (4, 0.05): 0.835, (4, 0.15): 0.85, (4, 0.6): 0.843})
-    compared, text = findings.fewer_is_more(grid)
+    compared, text = grid_findings.fewer_is_more(grid)
     assert list(compared["N"]) == [1, 1, 1, 4, 4, 4]  # every pair of r within each N, none across N
     assert "Holm-corrected across the 6 pairs" in text
     assert "* N = 1: r = 0.05 (k = 5): 78.0 ± 0.3, r = 0.15 (k = 15): 81.0 ± 0.3" in text
@@ -206,15 +206,15 @@ def test_fewer_is_more_compares_every_r_within_each_N_and_reads_a_middle_r_win()
     assert "N=1, r=0.15 beats N=1, r=0.05 by 3.0 points" in text  # separated pairs are quoted in full
     assert "the larger k wins" in text and "does not hold" in text
     noisy = _grid({(1, 0.05): 0.80, (1, 0.15): 0.805}, spread=0.02)
-    _, text = findings.fewer_is_more(noisy)
+    _, text = grid_findings.fewer_is_more(noisy)
     assert "None of the 1 pairs can be told apart" in text and "neither confirms nor refutes" in text
     with pytest.raises(ValueError, match="one r per N"):
-        findings.fewer_is_more(_grid({(1, 0.05): 0.8, (4, 0.05): 0.8}))
+        grid_findings.fewer_is_more(_grid({(1, 0.05): 0.8, (4, 0.05): 0.8}))
 
 
 def test_fewer_is_more_on_the_committed_grid_reports_what_it_holds():
     grid = study_tables.read_study_table("grid")
-    compared, text = findings.fewer_is_more(grid)
+    compared, text = grid_findings.fewer_is_more(grid)
     summary = study_tables.summarize_seeds(grid, by=["N", "r"])
     for _, cell in summary.iterrows():  # every mean ± std of the text is the table's
         shown = study_tables.format_mean_std(cell["R@1 mean"], cell["R@1 std"])

@@ -4,26 +4,19 @@ The GPU path itself is checked by running the script on a GPU machine (its repor
 no test here depends on a GPU.
 """
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from _fabricate import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gpu_check.py"
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = sys.modules.setdefault("gpu_check", importlib.util.module_from_spec(spec))  # for its dataclass
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu_check = _load_script()
+gpu_check = load_script("gpu_check")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """The Colab badge and the install cell: the same in every notebook (.ipynb and .py), as scripts/notebook_header.py writes."""
 
 import copy
-import importlib.util
 import os
 import re
 import subprocess
@@ -13,21 +12,14 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+from _fabricate import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-header = _load("_notebook_header", ROOT / "scripts" / "notebook_header.py")
+header = load_script("notebook_header")
 
 
 def test_every_notebook_is_there():
@@ -84,7 +76,7 @@ def test_the_install_cell_does_nothing_in_this_checkout_and_says_so_in_one_line(
 
 
 def test_the_student_edition_keeps_the_install_cell():
-    student = _load("_student_edition", ROOT / "scripts" / "student_edition.py")
+    student = load_script("student_edition")
     nb = nbformat.read(NOTEBOOK_DIR / f"{NAMES[0]}.ipynb", as_version=4)
     result, _, _ = student.student_notebook(nb, NAMES[0])
     assert result.cells[1].source == header.install_cell_source()

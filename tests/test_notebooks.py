@@ -6,15 +6,14 @@ figures sent to a temporary folder, through the same code path as
 ``scripts/execute_notebooks.py``.
 """
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
+from _fabricate import load_script
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,15 +37,7 @@ EXPERIMENTS = [
 ALL = EXPECTED + EXPERIMENTS
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("execute_notebooks", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-script = _load_script()
+script = load_script("execute_notebooks")
 
 
 def _sources(nb, cell_type):

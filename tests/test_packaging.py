@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from _fabricate import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "proxygml_lite"
@@ -75,7 +76,6 @@ def test_the_installed_copy_loads_the_papers_tables_and_knows_its_version(wheel,
 
 def test_a_notebook_runs_from_the_installed_copy_and_writes_beside_itself(wheel, tmp_path, monkeypatch):
     """Notebook 01 executed against the wheel only: its figures go to figures/ beside it, never into the package."""
-    import importlib.util
 
     import nbformat
 
@@ -87,9 +87,7 @@ def test_a_notebook_runs_from_the_installed_copy_and_writes_beside_itself(wheel,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    spec = importlib.util.spec_from_file_location("_execute_notebooks", ROOT / "scripts" / "execute_notebooks.py")
-    runner = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(runner)
+    runner = load_script("execute_notebooks")
     course = tmp_path / "course"
     course.mkdir()
     source = shutil.copy(ROOT / "notebooks" / "01_proxies_and_similarity_graph.py", course)

@@ -8,7 +8,7 @@ import pytest
 from _fabricate import load_script
 
 from proxygml_lite import statistics
-from proxygml_lite.lab import findings
+from proxygml_lite.lab import findings, grid_findings
 from proxygml_lite.lab.study_tables import read_study_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def test_every_mean_in_the_generated_tables_is_the_committed_mean(kind):
     table = read_study_table(kind)
     by = ["row"] if kind == "ablation" else ["N", "r"]
     means = table.groupby(by)["R@1"].mean()
-    text = findings.ablation_findings(table) if kind == "ablation" else findings.grid_findings(table)
+    text = findings.ablation_findings(table) if kind == "ablation" else grid_findings.grid_findings(table)
     shown = [float(x) for x in re.findall(r"(\d+\.\d) ± ", text)]
     for mean in means:
         assert round(100 * mean, 1) in shown
@@ -77,7 +77,7 @@ def test_every_mean_in_the_generated_tables_is_the_committed_mean(kind):
 
 def test_the_grid_changes_one_setting_at_a_time():
     summary = read_study_table("grid").groupby(["N", "r"], as_index=False).size()
-    n_pairs, r_pairs = findings.one_variable_pairs(summary)
+    n_pairs, r_pairs = grid_findings.one_variable_pairs(summary)
     n_count, r_count = summary["N"].nunique(), summary["r"].nunique()
     assert len(n_pairs) == r_count * n_count * (n_count - 1) // 2
     assert len(r_pairs) == n_count * r_count * (r_count - 1) // 2
@@ -90,7 +90,7 @@ def test_a_grid_difference_is_bold_only_where_holm_rejects():
     for n, r, mean in [(1, 0.1, 0.70), (2, 0.1, 0.80), (1, 0.5, 0.70), (2, 0.5, 0.7003)]:
         for seed in range(5):
             rows.append({"N": n, "r": r, "k": 1, "seed": seed, "R@1": mean + 0.002 * (seed - 2), "NMI": 0.8})
-    text = findings.grid_findings(pd.DataFrame(rows))
+    text = grid_findings.grid_findings(pd.DataFrame(rows))
     assert "Holm-corrected across these 4 pairs together" in text
     bold = re.findall(r"\*\*([^*]+)\*\*", text.split("Each setting", 1)[1])
     # N = 2 - N = 1 at r = 0.1, and r = 0.5 - r = 0.1 at N = 2; nothing else differs

@@ -1,29 +1,20 @@
 """The student edition (``make student``): no solution or answer left, empty exercise cells, and it runs unanswered."""
 
 import html
-import importlib.util
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from _fabricate import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
-student = _load("student_edition")
+student = load_script("student_edition")
 FOLDED = re.compile(r"<details>\s*<summary>\s*(Solution|Answers?)\s*</summary>(.*?)</details>", re.S | re.I)
 
 
@@ -221,7 +212,7 @@ def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
 def test_the_student_notebooks_run_unanswered_in_smoke_mode(edition, tmp_path):
     """Every student notebook, exercises unanswered, top to bottom in a fresh kernel with CI=true."""
     out, _ = edition
-    script = _load("execute_notebooks")
+    script = load_script("execute_notebooks")
     for path in sorted((out / "notebooks").glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         script.execute(notebook, smoke=True, figures_dir=tmp_path / "figures", cwd=out / "notebooks")

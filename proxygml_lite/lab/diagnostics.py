@@ -305,7 +305,7 @@ def run_probes(probes: dict, *, runs_root, seeds=(0,), per_class: int = 4) -> pd
     """
     import json
 
-    from ..studies.cells import _finished
+    from ..studies.cells import finished_run
     from ..training.trainer import train
 
     tables = []
@@ -314,7 +314,7 @@ def run_probes(probes: dict, *, runs_root, seeds=(0,), per_class: int = 4) -> pd
             slug = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
             folder = Path(runs_root) / f"{slug}_s{seed}"
             run = config.replace(seed=int(seed), out=str(folder), resume=True)
-            if _finished(folder, run) is None or not (folder / "diagnostics.csv").exists():
+            if finished_run(folder, run) is None or not (folder / "diagnostics.csv").exists():
                 train(run, callback=DiagnosticsRecorder(per_class=per_class))
             json.loads((folder / "results.json").read_text(encoding="utf-8"))  # a finished run
             tables.append(read_diagnostics(folder).assign(run=name, seed=int(seed)))

@@ -14,7 +14,7 @@ machine's load slows them alike; still, successive rounds share the machine's
 state (a slow stretch slows several in a row), so the repeats are not the
 independent draws the tests assume, which makes the tests too confident rather
 than too cautious; the paragraphs say so. The grid's "fewer is more" is
-:func:`proxygml_lite.lab.findings.fewer_is_more`.
+:func:`proxygml_lite.lab.grid_findings.fewer_is_more`.
 """
 
 from __future__ import annotations

@@ -90,14 +90,14 @@ def cached_run(config: TrainConfig, name: str, *, smoke: bool, callback=None, ve
     :class:`~proxygml_lite.lab.diagnostics.DiagnosticsRecorder`); it is not called
     for a run that is read back.
     """
-    from ..studies.cells import _finished
+    from ..studies.cells import finished_run
     from ..training.run_folder import read_results_file
     from ..training.trainer import train
 
     folder = runs_root(smoke=smoke) / name
     begin = time.perf_counter()
     config = config.replace(out=str(folder), resume=True)
-    results = _finished(folder, config)  # None, or the finished run's results (error if its settings differ)
+    results = finished_run(folder, config)  # None, or the finished run's results (error if its settings differ)
     cached = results is not None
     if not cached:
         train(config, callback=callback)

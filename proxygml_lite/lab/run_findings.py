@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .run_views import _folder, _read_json_object, _read_results
+from .run_views import read_json_object, read_run_results, run_folder_of
 
 __all__ = ["results_beside_paper", "run_beside_table", "history_findings", "EVALUATION_ONLY"]
 
@@ -47,7 +47,7 @@ def results_beside_paper(runs: dict, *, label: str = "this code", embedding_dim:
             continue
         metrics = {}
         folder = runs[dataset_id]
-        if folder is not None and (results := _read_results(Path(folder))) is not None:
+        if folder is not None and (results := read_run_results(Path(folder))) is not None:
             metrics = results["metrics"]
         for _, paper_row in ours[ours["dataset_id"] == dataset_id].iterrows():
             value = metrics.get(paper_row["metric"])
@@ -78,11 +78,11 @@ def run_beside_table(run: str | os.PathLike, table, metric: str = "R@1", **cell)
     which 50 epochs amplify to a difference of the order of the seed spread.
     """
     from ..studies.identity import cell_identity
-    from .seed_table_checks import _parse_config
+    from .seed_table_checks import row_config
 
-    folder = _folder(run)
-    config = _read_json_object(folder / "config.json", "a training configuration")
-    results = _read_results(folder)
+    folder = run_folder_of(run)
+    config = read_json_object(folder / "config.json", "a training configuration")
+    results = read_run_results(folder)
     if results is None:
         raise ValueError(f"{folder} holds no finished run (no results.json); let it finish, or train it again")
     seed = config.get("seed")
@@ -93,7 +93,7 @@ def run_beside_table(run: str | os.PathLike, table, metric: str = "R@1", **cell)
         return f"{source} has no row of {where} with seed {seed}: nothing to compare with."
     label = chosen.index[0]
     ours, theirs = 100 * float(results["metrics"][metric]), 100 * float(chosen.at[label, metric])
-    mine, recorded = json.loads(cell_identity(config)), json.loads(cell_identity(_parse_config(table, label)))
+    mine, recorded = json.loads(cell_identity(config)), json.loads(cell_identity(row_config(table, label)))
     differ = sorted(k for k in mine.keys() | recorded.keys() if mine.get(k) != recorded.get(k))
     here = (results.get("machine") or {}).get("id")
     there = chosen.at[label, "machine"] if "machine" in chosen.columns else None

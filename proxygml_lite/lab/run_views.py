@@ -35,6 +35,9 @@ __all__ = [
     "plot_retrieval_gallery",
     "look_alike_queries",
     "run_summary",
+    "run_folder_of",
+    "read_json_object",
+    "read_run_results",
 ]
 
 
@@ -50,7 +53,8 @@ class LoadedRun:
     num_classes: int
 
 
-def _folder(run: str | os.PathLike) -> Path:
+def run_folder_of(run: str | os.PathLike) -> Path:
+    """``run`` as a run folder (it holds ``config.json``); a one-line ``FileNotFoundError`` otherwise."""
     folder = Path(run)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(
@@ -59,7 +63,7 @@ def _folder(run: str | os.PathLike) -> Path:
     return folder
 
 
-def _read_json_object(path: Path, what: str) -> dict:
+def read_json_object(path: Path, what: str) -> dict:
     """The JSON object in ``path``; a one-line ``ValueError`` naming the file if it is damaged."""
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
@@ -72,7 +76,7 @@ def _read_json_object(path: Path, what: str) -> dict:
     return values
 
 
-def _read_results(folder: Path) -> dict | None:
+def read_run_results(folder: Path) -> dict | None:
     """``results.json`` of a run folder (``None`` if the run has not finished), checked
     (:func:`~proxygml_lite.training.run_folder.read_results_file`: a damaged one is one line naming it)."""
     path = folder / "results.json"
@@ -94,7 +98,7 @@ def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> L
     from ..training.checkpoint import load_checkpoint
     from ..training.setup import loss_arguments
 
-    folder = _folder(run)
+    folder = run_folder_of(run)
     checkpoint_path = folder / "checkpoint.pt"
     if not checkpoint_path.is_file():
         raise FileNotFoundError(f"{folder} has no checkpoint.pt; the run did not finish an epoch yet")
@@ -106,7 +110,7 @@ def load_run(run: str | os.PathLike, *, device: str | torch.device = "cpu") -> L
     num_classes = int(checkpoint["num_classes"])
     loss_fn = build_loss(config.loss, num_classes, config.dim, **loss_arguments(config))
     loss_fn.load_state_dict(checkpoint["loss"])
-    results = _read_results(folder)
+    results = read_run_results(folder)
     model.to(device).eval()
     return LoadedRun(folder, config, model, loss_fn.to(device), results, num_classes)
 
@@ -281,8 +285,8 @@ def run_summary(run: str | os.PathLike) -> str:
     It only reads the folder's JSON files: nothing is imported (not even the
     modules its configuration records), loaded or built.
     """
-    folder = _folder(run)
-    config = _read_json_object(folder / "config.json", "a training configuration")
+    folder = run_folder_of(run)
+    config = read_json_object(folder / "config.json", "a training configuration")
     lines = [
         f"run folder {folder.name}: dataset {config.get('dataset')}, backbone {config.get('backbone')}, "
         f"loss {config.get('loss')}"
@@ -294,7 +298,7 @@ def run_summary(run: str | os.PathLike) -> str:
     ]
     if config.get("imports"):
         lines.append(f"records --import {' '.join(map(str, config['imports']))} (not imported by reading)")
-    results = _read_results(folder)
+    results = read_run_results(folder)
     if results is not None:
         metrics = " ".join(
             f"{k}={100 * v:.1f}%" if isinstance(v, (int, float)) else f"{k}={v!r}"

@@ -24,6 +24,7 @@ __all__ = [
     "is_fraction",
     "CELL_KEYS",
     "check_seed_table",
+    "row_config",
 ]
 
 
@@ -64,7 +65,8 @@ def _where(table: pd.DataFrame, index: Iterable) -> str:
     return f"row{'s' if len(index) > 1 else ''} {', '.join(str(i) for i in index)} (table index)"
 
 
-def _parse_config(table: pd.DataFrame, label) -> dict:
+def row_config(table: pd.DataFrame, label) -> dict:
+    """The training configuration in the ``config`` column of row ``label``; one line naming the row if damaged."""
     text = table.at[label, "config"]
     try:
         config = json.loads(text)
@@ -153,7 +155,7 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
     from ..studies.identity import cell_identity
     from ..studies.row_checks import grid_k_problem, row_problem, study_lambda
 
-    configs = {label: _parse_config(table, label) for label in table.index}
+    configs = {label: row_config(table, label) for label in table.index}
     shown_columns = [c for c in ("seed", *by, "S^pos", "M", "L^p") if c in table.columns]
     for label, config in configs.items():
         problem = row_problem({c: table.at[label, c] for c in shown_columns}, config)

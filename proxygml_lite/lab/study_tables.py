@@ -46,7 +46,7 @@ from .. import statistics
 from ..fileio import read_csv
 from ..teaching.notebook import checkout_root
 from .experiments import repository_root
-from .seed_table_checks import _parse_config, check_seed_table, parse_integer_keys
+from .seed_table_checks import check_seed_table, parse_integer_keys, row_config
 
 __all__ = [
     "STUDY_KINDS",
@@ -181,7 +181,7 @@ def config_of(table: pd.DataFrame, index: int = 0) -> dict:
     """The training configuration of row ``index`` (the JSON of its ``config`` column) as a dict."""
     if "config" not in table.columns:
         raise ValueError("the table has no 'config' column; pass a table written by `make studies`")
-    return _parse_config(table, table.index[index])
+    return row_config(table, table.index[index])
 
 
 def summarize_seeds(

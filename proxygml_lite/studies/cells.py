@@ -29,6 +29,7 @@ __all__ = [
     "study_cells",
     "run_cell",
     "read_results",
+    "finished_run",
 ]
 
 
@@ -142,7 +143,7 @@ def read_results(folder: str | Path) -> dict | None:
     return read_results_file(path)
 
 
-def _finished(cell_dir: Path, config: TrainConfig) -> dict | None:
+def finished_run(cell_dir: Path, config: TrainConfig) -> dict | None:
     """The finished run in ``cell_dir``, None if unfinished; ValueError if it was run with other settings."""
     results = read_results(cell_dir)
     if results is None:
@@ -169,7 +170,7 @@ def run_cell(config: TrainConfig, cell_dir: str | Path) -> tuple[dict, bool]:
     """
     cell_dir = Path(cell_dir)
     config = config.replace(out=str(cell_dir), resume=True)
-    results = _finished(cell_dir, config)
+    results = finished_run(cell_dir, config)
     if results is not None:
         return results, True
     train(config)

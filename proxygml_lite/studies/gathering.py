@@ -39,7 +39,7 @@ from .cells import Cell, read_results
 from .design import PROBES
 from .identity import cell_id, recorded_config
 from .snapshots import PROXY_COLUMNS, proxy_cosines
-from .tables import _ORDER, PROBE_EPOCH_COLUMNS, STUDY_COLUMNS, check_settings
+from .tables import CELL_ORDER, PROBE_EPOCH_COLUMNS, STUDY_COLUMNS, check_settings
 
 __all__ = [
     "runs_dir",
@@ -87,7 +87,7 @@ def table_row(cell: Cell, results: dict) -> dict:
 def _sort_key(study: str):
     """The order of a table's rows: by its identifier columns; the probes in the order of :data:`.design.PROBES`."""
     if study != "probes":
-        return lambda row: tuple(row[k] for k in _ORDER[study])
+        return lambda row: tuple(row[k] for k in CELL_ORDER[study])
     position = {probe.name: index for index, probe in enumerate(PROBES)}
     return lambda row: (position.get(row["probe"], len(position)), str(row["probe"]), row["seed"])
 

@@ -41,6 +41,7 @@ __all__ = [
     "PROBE_EPOCH_COLUMNS",
     "check_settings",
     "load_table",
+    "CELL_ORDER",
 ]
 
 _METRICS = ["R@1", "R@2", "R@4", "R@8", "NMI", "untrained R@1", "untrained NMI", "elapsed_s", "config", "machine"]
@@ -50,7 +51,8 @@ STUDY_COLUMNS = {
     "grid": ["N", "r", "k", "seed", *_METRICS],
     "probes": ["probe", "base", "change", "seed", *PROXY_COLUMNS, *_METRICS],
 }
-_ORDER = {"ablation": ["row", "seed"], "grid": ["N", "r", "seed"], "probes": ["probe", "seed"]}
+#: The columns that order a study table and identify its cells (a cell and its seed).
+CELL_ORDER = {"ablation": ["row", "seed"], "grid": ["N", "r", "seed"], "probes": ["probe", "seed"]}
 #: The columns of ``probe_epochs.csv``: the probes' proxy geometry after every kept epoch, per cell.
 PROBE_EPOCH_COLUMNS = ["probe", "seed", "epoch", *PROXY_COLUMNS, "cell"]
 
@@ -94,7 +96,7 @@ def _read_rows(path: Path, study: str) -> list[dict]:
     if "config" not in table.columns:
         raise ValueError(f"{path} has no config column, so its rows cannot be matched; move it away or restore it")
     columns = [c for c in STUDY_COLUMNS[study] if c not in _METRICS]
-    missing = [c for c in [*_ORDER[study], "R@1"] if c not in table.columns]
+    missing = [c for c in [*CELL_ORDER[study], "R@1"] if c not in table.columns]
     if missing:
         raise ValueError(f"{path} lacks the column(s) {missing}; restore it (e.g. `git checkout -- FILE`)")
     table = parse_integer_keys(table)  # "0_0", "+1", " 1", "٠": one line naming it; "00" is 0
@@ -123,11 +125,11 @@ def _read_rows(path: Path, study: str) -> list[dict]:
                 raise ValueError(f"{line}: {metric} is {shown}, not a fraction in [0, 1]; {_FIX}")
         # one row per cell and seed (two lines of one config have one key too: their columns match the config);
         # the parsed numbers, so "0" and "00" are one seed
-        key = tuple(row[c] if c == "probe" else float(row[c]) for c in _ORDER[study])  # a probe is a name
+        key = tuple(row[c] if c == "probe" else float(row[c]) for c in CELL_ORDER[study])  # a probe is a name
         if key in keys:
             raise ValueError(
                 f"lines {keys[key]} and {index + 2} of {path} hold the same cell and seed "
-                f"({', '.join(f'{c}={row[c]}' for c in _ORDER[study])}); delete one of them"
+                f"({', '.join(f'{c}={row[c]}' for c in CELL_ORDER[study])}); delete one of them"
             )
         keys[key] = index + 2
     if "k" in table.columns:

@@ -1,6 +1,6 @@
 """`TrainConfig`: every setting of a training run in one frozen dataclass, each field with its flag and its check.
 
-Each field is a :func:`~proxygml_lite.options.setting`: its default (the
+Each field is a :func:`~proxygml_lite.training.options.setting`: its default (the
 paper's recipe), its command-line flags (the official repository's names
 where it has them) and its check (``minimum``, ``choices``). The command line
 (:mod:`proxygml_lite.train`) is generated from the fields; the
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..checks import check_in_range
-from ..options import check_fields, flag, json_object_arg, pretrained_arg, samples_arg, setting
 from ..registry import BACKBONES, DATASETS, LOSSES
+from .options import check_fields, flag, json_object_arg, pretrained_arg, samples_arg, setting
 
 __all__ = [
     "AMP_MODES",

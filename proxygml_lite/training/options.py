@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import check_choice, check_int, check_number
+from ..checks import check_choice, check_int, check_number
 
 __all__ = [
     "Flag",
