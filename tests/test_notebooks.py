@@ -426,3 +426,60 @@ def test_notebook_7_is_a_gpu_guide_for_one_benchmark():
     )
     # executed without a GPU: the GPU-only cells say they were skipped, the miniature is named as such
     assert "skipped" in printed and "FABRICATED MINIATURE" in printed and "ASSUMED (not measured)" in printed
+
+
+# ------------------------------------------------------------------ numbers in the prose (issue 17)
+
+#: A decimal (``85.2``, ``0.77``, ``6{,}791.5``) or a percentage (``94 %``) written in prose.
+PROSE_NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*\.\d+|(?<![\w.])\d+(?:,\d{3})*(?=\s*%)")
+
+#: Prose numbers that no cell computes, each with its reason: settings and quoted sources, never results.
+NOT_COMPUTED = {
+    "07_benchmarks_on_gpu": {
+        "59.1": "the fork's published CUB log (quoted, with its link)",
+        "65.5": "the fork's published CUB log (quoted, with its link)",
+        "1.4": "the fork's published CUB log against the paper's 66.6 (quoted)",
+    },
+    "09_umap_proxies": {
+        "0.95": "the merge threshold of proxy_spread (a setting)",
+        "0.8": "a threshold the exercise asks the student to try",
+        "0.99": "a threshold the exercise asks the student to try",
+    },
+}
+
+
+def _prose_numbers(text: str) -> set[str]:
+    text = text.replace("{,}", ",").replace("−", "-")
+    return {m.group(0).replace(",", "") for m in PROSE_NUMBER.finditer(text)}
+
+
+def _shown_text(cell) -> str:
+    """A code cell's source and everything it printed or displayed."""
+    parts = [cell.source]
+    for output in cell.get("outputs", []):
+        parts.append(output.get("text", ""))
+        for kind, value in output.get("data", {}).items():
+            if kind.startswith("text/"):
+                parts.append(value if isinstance(value, str) else "".join(value))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_decimal_in_the_prose_is_computed_by_a_cell(name):
+    """Notebooks 6-11 state results only where a cell computed them: every decimal or percentage in the prose
+    (outside the folded solutions, which test_notebook_solutions checks) appears in a code cell's source or in
+    the committed outputs; the few settings and quoted sources are listed in NOT_COMPUTED with their reason."""
+    nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    shown = set().union(*(_prose_numbers(_shown_text(c)) for c in nb.cells if c.cell_type == "code"))
+    allowed = set(NOT_COMPUTED.get(name, {}))
+    typed = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        prose = re.sub(r"<details>.*?</details>", "", cell.source, flags=re.S)
+        for line in prose.splitlines():
+            if missing := _prose_numbers(line) - shown - allowed:
+                typed.append(f"{sorted(missing)} in: {line.strip()[:120]}")
+    assert not typed, f"{name}: numbers in the prose that no cell computes (print them from the data):\n" + "\n".join(
+        typed
+    )
