@@ -199,7 +199,11 @@ def test_fewer_is_more_compares_every_r_within_each_N_and_reads_a_middle_r_win()
     grid = _grid({(1, 0.05): 0.78, (1, 0.15): 0.81, (1, 0.6): 0.76, (4, 0.05): 0.835, (4, 0.15): 0.85, (4, 0.6): 0.843})
     compared, text = grid_findings.fewer_is_more(grid)
     assert list(compared["N"]) == [1, 1, 1, 4, 4, 4]  # every pair of r within each N, none across N
-    assert "Holm-corrected across the 6 pairs" in text
+    # Holm across the family of grid_findings: these 6 r pairs and the 3 pairs of N at one r
+    assert "Holm-corrected across the 9 pairs of cells that differ in one setting, these 6 and the 3 pairs" in text
+    family = grid_findings.one_variable_pairs(study_tables.summarize_seeds(grid, by=["N", "r"]))
+    corrected = study_tables.study_comparisons(grid, "grid", pairs=family[1] + family[0])
+    assert sorted(compared["p (Holm)"].round(12)) == sorted(corrected["p (Holm)"].iloc[:6].round(12))
     assert "* N = 1: r = 0.05 (k = 5): 78.0 ± 0.3, r = 0.15 (k = 15): 81.0 ± 0.3" in text
     assert "The highest mean is at r = 0.15 for every N." in text
     assert "has the best mean for no N; the means favour r = 0.15 (every N)" in text

@@ -171,8 +171,10 @@ def fewer_is_more(grid: pd.DataFrame, *, metric: str = "R@1") -> tuple[pd.DataFr
     """The paper's "fewer is more" (a small ``k = ceil(r C N)`` is as good as a large one) on the ``N x r`` grid.
 
     Compares every pair of ``r`` values within each ``N`` (Welch over the seeds,
-    Holm-corrected across exactly these comparisons,
-    :func:`proxygml_lite.lab.study_tables.study_comparisons`) and writes what
+    :func:`proxygml_lite.lab.study_tables.study_comparisons`), Holm-corrected
+    across the same family as :func:`grid_findings` (every pair of cells that
+    differ in one setting, so that the README, notebook 8 and notebook 11 give
+    one verdict for each pair), and writes what
     they support: per ``N`` the means and the ``r`` with the highest mean, the
     pairs the tests separate (in full), and what that says about a small ``k``.
 
@@ -188,7 +190,10 @@ def fewer_is_more(grid: pd.DataFrame, *, metric: str = "R@1") -> tuple[pd.DataFr
             at.append(int(n))
     if not pairs:
         raise ValueError("the grid has one r per N: nothing to compare; it needs at least two r values for some N")
-    compared = study_comparisons(grid, "grid", metric=metric, pairs=pairs)
+    n_pairs, _ = one_variable_pairs(summary)  # corrected together with the r pairs, as in grid_findings
+    family = len(pairs) + len(n_pairs)
+    compared = study_comparisons(grid, "grid", metric=metric, pairs=pairs + n_pairs).iloc[: len(pairs)]
+    compared = compared.reset_index(drop=True)
     compared.insert(0, "N", at)
     compared["r A"] = [a[1] for a, _ in pairs]
     compared["r B"] = [b[1] for _, b in pairs]
@@ -196,7 +201,12 @@ def fewer_is_more(grid: pd.DataFrame, *, metric: str = "R@1") -> tuple[pd.DataFr
     lines = [
         f"**{metric} against r for each N** (mean ± std over {'/'.join(str(s) for s in seeds)} seeds, in %; "
         f"every pair of r values within an N compared by Welch's test, Holm-corrected across the "
-        f"{len(compared)} pairs):"
+        + (
+            f"{family} pairs of cells that differ in one setting, these {len(compared)} and the {len(n_pairs)} "
+            "pairs of N at one r, as in notebook 8 and the README):"
+            if n_pairs
+            else f"{len(compared)} pairs):"
+        )
     ]
     best_r = {}
     for n, cells in summary.groupby("N", sort=True):
