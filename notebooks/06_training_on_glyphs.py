@@ -207,6 +207,10 @@ history[history["R@1"].notna()][[c for c in columns if c in history.columns]]
 # line is the NMI of clusters that ignore the images (`evaluation.chance_nmi`: the test labels shuffled, so the
 # clusters have the classes' sizes). With many small classes, such meaningless clusters already share a lot of
 # information with the labels, so only NMI's rise above that line measures the embedding.
+#
+# **Predict first.** The learning rate drops tenfold at the dotted line. Before you look: will $\mathcal{L}^s$ fall
+# steadily from the first epoch to the last, or can it be small early, rise, and fall again? And will Recall@1 rise
+# at the same epochs as $\mathcal{L}^s$ falls?
 
 # %%
 nmi_floor = chance_nmi(test_set.targets, seed=cfg.seed)
@@ -233,6 +237,9 @@ display(Markdown(run_findings.history_findings(history, r1_chance=chance, nmi_ch
 # the same configuration: on the same machine and code it gives the same number to the bit (evaluating after other
 # epochs does not change training). The cell says whether it does, and otherwise which recorded settings or
 # machines differ: another processor or library build rounds floats differently, and 50 epochs amplify that.
+#
+# **Predict first.** Will this run's Recall@1 equal the table's seed-0 value exactly, or only lie within the seed
+# spread of row 8?
 
 # %%
 try:
