@@ -25,7 +25,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from proxygml_lite.command_line import Parser
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.models import build_model, build_transforms
 from proxygml_lite.steps import select_subgraph, similarity_graph
@@ -73,7 +73,7 @@ def measure(backbone: str, dim: int, image_size: int, classes: int, n: int, r: f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--classes", type=int, default=100, help="C (cub200: 100)")

@@ -47,7 +47,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -62,6 +61,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from proxygml_lite.command_line import Parser
 from proxygml_lite.data.folder import FolderDataset, ImageListDataset  # noqa: E402
 from proxygml_lite.lab.gpu_estimates import Assumptions, backbone_cost  # noqa: E402
 from proxygml_lite.models.transforms import build_transforms  # noqa: E402
@@ -200,7 +200,7 @@ def recipe_images_per_second(gpu_tflops: float) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="64 small images, 1 repeat (checks the script runs)")
     parser.add_argument("--images", type=int, default=320, help="fabricated images (default 320 = 20 classes x 16)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (default 2, Colab's cores)")

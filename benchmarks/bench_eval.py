@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from proxygml_lite.command_line import Parser, seed_arg
+
 SOP_TEST_SIZE = 60_502
 SOP_TEST_CLASSES = 11_316
 RECALL_KS = (1, 10, 100, 1000)
@@ -169,13 +171,13 @@ def run_method(method: str, data_dir: Path, timeout: float | None) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=SOP_TEST_SIZE, help="number of embeddings (SOP test: 60502)")
     parser.add_argument("--classes", type=int, default=SOP_TEST_CLASSES, help="number of classes (SOP test: 11316)")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--max-per-class", type=int, default=12, help="largest class size (SOP: 12)")
     parser.add_argument("--noise", type=float, default=2.2, help="noise std around the class centres (per dim)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_arg, default=0, help="seed of the synthetic embeddings (0 to 2**31 - 1)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--timeout", type=float, default=None, help="seconds per method (default: none)")
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)

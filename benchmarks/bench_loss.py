@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 
+from proxygml_lite.command_line import Parser
+
 SCALES = [
     # name, C, N, lambda
     ("CUB-200 (C=100, N=12, lambda=0.3)", 100, 12, 0.3),
@@ -132,7 +134,7 @@ def run_in_subprocess(spec: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="tiny scales: check that the script runs")
     parser.add_argument("--batch", type=int, default=32)

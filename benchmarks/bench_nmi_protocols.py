@@ -18,12 +18,12 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import numpy as np
 
+from proxygml_lite.command_line import Parser
 from proxygml_lite.evaluation import NMI_PROTOCOLS, nmi
 
 
@@ -35,7 +35,7 @@ def cub_like(classes: int, per_class: int, dim: int, noise: float, seed: int = 0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(description=__doc__.split("\n")[0])
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--per-class", type=int, default=30)
     parser.add_argument("--dim", type=int, default=128)

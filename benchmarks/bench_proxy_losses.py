@@ -24,17 +24,17 @@ the machine: run it on yours.
 
 from __future__ import annotations
 
-import argparse
 import platform
 
 import torch
 
+from proxygml_lite.command_line import Parser
 from proxygml_lite.registry import LOSSES
 from proxygml_lite.studies.loss_cost import measure_loss_cost
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--classes", nargs="+", type=int, default=[100, 300, 1000], help="values of C")
     parser.add_argument("--losses", nargs="+", default=list(LOSSES.names()), choices=LOSSES.choices())
     parser.add_argument("--batch-size", type=int, default=32)

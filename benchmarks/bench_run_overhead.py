@@ -23,7 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import subprocess
@@ -31,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from proxygml_lite.command_line import Parser
 
 GOAL = 1.1
 
@@ -73,7 +74,7 @@ def column_sum(rows: list[dict[str, str]], name: str) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=None, help="epochs of the run (default: the preset's 50)")
     parser.add_argument("--data", default="data", help="data root (default ./data)")
     parser.add_argument("--out", default=None, help="run folder (default: a temporary folder, removed afterwards)")

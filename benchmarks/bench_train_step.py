@@ -21,7 +21,6 @@ number of synchronising calls per step is counted too
 
 from __future__ import annotations
 
-import argparse
 import math
 import platform
 import statistics
@@ -31,6 +30,7 @@ import warnings
 import torch
 
 from proxygml_lite.baselines import build_loss
+from proxygml_lite.command_line import Parser
 from proxygml_lite.models import build_model
 from proxygml_lite.training.config import TrainConfig
 from proxygml_lite.training.step import Trainee, build_optimizer, stack_loss_parts, train_step
@@ -97,7 +97,7 @@ def run(mode: str, args, device: torch.device) -> tuple[list[float], float]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backbone", default="smallcnn")
     parser.add_argument("--image-size", type=int, default=32)

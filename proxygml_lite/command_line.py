@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-__all__ = ["Parser", "refuse", "refusal"]
+__all__ = ["Parser", "refuse", "refusal", "whole_number_arg", "seed_arg"]
 
 
 def refusal(prog: str, problem: object) -> str:
@@ -42,3 +42,23 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, refusal(self.prog, f"{message}; see --help") + "\n")
+
+
+def whole_number_arg(text: str) -> int:
+    """An argparse type: a whole number in the digits 0-9 (``int()`` would also take "0_0", "+1", "٠", "０")."""
+    from .studies.row_checks import whole_number
+
+    number = whole_number(text)
+    if number is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number written in the digits 0-9")
+    return number
+
+
+def seed_arg(text: str) -> int:
+    """An argparse type: a seed, a whole number in [0, SEED_MAX] (torch overflows on a larger one)."""
+    from .training.config import SEED_MAX
+
+    number = whole_number_arg(text)
+    if not 0 <= number <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is outside the seeds' range: pass seeds from 0 to {SEED_MAX}")
+    return number

@@ -353,6 +353,11 @@ def import_modules(modules) -> None:
                 f"--import {module}: the module exited (sys.exit({exc.code!r})) while being imported. "
                 'Put its exit under `if __name__ == "__main__":` so importing it only registers, or drop --import'
             ) from None
+        except KeyboardInterrupt:  # Ctrl-C while a slow module loads: nothing has started yet
+            raise ValueError(
+                f"--import {module}: interrupted while importing it (Ctrl-C, or the module raised "
+                "KeyboardInterrupt); nothing was trained or written: run the command again"
+            ) from None
         except Exception as exc:  # the module itself fails: say where, not a traceback through the package
             where = ""
             tb = exc.__traceback__

@@ -363,8 +363,10 @@ def fail(what: str, path, fix: str) -> SystemExit:
     return SystemExit(f"build_book: {what} ({path}); {fix}")
 
 
-def read_text(path: Path) -> str:
-    """A page's text, which must be UTF-8 (its bytes are not repeated: it may be any file)."""
+def read_text(path: Path, fail: Callable[[str, Path, str], SystemExit] = fail) -> str:
+    """A page's text, which must be UTF-8 (its bytes are not repeated: it may be any file).
+
+    ``fail`` makes the refusal's one line: the student edition passes its own, so its lines name it."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

@@ -74,7 +74,7 @@ DEFAULT_OUT = ROOT / "results" / "gpu"
 #: The whole check's budget on one GPU (the issue's "at most 8 minutes").
 OVERALL_BUDGET_S = 480
 NO_CUDA = "skipped: no CUDA"
-NO_BF16 = "skipped: this GPU has no bfloat16 (torch.cuda.is_bf16_supported() is False)"
+NO_BF16 = "skipped: this GPU has no native bfloat16 (torch.cuda.is_bf16_supported(including_emulation=False) is False)"
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Part:
     budget_s: int  # on the GPU; the CPU tiny mode gets CPU_BUDGET_FACTOR times more
     needs_cuda: bool  # True: skipped without CUDA; False: a tiny CPU version runs there
     tiny: str = ""  # what the tiny CPU version runs
-    needs_bf16: bool = False  # True: skipped on a GPU without bfloat16 (torch.cuda.is_bf16_supported())
+    needs_bf16: bool = False  # True: skipped on a GPU without native bfloat16 (training.device.native_bf16)
 
 
 #: The parts, in order, with their budgets on one GPU. No GPU was available when they were set: they are estimates
@@ -395,6 +395,8 @@ def run_part(name: str, work: Path, data: str, quick: bool, budget_s: float) -> 
 def machine() -> dict:
     import torch
 
+    from proxygml_lite.training.device import native_bf16
+
     facts = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -408,7 +410,7 @@ def machine() -> dict:
             gpu=torch.cuda.get_device_name(0),
             gpu_count=torch.cuda.device_count(),
             gpu_memory_gib=round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1),
-            bf16_supported=torch.cuda.is_bf16_supported(),
+            bf16_supported=native_bf16(),
         )
     return facts
 
@@ -452,9 +454,11 @@ def skip_reason(part: Part, cuda: bool) -> str | None:
     """Why ``part`` cannot run here (one line starting "skipped: "), or None. ``cuda``: the check runs on CUDA."""
     import torch
 
+    from proxygml_lite.training.device import native_bf16
+
     if part.needs_cuda and not cuda:
         return NO_CUDA + ("" if not torch.cuda.is_available() else " (--quick)")
-    if part.needs_bf16 and not torch.cuda.is_bf16_supported():
+    if part.needs_bf16 and not native_bf16():
         return NO_BF16
     return None
 

@@ -42,9 +42,16 @@ PLACEHOLDER_OWNER = "OWNER"
 CONSTRAINTS = ROOT / "constraints.txt"
 COLAB_CONSTRAINTS = ROOT / "constraints-colab.txt"
 #: What Colab provides and the install cell leaves in place there (names or patterns, as pip normalises them):
-#: torch and torchvision, IPython and ipykernel (the running kernel), and the packages that torch's CUDA build pins
-#: to its own versions (a pin of ours that differs would make pip replace Colab's torch to satisfy it).
-COLAB_PROVIDES = ("torch", "torchvision", "ipython", "ipykernel", "triton", "nvidia-*", "cuda-*")
+#: torch and torchvision, the packages that torch's CUDA build pins to its own versions, the running kernel's stack
+#: (IPython, ipykernel, its Jupyter client and server libraries) and the scientific stack that Colab's other
+#: packages are built against (NumPy, SciPy, pandas, Matplotlib, Pillow, scikit-learn, Numba). A pin of ours that
+#: differs would make pip replace them under the running kernel, and Colab's own packages could break; the floors
+#: of pyproject.toml still apply.
+COLAB_PROVIDES = (
+    "torch", "torchvision", "triton", "nvidia-*", "cuda-*",
+    "ipython", "ipykernel", "jupyter-client", "jupyter-core", "traitlets", "tornado", "pyzmq",
+    "numpy", "scipy", "pandas", "matplotlib", "pillow", "scikit-learn", "numba", "llvmlite",
+)  # fmt: skip
 
 
 def project() -> dict:
@@ -115,7 +122,7 @@ else:
     print(f"installed proxygml_lite {{RELEASE}} from {{SOURCE}}; the committed study tables come with it.")"""
 
 
-def _requirement_name(line: str) -> str:
+def requirement_name(line: str) -> str:
     """The normalised project name of a ``name==version`` line (PEP 503: lower case, runs of ``-_.`` as ``-``)."""
     return re.sub(r"[-_.]+", "-", re.split(r"[=<>!~;\[ ]", line.strip(), maxsplit=1)[0]).lower()
 
@@ -127,7 +134,7 @@ def colab_constraints(text: str) -> str:
         for line in text.splitlines()
         if line.strip()
         and not line.startswith("#")
-        and not any(fnmatch.fnmatchcase(_requirement_name(line), pattern) for pattern in COLAB_PROVIDES)
+        and not any(fnmatch.fnmatchcase(requirement_name(line), pattern) for pattern in COLAB_PROVIDES)
     ]
     header = [
         f"# Generated from {CONSTRAINTS.name} by scripts/notebook_header.py: do not edit. The install cell passes it",

@@ -237,13 +237,6 @@ def _course_file(path: Path, notebooks: Path) -> Path:
     return path
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise fail(f"not UTF-8 text (byte {exc.start})", path, "save it as UTF-8") from None
-
-
 def _copy_figures(figures: Path, target: Path, book, report: StudentReport) -> None:
     """The course's ``figures/`` beside the edition's notebooks, so that both its notebooks and its site show
     the images their Markdown references (``../figures/x.png``), as the instructor's do. Only plain image files
@@ -293,11 +286,11 @@ def build(
             if not quiet:
                 print(f"  {path.name:45s} {removed} solution(s) removed")
         if (notebooks / "README.md").exists() or (notebooks / "README.md").is_symlink():
-            contents = _read_text(_course_file(notebooks / "README.md", notebooks))
+            contents = book.read_text(_course_file(notebooks / "README.md", notebooks), fail)
             (target / "README.md").write_text(_contents_page(contents), encoding="utf-8")
         if (notebooks / "GLOSSARY.md").exists() or (notebooks / "GLOSSARY.md").is_symlink():
             glossary = _course_file(notebooks / "GLOSSARY.md", notebooks)
-            _read_text(glossary)  # UTF-8, as every page of the course
+            book.read_text(glossary, fail)  # UTF-8, as every page of the course
             shutil.copyfile(glossary, target / "GLOSSARY.md")
         _copy_figures(notebooks.parent / "figures", staging / "figures", book, report)
         if site:

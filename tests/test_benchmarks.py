@@ -99,3 +99,15 @@ def test_bench_data_pipeline_quick_prints_images_per_second_beside_torchvision()
     assert "package + draft" in out.stdout and "ratio to torchvision ImageFolder (same run)" in out.stdout
     assert "gpu decode_jpeg" in out.stdout  # measured with CUDA, "skipped: no CUDA" without
     assert "The recipe needs about" in out.stdout and "ASSUMING" in out.stdout
+
+
+def test_a_bad_flag_or_seed_is_one_line_from_every_benchmark():
+    """The benchmarks refuse as the package's tools do (``command_line.Parser``): one line, no usage block."""
+    for script in sorted(BENCHMARKS.glob("bench_*.py")):
+        flags = ["--seed", str(2**31)] if script.name == "bench_eval.py" else ["--no-such-flag"]
+        out = subprocess.run([sys.executable, str(script), *flags], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and out.stdout == "", script.name
+        (line,) = out.stderr.splitlines()
+        assert line.startswith(f"{script.name}: error: ") and line.endswith("; see --help"), line
+        if script.name == "bench_eval.py":
+            assert "outside the seeds' range: pass seeds from 0 to 2147483647" in line

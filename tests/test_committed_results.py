@@ -50,10 +50,10 @@ def test_the_committed_tables_pass_the_checks_of_both_sides():
     """What `make studies` checks before adding rows, and what the notebooks check before averaging, hold for the
     committed tables (whatever preset they were made with: the checks compare rows with rows, not with a preset)."""
     from proxygml_lite.lab import seed_table_checks, study_tables
-    from proxygml_lite.studies.tables import _read_rows
+    from proxygml_lite.studies.tables import read_table_rows
 
     for study, by in (("ablation", ["row"]), ("grid", ["N", "r"])):
-        assert len(_read_rows(RESULTS / f"{study}.csv", study)) == len(table(study))
+        assert len(read_table_rows(RESULTS / f"{study}.csv", study)) == len(table(study))
         read = study_tables.read_study_table(study, path=RESULTS)
         assert len(study_tables.summarize_seeds(read, by=by, metrics=seed_table_checks.FRACTION_METRICS)) >= 8
 

@@ -1,6 +1,7 @@
 """The Colab badge and the install cell: the same in every notebook (.ipynb and .py), as scripts/notebook_header.py writes."""
 
 import copy
+import fnmatch
 import os
 import re
 import subprocess
@@ -90,9 +91,10 @@ def test_the_colab_constraints_are_the_tested_versions_less_what_colab_provides(
     pins = [line for line in tested.splitlines() if line and not line.startswith("#")]
     kept = [line for line in colab.splitlines() if line and not line.startswith("#")]
     left_out = {line.split("==")[0].lower() for line in pins} - {line.split("==")[0].lower() for line in kept}
-    assert {"torch", "torchvision", "ipython", "ipykernel", "triton"} <= left_out
-    assert all(name in {"torch", "torchvision", "ipython", "ipykernel", "triton"} or name.startswith(("nvidia-", "cuda-"))
-               for name in left_out), left_out  # fmt: skip
+    assert {"torch", "torchvision", "ipython", "ipykernel", "triton", "numpy", "pandas", "scipy"} <= left_out
+    normalised = {header.requirement_name(name) for name in left_out}
+    assert all(any(fnmatch.fnmatchcase(name, p) for p in header.COLAB_PROVIDES) for name in normalised), left_out
+    assert {"umap-learn", "seaborn", "ipywidgets", "jupyterlab"} <= {line.split("==")[0].lower() for line in kept}
     assert [line for line in pins if line.split("==")[0].lower() not in left_out] == kept  # the rest, in order
 
 

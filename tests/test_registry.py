@@ -429,3 +429,17 @@ def test_an_import_module_that_exits_while_imported_gives_one_line(tmp_path, mon
     assert err.count("\n") == 0 and err.startswith("python -m proxygml_lite.train: error: "), err
     assert "--import exiting_module_for_test: the module exited (sys.exit(3)) while being imported" in err
     assert "__main__" in err
+
+
+def test_an_interrupt_while_an_import_module_loads_gives_one_line(tmp_path, monkeypatch, capsys):
+    """Review of issue 16: Ctrl-C while a --import module loads printed a traceback through the package."""
+    (tmp_path / "interrupted_module_for_test.py").write_text("raise KeyboardInterrupt\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert main(["--import", "interrupted_module_for_test", "--dataset", "glyphs"]) == 2
+    finally:
+        sys.modules.pop("interrupted_module_for_test", None)
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("python -m proxygml_lite.train: error: "), err
+    assert "--import interrupted_module_for_test: interrupted while importing it" in err
+    assert err.endswith("nothing was trained or written: run the command again")

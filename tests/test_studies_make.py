@@ -330,6 +330,13 @@ def test_list_names_every_cell_and_a_bad_cell_is_one_line(data_root, tmp_path, c
         capsys.readouterr().err.strip()
         == "python -m proxygml_lite.studies: error: --cell 5: there are 2 cells (0-1); see --list"
     )
+    # a damaged table is named, never hidden behind "to run" (review of issue 16)
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "grid.csv").write_text("N,r,k,seed,R@1\n1,0.3,x,0,0.5\n", encoding="utf-8")
+    assert main([*flags, "--list"]) == 0
+    note, count = capsys.readouterr().err.splitlines()
+    assert note.startswith("note: ") and "grid.csv has no config column" in note and count.startswith("(2 cells")
+    assert note.endswith("(its cells are listed as not in the table)")
 
 
 def test_an_installed_package_never_writes_into_its_installation(tmp_path, monkeypatch):

@@ -233,3 +233,21 @@ def test_paper_presets_use_the_official_nmi_protocol_and_glyphs_the_fast_one():
         cfg = config_from_preset(name)
         assert cfg.nmi_protocol == "auto" and official_nmi_protocol(cfg.dataset) == expected
     assert config_from_preset("glyphs").nmi_protocol == "fast"  # no official protocol; labelled in the README
+
+
+def test_amp_auto_takes_bf16_only_where_the_gpu_computes_it_natively(monkeypatch):
+    """An emulated bfloat16 (``is_bf16_supported()`` says yes on a T4) is slower than float16: asked without it."""
+    import torch
+
+    from proxygml_lite.training import device
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(
+        torch.cuda,
+        "is_bf16_supported",
+        lambda including_emulation=True: asked.append(including_emulation) or including_emulation,
+    )
+    assert device.native_bf16() is False and asked == [False]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device.native_bf16() is False

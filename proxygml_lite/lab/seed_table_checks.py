@@ -47,7 +47,12 @@ def parse_integer_keys(table: pd.DataFrame) -> pd.DataFrame:
         bad = [label for label, number in zip(table.index, numbers_) if number is None]
         if bad:
             value = table.at[bad[0], column]
-            shown = "empty" if value is None or (isinstance(value, float) and np.isnan(value)) else repr(value)
+            if value is None:
+                shown = "empty"
+            elif isinstance(value, float) and np.isnan(value):  # the CSV reader reads "" and "nan" alike
+                shown = "empty or NaN"
+            else:
+                shown = repr(value)
             raise ValueError(
                 f"{_where(table, bad)}: {column} is {shown}, not a whole number written in the digits 0-9; "
                 "restore the table (e.g. `git checkout -- FILE`) or correct those rows"

@@ -25,31 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from ..command_line import Parser, refuse
+from ..command_line import Parser, refuse, seed_arg, whole_number_arg
 from .design import SEEDS
 from .make import STUDIES
 from .row_checks import whole_number
 
 #: The command, as refusals and ``--help`` name it.
 PROG = "python -m proxygml_lite.studies"
-
-
-def _whole(text: str) -> int:
-    """An argparse type: a whole number in the digits 0-9 (``int()`` would also take "0_0", "+1", "٠", "０")."""
-    number = whole_number(text)
-    if number is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number written in the digits 0-9")
-    return number
-
-
-def _seed(text: str) -> int:
-    """An argparse type: a seed, a whole number in [0, SEED_MAX] (torch overflows on a larger one)."""
-    from ..training.config import SEED_MAX
-
-    number = _whole(text)
-    if not 0 <= number <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"{text!r} is outside the seeds' range: pass seeds from 0 to {SEED_MAX}")
-    return number
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,11 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="glyphs_hard", help="training recipe of every cell (default glyphs_hard)")
     p.add_argument("--dataset", help="train the preset's recipe on this dataset instead")
     p.add_argument("--studies", nargs="+", default=list(STUDIES), choices=STUDIES)
-    p.add_argument("--seeds", nargs="+", type=_seed, default=list(SEEDS), help="seeds of every cell (default 0-4)")
-    p.add_argument("--rows", nargs="+", type=_whole, help="ablation rows (default 1-8)")
-    p.add_argument("--N-values", dest="grid_N", nargs="+", type=_whole, help="grid: N (default 1 2 4 8 12)")
+    p.add_argument("--seeds", nargs="+", type=seed_arg, default=list(SEEDS), help="seeds of every cell (default 0-4)")
+    p.add_argument("--rows", nargs="+", type=whole_number_arg, help="ablation rows (default 1-8)")
+    p.add_argument("--N-values", dest="grid_N", nargs="+", type=whole_number_arg, help="grid: N (default 1 2 4 8 12)")
     p.add_argument("--r-values", dest="grid_r", nargs="+", type=float, help="grid: r (default 0.05 0.15 0.6)")
-    p.add_argument("--workers", type=_whole, default=2, help="cells trained at once (default 2)")
+    p.add_argument("--workers", type=whole_number_arg, default=2, help="cells trained at once (default 2)")
     p.add_argument("--results", help="tables folder (default results/<preset>)")
     p.add_argument("--runs", help="cell folders (default runs/studies/<preset>)")
     p.add_argument("--replace", action="store_true", help="drop table rows made with other settings")
@@ -117,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from .cells import run_cell, study_cells
     from .gathering import check_writable, gather, runs_dir
     from .make import base_config, make_studies
-    from .tables import _read_rows
+    from .tables import read_table_rows
 
     args, training_flags = _parser().parse_known_args(argv)
     started = time.perf_counter()
@@ -133,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             in_table = set()
             for study in ("ablation", "grid", "probes"):
                 try:
-                    in_table |= {row["_id"] for row in _read_rows(results / f"{study}.csv", study)}
-                except ValueError:
-                    pass
+                    in_table |= {row["_id"] for row in read_table_rows(results / f"{study}.csv", study)}
+                except ValueError as damaged:  # listed anyway, but never silently: --gather would refuse it
+                    print(f"note: {damaged} (its cells are listed as not in the table)", file=sys.stderr)
             commands = _commands(cells)
             width = max([24, *(len(c.label) for c in commands)])  # the probes' names are longer
             for index, cell in enumerate(commands):

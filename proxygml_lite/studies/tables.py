@@ -42,6 +42,7 @@ __all__ = [
     "check_settings",
     "load_table",
     "CELL_ORDER",
+    "read_table_rows",
 ]
 
 _METRICS = ["R@1", "R@2", "R@4", "R@8", "NMI", "untrained R@1", "untrained NMI", "elapsed_s", "config", "machine"]
@@ -78,7 +79,7 @@ def load_table(study: str, preset: str = "glyphs_hard", folder: str | Path | Non
 _FIX = "restore the table (e.g. `git checkout -- FILE`) or delete that line to rerun its cell"
 
 
-def _read_rows(path: Path, study: str) -> list[dict]:
+def read_table_rows(path: Path, study: str) -> list[dict]:
     """The rows of ``study``'s table at ``path``, each with its cell id in ``_id`` and its line in ``_line``.
 
     A bad line is one ValueError naming it. Refused: a config that is not
@@ -166,7 +167,7 @@ def check_settings(path: Path, cells: list[Cell], replace: bool = False) -> list
     own) never keeps a table whose rows 4-8 mix two λ.
     """
     study = cells[0].study if cells else path.stem
-    rows = _read_rows(path, study)
+    rows = read_table_rows(path, study)
     if not cells:
         return rows
     ours = study_settings(cells[0].config, study)

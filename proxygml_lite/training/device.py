@@ -12,7 +12,15 @@ import torch
 from .config import TrainConfig
 from .distributed import DistContext
 
-__all__ = ["resolve_device", "resolve_amp", "to_device", "seed_everything", "allow_tf32", "torch_threads"]
+__all__ = [
+    "resolve_device",
+    "native_bf16",
+    "resolve_amp",
+    "to_device",
+    "seed_everything",
+    "allow_tf32",
+    "torch_threads",
+]
 
 
 def resolve_device(config: TrainConfig, ctx: DistContext | None = None) -> torch.device:
@@ -55,6 +63,16 @@ def resolve_device(config: TrainConfig, ctx: DistContext | None = None) -> torch
     return resolved
 
 
+def native_bf16() -> bool:
+    """Whether the current CUDA GPU computes in bfloat16 natively.
+
+    ``torch.cuda.is_bf16_supported()`` also says yes where bfloat16 is only
+    emulated (a T4, for instance), which runs slower than float16; ``--amp auto``
+    and the GPU check want the native kind only.
+    """
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype: ``auto`` is bf16 on a CUDA device that supports it (else fp16), none on CPU."""
     if amp == "none":
@@ -62,7 +80,7 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "auto":
         if device.type != "cuda":
             return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if native_bf16() else torch.float16
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
 
 
