@@ -24,11 +24,14 @@
 #
 # **Learning goals.** After this notebook you can
 #
-# 1. read a parameter study the way the paper draws it (Recall@1 against $N$, one line per $r$) and as a heat map
-#    over the grid, with the subgraph size $k = \lceil rCN \rceil$ of every cell in view;
-# 2. judge differences against the spread over seeds (mean ± standard deviation of 3 seeds, every seed drawn);
-# 3. separate the effect of $N$ from the effect of $k$ by comparing cells with the same $k$;
-# 4. run or resume the study yourself, and load a study that was run elsewhere from its folder.
+# 1. read a parameter study the way the paper draws it (Recall@1 against $N$, one line per $r$), against $r$ or
+#    against the subgraph size $k = \lceil rCN \rceil$, and as a heat map over the grid;
+# 2. do the analysis yourself: the mean and sample standard deviation of each cell over its 5 seeds with a pandas
+#    `groupby`, then one statistics call for the differences (Welch's 95% interval, Holm's correction);
+# 3. say which comparisons a corrected p-value was corrected across (its *family*), and claim a difference only
+#    where the corrected p < 0.05;
+# 4. separate the effect of $N$ from the effect of $k$ by comparing cells with the same $k$;
+# 5. run or resume the study, train new cells and place them against the grid, and load a study run elsewhere.
 #
 # **Prerequisites.** Notebooks 2 ($k$, the subgraph) and 6 (a training run on `glyphs_hard`).
 
@@ -89,12 +92,14 @@ cfg = setup(seed=0)
 
 # %%
 import pandas as pd
+from IPython.display import Markdown, display
 
 from proxygml_lite import statistics, steps, studies
-from proxygml_lite.lab import experiments, study_tables, study_views, study_widgets
+from proxygml_lite.lab import experiments, findings, grid_findings, study_tables, study_views, study_widgets
 
 pd.set_option("display.precision", 4)
 PRESET = "glyphs_hard"
+C = 100  # the training classes of glyphs_hard: k = ceil(r C N)
 grid = study_tables.read_study_table("grid", preset=PRESET)
 print(
     f"results/{PRESET}/grid.csv: {len(grid)} runs, N in {sorted(int(n) for n in grid['N'].unique())}, "
@@ -107,34 +112,51 @@ print(
 )
 
 # %% [markdown]
-# ## The grid
+# ## The grid, analysed by hand
 #
-# Each cell of the grid is one $(N, r)$ pair trained with three seeds; the table gives the mean, the sample
-# standard deviation and the per-seed values of Recall@1 and NMI on the 199 unseen test classes. With $C = 100$
-# training classes, the subgraph of every sample holds
+# Each cell of the grid is one $(N, r)$ pair trained with five seeds (0-4); a row of the table is one run, with its
+# Recall@1 and NMI on the 199 unseen test classes. With $C = 100$ training classes, the subgraph of every sample holds
 #
 # $$k = \lceil r \, C \, N \rceil$$
 #
-# proxies: `steps.subgraph_size(r, C, N)`, the same function the loss uses.
+# proxies: `steps.subgraph_size(r, C, N)`, the same function the loss uses. The whole analysis of a cell is a
+# `groupby`: the mean and the sample standard deviation (pandas' `std` divides by $n - 1$) of its seeds.
 
 # %%
-summary = study_tables.summarize_seeds(grid, by=["N", "r"])
-assert all(summary["k"] == [steps.subgraph_size(r, 100, n) for n, r in zip(summary["N"], summary["r"])])
-shown = summary.assign(
-    **{
-        "R@1 (%)": [study_tables.format_mean_std(m, s) for m, s in zip(summary["R@1 mean"], summary["R@1 std"])],
-        "NMI (%)": [study_tables.format_mean_std(m, s) for m, s in zip(summary["NMI mean"], summary["NMI std"])],
-        "R@1 per seed": [" ".join(f"{100 * v:.1f}" for v in seeds) for seeds in summary["R@1 per seed"]],
-    }
+cells = grid.groupby(["N", "r"]).agg(
+    k=("k", "first"), seeds=("seed", "nunique"), mean=("R@1", "mean"), std=("R@1", "std")
 )
-shown[["N", "r", "k", "seeds", "R@1 (%)", "R@1 per seed", "NMI (%)"]]
+assert all(cells["k"] == [steps.subgraph_size(r, C, n) for n, r in cells.index])
+cells.assign(mean=(100 * cells["mean"]).round(2), std=(100 * cells["std"]).round(2))  # R@1 in %
+
+# %% [markdown]
+# Is a difference between two cells larger than the seeds' noise? Welch's t-test gives the difference of two
+# means with its 95% confidence interval and a p-value. Many comparisons made at once would find some "difference"
+# by chance, so the p-values of one *family* of comparisons are corrected together (Holm): a difference is
+# claimed only where the corrected p < 0.05. The family used below changes one setting at a time: every pair of
+# $N$ values at the same $r$, and every pair of $r$ values at the same $N$. One statistics call does it:
+
+# %%
+summary = study_tables.summarize_seeds(grid, by=["N", "r"])  # the same means and stds, with each seed's value
+n_pairs, r_pairs = grid_findings.one_variable_pairs(summary)  # pairs of cells that differ in N only, or in r only
+one_setting = statistics.compare_cells(grid, by=["N", "r"], pairs=n_pairs + r_pairs)
+print(
+    f"{len(n_pairs)} pairs change N at one r, {len(r_pairs)} change r at one N: "
+    f"Holm corrects across all {len(one_setting)} together"
+)
+one_setting[["A", "B", "difference", "CI low", "CI high", "p", "p (Holm)"]].head(4)  # fractions: 0.01 = 1 point
 
 # %% [markdown]
 # ## Recall@1 against $N$, one line per $r$
 #
 # The paper's parameter-study figure (Cars196) draws Recall@1 against $N$ for three values of $r$; its values are
-# only given as a figure, so none of the paper's numbers are drawn here. Error bars are ± one standard deviation
-# over the seeds, dots the seeds themselves.
+# only given as a figure, so none of the paper's numbers are drawn here. Error bars are ± one sample standard
+# deviation over the seeds, dots the seeds themselves; the lines are moved sideways a little so that the error
+# bars of different $r$ at the same $N$ do not hide each other.
+#
+# **Predict first.** Before running the next cell: which $N$ do you expect to give the highest Recall@1 on
+# `glyphs_hard`, the paper's $N = 12$ or fewer proxies per class? Is it the same $N$ for every $r$? Write your guess
+# down, then compare it with the figure and with the tables of differences further down.
 
 # %%
 fig = study_views.plot_metric_vs_N(grid, metric="R@1", title=f"{PRESET}: R@1 against N (mean ± std, dots: seeds)")
@@ -159,86 +181,80 @@ fig = study_views.plot_grid_heatmap(grid, metric="R@1")
 save_figure(fig, "08_grid_heatmap")
 
 # %% [markdown]
+# ## What the grid says
+#
+# The findings below are written by the next cells from `grid.csv`, not typed: the grid table, the two tables of
+# one-setting differences (the family of the statistics call above; bold where Holm's corrected p < 0.05) and the
+# cell with the highest mean against every other cell (a family of its own).
+
+# %%
+display(Markdown(grid_findings.grid_findings(grid, num_classes=C)))
+
+# %% [markdown]
+# The paper uses $N = 12$ on CUB-200 and Cars196 (with a pretrained BN-Inception). How does it fare here against
+# the $N$ with the highest mean at each $r$? The verdicts come from the one-setting family above.
+
+# %%
+lines = []
+for r, line in summary.groupby("r"):
+    top = line.loc[line["R@1 mean"].idxmax()]
+    if int(top["N"]) == 12:
+        lines.append(f"* r = {r:g}: the highest mean is the paper's N = 12.")
+        continue
+    pair = statistics.find_comparison(
+        one_setting,
+        statistics.cell_label(["N", "r"], (top["N"], r)),
+        statistics.cell_label(["N", "r"], (12, r)),
+    )
+    lines.append(f"* r = {r:g}: the highest mean is at N = {int(top['N'])}; {pair['verdict']}.")
+display(Markdown("**The paper's N = 12 against the best N of each r** (one-setting family):\n\n" + "\n".join(lines)))
+
+# %% [markdown]
+# These are statements about `glyphs_hard` (100 training classes of small glyph images, a small CNN trained from
+# scratch on a CPU), not about the paper's datasets. *Why* the number of proxies per class matters the way the tables
+# show is not something this table can answer. Notebook 9 looks at the proxies themselves: the proxies of a class
+# merge during training for $N = 4$ as well as for $N = 12$, so merging alone cannot explain a gap between the two;
+# its probes test possible causes one at a time.
+
+# %% [markdown]
 # ## Same $k$, different $N$
 #
-# The grid was chosen so that three cells share $k = 60$: $(N, r) = (1, 0.6), (4, 0.15), (12, 0.05)$. Comparing
-# them separates "more proxies per class" from "a larger subgraph". Differences are called real only when they
-# pass Welch's test, Holm-corrected across all the grid's pairs (`study_tables.study_comparisons`).
+# The grid was chosen so that three cells share $k = \lceil rCN \rceil = 60$: $(N, r) = (1, 0.6), (4, 0.15),
+# (12, 0.05)$. Comparing them separates "more proxies per class" from "a larger subgraph".
+#
+# **Predict first.** Before running the next cell: if only the size of the subgraph mattered, how would the three
+# cells compare? Which one do you expect to be highest, and do you expect $N = 12$ to beat $N = 1$ here?
 
 # %%
-same_k = summary[summary["k"] == summary["k"].value_counts().idxmax()].sort_values("N")
-print(f"cells with k = {int(same_k['k'].iloc[0])}:")
-for _, cell in same_k.iterrows():
-    print(
-        f"  N = {int(cell['N']):2d}, r = {cell['r']:g}: R@1 "
-        f"{study_tables.format_mean_std(cell['R@1 mean'], cell['R@1 std'])} %"
+SAME_K = [((4, 0.15), (1, 0.6)), ((4, 0.15), (12, 0.05)), ((12, 0.05), (1, 0.6))]
+k_shared = {steps.subgraph_size(r, C, n) for pair in SAME_K for n, r in pair}
+assert len(k_shared) == 1
+same_k = study_tables.study_comparisons(grid, "grid", pairs=SAME_K)
+shown = summary.set_index(["N", "r"])
+display(
+    Markdown(
+        f"**The three cells with k = {k_shared.pop()}** (R@1 %, mean ± sample std over their seeds): "
+        + "; ".join(
+            f"N = {n}, r = {r:g}: {findings.mean_std_text(shown.loc[(n, r), 'R@1 mean'], shown.loc[(n, r), 'R@1 std'])}"
+            for n, r in sorted({cell for pair in SAME_K for cell in pair})
+        )
+        + f".\n\nEach pair by Welch's t-test, Holm-corrected across these {len(same_k)} pairs: a family of its own, "
+        "since these pairs change N and r together and so are not among the one-setting pairs above.\n\n"
+        + "\n".join(f"* {verdict}." for verdict in same_k["verdict"])
     )
-comparisons = study_tables.study_comparisons(grid, "grid")  # every pair of cells, Holm-corrected across them all
-print(f"{len(comparisons)} pairwise comparisons of the grid (Welch, Holm-corrected):")
-for a, b in zip(same_k.index[:-1], same_k.index[1:]):
-    pair = statistics.find_comparison(
-        comparisons,
-        statistics.cell_label(["N", "r"], (summary.loc[b, "N"], summary.loc[b, "r"])),
-        statistics.cell_label(["N", "r"], (summary.loc[a, "N"], summary.loc[a, "r"])),
-    )
-    print(f"  {pair['verdict']}")
-
-# %%
-for r, line in summary.groupby("r"):
-    line = line.sort_values("R@1 mean", ascending=False)
-    first, second = line.iloc[0], line.iloc[1]
-    pair = statistics.find_comparison(
-        comparisons,
-        statistics.cell_label(["N", "r"], (first["N"], r)),
-        statistics.cell_label(["N", "r"], (second["N"], r)),
-    )
-    print(f"r = {r:g}: best N = {int(first['N'])}, next N = {int(second['N'])}: {pair['verdict']}")
-
-# %%
-best = summary.loc[summary["R@1 mean"].idxmax()]
-print(
-    f"best cell: N = {int(best['N'])}, r = {best['r']:g} (k = {int(best['k'])}): R@1 "
-    f"{study_tables.format_mean_std(best['R@1 mean'], best['R@1 std'])} %"
-)
-best_label = statistics.cell_label(["N", "r"], (best["N"], best["r"]))
-ties = [
-    f"(N={int(c['N'])}, r={c['r']:g}, k={int(c['k'])})"
-    for _, c in summary.iterrows()
-    if c.name != best.name
-    and statistics.find_comparison(comparisons, best_label, statistics.cell_label(["N", "r"], (c["N"], c["r"])))[
-        "p (Holm)"
-    ]
-    >= statistics.ALPHA
-]
-print("cells it cannot be told apart from (Holm p >= 0.05):", ", ".join(ties) or "none")
-worst = summary.loc[summary["R@1 mean"].idxmin()]
-print(
-    f"worst cell: N = {int(worst['N'])}, r = {worst['r']:g} (k = {int(worst['k'])}): R@1 "
-    f"{study_tables.format_mean_std(worst['R@1 mean'], worst['R@1 std'])} %"
 )
 
 # %% [markdown]
-# What the grid says, read from the lines above (3 seeds per cell):
+# ## Compare any two cells
 #
-# * **$N = 4$ is the best number of proxies per class at every $r$**, beyond the seed spread against the next
-#   best, which is the paper's $N = 12$ each time; $N = 1$ is the weakest line. One proxy per class is not
-#   enough on these classes, and twelve is more than they use (notebook 9 shows why: a class's proxies merge).
-# * **At the same $k = 60$**, $N = 4$ beats $N = 1$ by 9.2 points and $N = 12$ by 4.9 points. So the effect of
-#   $N$ is not just "a larger subgraph": with $k$ fixed, more proxies per class help up to $N = 4$ and hurt
-#   beyond, where the $N$ own-class places take a fifth of each subgraph (12 of 60).
-# * The best cell ($N = 4$, $r = 0.15$, 85.0 %) cannot be separated from $N = 4$, $r = 0.6$ by the spread: once
-#   $N$ is right, $r$ matters less. The worst cell is $N = 1$, $r = 0.6$.
-#
-# The paper uses $N = 12$ on CUB-200 and Cars196 (with a pretrained BN-Inception); that choice does not carry
-# over to this small CPU benchmark, which is a statement about `glyphs_hard`, not about the paper's datasets.
-
-# %% [markdown]
-# ## Explore
-#
-# Choose the metric (Recall@K or NMI) and the lines of $r$ to draw.
+# Choose the x-axis ($N$, $r$ or $k$) and pick two cells, A and B: the title gives A − B with its 95% interval
+# (Welch) and the corrected p, and names the family the correction ran across. When A and B differ in one setting
+# only, the family is the one-setting pairs of the tables above; when they differ in both, it is every pair of the
+# grid's cells, a larger family, so the same difference needs a smaller raw p to count. Try the three cells with
+# the same $k$: why can the widget's p differ from the cell above?
 
 # %%
-study_widgets.parameter_study_widget(grid)
+study_widgets.compare_cells_widget(grid, "grid")
 
 # %% [markdown]
 # ## Run or resume the study yourself
@@ -288,20 +304,23 @@ study_tables.summarize_seeds(loaded, by=["N", "r"])[["N", "r", "k", "seeds", "R@
 # `--list`, `--cell INDEX` and `--gather`, one command per cell. Its `--results` folder reads back with the reader
 # above, `grid = study_tables.read_study_table("grid", path=FOLDER)`, and this notebook's views and statistics take
 # that table as they take the committed one: `study_tables.summarize_seeds(grid, by=["N", "r"])`,
-# `study_tables.study_comparisons(grid, "grid")`, `study_views.plot_metric_vs_N`, `study_views.plot_grid_heatmap` and
-# `study_widgets.parameter_study_widget`. There $k = \lceil r C N \rceil$ uses that benchmark's $C$ (98 on Cars196,
+# `study_tables.study_comparisons(grid, "grid")`, `grid_findings.grid_findings(grid)`, `study_views.plot_metric_vs_N`,
+# `study_views.plot_grid_heatmap` and `study_widgets.compare_cells_widget(grid, "grid")`. There $k = \lceil r C N \rceil$ uses that benchmark's $C$ (98 on Cars196,
 # 11,318 on SOP), not the 100 of `glyphs_hard`.
 
 # %% [markdown]
 # ## Summary
 #
 # * The grid crosses $N$ (proxies per class) with $r$ (subgraph scale); $k = \lceil rCN \rceil$ ties them together,
-#   so the printed same-$k$ comparison is the cleaner test of $N$ itself. On `glyphs_hard`, $N = 4$ was best at
-#   every $r$ and at the same $k$.
-# * Every statement above is computed from the committed table and uses the seed spread; the lines printed by the
-#   code are the findings of this notebook.
-# * `studies.run_parameter_study(..., seeds=...)` re-runs or resumes the grid; `read_study_table(..., path=...)`
-#   loads a study from any folder.
+#   so a line of the $N$ figure changes two things at once. The one-setting tables change one setting at a time,
+#   and the same-$k$ cells separate $N$ from the size of the subgraph.
+# * The analysis is a `groupby` (mean and sample std over the 5 seeds of each cell) and one statistics call
+#   (`statistics.compare_cells`: Welch's interval, Holm's correction across a family that is named). A difference
+#   is claimed only where the corrected p < 0.05; otherwise the cells cannot be told apart with 5 seeds.
+# * Every finding of this notebook is a Markdown cell generated from `grid.csv` above; this summary repeats none of
+#   its numbers. They describe `glyphs_hard`, not the paper's datasets.
+# * `studies.run_parameter_study(..., seeds=...)` re-runs, resumes or extends the grid; `read_study_table(...,
+#   path=...)` loads a study from any folder.
 
 # %% [markdown]
 # ## Exercises
@@ -313,10 +332,11 @@ study_tables.summarize_seeds(loaded, by=["N", "r"])[["N", "r", "k", "seeds", "R@
 #
 # $k \le N$ means $r C \le 1$, i.e. $r \le 0.01$ for $C = 100$, whatever $N$ is. None of the grid's $r$ values is that
 # small. With $k \le N$ and $S^{pos}$, every subgraph holds only the sample's own proxies, $\mathcal{L}^s$ is zero up
-# to rounding and nothing pushes other classes away (notebook 2 and `ProxyGMLLoss`'s warning):
+# to rounding and nothing pushes other classes away (the subgraph notebook and `ProxyGMLLoss`'s warning):
 #
 # ```python
-# [(n, r) for n in grid["N"].unique() for r in grid["r"].unique() if steps.subgraph_size(r, 100, n) <= n]
+# print("k <= N needs r C <= 1, i.e. r <= 1 / C =", 1 / C, "for C =", C)
+# print("cells of the grid with k <= N:", [(n, r) for n, r in cells.index if steps.subgraph_size(r, C, n) <= n])
 # ```
 #
 # </details>
@@ -327,13 +347,17 @@ study_tables.summarize_seeds(loaded, by=["N", "r"])[["N", "r", "k", "seeds", "R@
 # <details><summary>Solution</summary>
 #
 # ```python
-# for n, cells in summary.groupby("N"):
-#     hi, lo = cells.loc[cells["R@1 mean"].idxmax()], cells.loc[cells["R@1 mean"].idxmin()]
-#     label = lambda cell: statistics.cell_label(["N", "r"], (n, cell["r"]))
-#     print(n, statistics.find_comparison(comparisons, label(hi), label(lo))["verdict"])
+# for n, line in summary.groupby("N"):
+#     hi, lo = line.loc[line["R@1 mean"].idxmax()], line.loc[line["R@1 mean"].idxmin()]
+#     best_r = statistics.cell_label(["N", "r"], (n, hi["r"]))
+#     worst_r = statistics.cell_label(["N", "r"], (n, lo["r"]))
+#     print(f"N = {n}:", statistics.find_comparison(one_setting, best_r, worst_r)["verdict"])
 # ```
 #
-# Read the answer off the output: "beats" (Holm p < 0.05) means $r$ matters for that $N$.
+# Read the answer off the output: "beats" (a Holm-corrected p under `statistics.ALPHA`, in the one-setting
+# family) means $r$ matters for that $N$; "cannot tell apart" means the seeds do not show it. Compare the
+# differences across $N$ only through their intervals: a larger difference with a wide interval is not a larger
+# effect until the intervals say so.
 #
 # </details>
 #
@@ -344,5 +368,37 @@ study_tables.summarize_seeds(loaded, by=["N", "r"])[["N", "r", "k", "seeds", "R@
 #
 # Only the new ones: the `cached` column is `True` for every cell whose folder already holds a finished run with the
 # same settings. That is what makes a long study safe to interrupt and extend.
+#
+# </details>
+#
+# **4.** Train two cells that are not in the grid, $(N, r) = (4, 0.3)$ and $(6, 0.15)$, with the preset's settings
+# and one seed, and place them against the grid. Keep every other setting: a run with fewer epochs would not be
+# comparable with the grid's cells. Each run takes a few minutes on one CPU core (the grid's runs took about as
+# long; `grid["elapsed_s"]` has their times). Before you run it, predict where each lands.
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# NEW_CELLS = [(4, 0.3), (6, 0.15)]  # not in the grid
+# config = experiments.smoke_config() if cfg.smoke else experiments.experiment_config(PRESET, smoke=False)
+# new_runs = pd.concat(
+#     [
+#         studies.run_parameter_study(
+#             config, N_values=[n], r_values=[r], seeds=[0],
+#             out_dir=experiments.runs_root(smoke=cfg.smoke) / f"08_new_N{n}_r{r:g}",
+#         )
+#         for n, r in NEW_CELLS
+#     ]
+# )
+# print("smoke mode: one tiny epoch on a small glyph set, not a result" if cfg.smoke else "glyphs_hard, 1 seed each:")
+# print(new_runs[["N", "r", "k", "seed", "R@1", "elapsed_s", "cached"]].to_string(index=False))
+# study_views.plot_metric_against(grid, x="k", new=new_runs, title="the grid (5 seeds per cell) and the new runs (stars)")
+# ```
+#
+# Each star is one run of one seed. Read it against the grid's dots, the single seeds of each cell: a star inside
+# the spread of its neighbours' seeds is what one more seed of a similar cell would give. One seed cannot be
+# compared with the grid's five-seed means beyond that seed spread: it has no spread of its own, so Welch's test has
+# nothing to test against. To claim that a new cell beats a grid cell, train it with the grid's seeds
+# (`seeds=sorted(grid["seed"].unique())`) and compare with `study_tables.study_comparisons`.
 #
 # </details>

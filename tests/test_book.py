@@ -109,7 +109,7 @@ def test_widgets_are_drawn_from_their_saved_state(book):
 LIVE = {
     "01_proxies_and_similarity_graph": "similarity_widget",
     "04_mask_softmax_loss_gradients": "gradient_widget",
-    "08_parameter_study_N_r": "parameter_study_widget",
+    "08_parameter_study_N_r": "compare_cells_widget",
     "09_umap_proxies": "umap_widget",
     "10_ablation_table": "ablation_widget",
     "11_efficiency": "cost_widget",
@@ -495,31 +495,32 @@ def test_moving_a_widgets_controls_in_the_offline_site_swaps_its_figure(book, si
         return facts(widget)
 
     try:
-        # Notebook 8: the metric slider, moved with the keyboard, then the r check boxes.
+        # Notebook 8: the x-axis slider, moved with the keyboard, then the two cells' menus.
         page.goto(f"{site}/08_parameter_study_N_r.html", wait_until="load")
         widget = page.locator("div.book-views")
         first = facts(widget)
         assert first["loaded"] and first["disabled"] == 0, first  # the script enabled the controls
-        assert first["readouts"] == ["R@1"]
+        assert first["readouts"] == ["N"]
+        views = book_views.declared("08_parameter_study_N_r", "compare_cells_widget")()
+        start = views.start()
         slider = widget.locator('input[type="range"]')
         slider.focus()
         page.keyboard.press("ArrowRight")
         moved = after(widget, first)
-        assert moved["readouts"] == ["R@2"] and moved["loaded"]
-        views = book_views.declared("08_parameter_study_N_r", "parameter_study_widget")()
-        assert int(moved["view"]) == views.index({"metric": "R@2", "r_values": (0.05, 0.15, 0.6)})
+        assert moved["readouts"] == ["r"] and moved["loaded"]
+        assert int(moved["view"]) == views.index({**start, "x": "r"})
         # the figure itself changed: another file, another picture
         assert (book.out / moved["src"]).read_bytes() != (book.out / first["src"]).read_bytes()
-        boxes = widget.locator("input[data-bit]")
-        boxes.nth(2).uncheck()
-        fewer = after(widget, moved)
-        assert int(fewer["view"]) == views.index({"metric": "R@2", "r_values": (0.05, 0.15)})
-        boxes.nth(0).uncheck()
-        boxes.nth(1).uncheck()  # no r at all: the message the live widget would raise
+        cell_a, cell_b = widget.locator("select").nth(0), widget.locator("select").nth(1)
+        other = views.controls[2].values[2]  # a third cell for B
+        cell_b.select_option(label=views.controls[2].labels[2])
+        changed = after(widget, moved)
+        assert int(changed["view"]) == views.index({**start, "x": "r", "b": other}) and changed["loaded"]
+        cell_a.select_option(label=views.controls[2].labels[2])  # A = B: the line the live widget would raise
         page.wait_for_function(
             "widget => !widget.querySelector('.book-view-message').hidden", arg=widget.element_handle()
         )
-        assert "choose at least one r" in facts(widget)["message"]
+        assert "pick two different cells" in facts(widget)["message"]
 
         # Notebook 9: a menu (the run) and the epoch slider set by mouse-free fill.
         page.goto(f"{site}/09_umap_proxies.html", wait_until="load")

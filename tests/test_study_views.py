@@ -153,6 +153,30 @@ def test_metric_vs_N_draws_one_line_per_r_with_seed_dots():
     plt.close("all")
 
 
+def test_lines_are_dodged_so_error_bars_at_one_setting_do_not_overlap():
+    fig = study_views.plot_metric_against(_grid(), x="N")
+    lines = [c for c in fig.axes[0].lines if c.get_marker() == "o"]
+    first, second = (np.asarray(line.get_xdata(), dtype=float) for line in lines)
+    assert np.all(first < np.array([1, 4])) and np.all(second > np.array([1, 4]))  # beside N, on either side
+    assert np.allclose(first * second, [1, 16])  # symmetric on the log axis
+    fig = study_views.plot_metric_against(_grid(), x="k", marked={(4, 0.3): "A"})
+    assert fig.axes[0].get_xlabel().startswith("k = ceil") and [t.get_text() for t in fig.axes[0].texts] == ["A"]
+    new = pd.DataFrame([{"N": 2, "r": 0.2, "k": 4, "R@1": 0.7}])
+    fig = study_views.plot_metric_against(_grid(), x="r", new=new)
+    assert "new: N = 2, r = 0.2 (1 run)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    with pytest.raises(ValueError, match="x must be one of N, r, k"):
+        study_views.plot_metric_against(_grid(), x="seed")
+    plt.close("all")
+
+
+def test_heatmap_never_shows_a_zero_std_that_is_not_zero():
+    grid = _grid()
+    grid["R@1"] = grid["R@1"] + 0.00001 * grid["seed"] - 0.01 * grid["seed"]  # the cells' seeds almost agree
+    texts = [t.get_text() for t in study_views.plot_grid_heatmap(grid).axes[0].texts]
+    assert all("±0.0\n" not in t for t in texts) and any("±0.00" in t for t in texts)
+    plt.close("all")
+
+
 def test_heatmap_shows_mean_std_and_k_per_cell():
     fig = study_views.plot_grid_heatmap(_grid())
     texts = [t.get_text() for t in fig.axes[0].texts]

@@ -5,7 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pytest  # noqa: E402
 from test_run_views import _snapshots  # noqa: E402
-from test_study_views import _efficiency, _grid  # noqa: E402
+from test_study_views import _ablation, _efficiency, _grid  # noqa: E402
 
 from proxygml_lite.lab import study_widgets, umap_views  # noqa: E402
 
@@ -88,3 +88,26 @@ def test_ablation_widget_metric_and_paper_switch():
     assert not [p for p in w.figure.axes[0].patches if p.get_gid() == "paper"]
     w.controls["metric"].value = "NMI"
     assert "NMI" in w.figure.axes[0].get_ylabel()
+
+
+def test_compare_cells_widget_picks_the_axis_and_two_cells():
+    w = study_widgets.compare_cells_widget(_grid(), "grid")
+    assert list(w.controls) == ["x", "a", "b"]
+    assert (w.controls["a"].value, w.controls["b"].value) == ((4, 0.3), (1, 0.3))  # the two highest means
+    assert "Holm across the 4 pairs" in w.figure.axes[0].get_title()
+    w.controls["x"].value = "k"
+    assert w.figure.axes[0].get_xlabel().startswith("k = ceil(r C N)")
+    w.controls["b"].value = (1, 0.1)
+    assert "all 6 pairs of the grid's cells" in w.figure.axes[0].get_title() and w.renders == 3
+    with pytest.raises(ValueError, match="pick two different cells"):  # the offline site shows this line
+        w.controls["b"].value = (4, 0.3)
+
+
+def test_compare_cells_views_count_menus_and_the_ablation():
+    views = study_widgets.compare_cells_views(_grid(), "grid", cells=[(1, 0.1), (4, 0.3)])
+    assert views.count == 3 * 2 * 2 and views.controls[1].labels == ("N=4, r=0.3", "N=1, r=0.1")
+    with pytest.raises(ValueError, match="cells must be at least two of the table's cells"):
+        study_widgets.compare_cells_views(_grid(), "grid", cells=[(2, 0.1), (4, 0.3)])
+    ablation = study_widgets.compare_cells_views(_ablation(), "ablation", a=8, b=1)
+    assert [c.name for c in ablation.controls] == ["metric", "a", "b"] and ablation.count == 2 * 8 * 8
+    assert "row 8" in ablation.figure({"metric": "NMI", "a": 8, "b": 1}).axes[0].get_title()

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from ..teaching import toy, widgets
 from ..teaching.views import Views
-from . import study_tables, study_widgets, umap_maps
+from . import cell_comparisons, study_tables, study_widgets, umap_maps
 
 __all__ = ["DECLARED", "declared"]
 
@@ -53,8 +53,20 @@ def _gradients() -> Views:  # notebook 4: C4, K4, N4, r4 = 4, 2, 2, 0.3 and lam 
     )
 
 
-def _parameter_study() -> Views:  # notebook 8
-    return study_widgets.parameter_study_views(study_tables.read_study_table("grid", preset=PRESET))
+#: How many of the grid's cells the site's comparison menus offer (3 axes x 5 x 5 cells = 75 views, under the cap).
+SITE_GRID_CELLS = 5
+
+
+def _grid_comparison() -> Views:  # notebook 8: the notebook's menus offer all 15 cells (675 views), the site five
+    """The two highest means (the pair the notebook opens with), the cells that share the grid's most common ``k``
+    (notebook 8's same-``k`` comparison), then the next highest means, up to :data:`SITE_GRID_CELLS`."""
+    grid = study_tables.read_study_table("grid", preset=PRESET)
+    summary = study_tables.summarize_seeds(grid, by=["N", "r"], metrics=["R@1"])
+    shared = summary[summary["k"] == summary["k"].value_counts().idxmax()]
+    ranked = cell_comparisons.cells_of(grid, "grid")
+    same_k = [cell_comparisons.cell_key("grid", (n, r)) for n, r in zip(shared["N"], shared["r"])]
+    cells = list(dict.fromkeys(ranked[:2] + same_k + ranked))[:SITE_GRID_CELLS]
+    return study_widgets.compare_cells_views(grid, "grid", cells=cells)
 
 
 def _umap() -> Views:  # notebook 9, full mode: the committed maps (read, not refitted: a fit differs per machine)
@@ -79,7 +91,7 @@ def _cost() -> Views:  # notebook 11
 DECLARED: dict[str, dict[str, Callable[[], Views]]] = {
     "01_proxies_and_similarity_graph": {"similarity_widget": _similarity},
     "04_mask_softmax_loss_gradients": {"gradient_widget": _gradients},
-    "08_parameter_study_N_r": {"parameter_study_widget": _parameter_study},
+    "08_parameter_study_N_r": {"compare_cells_widget": _grid_comparison},
     "09_umap_proxies": {"umap_widget": _umap},
     "10_ablation_table": {"ablation_widget": _ablation},
     "11_efficiency": {"cost_widget": _cost},

@@ -20,9 +20,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .findings import mean_std_text
 from .study_tables import summarize_seeds
 
 __all__ = [
+    "plot_metric_against",
     "plot_metric_vs_N",
     "plot_grid_heatmap",
     "plot_ablation_seeds",
@@ -49,6 +51,116 @@ def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> N
         raise ValueError(f"the table has no column(s) {missing}; pass {what} (it has {list(table.columns)})")
 
 
+#: How far the outermost lines of one plot are dodged apart, as a fraction of the x axis' log range.
+DODGE = 0.06
+#: The axis label of each x variable of :func:`plot_metric_against`.
+X_LABELS = {"N": "N (proxies per class)", "r": "r (subgraph scale)", "k": "k = ceil(r C N) (proxies per subgraph)"}
+
+
+def _dodged(values, line: int, lines: int, span: float) -> np.ndarray:
+    """``values`` (on a log axis) moved sideways for line ``line`` of ``lines``, so error bars do not overlap."""
+    step = DODGE * span / max(lines - 1, 1)
+    return np.asarray(values, dtype=float) * np.exp(step * (line - (lines - 1) / 2))
+
+
+def plot_metric_against(
+    table: pd.DataFrame,
+    *,
+    x: str = "N",
+    metric: str = "R@1",
+    lines: Sequence[float] | None = None,
+    marked: dict | None = None,
+    new: pd.DataFrame | None = None,
+    ax=None,
+    title: str | None = None,
+):
+    """``metric`` against ``N``, ``r`` or ``k`` over the ``N x r`` grid, one line per value of the other setting.
+
+    Against ``N`` each line is one ``r`` (the paper's parameter-study figure); against ``r`` or ``k = ceil(r C N)``
+    each line is one ``N``. A line's points are its cells' means with ± one sample std over the seeds and every
+    seed as a dot; the lines are dodged sideways (on the log axis) so that their error bars do not overlap.
+
+    Args:
+        table: ``grid.csv`` (columns ``N``, ``r``, ``seed``, ``metric``, and ``k`` for ``x="k"``).
+        x: ``"N"``, ``"r"`` or ``"k"``.
+        metric: ``"R@1"``, ``"NMI"``, ... (fractions, drawn in percent).
+        lines: the values of the line setting to draw (``r`` for ``x="N"``, else ``N``; default all).
+        marked: ``{(N, r): label}``: cells ringed and labelled (e.g. the two cells a comparison picks).
+        new: runs of cells to place against the grid (``N``, ``r``, ``k``, ``metric``; one row per run),
+            drawn as stars beside their line's colour and named in the legend.
+    """
+    if x not in X_LABELS:
+        raise ValueError(f"x must be one of {', '.join(X_LABELS)}; got {x!r}")
+    require_columns(table, ("N", "r", "seed", metric) + (("k",) if x == "k" else ()), "the grid table (grid.csv)")
+    summary = summarize_seeds(table, by=["N", "r"], metrics=[metric])
+    along = "r" if x == "N" else "N"
+    available = sorted(summary[along].unique())
+    chosen = available if lines is None else [float(v) for v in lines]
+    unknown = [v for v in chosen if not np.isclose(available, v).any()]
+    if unknown:
+        raise ValueError(f"{along} value(s) {unknown} not in the grid; it has {along} = {available}")
+    if not chosen:
+        raise ValueError(f"choose at least one {along}; the grid has {along} = {available}")
+    fig, ax = figure_axes(ax, (5.6, 3.8))
+    colours = dict(zip(available, plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(available)))))
+    xs = summary[x].astype(float)
+    span = float(np.log(xs.max() / xs.min())) if xs.min() > 0 and xs.max() > xs.min() else 1.0
+    shown = [v for v in available if np.isclose(chosen, v).any()]
+    where = {}
+    for number, value in enumerate(shown):
+        line = summary[np.isclose(summary[along], value)].sort_values(x)
+        position = _dodged(line[x], number, len(shown), span)
+        name = f"{along} = {value:g}"
+        ax.errorbar(
+            position,
+            100 * line[f"{metric} mean"],
+            yerr=100 * line[f"{metric} std"].fillna(0.0),
+            marker="o",
+            capsize=3,
+            color=colours[value],
+            label=name,
+            gid=name.replace(" ", ""),
+        )
+        for at, seeds, n, r in zip(position, line[f"{metric} per seed"], line["N"], line["r"]):
+            ax.scatter([at] * len(seeds), 100 * np.asarray(seeds), s=9, color=colours[value], alpha=0.5, zorder=3)
+            where[(float(n), float(r))] = at
+    for (n, r), label in (marked or {}).items():
+        cell = summary[np.isclose(summary["N"], n) & np.isclose(summary["r"], r)]
+        if cell.empty or (float(n), float(r)) not in where:
+            raise ValueError(
+                f"cell N={n:g}, r={r:g} is not drawn; the grid has {sorted(zip(summary['N'], summary['r']))}"
+            )
+        y = 100 * float(cell[f"{metric} mean"].iloc[0])
+        ax.scatter([where[(float(n), float(r))]], [y], s=220, facecolors="none", edgecolors="crimson", lw=1.6, zorder=4)
+        ax.annotate(label, (where[(float(n), float(r))], y), xytext=(7, 7), textcoords="offset points", color="crimson")
+    if new is not None and len(new):
+        require_columns(new, ("N", "r", x, metric), "the new runs (N, r, k and the metric, one row per run)")
+        for _, run in new.iterrows():
+            colour = colours.get(float(run[along]), "black")
+            ax.scatter(
+                [float(run[x])],
+                [100 * float(run[metric])],
+                marker="*",
+                s=160,
+                color=colour,
+                edgecolors="black",
+                zorder=5,
+                label=f"new: N = {int(run['N'])}, r = {float(run['r']):g} (1 run)",
+            )
+    ax.set_xscale("log")
+    ticks = sorted(set(xs) | (set(new[x].astype(float)) if new is not None and len(new) else set()))
+    ax.set_xticks(
+        ticks, [f"{t:g}" for t in ticks], fontsize=7 if len(ticks) > 8 else None, rotation=90 if len(ticks) > 8 else 0
+    )
+    ax.minorticks_off()
+    ax.set_xlabel(X_LABELS[x])
+    ax.set_ylabel(f"{metric} on the unseen classes, %")
+    ax.legend(fontsize=7 if len(shown) > 3 else 8)
+    seeds = int(summary["seeds"].min())
+    ax.set_title(title or f"{metric} against {x} (mean ± std over {seeds}+ seeds; dots: seeds)", fontsize=10)
+    return fig
+
+
 def plot_metric_vs_N(
     table: pd.DataFrame,
     *,
@@ -59,48 +171,9 @@ def plot_metric_vs_N(
 ):
     """``metric`` against ``N``, one line per ``r`` (the paper's parameter-study figure), with the seed spread.
 
-    Args:
-        table: ``grid.csv`` (columns ``N``, ``r``, ``seed``, ``metric``).
-        metric: ``"R@1"`` or ``"NMI"`` (fractions, drawn in percent).
-        r_values: the ``r`` lines to draw (default all).
+    :func:`plot_metric_against` with ``x="N"``; the lines of the ``r_values`` (default all) are dodged sideways.
     """
-    require_columns(table, ("N", "r", "seed", metric), "the grid table (grid.csv)")
-    summary = summarize_seeds(table, by=["N", "r"], metrics=[metric])
-    available = sorted(summary["r"].unique())
-    chosen = available if r_values is None else [float(r) for r in r_values]
-    unknown = [r for r in chosen if not np.isclose(available, r).any()]
-    if unknown:
-        raise ValueError(f"r value(s) {unknown} not in the grid; it has r = {available}")
-    if not chosen:
-        raise ValueError(f"choose at least one r; the grid has r = {available}")
-    fig, ax = figure_axes(ax, (5.6, 3.8))
-    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(available)))
-    for r, colour in zip(available, colours):
-        if not np.isclose(chosen, r).any():
-            continue
-        line = summary[np.isclose(summary["r"], r)].sort_values("N")
-        ax.errorbar(
-            line["N"],
-            100 * line[f"{metric} mean"],
-            yerr=100 * line[f"{metric} std"].fillna(0.0),
-            marker="o",
-            capsize=3,
-            color=colour,
-            label=f"r = {r:g}",
-            gid=f"r={r:g}",
-        )
-        for n, seeds in zip(line["N"], line[f"{metric} per seed"]):
-            ax.scatter([n] * len(seeds), 100 * np.asarray(seeds), s=9, color=colour, alpha=0.5, zorder=3)
-    ax.set_xscale("log")
-    ticks = sorted(summary["N"].unique())
-    ax.set_xticks(ticks, [str(int(t)) for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("N (proxies per class)")
-    ax.set_ylabel(f"{metric} on the unseen classes, %")
-    ax.legend(fontsize=8)
-    seeds = int(summary["seeds"].min())
-    ax.set_title(title or f"{metric} against N (mean ± std over {seeds}+ seeds; dots: seeds)", fontsize=10)
-    return fig
+    return plot_metric_against(table, x="N", metric=metric, lines=r_values, ax=ax, title=title)
 
 
 def plot_grid_heatmap(table: pd.DataFrame, *, metric: str = "R@1", ax=None, title: str | None = None):
@@ -117,8 +190,7 @@ def plot_grid_heatmap(table: pd.DataFrame, *, metric: str = "R@1", ax=None, titl
     middle = np.nanmean(means)
     for _, cell in summary.iterrows():
         i, j = n_values.index(cell["N"]), r_values.index(cell["r"])
-        std = cell[f"{metric} std"]
-        text = f"{100 * cell[f'{metric} mean']:.1f}" + ("" if np.isnan(std) else f"±{100 * std:.1f}")
+        text = mean_std_text(cell[f"{metric} mean"], cell[f"{metric} std"]).replace(" ± ", "±")
         if "k" in cell and not pd.isna(cell["k"]):
             text += f"\nk={int(cell['k'])}"
         ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black" if means[i, j] > middle else "white")

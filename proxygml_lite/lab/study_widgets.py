@@ -14,13 +14,16 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from .. import statistics
 from ..teaching.views import Views, menu, slider, subset, switch
 from ..teaching.widgets import InteractivePlot
-from . import efficiency_views, run_views, study_views, umap_views
+from . import cell_comparisons, efficiency_views, run_views, study_views, umap_views
 
 __all__ = [
     "parameter_study_views",
     "parameter_study_widget",
+    "compare_cells_views",
+    "compare_cells_widget",
     "umap_run_views",
     "umap_widget",
     "cost_views",
@@ -63,6 +66,57 @@ def parameter_study_views(table: pd.DataFrame, *, metric: str = "R@1") -> Views:
 def parameter_study_widget(table: pd.DataFrame, *, metric: str = "R@1") -> InteractivePlot:
     """:func:`parameter_study_views` as a widget."""
     return InteractivePlot(parameter_study_views(table, metric=metric))
+
+
+def _comparison_view(table, kind, a, b, x="N", metric="R@1"):
+    return cell_comparisons.plot_cell_comparison(table, kind, a=a, b=b, x=x, metric=metric)
+
+
+def compare_cells_views(
+    table: pd.DataFrame, kind: str, *, metric: str = "R@1", cells=None, a=None, b=None, x: str = "N"
+) -> Views:
+    """Notebooks 8 and 10: pick two cells -> their difference, its 95% interval and the Holm-corrected p.
+
+    The family the correction runs across is fixed by :func:`.cell_comparisons.compare_pair`'s rule and named in the
+    figure's title. Picking the same cell twice shows the line "pick two different cells".
+
+    Args:
+        table: ``grid.csv`` (``kind="grid"``, cells ``(N, r)``) or ``ablation.csv`` (``kind="ablation"``, cells
+            are rows).
+        metric: the metric compared; for the ablation a slider offers R@1 and NMI, starting at ``metric``.
+        cells: the cells the two menus offer (default every cell of the table, highest mean first); the
+            comparisons always use the whole table.
+        a, b: the cells it opens with (default the two highest means among ``cells``).
+        x: for the grid, the x axis it opens with (a slider over ``N``, ``r`` and ``k = ceil(r C N)``).
+
+    For the grid, 3 axes and 15 cells per menu are 675 views; the offline site offers fewer cells
+    (:mod:`.book_views`).
+    """
+    everything = cell_comparisons.cells_of(table, kind, metric=metric)
+    offered = everything if cells is None else [cell_comparisons.cell_key(kind, c) for c in cells]
+    unknown = [c for c in offered if c not in everything]
+    if unknown or len(offered) < 2:
+        raise ValueError(f"cells must be at least two of the table's cells {everything}; got {list(cells or [])}")
+    offered = [c for c in everything if c in offered]  # highest mean first
+    a = offered[0] if a is None else cell_comparisons.cell_key(kind, a)
+    b = offered[1] if b is None else cell_comparisons.cell_key(kind, b)
+    by = list(cell_comparisons.CELL_COLUMNS[kind])
+    labels = [statistics.cell_label(by, c) for c in offered]
+    pick = (menu("a", "cell A", offered, a, labels=labels), menu("b", "cell B", offered, b, labels=labels))
+    if kind == "grid":
+        controls = (slider("x", "x-axis", ("N", "r", "k"), x), *pick)
+        fixed = {"table": table, "kind": kind, "metric": metric}
+    else:
+        controls = (_metric_slider(table, metric, ("R@1", "NMI")), *pick)
+        fixed = {"table": table, "kind": kind}
+    return Views(_comparison_view, controls, fixed)
+
+
+def compare_cells_widget(
+    table: pd.DataFrame, kind: str, *, metric: str = "R@1", cells=None, a=None, b=None, x: str = "N"
+) -> InteractivePlot:
+    """:func:`compare_cells_views` as a widget."""
+    return InteractivePlot(compare_cells_views(table, kind, metric=metric, cells=cells, a=a, b=b, x=x))
 
 
 def _umap_view(views, run, epoch, classes):
