@@ -28,6 +28,7 @@ NOTEBOOKS = [
     "05_training_on_toy_data",
     "06_training_on_glyphs",
     "07_benchmarks_on_gpu",
+    "09_umap_proxies",
     "11_efficiency",
 ]
 
