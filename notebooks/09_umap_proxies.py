@@ -381,7 +381,7 @@ study_widgets.umap_widget(maps, measures)
 #
 # The printed number of places goes to other classes' proxies. If the 12 proxies of a class merge, they act like
 # one proxy with 12 times its vote: the own-class vote $Z_{iy_i}$ becomes $12 \times$ the cosine to that point,
-# while the other places still go to other classes' proxies. The subgraph then works like $N = 1$ with a larger
-# weight on the own class, which is one reason why more proxies need not mean more modes covered.
+# while the other places still go to other classes' proxies. The subgraph then works like a single proxy per class
+# with a larger weight on the own class, which is one reason why more proxies need not mean more modes covered.
 #
 # </details>
