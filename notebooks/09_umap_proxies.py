@@ -24,14 +24,15 @@
 #
 # **Learning goals.** After this notebook you can
 #
-# 1. draw sample embeddings and proxies of a real training run in one 2-D map, at several epochs, with one UMAP
-#    fitted once on all epochs so that the epochs share the map;
-# 2. tell from measurements, not from the picture alone, whether the $N$ proxies of a class spread over its
-#    samples or merge into one point;
-# 3. compare what happens for $N = 1$, $4$ and $12$, and relate it to notebook 5 (toy data) and to the authors'
-#    remark that similar proxies end up close late in training.
+# 1. tell from measurements, not from a picture, whether the $N$ proxies of a class spread over its samples or
+#    merge into one point, and at which epoch;
+# 2. draw sample embeddings and proxies of a real training run in 2-D at several epochs with an *aligned* UMAP
+#    (one map per epoch, tied together), and check the drawn movement against the measured one;
+# 3. read one-variable probes (5 seeds each) to test what makes a class's proxies merge, with confidence
+#    intervals and Holm-corrected p-values.
 #
-# **Prerequisites.** Notebooks 5 (proxies moving on toy data) and 6 (a training run on `glyphs_hard`).
+# **Prerequisites.** Notebooks 5 (proxies moving on toy data), 6 (a training run on `glyphs_hard`) and 8 (seeds,
+# confidence intervals and Holm's correction).
 
 # %%
 # Install cell: on Colab, a JupyterHub or in a bare folder it installs proxygml_lite at this course's
@@ -89,18 +90,24 @@ from proxygml_lite.teaching.notebook import save_figure, setup
 cfg = setup(seed=0)
 
 # %%
-import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 
-from proxygml_lite.lab import proxy_spread_views, study_tables, study_widgets, umap_maps, umap_views
+from proxygml_lite import steps  # noqa: F401 (exercise 3 uses it)
+from proxygml_lite.lab import merging_probes, proxy_spread_views, study_tables, study_widgets, umap_maps, umap_views
 
 pd.set_option("display.precision", 3)
 PRESET = "glyphs_hard"
 results = study_tables.committed_results_dir(PRESET)
-files = umap_maps.snapshot_files(results)  # {N: the r = 0.05, seed 0 snapshot file}
-print(f"snapshot files in results/{PRESET}/snapshots: " + ", ".join(p.name for p in files.values()))
-snapshots = {n: umap_views.read_snapshots(path) for n, path in sorted(files.items())}
-for n, runs in snapshots.items():
+seeds = umap_maps.snapshot_seeds(results)  # read from the file names, not typed
+files = {seed: umap_maps.snapshot_files(results, seed=seed) for seed in seeds}  # {seed: {N: path}}
+snapshots = {seed: {n: umap_views.read_snapshots(path) for n, path in by_n.items()} for seed, by_n in files.items()}
+first = snapshots[seeds[0]]
+print(
+    f"snapshot set in results/{PRESET}/snapshots: N in {sorted(first)}, r = 0.05, seeds {seeds} "
+    f"({sum(len(by_n) for by_n in files.values())} files)"
+)
+for n, runs in first.items():
     print(
         f"N = {n:2d}: epochs {[s.epoch for s in runs]}, {len(runs[0].labels)} training samples, "
         f"{len(runs[0].proxies)} proxies of dimension {runs[0].proxies.shape[1]}"
@@ -109,151 +116,241 @@ for n, runs in snapshots.items():
 # %% [markdown]
 # ## What was saved
 #
-# `make studies` trained the grid cells $r = 0.05$, seed 0, of notebook 8 with two extra switches,
+# `make studies` trained the grid cells $r = 0.05$ of notebook 8 (the seeds printed above) with two extra switches,
 # `save_proxies=True` and `save_embeddings=True`: after every listed epoch the run kept its proxies
 # $P \in \mathbb{R}^{CN \times d}$ and the embeddings of a fixed, seeded subset of **training** samples (the
 # proxies belong to the training classes, so these are the samples they are meant to represent). Epoch 0 is the
 # network and the proxies before training. The files are committed, so this notebook needs no training.
 #
-# UMAP (McInnes et al., 2018) maps the $d$-dimensional points to 2-D so that near neighbours stay near. One map is
-# fitted per run on the samples **and** proxies of **all** its epochs together (cosine metric, seeded), so a point
-# that does not move between epochs stays at the same place in the drawing. For a clear picture (and a fit of
-# seconds) the map holds 12 of the 100 training classes and four of the saved epochs. The first UMAP call compiles numba code; the warm-up does that once:
+# ## Spread or merge? Measured in the embedding space
+#
+# A 2-D map can put points together that are apart in $d$ dimensions, and the other way round. So the question is
+# answered first with cosines in the original space (`proxy_spread_views.proxy_spread`, per class, then averaged
+# over the 100 training classes):
+#
+# * **proxy cosine**: mean cosine between two different proxies of a class (1 = merged into one point);
+# * **sample cosine**: mean cosine between two samples of the class (how spread the class itself is);
+# * **proxy groups**: how many groups the $N$ proxies form when proxies with cosine $> 0.95$ count as one
+#   ($N$ = all distinct, 1 = all merged);
+# * **proxies used**: how many of the $N$ proxies are the nearest own proxy of at least one sample;
+# * **proxy cosine to epoch 0**: how far each proxy turned from its starting direction (1 = not at all).
+#
+# If the proxies spread over the modes of a class, their cosine should be about as low as the samples' and several
+# proxies should be "used"; if they merge, their cosine approaches 1 and one group remains.
+#
+# **Predict first.** Before running the next cells: at epoch 0 the network is untrained and the proxies are random.
+# Do you expect a class's samples to start close together (cosine near 1) or spread out? And by which epoch of 50
+# do you expect the 12 proxies of a class to act as one?
+
+# %%
+spread = pd.concat(
+    [
+        proxy_spread_views.spread_over_epochs(runs).assign(seed=seed)
+        for seed in seeds
+        for runs in snapshots[seed].values()
+    ],
+    ignore_index=True,
+)
+spread.groupby(["N", "epoch"]).mean(numeric_only=True).drop(columns="seed").unstack("N").round(3)
+
+# %%
+fig = proxy_spread_views.plot_proxy_spread(
+    {f"N = {n}": table for n, table in spread.groupby("N")},
+    title=f"do the N proxies of a class spread or merge? mean over seeds {seeds}, band: their range",
+)
+save_figure(fig, "09_proxy_spread")
+
+# %% [markdown]
+# When do the proxies merge, and what do the samples do meanwhile? Both read from the table above:
+
+# %%
+merged = proxy_spread_views.merge_epochs(spread)
+display(merged.pivot(index="N", columns="seed", values="merged at epoch"))
+by_n = spread.groupby(["N", "epoch"]).mean(numeric_only=True)
+last_epoch = int(spread["epoch"].max())
+samples_start = spread[spread["epoch"] == 0]["sample cosine"].mean()
+samples_end = spread[spread["epoch"] == last_epoch]["sample cosine"].mean()
+lines = [
+    f"- $N = {n}$: the mean within-class proxy cosine first exceeds {proxy_spread_views.MERGE_COSINE:g} at epoch "
+    f"{', '.join(str(int(e)) for e in group['merged at epoch'])} (seeds {', '.join(str(s) for s in group['seed'])}) "
+    f"of {last_epoch}; at epoch {last_epoch} it is {group['proxy cosine at the last epoch'].min():.6f} or more."
+    for n, group in merged.groupby("N")
+]
+display(
+    Markdown(
+        "**Merging is early, not late.** "
+        + f"Of {last_epoch} epochs:\n\n"
+        + "\n".join(lines)
+        + f"\n\n**The samples become spread.** Their mean within-class cosine falls from {samples_start:.3f} at epoch 0 "
+        f"to {samples_end:.3f} at epoch {last_epoch} (mean over every N and seed): the untrained network maps every "
+        "image near one direction, and training spreads each class out while its proxies collapse to one point."
+    )
+)
+
+# %% [markdown]
+# ## Pictures: an aligned UMAP per epoch
+#
+# UMAP (McInnes et al., 2018) maps the $d$-dimensional points to 2-D so that near neighbours stay near. One UMAP
+# fitted on all epochs together gives them one map, but it pins a point's snapshots to about one place, however far
+# the point moved (exercise 1 shows it). Here every epoch gets its own map, fitted together with the others by
+# `umap.AlignedUMAP`: every sample and proxy is tied to itself in the next epoch, so the maps share their
+# orientation and movement in the embedding space shows up as movement in the drawing. The lines are the proxies'
+# paths through the mapped epochs. For a clear picture (and a fit of seconds) the maps hold 12 of the 100 training
+# classes and four of the saved epochs of seed 0.
+#
+# The first UMAP call compiles numba code; the warm-up does that once:
 
 # %%
 warm_up_seconds = umap_views.warm_up_umap()
 
 # %%
 CLASSES = list(range(cfg.pick(full=12, smoke=6)))
-MAP_EPOCHS = (0, 2, 10, 50)  # mapped epochs (where saved); the measurements below use every saved epoch
+MAP_EPOCHS = (0, 2, 10, 50)  # mapped epochs (where saved); the measurements above use every saved epoch
+map_files = umap_maps.snapshot_files(results, seed=seeds[0], runs=umap_maps.MAPPED_N)
 # The full-mode maps are committed (results/glyphs_hard/umap_maps.npz): a seeded UMAP still differs a little
-# from one processor to the next, so every machine reads the same map; other settings are fitted here.
-views = umap_maps.umap_maps(
-    files,
+# from one processor to the next, so every machine reads the same maps; other settings are fitted here.
+maps = umap_maps.umap_maps(
+    map_files,
     classes=CLASSES,
     epochs=MAP_EPOCHS,
     seed=cfg.seed,
     n_epochs=cfg.pick(full=200, smoke=20),
+    umap_settings=cfg.pick(full=umap_maps.WIDGET_UMAP, smoke=(umap_maps.DEFAULT_UMAP,)),
     maps_file=results / umap_maps.MAPS_FILE,
 )
-for name, view in views.items():
-    points = sum(len(s) + len(p) for s, p in zip(view.samples, view.proxies))
-    print(f"{name}: one UMAP of {points} points (epochs {view.epochs}), its fit took {view.fit_seconds:.1f} s")
+views = maps[umap_maps.DEFAULT_UMAP]
+measures = {f"N = {n}": proxy_spread_views.spread_over_epochs(snapshots[seeds[0]][n]) for n in map_files}
+for (n_neighbors, min_dist), by_run in maps.items():
+    print(
+        f"n_neighbors {n_neighbors}, min_dist {min_dist}: aligned maps of {', '.join(by_run)}, "
+        f"fitted in {sum(v.fit_seconds for v in by_run.values()):.0f} s where they were made"
+    )
 
 # %% [markdown]
-# ## Three epochs of one run ($N = 12$)
-#
-# Dots are training samples, stars the $N = 12$ proxies of each class, in the class's colour; six classes are
-# coloured, the other mapped classes are grey.
+# **Predict first.** With $N = 1$ a class has one proxy, so nothing can merge. Does that proxy stay near its random
+# starting direction, or does it turn far from it? Look at the map of $N = 1$, then read the measured cosine in each
+# panel's title.
 
 # %%
-largest = max(snapshots)
-view = views[f"N = {largest}"]
-shown_epochs = [view.epochs[0], view.epochs[len(view.epochs) // 2], view.epochs[-1]]
-fig = umap_views.plot_umap_epochs(view, epochs=shown_epochs, classes=CLASSES[:6])
-save_figure(fig, "09_umap_epochs_largest_N")
-
-# %% [markdown]
-# The same for the smallest $N$ of the files, where every class has a single proxy:
-
-# %%
-smallest = min(snapshots)
-view_small = views[f"N = {smallest}"]
+smallest = f"N = {min(map_files)}"
+view = views[smallest]
 fig = umap_views.plot_umap_epochs(
-    view_small,
-    epochs=[view_small.epochs[0], view_small.epochs[len(view_small.epochs) // 2], view_small.epochs[-1]],
+    view,
+    epochs=view.epochs,
     classes=CLASSES[:6],
+    titles=[proxy_spread_views.measured_title(measures[smallest], e) for e in view.epochs],
 )
 save_figure(fig, "09_umap_epochs_smallest_N")
-
-# %% [markdown]
-# ## Spread or merge? Measured in the embedding space
-#
-# A 2-D map can put points together that are apart in $d$ dimensions, and the other way round. So the question is
-# answered with cosines in the original space (`proxy_spread_views.proxy_spread`, per class, then averaged over the 100
-# training classes):
-#
-# * **proxy cosine**: mean cosine between two different proxies of a class (1 = merged into one point);
-# * **sample cosine**: mean cosine between two samples of the class (how spread the class itself is);
-# * **proxy groups**: how many groups the $N$ proxies form when proxies with cosine $\ge 0.95$ count as one
-#   ($N$ = all distinct, 1 = all merged);
-# * **proxies used**: how many of the $N$ proxies are the nearest own proxy of at least one sample.
-#
-# If the proxies spread over the modes of a class, their cosine should be about as low as the samples' and several
-# proxies should be "used"; if they merge, their cosine approaches 1 and one group remains.
-
-# %%
-spread = {f"N = {n}": proxy_spread_views.spread_over_epochs(runs) for n, runs in snapshots.items()}
-pd.concat(spread.values(), ignore_index=True)
-
-# %%
-fig = proxy_spread_views.plot_proxy_spread({name: table for name, table in spread.items() if not name.endswith("= 1")})
-save_figure(fig, "09_proxy_spread")
-
-# %%
-for name, table in spread.items():
-    first, last = table.iloc[0], table.iloc[-1]
-    if np.isnan(last["proxy cosine"]):
-        print(
-            f"{name}: one proxy per class, nothing to merge; sample cosine within a class "
-            f"{first['sample cosine']:.3f} (epoch {int(first['epoch'])}) -> {last['sample cosine']:.3f} "
-            f"(epoch {int(last['epoch'])})"
-        )
-        continue
-    n = int(last["N"])
-    print(
-        f"{name}: proxy cosine {first['proxy cosine']:.3f} -> {last['proxy cosine']:.3f}, sample cosine "
-        f"{first['sample cosine']:.3f} -> {last['sample cosine']:.3f}; proxy groups {first['proxy groups']:.1f} -> "
-        f"{last['proxy groups']:.1f} of {n}; proxies used {first['proxies used']:.1f} -> {last['proxies used']:.1f} "
-        f"(epochs {int(first['epoch'])} -> {int(last['epoch'])})"
+print(
+    f"{smallest}, seed {seeds[0]}: the proxies' mean cosine to their epoch-0 direction, measured in the embedding "
+    "space: "
+    + ", ".join(
+        f"epoch {e}: {c:.2f}"
+        for e, c in zip(measures[smallest]["epoch"], measures[smallest]["proxy cosine to epoch 0"])
     )
-    merged = table[table["proxy groups"] <= 1.05]
-    if len(merged):
-        print(f"    one group per class (proxy groups <= 1.05) from epoch {int(merged['epoch'].iloc[0])} on")
+)
 
 # %% [markdown]
-# What the measurements say (the lines above): where a class has several proxies, they **merge**. Their mean
-# cosine goes to about 1 and a single group per class remains, from the epoch printed on, while the class's own
-# samples stay spread (their mean cosine at the last epoch is far below the proxies'). So on `glyphs_hard`, as on
-# the toy data of notebook 5 and as the authors' feedback says of late training, the $N$ proxies of a class do not
-# spread over its modes; they act like one proxy with an $N$-fold vote (exercise 3). A "proxies used" count above 1
-# does not contradict this: when the proxies of a class coincide, which of them is the nearest to a sample is
-# decided by differences far below the merge threshold. The UMAP pictures agree: the stars of a class sit on one
-# spot. (If you change the data or the preset, re-read the numbers: this paragraph describes the committed run.)
+# The same for the largest $N$, where every class starts with 12 proxies:
+
+# %%
+largest = f"N = {max(map_files)}"
+view = views[largest]
+fig = umap_views.plot_umap_epochs(
+    view,
+    epochs=view.epochs,
+    classes=CLASSES[:6],
+    titles=[proxy_spread_views.measured_title(measures[largest], e) for e in view.epochs],
+)
+save_figure(fig, "09_umap_epochs_largest_N")
+print(
+    f"{largest}, seed {seeds[0]}: mean cosine to the epoch-0 direction "
+    + ", ".join(
+        f"epoch {e}: {c:.2f}" for e, c in zip(measures[largest]["epoch"], measures[largest]["proxy cosine to epoch 0"])
+    )
+)
+
+# %% [markdown]
+# ## Why do a class's proxies merge? One variable at a time
+#
+# Several proxies per class are the paper's premise: they should capture the variation within a class. Here they
+# merge within the first epochs. One observation points at the optimiser: the proxies start with a small norm and
+# Adam moves them far in the first epoch. `make studies` trained probes of ablation row 8 (the grid cell $N = 12$,
+# $r = 0.05$), each changing **one** variable, with 5 seeds each; the `change` column says what each changes.
+#
+# **Predict first.** Which of the four changes do you expect to keep the 12 proxies of a class apart until epoch 50:
+# a unit-norm initialisation, a 10 times smaller proxy learning rate, SGD instead of Adam for the proxies, or
+# $\lambda = 0$ (no $L^p$)?
+
+# %%
+probes = study_tables.read_study_table("probes", preset=PRESET)
+probe_epochs = pd.read_csv(results / "probe_epochs.csv")
+chosen = probes[probes["probe"].isin([merging_probes.BASE, *merging_probes.MERGING_PROBES])]
+chosen.groupby("probe", sort=False).agg(
+    change=("change", "first"),
+    seeds=("seed", "nunique"),
+    cos_within=(merging_probes.COSINE, "mean"),
+    R1=("R@1", "mean"),
+)
+
+# %%
+fig = merging_probes.plot_merging_curves(probe_epochs, probes)
+save_figure(fig, "09_merging_probes")
+
+# %%
+comparisons = merging_probes.merging_comparisons(probes)
+comparisons[["A", "B", "mean A", "mean B", "difference", "CI low", "CI high", "p (Holm)"]]
+
+# %% [markdown]
+# What the probes support, written from the two tables above:
+
+# %%
+display(Markdown(merging_probes.merging_findings(probe_epochs, comparisons)))
 
 # %% [markdown]
 # ## Explore
 #
-# Choose the run ($N$), the epoch and the classes to colour. Every epoch is drawn in the same map.
+# Choose the run ($N$), the epoch, UMAP's `n_neighbors` and `min_dist` (each pair is its own aligned fit) and whether
+# to draw the proxies' paths. The title gives the cosines measured in the embedding space at that epoch: compare
+# them with what the picture suggests. Does a larger `n_neighbors` or `min_dist` change whether the stars of a class
+# sit on one spot?
 
 # %%
-study_widgets.umap_widget(views, classes=4)
+study_widgets.umap_widget(maps, measures)
 
 # %% [markdown]
 # ## Summary
 #
-# * One seeded UMAP per run, fitted on all its epochs, shows samples and proxies moving in a shared map.
-# * Whether a class's proxies spread or merge is read from the printed cosines and group counts, not from the
-#   picture; the lines above state what this run did for each $N$.
-# * Notebook 5 found merging proxies on toy data, and the authors write that similar proxies end up close to each
-#   other late in training; compare the printed numbers with both.
+# * Whether a class's proxies spread or merge is read from cosines in the embedding space, not from the picture:
+#   the tables above give the epoch at which each $N$ passes the merge threshold and how the samples spread.
+# * An aligned UMAP (one map per epoch, tied together) shows movement; a single fit over all epochs hides it.
+# * The one-variable probes say which changes slow the merging and whether any prevents it, with the R@1 cost
+#   of each read as a difference with its confidence interval and Holm-corrected p.
+# * Notebook 5 found merging proxies on toy data; compare with the numbers printed here.
 
 # %% [markdown]
 # ## Exercises
 #
-# **1.** Fit the $N = 12$ map on the last epoch alone and compare it with the shared map. Why would separate maps
-# per epoch be misleading for a "movement" picture?
+# **1.** Fit one UMAP on all epochs of the $N = 1$ run together (`aligned=False`) and compare how far its stars
+# move with the aligned maps. Which picture agrees with the measured cosine to epoch 0?
 #
 # <details><summary>Solution</summary>
 #
 # ```python
-# alone = umap_views.fit_umap(snapshots[largest][-1:], classes=CLASSES, seed=cfg.seed)
-# umap_views.plot_umap_snapshot(alone, epoch=alone.epochs[0], classes=CLASSES[:6])
+# shared = umap_views.fit_umap(
+#     [s for s in snapshots[seeds[0]][1] if s.epoch in MAP_EPOCHS], classes=CLASSES, seed=cfg.seed, aligned=False
+# )
+# for name, fitted in (("one map for all epochs", shared), ("aligned maps", views["N = 1"])):
+#     span = (fitted.samples[0].max(axis=0) - fitted.samples[0].min(axis=0)).mean()
+#     moved = [((p - fitted.proxies[0]) ** 2).sum(axis=1).mean() ** 0.5 / span for p in fitted.proxies]
+#     print(name, "proxy displacement from epoch 0, in map widths:", [round(float(m), 2) for m in moved])
+# print("measured cosine to epoch 0:", measures["N = 1"]["proxy cosine to epoch 0"].round(2).tolist())
 # ```
 #
-# UMAP's layout is only defined up to rotations, reflections and a lot of stretching; two separate fits put the same
-# points at unrelated places, so differences between them say nothing about movement. A single fit on all epochs
-# gives every epoch the same coordinates system.
+# The printed displacements show how far each fit moves the proxies from their epoch-0 place, in units of the
+# width of the epoch-0 samples. One map for all epochs has to place every snapshot of a proxy among its nearest
+# neighbours over all epochs, which keeps a proxy near its own earlier snapshots; the aligned maps only tie a point
+# to itself in the next epoch and let it move. Compare both with the measured cosine, which needs no map at all.
 #
 # </details>
 #
@@ -264,7 +361,8 @@ study_widgets.umap_widget(views, classes=4)
 #
 # ```python
 # for threshold in (0.8, 0.95, 0.99):
-#     print(threshold, proxy_spread_views.spread_over_epochs(snapshots[largest], merge_cosine=threshold).iloc[-1].to_dict())
+#     last = proxy_spread_views.spread_over_epochs(snapshots[seeds[0]][12], merge_cosine=threshold).iloc[-1]
+#     print(threshold, last[["proxy cosine", "proxy groups"]].to_dict())
 # ```
 #
 # The group count depends on the threshold by construction; the mean proxy cosine does not, so it is the number to
@@ -277,9 +375,13 @@ study_widgets.umap_widget(views, classes=4)
 #
 # <details><summary>Solution</summary>
 #
-# `steps.subgraph_size(0.05, 100, 12) - 12` $= 48$. If the 12 proxies of a class merge, they act like one proxy
-# with 12 times its vote: the own-class vote $Z_{iy_i}$ becomes $12 \times$ the cosine to that point, and the 48 other
-# places still go to other classes' proxies. The subgraph then works like $N = 1$ with a larger weight on the own
-# class, which is one reason why more proxies need not mean more modes covered.
+# ```python
+# print(steps.subgraph_size(0.05, 100, 12) - 12)
+# ```
+#
+# The printed number of places goes to other classes' proxies. If the 12 proxies of a class merge, they act like
+# one proxy with 12 times its vote: the own-class vote $Z_{iy_i}$ becomes $12 \times$ the cosine to that point,
+# while the other places still go to other classes' proxies. The subgraph then works like a single proxy per class
+# with a larger weight on the own class, which is one reason why more proxies need not mean more modes covered.
 #
 # </details>

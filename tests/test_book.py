@@ -522,16 +522,23 @@ def test_moving_a_widgets_controls_in_the_offline_site_swaps_its_figure(book, si
         )
         assert "pick two different cells" in facts(widget)["message"]
 
-        # Notebook 9: a menu (the run) and the epoch slider set by mouse-free fill.
+        # Notebook 9: a menu (the run), the epoch slider set by mouse-free fill, a refit (n_neighbors) and the
+        # trajectories switch: every view is drawn from the committed maps.
         page.goto(f"{site}/09_umap_proxies.html", wait_until="load")
         widget = page.locator("div.book-views")
         first = facts(widget)
         widget.locator("select").first.select_option(label="N = 12")
         run = after(widget, first)
-        assert run["loaded"] and run["readouts"] == ["50"]
-        widget.locator('input[type="range"]').fill("0")
-        epoch = after(widget, run)
-        assert epoch["readouts"] == ["0"]
+        assert run["loaded"] and run["readouts"] == ["50", "15", "0.1"]
+        widget.locator('input[type="checkbox"]').uncheck()  # at epoch 50: the paths go
+        plain = after(widget, run)
+        assert plain["loaded"]
+        widget.locator('input[type="range"]').first.fill("0")
+        epoch = after(widget, plain)
+        assert epoch["readouts"] == ["0", "15", "0.1"]
+        widget.locator('input[type="range"]').nth(1).fill("1")
+        refit = after(widget, epoch)
+        assert refit["loaded"] and refit["readouts"] == ["0", "50", "0.1"]
 
         # Notebook 10: a switch. Notebooks 1 and 4: a slider each.
         page.goto(f"{site}/10_ablation_table.html", wait_until="load")

@@ -29,6 +29,7 @@ NOTEBOOKS = [
     "06_training_on_glyphs",
     "07_benchmarks_on_gpu",
     "08_parameter_study_N_r",
+    "09_umap_proxies",
     "11_efficiency",
 ]
 

@@ -194,16 +194,24 @@ def test_proxy_spread_tells_merged_from_spread_proxies():
     assert one["proxy cosine"].isna().all()
 
 
-def test_umap_is_fitted_once_for_all_epochs_and_drawn_per_epoch():
+def test_umap_is_fitted_per_epoch_aligned_or_once_for_all_and_drawn_per_epoch():
     snapshots = _snapshots(epochs=(0, 2, 5))
     view = umap_views.fit_umap(snapshots, classes=[0, 1, 2], seed=0, n_neighbors=5, n_epochs=30)
-    assert view.epochs == [0, 2, 5] and view.classes == [0, 1, 2]
+    assert view.epochs == [0, 2, 5] and view.classes == [0, 1, 2] and view.aligned
     assert [len(s) for s in view.samples] == [30, 30, 30] and view.proxies[0].shape == (9, 2)
     again = umap_views.fit_umap(snapshots, classes=[0, 1, 2], seed=0, n_neighbors=5, n_epochs=30)
     assert np.allclose(view.samples[1], again.samples[1])  # seeded
-    fig = umap_views.plot_umap_snapshot(view, epoch=2, classes=[1])
+    shared = umap_views.fit_umap(snapshots, classes=[0, 1, 2], seed=0, n_neighbors=5, n_epochs=30, aligned=False)
+    assert not shared.aligned and [len(p) for p in shared.proxies] == [9, 9, 9]
+    fig = umap_views.plot_umap_snapshot(view, epoch=2, classes=[1], trajectories=True)
     gids = {c.get_gid() for c in fig.axes[0].collections}
     assert {"samples 1", "proxies 1", "others"} <= gids
+    samples, proxies = (
+        next(c for c in fig.axes[0].collections if c.get_gid() == g) for g in ("samples 1", "proxies 1")
+    )
+    assert samples.get_zorder() > proxies.get_zorder()  # the dots are drawn over the (outlined) stars
+    assert [line.get_gid() for line in fig.axes[0].lines] == ["trajectory 1"] * 3  # one path per proxy
+    assert "class 1" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     with pytest.raises(ValueError, match="was not mapped"):
         umap_views.plot_umap_snapshot(view, epoch=1)
     with pytest.raises(ValueError, match="not in the map"):
@@ -212,6 +220,22 @@ def test_umap_is_fitted_once_for_all_epochs_and_drawn_per_epoch():
         umap_views.fit_umap([snapshots[0], umap_views.Snapshot(1, np.eye(2), np.array([0, 1]), np.eye(2), 1)])
     plt.close("all")
     assert math.isfinite(view.fit_seconds)
+
+
+def test_merge_epochs_measured_title_and_the_turn_from_epoch_0():
+    runs = {seed: _snapshots(epochs=(0, 1, 3), merge=seed == 1) for seed in (0, 1)}
+    spread = proxy_spread_views.spread_over_seeds(runs)
+    assert sorted(set(spread["seed"])) == [0, 1] and "proxy cosine to epoch 0" in spread
+    assert spread[spread["epoch"] == 0]["proxy cosine to epoch 0"].round(6).eq(1.0).all()
+    merged = proxy_spread_views.merge_epochs(spread)
+    assert merged.set_index("seed").loc[1, "merged at epoch"] == 0  # the merged seed is above 0.95 from the start
+    assert np.isnan(merged.set_index("seed").loc[0, "merged at epoch"])  # the spread one never is
+    title = proxy_spread_views.measured_title(spread[spread["seed"] == 1], 3, run="N = 3")
+    assert title.startswith("N = 3, epoch 3: proxy cos to epoch 0 ") and "proxies of a class 1.000" in title
+    with pytest.raises(ValueError, match="epoch 7 is not in the spread table"):
+        proxy_spread_views.measured_title(spread, 7)
+    with pytest.raises(ValueError, match="runs is empty"):
+        proxy_spread_views.spread_over_seeds({})
 
 
 def test_snapshots_from_arrays_and_spread_over_epochs(tmp_path):
@@ -233,7 +257,8 @@ def test_snapshots_from_arrays_and_spread_over_epochs(tmp_path):
     spread = proxy_spread_views.spread_over_epochs(loaded)
     assert list(spread["epoch"]) == [0, 5] and set(spread["N"]) == {3}
     fig = proxy_spread_views.plot_proxy_spread({"N = 3": spread})
-    assert {"N = 3 proxies", "N = 3 samples"} <= {line.get_gid() for line in fig.axes[0].lines}
+    assert {"N = 3 proxies", "N = 3 samples", "threshold"} <= {line.get_gid() for line in fig.axes[0].lines}
+    assert fig.axes[0].get_yscale() == "log"  # 1 - cosine: 0.77 and 1.00 are far apart
     view = umap_views.fit_umap(loaded, seed=0, n_neighbors=5, n_epochs=20)
     assert len(umap_views.plot_umap_epochs(view, epochs=[0, 5]).axes) == 2
     plt.close("all")

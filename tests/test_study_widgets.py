@@ -3,11 +3,12 @@
 import matplotlib
 
 matplotlib.use("Agg")
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from test_run_views import _snapshots  # noqa: E402
 from test_study_views import _ablation, _efficiency, _grid  # noqa: E402
 
-from proxygml_lite.lab import study_widgets, umap_views  # noqa: E402
+from proxygml_lite.lab import proxy_spread_views, study_widgets, umap_views  # noqa: E402
 
 
 def test_parameter_study_widget_follows_metric_and_r():
@@ -21,23 +22,43 @@ def test_parameter_study_widget_follows_metric_and_r():
         study_widgets.parameter_study_widget(_grid(), metric="R@8")
 
 
-def test_umap_widget_switches_run_epoch_and_classes():
-    views = {
-        "N = 3": umap_views.fit_umap(_snapshots(epochs=(0, 4)), seed=0, n_neighbors=5, n_epochs=20),
-        "N = 3 merged": umap_views.fit_umap(_snapshots(epochs=(0, 4), merge=True), seed=0, n_neighbors=5, n_epochs=20),
+def test_umap_widget_refits_toggles_trajectories_and_titles_the_measured_cosines():
+    runs = {"N = 3": _snapshots(epochs=(0, 4)), "N = 3 merged": _snapshots(epochs=(0, 4), merge=True)}
+    maps = {
+        (k, d): {
+            name: umap_views.fit_umap(s, seed=0, n_neighbors=k, min_dist=d, n_epochs=20) for name, s in runs.items()
+        }
+        for k in (4, 5)
+        for d in (0.1, 0.5)
     }
-    w = study_widgets.umap_widget(views, classes=2)
-    assert "epoch 4" in w.figure.axes[0].get_title()
+    measures = {name: proxy_spread_views.spread_over_epochs(s) for name, s in runs.items()}
+    w = study_widgets.umap_widget(maps, measures, classes=2)
+    title = w.figure.axes[0].get_title()
+    assert title.startswith("N = 3, epoch 4: proxy cos to epoch 0 ") and "samples" in title
+    assert any(line.get_gid() == "trajectory 0" for line in w.figure.axes[0].lines)
+    w.controls["trajectories"].value = False
+    assert not w.figure.axes[0].lines
     w.controls["epoch"].value = 0
-    assert "epoch 0" in w.figure.axes[0].get_title()
-    assert [label for label, _ in w.controls["classes"].options] == ["0-1", "2-3", "all 4"]
-    w.controls["classes"].value = (2, 3)
+    assert "epoch 0: proxy cos to epoch 0 1.00" in w.figure.axes[0].get_title()
+
+    def samples():
+        return next(c for c in w.figure.axes[0].collections if c.get_gid() == "samples 0").get_offsets().copy()
+
+    before = samples()
+    w.controls["n_neighbors"].value = 5
+    w.controls["min_dist"].value = 0.5
+    assert not np.array_equal(samples(), before)  # another fit
     gids = {c.get_gid() for c in w.figure.axes[0].collections}
-    assert "proxies 3" in gids and "proxies 0" not in gids
+    assert "proxies 1" in gids and "proxies 2" not in gids
     w.controls["run"].value = "N = 3 merged"
-    assert w.renders == 4
-    with pytest.raises(ValueError, match="views is empty"):
-        study_widgets.umap_widget({})
+    assert "proxies of a class 1.000" in w.figure.axes[0].get_title()
+    assert w.renders == 6
+    with pytest.raises(ValueError, match="maps is empty"):
+        study_widgets.umap_widget({}, measures)
+    with pytest.raises(ValueError, match="no measured cosines"):
+        study_widgets.umap_widget(maps, {"N = 3": measures["N = 3"]})
+    with pytest.raises(ValueError, match=r"lacks the UMAP settings \[\(5, 0.5\)\]"):
+        study_widgets.umap_widget({key: maps[key] for key in list(maps)[:3]}, measures)
 
 
 def test_cost_widget_series_and_measure():

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from ..teaching import toy, widgets
 from ..teaching.views import Views
-from . import cell_comparisons, study_tables, study_widgets, umap_maps
+from . import cell_comparisons, proxy_spread_views, study_tables, study_widgets, umap_maps, umap_views
 
 __all__ = ["DECLARED", "declared"]
 
@@ -69,15 +69,20 @@ def _grid_comparison() -> Views:  # notebook 8: the notebook's menus offer all 1
     return study_widgets.compare_cells_views(grid, "grid", cells=cells)
 
 
-def _umap() -> Views:  # notebook 9, full mode: the committed maps (read, not refitted: a fit differs per machine)
+def _umap() -> Views:  # notebook 9, full mode: the committed maps (read, never refitted: a fit differs per machine)
     results = study_tables.committed_results_dir(PRESET)
-    views = umap_maps.umap_maps(
-        umap_maps.snapshot_files(results),
+    files = umap_maps.snapshot_files(results, runs=umap_maps.MAPPED_N)
+    maps = umap_maps.umap_maps(
+        files,
         maps_file=results / umap_maps.MAPS_FILE,
+        umap_settings=umap_maps.WIDGET_UMAP,
         verbose=False,
         **umap_maps.FULL_SETTINGS,
     )
-    return study_widgets.umap_run_views(views, classes=4)
+    measures = {
+        f"N = {n}": proxy_spread_views.spread_over_epochs(umap_views.read_snapshots(p)) for n, p in files.items()
+    }
+    return study_widgets.umap_run_views(maps, measures)
 
 
 def _ablation() -> Views:  # notebook 10

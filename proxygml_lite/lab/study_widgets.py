@@ -1,4 +1,5 @@
 """Widgets of the experiment notebooks (6-11): controls that redraw a plot of :mod:`study_views` / :mod:`efficiency_views` / :mod:`umap_views`.
+from .. import statistics
 
 As in :mod:`proxygml_lite.teaching.widgets`, each widget is declared once
 (``*_views``, a :class:`~proxygml_lite.teaching.views.Views`) and shown by its
@@ -17,13 +18,13 @@ import pandas as pd
 from .. import statistics
 from ..teaching.views import Views, menu, slider, subset, switch
 from ..teaching.widgets import InteractivePlot
-from . import cell_comparisons, efficiency_views, run_views, study_views, umap_views
+from . import cell_comparisons, efficiency_views, proxy_spread_views, run_views, study_views, umap_views
 
 __all__ = [
-    "parameter_study_views",
-    "parameter_study_widget",
     "compare_cells_views",
     "compare_cells_widget",
+    "parameter_study_views",
+    "parameter_study_widget",
     "umap_run_views",
     "umap_widget",
     "cost_views",
@@ -119,49 +120,72 @@ def compare_cells_widget(
     return InteractivePlot(compare_cells_views(table, kind, metric=metric, cells=cells, a=a, b=b, x=x))
 
 
-def _umap_view(views, run, epoch, classes):
-    view = views[run]
+def _umap_view(maps, measures, classes, run, epoch, n_neighbors, min_dist, trajectories):
+    view = maps[(n_neighbors, min_dist)][run]
     epoch = min(view.epochs, key=lambda e: abs(e - epoch))  # runs may have mapped different epochs
-    return umap_views.plot_umap_snapshot(view, epoch=epoch, classes=list(classes))
+    title = proxy_spread_views.measured_title(measures[run], epoch, run=run)
+    return umap_views.plot_umap_snapshot(view, epoch=epoch, classes=classes, trajectories=trajectories, title=title)
 
 
-def umap_run_views(views: Mapping[str, umap_views.UMAPView], *, classes: int = 4) -> Views:
-    """Notebook 9: choose the run (its ``N``), the epoch and a group of classes -> the UMAP view of that epoch.
+def umap_run_views(
+    maps: Mapping[tuple[int, float], Mapping[str, umap_views.UMAPView]],
+    measures: Mapping[str, pd.DataFrame],
+    *,
+    classes: int = 6,
+) -> Views:
+    """Notebook 9: choose the run (its ``N``), the epoch, UMAP's ``n_neighbors`` and ``min_dist`` (a refit: each pair
+    is its own aligned map) and whether to draw the proxies' trajectories -> that epoch's map, titled with the
+    cosines measured in the embedding space.
 
     Args:
-        views: ``{run name, e.g. "N = 12": UMAPView}``, each fitted once on its own run's snapshots.
-        classes: how many classes a group colours: the classes all runs mapped, ``classes`` at a time
-            (``0-3``, ``4-7``, ...), then all of them; it opens at the first group. Three runs, four epochs and
-            the four choices of 12 classes are 48 views.
+        maps: :func:`proxygml_lite.lab.umap_maps.umap_maps`, ``{(n_neighbors, min_dist): {run name: UMAPView}}``,
+            the same runs for every pair.
+        measures: ``{run name: proxy_spread_views.spread_over_epochs(...)}`` with every mapped epoch.
+        classes: colour the first ``classes`` classes the maps share. Three runs, four epochs, two ``n_neighbors``,
+            two ``min_dist`` and the trajectory switch are 96 views.
     """
-    if not views:
-        raise ValueError("views is empty; pass {run name: fit_umap(...)}")
+    if not maps or not all(maps.values()):
+        raise ValueError("maps is empty; pass umap_maps.umap_maps(...), {(n_neighbors, min_dist): {run: view}}")
+    runs = list(next(iter(maps.values())))
+    if any(list(views) != runs for views in maps.values()):
+        raise ValueError("every (n_neighbors, min_dist) needs maps of the same runs; fit them with one umap_maps call")
+    absent = [run for run in runs if run not in measures]
+    if absent:
+        raise ValueError(f"no measured cosines for {absent}; pass measures={{run: spread_over_epochs(...)}}")
     if classes < 1:
-        raise ValueError(f"classes is the number of classes a group colours, at least 1; got {classes}")
-    epochs = sorted({e for view in views.values() for e in view.epochs})
-    common = sorted(set.intersection(*(set(view.classes) for view in views.values())))
+        raise ValueError(f"classes is the number of classes to colour, at least 1; got {classes}")
+    views = [view for by_run in maps.values() for view in by_run.values()]
+    epochs = sorted({e for view in views for e in view.epochs})
+    common = sorted(set.intersection(*(set(view.classes) for view in views)))
     if not common:
         raise ValueError("the views share no class; fit them with the same classes=")
-    groups = [tuple(common[i : i + classes]) for i in range(0, len(common), classes)]
-    if len(groups) > 1:
-        groups.append(tuple(common))
-    names = [f"{g[0]}-{g[-1]}" if len(g) > 1 else str(g[0]) for g in groups]
-    if len(groups) > 1:
-        names[-1] = f"all {len(common)}"
+    neighbours = sorted({k for k, _ in maps})
+    distances = sorted({d for _, d in maps})
+    missing = [(k, d) for k in neighbours for d in distances if (k, d) not in maps]
+    if missing:
+        raise ValueError(f"maps lacks the UMAP settings {missing}; fit every (n_neighbors, min_dist) pair")
+    first = next(iter(maps))
     return Views(
         _umap_view,
         (
-            menu("run", "run", list(views), next(iter(views))),
+            menu("run", "run", runs, runs[0]),
             slider("epoch", "epoch", epochs, epochs[-1]),
-            menu("classes", "classes", groups, groups[0], labels=names),
+            slider("n_neighbors", "n_neighbors", neighbours, first[0]),
+            slider("min_dist", "min_dist", distances, first[1]),
+            switch("trajectories", "proxy trajectories", True),
         ),
-        {"views": dict(views)},
+        {"maps": dict(maps), "measures": dict(measures), "classes": common[:classes]},
     )
 
 
-def umap_widget(views: Mapping[str, umap_views.UMAPView], *, classes: int = 4) -> InteractivePlot:
+def umap_widget(
+    maps: Mapping[tuple[int, float], Mapping[str, umap_views.UMAPView]],
+    measures: Mapping[str, pd.DataFrame],
+    *,
+    classes: int = 6,
+) -> InteractivePlot:
     """:func:`umap_run_views` as a widget."""
-    return InteractivePlot(umap_run_views(views, classes=classes))
+    return InteractivePlot(umap_run_views(maps, measures, classes=classes))
 
 
 def _cost_view(table, value, series):

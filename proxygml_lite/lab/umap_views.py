@@ -3,16 +3,25 @@
 A *snapshot* is what a run kept after an epoch: the embeddings ``X`` of a
 fixed set of training samples with their labels, and the proxies ``P``
 (``C*N`` rows; rows ``c*N .. c*N+N-1`` belong to class ``c``).
-:func:`fit_umap` fits **one** UMAP on all snapshots of a run together (seeded),
-so every epoch is drawn in the same 2-D map and movement between epochs is
-real movement in the embedding space, not a new random layout.
-:func:`plot_umap_snapshot` draws one epoch: samples as small dots, proxies as
-large stars with a black edge, coloured by class.
+:func:`fit_umap` maps the snapshots of a run to 2-D, seeded, in one of two ways:
+
+* ``aligned=True`` (the default): one UMAP per epoch, fitted together by
+  ``umap.AlignedUMAP`` with every sample and proxy tied to itself in the next
+  epoch, so that the maps share their orientation and a point that moves in the
+  embedding space moves in the drawing;
+* ``aligned=False``: one UMAP fitted on all epochs together. Its layout is
+  shared too, but it tends to pin a point's snapshots to one place: notebook 9
+  measures that the ``N = 1`` proxies turn far from their epoch-0 direction
+  while their stars hardly move in such a map.
+
+:func:`plot_umap_snapshot` draws one epoch: samples as dots on top, proxies as
+outlined stars, coloured by class with a class legend, and optionally each
+proxy's path from epoch 0 (``trajectories=True``).
 
 UMAP maps are a picture, not a measurement: distances in the map are only
 roughly faithful. Whether the ``N`` proxies of a class spread over its modes
-or merge is therefore *measured* in the original space by
-:func:`proxygml_lite.lab.proxy_spread_views.proxy_spread` (cosines, no UMAP involved).
+or merge, and how far they turned, is therefore *measured* in the original space by
+:mod:`proxygml_lite.lab.proxy_spread_views` (cosines, no UMAP involved).
 
 The first UMAP call compiles numba code (tens of seconds);
 :func:`warm_up_umap` does that on a tiny input and says so.
@@ -22,8 +31,9 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -56,7 +66,10 @@ class Snapshot:
 
 @dataclass
 class UMAPView:
-    """2-D coordinates from one UMAP fit over all snapshots: ``samples[e]`` ``(n_e, 2)``, ``proxies[e]`` ``(C'*N, 2)``."""
+    """2-D coordinates of the snapshots of one run: ``samples[e]`` ``(n_e, 2)``, ``proxies[e]`` ``(C'*N, 2)``.
+
+    ``aligned``, ``n_neighbors`` and ``min_dist`` say how :func:`fit_umap` fitted it.
+    """
 
     epochs: list[int]
     samples: list[np.ndarray]
@@ -66,7 +79,9 @@ class UMAPView:
     classes: list[int]
     proxies_per_class: int
     fit_seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
+    aligned: bool = True
+    n_neighbors: int = 15
+    min_dist: float = 0.1
 
 
 def snapshots_from_arrays(arrays, *, epochs: Sequence[int] | None = None) -> list[Snapshot]:
@@ -159,15 +174,18 @@ def fit_umap(
     n_neighbors: int = 15,
     min_dist: float = 0.1,
     n_epochs: int | None = None,
+    aligned: bool = True,
 ) -> UMAPView:
-    """One seeded UMAP (cosine metric) fitted on the samples and proxies of every snapshot together.
+    """Seeded UMAP maps (cosine metric) of the samples and proxies of every snapshot.
 
     Args:
         snapshots: the epochs to map, e.g. ``[epoch 0, epoch 2, epoch 6]``; all with the same ``N``.
         classes: restrict the map to these training classes (default: all);
             fewer classes give a clearer picture and a faster fit.
-        seed: UMAP's ``random_state`` (with it UMAP runs single-threaded, reproducibly).
+        seed: UMAP's ``random_state`` (with it UMAP runs single-threaded, reproducibly on one processor).
         n_neighbors, min_dist, n_epochs: UMAP's parameters.
+        aligned: one map per epoch, aligned with its neighbours (``umap.AlignedUMAP``, every point tied to
+            itself in the next epoch); ``False``: one map fitted on all epochs together.
     """
     import umap
 
@@ -183,35 +201,37 @@ def fit_umap(
         raise ValueError(f"classes {bad} are not training classes 0..{num_classes - 1}")
     proxy_rows = np.concatenate([np.arange(c * n, (c + 1) * n) for c in classes])
     proxy_labels = np.repeat(np.asarray(classes), n)
-    blocks, sample_labels, sizes = [], [], []
+    blocks, sample_labels = [], []
     for snapshot in snapshots:
         keep = np.isin(np.asarray(snapshot.labels), classes)
-        samples = unit_rows(snapshot.embeddings)[keep]
-        blocks += [samples, unit_rows(snapshot.proxies)[proxy_rows]]
+        blocks.append(np.concatenate([unit_rows(snapshot.embeddings)[keep], unit_rows(snapshot.proxies)[proxy_rows]]))
         sample_labels.append(np.asarray(snapshot.labels)[keep])
-        sizes.append((len(samples), len(proxy_rows)))
-    points = np.concatenate(blocks)
+    aligned = aligned and len(snapshots) > 1 and len({len(b) for b in blocks}) == 1
+    settings = {"n_neighbors": n_neighbors, "min_dist": min_dist, "metric": "cosine", "random_state": seed}
     begin = time.perf_counter()
-    reducer = umap.UMAP(
-        n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed, n_epochs=n_epochs, n_jobs=1
-    )
-    coordinates = reducer.fit_transform(points)
+    with warnings.catch_warnings():  # seeded runs are single-threaded; a tiny map falls back to a random init
+        warnings.simplefilter("ignore")
+        if aligned:
+            identity = {i: i for i in range(len(blocks[0]))}
+            reducer = umap.AlignedUMAP(**settings, n_epochs=n_epochs)
+            maps = reducer.fit(blocks, relations=[identity] * (len(blocks) - 1)).embeddings_
+        else:
+            coordinates = umap.UMAP(**settings, n_epochs=n_epochs, n_jobs=1).fit_transform(np.concatenate(blocks))
+            maps = np.split(coordinates, np.cumsum([len(b) for b in blocks])[:-1])
     seconds = time.perf_counter() - begin
-    samples_2d, proxies_2d, start = [], [], 0
-    for n_samples, n_proxies in sizes:
-        samples_2d.append(coordinates[start : start + n_samples])
-        start += n_samples
-        proxies_2d.append(coordinates[start : start + n_proxies])
-        start += n_proxies
+    cut = [len(labels) for labels in sample_labels]
     return UMAPView(
         epochs=[int(s.epoch) for s in snapshots],
-        samples=samples_2d,
+        samples=[np.asarray(m[:k], dtype=np.float32) for m, k in zip(maps, cut)],
         sample_labels=sample_labels,
-        proxies=proxies_2d,
+        proxies=[np.asarray(m[k:], dtype=np.float32) for m, k in zip(maps, cut)],
         proxy_labels=proxy_labels,
         classes=classes,
         proxies_per_class=n,
         fit_seconds=seconds,
+        aligned=aligned,
+        n_neighbors=int(n_neighbors),
+        min_dist=float(min_dist),
     )
 
 
@@ -225,15 +245,18 @@ def plot_umap_snapshot(
     *,
     epoch: int,
     classes: Sequence[int] | None = None,
+    trajectories: bool = False,
     ax=None,
     title: str | None = None,
+    legend: bool = True,
 ):
-    """One epoch of ``view``: samples (dots) and proxies (stars, black edge) of ``classes`` in colour, the rest grey.
+    """One epoch of ``view``: proxies (outlined stars) under the samples (dots), ``classes`` in colour, the rest grey.
 
     Args:
         view: from :func:`fit_umap`.
         epoch: one of ``view.epochs``.
-        classes: classes to colour (default: up to 10 of the mapped classes).
+        classes: classes to colour (default: up to 10 of the mapped classes); the legend names them.
+        trajectories: draw each coloured proxy's path through the mapped epochs up to ``epoch``.
     """
     if epoch not in view.epochs:
         raise ValueError(f"epoch {epoch} was not mapped; the view has epochs {view.epochs}")
@@ -244,7 +267,7 @@ def plot_umap_snapshot(
     index = view.epochs.index(epoch)
     samples, labels, proxies = view.samples[index], view.sample_labels[index], view.proxies[index]
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5.4, 4.6), layout="constrained")
+        fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
     else:
         fig = ax.figure
     everything = np.concatenate([np.concatenate(view.samples), np.concatenate(view.proxies)])
@@ -252,55 +275,65 @@ def plot_umap_snapshot(
     margin = 0.04 * (high - low)
     colours = _colours(shown)
     other = ~np.isin(labels, shown)
-    ax.scatter(samples[other, 0], samples[other, 1], s=3, color="0.85", label="other classes", gid="others")
+    ax.scatter(samples[other, 0], samples[other, 1], s=3, color="0.8", zorder=3, gid="others")
     other_proxies = ~np.isin(view.proxy_labels, shown)
-    ax.scatter(
-        proxies[other_proxies, 0],
-        proxies[other_proxies, 1],
-        s=20,
-        marker="*",
-        color="0.75",
-        edgecolors="0.5",
-        linewidths=0.3,
-    )
+    ax.scatter(*proxies[other_proxies].T, s=30, marker="*", facecolors="none", edgecolors="0.6", linewidths=0.6)
     for c in shown:
-        mine = labels == c
-        ax.scatter(samples[mine, 0], samples[mine, 1], s=9, color=colours[c], alpha=0.8, gid=f"samples {c}")
         own = view.proxy_labels == c
+        if trajectories and index > 0:
+            path = np.stack([view.proxies[e][own] for e in range(index + 1)])  # (epochs, N, 2)
+            for j in range(path.shape[1]):
+                ax.plot(*path[:, j].T, color=colours[c], lw=0.7, alpha=0.6, zorder=2, gid=f"trajectory {c}")
         ax.scatter(
-            proxies[own, 0],
-            proxies[own, 1],
-            s=55,
+            *proxies[own].T,
+            s=90,
             marker="*",
-            color=colours[c],
-            edgecolors="black",
-            linewidths=0.5,
-            alpha=0.85,
-            zorder=4,
+            facecolors="none",
+            edgecolors=[colours[c]],
+            linewidths=1.2,
+            zorder=2,
             gid=f"proxies {c}",
         )
+        mine = labels == c
+        ax.scatter(
+            *samples[mine].T, s=10, color=colours[c], alpha=0.9, zorder=4, gid=f"samples {c}", label=f"class {c}"
+        )
+    if legend:
+        ax.scatter([], [], s=90, marker="*", facecolors="none", edgecolors="black", label="proxy (outlined)")
+        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.2)
     ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
     ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(
-        title
-        or f"epoch {epoch}: samples (dots) and the N = {view.proxies_per_class} proxies (stars) "
-        f"of {len(shown)} classes",
-        fontsize=9,
+        title or f"epoch {epoch}: samples (dots) and the N = {view.proxies_per_class} proxies (stars)", fontsize=8
     )
     return fig
 
 
 def plot_umap_epochs(
-    view: UMAPView, *, epochs: Sequence[int], classes: Sequence[int] | None = None, title: str | None = None
+    view: UMAPView,
+    *,
+    epochs: Sequence[int],
+    classes: Sequence[int] | None = None,
+    trajectories: bool = True,
+    titles: Sequence[str] | None = None,
+    title: str | None = None,
 ):
-    """Several epochs of one map side by side (same axes: the map is shared), one panel per epoch."""
-    fig, axes = plt.subplots(1, len(epochs), figsize=(3.3 * len(epochs), 3.5), layout="constrained", squeeze=False)
-    for ax, epoch in zip(axes[0], epochs):
-        plot_umap_snapshot(view, epoch=epoch, classes=classes, ax=ax, title=f"epoch {epoch}")
+    """Several epochs of one run side by side, one panel per epoch, one class legend at the right.
+
+    ``titles`` label the panels (default ``"epoch e"``); ``trajectories`` draws each proxy's path so far.
+    """
+    fig, axes = plt.subplots(1, len(epochs), figsize=(3.0 * len(epochs) + 1.0, 3.5), layout="constrained")
+    axes = np.atleast_1d(axes)
+    titles = titles or [f"epoch {e}" for e in epochs]
+    for i, (ax, epoch, name) in enumerate(zip(axes, epochs, titles)):
+        plot_umap_snapshot(
+            view, epoch=epoch, classes=classes, trajectories=trajectories, ax=ax, title=name, legend=i == len(axes) - 1
+        )
+    how = "aligned UMAP per epoch" if view.aligned else "one UMAP for all epochs"
     fig.suptitle(
-        title or f"one UMAP for all epochs: samples (dots) and N = {view.proxies_per_class} proxies (stars) per class",
+        title or f"{how}: samples (dots) and N = {view.proxies_per_class} proxies (outlined stars) per class",
         fontsize=9,
     )
     return fig
