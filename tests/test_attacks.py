@@ -838,17 +838,23 @@ def test_notebook_9s_snapshot_files_are_read_without_unpickling_and_a_bad_one_is
     assert not marker.exists()
 
 
-def test_notebook_10s_probe_table_is_read_checked_and_a_bad_one_is_one_line(tmp_path):
-    """Review finding: notebook 10 called pd.read_csv on the shared probe table; it reads it with read_probe_table."""
-    from pathlib import Path
-
+def test_a_probe_diagnostics_table_is_read_checked_and_a_bad_one_is_one_line(tmp_path):
+    """Review finding: notebook 10 called pd.read_csv on a shared probe table; read_probe_table checks it."""
     import pandas as pd
 
     from proxygml_lite.lab import diagnostics
 
-    committed = Path(__file__).resolve().parents[1] / "results" / "glyphs_hard" / "collapse_probes.csv"
-    table = diagnostics.read_probe_table(committed)
-    assert table.equals(pd.read_csv(committed))  # the notebook's printed results stay the same
+    measured = ["own vote", "best other vote", "other classes in W", "L^s mask", "L^s plain"]
+    measured += ["cosine between classes", "cosine within classes", "nearest-proxy accuracy", "R@1"]
+    rows = [
+        {"run": run, "seed": 0, "epoch": epoch, **{m: 0.1 * epoch for m in measured}}
+        for run in ("row 7", "row 8")
+        for epoch in (1, 2, 3)
+    ]
+    written = tmp_path / "written.csv"
+    pd.DataFrame(rows).to_csv(written, index=False)
+    table = diagnostics.read_probe_table(written)
+    assert table.equals(pd.read_csv(written))  # read unchanged
     path = tmp_path / "collapse_probes.csv"
     for edit, said in [
         (lambda t: path.write_text(""), "collapse_probes.csv is empty"),

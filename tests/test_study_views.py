@@ -187,11 +187,19 @@ def test_heatmap_shows_mean_std_and_k_per_cell():
 
 def test_ablation_seeds_has_paper_bars_and_errorbars():
     fig = study_views.plot_ablation_seeds(_ablation())
-    ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    ours, theirs = fig.axes
+    labels = [t.get_text() for t in theirs.get_legend().get_texts()]
     assert "paper (Zhu et al., NeurIPS 2020)" in labels
-    paper_heights = [p.get_height() for p in ax.patches if p.get_gid() == "paper"]
-    assert paper_heights[-1] == pytest.approx(85.5)
+    paper_heights = [p.get_height() for p in theirs.patches if p.get_gid() == "paper"]
+    assert paper_heights[-1] == pytest.approx(85.5) and theirs.get_ylim() == (0, 100)
+    # this code's axis is fitted to its seeds (issue 17: 1-2 point differences resolve), and says where it starts
+    seeds = 100 * _ablation()["R@1"]
+    low, high = ours.get_ylim()
+    assert low <= seeds.min() and high >= seeds.max() and high - low < 2 * (seeds.max() - seeds.min()) + 10
+    assert f"axis from {low:g}" in ours.get_ylabel()
+    assert not [p for p in ours.patches if p.get_gid() == "paper"]
+    nmi = study_views.plot_ablation_seeds(_ablation(), metric="NMI")
+    assert "NMI protocol: " in nmi.axes[0].get_title() and "official NMI protocol" in nmi.axes[1].get_title()
     with pytest.raises(ValueError, match="R@1 and NMI only"):
         study_views.plot_ablation_seeds(_ablation().assign(**{"R@2": 0.1}), metric="R@2")
     plt.close("all")

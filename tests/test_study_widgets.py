@@ -105,8 +105,9 @@ def test_ablation_widget_metric_and_paper_switch():
 
     w = study_widgets.ablation_widget(_ablation())
     assert list(w.controls["metric"].options) == ["R@1", "NMI"]
+    assert [p for p in w.figure.axes[1].patches if p.get_gid() == "paper"]
     w.controls["paper"].value = False
-    assert not [p for p in w.figure.axes[0].patches if p.get_gid() == "paper"]
+    assert len(w.figure.axes) == 1 and not [p for p in w.figure.axes[0].patches if p.get_gid() == "paper"]
     w.controls["metric"].value = "NMI"
     assert "NMI" in w.figure.axes[0].get_ylabel()
 

@@ -14,6 +14,8 @@ the training wing (:mod:`proxygml_lite.training`) and the study runner
 * :mod:`.umap_views` -- UMAP of proxies and embeddings over training;
 * :mod:`.proxy_spread_views` -- whether a class's proxies spread or merge, measured with cosines;
 * :mod:`.diagnostics` -- what the loss does during a run (collapse probes);
+* :mod:`.ablation_probes` -- notebook 10's seed outliers, claims summary and probes (each against its base),
+  written from ``ablation.csv``, ``probes.csv`` and ``probe_epochs.csv``;
 * :mod:`.subgraph_cost` -- the cost of the subgraph step against ``k``;
 * :mod:`.efficiency_findings` -- notebook 11's findings about cost, written from its tables;
   :mod:`.timing_comparisons` -- timings compared on their repeats (Welch on log times, Holm);

@@ -180,14 +180,12 @@ def ablation_findings(table: pd.DataFrame) -> str:
 
 
 #: The committed studies trained with seeds: ``{name: (the notebook that reads it, its cell columns)}``.
-#: ``snapshots`` are the files ``snapshots/N<N>_r<r>_s<seed>.npz`` (one cell per ``N`` and ``r``);
-#: ``collapse_probes`` is the per-epoch table of notebook 10's first probes.
+#: ``snapshots`` are the files ``snapshots/N<N>_r<r>_s<seed>.npz`` (one cell per ``N`` and ``r``).
 SEEDED_STUDIES: dict[str, tuple[int, tuple[str, ...]]] = {
     "grid": (8, ("N", "r")),
     "snapshots": (9, ("N", "r")),
     "ablation": (10, ("row",)),
     "probes": (10, ("probe",)),
-    "collapse_probes": (10, ("run",)),
 }
 
 

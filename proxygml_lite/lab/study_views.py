@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .findings import mean_std_text
-from .study_tables import summarize_seeds
+from .study_tables import config_of, summarize_seeds
 
 __all__ = [
     "plot_metric_against",
@@ -211,12 +211,21 @@ def plot_ablation_seeds(
     ax=None,
     title: str | None = None,
 ):
-    """One bar per ablation row: this code's mean with std error bar and seed dots, beside the paper's value.
+    """This code's ablation (mean ± std and the seeds) on an axis fitted to its values, and the paper's beside it.
+
+    The first axes hold this code's rows: the mean as a bar from the axis'
+    floor, the sample std as an error bar and each seed as a dot, on a y-range
+    fitted to the seeds (so 1-2 point differences show). With ``paper`` a
+    second axes (0-100 %) holds the paper's published values, hatched: another
+    dataset and network, and for NMI another protocol (this code's tables use
+    ``--nmi-protocol fast``, the paper the official one), so the two are drawn
+    apart and compared by pattern, not level.
 
     Args:
         table: ``ablation.csv`` (``row``, ``seed``, ``metric``).
         metric: ``"R@1"`` or ``"NMI"``.
-        paper: also draw the paper's published value of each row (hatched).
+        paper: also draw the paper's published value of each row (a second axes).
+        ax: draw this code's rows on this axes (then ``paper`` must be False).
     """
     from ..studies import ABLATION_ROWS
     from ..studies.paper import paper_ablation
@@ -224,45 +233,64 @@ def plot_ablation_seeds(
     require_columns(table, ("row", "seed", metric), "the ablation table (ablation.csv)")
     if paper and metric not in ("R@1", "NMI"):
         raise ValueError(f"the paper's ablation reports R@1 and NMI only; got metric={metric!r} (or paper=False)")
+    if paper and ax is not None:
+        raise ValueError("pass ax= only with paper=False: the paper's values take a second axes")
     summary = summarize_seeds(table, by=["row"], metrics=[metric]).sort_values("row")
-    fig, ax = figure_axes(ax, (7.2, 3.8))
+    if ax is None:
+        fig, axes = plt.subplots(
+            1, 2 if paper else 1, figsize=(10.5 if paper else 7.2, 3.8), layout="constrained", squeeze=False
+        )
+        ax = axes[0, 0]
+    else:
+        fig = ax.figure
     x = np.arange(len(summary))
-    width = 0.4 if paper else 0.7
-    shift = -width / 2 if paper else 0.0
     means = 100 * summary[f"{metric} mean"].to_numpy()
-    ax.bar(
-        x + shift,
-        means,
-        width,
-        yerr=100 * summary[f"{metric} std"].fillna(0.0).to_numpy(),
-        capsize=3,
-        color="tab:blue",
-        label="this code (mean ± std)",
-        gid="ours",
+    seeds = [100 * np.asarray(v) for v in summary[f"{metric} per seed"]]
+    stds = 100 * summary[f"{metric} std"].fillna(0.0).to_numpy()
+    low = min(min(v.min() for v in seeds), float((means - stds).min()))
+    high = max(max(v.max() for v in seeds), float((means + stds).max()))
+    floor = np.floor(low - 0.08 * (high - low) - 0.5)
+    ax.bar(x, means - floor, 0.6, bottom=floor, color="tab:blue", alpha=0.35, label="mean", gid="ours")
+    ax.errorbar(x, means, yerr=stds, fmt="none", ecolor="tab:blue", capsize=4, label="± std over seeds")
+    for xi, values in zip(x, seeds):
+        ax.scatter([xi] * len(values), values, s=12, color="black", zorder=3)
+    ax.scatter([], [], s=12, color="black", label="one seed")
+    ax.set_ylim(floor, np.ceil(high + 0.12 * (high - low) + 0.5))
+    switches = {number: (s, m, p) for number, s, m, p in ABLATION_ROWS}
+    mark = {True: "✓", False: "×"}
+    labels = [f"{int(row)}\n" + " ".join(mark[v] for v in switches[int(row)]) for row in summary["row"]]
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_xlabel("row; S$^{pos}$ M $\\mathcal{L}^p$ (✓ on, × off)")
+    recorded = config_of(table).get("nmi_protocol", "not recorded") if "config" in table.columns else "not recorded"
+    protocol = f" (NMI protocol: {recorded})" if metric == "NMI" else ""
+    ax.set_ylabel(f"{metric}, % (axis from {floor:g})")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", ncols=3)
+    seeds_text = f"{int(summary['seeds'].min())}" + (
+        f"-{int(summary['seeds'].max())}" if summary["seeds"].max() != summary["seeds"].min() else ""
     )
-    for xi, seeds in zip(x, summary[f"{metric} per seed"]):
-        ax.scatter([xi + shift] * len(seeds), 100 * np.asarray(seeds), s=10, color="black", zorder=3)
+    ax.set_title(title or f"this code{protocol}: {metric} per row, {seeds_text} seeds", fontsize=10)
     if paper:
+        theirs = fig.axes[1]
         published = paper_ablation().set_index("row")[metric]
-        ax.bar(
-            x + width / 2,
+        theirs.bar(
+            x,
             summary["row"].map(published).to_numpy(dtype=float),
-            width,
+            0.6,
             color="white",
             edgecolor="0.3",
             hatch="//",
             label=_PAPER_LABEL,
             gid="paper",
         )
-    switches = {number: (s, m, p) for number, s, m, p in ABLATION_ROWS}
-    mark = {True: "✓", False: "×"}
-    labels = [f"{int(row)}\n" + " ".join(mark[v] for v in switches[int(row)]) for row in summary["row"]]
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set_xlabel("row; S$^{pos}$ M $\\mathcal{L}^p$ (✓ on, × off)")
-    ax.set_ylabel(f"{metric}, %")
-    ax.set_ylim(0, 115)
-    ax.legend(fontsize=8, loc="upper left", ncols=2)
-    ax.set_title(title or f"ablation: {metric} per row (dots: seeds)", fontsize=10)
+        theirs.set_xticks(x, labels, fontsize=8)
+        theirs.set_xlabel("row; S$^{pos}$ M $\\mathcal{L}^p$ (✓ on, × off)")
+        theirs.set_ylabel(f"{metric}, % (axis from 0)")
+        theirs.set_ylim(0, 100)
+        theirs.grid(axis="y", alpha=0.3)
+        theirs.legend(fontsize=8, loc="upper left")
+        official = ", official NMI protocol" if metric == "NMI" else ""
+        theirs.set_title(f"the paper's published values\n(its dataset and network{official})", fontsize=10)
     return fig
 
 
