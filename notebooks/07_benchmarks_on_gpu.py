@@ -397,7 +397,7 @@ fig = gpu_expectations.plot_expected_recall(BENCHMARK, study_plots.read_history(
 save_figure(fig, "07_expected_recall")
 
 # %% [markdown]
-# The fork's R@1 is 59.1 % after the first epoch, 65.2-65.5 % from epoch 35 on, and 65.2 % at epoch 50: flat after the
+# The fork's R@1 is 59.1 % after the first epoch, 65.1-65.5 % from epoch 35 on, and 65.2 % at epoch 50: flat after the
 # second decay, and 1.4 points below the paper's 66.6 %. A gap of that size is what to expect from one run; the paper
 # does not say whether it reports the last or the best epoch, and a single seed of the official code already differs
 # from it. The miniature's curve is not drawn: its numbers are not on this scale.

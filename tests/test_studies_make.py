@@ -227,7 +227,7 @@ def test_an_ablation_with_another_n_or_lambda_is_not_added_to_the_table(data_roo
     [
         (lambda t: pd.concat([t, t]), r"lines 2 and 3 of .*ablation.csv hold the same cell"),
         (lambda t: t.assign(**{"R@1": float("nan")}), r"line 2 of .*: R@1 is empty, not a fraction"),
-        (lambda t: t.assign(seed=None), r"line 2 of .*ablation.csv: seed is empty, not a whole number"),
+        (lambda t: t.assign(seed=None), r"line 2 of .*ablation.csv: seed is empty or NaN, not a whole number"),
         (lambda t: t.assign(row=2), r"line 2 of .* does not match its config: row 2 has S\^pos on"),
         (lambda t: t.assign(seed=3), r"its seed column says 3 but its config ran seed 0"),
         (lambda t: pd.concat([t, t.assign(config=t["config"].str.replace('"seed": 0', '"seed": 0.0'))]),
