@@ -217,6 +217,15 @@ save_figure(fig, "10_ablation_nmi_vs_paper")
 study_widgets.ablation_widget(ablation)
 
 # %% [markdown]
+# **Compare two rows.** Pick row A and row B: the figure shows each row's seeds, the difference of their means with
+# Welch's 95% interval, and the p-value after Holm's correction across all pairs of the table's rows (the family is
+# named in its title). A difference counts only where that corrected p is below 0.05. The widget opens with the two
+# rows of the highest means. **Predict first:** will their difference survive the correction?
+
+# %%
+study_widgets.compare_cells_widget(ablation, "ablation")
+
+# %% [markdown]
 # **On a real benchmark.** Notebook 7 (step 8) runs this ablation on CUB-200-2011, Cars196 or SOP with a GPU, a series
 # of Colab sessions or a Slurm job array: `python -m proxygml_lite.studies --preset cub200 --studies ablation ...` with
 # `--list`, `--cell INDEX` and `--gather`, one command per cell. Its `--results` folder reads back with

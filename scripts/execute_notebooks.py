@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 
 import jupytext
 import nbformat
@@ -121,6 +122,38 @@ def kernel_environment(smoke: bool, figures_dir: Path | None) -> dict[str, str]:
     return env
 
 
+#: How long one poll of the kernel's shell socket may wait (see :class:`_ShortShellPolls`).
+SHELL_POLL_S = 1.0
+
+
+class _ShortShellPolls(NotebookClient):
+    """nbclient, waiting for each cell's reply in polls of :data:`SHELL_POLL_S` seconds rather than one long poll.
+
+    After a cell that shows an ipywidgets ``Output`` widget (this package's widgets draw into one), pyzmq's asyncio
+    poll of the shell socket sometimes misses the wake-up of the cell's reply. The kernel is idle and the reply is
+    queued, but the poll returns only when its timeout ends: the whole cell timeout, 600 s, and then the run goes on
+    without an error (jupyter/nbclient#312). A short poll that is repeated until the same deadline bounds that stall
+    at one poll; a timeout still comes at the cell's deadline.
+    """
+
+    async def async_start_new_kernel_client(self):
+        client = await super().async_start_new_kernel_client()
+        shell, one_long_poll = client.shell_channel, client.shell_channel.get_msg
+
+        async def get_msg(timeout: float | None = None):
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = SHELL_POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    return await one_long_poll(timeout=min(SHELL_POLL_S, left))
+                except Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+        shell.get_msg = get_msg
+        return client
+
+
 def execute(nb, *, smoke: bool, figures_dir: Path | None = None, cwd: Path = NOTEBOOKS, timeout: int = 600):
     """Execute ``nb`` in place in a fresh kernel; raises ``CellExecutionError`` on the first failing cell.
 
@@ -129,7 +162,7 @@ def execute(nb, *, smoke: bool, figures_dir: Path | None = None, cwd: Path = NOT
     also needs it: with ``store_widget_state=False`` its Output-widget hook
     fails with a ``KeyError``.)
     """
-    client = NotebookClient(
+    client = _ShortShellPolls(
         nb,
         kernel_name=KERNEL,
         timeout=timeout,

@@ -14,7 +14,7 @@ import jupytext
 import nbformat
 import pytest
 from _fabricate import load_script
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -224,6 +224,17 @@ def test_script_check_mode_reports_failures(tmp_path, capsys):
     assert "[ok] 01_ok" in out and "[failed] 02_broken" in out and "boom in a cell" in out
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # --check writes nothing
 
+
+def test_short_shell_polls_keep_the_cell_timeout(tmp_path, monkeypatch):
+    # the reply is waited for in polls of SHELL_POLL_S (jupyter/nbclient#312), but a cell that runs past its timeout
+    # still fails at that timeout, not at the first short poll and not never
+    monkeypatch.setattr(script, "SHELL_POLL_S", 0.2)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(1)\nprint('slept')")])
+    script.execute(nb, smoke=True, figures_dir=tmp_path, cwd=tmp_path, timeout=5)
+    assert "slept" in nb.cells[0].outputs[0]["text"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(30)")])
+    with pytest.raises(CellTimeoutError, match="after 2 seconds"):
+        script.execute(nb, smoke=True, figures_dir=tmp_path, cwd=tmp_path, timeout=2)
 
 # --------------------------------------------------------------------------- #
 # proxygml_lite.teaching.notebook: setup and save_figure

@@ -74,7 +74,15 @@ def _comparison_view(table, kind, a, b, x="N", metric="R@1"):
 
 
 def compare_cells_views(
-    table: pd.DataFrame, kind: str, *, metric: str = "R@1", cells=None, a=None, b=None, x: str = "N"
+    table: pd.DataFrame,
+    kind: str,
+    *,
+    metric: str = "R@1",
+    cells=None,
+    a=None,
+    b=None,
+    x: str = "N",
+    metrics: tuple[str, ...] = ("R@1", "NMI"),
 ) -> Views:
     """Notebooks 8 and 10: pick two cells -> their difference, its 95% interval and the Holm-corrected p.
 
@@ -84,14 +92,15 @@ def compare_cells_views(
     Args:
         table: ``grid.csv`` (``kind="grid"``, cells ``(N, r)``) or ``ablation.csv`` (``kind="ablation"``, cells
             are rows).
-        metric: the metric compared; for the ablation a slider offers R@1 and NMI, starting at ``metric``.
+        metric: the metric compared; for the ablation a slider offers ``metrics``, starting at ``metric``.
         cells: the cells the two menus offer (default every cell of the table, highest mean first); the
             comparisons always use the whole table.
         a, b: the cells it opens with (default the two highest means among ``cells``).
         x: for the grid, the x axis it opens with (a slider over ``N``, ``r`` and ``k = ceil(r C N)``).
+        metrics: for the ablation, the metrics its slider offers; with one metric there is no slider.
 
-    For the grid, 3 axes and 15 cells per menu are 675 views; the offline site offers fewer cells
-    (:mod:`.book_views`).
+    For the grid, 3 axes and 15 cells per menu are 675 views; for the ablation, 2 metrics and 8 rows per menu are
+    128. The offline site offers fewer cells or one metric (:mod:`.book_views`).
     """
     everything = cell_comparisons.cells_of(table, kind, metric=metric)
     offered = everything if cells is None else [cell_comparisons.cell_key(kind, c) for c in cells]
@@ -107,17 +116,17 @@ def compare_cells_views(
     if kind == "grid":
         controls = (slider("x", "x-axis", ("N", "r", "k"), x), *pick)
         fixed = {"table": table, "kind": kind, "metric": metric}
-    else:
-        controls = (_metric_slider(table, metric, ("R@1", "NMI")), *pick)
+    elif len(metrics) > 1:
+        controls = (_metric_slider(table, metric, metrics), *pick)
         fixed = {"table": table, "kind": kind}
+    else:
+        controls, fixed = pick, {"table": table, "kind": kind, "metric": metrics[0]}
     return Views(_comparison_view, controls, fixed)
 
 
-def compare_cells_widget(
-    table: pd.DataFrame, kind: str, *, metric: str = "R@1", cells=None, a=None, b=None, x: str = "N"
-) -> InteractivePlot:
-    """:func:`compare_cells_views` as a widget."""
-    return InteractivePlot(compare_cells_views(table, kind, metric=metric, cells=cells, a=a, b=b, x=x))
+def compare_cells_widget(table: pd.DataFrame, kind: str, **choices) -> InteractivePlot:
+    """:func:`compare_cells_views` as a widget (the same keyword arguments)."""
+    return InteractivePlot(compare_cells_views(table, kind, **choices))
 
 
 def _umap_view(maps, measures, classes, run, epoch, n_neighbors, min_dist, trajectories):

@@ -143,7 +143,9 @@ class Trainer:
         (a ``KeyboardInterrupt``). A ``KeyboardInterrupt`` raised by code
         (a callback, a loss) saves the same way.
         """
-        with StopSignals(self._signalled) as stop:
+        # one bar of steps for the whole run, reset each epoch: in a notebook that is one widget, not one per epoch
+        self.step_bar = tqdm(desc="steps", disable=not self.progress, leave=False, dynamic_ncols=True)
+        with StopSignals(self._signalled) as stop, self.step_bar:
             try:
                 self._begin()
                 for epoch in tqdm(
@@ -208,7 +210,10 @@ class Trainer:
         sums, position, steps = self._begin_epoch(epoch), self.position, self.data.steps_per_epoch
         # reading a loss back waits for the device: every log_every steps, or every step for a callback (it gets a number)
         sync_every = 1 if self.callback is not None else self.config.log_every
-        bar = tqdm(total=steps, initial=position.step, desc=f"epoch {epoch}", disable=not self.progress, leave=False, dynamic_ncols=True)  # fmt: skip
+        bar = self.step_bar
+        bar.reset(total=steps)
+        bar.update(position.step)  # a resumed epoch starts mid-way
+        bar.set_description(f"epoch {epoch + 1}")
         tick = time.perf_counter()
         batches = iter(self.data.train_loader)
         try:
@@ -231,7 +236,6 @@ class Trainer:
         finally:
             sums["train_time_s"] += time.perf_counter() - tick
             self.state.elapsed_s += time.perf_counter() - tick
-            bar.close()
 
     def _finish_epoch(self, epoch: int) -> dict[str, Any]:
         """The epoch's row (evaluated when scheduled), its snapshots, the checkpoint and ``metrics.csv``."""
