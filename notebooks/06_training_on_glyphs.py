@@ -203,7 +203,7 @@ history[history["R@1"].notna()][[c for c in columns if c in history.columns]]
 # per epoch. $\mathcal{L}^s$ is the samples' classification loss over their subgraphs; $\mathcal{L}^p$ is the proxy
 # regulariser; the total $\mathcal{L} = \mathcal{L}^s + \lambda\mathcal{L}^p$ is dotted. The dotted vertical line
 # marks the learning-rate decay (`new_epoch_to_decay`). Right: Recall@K and NMI on the **unseen** test classes after
-# the evaluated epochs; epoch 0 is the network before ProxyGML training. NMI has a floor far above zero: the dashed
+# the evaluated epochs; epoch 0 is the network before ProxyGML training. NMI's chance level is far above zero: the dashed
 # line is the NMI of clusters that ignore the images (`evaluation.chance_nmi`: the test labels shuffled, so the
 # clusters have the classes' sizes). With many small classes, such meaningless clusters already share a lot of
 # information with the labels, so only NMI's rise above that line measures the embedding.
@@ -226,7 +226,7 @@ display(Markdown(run_findings.history_findings(history, r1_chance=chance, nmi_ch
 # %% [markdown]
 # How to read this: the lines above are written by the cell from this run's `metrics.csv`, so they describe this
 # run and no other. Compare the untrained network's Recall@1 with its chance level (random convolutional features
-# keep some of the pixel-space similarity), and its NMI with NMI's floor. Where $\mathcal{L}^s$ does not simply
+# keep some of the pixel-space similarity), and its NMI with NMI's chance level. Where $\mathcal{L}^s$ does not simply
 # fall, compare it with Recall@1 at the same epoch: the loss is measured on each sample's own subgraph of $k$ proxies,
 # so a small $\mathcal{L}^s$ says that the selected proxies agree with the labels, not that the embedding retrieves
 # well; notebook 10 measures what happens in that phase. The convergence line is the preset's check: the gain over
@@ -234,9 +234,10 @@ display(Markdown(run_findings.history_findings(history, r1_chance=chance, nmi_ch
 #
 # One run is one seed. How much does R@1 move between seeds of this very configuration? The committed ablation
 # table (notebook 10) holds the full ProxyGML (row 8) trained with several seeds. Its row with this run's seed is
-# the same configuration: on the same machine and code it gives the same number to the bit (evaluating after other
-# epochs does not change training). The cell says whether it does, and otherwise which recorded settings or
-# machines differ: another processor or library build rounds floats differently, and 50 epochs amplify that.
+# the same configuration. Computed on the same processor with the same library builds, the two give the same number
+# to the bit (evaluating after other epochs does not change training). Computed elsewhere, they need not: another
+# processor or library build rounds floats differently, 50 epochs amplify that, and the two then agree only within
+# the seed spread. The cell compares the machines recorded with each run and says which case this is.
 #
 # **Predict first.** Will this run's Recall@1 equal the table's seed-0 value exactly, or only lie within the seed
 # spread of row 8?
@@ -329,7 +330,7 @@ study_widgets.gallery_widget(test_images, embeddings, labels, rows=5, k=6)
 # * `experiments.cached_run` (over `studies.run_cell` and `train`) trains one configuration in its own folder,
 #   reads a finished run back and resumes an interrupted one; the folder holds `config.json`, `metrics.csv`,
 #   `results.json` and `checkpoint.pt`.
-# * Recall@K and NMI on the unseen classes are read against their chance levels; NMI's floor (clusters that ignore
+# * Recall@K and NMI on the unseen classes are read against their chance levels; NMI's (clusters that ignore
 #   the images) is far above zero. The lines under the learning curves are written from this run's history: how
 #   $\mathcal{L}^s$ and $\mathcal{L}^p$ moved, and Recall@1 where $\mathcal{L}^s$ was small. Read those lines,
 #   not a story of a falling loss.
@@ -384,6 +385,8 @@ study_widgets.gallery_widget(test_images, embeddings, labels, rows=5, k=6)
 #
 # Such a query has a red first frame and a green frame among the first four. R@4 forgives the wrong first
 # neighbour, so R@4 is always at least R@1; the gap between them counts the queries whose own class is nearby but
-# not the very nearest, which is typical of look-alike characters (the "most frequent wrong neighbour" column).
+# not the very nearest. The table of the hardest classes shows what those queries are mistaken for: compare its
+# "most frequent wrong neighbour" with its "look-alike pair" column. A character that merely looks similar need not
+# be one of the pairs that `look_alike_pairs` finds drawn alike in one face.
 #
 # </details>

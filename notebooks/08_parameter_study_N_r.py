@@ -159,14 +159,19 @@ one_setting[["A", "B", "difference", "CI low", "CI high", "p", "p (Holm)"]].head
 # down, then compare it with the figure and with the tables of differences further down.
 
 # %%
-fig = study_views.plot_metric_vs_N(grid, metric="R@1", title=f"{PRESET}: R@1 against N (mean ± std, dots: seeds)")
+seeds = int(grid.groupby(["N", "r"])["seed"].nunique().min())  # per cell
+fig = study_views.plot_metric_vs_N(
+    grid, metric="R@1", title=f"{PRESET}: R@1 against N (mean ± std over {seeds} seeds, dots: seeds)"
+)
 save_figure(fig, "08_recall_vs_N")
 
 # %% [markdown]
 # The same for NMI, the clustering quality of the unseen classes (k-means on the embeddings against the labels):
 
 # %%
-fig = study_views.plot_metric_vs_N(grid, metric="NMI", title=f"{PRESET}: NMI against N (mean ± std, dots: seeds)")
+fig = study_views.plot_metric_vs_N(
+    grid, metric="NMI", title=f"{PRESET}: NMI against N (mean ± std over {seeds} seeds, dots: seeds)"
+)
 save_figure(fig, "08_nmi_vs_N")
 
 # %% [markdown]
@@ -265,7 +270,7 @@ study_widgets.compare_cells_widget(grid, "grid")
 # epoch on a small glyph set, in a temporary folder, to show the mechanics (not a result).
 
 # %%
-RECOMPUTE = False  # True: all of grid.csv again, about 90 s per run on one core
+RECOMPUTE = False  # True: all of grid.csv again, minutes per run on one core (its elapsed_s column)
 if cfg.smoke:
     study_dir = experiments.runs_root(smoke=True) / "08_grid"
     fresh = studies.run_parameter_study(

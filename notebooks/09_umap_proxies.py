@@ -195,7 +195,7 @@ display(
 # the point moved (exercise 1 shows it). Here every epoch gets its own map, fitted together with the others by
 # `umap.AlignedUMAP`: every sample and proxy is tied to itself in the next epoch, so the maps share their
 # orientation and movement in the embedding space shows up as movement in the drawing. The lines are the proxies'
-# paths through the mapped epochs. For a clear picture (and a fit of seconds) the maps hold 12 of the 100 training
+# paths through the mapped epochs. For a clear picture (and a fit of about a minute) the maps hold 12 of the 100 training
 # classes and four of the saved epochs of seed 0.
 #
 # The first UMAP call compiles numba code; the warm-up does that once:
@@ -306,6 +306,13 @@ comparisons[["A", "B", "mean A", "mean B", "difference", "CI low", "CI high", "p
 
 # %%
 display(Markdown(merging_probes.merging_findings(probe_epochs, comparisons)))
+
+# %% [markdown]
+# The study `probes` also holds notebook 10's probes, each more than one change away from row 8. They are no
+# one-variable answer, but one of them may keep a class's proxies apart, and then it is worth asking at what cost:
+
+# %%
+display(Markdown(merging_probes.unmerged_elsewhere(probes)))
 
 # %% [markdown]
 # ## Explore

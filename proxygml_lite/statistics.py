@@ -194,7 +194,8 @@ def _seeds_phrase(c: Comparison) -> str:
 
 def verdict(c: Comparison, *, alpha: float = ALPHA, percent: bool = True, digits: int = 1) -> str:
     """The sentence for ``c``: ``"A beats B by 1.2 points (95% CI 0.4 to 2.0, Holm p = 0.012)"`` or
-    ``"cannot tell A and B apart with 3 seeds (difference ..., ...)"``.
+    ``"cannot tell A and B apart with 3 seeds (difference ..., ...)"``. Where a corrected p cannot tell A and B
+    apart but the per-comparison interval excludes 0, the interval is called "uncorrected".
 
     A claim needs the corrected p (:attr:`Comparison.p_for_claims`) below ``alpha``.
     ``percent`` shows fractions as percentage points.
@@ -214,6 +215,8 @@ def verdict(c: Comparison, *, alpha: float = ALPHA, percent: bool = True, digits
             return f"{c.a} beats {c.b} by {number(c.difference)}{unit} ({interval})"
         flipped = f"{100 * c.confidence:.0f}% CI {number(-c.ci_high)} to {number(-c.ci_low)}, {p_name} = {p:.2g}"
         return f"{c.b} beats {c.a} by {number(-c.difference)}{unit} ({flipped})"
+    if c.p_corrected is not None and (c.ci_low > 0 or c.ci_high < 0):  # the interval is per comparison, p is not
+        interval = "uncorrected " + interval
     return f"cannot tell {c.a} and {c.b} apart with {_seeds_phrase(c)} (difference {number(c.difference)}{unit}, {interval})"
 
 

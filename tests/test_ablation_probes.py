@@ -123,3 +123,26 @@ def test_the_epoch_figure_has_its_legend_off_the_curves_and_the_seed_count(epoch
 def test_probe_pairs_skip_only_the_root():
     table = pd.DataFrame({"probe": ["a", "b"], "base": [np.nan, "a"]})
     assert ablation_probes.ablation_probe_pairs(table) == [("b", "a")]
+
+
+def test_one_proxy_verdict_reads_each_n1_probe_against_the_prediction(probes):
+    compared = ablation_probes.ablation_probe_comparisons(probes).set_index("probe")
+    text = ablation_probes.one_proxy_verdict(probes)
+    for probe in ("row7_N1", "row2_N1"):
+        c = compared.loc[probe]
+        if c["R@1 p (Holm)"] >= statistics.ALPHA:
+            assert f"`{probe}` cannot be told apart from `{c['base']}`" in text
+        else:
+            side = "above" if c["R@1 difference"] > 0 else "below"
+            assert f"`{probe}` ends {side} `{c['base']}` by {abs(100 * c['R@1 difference']):.1f} points" in text
+    assert "k = ceil(r C N) falls with N" in text  # the probe changes N and k together
+    # an N = 1 probe that ends above its base, and one that ties: the verdict follows the tests, not the story
+    lifted = probes.copy()
+    for probe, base, shift in (("row2_N1", "row2", 0.20), ("row7_N1", "row7", 0.0)):
+        reference = probes[probes["probe"] == base].set_index("seed")["R@1"]
+        rows = lifted["probe"] == probe
+        lifted.loc[rows, "R@1"] = lifted.loc[rows, "seed"].map(reference) + shift + 0.002 * lifted.loc[rows, "seed"]
+    text = ablation_probes.one_proxy_verdict(lifted)
+    assert "`row2_N1` ends above `row2`" in text and "agree with the prediction" in text
+    without = probes[~probes["probe"].str.endswith("_N1")]
+    assert "not tested here" in ablation_probes.one_proxy_verdict(without)

@@ -168,15 +168,35 @@ def test_notebook_runs_in_jupyterlab_and_its_widget_redraws(lab, browser, name):
         if readout.inner_text() == value:  # the slider was at its maximum
             page.keyboard.press("ArrowLeft")
         assert readout.inner_text() != value, f"{name}: the slider did not move"
-        try:
-            page.wait_for_function(
-                "([box, old]) => { const img = box.querySelector('img'); return img && img.src !== old; }",
-                arg=[box, before],
-                timeout=60_000,
+        _wait_for_a_new_figure(page, box, before, f"{name}: no new figure after the slider moved")
+
+        if name in COMPARISONS:  # the comparison widget: pick another cell B in its second menu
+            box = (
+                page.locator(".widget-vbox")
+                .filter(has=page.locator(".widget-dropdown"))
+                .filter(has=page.locator("img"))
+                .first.element_handle()
             )
-        except sync_api.TimeoutError:
-            pytest.fail(
-                f"{name}: no new figure after the slider moved; the widget shows:\n{box.inner_text()}", pytrace=False
-            )
+            box.scroll_into_view_if_needed()
+            before = box.query_selector("img").get_attribute("src")
+            cell_b = box.query_selector_all(".widget-dropdown select")[1]
+            chosen = cell_b.evaluate("select => select.selectedIndex")
+            cell_b.select_option(index=2 if chosen != 2 else 3)
+            _wait_for_a_new_figure(page, box, before, f"{name}: no new comparison after cell B changed")
     finally:
         page.close()
+
+
+#: The notebooks whose comparison widget (two menus of cells) is tested too.
+COMPARISONS = {"08_parameter_study_N_r", "10_ablation_table"}
+
+
+def _wait_for_a_new_figure(page, box, before: str, failure: str) -> None:
+    try:
+        page.wait_for_function(
+            "([box, old]) => { const img = box.querySelector('img'); return img && img.src !== old; }",
+            arg=[box, before],
+            timeout=60_000,
+        )
+    except sync_api.TimeoutError:
+        pytest.fail(f"{failure}; the widget shows:\n{box.inner_text()}", pytrace=False)

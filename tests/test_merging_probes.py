@@ -94,3 +94,19 @@ def test_the_committed_probes_hold_the_four_merging_probes_with_five_seeds():
     assert all(counts[p] >= 5 for p in ("row8", *merging_probes.MERGING_PROBES))
     epochs = pd.read_csv(study_tables.committed_results_dir("glyphs_hard") / "probe_epochs.csv")
     assert merging_probes.merging_findings(epochs, merging_probes.merging_comparisons(probes))
+
+
+def test_unmerged_elsewhere_names_the_other_probes_that_stay_apart():
+    probes = study_tables.read_study_table("probes")
+    text = merging_probes.unmerged_elsewhere(probes)
+    several = probes.groupby("probe")[merging_probes.COSINE].apply(lambda c: c.notna().any())
+    others = [p for p in several[several].index if p not in ("row8", *merging_probes.MERGING_PROBES)]
+    final = probes.groupby("probe")[merging_probes.COSINE].mean()
+    apart = [p for p in others if final[p] <= 0.95]
+    assert f"Of the {len(others)} other probes" in text and all(f"`{p}` (within-class cosine" in text for p in apart)
+    assert not any(f"`{p}` (within-class" in text for p in set(others) - set(apart))
+    merged = probes.assign(
+        **{merging_probes.COSINE: probes[merging_probes.COSINE].where(probes["probe"].isin([]), 0.99)}
+    )
+    merged.loc[probes[merging_probes.COSINE].isna(), merging_probes.COSINE] = np.nan  # N = 1 stays without one
+    assert "too, the proxies of a class end above the merge cosine 0.95" in merging_probes.unmerged_elsewhere(merged)

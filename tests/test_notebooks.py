@@ -236,6 +236,7 @@ def test_short_shell_polls_keep_the_cell_timeout(tmp_path, monkeypatch):
     with pytest.raises(CellTimeoutError, match="after 2 seconds"):
         script.execute(nb, smoke=True, figures_dir=tmp_path, cwd=tmp_path, timeout=2)
 
+
 # --------------------------------------------------------------------------- #
 # proxygml_lite.teaching.notebook: setup and save_figure
 # --------------------------------------------------------------------------- #

@@ -604,7 +604,7 @@ def test_a_table_read_for_writing_parses_its_integer_keys_strictly(tmp_path, see
     assert lines[1].startswith("1,False,False,False,0,")
     lines[1] = lines[1].replace(",0,", f",{seed},", 1)
     path.write_text("".join(lines))
-    shown = "empty" if seed == "" else repr(seed)
+    shown = "empty or NaN" if seed == "" else repr(seed)
     with pytest.raises(ValueError, match=rf"^line 2 of .*ablation.csv: seed is {re.escape(shown)}, not a whole number"):
         check_settings(path, cells)
 

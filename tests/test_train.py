@@ -12,6 +12,7 @@ from _fabricate import OFFICIAL_README_COMMANDS, make_split, tiny_config
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.train import main
 from proxygml_lite.training.config_io import config_to_json
+from proxygml_lite.training.checkpoint import load_checkpoint
 from proxygml_lite.training.step import NonFiniteLossError
 from proxygml_lite.training.trainer import train
 
@@ -423,7 +424,7 @@ def test_stop_signals_in_a_step_save_the_finished_step_and_resume_exactly(
     assert f"{first}: finishing this step, then saving a checkpoint" in child.stderr
     assert f"Interrupted in epoch 2/3 after step 2 of 3: checkpoint saved in {out}" in child.stderr
     assert "Traceback" not in child.stderr
-    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    ckpt = load_checkpoint(out / "checkpoint.pt")  # the safe loader: what a student would use
     assert (ckpt["epoch"], ckpt["step"]) == (1, 2)  # the signalled step was finished, none was half-applied
 
     assert train(tiny(data_root, out, resume=True)) == straight

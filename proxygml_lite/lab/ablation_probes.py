@@ -34,6 +34,7 @@ __all__ = [
     "ablation_probe_pairs",
     "ablation_probe_comparisons",
     "ablation_probe_findings",
+    "one_proxy_verdict",
     "plot_ablation_probe_epochs",
 ]
 
@@ -256,6 +257,53 @@ def ablation_probe_findings(probes: pd.DataFrame, epochs: pd.DataFrame | None = 
             + "."
         )
     return "\n\n".join(parts)
+
+
+def one_proxy_verdict(probes: pd.DataFrame) -> str:
+    """Notebook 10's hypothesis (the ``N``-fold own-class vote lets ``L^s`` fall while the classes stay together)
+    predicts that one proxy per class ends *above* its base: the probes whose change is ``N = 1``, as Markdown.
+
+    Each ``N = 1`` probe is read from :func:`ablation_probe_comparisons` (Holm across all probe comparisons): above
+    its base (as predicted), below it (against the prediction), or not separated (neither). ``k`` follows ``N``
+    at a fixed ``r``, so the verdict is on ``N`` and ``k`` together.
+    """
+    compared = ablation_probe_comparisons(probes)
+    one_proxy = compared[compared["change"].astype(str).str.startswith("N = 1")]
+    if one_proxy.empty:
+        return "The table has no probe with N = 1, so the prediction is not tested here."
+    seeds = seed_counts_text(summarize_seeds(probes, by=["probe"], metrics=["R@1"]))
+    readings, against, supports = [], 0, 0
+    for _, c in one_proxy.iterrows():
+        p, difference = c["R@1 p (Holm)"], 100 * c["R@1 difference"]
+        interval = f"95% CI of probe - base {100 * c['R@1 CI low']:+.1f} to {100 * c['R@1 CI high']:+.1f}"
+        if p >= statistics.ALPHA:
+            readings.append(f"`{c['probe']}` cannot be told apart from `{c['base']}` with {seeds} (Holm p {p:.2g})")
+        elif difference > 0:
+            supports += 1
+            readings.append(
+                f"`{c['probe']}` ends above `{c['base']}` by {difference:.1f} points ({interval}, Holm p {p:.2g})"
+            )
+        else:
+            against += 1
+            readings.append(
+                f"`{c['probe']}` ends below `{c['base']}` by {-difference:.1f} points ({interval}, Holm p {p:.2g})"
+            )
+    if against and not supports:
+        verdict = (
+            "What the tests separate goes against the prediction, so the hypothesis, as stated, is not supported here"
+        )
+    elif supports and not against:
+        verdict = "The measurements agree with the prediction, which supports the hypothesis but does not prove it"
+    elif supports and against:
+        verdict = "The measurements disagree with each other, so they do not decide the hypothesis"
+    else:
+        verdict = "The measurements neither support nor refute the hypothesis with these seeds"
+    return (
+        "The hypothesis predicts that one proxy per class ends **above** its base. "
+        + "; ".join(readings)
+        + f". {verdict}. With N = 1 at a fixed r, k = ceil(r C N) falls with N, so each of these probes changes N "
+        "and the subgraph's size together (notebook 8): what they measure is the effect of both."
+    )
 
 
 def plot_ablation_probe_epochs(epochs: pd.DataFrame, *, probes=None, title: str | None = None):

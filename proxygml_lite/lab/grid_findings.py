@@ -163,6 +163,8 @@ def grid_findings(table: pd.DataFrame, *, num_classes: int | None = None) -> str
                 if tied
                 else "it beats every one after the correction."
             )
+            + " This family was chosen after the means picked the best cell, which favours it (the winner's curse):"
+            " read these comparisons as a description of its neighbourhood, not as a test planned in advance."
         )
     return "\n\n".join(parts)
 

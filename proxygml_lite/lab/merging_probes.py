@@ -10,7 +10,9 @@ row 8 (``N = 12``, ``r = 0.05``, ``λ = 0.3``) named in :data:`MERGING_PROBES`.
 * :func:`merging_curves`: the cosine per probe and epoch, mean and range over the seeds;
 * :func:`plot_merging_curves`: those curves, with the merge threshold;
 * :func:`merging_comparisons`: R@1 of each probe against row 8 (Welch, Holm across the four);
-* :func:`merging_findings`: the mechanism the numbers support, as Markdown written from the tables.
+* :func:`merging_findings`: the mechanism the numbers support, as Markdown written from the tables;
+* :func:`unmerged_elsewhere`: the other probes of ``probes.csv`` (notebook 10's, more than one change from
+  row 8) whose proxies of a class stay apart, and what else happens in them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "plot_merging_curves",
     "merging_comparisons",
     "merging_findings",
+    "unmerged_elsewhere",
 ]
 
 #: The probe every merging probe changes one variable of: ablation row 8 (grid N = 12, r = 0.05).
@@ -174,3 +177,35 @@ def merging_findings(
         + ("." if claims.empty else f", while R@1 differs for {', '.join(claims['A'])} (the verdicts above).")
     )
     return "\n\n".join(lines)
+
+
+def unmerged_elsewhere(probes: pd.DataFrame, *, threshold: float = MERGE_COSINE) -> str:
+    """The probes outside :data:`MERGING_PROBES` (and :data:`BASE`) whose mean within-class proxy cosine ends at or
+    below ``threshold``, with their between-class cosine and R@1, as Markdown; each changes more than one variable
+    of row 8, so none of them is a one-variable answer. Probes with one proxy per class (no within-class cosine)
+    are left out."""
+    one_proxy = probes.groupby("probe")[COSINE].transform(lambda c: c.isna().all())  # N = 1: no two of a class
+    summary = study_tables.summarize_seeds(
+        probes[~one_proxy], by=["probe"], metrics=["R@1", COSINE, "proxy cos between"]
+    ).set_index("probe")
+    others = summary.drop(index=[BASE, *MERGING_PROBES], errors="ignore")
+    apart = others[others[f"{COSINE} mean"] <= threshold]
+    if apart.empty:
+        return (
+            f"In the {len(others)} other probes of `probes.csv` with several proxies per class (notebook 10's), "
+            "too, the proxies of a class end "
+            f"above the merge cosine {threshold:g} (mean over the seeds)."
+        )
+    described = [
+        f"`{name}` (within-class cosine {row[f'{COSINE} mean']:.3f}, lowest seed {min(row[f'{COSINE} per seed']):.3f}; "
+        f"between-class cosine {row['proxy cos between mean']:.3f}; R@1 {100 * row['R@1 mean']:.1f}%)"
+        for name, row in apart.iterrows()
+    ]
+    return (
+        f"Of the {len(others)} other probes of `probes.csv` with several proxies per class (notebook 10's; each "
+        "is more than one change away from "
+        f"{BASE}), {len(apart)} {'ends' if len(apart) == 1 else 'end'} with the proxies of a class at or below the merge cosine {threshold:g}: "
+        + "; ".join(described)
+        + ". Compare the between-class cosine with the within-class one: where both are high, the proxies of "
+        "different classes have come together as well, and R@1 shows what that costs."
+    )

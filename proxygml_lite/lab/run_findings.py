@@ -219,8 +219,14 @@ def history_findings(
         if nmi_chance is not None:
             text += (
                 f"; clusters that ignore the images (the labels shuffled) already score {100 * nmi_chance:.1f}% "
-                "(dashed line): NMI is not adjusted for chance, so with many small classes its floor is high, "
-                "and only the rise above that floor measures the embedding"
+                "(dashed line): NMI is not adjusted for chance, so with many small classes its chance level is "
+                "high, and only the rise above that level measures the embedding"
             )
+            if nmi["NMI"].iloc[0] < nmi_chance:
+                text += (
+                    f". The line is a reference, not a bound: it is one random clustering with the classes' sizes, "
+                    f"and clusterings of other sizes, like k-means on the features at epoch "
+                    f"{int(nmi['epoch'].iloc[0])}, can score below it"
+                )
         lines.append(text + ".")
     return "\n".join(f"* {line}" for line in lines)

@@ -199,7 +199,8 @@ def plot_grid_heatmap(table: pd.DataFrame, *, metric: str = "R@1", ax=None, titl
     ax.set_xlabel("r (subgraph scale)")
     ax.set_ylabel("N (proxies per class)")
     fig.colorbar(image, ax=ax, label=f"mean {metric}, %")
-    ax.set_title(title or f"{metric} over the grid (mean ± std over seeds; k = ceil(r C N))", fontsize=10)
+    seeds = int(summary["seeds"].min())
+    ax.set_title(title or f"{metric} over the grid (mean ± std over {seeds}+ seeds; k = ceil(r C N))", fontsize=10)
     return fig
 
 

@@ -1,5 +1,4 @@
 """Widgets of the experiment notebooks (6-11): controls that redraw a plot of :mod:`study_views` / :mod:`efficiency_views` / :mod:`umap_views`.
-from .. import statistics
 
 As in :mod:`proxygml_lite.teaching.widgets`, each widget is declared once
 (``*_views``, a :class:`~proxygml_lite.teaching.views.Views`) and shown by its

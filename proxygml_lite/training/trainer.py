@@ -125,6 +125,7 @@ class Trainer:
         self.wrapped: nn.Module = self.parts.trainee  # or DDP around it (see _begin_epoch)
         self._ddp_trainable: tuple | None = None
         self._in_place_zero_grad: list | None = None  # see train_step
+        self.step_bar: tqdm | None = None  # the bar of an epoch's steps, made by run()
         if self.ctx.distributed:  # but each rank its own stream of random augmentations
             seed_everything(cfg.seed + 7919 * (self.ctx.rank + 1))
 
