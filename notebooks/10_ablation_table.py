@@ -303,7 +303,8 @@ display(Markdown(ablation_probes.one_proxy_verdict(probes)))
 # ## Exercises
 #
 # **1.** With $N = 12$ and $r = 0.05$ on $C = 100$ classes, what is the largest possible own-class vote, and the
-# largest possible vote of a single other class? What if the $k - N$ other places all belong to one class?
+# largest possible vote of a single other class? And if the $k - N$ other places are spread over as many classes as
+# possible?
 #
 # <details><summary>Solution</summary>
 #

@@ -838,40 +838,6 @@ def test_notebook_9s_snapshot_files_are_read_without_unpickling_and_a_bad_one_is
     assert not marker.exists()
 
 
-def test_a_probe_diagnostics_table_is_read_checked_and_a_bad_one_is_one_line(tmp_path):
-    """Review finding: notebook 10 called pd.read_csv on a shared probe table; read_probe_table checks it."""
-    import pandas as pd
-
-    from proxygml_lite.lab import diagnostics
-
-    measured = ["own vote", "best other vote", "other classes in W", "L^s mask", "L^s plain"]
-    measured += ["cosine between classes", "cosine within classes", "nearest-proxy accuracy", "R@1"]
-    rows = [
-        {"run": run, "seed": 0, "epoch": epoch, **{m: 0.1 * epoch for m in measured}}
-        for run in ("row 7", "row 8")
-        for epoch in (1, 2, 3)
-    ]
-    written = tmp_path / "written.csv"
-    pd.DataFrame(rows).to_csv(written, index=False)
-    table = diagnostics.read_probe_table(written)
-    assert table.equals(pd.read_csv(written))  # read unchanged
-    path = tmp_path / "collapse_probes.csv"
-    for edit, said in [
-        (lambda t: path.write_text(""), "collapse_probes.csv is empty"),
-        (lambda t: t.drop(columns="own vote").to_csv(path, index=False), r"lacks the column\(s\) \['own vote'\]"),
-        (lambda t: t.assign(epoch=t["epoch"].where(t.index != 3, 1.5)).to_csv(path, index=False),
-         r"line 5 of .*collapse_probes.csv has epoch 1.5, not a whole number"),
-        (lambda t: t.astype({"R@1": object}).assign(**{"R@1": t["R@1"].astype(object).where(t.index != 0, "0.1x")})
-         .to_csv(path, index=False), r"line 2 of .* has R@1 '0.1x', not a number \(or empty\)"),
-        (lambda t: t.assign(run=t["run"].where(t.index != 1, None)).to_csv(path, index=False),
-         r"line 3 of .* has run nan, not the name of a probe"),
-    ]:  # fmt: skip
-        edit(table)
-        with pytest.raises(ValueError, match=said) as caught:
-            diagnostics.read_probe_table(path)
-        assert "\n" not in str(caught.value)
-
-
 @pytest.mark.parametrize("name, direct", [("09_umap_proxies", "np.load("), ("10_ablation_table", "pd.read_csv(")])
 def test_notebooks_9_and_10_read_shared_files_only_through_the_checked_loaders(name, direct):
     from pathlib import Path

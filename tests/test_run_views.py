@@ -1,4 +1,4 @@
-"""run_views (reload a run, gallery), diagnostics (subgraph votes, the recorder callback) and umap_views."""
+"""run_views (reload a run, gallery), diagnostics (subgraph votes) and umap_views."""
 
 import math
 
@@ -39,15 +39,14 @@ def tiny_run(tmp_path_factory):
         recall_ks=(1, 2),
         out=str(out),
     )
-    recorder = diagnostics.DiagnosticsRecorder(per_class=2)
-    train(config, callback=recorder)
-    return out, recorder
+    train(config)
+    return out
 
 
 def test_load_run_reproduces_the_final_recall(tiny_run):
     from proxygml_lite.evaluation import recall_at_k
 
-    out, _ = tiny_run
+    out = tiny_run
     run = run_views.load_run(out)
     assert run.num_classes == 6 and run.loss_fn.proxies.shape == (12, 8)
     embeddings, labels, dataset = run_views.embed_split(run)
@@ -61,7 +60,7 @@ def test_load_run_reproduces_the_final_recall(tiny_run):
 
 
 def test_gallery_marks_hits_and_misses(tiny_run):
-    out, _ = tiny_run
+    out = tiny_run
     run = run_views.load_run(out)
     embeddings, labels, dataset = run_views.embed_split(run)
     fig = run_views.plot_retrieval_gallery(dataset, embeddings, labels, query_indices=[0, 5, 9], k=3)
@@ -95,7 +94,7 @@ def test_run_beside_table_names_what_differs(tiny_run):
 
     import pandas as pd
 
-    out, _ = tiny_run
+    out = tiny_run
     config = json.loads((out / "config.json").read_text())
     results = json.loads((out / "results.json").read_text())
     row = {"row": 8, "seed": config["seed"], "R@1": results["metrics"]["R@1"], "config": json.dumps(config)}
@@ -155,21 +154,6 @@ def test_subgraph_statistics_against_a_hand_computed_case():
     assert stats["L^s plain"] == pytest.approx(
         float(torch.nn.functional.cross_entropy(torch.tensor([[2.0, 0.0], [0.0, 0.0]]), labels))
     )
-
-
-def test_recorder_writes_one_row_per_epoch_and_plots(tiny_run):
-    out, recorder = tiny_run
-    table = diagnostics.read_diagnostics(out)
-    assert list(table["epoch"]) == [1, 2]
-    assert recorder.labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
-    metrics = pd.read_csv(out / "metrics.csv")
-    assert table["R@1"].tolist() == pytest.approx(metrics.loc[metrics["epoch"] > 0, "R@1"].tolist())
-    both = pd.concat([table.assign(run="a", seed=0), table.assign(run="b", seed=0)])
-    fig = diagnostics.plot_diagnostics(both)
-    assert len(fig.axes) == 5
-    with pytest.raises(ValueError, match="not in the table"):
-        diagnostics.plot_diagnostics(both, runs=["c"])
-    plt.close("all")
 
 
 def _snapshots(epochs=(0, 3), n=3, classes=4, per_class=10, merge=False):
@@ -265,7 +249,7 @@ def test_snapshots_from_arrays_and_spread_over_epochs(tmp_path):
 
 
 def test_results_beside_paper_puts_our_metrics_next_to_the_papers(tiny_run):
-    out, _ = tiny_run
+    out = tiny_run
     table = run_findings.results_beside_paper({"cub200": out, "cars196": None}, label="tiny")
     cub = table[table["dataset"] == "CUB-200-2011"].set_index("metric")
     assert cub.loc["R@1", "paper (Zhu et al., NeurIPS 2020), ProxyGML-512"] == pytest.approx(66.6)

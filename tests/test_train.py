@@ -11,8 +11,8 @@ from _fabricate import OFFICIAL_README_COMMANDS, make_split, tiny_config
 
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.train import main
-from proxygml_lite.training.config_io import config_to_json
 from proxygml_lite.training.checkpoint import load_checkpoint
+from proxygml_lite.training.config_io import config_to_json
 from proxygml_lite.training.step import NonFiniteLossError
 from proxygml_lite.training.trainer import train
 

@@ -86,9 +86,8 @@ def cached_run(config: TrainConfig, name: str, *, smoke: bool, callback=None, ve
 
     An interrupted run resumes from its checkpoint. A folder holding a run
     with other settings is an error naming them (choose another ``name``).
-    ``callback`` is passed to :func:`~proxygml_lite.training.trainer.train` (e.g. a
-    :class:`~proxygml_lite.lab.diagnostics.DiagnosticsRecorder`); it is not called
-    for a run that is read back.
+    ``callback`` is passed to :func:`~proxygml_lite.training.trainer.train`; it is
+    not called for a run that is read back.
     """
     from ..studies.cells import finished_run
     from ..training.run_folder import read_results_file
