@@ -41,7 +41,7 @@ CUDA are skipped and each says "skipped: no CUDA"; the others run in a tiny
 mode on the CPU (1 epoch of ``glyphs_hard`` with 10 + 10 classes; the
 miniature CUB at 32x32 with batch 16; torchrun with gloo; the loss benchmark's
 ``--quick`` sizes), with budgets 10 times larger (a CPU of any speed, shared), so the
-script itself is tested on the CPU (``tests/test_gpu_check.py``).
+script itself is tested on the CPU (``tests/project/test_gpu_check.py``).
 
 Usage::
 

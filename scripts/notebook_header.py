@@ -12,7 +12,7 @@ this script
 
 writes the badge table of README.md between its ``colab-badges`` markers, and writes ``constraints-colab.txt``:
 ``constraints.txt`` less the packages Colab provides (:data:`COLAB_PROVIDES`), which the install cell passes to
-pip on Colab. Running it again changes nothing; ``tests/test_notebook_header.py`` checks that every notebook and
+pip on Colab. Running it again changes nothing; ``tests/notebooks/test_notebook_header.py`` checks that every notebook and
 ``constraints-colab.txt`` hold exactly what this script writes.
 
 Usage::

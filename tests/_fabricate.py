@@ -1,6 +1,6 @@
 """Miniature copies of the benchmark archives, in each dataset's exact raw layout, and tiny prepared folders.
 
-The archives (for tests/test_data_prepare.py, test_data_download.py, test_data_checks.py,
+The archives (for tests/datasets/test_data_prepare.py, test_data_download.py, test_data_checks.py,
 test_fileio.py) are written by the package's writers in :mod:`proxygml_lite.lab.miniature_data`
 with a few 8x8 noise JPEGs per class and some broken on purpose (a member left out, a corrupt
 image, a path escaping the folder). :func:`small_spec` returns the real :class:`DatasetSpec` with

@@ -5,7 +5,7 @@
 * ``_fabricate.tiny_config`` / ``tiny_argv``: a seconds-long CPU run on it, as a config or a command line;
   a test file states what its runs change with ``functools.partial(tiny_config, ...)``.
 * ``_fabricate.tiny_study_settings`` / ``tiny_study_flags``: the same for a study's cells.
-* ``wheel``: the built wheel (tests/test_packaging.py, tests/test_notebook_header.py), once per session.
+* ``wheel``: the built wheel (tests/project/test_packaging.py, tests/notebooks/test_notebook_header.py), once per session.
 """
 
 import shutil

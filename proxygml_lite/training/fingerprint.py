@@ -5,7 +5,7 @@ processors (and between the instruction sets the math libraries pick on one
 processor), and 50 epochs amplify the difference: the same config scores
 another R@1 elsewhere. A result is therefore reproducible *exactly* only on
 the same fingerprint; elsewhere only within the seed spread
-(``tests/test_committed_results.py``).
+(``tests/studies/test_committed_results.py``).
 
 :func:`machine_fingerprint` records
 

@@ -261,7 +261,7 @@ class Trainer:
 
     # ------------------------------------------------------------------- a step
     # The two places the epoch touches the device, public so that they can be wrapped or overridden to observe
-    # the run (tests/test_step_sync.py counts host reads inside steps; scripts/gpu_check.py runs each step
+    # the run (tests/training/test_step_sync.py counts host reads inside steps; scripts/gpu_check.py runs each step
     # under CUDA's sync debug mode); a KeyboardInterrupt raised in `step` leaves that step undone.
     def step(self, images, labels) -> torch.Tensor:
         """One optimisation step on a batch; returns ``[L, *terms]`` detached, on the device (no synchronisation)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from _fabricate import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "gpu_check.py"
 
 

@@ -292,7 +292,7 @@ def test_student_prints_are_not_repeated_while_diagnosing(capsys):
 
 # ---------------------------------------------------------------- the notebooks' hidden solutions
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def _exercise_calls():

@@ -16,7 +16,7 @@ import pytest
 from _fabricate import load_script
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 EXPECTED = [
     "01_proxies_and_similarity_graph",
@@ -70,7 +70,7 @@ def test_notebook_structure(name):
     # ruff's import sorting writes "save_figure, setup"; either order is the setup cell
     assert re.fullmatch(
         r"from proxygml_lite\.teaching\.notebook import (setup, save_figure|save_figure, setup)\n\ncfg = setup\(seed=0\)",
-        code[1].strip(),  # code[0] is the install cell (tests/test_notebook_header.py)
+        code[1].strip(),  # code[0] is the install cell (tests/notebooks/test_notebook_header.py)
     )
     assert any("## Summary" in m for m in markdown)
     exercises = next(m for m in markdown if m.startswith("## Exercises"))
@@ -276,7 +276,7 @@ def test_installed_from_a_wheel_figures_go_beside_the_notebook(monkeypatch, tmp_
     monkeypatch.setattr(notebook, "checkout_root", lambda: None)  # no checkout around the package
     monkeypatch.chdir(tmp_path)
     assert notebook.figures_dir({}) == tmp_path / "figures"
-    site = Path(notebook.__file__).resolve().parents[1]
+    site = Path(notebook.__file__).resolve().parents[2]
     assert not notebook.figures_dir({}).resolve().is_relative_to(site)
 
 

@@ -11,7 +11,7 @@ from proxygml_lite.studies.paper import SOURCE, paper_ablation, paper_comparison
 # The poster text, where available: shared/ sits beside the repository on the project's machines.
 _POSTER = "shared/seeds/000_6ddc46dc41f9fe8f.txt"
 SEED = next(
-    (p for p in (Path(__file__).resolve().parents[2] / _POSTER, Path("/work") / _POSTER) if p.exists()),
+    (p for p in (Path(__file__).resolve().parents[3] / _POSTER, Path("/work") / _POSTER) if p.exists()),
     Path("/work") / _POSTER,
 )
 

@@ -1,6 +1,6 @@
 """The notebooks' widgets in a real JupyterLab, driven in headless Chromium.
 
-tests/test_plots.py checks each widget's plotting function without a browser;
+tests/teaching/test_plots.py checks each widget's plotting function without a browser;
 this checks what a student sees: every notebook opened in JupyterLab (served
 from a temporary copy, so autosave never touches the repository), run top to
 bottom in smoke mode, no error output, and its interactive figure redrawn
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

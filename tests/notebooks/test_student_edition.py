@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from _fabricate import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 
 

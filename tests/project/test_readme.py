@@ -11,7 +11,7 @@ from proxygml_lite import statistics
 from proxygml_lite.lab import findings, grid_findings
 from proxygml_lite.lab.study_tables import read_study_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script():

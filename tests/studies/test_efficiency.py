@@ -1,7 +1,7 @@
 """The efficiency table read back (either format), its comparisons, notebook 11's generated findings, and the README.
 
 The measurement itself (``measure_efficiency`` in fresh processes) is tested in
-``tests/test_studies_make.py``; here the tables are fabricated or the committed
+``tests/studies/test_studies_make.py``; here the tables are fabricated or the committed
 one, and the timings tiny.
 """
 
@@ -26,7 +26,7 @@ from proxygml_lite.lab import (  # noqa: E402
 )
 from proxygml_lite.studies import efficiency, efficiency_table, loss_cost  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "results" / "glyphs_hard" / "efficiency.csv"
 
 
@@ -336,7 +336,9 @@ def test_notebook_11_reads_a_table_that_keeps_its_repeats(tmp_path, monkeypatch)
     """The re-measured table (new format) runs through the notebook: its orderings are tested, its skip is named."""
     import shutil
 
-    from test_notebooks import NOTEBOOK_DIR, script
+    from _fabricate import load_script
+
+    script, NOTEBOOK_DIR = load_script("execute_notebooks"), ROOT / "notebooks"
 
     folder = tmp_path / "glyphs_hard"
     folder.mkdir()

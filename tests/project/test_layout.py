@@ -3,7 +3,7 @@
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "proxygml_lite"
+PACKAGE = Path(__file__).resolve().parents[2] / "proxygml_lite"
 MAX_MODULE_LINES = 400
 MAX_CLASS_LINES = 200
 
@@ -52,3 +52,30 @@ def test_the_allow_lists_name_existing_modules():
     lines = {name: text.count("\n") for name, text in _modules()}
     short = [entry for entry in LONG_MODULES if entry in lines and lines[entry] <= MAX_MODULE_LINES]
     assert not short, f"remove these entries of LONG_MODULES: the modules are short enough now: {short}"
+
+
+#: The test folders, one per wing of the package (and two for what spans the wings). tests/ itself keeps only the
+#: shared builders (conftest.py, _fabricate.py) and the independent reference implementation.
+TEST_FOLDERS = {
+    "core": "steps, loss, registry, baselines, evaluation/, statistics, fileio, checks",
+    "datasets": "data/",
+    "models": "models/",
+    "training": "training/ and the command line train.py",
+    "teaching": "teaching/ and exercises/ (notebooks 1-5)",
+    "lab": "lab/ (notebooks 6-11)",
+    "studies": "studies/ and the committed tables",
+    "notebooks": "the notebooks themselves: execution, solutions, JupyterLab, the site, the student edition",
+    "project": "packaging, environment, layout, README, benchmarks, attacks, the GPU check",
+}
+
+
+def test_the_tests_mirror_the_package_one_folder_per_wing():
+    tests = PACKAGE.parent / "tests"
+    assert sorted(p.name for p in tests.glob("*.py")) == ["_fabricate.py", "conftest.py", "reference_proxygml.py"]
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))}
+    assert folders == set(TEST_FOLDERS)
+    for folder in folders:
+        assert list((tests / folder).glob("test_*.py")), f"tests/{folder}/ has no tests"
+        assert not (tests / folder / "__init__.py").exists()  # plain folders: test file names stay unique
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert len(names) == len(set(names)), "two test files share a name; rename one"

@@ -2,7 +2,7 @@
 
 Each test plants something hostile or broken and checks that it is refused in one line that names the file,
 and that nothing runs: a payload that would run writes a marker file, and the marker must never appear.
-Re-run them all with ``.venv/bin/python -m pytest tests/test_attacks.py -q``.
+Re-run them all with ``.venv/bin/python -m pytest tests/project/test_attacks.py -q``.
 
 * checkpoints: a pickle whose ``__reduce__`` calls ``os.system`` in ``checkpoint.pt``, read by
   ``run_views.load_run`` and by ``--resume``; an old-format checkpoint (NumPy objects pickled);
@@ -273,7 +273,7 @@ def test_every_reader_of_a_damaged_results_json_says_one_line_naming_it(trained,
 def build_book():
     from pathlib import Path
 
-    scripts = str(Path(__file__).resolve().parents[1] / "scripts")
+    scripts = str(Path(__file__).resolve().parents[2] / "scripts")
     sys.path.insert(0, scripts)
     try:
         import build_book
@@ -795,7 +795,7 @@ def test_the_scripts_stop_only_through_their_one_line_style():
     from pathlib import Path
 
     for name in ("build_book", "student_edition"):
-        source = (Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py").read_text()
+        source = (Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py").read_text()
         assert source.count("SystemExit(") == 1, name
         assert f'return SystemExit(f"{name}: {{what}} ({{path}}); {{fix}}")' in source
 
@@ -842,7 +842,7 @@ def test_notebook_9s_snapshot_files_are_read_without_unpickling_and_a_bad_one_is
 def test_notebooks_9_and_10_read_shared_files_only_through_the_checked_loaders(name, direct):
     from pathlib import Path
 
-    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks"
     assert direct not in (notebooks / f"{name}.py").read_text(encoding="utf-8")
     assert direct not in (notebooks / f"{name}.ipynb").read_text(encoding="utf-8")
 

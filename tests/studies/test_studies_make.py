@@ -26,7 +26,7 @@ from proxygml_lite.studies.snapshots import read_snapshot_npz
 from proxygml_lite.studies.tables import STUDY_COLUMNS, check_settings
 from proxygml_lite.training.config_io import config_from_dict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_studies_write_tables_with_seeds_and_configs_and_resume(data_root, tmp_path):

@@ -14,8 +14,8 @@ from proxygml_lite.studies.efficiency_table import efficiency_cells
 from proxygml_lite.train import main
 from proxygml_lite.training.fingerprint import UNKNOWN
 
-RESULTS = Path(__file__).resolve().parents[1] / "results" / "glyphs_hard"
-ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parents[2] / "results" / "glyphs_hard"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def table(name):
