@@ -326,7 +326,7 @@ display(Markdown(ablation_probes.one_proxy_verdict(probes)))
 # import torch
 # z = torch.zeros(1, 100); z[0, 0], z[0, 1] = 3.0, 1.0
 # y = torch.tensor([0])
-# print(steps.classification_loss(z, y, True), steps.classification_loss(z, y, False))
+# print(f"mask softmax: {steps.classification_loss(z, y, True):.2f}, plain: {steps.classification_loss(z, y, False):.2f}")
 # ```
 #
 # The mask softmax compares the label with the one other class present ($-\log \frac{e^3}{e^3 + e^1} \approx 0.13$);

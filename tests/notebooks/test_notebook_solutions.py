@@ -30,6 +30,7 @@ NOTEBOOKS = [
     "07_benchmarks_on_gpu",
     "08_parameter_study_N_r",
     "09_umap_proxies",
+    "10_ablation_table",
     "11_efficiency",
 ]
 
