@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 # The whole suite on every core (pytest-xdist); `make test-fast` leaves out the tests marked slow
-# (notebook executions, the wheel and student-edition runs, the GPU check's CPU mode, long trainings).
+# (notebook executions and exercise solutions, JupyterLab and the site in Chromium, the wheel and the student
+# edition, the GPU check's CPU mode, the committed cell's rerun and other long trainings).
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 

@@ -209,8 +209,9 @@ k_comparisons, k_findings = grid_findings.fewer_is_more(grid)  # every pair of r
 display(Markdown(k_findings))
 
 # %% [markdown]
-# Every comparison behind that paragraph, in points of R@1 (difference = A - B, its 95% interval, Welch's p
-# Holm-corrected across the pairs):
+# Every comparison behind that paragraph, in points of R@1 (difference = A - B, its per-pair 95% interval, Welch's p
+# Holm-corrected across all 45 pairs of cells that differ in N only or in r only, as in notebook 8; the table shows
+# the 15 pairs of r within each N):
 
 # %%
 points = {c: 100 * k_comparisons[c] for c in ["difference", "CI low", "CI high"]}
@@ -274,8 +275,10 @@ study_widgets.cost_widget(efficiency)
 # ## Summary
 #
 # * The committed table measures each loss layer's time and memory per iteration against $C$; the paragraphs
-#   above are written from it by the cells, and say which orderings the repeats support and which they cannot
-#   tell apart. A timing on a shared machine is a distribution, not a number: keep the repeats, and test.
+#   above are written from it by the cells. The committed table keeps each cell's median and fastest repeat only,
+#   so for it the cells can only name the orderings that a rule of thumb leaves open; a table re-measured with
+#   `make studies` keeps every repeat, and then the cells test the orderings. A timing on a shared machine is a
+#   distribution, not a number: keep the repeats, and test.
 # * A cell the runner skipped was never run: its memory was *estimated* above the cap.
 # * The paper's "fewer is more" is about $k$, the few proxies in each subgraph. The grid paragraph says, for each
 #   $N$, which $r$ has the highest mean and which pairs of $r$ the seeds can tell apart; comparing only the smallest
@@ -343,7 +346,8 @@ study_widgets.cost_widget(efficiency)
 # Noise on a shared machine stretches a repeat by a factor (a busy core slows every instruction of it), so times
 # are skewed and their spread grows with the time itself; on the log scale a factor becomes a shift, and the
 # difference of mean logs is the log of a time ratio, which is what one wants to compare across series that differ
-# by orders of magnitude. The series are timed in turns, so a change in the machine's load slows them alike; but
+# by orders of magnitude. Today's runner times the series in turns (the committed table was timed one cell per fresh
+# process), so a change in the machine's load slows them alike; but
 # successive rounds share the machine's state (a slow stretch slows several rounds together), so the repeats are not
 # independent draws, and a test that treats them as independent underestimates the uncertainty.
 #

@@ -282,7 +282,8 @@ def step_findings(times: pd.DataFrame) -> str:
         compared = compare_times(pairs)
         lines.append(
             f"From k = {_c(smallest)} to k = {_c(largest)} ({largest / smallest:.0f} times as many proxies per "
-            "subgraph), step by step and for the whole layer (all timed in turns; Welch on the log times, Holm "
+            "subgraph), step by step and for the whole layer (all timed in turns; Welch on the log times, so each "
+            "ratio is one of geometric means, not of the medians above; Holm "
             f"across these {len(compared)} comparisons; a step that does not depend on k and still differs shows "
             "how far the machine's noise alone can go):"
         )

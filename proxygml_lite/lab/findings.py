@@ -160,7 +160,7 @@ def ablation_findings(table: pd.DataFrame) -> str:
             {
                 "the paper's claim": claims["claim"],
                 "paper (points)": [f"{v:+.1f}" for v in claims["paper: difference"]],
-                "here (points, 95% CI)": [
+                "here (points, uncorrected 95% CI)": [
                     f"{d:+.1f} ({lo:+.1f} to {hi:+.1f})"
                     for d, lo, hi in zip(claims["here: difference"], claims["here: CI low"], claims["here: CI high"])
                 ],
@@ -172,8 +172,10 @@ def ablation_findings(table: pd.DataFrame) -> str:
         reversed_ = int((claims["here"] == "reversed").sum())
         parts += [
             f"The paper's {len(claims)} qualitative claims about its ablation, each tested alone here "
-            f"(Holm across the {len(claims)}, `study_tables.ablation_claims`): {held} hold, {reversed_} are "
-            f"reversed, and {len(claims) - held - reversed_} cannot be told apart with {seeds}.",
+            f"(Holm across the {len(claims)}, `study_tables.ablation_claims`): {held} "
+            f"{'holds' if held == 1 else 'hold'}, {reversed_} {'is' if reversed_ == 1 else 'are'} reversed, and "
+            f"{len(claims) - held - reversed_} cannot be told apart with {seeds}. The intervals are per claim; only "
+            "the corrected p decides.",
             markdown_table(verdicts),
         ]
     return "\n\n".join(parts)

@@ -259,12 +259,21 @@ def fewer_is_more(grid: pd.DataFrame, *, metric: str = "R@1") -> tuple[pd.DataFr
         reading += f". With no pair told apart, the grid neither confirms nor refutes {paper}"
     elif larger:
         reading += (
-            f". Where the seeds separate two r values of one N, the larger k wins {larger} time(s) and the smaller "
-            f"{smaller}: there, {paper} does not hold"
+            f". Of the pairs of r values of one N that the seeds separate, the larger k wins {_times(larger)} and "
+            f"the smaller k {_times(smaller)}: in {'that pair' if larger == 1 else 'those pairs'} of the larger k, "
+            f"{paper} does not hold; in the others it does"
+            if smaller
+            else f". Of the pairs of r values of one N that the seeds separate, the larger k wins every one "
+            f"({_times(larger)}): there, {paper} does not hold"
         )
     else:
         reading += (
-            f". Where the seeds separate two r values of one N, the smaller k wins ({smaller} time(s)), as {paper} says"
+            f". Of the pairs of r values of one N that the seeds separate, the smaller k wins every one "
+            f"({_times(smaller)}), as {paper} says"
         )
     lines.append(reading + ".")
     return compared, " ".join(lines).replace(" \n", "\n")
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else "twice" if count == 2 else f"{count} times"

@@ -33,6 +33,8 @@ import build_book  # noqa: E402
 
 from proxygml_lite import atomic_writers  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the site built from every notebook, browsed in Chromium
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
     "--no-sandbox",

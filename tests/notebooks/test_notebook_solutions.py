@@ -56,6 +56,7 @@ def exercises(nb) -> list[tuple[str, str, list[str]]]:
     return found
 
 
+@pytest.mark.slow  # a kernel per notebook
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_exercise_solutions_run_after_the_notebook(name, tmp_path):
     nb = script.read_source(NOTEBOOK_DIR / f"{name}.py")

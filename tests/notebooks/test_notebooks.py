@@ -158,6 +158,7 @@ def _tracked_state():
     }
 
 
+@pytest.mark.slow  # a kernel per notebook
 @pytest.mark.parametrize("name", ALL)
 def test_notebook_runs_in_smoke_mode(name, tmp_path):
     """Top to bottom in a fresh kernel, then every exercise solution's code in the same kernel (issue 17)."""

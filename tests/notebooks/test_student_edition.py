@@ -10,6 +10,8 @@ import nbformat
 import pytest
 from _fabricate import load_script
 
+pytestmark = pytest.mark.slow  # the edition built and its notebooks run
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 

@@ -14,6 +14,8 @@ from proxygml_lite.studies.efficiency_table import efficiency_cells
 from proxygml_lite.train import main
 from proxygml_lite.training.fingerprint import UNKNOWN
 
+pytestmark = pytest.mark.slow  # a committed cell retrained: minutes
+
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "glyphs_hard"
 ROOT = Path(__file__).resolve().parents[2]
 

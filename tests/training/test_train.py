@@ -351,6 +351,7 @@ def test_save_proxies_keeps_one_snapshot_per_epoch_also_across_a_resume(data_roo
         read_proxy_snapshots(tmp_path)
 
 
+@pytest.mark.slow  # a minute of training
 def test_glyph_training_lifts_recall_on_the_unseen_classes(tmp_path):
     """The glyphs preset (paper's C = 100, N = 12, r = 0.05, lambda = 0.3) on a reduced set, 3 epochs: it learns."""
     argv = [
