@@ -14,7 +14,8 @@ LONG_MODULES = {
 #: Classes allowed to be longer (``module:Class``), each with its reason.
 LONG_CLASSES = {
     "training/config.py:TrainConfig": "issue 15: one flat config; its field declarations alone take 335 lines",
-    "training/trainer.py:Trainer": "being reworked, issue 15 (one readable training loop; 225 lines)",
+    "training/trainer.py:Trainer": "issue 15: one class, no mixin; 229 lines, of which 50 are docstrings, comments "
+    "that give reasons and blank lines (179 of code)",
 }
 
 
