@@ -150,11 +150,12 @@ def tiny_config(data_root, out=None, **changes):
     return config_from_preset("folder", **values)
 
 
-def tiny_argv(data_root, out) -> list[str]:
-    """:func:`tiny_config`'s run as a command line of ``python -m proxygml_lite.train`` (the preset's other settings)."""
+def tiny_argv(data_root, out=None) -> list[str]:
+    """:func:`tiny_config`'s run as a command line of ``python -m proxygml_lite.train`` (the preset's other settings);
+    without ``out``, no ``--out`` (the caller adds one per run)."""
     return ["--dataset", "folder", "--data", str(data_root), "--backbone", "smallcnn", "--dim", "8", "--N", "2"] + [
-        "--r", "0.3", "-b", "8", "--image-size", "16", "-j", "0", "--device", "cpu", "--out", str(out),
-    ]  # fmt: skip
+        "--r", "0.3", "-b", "8", "--image-size", "16", "-j", "0", "--device", "cpu",
+    ] + (["--out", str(out)] if out is not None else [])  # fmt: skip
 
 
 def tiny_study_settings(data_root, **changes) -> dict:

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _fabricate import tiny_config
 
 from proxygml_lite.baselines import BASELINE_DEFAULTS, MetricLossAdapter, build_loss
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.registry import LOSSES
 from proxygml_lite.studies.loss_cost import measure_loss_cost
-from proxygml_lite.training.presets import config_from_preset
 from proxygml_lite.training.trainer import train
 
 LOSS_NAMES = LOSSES.names()  # the built-in losses (collected before any test registers its own)
@@ -72,19 +72,12 @@ TINY_PER_CLASS = 3
 @pytest.mark.parametrize("name", [n for n in LOSS_NAMES if n != "proxygml"])
 def test_each_baseline_trains_through_the_same_pipeline(data_root, tmp_path, name):
     steps = []
-    config = config_from_preset(
-        "folder",
-        data=str(data_root),
-        out=str(tmp_path / name),
+    config = tiny_config(
+        str(data_root),
+        str(tmp_path / name),
         loss=name,
-        backbone="smallcnn",
-        dim=8,
         batch_size=6,
         epochs=1,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
         warm=0,
         compute_nmi=False,
         eval_untrained=False,

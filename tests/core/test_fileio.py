@@ -18,13 +18,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from _fabricate import make_cub, make_tiny_folder_dataset, small_spec  # noqa: E402
+from _fabricate import make_cub, make_tiny_folder_dataset, small_spec, tiny_config  # noqa: E402
 
 from proxygml_lite import atomic_writers, fileio  # noqa: E402
 from proxygml_lite.data import glyphs as G  # noqa: E402
 from proxygml_lite.data import prepare as P  # noqa: E402
 from proxygml_lite.teaching.notebook import save_figure  # noqa: E402
-from proxygml_lite.training.presets import config_from_preset  # noqa: E402
 from proxygml_lite.training.trainer import train  # noqa: E402
 
 
@@ -256,26 +255,7 @@ def test_prepare_writes_a_shareable_folder(umask, monkeypatch, tmp_path):
 def test_a_training_run_folder_is_shareable(umask, tmp_path):
     data = make_tiny_folder_dataset(tmp_path / "tiny", per_class=4)
     out = tmp_path / "run"
-    cfg = config_from_preset(
-        "folder",
-        data=str(data),
-        out=str(out),
-        backbone="smallcnn",
-        dim=8,
-        N=2,
-        r=0.3,
-        batch_size=8,
-        epochs=1,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        epoch_to_test=None,
-        warm=0,
-        freeze_bn=False,
-        seed=0,
-        save_proxies=True,
-    )
+    cfg = tiny_config(str(data), str(out), epochs=1, warm=0, seed=0, save_proxies=True)
     train(cfg)
     names = {p.name for p in out.rglob("*")}
     assert {"config.json", "metrics.csv", "results.json", "checkpoint.pt"} <= names

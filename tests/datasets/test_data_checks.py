@@ -9,7 +9,7 @@ import tarfile
 from functools import partial
 
 import pytest
-from _fabricate import jpeg_bytes, make_cars, make_cub, make_split, small_spec, tiny_config
+from _fabricate import jpeg_bytes, make_cars, make_cub, make_split, small_spec, tiny_argv, tiny_config
 
 from proxygml_lite.data import FolderDataset
 from proxygml_lite.data import prepare as P
@@ -103,35 +103,13 @@ def test_training_fails_before_its_first_step_naming_the_bad_images(tmp_path):
 def test_check_images_skip_trains_without_them_and_reports_them(tmp_path, capsys):
     empty, truncated = folder_with_bad_images(tmp_path / "folder")
     out = tmp_path / "run"
-    argv = [
-        "--dataset",
-        "folder",
-        "--data",
-        str(tmp_path / "folder"),
-        "--backbone",
-        "smallcnn",
-        "--dim",
-        "8",
-        "--N",
-        "2",
-        "--r",
-        "0.3",
-        "-b",
-        "8",
+    argv = tiny_argv(tmp_path / "folder", out) + [
         "--epochs",
         "1",
-        "--image-size",
-        "16",
-        "-j",
-        "0",
-        "--device",
-        "cpu",
         "--quiet",
         "--no-nmi",
         "--warm",
         "0",
-        "--out",
-        str(out),
         "--check-images",
         "skip",
     ]

@@ -10,10 +10,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from _fabricate import make_tiny_folder_dataset  # noqa: E402
+from _fabricate import make_tiny_folder_dataset, tiny_config  # noqa: E402
 
 from proxygml_lite.lab import diagnostics, proxy_spread_views, run_findings, run_views, umap_views  # noqa: E402
-from proxygml_lite.training.presets import config_from_preset  # noqa: E402
 from proxygml_lite.training.trainer import train  # noqa: E402
 
 
@@ -21,24 +20,7 @@ from proxygml_lite.training.trainer import train  # noqa: E402
 def tiny_run(tmp_path_factory):
     root = make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"), per_class=4)
     out = tmp_path_factory.mktemp("run") / "run"
-    config = config_from_preset(
-        "folder",
-        data=str(root),
-        backbone="smallcnn",
-        dim=8,
-        N=2,
-        r=0.3,
-        batch_size=6,
-        epochs=2,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        warm=0,
-        compute_nmi=False,
-        recall_ks=(1, 2),
-        out=str(out),
-    )
+    config = tiny_config(str(root), str(out), batch_size=6, epochs=2, warm=0, compute_nmi=False, recall_ks=(1, 2))
     train(config)
     return out
 

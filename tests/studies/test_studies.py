@@ -3,33 +3,17 @@
 import json
 
 import pytest
-from _fabricate import make_tiny_folder_dataset
+from _fabricate import make_tiny_folder_dataset, tiny_config
 
 from proxygml_lite import studies
 from proxygml_lite.studies import cells
-from proxygml_lite.training.presets import config_from_preset
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     root = make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"))
-    return config_from_preset(
-        "folder",
-        data=str(root),
-        backbone="smallcnn",
-        dim=8,
-        N=2,
-        r=0.3,
-        batch_size=6,
-        epochs=1,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        warm=0,
-        compute_nmi=False,
-        recall_ks=(1, 2),
-        eval_untrained=False,
+    return tiny_config(
+        str(root), batch_size=6, epochs=1, warm=0, compute_nmi=False, recall_ks=(1, 2), eval_untrained=False
     )
 
 

@@ -7,11 +7,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from _fabricate import make_tiny_folder_dataset  # noqa: E402
+from _fabricate import make_tiny_folder_dataset, tiny_config  # noqa: E402
 
 from proxygml_lite.studies import plots as study_plots  # noqa: E402
 from proxygml_lite.studies import run_parameter_study  # noqa: E402
-from proxygml_lite.training.presets import config_from_preset  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -23,23 +22,7 @@ def _close_figures():
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     root = make_tiny_folder_dataset(tmp_path_factory.mktemp("tiny"))
-    return config_from_preset(
-        "folder",
-        data=str(root),
-        backbone="smallcnn",
-        dim=8,
-        N=2,
-        r=0.3,
-        batch_size=6,
-        epochs=2,
-        image_size=16,
-        workers=0,
-        quiet=True,
-        device="cpu",
-        warm=0,
-        recall_ks=(1, 2),
-        new_epoch_to_decay=(2,),
-    )
+    return tiny_config(str(root), batch_size=6, epochs=2, warm=0, recall_ks=(1, 2))
 
 
 def _line(ax, gid):

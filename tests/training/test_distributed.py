@@ -22,6 +22,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _fabricate import tiny_argv
 from PIL import Image
 
 from proxygml_lite.train import main
@@ -82,29 +83,9 @@ def read_rows(path):
 def test_torchrun_with_two_gloo_processes_matches_one_process(tmp_path):
     make_split(tmp_path / "data" / "train", {c: 4 for c in range(6)}, seed=1)
     make_split(tmp_path / "data" / "test", {6: 4, 7: 4, 8: 4, 9: 3}, seed=2)  # 15: uneven shards 8 + 7
-    args = [
-        "--dataset",
-        "folder",
-        "--data",
-        str(tmp_path / "data"),
-        "--backbone",
-        "smallcnn",
-        "--dim",
-        "8",
-        "--N",
-        "2",
-        "--r",
-        "0.3",
-        "-b",
-        "8",
+    args = tiny_argv(tmp_path / "data") + [
         "--epochs",
         "2",
-        "--image-size",
-        "16",
-        "-j",
-        "0",
-        "--device",
-        "cpu",
         "--quiet",
         "--freeze_BN",
         "--no-augment",

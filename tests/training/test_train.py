@@ -7,7 +7,7 @@ import signal
 
 import pytest
 import torch
-from _fabricate import OFFICIAL_README_COMMANDS, make_split, tiny_config
+from _fabricate import OFFICIAL_README_COMMANDS, make_split, tiny_argv, tiny_config
 
 from proxygml_lite.loss import ProxyGMLLoss
 from proxygml_lite.train import main
@@ -205,33 +205,7 @@ def test_ctrl_c_saves_and_prints_how_to_resume(data_root, tmp_path, monkeypatch,
 
     monkeypatch.setattr(Trainer, "step", interrupted)
     out = tmp_path / "run"
-    argv = [
-        "--dataset",
-        "folder",
-        "--data",
-        str(data_root),
-        "--backbone",
-        "smallcnn",
-        "--dim",
-        "8",
-        "--N",
-        "2",
-        "--r",
-        "0.3",
-        "-b",
-        "8",
-        "--epochs",
-        "1",
-        "--image-size",
-        "16",
-        "-j",
-        "0",
-        "--device",
-        "cpu",
-        "--quiet",
-        "--out",
-        str(out),
-    ]
+    argv = tiny_argv(data_root, out) + ["--epochs", "1", "--quiet"]
     assert main(argv) == 130
     assert f"--resume --out {out}" in capsys.readouterr().err
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 1
