@@ -75,6 +75,7 @@ def plot_cost_series(
     fig, ax = figure_axes(ax, (7.6, 4.0))
     spread = "min to max"
     skips = []
+    drawn = []  # the lowest and highest values drawn, for the room above them
     for i, label in enumerate(available):
         if label not in chosen:
             continue
@@ -95,10 +96,13 @@ def plot_cost_series(
             middle, low, high = middle[keep], low[keep], high[keep]
         if middle.empty:
             continue
+        spreads = [middle - low, high - middle]
+        drawn.extend([low.min(), high.max()])
         lines = ax.errorbar(
             middle.index,
             middle,
-            yerr=[middle - low, high - middle],
+            # no bars (nor bar keys in the legend) for a series measured without spread, e.g. memory
+            yerr=spreads if any((s > 0).any() for s in spreads) else None,
             marker=_MARKERS[i % len(_MARKERS)],
             ms=max(9.0 - 1.3 * i, 3.5),
             mfc="none",
@@ -123,9 +127,10 @@ def plot_cost_series(
         top.set_xticks(list(guides), [f"{name}: C = {c:,}" for c, name in guides.items()], fontsize=7)
         top.minorticks_off()
         top.tick_params(length=0, colors="0.35")
-    if skips:
-        low, high = ax.get_ylim()
-        ax.set_ylim(low, high * (high / low) ** 0.25)  # room above the highest series for its note
+    drawn = [v for v in drawn if v > 0]  # a log axis
+    if skips and drawn:  # room above the highest value for the two-line note, and no more
+        low, high = min(drawn), max(drawn)
+        ax.set_ylim(low / (high / low) ** 0.05, high * (high / low) ** 0.2)
     for x, y, colour, c, reason in skips:
         ax.annotate(
             f"C = {c:,} skipped:\n{reason}",

@@ -262,6 +262,20 @@ def test_cost_series_marks_skips_and_labels_the_dataset_guides():
     plt.close("all")
 
 
+def test_cost_series_without_spread_draws_no_bars_and_little_room_above():
+    """Memory is measured once per cell: no error bars, so the legend keys show none either; the room made for the
+    skip note is a fraction of the drawn range, not decades."""
+    fig = efficiency_views.plot_cost_series(_committed(), value="saved_tensors_mb")
+    ax = fig.axes[0]
+    assert all(c.has_yerr is False for c in ax.containers)
+    highest = max(max(c.lines[0].get_ydata()) for c in ax.containers)
+    lowest = min(min(c.lines[0].get_ydata()) for c in ax.containers)
+    assert ax.get_ylim()[1] <= highest * (highest / lowest) ** 0.25
+    fig = efficiency_views.plot_cost_series(_committed(), value="time_ms")
+    assert any(c.has_yerr for c in fig.axes[0].containers)
+    plt.close("all")
+
+
 def test_notebook_11s_widget_declaration_fits_both_table_formats(tmp_path):
     """The offline site draws notebook 11's widget from ``cost_views`` of the committed table (the old format);
     a re-measured table (repeats kept, skipped rows without values) gives the same controls, its first view is the
