@@ -54,6 +54,7 @@ __all__ = [
     "inside_installation",
     "make_hint",
     "committed_results_dir",
+    "repository_relative",
     "read_study_table",
     "summarize_seeds",
     "study_comparisons",
@@ -77,7 +78,7 @@ STUDY_KINDS: dict[str, tuple[str, ...]] = {
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
-def _shown(path: Path) -> str:
+def repository_relative(path: Path) -> str:
     """``path`` relative to the repository when inside it (no machine-specific prefix in notebook outputs)."""
     try:
         return str(path.resolve().relative_to(repository_root()))
@@ -158,21 +159,21 @@ def read_study_table(
         file = file.parent / "study.csv"  # the folder of `python -m proxygml_lite.studies` / run_* (study.csv)
     if not file.is_file():
         raise FileNotFoundError(
-            f"no {kind} table at {_shown(file)}; {make_hint()}, or pass path= the folder of a study run elsewhere"
+            f"no {kind} table at {repository_relative(file)}; {make_hint()}, or pass path= the folder of a study run elsewhere"
         )
     from ..studies.row_checks import INTEGER_KEYS
 
     # the integer keys as text: pandas would read "00", "+1" and " 1" as numbers without a word
     table = read_csv(file, dtype=dict.fromkeys(INTEGER_KEYS, str) if kind != "efficiency" else None)
-    table.attrs["source"] = _shown(file)
+    table.attrs["source"] = repository_relative(file)
     # a training table's rows are checked against their configurations (check_seed_table): without the config
     # column nothing could tell rows of another configuration apart
     needed = list(STUDY_KINDS[kind]) + (["R@1", "config"] if kind != "efficiency" else [])
     missing = [c for c in needed if c not in table.columns]
     if missing:
         raise ValueError(
-            f"{_shown(file)} lacks the column(s) {missing}; it has {list(table.columns)}: restore it "
-            f"(e.g. `git checkout -- {_shown(file)}`) or pass a table written by `make studies`"
+            f"{repository_relative(file)} lacks the column(s) {missing}; it has {list(table.columns)}: restore it "
+            f"(e.g. `git checkout -- {repository_relative(file)}`) or pass a table written by `make studies`"
         )
     return parse_integer_keys(table) if kind != "efficiency" else table
 
