@@ -50,10 +50,10 @@ def load_faiss():
 
 
 def _faiss():
-    """:func:`load_faiss`, looked up on the package at each call, so that a test can replace ``evaluation._faiss``."""
+    """:func:`load_faiss`, looked up on the package at each call, so that a test can replace ``evaluation.load_faiss``."""
     from .. import evaluation
 
-    return evaluation._faiss()
+    return evaluation.load_faiss()
 
 
 def _prepare_embeddings(embeddings) -> torch.Tensor:

@@ -108,7 +108,9 @@ def _settings(files: Mapping[int, Path], classes, epochs, seed, n_epochs, umap_s
     }
 
 
-def _fit(files: Mapping[int, Path], settings: dict) -> dict[tuple[int, float], dict[str, UMAPView]]:
+def fit_maps(files: Mapping[int, Path], settings: dict) -> dict[tuple[int, float], dict[str, UMAPView]]:
+    """One UMAP view per ``(n_neighbors, min_dist)`` of ``settings["umap"]`` and per snapshot file ``{N: path}``:
+    the fits that the maps file stores (a minute or so each; the tests replace this function)."""
     runs = {n: umap_views.read_snapshots(path) for n, path in files.items()}
     maps = {}
     for n_neighbors, min_dist in settings["umap"]:
@@ -155,7 +157,7 @@ def umap_maps(
             return maps
         if verbose:
             print(f"{_shown(maps_file)} holds maps of other snapshots or settings; fitting the maps here")
-    return _fit(files, wanted)
+    return fit_maps(files, wanted)
 
 
 def write_maps(
@@ -233,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     settings = _settings(files, umap_settings=WIDGET_UMAP, **FULL_SETTINGS)
     umap_views.warm_up_umap(verbose=False)  # numba compiles first, so the fit times recorded are the fits'
-    maps = _fit(files, settings)
+    maps = fit_maps(files, settings)
     path = write_maps(results / MAPS_FILE, maps, settings)
     count = sum(len(views) for views in maps.values())
     runs = ", ".join(f"N = {n}" for n in files)

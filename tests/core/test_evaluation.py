@@ -13,7 +13,7 @@ import torch
 from proxygml_lite import evaluation as ev
 from proxygml_lite.evaluation import evaluate, map_at_r, neighbour_statistics, nmi, r_precision, recall_at_k
 
-HAS_FAISS = ev._faiss() is not None
+HAS_FAISS = ev.load_faiss() is not None
 BACKENDS = ["torch"] + (["faiss"] if HAS_FAISS else [])
 needs_faiss = pytest.mark.skipif(not HAS_FAISS, reason="faiss is not installed")
 
@@ -302,7 +302,7 @@ def test_faiss_protocol_without_faiss_runs_its_settings_in_sklearn(monkeypatch):
     x, y = cub_like(n_classes=20, per_class=5, seed=4)
     ref = sklearn_nmi(x, y, init="random", n_init=1, max_iter=20, random_state=2, algorithm="lloyd")
     assert evaluate(x, y, recall_ks=(), seed=2, backend="torch", nmi_protocol="faiss")["NMI"] == pytest.approx(ref)
-    monkeypatch.setattr(ev, "_faiss", lambda: None)
+    monkeypatch.setattr(ev, "load_faiss", lambda: None)
     assert nmi(x, y, seed=2, protocol="faiss") == pytest.approx(ref, abs=1e-12)
 
 
@@ -398,7 +398,7 @@ def test_errors_name_problem_and_fix(call, match):
 
 
 def test_missing_faiss_is_reported(monkeypatch):
-    monkeypatch.setattr(ev, "_faiss", lambda: None)
+    monkeypatch.setattr(ev, "load_faiss", lambda: None)
     with pytest.raises(ImportError, match="pip install faiss-cpu"):
         recall_at_k(X4, Y4, ks=(1,), backend="faiss")
     # auto falls back to torch / sklearn

@@ -200,7 +200,9 @@ def test_a_read_only_data_root_is_one_line_before_the_glyphs_are_generated(tmp_p
 
     data = tmp_path / "data"
     (data / "glyphs" if glyphs_exists else data).mkdir(parents=True)
-    monkeypatch.setattr(cache, "_generate", lambda *a: pytest.fail("generated although nothing can be written"))
+    monkeypatch.setattr(
+        cache, "generate_glyph_arrays", lambda *a: pytest.fail("generated although nothing can be written")
+    )
     _refuse_under(monkeypatch, data, error)
     with pytest.raises(atomic_writers.WriteError) as caught:
         G.ensure_glyphs(data, progress=False, images_per_face=1)

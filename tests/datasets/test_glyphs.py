@@ -104,7 +104,7 @@ def test_cache_is_reused(small_root, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("regenerated although a valid cache exists")
 
-    monkeypatch.setattr(G.cache, "_generate", boom)  # the cache module calls it
+    monkeypatch.setattr(G.cache, "generate_glyph_arrays", boom)  # the cache module calls it
     assert G.ensure_glyphs(small_root, progress=False, **SMALL) == path
     ds = G.load_glyphs(small_root, "test", progress=False, **SMALL)
     assert len(ds) == 1200

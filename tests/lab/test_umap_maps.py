@@ -41,7 +41,7 @@ def test_maps_written_are_read_back_exactly_and_not_refitted(tmp_path, monkeypat
     settings = umap_maps._settings(files, **SETTINGS)
     umap_maps.write_maps(maps_file, fitted, settings)
     # read back: every array equal, and no fit at all
-    monkeypatch.setattr(umap_maps, "_fit", lambda *a: pytest.fail("refitted maps that the file holds"))
+    monkeypatch.setattr(umap_maps, "fit_maps", lambda *a: pytest.fail("refitted maps that the file holds"))
     capsys.readouterr()
     read = umap_maps.umap_maps(files, maps_file=maps_file, **SETTINGS)
     assert "UMAP maps read from " in capsys.readouterr().out
@@ -66,7 +66,7 @@ def test_other_settings_or_changed_snapshots_are_fitted_not_read(tmp_path, monke
     views = umap_maps.umap_maps(files, **SETTINGS)
     umap_maps.write_maps(maps_file, views, umap_maps._settings(files, **SETTINGS))
     fits = []
-    monkeypatch.setattr(umap_maps, "_fit", lambda files, settings: fits.append(settings) or views)
+    monkeypatch.setattr(umap_maps, "fit_maps", lambda files, settings: fits.append(settings) or views)
     umap_maps.umap_maps(files, maps_file=maps_file, **(SETTINGS | {"n_epochs": 21}))
     assert "holds maps of other snapshots or settings" in capsys.readouterr().out
     umap_maps.umap_maps(files, maps_file=maps_file, **(SETTINGS | {"umap_settings": [(5, 0.1)]}))
@@ -90,7 +90,7 @@ def test_the_committed_maps_match_the_committed_snapshots_so_the_site_never_refi
     results = study_tables.committed_results_dir("glyphs_hard")
     files = umap_maps.snapshot_files(results, runs=umap_maps.MAPPED_N)
     assert list(files) == list(umap_maps.MAPPED_N), "the committed snapshots are gone"
-    monkeypatch.setattr(umap_maps, "_fit", lambda *a: pytest.fail("the committed maps are stale: make umap-maps"))
+    monkeypatch.setattr(umap_maps, "fit_maps", lambda *a: pytest.fail("the committed maps are stale: make umap-maps"))
     maps = umap_maps.umap_maps(
         files,
         maps_file=results / umap_maps.MAPS_FILE,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...atomic_writers import WriteError, atomic_write_bytes, atomic_write_json, makedirs, named_write_errors
-from .generate import GENERATOR_VERSION, _content_hash, _generate, _key, _params
+from .generate import GENERATOR_VERSION, generate_glyph_arrays, _content_hash, _key, _params
 
 
 def _paths(data_root, p) -> tuple[Path, Path]:
@@ -70,7 +70,7 @@ def _ensure(data_root, progress: bool, **params) -> tuple[Path, dict[str, np.nda
     if cached != "absent":
         warnings.warn(f"glyph cache {npz} cannot be used: {cached}; regenerating it", RuntimeWarning, stacklevel=3)
     _check_writable(npz.parent)  # before generating: a read-only data root is refused without the wait
-    arrays, manifest = _generate(p, progress)
+    arrays, manifest = generate_glyph_arrays(p, progress)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     try:

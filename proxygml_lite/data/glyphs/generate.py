@@ -158,7 +158,9 @@ def _content_hash(arrays: dict[str, np.ndarray]) -> str:
 
 
 # ----------------------------------------------------------------------------- generation
-def _generate(p: dict[str, Any], progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def generate_glyph_arrays(p: dict[str, Any], progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Render the glyph dataset of the checked parameters ``p``: its arrays and its manifest (the slow part that
+    the cache avoids; the tests replace it to prove that a valid cache is not regenerated)."""
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
