@@ -144,9 +144,15 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
         bad = table.index[~np.isfinite(values)]
         if len(bad):
             value = table.at[bad[0], metric]
+            # the writer leaves a metric other than R@1 empty where the run did not compute it (--no-nmi)
+            skipped = (
+                f", or they did not compute {metric} (--no-nmi): leave {metric} out of metrics="
+                if metric != "R@1" and not isinstance(value, str) and pd.isna(value)
+                else ""
+            )
             raise ValueError(
                 f"{metric} is not a finite number in {_where(table, bad)} ({repr(value) if isinstance(value, str) else value}): those runs "
-                "failed or are unfinished, or the file was edited; rerun them or drop those rows before averaging"
+                f"failed or are unfinished, or the file was edited{skipped}; rerun them or drop those rows before averaging"
             )
         outside = table.index[(values < 0) | (values > 1)] if metric in FRACTION_METRICS else []
         if len(outside):

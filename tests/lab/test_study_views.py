@@ -433,6 +433,11 @@ def test_nan_metrics_and_a_config_that_is_not_json_are_refused_with_the_file_nam
     ):
         study_tables.summarize_seeds(_committed_like(tmp_path, table), by=["row"])
     table = _ablation()
+    table.loc[4, "NMI"] = float("nan")  # what the writer leaves for a --no-nmi run: the message says so
+    with pytest.raises(ValueError, match=r"NMI is not a finite number in line 6 .*did not compute NMI \(--no-nmi\)"):
+        study_tables.summarize_seeds(_committed_like(tmp_path, table), by=["row"], metrics=["R@1", "NMI"])
+    assert len(study_tables.summarize_seeds(_committed_like(tmp_path, table), by=["row"], metrics=["R@1"]))
+    table = _ablation()
     table.loc[2, "config"] = '{"epochs": 5'
     read = _committed_like(tmp_path, table)
     with pytest.raises(ValueError, match=r"the config of line 4 of .*ablation.csv is not JSON"):
