@@ -300,7 +300,8 @@ else:
 
 # %%
 loaded = study_tables.read_study_table("grid", path=study_dir)
-print(f"{len(loaded)} runs loaded from {'the smoke folder' if cfg.smoke else study_tables.repository_relative(study_dir)}")
+source = "the smoke folder" if cfg.smoke else study_tables.repository_relative(study_dir)
+print(f"{len(loaded)} runs loaded from {source}")
 study_tables.summarize_seeds(loaded, by=["N", "r"])[["N", "r", "k", "seeds", "R@1 mean", "R@1 std"]]
 
 # %% [markdown]

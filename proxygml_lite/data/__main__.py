@@ -23,7 +23,6 @@ from .images import bad_images_message, find_bad_images
 from .manifest import prepare_command
 from .prepare import BENCHMARKS, SPECS, archives_dir, canonical_benchmark, prepare_dataset
 
-
 #: The command, as refusals and ``--help`` name it.
 PROG = "python -m proxygml_lite.data"
 

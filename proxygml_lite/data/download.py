@@ -141,7 +141,9 @@ def manual_steps(remote: RemoteFile, dest_dir: str | os.PathLike) -> str:
         lines.append(f"     ({remote.note})")
     lines.append(f"  2. Put it at: {target}")
     size = f", size {remote.size:,} bytes" if remote.size else ""
-    lines.append(f"  3. Check it: {remote.algorithm} {remote.checksum}{size} (e.g. `{remote.algorithm}sum {shlex.quote(str(target))}`)")
+    lines.append(
+        f"  3. Check it: {remote.algorithm} {remote.checksum}{size} (e.g. `{remote.algorithm}sum {shlex.quote(str(target))}`)"
+    )
     lines.append("  4. Re-run the same prepare command (without --download it uses the file you placed).")
     return "\n".join(lines)
 

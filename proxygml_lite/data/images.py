@@ -26,6 +26,7 @@ __all__ = [
     "bad_images_message",
 ]
 
+
 class BadImagesError(ValueError):
     """Some image files cannot be decoded; ``bad`` lists ``(path, reason)``."""
 

@@ -96,6 +96,18 @@ def is_fraction(value) -> bool:
     return 0 <= value <= 1
 
 
+def _not_computed(metric: str) -> str:
+    """Why the writer may have left ``metric`` empty (a run that did not compute it), and what to do then; '' for R@1."""
+    flags = ["--no-eval-untrained"] if metric.startswith("untrained ") else []
+    if metric.endswith("NMI"):
+        flags.append("--no-nmi")
+    elif metric.removeprefix("untrained ") != "R@1":  # R@1 every evaluation computes
+        flags.append("other --recall-ks")
+    if not flags:
+        return ""
+    return f" (runs made with {' or '.join(flags)} have no {metric}: choose another metric)"
+
+
 #: The config keys that the cell identifier columns ``by`` vary: every other key is one value in the whole table.
 CELL_KEYS = {
     "row": ("positive_mask", "mask_softmax", "weight_lambda"),
@@ -144,15 +156,10 @@ def check_seed_table(table: pd.DataFrame, *, by: Sequence[str], metrics: Sequenc
         bad = table.index[~np.isfinite(values)]
         if len(bad):
             value = table.at[bad[0], metric]
-            # the writer leaves a metric other than R@1 empty where the run did not compute it (--no-nmi)
-            skipped = (
-                f", or they did not compute {metric} (--no-nmi): leave {metric} out of metrics="
-                if metric != "R@1" and not isinstance(value, str) and pd.isna(value)
-                else ""
-            )
             raise ValueError(
                 f"{metric} is not a finite number in {_where(table, bad)} ({repr(value) if isinstance(value, str) else value}): those runs "
-                f"failed or are unfinished, or the file was edited{skipped}; rerun them or drop those rows before averaging"
+                "failed or are unfinished, or the file was edited; rerun them or drop those rows before averaging"
+                + ("" if isinstance(value, str) or not pd.isna(value) else _not_computed(metric))
             )
         outside = table.index[(values < 0) | (values > 1)] if metric in FRACTION_METRICS else []
         if len(outside):

@@ -434,8 +434,14 @@ def test_nan_metrics_and_a_config_that_is_not_json_are_refused_with_the_file_nam
         study_tables.summarize_seeds(_committed_like(tmp_path, table), by=["row"])
     table = _ablation()
     table.loc[4, "NMI"] = float("nan")  # what the writer leaves for a --no-nmi run: the message says so
-    with pytest.raises(ValueError, match=r"NMI is not a finite number in line 6 .*did not compute NMI \(--no-nmi\)"):
+    with pytest.raises(ValueError, match=r"NMI is not a finite number in line 6 .*runs made with --no-nmi have no NMI"):
         study_tables.summarize_seeds(_committed_like(tmp_path, table), by=["row"], metrics=["R@1", "NMI"])
+    table.loc[4, "NMI"] = 0.8
+    table.loc[4, "R@2"] = float("nan")  # R@2 is left out by other --recall-ks, not by --no-nmi
+    with pytest.raises(
+        ValueError, match=r"R@2 is not a finite number .*\(runs made with other --recall-ks have no R@2"
+    ):
+        study_tables.summarize_seeds(_committed_like(tmp_path, table), by=["row"], metrics=["R@1", "R@2"])
     assert len(study_tables.summarize_seeds(_committed_like(tmp_path, table), by=["row"], metrics=["R@1"]))
     table = _ablation()
     table.loc[2, "config"] = '{"epochs": 5'

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...atomic_writers import WriteError, atomic_write_bytes, atomic_write_json, makedirs, named_write_errors
-from .generate import GENERATOR_VERSION, generate_glyph_arrays, _content_hash, _key, _params
+from .generate import GENERATOR_VERSION, _content_hash, _key, _params, generate_glyph_arrays
 
 
 def _paths(data_root, p) -> tuple[Path, Path]:
