@@ -132,6 +132,17 @@ def test_compare_times_names_the_slower_one_only_where_holm_rejects():
         timing_comparisons.compare_times([("a", [0.0, 1.0], "b", [1.0, 2.0])])
 
 
+def test_an_interval_that_excludes_one_but_fails_holm_is_called_uncorrected():
+    """Ten copies of one comparison with p about 0.02: its per-comparison interval excludes 1, Holm's p does not
+    pass, so the verdict says "cannot tell" and labels the interval, as statistics.verdict does."""
+    a = [10.0, 10.5, 9.5, 10.2, 9.8, 10.1]
+    b = [t + 0.55 for t in a]  # 5.5 % slower: Welch p = 0.02
+    compared = timing_comparisons.compare_times([("a", a, "b", b)] * 10)
+    row = compared.iloc[0]
+    assert row["p"] < 0.05 <= row["p (Holm)"] and row["CI high"] < 1
+    assert "cannot tell a and b apart" in row["verdict"] and "uncorrected 95% CI" in row["verdict"]
+
+
 def test_compare_series_compares_series_at_equal_C_and_is_empty_without_repeats():
     table = _new_format(
         {
