@@ -128,7 +128,7 @@ def plot_cost_series(
         top.minorticks_off()
         top.tick_params(length=0, colors="0.35")
     drawn = [v for v in drawn if v > 0]  # a log axis
-    if skips and drawn:  # room above the highest value for the two-line note, and no more
+    if skips and len(set(drawn)) > 1:  # room above the highest value for the two-line note, and no more
         low, high = min(drawn), max(drawn)
         ax.set_ylim(low / (high / low) ** 0.05, high * (high / low) ** 0.2)
     for x, y, colour, c, reason in skips:
