@@ -97,11 +97,11 @@ def is_fraction(value) -> bool:
 
 
 def _not_computed(metric: str) -> str:
-    """Why the writer may have left ``metric`` empty (a run that did not compute it), and what to do then; '' for R@1."""
+    """Why the writer may have left ``metric`` empty (a run that did not compute it), and what to do then."""
     flags = ["--no-eval-untrained"] if metric.startswith("untrained ") else []
     if metric.endswith("NMI"):
         flags.append("--no-nmi")
-    elif metric.removeprefix("untrained ") != "R@1":  # R@1 every evaluation computes
+    elif metric.removeprefix("untrained ").startswith("R@"):  # R@1 too: `--recall-ks 2 4` leaves it out
         flags.append("other --recall-ks")
     if not flags:
         return ""

@@ -28,12 +28,22 @@ __all__ = ["compare_times", "compare_series"]
 
 
 def _ratio(value: float) -> str:
-    """``"0.79x"``, ``"1.04x"``, ``"19x"``, ``"1,234x"``, ``"0.000081x"``: never an exponent."""
+    """``"0.79x"``, ``"1.04x"``, ``"19x"``, ``"1,234x"``, ``"0.000081x"``: never an exponent.
+
+    Near 1 it keeps the digits that tell the side: 0.996 is ``"0.996x"`` and 1.003 ``"1.003x"``, not ``"1x"`` or
+    ``"1.00x"``, so that the end of an interval that excludes 1 never reads as 1.
+    """
     if value >= 10:
         return f"{value:,.0f}x"
     if value >= 1:
-        return f"{value:.2f}x"
-    return np.format_float_positional(value, precision=2, unique=False, fractional=False, trim="-") + "x"
+        decimals = 2
+        while value > 1 and float(f"{value:.{decimals}f}") == 1 and decimals < 6:
+            decimals += 1
+        return f"{value:.{decimals}f}x"
+    digits = 2
+    while digits < 6 and float(np.format_float_positional(value, precision=digits, fractional=False)) >= 1:
+        digits += 1  # 0.996 rounds to 1 at two significant digits
+    return np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="-") + "x"
 
 
 def compare_times(pairs: Sequence[tuple[str, Sequence[float], str, Sequence[float]]]) -> pd.DataFrame:

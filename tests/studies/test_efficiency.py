@@ -6,6 +6,7 @@ one, and the timings tiny.
 """
 
 import re
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -141,6 +142,19 @@ def test_an_interval_that_excludes_one_but_fails_holm_is_called_uncorrected():
     row = compared.iloc[0]
     assert row["p"] < 0.05 <= row["p (Holm)"] and row["CI high"] < 1
     assert "cannot tell a and b apart" in row["verdict"] and "uncorrected 95% CI" in row["verdict"]
+
+
+def test_an_interval_end_near_one_keeps_the_digits_that_tell_its_side():
+    """A ratio of 1.003 reads "1.00x" at two decimals: the verdict (slower over faster) shows enough digits that an
+    interval excluding 1 never ends at "1.00x" or "1x" (review)."""
+    a = [10.0 * (1 + 0.0005 * np.sin(i)) for i in range(20)]
+    b = [t * 1.003 for t in a]  # 0.3 % slower, with tiny noise: the whole interval of a / b lies in (0.995, 1)
+    row = timing_comparisons.compare_times([("a", a, "b", b)]).iloc[0]
+    assert 0.995 < row["CI low"] < row["CI high"] < 1
+    ends = re.findall(r"([0-9.]+)x", row["verdict"])
+    assert len(ends) == 3 and all(float(end) > 1 for end in ends), row["verdict"]
+    shown = {0.996: "0.996x", 0.9996: "0.9996x", 0.79: "0.79x", 1.04: "1.04x"}
+    assert {value: timing_comparisons._ratio(value) for value in shown} == shown
 
 
 def test_compare_series_compares_series_at_equal_C_and_is_empty_without_repeats():
@@ -284,6 +298,19 @@ def test_cost_series_without_spread_draws_no_bars_and_little_room_above():
     assert ax.get_ylim()[1] <= highest * (highest / lowest) ** 0.25
     fig = efficiency_views.plot_cost_series(_committed(), value="time_ms")
     assert any(c.has_yerr for c in fig.axes[0].containers)
+    plt.close("all")
+
+
+def test_cost_series_with_one_drawn_value_keeps_matplotlibs_limits():
+    """One measured value and a skipped cell: no range to make room from, so the axis is matplotlib's own (identical
+    limits would warn and make the transformation singular)."""
+    table = _new_format({("A", 100): [2.0, 2.0, 2.0]}, skipped={("A", 1000): "estimated 8 GiB > 4 GiB cap"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = efficiency_views.plot_cost_series(table, value="time_ms").axes[0]
+    low, high = ax.get_ylim()
+    assert 0 < low < 2.0 < high and np.isfinite([low, high]).all()
+    assert [t.get_gid() for t in ax.texts] == ["skipped 1000"]
     plt.close("all")
 
 
