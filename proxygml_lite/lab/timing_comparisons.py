@@ -37,11 +37,11 @@ def _ratio(value: float) -> str:
         return f"{value:,.0f}x"
     if value >= 1:
         decimals = 2
-        while value > 1 and float(f"{value:.{decimals}f}") == 1 and decimals < 6:
+        while value > 1 and float(f"{value:.{decimals}f}") == 1 and decimals < 17:
             decimals += 1
         return f"{value:.{decimals}f}x"
     digits = 2
-    while digits < 6 and float(np.format_float_positional(value, precision=digits, fractional=False)) >= 1:
+    while digits < 17 and float(np.format_float_positional(value, precision=digits, fractional=False)) >= 1:
         digits += 1  # 0.996 rounds to 1 at two significant digits
     return np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="-") + "x"
 

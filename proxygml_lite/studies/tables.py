@@ -120,7 +120,7 @@ def read_table_rows(path: Path, study: str) -> list[dict]:
         for metric in FRACTION_METRICS:
             value = row.get(metric)
             if value is None and metric != "R@1":
-                continue  # not computed (--no-nmi, or an older table without the column); R@1 every run has
+                continue  # not computed (--no-nmi, or a table without the column); R@1 is required: findings read it
             if metric in row and not is_fraction(value):
                 shown = _written(path, index, metric) if value is None else repr(value)
                 raise ValueError(f"{line}: {metric} is {shown}, not a fraction in [0, 1]; {_FIX}")
