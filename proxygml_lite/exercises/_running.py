@@ -1,7 +1,7 @@
 """Calling the student's function: a time limit, its prints capped, its exceptions and ``exit()`` caught.
 
 Every call of the student's function goes through :func:`_call_student`: at most
-:data:`_TIME_LIMIT_S` seconds (an endless loop is stopped and reported), its prints capped at
+:data:`TIME_LIMIT_S` seconds (an endless loop is stopped and reported), its prints capped at
 :data:`_PRINT_LIMIT` characters, and ``exit()`` / ``sys.exit()`` reported like an exception.
 :func:`_student_line` finds the student's line in a traceback; :func:`_has_empty_body` tells a stub
 not written yet.
@@ -28,7 +28,7 @@ import torch
 from ._inputs import _Case
 
 #: Seconds one call of the student's function may take (the cases are small: the reference takes milliseconds).
-_TIME_LIMIT_S = 10.0
+TIME_LIMIT_S = 10.0
 
 #: Characters of the student's own prints shown per call; the rest is counted, not shown.
 _PRINT_LIMIT = 2000
@@ -72,7 +72,7 @@ class _Call:
 
 
 def _call_student(fn: Callable[..., Any], inputs: list[Any]) -> _Call:
-    """``fn(*inputs)`` within :data:`_TIME_LIMIT_S`, its prints captured (capped); never raises but Ctrl-C.
+    """``fn(*inputs)`` within :data:`TIME_LIMIT_S`, its prints captured (capped); never raises but Ctrl-C.
 
     On the main thread a ``SIGALRM`` timer interrupts a Python loop that does not end; elsewhere
     (no signals) the call runs in a daemon thread that is abandoned at the limit.
@@ -101,7 +101,7 @@ def _call_student(fn: Callable[..., Any], inputs: list[Any]) -> _Call:
             raise _TookTooLong
 
         previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, _TIME_LIMIT_S)
+        signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT_S)
         try:
             run()
         except _TookTooLong:  # the alarm came just after the function returned
@@ -113,7 +113,7 @@ def _call_student(fn: Callable[..., Any], inputs: list[Any]) -> _Call:
         stdout = sys.stdout
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
-        worker.join(_TIME_LIMIT_S)
+        worker.join(TIME_LIMIT_S)
         call.timed_out = worker.is_alive()
         if call.timed_out:
             sys.stdout = stdout  # the abandoned call still holds the redirection: take the checker's prints back
@@ -123,7 +123,7 @@ def _call_student(fn: Callable[..., Any], inputs: list[Any]) -> _Call:
 
 def _took_too_long(title: str, case: _Case) -> str:
     return (
-        f"✗ {title}, case '{case.name}' ({case.describe()}): your function took longer than {_TIME_LIMIT_S:g} s "
+        f"✗ {title}, case '{case.name}' ({case.describe()}): your function took longer than {TIME_LIMIT_S:g} s "
         "and was stopped. Look for a loop that never ends (a `while` whose condition never changes), "
         "or a loop over more than the inputs' rows and columns."
     )

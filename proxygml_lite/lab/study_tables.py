@@ -75,7 +75,7 @@ STUDY_KINDS: dict[str, tuple[str, ...]] = {
 
 
 #: This package's folder (``proxygml_lite/``): in an installation, its parent is site-packages.
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def repository_relative(path: Path) -> str:
@@ -107,7 +107,7 @@ def inside_installation(path: str | os.PathLike) -> bool:
     if checkout_root() is not None:
         return False
     try:
-        Path(path).resolve().relative_to(_PACKAGE_DIR.parent)
+        Path(path).resolve().relative_to(PACKAGE_DIR.parent)
     except ValueError:
         return False
     return True
@@ -133,7 +133,7 @@ def committed_results_dir(preset: str = "glyphs_hard") -> Path:
     checkout = checkout_root()
     if checkout is not None:
         return checkout / "results" / preset
-    return _PACKAGE_DIR / "results" / preset  # proxygml_lite/results in the wheel
+    return PACKAGE_DIR / "results" / preset  # proxygml_lite/results in the wheel
 
 
 def read_study_table(

@@ -345,7 +345,7 @@ def test_an_installed_package_never_writes_into_its_installation(tmp_path, monke
     The committed tables are read from the wheel's package data (committed_results_dir), never written there.
     """
     site = tmp_path / "site-packages"
-    monkeypatch.setattr(study_tables, "_PACKAGE_DIR", site / "proxygml_lite")
+    monkeypatch.setattr(study_tables, "PACKAGE_DIR", site / "proxygml_lite")
     monkeypatch.setattr(study_tables, "checkout_root", lambda: None)
     monkeypatch.setattr(experiments, "checkout_root", lambda: None)
     monkeypatch.delenv("PROXYGML_RESULTS_DIR", raising=False)

@@ -375,7 +375,7 @@ def test_checkers_answer_false_to_any_odd_output_without_raising(checker, capsys
 def short_time_limit(monkeypatch):
     from proxygml_lite.exercises import _running
 
-    monkeypatch.setattr(_running, "_TIME_LIMIT_S", 0.5)
+    monkeypatch.setattr(_running, "TIME_LIMIT_S", 0.5)
 
 
 def test_an_endless_loop_is_stopped_at_the_time_limit(short_time_limit, capsys):

@@ -488,10 +488,8 @@ def test_a_run_folder_has_one_writer(data_root, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ one clear line for every bad input (issue 16)
-def _argv(data_root, out, *more):
-    return ["--dataset", "folder", "--data-root", str(data_root), "--backbone", "smallcnn", "--dim", "8", "--N", "2", "--r", "0.5",
-            "-b", "8", "--epochs", "1", "--image-size", "16", "-j", "0", "--device", "cpu", "--quiet",
-            "--no-eval-untrained", "--out", str(out), *more]  # fmt: skip
+#: the tiny run's differences for the tests of this section: one epoch, quiet, no untrained evaluation
+ONE_QUIET_EPOCH = ["--epochs", "1", "--quiet", "--no-eval-untrained"]
 
 
 def _one_error_line(capsys) -> str:
@@ -522,7 +520,7 @@ def test_a_read_only_out_gives_one_line_and_writes_nothing(data_root, tmp_path, 
     out = tmp_path / "readonly"
     out.mkdir()
     _refuse_writes_under(monkeypatch, out, errno.EROFS)
-    assert main(_argv(data_root, out)) == 1
+    assert main(tiny_argv(data_root, out) + ONE_QUIET_EPOCH) == 1
     err = _one_error_line(capsys)
     assert f"cannot write {out}" in err and "errno 30" in err and "writable" in err
     monkeypatch.undo()
@@ -535,7 +533,7 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_gives_one_line(data_root, tmp
     import os
 
     out = tmp_path / "run"
-    assert main(_argv(data_root, out)) == 0
+    assert main(tiny_argv(data_root, out) + ONE_QUIET_EPOCH) == 0
     capsys.readouterr()
     before = (out / "checkpoint.pt").read_bytes()
 
@@ -543,7 +541,7 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_gives_one_line(data_root, tmp
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    assert main(_argv(data_root, out, "--resume", "--epochs", "2")) == 1
+    assert main(tiny_argv(data_root, out) + ONE_QUIET_EPOCH + ["--resume", "--epochs", "2"]) == 1
     err = _one_error_line(capsys)
     assert f"cannot write {out}" in err and "free some disk space" in err
     assert (out / "checkpoint.pt").read_bytes() == before and not list(out.glob(".*.tmp"))
