@@ -118,6 +118,11 @@ print(
     f"B = {int(setting['batch_size'])}, d = {int(setting['dim'])}; repeat times kept per cell: "
     + (", ".join(map(str, kept)) if kept != [0] else "none (the table predates them: median and fastest only)")
 )
+machines = sorted(set(cells.loc[cells["measured"], "machine"]) - {""})
+print(
+    "timed on: "
+    + (", ".join(machines) + f" ({', '.join(sorted(set(cells['cpu']) - {''}))})" if machines else "not recorded")
+)
 
 # %% [markdown]
 # ## The loss layer against the number of classes
@@ -274,11 +279,11 @@ study_widgets.cost_widget(efficiency)
 # %% [markdown]
 # ## Summary
 #
-# * The committed table measures each loss layer's time and memory per iteration against $C$; the paragraphs
-#   above are written from it by the cells. The committed table keeps each cell's median and fastest repeat only,
-#   so for it the cells can only name the orderings that a rule of thumb leaves open; a table re-measured with
-#   `make studies` keeps every repeat, and then the cells test the orderings. A timing on a shared machine is a
-#   distribution, not a number: keep the repeats, and test.
+# * The committed table measures each loss layer's time and memory per iteration against $C$, with every repeat
+#   kept and the machine it ran on; the paragraphs above are written from it by the cells, and an ordering is
+#   claimed only where the Holm-corrected test separates two series. A timing is a distribution, not a number, and
+#   it belongs to its processor: keep the repeats, test, and measure again where you train
+#   (`python -m proxygml_lite.studies --studies efficiency`).
 # * A cell the runner skipped was never run: its memory was *estimated* above the cap.
 # * The paper's "fewer is more" is about $k$, the few proxies in each subgraph. The grid paragraph says, for each
 #   $N$, which $r$ has the highest mean and which pairs of $r$ the seeds can tell apart; comparing only the smallest
@@ -346,8 +351,8 @@ study_widgets.cost_widget(efficiency)
 # Noise on a shared machine stretches a repeat by a factor (a busy core slows every instruction of it), so times
 # are skewed and their spread grows with the time itself; on the log scale a factor becomes a shift, and the
 # difference of mean logs is the log of a time ratio, which is what one wants to compare across series that differ
-# by orders of magnitude. Today's runner times the series in turns (the committed table was timed one cell per fresh
-# process), so a change in the machine's load slows them alike; but
+# by orders of magnitude. The runner times the series of one $C$ in turns, so a change in the machine's load slows
+# them alike; but
 # successive rounds share the machine's state (a slow stretch slows several rounds together), so the repeats are not
 # independent draws, and a test that treats them as independent underestimates the uncertainty.
 #

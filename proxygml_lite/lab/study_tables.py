@@ -163,8 +163,10 @@ def read_study_table(
         )
     from ..studies.row_checks import INTEGER_KEYS
 
-    # the integer keys as text: pandas would read "00", "+1" and " 1" as numbers without a word
-    table = read_csv(file, dtype=dict.fromkeys(INTEGER_KEYS, str) if kind != "efficiency" else None)
+    # the integer keys as text: pandas would read "00", "+1" and " 1" as numbers without a word; a fingerprint id
+    # such as "217e49000001" would read as a float
+    text = {"machine": str, "cpu": str}
+    table = read_csv(file, dtype={**dict.fromkeys(INTEGER_KEYS, str), **text} if kind != "efficiency" else text)
     table.attrs["source"] = repository_relative(file)
     # a training table's rows are checked against their configurations (check_seed_table): without the config
     # column nothing could tell rows of another configuration apart

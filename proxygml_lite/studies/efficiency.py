@@ -84,6 +84,8 @@ EFFICIENCY_COLUMNS = [
     "device",
     "threads",
     "load_1min",
+    "cpu",
+    "machine",
     "skipped",
 ]
 
@@ -130,6 +132,10 @@ def parse_times(text) -> list[float]:
     return [float(t) for t in text.split()]
 
 
+#: The efficiency table's text columns, read as text (an id such as "217e49000001" would read as a number).
+_TEXT_COLUMNS = {"skipped": str, "repeat_times_ms": str, "cpu": str, "machine": str}
+
+
 def _series_fields(series: str, loss: str, kwargs: dict, num_classes: int, batch_size: int, dim: int) -> dict:
     return {
         "series": series,
@@ -156,12 +162,15 @@ def _peak_rss(loss: str, kwargs: dict, num_classes: int, batch_size: int, dim: i
 
 def _time_group(
     specs: dict[str, tuple[str, dict]], num_classes: int, batch_size: int, dim: int, repeats: int, threads: int
-) -> tuple[list[dict], float]:
-    """Worker (a fresh process): the series of ``specs`` at one ``C``, their repeats interleaved; and the load average."""
+) -> tuple[list[dict], float, dict]:
+    """Worker (a fresh process): the series of ``specs`` at one ``C``, their repeats interleaved; the load average;
+    and the machine's fingerprint (a timing belongs to its processor and software, as a run's rounding does)."""
+    from ..training.fingerprint import machine_fingerprint
+
     torch.set_num_threads(threads)
     load = os.getloadavg()[0]  # how busy the machine was: the timings are only as quiet as it
     rows = cost_at(specs, num_classes, batch_size, dim, torch.device("cpu"), repeats, warmup=1, seed=0)
-    return rows, load
+    return rows, load, machine_fingerprint("cpu")
 
 
 def _groups(names: list[str], need: dict[str, int]) -> list[list[str]]:
@@ -205,7 +214,8 @@ def measure_efficiency(
     series compared at one ``C`` share the machine's ups and downs; each
     cell's peak memory is measured in a fresh process of its own. Every
     repeat's time is kept (``repeat_times_ms``), with the machine's 1-minute
-    load average when the timing began (``load_1min``). A cell whose
+    load average when the timing began (``load_1min``), its CPU model (``cpu``)
+    and its fingerprint id (``machine``, :mod:`proxygml_lite.training.fingerprint`). A cell whose
     *estimated* working memory exceeds :data:`EFFICIENCY_MEMORY_LIMIT` is not
     attempted: its row has no times and says why in ``skipped`` (e.g.
     ``"estimated 24 GiB > 4 GiB cap"``), and it is estimated again on the
@@ -219,7 +229,7 @@ def measure_efficiency(
     series = dict(series or EFFICIENCY_SERIES)
     rows: list[dict] = []
     if path.exists():
-        old = read_csv(path, dtype={"skipped": str, "repeat_times_ms": str})
+        old = read_csv(path, dtype=_TEXT_COLUMNS)
         if "repeat_times_ms" in old.columns:
             rows = old.to_dict("records")
         else:
@@ -251,7 +261,9 @@ def measure_efficiency(
                 need[name] = _working_bytes(loss, kwargs, c, batch_size, dim)
         for group in _groups(list(need), need):
             peaks = {name: _run_fresh(_peak_rss, *series[name], c, batch_size, dim, threads) for name in group}
-            timed, load = _run_fresh(_time_group, {n: series[n] for n in group}, c, batch_size, dim, repeats, threads)
+            timed, load, machine = _run_fresh(
+                _time_group, {n: series[n] for n in group}, c, batch_size, dim, repeats, threads
+            )
             for row in timed:
                 name = row["label"]
                 loss, kwargs = series[name]
@@ -268,6 +280,8 @@ def measure_efficiency(
                         "device": "cpu",
                         "threads": threads,
                         "load_1min": load,
+                        "cpu": machine["cpu"],
+                        "machine": machine["id"],
                         "skipped": "",
                     }
                 )
@@ -279,4 +293,4 @@ def measure_efficiency(
     bar.close()
     if not path.exists():
         atomic_write_csv(path, rows, EFFICIENCY_COLUMNS)
-    return read_csv(path, dtype={"skipped": str, "repeat_times_ms": str})
+    return read_csv(path, dtype=_TEXT_COLUMNS)

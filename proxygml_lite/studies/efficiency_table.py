@@ -17,6 +17,11 @@ from .efficiency import EFFICIENCY_SERIES, parse_times, skip_reason
 __all__ = ["efficiency_cells", "repeat_table"]
 
 
+def _text(value) -> str:
+    """A text cell as text: ``""`` for an empty (NaN) one."""
+    return value.strip() if isinstance(value, str) else ""
+
+
 def efficiency_cells(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (series, ``C``) of an efficiency table, in either format, with the repeats as lists.
 
@@ -25,7 +30,8 @@ def efficiency_cells(table: pd.DataFrame) -> pd.DataFrame:
     times the table keeps: 0 for a table written before they were kept),
     ``repeat_times_ms`` (a list), ``time_ms`` (median), ``time_ms_min``,
     ``time_ms_max`` (NaN without repeats), ``saved_tensors_mb``,
-    ``peak_rss_mb``, ``load_1min`` (NaN where not recorded) and ``skipped``
+    ``peak_rss_mb``, ``load_1min`` (NaN where not recorded), ``cpu`` and
+    ``machine`` (the fingerprint id; ``""`` where not recorded) and ``skipped``
     (``""`` for a measured cell).
 
     A table without a ``skipped`` column (written before it existed) lists
@@ -61,6 +67,8 @@ def efficiency_cells(table: pd.DataFrame) -> pd.DataFrame:
                 "saved_tensors_mb": float(row.get("saved_tensors_mb", math.nan)),
                 "peak_rss_mb": float(row.get("peak_rss_mb", math.nan)),
                 "load_1min": float(row.get("load_1min", math.nan)),
+                "cpu": _text(row.get("cpu", "")),
+                "machine": _text(row.get("machine", "")),
                 "skipped": skipped,
             }
         )
@@ -87,6 +95,8 @@ def efficiency_cells(table: pd.DataFrame) -> pd.DataFrame:
                         "repeat_times_ms": [],
                         **{k: math.nan for k in ("time_ms", "time_ms_min", "time_ms_max")},
                         **{k: math.nan for k in ("saved_tensors_mb", "peak_rss_mb", "load_1min")},
+                        "cpu": "",
+                        "machine": "",
                         "skipped": f"{reason} (recomputed: the table predates its skipped column)",
                     }
                 )

@@ -29,10 +29,17 @@ from proxygml_lite.studies import efficiency, efficiency_table, loss_cost  # noq
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "results" / "glyphs_hard" / "efficiency.csv"
+#: The table committed until 2026-12-06, written before the runner kept each repeat's time and the skipped column
+#: (median and fastest repeat only, one cell per fresh process, a busy machine): the old format the readers still take.
+OLD_FORMAT = Path(__file__).with_name("efficiency_old_format.csv")
 
 
 def _committed() -> pd.DataFrame:
     return study_tables.read_study_table("efficiency", path=COMMITTED)
+
+
+def _old_format() -> pd.DataFrame:
+    return study_tables.read_study_table("efficiency", path=OLD_FORMAT)
 
 
 def _new_format(times: dict[tuple[str, int], list[float]], skipped: dict[tuple[str, int], str] = ()) -> pd.DataFrame:
@@ -92,14 +99,26 @@ def test_skip_reason_is_the_memory_estimate_against_the_cap():
     assert efficiency.skip_reason(*efficiency.EFFICIENCY_SERIES["ProxyGML N=1 λ=0"], 11318, 32, 512) == ""
 
 
-def test_the_committed_table_reads_back_with_its_skipped_cell_recomputed():
-    cells = efficiency_table.efficiency_cells(_committed())
+def test_an_old_format_table_reads_back_with_its_skipped_cell_recomputed():
+    cells = efficiency_table.efficiency_cells(_old_format())
     skipped = cells[~cells["measured"]]
     assert list(zip(skipped["series"], skipped["num_classes"])) == [("ProxyGML N=12 λ=0.3", 11318)]
     assert skipped["skipped"].iloc[0].startswith("estimated 24 GiB > 4 GiB cap (recomputed")
     measured = cells[cells["measured"]]
     assert len(measured) == 24 and (measured["repeats"] == 0).all() and measured["time_ms_max"].isna().all()
-    assert efficiency_table.repeat_table(_committed()).empty
+    assert efficiency_table.repeat_table(_old_format()).empty
+    assert set(cells["machine"]) == {""}  # not recorded then
+
+
+def test_the_committed_table_keeps_every_repeat_and_the_machine_it_was_timed_on():
+    cells = efficiency_table.efficiency_cells(_committed())
+    skipped = cells[~cells["measured"]]
+    assert list(zip(skipped["series"], skipped["num_classes"])) == [("ProxyGML N=12 λ=0.3", 11318)]
+    assert skipped["skipped"].iloc[0] == "estimated 24 GiB > 4 GiB cap"  # written by the runner, not recomputed
+    measured = cells[cells["measured"]]
+    assert len(measured) == 24 and (measured["repeats"] == efficiency.EFFICIENCY_REPEATS).all()
+    assert measured["machine"].nunique() == 1 and len(measured["machine"].iloc[0]) == 12
+    assert (measured["load_1min"] >= 0).all() and (measured["cpu"] != "").all()
 
 
 def test_a_new_format_table_reads_back_with_its_repeats_and_skip_reasons(tmp_path):
@@ -167,14 +186,15 @@ def test_compare_series_compares_series_at_equal_C_and_is_empty_without_repeats(
     )
     compared = timing_comparisons.compare_series(table)
     assert list(compared["C"]) == [100] * 3 + [1000] * 3 and set(compared["A"]) | set(compared["B"]) == {"A", "B", "C"}
-    assert timing_comparisons.compare_series(_committed()).empty
+    assert timing_comparisons.compare_series(_old_format()).empty
+    assert len(timing_comparisons.compare_series(_committed())) == 46  # 10 pairs at each C, 6 at C = 11,318
 
 
 # ------------------------------------------------------------------ the findings paragraphs
 
 
-def test_ordering_findings_of_the_committed_table_say_it_cannot_test_and_where_orders_disagree():
-    text = efficiency_findings.ordering_findings(_committed())
+def test_ordering_findings_of_an_old_format_table_say_it_cannot_test_and_where_orders_disagree():
+    text = efficiency_findings.ordering_findings(_old_format())
     assert "no difference between two series can be tested" in text
     assert "python -m proxygml_lite.studies --studies efficiency" in text
     assert (
@@ -184,7 +204,7 @@ def test_ordering_findings_of_the_committed_table_say_it_cannot_test_and_where_o
     assert "at C = 300, ProxyNCA is slower than Proxy-Anchor by median" in text
     assert "**Not attempted:** ProxyGML N=12 λ=0.3 at C = 11,318: estimated 24 GiB > 4 GiB cap" in text
     assert "not a test" in text and "did not fit" not in text
-    noise = efficiency_findings.noise_findings(_committed())
+    noise = efficiency_findings.noise_findings(_old_format())
     assert "up to 5.7x its fastest repeat (ProxyNCA at C = 300" in noise
 
 
@@ -271,11 +291,13 @@ def test_step_times_time_each_step_directly_and_the_findings_use_the_repeats():
 
 
 def test_cost_series_marks_skips_and_labels_the_dataset_guides():
+    old = efficiency_views.plot_cost_series(_old_format(), value="time_ms").axes[0]
+    assert old.get_legend().get_title().get_text() == "median; bars: min to median (no other repeats kept)"
     fig = efficiency_views.plot_cost_series(_committed(), value="time_ms")
     ax = fig.axes[0]
     notes = [t for t in ax.texts if t.get_gid() == "skipped 11318"]
     assert len(notes) == 1 and notes[0].get_text() == "C = 11,318 skipped:\nestimated 24 GiB > 4 GiB cap"
-    assert ax.get_legend().get_title().get_text() == "median; bars: min to median (no other repeats kept)"
+    assert ax.get_legend().get_title().get_text() == "median; bars: min to max of 10 repeats"
     top = [a for a in fig.axes[0].child_axes]
     assert [t.get_text() for t in top[0].get_xticklabels()] == ["CUB-200: C = 100", "SOP: C = 11,318"]
     sizes = {c.get_label(): c.lines[0].get_markersize() for c in ax.containers}
@@ -315,12 +337,12 @@ def test_cost_series_with_one_drawn_value_keeps_matplotlibs_limits():
 
 
 def test_notebook_11s_widget_declaration_fits_both_table_formats(tmp_path):
-    """The offline site draws notebook 11's widget from ``cost_views`` of the committed table (the old format);
-    a re-measured table (repeats kept, skipped rows without values) gives the same controls, its first view is the
+    """The offline site draws notebook 11's widget from ``cost_views`` of the committed table; an old-format table
+    and a re-measured one (repeats kept, skipped rows without values) give the same controls, its first view is the
     notebook's figure (median with the repeats' range), and the empty series choice is one line."""
     from proxygml_lite.lab import study_widgets
 
-    old = efficiency_table.efficiency_cells(_committed())
+    old = efficiency_table.efficiency_cells(_old_format())
     measured = old[old["measured"]]
     times = {
         (s, c): _spread(t, n=3, seed=i)
@@ -329,7 +351,11 @@ def test_notebook_11s_widget_declaration_fits_both_table_formats(tmp_path):
     _new_format(times, skipped={("ProxyGML N=12 λ=0.3", 11318): "estimated 24 GiB > 4 GiB cap"}).to_csv(
         tmp_path / "efficiency.csv", index=False
     )
-    tables = {"old": _committed(), "new": study_tables.read_study_table("efficiency", path=tmp_path / "efficiency.csv")}
+    tables = {
+        "old": _old_format(),
+        "new": study_tables.read_study_table("efficiency", path=tmp_path / "efficiency.csv"),
+        "committed": _committed(),
+    }
     for kind, table in tables.items():
         views = study_widgets.cost_views(table)
         assert [c.name for c in views.controls] == ["value", "series"], kind
@@ -337,7 +363,9 @@ def test_notebook_11s_widget_declaration_fits_both_table_formats(tmp_path):
         assert views.controls[1].values == tuple(dict.fromkeys(measured["series"])), kind
         assert views.count == 3 * 2**5 and views.start() == {"value": "time_ms", "series": views.controls[1].values}
         ax = views.figure().axes[0]
-        spread = "min to max of 3 repeats" if kind == "new" else "min to median (no other repeats kept)"
+        spread = {"new": "min to max of 3 repeats", "committed": "min to max of 10 repeats"}.get(
+            kind, "min to median (no other repeats kept)"
+        )
         assert ax.get_legend().get_title().get_text() == f"median; bars: {spread}", kind
         assert [t.get_gid() for t in ax.texts] == ["skipped 11318"], kind
         assert "memory" in views.figure({"value": "peak_rss_mb", "series": ("ProxyNCA",)}).axes[0].get_ylabel()
@@ -351,28 +379,50 @@ def test_notebook_11s_widget_declaration_fits_both_table_formats(tmp_path):
 
 
 def test_the_readme_efficiency_numbers_are_the_committed_tables():
-    readme = (ROOT / "README.md").read_text()
-    cells = efficiency_table.efficiency_cells(_committed()).set_index(["series", "num_classes"])
-    median = cells["time_ms"]
-
-    def ratio(series: str, base: str, c: int) -> float:
-        return median[(series, c)] / median[(base, c)]
-
+    """Every number of the README's two efficiency paragraphs, from the committed table and its tested comparisons."""
+    readme = " ".join((ROOT / "README.md").read_text().split())  # line breaks as spaces
+    table = _committed()
+    cells = efficiency_table.efficiency_cells(table).set_index(["series", "num_classes"])
+    compared = timing_comparisons.compare_series(table)
     n12, n1 = "ProxyGML N=12 λ=0.3", "ProxyGML N=1 λ=0"
-    assert f"SoftTriple took {ratio('SoftTriple', n12, 100):.2f}x ProxyGML's time at\n`C = 100`" in readme
-    assert f"and {ratio('SoftTriple', n12, 1000):.2f}x at `C = 1000`" in readme
-    assert f"ProxyNCA took {ratio('ProxyNCA', n1, 11318):.1f}x" in readme
-    assert f"Proxy-Anchor {ratio('Proxy-Anchor', n1, 11318):.1f}x and SoftTriple\n" in readme
-    assert f"\n{ratio('SoftTriple', n1, 11318):.0f}x ProxyGML's time at `C = 11318`" in readme
-    worst = (cells["time_ms"] / cells["time_ms_min"]).max()
-    assert readme.count(f"up to {worst:.1f}x its") == 1 and readme.count(f"up\nto {worst:.1f}x its") == 1
-    fastest = cells["time_ms_min"]
-    assert f"({fastest[(n12, 100)]:.1f}\nagainst {fastest[('SoftTriple', 100)]:.1f} ms)" in readme
-    repeats_kept = (cells["repeats"] > 0).any()
-    assert ("The table predates the per-repeat times" in readme) != repeats_kept, (
-        "efficiency.csv keeps its repeats now: rewrite the README's efficiency paragraph from it"
+
+    def tested(slower: str, faster: str, c: int) -> tuple[str, str, str]:
+        """The verdict's ratio and interval of ``slower`` against ``faster`` at ``c``; it must pass Holm."""
+        row = compared[
+            (compared["C"] == c) & compared["A"].isin([slower, faster]) & compared["B"].isin([slower, faster])
+        ]
+        assert len(row) == 1 and row["p (Holm)"].iloc[0] < 0.05, (slower, faster, c)
+        verdict = row["verdict"].iloc[0]
+        assert verdict.startswith(f"{slower} is slower than {faster}: "), verdict
+        return re.search(r": (\S+) its time \(95% CI (\S+) to (\S+),", verdict).groups()
+
+    ratio, low, high = tested(n12, "SoftTriple", 100)
+    assert f"ProxyGML took {ratio} SoftTriple's time at `C = 100` (95% CI {low} to {high})" in readme
+    ratio, low, high = tested(n12, "SoftTriple", 1000)
+    assert f"and {ratio} at `C = 1000` (95% CI {low} to {high})" in readme
+    at_sop = [tested(s, n1, 11318)[0] for s in ("ProxyNCA", "Proxy-Anchor", "SoftTriple")]
+    assert (
+        "ProxyNCA took {}, Proxy-Anchor {} and SoftTriple {} ProxyGML's time at `C = 11318`".format(*at_sop) in readme
     )
-    assert "0.59x" not in readme and "would need about 24 GB" not in readme
+    assert f"Holm's correction across the table's {len(compared)} pairs" in readme
+    measured = cells[cells["measured"]]
+    assert f"median is at most {(measured['time_ms'] / measured['time_ms_min']).max():.1f}x its fastest" in readme
+    loads = measured["load_1min"]
+    assert f"load average of {loads.min():.1f} to {loads.max():.1f}" in readme
+    assert f"fingerprint `{measured['machine'].iloc[0]}`" in readme and measured["machine"].nunique() == 1
+    # the paragraph above the efficiency section: medians and saved tensors at SOP's C, and N = 12's growth
+    sop = [cells.loc[(s, 11318)] for s in (n1, "Proxy-Anchor", "ProxyNCA", "SoftTriple")]
+    times = [f"{row['time_ms']:,.1f}" if row["time_ms"] < 1000 else f"{row['time_ms']:,.0f}" for row in sop]
+    assert "took a median of {} ms, Proxy-Anchor {} ms, ProxyNCA {} ms and SoftTriple {} ms".format(*times) in readme
+    saved = ", ".join(f"{row['saved_tensors_mb']:.1f}" for row in sop[:3]) + f" and {sop[3]['saved_tensors_mb']:.1f} MB"
+    assert f"saved for the backward pass: {saved})" in readme
+    slowest = efficiency_findings.ordering_findings(table, compared)
+    assert f"slower than every other series (Holm p < 0.05): {n12} at C = 100, 300, 1,000, 3,000;" in slowest
+    big = cells.loc[(n12, 3000)]
+    assert f"{cells.loc[(n12, 1000), 'time_ms']:.0f} ms at `C = 1000` and {big['time_ms']:,.0f} ms at" in readme
+    assert f"`C = 3000` ({big['saved_tensors_mb']:.1f} MB saved)" in readme
+    assert f"its estimate, {cells.loc[(n12, 11318), 'skipped'].split()[1]} GiB, exceeds" in readme
+    assert "0.59x" not in readme and "would need about 24 GB" not in readme and "predates the per-repeat" not in readme
 
 
 def test_cost_against_k_keeps_its_repeats_and_the_figure_shows_their_range():

@@ -406,6 +406,13 @@ def test_efficiency_rows_per_series_and_class_count_and_memory_guard(tmp_path, m
     assert (measured["repeats"] == 3).all() and (measured["load_1min"] >= 0).all()
     at_20 = measured[measured["num_classes"] == 20]
     assert at_20["load_1min"].nunique() == 1  # the series of one C are timed together, in turns
+    # the machine it was timed on: the same fingerprint id a run on this machine with one thread records
+    from proxygml_lite.training.device import torch_threads
+    from proxygml_lite.training.fingerprint import machine_fingerprint
+
+    with torch_threads(1):
+        here = machine_fingerprint("cpu")
+    assert set(measured["machine"]) == {here["id"]} and set(measured["cpu"]) == {here["cpu"]}
     for _, row in measured.iterrows():  # every repeat is kept; the summaries are theirs
         times = efficiency.parse_times(row["repeat_times_ms"])
         assert len(times) == 3 and min(times) == pytest.approx(row["time_ms_min"], abs=1e-3)
