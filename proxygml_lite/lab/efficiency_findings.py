@@ -79,8 +79,8 @@ def noise_findings(table: pd.DataFrame) -> str:
         )
     else:
         lines.append(
-            "The table does not record how busy the machine was (the README says that the committed table was "
-            "measured while the study's training runs shared the CPU)."
+            "The table does not record how busy the machine was (a table in the format written before 2026-12-06; "
+            "the one committed until then was measured while the study's training runs shared the CPU)."
         )
     lines.append("Whether a difference between two series exceeds this noise is for the repeats and a test to say.")
     return " ".join(lines)

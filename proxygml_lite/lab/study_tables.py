@@ -161,12 +161,13 @@ def read_study_table(
         raise FileNotFoundError(
             f"no {kind} table at {repository_relative(file)}; {make_hint()}, or pass path= the folder of a study run elsewhere"
         )
+    from ..studies.efficiency import TEXT_COLUMNS
     from ..studies.row_checks import INTEGER_KEYS
 
     # the integer keys as text: pandas would read "00", "+1" and " 1" as numbers without a word; a fingerprint id
-    # such as "217e49000001" would read as a float
+    # such as "217e49000001" would read as a float, and so would one repeat's time
     text = {"machine": str, "cpu": str}
-    table = read_csv(file, dtype={**dict.fromkeys(INTEGER_KEYS, str), **text} if kind != "efficiency" else text)
+    table = read_csv(file, dtype={**dict.fromkeys(INTEGER_KEYS, str), **text} if kind != "efficiency" else TEXT_COLUMNS)
     table.attrs["source"] = repository_relative(file)
     # a training table's rows are checked against their configurations (check_seed_table): without the config
     # column nothing could tell rows of another configuration apart

@@ -7,8 +7,8 @@ fresh process, with its peak memory and every repeat's time, so that a reader
 can see the spread and test a difference); this module also holds what the
 table is (its series, classes, columns, memory cap and repeat-time format).
 :mod:`proxygml_lite.studies.efficiency_table` reads it back (either format:
-the committed table of December 2026 predates the per-repeat times and the
-``skipped`` column).
+tables written before 2026-12-06 lack the per-repeat times, the ``skipped``
+column and the machine).
 """
 
 from __future__ import annotations
@@ -132,8 +132,9 @@ def parse_times(text) -> list[float]:
     return [float(t) for t in text.split()]
 
 
-#: The efficiency table's text columns, read as text (an id such as "217e49000001" would read as a number).
-_TEXT_COLUMNS = {"skipped": str, "repeat_times_ms": str, "cpu": str, "machine": str}
+#: The efficiency table's text columns, read as text (an id such as "217e49000001" would read as a number, and a
+#: single repeat's time as a float).
+TEXT_COLUMNS = {"skipped": str, "repeat_times_ms": str, "cpu": str, "machine": str}
 
 
 def _series_fields(series: str, loss: str, kwargs: dict, num_classes: int, batch_size: int, dim: int) -> dict:
@@ -186,6 +187,15 @@ def _groups(names: list[str], need: dict[str, int]) -> list[list[str]]:
     return groups
 
 
+def _this_machine(threads: int) -> str:
+    """The fingerprint id that a timing worker with ``threads`` threads records (:func:`_time_group`)."""
+    from ..training.device import torch_threads
+    from ..training.fingerprint import machine_fingerprint
+
+    with torch_threads(threads):
+        return machine_fingerprint("cpu")["id"]
+
+
 def _run_fresh(fn, *args):
     """``fn(*args)`` in a fresh spawned process (no memory high-water mark or thread pool carried over)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -221,7 +231,9 @@ def measure_efficiency(
     ``"estimated 24 GiB > 4 GiB cap"``), and it is estimated again on the
     next call. (Series whose estimates add up to more than the cap are timed
     in separate groups.) A table written before the per-repeat times (without
-    ``repeat_times_ms``) cannot be completed: all its cells are measured again.
+    ``repeat_times_ms``) cannot be completed: all its cells are measured again;
+    so are the cells timed on another machine (another ``machine`` id), since
+    one table compares the timings of one processor.
     """
     from tqdm.auto import tqdm
 
@@ -229,7 +241,7 @@ def measure_efficiency(
     series = dict(series or EFFICIENCY_SERIES)
     rows: list[dict] = []
     if path.exists():
-        old = read_csv(path, dtype=_TEXT_COLUMNS)
+        old = read_csv(path, dtype=TEXT_COLUMNS)
         if "repeat_times_ms" in old.columns:
             rows = old.to_dict("records")
         else:
@@ -238,6 +250,15 @@ def measure_efficiency(
                 "every cell is measured again",
                 file=sys.stderr,
             )
+    here = _this_machine(threads)
+    elsewhere = [r for r in rows if not _is_skipped(r) and str(r.get("machine") or "").strip() != here]
+    if elsewhere:  # one table, one machine: timings of two processors are not comparable
+        print(
+            f"{path}: {len(elsewhere)} measured cells were timed on another machine (or an unrecorded one); "
+            f"measured again on this one ({here})",
+            file=sys.stderr,
+        )
+        rows = [r for r in rows if all(r is not e for e in elsewhere)]
     measured = {(r["series"], int(r["num_classes"])) for r in rows if not _is_skipped(r)}
     counts = [int(c) for c in class_counts]
     jobs = {c: [name for name in series if (name, c) not in measured] for c in counts}
@@ -293,4 +314,4 @@ def measure_efficiency(
     bar.close()
     if not path.exists():
         atomic_write_csv(path, rows, EFFICIENCY_COLUMNS)
-    return read_csv(path, dtype=_TEXT_COLUMNS)
+    return read_csv(path, dtype=TEXT_COLUMNS)

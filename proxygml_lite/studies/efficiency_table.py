@@ -2,8 +2,10 @@
 
 :func:`efficiency_cells` reads a table written by
 :func:`proxygml_lite.studies.efficiency.measure_efficiency`, including the
-committed table of December 2026, which predates the per-repeat times and the
-``skipped`` column; :func:`repeat_table` lists every kept repeat.
+tables written before the runner kept the per-repeat times and the ``skipped``
+column (the table committed until 2026-12-06, now
+``tests/studies/efficiency_old_format.csv``); :func:`repeat_table` lists every
+kept repeat.
 """
 
 from __future__ import annotations

@@ -434,6 +434,22 @@ def test_efficiency_measures_an_old_format_table_again(tmp_path, capsys):
     assert len(efficiency.parse_times(table["repeat_times_ms"].iloc[0])) == 2
 
 
+def test_efficiency_measures_the_cells_of_another_machine_again(tmp_path, capsys):
+    """One table, one machine: a resumed table keeps this machine's cells and measures another machine's again."""
+    path = tmp_path / "efficiency.csv"
+    series = {"ProxyNCA": ("proxynca", {}), "Proxy-Anchor": ("proxyanchor", {})}
+    first = efficiency.measure_efficiency(path, (20,), series, batch_size=4, dim=8, repeats=2, progress=False)
+    first.loc[first["series"] == "ProxyNCA", ["machine", "repeat_times_ms"]] = ["217e49000001", "9.000 9.000"]
+    first.to_csv(path, index=False)
+    capsys.readouterr()
+    table = efficiency.measure_efficiency(path, (20,), series, batch_size=4, dim=8, repeats=2, progress=False)
+    assert "1 measured cells were timed on another machine" in capsys.readouterr().err
+    assert table["machine"].nunique() == 1 and "217e49000001" not in set(table["machine"])
+    anchor = table.set_index("series").loc["Proxy-Anchor", "repeat_times_ms"]
+    assert anchor == first.set_index("series").loc["Proxy-Anchor", "repeat_times_ms"]  # kept, not measured again
+    assert table.set_index("series").loc["ProxyNCA", "repeat_times_ms"] != "9.000 9.000"
+
+
 ROW1_SEED0 = {"seed": 0, "positive_mask": False, "mask_softmax": False, "weight_lambda": 0.0}
 
 
