@@ -149,16 +149,47 @@ def _series_fields(series: str, loss: str, kwargs: dict, num_classes: int, batch
     }
 
 
+def _status_mb(key: str) -> float | None:
+    """``VmRSS`` / ``VmHWM`` of this process in MB (Linux's ``/proc/self/status``); ``None`` elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> float | None:
+    """Reset this process's resident high-water mark to its current size (Linux: ``5`` into
+    ``/proc/self/clear_refs``); returns that size in MB, or ``None`` where it cannot be reset."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return None
+    return _status_mb("VmRSS")
+
+
 def _peak_rss(loss: str, kwargs: dict, num_classes: int, batch_size: int, dim: int, threads: int) -> float:
-    """Worker (a fresh process, so the high-water mark is this loss's alone): MB the process grows in one iteration."""
+    """Worker (a fresh process): MB the process's resident memory rises above its size before one iteration.
+
+    The high-water mark is reset just before the iteration (Linux), so the import of torch and the building of the
+    loss, whose peaks are larger than a small loss's iteration, do not hide it (without the reset most cells read 0).
+    Elsewhere the growth of ``ru_maxrss`` (a lower bound, often 0 for small cells).
+    """
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     loss_fn = build_loss(loss, num_classes, dim, **kwargs)
     embeddings = F.normalize(torch.randn(batch_size, dim), dim=1).requires_grad_(True)
     labels = torch.randint(0, num_classes, (batch_size,))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    before = _reset_peak_rss()
+    if before is not None:
+        loss_fn(embeddings, labels).backward()
+        return _status_mb("VmHWM") - before
+    scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0  # ru_maxrss: bytes on macOS, KiB on Linux
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     loss_fn(embeddings, labels).backward()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024.0
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / scale
 
 
 def _time_group(
