@@ -170,7 +170,8 @@ display(Markdown(efficiency_findings.ordering_findings(efficiency, comparisons))
 
 # %% [markdown]
 # Memory: `saved_tensors_mb` is what autograd keeps for the backward pass (independent of the device);
-# `peak_rss_mb` is the growth of the process's memory during one iteration (CPU).
+# `peak_rss_mb` is how far the process's resident memory peaks above its size before one iteration, in a fresh
+# process (CPU; it is the first iteration, so it includes what a first pass loads besides the loss's tensors).
 
 # %%
 fig = efficiency_views.plot_cost_series(

@@ -171,11 +171,12 @@ def _reset_peak_rss() -> float | None:
 
 
 def _peak_rss(loss: str, kwargs: dict, num_classes: int, batch_size: int, dim: int, threads: int) -> float:
-    """Worker (a fresh process): MB the process's resident memory rises above its size before one iteration.
+    """Worker (a fresh process): MB the process's resident memory peaks above its size before its first iteration
+    (which includes what a first forward + backward loads besides the loss's own tensors).
 
     The high-water mark is reset just before the iteration (Linux), so the import of torch and the building of the
     loss, whose peaks are larger than a small loss's iteration, do not hide it (without the reset most cells read 0).
-    Elsewhere the growth of ``ru_maxrss`` (a lower bound, often 0 for small cells).
+    Elsewhere (macOS) the growth of ``ru_maxrss``, a lower bound, often 0 for small cells.
     """
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -183,9 +184,9 @@ def _peak_rss(loss: str, kwargs: dict, num_classes: int, batch_size: int, dim: i
     embeddings = F.normalize(torch.randn(batch_size, dim), dim=1).requires_grad_(True)
     labels = torch.randint(0, num_classes, (batch_size,))
     before = _reset_peak_rss()
-    if before is not None:
+    if before is not None and _status_mb("VmHWM") is not None:
         loss_fn(embeddings, labels).backward()
-        return _status_mb("VmHWM") - before
+        return max(0.0, _status_mb("VmHWM") - before)  # the counters are approximate: never below nothing
     scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0  # ru_maxrss: bytes on macOS, KiB on Linux
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     loss_fn(embeddings, labels).backward()

@@ -5,6 +5,7 @@ The measurement itself (``measure_efficiency`` in fresh processes) is tested in
 one, and the timings tiny.
 """
 
+import math
 import re
 import warnings
 from pathlib import Path
@@ -406,7 +407,8 @@ def test_the_readme_efficiency_numbers_are_the_committed_tables():
     )
     assert f"Holm's correction across the table's {len(compared)} pairs" in readme
     measured = cells[cells["measured"]]
-    assert f"median is at most {(measured['time_ms'] / measured['time_ms_min']).max():.2f}x its fastest" in readme
+    worst = math.ceil(100 * (measured["time_ms"] / measured["time_ms_min"]).max()) / 100  # "at most": rounded up
+    assert f"median is at most {worst:.2f}x its fastest" in readme
     assert f"one thread, {efficiency.EFFICIENCY_REPEATS} repeats per cell" in readme
     assert set(measured["repeats"]) == {efficiency.EFFICIENCY_REPEATS} and set(table["threads"].dropna()) == {1}
     cpu = measured["cpu"].iloc[0].replace("(R)", "").removesuffix(" Processor")
