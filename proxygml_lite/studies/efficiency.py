@@ -39,6 +39,7 @@ __all__ = [
     "skip_reason",
     "format_times",
     "parse_times",
+    "text_cell",
     "measure_efficiency",
 ]
 
@@ -130,6 +131,11 @@ def parse_times(text) -> list[float]:
     if not isinstance(text, str) or not text.strip():
         return []
     return [float(t) for t in text.split()]
+
+
+def text_cell(value) -> str:
+    """A text cell of the table as text, stripped: ``""`` for an empty one (NaN)."""
+    return value.strip() if isinstance(value, str) else ""
 
 
 #: The efficiency table's text columns, read as text (an id such as "217e49000001" would read as a number, and a
@@ -235,8 +241,7 @@ def _run_fresh(fn, *args):
 
 
 def _is_skipped(row: Mapping) -> bool:
-    value = row.get("skipped")
-    return isinstance(value, str) and bool(value.strip())
+    return bool(text_cell(row.get("skipped")))
 
 
 def measure_efficiency(
@@ -283,14 +288,14 @@ def measure_efficiency(
                 file=sys.stderr,
             )
     here = _this_machine(threads)
-    elsewhere = [r for r in rows if not _is_skipped(r) and str(r.get("machine") or "").strip() != here]
-    if elsewhere:  # one table, one machine: timings of two processors are not comparable
+    kept = [r for r in rows if _is_skipped(r) or text_cell(r.get("machine")) == here]
+    if len(kept) < len(rows):  # one table, one machine: timings of two processors are not comparable
         print(
-            f"{path}: {len(elsewhere)} measured cells were timed on another machine (or an unrecorded one); "
+            f"{path}: {len(rows) - len(kept)} measured cells were timed on another machine (or an unrecorded one); "
             f"measured again on this one ({here})",
             file=sys.stderr,
         )
-        rows = [r for r in rows if all(r is not e for e in elsewhere)]
+        rows = kept
     measured = {(r["series"], int(r["num_classes"])) for r in rows if not _is_skipped(r)}
     counts = [int(c) for c in class_counts]
     jobs = {c: [name for name in series if (name, c) not in measured] for c in counts}

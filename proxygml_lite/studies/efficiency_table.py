@@ -14,14 +14,9 @@ import math
 
 import pandas as pd
 
-from .efficiency import EFFICIENCY_SERIES, parse_times, skip_reason
+from .efficiency import EFFICIENCY_SERIES, parse_times, skip_reason, text_cell
 
 __all__ = ["efficiency_cells", "repeat_table"]
-
-
-def _text(value) -> str:
-    """A text cell as text: ``""`` for an empty (NaN) one."""
-    return value.strip() if isinstance(value, str) else ""
 
 
 def efficiency_cells(table: pd.DataFrame) -> pd.DataFrame:
@@ -50,8 +45,7 @@ def efficiency_cells(table: pd.DataFrame) -> pd.DataFrame:
         )
     out = []
     for _, row in table.iterrows():
-        skipped = row.get("skipped", "")
-        skipped = skipped.strip() if isinstance(skipped, str) else ""
+        skipped = text_cell(row.get("skipped"))
         times = parse_times(row.get("repeat_times_ms", ""))
         out.append(
             {
@@ -69,8 +63,8 @@ def efficiency_cells(table: pd.DataFrame) -> pd.DataFrame:
                 "saved_tensors_mb": float(row.get("saved_tensors_mb", math.nan)),
                 "peak_rss_mb": float(row.get("peak_rss_mb", math.nan)),
                 "load_1min": float(row.get("load_1min", math.nan)),
-                "cpu": _text(row.get("cpu", "")),
-                "machine": _text(row.get("machine", "")),
+                "cpu": text_cell(row.get("cpu")),
+                "machine": text_cell(row.get("machine")),
                 "skipped": skipped,
             }
         )
