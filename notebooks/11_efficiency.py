@@ -25,7 +25,8 @@
 # **Learning goals.** After this notebook you can
 #
 # 1. read the loss layer's time and memory per iteration against the number of classes $C$, up to Stanford Online
-#    Products' 11,318, for ProxyGML (both of the paper's settings) and three proxy-based baselines, measured here;
+#    Products' 11,318, for ProxyGML (both of the paper's settings) and three proxy-based baselines, measured on this
+#    project's CPU machine;
 # 2. tell which differences between timings are real: repeated measurements, their spread, and a test (Welch on
 #    the log times, Holm-corrected) instead of one number per cell;
 # 3. say precisely what the paper's "fewer is more" claims: each sample's subgraph keeps only $k \ll CN$ proxies,
@@ -129,14 +130,15 @@ print(
 #
 # Each cell of the table times one forward + backward pass of the loss layer alone (random unit-length
 # embeddings, no network), repeated, with one thread, on this project's CPU machine
-# (`python -m proxygml_lite.studies --studies efficiency`; the runner now times the series of one $C$ in turns). Two ProxyGML series follow the paper's settings:
+# (`python -m proxygml_lite.studies --studies efficiency`; the runner times the series of one $C$ in turns). Two ProxyGML series follow the paper's settings:
 # $N = 12$, $\lambda = 0.3$ (CUB-200, Cars196) and $N = 1$, $\lambda = 0$ (SOP), both with $r = 0.05$. SoftTriple,
 # ProxyNCA and Proxy-Anchor are the pytorch-metric-learning implementations with their defaults (SoftTriple with
 # its 10 centres per class). Before it measures a cell, the runner *estimates* the memory it needs and skips the
 # cell, without running anything, when the estimate exceeds its cap; the `skipped` column says so.
 #
 # **Predict first.** ProxyNCA and Proxy-Anchor compare each sample with $C$ proxies, SoftTriple with $10C$
-# centres, ProxyGML with $CN$ proxies, and its $\mathcal{L}^p$ compares all $CN$ proxies with $C$ class sums.
+# centres, ProxyGML with $CN$ proxies, and with $\lambda > 0$ its $\mathcal{L}^p$ compares all $CN$ proxies with $C$
+# class sums.
 # Which series should grow fastest with $C$, and roughly how fast (as $C$ or as $C^2$)?
 
 # %%
@@ -306,7 +308,7 @@ study_widgets.cost_widget(efficiency)
 # steps.subgraph_size(0.05, 11318, 1), steps.subgraph_size(0.05, 11318, 12)
 # ```
 #
-# $566$ and $6{,}791$. At a fixed $r$, $k$ grows with $N$: the $N = 12$ subgraph holds twelve times as many
+# $566$ and $6{,}791$. At a fixed $r$, $k$ grows with $N$: the $N = 12$ subgraph holds about twelve times as many
 # proxies as the $N = 1$ one, yet still fewer than the whole $N = 1$ proxy set of $11{,}318$.
 #
 # </details>

@@ -63,7 +63,7 @@ def noise_findings(table: pd.DataFrame) -> str:
     lines = [
         f"**How noisy are these timings?** The median time of a cell is up to {worst['median / min']:.1f}x its "
         f"fastest repeat ({worst['series']} at C = {_c(worst['num_classes'])}: {_ms(worst['time_ms'])} ms against "
-        f"{_ms(worst['time_ms_min'])} ms); in half of the cells it is more than "
+        f"{_ms(worst['time_ms_min'])} ms); over the cells, the median of this ratio is "
         f"{measured['median / min'].median():.2f}x."
     ]
     loads = measured["load_1min"].dropna()
@@ -170,9 +170,10 @@ def ordering_findings(table: pd.DataFrame, compared: pd.DataFrame | None = None)
         lines.append(_gap_reading(measured))
     else:
         compared = compare_series(table) if compared is None else compared
-        repeats = int(measured["repeats"].min())
+        fewest, most = int(measured["repeats"].min()), int(measured["repeats"].max())
+        repeats = str(fewest) if fewest == most else f"{fewest} to {most}"
         lines.append(
-            f"**What the repeats support.** Welch's t-test on the log times of the {repeats}+ repeats of two "
+            f"**What the repeats support.** Welch's t-test on the log times of the {repeats} repeats of two "
             f"series at the same C, Holm-corrected across all {len(compared)} such pairs; in each line the series "
             "run from fastest to slowest median, `<` where the test separates two neighbours, `≈` where it "
             "cannot tell them apart:"
